@@ -1,0 +1,31 @@
+/* Command-line flags shared by the subcommands. Each subcommand names the
+ * flags it accepts; anything else is a usage error with a suggestion. */
+#ifndef NN_CLI_ARGS_H
+#define NN_CLI_ARGS_H
+
+#include <stdbool.h>
+
+#include "util/error.h"
+
+#define NN_ARGS_MAX 256
+
+typedef struct nn_args {
+    const char *cmd;
+    const char *pos[NN_ARGS_MAX];
+    int n_pos;
+    const char *sets[NN_ARGS_MAX];
+    int n_sets;
+    const char *run_dir, *spec, *data, *engine, *output;
+    long long threads, top_k, batch_size;
+    bool json, quiet, help, resize, invert;
+} nn_args;
+
+/* allowed: space-separated long flag names without dashes, e.g.
+ * "set run-dir threads engine quiet json". */
+nn_status nn_args_parse(int argc, char **argv, const char *cmd, const char *allowed, nn_args *a,
+                        nn_error *err);
+
+/* --threads/--engine as spec overrides (train.threads=N, train.engine=E). */
+int nn_args_overrides(const nn_args *a, const char **out, char bufs[2][64]);
+
+#endif

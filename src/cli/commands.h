@@ -1,0 +1,18 @@
+/* One function per subcommand; each returns the process exit code
+ * (0 success, 1 runtime failure, 2 usage or spec error). */
+#ifndef NN_CLI_COMMANDS_H
+#define NN_CLI_COMMANDS_H
+
+#include "util/error.h"
+
+int nn_cmd_train(int argc, char **argv);
+int nn_cmd_eval(int argc, char **argv);
+int nn_cmd_predict(int argc, char **argv);
+int nn_cmd_summary(int argc, char **argv);
+
+/* Prints "nnctl: error: ..." and returns the exit code for err. */
+int nn_cli_report(const nn_error *err);
+/* Prints a help text to stdout and returns 0. */
+int nn_cli_help(const char *text);
+
+#endif

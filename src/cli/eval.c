@@ -1,0 +1,82 @@
+/* nnctl eval MODEL */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "train/session.h"
+
+static const char help[] =
+    "usage: nnctl eval MODEL [options]      (alias: nnctl evaluate)\n"
+    "\n"
+    "Evaluates a saved model (.h5) on the data its stored spec names, and prints\n"
+    "the loss and every metric.\n"
+    "\n"
+    "options:\n"
+    "      --data test|train|validation  which data (default test)\n"
+    "  -s, --set KEY=VALUE   override a key of the stored spec, e.g.\n"
+    "                        --set data.test.images=other-images.idx.gz\n"
+    "      --spec FILE       use this spec instead of the stored one\n"
+    "      --batch-size N    evaluation batch size (default: the training one)\n"
+    "  -t, --threads N       threads\n"
+    "      --engine cpu|gpu  compute engine\n"
+    "      --json            print {\"loss\": ..., \"accuracy\": ..., ...} on stdout\n";
+
+int nn_cmd_eval(int argc, char **argv)
+{
+    nn_args a;
+    nn_error err = {0};
+    if (nn_args_parse(argc, argv, "eval", "set spec data threads engine json batch-size", &a, &err))
+        return nn_cli_report(&err);
+    if (a.help)
+        return nn_cli_help(help);
+    if (a.n_pos != 1) {
+        fprintf(stderr, "nnctl eval: expected one model file, got %d arguments\n%s", a.n_pos,
+                help);
+        return 2;
+    }
+    const char *overrides[NN_ARGS_MAX + 2];
+    char bufs[2][64];
+    int n = 0;
+    for (int i = 0; i < a.n_sets; i++)
+        overrides[n++] = a.sets[i];
+    n += nn_args_overrides(&a, overrides + n, bufs);
+    nn_session s;
+    const nn_dataset *d = NULL;
+    nn_eval_result r;
+    const char *which = a.data ? a.data : "test";
+    nn_status st = nn_session_from_model_file(&s, a.pos[0], a.spec, overrides, n, &err);
+    if (!st)
+        st = nn_session_load_eval(&s, which, &d, &err);
+    if (!st)
+        st = nn_evaluate(s.model, &s.train, &s.obj, d,
+                         (int)(a.batch_size ? a.batch_size : s.train.batch_size), &r, &err);
+    int rc = 0;
+    if (st) {
+        rc = nn_cli_report(&err);
+    } else if (a.json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "data", json_string(which));
+        json_object_set_new(o, "samples", json_integer((json_int_t)r.samples));
+        json_object_set_new(o, "loss", json_real(r.loss));
+        for (int i = 0; i < s.train.n_metrics; i++)
+            json_object_set_new(o, s.train.metrics[i].name, json_real(r.metrics[i]));
+        char *text = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+        if (text)
+            puts(text);
+        free(text);
+        json_decref(o);
+    } else {
+        char v[32];
+        nn_format_value(r.loss, v, sizeof v);
+        printf("%s: %zu samples - loss: %s", which, r.samples, v);
+        for (int i = 0; i < s.train.n_metrics; i++) {
+            nn_format_value(r.metrics[i], v, sizeof v);
+            printf(" - %s: %s", s.train.metrics[i].name, v);
+        }
+        printf("\n");
+    }
+    nn_session_free(&s);
+    return rc;
+}

@@ -1,0 +1,164 @@
+/* nnctl train SPEC */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "train/session.h"
+#include "util/fileio.h"
+
+static const char help[] =
+    "usage: nnctl train SPEC [options]\n"
+    "\n"
+    "Trains the model that SPEC (a libconfig file: model, data, train) describes.\n"
+    "Writes RUN_DIR/history.csv, checkpoints and RUN_DIR/model.h5; evaluates on\n"
+    "data.test when the spec has one (RUN_DIR/eval.json).\n"
+    "\n"
+    "options:\n"
+    "  -s, --set KEY=VALUE   override a spec key (repeatable), e.g.\n"
+    "                        --set train.optimizer.lr=0.01 --set model.layers.[1].rate=0.3\n"
+    "  -o, --run-dir DIR     where to write (default runs/<model name>)\n"
+    "  -t, --threads N       threads (default: all cores; same as --set train.threads=N)\n"
+    "      --engine cpu|gpu  compute engine (same as --set train.engine=...)\n"
+    "  -q, --quiet           no progress output\n"
+    "      --json            print a JSON summary on stdout (progress goes to stderr)\n"
+    "\n"
+    "Relative data paths resolve against $NNCTL_DATA when it is set.\n";
+
+static json_t *logs_json(const nn_logs *l)
+{
+    json_t *o = json_object();
+    for (int i = 0; i < l->n; i++)
+        json_object_set_new(o, l->names[i], json_real(l->values[i]));
+    return o;
+}
+
+static void print_eval_line(FILE *f, const char *what, const nn_session *s,
+                            const nn_eval_result *r)
+{
+    char v[32];
+    nn_format_value(r->loss, v, sizeof v);
+    fprintf(f, "%s: %zu samples - loss: %s", what, r->samples, v);
+    for (int i = 0; i < s->train.n_metrics; i++) {
+        nn_format_value(r->metrics[i], v, sizeof v);
+        fprintf(f, " - %s: %s", s->train.metrics[i].name, v);
+    }
+    fputc('\n', f);
+}
+
+static json_t *eval_json(const nn_session *s, const nn_eval_result *r, const char *data)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "data", json_string(data));
+    json_object_set_new(o, "samples", json_integer((json_int_t)r->samples));
+    json_object_set_new(o, "loss", json_real(r->loss));
+    for (int i = 0; i < s->train.n_metrics; i++)
+        json_object_set_new(o, s->train.metrics[i].name, json_real(r->metrics[i]));
+    return o;
+}
+
+int nn_cmd_train(int argc, char **argv)
+{
+    nn_args a;
+    nn_error err = {0};
+    if (nn_args_parse(argc, argv, "train", "set run-dir threads engine quiet json", &a, &err))
+        return nn_cli_report(&err);
+    if (a.help)
+        return nn_cli_help(help);
+    if (a.n_pos != 1) {
+        fprintf(stderr, "nnctl train: expected one spec file, got %d arguments\n%s", a.n_pos, help);
+        return 2;
+    }
+    nn_spec *spec = NULL;
+    nn_session s = {0};
+    char *spec_text = NULL;
+    json_t *summary = NULL;
+    int rc = 0;
+    const char *extra[2];
+    char bufs[2][64];
+    int n_extra = nn_args_overrides(&a, extra, bufs);
+    nn_status st = nn_spec_load_file(&spec, a.pos[0], &err);
+    for (int i = 0; !st && i < a.n_sets; i++)
+        st = nn_spec_override(spec, a.sets[i], &err);
+    for (int i = 0; !st && i < n_extra; i++)
+        st = nn_spec_override(spec, extra[i], &err);
+    if (!st)
+        st = nn_spec_to_text(spec, &spec_text, &err);
+    if (!st)
+        st = nn_session_build(&s, spec, &err);
+    else
+        nn_spec_free(spec);
+    if (!st)
+        st = nn_session_load_train(&s, &err);
+    char run_dir[4096];
+    if (!st) {
+        if (a.run_dir)
+            snprintf(run_dir, sizeof run_dir, "%s", a.run_dir);
+        else
+            snprintf(run_dir, sizeof run_dir, "runs/%s", s.model->name);
+        st = nn_mkdirs(run_dir, &err);
+    }
+    if (st)
+        goto done;
+    FILE *out = a.json ? stderr : stdout;
+    if (!a.quiet) {
+        fprintf(out, "Train on %zu samples", s.train_set.n);
+        if (s.val_set.n)
+            fprintf(out, ", validate on %zu samples", s.val_set.n);
+        fprintf(out, " (%s engine, %d threads) -> %s\n", s.engine->ops->name, s.engine->threads,
+                run_dir);
+    }
+    nn_fit_opts fo = {.run_dir = run_dir,
+                      .spec_text = spec_text,
+                      .out = out,
+                      .tty = isatty(fileno(out)),
+                      .quiet = a.quiet,
+                      .shuffle = s.data.shuffle};
+    nn_fit_result res;
+    if ((st = nn_fit(s.model, &s.train, &s.obj, &s.train_set, s.val_set.n ? &s.val_set : NULL,
+                     &fo, &res, &err)))
+        goto done;
+    if (!a.quiet)
+        fprintf(out, "Saved %s (%lld epochs, %.1fs)\n", res.model_path, res.epochs_run,
+                res.seconds);
+    summary = json_object();
+    json_object_set_new(summary, "run_dir", json_string(run_dir));
+    json_object_set_new(summary, "model", json_string(res.model_path));
+    json_object_set_new(summary, "epochs", json_integer(res.epochs_run));
+    json_object_set_new(summary, "seconds", json_real(res.seconds));
+    json_object_set_new(summary, "final", logs_json(&res.last));
+    if (s.data.test.present) {
+        const nn_dataset *test;
+        nn_eval_result r;
+        if ((st = nn_session_load_eval(&s, "test", &test, &err)) ||
+            (st = nn_evaluate(s.model, &s.train, &s.obj, test, (int)s.train.batch_size, &r, &err)))
+            goto done;
+        if (!a.quiet)
+            print_eval_line(out, "Test", &s, &r);
+        json_t *ej = eval_json(&s, &r, "test");
+        char *text = json_dumps(ej, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+        char path[4200];
+        snprintf(path, sizeof path, "%s/eval.json", run_dir);
+        st = text ? nn_write_file_atomic(path, text, strlen(text), &err) : NN_ERR_RUNTIME;
+        free(text);
+        json_object_set_new(summary, "test", ej);
+        if (st)
+            goto done;
+    }
+    if (a.json) {
+        char *text = json_dumps(summary, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+        if (text)
+            puts(text);
+        free(text);
+    }
+done:
+    if (st)
+        rc = nn_cli_report(&err);
+    json_decref(summary);
+    free(spec_text);
+    nn_session_free(&s);
+    return rc;
+}

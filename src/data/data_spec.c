@@ -1,0 +1,102 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "data/data_spec.h"
+
+static const char *const formats[] = {"idx", NULL};
+
+nn_status nn_data_resolve(const char *path, char *out, size_t len, nn_error *err)
+{
+    if (path[0] == '/') {
+        snprintf(out, len, "%s", path);
+        return NN_OK;
+    }
+    const char *env = getenv("NNCTL_DATA");
+    if (env && *env) {
+        snprintf(out, len, "%s/%s", env, path);
+        return NN_OK;
+    }
+    if (access(path, F_OK) == 0) {
+        snprintf(out, len, "%s", path);
+        return NN_OK;
+    }
+    const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg)
+        snprintf(out, len, "%s/nnctl/datasets/%s", xdg, path);
+    else if (home && *home)
+        snprintf(out, len, "%s/.local/share/nnctl/datasets/%s", home, path);
+    else
+        snprintf(out, len, "%s", path);
+    if (access(out, F_OK) != 0)
+        return nn_fail(err, NN_ERR_RUNTIME,
+                       "data file '%s' not found (looked in the current directory and in %s; set "
+                       "NNCTL_DATA to the folder that holds it, or run scripts/fetch-data)",
+                       path, out);
+    return NN_OK;
+}
+
+static nn_status parse_source(nn_spec_node *data, const char *key, nn_data_source *src,
+                              nn_error *err)
+{
+    nn_spec_node *g;
+    nn_status st = nn_spec_group(data, key, false, &g, err);
+    if (st || !g)
+        return st;
+    int fmt;
+    const char *images, *labels;
+    if ((st = nn_spec_choice(g, "format", false, formats, 0, &fmt, err)) ||
+        (st = nn_spec_string(g, "images", true, NULL, &images, err)) ||
+        (st = nn_spec_string(g, "labels", true, NULL, &labels, err)) ||
+        (st = nn_spec_check_unknown(g, err)))
+        return st;
+    src->present = true;
+    src->format = (nn_data_format)fmt;
+    snprintf(src->where, sizeof src->where, "%s", nn_spec_node_path(g));
+    /* Paths resolve when the data is loaded: training must not need the
+     * test files, nor eval the training files. */
+    snprintf(src->images, sizeof src->images, "%s", images);
+    snprintf(src->labels, sizeof src->labels, "%s", labels);
+    return NN_OK;
+}
+
+nn_status nn_spec_data(nn_spec_node *data, nn_data_cfg *c, nn_error *err)
+{
+    memset(c, 0, sizeof *c);
+    nn_status st;
+    bool one_hot;
+    if ((st = parse_source(data, "train", &c->train, err)) ||
+        (st = parse_source(data, "validation", &c->validation, err)) ||
+        (st = parse_source(data, "test", &c->test, err)) ||
+        (st = nn_spec_float(data, "scale", false, 1.0, 1e-30, 1e30, &c->scale, err)) ||
+        (st = nn_spec_float(data, "validation_split", false, 0.0, 0.0, 0.99,
+                            &c->validation_split, err)) ||
+        (st = nn_spec_int(data, "train_subset", false, 0, 0, 1LL << 40, &c->train_subset, err)) ||
+        (st = nn_spec_bool(data, "shuffle", false, true, &c->shuffle, err)))
+        return st;
+    c->one_hot = -1;
+    if (nn_spec_has(data, "one_hot")) {
+        if ((st = nn_spec_bool(data, "one_hot", true, false, &one_hot, err)))
+            return st;
+        c->one_hot = one_hot;
+    }
+    if (c->validation.present && c->validation_split > 0.0)
+        return nn_spec_fail(data, "validation_split", err, NN_ERR_USAGE,
+                            "give either data.validation or data.validation_split, not both");
+    return nn_spec_check_unknown(data, err);
+}
+
+nn_status nn_data_load(const nn_data_source *src, double scale, nn_dataset *out, nn_error *err)
+{
+    char images[PATH_MAX], labels[PATH_MAX];
+    nn_status st = nn_data_resolve(src->images, images, sizeof images, err);
+    if (!st)
+        st = nn_data_resolve(src->labels, labels, sizeof labels, err);
+    if (!st)
+        st = nn_dataset_load_idx(images, labels, out, err);
+    if (st)
+        return nn_error_prefix(err, "%s", src->where);
+    out->scale = (float)scale;
+    return NN_OK;
+}

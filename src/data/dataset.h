@@ -1,0 +1,77 @@
+/* In-memory datasets and batch assembly. Samples stay in their stored type
+ * (uint8 for images: 4x less memory than float32) and are scaled to float32
+ * only when a batch is gathered, straight into the buffer the engine uploads. */
+#ifndef NN_DATA_DATASET_H
+#define NN_DATA_DATASET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+#include "util/rng.h"
+
+#define NN_DATA_MAX_DIMS 4
+
+typedef struct nn_dataset {
+    size_t n;                       /* number of samples */
+    int ndim;                       /* per-sample dims, e.g. 2 for 28x28 images */
+    int shape[NN_DATA_MAX_DIMS];
+    size_t sample_size;             /* product of shape */
+    const uint8_t *u8;              /* n * sample_size, or NULL */
+    const float *f32;               /* n * sample_size, or NULL (exactly one is set) */
+    float scale;                    /* value fed to the model = stored / scale */
+    const int32_t *labels;          /* n class labels in [0, n_classes), or NULL */
+    const float *targets;           /* n * target_size regression targets, or NULL */
+    size_t target_size;
+    int n_classes;
+    /* Ownership: a dataset made by a loader owns its buffers (owner != NULL);
+     * views (split, subset) point into another dataset and own nothing but
+     * their own index arrays. */
+    void *owner_u8, *owner_f32, *owner_labels, *owner_targets;
+} nn_dataset;
+
+void nn_dataset_free(nn_dataset *d);
+
+/* IDX files (MNIST), gzipped or not (detected by magic bytes, not by name).
+ * Validates the magic, the element type (uint8 only), dims and the length. */
+typedef struct nn_idx {
+    int ndim;
+    uint32_t dims[4];
+    uint8_t *data; /* product of dims bytes; caller frees */
+} nn_idx;
+nn_status nn_idx_read(const char *path, nn_idx *out, nn_error *err);
+
+/* images: IDX with >= 2 dims; labels: IDX with 1 dim; counts must agree and
+ * labels must be < 256. n_classes = max label + 1 (at least 2). */
+nn_status nn_dataset_load_idx(const char *images_path, const char *labels_path, nn_dataset *out,
+                              nn_error *err);
+
+/* PNG via libpng: 8-bit gray or RGB (RGBA and gray+alpha drop alpha, with
+ * *dropped_alpha set); 16-bit, palette (expanded is fine) ... see png.c.
+ * pixels is h*w*channels bytes, row-major, channels-last; caller frees. */
+nn_status nn_png_read(const char *path, uint8_t **pixels, int *h, int *w, int *channels,
+                      bool *dropped_alpha, nn_error *err);
+/* Writes an 8-bit gray (channels 1) or RGB (3) PNG atomically. */
+nn_status nn_png_write(const char *path, const uint8_t *pixels, int h, int w, int channels,
+                       nn_error *err);
+
+/* The last `fraction` of d (Keras's validation_split: taken before any
+ * shuffling) as `val`, the rest as `train`; both are views of d. */
+nn_status nn_dataset_split_tail(const nn_dataset *d, double fraction, nn_dataset *train,
+                                nn_dataset *val, nn_error *err);
+
+/* A seeded, class-stratified pick of `count` samples (each class gets its
+ * share of count in proportion to its frequency, remainders to the largest
+ * fractional parts), kept in original order. The result owns copies. */
+nn_status nn_dataset_subset_stratified(const nn_dataset *d, size_t count, nn_rng *rng,
+                                       nn_dataset *out, nn_error *err);
+
+/* Gathers samples idx[0..count) into x (count * sample_size floats, scaled). */
+void nn_dataset_gather_x(const nn_dataset *d, const uint32_t *idx, size_t count, float *x);
+/* Targets for the same samples: one_hot -> count * n_classes floats;
+ * sparse -> count floats holding the label; regression -> count*target_size. */
+void nn_dataset_gather_y(const nn_dataset *d, const uint32_t *idx, size_t count, bool one_hot,
+                         float *y);
+
+#endif

@@ -1,0 +1,315 @@
+/* CPU engine: OpenBLAS (its OpenMP build) for products, OpenMP loops for the
+ * rest, one thread pool shared by both so they never oversubscribe. */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <xmmintrin.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "engine/cpu/cpu_internal.h"
+
+static nn_status cpu_alloc(nn_engine *e, nn_tensor *t, int ndim, const int *shape,
+                           nn_error *err)
+{
+    (void)e;
+    if (ndim < 0 || ndim > NN_MAX_DIMS)
+        return nn_fail(err, NN_ERR_RUNTIME, "tensor with %d dims (at most %d)", ndim,
+                       NN_MAX_DIMS);
+    memset(t, 0, sizeof *t);
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        t->shape[i] = shape[i];
+    t->size = nn_shape_size(ndim, shape);
+    size_t bytes = (t->size * sizeof(float) + 63) & ~(size_t)63;
+    t->data = aligned_alloc(64, bytes ? bytes : 64);
+    if (!t->data)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory allocating a tensor of %zu floats",
+                       t->size);
+    memset(t->data, 0, bytes);
+    return NN_OK;
+}
+
+static void cpu_free(nn_engine *e, nn_tensor *t)
+{
+    (void)e;
+    if (t && !t->view)
+        free(t->data);
+    if (t)
+        memset(t, 0, sizeof *t);
+}
+
+static void cpu_upload(nn_engine *e, nn_tensor *dst, const float *src, size_t n)
+{
+    (void)e;
+    if (dst->data != src)
+        memcpy(dst->data, src, n * sizeof(float));
+}
+
+static void cpu_download(nn_engine *e, float *dst, const nn_tensor *src, size_t n)
+{
+    (void)e;
+    if (dst != src->data)
+        memcpy(dst, src->data, n * sizeof(float));
+}
+
+static void cpu_copy(nn_engine *e, nn_tensor *dst, const nn_tensor *src, size_t n)
+{
+    (void)e;
+    memmove(dst->data, src->data, n * sizeof(float));
+}
+
+static void cpu_fill(nn_engine *e, nn_tensor *t, float value, size_t n)
+{
+    (void)e;
+    float *p = t->data;
+    if (value == 0.0f) {
+        memset(p, 0, n * sizeof(float));
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        p[i] = value;
+}
+
+/* Products with a thin side (few output units, as in a 10-class head) run
+ * poorly on OpenBLAS's threads; for those we split the rows of C ourselves
+ * and call single-threaded sgemm per slice (inside a parallel region
+ * OpenBLAS stays on the calling thread). Tiny products stay on one thread. */
+static void cpu_gemm(nn_engine *e, bool ta, bool tb, int M, int N, int K, float alpha,
+                     const nn_tensor *A, const nn_tensor *B, float beta, nn_tensor *C)
+{
+    const int lda = ta ? M : K, ldb = tb ? K : N, ldc = N;
+    const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans;
+    const CBLAS_TRANSPOSE opb = tb ? CblasTrans : CblasNoTrans;
+    double flops = 2.0 * M * N * K;
+    int threads = e->threads;
+    if (threads <= 1 || flops < 2.0e6) {
+        openblas_set_num_threads(1);
+        cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, alpha, A->data, lda, B->data, ldb, beta,
+                    C->data, ldc);
+        openblas_set_num_threads(threads);
+        return;
+    }
+    if ((N < 64 || K < 64) && M >= 4 * threads) {
+        int chunk = (M + threads - 1) / threads;
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int t = 0; t < threads; t++) {
+            int m0 = t * chunk, m = M - m0 < chunk ? M - m0 : chunk;
+            if (m <= 0)
+                continue;
+            const float *a = ta ? A->data + m0 : A->data + (size_t)m0 * lda;
+            cblas_sgemm(CblasRowMajor, opa, opb, m, N, K, alpha, a, lda, B->data, ldb, beta,
+                        C->data + (size_t)m0 * ldc, ldc);
+        }
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, alpha, A->data, lda, B->data, ldb, beta,
+                C->data, ldc);
+}
+
+static void cpu_add_bias(nn_engine *e, nn_tensor *Y, const nn_tensor *b, int rows, int cols)
+{
+    float *y = Y->data;
+    const float *bb = b->data;
+#pragma omp parallel for num_threads(e->threads) schedule(static) \
+    if ((size_t)rows * cols > NN_CPU_PAR_MIN)
+    for (int r = 0; r < rows; r++) {
+        float *yr = y + (size_t)r * cols;
+        for (int c = 0; c < cols; c++)
+            yr[c] += bb[c];
+    }
+}
+
+static void cpu_bias_grad(nn_engine *e, const nn_tensor *dY, nn_tensor *db, int rows, int cols,
+                          float beta)
+{
+    const float *dy = dY->data;
+    float *g = db->data;
+    /* Parallel over column blocks; each column's sum runs in row order, so
+     * the result does not depend on the thread count. */
+    const int block = 64;
+    int nblocks = (cols + block - 1) / block;
+#pragma omp parallel for num_threads(e->threads) schedule(static) \
+    if ((size_t)rows * cols > NN_CPU_PAR_MIN)
+    for (int bi = 0; bi < nblocks; bi++) {
+        int c0 = bi * block, c1 = c0 + block < cols ? c0 + block : cols;
+        float acc[64];
+        for (int c = c0; c < c1; c++)
+            acc[c - c0] = 0.0f;
+        for (int r = 0; r < rows; r++) {
+            const float *row = dy + (size_t)r * cols;
+            for (int c = c0; c < c1; c++)
+                acc[c - c0] += row[c];
+        }
+        for (int c = c0; c < c1; c++)
+            g[c] = (beta == 0.0f ? 0.0f : beta * g[c]) + acc[c - c0];
+    }
+}
+
+static void cpu_dropout_forward(nn_engine *e, float rate, nn_rng *rng, const nn_tensor *x,
+                                nn_tensor *mask, nn_tensor *y, size_t n)
+{
+    (void)e;
+    /* The mask is drawn sequentially: one stream, one order, whatever the
+     * thread count. Comparing 24-bit integers avoids a float conversion. */
+    const float keep_scale = 1.0f / (1.0f - rate);
+    const uint64_t threshold = (uint64_t)((double)rate * 16777216.0);
+    float *m = mask->data, *yy = y->data;
+    const float *xx = x->data;
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        uint64_t u = nn_rng_u64(rng);
+        m[i] = ((u >> 40) >= threshold) ? keep_scale : 0.0f;
+        m[i + 1] = (((u >> 8) & 0xFFFFFF) >= threshold) ? keep_scale : 0.0f;
+    }
+    if (i < n) {
+        uint64_t u = nn_rng_u64(rng);
+        m[i] = ((u >> 40) >= threshold) ? keep_scale : 0.0f;
+    }
+    for (i = 0; i < n; i++)
+        yy[i] = xx[i] * m[i];
+}
+
+NN_KERNEL static void mul_range(const float *restrict a, const float *restrict b,
+                                float *restrict o, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        o[i] = a[i] * b[i];
+}
+
+NN_KERNEL static void axpy_range(float alpha, const float *restrict x, float *restrict y,
+                                 size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] += alpha * x[i];
+}
+
+NN_KERNEL static void scale_range(float *x, float alpha, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] *= alpha;
+}
+
+NN_KERNEL static void clip_range(float *x, float c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = fminf(c, fmaxf(-c, x[i]));
+}
+
+static void cpu_mul(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out,
+                    size_t n)
+{
+    NN_PAR_RANGE(e->threads, n, lo, hi, mul_range(a->data + lo, b->data + lo, out->data + lo, hi - lo));
+}
+
+static void cpu_axpy(nn_engine *e, float alpha, const nn_tensor *x, nn_tensor *y, size_t n)
+{
+    NN_PAR_RANGE(e->threads, n, lo, hi, axpy_range(alpha, x->data + lo, y->data + lo, hi - lo));
+}
+
+static void cpu_scale(nn_engine *e, nn_tensor *x, float alpha, size_t n)
+{
+    NN_PAR_RANGE(e->threads, n, lo, hi, scale_range(x->data + lo, alpha, hi - lo));
+}
+
+static void cpu_clip(nn_engine *e, nn_tensor *x, float c, size_t n)
+{
+    NN_PAR_RANGE(e->threads, n, lo, hi, clip_range(x->data + lo, c, hi - lo));
+}
+
+double nn_cpu_parallel_sum(int threads, size_t n,
+                           double (*part)(const void *ctx, size_t lo, size_t hi), const void *ctx)
+{
+    if (threads <= 1 || n <= NN_CPU_PAR_MIN)
+        return part(ctx, 0, n);
+    double partial[256];
+    if (threads > 256)
+        threads = 256;
+    size_t chunk = (n + (size_t)threads - 1) / (size_t)threads;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int t = 0; t < threads; t++) {
+        size_t lo = (size_t)t * chunk, hi = lo + chunk < n ? lo + chunk : n;
+        partial[t] = lo < hi ? part(ctx, lo, hi) : 0.0;
+    }
+    double s = 0.0;
+    for (int t = 0; t < threads; t++)
+        s += partial[t];
+    return s;
+}
+
+static void cpu_destroy(nn_engine *e) { free(e); }
+
+static const nn_engine_ops cpu_ops = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_upload,
+    .download = cpu_download,
+    .copy = cpu_copy,
+    .fill = cpu_fill,
+    .gemm = cpu_gemm,
+    .add_bias = cpu_add_bias,
+    .bias_grad = cpu_bias_grad,
+    .act_forward = nn_cpu_act_forward,
+    .act_backward = nn_cpu_act_backward,
+    .dropout_forward = cpu_dropout_forward,
+    .mul = cpu_mul,
+    .axpy = cpu_axpy,
+    .scale = cpu_scale,
+    .loss = nn_cpu_loss,
+    .metric = nn_cpu_metric,
+    .regularize = nn_cpu_regularize,
+    .sum_squares = nn_cpu_sum_squares,
+    .clip = cpu_clip,
+    .opt_update = nn_cpu_opt_update,
+    .destroy = cpu_destroy,
+};
+
+nn_status nn_engine_cpu_create(int threads, nn_engine **out, nn_error *err)
+{
+    nn_engine *e = nn_calloc(1, sizeof *e, err);
+    if (!e)
+        return NN_ERR_RUNTIME;
+    if (threads <= 0)
+        threads = omp_get_num_procs();
+    e->ops = &cpu_ops;
+    e->threads = threads;
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
+    /* Flush denormals to zero on every thread, as TensorFlow does: tiny
+     * gradients otherwise take microcode assists that cost ~100x. */
+#pragma omp parallel num_threads(threads)
+    _mm_setcsr(_mm_getcsr() | 0x8040);
+    *out = e;
+    return NN_OK;
+}
+
+/* Debian's OpenBLAS picks its kernels by CPU model when it loads; on CPUs
+ * it does not know (new Xeons under a hypervisor report a generic model)
+ * it falls back to its SSE3 "Prescott" kernels, 3-7x slower. The choice is
+ * made before main() runs, so when detection failed we pick the kernel set
+ * the CPU's features allow and start again with OPENBLAS_CORETYPE set. A
+ * user's own OPENBLAS_CORETYPE always wins. */
+void nn_engine_preflight(char **argv)
+{
+    if (getenv("OPENBLAS_CORETYPE") || getenv("NNCTL_NO_BLAS_TUNE"))
+        return;
+    const char *core = openblas_get_corename();
+    if (!core || (strcasecmp(core, "prescott") != 0 && strcasecmp(core, "core2") != 0 &&
+                  strcasecmp(core, "nehalem") != 0 && strcasecmp(core, "unknown") != 0))
+        return;
+    __builtin_cpu_init();
+    const char *pick = NULL;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+        pick = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        pick = "Haswell";
+    if (!pick)
+        return;
+    setenv("OPENBLAS_CORETYPE", pick, 1);
+    execv("/proc/self/exe", argv);
+    /* exec failed: go on with the slow kernels rather than not at all */
+}

@@ -1,0 +1,60 @@
+/* Shared by the CPU engine's files; never included outside src/engine/cpu. */
+#ifndef NN_ENGINE_CPU_INTERNAL_H
+#define NN_ENGINE_CPU_INTERNAL_H
+
+#include "engine/engine.h"
+
+#include <omp.h>
+
+/* Work below this many elements stays on one thread: forking costs more. */
+#define NN_CPU_PAR_MIN 32768
+
+/* Elementwise kernels are compiled for AVX-512, AVX2 and baseline x86-64;
+ * the loader picks the best the CPU has (the binary stays portable). */
+#define NN_KERNEL __attribute__((target_clones("default", "avx2", "avx512f")))
+
+/* Runs BODY on contiguous ranges [LO, HI) of [0, n), one per thread (ranges
+ * start on 64-byte boundaries), or on the whole range when n is small. */
+#define NN_PAR_RANGE(threads, n, LO, HI, BODY)                                          \
+    do {                                                                                \
+        size_t n_ = (n);                                                                \
+        int t_ = (n_ > NN_CPU_PAR_MIN && (threads) > 1) ? (threads) : 1;                \
+        if (t_ == 1) {                                                                  \
+            size_t LO = 0, HI = n_;                                                     \
+            BODY;                                                                       \
+        } else {                                                                        \
+            size_t ch_ = (((n_ + (size_t)t_ - 1) / (size_t)t_) + 15) & ~(size_t)15;     \
+            _Pragma("omp parallel num_threads(t_)")                                     \
+            {                                                                           \
+                size_t id_ = (size_t)omp_get_thread_num();                              \
+                size_t LO = id_ * ch_ < n_ ? id_ * ch_ : n_;                            \
+                size_t HI = LO + ch_ < n_ ? LO + ch_ : n_;                              \
+                if (LO < HI) {                                                          \
+                    BODY;                                                               \
+                }                                                                       \
+            }                                                                           \
+        }                                                                               \
+    } while (0)
+
+void nn_cpu_act_forward(nn_engine *e, nn_act act, float alpha, const nn_tensor *x, nn_tensor *y,
+                        int rows, int cols);
+void nn_cpu_act_backward(nn_engine *e, nn_act act, float alpha, const nn_tensor *x,
+                         const nn_tensor *y, const nn_tensor *dy, nn_tensor *dx, int rows,
+                         int cols);
+double nn_cpu_loss(nn_engine *e, nn_loss_kind kind, const nn_tensor *input,
+                   const nn_tensor *target, int rows, int cols, nn_tensor *grad, float grad_scale);
+double nn_cpu_metric(nn_engine *e, nn_metric_kind kind, int k, const nn_tensor *pred,
+                     const nn_tensor *target, int rows, int cols);
+void nn_cpu_opt_update(nn_engine *e, const nn_opt_step *s, nn_tensor *w, const nn_tensor *g,
+                       nn_tensor *slots[3], size_t n);
+double nn_cpu_regularize(nn_engine *e, const nn_tensor *w, float l1, float l2, nn_tensor *grad,
+                         float grad_scale, size_t n);
+double nn_cpu_sum_squares(nn_engine *e, const nn_tensor *x, size_t n);
+
+/* Deterministic parallel sum: fixed chunks per thread, combined in order, so
+ * the result depends on the thread count only, never on scheduling. */
+double nn_cpu_parallel_sum(int threads, size_t n, double (*part)(const void *ctx, size_t lo,
+                                                                size_t hi),
+                           const void *ctx);
+
+#endif

@@ -1,0 +1,48 @@
+/* Engine selection and helpers shared by every engine. */
+#include "engine/engine.h"
+
+#include <string.h>
+
+nn_status nn_engine_cpu_create(int threads, nn_engine **out, nn_error *err);
+
+nn_status nn_engine_create(const char *name, int threads, nn_engine **out, nn_error *err)
+{
+    if (strcmp(name, "cpu") == 0)
+        return nn_engine_cpu_create(threads, out, err);
+    if (strcmp(name, "gpu") == 0)
+        return nn_fail(err, NN_ERR_USAGE,
+                       "engine 'gpu': this nnctl was built without GPU support (rebuild with "
+                       "make GPU=1 on a machine with CUDA and cuDNN); use --engine cpu");
+    return nn_fail(err, NN_ERR_USAGE, "unknown engine '%s' (expected cpu or gpu)", name);
+}
+
+void nn_engine_destroy(nn_engine *e)
+{
+    if (e)
+        e->ops->destroy(e);
+}
+
+int nn_opt_slot_count(nn_opt_kind kind, bool amsgrad)
+{
+    switch (kind) {
+    case NN_OPT_SGD: return 1;
+    case NN_OPT_RMSPROP: return 1;
+    case NN_OPT_ADAM: return amsgrad ? 3 : 2;
+    case NN_OPT_ADAGRAD: return 1;
+    case NN_OPT_ADADELTA: return 2;
+    case NN_OPT_ADAMAX: return 2;
+    case NN_OPT_NADAM: return 2;
+    default: return 0;
+    }
+}
+
+nn_tensor nn_tensor_rows(const nn_tensor *t, int row0, int rows)
+{
+    nn_tensor v = *t;
+    size_t row_size = t->ndim > 0 ? t->size / (size_t)t->shape[0] : t->size;
+    v.data = t->data + (size_t)row0 * row_size;
+    v.shape[0] = rows;
+    v.size = (size_t)rows * row_size;
+    v.view = true;
+    return v;
+}

@@ -1,0 +1,207 @@
+/* The engine interface: the only place that does math on tensors.
+ *
+ * Layers, losses, metrics and optimizers are written once against this
+ * struct of function pointers; the CPU engine (OpenBLAS + OpenMP) implements
+ * it today, a GPU engine (cuBLAS/cuDNN) implements the same table later.
+ * An engine never knows what a "Dense layer" is: it offers products,
+ * elementwise maps, reductions and update rules.
+ *
+ * Tensors live in engine memory (host for CPU, device for GPU). Callers move
+ * data only through upload/download, and read back only scalars (losses,
+ * metric sums), once per batch at most. */
+#ifndef NN_ENGINE_ENGINE_H
+#define NN_ENGINE_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+#include "util/rng.h"
+
+#define NN_MAX_DIMS 6
+
+typedef struct nn_engine nn_engine;
+
+typedef struct nn_tensor {
+    float *data;   /* engine memory: never dereferenced outside the engine */
+    size_t size;   /* number of floats */
+    int ndim;
+    int shape[NN_MAX_DIMS];
+    bool view;     /* points into another tensor; not freed */
+} nn_tensor;
+
+/* Activations, by id (the registry in model/activations.c maps names). */
+typedef enum {
+    NN_ACT_LINEAR = 0,
+    NN_ACT_RELU,
+    NN_ACT_SIGMOID,
+    NN_ACT_TANH,
+    NN_ACT_SOFTMAX, /* over the last axis */
+    NN_ACT_ELU,
+    NN_ACT_SELU,
+    NN_ACT_SOFTPLUS,
+    NN_ACT_SOFTSIGN,
+    NN_ACT_HARD_SIGMOID,
+    NN_ACT_LEAKY_RELU,
+    NN_ACT_SWISH,
+    NN_ACT_GELU,
+    NN_ACT_COUNT
+} nn_act;
+
+/* Losses. Values are per-sample means over the last axis (Keras), summed
+ * over the batch by the engine; gradients are of the batch mean. */
+typedef enum {
+    NN_LOSS_MSE = 0,
+    NN_LOSS_MAE,
+    NN_LOSS_MAPE,
+    NN_LOSS_MSLE,
+    NN_LOSS_HINGE,
+    NN_LOSS_SQUARED_HINGE,
+    NN_LOSS_BINARY_CE,        /* on probabilities (clipped, as Keras) */
+    NN_LOSS_BINARY_CE_LOGITS, /* fused sigmoid + BCE: input is pre-activation */
+    NN_LOSS_CATEGORICAL_CE,   /* on probabilities (clipped) */
+    NN_LOSS_SOFTMAX_CE,       /* fused softmax + CE on logits, one-hot targets */
+    NN_LOSS_SPARSE_CE,        /* on probabilities, integer targets */
+    NN_LOSS_SPARSE_SOFTMAX_CE,/* fused, integer targets */
+    NN_LOSS_COUNT
+} nn_loss_kind;
+
+/* Metric sums over a batch (the caller divides by the sample count). */
+typedef enum {
+    NN_METRIC_BINARY_ACCURACY = 0,   /* threshold 0.5 */
+    NN_METRIC_CATEGORICAL_ACCURACY,  /* argmax(pred) == argmax(target) */
+    NN_METRIC_SPARSE_CATEGORICAL_ACCURACY,
+    NN_METRIC_TOP_K,                 /* target one-hot */
+    NN_METRIC_SPARSE_TOP_K,
+    NN_METRIC_MSE,
+    NN_METRIC_MAE,
+    NN_METRIC_MAPE,
+    NN_METRIC_MSLE,
+    NN_METRIC_COUNT
+} nn_metric_kind;
+
+typedef enum {
+    NN_OPT_SGD = 0,
+    NN_OPT_RMSPROP,
+    NN_OPT_ADAM,
+    NN_OPT_ADAGRAD,
+    NN_OPT_ADADELTA,
+    NN_OPT_ADAMAX,
+    NN_OPT_NADAM,
+    NN_OPT_COUNT
+} nn_opt_kind;
+
+/* Hyper-parameters of one update step (lr already decayed by the caller). */
+typedef struct nn_opt_step {
+    nn_opt_kind kind;
+    float lr;
+    float momentum;     /* SGD */
+    bool nesterov;      /* SGD */
+    float rho;          /* RMSprop, Adadelta */
+    float beta_1, beta_2;
+    float epsilon;
+    bool amsgrad;
+    long long t;        /* 1-based step count (Adam-family bias correction) */
+    float initial_accumulator; /* Adagrad */
+    double nadam_mu_t, nadam_mu_next, nadam_mu_product; /* Nadam schedule */
+    float clipnorm, clipvalue; /* 0 = off; applied by the caller per tensor */
+} nn_opt_step;
+
+typedef struct nn_engine_ops {
+    const char *name;
+
+    /* memory */
+    nn_status (*alloc)(nn_engine *e, nn_tensor *t, int ndim, const int *shape, nn_error *err);
+    void (*free)(nn_engine *e, nn_tensor *t);
+    void (*upload)(nn_engine *e, nn_tensor *dst, const float *src, size_t n);
+    void (*download)(nn_engine *e, float *dst, const nn_tensor *src, size_t n);
+    void (*copy)(nn_engine *e, nn_tensor *dst, const nn_tensor *src, size_t n);
+    void (*fill)(nn_engine *e, nn_tensor *t, float value, size_t n);
+
+    /* C[M,N] = alpha * op(A) op(B) + beta * C, row-major; op = transpose if ta/tb.
+     * A is M x K (K x M when ta), B is K x N (N x K when tb). */
+    void (*gemm)(nn_engine *e, bool ta, bool tb, int M, int N, int K, float alpha,
+                 const nn_tensor *A, const nn_tensor *B, float beta, nn_tensor *C);
+    /* Y[r, c] += b[c] */
+    void (*add_bias)(nn_engine *e, nn_tensor *Y, const nn_tensor *b, int rows, int cols);
+    /* db[c] = beta * db[c] + sum_r dY[r, c] */
+    void (*bias_grad)(nn_engine *e, const nn_tensor *dY, nn_tensor *db, int rows, int cols,
+                      float beta);
+
+    /* y = act(x); softmax over rows of length cols. alpha: leaky_relu slope,
+     * elu alpha. y may alias x except for softmax. */
+    void (*act_forward)(nn_engine *e, nn_act act, float alpha, const nn_tensor *x, nn_tensor *y,
+                        int rows, int cols);
+    /* dx = dy * act'(x) (uses x and/or y as each activation needs).
+     * dx may alias dy. */
+    void (*act_backward)(nn_engine *e, nn_act act, float alpha, const nn_tensor *x,
+                         const nn_tensor *y, const nn_tensor *dy, nn_tensor *dx, int rows,
+                         int cols);
+
+    /* Inverted dropout: mask[i] = (u >= rate) / (1 - rate); y = x * mask. */
+    void (*dropout_forward)(nn_engine *e, float rate, nn_rng *rng, const nn_tensor *x,
+                            nn_tensor *mask, nn_tensor *y, size_t n);
+    /* out = a * b elementwise */
+    void (*mul)(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out, size_t n);
+    /* y = alpha * x + y */
+    void (*axpy)(nn_engine *e, float alpha, const nn_tensor *x, nn_tensor *y, size_t n);
+    void (*scale)(nn_engine *e, nn_tensor *x, float alpha, size_t n);
+
+    /* Loss over a batch of `rows` samples with `cols` outputs. Returns the
+     * SUM over samples of each sample's loss. If grad != NULL, writes
+     * d(mean loss over the batch)/d(input) times `grad_scale` into grad.
+     * For sparse losses target holds one label per row. */
+    double (*loss)(nn_engine *e, nn_loss_kind kind, const nn_tensor *input,
+                   const nn_tensor *target, int rows, int cols, nn_tensor *grad,
+                   float grad_scale);
+    /* Metric sum over the batch (e.g. number of correct predictions). */
+    double (*metric)(nn_engine *e, nn_metric_kind kind, int k, const nn_tensor *pred,
+                     const nn_tensor *target, int rows, int cols);
+
+    /* Regularization: returns l1 * sum|w| + l2 * sum w^2 over n values;
+     * if grad != NULL adds its gradient times grad_scale into grad. */
+    double (*regularize)(nn_engine *e, const nn_tensor *w, float l1, float l2, nn_tensor *grad,
+                         float grad_scale, size_t n);
+    /* Sum of squares (for clipnorm) */
+    double (*sum_squares)(nn_engine *e, const nn_tensor *x, size_t n);
+    /* x = clamp(x, -c, c) */
+    void (*clip)(nn_engine *e, nn_tensor *x, float c, size_t n);
+
+    /* One optimizer step on n parameters. slots: up to 3 state tensors, as
+     * many as the kind needs (see nn_opt_slot_count). */
+    void (*opt_update)(nn_engine *e, const nn_opt_step *s, nn_tensor *w, const nn_tensor *g,
+                       nn_tensor *slots[3], size_t n);
+
+    void (*destroy)(nn_engine *e);
+} nn_engine_ops;
+
+struct nn_engine {
+    const nn_engine_ops *ops;
+    int threads;
+    void *impl;
+};
+
+/* Called first thing in main(): lets an engine fix up its libraries'
+ * process-wide setup (it may re-execute the program). */
+void nn_engine_preflight(char **argv);
+
+/* Engine creation by name ("cpu"; "gpu" when built with GPU=1). */
+nn_status nn_engine_create(const char *name, int threads, nn_engine **out, nn_error *err);
+void nn_engine_destroy(nn_engine *e);
+
+/* Number of state slots each optimizer keeps per parameter tensor. */
+int nn_opt_slot_count(nn_opt_kind kind, bool amsgrad);
+
+/* Convenience: a view of rows [row0, row0 + rows) of a 2-D tensor. */
+nn_tensor nn_tensor_rows(const nn_tensor *t, int row0, int rows);
+
+static inline size_t nn_shape_size(int ndim, const int *shape)
+{
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++)
+        n *= (size_t)shape[i];
+    return n;
+}
+
+#endif

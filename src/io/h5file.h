@@ -1,0 +1,60 @@
+/* Model files in Keras's legacy HDF5 layout (what keras.models.load_model
+ * reads), plus nnctl's own group for what a resume needs.
+ *
+ *   /                         attrs: model_config (JSON), training_config
+ *                             (JSON), keras_version, backend
+ *   /model_weights            attrs: layer_names, backend, keras_version
+ *   /model_weights/<layer>    attrs: weight_names ["<layer>/kernel:0", ...]
+ *   /model_weights/<layer>/<layer>/kernel:0   float32 dataset
+ *   /nnctl                    attrs: spec (libconfig text), state (JSON),
+ *                             format_version
+ *   /nnctl/optimizer/<name>   float32 datasets (optimizer slots)
+ *
+ * Files are written to "<path>.tmp.<pid>", fsynced, then renamed over path,
+ * so a crash never leaves a half-written model. */
+#ifndef NN_IO_H5FILE_H
+#define NN_IO_H5FILE_H
+
+#include <stddef.h>
+
+#include "util/error.h"
+
+#define NN_H5_MAX_DIMS 8
+
+typedef struct nn_h5_array {
+    char *name;       /* weight name, e.g. "dense/kernel:0" */
+    int ndim;
+    size_t dims[NN_H5_MAX_DIMS];
+    float *data;      /* product(dims) floats */
+} nn_h5_array;
+
+typedef struct nn_h5_layer {
+    char *name;
+    int n_weights;
+    nn_h5_array *weights;
+} nn_h5_layer;
+
+typedef struct nn_h5_model {
+    char *model_config;     /* JSON text, required */
+    char *training_config;  /* JSON text or NULL */
+    char *keras_version;    /* e.g. "2.15.0" */
+    char *backend;          /* e.g. "tensorflow" */
+    int n_layers;           /* in model order: layer_names order */
+    nn_h5_layer *layers;
+    /* nnctl extras; all optional (NULL/0) when reading a file Keras wrote */
+    char *nnctl_spec;
+    char *nnctl_state;
+    int n_optimizer;
+    nn_h5_array *optimizer;
+} nn_h5_model;
+
+/* Writes atomically (temp file, fsync, rename). */
+nn_status nn_h5_save(const char *path, const nn_h5_model *m, nn_error *err);
+/* Reads everything above. Errors name the file and what is missing or wrong
+ * ("not an HDF5 file", "HDF5 file without model_config: not a Keras model",
+ * "truncated", ...). Accepts Keras 2 ("layer/kernel:0") and Keras 3 legacy
+ * ("kernel") weight names, and layer_names split into layer_names0, 1, ... */
+nn_status nn_h5_load(const char *path, nn_h5_model *m, nn_error *err);
+void nn_h5_model_free(nn_h5_model *m);
+
+#endif

@@ -1,0 +1,242 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/keras_json.h"
+#include "io/model_file.h"
+
+static const char *slot_name(nn_opt_kind kind, int s)
+{
+    static const char *const names[NN_OPT_COUNT][3] = {
+        [NN_OPT_SGD] = {"momentum"},
+        [NN_OPT_RMSPROP] = {"rms"},
+        [NN_OPT_ADAM] = {"m", "v", "vhat"},
+        [NN_OPT_ADAGRAD] = {"accumulator"},
+        [NN_OPT_ADADELTA] = {"accum_grad", "accum_var"},
+        [NN_OPT_ADAMAX] = {"m", "u"},
+        [NN_OPT_NADAM] = {"m", "v"},
+    };
+    return names[kind][s];
+}
+
+static bool chain_model(const nn_model *m)
+{
+    for (int i = 1; i < m->n_nodes; i++)
+        if (m->nodes[i]->n_in != 1 || m->nodes[i]->in[0] != m->nodes[i - 1])
+            return false;
+    return true;
+}
+
+static nn_status fill_array(nn_engine *e, const nn_tensor *t, const nn_param *p, const char *name,
+                            nn_h5_array *a, nn_error *err)
+{
+    a->name = nn_strdup(name, err);
+    a->data = nn_malloc(p->size * sizeof(float), err);
+    if (!a->name || !a->data)
+        return NN_ERR_RUNTIME;
+    a->ndim = p->ndim;
+    for (int d = 0; d < p->ndim; d++)
+        a->dims[d] = (size_t)p->shape[d];
+    e->ops->download(e, a->data, t, p->size);
+    return NN_OK;
+}
+
+static char *training_config(const nn_train_cfg *t)
+{
+    json_t *metrics = json_array();
+    for (int i = 0; i < t->n_metrics; i++)
+        json_array_append_new(metrics, json_string(t->metrics[i].name));
+    json_t *cfg = json_pack("{s:s, s:o, s:n, s:n, s:n, s:o}", "loss", t->loss->keras_name,
+                            "metrics", metrics, "weighted_metrics", "loss_weights",
+                            "sample_weight_mode", "optimizer_config",
+                            nn_optimizer_keras_json(&t->optimizer));
+    char *s = json_dumps(cfg, JSON_COMPACT);
+    json_decref(cfg);
+    return s;
+}
+
+nn_status nn_model_save(const nn_model *m, const char *path, const nn_model_file_opts *o,
+                        nn_error *err)
+{
+    nn_h5_model f;
+    memset(&f, 0, sizeof f);
+    nn_status st = NN_OK;
+    json_t *config = NULL;
+    if ((st = nn_model_keras_json(m, &config, err)))
+        return st;
+    f.model_config = json_dumps(config, JSON_COMPACT);
+    json_decref(config);
+    f.keras_version = nn_strdup(NN_KERAS_VERSION, err);
+    f.backend = nn_strdup("tensorflow", err);
+    if (o->train)
+        f.training_config = training_config(o->train);
+    if (o->spec_text)
+        f.nnctl_spec = nn_strdup(o->spec_text, err);
+    if (o->state_json)
+        f.nnctl_state = nn_strdup(o->state_json, err);
+    if (!f.model_config || !f.keras_version || !f.backend) {
+        st = nn_fail(err, NN_ERR_RUNTIME, "out of memory writing '%s'", path);
+        goto done;
+    }
+    /* Keras lists InputLayer among a functional model's layers, not a
+     * Sequential's. */
+    int first = chain_model(m) ? 1 : 0;
+    f.n_layers = m->n_nodes - first;
+    f.layers = nn_calloc((size_t)f.n_layers, sizeof *f.layers, err);
+    if (!f.layers) {
+        st = NN_ERR_RUNTIME;
+        goto done;
+    }
+    int n_opt = 0, slots = o->train ? nn_optimizer_slots(&o->train->optimizer) : 0;
+    for (int i = first; i < m->n_nodes; i++) {
+        const nn_node *n = m->nodes[i];
+        nn_h5_layer *L = &f.layers[i - first];
+        L->name = nn_strdup(n->name, err);
+        L->weights = nn_calloc((size_t)n->n_params, sizeof *L->weights, err);
+        if (!L->name || !L->weights) {
+            st = NN_ERR_RUNTIME;
+            goto done;
+        }
+        L->n_weights = n->n_params;
+        for (int k = 0; k < n->n_params; k++) {
+            char name[160];
+            snprintf(name, sizeof name, "%s/%s:0", n->name, n->params[k].name);
+            if ((st = fill_array(m->e, &n->params[k].w, &n->params[k], name, &L->weights[k], err)))
+                goto done;
+            if (n->params[k].trainable)
+                n_opt += slots;
+        }
+    }
+    if (o->train && n_opt) {
+        f.optimizer = nn_calloc((size_t)n_opt, sizeof *f.optimizer, err);
+        if (!f.optimizer) {
+            st = NN_ERR_RUNTIME;
+            goto done;
+        }
+        for (int i = 0; i < m->n_nodes; i++)
+            for (int k = 0; k < m->nodes[i]->n_params; k++) {
+                const nn_param *p = &m->nodes[i]->params[k];
+                if (!p->trainable)
+                    continue;
+                for (int s = 0; s < slots; s++) {
+                    char name[200];
+                    snprintf(name, sizeof name, "%s/%s/%s", m->nodes[i]->name, p->name,
+                             slot_name(o->train->optimizer.kind, s));
+                    if ((st = fill_array(m->e, &p->slots[s], p, name, &f.optimizer[f.n_optimizer],
+                                         err)))
+                        goto done;
+                    f.n_optimizer++;
+                }
+            }
+    }
+    st = nn_h5_save(path, &f, err);
+done:
+    nn_h5_model_free(&f);
+    return st;
+}
+
+static const nn_h5_layer *find_layer(const nn_h5_model *f, const char *name)
+{
+    for (int i = 0; i < f->n_layers; i++)
+        if (strcmp(f->layers[i].name, name) == 0)
+            return &f->layers[i];
+    return NULL;
+}
+
+/* Keras 2 names weights "layer/kernel:0", Keras 3's legacy writer "kernel". */
+static const nn_h5_array *find_weight(const nn_h5_layer *L, const char *param)
+{
+    for (int i = 0; i < L->n_weights; i++) {
+        const char *w = L->weights[i].name, *slash = strrchr(w, '/');
+        const char *base = slash ? slash + 1 : w;
+        size_t n = strlen(param);
+        if (strncmp(base, param, n) == 0 && (base[n] == '\0' || base[n] == ':'))
+            return &L->weights[i];
+    }
+    return NULL;
+}
+
+static void dims_string(int ndim, const size_t *dims, char *buf, size_t len)
+{
+    size_t o = (size_t)snprintf(buf, len, "(");
+    for (int d = 0; d < ndim && o < len; d++)
+        o += (size_t)snprintf(buf + o, len - o, "%s%zu", d ? ", " : "", dims[d]);
+    if (o < len)
+        snprintf(buf + o, len - o, ")");
+}
+
+static nn_status check_shape(const nn_param *p, const nn_h5_array *a, const char *path,
+                             const char *layer, nn_error *err)
+{
+    bool same = a->ndim == p->ndim;
+    for (int d = 0; same && d < p->ndim; d++)
+        same = a->dims[d] == (size_t)p->shape[d];
+    if (same)
+        return NN_OK;
+    char have[96], want[96];
+    size_t pd[NN_MAX_DIMS];
+    for (int d = 0; d < p->ndim; d++)
+        pd[d] = (size_t)p->shape[d];
+    dims_string(a->ndim, a->dims, have, sizeof have);
+    dims_string(p->ndim, pd, want, sizeof want);
+    return nn_fail(err, NN_ERR_RUNTIME,
+                   "'%s': layer '%s' weight '%s' has shape %s but the model expects %s", path,
+                   layer, p->name, have, want);
+}
+
+nn_status nn_model_load_weights(nn_model *m, const nn_h5_model *f, const char *path,
+                                nn_error *err)
+{
+    for (int i = 0; i < m->n_nodes; i++) {
+        nn_node *n = m->nodes[i];
+        if (!n->n_params)
+            continue;
+        const nn_h5_layer *L = find_layer(f, n->name);
+        if (!L)
+            return nn_fail(err, NN_ERR_RUNTIME, "'%s': no weights for layer '%s'", path,
+                           n->name);
+        for (int k = 0; k < n->n_params; k++) {
+            nn_param *p = &n->params[k];
+            const nn_h5_array *a = find_weight(L, p->name);
+            if (!a)
+                return nn_fail(err, NN_ERR_RUNTIME, "'%s': layer '%s' has no weight '%s'", path,
+                               n->name, p->name);
+            nn_status st = check_shape(p, a, path, n->name, err);
+            if (st)
+                return st;
+            m->e->ops->upload(m->e, &p->w, a->data, p->size);
+        }
+    }
+    return NN_OK;
+}
+
+nn_status nn_model_load_optimizer(nn_model *m, const nn_h5_model *f, const nn_optimizer *opt,
+                                  const char *path, nn_error *err)
+{
+    int slots = nn_optimizer_slots(opt);
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i]->n_params; k++) {
+            nn_param *p = &m->nodes[i]->params[k];
+            if (!p->trainable)
+                continue;
+            for (int s = 0; s < slots; s++) {
+                char name[200];
+                snprintf(name, sizeof name, "%s/%s/%s", m->nodes[i]->name, p->name,
+                         slot_name(opt->kind, s));
+                const nn_h5_array *a = NULL;
+                for (int j = 0; j < f->n_optimizer && !a; j++)
+                    if (strcmp(f->optimizer[j].name, name) == 0)
+                        a = &f->optimizer[j];
+                if (!a)
+                    return nn_fail(err, NN_ERR_RUNTIME,
+                                   "'%s': no %s optimizer state '%s' (was it trained with "
+                                   "another optimizer?)",
+                                   path, opt->name, name);
+                nn_status st = check_shape(p, a, path, m->nodes[i]->name, err);
+                if (st)
+                    return st;
+                m->e->ops->upload(m->e, &p->slots[s], a->data, p->size);
+            }
+        }
+    return NN_OK;
+}

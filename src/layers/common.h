@@ -1,0 +1,45 @@
+/* Settings many layers share: activations, initializers, regularizers.
+ * Each is a table looked up by name (one registry per kind of thing), with
+ * the spec reader and the Keras JSON writer next to it. */
+#ifndef NN_LAYERS_COMMON_H
+#define NN_LAYERS_COMMON_H
+
+#include <jansson.h>
+
+#include "model/layer.h"
+
+/* ---- activations (layers/activations.c) ---- */
+typedef struct nn_activation_info {
+    const char *name;      /* spec and Keras name: "relu" */
+    nn_act id;
+    float default_alpha;   /* leaky_relu slope, elu alpha */
+} nn_activation_info;
+
+const nn_activation_info *nn_activation_lookup(nn_act id);
+/* Reads key (default "linear") as an activation name. */
+nn_status nn_spec_activation(nn_spec_node *s, const char *key, nn_act *act, float *alpha,
+                             nn_error *err);
+const char *nn_activation_name(nn_act id);
+
+/* ---- initializers (layers/initializers.c) ---- */
+/* key absent: def_name. A string ("he_normal") or a group
+ * { type = "random_normal"; mean = 0.0; stddev = 0.05; }. */
+nn_status nn_spec_initializer(nn_spec_node *s, const char *key, const char *def_name,
+                              nn_initializer *out, nn_error *err);
+/* Fills w[0..n) for a parameter with the given fans. */
+void nn_initializer_fill(const nn_initializer *init, int fan_in, int fan_out, nn_rng *rng,
+                         float *w, size_t n);
+json_t *nn_initializer_keras_json(const nn_initializer *init);
+nn_initializer nn_initializer_named(const char *name); /* must exist */
+
+/* ---- regularizers (layers/regularizers.c) ---- */
+/* "l1" | "l2" | "l1_l2" (Keras defaults 0.01), or { l1 = ...; l2 = ...; }
+ * optionally with type. Absent: none. */
+nn_status nn_spec_regularizer(nn_spec_node *s, const char *key, nn_regularizer *out,
+                              nn_error *err);
+json_t *nn_regularizer_keras_json(const nn_regularizer *r); /* json null for none */
+
+/* Adds "name", "trainable", "dtype" to a Keras layer config. */
+void nn_keras_config_common(const nn_node *n, json_t *config);
+
+#endif

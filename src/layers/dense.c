@@ -1,0 +1,157 @@
+/* Dense: y = act(x W + b), applied to the last axis (Keras semantics:
+ * a (batch, t, f) input is treated as batch*t rows). */
+#include <stdlib.h>
+
+#include "layers/common.h"
+
+typedef struct {
+    int units;
+    bool use_bias;
+    nn_initializer kernel_init, bias_init;
+    nn_regularizer kernel_reg, bias_reg;
+} dense_cfg;
+
+typedef struct {
+    nn_tensor z, dz; /* pre-activation and its gradient (when act != linear) */
+} dense_state;
+
+static nn_status dense_parse(nn_node *n, nn_spec_node *s, nn_error *err)
+{
+    dense_cfg *c = calloc(1, sizeof *c);
+    if (!c)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    n->cfg = c;
+    long long units;
+    bool use_bias;
+    nn_status st;
+    if ((st = nn_spec_int(s, "units", true, 0, 1, 1 << 24, &units, err)) ||
+        (st = nn_spec_activation(s, "activation", &n->act, &n->act_alpha, err)) ||
+        (st = nn_spec_bool(s, "use_bias", false, true, &use_bias, err)) ||
+        (st = nn_spec_initializer(s, "kernel_initializer", "glorot_uniform", &c->kernel_init, err)) ||
+        (st = nn_spec_initializer(s, "bias_initializer", "zeros", &c->bias_init, err)) ||
+        (st = nn_spec_regularizer(s, "kernel_regularizer", &c->kernel_reg, err)) ||
+        (st = nn_spec_regularizer(s, "bias_regularizer", &c->bias_reg, err)) ||
+        (st = nn_spec_regularizer(s, "activity_regularizer", &n->activity_reg, err)))
+        return st;
+    c->units = (int)units;
+    c->use_bias = use_bias;
+    return NN_OK;
+}
+
+static nn_status dense_infer(nn_node *n, nn_error *err)
+{
+    dense_cfg *c = n->cfg;
+    if (n->n_in != 1)
+        return nn_node_fail(n, err, "takes one input, got %d", n->n_in);
+    const nn_node *in = n->in[0];
+    if (in->ndim < 1)
+        return nn_node_fail(n, err, "needs an input with at least one axis");
+    int fan_in = in->shape[in->ndim - 1];
+    n->ndim = in->ndim;
+    for (int i = 0; i < in->ndim - 1; i++)
+        n->shape[i] = in->shape[i];
+    n->shape[n->ndim - 1] = c->units;
+    int kshape[2] = {fan_in, c->units};
+    nn_node_add_param(n, "kernel", 2, kshape, fan_in, c->units, c->kernel_init, c->kernel_reg);
+    if (c->use_bias)
+        nn_node_add_param(n, "bias", 1, &c->units, fan_in, c->units, c->bias_init, c->bias_reg);
+    return NN_OK;
+}
+
+static nn_status dense_plan(nn_node *n, nn_engine *e, int batch, nn_error *err)
+{
+    if (n->act == NN_ACT_LINEAR) {
+        n->preact = &n->out;
+        n->dpreact = &n->dout;
+        return NN_OK;
+    }
+    dense_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    n->state = s;
+    nn_status st = e->ops->alloc(e, &s->z, n->out.ndim, n->out.shape, err);
+    if (!st && n->needs_grad)
+        st = e->ops->alloc(e, &s->dz, n->out.ndim, n->out.shape, err);
+    (void)batch;
+    n->preact = &s->z;
+    n->dpreact = &s->dz;
+    return st;
+}
+
+static void dense_release(nn_node *n, nn_engine *e)
+{
+    dense_state *s = n->state;
+    if (s) {
+        e->ops->free(e, &s->z);
+        e->ops->free(e, &s->dz);
+        free(s);
+        n->state = NULL;
+    }
+}
+
+static void dense_forward(nn_node *n, const nn_pass *p)
+{
+    const dense_cfg *c = n->cfg;
+    nn_engine *e = p->e;
+    int k = n->in[0]->shape[n->in[0]->ndim - 1];
+    int rows = (int)((size_t)p->rows * n->size / (size_t)c->units);
+    e->ops->gemm(e, false, false, rows, c->units, k, 1.0f, &n->in[0]->out, &n->params[0].w, 0.0f,
+                 n->preact);
+    if (c->use_bias)
+        e->ops->add_bias(e, n->preact, &n->params[1].w, rows, c->units);
+    if (n->act != NN_ACT_LINEAR)
+        e->ops->act_forward(e, n->act, n->act_alpha, n->preact, &n->out, rows, c->units);
+}
+
+static void dense_backward(nn_node *n, const nn_pass *p)
+{
+    const dense_cfg *c = n->cfg;
+    nn_engine *e = p->e;
+    int k = n->in[0]->shape[n->in[0]->ndim - 1];
+    int rows = (int)((size_t)p->rows * n->size / (size_t)c->units);
+    if (n->act != NN_ACT_LINEAR && !n->loss_wrote_preact)
+        e->ops->act_backward(e, n->act, n->act_alpha, n->preact, &n->out, &n->dout, n->dpreact,
+                             rows, c->units);
+    nn_param *W = &n->params[0];
+    if (W->trainable) {
+        e->ops->gemm(e, true, false, k, c->units, rows, 1.0f, &n->in[0]->out, n->dpreact, 0.0f,
+                     &W->g);
+        if (c->use_bias)
+            e->ops->bias_grad(e, n->dpreact, &n->params[1].g, rows, c->units, 0.0f);
+    }
+    nn_tensor *dx = nn_grad_target(n, 0);
+    if (dx) {
+        e->ops->gemm(e, false, true, rows, k, c->units, 1.0f, n->dpreact, &W->w, 0.0f, dx);
+        nn_grad_commit(n, 0, dx, p);
+    }
+}
+
+static nn_status dense_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
+{
+    (void)err;
+    const dense_cfg *c = n->cfg;
+    nn_keras_config_common(n, cfg);
+    json_object_set_new(cfg, "units", json_integer(c->units));
+    json_object_set_new(cfg, "activation", json_string(nn_activation_name(n->act)));
+    json_object_set_new(cfg, "use_bias", json_boolean(c->use_bias));
+    json_object_set_new(cfg, "kernel_initializer", nn_initializer_keras_json(&c->kernel_init));
+    json_object_set_new(cfg, "bias_initializer", nn_initializer_keras_json(&c->bias_init));
+    json_object_set_new(cfg, "kernel_regularizer", nn_regularizer_keras_json(&c->kernel_reg));
+    json_object_set_new(cfg, "bias_regularizer", nn_regularizer_keras_json(&c->bias_reg));
+    json_object_set_new(cfg, "activity_regularizer", nn_regularizer_keras_json(&n->activity_reg));
+    json_object_set_new(cfg, "kernel_constraint", json_null());
+    json_object_set_new(cfg, "bias_constraint", json_null());
+    return NN_OK;
+}
+
+const nn_layer_type nn_layer_dense = {
+    .name = "dense",
+    .keras_class = "Dense",
+    .parse = dense_parse,
+    .infer = dense_infer,
+    .plan = dense_plan,
+    .forward = dense_forward,
+    .backward = dense_backward,
+    .keras_config = dense_keras_config,
+    .release = dense_release,
+};

@@ -1,0 +1,30 @@
+/* Adding a layer: one new file plus one row here. */
+#include <string.h>
+
+#include "layers/registry.h"
+
+extern const nn_layer_type nn_layer_dense, nn_layer_activation, nn_layer_dropout,
+    nn_layer_flatten, nn_layer_reshape;
+
+static const nn_layer_type *const types[] = {
+    &nn_layer_input,   &nn_layer_dense,   &nn_layer_activation,
+    &nn_layer_dropout, &nn_layer_flatten, &nn_layer_reshape,
+};
+#define N_TYPES ((int)(sizeof types / sizeof types[0]))
+
+const nn_layer_type *nn_layer_type_find(const char *name)
+{
+    for (int i = 0; i < N_TYPES; i++)
+        if (strcmp(types[i]->name, name) == 0)
+            return types[i];
+    return NULL;
+}
+
+const char *const *nn_layer_type_names(void)
+{
+    static const char *names[N_TYPES + 1];
+    for (int i = 0; i < N_TYPES; i++)
+        names[i] = types[i]->name;
+    names[N_TYPES] = NULL;
+    return names;
+}

@@ -1,0 +1,66 @@
+/* nnctl: a command-line neural-network trainer. This file only dispatches
+ * to the subcommands in src/cli/. */
+#include <stdio.h>
+#include <string.h>
+
+#include <hdf5.h>
+
+#include "cli/commands.h"
+#include "engine/engine.h"
+
+static const char usage[] =
+    "usage: nnctl <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  train SPEC          train the model a spec describes; writes runs/<name>/\n"
+    "  eval MODEL          evaluate a saved model on its test data (alias: evaluate)\n"
+    "  predict MODEL IN..  classify PNG or IDX inputs with a saved model\n"
+    "  summary SPEC|MODEL  print the model's layers, output shapes and parameters\n"
+    "\n"
+    "nnctl <command> --help describes each command; nnctl --version prints the version.\n"
+    "Exit codes: 0 success, 1 runtime failure, 2 usage or spec error.\n";
+
+int nn_cli_report(const nn_error *err)
+{
+    fprintf(stderr, "nnctl: error: %s\n", err->msg);
+    return err->code == NN_OK ? 1 : (int)err->code;
+}
+
+int nn_cli_help(const char *text)
+{
+    fputs(text, stdout);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    nn_engine_preflight(argv);
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        unsigned maj, min, rel;
+        H5get_libversion(&maj, &min, &rel);
+        printf("nnctl %s\nengines: cpu (OpenBLAS, OpenMP)\nmodel files: Keras HDF5 (HDF5 %u.%u.%u)\n",
+               NNCTL_VERSION, maj, min, rel);
+        return 0;
+    }
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "train"))
+        return nn_cmd_train(argc - 2, argv + 2);
+    if (!strcmp(cmd, "eval") || !strcmp(cmd, "evaluate"))
+        return nn_cmd_eval(argc - 2, argv + 2);
+    if (!strcmp(cmd, "predict"))
+        return nn_cmd_predict(argc - 2, argv + 2);
+    if (!strcmp(cmd, "summary"))
+        return nn_cmd_summary(argc - 2, argv + 2);
+    fprintf(stderr, "nnctl: error: unknown command '%s' (commands: train, eval, predict, summary; "
+                    "see nnctl --help)\n",
+            cmd);
+    return 2;
+}

@@ -1,0 +1,118 @@
+/* Layer nodes and the layer-type table entry. A layer is written once
+ * against the engine interface; its registry row (nn_layer_type) carries
+ * its spec parser, shape inference, forward/backward and its Keras JSON
+ * config, so summary, model files and training cannot disagree. */
+#ifndef NN_MODEL_LAYER_H
+#define NN_MODEL_LAYER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "engine/engine.h"
+#include "spec/spec.h"
+#include "util/error.h"
+#include "util/rng.h"
+
+#define NN_MAX_INPUTS 8
+#define NN_MAX_PARAMS 4
+#define NN_NAME_MAX 64
+
+typedef struct nn_regularizer {
+    float l1, l2; /* both 0: none */
+} nn_regularizer;
+
+typedef struct nn_initializer {
+    int kind;            /* index into the initializer table (layers/initializers.c) */
+    double a, b;         /* kind-specific: mean/stddev, minval/maxval, value, gain */
+} nn_initializer;
+
+typedef struct nn_param {
+    char name[32];         /* Keras weight name: "kernel", "bias" */
+    int ndim;
+    int shape[NN_MAX_DIMS];
+    size_t size;
+    nn_tensor w, g;        /* value and gradient */
+    nn_tensor slots[3];    /* optimizer state */
+    nn_regularizer reg;
+    nn_initializer init;
+    int fan_in, fan_out;
+    bool trainable;
+} nn_param;
+
+typedef struct nn_node nn_node;
+
+/* What forward/backward need besides the node. */
+typedef struct nn_pass {
+    nn_engine *e;
+    int rows;         /* samples in this batch (<= planned batch) */
+    bool training;
+    nn_rng *rng;      /* dropout stream */
+} nn_pass;
+
+typedef struct nn_layer_type {
+    const char *name;        /* spec "type", e.g. "dense" */
+    const char *keras_class; /* Keras class_name, e.g. "Dense" */
+    /* Reads layer-specific keys from the spec group (the caller has read
+     * type/name/inputs and checks unknown keys afterwards). */
+    nn_status (*parse)(nn_node *n, nn_spec_node *spec, nn_error *err);
+    /* Sets n->ndim/shape from the inputs' shapes and declares parameters
+     * (names, shapes, fans, initializers). Errors name the layer. */
+    nn_status (*infer)(nn_node *n, nn_error *err);
+    /* Allocates per-batch state beyond out/dout (optional). */
+    nn_status (*plan)(nn_node *n, nn_engine *e, int batch, nn_error *err);
+    void (*forward)(nn_node *n, const nn_pass *p);
+    void (*backward)(nn_node *n, const nn_pass *p);
+    /* Fills the layer-specific fields of a Keras "config" object. */
+    nn_status (*keras_config)(const nn_node *n, json_t *config, nn_error *err);
+    void (*release)(nn_node *n, nn_engine *e); /* frees what plan made (optional) */
+    /* Output aliases input 0's output (Flatten, Reshape, inference Dropout). */
+    bool aliases_input;
+} nn_layer_type;
+
+struct nn_node {
+    char name[NN_NAME_MAX];
+    const nn_layer_type *type;
+    int index;                 /* position in the model's topological order */
+    int n_in;
+    nn_node *in[NN_MAX_INPUTS];
+    int n_consumers;
+    int ndim;                  /* per-sample output shape (no batch axis) */
+    int shape[NN_MAX_DIMS];
+    size_t size;
+    int n_params;
+    nn_param params[NN_MAX_PARAMS];
+    bool trainable;
+    bool needs_grad;           /* some trainable parameter lies upstream */
+
+    /* Per-batch tensors, [batch, shape...], planned once. */
+    nn_tensor out, dout;
+    nn_tensor grad_scratch;    /* when several consumers add into dout */
+    int grad_writes;           /* consumers that wrote dout in this pass */
+
+    /* Activation applied at the end of this node (Dense, Activation). */
+    nn_act act;
+    float act_alpha;
+    nn_tensor *preact, *dpreact; /* the activation's input and its gradient */
+    bool loss_wrote_preact;    /* fused loss wrote dpreact: skip act backward */
+    nn_regularizer activity_reg;
+
+    void *cfg;                 /* layer-specific settings (from parse) */
+    void *state;               /* layer-specific per-batch state (from plan) */
+    int spec_line;
+};
+
+/* Where a layer should write the gradient for input i: input's dout when it
+ * is the first writer this pass, else the input's scratch (then call
+ * nn_grad_commit). NULL when the input needs no gradient. */
+nn_tensor *nn_grad_target(nn_node *n, int i);
+void nn_grad_commit(nn_node *n, int i, nn_tensor *written, const nn_pass *p);
+
+/* Declares parameter k of node n. */
+nn_param *nn_node_add_param(nn_node *n, const char *name, int ndim, const int *shape,
+                            int fan_in, int fan_out, nn_initializer init, nn_regularizer reg);
+
+/* Shared helpers for layer files. */
+nn_status nn_node_fail(const nn_node *n, nn_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,377 @@
+/* Building, planning and running the model graph. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layers/common.h"
+#include "layers/registry.h"
+#include "model/model.h"
+
+nn_node *nn_model_find(const nn_model *m, const char *name)
+{
+    for (int i = 0; i < m->n_nodes; i++)
+        if (strcmp(m->nodes[i]->name, name) == 0)
+            return m->nodes[i];
+    return NULL;
+}
+
+static nn_status add_node(nn_model *m, nn_node *n, nn_error *err)
+{
+    nn_node **grown = realloc(m->nodes, sizeof *grown * (size_t)(m->n_nodes + 1));
+    if (!grown)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory building the model");
+    m->nodes = grown;
+    n->index = m->n_nodes;
+    m->nodes[m->n_nodes++] = n;
+    return NN_OK;
+}
+
+/* Keras's default names: dense, dense_1, dense_2, ... */
+static void default_name(const nn_model *m, const char *base, char *out, size_t len)
+{
+    snprintf(out, len, "%s", base);
+    for (int k = 1; nn_model_find(m, out); k++)
+        snprintf(out, len, "%s_%d", base, k);
+}
+
+static nn_status parse_input(nn_model *m, nn_spec_node *ms, nn_error *err)
+{
+    nn_spec_node *in;
+    nn_status st = nn_spec_group(ms, "input", true, &in, err);
+    if (st)
+        return st;
+    nn_node *n = calloc(1, sizeof *n);
+    if (!n)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    n->type = &nn_layer_input;
+    long long shape[NN_MAX_DIMS - 1];
+    int nd;
+    const char *name;
+    if ((st = nn_spec_int_array(in, "shape", true, 1, 1 << 30, NN_MAX_DIMS - 1, shape, &nd, err)) ||
+        (st = nn_spec_string(in, "name", false, "input_1", &name, err)) ||
+        (st = nn_spec_check_unknown(in, err))) {
+        free(n);
+        return st;
+    }
+    snprintf(n->name, sizeof n->name, "%s", name);
+    n->ndim = nd;
+    for (int i = 0; i < nd; i++)
+        n->shape[i] = (int)shape[i];
+    n->size = nn_shape_size(nd, n->shape);
+    if (n->size > (size_t)1 << 31) {
+        size_t size = n->size;
+        free(n);
+        return nn_spec_fail(in, "shape", err, NN_ERR_USAGE,
+                            "input of %zu values per sample is too large", size);
+    }
+    n->trainable = false;
+    m->input = n;
+    return add_node(m, n, err);
+}
+
+static nn_status parse_layer(nn_model *m, nn_spec_node *ls, nn_error *err)
+{
+    int type_idx;
+    const char *const *names = nn_layer_type_names();
+    nn_status st = nn_spec_choice(ls, "type", true, names, -1, &type_idx, err);
+    if (st)
+        return st;
+    const nn_layer_type *type = nn_layer_type_find(names[type_idx]);
+    if (type == &nn_layer_input)
+        return nn_spec_fail(ls, "type", err, NN_ERR_USAGE,
+                            "the model's input is declared in model.input, not as a layer");
+    nn_node *n = calloc(1, sizeof *n);
+    if (!n)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    n->type = type;
+    const char *name = NULL;
+    if ((st = nn_spec_string(ls, "name", false, NULL, &name, err)))
+        goto fail;
+    if (name) {
+        if (strlen(name) == 0 || strlen(name) >= NN_NAME_MAX || strchr(name, '/')) {
+            st = nn_spec_fail(ls, "name", err, NN_ERR_USAGE,
+                              "expected a non-empty name of at most %d characters without '/'",
+                              NN_NAME_MAX - 1);
+            goto fail;
+        }
+        if (nn_model_find(m, name)) {
+            st = nn_spec_fail(ls, "name", err, NN_ERR_USAGE, "duplicate layer name \"%s\"", name);
+            goto fail;
+        }
+        snprintf(n->name, sizeof n->name, "%s", name);
+    } else {
+        default_name(m, type->name, n->name, sizeof n->name);
+    }
+    const char *inputs[NN_MAX_INPUTS];
+    int n_inputs = 0;
+    if ((st = nn_spec_string_array(ls, "inputs", false, NN_MAX_INPUTS, inputs, &n_inputs, err)))
+        goto fail;
+    if (n_inputs == 0) {
+        n->in[0] = m->nodes[m->n_nodes - 1];
+        n->n_in = 1;
+    }
+    for (int i = 0; i < n_inputs; i++) {
+        nn_node *src = nn_model_find(m, inputs[i]);
+        if (!src) {
+            const char *cands[256];
+            int nc = 0;
+            for (int k = 0; k < m->n_nodes && nc < 256; k++)
+                cands[nc++] = m->nodes[k]->name;
+            const char *guess = nn_did_you_mean(inputs[i], cands, nc);
+            st = nn_spec_fail(ls, "inputs", err, NN_ERR_USAGE,
+                              "no earlier layer named \"%s\"%s%s%s", inputs[i],
+                              guess ? "; did you mean \"" : "", guess ? guess : "",
+                              guess ? "\"?" : "");
+            goto fail;
+        }
+        n->in[n->n_in++] = src;
+    }
+    bool trainable;
+    if ((st = nn_spec_bool(ls, "trainable", false, true, &trainable, err)))
+        goto fail;
+    n->trainable = trainable;
+    n->act = NN_ACT_LINEAR;
+    if ((st = type->parse(n, ls, err)) || (st = nn_spec_check_unknown(ls, err)))
+        goto fail;
+    if ((st = type->infer(n, err))) {
+        /* name the spec line too */
+        nn_error inner = *err;
+        st = nn_spec_fail(ls, NULL, err, NN_ERR_USAGE, "%s", inner.msg);
+        goto fail;
+    }
+    n->size = nn_shape_size(n->ndim, n->shape);
+    for (int i = 0; i < n->n_in; i++)
+        n->in[i]->n_consumers++;
+    return add_node(m, n, err);
+fail:
+    free(n->cfg);
+    free(n);
+    return st;
+}
+
+nn_status nn_model_from_spec(nn_spec_node *ms, nn_model **out, nn_error *err)
+{
+    nn_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    const char *name;
+    nn_spec_node *layers;
+    nn_status st;
+    if ((st = nn_spec_string(ms, "name", false, "model", &name, err)) ||
+        (st = parse_input(m, ms, err)) || (st = nn_spec_list(ms, "layers", true, &layers, err)))
+        goto fail;
+    snprintf(m->name, sizeof m->name, "%s", name);
+    int count = nn_spec_length(layers);
+    if (count == 0) {
+        st = nn_spec_fail(ms, "layers", err, NN_ERR_USAGE, "expected at least one layer");
+        goto fail;
+    }
+    for (int i = 0; i < count; i++) {
+        nn_spec_node *ls;
+        if ((st = nn_spec_elem_group(layers, i, &ls, err)) || (st = parse_layer(m, ls, err)))
+            goto fail;
+    }
+    if ((st = nn_spec_check_unknown(ms, err)))
+        goto fail;
+    /* The output: the one node nothing consumes (several outputs come with
+     * multi-output losses). */
+    nn_node *output = NULL;
+    for (int i = 0; i < m->n_nodes; i++) {
+        nn_node *n = m->nodes[i];
+        if (n->n_consumers == 0 && n != m->input) {
+            if (output) {
+                st = nn_spec_fail(layers, NULL, err, NN_ERR_USAGE,
+                                  "layers \"%s\" and \"%s\" both have no consumer; a model has one "
+                                  "output",
+                                  output->name, n->name);
+                goto fail;
+            }
+            output = n;
+        }
+    }
+    if (!output) {
+        st = nn_spec_fail(layers, NULL, err, NN_ERR_USAGE, "the model has no output layer");
+        goto fail;
+    }
+    m->output = output;
+    /* needs_grad: trainable parameters here or upstream. */
+    for (int i = 0; i < m->n_nodes; i++) {
+        nn_node *n = m->nodes[i];
+        bool own = false;
+        for (int k = 0; k < n->n_params; k++)
+            own |= n->params[k].trainable;
+        n->needs_grad = own;
+        for (int k = 0; k < n->n_in; k++)
+            n->needs_grad |= n->in[k]->needs_grad;
+    }
+    *out = m;
+    return NN_OK;
+fail:
+    nn_model_free(m);
+    return st;
+}
+
+static void release_batch_tensors(nn_model *m)
+{
+    nn_engine *e = m->e;
+    for (int i = 0; i < m->n_nodes; i++) {
+        nn_node *n = m->nodes[i];
+        if (n->type->release)
+            n->type->release(n, e);
+        e->ops->free(e, &n->out);
+        e->ops->free(e, &n->dout);
+        e->ops->free(e, &n->grad_scratch);
+    }
+    m->batch = 0;
+}
+
+void nn_model_free(nn_model *m)
+{
+    if (!m)
+        return;
+    if (m->e) {
+        if (m->batch)
+            release_batch_tensors(m);
+        for (int i = 0; i < m->n_nodes; i++)
+            for (int k = 0; k < m->nodes[i]->n_params; k++) {
+                nn_param *p = &m->nodes[i]->params[k];
+                m->e->ops->free(m->e, &p->w);
+                m->e->ops->free(m->e, &p->g);
+                for (int s = 0; s < 3; s++)
+                    m->e->ops->free(m->e, &p->slots[s]);
+            }
+    }
+    for (int i = 0; i < m->n_nodes; i++) {
+        free(m->nodes[i]->cfg);
+        free(m->nodes[i]);
+    }
+    free(m->nodes);
+    free(m);
+}
+
+nn_status nn_model_alloc(nn_model *m, nn_engine *e, int slots, nn_error *err)
+{
+    m->e = e;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i]->n_params; k++) {
+            nn_param *p = &m->nodes[i]->params[k];
+            nn_status st = e->ops->alloc(e, &p->w, p->ndim, p->shape, err);
+            if (!st && p->trainable)
+                st = e->ops->alloc(e, &p->g, p->ndim, p->shape, err);
+            for (int s = 0; !st && p->trainable && s < slots; s++)
+                st = e->ops->alloc(e, &p->slots[s], p->ndim, p->shape, err);
+            if (st)
+                return st;
+        }
+    return NN_OK;
+}
+
+nn_status nn_model_init_params(nn_model *m, nn_rng *rng, nn_error *err)
+{
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i]->n_params; k++) {
+            nn_param *p = &m->nodes[i]->params[k];
+            float *host = nn_malloc(p->size * sizeof(float), err);
+            if (!host)
+                return NN_ERR_RUNTIME;
+            /* One child stream per parameter: adding a layer never changes
+             * the draws of the others. */
+            nn_rng r = nn_rng_split(rng, (uint64_t)i * 16 + (uint64_t)k);
+            nn_initializer_fill(&p->init, p->fan_in, p->fan_out, &r, host, p->size);
+            m->e->ops->upload(m->e, &p->w, host, p->size);
+            free(host);
+        }
+    return NN_OK;
+}
+
+nn_status nn_model_plan(nn_model *m, int batch, nn_error *err)
+{
+    if (m->batch == batch)
+        return NN_OK;
+    if (m->batch)
+        release_batch_tensors(m);
+    nn_engine *e = m->e;
+    int shape[NN_MAX_DIMS + 1];
+    for (int i = 0; i < m->n_nodes; i++) {
+        nn_node *n = m->nodes[i];
+        shape[0] = batch;
+        for (int d = 0; d < n->ndim; d++)
+            shape[d + 1] = n->shape[d];
+        nn_status st;
+        if (n->type->aliases_input) {
+            n->out = n->in[0]->out;
+            n->out.view = true;
+            n->out.ndim = n->ndim + 1;
+            for (int d = 0; d <= n->ndim; d++)
+                n->out.shape[d] = shape[d];
+        } else if ((st = e->ops->alloc(e, &n->out, n->ndim + 1, shape, err))) {
+            return st;
+        }
+        if (n->needs_grad) {
+            if ((st = e->ops->alloc(e, &n->dout, n->ndim + 1, shape, err)))
+                return st;
+            if (n->n_consumers > 1 &&
+                (st = e->ops->alloc(e, &n->grad_scratch, n->ndim + 1, shape, err)))
+                return st;
+        } else if (n == m->output) {
+            if ((st = e->ops->alloc(e, &n->dout, n->ndim + 1, shape, err)))
+                return st;
+        }
+        n->preact = n->dpreact = NULL;
+        if (n->type->plan && (st = n->type->plan(n, e, batch, err)))
+            return st;
+    }
+    m->batch = batch;
+    return NN_OK;
+}
+
+nn_tensor *nn_model_input_tensor(nn_model *m) { return &m->input->out; }
+
+void nn_model_forward(nn_model *m, const nn_pass *p)
+{
+    m->activity_penalty = 0.0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        nn_node *n = m->nodes[i];
+        if (n->type->forward)
+            n->type->forward(n, p);
+        const nn_regularizer *r = &n->activity_reg;
+        if (r->l1 != 0.0f || r->l2 != 0.0f)
+            /* Keras 2: an activity penalty is divided by the batch size. */
+            m->activity_penalty += p->e->ops->regularize(p->e, &n->out, r->l1, r->l2, NULL, 0.0f,
+                                                         (size_t)p->rows * n->size) /
+                                   p->rows;
+    }
+}
+
+void nn_model_backward(nn_model *m, const nn_pass *p)
+{
+    for (int i = 0; i < m->n_nodes; i++)
+        m->nodes[i]->grad_writes = 0;
+    m->output->grad_writes = 1;
+    for (int i = m->n_nodes - 1; i >= 0; i--) {
+        nn_node *n = m->nodes[i];
+        if (!n->needs_grad || n == m->input)
+            continue;
+        const nn_regularizer *r = &n->activity_reg;
+        if ((r->l1 != 0.0f || r->l2 != 0.0f) && !n->loss_wrote_preact)
+            p->e->ops->regularize(p->e, &n->out, r->l1, r->l2, &n->dout, 1.0f / p->rows,
+                                  (size_t)p->rows * n->size);
+        if (n->type->backward)
+            n->type->backward(n, p);
+    }
+}
+
+void nn_model_count_params(const nn_model *m, size_t *trainable, size_t *non_trainable)
+{
+    size_t t = 0, nt = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i]->n_params; k++) {
+            const nn_param *p = &m->nodes[i]->params[k];
+            if (p->trainable)
+                t += p->size;
+            else
+                nt += p->size;
+        }
+    *trainable = t;
+    *non_trainable = nt;
+}

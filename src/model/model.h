@@ -1,0 +1,53 @@
+/* The model graph: named layer nodes, each with its input nodes, kept in a
+ * topological order; a Sequential model is the chain special case. Shapes
+ * are inferred when the graph is built; per-batch tensors are planned once
+ * for a batch size and reused by every pass. */
+#ifndef NN_MODEL_MODEL_H
+#define NN_MODEL_MODEL_H
+
+#include <jansson.h>
+
+#include "model/layer.h"
+
+typedef struct nn_model {
+    char name[NN_NAME_MAX];
+    int n_nodes;
+    nn_node **nodes;        /* topological order */
+    nn_node *input;
+    nn_node *output;
+    nn_engine *e;           /* set by nn_model_alloc */
+    int batch;              /* planned batch size, 0 before nn_model_plan */
+    double activity_penalty;/* of the last training forward pass */
+} nn_model;
+
+/* Builds the graph from the spec's `model` group, inferring shapes. */
+nn_status nn_model_from_spec(nn_spec_node *model_spec, nn_model **out, nn_error *err);
+void nn_model_free(nn_model *m);
+
+/* Allocates parameters (and gradients, and `slots` optimizer slots each)
+ * on engine e. */
+nn_status nn_model_alloc(nn_model *m, nn_engine *e, int slots, nn_error *err);
+/* Draws initial values for every parameter from rng. */
+nn_status nn_model_init_params(nn_model *m, nn_rng *rng, nn_error *err);
+/* Plans per-batch tensors for batches of up to `batch` samples. */
+nn_status nn_model_plan(nn_model *m, int batch, nn_error *err);
+
+/* The input batch tensor to upload into (batch x input shape). */
+nn_tensor *nn_model_input_tensor(nn_model *m);
+void nn_model_forward(nn_model *m, const nn_pass *p);
+/* Backpropagates from output->dout (or output->dpreact when the loss was
+ * fused with the output activation). */
+void nn_model_backward(nn_model *m, const nn_pass *p);
+
+nn_node *nn_model_find(const nn_model *m, const char *name);
+void nn_model_count_params(const nn_model *m, size_t *trainable, size_t *non_trainable);
+
+/* Keras's model_config JSON ({"class_name": "Sequential" | "Functional",...}). */
+nn_status nn_model_keras_json(const nn_model *m, json_t **out, nn_error *err);
+
+/* Keras-style summary table. */
+void nn_model_summary(const nn_model *m, FILE *f);
+/* "(None, 28, 28, 1)" */
+void nn_shape_string(const nn_node *n, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,109 @@
+/* Keras 2-style model summary: a chain prints like a Sequential model, a
+ * graph like a functional Model with its "Connected to" column. */
+#include <stdio.h>
+#include <string.h>
+
+#include "model/model.h"
+
+void nn_shape_string(const nn_node *n, char *buf, size_t len)
+{
+    size_t off = (size_t)snprintf(buf, len, "(None");
+    for (int i = 0; i < n->ndim && off < len; i++)
+        off += (size_t)snprintf(buf + off, len - off, ", %d", n->shape[i]);
+    if (off < len)
+        snprintf(buf + off, len - off, ")");
+}
+
+static bool is_chain(const nn_model *m)
+{
+    for (int i = 1; i < m->n_nodes; i++)
+        if (m->nodes[i]->n_in != 1 || m->nodes[i]->in[0] != m->nodes[i - 1])
+            return false;
+    return true;
+}
+
+static void thousands(size_t v, char *buf, size_t len)
+{
+    char raw[32];
+    snprintf(raw, sizeof raw, "%zu", v);
+    size_t n = strlen(raw), o = 0;
+    for (size_t i = 0; i < n && o + 2 < len; i++) {
+        if (i && (n - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = raw[i];
+    }
+    buf[o] = '\0';
+}
+
+static void memory_size(size_t bytes, char *buf, size_t len)
+{
+    const char *units[] = {"Byte", "KB", "MB", "GB", "TB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024.0 && u < 4) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, len, "%.2f %s", v, units[u]);
+}
+
+static void rule(FILE *f, char c, int width)
+{
+    for (int i = 0; i < width; i++)
+        fputc(c, f);
+    fputc('\n', f);
+}
+
+static size_t node_params(const nn_node *n)
+{
+    size_t t = 0;
+    for (int k = 0; k < n->n_params; k++)
+        t += n->params[k].size;
+    return t;
+}
+
+void nn_model_summary(const nn_model *m, FILE *f)
+{
+    bool chain = is_chain(m);
+    const int w[4] = {chain ? 29 : 30, chain ? 26 : 25, chain ? 10 : 10, chain ? 0 : 33};
+    const int width = chain ? 65 : 98;
+    fprintf(f, "Model: \"%s\"\n", m->name);
+    rule(f, '_', width);
+    if (chain)
+        fprintf(f, " %-*s%-*s%-*s\n", w[0] - 1, "Layer (type)", w[1], "Output Shape", w[2],
+                "Param #");
+    else
+        fprintf(f, " %-*s%-*s%-*s%s\n", w[0] - 1, "Layer (type)", w[1], "Output Shape", w[2],
+                "Param #", "Connected to");
+    rule(f, '=', width);
+    for (int i = chain ? 1 : 0; i < m->n_nodes; i++) {
+        const nn_node *n = m->nodes[i];
+        char name[160], shape[96], conn[256] = "";
+        snprintf(name, sizeof name, "%s (%s)", n->name, n->type->keras_class);
+        nn_shape_string(n, shape, sizeof shape);
+        for (int k = 0; k < n->n_in; k++) {
+            size_t o = strlen(conn);
+            snprintf(conn + o, sizeof conn - o, "%s%s[0][0]", k ? ", " : "", n->in[k]->name);
+        }
+        if (chain)
+            fprintf(f, " %-*s%-*s%-*zu\n", w[0] - 1, name, w[1], shape, w[2], node_params(n));
+        else
+            fprintf(f, " %-*s%-*s%-*zu%s\n", w[0] - 1, name, w[1], shape, w[2], node_params(n),
+                    conn);
+        if (i + 1 < m->n_nodes)
+            fprintf(f, "%*s\n", width, "");
+    }
+    rule(f, '=', width);
+    size_t tr, nt;
+    nn_model_count_params(m, &tr, &nt);
+    char a[32], b[32], c[32], sa[32], sb[32], sc[32];
+    thousands(tr + nt, a, sizeof a);
+    thousands(tr, b, sizeof b);
+    thousands(nt, c, sizeof c);
+    memory_size((tr + nt) * 4, sa, sizeof sa);
+    memory_size(tr * 4, sb, sizeof sb);
+    memory_size(nt * 4, sc, sizeof sc);
+    fprintf(f, "Total params: %s (%s)\nTrainable params: %s (%s)\nNon-trainable params: %s (%s)\n",
+            a, sa, b, sb, c, sc);
+    rule(f, '_', width);
+}

@@ -1,0 +1,859 @@
+/* The spec layer: loading, nodes, typed getters, error formatting.
+ * Overrides (--set) live in override.c, "did you mean" in did_you_mean.c. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spec/spec_internal.h"
+
+#define PATH_MAX_LEN 512
+#define WHERE_LEN 600
+#define DESC_LEN 128
+
+/* ---- small helpers ----------------------------------------------------- */
+
+void nn_spec__join(const char *parent, const char *key, char *buf, size_t n)
+{
+    if (!n)
+        return;
+    bool both = parent && *parent && key && *key;
+    const char *parts[3] = {parent, both ? "." : "", key};
+    size_t o = 0;
+    for (int i = 0; i < 3; i++)
+        for (const char *p = parts[i]; p && *p && o + 1 < n; p++)
+            buf[o++] = *p;
+    buf[o] = '\0';
+}
+
+void nn_spec__format_double(double v, char *buf, size_t n)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
+
+/* A file as errors name it: the spec itself by its display name, an
+ * @include'd file by its path relative to the spec's directory. */
+static void file_name(const nn_spec *s, const char *file, char *buf, size_t n)
+{
+    if (!file)
+        snprintf(buf, n, "%s", s->display);
+    else if (file[0] == '/' || !s->dir[0] || strcmp(s->dir, ".") == 0)
+        snprintf(buf, n, "%s", file);
+    else if (strcmp(s->dir, "/") == 0)
+        snprintf(buf, n, "/%s", file);
+    else
+        snprintf(buf, n, "%s/%s", s->dir, file);
+}
+
+void nn_spec__where(const nn_spec *s, const config_setting_t *st, char *buf, size_t n)
+{
+    for (const config_setting_t *p = st; p; p = p->parent) {
+        if (p->hook) {
+            snprintf(buf, n, "--set %s", (const char *)p->hook);
+            return;
+        }
+        if (p->line > 0) {
+            char file[WHERE_LEN - 20];
+            file_name(s, p->file, file, sizeof file);
+            snprintf(buf, n, "%s:%u", file, p->line);
+            return;
+        }
+    }
+    snprintf(buf, n, "%s", s->display);
+}
+
+static void quote(const char *str, char *buf, size_t n)
+{
+    size_t o = 0;
+    const size_t max_chars = 60;
+    if (n < 8) {
+        if (n)
+            buf[0] = '\0';
+        return;
+    }
+    buf[o++] = '"';
+    for (size_t i = 0; str[i]; i++) {
+        if (i >= max_chars || o + 6 >= n) {
+            buf[o++] = '.';
+            buf[o++] = '.';
+            buf[o++] = '.';
+            break;
+        }
+        unsigned char c = (unsigned char)str[i];
+        if (c == '"' || c == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)c;
+        } else if (c == '\n') {
+            buf[o++] = '\\';
+            buf[o++] = 'n';
+        } else if (c == '\t') {
+            buf[o++] = '\\';
+            buf[o++] = 't';
+        } else if (c < 0x20) {
+            buf[o++] = '?';
+        } else {
+            buf[o++] = (char)c;
+        }
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+}
+
+void nn_spec__describe(const config_setting_t *st, char *buf, size_t n)
+{
+    if (!st) {
+        snprintf(buf, n, "nothing");
+        return;
+    }
+    switch (config_setting_type(st)) {
+    case CONFIG_TYPE_INT:
+        snprintf(buf, n, "%d", st->value.ival);
+        break;
+    case CONFIG_TYPE_INT64:
+        snprintf(buf, n, "%lld", st->value.llval);
+        break;
+    case CONFIG_TYPE_FLOAT: {
+        nn_spec__format_double(st->value.fval, buf, n);
+        /* keep floats recognisable: "2.0", not "2" */
+        if (!strpbrk(buf, ".eEni"))
+            strncat(buf, ".0", n - strlen(buf) - 1);
+        break;
+    }
+    case CONFIG_TYPE_STRING:
+        quote(st->value.sval ? st->value.sval : "", buf, n);
+        break;
+    case CONFIG_TYPE_BOOL:
+        snprintf(buf, n, "%s", st->value.ival ? "true" : "false");
+        break;
+    case CONFIG_TYPE_GROUP:
+        snprintf(buf, n, "a group");
+        break;
+    case CONFIG_TYPE_LIST:
+        snprintf(buf, n, "a list");
+        break;
+    case CONFIG_TYPE_ARRAY:
+        snprintf(buf, n, "an array");
+        break;
+    default:
+        snprintf(buf, n, "nothing");
+        break;
+    }
+}
+
+/* "<where>: <path>: <message>" (no "path: " when path is empty). */
+static nn_status vfail_at(const nn_spec *s, const config_setting_t *st, const char *path,
+                          nn_error *err, nn_status code, const char *fmt, va_list ap)
+{
+    char where[WHERE_LEN], msg[sizeof err->msg];
+    nn_spec__where(s, st, where, sizeof where);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (path && *path)
+        return nn_fail(err, code, "%s: %s: %s", where, path, msg);
+    return nn_fail(err, code, "%s: %s", where, msg);
+}
+
+static nn_status fail_at(const nn_spec *s, const config_setting_t *st, const char *path,
+                         nn_error *err, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static nn_status fail_at(const nn_spec *s, const config_setting_t *st, const char *path,
+                         nn_error *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    nn_status rc = vfail_at(s, st, path, err, NN_ERR_USAGE, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* ---- loading ----------------------------------------------------------- */
+
+static void spec_hook_free(void *hook) { free(hook); }
+
+/* The duplicated key's name, when line `line` of text names exactly one key. */
+static int duplicate_key_name(const char *text, int line, char *name, size_t n)
+{
+    const char *p = text;
+    for (int l = 1; l < line && p; l++) {
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    if (!p)
+        return 0;
+    const char *end = strchr(p, '\n');
+    if (!end)
+        end = p + strlen(p);
+    int found = 0;
+    while (p < end) {
+        if (*p == '"') { /* skip strings */
+            for (p++; p < end && *p != '"'; p++)
+                if (*p == '\\' && p + 1 < end)
+                    p++;
+            p++;
+            continue;
+        }
+        if (*p == '#' || (*p == '/' && p + 1 < end && p[1] == '/'))
+            break;
+        if (isalpha((unsigned char)*p) || *p == '*') {
+            const char *start = p;
+            while (p < end && (isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '*'))
+                p++;
+            const char *q = p;
+            while (q < end && (*q == ' ' || *q == '\t'))
+                q++;
+            if (q < end && (*q == '=' || *q == ':')) {
+                found++;
+                snprintf(name, n, "%.*s", (int)(p - start), start);
+            }
+            continue;
+        }
+        p++;
+    }
+    return found == 1;
+}
+
+static nn_status parse_error(const nn_spec *s, const char *text, nn_error *err)
+{
+    const char *file = config_error_file(&s->cfg);
+    const char *what = config_error_text(&s->cfg);
+    int line = config_error_line(&s->cfg);
+    char where[WHERE_LEN], name[WHERE_LEN - 20];
+    file_name(s, file, name, sizeof name);
+    if (line > 0)
+        snprintf(where, sizeof where, "%s:%d", name, line);
+    else
+        snprintf(where, sizeof where, "%s", name);
+    if (!what)
+        what = "syntax error";
+    if (strcmp(what, "duplicate setting name") == 0) {
+        char name[128];
+        if (!file && duplicate_key_name(text, line, name, sizeof name))
+            return nn_fail(err, NN_ERR_USAGE,
+                           "%s: duplicate key \"%s\" (a key may appear only once in a group)",
+                           where, name);
+        return nn_fail(err, NN_ERR_USAGE,
+                       "%s: duplicate key (a key may appear only once in a group)", where);
+    }
+    if (strcmp(what, "mismatched element type in array") == 0)
+        return nn_fail(err, NN_ERR_USAGE,
+                       "%s: array elements must all have the same type (use a list ( ... ) "
+                       "for mixed values)",
+                       where);
+    if (strcmp(what, "file I/O error") == 0)
+        return nn_fail(err, NN_ERR_USAGE, "%s: cannot read an @include'd file", where);
+    return nn_fail(err, NN_ERR_USAGE, "%s: %s", where, what);
+}
+
+static nn_status load_text(nn_spec **out, const char *text, const char *display,
+                           const char *dir, nn_error *err)
+{
+    *out = NULL;
+    nn_spec *s = nn_calloc(1, sizeof *s, err);
+    if (!s)
+        return NN_ERR_RUNTIME;
+    config_init(&s->cfg);
+    config_set_destructor(&s->cfg, spec_hook_free);
+    s->display = nn_strdup(display, err);
+    s->dir = s->display ? nn_strdup(dir, err) : NULL;
+    if (!s->display || !s->dir) {
+        nn_spec_free(s);
+        return NN_ERR_RUNTIME;
+    }
+    if (*dir)
+        config_set_include_dir(&s->cfg, dir);
+    if (!config_read_string(&s->cfg, text)) {
+        nn_status rc = parse_error(s, text, err);
+        nn_spec_free(s);
+        return rc;
+    }
+    *out = s;
+    return NN_OK;
+}
+
+nn_status nn_spec_load_string(nn_spec **out, const char *text, const char *display_name,
+                              nn_error *err)
+{
+    return load_text(out, text, display_name ? display_name : "<string>", "", err);
+}
+
+nn_status nn_spec_load_file(nn_spec **out, const char *path, nn_error *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return nn_fail(err, NN_ERR_USAGE, "cannot read spec file '%s': %s", path,
+                       strerror(errno));
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem) {
+        fclose(f);
+        return nn_fail(err, NN_ERR_RUNTIME, "cannot read spec file '%s': %s", path,
+                       strerror(errno));
+    }
+    char buf[8192];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, got, mem);
+    int read_err = ferror(f) ? errno : 0;
+    fclose(f);
+    fclose(mem);
+    if (read_err) {
+        free(text);
+        return nn_fail(err, NN_ERR_USAGE, "cannot read spec file '%s': %s", path,
+                       strerror(read_err));
+    }
+    if (strlen(text) != len) {
+        free(text);
+        return nn_fail(err, NN_ERR_USAGE, "cannot read spec file '%s': not a text file", path);
+    }
+
+    /* the directory, as dirname(3) would give it */
+    char *dir = nn_strdup(path, err);
+    if (!dir) {
+        free(text);
+        return NN_ERR_RUNTIME;
+    }
+    char *slash = strrchr(dir, '/');
+    while (slash && slash > dir && slash[1] == '\0') { /* trailing slashes */
+        *slash = '\0';
+        slash = strrchr(dir, '/');
+    }
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+
+    nn_status rc = load_text(out, text, path, dir, err);
+    free(dir);
+    free(text);
+    return rc;
+}
+
+void nn_spec_free(nn_spec *s)
+{
+    if (!s)
+        return;
+    nn_spec_node *n = s->nodes;
+    while (n) {
+        nn_spec_node *next = n->next;
+        for (int i = 0; i < n->n_known; i++)
+            free(n->known[i]);
+        free(n->known);
+        free(n->path);
+        free(n);
+        n = next;
+    }
+    config_destroy(&s->cfg);
+    free(s->display);
+    free(s->dir);
+    free(s);
+}
+
+nn_status nn_spec_to_text(const nn_spec *s, char **text, nn_error *err)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    *text = NULL;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return nn_fail(err, NN_ERR_RUNTIME, "cannot write the spec as text: %s", strerror(errno));
+    config_write(&s->cfg, f);
+    if (fclose(f) != 0) {
+        free(buf);
+        return nn_fail(err, NN_ERR_RUNTIME, "cannot write the spec as text: %s", strerror(errno));
+    }
+    *text = buf;
+    return NN_OK;
+}
+
+const char *nn_spec_dir(const nn_spec *s) { return s->dir; }
+const char *nn_spec_filename(const nn_spec *s) { return s->display; }
+
+/* ---- nodes ------------------------------------------------------------- */
+
+int nn_spec__node_uses(const nn_spec *s, const config_setting_t *st)
+{
+    for (const nn_spec_node *n = s->nodes; n; n = n->next)
+        for (const config_setting_t *p = n->s; p; p = p->parent)
+            if (p == st)
+                return 1;
+    return 0;
+}
+
+/* The node for setting st, made once and reused so known keys accumulate. */
+static nn_spec_node *get_node(nn_spec *s, config_setting_t *st, const char *path, nn_error *err)
+{
+    for (nn_spec_node *n = s->nodes; n; n = n->next)
+        if (n->s == st)
+            return n;
+    nn_spec_node *n = nn_calloc(1, sizeof *n, err);
+    if (!n)
+        return NULL;
+    n->path = nn_strdup(path, err);
+    if (!n->path) {
+        free(n);
+        return NULL;
+    }
+    n->spec = s;
+    n->s = st;
+    n->next = s->nodes;
+    s->nodes = n;
+    return n;
+}
+
+nn_spec_node *nn_spec_root(nn_spec *s)
+{
+    return get_node(s, config_root_setting(&s->cfg), "", NULL);
+}
+
+const char *nn_spec_node_path(const nn_spec_node *n) { return n ? n->path : ""; }
+
+static void mark_known(nn_spec_node *n, const char *key)
+{
+    if (!n || !key)
+        return;
+    for (int i = 0; i < n->n_known; i++)
+        if (strcmp(n->known[i], key) == 0)
+            return;
+    if (n->n_known == n->cap_known) {
+        int cap = n->cap_known ? 2 * n->cap_known : 8;
+        char **k = realloc(n->known, (size_t)cap * sizeof *k);
+        if (!k)
+            return; /* out of memory: the key just stays unknown */
+        n->known = k;
+        n->cap_known = cap;
+    }
+    char *copy = strdup(key);
+    if (copy)
+        n->known[n->n_known++] = copy;
+}
+
+/* Marks key as known and finds it. Absent: *st = NULL, and an error only
+ * when required. */
+static nn_status lookup(nn_spec_node *n, const char *key, bool required, config_setting_t **st,
+                        nn_error *err)
+{
+    *st = NULL;
+    if (!n)
+        return nn_fail(err, NN_ERR_RUNTIME, "spec: reading \"%s\" from a missing group", key);
+    mark_known(n, key);
+    if (config_setting_type(n->s) != CONFIG_TYPE_GROUP) {
+        char got[DESC_LEN];
+        nn_spec__describe(n->s, got, sizeof got);
+        return fail_at(n->spec, n->s, n->path, err, "expected a group { ... }, got %s", got);
+    }
+    *st = config_setting_get_member(n->s, key);
+    if (!*st && required)
+        return fail_at(n->spec, n->s, n->path, err, "missing required key \"%s\"", key);
+    return NN_OK;
+}
+
+static nn_status type_error(nn_spec_node *n, const config_setting_t *st, const char *path,
+                            const char *expected, nn_error *err)
+{
+    char got[DESC_LEN];
+    nn_spec__describe(st, got, sizeof got);
+    return fail_at(n->spec, st, path, err, "expected %s, got %s", expected, got);
+}
+
+bool nn_spec_has(nn_spec_node *n, const char *key)
+{
+    if (!n)
+        return false;
+    mark_known(n, key);
+    return config_setting_type(n->s) == CONFIG_TYPE_GROUP &&
+           config_setting_get_member(n->s, key) != NULL;
+}
+
+nn_status nn_spec_group(nn_spec_node *n, const char *key, bool required, nn_spec_node **out,
+                        nn_error *err)
+{
+    config_setting_t *st;
+    *out = NULL;
+    nn_status rc = lookup(n, key, required, &st, err);
+    if (rc || !st)
+        return rc;
+    char path[PATH_MAX_LEN];
+    nn_spec__join(n->path, key, path, sizeof path);
+    if (config_setting_type(st) != CONFIG_TYPE_GROUP)
+        return type_error(n, st, path, "a group { ... }", err);
+    *out = get_node(n->spec, st, path, err);
+    return *out ? NN_OK : NN_ERR_RUNTIME;
+}
+
+nn_status nn_spec_list(nn_spec_node *n, const char *key, bool required, nn_spec_node **out,
+                       nn_error *err)
+{
+    config_setting_t *st;
+    *out = NULL;
+    nn_status rc = lookup(n, key, required, &st, err);
+    if (rc || !st)
+        return rc;
+    char path[PATH_MAX_LEN];
+    nn_spec__join(n->path, key, path, sizeof path);
+    int t = config_setting_type(st);
+    if (t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY)
+        return type_error(n, st, path, "a list ( ... ) or an array [ ... ]", err);
+    *out = get_node(n->spec, st, path, err);
+    return *out ? NN_OK : NN_ERR_RUNTIME;
+}
+
+int nn_spec_length(const nn_spec_node *list)
+{
+    if (!list)
+        return 0;
+    int t = config_setting_type(list->s);
+    if (t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_GROUP)
+        return 0;
+    return config_setting_length(list->s);
+}
+
+nn_status nn_spec_elem_group(nn_spec_node *list, int i, nn_spec_node **out, nn_error *err)
+{
+    *out = NULL;
+    if (!list)
+        return nn_fail(err, NN_ERR_RUNTIME, "spec: element [%d] of a missing list", i);
+    int t = config_setting_type(list->s);
+    if (t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY)
+        return type_error(list, list->s, list->path, "a list ( ... )", err);
+    int len = config_setting_length(list->s);
+    if (i < 0 || i >= len)
+        return fail_at(list->spec, list->s, list->path, err,
+                       "no element [%d] (the list has %d)", i, len);
+    config_setting_t *st = config_setting_get_elem(list->s, (unsigned)i);
+    char idx[32], path[PATH_MAX_LEN];
+    snprintf(idx, sizeof idx, "[%d]", i);
+    nn_spec__join(list->path, idx, path, sizeof path);
+    if (config_setting_type(st) != CONFIG_TYPE_GROUP)
+        return type_error(list, st, path, "a group { ... }", err);
+    *out = get_node(list->spec, st, path, err);
+    return *out ? NN_OK : NN_ERR_RUNTIME;
+}
+
+/* ---- scalars ----------------------------------------------------------- */
+
+static void int_expectation(long long min, long long max, char *buf, size_t n)
+{
+    if (min == LLONG_MIN && max == LLONG_MAX)
+        snprintf(buf, n, "an integer");
+    else if (max == LLONG_MAX)
+        snprintf(buf, n, "an integer >= %lld", min);
+    else if (min == LLONG_MIN)
+        snprintf(buf, n, "an integer <= %lld", max);
+    else if (min == max)
+        snprintf(buf, n, "the integer %lld", min);
+    else
+        snprintf(buf, n, "an integer between %lld and %lld", min, max);
+}
+
+static void float_expectation(double min, double max, char *buf, size_t n)
+{
+    char lo[40], hi[40];
+    bool has_min = min > -DBL_MAX, has_max = max < DBL_MAX;
+    nn_spec__format_double(min, lo, sizeof lo);
+    nn_spec__format_double(max, hi, sizeof hi);
+    if (!has_min && !has_max)
+        snprintf(buf, n, "a number");
+    else if (!has_max)
+        snprintf(buf, n, "a number >= %s", lo);
+    else if (!has_min)
+        snprintf(buf, n, "a number <= %s", hi);
+    else if (min == max)
+        snprintf(buf, n, "the number %s", lo);
+    else
+        snprintf(buf, n, "a number between %s and %s", lo, hi);
+}
+
+static bool is_int_type(int t) { return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64; }
+
+static nn_status read_int(nn_spec_node *n, const config_setting_t *st, const char *path,
+                          long long min, long long max, long long *out, nn_error *err)
+{
+    if (!is_int_type(config_setting_type(st)))
+        return type_error(n, st, path, "an integer", err);
+    long long v = config_setting_get_int64(st);
+    if (v < min || v > max) {
+        char want[128];
+        int_expectation(min, max, want, sizeof want);
+        return type_error(n, st, path, want, err);
+    }
+    *out = v;
+    return NN_OK;
+}
+
+nn_status nn_spec_int(nn_spec_node *n, const char *key, bool required, long long def,
+                      long long min, long long max, long long *out, nn_error *err)
+{
+    config_setting_t *st;
+    nn_status rc = lookup(n, key, required, &st, err);
+    if (rc)
+        return rc;
+    if (!st) {
+        *out = def;
+        return NN_OK;
+    }
+    char path[PATH_MAX_LEN];
+    nn_spec__join(n->path, key, path, sizeof path);
+    return read_int(n, st, path, min, max, out, err);
+}
+
+nn_status nn_spec_float(nn_spec_node *n, const char *key, bool required, double def, double min,
+                        double max, double *out, nn_error *err)
+{
+    config_setting_t *st;
+    nn_status rc = lookup(n, key, required, &st, err);
+    if (rc)
+        return rc;
+    if (!st) {
+        *out = def;
+        return NN_OK;
+    }
+    char path[PATH_MAX_LEN];
+    nn_spec__join(n->path, key, path, sizeof path);
+    double v;
+    int t = config_setting_type(st);
+    if (t == CONFIG_TYPE_FLOAT)
+        v = config_setting_get_float(st);
+    else if (is_int_type(t))
+        v = (double)config_setting_get_int64(st);
+    else
+        return type_error(n, st, path, "a number", err);
+    if (!(v >= min && v <= max)) {
+        char want[128];
+        float_expectation(min, max, want, sizeof want);
+        return type_error(n, st, path, want, err);
+    }
+    *out = v;
+    return NN_OK;
+}
+
+nn_status nn_spec_bool(nn_spec_node *n, const char *key, bool required, bool def, bool *out,
+                       nn_error *err)
+{
+    config_setting_t *st;
+    nn_status rc = lookup(n, key, required, &st, err);
+    if (rc)
+        return rc;
+    if (!st) {
+        *out = def;
+        return NN_OK;
+    }
+    char path[PATH_MAX_LEN];
+    nn_spec__join(n->path, key, path, sizeof path);
+    if (config_setting_type(st) != CONFIG_TYPE_BOOL)
+        return type_error(n, st, path, "true or false", err);
+    *out = config_setting_get_bool(st) != 0;
+    return NN_OK;
+}
+
+nn_status nn_spec_string(nn_spec_node *n, const char *key, bool required, const char *def,
+                         const char **out, nn_error *err)
+{
+    config_setting_t *st;
+    nn_status rc = lookup(n, key, required, &st, err);
+    if (rc)
+        return rc;
+    if (!st) {
+        *out = def;
+        return NN_OK;
+    }
+    char path[PATH_MAX_LEN];
+    nn_spec__join(n->path, key, path, sizeof path);
+    if (config_setting_type(st) != CONFIG_TYPE_STRING)
+        return type_error(n, st, path, "a string", err);
+    const char *v = config_setting_get_string(st);
+    *out = v ? v : "";
+    return NN_OK;
+}
+
+/* "sgd, rmsprop, adam" */
+static void choice_list(const char *const *choices, char *buf, size_t n)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int i = 0; choices[i]; i++) {
+        int w = snprintf(buf + o, n - o, "%s%s", i ? ", " : "", choices[i]);
+        if (w < 0 || (size_t)w >= n - o) {
+            if (n > 4)
+                strcpy(buf + n - 4, "...");
+            return;
+        }
+        o += (size_t)w;
+    }
+}
+
+nn_status nn_spec_choice(nn_spec_node *n, const char *key, bool required,
+                         const char *const *choices, int def, int *out, nn_error *err)
+{
+    config_setting_t *st;
+    nn_status rc = lookup(n, key, required, &st, err);
+    if (rc)
+        return rc;
+    if (!st) {
+        *out = def;
+        return NN_OK;
+    }
+    char path[PATH_MAX_LEN], all[1024], want[1100];
+    nn_spec__join(n->path, key, path, sizeof path);
+    choice_list(choices, all, sizeof all);
+    if (config_setting_type(st) != CONFIG_TYPE_STRING) {
+        snprintf(want, sizeof want, "a string (one of: %s)", all);
+        return type_error(n, st, path, want, err);
+    }
+    const char *v = config_setting_get_string(st);
+    int count = 0;
+    for (; choices[count]; count++)
+        if (strcmp(choices[count], v) == 0) {
+            *out = count;
+            return NN_OK;
+        }
+    char got[DESC_LEN];
+    nn_spec__describe(st, got, sizeof got);
+    const char *close = nn_did_you_mean(v, choices, count);
+    if (close)
+        return fail_at(n->spec, st, path, err, "unknown value %s; did you mean \"%s\"? (one of: %s)",
+                       got, close, all);
+    return fail_at(n->spec, st, path, err, "unknown value %s (one of: %s)", got, all);
+}
+
+/* ---- arrays ------------------------------------------------------------ */
+
+nn_status nn_spec_int_array(nn_spec_node *n, const char *key, bool required, long long min,
+                            long long max, int max_n, long long *out, int *n_out,
+                            nn_error *err)
+{
+    config_setting_t *st;
+    *n_out = 0;
+    nn_status rc = lookup(n, key, required, &st, err);
+    if (rc || !st)
+        return rc;
+    char path[PATH_MAX_LEN];
+    nn_spec__join(n->path, key, path, sizeof path);
+    int t = config_setting_type(st);
+    if (is_int_type(t)) {
+        if (max_n < 1)
+            return fail_at(n->spec, st, path, err, "expected at most %d integers, got 1", max_n);
+        rc = read_int(n, st, path, min, max, &out[0], err);
+        if (rc == NN_OK)
+            *n_out = 1;
+        return rc;
+    }
+    if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
+        char want[160], range[128];
+        int_expectation(min, max, range, sizeof range);
+        snprintf(want, sizeof want, "%s or an array of them", range);
+        return type_error(n, st, path, want, err);
+    }
+    int len = config_setting_length(st);
+    if (len > max_n)
+        return fail_at(n->spec, st, path, err, "expected at most %d integer%s, got %d", max_n,
+                       max_n == 1 ? "" : "s", len);
+    for (int i = 0; i < len; i++) {
+        char idx[32], epath[PATH_MAX_LEN];
+        snprintf(idx, sizeof idx, "[%d]", i);
+        nn_spec__join(path, idx, epath, sizeof epath);
+        rc = read_int(n, config_setting_get_elem(st, (unsigned)i), epath, min, max, &out[i], err);
+        if (rc)
+            return rc;
+    }
+    *n_out = len;
+    return NN_OK;
+}
+
+nn_status nn_spec_string_array(nn_spec_node *n, const char *key, bool required, int max_n,
+                               const char **out, int *n_out, nn_error *err)
+{
+    config_setting_t *st;
+    *n_out = 0;
+    nn_status rc = lookup(n, key, required, &st, err);
+    if (rc || !st)
+        return rc;
+    char path[PATH_MAX_LEN];
+    nn_spec__join(n->path, key, path, sizeof path);
+    int t = config_setting_type(st);
+    if (t == CONFIG_TYPE_STRING) {
+        if (max_n < 1)
+            return fail_at(n->spec, st, path, err, "expected at most %d strings, got 1", max_n);
+        out[0] = config_setting_get_string(st);
+        *n_out = 1;
+        return NN_OK;
+    }
+    if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
+        return type_error(n, st, path, "a string or an array of strings", err);
+    int len = config_setting_length(st);
+    if (len > max_n)
+        return fail_at(n->spec, st, path, err, "expected at most %d string%s, got %d", max_n,
+                       max_n == 1 ? "" : "s", len);
+    for (int i = 0; i < len; i++) {
+        const config_setting_t *e = config_setting_get_elem(st, (unsigned)i);
+        if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+            char idx[32], epath[PATH_MAX_LEN];
+            snprintf(idx, sizeof idx, "[%d]", i);
+            nn_spec__join(path, idx, epath, sizeof epath);
+            return type_error(n, e, epath, "a string", err);
+        }
+        out[i] = config_setting_get_string(e);
+    }
+    *n_out = len;
+    return NN_OK;
+}
+
+/* ---- unknown keys and custom errors ------------------------------------ */
+
+nn_status nn_spec_check_unknown(nn_spec_node *n, nn_error *err)
+{
+    if (!n || config_setting_type(n->s) != CONFIG_TYPE_GROUP)
+        return NN_OK;
+    int len = config_setting_length(n->s);
+    for (int i = 0; i < len; i++) {
+        const config_setting_t *m = config_setting_get_elem(n->s, (unsigned)i);
+        const char *name = config_setting_name(m);
+        bool known = false;
+        for (int k = 0; k < n->n_known && !known; k++)
+            known = strcmp(n->known[k], name) == 0;
+        if (known)
+            continue;
+        const char *close =
+            nn_did_you_mean(name, (const char *const *)n->known, n->n_known);
+        if (close)
+            return fail_at(n->spec, m, n->path, err, "unknown key \"%s\"; did you mean \"%s\"?",
+                           name, close);
+        return fail_at(n->spec, m, n->path, err, "unknown key \"%s\"", name);
+    }
+    return NN_OK;
+}
+
+nn_status nn_spec_fail(nn_spec_node *n, const char *key, nn_error *err, nn_status code,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (!n) {
+        char msg[sizeof err->msg];
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        return nn_fail(err, code, "%s%s%s", key ? key : "", key ? ": " : "", msg);
+    }
+    const config_setting_t *st = n->s;
+    if (key && config_setting_type(n->s) == CONFIG_TYPE_GROUP) {
+        const config_setting_t *m = config_setting_get_member(n->s, key);
+        if (m)
+            st = m;
+    }
+    char path[PATH_MAX_LEN];
+    nn_spec__join(n->path, key, path, sizeof path);
+    nn_status rc = vfail_at(n->spec, st, path, err, code, fmt, ap);
+    va_end(ap);
+    return rc;
+}

@@ -1,0 +1,45 @@
+/* Private to src/spec/: the structures behind nn_spec and nn_spec_node, and
+ * the helpers spec.c and override.c share. */
+#ifndef NN_SPEC_SPEC_INTERNAL_H
+#define NN_SPEC_SPEC_INTERNAL_H
+
+#include <libconfig.h>
+
+#include "spec/spec.h"
+
+struct nn_spec {
+    config_t cfg;
+    char *display; /* the file as errors name it */
+    char *dir;     /* nn_spec_dir() */
+    nn_spec_node *nodes; /* every node handed out, freed by nn_spec_free */
+};
+
+struct nn_spec_node {
+    nn_spec *spec;
+    config_setting_t *s;
+    char *path; /* "model.layers.[2]"; "" for the root */
+    char **known; /* keys the getters asked about */
+    int n_known, cap_known;
+    nn_spec_node *next;
+};
+
+/* Settings created or changed by nn_spec_override() carry the assignment
+ * text (malloc'd, freed by libconfig through config_set_destructor) as their
+ * libconfig hook, so errors can cite "--set <assignment>". */
+
+/* "file:line", "--set a.b=c" or "file": where setting st came from. */
+void nn_spec__where(const nn_spec *s, const config_setting_t *st, char *buf, size_t n);
+
+/* What a value is, for "got ...": -3, 0.5, "abc", true, a group, a list. */
+void nn_spec__describe(const config_setting_t *st, char *buf, size_t n);
+
+/* Shortest text that reads back as v ("0.1", "1e-05", "3"). */
+void nn_spec__format_double(double v, char *buf, size_t n);
+
+/* "parent.key", or "key" when parent is "". */
+void nn_spec__join(const char *parent, const char *key, char *buf, size_t n);
+
+/* True if some node handed out refers to st or to a setting inside it. */
+int nn_spec__node_uses(const nn_spec *s, const config_setting_t *st);
+
+#endif

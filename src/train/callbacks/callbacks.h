@@ -1,0 +1,72 @@
+/* Training callbacks: progress display, history CSV, early stopping,
+ * checkpoints. Each keeps its own small state, which a checkpoint stores. */
+#ifndef NN_TRAIN_CALLBACKS_H
+#define NN_TRAIN_CALLBACKS_H
+
+#include <stdio.h>
+
+#include "train/logs.h"
+#include "train/train_spec.h"
+
+/* ---- progress ---- */
+typedef struct nn_progress {
+    FILE *out;
+    bool tty, quiet;
+    long long epochs, steps;
+    double t_epoch, t_last_draw;
+} nn_progress;
+
+void nn_progress_epoch_begin(nn_progress *p, long long epoch);
+/* step is 1-based; logs hold the running means so far. */
+void nn_progress_step(nn_progress *p, long long step, const nn_logs *running);
+void nn_progress_epoch_end(nn_progress *p, const nn_logs *logs, double seconds);
+
+/* ---- history CSV ---- */
+typedef struct nn_history {
+    const nn_history_cfg *cfg;
+    char path[4096];
+    char *text;     /* whole CSV so far; rewritten atomically each epoch */
+    size_t len, cap;
+    bool header_done;
+} nn_history;
+
+nn_status nn_history_open(nn_history *h, const nn_history_cfg *cfg, const char *run_dir,
+                          nn_error *err);
+/* epoch is 0-based (Keras's CSVLogger). time is the epoch's seconds. */
+nn_status nn_history_append(nn_history *h, long long epoch, const nn_logs *logs, double time,
+                            nn_error *err);
+void nn_history_close(nn_history *h);
+
+/* ---- early stopping (Keras semantics; see early_stop.c) ---- */
+typedef struct nn_early_stopping {
+    const nn_early_stopping_cfg *cfg;
+    bool maximize;
+    double best;
+    long long wait, best_epoch, stopped_epoch;
+    bool have_best;
+} nn_early_stopping;
+
+void nn_early_stopping_begin(nn_early_stopping *s, const nn_early_stopping_cfg *cfg);
+/* Returns true when training should stop; *improved tells whether this
+ * epoch is the new best (to snapshot weights). */
+bool nn_early_stopping_epoch_end(nn_early_stopping *s, long long epoch, const nn_logs *logs,
+                                 bool *improved);
+
+/* ---- checkpoints ---- */
+typedef struct nn_checkpoint {
+    const nn_checkpoint_cfg *cfg;
+    bool maximize;
+    double best;
+    bool have_best;
+} nn_checkpoint;
+
+void nn_checkpoint_begin(nn_checkpoint *c, const nn_checkpoint_cfg *cfg);
+/* Decides whether to save this epoch; fills path (run_dir/template). */
+nn_status nn_checkpoint_epoch_end(nn_checkpoint *c, long long epoch, const nn_logs *logs,
+                                  const char *run_dir, bool *save, char *path, size_t len,
+                                  char *message, size_t mlen, nn_error *err);
+/* Python-style {epoch:02d} / {val_loss:.4f} formatting. */
+nn_status nn_format_template(const char *tmpl, long long epoch, const nn_logs *logs, char *out,
+                             size_t len, nn_error *err);
+
+#endif

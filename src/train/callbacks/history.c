@@ -1,0 +1,95 @@
+/* History CSV: epoch (from 0, as Keras's CSVLogger), every logged value,
+ * the learning rate and the epoch's seconds. The whole file is rewritten
+ * atomically each epoch, so a crash never leaves a torn line. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/fileio.h"
+#include "train/callbacks/callbacks.h"
+
+static nn_status put(nn_history *h, const char *s, nn_error *err)
+{
+    size_t n = strlen(s);
+    if (h->len + n + 1 > h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 4096;
+        while (cap < h->len + n + 1)
+            cap *= 2;
+        char *grown = realloc(h->text, cap);
+        if (!grown)
+            return nn_fail(err, NN_ERR_RUNTIME, "out of memory writing the history");
+        h->text = grown;
+        h->cap = cap;
+    }
+    memcpy(h->text + h->len, s, n + 1);
+    h->len += n;
+    return NN_OK;
+}
+
+nn_status nn_history_open(nn_history *h, const nn_history_cfg *cfg, const char *run_dir,
+                          nn_error *err)
+{
+    memset(h, 0, sizeof *h);
+    h->cfg = cfg;
+    if (!cfg->enabled)
+        return NN_OK;
+    if (cfg->path[0] == '/')
+        snprintf(h->path, sizeof h->path, "%s", cfg->path);
+    else
+        snprintf(h->path, sizeof h->path, "%s/%s", run_dir, cfg->path);
+    if (cfg->append) {
+        char *old = NULL;
+        size_t n = 0;
+        nn_error ignore;
+        if (nn_read_file(h->path, &old, &n, &ignore) == NN_OK) {
+            nn_status st = put(h, old, err);
+            free(old);
+            if (st)
+                return st;
+            h->header_done = n > 0;
+        }
+    }
+    return NN_OK;
+}
+
+nn_status nn_history_append(nn_history *h, long long epoch, const nn_logs *logs, double time,
+                            nn_error *err)
+{
+    if (!h->cfg || !h->cfg->enabled)
+        return NN_OK;
+    char sep[2] = {h->cfg->separator, '\0'}, buf[128];
+    nn_status st = NN_OK;
+    if (!h->header_done) {
+        st = put(h, "epoch", err);
+        for (int i = 0; !st && i < logs->n; i++) {
+            if ((st = put(h, sep, err)))
+                break;
+            st = put(h, logs->names[i], err);
+        }
+        if (!st && !(st = put(h, sep, err)))
+            st = put(h, "time", err);
+        if (!st)
+            st = put(h, "\n", err);
+        h->header_done = true;
+    }
+    snprintf(buf, sizeof buf, "%lld", epoch);
+    if (!st)
+        st = put(h, buf, err);
+    for (int i = 0; !st && i < logs->n; i++) {
+        /* %.17g round-trips a double exactly: scripts get the true value. */
+        snprintf(buf, sizeof buf, "%s%.17g", sep, logs->values[i]);
+        st = put(h, buf, err);
+    }
+    snprintf(buf, sizeof buf, "%s%.3f\n", sep, time);
+    if (!st)
+        st = put(h, buf, err);
+    if (st)
+        return st;
+    return nn_write_file_atomic(h->path, h->text, h->len, err);
+}
+
+void nn_history_close(nn_history *h)
+{
+    free(h->text);
+    memset(h, 0, sizeof *h);
+}

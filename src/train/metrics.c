@@ -1,0 +1,126 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "train/metrics.h"
+
+typedef struct {
+    const char *name;
+    nn_metric_kind kind;
+    bool root, maximize, has_k;
+} metric_row;
+
+enum { ACCURACY_ALIAS = -1 };
+
+static const metric_row rows[] = {
+    {"accuracy", (nn_metric_kind)ACCURACY_ALIAS, false, true, false},
+    {"acc", (nn_metric_kind)ACCURACY_ALIAS, false, true, false},
+    {"binary_accuracy", NN_METRIC_BINARY_ACCURACY, false, true, false},
+    {"categorical_accuracy", NN_METRIC_CATEGORICAL_ACCURACY, false, true, false},
+    {"sparse_categorical_accuracy", NN_METRIC_SPARSE_CATEGORICAL_ACCURACY, false, true, false},
+    {"top_k_categorical_accuracy", NN_METRIC_TOP_K, false, true, true},
+    {"sparse_top_k_categorical_accuracy", NN_METRIC_SPARSE_TOP_K, false, true, true},
+    {"mse", NN_METRIC_MSE, false, false, false},
+    {"mae", NN_METRIC_MAE, false, false, false},
+    {"rmse", NN_METRIC_MSE, true, false, false},
+    {"mape", NN_METRIC_MAPE, false, false, false},
+    {"msle", NN_METRIC_MSLE, false, false, false},
+};
+#define N_ROWS ((int)(sizeof rows / sizeof rows[0]))
+
+static nn_status one_metric(nn_spec_node *where, const char *key, int idx, int k,
+                            const nn_loss_info *loss, int units, nn_metric *m, nn_error *err)
+{
+    const metric_row *r = &rows[idx];
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "%s", r->name);
+    if (strcmp(r->name, "acc") == 0)
+        snprintf(m->name, sizeof m->name, "accuracy");
+    m->root = r->root;
+    m->maximize = r->maximize;
+    m->k = k;
+    if ((int)r->kind == ACCURACY_ALIAS) {
+        m->kind = loss->accuracy;
+        /* Keras: with a loss that says nothing about classes, one output
+         * unit means binary accuracy, several mean categorical. */
+        if (loss->target == NN_TARGET_ANY && loss->accuracy == NN_METRIC_CATEGORICAL_ACCURACY &&
+            units == 1)
+            m->kind = NN_METRIC_BINARY_ACCURACY;
+    } else {
+        m->kind = r->kind;
+    }
+    bool sparse_metric = m->kind == NN_METRIC_SPARSE_CATEGORICAL_ACCURACY ||
+                         m->kind == NN_METRIC_SPARSE_TOP_K;
+    if (sparse_metric != (loss->target == NN_TARGET_SPARSE) &&
+        (sparse_metric || m->kind == NN_METRIC_CATEGORICAL_ACCURACY || m->kind == NN_METRIC_TOP_K))
+        return nn_spec_fail(where, key, err, NN_ERR_USAGE,
+                            "metric \"%s\" needs %s targets but loss \"%s\" uses %s targets",
+                            r->name, sparse_metric ? "integer" : "one-hot", loss->name,
+                            loss->target == NN_TARGET_SPARSE ? "integer" : "one-hot");
+    if (r->has_k && k > units)
+        return nn_spec_fail(where, key, err, NN_ERR_USAGE,
+                            "k = %d is more than the model's %d output units", k, units);
+    return NN_OK;
+}
+
+nn_status nn_spec_metrics(nn_spec_node *train, const nn_loss_info *loss, int units,
+                          nn_metric *out, int *n_out, nn_error *err)
+{
+    const char *names[N_ROWS + 1];
+    for (int i = 0; i < N_ROWS; i++)
+        names[i] = rows[i].name;
+    names[N_ROWS] = NULL;
+    *n_out = 0;
+    nn_spec_node *list;
+    nn_status st = nn_spec_list(train, "metrics", false, &list, err);
+    if (st || !list)
+        return st;
+    int count = nn_spec_length(list);
+    if (count > NN_MAX_METRICS)
+        return nn_spec_fail(train, "metrics", err, NN_ERR_USAGE, "at most %d metrics",
+                            NN_MAX_METRICS);
+    /* Strings: read them all through the string-array getter, then match. */
+    const char *strs[NN_MAX_METRICS];
+    int ns = 0;
+    nn_error probe;
+    if (nn_spec_string_array(train, "metrics", false, NN_MAX_METRICS, strs, &ns, &probe) ==
+        NN_OK) {
+        for (int i = 0; i < ns; i++) {
+            int idx = -1;
+            for (int j = 0; j < N_ROWS; j++)
+                if (strcmp(rows[j].name, strs[i]) == 0)
+                    idx = j;
+            if (idx < 0) {
+                const char *guess = nn_did_you_mean(strs[i], names, N_ROWS);
+                return nn_spec_fail(train, "metrics", err, NN_ERR_USAGE,
+                                    "unknown metric \"%s\"%s%s%s", strs[i],
+                                    guess ? "; did you mean \"" : "", guess ? guess : "",
+                                    guess ? "\"?" : "");
+            }
+            if ((st = one_metric(train, "metrics", idx, 5, loss, units, &out[i], err)))
+                return st;
+        }
+        *n_out = ns;
+    } else {
+        for (int i = 0; i < count; i++) {
+            nn_spec_node *g;
+            int idx;
+            long long k;
+            if ((st = nn_spec_elem_group(list, i, &g, err)) ||
+                (st = nn_spec_choice(g, "type", true, names, -1, &idx, err)) ||
+                (st = nn_spec_int(g, "k", false, 5, 1, 1 << 20, &k, err)) ||
+                (st = nn_spec_check_unknown(g, err)) ||
+                (st = one_metric(g, "type", idx, (int)k, loss, units, &out[i], err)))
+                return st;
+            if (rows[idx].has_k && k != 5)
+                snprintf(out[i].name, sizeof out[i].name, "top_%d_%s", (int)k,
+                         idx == 5 ? "categorical_accuracy" : "sparse_categorical_accuracy");
+        }
+        *n_out = count;
+    }
+    for (int i = 0; i < *n_out; i++)
+        for (int j = 0; j < i; j++)
+            if (strcmp(out[i].name, out[j].name) == 0)
+                return nn_spec_fail(train, "metrics", err, NN_ERR_USAGE,
+                                    "metric \"%s\" is listed twice", out[i].name);
+    return NN_OK;
+}

@@ -1,0 +1,66 @@
+/* Matching the loss to the output layer and to the data's labels. */
+#include <string.h>
+
+#include "train/fit.h"
+
+nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one_hot_setting,
+                               int n_classes, nn_objective *o, nn_error *err)
+{
+    const nn_node *out = m->output;
+    const nn_loss_info *L = t->loss;
+    memset(o, 0, sizeof *o);
+    o->loss = L;
+    o->cols = out->ndim ? out->shape[out->ndim - 1] : 1;
+    if (out->ndim != 1)
+        return nn_fail(err, NN_ERR_USAGE,
+                       "output layer '%s' has shape %d-D per sample; this loss needs a flat "
+                       "output (add a flatten or dense layer)",
+                       out->name, out->ndim);
+    bool one_hot;
+    switch (L->target) {
+    case NN_TARGET_ONE_HOT: one_hot = true; break;
+    case NN_TARGET_SPARSE: one_hot = false; break;
+    case NN_TARGET_BINARY: one_hot = o->cols > 1; break;
+    default: one_hot = o->cols > 1 && o->cols == n_classes; break;
+    }
+    if (one_hot_setting >= 0 && (bool)one_hot_setting != one_hot) {
+        if (L->target == NN_TARGET_ONE_HOT)
+            return nn_fail(err, NN_ERR_USAGE,
+                           "data.one_hot = false, but loss \"%s\" needs one-hot targets: set "
+                           "data.one_hot = true or use loss \"sparse_categorical_crossentropy\"",
+                           L->name);
+        if (L->target == NN_TARGET_SPARSE)
+            return nn_fail(err, NN_ERR_USAGE,
+                           "data.one_hot = true, but loss \"%s\" takes integer labels: set "
+                           "data.one_hot = false or use loss \"categorical_crossentropy\"",
+                           L->name);
+        one_hot = one_hot_setting;
+    }
+    if (one_hot && n_classes != o->cols)
+        return nn_fail(err, NN_ERR_USAGE,
+                       "the data has %d classes but output layer '%s' has %d units (one-hot "
+                       "targets need one unit per class)",
+                       n_classes, out->name, o->cols);
+    if (!one_hot && L->target == NN_TARGET_SPARSE && n_classes > o->cols)
+        return nn_fail(err, NN_ERR_USAGE,
+                       "the data has %d classes but output layer '%s' has only %d units",
+                       n_classes, out->name, o->cols);
+    if (!one_hot && o->cols != 1 && L->target != NN_TARGET_SPARSE)
+        return nn_fail(err, NN_ERR_USAGE,
+                       "loss \"%s\" with integer labels needs an output of 1 unit, but '%s' has "
+                       "%d (set data.one_hot = true for one unit per class)",
+                       L->name, out->name, o->cols);
+    if (L->target == NN_TARGET_BINARY && !one_hot && n_classes > 2)
+        return nn_fail(err, NN_ERR_USAGE,
+                       "loss \"%s\" needs 0/1 labels but the data has %d classes", L->name,
+                       n_classes);
+    o->one_hot = one_hot;
+    o->target_cols = one_hot ? o->cols : 1;
+    /* Fuse cross-entropy with the output's softmax/sigmoid: computed from
+     * logits, stable where probabilities underflow. */
+    bool has_act = strcmp(out->type->name, "dense") == 0 || strcmp(out->type->name, "activation") == 0;
+    o->fused = L->can_fuse && has_act && out->act == L->fused_act &&
+               out->activity_reg.l1 == 0.0f && out->activity_reg.l2 == 0.0f;
+    o->kind = o->fused ? L->fused_kind : L->kind;
+    return NN_OK;
+}

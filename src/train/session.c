@@ -1,0 +1,177 @@
+#include <string.h>
+
+#include "io/model_file.h"
+#include "train/session.h"
+
+nn_status nn_session_build(nn_session *s, nn_spec *spec, nn_error *err)
+{
+    memset(s, 0, sizeof *s);
+    s->spec = spec;
+    nn_spec_node *root = nn_spec_root(spec), *model, *train, *data;
+    nn_status st;
+    if ((st = nn_spec_group(root, "model", true, &model, err)) ||
+        (st = nn_model_from_spec(model, &s->model, err)) ||
+        (st = nn_spec_group(root, "train", true, &train, err)))
+        return st;
+    const nn_node *out = s->model->output;
+    int units = out->ndim ? out->shape[out->ndim - 1] : 1;
+    if ((st = nn_spec_train(train, units, &s->train, err)) ||
+        (st = nn_spec_group(root, "data", false, &data, err)))
+        return st;
+    if (data && (st = nn_spec_data(data, &s->data, err)))
+        return st;
+    if ((st = nn_spec_check_unknown(root, err)))
+        return st;
+    if ((st = nn_engine_create(s->train.engine, (int)s->train.threads, &s->engine, err)) ||
+        (st = nn_model_alloc(s->model, s->engine, nn_optimizer_slots(&s->train.optimizer), err)))
+        return st;
+    nn_rng init;
+    nn_rng_seed(&init, (uint64_t)s->train.seed, NN_STREAM_INIT);
+    if ((st = nn_model_init_params(s->model, &init, err)))
+        return st;
+    nn_optimizer_init_slots(&s->train.optimizer, s->model);
+    return NN_OK;
+}
+
+static nn_status check_input(const nn_session *s, const nn_dataset *d, const char *where,
+                             nn_error *err)
+{
+    const nn_node *in = s->model->input;
+    if (d->sample_size == in->size)
+        return NN_OK;
+    char shape[64];
+    nn_shape_string(in, shape, sizeof shape);
+    return nn_fail(err, NN_ERR_USAGE,
+                   "%s: samples have %zu values each but model.input.shape %s takes %zu", where,
+                   d->sample_size, shape, in->size);
+}
+
+static nn_status resolve_objective(nn_session *s, int n_classes, nn_error *err)
+{
+    if (s->have_objective)
+        return NN_OK;
+    nn_status st = nn_objective_resolve(&s->train, s->model, s->data.one_hot, n_classes, &s->obj,
+                                        err);
+    s->have_objective = st == NN_OK;
+    return st;
+}
+
+nn_status nn_session_load_train(nn_session *s, nn_error *err)
+{
+    nn_data_cfg *d = &s->data;
+    if (!d->train.present)
+        return nn_fail(err, NN_ERR_USAGE, "%s: data.train is missing: training needs data",
+                       nn_spec_filename(s->spec));
+    nn_status st = nn_data_load(&d->train, d->scale, &s->train_full, err);
+    if (st || (st = check_input(s, &s->train_full, "data.train", err)))
+        return st;
+    const nn_dataset *pool = &s->train_full;
+    nn_dataset subset = {0};
+    if (d->train_subset > 0) {
+        if ((size_t)d->train_subset > pool->n)
+            return nn_fail(err, NN_ERR_USAGE,
+                           "data.train_subset = %lld but data.train has only %zu samples",
+                           d->train_subset, pool->n);
+        nn_rng r;
+        nn_rng_seed(&r, (uint64_t)s->train.seed, NN_STREAM_SUBSET);
+        if ((st = nn_dataset_subset_stratified(pool, (size_t)d->train_subset, &r, &subset, err)))
+            return st;
+        /* the subset owns its copies; keep it as the pool */
+        nn_dataset_free(&s->train_full);
+        s->train_full = subset;
+    }
+    if (d->validation_split > 0.0) {
+        if ((st = nn_dataset_split_tail(&s->train_full, d->validation_split, &s->train_set,
+                                        &s->val_set, err)))
+            return nn_error_prefix(err, "data.validation_split");
+    } else {
+        s->train_set = s->train_full;
+        s->train_set.owner_u8 = s->train_set.owner_f32 = NULL;
+        s->train_set.owner_labels = s->train_set.owner_targets = NULL;
+        if (d->validation.present) {
+            if ((st = nn_data_load(&d->validation, d->scale, &s->val_set, err)) ||
+                (st = check_input(s, &s->val_set, "data.validation", err)))
+                return st;
+        }
+    }
+    int classes = s->train_full.n_classes;
+    if (s->val_set.n_classes > classes)
+        classes = s->val_set.n_classes;
+    return resolve_objective(s, classes, err);
+}
+
+nn_status nn_session_load_eval(nn_session *s, const char *which, const nn_dataset **out,
+                               nn_error *err)
+{
+    nn_data_cfg *d = &s->data;
+    nn_status st;
+    if (strcmp(which, "test") == 0) {
+        if (!d->test.present)
+            return nn_fail(err, NN_ERR_USAGE,
+                           "the spec has no data.test (give one with --set data.test.images=... "
+                           "--set data.test.labels=..., or --data train)");
+        if ((st = nn_data_load(&d->test, d->scale, &s->test_set, err)) ||
+            (st = check_input(s, &s->test_set, "data.test", err)))
+            return st;
+        *out = &s->test_set;
+    } else if (strcmp(which, "train") == 0 || strcmp(which, "validation") == 0) {
+        if ((st = nn_session_load_train(s, err)))
+            return st;
+        *out = which[0] == 't' ? &s->train_set : &s->val_set;
+        if ((*out)->n == 0)
+            return nn_fail(err, NN_ERR_USAGE,
+                           "there is no validation data (data.validation or validation_split)");
+    } else {
+        return nn_fail(err, NN_ERR_USAGE, "--data %s: expected test, train or validation", which);
+    }
+    return resolve_objective(s, (*out)->n_classes, err);
+}
+
+nn_status nn_session_from_model_file(nn_session *s, const char *path, const char *spec_path,
+                                     const char *const *overrides, int n_overrides,
+                                     nn_error *err)
+{
+    memset(s, 0, sizeof *s);
+    nn_h5_model f;
+    nn_status st = nn_h5_load(path, &f, err);
+    if (st)
+        return st;
+    nn_spec *spec = NULL;
+    if (spec_path)
+        st = nn_spec_load_file(&spec, spec_path, err);
+    else if (f.nnctl_spec) {
+        char name[4200];
+        snprintf(name, sizeof name, "%s (stored spec)", path);
+        st = nn_spec_load_string(&spec, f.nnctl_spec, name, err);
+    } else
+        st = nn_fail(err, NN_ERR_USAGE,
+                     "'%s' has no nnctl spec (it was not written by nnctl): give the spec it was "
+                     "trained with using --spec FILE",
+                     path);
+    for (int i = 0; !st && i < n_overrides; i++)
+        st = nn_spec_override(spec, overrides[i], err);
+    if (st) {
+        nn_spec_free(spec);
+        nn_h5_model_free(&f);
+        return st;
+    }
+    if ((st = nn_session_build(s, spec, err)) ||
+        (st = nn_model_load_weights(s->model, &f, path, err))) {
+        nn_h5_model_free(&f);
+        return st;
+    }
+    nn_h5_model_free(&f);
+    return NN_OK;
+}
+
+void nn_session_free(nn_session *s)
+{
+    nn_dataset_free(&s->train_set);
+    nn_dataset_free(&s->val_set);
+    nn_dataset_free(&s->test_set);
+    nn_dataset_free(&s->train_full);
+    nn_model_free(s->model);
+    nn_engine_destroy(s->engine);
+    nn_spec_free(s->spec);
+    memset(s, 0, sizeof *s);
+}

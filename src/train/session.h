@@ -1,0 +1,39 @@
+/* Everything one command works on, built from a spec: the model on its
+ * engine, the training settings, the data and how the loss meets it. */
+#ifndef NN_TRAIN_SESSION_H
+#define NN_TRAIN_SESSION_H
+
+#include "data/data_spec.h"
+#include "io/h5file.h"
+#include "train/fit.h"
+
+typedef struct nn_session {
+    nn_spec *spec;
+    nn_model *model;
+    nn_engine *engine;
+    nn_train_cfg train;
+    nn_data_cfg data;
+    nn_objective obj;
+    nn_dataset train_full, train_set, val_set, test_set;
+    bool have_objective;
+} nn_session;
+
+/* Reads every section of spec (which the session takes over), builds the
+ * model and allocates it on the engine. */
+nn_status nn_session_build(nn_session *s, nn_spec *spec, nn_error *err);
+
+/* Loads the data a command needs and resolves the objective. */
+nn_status nn_session_load_train(nn_session *s, nn_error *err);
+/* which: "test", "train" or "validation". */
+nn_status nn_session_load_eval(nn_session *s, const char *which, const nn_dataset **out,
+                               nn_error *err);
+
+/* Loads a model file: its stored spec (or `spec_path` instead), `overrides`
+ * applied, the model built and its weights loaded. */
+nn_status nn_session_from_model_file(nn_session *s, const char *path, const char *spec_path,
+                                     const char *const *overrides, int n_overrides,
+                                     nn_error *err);
+
+void nn_session_free(nn_session *s);
+
+#endif

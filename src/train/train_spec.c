@@ -1,0 +1,184 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "train/train_spec.h"
+
+static const char *const modes[] = {"auto", "min", "max", NULL};
+
+bool nn_monitor_maximize(nn_monitor_mode mode, const char *name)
+{
+    if (mode != NN_MODE_AUTO)
+        return mode == NN_MODE_MAX;
+    size_t n = strlen(name);
+    const char *suffixes[] = {"acc", "accuracy", "auc"};
+    for (int i = 0; i < 3; i++) {
+        size_t k = strlen(suffixes[i]);
+        if (n >= k && strcmp(name + n - k, suffixes[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A monitor must name a logged quantity: loss, a metric, or their val_. */
+static nn_status check_monitor(nn_spec_node *g, const char *key, const char *monitor,
+                               const nn_train_cfg *c, nn_error *err)
+{
+    const char *cands[2 * NN_MAX_METRICS + 2];
+    char val[NN_MAX_METRICS + 1][64];
+    int n = 0;
+    cands[n++] = "loss";
+    cands[n++] = "val_loss";
+    for (int i = 0; i < c->n_metrics; i++) {
+        cands[n++] = c->metrics[i].name;
+        snprintf(val[i], sizeof val[i], "val_%s", c->metrics[i].name);
+        cands[n++] = val[i];
+    }
+    for (int i = 0; i < n; i++)
+        if (strcmp(cands[i], monitor) == 0)
+            return NN_OK;
+    const char *guess = nn_did_you_mean(monitor, cands, n);
+    return nn_spec_fail(g, key, err, NN_ERR_USAGE,
+                        "\"%s\" is not logged (loss, metrics and their val_ forms are)%s%s%s",
+                        monitor, guess ? "; did you mean \"" : "", guess ? guess : "",
+                        guess ? "\"?" : "");
+}
+
+static nn_status parse_early_stopping(nn_spec_node *cb, nn_train_cfg *c, nn_error *err)
+{
+    nn_spec_node *g;
+    nn_status st = nn_spec_group(cb, "early_stopping", false, &g, err);
+    if (st || !g)
+        return st;
+    nn_early_stopping_cfg *e = &c->early_stopping;
+    const char *monitor;
+    int mode;
+    if ((st = nn_spec_bool(g, "enabled", false, true, &e->enabled, err)) ||
+        (st = nn_spec_string(g, "monitor", false, "val_loss", &monitor, err)) ||
+        (st = nn_spec_float(g, "min_delta", false, 0.0, -1e30, 1e30, &e->min_delta, err)) ||
+        (st = nn_spec_int(g, "patience", false, 0, 0, 1LL << 40, &e->patience, err)) ||
+        (st = nn_spec_int(g, "start_from_epoch", false, 0, 0, 1LL << 40, &e->start_from_epoch,
+                          err)) ||
+        (st = nn_spec_choice(g, "mode", false, modes, 0, &mode, err)) ||
+        (st = nn_spec_bool(g, "restore_best_weights", false, false, &e->restore_best_weights,
+                           err)))
+        return st;
+    e->has_baseline = nn_spec_has(g, "baseline");
+    if (e->has_baseline &&
+        (st = nn_spec_float(g, "baseline", true, 0.0, -1e30, 1e30, &e->baseline, err)))
+        return st;
+    e->mode = (nn_monitor_mode)mode;
+    snprintf(e->monitor, sizeof e->monitor, "%s", monitor);
+    if ((st = check_monitor(g, "monitor", monitor, c, err)))
+        return st;
+    return nn_spec_check_unknown(g, err);
+}
+
+/* Validates a Python-style template: {epoch[:02d]} and {<logged>[:.4f]}. */
+static nn_status check_template(nn_spec_node *g, const char *path, const nn_train_cfg *c,
+                                nn_error *err)
+{
+    for (const char *p = path; *p; p++) {
+        if (*p == '}')
+            return nn_spec_fail(g, "path", err, NN_ERR_USAGE, "unmatched '}' in \"%s\"", path);
+        if (*p != '{')
+            continue;
+        const char *end = strchr(p, '}');
+        if (!end)
+            return nn_spec_fail(g, "path", err, NN_ERR_USAGE, "unmatched '{' in \"%s\"", path);
+        char field[96];
+        size_t len = (size_t)(end - p - 1);
+        if (len >= sizeof field)
+            len = sizeof field - 1;
+        memcpy(field, p + 1, len);
+        field[len] = '\0';
+        char *colon = strchr(field, ':');
+        if (colon)
+            *colon = '\0';
+        if (strcmp(field, "epoch") != 0) {
+            nn_status st = check_monitor(g, "path", field, c, err);
+            if (st)
+                return st;
+        }
+        p = end;
+    }
+    return NN_OK;
+}
+
+static nn_status parse_checkpoint(nn_spec_node *cb, nn_train_cfg *c, nn_error *err)
+{
+    nn_spec_node *g;
+    nn_status st = nn_spec_group(cb, "checkpoint", false, &g, err);
+    if (st || !g)
+        return st;
+    nn_checkpoint_cfg *k = &c->checkpoint;
+    const char *monitor, *path;
+    int mode;
+    if ((st = nn_spec_bool(g, "enabled", false, true, &k->enabled, err)) ||
+        (st = nn_spec_string(g, "path", false, "ckpt-{epoch:02d}.h5", &path, err)) ||
+        (st = nn_spec_string(g, "monitor", false, "val_loss", &monitor, err)) ||
+        (st = nn_spec_choice(g, "mode", false, modes, 0, &mode, err)) ||
+        (st = nn_spec_bool(g, "save_best_only", false, false, &k->save_best_only, err)) ||
+        (st = nn_spec_bool(g, "save_weights_only", false, false, &k->save_weights_only, err)) ||
+        (st = nn_spec_bool(g, "verbose", false, true, &k->verbose, err)))
+        return st;
+    k->mode = (nn_monitor_mode)mode;
+    snprintf(k->path, sizeof k->path, "%s", path);
+    snprintf(k->monitor, sizeof k->monitor, "%s", monitor);
+    if ((st = check_monitor(g, "monitor", monitor, c, err)) ||
+        (st = check_template(g, path, c, err)))
+        return st;
+    return nn_spec_check_unknown(g, err);
+}
+
+static nn_status parse_history(nn_spec_node *cb, nn_train_cfg *c, nn_error *err)
+{
+    nn_history_cfg *h = &c->history;
+    h->enabled = true;
+    h->separator = ',';
+    snprintf(h->path, sizeof h->path, "history.csv");
+    if (!cb)
+        return NN_OK;
+    nn_spec_node *g;
+    nn_status st = nn_spec_group(cb, "history", false, &g, err);
+    if (st || !g)
+        return st;
+    const char *path, *sep;
+    if ((st = nn_spec_bool(g, "enabled", false, true, &h->enabled, err)) ||
+        (st = nn_spec_string(g, "path", false, "history.csv", &path, err)) ||
+        (st = nn_spec_string(g, "separator", false, ",", &sep, err)) ||
+        (st = nn_spec_bool(g, "append", false, false, &h->append, err)))
+        return st;
+    if (strlen(sep) != 1)
+        return nn_spec_fail(g, "separator", err, NN_ERR_USAGE,
+                            "expected a single character, got \"%s\"", sep);
+    h->separator = sep[0];
+    snprintf(h->path, sizeof h->path, "%s", path);
+    return nn_spec_check_unknown(g, err);
+}
+
+nn_status nn_spec_train(nn_spec_node *t, int units, nn_train_cfg *c, nn_error *err)
+{
+    static const char *const engines[] = {"cpu", "gpu", NULL};
+    memset(c, 0, sizeof *c);
+    nn_status st;
+    int engine;
+    if ((st = nn_spec_loss(t, &c->loss, err)) || (st = nn_spec_optimizer(t, &c->optimizer, err)) ||
+        (st = nn_spec_metrics(t, c->loss, units, c->metrics, &c->n_metrics, err)) ||
+        (st = nn_spec_int(t, "epochs", false, 1, 1, 1LL << 30, &c->epochs, err)) ||
+        (st = nn_spec_int(t, "batch_size", false, 32, 1, 1 << 20, &c->batch_size, err)) ||
+        (st = nn_spec_int(t, "seed", false, 1, 0, (long long)(~0ULL >> 1), &c->seed, err)) ||
+        (st = nn_spec_int(t, "threads", false, 0, 0, 1024, &c->threads, err)) ||
+        (st = nn_spec_choice(t, "engine", false, engines, 0, &engine, err)))
+        return st;
+    snprintf(c->engine, sizeof c->engine, "%s", engines[engine]);
+    nn_spec_node *cb;
+    if ((st = nn_spec_group(t, "callbacks", false, &cb, err)))
+        return st;
+    if (cb && ((st = parse_early_stopping(cb, c, err)) || (st = parse_checkpoint(cb, c, err))))
+        return st;
+    if ((st = parse_history(cb, c, err)))
+        return st;
+    if (cb && (st = nn_spec_check_unknown(cb, err)))
+        return st;
+    return nn_spec_check_unknown(t, err);
+}

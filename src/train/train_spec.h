@@ -1,0 +1,57 @@
+/* The spec's `train` section. */
+#ifndef NN_TRAIN_TRAIN_SPEC_H
+#define NN_TRAIN_TRAIN_SPEC_H
+
+#include <limits.h>
+
+#include "train/losses.h"
+#include "train/metrics.h"
+#include "train/optimizers.h"
+
+typedef enum { NN_MODE_AUTO = 0, NN_MODE_MIN, NN_MODE_MAX } nn_monitor_mode;
+
+typedef struct nn_early_stopping_cfg {
+    bool enabled;
+    char monitor[64];
+    double min_delta;
+    long long patience, start_from_epoch;
+    nn_monitor_mode mode;
+    bool has_baseline;
+    double baseline;
+    bool restore_best_weights;
+} nn_early_stopping_cfg;
+
+typedef struct nn_checkpoint_cfg {
+    bool enabled;
+    char path[PATH_MAX]; /* template, relative to the run directory */
+    char monitor[64];
+    nn_monitor_mode mode;
+    bool save_best_only, save_weights_only, verbose;
+} nn_checkpoint_cfg;
+
+typedef struct nn_history_cfg {
+    bool enabled;
+    char path[PATH_MAX];
+    char separator;
+    bool append;
+} nn_history_cfg;
+
+typedef struct nn_train_cfg {
+    const nn_loss_info *loss;
+    nn_optimizer optimizer;
+    nn_metric metrics[NN_MAX_METRICS];
+    int n_metrics;
+    long long epochs, batch_size, seed, threads;
+    char engine[16];
+    nn_early_stopping_cfg early_stopping;
+    nn_checkpoint_cfg checkpoint;
+    nn_history_cfg history;
+} nn_train_cfg;
+
+/* Reads `train`; output_units is the model's output width (for metrics). */
+nn_status nn_spec_train(nn_spec_node *train, int output_units, nn_train_cfg *out, nn_error *err);
+
+/* Does `name` mean "bigger is better" (mode auto, Keras 2's rule)? */
+bool nn_monitor_maximize(nn_monitor_mode mode, const char *name);
+
+#endif

@@ -1,0 +1,65 @@
+#include "util/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+nn_status nn_fail(nn_error *err, nn_status code, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->code = code;
+    }
+    return code;
+}
+
+nn_status nn_error_prefix(nn_error *err, const char *fmt, ...)
+{
+    if (!err)
+        return NN_ERR_RUNTIME;
+    char prefix[512], old[sizeof err->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    return err->code;
+}
+
+void nn_error_clear(nn_error *err)
+{
+    if (err) {
+        err->code = NN_OK;
+        err->msg[0] = '\0';
+    }
+}
+
+void *nn_malloc(size_t bytes, nn_error *err)
+{
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p)
+        nn_fail(err, NN_ERR_RUNTIME, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+void *nn_calloc(size_t count, size_t size, nn_error *err)
+{
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p)
+        nn_fail(err, NN_ERR_RUNTIME, "out of memory allocating %zu x %zu bytes", count, size);
+    return p;
+}
+
+char *nn_strdup(const char *s, nn_error *err)
+{
+    size_t n = strlen(s) + 1;
+    char *p = nn_malloc(n, err);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}

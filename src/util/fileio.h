@@ -1,0 +1,16 @@
+/* Files that are never half-written: write a temporary file in the same
+ * directory, fsync it, rename it over the target, fsync the directory. */
+#ifndef NN_UTIL_FILEIO_H
+#define NN_UTIL_FILEIO_H
+
+#include <stddef.h>
+
+#include "util/error.h"
+
+nn_status nn_write_file_atomic(const char *path, const void *data, size_t len, nn_error *err);
+/* mkdir -p */
+nn_status nn_mkdirs(const char *path, nn_error *err);
+/* Reads a whole file (NUL-terminated); caller frees. */
+nn_status nn_read_file(const char *path, char **data, size_t *len, nn_error *err);
+
+#endif
