@@ -1,6 +1,7 @@
 # nnctl build. CPU engine by default; GPU=1 adds the CUDA engine (later).
 # make            build ./nnctl
 # make test       unit tests (cmocka) + end-to-end scripts; SANITIZE=1 for ASan+UBSan
+# make check      install deps, then make test, then make test SANITIZE=1 (what CI runs)
 # make demo       install deps, build, fetch MNIST, train, eval, predict
 # make bench      benchmarks (scripts/bench)
 # make install    PREFIX=/usr/local
@@ -36,7 +37,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 NNCTL    := $(BUILD)/nnctl
 
-.PHONY: all test unit-tests demo bench install clean deps data
+.PHONY: all test check unit-tests demo bench install clean
 all: nnctl
 
 nnctl: $(NNCTL)
@@ -65,6 +66,11 @@ unit-tests: $(TEST_BIN) $(TOOL_BIN) $(NNCTL)
 
 test: unit-tests
 	NNCTL=$(NNCTL) BUILD=$(BUILD) SANITIZE=$(SANITIZE) scripts/run-tests
+
+check:
+	scripts/install-deps
+	$(MAKE) test
+	$(MAKE) test SANITIZE=1
 
 demo:
 	scripts/demo

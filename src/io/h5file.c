@@ -324,8 +324,10 @@ static nn_status write_model(wctx *w, hid_t f, const nn_h5_model *m)
 {
     const char *kv = m->keras_version ? m->keras_version : "2.15.0";
     const char *be = m->backend ? m->backend : "tensorflow";
-    nn_status st = write_vlen_attr(w, f, "/", "model_config", m->model_config);
-    if (!st && m->training_config)
+    nn_status st = NN_OK;
+    if (!m->weights_only)
+        st = write_vlen_attr(w, f, "/", "model_config", m->model_config);
+    if (!st && m->training_config && !m->weights_only)
         st = write_vlen_attr(w, f, "/", "training_config", m->training_config);
     if (!st)
         st = write_vlen_attr(w, f, "/", "keras_version", kv);
@@ -336,7 +338,12 @@ static nn_status write_model(wctx *w, hid_t f, const nn_h5_model *m)
     if (m->n_layers < 0 || (m->n_layers > 0 && !m->layers))
         return nn_fail(w->err, NN_ERR_RUNTIME, "'%s': bad layer list", w->path);
 
-    hid_t mw = H5Gcreate2(f, "model_weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    /* weights-only files keep the layer groups at the root, as Keras's
+     * save_weights does */
+    const char *mwpath = m->weights_only ? "/" : "/model_weights";
+    hid_t mw = m->weights_only ? H5Gopen2(f, "/", H5P_DEFAULT)
+                               : H5Gcreate2(f, "model_weights", H5P_DEFAULT, H5P_DEFAULT,
+                                            H5P_DEFAULT);
     if (mw < 0)
         return h5_fail(w->err, w->path, "cannot create group '/model_weights'");
     const char **names = nn_calloc((size_t)m->n_layers + 1, sizeof *names, w->err);
@@ -347,11 +354,11 @@ static nn_status write_model(wctx *w, hid_t f, const nn_h5_model *m)
         names[i] = m->layers[i].name;
     }
     if (!st)
-        st = write_name_list(w, mw, "/model_weights", "layer_names", names, (size_t)m->n_layers);
-    if (!st)
-        st = write_vlen_attr(w, mw, "/model_weights", "backend", be);
-    if (!st)
-        st = write_vlen_attr(w, mw, "/model_weights", "keras_version", kv);
+        st = write_name_list(w, mw, mwpath, "layer_names", names, (size_t)m->n_layers);
+    if (!st && !m->weights_only)
+        st = write_vlen_attr(w, mw, mwpath, "backend", be);
+    if (!st && !m->weights_only)
+        st = write_vlen_attr(w, mw, mwpath, "keras_version", kv);
     free(names);
     H5Gclose(mw);
     if (!st)
@@ -378,7 +385,7 @@ nn_status nn_h5_save(const char *path, const nn_h5_model *m, nn_error *err)
 {
     if (!path || !path[0])
         return nn_fail(err, NN_ERR_RUNTIME, "HDF5 save: empty path");
-    if (!m || !m->model_config)
+    if (!m || (!m->model_config && !m->weights_only))
         return nn_fail(err, NN_ERR_RUNTIME, "'%s': cannot save a model without model_config",
                        path);
     quiet_hdf5();
@@ -758,18 +765,19 @@ static nn_status read_layers(rctx *r, hid_t f, nn_h5_model *m)
     hid_t mw = -1, g = -1;
     strlist names = {0}, wn = {0};
     nn_status st = NN_OK;
-    htri_t ex = H5Lexists(f, "model_weights", H5P_DEFAULT);
+    htri_t ex = m->weights_only ? 1 : H5Lexists(f, "model_weights", H5P_DEFAULT);
+    const char *mwpath = m->weights_only ? "/" : "/model_weights";
     if (ex <= 0) {
         st = nn_fail(r->err, NN_ERR_RUNTIME, "'%s': Keras model file without a model_weights group",
                      r->path);
         goto done;
     }
-    if ((mw = H5Gopen2(f, "model_weights", H5P_DEFAULT)) < 0) {
+    if ((mw = H5Gopen2(f, m->weights_only ? "/" : "model_weights", H5P_DEFAULT)) < 0) {
         st = h5_fail(r->err, r->path, "cannot open group '/model_weights'");
         goto done;
     }
     int found;
-    if ((st = read_name_list(r, mw, "/model_weights", "layer_names", &names, &found)))
+    if ((st = read_name_list(r, mw, mwpath, "layer_names", &names, &found)))
         goto done;
     if (!found) {
         st = nn_fail(r->err, NN_ERR_RUNTIME,
@@ -793,7 +801,7 @@ static nn_status read_layers(rctx *r, hid_t f, nn_h5_model *m)
         nn_h5_layer *L = &m->layers[i];
         char where[512], gpath[512];
         snprintf(where, sizeof where, "layer '%s'", L->name);
-        snprintf(gpath, sizeof gpath, "/model_weights/%s", L->name);
+        snprintf(gpath, sizeof gpath, "%s/%s", m->weights_only ? "" : "/model_weights", L->name);
         ex = valid_rel_path(L->name) ? H5Lexists(mw, L->name, H5P_DEFAULT) : 0;
         if (ex <= 0 || (g = H5Gopen2(mw, L->name, H5P_DEFAULT)) < 0) {
             st = nn_fail(r->err, NN_ERR_RUNTIME,
@@ -907,12 +915,17 @@ nn_status nn_h5_load(const char *path, nn_h5_model *m, nn_error *err)
         goto done;
     }
     if (!ex) {
-        st = nn_fail(err, NN_ERR_RUNTIME,
-                     "'%s': HDF5 file without a model_config attribute: not a Keras model file",
-                     path);
-        goto done;
+        /* Keras's save_weights files carry layer_names on the root instead */
+        if (H5Aexists(f, "layer_names") <= 0 && H5Aexists(f, "layer_names0") <= 0) {
+            st = nn_fail(err, NN_ERR_RUNTIME,
+                         "'%s': HDF5 file without a model_config attribute: not a Keras model "
+                         "file",
+                         path);
+            goto done;
+        }
+        m->weights_only = true;
     }
-    if ((st = read_str_attr(&r, f, "/", "model_config", &m->model_config)) ||
+    if ((!m->weights_only && (st = read_str_attr(&r, f, "/", "model_config", &m->model_config))) ||
         (st = read_opt_str_attr(&r, f, "/", "training_config", &m->training_config)) ||
         (st = read_opt_str_attr(&r, f, "/", "keras_version", &m->keras_version)) ||
         (st = read_opt_str_attr(&r, f, "/", "backend", &m->backend)))

@@ -15,6 +15,7 @@
 #ifndef NN_IO_H5FILE_H
 #define NN_IO_H5FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "util/error.h"
@@ -41,6 +42,9 @@ typedef struct nn_h5_model {
     char *backend;          /* e.g. "tensorflow" */
     int n_layers;           /* in model order: layer_names order */
     nn_h5_layer *layers;
+    /* Keras's save_weights layout: no model_config; layer_names, backend and
+     * keras_version on the root, one group per layer at the root. */
+    bool weights_only;
     /* nnctl extras; all optional (NULL/0) when reading a file Keras wrote */
     char *nnctl_spec;
     char *nnctl_state;

