@@ -43,8 +43,11 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
         unsigned maj, min, rel;
         H5get_libversion(&maj, &min, &rel);
-        printf("nnctl %s\nengines: cpu (OpenBLAS, OpenMP)\nmodel files: Keras HDF5 (HDF5 %u.%u.%u)\n",
-               NNCTL_VERSION, maj, min, rel);
+        char engines[512];
+        nn_engine_describe(engines, sizeof engines);
+        printf("nnctl %s\nengines: %s; no gpu engine in this build\nmodel files: Keras HDF5 "
+               "(HDF5 %u.%u.%u)\n",
+               NNCTL_VERSION, engines, maj, min, rel);
         return 0;
     }
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {

@@ -17,7 +17,7 @@ static const struct {
     {"engine", 0, F_STRING},   {"quiet", 'q', F_BOOL},     {"json", 0, F_BOOL},
     {"help", 'h', F_BOOL},     {"spec", 0, F_STRING},      {"data", 0, F_STRING},
     {"top-k", 'k', F_INT},     {"resize", 0, F_BOOL},      {"output", 0, F_STRING},
-    {"batch-size", 0, F_INT},  {"invert", 0, F_BOOL},
+    {"batch-size", 0, F_INT},  {"invert", 0, F_BOOL},      {"resume", 0, F_BOOL},
 };
 #define N_FLAGS ((int)(sizeof flags / sizeof flags[0]))
 
@@ -67,6 +67,7 @@ static void set_bool(nn_args *a, const char *name)
     else if (!strcmp(name, "help")) a->help = true;
     else if (!strcmp(name, "resize")) a->resize = true;
     else if (!strcmp(name, "invert")) a->invert = true;
+    else if (!strcmp(name, "resume")) a->resume = true;
 }
 
 static nn_status unknown(const nn_args *a, const char *arg, const char *allowed, nn_error *err)
@@ -127,10 +128,22 @@ nn_status nn_args_parse(int argc, char **argv, const char *cmd, const char *allo
         if (f < 0 || !allowed_flag(allowed, flags[f].name))
             return unknown(a, arg, allowed, err);
         if (flags[f].kind == F_BOOL) {
+            if (value && !strcmp(flags[f].name, "resume")) {
+                a->resume = true;
+                a->resume_file = value;
+                continue;
+            }
             if (value)
                 return nn_fail(err, NN_ERR_USAGE, "nnctl %s: --%s takes no value", cmd,
                                flags[f].name);
             set_bool(a, flags[f].name);
+            /* --resume takes an optional checkpoint: the next argument when
+             * it names a .h5 file */
+            if (!strcmp(flags[f].name, "resume") && i + 1 < argc) {
+                size_t len = strlen(argv[i + 1]);
+                if (len > 3 && !strcmp(argv[i + 1] + len - 3, ".h5"))
+                    a->resume_file = argv[++i];
+            }
             continue;
         }
         if (!value) {

@@ -23,9 +23,14 @@ static const char help[] =
     "  -o, --run-dir DIR     where to write (default runs/<model name>)\n"
     "  -t, --threads N       threads (default: all cores; same as --set train.threads=N)\n"
     "      --engine cpu|gpu  compute engine (same as --set train.engine=...)\n"
+    "      --resume [FILE]   continue an interrupted run from FILE (default\n"
+    "                        RUN_DIR/last.h5, written after every epoch and on Ctrl-C)\n"
     "  -q, --quiet           no progress output\n"
     "      --json            print a JSON summary on stdout (progress goes to stderr)\n"
     "\n"
+    "Ctrl-C (or SIGTERM) stops after the current batch and saves RUN_DIR/last.h5\n"
+    "(exit 130, or 143); a second Ctrl-C stops at once. A resumed run gives the\n"
+    "same weights and history as one never interrupted (same seed and threads).\n"
     "Relative data paths resolve against $NNCTL_DATA when it is set.\n";
 
 static json_t *logs_json(const nn_logs *l)
@@ -64,7 +69,7 @@ int nn_cmd_train(int argc, char **argv)
 {
     nn_args a;
     nn_error err = {0};
-    if (nn_args_parse(argc, argv, "train", "set run-dir threads engine quiet json", &a, &err))
+    if (nn_args_parse(argc, argv, "train", "set run-dir threads engine quiet json resume", &a, &err))
         return nn_cli_report(&err);
     if (a.help)
         return nn_cli_help(help);
@@ -111,15 +116,36 @@ int nn_cmd_train(int argc, char **argv)
         fprintf(out, " (%s engine, %d threads) -> %s\n", s.engine->ops->name, s.engine->threads,
                 run_dir);
     }
+    nn_fit_state resume = {0};
+    if (a.resume) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s", a.resume_file ? a.resume_file : run_dir);
+        if (!a.resume_file)
+            snprintf(path, sizeof path, "%s/last.h5", run_dir);
+        if ((st = nn_fit_load_resume(path, s.model, &s.train, &resume, &err)))
+            goto done;
+        if (!a.quiet)
+            fprintf(out, "Resuming from %s at epoch %lld, batch %lld\n", path, resume.epoch + 1,
+                    resume.step + 1);
+    }
     nn_fit_opts fo = {.run_dir = run_dir,
                       .spec_text = spec_text,
                       .out = out,
                       .tty = isatty(fileno(out)),
                       .quiet = a.quiet,
-                      .shuffle = s.data.shuffle};
+                      .shuffle = s.data.shuffle,
+                      .resume = a.resume ? &resume : NULL};
     nn_fit_result res;
-    if ((st = nn_fit(s.model, &s.train, &s.obj, &s.train_set, s.val_set.n ? &s.val_set : NULL,
-                     &fo, &res, &err)))
+    st = nn_fit(s.model, &s.train, &s.obj, &s.train_set, s.val_set.n ? &s.val_set : NULL, &fo,
+                &res, &err);
+    nn_fit_state_free(&resume);
+    if (st && res.interrupted) {
+        fprintf(stderr, "nnctl: %s\n", err.msg);
+        rc = 128 + res.interrupted;
+        st = NN_OK;
+        goto done_quiet;
+    }
+    if (st)
         goto done;
     if (!a.quiet)
         fprintf(out, "Saved %s (%lld epochs, %.1fs)\n", res.model_path, res.epochs_run,
@@ -157,6 +183,7 @@ int nn_cmd_train(int argc, char **argv)
 done:
     if (st)
         rc = nn_cli_report(&err);
+done_quiet:
     json_decref(summary);
     free(spec_text);
     nn_session_free(&s);

@@ -11,8 +11,7 @@ nn_status nn_engine_create(const char *name, int threads, nn_engine **out, nn_er
         return nn_engine_cpu_create(threads, out, err);
     if (strcmp(name, "gpu") == 0)
         return nn_fail(err, NN_ERR_USAGE,
-                       "engine 'gpu': this nnctl was built without GPU support (rebuild with "
-                       "make GPU=1 on a machine with CUDA and cuDNN); use --engine cpu");
+                       "engine 'gpu': this nnctl has no GPU engine built in; use --engine cpu");
     return nn_fail(err, NN_ERR_USAGE, "unknown engine '%s' (expected cpu or gpu)", name);
 }
 

@@ -185,6 +185,8 @@ struct nn_engine {
 /* Called first thing in main(): lets an engine fix up its libraries'
  * process-wide setup (it may re-execute the program). */
 void nn_engine_preflight(char **argv);
+/* The engines this binary has, for --version. */
+void nn_engine_describe(char *buf, size_t len);
 
 /* Engine creation by name ("cpu"; "gpu" when built with GPU=1). */
 nn_status nn_engine_create(const char *name, int threads, nn_engine **out, nn_error *err);

@@ -27,8 +27,9 @@ static bool chain_model(const nn_model *m)
     return true;
 }
 
-static nn_status fill_array(nn_engine *e, const nn_tensor *t, const nn_param *p, const char *name,
-                            nn_h5_array *a, nn_error *err)
+/* One parameter-shaped array, from engine memory (t) or from host. */
+static nn_status fill_array(nn_engine *e, const nn_tensor *t, const float *host,
+                            const nn_param *p, const char *name, nn_h5_array *a, nn_error *err)
 {
     a->name = nn_strdup(name, err);
     a->data = nn_malloc(p->size * sizeof(float), err);
@@ -37,7 +38,10 @@ static nn_status fill_array(nn_engine *e, const nn_tensor *t, const nn_param *p,
     a->ndim = p->ndim;
     for (int d = 0; d < p->ndim; d++)
         a->dims[d] = (size_t)p->shape[d];
-    e->ops->download(e, a->data, t, p->size);
+    if (host)
+        memcpy(a->data, host, p->size * sizeof(float));
+    else
+        e->ops->download(e, a->data, t, p->size);
     return NN_OK;
 }
 
@@ -89,6 +93,7 @@ nn_status nn_model_save(const nn_model *m, const char *path, const nn_model_file
         goto done;
     }
     int n_opt = 0, slots = o->train ? nn_optimizer_slots(&o->train->optimizer) : 0;
+    int n_params = 0;
     for (int i = first; i < m->n_nodes; i++) {
         const nn_node *n = m->nodes[i];
         nn_h5_layer *L = &f.layers[i - first];
@@ -102,29 +107,45 @@ nn_status nn_model_save(const nn_model *m, const char *path, const nn_model_file
         for (int k = 0; k < n->n_params; k++) {
             char name[160];
             snprintf(name, sizeof name, "%s/%s:0", n->name, n->params[k].name);
-            if ((st = fill_array(m->e, &n->params[k].w, &n->params[k], name, &L->weights[k], err)))
+            if ((st = fill_array(m->e, &n->params[k].w, NULL, &n->params[k], name, &L->weights[k],
+                                  err)))
                 goto done;
             if (n->params[k].trainable)
                 n_opt += slots;
+            n_params++;
         }
     }
-    if (o->train && n_opt) {
+    if (!o->train)
+        n_opt = 0;
+    if (o->best_weights)
+        n_opt += n_params;
+    if (n_opt) {
         f.optimizer = nn_calloc((size_t)n_opt, sizeof *f.optimizer, err);
         if (!f.optimizer) {
             st = NN_ERR_RUNTIME;
             goto done;
         }
+        size_t off = 0;
         for (int i = 0; i < m->n_nodes; i++)
             for (int k = 0; k < m->nodes[i]->n_params; k++) {
                 const nn_param *p = &m->nodes[i]->params[k];
-                if (!p->trainable)
+                if (o->best_weights) {
+                    char name[200];
+                    snprintf(name, sizeof name, "best/%s/%s", m->nodes[i]->name, p->name);
+                    if ((st = fill_array(m->e, NULL, o->best_weights + off, p, name,
+                                         &f.optimizer[f.n_optimizer], err)))
+                        goto done;
+                    f.n_optimizer++;
+                }
+                off += p->size;
+                if (!p->trainable || !o->train)
                     continue;
                 for (int s = 0; s < slots; s++) {
                     char name[200];
                     snprintf(name, sizeof name, "%s/%s/%s", m->nodes[i]->name, p->name,
                              slot_name(o->train->optimizer.kind, s));
-                    if ((st = fill_array(m->e, &p->slots[s], p, name, &f.optimizer[f.n_optimizer],
-                                         err)))
+                    if ((st = fill_array(m->e, &p->slots[s], NULL, p, name,
+                                         &f.optimizer[f.n_optimizer], err)))
                         goto done;
                     f.n_optimizer++;
                 }
@@ -239,5 +260,35 @@ nn_status nn_model_load_optimizer(nn_model *m, const nn_h5_model *f, const nn_op
                 m->e->ops->upload(m->e, &p->slots[s], a->data, p->size);
             }
         }
+    return NN_OK;
+}
+
+nn_status nn_model_load_best(const nn_model *m, const nn_h5_model *f, float *host, bool *found,
+                             const char *path, nn_error *err)
+{
+    *found = false;
+    size_t off = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i]->n_params; k++) {
+            const nn_param *p = &m->nodes[i]->params[k];
+            char name[200];
+            snprintf(name, sizeof name, "best/%s/%s", m->nodes[i]->name, p->name);
+            const nn_h5_array *a = NULL;
+            for (int j = 0; j < f->n_optimizer && !a; j++)
+                if (strcmp(f->optimizer[j].name, name) == 0)
+                    a = &f->optimizer[j];
+            if (!a) {
+                if (off == 0)
+                    return NN_OK; /* no snapshot stored */
+                return nn_fail(err, NN_ERR_RUNTIME, "'%s': incomplete best-weights snapshot (no '%s')",
+                               path, name);
+            }
+            nn_status st = check_shape(p, a, path, m->nodes[i]->name, err);
+            if (st)
+                return st;
+            memcpy(host + off, a->data, p->size * sizeof(float));
+            off += p->size;
+        }
+    *found = true;
     return NN_OK;
 }

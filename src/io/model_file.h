@@ -12,6 +12,10 @@ typedef struct nn_model_file_opts {
     const char *state_json;          /* training state, may be NULL */
     const nn_train_cfg *train;       /* for training_config and optimizer state; may be NULL */
     bool weights_only;
+    /* A host copy of every parameter (model order), stored as
+     * "best/<layer>/<param>" (EarlyStopping's restore_best_weights snapshot,
+     * which an exact resume needs). May be NULL. */
+    const float *best_weights;
 } nn_model_file_opts;
 
 /* Saves atomically. */
@@ -25,5 +29,10 @@ nn_status nn_model_load_weights(nn_model *m, const nn_h5_model *f, const char *p
                                 nn_error *err);
 nn_status nn_model_load_optimizer(nn_model *m, const nn_h5_model *f, const nn_optimizer *opt,
                                   const char *path, nn_error *err);
+
+/* Reads the "best/..." snapshot into host (total parameter count floats);
+ * *found = false when the file has none. */
+nn_status nn_model_load_best(const nn_model *m, const nn_h5_model *f, float *host, bool *found,
+                             const char *path, nn_error *err);
 
 #endif

@@ -9,6 +9,7 @@
 #include "io/model_file.h"
 #include "train/callbacks/callbacks.h"
 #include "train/fit.h"
+#include "train/interrupt.h"
 #include "util/fileio.h"
 
 static double now(void)
@@ -135,14 +136,6 @@ nn_status nn_evaluate(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
     return NN_OK;
 }
 
-typedef struct fit_state {
-    nn_early_stopping es;
-    nn_checkpoint ck;
-    nn_history hist;
-    float *best_weights; /* host snapshot for restore_best_weights */
-    size_t n_weights;
-} fit_state;
-
 static size_t total_weights(const nn_model *m)
 {
     size_t n = 0;
@@ -166,34 +159,142 @@ static void copy_weights(nn_model *m, float *host, bool to_host)
         }
 }
 
-static char *state_json(const nn_train_cfg *t, const fit_state *s, long long epochs_done)
+/* JSON has no infinity: a best value not yet set is stored as null. */
+static json_t *finite_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+static char *state_json(const nn_train_cfg *t, const nn_fit_state *s)
 {
-    json_t *j = json_pack("{s:I, s:I, s:f, s:I, s:{s:f, s:I, s:I, s:b}, s:{s:f, s:b}}", "epoch",
-                          (json_int_t)epochs_done, "iterations",
-                          (json_int_t)t->optimizer.iterations, "nadam_m_schedule",
-                          t->optimizer.nadam_m_schedule, "seed", (json_int_t)t->seed,
-                          "early_stopping", "best", isfinite(s->es.best) ? s->es.best : 0.0,
-                          "wait", (json_int_t)s->es.wait, "best_epoch",
-                          (json_int_t)s->es.best_epoch, "have_best", s->es.have_best,
-                          "checkpoint", "best", isfinite(s->ck.best) ? s->ck.best : 0.0,
-                          "have_best", s->ck.have_best);
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_t *sums = json_array();
+    for (int i = 0; i < t->n_metrics; i++)
+        json_array_append_new(sums, json_real(s->sums[i]));
+    json_t *j = json_pack(
+        "{s:i, s:I, s:I, s:f, s:o, s:I, s:I, s:f, s:I, s:{s:o, s:I, s:I, s:b}, s:{s:o, s:b}, s:b}",
+        "version", 1, "epoch", (json_int_t)s->epoch, "step", (json_int_t)s->step, "loss_sum",
+        s->loss_sum, "metric_sums", sums, "seen", (json_int_t)s->seen, "iterations",
+        (json_int_t)t->optimizer.iterations, "nadam_m_schedule", t->optimizer.nadam_m_schedule,
+        "seed", (json_int_t)t->seed, "early_stopping", "best", finite_or_null(s->es_best), "wait",
+        (json_int_t)s->es_wait, "best_epoch", (json_int_t)s->es_best_epoch, "have_best",
+        s->es_have_best, "checkpoint", "best", finite_or_null(s->ck_best), "have_best",
+        s->ck_have_best, "best_weights", s->have_best_weights);
+    /* %.17g: doubles round-trip exactly, so a resumed epoch sums the same */
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(j);
     return text;
 }
 
-static nn_status save_model(nn_model *m, const nn_train_cfg *t, const fit_state *s,
-                            long long epochs_done, const nn_fit_opts *opts, const char *path,
-                            bool weights_only, nn_error *err)
+static nn_status save_model(nn_model *m, const nn_train_cfg *t, const nn_fit_state *s,
+                            const nn_fit_opts *opts, const char *path, bool weights_only,
+                            nn_error *err)
 {
-    char *state = state_json(t, s, epochs_done);
+    char *state = state_json(t, s);
+    if (!state)
+        return nn_fail(err, NN_ERR_RUNTIME, "cannot encode the training state");
     nn_model_file_opts fo = {.spec_text = opts->spec_text,
                              .state_json = state,
                              .train = t,
-                             .weights_only = weights_only};
+                             .weights_only = weights_only,
+                             .best_weights = s->have_best_weights ? s->best_weights : NULL};
     nn_status st = nn_model_save(m, path, &fo, err);
     free(state);
     return st;
+}
+
+static double json_num(const json_t *o, const char *key, double def)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? json_number_value(v) : def;
+}
+
+nn_status nn_fit_load_resume(const char *path, nn_model *m, nn_train_cfg *t, nn_fit_state *st,
+                             nn_error *err)
+{
+    memset(st, 0, sizeof *st);
+    nn_h5_model f;
+    nn_status rc = nn_h5_load(path, &f, err);
+    if (rc)
+        return rc;
+    json_error_t jerr;
+    json_t *j = f.nnctl_state ? json_loads(f.nnctl_state, 0, &jerr) : NULL;
+    if (!j) {
+        rc = nn_fail(err, NN_ERR_RUNTIME, "'%s': no training state: not an nnctl checkpoint",
+                     path);
+        goto done;
+    }
+    if (json_num(j, "seed", (double)t->seed) != (double)t->seed) {
+        rc = nn_fail(err, NN_ERR_USAGE,
+                     "'%s' was trained with seed %.0f but the spec says %lld: an exact resume "
+                     "needs the same seed",
+                     path, json_num(j, "seed", 0), t->seed);
+        goto done;
+    }
+    if ((rc = nn_model_load_weights(m, &f, path, err)) ||
+        (rc = nn_model_load_optimizer(m, &f, &t->optimizer, path, err)))
+        goto done;
+    st->epoch = (long long)json_num(j, "epoch", 0);
+    st->step = (long long)json_num(j, "step", 0);
+    st->loss_sum = json_num(j, "loss_sum", 0.0);
+    st->seen = (size_t)json_num(j, "seen", 0);
+    json_t *sums = json_object_get(j, "metric_sums");
+    for (int i = 0; i < t->n_metrics; i++)
+        st->sums[i] = json_is_number(json_array_get(sums, (size_t)i))
+                          ? json_number_value(json_array_get(sums, (size_t)i))
+                          : 0.0;
+    t->optimizer.iterations = (long long)json_num(j, "iterations", 0);
+    t->optimizer.nadam_m_schedule = json_num(j, "nadam_m_schedule", 1.0);
+    json_t *es = json_object_get(j, "early_stopping"), *ck = json_object_get(j, "checkpoint");
+    st->es_best = json_num(es, "best", NAN);
+    st->es_wait = (long long)json_num(es, "wait", 0);
+    st->es_best_epoch = (long long)json_num(es, "best_epoch", 0);
+    st->es_have_best = json_is_true(json_object_get(es, "have_best"));
+    st->ck_best = json_num(ck, "best", NAN);
+    st->ck_have_best = json_is_true(json_object_get(ck, "have_best"));
+    if (json_is_true(json_object_get(j, "best_weights"))) {
+        if (!(st->best_weights = nn_malloc(total_weights(m) * sizeof(float), err))) {
+            rc = NN_ERR_RUNTIME;
+            goto done;
+        }
+        if ((rc = nn_model_load_best(m, &f, st->best_weights, &st->have_best_weights, path,
+                                     err)))
+            goto done;
+    }
+done:
+    json_decref(j);
+    nn_h5_model_free(&f);
+    if (rc)
+        nn_fit_state_free(st);
+    return rc;
+}
+
+void nn_fit_state_free(nn_fit_state *st)
+{
+    free(st->best_weights);
+    memset(st, 0, sizeof *st);
+}
+
+/* The callbacks' state moves between their structs and nn_fit_state. */
+static void restore_callbacks(const nn_fit_state *s, nn_early_stopping *es, nn_checkpoint *ck)
+{
+    if (s->es_have_best) {
+        es->best = s->es_best;
+        es->have_best = true;
+    }
+    es->wait = s->es_wait;
+    es->best_epoch = s->es_best_epoch;
+    if (s->ck_have_best) {
+        ck->best = s->ck_best;
+        ck->have_best = true;
+    }
+}
+
+static void capture_callbacks(nn_fit_state *s, const nn_early_stopping *es,
+                              const nn_checkpoint *ck)
+{
+    s->es_best = es->best;
+    s->es_have_best = es->have_best;
+    s->es_wait = es->wait;
+    s->es_best_epoch = es->best_epoch;
+    s->ck_best = ck->best;
+    s->ck_have_best = ck->have_best;
 }
 
 nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_dataset *train,
@@ -201,30 +302,49 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
                  nn_error *err)
 {
     memset(res, 0, sizeof *res);
-    const int batch = (int)(t->batch_size < (long long)train->n ? t->batch_size : (long long)train->n);
     if (train->n == 0)
         return nn_fail(err, NN_ERR_RUNTIME, "the training set is empty");
     if (train->n > UINT32_MAX)
         return nn_fail(err, NN_ERR_RUNTIME, "more than 2^32 training samples");
-    fit_state s;
+    const int batch =
+        (int)(t->batch_size < (long long)train->n ? t->batch_size : (long long)train->n);
+    nn_fit_state s;
     memset(&s, 0, sizeof s);
+    nn_early_stopping es;
+    nn_checkpoint ck;
+    nn_history hist;
+    memset(&hist, 0, sizeof hist);
     batcher b;
+    memset(&b, 0, sizeof b);
     nn_status st = nn_model_plan(m, batch, err);
     if (!st)
         st = batcher_init(&b, m, o, train->n, batch, err);
     if (st)
-        return st;
-    nn_early_stopping_begin(&s.es, &t->early_stopping);
-    nn_checkpoint_begin(&s.ck, &t->checkpoint);
-    if ((st = nn_history_open(&s.hist, &t->history, opts->run_dir, err)))
+        goto done;
+    nn_early_stopping_begin(&es, &t->early_stopping);
+    nn_checkpoint_begin(&ck, &t->checkpoint);
+    if (opts->resume) {
+        nn_fit_state *r = opts->resume;
+        s = *r;
+        s.best_weights = NULL; /* ours is allocated below */
+        restore_callbacks(r, &es, &ck);
+    }
+    if ((st = nn_history_open(&hist, &t->history, opts->run_dir, err)) ||
+        (opts->resume && (st = nn_history_resume(&hist, s.epoch, err))))
         goto done;
     if (t->early_stopping.enabled && t->early_stopping.restore_best_weights) {
-        s.n_weights = total_weights(m);
-        if (!(s.best_weights = nn_malloc(s.n_weights * sizeof(float), err))) {
+        size_t n = total_weights(m);
+        if (!(s.best_weights = nn_malloc(n * sizeof(float), err))) {
             st = NN_ERR_RUNTIME;
             goto done;
         }
+        if (opts->resume && opts->resume->have_best_weights)
+            memcpy(s.best_weights, opts->resume->best_weights, n * sizeof(float));
+        else
+            s.have_best_weights = false;
     }
+    char last_path[4200];
+    snprintf(last_path, sizeof last_path, "%s/last.h5", opts->run_dir);
     nn_rng shuffle_base, dropout_base;
     nn_rng_seed(&shuffle_base, (uint64_t)t->seed, NN_STREAM_SHUFFLE);
     nn_rng_seed(&dropout_base, (uint64_t)t->seed, NN_STREAM_DROPOUT);
@@ -232,22 +352,27 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
     nn_progress prog = {.out = opts->out, .tty = opts->tty, .quiet = opts->quiet,
                         .epochs = t->epochs, .steps = steps};
     double t_start = now();
-    const bool shuffle = opts->shuffle;
-    long long epoch;
-    for (epoch = 0; epoch < t->epochs; epoch++) {
+    nn_interrupt_install();
+    res->epochs_run = s.epoch;
+    for (; s.epoch < t->epochs; s.epoch++) {
+        const long long epoch = s.epoch;
         double t_epoch = now();
         nn_progress_epoch_begin(&prog, epoch);
         for (size_t i = 0; i < train->n; i++)
             b.idx[i] = (uint32_t)i;
-        if (shuffle) {
+        if (opts->shuffle) {
             /* One stream per epoch: the order depends on (seed, epoch) only,
              * so a resumed run sees the same batches. */
             nn_rng r = nn_rng_split(&shuffle_base, (uint64_t)epoch);
             nn_rng_shuffle_u32(&r, b.idx, train->n);
         }
-        double loss_sum = 0.0, sums[NN_MAX_METRICS] = {0};
-        size_t seen = 0;
-        for (long long step = 0; step < steps; step++) {
+        if (s.step == 0) {
+            s.loss_sum = 0.0;
+            s.seen = 0;
+            memset(s.sums, 0, sizeof s.sums);
+        }
+        for (; s.step < steps; s.step++) {
+            const long long step = s.step;
             size_t start = (size_t)step * (size_t)batch;
             int rows = (int)(train->n - start < (size_t)batch ? train->n - start : (size_t)batch);
             load_batch(&b, m, o, train, b.idx + start, rows);
@@ -260,31 +385,50 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             if (!isfinite(loss)) {
                 st = nn_fail(err, NN_ERR_RUNTIME,
                              "loss became %s at epoch %lld, batch %lld: training stopped (the "
-                             "last checkpoint, if any, is kept); try a lower learning rate or "
+                             "last good checkpoint, %s, is kept); try a lower learning rate or "
                              "check the data's scale",
-                             isnan(loss) ? "NaN" : "infinite", epoch + 1, step + 1);
+                             isnan(loss) ? "NaN" : "infinite", epoch + 1, step + 1, last_path);
                 goto done;
             }
             nn_optimizer_step(&t->optimizer, m);
-            loss_sum += loss * rows;
-            add_metrics(m, t, o, &b, rows, sums);
-            seen += (size_t)rows;
+            s.loss_sum += loss * rows;
+            add_metrics(m, t, o, &b, rows, s.sums);
+            s.seen += (size_t)rows;
             if (opts->tty && !opts->quiet) {
                 nn_logs running = {0};
-                nn_logs_set(&running, "loss", loss_sum / (double)seen);
+                nn_logs_set(&running, "loss", s.loss_sum / (double)s.seen);
                 for (int i = 0; i < t->n_metrics; i++)
                     nn_logs_set(&running, t->metrics[i].name,
-                                metric_value(&t->metrics[i], sums[i], seen));
+                                metric_value(&t->metrics[i], s.sums[i], s.seen));
                 nn_progress_step(&prog, step + 1, &running);
             }
+            if (nn_interrupt_pending() && step + 1 < steps) {
+                /* Stop between batches with everything needed to go on. */
+                s.step = step + 1;
+                capture_callbacks(&s, &es, &ck);
+                if (opts->tty && !opts->quiet)
+                    fputc('\n', opts->out);
+                if ((st = save_model(m, t, &s, opts, last_path, false, err)))
+                    goto done;
+                res->interrupted = nn_interrupt_pending();
+                snprintf(res->last_path, sizeof res->last_path, "%s", last_path);
+                st = nn_fail(err, NN_ERR_RUNTIME,
+                             "interrupted at epoch %lld, batch %lld of %lld; saved %s (resume "
+                             "with --resume %s)",
+                             epoch + 1, step + 1, steps, last_path, last_path);
+                goto done;
+            }
         }
+        s.step = 0;
         nn_logs logs = {0};
-        nn_logs_set(&logs, "loss", loss_sum / (double)train->n);
+        nn_logs_set(&logs, "loss", s.loss_sum / (double)train->n);
         for (int i = 0; i < t->n_metrics; i++)
-            nn_logs_set(&logs, t->metrics[i].name, metric_value(&t->metrics[i], sums[i], train->n));
+            nn_logs_set(&logs, t->metrics[i].name,
+                        metric_value(&t->metrics[i], s.sums[i], train->n));
         if (val && val->n) {
             nn_eval_result vr;
-            if ((st = nn_evaluate(m, t, o, val, batch, &vr, err)))
+            if ((st = nn_evaluate(m, t, o, val, batch, &vr, err)) ||
+                (st = nn_model_plan(m, batch, err)))
                 goto done;
             nn_logs_set(&logs, "val_loss", vr.loss);
             for (int i = 0; i < t->n_metrics; i++) {
@@ -298,39 +442,57 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
         nn_progress_epoch_end(&prog, &logs, secs);
         res->last = logs;
         res->epochs_run = epoch + 1;
-        if ((st = nn_history_append(&s.hist, epoch, &logs, secs, err)))
+        if ((st = nn_history_append(&hist, epoch, &logs, secs, err)))
             goto done;
-        bool improved, stop = nn_early_stopping_epoch_end(&s.es, epoch, &logs, &improved);
-        if (improved && s.best_weights)
+        bool improved, stop = nn_early_stopping_epoch_end(&es, epoch, &logs, &improved);
+        if (improved && s.best_weights) {
             copy_weights(m, s.best_weights, true);
+            s.have_best_weights = true;
+        }
         bool save;
         char path[4096], msg[4300];
-        if ((st = nn_checkpoint_epoch_end(&s.ck, epoch, &logs, opts->run_dir, &save, path,
+        if ((st = nn_checkpoint_epoch_end(&ck, epoch, &logs, opts->run_dir, &save, path,
                                           sizeof path, msg, sizeof msg, err)))
             goto done;
         if (msg[0] && t->checkpoint.verbose && !opts->quiet)
             fprintf(opts->out, "%s\n", msg);
-        if (save && (st = save_model(m, t, &s, epoch + 1, opts, path,
-                                     t->checkpoint.save_weights_only, err)))
+        /* The state as of the end of this epoch: resuming starts the next. */
+        s.epoch = epoch + 1;
+        capture_callbacks(&s, &es, &ck);
+        if ((save && (st = save_model(m, t, &s, opts, path, t->checkpoint.save_weights_only,
+                                      err))) ||
+            (st = save_model(m, t, &s, opts, last_path, false, err)))
             goto done;
+        s.epoch = epoch;
         if (stop) {
             if (!opts->quiet)
                 fprintf(opts->out, "Epoch %lld: early stopping\n", epoch + 1);
+            s.epoch = epoch + 1;
             break;
         }
+        if (nn_interrupt_pending()) {
+            s.epoch = epoch + 1;
+            res->interrupted = nn_interrupt_pending();
+            snprintf(res->last_path, sizeof res->last_path, "%s", last_path);
+            st = nn_fail(err, NN_ERR_RUNTIME,
+                         "interrupted after epoch %lld; saved %s (resume with --resume %s)",
+                         epoch + 1, last_path, last_path);
+            goto done;
+        }
     }
-    if (s.best_weights && s.es.have_best && s.es.best_epoch != res->epochs_run - 1) {
+    if (s.best_weights && s.have_best_weights && es.best_epoch != res->epochs_run - 1) {
         if (!opts->quiet)
             fprintf(opts->out, "Restoring model weights from the end of the best epoch: %lld.\n",
-                    s.es.best_epoch + 1);
+                    es.best_epoch + 1);
         copy_weights(m, s.best_weights, false);
     }
     res->seconds = now() - t_start;
     snprintf(res->model_path, sizeof res->model_path, "%s/model.h5", opts->run_dir);
-    st = save_model(m, t, &s, res->epochs_run, opts, res->model_path, false, err);
+    st = save_model(m, t, &s, opts, res->model_path, false, err);
 done:
+    nn_interrupt_uninstall();
     free(s.best_weights);
-    nn_history_close(&s.hist);
+    nn_history_close(&hist);
     batcher_free(&b, m->e);
     return st;
 }

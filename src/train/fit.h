@@ -34,12 +34,32 @@ typedef struct nn_eval_result {
 nn_status nn_evaluate(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
                       const nn_dataset *d, int batch, nn_eval_result *r, nn_error *err);
 
+/* Where a run stands, beyond weights and optimizer slots: everything an
+ * exact resume needs (stored as JSON in every checkpoint). */
+typedef struct nn_fit_state {
+    long long epoch, step;         /* the next batch to run */
+    double loss_sum, sums[NN_MAX_METRICS];
+    size_t seen;
+    double es_best, ck_best;       /* EarlyStopping / ModelCheckpoint */
+    long long es_wait, es_best_epoch;
+    bool es_have_best, ck_have_best;
+    float *best_weights;           /* restore_best_weights snapshot, or NULL */
+    bool have_best_weights;
+} nn_fit_state;
+
+/* Loads a checkpoint for --resume into m (weights, optimizer slots) and t
+ * (optimizer iterations) and fills st; checks it belongs to this run. */
+nn_status nn_fit_load_resume(const char *path, nn_model *m, nn_train_cfg *t, nn_fit_state *st,
+                             nn_error *err);
+void nn_fit_state_free(nn_fit_state *st);
+
 typedef struct nn_fit_opts {
     const char *run_dir;
     const char *spec_text;   /* stored in checkpoints and the final model */
     FILE *out;               /* progress */
     bool tty, quiet;
     bool shuffle;            /* reshuffle the training set each epoch */
+    nn_fit_state *resume;    /* continue from here, or NULL */
 } nn_fit_opts;
 
 typedef struct nn_fit_result {
@@ -47,6 +67,8 @@ typedef struct nn_fit_result {
     nn_logs last;            /* the last epoch's logs */
     double seconds;
     char model_path[4096];
+    int interrupted;         /* the signal that stopped training, or 0 */
+    char last_path[4096];    /* the resumable checkpoint written at the stop */
 } nn_fit_result;
 
 nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_dataset *train,

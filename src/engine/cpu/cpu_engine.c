@@ -4,6 +4,7 @@
 #include <math.h>
 #include <omp.h>
 #include <xmmintrin.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -325,7 +326,23 @@ void nn_engine_preflight(char **argv)
         pick = "Haswell";
     if (!pick)
         return;
+    /* exec the real path (not /proc/self/exe) so ps and top still show
+     * "nnctl" */
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0)
+        return;
+    self[len] = '\0';
     setenv("OPENBLAS_CORETYPE", pick, 1);
-    execv("/proc/self/exe", argv);
+    execv(self, argv);
     /* exec failed: go on with the slow kernels rather than not at all */
+}
+
+void nn_engine_describe(char *buf, size_t len)
+{
+    /* openblas_get_config() starts with "OpenBLAS <version> ..." */
+    char version[64] = "OpenBLAS";
+    sscanf(openblas_get_config(), "%*s %63s", version);
+    snprintf(buf, len, "cpu (OpenBLAS %s with %s kernels, OpenMP, %d cores)", version,
+             openblas_get_corename(), omp_get_num_procs());
 }

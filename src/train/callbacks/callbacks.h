@@ -32,6 +32,9 @@ typedef struct nn_history {
 
 nn_status nn_history_open(nn_history *h, const nn_history_cfg *cfg, const char *run_dir,
                           nn_error *err);
+/* For a resumed run: keeps the existing file's header and its first
+ * `epochs` rows (the epochs already done), drops the rest. */
+nn_status nn_history_resume(nn_history *h, long long epochs, nn_error *err);
 /* epoch is 0-based (Keras's CSVLogger). time is the epoch's seconds. */
 nn_status nn_history_append(nn_history *h, long long epoch, const nn_logs *logs, double time,
                             nn_error *err);

@@ -52,6 +52,45 @@ nn_status nn_history_open(nn_history *h, const nn_history_cfg *cfg, const char *
     return NN_OK;
 }
 
+nn_status nn_history_resume(nn_history *h, long long epochs, nn_error *err)
+{
+    if (!h->cfg || !h->cfg->enabled)
+        return NN_OK;
+    char *old = NULL;
+    size_t n = 0;
+    h->len = 0;
+    h->header_done = false;
+    if (h->text)
+        h->text[0] = '\0';
+    if (nn_read_file(h->path, &old, &n, err) != NN_OK) {
+        if (epochs == 0)
+            return NN_OK; /* stopped inside the first epoch: nothing logged yet */
+        return nn_fail(err, NN_ERR_RUNTIME,
+                       "cannot resume the history: '%s' is missing or unreadable", h->path);
+    }
+    /* header line + `epochs` data lines */
+    size_t keep = 0;
+    long long lines = 0;
+    while (keep < n && lines < epochs + 1) {
+        char *nl = memchr(old + keep, '\n', n - keep);
+        if (!nl)
+            break;
+        keep = (size_t)(nl - old) + 1;
+        lines++;
+    }
+    if (lines < epochs + 1) {
+        free(old);
+        return nn_fail(err, NN_ERR_RUNTIME,
+                       "cannot resume the history: '%s' has %lld epochs, the checkpoint %lld",
+                       h->path, lines > 0 ? lines - 1 : 0, epochs);
+    }
+    old[keep] = '\0';
+    nn_status st = keep ? put(h, old, err) : NN_OK;
+    free(old);
+    h->header_done = keep > 0;
+    return st;
+}
+
 nn_status nn_history_append(nn_history *h, long long epoch, const nn_logs *logs, double time,
                             nn_error *err)
 {

@@ -1,0 +1,36 @@
+#include <signal.h>
+#include <string.h>
+
+#include "train/interrupt.h"
+
+static volatile sig_atomic_t pending;
+
+static void on_signal(int sig)
+{
+    if (pending) {
+        /* second signal: default action, now */
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    pending = sig;
+}
+
+void nn_interrupt_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    pending = 0;
+}
+
+void nn_interrupt_uninstall(void)
+{
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+}
+
+int nn_interrupt_pending(void) { return pending; }
