@@ -25,6 +25,7 @@ static const char help[] =
     "  -s, --set KEY=VALUE   override a key of the stored spec\n"
     "      --spec FILE       use this spec instead of the stored one\n"
     "  -t, --threads N       threads\n"
+    "      --engine cpu|gpu  compute engine\n"
     "      --json            print a JSON array on stdout\n";
 
 typedef struct inputs {

@@ -7,10 +7,14 @@
 #include "train/session.h"
 
 static const char help[] =
-    "usage: nnctl summary SPEC|MODEL [--set KEY=VALUE ...]\n"
+    "usage: nnctl summary SPEC|MODEL [options]\n"
     "\n"
     "Prints a Keras-style table of the model's layers, output shapes and\n"
-    "parameter counts, from a spec (.cfg) or a saved model (.h5).\n";
+    "parameter counts, from a spec (.cfg) or a saved model (.h5).\n"
+    "\n"
+    "options:\n"
+    "  -s, --set KEY=VALUE   override a spec key (repeatable)\n"
+    "      --spec FILE       with a model file: use this spec instead of the stored one\n";
 
 static bool is_hdf5(const char *path)
 {

@@ -1,0 +1,798 @@
+#!/usr/bin/env python3
+"""PyTorch oracle for nnctl's numerics.
+
+    /usr/bin/python3 tests/oracle/test_oracle.py --nnref build/tools/nnref [-v]
+
+Generates random inputs with a fixed seed (odd sizes: rows 3 and 7, cols 5
+and 10), runs them through build/tools/nnref (which drives the REAL engine,
+model, optimizer and session code) and compares with references computed in
+float64 with PyTorch autograd. Tolerance: |got - ref| <= 1e-5 * |ref| + atol,
+where atol is a small floor (1e-6 times the array's scale, or a few float32
+ulps of the weights for optimizer deltas).
+
+Where PyTorch has no op with Keras 2's exact definition, the Keras formula is
+written in torch and differentiated by autograd:
+  * hard_sigmoid = clip(0.2 x + 0.5, 0, 1) (torch's hardsigmoid is x/6 + 1/2)
+  * MAPE, MSLE, hinge (with Keras's {0,1} -> {-1,1} label conversion),
+    squared hinge, probability cross-entropies with Keras's renormalize/clip
+  * metrics are written in numpy.
+Optimizers:
+  * torch.optim is used where its update is algebraically the Keras 2 one:
+    SGD (plain; momentum and nesterov with a constant lr: torch's
+    buf = m buf + g, w -= lr (g + m buf) equals Keras's v = m v - lr g,
+    w += m v - lr g), RMSprop (eps outside the sqrt in both), Adagrad
+    (initial accumulator 0.1, eps 1e-7 outside the sqrt), Adadelta. Keras's
+    decay lr / (1 + decay * iterations) is applied by setting the group's lr
+    before each step.
+  * the Keras formula is written out (in numpy, float64) where they differ:
+    Adam / AMSGrad (Keras/TF add eps to sqrt(v) and fold the bias corrections
+    into lr_t = lr sqrt(1 - b2^t) / (1 - b1^t); torch adds eps to
+    sqrt(v / (1 - b2^t))), Adamax (Keras: w -= lr/(1-b1^t) m / (u + eps);
+    torch puts eps inside the max: u = max(b2 u, |g| + eps)), Nadam (torch
+    1.13 computes the next-step schedule product as prod_t * mu_t * mu_{t+1},
+    counting mu_t twice; Keras 2 uses prod_t * mu_{t+1}), and SGD with
+    momentum *and* decay (torch scales the whole buffer by the current lr,
+    Keras only the new gradient).
+  * clipnorm is Keras's per-tensor tf.clip_by_norm (g * c / max(|g|, c)),
+    clipvalue is clamp; both are applied to the gradients before the torch /
+    numpy reference step.
+Prints one line per check and ends with "oracle: N passed, M failed"; exits 1
+when M > 0.
+"""
+import argparse
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+torch.set_default_dtype(torch.float64)
+
+RTOL = 1e-5
+EPS = 1e-7  # Keras's epsilon()
+
+ROWS = (3, 7)
+COLS = (5, 10)
+
+passed = 0
+failed = 0
+VERBOSE = False
+NNREF = None
+
+
+def f32(a):
+    """Rounds to float32 (what nnref sees) and back to float64."""
+    return np.asarray(a, dtype=np.float32).astype(np.float64)
+
+
+def T(a):
+    return torch.tensor(np.asarray(a, dtype=np.float64))
+
+
+def report(ok, name, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"ok    {name}" + (f"  ({detail})" if VERBOSE and detail else ""))
+    else:
+        failed += 1
+        print(f"FAIL  {name}  {detail}")
+
+
+def compare(name, got, ref, atol=None, rtol=RTOL):
+    """Checks got against ref elementwise: |got-ref| <= rtol |ref| + atol."""
+    ref = np.asarray(ref, dtype=np.float64).reshape(-1)
+    try:
+        got = np.asarray(got, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        report(False, name, f"unreadable result {got!r}")
+        return False
+    if got.shape != ref.shape:
+        report(False, name, f"shape {got.shape} != reference {ref.shape}")
+        return False
+    if atol is None:
+        scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+        atol = 1e-6 * max(scale, 1e-2)
+    if not np.all(np.isfinite(got)):
+        report(False, name, f"non-finite values: {got}")
+        return False
+    err = np.abs(got - ref)
+    bound = rtol * np.abs(ref) + atol
+    bad = err > bound
+    worst = int(np.argmax(err - bound))
+    detail = f"max |err| {err.max():.3g}"
+    if bad.any():
+        detail += f"; at [{worst}] got {got[worst]:.9g}, reference {ref[worst]:.9g}"
+    report(not bad.any(), name, detail)
+    return not bad.any()
+
+
+def nnref(cases):
+    """Runs a list of cases through nnref; returns the list of results (or
+    None, with a failed check, when nnref itself fails)."""
+    p = subprocess.run([NNREF], input=json.dumps(cases), capture_output=True, text=True,
+                       timeout=300)
+    if p.returncode != 0:
+        report(False, "nnref run", f"exit {p.returncode}: {p.stderr.strip()}")
+        return None
+    out = json.loads(p.stdout)
+    if len(out) != len(cases):
+        report(False, "nnref run", f"{len(out)} results for {len(cases)} cases")
+        return None
+    return out
+
+
+def flat(a):
+    return [float(v) for v in np.asarray(a, dtype=np.float64).reshape(-1)]
+
+
+# --------------------------------------------------------------------------
+# activations
+
+def keras_act(name, x):
+    if name == "linear":
+        return x
+    if name == "relu":
+        return torch.relu(x)
+    if name == "sigmoid":
+        return torch.sigmoid(x)
+    if name == "tanh":
+        return torch.tanh(x)
+    if name == "softmax":
+        return torch.softmax(x, dim=-1)
+    if name == "elu":
+        return F.elu(x, alpha=1.0)
+    if name == "selu":
+        return F.selu(x)
+    if name == "softplus":
+        return F.softplus(x)
+    if name == "softsign":
+        return F.softsign(x)
+    if name == "hard_sigmoid":  # Keras 2: clip(0.2 x + 0.5, 0, 1)
+        return torch.clamp(0.2 * x + 0.5, 0.0, 1.0)
+    if name == "leaky_relu":  # default slope 0.2 (tf.nn.leaky_relu)
+        return F.leaky_relu(x, negative_slope=0.2)
+    if name == "swish":
+        return F.silu(x)
+    if name == "gelu":  # exact erf form
+        return F.gelu(x)
+    raise ValueError(name)
+
+
+ACTIVATIONS = ["linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus",
+               "softsign", "hard_sigmoid", "leaky_relu", "swish", "gelu"]
+
+
+def away_from_kinks(x):
+    """Moves values off the points where an activation is not differentiable
+    (0 for the relu family, +-2.5 for hard_sigmoid)."""
+    x = np.where(np.abs(x) < 0.05, np.sign(x + 1e-12) * 0.05 + x, x)
+    for k in (-2.5, 2.5):
+        x = np.where(np.abs(x - k) < 0.05, x + 0.1, x)
+    return x
+
+
+def test_activations(rng):
+    cases, refs = [], []
+    for name in ACTIVATIONS:
+        for rows, cols in ((3, 5), (7, 10)):
+            x = f32(away_from_kinks(rng.normal(0.0, 2.0, (rows, cols))))
+            # a few larger magnitudes: saturation regions of sigmoid/tanh/
+            # hard_sigmoid/softplus, the negative tails of elu/selu
+            x[0, 0] = 4.0 if x[0, 0] > 0 else -4.0
+            dy = f32(rng.normal(0.0, 1.0, (rows, cols)))
+            xt = T(x).requires_grad_(True)
+            y = keras_act(name, xt)
+            (y * T(dy)).sum().backward()
+            cases.append({"op": "activation", "name": name, "rows": rows, "cols": cols,
+                          "x": flat(x), "dy": flat(dy)})
+            refs.append((name, rows, cols, y.detach().numpy(), xt.grad.numpy()))
+    out = nnref(cases)
+    if out is None:
+        return
+    for (name, rows, cols, y, dx), r in zip(refs, out):
+        compare(f"activation {name} {rows}x{cols} forward", r["y"], y)
+        compare(f"activation {name} {rows}x{cols} backward", r["dx"], dx)
+
+
+# --------------------------------------------------------------------------
+# losses (per-sample means over the last axis; value = sum over the batch,
+# gradient = of the batch mean)
+
+def keras_loss(kind, p, t):
+    """Per-sample loss vector, Keras 2 definitions, in torch."""
+    if kind == "mse":
+        return ((p - t) ** 2).mean(-1)
+    if kind == "mae":
+        return (p - t).abs().mean(-1)
+    if kind == "mape":
+        return 100.0 * ((t - p).abs() / torch.clamp(t.abs(), min=EPS)).mean(-1)
+    if kind == "msle":
+        a = torch.log(torch.clamp(p, min=EPS) + 1.0)
+        b = torch.log(torch.clamp(t, min=EPS) + 1.0)
+        return ((a - b) ** 2).mean(-1)
+    if kind in ("hinge", "squared_hinge"):
+        if bool(((t == 0) | (t == 1)).all()):
+            t = 2.0 * t - 1.0
+        m = torch.relu(1.0 - t * p)
+        return (m if kind == "hinge" else m * m).mean(-1)
+    if kind == "binary_ce":
+        q = torch.clamp(p, EPS, 1.0 - EPS)
+        return -(t * torch.log(q) + (1.0 - t) * torch.log(1.0 - q)).mean(-1)
+    if kind == "binary_ce_logits":
+        return F.binary_cross_entropy_with_logits(p, t, reduction="none").mean(-1)
+    if kind == "categorical_ce":
+        q = torch.clamp(p / p.sum(-1, keepdim=True), EPS, 1.0 - EPS)
+        return -(t * torch.log(q)).sum(-1)
+    if kind == "softmax_ce":
+        return -(t * torch.log_softmax(p, -1)).sum(-1)
+    if kind == "sparse_ce":
+        q = torch.clamp(p / p.sum(-1, keepdim=True), EPS, 1.0 - EPS)
+        return -torch.log(q.gather(-1, t.long().unsqueeze(-1)).squeeze(-1))
+    if kind == "sparse_softmax_ce":
+        return F.cross_entropy(p, t.long(), reduction="none")
+    raise ValueError(kind)
+
+
+def loss_inputs(kind, rng, rows, cols, variant):
+    """(input, target) away from kinks; variant picks a second label style."""
+    if kind in ("mse", "mae"):
+        p = rng.normal(0, 1, (rows, cols))
+        t = p + np.where(rng.random((rows, cols)) < 0.5, -1, 1) * rng.uniform(0.05, 1, (rows, cols))
+    elif kind == "mape":
+        t = np.where(rng.random((rows, cols)) < 0.5, -1, 1) * rng.uniform(0.5, 2, (rows, cols))
+        p = t + np.where(rng.random((rows, cols)) < 0.5, -1, 1) * rng.uniform(0.05, 1, (rows, cols))
+    elif kind == "msle":
+        p = rng.uniform(0.1, 3, (rows, cols))
+        t = rng.uniform(0.0, 3, (rows, cols))
+        if variant:  # predictions below epsilon are clipped: zero gradient
+            p[0, :2] = [-0.5, -2.0]
+    elif kind in ("hinge", "squared_hinge"):
+        if variant:
+            t = np.where(rng.random((rows, cols)) < 0.5, -1.0, 1.0)
+        else:
+            t = (rng.random((rows, cols)) < 0.5).astype(np.float64)
+        p = rng.normal(0, 1.5, (rows, cols))
+        y = 2 * t - 1 if not variant else t
+        m = 1 - y * p
+        p = np.where(np.abs(m) < 0.05, p + 0.2, p)  # off the hinge
+    elif kind == "binary_ce":
+        p = rng.uniform(0.02, 0.98, (rows, cols))
+        t = (rng.random((rows, cols)) < 0.5).astype(np.float64) if not variant else \
+            rng.uniform(0, 1, (rows, cols))
+    elif kind == "binary_ce_logits":
+        p = rng.normal(0, 3, (rows, cols))
+        t = (rng.random((rows, cols)) < 0.5).astype(np.float64) if not variant else \
+            rng.uniform(0, 1, (rows, cols))
+    elif kind in ("categorical_ce", "softmax_ce"):
+        p = rng.uniform(0.05, 1.0, (rows, cols)) if kind == "categorical_ce" else \
+            rng.normal(0, 2, (rows, cols))
+        if variant:  # soft targets (rows sum to 1)
+            t = rng.uniform(0, 1, (rows, cols))
+            t /= t.sum(-1, keepdims=True)
+        else:
+            t = np.eye(cols)[rng.integers(0, cols, rows)]
+    elif kind in ("sparse_ce", "sparse_softmax_ce"):
+        p = rng.uniform(0.05, 1.0, (rows, cols)) if kind == "sparse_ce" else \
+            rng.normal(0, 2, (rows, cols))
+        t = rng.integers(0, cols, rows).astype(np.float64)
+    else:
+        raise ValueError(kind)
+    return f32(p), f32(t)
+
+
+LOSSES = ["mse", "mae", "mape", "msle", "hinge", "squared_hinge", "binary_ce",
+          "binary_ce_logits", "categorical_ce", "softmax_ce", "sparse_ce", "sparse_softmax_ce"]
+
+
+def test_losses(rng):
+    cases, refs = [], []
+    for kind in LOSSES:
+        variants = (0,) if kind.startswith("sparse") or kind in ("mse", "mae", "mape") else (0, 1)
+        for rows, cols in ((3, 5), (7, 10)):
+            for variant in variants:
+                p, t = loss_inputs(kind, rng, rows, cols, variant)
+                scale = 0.5 if (rows, variant) == (7, 0) else 1.0
+                pt = T(p).requires_grad_(True)
+                per = keras_loss(kind, pt, T(t))
+                (per.mean() * scale).backward()
+                cases.append({"op": "loss", "kind": kind, "rows": rows, "cols": cols,
+                              "input": flat(p), "target": flat(t), "grad_scale": scale})
+                tag = f"loss {kind} {rows}x{cols}" + (" variant" if variant else "") + \
+                      (f" grad_scale={scale}" if scale != 1.0 else "")
+                refs.append((tag, float(per.sum()), pt.grad.numpy()))
+    out = nnref(cases)
+    if out is None:
+        return
+    for (tag, total, grad), r in zip(refs, out):
+        compare(f"{tag} value", r["sum"], total)
+        compare(f"{tag} value without gradient", r["sum_nograd"], total)
+        compare(f"{tag} gradient", r["grad"], grad)
+
+
+# --------------------------------------------------------------------------
+# metrics (sums over the batch), in numpy
+
+def metric_ref(kind, p, t, k):
+    if kind == "binary_accuracy":
+        return float((((p > 0.5).astype(np.float64) == t).mean(-1)).sum())
+    if kind == "categorical_accuracy":
+        return float((p.argmax(-1) == t.argmax(-1)).sum())
+    if kind == "sparse_categorical_accuracy":
+        return float((p.argmax(-1) == t.astype(int)).sum())
+    if kind in ("top_k", "sparse_top_k"):
+        labels = t.argmax(-1) if kind == "top_k" else t.astype(int)
+        topk = np.argsort(-p, axis=-1)[:, :k]
+        return float(sum(labels[i] in topk[i] for i in range(p.shape[0])))
+    if kind == "mse":
+        return float(((p - t) ** 2).mean(-1).sum())
+    if kind == "mae":
+        return float(np.abs(p - t).mean(-1).sum())
+    if kind == "mape":
+        return float((100 * (np.abs(t - p) / np.maximum(np.abs(t), EPS)).mean(-1)).sum())
+    if kind == "msle":
+        return float(((np.log1p(np.maximum(p, EPS)) - np.log1p(np.maximum(t, EPS))) ** 2)
+                     .mean(-1).sum())
+    raise ValueError(kind)
+
+
+METRICS = ["binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "top_k",
+           "sparse_top_k", "mse", "mae", "mape", "msle"]
+
+
+def test_metrics(rng):
+    cases, refs = [], []
+    for kind in METRICS:
+        for rows, cols in ((7, 5), (7, 10), (3, 10)):
+            k = 3 if kind in ("top_k", "sparse_top_k") else 5
+            p = f32(rng.uniform(0.01, 1, (rows, cols)))
+            if kind == "binary_accuracy":
+                t = (rng.random((rows, cols)) < 0.5).astype(np.float64)
+            elif kind in ("categorical_accuracy", "top_k"):
+                lab = rng.integers(0, cols, rows)
+                lab[0] = int(p[0].argmax())  # at least one hit
+                t = np.eye(cols)[lab]
+            elif kind.startswith("sparse"):
+                t = rng.integers(0, cols, rows).astype(np.float64)
+                t[0] = float(p[0].argmax())
+            elif kind == "mape":
+                t = f32(rng.uniform(0.5, 2, (rows, cols)) * np.where(rng.random((rows, cols)) < .5, -1, 1))
+            else:
+                t = f32(rng.uniform(0.0, 1, (rows, cols)))
+            cases.append({"op": "metric", "kind": kind, "k": k, "rows": rows, "cols": cols,
+                          "pred": flat(p), "target": flat(t)})
+            refs.append((f"metric {kind} {rows}x{cols}" + (f" k={k}" if "top" in kind else ""),
+                         metric_ref(kind, p, t, k)))
+    out = nnref(cases)
+    if out is None:
+        return
+    for (tag, ref), r in zip(refs, out):
+        compare(tag, r["sum"], ref)
+
+
+# --------------------------------------------------------------------------
+# optimizers: first 3 steps
+
+def clip_grads(gs, clipnorm, clipvalue):
+    out = []
+    for g in gs:
+        g = np.array(g, dtype=np.float64)
+        if clipnorm:
+            n = np.sqrt((g * g).sum())
+            if n > clipnorm:
+                g = g * clipnorm / n
+        if clipvalue:
+            g = np.clip(g, -clipvalue, clipvalue)
+        out.append(g)
+    return out
+
+
+def torch_opt_ref(kind, hp, w0s, grads):
+    """torch.optim reference; grads[t] is a list of per-tensor gradients."""
+    ps = [torch.nn.Parameter(T(w)) for w in w0s]
+    lr = hp["lr"]
+    if kind == "sgd":
+        opt = torch.optim.SGD(ps, lr=lr, momentum=hp.get("momentum", 0.0),
+                              nesterov=hp.get("nesterov", False))
+    elif kind == "rmsprop":
+        opt = torch.optim.RMSprop(ps, lr=lr, alpha=hp.get("rho", 0.9), eps=hp.get("epsilon", EPS))
+    elif kind == "adagrad":
+        opt = torch.optim.Adagrad(ps, lr=lr, eps=hp.get("epsilon", EPS),
+                                  initial_accumulator_value=hp.get("initial_accumulator_value",
+                                                                   0.1))
+    elif kind == "adadelta":
+        opt = torch.optim.Adadelta(ps, lr=lr, rho=hp.get("rho", 0.95), eps=hp.get("epsilon", EPS))
+    else:
+        raise ValueError(kind)
+    traj = []
+    for t, gs in enumerate(grads):
+        for group in opt.param_groups:
+            group["lr"] = lr / (1.0 + hp.get("decay", 0.0) * t)
+        for p, g in zip(ps, clip_grads(gs, hp.get("clipnorm"), hp.get("clipvalue"))):
+            p.grad = T(g)
+        opt.step()
+        traj.append([p.detach().numpy().copy() for p in ps])
+    return traj
+
+
+def keras_opt_ref(kind, hp, w0s, grads):
+    """Keras 2 / TF update rules written out in float64 numpy."""
+    ws = [np.array(w, dtype=np.float64) for w in w0s]
+    b1, b2 = hp.get("beta_1", 0.9), hp.get("beta_2", 0.999)
+    eps = hp.get("epsilon", EPS)
+    mom = hp.get("momentum", 0.0)
+    st = [dict(m=np.zeros_like(w), v=np.zeros_like(w), vh=np.zeros_like(w)) for w in ws]
+    prod = 1.0
+    traj = []
+    for it, gs in enumerate(grads):
+        t = it + 1
+        lr = hp["lr"] / (1.0 + hp.get("decay", 0.0) * it)
+        gs = clip_grads(gs, hp.get("clipnorm"), hp.get("clipvalue"))
+        if kind == "nadam":
+            mu_t = b1 * (1 - 0.5 * 0.96 ** (0.004 * t))
+            mu_next = b1 * (1 - 0.5 * 0.96 ** (0.004 * (t + 1)))
+            prod_new = prod * mu_t
+            prod_next = prod * mu_t * mu_next
+            prod = prod_new
+        for w, g, s in zip(ws, gs, st):
+            if kind == "sgd":  # Keras: v = m v - lr g; w += v (nesterov: w += m v - lr g)
+                s["m"] = mom * s["m"] - lr * g
+                w += (mom * s["m"] - lr * g) if hp.get("nesterov") else s["m"]
+            elif kind == "adam":
+                s["m"] = b1 * s["m"] + (1 - b1) * g
+                s["v"] = b2 * s["v"] + (1 - b2) * g * g
+                lr_t = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+                if hp.get("amsgrad"):
+                    s["vh"] = np.maximum(s["vh"], s["v"])
+                    w -= lr_t * s["m"] / (np.sqrt(s["vh"]) + eps)
+                else:
+                    w -= lr_t * s["m"] / (np.sqrt(s["v"]) + eps)
+            elif kind == "adamax":
+                s["m"] = b1 * s["m"] + (1 - b1) * g
+                s["v"] = np.maximum(b2 * s["v"], np.abs(g))
+                w -= lr / (1 - b1 ** t) * s["m"] / (s["v"] + eps)
+            elif kind == "nadam":
+                g_prime = g / (1 - prod_new)
+                s["m"] = b1 * s["m"] + (1 - b1) * g
+                m_prime = s["m"] / (1 - prod_next)
+                s["v"] = b2 * s["v"] + (1 - b2) * g * g
+                v_prime = s["v"] / (1 - b2 ** t)
+                m_bar = (1 - mu_t) * g_prime + mu_next * m_prime
+                w -= lr * m_bar / (np.sqrt(v_prime) + eps)
+            else:
+                raise ValueError(kind)
+        traj.append([w.copy() for w in ws])
+    return traj
+
+
+OPT_CASES = [
+    # (label, hyper-parameters, reference)
+    ("sgd", {"type": "sgd", "lr": 0.1}, "torch"),
+    ("sgd decay", {"type": "sgd", "lr": 0.1, "decay": 0.5}, "torch"),
+    ("sgd momentum", {"type": "sgd", "lr": 0.1, "momentum": 0.9}, "torch"),
+    ("sgd momentum decay", {"type": "sgd", "lr": 0.1, "momentum": 0.9, "decay": 0.5}, "keras"),
+    ("sgd nesterov", {"type": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True}, "torch"),
+    ("sgd nesterov decay", {"type": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True,
+                            "decay": 0.5}, "keras"),
+    ("sgd clipnorm", {"type": "sgd", "lr": 0.1, "clipnorm": 0.5}, "torch"),
+    ("sgd momentum clipvalue", {"type": "sgd", "lr": 0.1, "momentum": 0.9, "clipvalue": 0.3},
+     "torch"),
+    ("rmsprop", {"type": "rmsprop", "lr": 0.01}, "torch"),
+    ("rmsprop decay rho", {"type": "rmsprop", "lr": 0.01, "rho": 0.8, "decay": 0.5}, "torch"),
+    ("rmsprop epsilon", {"type": "rmsprop", "lr": 0.01, "epsilon": 0.1}, "torch"),
+    ("adagrad", {"type": "adagrad", "lr": 0.1}, "torch"),
+    ("adagrad decay", {"type": "adagrad", "lr": 0.1, "decay": 0.5,
+                       "initial_accumulator_value": 0.5}, "torch"),
+    ("adadelta", {"type": "adadelta", "lr": 1.0}, "torch"),
+    ("adadelta decay epsilon", {"type": "adadelta", "lr": 1.0, "rho": 0.9, "decay": 0.5,
+                                "epsilon": 1e-3}, "torch"),
+    ("adam", {"type": "adam", "lr": 0.05}, "keras"),
+    ("adam decay", {"type": "adam", "lr": 0.05, "decay": 0.5}, "keras"),
+    ("adam epsilon betas", {"type": "adam", "lr": 0.05, "epsilon": 0.01, "beta_1": 0.8,
+                            "beta_2": 0.99}, "keras"),
+    ("adam amsgrad", {"type": "adam", "lr": 0.05, "amsgrad": True}, "keras"),
+    ("adam amsgrad decay", {"type": "adam", "lr": 0.05, "amsgrad": True, "decay": 0.5}, "keras"),
+    ("adam clipnorm clipvalue", {"type": "adam", "lr": 0.05, "clipnorm": 1.0, "clipvalue": 0.4},
+     "keras"),
+    ("adamax", {"type": "adamax", "lr": 0.05}, "keras"),
+    ("adamax decay epsilon", {"type": "adamax", "lr": 0.05, "decay": 0.5, "epsilon": 0.01},
+     "keras"),
+    ("nadam", {"type": "nadam", "lr": 0.05}, "keras"),
+    ("nadam decay epsilon", {"type": "nadam", "lr": 0.05, "decay": 0.5, "epsilon": 0.01},
+     "keras"),
+    ("nadam clipnorm", {"type": "nadam", "lr": 0.05, "clipnorm": 0.5}, "keras"),
+    # Keras 2 (tf.keras) defaults: only the type is given; the reference
+    # gets the documented default values
+    ("sgd defaults", {"type": "sgd"}, "torch", {"lr": 0.01}),
+    ("rmsprop defaults", {"type": "rmsprop"}, "torch", {"lr": 0.001, "rho": 0.9}),
+    ("adagrad defaults", {"type": "adagrad"}, "torch",
+     {"lr": 0.001, "initial_accumulator_value": 0.1}),
+    ("adadelta defaults", {"type": "adadelta"}, "torch", {"lr": 0.001, "rho": 0.95}),
+    ("adam defaults", {"type": "adam"}, "keras", {"lr": 0.001, "beta_1": 0.9, "beta_2": 0.999}),
+    ("adamax defaults", {"type": "adamax"}, "keras", {"lr": 0.001}),
+    ("nadam defaults", {"type": "nadam"}, "keras", {"lr": 0.001}),
+]
+
+
+def test_optimizers(rng):
+    cases, refs = [], []
+    n = 5
+    for entry in OPT_CASES:
+        label, hp, how = entry[:3]
+        defaults = entry[3] if len(entry) > 3 else {}
+        w0 = f32(rng.uniform(-0.5, 0.5, n))
+        b0 = f32(rng.uniform(-0.5, 0.5, 1))
+        # shrinking gradients (so AMSGrad's max differs from v), one sign flip
+        scales = [2.0, 0.7, 0.2]
+        gw = [f32(rng.normal(0, 1, n) * s) for s in scales]
+        gb = [f32(rng.normal(0, 0.2, 1) * s) for s in scales]
+        gw[1][0] = -gw[0][0]
+        keras_hp = dict(defaults)
+        keras_hp.update({k: v for k, v in hp.items() if k != "type"})
+        if "lr" not in keras_hp:
+            raise ValueError(label)
+        grads = [[g, h] for g, h in zip(gw, gb)]
+        if how == "torch":
+            traj = torch_opt_ref(hp["type"], keras_hp, [w0, b0], grads)
+        else:
+            traj = keras_opt_ref(hp["type"], keras_hp, [w0, b0], grads)
+        cases.append({"op": "optimizer", "optimizer": hp, "w": flat(w0), "b": flat(b0),
+                      "grads": [flat(g) for g in gw], "grads_b": [flat(g) for g in gb]})
+        lrs = [keras_hp["lr"] / (1 + keras_hp.get("decay", 0.0) * t) for t in range(3)]
+        refs.append((label, how, w0, b0, traj, lrs))
+    out = nnref(cases)
+    if out is None:
+        return
+    for (label, how, w0, b0, traj, lrs), r in zip(refs, out):
+        src = "torch.optim" if how == "torch" else "Keras formula"
+        compare(f"optimizer {label}: lr per step", r["lr"], lrs)
+        for t in range(3):
+            for nm, got, ref, init in (("kernel", r["w"][t], traj[t][0], w0),
+                                       ("bias", r["b"][t], traj[t][1], b0)):
+                tag = f"optimizer {label} step {t + 1} {nm} vs {src}"
+                compare(tag, got, ref)
+                # the step itself (w_t - w_0), with a floor of a few float32
+                # ulps of w: small updates cannot hide inside w's tolerance
+                ulp = np.spacing(np.float32(max(np.max(np.abs(init)), np.max(np.abs(ref)))))
+                compare(tag + " (update)", np.asarray(got) - init, np.asarray(ref) - init,
+                        atol=8.0 * float(ulp) * (t + 1))
+
+
+# --------------------------------------------------------------------------
+# dense forward / backward through the model
+
+def test_dense(rng):
+    cases, refs = [], []
+    for (rows, fin, units) in ((3, 5, 10), (7, 10, 5)):
+        for act in ("linear", "relu", "tanh", "softmax", "sigmoid"):
+            for use_bias in (True, False):
+                x = f32(rng.normal(0, 1, (rows, fin)))
+                W = f32(rng.normal(0, 0.5, (fin, units)))
+                b = f32(rng.normal(0, 0.5, units))
+                dy = f32(rng.normal(0, 1, (rows, units)))
+                xt, Wt, bt = (T(v).requires_grad_(True) for v in (x, W, b))
+                z = xt @ Wt + (bt if use_bias else 0.0)
+                if act == "relu":  # keep pre-activations off the kink
+                    zz = z.detach().numpy()
+                    if np.min(np.abs(zz)) < 1e-3:
+                        print(f"note: skipped dense relu {rows}x{fin}->{units}: a "
+                              "pre-activation lies at the kink")
+                        continue
+                y = keras_act(act, z)
+                (y * T(dy)).sum().backward()
+                c = {"op": "dense", "rows": rows, "in": fin, "units": units, "activation": act,
+                     "use_bias": use_bias, "x": flat(x), "W": flat(W), "dy": flat(dy)}
+                if use_bias:
+                    c["b"] = flat(b)
+                cases.append(c)
+                refs.append((f"dense {rows}x{fin}->{units} {act} " +
+                             ("bias" if use_bias else "no bias"), use_bias,
+                             y.detach().numpy(), Wt.grad.numpy(),
+                             bt.grad.numpy() if use_bias else None,
+                             xt.grad.numpy()))
+    out = nnref(cases)
+    if out is None:
+        return
+    for (tag, use_bias, y, dW, db, dx), r in zip(refs, out):
+        compare(f"{tag} forward", r["y"], y)
+        compare(f"{tag} dW", r["dW"], dW)
+        if use_bias:
+            compare(f"{tag} db", r["db"], db)
+        else:
+            report("db" not in r, f"{tag} has no bias gradient")
+        compare(f"{tag} dx", r["dx"], dx)
+
+
+# --------------------------------------------------------------------------
+# train steps through the session (fit.c's per-batch sequence)
+
+def spec_text(layers, loss, optimizer, input_dim):
+    return ("model = { input = { shape = [%d]; }; layers = ( %s ); };\n"
+            "train = { loss = \"%s\"; optimizer = { %s }; threads = 1; seed = 3; };\n"
+            % (input_dim, ", ".join(layers), loss, optimizer))
+
+
+def train_step_check(label, case, ref_loss, ref_grads, ref_weights, expect_fused=None,
+                     extra=None):
+    out = nnref([case])
+    if out is None:
+        return
+    r = out[0]
+    compare(f"train_step {label}: loss", r["loss"], ref_loss)
+    if extra:
+        for key, val in extra.items():
+            compare(f"train_step {label}: {key}", r[key], val)
+    if expect_fused is not None:
+        report(r["fused"] == expect_fused,
+               f"train_step {label}: loss {'fused' if expect_fused else 'not fused'} with the "
+               f"output activation", f"fused = {r['fused']}")
+    for name, g in ref_grads.items():
+        compare(f"train_step {label}: gradient {name}", r["grads"].get(name, []), g)
+    for name, w in ref_weights.items():
+        compare(f"train_step {label}: {name} after the step", r["weights"].get(name, []), w)
+
+
+def mlp_torch(x, params, acts):
+    h = T(x)
+    for (W, b), act in zip(params, acts):
+        h = h @ W + (b if b is not None else 0.0)
+        h = keras_act(act, h)
+    return h
+
+
+def test_train_step_regularizers(rng):
+    """Kernel/bias/activity penalties (Keras 2: l1 sum|w| + l2 sum w^2 added to
+    the loss; activity penalty divided by the batch size)."""
+    rows, fin, hid, out = 7, 5, 10, 3
+    x = f32(rng.normal(0, 1, (rows, fin)))
+    y = f32(rng.normal(0, 1, (rows, out)))
+    W1 = f32(rng.normal(0, 0.5, (fin, hid)))
+    b1 = f32(rng.normal(0, 0.5, hid))
+    W2 = f32(rng.normal(0, 0.5, (hid, out)))
+    b2 = f32(rng.normal(0, 0.5, out))
+    l1k, l2k, l2b, l1a, l2a, l1b2 = 0.01, 0.02, 0.03, 0.05, 0.04, 0.02
+    layers = [
+        '{ type = "dense"; name = "h"; units = %d; activation = "tanh"; '
+        'kernel_regularizer = { l1 = %g; l2 = %g; }; bias_regularizer = { l2 = %g; }; '
+        'activity_regularizer = { l1 = %g; l2 = %g; }; }' % (hid, l1k, l2k, l2b, l1a, l2a),
+        '{ type = "dense"; name = "o"; units = %d; kernel_regularizer = "l2"; '
+        'bias_regularizer = { l1 = %g; }; }' % (out, l1b2),
+    ]
+    lr = 0.1
+    spec = spec_text(layers, "mse", 'type = "sgd"; lr = %g;' % lr, fin)
+    P = [T(v).requires_grad_(True) for v in (W1, b1, W2, b2)]
+    h = torch.tanh(T(x) @ P[0] + P[1])
+    o = h @ P[2] + P[3]
+    data = ((o - T(y)) ** 2).mean(-1).mean()
+    activity = (l1a * h.abs().sum() + l2a * (h * h).sum()) / rows
+    weight = (l1k * P[0].abs().sum() + l2k * (P[0] ** 2).sum() + l2b * (P[1] ** 2).sum() +
+              0.01 * (P[2] ** 2).sum() + l1b2 * P[3].abs().sum())
+    loss = data + activity + weight
+    loss.backward()
+    names = ["h/kernel", "h/bias", "o/kernel", "o/bias"]
+    case = {"op": "train_step", "spec": spec, "rows": rows, "x": flat(x), "y": flat(y),
+            "weights": {n: flat(v) for n, v in zip(names, (W1, b1, W2, b2))}}
+    train_step_check("regularizers (l1/l2 kernel, bias, activity)", case, float(loss),
+                     {n: p.grad.numpy() for n, p in zip(names, P)},
+                     {n: (p - lr * p.grad).detach().numpy() for n, p in zip(names, P)},
+                     extra={"data_loss": float(data), "activity_penalty": float(activity),
+                            "weight_penalty": float(weight)})
+
+
+def test_train_step_mlp(rng):
+    """A 2-layer MLP with dropout rate 0 against the same torch model, with
+    the cross-entropies fused with their output activations, and an unfused
+    one (mse on a softmax output)."""
+    fin, hid = 5, 10
+    variants = [
+        # label, out units, out act, loss, target kind, optimizer text, torch optimizer
+        ("softmax + categorical_crossentropy, sgd momentum", 3, "softmax",
+         "categorical_crossentropy", "onehot", 'type = "sgd"; lr = 0.1; momentum = 0.9;',
+         lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9), True),
+        ("softmax + sparse_categorical_crossentropy, rmsprop", 10, "softmax",
+         "sparse_categorical_crossentropy", "sparse", 'type = "rmsprop"; lr = 0.01;',
+         lambda ps: torch.optim.RMSprop(ps, lr=0.01, alpha=0.9, eps=EPS), True),
+        ("sigmoid + binary_crossentropy, adagrad", 1, "sigmoid", "binary_crossentropy",
+         "binary", 'type = "adagrad"; lr = 0.1;',
+         lambda ps: torch.optim.Adagrad(ps, lr=0.1, eps=EPS, initial_accumulator_value=0.1),
+         True),
+        ("softmax + mse (not fused), sgd", 5, "softmax", "mse", "onehot",
+         'type = "sgd"; lr = 0.5;', lambda ps: torch.optim.SGD(ps, lr=0.5), False),
+    ]
+    for label, out, act, lossname, tk, opt_text, make_opt, fused in variants:
+        rows = 7
+        x = f32(rng.normal(0, 1, (rows, fin)))
+        W1 = f32(rng.normal(0, 0.5, (fin, hid)))
+        b1 = f32(rng.normal(0, 0.5, hid))
+        W2 = f32(rng.normal(0, 0.5, (hid, out)))
+        b2 = f32(rng.normal(0, 0.5, out))
+        labels = rng.integers(0, out if out > 1 else 2, rows)
+        if tk == "onehot":
+            y = np.eye(out)[labels]
+        elif tk == "sparse":
+            y = labels.astype(np.float64)
+        else:
+            y = labels.astype(np.float64).reshape(rows, 1)
+        layers = [
+            '{ type = "dense"; name = "h"; units = %d; activation = "relu"; }' % hid,
+            '{ type = "dropout"; rate = 0.0; }',
+            '{ type = "dense"; name = "o"; units = %d; activation = "%s"; }' % (out, act),
+        ]
+        spec = spec_text(layers, lossname, opt_text, fin)
+        P = [torch.nn.Parameter(T(v)) for v in (W1, b1, W2, b2)]
+        z1 = T(x) @ P[0] + P[1]
+        if np.min(np.abs(z1.detach().numpy())) < 1e-4:
+            print(f"note: relu input near 0 in {label}; results may differ at the kink")
+        h = torch.relu(z1)
+        z = h @ P[2] + P[3]
+        if lossname == "categorical_crossentropy":
+            loss = -(T(y) * torch.log_softmax(z, -1)).sum(-1).mean()
+        elif lossname == "sparse_categorical_crossentropy":
+            loss = F.cross_entropy(z, torch.tensor(labels))
+        elif lossname == "binary_crossentropy":
+            loss = F.binary_cross_entropy_with_logits(z, T(y))
+        else:
+            loss = ((torch.softmax(z, -1) - T(y)) ** 2).mean(-1).mean()
+        loss.backward()
+        grads = [p.grad.numpy().copy() for p in P]
+        opt = make_opt(P)
+        opt.step()
+        names = ["h/kernel", "h/bias", "o/kernel", "o/bias"]
+        case = {"op": "train_step", "spec": spec, "rows": rows, "x": flat(x), "y": flat(y),
+                "n_classes": max(out, 2),
+                "weights": {n: flat(v) for n, v in zip(names, (W1, b1, W2, b2))}}
+        train_step_check(label, case, float(loss), dict(zip(names, grads)),
+                         {n: p.detach().numpy() for n, p in zip(names, P)}, expect_fused=fused)
+
+
+# --------------------------------------------------------------------------
+# bad input must fail loudly
+
+def test_bad_input():
+    bad = [
+        ("unknown op", {"op": "nope"}),
+        ("wrong length", {"op": "activation", "name": "relu", "rows": 3, "cols": 5,
+                          "x": [0.0] * 14, "dy": [0.0] * 15}),
+        ("unknown activation", {"op": "activation", "name": "relux", "rows": 1, "cols": 1,
+                                "x": [0.0], "dy": [0.0]}),
+        ("label out of range", {"op": "loss", "kind": "sparse_ce", "rows": 1, "cols": 3,
+                                "input": [0.2, 0.3, 0.5], "target": [3]}),
+        ("bad optimizer", {"op": "optimizer", "optimizer": {"type": "adamm", "lr": 0.1},
+                           "w": [1.0], "grads": [[1.0]]}),
+    ]
+    for label, case in bad:
+        p = subprocess.run([NNREF], input=json.dumps(case), capture_output=True, text=True,
+                           timeout=60)
+        report(p.returncode != 0 and p.stderr.strip() != "",
+               f"nnref rejects bad input: {label}",
+               f"exit {p.returncode}, stderr {p.stderr.strip()!r}")
+    p = subprocess.run([NNREF], input="{not json", capture_output=True, text=True, timeout=60)
+    report(p.returncode != 0, "nnref rejects malformed JSON", f"exit {p.returncode}")
+
+
+def main():
+    global NNREF, VERBOSE
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--nnref", required=True, help="path to build/tools/nnref")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print errors of passing checks")
+    args = ap.parse_args()
+    NNREF = args.nnref
+    VERBOSE = args.verbose
+    rng = np.random.default_rng(20240611)
+    test_activations(rng)
+    test_losses(rng)
+    test_metrics(rng)
+    test_optimizers(rng)
+    test_dense(rng)
+    test_train_step_regularizers(rng)
+    test_train_step_mlp(rng)
+    test_bad_input()
+    print(f"oracle: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,843 @@
+/* nnref: runs one numerical case (or a JSON array of cases) through the REAL
+ * engine / model / optimizer / session code and prints the results as JSON,
+ * for tests/oracle/test_oracle.py to compare against PyTorch.
+ *
+ *   nnref < case.json > result.json
+ *
+ * Input: one JSON object, or an array of them (the output is then an array
+ * of results in the same order). Every case has "op":
+ *
+ *   activation  name, [alpha], rows, cols, x, dy        -> y, dx
+ *               (act_forward, then act_backward(x, y, dy); alpha defaults to
+ *               the registry's default for the name)
+ *   loss        kind, rows, cols, input, target, [grad_scale=1]
+ *                                                       -> sum, grad
+ *               kind: mse mae mape msle hinge squared_hinge binary_ce
+ *               binary_ce_logits categorical_ce softmax_ce sparse_ce
+ *               sparse_softmax_ce (sparse: target holds one label per row)
+ *   metric      kind, [k=5], rows, cols, pred, target   -> sum
+ *               kind: binary_accuracy categorical_accuracy
+ *               sparse_categorical_accuracy top_k sparse_top_k mse mae mape msle
+ *   optimizer   optimizer (a JSON object written as the spec's
+ *               train.optimizer group, e.g. {"type":"adam","lr":0.01}),
+ *               w (n values), grads (list of n-value gradients, one per
+ *               step), [b (1 value), grads_b (one 1-value list per step)]
+ *                                                       -> w, b, lr (per step)
+ *               Builds a session from a spec whose model is one dense layer
+ *               (kernel = w as n x 1, bias = b when given), uploads each
+ *               step's gradient into the parameters' gradient tensors and
+ *               calls nn_optimizer_step (decay, Nadam schedule, clipnorm per
+ *               tensor and clipvalue all happen there).
+ *   dense       rows, in, units, activation, use_bias, x, W (in x units),
+ *               [b], dy                                 -> y, dW, db, dx
+ *               A model built from a spec (input -> dense) on the cpu engine;
+ *               the input node is marked as needing a gradient so the dense
+ *               layer's backward writes dx into it.
+ *   train_step  spec (libconfig text with model and train sections),
+ *               weights {"layer/param": [...]}, rows, x, y, [n_classes],
+ *               [one_hot (-1 auto)], [training=true]
+ *               -> loss, data_loss, activity_penalty, weight_penalty, fused,
+ *                  grads {"layer/param": [...]} (before the step, after
+ *                  penalties), weights {"layer/param": [...]} (after the step)
+ *               Replicates fit.c's per-batch sequence (its data_loss and
+ *               weight_penalty are static): forward, loss (+ activity
+ *               penalty), backward, weight penalties with gradients,
+ *               nn_optimizer_step.
+ *
+ * Exits 1 with a message on stderr on bad input. */
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "layers/common.h"
+#include "model/model.h"
+#include "spec/spec.h"
+#include "train/fit.h"
+#include "train/optimizers.h"
+#include "train/session.h"
+
+static char g_msg[4096];
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_msg, sizeof g_msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* ---- small string builder ---- */
+typedef struct {
+    char *s;
+    size_t n, cap;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_add(sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int need = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (need < 0)
+        return;
+    if (b->n + (size_t)need + 1 > b->cap) {
+        b->cap = (b->n + (size_t)need + 1) * 2;
+        char *grown = realloc(b->s, b->cap);
+        if (!grown) {
+            fprintf(stderr, "nnref: out of memory\n");
+            exit(1);
+        }
+        b->s = grown;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap);
+    va_end(ap);
+    b->n += (size_t)need;
+}
+
+/* ---- JSON helpers ---- */
+static int get_int(json_t *c, const char *key, bool required, long long def, long long *out)
+{
+    json_t *v = json_object_get(c, key);
+    if (!v) {
+        if (required)
+            return fail("missing key \"%s\"", key);
+        *out = def;
+        return 0;
+    }
+    if (!json_is_integer(v))
+        return fail("\"%s\": expected an integer", key);
+    *out = json_integer_value(v);
+    return 0;
+}
+
+static int get_num(json_t *c, const char *key, bool required, double def, double *out)
+{
+    json_t *v = json_object_get(c, key);
+    if (!v) {
+        if (required)
+            return fail("missing key \"%s\"", key);
+        *out = def;
+        return 0;
+    }
+    if (!json_is_number(v))
+        return fail("\"%s\": expected a number", key);
+    *out = json_number_value(v);
+    return 0;
+}
+
+static int get_str(json_t *c, const char *key, bool required, const char *def, const char **out)
+{
+    json_t *v = json_object_get(c, key);
+    if (!v) {
+        if (required)
+            return fail("missing key \"%s\"", key);
+        *out = def;
+        return 0;
+    }
+    if (!json_is_string(v))
+        return fail("\"%s\": expected a string", key);
+    *out = json_string_value(v);
+    return 0;
+}
+
+static int get_bool(json_t *c, const char *key, bool def, bool *out)
+{
+    json_t *v = json_object_get(c, key);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    if (!json_is_boolean(v))
+        return fail("\"%s\": expected true or false", key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* Reads a flat array of exactly n numbers (n < 0: any length, returned in
+ * *count) into a new buffer. */
+static int read_floats(json_t *arr, const char *what, long long n, float **out, size_t *count)
+{
+    *out = NULL;
+    if (!arr || !json_is_array(arr))
+        return fail("\"%s\": expected an array of numbers", what);
+    size_t len = json_array_size(arr);
+    if (n >= 0 && len != (size_t)n)
+        return fail("\"%s\": expected %lld numbers, got %zu", what, n, len);
+    float *buf = malloc((len ? len : 1) * sizeof(float));
+    if (!buf)
+        return fail("out of memory");
+    for (size_t i = 0; i < len; i++) {
+        json_t *v = json_array_get(arr, i);
+        if (!json_is_number(v)) {
+            free(buf);
+            return fail("\"%s\"[%zu]: expected a number", what, i);
+        }
+        buf[i] = (float)json_number_value(v);
+    }
+    *out = buf;
+    if (count)
+        *count = len;
+    return 0;
+}
+
+static int get_floats(json_t *c, const char *key, long long n, float **out)
+{
+    return read_floats(json_object_get(c, key), key, n, out, NULL);
+}
+
+static json_t *float_array(const float *x, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_real((double)x[i]));
+    return a;
+}
+
+static int check_dims(long long rows, long long cols)
+{
+    if (rows < 1 || cols < 1 || rows > 100000 || cols > 100000)
+        return fail("rows and cols must be in 1..100000 (got %lld x %lld)", rows, cols);
+    return 0;
+}
+
+/* ---- engine tensors from host data ---- */
+typedef struct {
+    nn_engine *e;
+    nn_tensor t[8];
+    int n;
+} tensors;
+
+static nn_tensor *tensor_new(tensors *ts, size_t n, const float *src)
+{
+    nn_error err;
+    if (ts->n >= 8)
+        return NULL;
+    int shape[1] = {(int)n};
+    nn_tensor *t = &ts->t[ts->n];
+    if (ts->e->ops->alloc(ts->e, t, 1, shape, &err) != NN_OK)
+        return NULL;
+    ts->n++;
+    if (src)
+        ts->e->ops->upload(ts->e, t, src, n);
+    return t;
+}
+
+static void tensors_free(tensors *ts)
+{
+    for (int i = 0; i < ts->n; i++)
+        ts->e->ops->free(ts->e, &ts->t[i]);
+    ts->n = 0;
+}
+
+static float *download(nn_engine *e, const nn_tensor *t, size_t n)
+{
+    float *h = malloc((n ? n : 1) * sizeof(float));
+    if (!h) {
+        fprintf(stderr, "nnref: out of memory\n");
+        exit(1);
+    }
+    e->ops->download(e, h, t, n);
+    return h;
+}
+
+static void set_floats(json_t *res, const char *key, nn_engine *e, const nn_tensor *t, size_t n)
+{
+    float *h = download(e, t, n);
+    json_object_set_new(res, key, float_array(h, n));
+    free(h);
+}
+
+/* ---- op: activation ---- */
+static int act_by_name(const char *name, nn_act *out)
+{
+    for (int i = 0; i < NN_ACT_COUNT; i++)
+        if (strcmp(nn_activation_name((nn_act)i), name) == 0 &&
+            nn_activation_lookup((nn_act)i)->id == (nn_act)i) {
+            *out = (nn_act)i;
+            return 0;
+        }
+    return fail("unknown activation \"%s\"", name);
+}
+
+static int op_activation(nn_engine *e, json_t *c, json_t *res)
+{
+    const char *name = NULL;
+    long long rows = 0, cols = 0;
+    nn_act act = NN_ACT_LINEAR;
+    if (get_str(c, "name", true, NULL, &name) || act_by_name(name, &act) ||
+        get_int(c, "rows", true, 0, &rows) || get_int(c, "cols", true, 0, &cols) ||
+        check_dims(rows, cols))
+        return -1;
+    double alpha = 0.0;
+    if (get_num(c, "alpha", false, nn_activation_lookup(act)->default_alpha, &alpha))
+        return -1;
+    size_t n = (size_t)(rows * cols);
+    float *x = NULL, *dy = NULL;
+    int rc = -1;
+    tensors ts = {.e = e};
+    if (get_floats(c, "x", (long long)n, &x) || get_floats(c, "dy", (long long)n, &dy))
+        goto out;
+    nn_tensor *tx = tensor_new(&ts, n, x), *ty = tensor_new(&ts, n, NULL),
+              *tdy = tensor_new(&ts, n, dy), *tdx = tensor_new(&ts, n, NULL);
+    if (!tx || !ty || !tdy || !tdx) {
+        fail("tensor allocation failed");
+        goto out;
+    }
+    e->ops->act_forward(e, act, (float)alpha, tx, ty, (int)rows, (int)cols);
+    e->ops->act_backward(e, act, (float)alpha, tx, ty, tdy, tdx, (int)rows, (int)cols);
+    set_floats(res, "y", e, ty, n);
+    set_floats(res, "dx", e, tdx, n);
+    rc = 0;
+out:
+    tensors_free(&ts);
+    free(x);
+    free(dy);
+    return rc;
+}
+
+/* ---- op: loss ---- */
+static const char *const loss_names[NN_LOSS_COUNT] = {
+    [NN_LOSS_MSE] = "mse",
+    [NN_LOSS_MAE] = "mae",
+    [NN_LOSS_MAPE] = "mape",
+    [NN_LOSS_MSLE] = "msle",
+    [NN_LOSS_HINGE] = "hinge",
+    [NN_LOSS_SQUARED_HINGE] = "squared_hinge",
+    [NN_LOSS_BINARY_CE] = "binary_ce",
+    [NN_LOSS_BINARY_CE_LOGITS] = "binary_ce_logits",
+    [NN_LOSS_CATEGORICAL_CE] = "categorical_ce",
+    [NN_LOSS_SOFTMAX_CE] = "softmax_ce",
+    [NN_LOSS_SPARSE_CE] = "sparse_ce",
+    [NN_LOSS_SPARSE_SOFTMAX_CE] = "sparse_softmax_ce",
+};
+
+static int check_labels(const float *t, long long rows, long long cols)
+{
+    for (long long r = 0; r < rows; r++)
+        if (t[r] != floorf(t[r]) || t[r] < 0 || t[r] >= (float)cols)
+            return fail("target[%lld] = %g is not a label in 0..%lld", r, (double)t[r], cols - 1);
+    return 0;
+}
+
+static int op_loss(nn_engine *e, json_t *c, json_t *res)
+{
+    const char *kind_s = NULL;
+    long long rows = 0, cols = 0;
+    double scale = 1.0;
+    if (get_str(c, "kind", true, NULL, &kind_s) || get_int(c, "rows", true, 0, &rows) ||
+        get_int(c, "cols", true, 0, &cols) || check_dims(rows, cols) ||
+        get_num(c, "grad_scale", false, 1.0, &scale))
+        return -1;
+    int kind = -1;
+    for (int i = 0; i < NN_LOSS_COUNT; i++)
+        if (strcmp(loss_names[i], kind_s) == 0)
+            kind = i;
+    if (kind < 0)
+        return fail("unknown loss kind \"%s\"", kind_s);
+    bool sparse = kind == NN_LOSS_SPARSE_CE || kind == NN_LOSS_SPARSE_SOFTMAX_CE;
+    size_t n = (size_t)(rows * cols), tn = sparse ? (size_t)rows : n;
+    float *in = NULL, *tg = NULL;
+    int rc = -1;
+    tensors ts = {.e = e};
+    if (get_floats(c, "input", (long long)n, &in) || get_floats(c, "target", (long long)tn, &tg))
+        goto out;
+    if (sparse && check_labels(tg, rows, cols))
+        goto out;
+    nn_tensor *ti = tensor_new(&ts, n, in), *tt = tensor_new(&ts, tn, tg),
+              *tgr = tensor_new(&ts, n, NULL);
+    if (!ti || !tt || !tgr) {
+        fail("tensor allocation failed");
+        goto out;
+    }
+    /* poison the gradient so an element the loss forgets to write shows */
+    e->ops->fill(e, tgr, NAN, n);
+    double sum = e->ops->loss(e, (nn_loss_kind)kind, ti, tt, (int)rows, (int)cols, tgr,
+                              (float)scale);
+    /* the value must not depend on whether a gradient is asked for */
+    double sum_nograd =
+        e->ops->loss(e, (nn_loss_kind)kind, ti, tt, (int)rows, (int)cols, NULL, (float)scale);
+    json_object_set_new(res, "sum", json_real(sum));
+    json_object_set_new(res, "sum_nograd", json_real(sum_nograd));
+    set_floats(res, "grad", e, tgr, n);
+    rc = 0;
+out:
+    tensors_free(&ts);
+    free(in);
+    free(tg);
+    return rc;
+}
+
+/* ---- op: metric ---- */
+static const char *const metric_names[NN_METRIC_COUNT] = {
+    [NN_METRIC_BINARY_ACCURACY] = "binary_accuracy",
+    [NN_METRIC_CATEGORICAL_ACCURACY] = "categorical_accuracy",
+    [NN_METRIC_SPARSE_CATEGORICAL_ACCURACY] = "sparse_categorical_accuracy",
+    [NN_METRIC_TOP_K] = "top_k",
+    [NN_METRIC_SPARSE_TOP_K] = "sparse_top_k",
+    [NN_METRIC_MSE] = "mse",
+    [NN_METRIC_MAE] = "mae",
+    [NN_METRIC_MAPE] = "mape",
+    [NN_METRIC_MSLE] = "msle",
+};
+
+static int op_metric(nn_engine *e, json_t *c, json_t *res)
+{
+    const char *kind_s = NULL;
+    long long rows = 0, cols = 0, k = 5;
+    if (get_str(c, "kind", true, NULL, &kind_s) || get_int(c, "rows", true, 0, &rows) ||
+        get_int(c, "cols", true, 0, &cols) || check_dims(rows, cols) ||
+        get_int(c, "k", false, 5, &k))
+        return -1;
+    int kind = -1;
+    for (int i = 0; i < NN_METRIC_COUNT; i++)
+        if (strcmp(metric_names[i], kind_s) == 0)
+            kind = i;
+    if (kind < 0)
+        return fail("unknown metric kind \"%s\"", kind_s);
+    bool sparse = kind == NN_METRIC_SPARSE_CATEGORICAL_ACCURACY || kind == NN_METRIC_SPARSE_TOP_K;
+    size_t n = (size_t)(rows * cols), tn = sparse ? (size_t)rows : n;
+    float *p = NULL, *tg = NULL;
+    int rc = -1;
+    tensors ts = {.e = e};
+    if (get_floats(c, "pred", (long long)n, &p) || get_floats(c, "target", (long long)tn, &tg))
+        goto out;
+    if (sparse && check_labels(tg, rows, cols))
+        goto out;
+    nn_tensor *tp = tensor_new(&ts, n, p), *tt = tensor_new(&ts, tn, tg);
+    if (!tp || !tt) {
+        fail("tensor allocation failed");
+        goto out;
+    }
+    double sum = e->ops->metric(e, (nn_metric_kind)kind, (int)k, tp, tt, (int)rows, (int)cols);
+    json_object_set_new(res, "sum", json_real(sum));
+    rc = 0;
+out:
+    tensors_free(&ts);
+    free(p);
+    free(tg);
+    return rc;
+}
+
+/* ---- sessions from spec text ---- */
+static int build_session(const char *text, nn_session *s)
+{
+    nn_error err;
+    nn_spec *spec = NULL;
+    memset(s, 0, sizeof *s);
+    if (nn_spec_load_string(&spec, text, "nnref-case", &err) != NN_OK)
+        return fail("spec: %s", err.msg);
+    if (nn_session_build(s, spec, &err) != NN_OK) {
+        nn_session_free(s);
+        return fail("session: %s", err.msg);
+    }
+    return 0;
+}
+
+static nn_param *find_param(nn_model *m, const char *key)
+{
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i]->n_params; k++) {
+            char name[NN_NAME_MAX + 40];
+            snprintf(name, sizeof name, "%s/%s", m->nodes[i]->name, m->nodes[i]->params[k].name);
+            if (strcmp(name, key) == 0)
+                return &m->nodes[i]->params[k];
+        }
+    return NULL;
+}
+
+/* A JSON object as a libconfig group body: key = value; ... */
+static int group_text(json_t *obj, const char *what, sbuf *b)
+{
+    if (!json_is_object(obj))
+        return fail("\"%s\": expected an object", what);
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        for (const char *p = key; *p; p++)
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '_'))
+                return fail("\"%s\": bad key \"%s\"", what, key);
+        if (json_is_integer(v))
+            sb_add(b, "%s = %lld; ", key, (long long)json_integer_value(v));
+        else if (json_is_real(v))
+            sb_add(b, "%s = %.17e; ", key, json_real_value(v));
+        else if (json_is_boolean(v))
+            sb_add(b, "%s = %s; ", key, json_is_true(v) ? "true" : "false");
+        else if (json_is_string(v)) {
+            const char *s = json_string_value(v);
+            if (strpbrk(s, "\"\\\n"))
+                return fail("\"%s.%s\": unsupported characters", what, key);
+            sb_add(b, "%s = \"%s\"; ", key, s);
+        } else
+            return fail("\"%s.%s\": expected a number, boolean or string", what, key);
+    }
+    return 0;
+}
+
+/* ---- op: optimizer ---- */
+static int op_optimizer(json_t *c, json_t *res)
+{
+    json_t *grads = json_object_get(c, "grads"), *grads_b = json_object_get(c, "grads_b");
+    json_t *warr = json_object_get(c, "w"), *barr = json_object_get(c, "b");
+    if (!json_is_array(warr) || json_array_size(warr) == 0)
+        return fail("\"w\": expected a non-empty array");
+    if (!json_is_array(grads) || json_array_size(grads) == 0)
+        return fail("\"grads\": expected a non-empty list of gradients");
+    size_t n = json_array_size(warr), steps = json_array_size(grads);
+    bool bias = barr != NULL;
+    if (bias && (!json_is_array(grads_b) || json_array_size(grads_b) != steps))
+        return fail("\"grads_b\": expected one bias gradient per step");
+    sbuf sb = {0};
+    sb_add(&sb,
+           "model = { input = { shape = [%zu]; }; layers = ( { type = \"dense\"; name = \"d\"; "
+           "units = 1; use_bias = %s; } ); };\n"
+           "train = { loss = \"mse\"; threads = 1; optimizer = { ",
+           n, bias ? "true" : "false");
+    if (group_text(json_object_get(c, "optimizer"), "optimizer", &sb)) {
+        free(sb.s);
+        return -1;
+    }
+    sb_add(&sb, "}; };\n");
+    nn_session s;
+    int rc = build_session(sb.s, &s);
+    free(sb.s);
+    if (rc)
+        return -1;
+    rc = -1;
+    float *w = NULL, *b = NULL, *g = NULL;
+    nn_model *m = s.model;
+    nn_engine *e = s.engine;
+    nn_param *pw = find_param(m, "d/kernel"), *pb = bias ? find_param(m, "d/bias") : NULL;
+    json_t *wout = json_array(), *bout = json_array(), *lrs = json_array();
+    json_object_set_new(res, "w", wout);
+    json_object_set_new(res, "b", bout);
+    json_object_set_new(res, "lr", lrs);
+    if (!pw || (bias && !pb)) {
+        fail("internal: parameters not found");
+        goto out;
+    }
+    if (read_floats(warr, "w", (long long)n, &w, NULL))
+        goto out;
+    e->ops->upload(e, &pw->w, w, n);
+    if (bias) {
+        if (read_floats(barr, "b", 1, &b, NULL))
+            goto out;
+        e->ops->upload(e, &pb->w, b, 1);
+    }
+    for (size_t t = 0; t < steps; t++) {
+        if (read_floats(json_array_get(grads, t), "grads[]", (long long)n, &g, NULL))
+            goto out;
+        e->ops->upload(e, &pw->g, g, n);
+        free(g);
+        g = NULL;
+        if (bias) {
+            if (read_floats(json_array_get(grads_b, t), "grads_b[]", 1, &g, NULL))
+                goto out;
+            e->ops->upload(e, &pb->g, g, 1);
+            free(g);
+            g = NULL;
+        }
+        json_array_append_new(lrs, json_real(nn_optimizer_current_lr(&s.train.optimizer)));
+        nn_optimizer_step(&s.train.optimizer, m);
+        float *h = download(e, &pw->w, n);
+        json_array_append_new(wout, float_array(h, n));
+        free(h);
+        if (bias) {
+            h = download(e, &pb->w, 1);
+            json_array_append_new(bout, float_array(h, 1));
+            free(h);
+        }
+    }
+    rc = 0;
+out:
+    free(w);
+    free(b);
+    free(g);
+    nn_session_free(&s);
+    return rc;
+}
+
+/* ---- op: dense ---- */
+static int op_dense(nn_engine *e, json_t *c, json_t *res)
+{
+    long long rows = 0, in = 0, units = 0;
+    const char *act = "linear";
+    bool use_bias = true;
+    if (get_int(c, "rows", true, 0, &rows) || get_int(c, "in", true, 0, &in) ||
+        get_int(c, "units", true, 0, &units) || check_dims(rows, in) || check_dims(rows, units) ||
+        get_str(c, "activation", false, "linear", &act) || get_bool(c, "use_bias", true, &use_bias))
+        return -1;
+    nn_act act_id;
+    if (act_by_name(act, &act_id))
+        return -1;
+    char text[512];
+    snprintf(text, sizeof text,
+             "model = { input = { shape = [%lld]; }; layers = ( { type = \"dense\"; units = %lld; "
+             "activation = \"%s\"; use_bias = %s; } ); };\n",
+             in, units, act, use_bias ? "true" : "false");
+    float *x = NULL, *W = NULL, *b = NULL, *dy = NULL;
+    nn_spec *spec = NULL;
+    nn_model *m = NULL;
+    nn_error err;
+    int rc = -1;
+    if (get_floats(c, "x", rows * in, &x) || get_floats(c, "W", in * units, &W) ||
+        (use_bias && get_floats(c, "b", units, &b)) || get_floats(c, "dy", rows * units, &dy))
+        goto out;
+    nn_spec_node *ms;
+    if (nn_spec_load_string(&spec, text, "nnref-dense", &err) ||
+        nn_spec_group(nn_spec_root(spec), "model", true, &ms, &err) ||
+        nn_model_from_spec(ms, &m, &err) || nn_model_alloc(m, e, 0, &err)) {
+        fail("dense model: %s", err.msg);
+        goto out;
+    }
+    m->input->needs_grad = true; /* so the dense layer writes dx */
+    if (nn_model_plan(m, (int)rows, &err)) {
+        fail("dense plan: %s", err.msg);
+        goto out;
+    }
+    nn_node *d = m->output;
+    if (d->n_params != (use_bias ? 2 : 1)) {
+        fail("internal: dense has %d parameters", d->n_params);
+        goto out;
+    }
+    e->ops->upload(e, &d->params[0].w, W, (size_t)(in * units));
+    if (use_bias)
+        e->ops->upload(e, &d->params[1].w, b, (size_t)units);
+    e->ops->upload(e, nn_model_input_tensor(m), x, (size_t)(rows * in));
+    nn_pass p = {.e = e, .rows = (int)rows, .training = true, .rng = NULL};
+    nn_model_forward(m, &p);
+    set_floats(res, "y", e, &d->out, (size_t)(rows * units));
+    e->ops->upload(e, &d->dout, dy, (size_t)(rows * units));
+    d->loss_wrote_preact = false;
+    nn_model_backward(m, &p);
+    set_floats(res, "dW", e, &d->params[0].g, (size_t)(in * units));
+    if (use_bias)
+        set_floats(res, "db", e, &d->params[1].g, (size_t)units);
+    set_floats(res, "dx", e, &m->input->dout, (size_t)(rows * in));
+    rc = 0;
+out:
+    nn_model_free(m);
+    nn_spec_free(spec);
+    free(x);
+    free(W);
+    free(b);
+    free(dy);
+    return rc;
+}
+
+/* ---- op: train_step ---- */
+static int op_train_step(json_t *c, json_t *res)
+{
+    const char *text = NULL;
+    long long rows = 0, n_classes = 0, one_hot = -1;
+    bool training = true;
+    if (get_str(c, "spec", true, NULL, &text) || get_int(c, "rows", true, 0, &rows) ||
+        get_int(c, "one_hot", false, -1, &one_hot) || get_bool(c, "training", true, &training))
+        return -1;
+    if (rows < 1 || rows > 100000)
+        return fail("rows must be in 1..100000");
+    nn_session s;
+    if (build_session(text, &s))
+        return -1;
+    nn_model *m = s.model;
+    nn_engine *e = s.engine;
+    nn_error err;
+    int rc = -1;
+    float *x = NULL, *y = NULL, *h = NULL;
+    nn_tensor yt = {0};
+    nn_objective o;
+    int out_cols = m->output->ndim ? m->output->shape[m->output->ndim - 1] : 1;
+    if (get_int(c, "n_classes", false, out_cols, &n_classes))
+        goto out;
+    if (nn_objective_resolve(&s.train, m, (int)one_hot, (int)n_classes, &o, &err)) {
+        fail("objective: %s", err.msg);
+        goto out;
+    }
+    /* weights */
+    json_t *weights = json_object_get(c, "weights");
+    if (weights && !json_is_object(weights)) {
+        fail("\"weights\": expected an object");
+        goto out;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(weights, key, v)
+    {
+        nn_param *p = find_param(m, key);
+        if (!p) {
+            fail("weights: no parameter \"%s\"", key);
+            goto out;
+        }
+        if (read_floats(v, key, (long long)p->size, &h, NULL))
+            goto out;
+        e->ops->upload(e, &p->w, h, p->size);
+        free(h);
+        h = NULL;
+    }
+    if (nn_model_plan(m, (int)rows, &err)) {
+        fail("plan: %s", err.msg);
+        goto out;
+    }
+    size_t in_n = (size_t)rows * m->input->size, y_n = (size_t)rows * (size_t)o.target_cols;
+    if (get_floats(c, "x", (long long)in_n, &x) || get_floats(c, "y", (long long)y_n, &y))
+        goto out;
+    int yshape[2] = {(int)rows, o.target_cols};
+    if (e->ops->alloc(e, &yt, 2, yshape, &err)) {
+        fail("alloc: %s", err.msg);
+        goto out;
+    }
+    e->ops->upload(e, nn_model_input_tensor(m), x, in_n);
+    e->ops->upload(e, &yt, y, y_n);
+
+    /* fit.c's per-batch sequence */
+    nn_rng drop;
+    nn_rng_seed(&drop, (uint64_t)s.train.seed, NN_STREAM_DROPOUT);
+    nn_pass p = {.e = e, .rows = (int)rows, .training = training, .rng = &drop};
+    nn_model_forward(m, &p);
+    nn_node *out = m->output;
+    double sum;
+    if (o.fused) {
+        sum = e->ops->loss(e, o.kind, out->preact, &yt, (int)rows, o.cols, out->dpreact, 1.0f);
+        out->loss_wrote_preact = true;
+    } else {
+        sum = e->ops->loss(e, o.kind, &out->out, &yt, (int)rows, o.cols, &out->dout, 1.0f);
+        out->loss_wrote_preact = false;
+    }
+    double data_loss = sum / (double)rows;
+    double activity = m->activity_penalty;
+    nn_model_backward(m, &p);
+    double penalty = 0.0;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i]->n_params; k++) {
+            nn_param *q = &m->nodes[i]->params[k];
+            if (q->reg.l1 == 0.0f && q->reg.l2 == 0.0f)
+                continue;
+            penalty += e->ops->regularize(e, &q->w, q->reg.l1, q->reg.l2,
+                                          q->trainable ? &q->g : NULL, 1.0f, q->size);
+        }
+    json_object_set_new(res, "data_loss", json_real(data_loss));
+    json_object_set_new(res, "activity_penalty", json_real(activity));
+    json_object_set_new(res, "weight_penalty", json_real(penalty));
+    json_object_set_new(res, "loss", json_real(data_loss + activity + penalty));
+    json_object_set_new(res, "fused", json_boolean(o.fused));
+    set_floats(res, "output", e, &out->out, (size_t)rows * out->size);
+    json_t *gj = json_object(), *wj = json_object();
+    json_object_set_new(res, "grads", gj);
+    json_object_set_new(res, "weights", wj);
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i]->n_params; k++) {
+            nn_param *q = &m->nodes[i]->params[k];
+            if (!q->trainable)
+                continue;
+            char name[NN_NAME_MAX + 40];
+            snprintf(name, sizeof name, "%s/%s", m->nodes[i]->name, q->name);
+            set_floats(gj, name, e, &q->g, q->size);
+        }
+    nn_optimizer_step(&s.train.optimizer, m);
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i]->n_params; k++) {
+            nn_param *q = &m->nodes[i]->params[k];
+            char name[NN_NAME_MAX + 40];
+            snprintf(name, sizeof name, "%s/%s", m->nodes[i]->name, q->name);
+            set_floats(wj, name, e, &q->w, q->size);
+        }
+    rc = 0;
+out:
+    if (yt.data)
+        e->ops->free(e, &yt);
+    free(x);
+    free(y);
+    free(h);
+    nn_session_free(&s);
+    return rc;
+}
+
+static int run_case(nn_engine *e, json_t *c, json_t **out)
+{
+    *out = NULL;
+    if (!json_is_object(c))
+        return fail("a case must be a JSON object");
+    const char *op = NULL;
+    if (get_str(c, "op", true, NULL, &op))
+        return -1;
+    json_t *res = json_object();
+    int rc;
+    if (strcmp(op, "activation") == 0)
+        rc = op_activation(e, c, res);
+    else if (strcmp(op, "loss") == 0)
+        rc = op_loss(e, c, res);
+    else if (strcmp(op, "metric") == 0)
+        rc = op_metric(e, c, res);
+    else if (strcmp(op, "optimizer") == 0)
+        rc = op_optimizer(c, res);
+    else if (strcmp(op, "dense") == 0)
+        rc = op_dense(e, c, res);
+    else if (strcmp(op, "train_step") == 0)
+        rc = op_train_step(c, res);
+    else
+        rc = fail("unknown op \"%s\" (activation, loss, metric, optimizer, dense, train_step)", op);
+    if (rc) {
+        json_decref(res);
+        return rc;
+    }
+    *out = res;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1) {
+        fprintf(stderr, "usage: %s < case.json (one case object or an array of them)\n", argv[0]);
+        return 2;
+    }
+    json_error_t jerr;
+    json_t *in = json_loadf(stdin, 0, &jerr);
+    if (!in) {
+        fprintf(stderr, "nnref: bad JSON on stdin: line %d: %s\n", jerr.line, jerr.text);
+        return 1;
+    }
+    nn_engine *e = NULL;
+    nn_error err;
+    if (nn_engine_create("cpu", 1, &e, &err)) {
+        fprintf(stderr, "nnref: %s\n", err.msg);
+        json_decref(in);
+        return 1;
+    }
+    json_t *result = NULL;
+    int rc = 0;
+    if (json_is_array(in)) {
+        result = json_array();
+        for (size_t i = 0; i < json_array_size(in); i++) {
+            json_t *r;
+            if (run_case(e, json_array_get(in, i), &r)) {
+                fprintf(stderr, "nnref: case %zu: %s\n", i, g_msg);
+                rc = 1;
+                break;
+            }
+            json_array_append_new(result, r);
+        }
+    } else if (run_case(e, in, &result)) {
+        fprintf(stderr, "nnref: %s\n", g_msg);
+        rc = 1;
+    }
+    if (rc == 0) {
+        if (json_dumpf(result, stdout, JSON_COMPACT | JSON_REAL_PRECISION(17)) != 0) {
+            fprintf(stderr, "nnref: could not write the result\n");
+            rc = 1;
+        }
+        fputc('\n', stdout);
+    }
+    json_decref(result);
+    json_decref(in);
+    nn_engine_destroy(e);
+    return rc;
+}

@@ -1,0 +1,696 @@
+/* Finite-difference gradient checks through the CPU engine and the model:
+ * every activation's backward, every loss's gradient, the dense layer's
+ * dW/db/dx (a model built from a spec string), weight and activity
+ * regularizer gradients (through a 2-layer model and the engine's
+ * regularize), and the fused softmax/sigmoid cross-entropies (fused gradient
+ * = activation backward of the unfused loss's gradient).
+ *
+ * Central differences in float32: f(x + h) - f(x - h) over 2h with
+ * h = 1e-2 * max(|x|, 0.5); objectives are accumulated in double. The
+ * tolerance |analytic - numeric| <= 2e-3 + 1e-2 |numeric| is far above the
+ * float32 noise of these differences (~1e-5) and the O(h^2) truncation
+ * (~1e-4), and far below what a wrong derivative gives (checked by breaking
+ * derivatives in cpu_act.c / cpu_loss.c / dense.c by hand: a missing factor,
+ * a wrong sign, y instead of x, a wrong constant all fail here). Inputs are
+ * kept away from the kinks (relu family at 0, hard_sigmoid at +-2.5, hinge
+ * margins at 0, MAE at p = t) where a finite difference is meaningless. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "model/model.h"
+#include "spec/spec.h"
+
+#define TOL_ABS 2e-3
+#define TOL_REL 1e-2
+
+static nn_engine *E;
+
+static int setup(void **state)
+{
+    (void)state;
+    nn_error err;
+    return nn_engine_create("cpu", 1, &E, &err) == NN_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    nn_engine_destroy(E);
+    E = NULL;
+    return 0;
+}
+
+/* ---- small helpers ---- */
+
+/* deterministic uniform in [lo, hi) (LCG; independent of the engine's RNG) */
+static uint64_t g_seed = 0x9E3779B97F4A7C15ULL;
+static double urand(double lo, double hi)
+{
+    g_seed = g_seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return lo + (hi - lo) * (double)(g_seed >> 11) / 9007199254740992.0;
+}
+static double nrand(void)
+{
+    double u = urand(1e-12, 1.0), v = urand(0.0, 1.0);
+    return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
+}
+
+static nn_tensor tnew(size_t n, const float *src)
+{
+    nn_tensor t;
+    nn_error err;
+    int shape[1] = {(int)n};
+    assert_int_equal(E->ops->alloc(E, &t, 1, shape, &err), NN_OK);
+    if (src)
+        E->ops->upload(E, &t, src, n);
+    return t;
+}
+
+static double step_for(float x) { return 1e-2 * fmax(fabs((double)x), 0.5); }
+
+/* Checks one analytic derivative against a numeric one; prints context and
+ * fails the test when off. */
+static void check_close(double analytic, double numeric, const char *what, int i)
+{
+    double tol = TOL_ABS + TOL_REL * fabs(numeric);
+    if (!(fabs(analytic - numeric) <= tol)) {
+        print_error("%s [%d]: analytic %.7g, finite difference %.7g (tolerance %.3g)\n", what, i,
+                    analytic, numeric, tol);
+        fail();
+    }
+}
+
+/* ---- activations ---- */
+
+static const char *act_names[NN_ACT_COUNT] = {
+    "linear", "relu",     "sigmoid",      "tanh",       "softmax", "elu",  "selu",
+    "softplus", "softsign", "hard_sigmoid", "leaky_relu", "swish",   "gelu",
+};
+
+static float act_alpha(nn_act a)
+{
+    return a == NN_ACT_LEAKY_RELU ? 0.2f : a == NN_ACT_ELU ? 1.0f : 0.0f;
+}
+
+/* sum(dy * act(x)) */
+static double act_objective(nn_act a, nn_tensor *x, nn_tensor *y, const float *dy, float *yh,
+                            int rows, int cols)
+{
+    size_t n = (size_t)rows * cols;
+    E->ops->act_forward(E, a, act_alpha(a), x, y, rows, cols);
+    E->ops->download(E, yh, y, n);
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)dy[i] * yh[i];
+    return s;
+}
+
+static void gradcheck_activation(nn_act a, int rows, int cols)
+{
+    size_t n = (size_t)rows * cols;
+    float *x = malloc(n * sizeof *x), *dy = malloc(n * sizeof *dy), *dx = malloc(n * sizeof *dx),
+          *yh = malloc(n * sizeof *yh);
+    assert_non_null(x);
+    assert_non_null(dy);
+    assert_non_null(dx);
+    assert_non_null(yh);
+    for (size_t i = 0; i < n; i++) {
+        double v = 2.0 * nrand();
+        if (fabs(v) < 0.1)
+            v = v < 0 ? v - 0.1 : v + 0.1;
+        if (fabs(fabs(v) - 2.5) < 0.1)
+            v += v > 0 ? 0.2 : -0.2;
+        x[i] = (float)v;
+        dy[i] = (float)nrand();
+    }
+    nn_tensor tx = tnew(n, x), ty = tnew(n, NULL), tdy = tnew(n, dy), tdx = tnew(n, NULL);
+    E->ops->act_forward(E, a, act_alpha(a), &tx, &ty, rows, cols);
+    E->ops->act_backward(E, a, act_alpha(a), &tx, &ty, &tdy, &tdx, rows, cols);
+    E->ops->download(E, dx, &tdx, n);
+    char what[64];
+    snprintf(what, sizeof what, "activation %s dx", act_names[a]);
+    for (size_t i = 0; i < n; i++) {
+        float x0 = x[i];
+        double h = step_for(x0);
+        x[i] = (float)(x0 + h);
+        double hp = (double)x[i] - x0;
+        E->ops->upload(E, &tx, x, n);
+        double fp = act_objective(a, &tx, &ty, dy, yh, rows, cols);
+        x[i] = (float)(x0 - h);
+        double hm = x0 - (double)x[i];
+        E->ops->upload(E, &tx, x, n);
+        double fm = act_objective(a, &tx, &ty, dy, yh, rows, cols);
+        x[i] = x0;
+        E->ops->upload(E, &tx, x, n);
+        check_close(dx[i], (fp - fm) / (hp + hm), what, (int)i);
+    }
+    E->ops->free(E, &tx);
+    E->ops->free(E, &ty);
+    E->ops->free(E, &tdy);
+    E->ops->free(E, &tdx);
+    free(x);
+    free(dy);
+    free(dx);
+    free(yh);
+}
+
+static void test_activation_backward(void **state)
+{
+    (void)state;
+    for (int a = 0; a < NN_ACT_COUNT; a++) {
+        gradcheck_activation((nn_act)a, 3, 5);
+        gradcheck_activation((nn_act)a, 7, 10);
+    }
+}
+
+/* ---- losses ---- */
+
+static const char *loss_names[NN_LOSS_COUNT] = {
+    "mse",       "mae",        "mape",           "msle",         "hinge",
+    "squared_hinge", "binary_ce", "binary_ce_logits", "categorical_ce", "softmax_ce",
+    "sparse_ce", "sparse_softmax_ce",
+};
+
+static bool is_sparse(nn_loss_kind k)
+{
+    return k == NN_LOSS_SPARSE_CE || k == NN_LOSS_SPARSE_SOFTMAX_CE;
+}
+
+/* Inputs and targets for a loss, away from its kinks. */
+static void loss_data(nn_loss_kind k, int variant, int rows, int cols, float *p, float *t)
+{
+    size_t n = (size_t)rows * cols;
+    for (size_t i = 0; i < n; i++) {
+        double pv = nrand(), tv = nrand();
+        double sgn = urand(0, 1) < 0.5 ? -1.0 : 1.0;
+        switch (k) {
+        case NN_LOSS_MSE:
+        case NN_LOSS_MAE:
+            tv = pv + sgn * urand(0.1, 1.0);
+            break;
+        case NN_LOSS_MAPE:
+            tv = sgn * urand(0.5, 2.0);
+            pv = tv + (urand(0, 1) < 0.5 ? -1 : 1) * urand(0.1, 1.0);
+            break;
+        case NN_LOSS_MSLE:
+            pv = urand(0.1, 3.0);
+            tv = urand(0.0, 3.0);
+            break;
+        case NN_LOSS_HINGE:
+        case NN_LOSS_SQUARED_HINGE: {
+            tv = variant ? sgn : (sgn > 0 ? 1.0 : 0.0);
+            double y = variant ? tv : 2.0 * tv - 1.0;
+            pv = 1.5 * nrand();
+            if (fabs(1.0 - y * pv) < 0.1)
+                pv += 0.3;
+            break;
+        }
+        case NN_LOSS_BINARY_CE:
+            pv = urand(0.05, 0.95);
+            tv = variant ? urand(0, 1) : (urand(0, 1) < 0.5 ? 0.0 : 1.0);
+            break;
+        case NN_LOSS_BINARY_CE_LOGITS:
+            pv = 2.0 * nrand();
+            tv = variant ? urand(0, 1) : (urand(0, 1) < 0.5 ? 0.0 : 1.0);
+            break;
+        case NN_LOSS_CATEGORICAL_CE:
+        case NN_LOSS_SPARSE_CE:
+            pv = urand(0.1, 1.0);
+            tv = 0.0;
+            break;
+        case NN_LOSS_SOFTMAX_CE:
+        case NN_LOSS_SPARSE_SOFTMAX_CE:
+            pv = 2.0 * nrand();
+            tv = 0.0;
+            break;
+        default:
+            break;
+        }
+        p[i] = (float)pv;
+        t[i] = (float)tv;
+    }
+    if (k == NN_LOSS_CATEGORICAL_CE || k == NN_LOSS_SOFTMAX_CE) {
+        for (int r = 0; r < rows; r++) {
+            float *tr = t + (size_t)r * cols;
+            if (variant) { /* soft targets summing to 1 */
+                double s = 0.0;
+                for (int c = 0; c < cols; c++)
+                    s += tr[c] = (float)urand(0.0, 1.0);
+                for (int c = 0; c < cols; c++)
+                    tr[c] = (float)(tr[c] / s);
+            } else {
+                tr[(int)urand(0, cols)] = 1.0f;
+            }
+        }
+    }
+    if (is_sparse(k))
+        for (int r = 0; r < rows; r++)
+            t[r] = (float)(int)urand(0, cols);
+}
+
+static void gradcheck_loss(nn_loss_kind k, int variant, int rows, int cols, float scale)
+{
+    size_t n = (size_t)rows * cols, tn = is_sparse(k) ? (size_t)rows : n;
+    float *p = calloc(n, sizeof *p), *t = calloc(n, sizeof *t), *g = calloc(n, sizeof *g);
+    assert_non_null(p);
+    assert_non_null(t);
+    assert_non_null(g);
+    loss_data(k, variant, rows, cols, p, t);
+    nn_tensor tp = tnew(n, p), tt = tnew(tn, t), tg = tnew(n, NULL);
+    E->ops->fill(E, &tg, NAN, n);
+    E->ops->loss(E, k, &tp, &tt, rows, cols, &tg, scale);
+    E->ops->download(E, g, &tg, n);
+    char what[80];
+    snprintf(what, sizeof what, "loss %s%s gradient", loss_names[k], variant ? " (variant)" : "");
+    for (size_t i = 0; i < n; i++) {
+        float x0 = p[i];
+        double h = step_for(x0);
+        if (k == NN_LOSS_BINARY_CE) /* stay inside (eps, 1 - eps) */
+            h = fmin(h, 0.5 * fmin(x0, 1.0 - x0));
+        p[i] = (float)(x0 + h);
+        double hp = (double)p[i] - x0;
+        E->ops->upload(E, &tp, p, n);
+        double fp = E->ops->loss(E, k, &tp, &tt, rows, cols, NULL, scale) / rows * scale;
+        p[i] = (float)(x0 - h);
+        double hm = x0 - (double)p[i];
+        E->ops->upload(E, &tp, p, n);
+        double fm = E->ops->loss(E, k, &tp, &tt, rows, cols, NULL, scale) / rows * scale;
+        p[i] = x0;
+        E->ops->upload(E, &tp, p, n);
+        check_close(g[i], (fp - fm) / (hp + hm), what, (int)i);
+    }
+    E->ops->free(E, &tp);
+    E->ops->free(E, &tt);
+    E->ops->free(E, &tg);
+    free(p);
+    free(t);
+    free(g);
+}
+
+static void test_loss_gradients(void **state)
+{
+    (void)state;
+    for (int k = 0; k < NN_LOSS_COUNT; k++) {
+        gradcheck_loss((nn_loss_kind)k, 0, 3, 5, 1.0f);
+        gradcheck_loss((nn_loss_kind)k, 0, 7, 10, 1.0f);
+        gradcheck_loss((nn_loss_kind)k, 1, 7, 5, 0.5f);
+    }
+}
+
+/* The MSLE gradient is zero where the prediction is clipped at epsilon;
+ (the loss is flat there). */
+static void test_loss_clipped_regions(void **state)
+{
+    (void)state;
+    float p[4] = {-0.5f, -2.0f, 0.5f, 1.0f}, t[4] = {0.3f, 0.5f, 0.2f, 0.1f}, g[4];
+    nn_tensor tp = tnew(4, p), tt = tnew(4, t), tg = tnew(4, NULL);
+    E->ops->loss(E, NN_LOSS_MSLE, &tp, &tt, 1, 4, &tg, 1.0f);
+    E->ops->download(E, g, &tg, 4);
+    assert_true(g[0] == 0.0f && g[1] == 0.0f);
+    assert_true(g[2] != 0.0f && g[3] != 0.0f);
+    E->ops->free(E, &tp);
+    E->ops->free(E, &tt);
+    E->ops->free(E, &tg);
+}
+
+/* ---- models from spec strings ---- */
+
+typedef struct {
+    nn_spec *spec;
+    nn_model *m;
+} built;
+
+static built build_model(const char *text, int rows, bool input_grad)
+{
+    built b = {0};
+    nn_error err;
+    nn_spec_node *ms;
+    if (nn_spec_load_string(&b.spec, text, "gradcheck.cfg", &err) != NN_OK ||
+        nn_spec_group(nn_spec_root(b.spec), "model", true, &ms, &err) != NN_OK ||
+        nn_model_from_spec(ms, &b.m, &err) != NN_OK || nn_model_alloc(b.m, E, 0, &err) != NN_OK) {
+        print_error("model: %s\n", err.msg);
+        fail();
+    }
+    /* Mark the input as needing a gradient so the first layer's backward
+     * writes dx into input->dout (the model skips the input node itself). */
+    b.m->input->needs_grad = input_grad;
+    if (nn_model_plan(b.m, rows, &err) != NN_OK) {
+        print_error("plan: %s\n", err.msg);
+        fail();
+    }
+    nn_rng r;
+    nn_rng_seed(&r, 7, NN_STREAM_INIT);
+    assert_int_equal(nn_model_init_params(b.m, &r, &err), NN_OK);
+    return b;
+}
+
+static void free_model(built *b)
+{
+    nn_model_free(b->m);
+    nn_spec_free(b->spec);
+}
+
+/* ---- dense layer: dW, db, dx of sum(dy * dense(x)) ---- */
+
+static double dense_objective(nn_model *m, const float *dy, float *yh, int rows)
+{
+    nn_pass p = {.e = E, .rows = rows, .training = true, .rng = NULL};
+    nn_model_forward(m, &p);
+    size_t n = (size_t)rows * m->output->size;
+    E->ops->download(E, yh, &m->output->out, n);
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)dy[i] * yh[i];
+    return s;
+}
+
+/* Finite differences of objective() over every element of tensor t
+ * (n floats) against the analytic gradient ga. */
+typedef double (*objective_fn)(void *ctx);
+
+static void fd_tensor(nn_tensor *t, size_t n, const float *ga, objective_fn f, void *ctx,
+                      const char *what)
+{
+    float *v = malloc(n * sizeof *v);
+    assert_non_null(v);
+    E->ops->download(E, v, t, n);
+    for (size_t i = 0; i < n; i++) {
+        float x0 = v[i];
+        double h = step_for(x0);
+        v[i] = (float)(x0 + h);
+        double hp = (double)v[i] - x0;
+        E->ops->upload(E, t, v, n);
+        double fp = f(ctx);
+        v[i] = (float)(x0 - h);
+        double hm = x0 - (double)v[i];
+        E->ops->upload(E, t, v, n);
+        double fm = f(ctx);
+        v[i] = x0;
+        E->ops->upload(E, t, v, n);
+        check_close(ga[i], (fp - fm) / (hp + hm), what, (int)i);
+    }
+    free(v);
+}
+
+typedef struct {
+    nn_model *m;
+    const float *dy;
+    float *yh;
+    int rows;
+} dense_ctx;
+
+static double dense_f(void *c)
+{
+    dense_ctx *d = c;
+    return dense_objective(d->m, d->dy, d->yh, d->rows);
+}
+
+static float *dl(const nn_tensor *t, size_t n)
+{
+    float *h = malloc(n * sizeof *h);
+    assert_non_null(h);
+    E->ops->download(E, h, t, n);
+    return h;
+}
+
+static void gradcheck_dense(const char *act, bool bias, int rows, int in, int units)
+{
+    char text[512];
+    snprintf(text, sizeof text,
+             "model = { input = { shape = [%d]; }; layers = ( { type = \"dense\"; units = %d; "
+             "activation = \"%s\"; use_bias = %s; bias_initializer = \"random_normal\"; } ); };",
+             in, units, act, bias ? "true" : "false");
+    built b = build_model(text, rows, true);
+    nn_model *m = b.m;
+    nn_node *d = m->output;
+    assert_int_equal(d->n_params, bias ? 2 : 1);
+    size_t nx = (size_t)rows * in, ny = (size_t)rows * units;
+    float *x = malloc(nx * sizeof *x), *dy = malloc(ny * sizeof *dy), *yh = malloc(ny * sizeof *yh);
+    assert_non_null(x);
+    assert_non_null(dy);
+    assert_non_null(yh);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = (float)nrand();
+    for (size_t i = 0; i < ny; i++)
+        dy[i] = (float)nrand();
+    E->ops->upload(E, nn_model_input_tensor(m), x, nx);
+    dense_ctx ctx = {m, dy, yh, rows};
+    dense_f(&ctx);
+    E->ops->upload(E, &d->dout, dy, ny);
+    d->loss_wrote_preact = false;
+    nn_pass p = {.e = E, .rows = rows, .training = true, .rng = NULL};
+    nn_model_backward(m, &p);
+    float *dW = dl(&d->params[0].g, d->params[0].size);
+    float *db = bias ? dl(&d->params[1].g, d->params[1].size) : NULL;
+    float *dx = dl(&m->input->dout, nx);
+    char what[96];
+    snprintf(what, sizeof what, "dense %s dW", act);
+    fd_tensor(&d->params[0].w, d->params[0].size, dW, dense_f, &ctx, what);
+    if (bias) {
+        snprintf(what, sizeof what, "dense %s db", act);
+        fd_tensor(&d->params[1].w, d->params[1].size, db, dense_f, &ctx, what);
+    }
+    snprintf(what, sizeof what, "dense %s dx", act);
+    fd_tensor(nn_model_input_tensor(m), nx, dx, dense_f, &ctx, what);
+    free(dW);
+    free(db);
+    free(dx);
+    free(x);
+    free(dy);
+    free(yh);
+    free_model(&b);
+}
+
+static void test_dense_gradients(void **state)
+{
+    (void)state;
+    gradcheck_dense("linear", true, 3, 5, 10);
+    gradcheck_dense("linear", false, 7, 10, 5);
+    gradcheck_dense("tanh", true, 7, 5, 10);
+    gradcheck_dense("sigmoid", false, 3, 10, 5);
+    gradcheck_dense("softmax", true, 7, 10, 5);
+    gradcheck_dense("gelu", true, 3, 5, 3);
+}
+
+/* ---- regularizers ---- */
+
+typedef struct {
+    nn_tensor *w;
+    float l1, l2;
+    size_t n;
+} reg_ctx;
+
+static double reg_f(void *c)
+{
+    reg_ctx *r = c;
+    return E->ops->regularize(E, r->w, r->l1, r->l2, NULL, 0.0f, r->n);
+}
+
+static void test_regularize_engine(void **state)
+{
+    (void)state;
+    const size_t n = 35;
+    float w[35];
+    for (size_t i = 0; i < n; i++) {
+        double v = nrand();
+        w[i] = (float)(fabs(v) < 0.1 ? v + (v < 0 ? -0.1 : 0.1) : v);
+    }
+    const float cfg[3][2] = {{0.01f, 0.0f}, {0.0f, 0.02f}, {0.3f, 0.7f}};
+    for (int c = 0; c < 3; c++) {
+        nn_tensor tw = tnew(n, w), tg = tnew(n, NULL);
+        /* the gradient is ADDED into grad, times grad_scale */
+        E->ops->fill(E, &tg, 1.0f, n);
+        double pen = E->ops->regularize(E, &tw, cfg[c][0], cfg[c][1], &tg, 1.0f, n);
+        double ref = 0.0;
+        for (size_t i = 0; i < n; i++)
+            ref += cfg[c][0] * fabs((double)w[i]) + cfg[c][1] * (double)w[i] * w[i];
+        assert_true(fabs(pen - ref) <= 1e-5 * fabs(ref));
+        float *g = dl(&tg, n);
+        for (size_t i = 0; i < n; i++)
+            g[i] -= 1.0f;
+        reg_ctx ctx = {&tw, cfg[c][0], cfg[c][1], n};
+        fd_tensor(&tw, n, g, reg_f, &ctx, "regularize gradient");
+        free(g);
+        E->ops->free(E, &tw);
+        E->ops->free(E, &tg);
+    }
+}
+
+/* A 2-layer model with kernel, bias and activity regularizers and an MSE
+ * loss (the hidden layer is a sigmoid so that its l1 activity penalty has no
+ * kink: its outputs are positive), run the way fit.c runs a batch: forward, loss (+ activity penalty),
+ * backward, weight penalties with their gradients. Every parameter's
+ * gradient is checked against finite differences of the total loss. */
+typedef struct {
+    nn_model *m;
+    nn_tensor *yt;
+    int rows;
+} train_ctx;
+
+static double weight_penalty(nn_model *m, bool grad)
+{
+    double total = 0.0;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i]->n_params; k++) {
+            nn_param *p = &m->nodes[i]->params[k];
+            if (p->reg.l1 == 0.0f && p->reg.l2 == 0.0f)
+                continue;
+            total += E->ops->regularize(E, &p->w, p->reg.l1, p->reg.l2, grad ? &p->g : NULL, 1.0f,
+                                        p->size);
+        }
+    return total;
+}
+
+static double train_loss(train_ctx *c, bool grad)
+{
+    nn_model *m = c->m;
+    nn_pass p = {.e = E, .rows = c->rows, .training = true, .rng = NULL};
+    nn_model_forward(m, &p);
+    double loss = E->ops->loss(E, NN_LOSS_MSE, &m->output->out, c->yt, c->rows,
+                               m->output->shape[0], grad ? &m->output->dout : NULL, 1.0f) /
+                      c->rows +
+                  m->activity_penalty;
+    m->output->loss_wrote_preact = false;
+    if (grad)
+        nn_model_backward(m, &p);
+    return loss + weight_penalty(m, grad);
+}
+
+static double train_f(void *c) { return train_loss(c, false); }
+
+static void test_regularizer_gradients_in_model(void **state)
+{
+    (void)state;
+    const int rows = 7, in = 5, out = 3;
+    const char *text =
+        "model = { input = { shape = [5]; }; layers = (\n"
+        "  { type = \"dense\"; name = \"h\"; units = 10; activation = \"sigmoid\";\n"
+        "    kernel_regularizer = { l1 = 0.05; l2 = 0.1; }; bias_regularizer = \"l2\";\n"
+        "    bias_initializer = \"random_normal\";\n"
+        "    activity_regularizer = { l1 = 0.2; l2 = 0.3; }; },\n"
+        "  { type = \"dense\"; name = \"o\"; units = 3; kernel_regularizer = \"l1\";\n"
+        "    bias_regularizer = { l1 = 0.1; }; bias_initializer = \"random_normal\";\n"
+        "    activity_regularizer = { l2 = 0.2; }; }\n"
+        "); };";
+    built b = build_model(text, rows, false);
+    nn_model *m = b.m;
+    float x[35], y[21];
+    for (int i = 0; i < rows * in; i++)
+        x[i] = (float)nrand();
+    for (int i = 0; i < rows * out; i++)
+        y[i] = (float)nrand();
+    E->ops->upload(E, nn_model_input_tensor(m), x, (size_t)rows * in);
+    nn_tensor yt = tnew((size_t)rows * out, y);
+    /* move parameters off 0, where l1 has a kink */
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i]->n_params; k++) {
+            nn_param *p = &m->nodes[i]->params[k];
+            float *w = dl(&p->w, p->size);
+            for (size_t j = 0; j < p->size; j++)
+                if (fabsf(w[j]) < 0.05f)
+                    w[j] = w[j] < 0 ? w[j] - 0.05f : w[j] + 0.05f;
+            E->ops->upload(E, &p->w, w, p->size);
+            free(w);
+        }
+    train_ctx ctx = {m, &yt, rows};
+    train_loss(&ctx, true);
+    assert_true(m->activity_penalty > 0.0);
+    int checked = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i]->n_params; k++) {
+            nn_param *p = &m->nodes[i]->params[k];
+            float *g = dl(&p->g, p->size);
+            char what[96];
+            snprintf(what, sizeof what, "regularized model %s/%s", m->nodes[i]->name, p->name);
+            fd_tensor(&p->w, p->size, g, train_f, &ctx, what);
+            free(g);
+            checked++;
+        }
+    assert_int_equal(checked, 4);
+    E->ops->free(E, &yt);
+    free_model(&b);
+}
+
+/* ---- fusion: fused loss gradient = activation backward of the unfused
+ * loss's gradient at the activation's output; values agree too ---- */
+
+static void check_fusion(nn_loss_kind fused, nn_loss_kind plain, nn_act act, int rows, int cols,
+                         bool sparse, bool soft)
+{
+    size_t n = (size_t)rows * cols, tn = sparse ? (size_t)rows : n;
+    float *z = malloc(n * sizeof *z), *t = calloc(n, sizeof *t);
+    assert_non_null(z);
+    assert_non_null(t);
+    for (size_t i = 0; i < n; i++)
+        z[i] = (float)(1.5 * nrand());
+    for (int r = 0; r < rows; r++) {
+        if (sparse) {
+            t[r] = (float)(int)urand(0, cols);
+        } else if (act == NN_ACT_SIGMOID) {
+            for (int c = 0; c < cols; c++)
+                t[(size_t)r * cols + c] = soft ? (float)urand(0, 1) : (urand(0, 1) < 0.5f ? 0.f : 1.f);
+        } else if (soft) {
+            double s = 0.0;
+            for (int c = 0; c < cols; c++)
+                s += t[(size_t)r * cols + c] = (float)urand(0, 1);
+            for (int c = 0; c < cols; c++)
+                t[(size_t)r * cols + c] = (float)(t[(size_t)r * cols + c] / s);
+        } else {
+            t[(size_t)r * cols + (int)urand(0, cols)] = 1.0f;
+        }
+    }
+    nn_tensor tz = tnew(n, z), tt = tnew(tn, t), ty = tnew(n, NULL), gf = tnew(n, NULL),
+              gp = tnew(n, NULL), gz = tnew(n, NULL);
+    double vf = E->ops->loss(E, fused, &tz, &tt, rows, cols, &gf, 1.0f);
+    E->ops->act_forward(E, act, 0.0f, &tz, &ty, rows, cols);
+    double vp = E->ops->loss(E, plain, &ty, &tt, rows, cols, &gp, 1.0f);
+    E->ops->act_backward(E, act, 0.0f, &tz, &ty, &gp, &gz, rows, cols);
+    assert_true(fabs(vf - vp) <= 1e-5 * fabs(vp) + 1e-6);
+    float *a = dl(&gf, n), *b = dl(&gz, n);
+    for (size_t i = 0; i < n; i++)
+        if (!(fabsf(a[i] - b[i]) <= 1e-5f + 1e-4f * fabsf(b[i]))) {
+            print_error("fusion %s vs %s [%zu]: fused %.8g, chained %.8g\n", loss_names[fused],
+                        loss_names[plain], i, a[i], b[i]);
+            fail();
+        }
+    free(a);
+    free(b);
+    nn_tensor *ts[] = {&tz, &tt, &ty, &gf, &gp, &gz};
+    for (int i = 0; i < 6; i++)
+        E->ops->free(E, ts[i]);
+    free(z);
+    free(t);
+}
+
+static void test_fusion(void **state)
+{
+    (void)state;
+    check_fusion(NN_LOSS_SOFTMAX_CE, NN_LOSS_CATEGORICAL_CE, NN_ACT_SOFTMAX, 3, 5, false, false);
+    check_fusion(NN_LOSS_SOFTMAX_CE, NN_LOSS_CATEGORICAL_CE, NN_ACT_SOFTMAX, 7, 10, false, true);
+    check_fusion(NN_LOSS_SPARSE_SOFTMAX_CE, NN_LOSS_SPARSE_CE, NN_ACT_SOFTMAX, 7, 10, true, false);
+    check_fusion(NN_LOSS_BINARY_CE_LOGITS, NN_LOSS_BINARY_CE, NN_ACT_SIGMOID, 7, 5, false, false);
+    check_fusion(NN_LOSS_BINARY_CE_LOGITS, NN_LOSS_BINARY_CE, NN_ACT_SIGMOID, 3, 10, false, true);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_activation_backward),
+        cmocka_unit_test(test_loss_gradients),
+        cmocka_unit_test(test_loss_clipped_regions),
+        cmocka_unit_test(test_dense_gradients),
+        cmocka_unit_test(test_regularize_engine),
+        cmocka_unit_test(test_regularizer_gradients_in_model),
+        cmocka_unit_test(test_fusion),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
