@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "engine/engine.h"
+#include "spec/spec.h"
 
 static const char usage[] =
     "usage: nnctl <command> [options]\n"
@@ -62,8 +63,10 @@ int main(int argc, char **argv)
         return nn_cmd_predict(argc - 2, argv + 2);
     if (!strcmp(cmd, "summary"))
         return nn_cmd_summary(argc - 2, argv + 2);
-    fprintf(stderr, "nnctl: error: unknown command '%s' (commands: train, eval, predict, summary; "
-                    "see nnctl --help)\n",
-            cmd);
+    const char *commands[] = {"train", "eval", "evaluate", "predict", "summary"};
+    const char *guess = nn_did_you_mean(cmd, commands, 5);
+    fprintf(stderr, "nnctl: error: unknown command '%s'%s%s%s (commands: train, eval, predict, "
+                    "summary; see nnctl --help)\n",
+            cmd, guess ? "; did you mean '" : "", guess ? guess : "", guess ? "'?" : "");
     return 2;
 }

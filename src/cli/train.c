@@ -88,7 +88,9 @@ int nn_cmd_train(int argc, char **argv)
     nn_status st = nn_spec_load_file(&spec, a.pos[0], &err);
     for (int i = 0; !st && i < a.n_sets; i++)
         st = nn_spec_override(spec, a.sets[i], &err);
-    for (int i = 0; !st && i < n_extra; i++)
+    /* --threads/--engine are train.* overrides; without a train section
+     * they would create one and hide the real error (a missing section) */
+    for (int i = 0; !st && i < n_extra && nn_spec_has(nn_spec_root(spec), "train"); i++)
         st = nn_spec_override(spec, extra[i], &err);
     if (!st)
         st = nn_spec_to_text(spec, &spec_text, &err);
@@ -115,6 +117,20 @@ int nn_cmd_train(int argc, char **argv)
             fprintf(out, ", validate on %zu samples", s.val_set.n);
         fprintf(out, " (%s engine, %d threads) -> %s\n", s.engine->ops->name, s.engine->threads,
                 run_dir);
+    }
+    if (!s.val_set.n) {
+        const char *mon[2] = {s.train.early_stopping.enabled ? s.train.early_stopping.monitor : "",
+                              s.train.checkpoint.enabled && s.train.checkpoint.save_best_only
+                                  ? s.train.checkpoint.monitor
+                                  : ""};
+        const char *who[2] = {"early_stopping", "checkpoint"};
+        for (int i = 0; i < 2; i++)
+            if (!strncmp(mon[i], "val_", 4))
+                fprintf(stderr,
+                        "nnctl: warning: train.callbacks.%s monitors %s but there is no "
+                        "validation data (set data.validation_split or data.validation): it will "
+                        "never act\n",
+                        who[i], mon[i]);
     }
     nn_fit_state resume = {0};
     if (a.resume) {

@@ -16,6 +16,11 @@ nn_status nn_data_resolve(const char *path, char *out, size_t len, nn_error *err
     const char *env = getenv("NNCTL_DATA");
     if (env && *env) {
         snprintf(out, len, "%s/%s", env, path);
+        if (access(out, F_OK) != 0)
+            return nn_fail(err, NN_ERR_RUNTIME,
+                           "data file '%s' not found in $NNCTL_DATA (%s); run scripts/fetch-data "
+                           "or fix NNCTL_DATA",
+                           path, out);
         return NN_OK;
     }
     if (access(path, F_OK) == 0) {
@@ -53,7 +58,19 @@ static nn_status parse_source(nn_spec_node *data, const char *key, nn_data_sourc
         return st;
     src->present = true;
     src->format = (nn_data_format)fmt;
-    snprintf(src->where, sizeof src->where, "%s", nn_spec_node_path(g));
+    /* "file:line: data.train.images" prefixes for errors found when loading */
+    struct {
+        char *buf;
+        const char *key;
+    } locs[3] = {{src->where, NULL}, {src->where_images, "images"}, {src->where_labels, "labels"}};
+    for (int i = 0; i < 3; i++) {
+        nn_error loc;
+        nn_spec_fail(g, locs[i].key, &loc, NN_ERR_RUNTIME, "@");
+        char *at = strrchr(loc.msg, '@');
+        if (at && at - loc.msg >= 2)
+            at[-2] = '\0'; /* drop ": @" */
+        snprintf(locs[i].buf, sizeof src->where, "%s", loc.msg);
+    }
     /* Paths resolve when the data is loaded: training must not need the
      * test files, nor eval the training files. */
     snprintf(src->images, sizeof src->images, "%s", images);
@@ -90,12 +107,11 @@ nn_status nn_spec_data(nn_spec_node *data, nn_data_cfg *c, nn_error *err)
 nn_status nn_data_load(const nn_data_source *src, double scale, nn_dataset *out, nn_error *err)
 {
     char images[PATH_MAX], labels[PATH_MAX];
-    nn_status st = nn_data_resolve(src->images, images, sizeof images, err);
-    if (!st)
-        st = nn_data_resolve(src->labels, labels, sizeof labels, err);
-    if (!st)
-        st = nn_dataset_load_idx(images, labels, out, err);
-    if (st)
+    if (nn_data_resolve(src->images, images, sizeof images, err))
+        return nn_error_prefix(err, "%s", src->where_images);
+    if (nn_data_resolve(src->labels, labels, sizeof labels, err))
+        return nn_error_prefix(err, "%s", src->where_labels);
+    if (nn_dataset_load_idx(images, labels, out, err))
         return nn_error_prefix(err, "%s", src->where);
     out->scale = (float)scale;
     return NN_OK;

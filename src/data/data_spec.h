@@ -14,7 +14,8 @@ typedef struct nn_data_source {
     nn_data_format format;
     char images[PATH_MAX]; /* as written; resolved when loaded */
     char labels[PATH_MAX];
-    char where[96];        /* "data.train", for messages */
+    char where[512];        /* "spec.cfg:12: data.train", for messages */
+    char where_images[512], where_labels[512];
 } nn_data_source;
 
 typedef struct nn_data_cfg {

@@ -19,12 +19,13 @@ static nn_status dropout_parse(nn_node *n, nn_spec_node *s, nn_error *err)
         return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
     n->cfg = c;
     double rate;
-    nn_status st = nn_spec_float(s, "rate", true, 0.0, 0.0, 1.0, &rate, err);
+    nn_status st = nn_spec_float(s, "rate", true, 0.0, -1e300, 1e300, &rate, err);
     if (st)
         return st;
-    if (rate >= 1.0)
+    if (rate < 0.0 || rate >= 1.0)
         return nn_spec_fail(s, "rate", err, NN_ERR_USAGE,
-                            "expected a number in [0, 1), got 1 (that drops everything)");
+                            "expected a fraction in [0, 1) (0.2 drops a fifth of the units), got %g",
+                            rate);
     c->rate = (float)rate;
     return NN_OK;
 }

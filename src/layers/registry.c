@@ -22,9 +22,12 @@ const nn_layer_type *nn_layer_type_find(const char *name)
 
 const char *const *nn_layer_type_names(void)
 {
+    /* "input" is declared in model.input, never as a layer */
     static const char *names[N_TYPES + 1];
+    int n = 0;
     for (int i = 0; i < N_TYPES; i++)
-        names[i] = types[i]->name;
-    names[N_TYPES] = NULL;
+        if (types[i] != &nn_layer_input)
+            names[n++] = types[i]->name;
+    names[n] = NULL;
     return names;
 }

@@ -98,7 +98,7 @@ struct nn_node {
 
     void *cfg;                 /* layer-specific settings (from parse) */
     void *state;               /* layer-specific per-batch state (from plan) */
-    int spec_line;
+    nn_spec_node *spec;        /* where the layer was declared (for errors) */
 };
 
 /* Where a layer should write the gradient for input i: input's dout when it

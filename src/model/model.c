@@ -73,17 +73,21 @@ static nn_status parse_layer(nn_model *m, nn_spec_node *ls, nn_error *err)
 {
     int type_idx;
     const char *const *names = nn_layer_type_names();
+    const char *type_name = NULL;
+    nn_error probe;
+    if (nn_spec_string(ls, "type", true, NULL, &type_name, &probe) == NN_OK &&
+        strcmp(type_name, "input") == 0)
+        return nn_spec_fail(ls, "type", err, NN_ERR_USAGE,
+                            "the model's input is declared in model.input, not as a layer");
     nn_status st = nn_spec_choice(ls, "type", true, names, -1, &type_idx, err);
     if (st)
         return st;
     const nn_layer_type *type = nn_layer_type_find(names[type_idx]);
-    if (type == &nn_layer_input)
-        return nn_spec_fail(ls, "type", err, NN_ERR_USAGE,
-                            "the model's input is declared in model.input, not as a layer");
     nn_node *n = calloc(1, sizeof *n);
     if (!n)
         return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
     n->type = type;
+    n->spec = ls;
     const char *name = NULL;
     if ((st = nn_spec_string(ls, "name", false, NULL, &name, err)))
         goto fail;

@@ -177,7 +177,8 @@ static nn_status fail_at(const nn_spec *s, const config_setting_t *st, const cha
 
 static void spec_hook_free(void *hook) { free(hook); }
 
-/* The duplicated key's name, when line `line` of text names exactly one key. */
+/* The duplicated key's name: the only key on line `line` of text, or the
+ * key named twice on that line. */
 static int duplicate_key_name(const char *text, int line, char *name, size_t n)
 {
     const char *p = text;
@@ -192,6 +193,7 @@ static int duplicate_key_name(const char *text, int line, char *name, size_t n)
     if (!end)
         end = p + strlen(p);
     int found = 0;
+    char keys[32][128];
     while (p < end) {
         if (*p == '"') { /* skip strings */
             for (p++; p < end && *p != '"'; p++)
@@ -210,14 +212,25 @@ static int duplicate_key_name(const char *text, int line, char *name, size_t n)
             while (q < end && (*q == ' ' || *q == '\t'))
                 q++;
             if (q < end && (*q == '=' || *q == ':')) {
+                if (found < 32)
+                    snprintf(keys[found], sizeof keys[0], "%.*s", (int)(p - start), start);
                 found++;
-                snprintf(name, n, "%.*s", (int)(p - start), start);
             }
             continue;
         }
         p++;
     }
-    return found == 1;
+    if (found == 1) {
+        snprintf(name, n, "%s", keys[0]);
+        return 1;
+    }
+    for (int i = 1; i < found && i < 32; i++)
+        for (int j = 0; j < i; j++)
+            if (strcmp(keys[i], keys[j]) == 0) {
+                snprintf(name, n, "%s", keys[i]);
+                return 1;
+            }
+    return 0;
 }
 
 static nn_status parse_error(const nn_spec *s, const char *text, nn_error *err)
@@ -454,8 +467,19 @@ static nn_status lookup(nn_spec_node *n, const char *key, bool required, config_
         return fail_at(n->spec, n->s, n->path, err, "expected a group { ... }, got %s", got);
     }
     *st = config_setting_get_member(n->s, key);
-    if (!*st && required)
+    if (!*st && required) {
+        /* a misspelled required key: say which key is probably meant */
+        int count = config_setting_length(n->s);
+        for (int i = 0; i < count; i++) {
+            const char *have = config_setting_name(config_setting_get_elem(n->s, (unsigned)i));
+            const char *want[1] = {key};
+            if (have && nn_did_you_mean(have, want, 1))
+                return fail_at(n->spec, n->s, n->path, err,
+                               "missing required key \"%s\" (is \"%s\" a misspelling of it?)",
+                               key, have);
+        }
         return fail_at(n->spec, n->s, n->path, err, "missing required key \"%s\"", key);
+    }
     return NN_OK;
 }
 

@@ -17,6 +17,8 @@ typedef struct nn_objective {
     bool one_hot;       /* targets are one-hot rows, else one label per row */
     int cols;           /* output units */
     int target_cols;    /* per-sample target width */
+    /* On error: what to point the user at. */
+    enum { NN_BLAME_LOSS, NN_BLAME_ONE_HOT, NN_BLAME_OUTPUT } blame;
 } nn_objective;
 
 /* Checks that loss, output layer and data fit together; errors say how to

@@ -35,16 +35,23 @@ const nn_loss_info *nn_loss_find(const char *name)
 
 nn_status nn_spec_loss(nn_spec_node *train, const nn_loss_info **out, nn_error *err)
 {
+    /* short names, then Keras's long ones where they differ */
     const char *names[2 * N_LOSSES + 1];
+    int owner[2 * N_LOSSES], n = 0;
     for (int i = 0; i < N_LOSSES; i++) {
-        names[i] = losses[i].name;
-        names[N_LOSSES + i] = losses[i].keras_name;
+        owner[n] = i;
+        names[n++] = losses[i].name;
     }
-    names[2 * N_LOSSES] = NULL;
+    for (int i = 0; i < N_LOSSES; i++)
+        if (strcmp(losses[i].name, losses[i].keras_name) != 0) {
+            owner[n] = i;
+            names[n++] = losses[i].keras_name;
+        }
+    names[n] = NULL;
     int idx;
     nn_status st = nn_spec_choice(train, "loss", true, names, -1, &idx, err);
     if (st)
         return st;
-    *out = &losses[idx % N_LOSSES];
+    *out = &losses[owner[idx]];
     return NN_OK;
 }

@@ -11,6 +11,7 @@ nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one
     memset(o, 0, sizeof *o);
     o->loss = L;
     o->cols = out->ndim ? out->shape[out->ndim - 1] : 1;
+    o->blame = NN_BLAME_OUTPUT;
     if (out->ndim != 1)
         return nn_fail(err, NN_ERR_USAGE,
                        "output layer '%s' has shape %d-D per sample; this loss needs a flat "
@@ -23,6 +24,7 @@ nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one
     case NN_TARGET_BINARY: one_hot = o->cols > 1; break;
     default: one_hot = o->cols > 1 && o->cols == n_classes; break;
     }
+    o->blame = NN_BLAME_ONE_HOT;
     if (one_hot_setting >= 0 && (bool)one_hot_setting != one_hot) {
         if (L->target == NN_TARGET_ONE_HOT)
             return nn_fail(err, NN_ERR_USAGE,
@@ -36,6 +38,7 @@ nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one
                            L->name);
         one_hot = one_hot_setting;
     }
+    o->blame = NN_BLAME_OUTPUT;
     if (one_hot && n_classes != o->cols)
         return nn_fail(err, NN_ERR_USAGE,
                        "the data has %d classes but output layer '%s' has %d units (one-hot "
@@ -50,6 +53,7 @@ nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one
                        "loss \"%s\" with integer labels needs an output of 1 unit, but '%s' has "
                        "%d (set data.one_hot = true for one unit per class)",
                        L->name, out->name, o->cols);
+    o->blame = NN_BLAME_LOSS;
     if (L->target == NN_TARGET_BINARY && !one_hot && n_classes > 2)
         return nn_fail(err, NN_ERR_USAGE,
                        "loss \"%s\" needs 0/1 labels but the data has %d classes", L->name,

@@ -15,9 +15,11 @@ nn_status nn_session_build(nn_session *s, nn_spec *spec, nn_error *err)
         return st;
     const nn_node *out = s->model->output;
     int units = out->ndim ? out->shape[out->ndim - 1] : 1;
+    s->train_node = train;
     if ((st = nn_spec_train(train, units, &s->train, err)) ||
         (st = nn_spec_group(root, "data", false, &data, err)))
         return st;
+    s->data_node = data;
     if (data && (st = nn_spec_data(data, &s->data, err)))
         return st;
     if ((st = nn_spec_check_unknown(root, err)))
@@ -53,6 +55,21 @@ static nn_status resolve_objective(nn_session *s, int n_classes, nn_error *err)
     nn_status st = nn_objective_resolve(&s->train, s->model, s->data.one_hot, n_classes, &s->obj,
                                         err);
     s->have_objective = st == NN_OK;
+    if (st) {
+        /* point at what the user would change */
+        nn_error inner = *err;
+        nn_spec_node *where = s->train_node;
+        const char *key = "loss";
+        if (s->obj.blame == NN_BLAME_ONE_HOT && s->data_node) {
+            where = s->data_node;
+            key = "one_hot";
+        } else if (s->obj.blame == NN_BLAME_OUTPUT && s->model->output->spec) {
+            where = s->model->output->spec;
+            key = NULL;
+        }
+        if (where)
+            return nn_spec_fail(where, key, err, st, "%s", inner.msg);
+    }
     return st;
 }
 

@@ -16,6 +16,7 @@ typedef struct nn_session {
     nn_objective obj;
     nn_dataset train_full, train_set, val_set, test_set;
     bool have_objective;
+    nn_spec_node *train_node, *data_node; /* for locating errors */
 } nn_session;
 
 /* Reads every section of spec (which the session takes over), builds the

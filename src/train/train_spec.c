@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "train/callbacks/callbacks.h"
 #include "train/train_spec.h"
 
 static const char *const modes[] = {"auto", "min", "max", NULL};
@@ -101,6 +102,21 @@ static nn_status check_template(nn_spec_node *g, const char *path, const nn_trai
         }
         p = end;
     }
+    /* Try the formats now, on made-up values, so a bad one fails before
+     * training rather than after the first epoch. */
+    nn_logs logs = {0};
+    nn_logs_set(&logs, "loss", 0.5);
+    nn_logs_set(&logs, "val_loss", 0.5);
+    for (int i = 0; i < c->n_metrics; i++) {
+        char name[80];
+        nn_logs_set(&logs, c->metrics[i].name, 0.5);
+        snprintf(name, sizeof name, "val_%s", c->metrics[i].name);
+        nn_logs_set(&logs, name, 0.5);
+    }
+    char out[4096];
+    nn_error inner;
+    if (nn_format_template(path, 0, &logs, out, sizeof out, &inner))
+        return nn_spec_fail(g, "path", err, NN_ERR_USAGE, "%s", inner.msg);
     return NN_OK;
 }
 

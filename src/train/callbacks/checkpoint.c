@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "train/callbacks/callbacks.h"
@@ -69,8 +70,21 @@ nn_status nn_format_template(const char *tmpl, long long epoch, const nn_logs *l
         if (!printf_spec(spec, is_epoch, fmt, sizeof fmt))
             return nn_fail(err, NN_ERR_USAGE, "checkpoint path \"%s\": bad format \"%s\"", tmpl,
                            spec);
-        int w = is_epoch ? snprintf(out + o, len - o, fmt, epoch + 1)
-                         : snprintf(out + o, len - o, fmt, v);
+        int w;
+        if (is_epoch)
+            w = snprintf(out + o, len - o, fmt, epoch + 1);
+        else if (!spec[0]) {
+            /* no format: the shortest text that reads back as the same
+             * double, as Python's str() */
+            char buf[40];
+            for (int prec = 1; prec <= 17; prec++) {
+                snprintf(buf, sizeof buf, "%.*g", prec, v);
+                if (strtod(buf, NULL) == v)
+                    break;
+            }
+            w = snprintf(out + o, len - o, "%s", buf);
+        } else
+            w = snprintf(out + o, len - o, fmt, v);
         if (w < 0 || (size_t)w >= len - o)
             return nn_fail(err, NN_ERR_USAGE, "checkpoint path too long");
         o += (size_t)w;

@@ -1,7 +1,8 @@
 /* EarlyStopping with Keras's semantics: an epoch improves when
  * current - min_delta beats best (sign flipped for "min"); the wait counter
- * resets only when the value beats both best and the baseline; training
- * stops when wait >= patience (and not on the first epoch). Unlike Keras 2,
+ * resets only when the value beats both best and the baseline; an epoch
+ * that improves never stops training; otherwise training stops when
+ * wait >= patience (and not on the first epoch). Unlike Keras 2,
  * restore_best_weights restores at the end of training whether or not this
  * callback stopped it (Keras 3's behaviour; Keras 2's surprised users). */
 #include <math.h>
@@ -42,6 +43,7 @@ bool nn_early_stopping_epoch_end(nn_early_stopping *s, long long epoch, const nn
         *improved = true;
         if (!s->cfg->has_baseline || improves(s, current, s->cfg->baseline))
             s->wait = 0;
+        return false; /* an improving epoch never stops training (Keras) */
     }
     if (s->wait >= s->cfg->patience && epoch > 0) {
         s->stopped_epoch = epoch;
