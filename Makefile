@@ -75,7 +75,7 @@ check:
 demo:
 	scripts/demo
 
-bench: $(NNCTL)
+bench: $(NNCTL) $(BUILD)/tools/bench_gemm
 	NNCTL=$(NNCTL) scripts/bench
 
 install: $(NNCTL)

@@ -118,6 +118,10 @@ typedef struct nn_engine_ops {
     void (*download)(nn_engine *e, float *dst, const nn_tensor *src, size_t n);
     void (*copy)(nn_engine *e, nn_tensor *dst, const nn_tensor *src, size_t n);
     void (*fill)(nn_engine *e, nn_tensor *t, float value, size_t n);
+    /* A host pointer to t's memory when the engine keeps tensors in host
+     * memory (then callers fill it in place instead of uploading a copy),
+     * else NULL. */
+    float *(*host_ptr)(nn_engine *e, nn_tensor *t);
 
     /* C[M,N] = alpha * op(A) op(B) + beta * C, row-major; op = transpose if ta/tb.
      * A is M x K (K x M when ta), B is K x N (N x K when tb). */

@@ -48,13 +48,20 @@ static void batcher_free(batcher *b, nn_engine *e)
     e->ops->free(e, &b->yt);
 }
 
+/* Gathers a batch straight into engine memory when it is host memory;
+ * otherwise into host buffers that are then uploaded. */
 static void load_batch(batcher *b, nn_model *m, const nn_objective *o, const nn_dataset *d,
                        const uint32_t *idx, int rows)
 {
-    nn_dataset_gather_x(d, idx, (size_t)rows, b->x);
-    nn_dataset_gather_y(d, idx, (size_t)rows, o->one_hot, b->y);
-    m->e->ops->upload(m->e, nn_model_input_tensor(m), b->x, (size_t)rows * b->in_size);
-    m->e->ops->upload(m->e, &b->yt, b->y, (size_t)rows * (size_t)o->target_cols);
+    nn_engine *e = m->e;
+    nn_tensor *in = nn_model_input_tensor(m);
+    float *x = e->ops->host_ptr(e, in), *y = e->ops->host_ptr(e, &b->yt);
+    nn_dataset_gather_x(d, idx, (size_t)rows, x ? x : b->x);
+    nn_dataset_gather_y(d, idx, (size_t)rows, o->one_hot, y ? y : b->y);
+    if (!x)
+        e->ops->upload(e, in, b->x, (size_t)rows * b->in_size);
+    if (!y)
+        e->ops->upload(e, &b->yt, b->y, (size_t)rows * (size_t)o->target_cols);
 }
 
 /* Mean data loss of the batch; with grad, writes the output gradient. */

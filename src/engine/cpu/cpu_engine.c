@@ -56,6 +56,12 @@ static void cpu_download(nn_engine *e, float *dst, const nn_tensor *src, size_t 
         memcpy(dst, src->data, n * sizeof(float));
 }
 
+static float *cpu_host_ptr(nn_engine *e, nn_tensor *t)
+{
+    (void)e;
+    return t->data;
+}
+
 static void cpu_copy(nn_engine *e, nn_tensor *dst, const nn_tensor *src, size_t n)
 {
     (void)e;
@@ -158,35 +164,43 @@ static void cpu_bias_grad(nn_engine *e, const nn_tensor *dY, nn_tensor *db, int 
     }
 }
 
-/* Inverted dropout. The mask is drawn in fixed chunks, chunk i from its
- * own stream split off the caller's: the same mask whatever the thread
- * count. Comparing 24-bit integers avoids a float conversion per draw. */
-#define DROPOUT_CHUNK 8192
+/* Inverted dropout. Each element's draw is a hash of (its index, a key
+ * taken from the caller's stream): counter-based, so the mask is the same
+ * whatever the thread count, and the loop vectorizes (32-bit multiplies).
+ * Two rounds of a strong 32-bit finalizer keep neighbouring indices and
+ * keys independent. */
+static inline uint32_t mix32(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+NN_KERNEL static void dropout_range(uint32_t k1, uint32_t k2, uint32_t threshold, float keep,
+                                    size_t lo, size_t hi, const float *restrict x,
+                                    float *restrict m, float *restrict y)
+{
+    for (size_t i = lo; i < hi; i++) {
+        uint32_t h = mix32(mix32((uint32_t)i ^ k1) + k2);
+        float mask = (h >> 8) >= threshold ? keep : 0.0f;
+        m[i] = mask;
+        y[i] = x[i] * mask;
+    }
+}
+
 static void cpu_dropout_forward(nn_engine *e, float rate, nn_rng *rng, const nn_tensor *x,
                                 nn_tensor *mask, nn_tensor *y, size_t n)
 {
-    const float keep_scale = 1.0f / (1.0f - rate);
-    const uint64_t threshold = (uint64_t)((double)rate * 16777216.0);
+    const float keep = 1.0f / (1.0f - rate);
+    const uint32_t threshold = (uint32_t)((double)rate * 16777216.0);
+    uint64_t key = nn_rng_u64(rng); /* the next call gets another mask */
+    const uint32_t k1 = (uint32_t)key, k2 = (uint32_t)(key >> 32);
     float *m = mask->data, *yy = y->data;
     const float *xx = x->data;
-    const nn_rng base = *rng;
-    const long chunks = (long)((n + DROPOUT_CHUNK - 1) / DROPOUT_CHUNK);
-#pragma omp parallel for num_threads(e->threads) schedule(static) if (n > NN_CPU_PAR_MIN)
-    for (long ci = 0; ci < chunks; ci++) {
-        nn_rng r = nn_rng_split(&base, (uint64_t)ci);
-        size_t lo = (size_t)ci * DROPOUT_CHUNK, hi = lo + DROPOUT_CHUNK < n ? lo + DROPOUT_CHUNK : n;
-        size_t i = lo;
-        for (; i + 2 <= hi; i += 2) {
-            uint64_t u = nn_rng_u64(&r);
-            m[i] = ((u >> 40) >= threshold) ? keep_scale : 0.0f;
-            m[i + 1] = (((u >> 8) & 0xFFFFFF) >= threshold) ? keep_scale : 0.0f;
-        }
-        if (i < hi)
-            m[i] = ((nn_rng_u64(&r) >> 40) >= threshold) ? keep_scale : 0.0f;
-        for (i = lo; i < hi; i++)
-            yy[i] = xx[i] * m[i];
-    }
-    nn_rng_u64(rng); /* the next call draws a different mask */
+    NN_PAR_RANGE(e->threads, n, lo, hi, dropout_range(k1, k2, threshold, keep, lo, hi, xx, m, yy));
 }
 
 NN_KERNEL static void mul_range(const float *restrict a, const float *restrict b,
@@ -266,6 +280,7 @@ static const nn_engine_ops cpu_ops = {
     .download = cpu_download,
     .copy = cpu_copy,
     .fill = cpu_fill,
+    .host_ptr = cpu_host_ptr,
     .gemm = cpu_gemm,
     .add_bias = cpu_add_bias,
     .bias_grad = cpu_bias_grad,
