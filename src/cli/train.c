@@ -110,6 +110,12 @@ int nn_cmd_train(int argc, char **argv)
     }
     if (st)
         goto done;
+    /* the effective spec (file plus overrides), for people and for
+     * nnctl compare */
+    char spec_path[4200];
+    snprintf(spec_path, sizeof spec_path, "%s/spec.cfg", run_dir);
+    if ((st = nn_write_file_atomic(spec_path, spec_text, strlen(spec_text), &err)))
+        goto done;
     FILE *out = a.json ? stderr : stdout;
     if (!a.quiet) {
         fprintf(out, "Train on %zu samples", s.train_set.n);
@@ -167,6 +173,10 @@ int nn_cmd_train(int argc, char **argv)
         fprintf(out, "Saved %s (%lld epochs, %.1fs)\n", res.model_path, res.epochs_run,
                 res.seconds);
     summary = json_object();
+    size_t trainable, frozen;
+    nn_model_count_params(s.model, &trainable, &frozen);
+    json_object_set_new(summary, "params", json_integer((json_int_t)(trainable + frozen)));
+    json_object_set_new(summary, "trainable_params", json_integer((json_int_t)trainable));
     json_object_set_new(summary, "run_dir", json_string(run_dir));
     json_object_set_new(summary, "model", json_string(res.model_path));
     json_object_set_new(summary, "epochs", json_integer(res.epochs_run));
@@ -190,11 +200,17 @@ int nn_cmd_train(int argc, char **argv)
         if (st)
             goto done;
     }
-    if (a.json) {
+    {
+        /* run.json: what this run did, for scripts and nnctl compare */
         char *text = json_dumps(summary, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
-        if (text)
+        char path[4200];
+        snprintf(path, sizeof path, "%s/run.json", run_dir);
+        st = text ? nn_write_file_atomic(path, text, strlen(text), &err) : NN_ERR_RUNTIME;
+        if (!st && a.json)
             puts(text);
         free(text);
+        if (st)
+            goto done;
     }
 done:
     if (st)

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "data/data_spec.h"
 
@@ -102,6 +103,39 @@ nn_status nn_spec_data(nn_spec_node *data, nn_data_cfg *c, nn_error *err)
         return nn_spec_fail(data, "validation_split", err, NN_ERR_USAGE,
                             "give either data.validation or data.validation_split, not both");
     return nn_spec_check_unknown(data, err);
+}
+
+/* Product of an IDX file's dims from its header; 0 when unreadable. */
+static size_t idx_elements(const char *path)
+{
+    gzFile f = gzopen(path, "rb");
+    if (!f)
+        return 0;
+    unsigned char h[4 + 16];
+    size_t total = 0;
+    if (gzread(f, h, 4) == 4 && h[0] == 0 && h[1] == 0 && h[3] >= 1 && h[3] <= 4 &&
+        gzread(f, h + 4, 4u * h[3]) == (int)(4u * h[3])) {
+        total = 1;
+        for (int d = 0; d < h[3]; d++) {
+            const unsigned char *p = h + 4 + 4 * d;
+            total *= (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+        }
+    }
+    gzclose(f);
+    return total;
+}
+
+size_t nn_data_footprint(const nn_data_source *src)
+{
+    if (!src->present)
+        return 0;
+    char images[PATH_MAX], labels[PATH_MAX];
+    nn_error ignore;
+    if (nn_data_resolve(src->images, images, sizeof images, &ignore) ||
+        nn_data_resolve(src->labels, labels, sizeof labels, &ignore))
+        return 0;
+    /* images stay uint8; labels become int32 */
+    return idx_elements(images) + 4 * idx_elements(labels);
 }
 
 nn_status nn_data_load(const nn_data_source *src, double scale, nn_dataset *out, nn_error *err)

@@ -35,6 +35,10 @@ nn_status nn_spec_data(nn_spec_node *data, nn_data_cfg *out, nn_error *err);
  * files). */
 nn_status nn_data_resolve(const char *path, char *out, size_t len, nn_error *err);
 
+/* The bytes a source will take in memory once loaded (from the IDX
+ * headers), or 0 when that cannot be told (the load reports why). */
+size_t nn_data_footprint(const nn_data_source *src);
+
 /* Loads one source and applies the scale. */
 nn_status nn_data_load(const nn_data_source *src, double scale, nn_dataset *out, nn_error *err);
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "spec/spec_internal.h"
 
@@ -581,6 +582,13 @@ nn_status nn_spec_override(nn_spec *s, const char *assignment, nn_error *err)
     snprintf(key_text, sizeof key_text, "%s", key);
     component comps[64];
     int n = parse_path(key, comps, 64);
+    /* libconfig reads true/false (any case) as booleans, never as names: a
+     * key so named could be set here but would not load again from the
+     * spec text stored in model files */
+    for (int i = 0; i < n; i++)
+        if (comps[i].name &&
+            (strcasecmp(comps[i].name, "true") == 0 || strcasecmp(comps[i].name, "false") == 0))
+            n = 0;
     if (n <= 0) {
         free(key);
         return nn_fail(err, NN_ERR_USAGE,

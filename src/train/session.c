@@ -1,7 +1,61 @@
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io/model_file.h"
 #include "train/session.h"
+
+static size_t available_memory(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    size_t kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %zu kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    if (kb)
+        return kb * 1024;
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && size > 0 ? (size_t)pages * (size_t)size : 0;
+}
+
+/* Refuses, before loading anything, a run that cannot fit in memory: the
+ * data (as stored), parameters with their gradients and optimizer slots, and
+ * per-batch tensors. */
+static nn_status check_memory(const nn_session *s, bool with_train, nn_error *err)
+{
+    const nn_model *m = s->model;
+    size_t params = 0, acts = 0;
+    int slots = nn_optimizer_slots(&s->train.optimizer);
+    long long batch = s->train.batch_size;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const nn_node *n = m->nodes[i];
+        acts += n->size;
+        for (int k = 0; k < n->n_params; k++)
+            params += n->params[k].size * (size_t)(n->params[k].trainable ? 2 + slots : 1);
+    }
+    /* out, dout and up to two more tensors per node (pre-activation, masks) */
+    double model_b = 4.0 * (double)params;
+    double act_b = 4.0 * 4.0 * (double)acts * (double)batch;
+    double data_b = (double)nn_data_footprint(&s->data.test);
+    if (with_train)
+        data_b += (double)nn_data_footprint(&s->data.train) +
+                  (double)nn_data_footprint(&s->data.validation);
+    double need = model_b + act_b + data_b + 64.0 * (1 << 20);
+    double have = (double)available_memory();
+    if (have > 0 && need > have) {
+        const double gb = 1024.0 * 1024.0 * 1024.0;
+        return nn_fail(err, NN_ERR_RUNTIME,
+                       "this run needs about %.1f GB of memory (data %.1f GB, parameters and "
+                       "optimizer state %.1f GB, batch tensors %.1f GB) but %.1f GB is "
+                       "available: lower train.batch_size, the model's size or "
+                       "data.train_subset",
+                       need / gb, data_b / gb, model_b / gb, act_b / gb, have / gb);
+    }
+    return NN_OK;
+}
 
 nn_status nn_session_build(nn_session *s, nn_spec *spec, nn_error *err)
 {
@@ -23,6 +77,8 @@ nn_status nn_session_build(nn_session *s, nn_spec *spec, nn_error *err)
     if (data && (st = nn_spec_data(data, &s->data, err)))
         return st;
     if ((st = nn_spec_check_unknown(root, err)))
+        return st;
+    if ((st = check_memory(s, false, err)))
         return st;
     if ((st = nn_engine_create(s->train.engine, (int)s->train.threads, &s->engine, err)) ||
         (st = nn_model_alloc(s->model, s->engine, nn_optimizer_slots(&s->train.optimizer), err)))
@@ -76,6 +132,11 @@ static nn_status resolve_objective(nn_session *s, int n_classes, nn_error *err)
 nn_status nn_session_load_train(nn_session *s, nn_error *err)
 {
     nn_data_cfg *d = &s->data;
+    if (!s->train_full.n) {
+        nn_status mst = check_memory(s, true, err);
+        if (mst)
+            return mst;
+    }
     if (!d->train.present)
         return nn_fail(err, NN_ERR_USAGE, "%s: data.train is missing: training needs data",
                        nn_spec_filename(s->spec));

@@ -318,39 +318,54 @@ nn_status nn_engine_cpu_create(int threads, nn_engine **out, nn_error *err)
     return NN_OK;
 }
 
-/* Debian's OpenBLAS picks its kernels by CPU model when it loads; on CPUs
- * it does not know (new Xeons under a hypervisor report a generic model)
- * it falls back to its SSE3 "Prescott" kernels, 3-7x slower. The choice is
- * made before main() runs, so when detection failed we pick the kernel set
- * the CPU's features allow and start again with OPENBLAS_CORETYPE set. A
- * user's own OPENBLAS_CORETYPE always wins. */
+/* Two process-wide settings are read by our libraries when they load,
+ * before main() runs, so when they need changing we set them and start
+ * again (once):
+ * - Debian's OpenBLAS picks its kernels by CPU model; on CPUs it does not
+ *   know (new Xeons under a hypervisor report a generic model) it falls back
+ *   to its SSE3 "Prescott" kernels, 3-7x slower. We then pick the kernel set
+ *   the CPU's features allow (OPENBLAS_CORETYPE).
+ * - libgomp's threads spin at barriers by default; when other processes
+ *   want the same cores (a sweep, a build, a second run) the spinning steals
+ *   their time slices and an epoch got 10x slower here. Passive waiting
+ *   costs little on an idle machine (docs/benchmarks.md).
+ * A user's own OPENBLAS_CORETYPE, OMP_WAIT_POLICY or GOMP_SPINCOUNT wins. */
 void nn_engine_preflight(char **argv)
 {
-    if (getenv("OPENBLAS_CORETYPE") || getenv("NNCTL_NO_BLAS_TUNE"))
+    if (getenv("NNCTL_PREFLIGHT_DONE"))
         return;
+    bool again = false;
     const char *core = openblas_get_corename();
-    if (!core || (strcasecmp(core, "prescott") != 0 && strcasecmp(core, "core2") != 0 &&
-                  strcasecmp(core, "nehalem") != 0 && strcasecmp(core, "unknown") != 0))
+    if (!getenv("OPENBLAS_CORETYPE") && core &&
+        (strcasecmp(core, "prescott") == 0 || strcasecmp(core, "core2") == 0 ||
+         strcasecmp(core, "nehalem") == 0 || strcasecmp(core, "unknown") == 0)) {
+        __builtin_cpu_init();
+        const char *pick = NULL;
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+            pick = "SkylakeX";
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            pick = "Haswell";
+        if (pick) {
+            setenv("OPENBLAS_CORETYPE", pick, 1);
+            again = true;
+        }
+    }
+    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) {
+        setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+        again = true;
+    }
+    if (!again)
         return;
-    __builtin_cpu_init();
-    const char *pick = NULL;
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-        pick = "SkylakeX";
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        pick = "Haswell";
-    if (!pick)
-        return;
-    /* exec the real path (not /proc/self/exe) so ps and top still show
-     * "nnctl" */
+    /* exec the real path (not /proc/self/exe) so ps and top show "nnctl" */
     char self[4096];
     ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
     if (len <= 0)
         return;
     self[len] = '\0';
-    setenv("OPENBLAS_CORETYPE", pick, 1);
+    setenv("NNCTL_PREFLIGHT_DONE", "1", 1);
     execv(self, argv);
-    /* exec failed: go on with the slow kernels rather than not at all */
+    /* exec failed: go on with the settings we have rather than not at all */
 }
 
 void nn_engine_describe(char *buf, size_t len)
