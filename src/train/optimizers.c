@@ -173,7 +173,8 @@ json_t *nn_optimizer_keras_json(const nn_optimizer *o)
     json_t *cfg = json_object();
     json_object_set_new(cfg, "name", json_string(o->keras_class));
     json_object_set_new(cfg, "learning_rate", json_real(o->lr));
-    json_object_set_new(cfg, "decay", json_real(o->decay));
+    if (o->decay != 0.0) /* Keras 3 warns about the key even when 0 */
+        json_object_set_new(cfg, "decay", json_real(o->decay));
     switch (o->kind) {
     case NN_OPT_SGD:
         json_object_set_new(cfg, "momentum", json_real(o->momentum));
