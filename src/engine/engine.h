@@ -108,6 +108,20 @@ typedef struct nn_opt_step {
     float clipnorm, clipvalue; /* 0 = off; applied by the caller per tensor */
 } nn_opt_step;
 
+/* A 2-D convolution or pooling window over channels-last (NHWC) tensors,
+ * Keras semantics: cross-correlation, kernel (kh, kw, in, out), 'same'
+ * padding puts the extra row/column at the bottom/right. Conv1D is the
+ * h = 1 case. */
+typedef struct nn_conv_geom {
+    int n, h, w, c;          /* input */
+    int kh, kw, f;           /* window and output channels (f = c for pooling) */
+    int sh, sw, dh, dw;      /* strides, dilations */
+    int pad_top, pad_left;   /* the rest of 'same' padding is bottom/right */
+    int oh, ow;              /* output */
+} nn_conv_geom;
+
+typedef enum { NN_POOL_MAX = 0, NN_POOL_AVG } nn_pool_kind;
+
 typedef struct nn_engine_ops {
     const char *name;
 
@@ -176,6 +190,27 @@ typedef struct nn_engine_ops {
      * many as the kind needs (see nn_opt_slot_count). */
     void (*opt_update)(nn_engine *e, const nn_opt_step *s, nn_tensor *w, const nn_tensor *g,
                        nn_tensor *slots[3], size_t n);
+
+    /* Convolution. Workspace: at least conv_workspace(g) floats, owned by
+     * the caller (planned once). y = conv(x, w); dx = conv's input gradient
+     * (overwritten); dw = beta * dw + filter gradient. */
+    size_t (*conv_workspace)(nn_engine *e, const nn_conv_geom *g);
+    void (*conv2d_forward)(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                           const nn_tensor *w, nn_tensor *y, nn_tensor *ws);
+    void (*conv2d_backward_data)(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
+                                 const nn_tensor *w, nn_tensor *dx, nn_tensor *ws);
+    void (*conv2d_backward_filter)(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                                   const nn_tensor *dy, nn_tensor *dw, float beta,
+                                   nn_tensor *ws);
+
+    /* Pooling over windows (padding cells never win a max and are not
+     * counted in an average, as Keras). Backward routes dy to the first
+     * maximum of each window, or spreads it evenly; dx is overwritten. */
+    void (*pool2d_forward)(nn_engine *e, nn_pool_kind kind, const nn_conv_geom *g,
+                           const nn_tensor *x, nn_tensor *y);
+    void (*pool2d_backward)(nn_engine *e, nn_pool_kind kind, const nn_conv_geom *g,
+                            const nn_tensor *x, const nn_tensor *y, const nn_tensor *dy,
+                            nn_tensor *dx);
 
     void (*destroy)(nn_engine *e);
 } nn_engine_ops;

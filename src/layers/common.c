@@ -1,5 +1,35 @@
 #include "layers/common.h"
 
+void nn_keras_config_kernel(const nn_node *n, json_t *cfg, bool use_bias,
+                            const nn_initializer *kernel_init, const nn_initializer *bias_init,
+                            const nn_regularizer *kernel_reg, const nn_regularizer *bias_reg)
+{
+    json_object_set_new(cfg, "activation", json_string(nn_activation_name(n->act)));
+    json_object_set_new(cfg, "use_bias", json_boolean(use_bias));
+    json_object_set_new(cfg, "kernel_initializer", nn_initializer_keras_json(kernel_init));
+    json_object_set_new(cfg, "bias_initializer", nn_initializer_keras_json(bias_init));
+    json_object_set_new(cfg, "kernel_regularizer", nn_regularizer_keras_json(kernel_reg));
+    json_object_set_new(cfg, "bias_regularizer", nn_regularizer_keras_json(bias_reg));
+    json_object_set_new(cfg, "activity_regularizer", nn_regularizer_keras_json(&n->activity_reg));
+    json_object_set_new(cfg, "kernel_constraint", json_null());
+    json_object_set_new(cfg, "bias_constraint", json_null());
+}
+
+nn_status nn_preact_plan(nn_node *n, nn_engine *e, nn_tensor *z, nn_tensor *dz, nn_error *err)
+{
+    if (n->act == NN_ACT_LINEAR) {
+        n->preact = &n->out;
+        n->dpreact = &n->dout;
+        return NN_OK;
+    }
+    n->preact = z;
+    n->dpreact = dz;
+    nn_status st = e->ops->alloc(e, z, n->out.ndim, n->out.shape, err);
+    if (!st && n->needs_grad)
+        st = e->ops->alloc(e, dz, n->out.ndim, n->out.shape, err);
+    return st;
+}
+
 void nn_keras_config_common(const nn_node *n, json_t *config)
 {
     json_object_set_new(config, "name", json_string(n->name));

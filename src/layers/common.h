@@ -41,5 +41,15 @@ json_t *nn_regularizer_keras_json(const nn_regularizer *r); /* json null for non
 
 /* Adds "name", "trainable", "dtype" to a Keras layer config. */
 void nn_keras_config_common(const nn_node *n, json_t *config);
+/* Adds activation, use_bias, initializers, regularizers and constraints, as
+ * Keras's Dense and Conv layers write them. */
+void nn_keras_config_kernel(const nn_node *n, json_t *config, bool use_bias,
+                            const nn_initializer *kernel_init, const nn_initializer *bias_init,
+                            const nn_regularizer *kernel_reg, const nn_regularizer *bias_reg);
+
+/* For layers that end in an activation: points n->preact/dpreact at the
+ * pre-activation tensors, allocating z/dz unless the activation is linear
+ * (then they are the output and its gradient). */
+nn_status nn_preact_plan(nn_node *n, nn_engine *e, nn_tensor *z, nn_tensor *dz, nn_error *err);
 
 #endif

@@ -60,22 +60,12 @@ static nn_status dense_infer(nn_node *n, nn_error *err)
 
 static nn_status dense_plan(nn_node *n, nn_engine *e, int batch, nn_error *err)
 {
-    if (n->act == NN_ACT_LINEAR) {
-        n->preact = &n->out;
-        n->dpreact = &n->dout;
-        return NN_OK;
-    }
+    (void)batch;
     dense_state *s = calloc(1, sizeof *s);
     if (!s)
         return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
     n->state = s;
-    nn_status st = e->ops->alloc(e, &s->z, n->out.ndim, n->out.shape, err);
-    if (!st && n->needs_grad)
-        st = e->ops->alloc(e, &s->dz, n->out.ndim, n->out.shape, err);
-    (void)batch;
-    n->preact = &s->z;
-    n->dpreact = &s->dz;
-    return st;
+    return nn_preact_plan(n, e, &s->z, &s->dz, err);
 }
 
 static void dense_release(nn_node *n, nn_engine *e)
@@ -132,15 +122,8 @@ static nn_status dense_keras_config(const nn_node *n, json_t *cfg, nn_error *err
     const dense_cfg *c = n->cfg;
     nn_keras_config_common(n, cfg);
     json_object_set_new(cfg, "units", json_integer(c->units));
-    json_object_set_new(cfg, "activation", json_string(nn_activation_name(n->act)));
-    json_object_set_new(cfg, "use_bias", json_boolean(c->use_bias));
-    json_object_set_new(cfg, "kernel_initializer", nn_initializer_keras_json(&c->kernel_init));
-    json_object_set_new(cfg, "bias_initializer", nn_initializer_keras_json(&c->bias_init));
-    json_object_set_new(cfg, "kernel_regularizer", nn_regularizer_keras_json(&c->kernel_reg));
-    json_object_set_new(cfg, "bias_regularizer", nn_regularizer_keras_json(&c->bias_reg));
-    json_object_set_new(cfg, "activity_regularizer", nn_regularizer_keras_json(&n->activity_reg));
-    json_object_set_new(cfg, "kernel_constraint", json_null());
-    json_object_set_new(cfg, "bias_constraint", json_null());
+    nn_keras_config_kernel(n, cfg, c->use_bias, &c->kernel_init, &c->bias_init, &c->kernel_reg,
+                           &c->bias_reg);
     return NN_OK;
 }
 

@@ -4,11 +4,19 @@
 #include "layers/registry.h"
 
 extern const nn_layer_type nn_layer_dense, nn_layer_activation, nn_layer_dropout,
-    nn_layer_flatten, nn_layer_reshape;
+    nn_layer_flatten, nn_layer_reshape, nn_layer_conv1d, nn_layer_conv2d, nn_layer_max_pooling1d,
+    nn_layer_max_pooling2d, nn_layer_average_pooling1d, nn_layer_average_pooling2d,
+    nn_layer_global_max_pooling1d, nn_layer_global_max_pooling2d,
+    nn_layer_global_average_pooling1d, nn_layer_global_average_pooling2d;
 
 static const nn_layer_type *const types[] = {
     &nn_layer_input,   &nn_layer_dense,   &nn_layer_activation,
     &nn_layer_dropout, &nn_layer_flatten, &nn_layer_reshape,
+    &nn_layer_conv1d,  &nn_layer_conv2d,
+    &nn_layer_max_pooling1d, &nn_layer_max_pooling2d,
+    &nn_layer_average_pooling1d, &nn_layer_average_pooling2d,
+    &nn_layer_global_max_pooling1d, &nn_layer_global_max_pooling2d,
+    &nn_layer_global_average_pooling1d, &nn_layer_global_average_pooling2d,
 };
 #define N_TYPES ((int)(sizeof types / sizeof types[0]))
 

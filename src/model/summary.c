@@ -62,34 +62,69 @@ static size_t node_params(const nn_node *n)
     return t;
 }
 
+/* One table row the way Keras 2's print_row lays it out: each column's
+ * text is cut to its width less two spaces, the rest continues on the next
+ * line, until every column is printed. positions are the columns' right
+ * edges. */
+static void print_row(FILE *f, const char *const *fields, const int *positions, int ncols)
+{
+    const char *left[4];
+    for (int c = 0; c < ncols; c++)
+        left[c] = fields[c];
+    for (;;) {
+        bool any = false;
+        for (int c = 0; c < ncols; c++)
+            any |= left[c][0] != '\0';
+        if (!any)
+            break;
+        char line[512];
+        int len = 0;
+        for (int c = 0; c < ncols; c++) {
+            int start = c ? positions[c - 1] : 0;
+            int space = c != ncols - 1 ? 2 : 0;
+            int cutoff = positions[c] - start - space - (c == 0 ? 1 : 0);
+            int take = (int)strlen(left[c]);
+            if (take > cutoff)
+                take = cutoff;
+            len += snprintf(line + len, sizeof line - (size_t)len, "%s%.*s%*s", c == 0 ? " " : "",
+                            take, left[c], space, "");
+            left[c] += take;
+            while (len < positions[c] && len < (int)sizeof line - 1)
+                line[len++] = ' ';
+            line[len] = '\0';
+        }
+        fprintf(f, "%s\n", line);
+    }
+}
+
 void nn_model_summary(const nn_model *m, FILE *f)
 {
     bool chain = is_chain(m);
-    const int w[4] = {chain ? 29 : 30, chain ? 26 : 25, chain ? 10 : 10, chain ? 0 : 33};
-    const int width = chain ? 65 : 98;
+    /* Keras 2: Sequential columns end at 45%, 85%, 100% of 65 characters;
+     * functional ones at 33%, 55%, 67%, 100% of 98 */
+    const int seq_pos[3] = {29, 55, 65}, fun_pos[4] = {33, 55, 67, 98};
+    const int *pos = chain ? seq_pos : fun_pos;
+    const int ncols = chain ? 3 : 4, width = chain ? 65 : 98;
     fprintf(f, "Model: \"%s\"\n", m->name);
     rule(f, '_', width);
-    if (chain)
-        fprintf(f, " %-*s%-*s%-*s\n", w[0] - 1, "Layer (type)", w[1], "Output Shape", w[2],
-                "Param #");
-    else
-        fprintf(f, " %-*s%-*s%-*s%s\n", w[0] - 1, "Layer (type)", w[1], "Output Shape", w[2],
-                "Param #", "Connected to");
+    const char *head[4] = {"Layer (type)", "Output Shape", "Param #", "Connected to"};
+    print_row(f, head, pos, ncols);
     rule(f, '=', width);
     for (int i = chain ? 1 : 0; i < m->n_nodes; i++) {
         const nn_node *n = m->nodes[i];
-        char name[160], shape[96], conn[256] = "";
+        char name[160], shape[96], conn[512] = "", params[32];
         snprintf(name, sizeof name, "%s (%s)", n->name, n->type->keras_class);
         nn_shape_string(n, shape, sizeof shape);
-        for (int k = 0; k < n->n_in; k++) {
-            size_t o = strlen(conn);
-            snprintf(conn + o, sizeof conn - o, "%s%s[0][0]", k ? ", " : "", n->in[k]->name);
-        }
-        if (chain)
-            fprintf(f, " %-*s%-*s%-*zu\n", w[0] - 1, name, w[1], shape, w[2], node_params(n));
-        else
-            fprintf(f, " %-*s%-*s%-*zu%s\n", w[0] - 1, name, w[1], shape, w[2], node_params(n),
-                    conn);
+        snprintf(params, sizeof params, "%zu", node_params(n));
+        /* str() of Keras's Python list: ['a[0][0]', 'b[0][0]'] */
+        size_t o = (size_t)snprintf(conn, sizeof conn, "[");
+        for (int k = 0; k < n->n_in && o < sizeof conn; k++)
+            o += (size_t)snprintf(conn + o, sizeof conn - o, "%s'%s[0][0]'", k ? ", " : "",
+                                  n->in[k]->name);
+        if (o < sizeof conn)
+            snprintf(conn + o, sizeof conn - o, "]");
+        const char *row[4] = {name, shape, params, conn};
+        print_row(f, row, pos, ncols);
         if (i + 1 < m->n_nodes)
             fprintf(f, "%*s\n", width, "");
     }

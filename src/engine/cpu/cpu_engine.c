@@ -296,6 +296,12 @@ static const nn_engine_ops cpu_ops = {
     .sum_squares = nn_cpu_sum_squares,
     .clip = cpu_clip,
     .opt_update = nn_cpu_opt_update,
+    .conv_workspace = nn_cpu_conv_workspace,
+    .conv2d_forward = nn_cpu_conv2d_forward,
+    .conv2d_backward_data = nn_cpu_conv2d_backward_data,
+    .conv2d_backward_filter = nn_cpu_conv2d_backward_filter,
+    .pool2d_forward = nn_cpu_pool2d_forward,
+    .pool2d_backward = nn_cpu_pool2d_backward,
     .destroy = cpu_destroy,
 };
 

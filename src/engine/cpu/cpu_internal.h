@@ -50,6 +50,19 @@ void nn_cpu_opt_update(nn_engine *e, const nn_opt_step *s, nn_tensor *w, const n
 double nn_cpu_regularize(nn_engine *e, const nn_tensor *w, float l1, float l2, nn_tensor *grad,
                          float grad_scale, size_t n);
 double nn_cpu_sum_squares(nn_engine *e, const nn_tensor *x, size_t n);
+size_t nn_cpu_conv_workspace(nn_engine *e, const nn_conv_geom *g);
+void nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                           const nn_tensor *w, nn_tensor *y, nn_tensor *ws);
+void nn_cpu_conv2d_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
+                                 const nn_tensor *w, nn_tensor *dx, nn_tensor *ws);
+void nn_cpu_conv2d_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                                   const nn_tensor *dy, nn_tensor *dw, float beta,
+                                   nn_tensor *ws);
+void nn_cpu_pool2d_forward(nn_engine *e, nn_pool_kind kind, const nn_conv_geom *g,
+                           const nn_tensor *x, nn_tensor *y);
+void nn_cpu_pool2d_backward(nn_engine *e, nn_pool_kind kind, const nn_conv_geom *g,
+                            const nn_tensor *x, const nn_tensor *y, const nn_tensor *dy,
+                            nn_tensor *dx);
 
 /* Deterministic parallel sum: fixed chunks per thread, combined in order, so
  * the result depends on the thread count only, never on scheduling. */

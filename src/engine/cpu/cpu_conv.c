@@ -1,0 +1,251 @@
+/* Convolution as im2col + one GEMM per chunk of images, in channels-last
+ * layout: with Keras's (kh, kw, in, out) kernels the patch matrix times the
+ * kernel (reshaped to kh*kw*in x out) is the NHWC output itself, so no
+ * transposes are needed either way. Pooling is a direct loop. */
+#include <float.h>
+#include <string.h>
+
+#include "engine/cpu/cpu_internal.h"
+
+/* Patch matrices are built for this many floats at most at a time. */
+#define CONV_WS_FLOATS ((size_t)8 << 20)
+
+static size_t patch_size(const nn_conv_geom *g) { return (size_t)g->kh * g->kw * g->c; }
+
+static bool is_pointwise(const nn_conv_geom *g)
+{
+    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pad_top == 0 &&
+           g->pad_left == 0 && g->oh == g->h && g->ow == g->w;
+}
+
+static int chunk_images(const nn_conv_geom *g)
+{
+    size_t per = (size_t)g->oh * g->ow * patch_size(g);
+    size_t k = per ? CONV_WS_FLOATS / per : 1;
+    if (k < 1)
+        k = 1;
+    return (int)(k < (size_t)g->n ? k : (size_t)g->n);
+}
+
+size_t nn_cpu_conv_workspace(nn_engine *e, const nn_conv_geom *g)
+{
+    (void)e;
+    if (is_pointwise(g))
+        return 0;
+    return (size_t)chunk_images(g) * g->oh * g->ow * patch_size(g);
+}
+
+/* cols[(i*oh + oy)*ow + ox][(ky*kw + kx)*c + ch] = x[n0+i][iy][ix][ch], 0 outside */
+static void im2col(const nn_conv_geom *g, const float *x, int n0, int nb, float *cols,
+                   int threads)
+{
+    const size_t K = patch_size(g), rows = (size_t)nb * g->oh * g->ow;
+    const size_t img = (size_t)g->h * g->w * g->c;
+#pragma omp parallel for num_threads(threads) schedule(static) if (rows * K > NN_CPU_PAR_MIN)
+    for (size_t r = 0; r < rows; r++) {
+        int i = (int)(r / ((size_t)g->oh * g->ow));
+        int oy = (int)(r / g->ow % g->oh), ox = (int)(r % g->ow);
+        const float *xi = x + (size_t)(n0 + i) * img;
+        float *dst = cols + r * K;
+        for (int ky = 0; ky < g->kh; ky++) {
+            int iy = oy * g->sh - g->pad_top + ky * g->dh;
+            for (int kx = 0; kx < g->kw; kx++) {
+                int ix = ox * g->sw - g->pad_left + kx * g->dw;
+                float *d = dst + ((size_t)ky * g->kw + kx) * g->c;
+                /* plain loops: few channels (1 for MNIST) make memcpy calls
+                 * cost more than the copy */
+                if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) {
+                    for (int ch = 0; ch < g->c; ch++)
+                        d[ch] = 0.0f;
+                } else {
+                    const float *src = xi + ((size_t)iy * g->w + ix) * g->c;
+                    for (int ch = 0; ch < g->c; ch++)
+                        d[ch] = src[ch];
+                }
+            }
+        }
+    }
+}
+
+/* The adjoint of im2col: dx[n0+i] += the patch gradients. Images are
+ * independent, so threads split them and the sums stay in a fixed order. */
+static void col2im(const nn_conv_geom *g, const float *cols, int n0, int nb, float *dx,
+                   int threads)
+{
+    const size_t K = patch_size(g), img = (size_t)g->h * g->w * g->c;
+#pragma omp parallel for num_threads(threads) schedule(static) if (nb > 1)
+    for (int i = 0; i < nb; i++) {
+        float *di = dx + (size_t)(n0 + i) * img;
+        for (int oy = 0; oy < g->oh; oy++)
+            for (int ox = 0; ox < g->ow; ox++) {
+                const float *src = cols + (((size_t)i * g->oh + oy) * g->ow + ox) * K;
+                for (int ky = 0; ky < g->kh; ky++) {
+                    int iy = oy * g->sh - g->pad_top + ky * g->dh;
+                    if (iy < 0 || iy >= g->h)
+                        continue;
+                    for (int kx = 0; kx < g->kw; kx++) {
+                        int ix = ox * g->sw - g->pad_left + kx * g->dw;
+                        if (ix < 0 || ix >= g->w)
+                            continue;
+                        const float *s = src + ((size_t)ky * g->kw + kx) * g->c;
+                        float *d = di + ((size_t)iy * g->w + ix) * g->c;
+                        for (int ch = 0; ch < g->c; ch++)
+                            d[ch] += s[ch];
+                    }
+                }
+            }
+    }
+}
+
+static nn_tensor view(float *p, size_t n)
+{
+    nn_tensor t = {.data = p, .size = n, .ndim = 1, .view = true};
+    t.shape[0] = (int)n;
+    return t;
+}
+
+void nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                           const nn_tensor *w, nn_tensor *y, nn_tensor *ws)
+{
+    const int K = (int)patch_size(g), pix = g->oh * g->ow;
+    if (is_pointwise(g)) {
+        e->ops->gemm(e, false, false, g->n * pix, g->f, K, 1.0f, x, w, 0.0f, y);
+        return;
+    }
+    const int chunk = chunk_images(g);
+    for (int n0 = 0; n0 < g->n; n0 += chunk) {
+        int nb = g->n - n0 < chunk ? g->n - n0 : chunk;
+        im2col(g, x->data, n0, nb, ws->data, e->threads);
+        nn_tensor cols = view(ws->data, (size_t)nb * pix * K);
+        nn_tensor out = view(y->data + (size_t)n0 * pix * g->f, (size_t)nb * pix * g->f);
+        e->ops->gemm(e, false, false, nb * pix, g->f, K, 1.0f, &cols, w, 0.0f, &out);
+    }
+}
+
+void nn_cpu_conv2d_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
+                                 const nn_tensor *w, nn_tensor *dx, nn_tensor *ws)
+{
+    const int K = (int)patch_size(g), pix = g->oh * g->ow;
+    if (is_pointwise(g)) {
+        e->ops->gemm(e, false, true, g->n * pix, K, g->f, 1.0f, dy, w, 0.0f, dx);
+        return;
+    }
+    memset(dx->data, 0, sizeof(float) * (size_t)g->n * g->h * g->w * g->c);
+    const int chunk = chunk_images(g);
+    for (int n0 = 0; n0 < g->n; n0 += chunk) {
+        int nb = g->n - n0 < chunk ? g->n - n0 : chunk;
+        nn_tensor cols = view(ws->data, (size_t)nb * pix * K);
+        nn_tensor grad = view(dy->data + (size_t)n0 * pix * g->f, (size_t)nb * pix * g->f);
+        e->ops->gemm(e, false, true, nb * pix, K, g->f, 1.0f, &grad, w, 0.0f, &cols);
+        col2im(g, ws->data, n0, nb, dx->data, e->threads);
+    }
+}
+
+void nn_cpu_conv2d_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                                   const nn_tensor *dy, nn_tensor *dw, float beta,
+                                   nn_tensor *ws)
+{
+    const int K = (int)patch_size(g), pix = g->oh * g->ow;
+    if (is_pointwise(g)) {
+        e->ops->gemm(e, true, false, K, g->f, g->n * pix, 1.0f, x, dy, beta, dw);
+        return;
+    }
+    const int chunk = chunk_images(g);
+    for (int n0 = 0; n0 < g->n; n0 += chunk) {
+        int nb = g->n - n0 < chunk ? g->n - n0 : chunk;
+        im2col(g, x->data, n0, nb, ws->data, e->threads);
+        nn_tensor cols = view(ws->data, (size_t)nb * pix * K);
+        nn_tensor grad = view(dy->data + (size_t)n0 * pix * g->f, (size_t)nb * pix * g->f);
+        e->ops->gemm(e, true, false, K, g->f, nb * pix, 1.0f, &cols, &grad,
+                     n0 == 0 ? beta : 1.0f, dw);
+    }
+}
+
+void nn_cpu_pool2d_forward(nn_engine *e, nn_pool_kind kind, const nn_conv_geom *g,
+                           const nn_tensor *xt, nn_tensor *yt)
+{
+    const float *x = xt->data;
+    float *y = yt->data;
+    const size_t rows = (size_t)g->n * g->oh;
+#pragma omp parallel for num_threads(e->threads) schedule(static) \
+    if (rows * g->ow * g->c > NN_CPU_PAR_MIN)
+    for (size_t r = 0; r < rows; r++) {
+        int i = (int)(r / g->oh), oy = (int)(r % g->oh);
+        const float *xi = x + (size_t)i * g->h * g->w * g->c;
+        for (int ox = 0; ox < g->ow; ox++) {
+            float *out = y + ((r * g->ow) + ox) * g->c;
+            for (int ch = 0; ch < g->c; ch++)
+                out[ch] = kind == NN_POOL_MAX ? -FLT_MAX : 0.0f;
+            int count = 0;
+            for (int ky = 0; ky < g->kh; ky++) {
+                int iy = oy * g->sh - g->pad_top + ky * g->dh;
+                if (iy < 0 || iy >= g->h)
+                    continue;
+                for (int kx = 0; kx < g->kw; kx++) {
+                    int ix = ox * g->sw - g->pad_left + kx * g->dw;
+                    if (ix < 0 || ix >= g->w)
+                        continue;
+                    const float *in = xi + ((size_t)iy * g->w + ix) * g->c;
+                    count++;
+                    if (kind == NN_POOL_MAX)
+                        for (int ch = 0; ch < g->c; ch++)
+                            out[ch] = in[ch] > out[ch] ? in[ch] : out[ch];
+                    else
+                        for (int ch = 0; ch < g->c; ch++)
+                            out[ch] += in[ch];
+                }
+            }
+            if (kind == NN_POOL_AVG && count > 0)
+                for (int ch = 0; ch < g->c; ch++)
+                    out[ch] /= (float)count;
+        }
+    }
+}
+
+void nn_cpu_pool2d_backward(nn_engine *e, nn_pool_kind kind, const nn_conv_geom *g,
+                            const nn_tensor *xt, const nn_tensor *yt, const nn_tensor *dyt,
+                            nn_tensor *dxt)
+{
+    const float *x = xt->data, *y = yt->data, *dy = dyt->data;
+    float *dx = dxt->data;
+    const size_t img = (size_t)g->h * g->w * g->c;
+    memset(dx, 0, sizeof(float) * img * (size_t)g->n);
+    /* windows may overlap: threads split images, whose dx are disjoint */
+#pragma omp parallel for num_threads(e->threads) schedule(static) if (g->n > 1)
+    for (int i = 0; i < g->n; i++) {
+        const float *xi = x + (size_t)i * img;
+        float *di = dx + (size_t)i * img;
+        for (int oy = 0; oy < g->oh; oy++)
+            for (int ox = 0; ox < g->ow; ox++) {
+                size_t o = (((size_t)i * g->oh + oy) * g->ow + ox) * g->c;
+                int count = 0;
+                if (kind == NN_POOL_AVG)
+                    for (int ky = 0; ky < g->kh; ky++)
+                        for (int kx = 0; kx < g->kw; kx++) {
+                            int iy = oy * g->sh - g->pad_top + ky * g->dh;
+                            int ix = ox * g->sw - g->pad_left + kx * g->dw;
+                            count += iy >= 0 && iy < g->h && ix >= 0 && ix < g->w;
+                        }
+                for (int ch = 0; ch < g->c; ch++) {
+                    bool routed = false;
+                    for (int ky = 0; ky < g->kh && !routed; ky++) {
+                        int iy = oy * g->sh - g->pad_top + ky * g->dh;
+                        if (iy < 0 || iy >= g->h)
+                            continue;
+                        for (int kx = 0; kx < g->kw && !routed; kx++) {
+                            int ix = ox * g->sw - g->pad_left + kx * g->dw;
+                            if (ix < 0 || ix >= g->w)
+                                continue;
+                            size_t at = ((size_t)iy * g->w + ix) * g->c + ch;
+                            if (kind == NN_POOL_AVG) {
+                                di[at] += dy[o + ch] / (float)count;
+                            } else if (xi[at] == y[o + ch]) {
+                                di[at] += dy[o + ch];
+                                routed = true; /* the first maximum takes it */
+                            }
+                        }
+                    }
+                }
+            }
+    }
+}

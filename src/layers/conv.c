@@ -1,0 +1,208 @@
+/* Conv1D and Conv2D: y = act(conv(x, kernel) + bias), channels-last, with
+ * Keras's kernel layout (k, in, out) / (kh, kw, in, out). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "layers/conv_geom.h"
+
+typedef struct {
+    nn_window win;
+    int filters;
+    bool use_bias;
+    nn_initializer kernel_init, bias_init;
+    nn_regularizer kernel_reg, bias_reg;
+} conv_cfg;
+
+typedef struct {
+    nn_tensor z, dz, ws;
+} conv_state;
+
+static nn_status conv_parse(nn_node *n, nn_spec_node *s, int rank, nn_error *err)
+{
+    conv_cfg *c = calloc(1, sizeof *c);
+    if (!c)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    n->cfg = c;
+    c->win.rank = rank;
+    long long filters;
+    nn_status st;
+    if ((st = nn_spec_int(s, "filters", true, 0, 1, 1 << 20, &filters, err)) ||
+        (st = nn_spec_window_ints(s, "kernel_size", true, 1, rank, c->win.k, err)) ||
+        (st = nn_spec_window_ints(s, "strides", false, 1, rank, c->win.s, err)) ||
+        (st = nn_spec_window_ints(s, "dilation_rate", false, 1, rank, c->win.d, err)) ||
+        (st = nn_spec_padding(s, &c->win.same, err)) ||
+        (st = nn_spec_activation(s, "activation", &n->act, &n->act_alpha, err)) ||
+        (st = nn_spec_bool(s, "use_bias", false, true, &c->use_bias, err)) ||
+        (st = nn_spec_initializer(s, "kernel_initializer", "glorot_uniform", &c->kernel_init,
+                                  err)) ||
+        (st = nn_spec_initializer(s, "bias_initializer", "zeros", &c->bias_init, err)) ||
+        (st = nn_spec_regularizer(s, "kernel_regularizer", &c->kernel_reg, err)) ||
+        (st = nn_spec_regularizer(s, "bias_regularizer", &c->bias_reg, err)) ||
+        (st = nn_spec_regularizer(s, "activity_regularizer", &n->activity_reg, err)))
+        return st;
+    c->filters = (int)filters;
+    for (int i = 0; i < rank; i++)
+        if (c->win.s[i] > 1 && c->win.d[i] > 1)
+            return nn_spec_fail(s, "dilation_rate", err, NN_ERR_USAGE,
+                                "strides > 1 and dilation_rate > 1 cannot be combined (as in "
+                                "Keras)");
+    return NN_OK;
+}
+
+static nn_status conv1d_parse(nn_node *n, nn_spec_node *s, nn_error *err)
+{
+    return conv_parse(n, s, 1, err);
+}
+
+static nn_status conv2d_parse(nn_node *n, nn_spec_node *s, nn_error *err)
+{
+    return conv_parse(n, s, 2, err);
+}
+
+static nn_status conv_infer(nn_node *n, nn_error *err)
+{
+    conv_cfg *c = n->cfg;
+    const nn_node *in = n->in[0];
+    int rank = c->win.rank;
+    if (n->n_in != 1)
+        return nn_node_fail(n, err, "takes one input, got %d", n->n_in);
+    if (in->ndim != rank + 1)
+        return nn_node_fail(n, err,
+                            "needs a %s input (%s, channels); got %d axes per sample (use a "
+                            "reshape layer, e.g. target_shape = [28, 28, 1])",
+                            rank == 1 ? "2-D" : "3-D", rank == 1 ? "steps" : "height, width",
+                            in->ndim);
+    nn_conv_geom g = nn_window_geom(&c->win, in, 1, c->filters);
+    if (g.oh <= 0 || g.ow <= 0)
+        return nn_node_fail(n, err,
+                            "kernel_size %d%s%d is larger than its %dx%d input (use padding "
+                            "\"same\" or a smaller kernel)",
+                            g.kh, "x", g.kw, g.h, g.w);
+    n->ndim = rank + 1;
+    if (rank == 1) {
+        n->shape[0] = g.ow;
+        n->shape[1] = c->filters;
+    } else {
+        n->shape[0] = g.oh;
+        n->shape[1] = g.ow;
+        n->shape[2] = c->filters;
+    }
+    int receptive = g.kh * g.kw;
+    int kshape[4], kd = 0;
+    if (rank == 2)
+        kshape[kd++] = g.kh;
+    kshape[kd++] = g.kw;
+    kshape[kd++] = g.c;
+    kshape[kd++] = c->filters;
+    nn_node_add_param(n, "kernel", kd, kshape, receptive * g.c, receptive * c->filters,
+                      c->kernel_init, c->kernel_reg);
+    if (c->use_bias)
+        nn_node_add_param(n, "bias", 1, &c->filters, receptive * g.c, receptive * c->filters,
+                          c->bias_init, c->bias_reg);
+    return NN_OK;
+}
+
+static nn_status conv_plan(nn_node *n, nn_engine *e, int batch, nn_error *err)
+{
+    conv_cfg *c = n->cfg;
+    conv_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    n->state = s;
+    nn_conv_geom g = nn_window_geom(&c->win, n->in[0], batch, c->filters);
+    int wsn[1] = {(int)e->ops->conv_workspace(e, &g)};
+    nn_status st = e->ops->alloc(e, &s->ws, 1, wsn, err);
+    if (st)
+        return st;
+    return nn_preact_plan(n, e, &s->z, &s->dz, err);
+}
+
+static void conv_release(nn_node *n, nn_engine *e)
+{
+    conv_state *s = n->state;
+    if (s) {
+        e->ops->free(e, &s->z);
+        e->ops->free(e, &s->dz);
+        e->ops->free(e, &s->ws);
+        free(s);
+        n->state = NULL;
+    }
+}
+
+static void conv_forward(nn_node *n, const nn_pass *p)
+{
+    const conv_cfg *c = n->cfg;
+    conv_state *s = n->state;
+    nn_engine *e = p->e;
+    nn_conv_geom g = nn_window_geom(&c->win, n->in[0], p->rows, c->filters);
+    int pixels = p->rows * g.oh * g.ow;
+    e->ops->conv2d_forward(e, &g, &n->in[0]->out, &n->params[0].w, n->preact, &s->ws);
+    if (c->use_bias)
+        e->ops->add_bias(e, n->preact, &n->params[1].w, pixels, c->filters);
+    if (n->act != NN_ACT_LINEAR)
+        e->ops->act_forward(e, n->act, n->act_alpha, n->preact, &n->out, pixels, c->filters);
+}
+
+static void conv_backward(nn_node *n, const nn_pass *p)
+{
+    const conv_cfg *c = n->cfg;
+    conv_state *s = n->state;
+    nn_engine *e = p->e;
+    nn_conv_geom g = nn_window_geom(&c->win, n->in[0], p->rows, c->filters);
+    int pixels = p->rows * g.oh * g.ow;
+    if (n->act != NN_ACT_LINEAR && !n->loss_wrote_preact)
+        e->ops->act_backward(e, n->act, n->act_alpha, n->preact, &n->out, &n->dout, n->dpreact,
+                             pixels, c->filters);
+    nn_param *W = &n->params[0];
+    if (W->trainable) {
+        e->ops->conv2d_backward_filter(e, &g, &n->in[0]->out, n->dpreact, &W->g, 0.0f, &s->ws);
+        if (c->use_bias)
+            e->ops->bias_grad(e, n->dpreact, &n->params[1].g, pixels, c->filters, 0.0f);
+    }
+    nn_tensor *dx = nn_grad_target(n, 0);
+    if (dx) {
+        e->ops->conv2d_backward_data(e, &g, n->dpreact, &W->w, dx, &s->ws);
+        nn_grad_commit(n, 0, dx, p);
+    }
+}
+
+static nn_status conv_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
+{
+    (void)err;
+    const conv_cfg *c = n->cfg;
+    nn_keras_config_common(n, cfg);
+    json_object_set_new(cfg, "filters", json_integer(c->filters));
+    json_object_set_new(cfg, "kernel_size", nn_window_ints_json(&c->win, c->win.k));
+    json_object_set_new(cfg, "strides", nn_window_ints_json(&c->win, c->win.s));
+    json_object_set_new(cfg, "padding", json_string(c->win.same ? "same" : "valid"));
+    json_object_set_new(cfg, "data_format", json_string("channels_last"));
+    json_object_set_new(cfg, "dilation_rate", nn_window_ints_json(&c->win, c->win.d));
+    json_object_set_new(cfg, "groups", json_integer(1));
+    nn_keras_config_kernel(n, cfg, c->use_bias, &c->kernel_init, &c->bias_init, &c->kernel_reg,
+                           &c->bias_reg);
+    return NN_OK;
+}
+
+const nn_layer_type nn_layer_conv1d = {
+    .name = "conv1d",
+    .keras_class = "Conv1D",
+    .parse = conv1d_parse,
+    .infer = conv_infer,
+    .plan = conv_plan,
+    .forward = conv_forward,
+    .backward = conv_backward,
+    .keras_config = conv_keras_config,
+    .release = conv_release,
+};
+
+const nn_layer_type nn_layer_conv2d = {
+    .name = "conv2d",
+    .keras_class = "Conv2D",
+    .parse = conv2d_parse,
+    .infer = conv_infer,
+    .plan = conv_plan,
+    .forward = conv_forward,
+    .backward = conv_backward,
+    .keras_config = conv_keras_config,
+    .release = conv_release,
+};

@@ -1,0 +1,26 @@
+/* Window geometry shared by convolution and pooling layers (Keras rules). */
+#ifndef NN_LAYERS_CONV_GEOM_H
+#define NN_LAYERS_CONV_GEOM_H
+
+#include "layers/common.h"
+
+typedef struct nn_window {
+    int rank;            /* 1 (Conv1D, pooling 1D) or 2 */
+    int k[2], s[2], d[2];
+    bool same;           /* padding "same", else "valid" */
+} nn_window;
+
+/* Reads an int or a list of `rank` ints (kernel_size = 3 or [3, 3]). */
+nn_status nn_spec_window_ints(nn_spec_node *s, const char *key, bool required, int def,
+                              int rank, int *out, nn_error *err);
+nn_status nn_spec_padding(nn_spec_node *s, bool *same, nn_error *err);
+
+/* Output size along one axis, and the padding before it. */
+int nn_window_out(int in, int k, int s, int d, bool same, int *pad_before);
+
+/* The geometry for n samples of node n's input (h, w, c), f filters. */
+nn_conv_geom nn_window_geom(const nn_window *win, const nn_node *in, int n, int f);
+
+json_t *nn_window_ints_json(const nn_window *win, const int *v);
+
+#endif

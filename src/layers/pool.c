@@ -1,0 +1,153 @@
+/* MaxPooling1D/2D, AveragePooling1D/2D and their global forms. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "layers/conv_geom.h"
+
+typedef struct {
+    nn_window win;
+    nn_pool_kind kind;
+    bool global;
+} pool_cfg;
+
+static nn_status pool_parse(nn_node *n, nn_spec_node *s, int rank, nn_pool_kind kind,
+                            bool global, nn_error *err)
+{
+    pool_cfg *c = calloc(1, sizeof *c);
+    if (!c)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    n->cfg = c;
+    c->win.rank = rank;
+    c->kind = kind;
+    c->global = global;
+    c->win.d[0] = c->win.d[1] = 1;
+    if (global)
+        return NN_OK;
+    nn_status st;
+    if ((st = nn_spec_window_ints(s, "pool_size", false, 2, rank, c->win.k, err)))
+        return st;
+    /* strides default to the pool size, as Keras */
+    if ((st = nn_spec_window_ints(s, "strides", false, c->win.k[0], rank, c->win.s, err)))
+        return st;
+    if (!nn_spec_has(s, "strides"))
+        for (int i = 0; i < rank; i++)
+            c->win.s[i] = c->win.k[i];
+    return nn_spec_padding(s, &c->win.same, err);
+}
+
+#define POOL_PARSER(fn, rank, kind, global)                                                  \
+    static nn_status fn(nn_node *n, nn_spec_node *s, nn_error *err)                         \
+    {                                                                                        \
+        return pool_parse(n, s, rank, kind, global, err);                                    \
+    }
+POOL_PARSER(max1_parse, 1, NN_POOL_MAX, false)
+POOL_PARSER(max2_parse, 2, NN_POOL_MAX, false)
+POOL_PARSER(avg1_parse, 1, NN_POOL_AVG, false)
+POOL_PARSER(avg2_parse, 2, NN_POOL_AVG, false)
+POOL_PARSER(gmax1_parse, 1, NN_POOL_MAX, true)
+POOL_PARSER(gmax2_parse, 2, NN_POOL_MAX, true)
+POOL_PARSER(gavg1_parse, 1, NN_POOL_AVG, true)
+POOL_PARSER(gavg2_parse, 2, NN_POOL_AVG, true)
+
+/* The window over the whole input, for the global forms. */
+static nn_conv_geom geom(const nn_node *n, int rows)
+{
+    const pool_cfg *c = n->cfg;
+    const nn_node *in = n->in[0];
+    nn_window win = c->win;
+    if (c->global) {
+        win.k[0] = win.s[0] = in->shape[0];
+        if (win.rank == 2)
+            win.k[1] = win.s[1] = in->shape[1];
+        win.same = false;
+    }
+    return nn_window_geom(&win, in, rows, in->shape[in->ndim - 1]);
+}
+
+static nn_status pool_infer(nn_node *n, nn_error *err)
+{
+    const pool_cfg *c = n->cfg;
+    const nn_node *in = n->in[0];
+    int rank = c->win.rank;
+    if (n->n_in != 1)
+        return nn_node_fail(n, err, "takes one input, got %d", n->n_in);
+    if (in->ndim != rank + 1)
+        return nn_node_fail(n, err, "needs a %s input (%s, channels); got %d axes per sample",
+                            rank == 1 ? "2-D" : "3-D", rank == 1 ? "steps" : "height, width",
+                            in->ndim);
+    nn_conv_geom g = geom(n, 1);
+    if (g.oh <= 0 || g.ow <= 0)
+        return nn_node_fail(n, err, "pool_size %dx%d is larger than its %dx%d input", g.kh, g.kw,
+                            g.h, g.w);
+    if (c->global) {
+        n->ndim = 1;
+        n->shape[0] = g.c;
+    } else if (rank == 1) {
+        n->ndim = 2;
+        n->shape[0] = g.ow;
+        n->shape[1] = g.c;
+    } else {
+        n->ndim = 3;
+        n->shape[0] = g.oh;
+        n->shape[1] = g.ow;
+        n->shape[2] = g.c;
+    }
+    return NN_OK;
+}
+
+static void pool_forward(nn_node *n, const nn_pass *p)
+{
+    const pool_cfg *c = n->cfg;
+    nn_conv_geom g = geom(n, p->rows);
+    p->e->ops->pool2d_forward(p->e, c->kind, &g, &n->in[0]->out, &n->out);
+}
+
+static void pool_backward(nn_node *n, const nn_pass *p)
+{
+    const pool_cfg *c = n->cfg;
+    nn_tensor *dx = nn_grad_target(n, 0);
+    if (!dx)
+        return;
+    nn_conv_geom g = geom(n, p->rows);
+    p->e->ops->pool2d_backward(p->e, c->kind, &g, &n->in[0]->out, &n->out, &n->dout, dx);
+    nn_grad_commit(n, 0, dx, p);
+}
+
+static nn_status pool_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
+{
+    (void)err;
+    const pool_cfg *c = n->cfg;
+    nn_keras_config_common(n, cfg);
+    json_object_set_new(cfg, "data_format", json_string("channels_last"));
+    if (c->global) {
+        json_object_set_new(cfg, "keepdims", json_false());
+        return NN_OK;
+    }
+    json_object_set_new(cfg, "pool_size", nn_window_ints_json(&c->win, c->win.k));
+    json_object_set_new(cfg, "strides", nn_window_ints_json(&c->win, c->win.s));
+    json_object_set_new(cfg, "padding", json_string(c->win.same ? "same" : "valid"));
+    return NN_OK;
+}
+
+#define POOL_TYPE(var, spec_name, keras, parser)                                             \
+    const nn_layer_type var = {                                                              \
+        .name = spec_name,                                                                   \
+        .keras_class = keras,                                                                \
+        .parse = parser,                                                                     \
+        .infer = pool_infer,                                                                 \
+        .forward = pool_forward,                                                             \
+        .backward = pool_backward,                                                           \
+        .keras_config = pool_keras_config,                                                   \
+    };
+POOL_TYPE(nn_layer_max_pooling1d, "max_pooling1d", "MaxPooling1D", max1_parse)
+POOL_TYPE(nn_layer_max_pooling2d, "max_pooling2d", "MaxPooling2D", max2_parse)
+POOL_TYPE(nn_layer_average_pooling1d, "average_pooling1d", "AveragePooling1D", avg1_parse)
+POOL_TYPE(nn_layer_average_pooling2d, "average_pooling2d", "AveragePooling2D", avg2_parse)
+POOL_TYPE(nn_layer_global_max_pooling1d, "global_max_pooling1d", "GlobalMaxPooling1D",
+          gmax1_parse)
+POOL_TYPE(nn_layer_global_max_pooling2d, "global_max_pooling2d", "GlobalMaxPooling2D",
+          gmax2_parse)
+POOL_TYPE(nn_layer_global_average_pooling1d, "global_average_pooling1d",
+          "GlobalAveragePooling1D", gavg1_parse)
+POOL_TYPE(nn_layer_global_average_pooling2d, "global_average_pooling2d",
+          "GlobalAveragePooling2D", gavg2_parse)
