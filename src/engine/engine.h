@@ -212,6 +212,21 @@ typedef struct nn_engine_ops {
                             const nn_tensor *x, const nn_tensor *y, const nn_tensor *dy,
                             nn_tensor *dx);
 
+    /* Batch normalization over `rows` samples of `cols` channels.
+     * Training: normalizes with the batch's mean and (biased) variance,
+     * writes them to mean/var (cols floats each) for the moving averages
+     * and the backward pass. Inference uses the given mean/var. gamma/beta
+     * may be NULL (scale = 1, center = 0). */
+    void (*batchnorm_forward)(nn_engine *e, bool training, const nn_tensor *x, int rows,
+                              int cols, const nn_tensor *gamma, const nn_tensor *beta,
+                              nn_tensor *mean, nn_tensor *var, float eps, nn_tensor *y);
+    /* dx from dy (overwritten; may be NULL), and dgamma/dbeta (overwritten;
+     * may be NULL), with the training pass's batch mean/var. */
+    void (*batchnorm_backward)(nn_engine *e, const nn_tensor *x, const nn_tensor *dy, int rows,
+                               int cols, const nn_tensor *gamma, const nn_tensor *mean,
+                               const nn_tensor *var, float eps, nn_tensor *dx, nn_tensor *dgamma,
+                               nn_tensor *dbeta);
+
     void (*destroy)(nn_engine *e);
 } nn_engine_ops;
 

@@ -7,7 +7,8 @@ extern const nn_layer_type nn_layer_dense, nn_layer_activation, nn_layer_dropout
     nn_layer_flatten, nn_layer_reshape, nn_layer_conv1d, nn_layer_conv2d, nn_layer_max_pooling1d,
     nn_layer_max_pooling2d, nn_layer_average_pooling1d, nn_layer_average_pooling2d,
     nn_layer_global_max_pooling1d, nn_layer_global_max_pooling2d,
-    nn_layer_global_average_pooling1d, nn_layer_global_average_pooling2d;
+    nn_layer_global_average_pooling1d, nn_layer_global_average_pooling2d,
+    nn_layer_batch_normalization;
 
 static const nn_layer_type *const types[] = {
     &nn_layer_input,   &nn_layer_dense,   &nn_layer_activation,
@@ -17,6 +18,7 @@ static const nn_layer_type *const types[] = {
     &nn_layer_average_pooling1d, &nn_layer_average_pooling2d,
     &nn_layer_global_max_pooling1d, &nn_layer_global_max_pooling2d,
     &nn_layer_global_average_pooling1d, &nn_layer_global_average_pooling2d,
+    &nn_layer_batch_normalization,
 };
 #define N_TYPES ((int)(sizeof types / sizeof types[0]))
 

@@ -302,6 +302,8 @@ static const nn_engine_ops cpu_ops = {
     .conv2d_backward_filter = nn_cpu_conv2d_backward_filter,
     .pool2d_forward = nn_cpu_pool2d_forward,
     .pool2d_backward = nn_cpu_pool2d_backward,
+    .batchnorm_forward = nn_cpu_batchnorm_forward,
+    .batchnorm_backward = nn_cpu_batchnorm_backward,
     .destroy = cpu_destroy,
 };
 

@@ -50,6 +50,13 @@ void nn_cpu_opt_update(nn_engine *e, const nn_opt_step *s, nn_tensor *w, const n
 double nn_cpu_regularize(nn_engine *e, const nn_tensor *w, float l1, float l2, nn_tensor *grad,
                          float grad_scale, size_t n);
 double nn_cpu_sum_squares(nn_engine *e, const nn_tensor *x, size_t n);
+void nn_cpu_batchnorm_forward(nn_engine *e, bool training, const nn_tensor *x, int rows,
+                              int cols, const nn_tensor *gamma, const nn_tensor *beta,
+                              nn_tensor *mean, nn_tensor *var, float eps, nn_tensor *y);
+void nn_cpu_batchnorm_backward(nn_engine *e, const nn_tensor *x, const nn_tensor *dy, int rows,
+                               int cols, const nn_tensor *gamma, const nn_tensor *mean,
+                               const nn_tensor *var, float eps, nn_tensor *dx, nn_tensor *dgamma,
+                               nn_tensor *dbeta);
 size_t nn_cpu_conv_workspace(nn_engine *e, const nn_conv_geom *g);
 void nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
                            const nn_tensor *w, nn_tensor *y, nn_tensor *ws);

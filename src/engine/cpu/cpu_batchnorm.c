@@ -1,0 +1,129 @@
+/* Batch normalization per channel (the last axis). Per-channel sums run
+ * over row chunks, one chunk per thread, added in a fixed order: the result
+ * depends on the thread count only. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/cpu/cpu_internal.h"
+
+#define BN_MAX_THREADS 64
+
+/* sums[t][c] (and sums2) over thread t's rows; returns the thread count used */
+static int channel_sums(nn_engine *e, const float *a, const float *b, int rows, int cols,
+                        const float *shift, double *s1, double *s2)
+{
+    int threads = e->threads < BN_MAX_THREADS ? e->threads : BN_MAX_THREADS;
+    if ((size_t)rows * cols <= NN_CPU_PAR_MIN)
+        threads = 1;
+    double *part = calloc((size_t)threads * 2 * cols, sizeof(double));
+    if (!part) { /* fall back to one thread rather than fail inside a pass */
+        threads = 1;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        int t = omp_get_thread_num();
+        int chunk = (rows + threads - 1) / threads;
+        int r0 = t * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
+        double *p1 = part ? part + (size_t)t * 2 * cols : s1;
+        double *p2 = part ? p1 + cols : s2;
+        if (!part)
+            memset(s1, 0, sizeof(double) * cols), memset(s2, 0, sizeof(double) * cols);
+        for (int r = r0; r < r1; r++) {
+            const float *ar = a + (size_t)r * cols, *br = b ? b + (size_t)r * cols : NULL;
+            for (int c = 0; c < cols; c++) {
+                double v = ar[c] - (shift ? shift[c] : 0.0f);
+                if (br) { /* s1 += b, s2 += b * v */
+                    p1[c] += br[c];
+                    p2[c] += br[c] * v;
+                } else {
+                    p1[c] += v;
+                    p2[c] += v * v;
+                }
+            }
+        }
+    }
+    if (part) {
+        memset(s1, 0, sizeof(double) * cols);
+        memset(s2, 0, sizeof(double) * cols);
+        for (int t = 0; t < threads; t++)
+            for (int c = 0; c < cols; c++) {
+                s1[c] += part[(size_t)t * 2 * cols + c];
+                s2[c] += part[(size_t)t * 2 * cols + cols + c];
+            }
+        free(part);
+    }
+    return threads;
+}
+
+void nn_cpu_batchnorm_forward(nn_engine *e, bool training, const nn_tensor *xt, int rows,
+                              int cols, const nn_tensor *gamma, const nn_tensor *beta,
+                              nn_tensor *mean, nn_tensor *var, float eps, nn_tensor *yt)
+{
+    const float *x = xt->data;
+    float *y = yt->data, *mu = mean->data, *va = var->data;
+    float scale[cols], shift[cols];
+    if (training) {
+        double s1[cols], s2[cols];
+        /* shifted by the first row for a stable variance */
+        float first[cols];
+        memcpy(first, x, sizeof(float) * cols);
+        channel_sums(e, x, NULL, rows, cols, first, s1, s2);
+        for (int c = 0; c < cols; c++) {
+            double m = s1[c] / rows;
+            double v = s2[c] / rows - m * m;
+            mu[c] = (float)(m + first[c]);
+            va[c] = (float)(v > 0.0 ? v : 0.0);
+        }
+    }
+    for (int c = 0; c < cols; c++) {
+        float inv = 1.0f / sqrtf(va[c] + eps);
+        scale[c] = (gamma ? gamma->data[c] : 1.0f) * inv;
+        shift[c] = (beta ? beta->data[c] : 0.0f) - mu[c] * scale[c];
+    }
+#pragma omp parallel for num_threads(e->threads) schedule(static) \
+    if ((size_t)rows * cols > NN_CPU_PAR_MIN)
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * cols;
+        float *yr = y + (size_t)r * cols;
+        for (int c = 0; c < cols; c++)
+            yr[c] = xr[c] * scale[c] + shift[c];
+    }
+}
+
+void nn_cpu_batchnorm_backward(nn_engine *e, const nn_tensor *xt, const nn_tensor *dyt, int rows,
+                               int cols, const nn_tensor *gamma, const nn_tensor *mean,
+                               const nn_tensor *var, float eps, nn_tensor *dxt, nn_tensor *dgamma,
+                               nn_tensor *dbeta)
+{
+    const float *x = xt->data, *dy = dyt->data, *mu = mean->data, *va = var->data;
+    float *dx = dxt ? dxt->data : NULL;
+    double sum_dy[cols], sum_dy_xc[cols];
+    /* sum(dy) and sum(dy * (x - mean)) per channel */
+    channel_sums(e, x, dy, rows, cols, mu, sum_dy, sum_dy_xc);
+    float k1[cols], k2[cols], k3[cols];
+    for (int c = 0; c < cols; c++) {
+        double inv = 1.0 / sqrt((double)va[c] + eps);
+        double g = gamma ? gamma->data[c] : 1.0;
+        double dxhat_sum = g * sum_dy[c];                 /* sum(dxhat) */
+        double dxhat_xhat = g * sum_dy_xc[c] * inv;       /* sum(dxhat * xhat) */
+        /* dx = g*inv*dy - inv/N * (sum(dxhat) + xhat * sum(dxhat*xhat)) */
+        k1[c] = (float)(g * inv);
+        k2[c] = (float)(inv / rows * dxhat_sum);
+        k3[c] = (float)(inv * inv / rows * dxhat_xhat);
+        if (dgamma)
+            dgamma->data[c] = (float)(sum_dy_xc[c] * inv);
+        if (dbeta)
+            dbeta->data[c] = (float)sum_dy[c];
+    }
+    if (!dx)
+        return;
+#pragma omp parallel for num_threads(e->threads) schedule(static) \
+    if ((size_t)rows * cols > NN_CPU_PAR_MIN)
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * cols, *dyr = dy + (size_t)r * cols;
+        float *dxr = dx + (size_t)r * cols;
+        for (int c = 0; c < cols; c++)
+            dxr[c] = k1[c] * dyr[c] - k2[c] - k3[c] * (xr[c] - mu[c]);
+    }
+}
