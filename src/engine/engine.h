@@ -227,6 +227,19 @@ typedef struct nn_engine_ops {
                                const nn_tensor *var, float eps, nn_tensor *dx, nn_tensor *dgamma,
                                nn_tensor *dbeta);
 
+    /* out = max(a, b) or min(a, b) elementwise (is_max picks). */
+    void (*extremum)(nn_engine *e, bool is_max, const nn_tensor *a, const nn_tensor *b,
+                     nn_tensor *out, size_t n);
+    /* dx = dy where x == y (the input that holds the result) and the mask
+     * `taken` is 0 there; then marks those places in taken (1.0). For
+     * Maximum/Minimum's gradient: the first input holding the result wins. */
+    void (*route_equal)(nn_engine *e, const nn_tensor *x, const nn_tensor *y,
+                        const nn_tensor *dy, nn_tensor *taken, nn_tensor *dx, size_t n);
+    /* Column blocks of row-major matrices: dst[r, dst_off + c] = src[r,
+     * src_off + c] for c < width (Concatenate and its gradient). */
+    void (*copy_cols)(nn_engine *e, const nn_tensor *src, int src_cols, int src_off,
+                      nn_tensor *dst, int dst_cols, int dst_off, int rows, int width);
+
     void (*destroy)(nn_engine *e);
 } nn_engine_ops;
 

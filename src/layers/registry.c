@@ -8,7 +8,8 @@ extern const nn_layer_type nn_layer_dense, nn_layer_activation, nn_layer_dropout
     nn_layer_max_pooling2d, nn_layer_average_pooling1d, nn_layer_average_pooling2d,
     nn_layer_global_max_pooling1d, nn_layer_global_max_pooling2d,
     nn_layer_global_average_pooling1d, nn_layer_global_average_pooling2d,
-    nn_layer_batch_normalization;
+    nn_layer_batch_normalization, nn_layer_add, nn_layer_subtract, nn_layer_multiply,
+    nn_layer_average, nn_layer_maximum, nn_layer_minimum, nn_layer_concatenate;
 
 static const nn_layer_type *const types[] = {
     &nn_layer_input,   &nn_layer_dense,   &nn_layer_activation,
@@ -19,6 +20,8 @@ static const nn_layer_type *const types[] = {
     &nn_layer_global_max_pooling1d, &nn_layer_global_max_pooling2d,
     &nn_layer_global_average_pooling1d, &nn_layer_global_average_pooling2d,
     &nn_layer_batch_normalization,
+    &nn_layer_add, &nn_layer_subtract, &nn_layer_multiply, &nn_layer_average,
+    &nn_layer_maximum, &nn_layer_minimum, &nn_layer_concatenate,
 };
 #define N_TYPES ((int)(sizeof types / sizeof types[0]))
 

@@ -229,6 +229,52 @@ NN_KERNEL static void clip_range(float *x, float c, size_t n)
         x[i] = fminf(c, fmaxf(-c, x[i]));
 }
 
+NN_KERNEL static void extremum_range(bool is_max, const float *restrict a,
+                                     const float *restrict b, float *restrict o, size_t n)
+{
+    if (is_max)
+        for (size_t i = 0; i < n; i++)
+            o[i] = a[i] >= b[i] ? a[i] : b[i];
+    else
+        for (size_t i = 0; i < n; i++)
+            o[i] = a[i] <= b[i] ? a[i] : b[i];
+}
+
+static void cpu_extremum(nn_engine *e, bool is_max, const nn_tensor *a, const nn_tensor *b,
+                         nn_tensor *out, size_t n)
+{
+    NN_PAR_RANGE(e->threads, n, lo, hi,
+                 extremum_range(is_max, a->data + lo, b->data + lo, out->data + lo, hi - lo));
+}
+
+NN_KERNEL static void route_range(const float *x, const float *y, const float *dy, float *taken,
+                                  float *dx, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float win = (x[i] == y[i] && taken[i] == 0.0f) ? 1.0f : 0.0f;
+        dx[i] = dy[i] * win;
+        taken[i] += win;
+    }
+}
+
+static void cpu_route_equal(nn_engine *e, const nn_tensor *x, const nn_tensor *y,
+                            const nn_tensor *dy, nn_tensor *taken, nn_tensor *dx, size_t n)
+{
+    NN_PAR_RANGE(e->threads, n, lo, hi,
+                 route_range(x->data + lo, y->data + lo, dy->data + lo, taken->data + lo,
+                             dx->data + lo, hi - lo));
+}
+
+static void cpu_copy_cols(nn_engine *e, const nn_tensor *src, int src_cols, int src_off,
+                          nn_tensor *dst, int dst_cols, int dst_off, int rows, int width)
+{
+#pragma omp parallel for num_threads(e->threads) schedule(static) \
+    if ((size_t)rows * width > NN_CPU_PAR_MIN)
+    for (int r = 0; r < rows; r++)
+        memcpy(dst->data + (size_t)r * dst_cols + dst_off,
+               src->data + (size_t)r * src_cols + src_off, sizeof(float) * (size_t)width);
+}
+
 static void cpu_mul(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out,
                     size_t n)
 {
@@ -304,6 +350,9 @@ static const nn_engine_ops cpu_ops = {
     .pool2d_backward = nn_cpu_pool2d_backward,
     .batchnorm_forward = nn_cpu_batchnorm_forward,
     .batchnorm_backward = nn_cpu_batchnorm_backward,
+    .extremum = cpu_extremum,
+    .route_equal = cpu_route_equal,
+    .copy_cols = cpu_copy_cols,
     .destroy = cpu_destroy,
 };
 

@@ -1,0 +1,229 @@
+/* Merge layers of the functional API: Add, Subtract, Multiply, Average,
+ * Maximum, Minimum (elementwise over inputs of one shape) and Concatenate
+ * (along an axis). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "layers/common.h"
+#include "model/model.h"
+
+typedef enum { M_ADD, M_SUBTRACT, M_MULTIPLY, M_AVERAGE, M_MAXIMUM, M_MINIMUM, M_CONCAT } merge_op;
+
+typedef struct {
+    merge_op op;
+    int axis; /* Concatenate: per-sample axis, resolved in infer */
+    long long axis_spec;
+} merge_cfg;
+
+typedef struct {
+    nn_tensor scratch, taken;
+} merge_state;
+
+static nn_status merge_parse(nn_node *n, nn_spec_node *s, merge_op op, nn_error *err)
+{
+    merge_cfg *c = calloc(1, sizeof *c);
+    if (!c)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    n->cfg = c;
+    c->op = op;
+    if (op == M_CONCAT)
+        return nn_spec_int(s, "axis", false, -1, -8, 8, &c->axis_spec, err);
+    return NN_OK;
+}
+
+#define MERGE_PARSER(fn, op)                                                                  \
+    static nn_status fn(nn_node *n, nn_spec_node *s, nn_error *err)                          \
+    {                                                                                         \
+        return merge_parse(n, s, op, err);                                                    \
+    }
+MERGE_PARSER(add_parse, M_ADD)
+MERGE_PARSER(subtract_parse, M_SUBTRACT)
+MERGE_PARSER(multiply_parse, M_MULTIPLY)
+MERGE_PARSER(average_parse, M_AVERAGE)
+MERGE_PARSER(maximum_parse, M_MAXIMUM)
+MERGE_PARSER(minimum_parse, M_MINIMUM)
+MERGE_PARSER(concat_parse, M_CONCAT)
+
+static nn_status merge_infer(nn_node *n, nn_error *err)
+{
+    merge_cfg *c = n->cfg;
+    if (n->n_in < 2)
+        return nn_node_fail(n, err, "merges at least 2 inputs (inputs = [\"a\", \"b\"]), got %d",
+                            n->n_in);
+    if (c->op == M_SUBTRACT && n->n_in != 2)
+        return nn_node_fail(n, err, "subtracts exactly 2 inputs, got %d", n->n_in);
+    const nn_node *a = n->in[0];
+    n->ndim = a->ndim;
+    for (int d = 0; d < a->ndim; d++)
+        n->shape[d] = a->shape[d];
+    if (c->op == M_CONCAT) {
+        int axis = (int)c->axis_spec;
+        /* Keras counts the batch axis: axis 1 is the first per-sample axis */
+        if (axis < 0)
+            axis += a->ndim;
+        else
+            axis -= 1;
+        if (axis < 0 || axis >= a->ndim)
+            return nn_node_fail(n, err, "axis %lld is outside its %d-D inputs", c->axis_spec,
+                                a->ndim + 1);
+        c->axis = axis;
+        n->shape[axis] = 0;
+    }
+    for (int i = 0; i < n->n_in; i++) {
+        const nn_node *b = n->in[i];
+        bool ok = b->ndim == a->ndim;
+        for (int d = 0; ok && d < a->ndim; d++)
+            ok = b->shape[d] == a->shape[d] || (c->op == M_CONCAT && d == c->axis);
+        if (!ok) {
+            char sa[96], sb[96];
+            nn_shape_string(a, sa, sizeof sa);
+            nn_shape_string(b, sb, sizeof sb);
+            return nn_node_fail(n, err, "inputs '%s' %s and '%s' %s do not match%s", a->name, sa,
+                                b->name, sb,
+                                c->op == M_CONCAT ? " outside the concatenation axis" : "");
+        }
+        if (c->op == M_CONCAT)
+            n->shape[c->axis] += b->shape[c->axis];
+    }
+    return NN_OK;
+}
+
+static nn_status merge_plan(nn_node *n, nn_engine *e, int batch, nn_error *err)
+{
+    (void)batch;
+    merge_cfg *c = n->cfg;
+    merge_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    n->state = s;
+    nn_status st = NN_OK;
+    if (c->op == M_MAXIMUM || c->op == M_MINIMUM)
+        st = e->ops->alloc(e, &s->taken, n->out.ndim, n->out.shape, err);
+    if (!st && (c->op == M_MAXIMUM || c->op == M_MINIMUM))
+        st = e->ops->alloc(e, &s->scratch, n->out.ndim, n->out.shape, err);
+    return st;
+}
+
+static void merge_release(nn_node *n, nn_engine *e)
+{
+    merge_state *s = n->state;
+    if (s) {
+        e->ops->free(e, &s->scratch);
+        e->ops->free(e, &s->taken);
+        free(s);
+        n->state = NULL;
+    }
+}
+
+/* Concatenate as column blocks: rows = batch x the axes before `axis`. */
+static void concat_layout(const nn_node *n, const nn_node *x, int rows, int *outer, int *cols)
+{
+    const merge_cfg *c = n->cfg;
+    int o = rows;
+    for (int d = 0; d < c->axis; d++)
+        o *= x->shape[d];
+    *outer = o;
+    *cols = (int)((size_t)rows * x->size / (size_t)o);
+}
+
+static void merge_forward(nn_node *n, const nn_pass *p)
+{
+    const merge_cfg *c = n->cfg;
+    nn_engine *e = p->e;
+    size_t count = (size_t)p->rows * n->size;
+    if (c->op == M_CONCAT) {
+        int outer, out_cols, off = 0;
+        concat_layout(n, n, p->rows, &outer, &out_cols);
+        for (int i = 0; i < n->n_in; i++) {
+            int cols;
+            concat_layout(n, n->in[i], p->rows, &outer, &cols);
+            e->ops->copy_cols(e, &n->in[i]->out, cols, 0, &n->out, out_cols, off, outer, cols);
+            off += cols;
+        }
+        return;
+    }
+    if (c->op == M_MAXIMUM || c->op == M_MINIMUM) {
+        e->ops->extremum(e, c->op == M_MAXIMUM, &n->in[0]->out, &n->in[1]->out, &n->out, count);
+        for (int i = 2; i < n->n_in; i++)
+            e->ops->extremum(e, c->op == M_MAXIMUM, &n->out, &n->in[i]->out, &n->out, count);
+        return;
+    }
+    e->ops->copy(e, &n->out, &n->in[0]->out, count);
+    for (int i = 1; i < n->n_in; i++) {
+        if (c->op == M_MULTIPLY)
+            e->ops->mul(e, &n->out, &n->in[i]->out, &n->out, count);
+        else
+            e->ops->axpy(e, c->op == M_SUBTRACT ? -1.0f : 1.0f, &n->in[i]->out, &n->out, count);
+    }
+    if (c->op == M_AVERAGE)
+        e->ops->scale(e, &n->out, 1.0f / (float)n->n_in, count);
+}
+
+static void merge_backward(nn_node *n, const nn_pass *p)
+{
+    const merge_cfg *c = n->cfg;
+    merge_state *s = n->state;
+    nn_engine *e = p->e;
+    size_t count = (size_t)p->rows * n->size;
+    int off = 0, outer = 0, out_cols = 0;
+    if (c->op == M_CONCAT)
+        concat_layout(n, n, p->rows, &outer, &out_cols);
+    if (c->op == M_MAXIMUM || c->op == M_MINIMUM)
+        e->ops->fill(e, &s->taken, 0.0f, count);
+    for (int i = 0; i < n->n_in; i++) {
+        nn_tensor *dx = nn_grad_target(n, i);
+        if (c->op == M_CONCAT) {
+            int cols;
+            concat_layout(n, n->in[i], p->rows, &outer, &cols);
+            if (dx)
+                e->ops->copy_cols(e, &n->dout, out_cols, off, dx, cols, 0, outer, cols);
+            off += cols;
+        } else if (c->op == M_MAXIMUM || c->op == M_MINIMUM) {
+            /* every input takes its turn, so earlier ones claim ties */
+            e->ops->route_equal(e, &n->in[i]->out, &n->out, &n->dout, &s->taken,
+                                dx ? dx : &s->scratch, count);
+        } else if (dx) {
+            e->ops->copy(e, dx, &n->dout, count);
+            if (c->op == M_SUBTRACT && i == 1)
+                e->ops->scale(e, dx, -1.0f, count);
+            if (c->op == M_AVERAGE)
+                e->ops->scale(e, dx, 1.0f / (float)n->n_in, count);
+            if (c->op == M_MULTIPLY)
+                for (int j = 0; j < n->n_in; j++)
+                    if (j != i)
+                        e->ops->mul(e, dx, &n->in[j]->out, dx, count);
+        }
+        if (dx)
+            nn_grad_commit(n, i, dx, p);
+    }
+}
+
+static nn_status merge_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
+{
+    (void)err;
+    const merge_cfg *c = n->cfg;
+    nn_keras_config_common(n, cfg);
+    if (c->op == M_CONCAT)
+        json_object_set_new(cfg, "axis", json_integer(c->axis_spec));
+    return NN_OK;
+}
+
+#define MERGE_TYPE(var, spec_name, keras, parser)                                            \
+    const nn_layer_type var = {                                                              \
+        .name = spec_name,                                                                   \
+        .keras_class = keras,                                                                \
+        .parse = parser,                                                                     \
+        .infer = merge_infer,                                                                \
+        .plan = merge_plan,                                                                  \
+        .forward = merge_forward,                                                            \
+        .backward = merge_backward,                                                          \
+        .keras_config = merge_keras_config,                                                  \
+        .release = merge_release,                                                            \
+    };
+MERGE_TYPE(nn_layer_add, "add", "Add", add_parse)
+MERGE_TYPE(nn_layer_subtract, "subtract", "Subtract", subtract_parse)
+MERGE_TYPE(nn_layer_multiply, "multiply", "Multiply", multiply_parse)
+MERGE_TYPE(nn_layer_average, "average", "Average", average_parse)
+MERGE_TYPE(nn_layer_maximum, "maximum", "Maximum", maximum_parse)
+MERGE_TYPE(nn_layer_minimum, "minimum", "Minimum", minimum_parse)
+MERGE_TYPE(nn_layer_concatenate, "concatenate", "Concatenate", concat_parse)
