@@ -203,6 +203,16 @@ typedef struct nn_engine_ops {
                                    const nn_tensor *dy, nn_tensor *dw, float beta,
                                    nn_tensor *ws);
 
+    /* Depthwise convolution: each input channel c has its own depth
+     * multiplier m filters, kernel (kh, kw, c, m), output channel c * m + j
+     * (g->f = c * m). dk = beta * dk + filter gradient. */
+    void (*depthwise_forward)(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                              const nn_tensor *k, nn_tensor *y);
+    void (*depthwise_backward_data)(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
+                                    const nn_tensor *k, nn_tensor *dx);
+    void (*depthwise_backward_filter)(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                                      const nn_tensor *dy, nn_tensor *dk, float beta);
+
     /* Pooling over windows (padding cells never win a max and are not
      * counted in an average, as Keras). Backward routes dy to the first
      * maximum of each window, or spreads it evenly; dx is overwritten. */

@@ -9,7 +9,8 @@ extern const nn_layer_type nn_layer_dense, nn_layer_activation, nn_layer_dropout
     nn_layer_global_max_pooling1d, nn_layer_global_max_pooling2d,
     nn_layer_global_average_pooling1d, nn_layer_global_average_pooling2d,
     nn_layer_batch_normalization, nn_layer_add, nn_layer_subtract, nn_layer_multiply,
-    nn_layer_average, nn_layer_maximum, nn_layer_minimum, nn_layer_concatenate;
+    nn_layer_average, nn_layer_maximum, nn_layer_minimum, nn_layer_concatenate,
+    nn_layer_depthwise_conv2d, nn_layer_separable_conv2d;
 
 static const nn_layer_type *const types[] = {
     &nn_layer_input,   &nn_layer_dense,   &nn_layer_activation,
@@ -22,6 +23,7 @@ static const nn_layer_type *const types[] = {
     &nn_layer_batch_normalization,
     &nn_layer_add, &nn_layer_subtract, &nn_layer_multiply, &nn_layer_average,
     &nn_layer_maximum, &nn_layer_minimum, &nn_layer_concatenate,
+    &nn_layer_depthwise_conv2d, &nn_layer_separable_conv2d,
 };
 #define N_TYPES ((int)(sizeof types / sizeof types[0]))
 

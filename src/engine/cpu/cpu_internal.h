@@ -57,6 +57,12 @@ void nn_cpu_batchnorm_backward(nn_engine *e, const nn_tensor *x, const nn_tensor
                                int cols, const nn_tensor *gamma, const nn_tensor *mean,
                                const nn_tensor *var, float eps, nn_tensor *dx, nn_tensor *dgamma,
                                nn_tensor *dbeta);
+void nn_cpu_depthwise_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                              const nn_tensor *k, nn_tensor *y);
+void nn_cpu_depthwise_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
+                                    const nn_tensor *k, nn_tensor *dx);
+void nn_cpu_depthwise_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                                      const nn_tensor *dy, nn_tensor *dk, float beta);
 size_t nn_cpu_conv_workspace(nn_engine *e, const nn_conv_geom *g);
 void nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
                            const nn_tensor *w, nn_tensor *y, nn_tensor *ws);
