@@ -17,6 +17,9 @@ static const char usage[] =
     "  eval MODEL          evaluate a saved model on its test data (alias: evaluate)\n"
     "  predict MODEL IN..  classify PNG or IDX inputs with a saved model\n"
     "  summary SPEC|MODEL  print the model's layers, output shapes and parameters\n"
+    "  compare RUN_DIR...  a table of runs: differing spec keys, metrics, timing\n"
+    "  plot RUN_DIR... -o PNG  training/validation curves of runs (gnuplot)\n"
+    "  sweep SWEEP [-j N]  hyper-parameter search: grid, random or bayes trials\n"
     "\n"
     "nnctl <command> --help describes each command; nnctl --version prints the version.\n"
     "Exit codes: 0 success, 1 runtime failure, 2 usage or spec error.\n";
@@ -63,10 +66,17 @@ int main(int argc, char **argv)
         return nn_cmd_predict(argc - 2, argv + 2);
     if (!strcmp(cmd, "summary"))
         return nn_cmd_summary(argc - 2, argv + 2);
-    const char *commands[] = {"train", "eval", "evaluate", "predict", "summary"};
-    const char *guess = nn_did_you_mean(cmd, commands, 5);
+    if (!strcmp(cmd, "compare"))
+        return nn_cmd_compare(argc - 2, argv + 2);
+    if (!strcmp(cmd, "plot"))
+        return nn_cmd_plot(argc - 2, argv + 2);
+    if (!strcmp(cmd, "sweep"))
+        return nn_cmd_sweep(argc - 2, argv + 2);
+    const char *commands[] = {"train",   "eval",    "evaluate", "predict",
+                              "summary", "compare", "plot",     "sweep"};
+    const char *guess = nn_did_you_mean(cmd, commands, 8);
     fprintf(stderr, "nnctl: error: unknown command '%s'%s%s%s (commands: train, eval, predict, "
-                    "summary; see nnctl --help)\n",
+                    "summary, compare, plot, sweep; see nnctl --help)\n",
             cmd, guess ? "; did you mean '" : "", guess ? guess : "", guess ? "'?" : "");
     return 2;
 }

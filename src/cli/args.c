@@ -16,8 +16,11 @@ static const struct {
     {"set", 's', F_LIST},      {"run-dir", 'o', F_STRING}, {"threads", 't', F_INT},
     {"engine", 0, F_STRING},   {"quiet", 'q', F_BOOL},     {"json", 0, F_BOOL},
     {"help", 'h', F_BOOL},     {"spec", 0, F_STRING},      {"data", 0, F_STRING},
-    {"top-k", 'k', F_INT},     {"resize", 0, F_BOOL},      {"output", 0, F_STRING},
+    {"top-k", 'k', F_INT},     {"resize", 0, F_BOOL},      {"output", 'o', F_STRING},
     {"batch-size", 0, F_INT},  {"invert", 0, F_BOOL},      {"resume", 0, F_BOOL},
+    {"csv", 0, F_BOOL},        {"markdown", 0, F_BOOL},    {"sort", 0, F_STRING},
+    {"metric", 0, F_STRING},   {"width", 0, F_INT},        {"height", 0, F_INT},
+    {"jobs", 'j', F_INT},
 };
 #define N_FLAGS ((int)(sizeof flags / sizeof flags[0]))
 
@@ -44,6 +47,12 @@ static nn_status store(nn_args *a, int f, const char *value, nn_error *err)
             a->threads = v;
         else if (!strcmp(name, "top-k"))
             a->top_k = v;
+        else if (!strcmp(name, "width"))
+            a->width = v;
+        else if (!strcmp(name, "height"))
+            a->height = v;
+        else if (!strcmp(name, "jobs"))
+            a->jobs = v;
         else
             a->batch_size = v;
         return NN_OK;
@@ -57,6 +66,8 @@ static nn_status store(nn_args *a, int f, const char *value, nn_error *err)
     else if (!strcmp(name, "spec")) a->spec = value;
     else if (!strcmp(name, "data")) a->data = value;
     else if (!strcmp(name, "output")) a->output = value;
+    else if (!strcmp(name, "sort")) a->sort = value;
+    else if (!strcmp(name, "metric")) a->metric = value;
     return NN_OK;
 }
 
@@ -68,6 +79,8 @@ static void set_bool(nn_args *a, const char *name)
     else if (!strcmp(name, "resize")) a->resize = true;
     else if (!strcmp(name, "invert")) a->invert = true;
     else if (!strcmp(name, "resume")) a->resume = true;
+    else if (!strcmp(name, "csv")) a->csv = true;
+    else if (!strcmp(name, "markdown")) a->markdown = true;
 }
 
 static nn_status unknown(const nn_args *a, const char *arg, const char *allowed, nn_error *err)
@@ -121,8 +134,11 @@ nn_status nn_args_parse(int argc, char **argv, const char *cmd, const char *allo
             if (eq)
                 value = eq + 1;
         } else if (arg[2] == '\0') {
+            /* a short name may be shared (-o: --run-dir for train, --output
+             * for plot): the flag this command accepts wins */
             for (int k = 0; k < N_FLAGS; k++)
-                if (flags[k].short_name == arg[1])
+                if (flags[k].short_name == arg[1] &&
+                    (f < 0 || allowed_flag(allowed, flags[k].name)))
                     f = k;
         }
         if (f < 0 || !allowed_flag(allowed, flags[f].name))

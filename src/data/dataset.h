@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "data/augment.h"
 #include "util/error.h"
 #include "util/rng.h"
 
@@ -25,6 +26,10 @@ typedef struct nn_dataset {
     const float *targets;           /* n * target_size regression targets, or NULL */
     size_t target_size;
     int n_classes;
+    /* Training-time augmentation (all off unless the source is data.train
+     * and data.augment is set); copied into views. Applied only by the fit
+     * loop's training batches (nn_augment_gather_x), never by evaluation. */
+    nn_augment_cfg augment;
     /* Ownership: a dataset made by a loader owns its buffers (owner != NULL);
      * views (split, subset) point into another dataset and own nothing but
      * their own index arrays. */
@@ -55,6 +60,41 @@ nn_status nn_png_read(const char *path, uint8_t **pixels, int *h, int *w, int *c
 /* Writes an 8-bit gray (channels 1) or RGB (3) PNG atomically. */
 nn_status nn_png_write(const char *path, const uint8_t *pixels, int h, int w, int channels,
                        nn_error *err);
+
+/* Class names that go with a dataset's labels (label k is names[k]). */
+typedef struct nn_class_names {
+    int n;
+    char **names;
+} nn_class_names;
+void nn_class_names_free(nn_class_names *c);
+
+/* CIFAR-10 binary batches (src/data/cifar.c). Each record: 1 label byte
+ * (0..9), then 1024 R, 1024 G, 1024 B bytes (32x32, row-major planes);
+ * loaded as channels-last uint8 samples of shape (32, 32, 3), 10 classes.
+ * Errors: a size that is not a multiple of 3073, no records, a label > 9.
+ * names (may be NULL): from batches.meta.txt when present (next to the
+ * first file, or in the archive), else n = 0. */
+#define NN_CIFAR_RECORD 3073
+nn_status nn_cifar10_load_files(const char *const *paths, int n_paths, nn_dataset *out,
+                                nn_class_names *names, nn_error *err);
+/* From the distribution's archive (.tar.gz, or .tar), read with zlib and
+ * our own tar parser (ustar/GNU/pax headers, 512-byte blocks): part "train"
+ * takes data_batch_1..5.bin, "test" test_batch.bin (members matched by
+ * their base name). Errors: not a tar, a bad header checksum, a truncated
+ * archive, a missing member. */
+nn_status nn_cifar10_load_archive(const char *path, const char *part, nn_dataset *out,
+                                  nn_class_names *names, nn_error *err);
+
+/* Keras's image_dataset_from_directory layout (src/data/image_folder.c):
+ * root/<class>/<image>.png; classes are the sub-folders sorted by name
+ * (label k = k-th name), images in each folder sorted by name; PNG only
+ * (other files are ignored). color_mode: 1 grayscale, 3 rgb (gray images
+ * are repeated to RGB, RGB reduced to gray by ITU-R 601-2 luma as PIL's
+ * convert("L")). RGBA loses its alpha, with one note line on stderr per
+ * folder. Every image must have the same height and width. Samples have
+ * shape (H, W, color_mode). */
+nn_status nn_image_folder_load(const char *root, int color_mode, nn_dataset *out,
+                               nn_class_names *names, nn_error *err);
 
 /* The last `fraction` of d (Keras's validation_split: taken before any
  * shuffling) as `val`, the rest as `train`; both are views of d. */

@@ -18,6 +18,7 @@
 
 #define IDX_MAX_BYTES (4ull << 30) /* 4 GiB: far above any real IDX file */
 #define IDX_CHUNK (1u << 30)       /* gzread takes an unsigned, returns an int */
+#define IDX_FIRST_ALLOC ((size_t)1 << 24) /* then doubled as data arrives */
 
 static const char *idx_type_name(int t)
 {
@@ -155,14 +156,33 @@ nn_status nn_idx_read(const char *path, nn_idx *out, nn_error *err)
         goto done;
     }
 
-    data = nn_malloc((size_t)total, err);
+    /* Memory follows the data that actually arrives: a 16-byte header may
+     * claim gigabytes that the (possibly gzipped) file does not hold. */
+    size_t cap = total < IDX_FIRST_ALLOC ? (size_t)total : IDX_FIRST_ALLOC;
+    data = nn_malloc(cap ? cap : 1, err);
     if (!data) {
         nn_error_prefix(err, "'%s'", path);
         goto done;
     }
-    got = gz_read_full(f, data, (size_t)total, path, err);
-    if (got < 0)
-        goto done;
+    got = 0;
+    while ((uint64_t)got < total) {
+        if ((size_t)got == cap) {
+            size_t grown = cap > (size_t)total / 2 ? (size_t)total : 2 * cap;
+            uint8_t *bigger = realloc(data, grown);
+            if (!bigger) {
+                nn_fail(err, NN_ERR_RUNTIME, "'%s': out of memory (%zu bytes)", path, grown);
+                goto done;
+            }
+            data = bigger;
+            cap = grown;
+        }
+        long long r = gz_read_full(f, data + got, cap - (size_t)got, path, err);
+        if (r < 0)
+            goto done;
+        got += r;
+        if ((size_t)got < cap) /* end of data */
+            break;
+    }
     if ((uint64_t)got < total) {
         nn_fail(err, NN_ERR_RUNTIME,
                 "'%s': truncated: header says %s = %llu bytes, file has %lld%s", path, dstr,

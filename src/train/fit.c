@@ -321,6 +321,8 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
     nn_checkpoint ck;
     nn_history hist;
     memset(&hist, 0, sizeof hist);
+    nn_tensorboard tb;
+    memset(&tb, 0, sizeof tb);
     batcher b;
     memset(&b, 0, sizeof b);
     nn_status st = nn_model_plan(m, batch, err);
@@ -356,6 +358,8 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
     nn_rng_seed(&shuffle_base, (uint64_t)t->seed, NN_STREAM_SHUFFLE);
     nn_rng_seed(&dropout_base, (uint64_t)t->seed, NN_STREAM_DROPOUT);
     const long long steps = (long long)((train->n + (size_t)batch - 1) / (size_t)batch);
+    if ((st = nn_tensorboard_begin(&tb, &t->tensorboard, opts->run_dir, m, steps, err)))
+        goto done;
     nn_progress prog = {.out = opts->out, .tty = opts->tty, .quiet = opts->quiet,
                         .epochs = t->epochs, .steps = steps};
     double t_start = now();
@@ -401,13 +405,17 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             s.loss_sum += loss * rows;
             add_metrics(m, t, o, &b, rows, s.sums);
             s.seen += (size_t)rows;
-            if (opts->tty && !opts->quiet) {
+            const long long tb_step = nn_tensorboard_batch_step(&tb, epoch, step);
+            if ((opts->tty && !opts->quiet) || tb_step) {
                 nn_logs running = {0};
                 nn_logs_set(&running, "loss", s.loss_sum / (double)s.seen);
                 for (int i = 0; i < t->n_metrics; i++)
                     nn_logs_set(&running, t->metrics[i].name,
                                 metric_value(&t->metrics[i], s.sums[i], s.seen));
-                nn_progress_step(&prog, step + 1, &running);
+                if (opts->tty && !opts->quiet)
+                    nn_progress_step(&prog, step + 1, &running);
+                if (tb_step && (st = nn_tensorboard_batch_end(&tb, tb_step, &running, err)))
+                    goto done;
             }
             if (nn_interrupt_pending() && step + 1 < steps) {
                 /* Stop between batches with everything needed to go on. */
@@ -449,7 +457,8 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
         nn_progress_epoch_end(&prog, &logs, secs);
         res->last = logs;
         res->epochs_run = epoch + 1;
-        if ((st = nn_history_append(&hist, epoch, &logs, secs, err)))
+        if ((st = nn_history_append(&hist, epoch, &logs, secs, err)) ||
+            (st = nn_tensorboard_epoch_end(&tb, epoch, &logs, m, err)))
             goto done;
         bool improved, stop = nn_early_stopping_epoch_end(&es, epoch, &logs, &improved);
         if (improved && s.best_weights) {
@@ -500,6 +509,7 @@ done:
     nn_interrupt_uninstall();
     free(s.best_weights);
     nn_history_close(&hist);
+    nn_tensorboard_close(&tb);
     batcher_free(&b, m->e);
     return st;
 }

@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "train/callbacks/callbacks.h"
@@ -172,6 +173,54 @@ static nn_status parse_history(nn_spec_node *cb, nn_train_cfg *c, nn_error *err)
     return nn_spec_check_unknown(g, err);
 }
 
+/* update_freq: "epoch", "batch" (= 1) or a number of batches, as Keras. */
+static nn_status parse_update_freq(nn_spec_node *g, long long *out, nn_error *err)
+{
+    static const char *const words[] = {"epoch", "batch", NULL};
+    const char *s;
+    nn_error scratch;
+    if (nn_spec_string(g, "update_freq", false, "epoch", &s, &scratch) == NN_OK) {
+        /* digits as a string: what --set gives a key that held "batch" */
+        if (s[0] && strspn(s, "0123456789") == strlen(s)) {
+            *out = strlen(s) <= 12 ? strtoll(s, NULL, 10) : 0;
+            if (*out >= 1)
+                return NN_OK;
+            return nn_spec_fail(g, "update_freq", err, NN_ERR_USAGE,
+                                "expected \"epoch\", \"batch\" or a number of batches (an "
+                                "integer >= 1), got %s",
+                                s);
+        }
+        int which;
+        nn_status st = nn_spec_choice(g, "update_freq", false, words, 0, &which, err);
+        *out = which; /* epoch: 0, batch: 1 */
+        return st;
+    }
+    if (nn_spec_int(g, "update_freq", true, 0, LLONG_MIN, LLONG_MAX, out, &scratch) == NN_OK)
+        return nn_spec_int(g, "update_freq", true, 0, 1, 1LL << 40, out, err);
+    return nn_spec_fail(g, "update_freq", err, NN_ERR_USAGE,
+                        "expected \"epoch\", \"batch\" or a number of batches (an integer >= 1)");
+}
+
+static nn_status parse_tensorboard(nn_spec_node *cb, nn_train_cfg *c, nn_error *err)
+{
+    nn_spec_node *g;
+    nn_status st = nn_spec_group(cb, "tensorboard", false, &g, err);
+    if (st || !g)
+        return st;
+    nn_tensorboard_cfg *k = &c->tensorboard;
+    const char *dir;
+    if ((st = nn_spec_bool(g, "enabled", false, true, &k->enabled, err)) ||
+        (st = nn_spec_string(g, "log_dir", false, "tb", &dir, err)) ||
+        (st = nn_spec_int(g, "histogram_freq", false, 0, 0, 1LL << 40, &k->histogram_freq,
+                          err)) ||
+        (st = parse_update_freq(g, &k->update_freq, err)))
+        return st;
+    if (!dir[0])
+        return nn_spec_fail(g, "log_dir", err, NN_ERR_USAGE, "expected a directory, got \"\"");
+    snprintf(k->log_dir, sizeof k->log_dir, "%s", dir);
+    return nn_spec_check_unknown(g, err);
+}
+
 nn_status nn_spec_train(nn_spec_node *t, int units, nn_train_cfg *c, nn_error *err)
 {
     static const char *const engines[] = {"cpu", "gpu", NULL};
@@ -190,7 +239,8 @@ nn_status nn_spec_train(nn_spec_node *t, int units, nn_train_cfg *c, nn_error *e
     nn_spec_node *cb;
     if ((st = nn_spec_group(t, "callbacks", false, &cb, err)))
         return st;
-    if (cb && ((st = parse_early_stopping(cb, c, err)) || (st = parse_checkpoint(cb, c, err))))
+    if (cb && ((st = parse_early_stopping(cb, c, err)) || (st = parse_checkpoint(cb, c, err)) ||
+               (st = parse_tensorboard(cb, c, err))))
         return st;
     if ((st = parse_history(cb, c, err)))
         return st;

@@ -36,6 +36,15 @@ typedef struct nn_history_cfg {
     bool append;
 } nn_history_cfg;
 
+/* Keras's TensorBoard callback: event files under log_dir/train and
+ * log_dir/validation. */
+typedef struct nn_tensorboard_cfg {
+    bool enabled;
+    char log_dir[PATH_MAX];   /* relative to the run directory unless absolute */
+    long long histogram_freq; /* weight histograms every N epochs; 0: none */
+    long long update_freq;    /* batch scalars every N batches; 0: "epoch" (none) */
+} nn_tensorboard_cfg;
+
 typedef struct nn_train_cfg {
     const nn_loss_info *loss;
     nn_optimizer optimizer;
@@ -46,6 +55,7 @@ typedef struct nn_train_cfg {
     nn_early_stopping_cfg early_stopping;
     nn_checkpoint_cfg checkpoint;
     nn_history_cfg history;
+    nn_tensorboard_cfg tensorboard;
 } nn_train_cfg;
 
 /* Reads `train`; output_units is the model's output width (for metrics). */

@@ -749,6 +749,260 @@ def test_train_step_mlp(rng):
 
 
 # --------------------------------------------------------------------------
+# convolution and pooling layers through nnref's "layer" op (the real spec
+# parser, shape inference, plan, forward and backward of the model).
+#
+# NHWC <-> NCHW is a permute; Keras kernels (kh, kw, in, out) / (k, in, out)
+# become torch's (out, in, kh, kw) / (out, in, k). Keras 'same' padding is
+# written out with F.pad: total = max((out - 1) s + (k - 1) d + 1 - in, 0),
+# total // 2 before, the rest (the extra row/column) after. Pooling 'same':
+# max pads with -inf; average divides the zero-padded window sum by the count
+# of real cells (TensorFlow's rule; torch's count_include_pad=False only
+# pads symmetrically). Output shapes are checked against Keras's
+# conv_output_length: (in - (k - 1) d [valid] + s - 1) // s.
+
+CONV_RTOL = 1e-4
+
+
+def keras_out_len(n, k, s, d, padding):
+    span = (k - 1) * d + 1
+    length = n if padding == "same" else n - span + 1
+    return (length + s - 1) // s
+
+
+def same_pads(n, k, s, d):
+    out = (n + s - 1) // s
+    total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+    return total // 2, total - total // 2
+
+
+def pad_nc(x, ks, ss, ds, padding, value=0.0):
+    """Pads the spatial axes of an N, C, spatial... tensor Keras-style."""
+    if padding != "same":
+        return x
+    pads = []
+    # F.pad lists pads from the last axis backwards
+    for n, k, s, d in reversed(list(zip(x.shape[2:], ks, ss, ds))):
+        pads += list(same_pads(n, k, s, d))
+    return F.pad(x, pads, value=value)
+
+
+def conv_compare(tag, r, y, yshape, grads, dx):
+    report(list(r["y_shape"]) == list(yshape), f"{tag} output shape (Keras rule)",
+           f"got {r['y_shape']}, Keras {list(yshape)}")
+    compare(f"{tag} forward", r["y"], y, rtol=CONV_RTOL, atol=atol_for(y))
+    compare(f"{tag} dx", r["dx"], dx, rtol=CONV_RTOL, atol=atol_for(dx))
+    for name, g in grads.items():
+        compare(f"{tag} d{name}", r["grads"].get(name, []), g, rtol=CONV_RTOL, atol=atol_for(g))
+    if set(r["grads"]) != set(grads):
+        report(False, f"{tag} parameters", f"got {sorted(r['grads'])}, want {sorted(grads)}")
+
+
+def atol_for(ref):
+    """Absolute floor: 1e-6 of the array's largest magnitude (float32 sums of
+    a few hundred terms cancel to about that)."""
+    ref = np.asarray(ref)
+    return 1e-6 * max(float(np.max(np.abs(ref))) if ref.size else 0.0, 1e-2)
+
+
+def conv_case(rng, rank, n, spatial, cin, filters, kernel, strides, padding, dilation, use_bias,
+              act, plan_batch=None):
+    """One conv1d/conv2d case: (nnref case, tag, reference tuple) or None when
+    relu's input lands on the kink."""
+    for _attempt in range(5):
+        x = f32(rng.normal(0, 1, (n,) + tuple(spatial) + (cin,)))
+        kshape = tuple(kernel) + (cin, filters)
+        W = f32(rng.normal(0, 0.5, kshape))
+        b = f32(rng.normal(0, 0.5, filters))
+        xt, Wt, bt = (T(v).requires_grad_(True) for v in (x, W, b))
+        if rank == 2:
+            xin = pad_nc(xt.permute(0, 3, 1, 2), kernel, strides, dilation, padding)
+            z = F.conv2d(xin, Wt.permute(3, 2, 0, 1), bt if use_bias else None,
+                         stride=tuple(strides), dilation=tuple(dilation))
+            z = z.permute(0, 2, 3, 1)
+        else:
+            xin = pad_nc(xt.permute(0, 2, 1), kernel, strides, dilation, padding)
+            z = F.conv1d(xin, Wt.permute(2, 1, 0), bt if use_bias else None,
+                         stride=strides[0], dilation=dilation[0])
+            z = z.permute(0, 2, 1)
+        zz = z.detach().numpy()
+        if act == "relu" and np.min(np.abs(zz)) < 1e-5 * np.max(np.abs(zz)):
+            continue  # a pre-activation at the kink: draw again
+        y = keras_act(act, z)
+        dy = f32(rng.normal(0, 1, tuple(y.shape)))
+        (y * T(dy)).sum().backward()
+        break
+    else:
+        return None
+    yshape = [keras_out_len(sp, k, s, d, padding)
+              for sp, k, s, d in zip(spatial, kernel, strides, dilation)] + [filters]
+    ltype = "conv2d" if rank == 2 else "conv1d"
+
+    def lst(v):
+        return "[" + ", ".join(str(int(a)) for a in v) + "]"
+    # mix the int and list spellings of kernel_size / strides / dilation_rate
+    ks = str(kernel[0]) if len(set(kernel)) == 1 and rank == 2 else lst(kernel)
+    layer = (f'type = "{ltype}"; filters = {filters}; kernel_size = {ks}; '
+             f'strides = {lst(strides)}; padding = "{padding}"; '
+             f'dilation_rate = {dilation[0] if len(set(dilation)) == 1 else lst(dilation)}; '
+             f'activation = "{act}"; use_bias = {"true" if use_bias else "false"};')
+    case = {"op": "layer", "layer": layer, "input_shape": list(spatial) + [cin], "rows": n,
+            "x": flat(x), "dy": flat(dy), "weights": {"kernel": flat(W)}}
+    if use_bias:
+        case["weights"]["bias"] = flat(b)
+    if plan_batch:
+        case["plan_batch"] = plan_batch
+    tag = (f"{ltype} n={n} {'x'.join(map(str, spatial))}x{cin} -> {filters} k={lst(kernel)} "
+           f"s={lst(strides)} d={lst(dilation)} {padding} {act} "
+           f"{'bias' if use_bias else 'no bias'}" + (f" plan_batch={plan_batch}" if plan_batch else ""))
+    grads = {"kernel": Wt.grad.numpy()}
+    if use_bias:
+        grads["bias"] = bt.grad.numpy()
+    return case, tag, (y.detach().numpy(), yshape, grads, xt.grad.numpy(), list(kshape))
+
+
+def test_conv(rng):
+    cases, refs = [], []
+    specs = []
+    # conv2d: batch 3, 7x9 images, 3 channels, 5 filters
+    for kernel in ((3, 3), (2, 4)):
+        for padding in ("valid", "same"):
+            for strides, dilation in (((1, 1), (1, 1)), ((2, 2), (1, 1)), ((1, 1), (2, 2)),
+                                      ((2, 3), (1, 1))):
+                for use_bias, act in ((True, "linear"), (False, "linear"), (True, "relu")):
+                    specs.append((2, 3, (7, 9), 3, 5, kernel, strides, padding, dilation,
+                                  use_bias, act, None))
+    # 1x1 kernels (the pointwise GEMM path, and a strided 1x1 that is not)
+    for strides in ((1, 1), (2, 2)):
+        for padding in ("valid", "same"):
+            specs.append((2, 3, (7, 9), 3, 5, (1, 1), strides, padding, (1, 1), True, "linear",
+                          None))
+    # mixed dilation, a kernel as large as the input, a partial batch
+    specs.append((2, 3, (7, 9), 3, 5, (3, 2), (1, 1), "same", (2, 3), True, "linear", None))
+    specs.append((2, 2, (5, 6), 2, 3, (5, 6), (1, 1), "valid", (1, 1), True, "linear", None))
+    specs.append((2, 3, (7, 9), 3, 5, (3, 3), (2, 2), "same", (1, 1), True, "relu", 5))
+    # conv1d: batch 3, 11 steps, 3 channels, 5 filters
+    for kernel in ((3,), (4,)):
+        for padding in ("valid", "same"):
+            for strides, dilation in (((1,), (1,)), ((2,), (1,)), ((3,), (1,)), ((1,), (2,))):
+                for use_bias, act in ((True, "linear"), (False, "relu")):
+                    specs.append((1, 3, (11,), 3, 5, kernel, strides, padding, dilation,
+                                  use_bias, act, None))
+    specs.append((1, 3, (11,), 3, 5, (1,), (1,), "same", (1,), True, "linear", 4))
+    for sp in specs:
+        got = conv_case(rng, *sp)
+        if got is None:
+            print(f"note: skipped a conv case {sp}: relu input at the kink")
+            continue
+        cases.append(got[0])
+        refs.append(got[1:])
+    out = nnref(cases)
+    if out is None:
+        return
+    for (tag, (y, yshape, grads, dx, kshape)), r in zip(refs, out):
+        report(r["param_shapes"]["kernel"] == kshape, f"{tag} kernel layout (Keras)",
+               f"got {r['param_shapes']['kernel']}, want {kshape}")
+        conv_compare(tag, r, y, yshape, grads, dx)
+
+
+def distinct_values(rng, shape, spacing=0.05):
+    """Values that are all different (no ties in a max window), shuffled."""
+    n = int(np.prod(shape))
+    v = (rng.permutation(n) - n / 2) * spacing + rng.uniform(0, spacing / 4, n)
+    return f32(v.reshape(shape))
+
+
+def pool_ref(kind, rank, xt, pool, strides, padding):
+    """torch reference on channels-last xt; returns channels-last output."""
+    perm_in = (0, 3, 1, 2) if rank == 2 else (0, 2, 1)
+    perm_out = (0, 2, 3, 1) if rank == 2 else (0, 2, 1)
+    xc = xt.permute(*perm_in)
+    ones = (1,) * rank
+    if kind == "max":
+        xp = pad_nc(xc, pool, strides, ones, padding, value=-math.inf)
+        fn = F.max_pool2d if rank == 2 else F.max_pool1d
+        y = fn(xp, tuple(pool), tuple(strides))
+    else:
+        fn = F.avg_pool2d if rank == 2 else F.avg_pool1d
+        xp = pad_nc(xc, pool, strides, ones, padding)
+        cnt = fn(pad_nc(torch.ones_like(xc), pool, strides, ones, padding), tuple(pool),
+                 tuple(strides))
+        y = fn(xp, tuple(pool), tuple(strides)) / cnt  # window sum / real cells
+    return y.permute(*perm_out)
+
+
+def test_pool(rng):
+    cases, refs = [], []
+    n, c = 3, 4
+    for rank, spatial in ((2, (7, 9)), (1, (11,))):
+        for kind in ("max", "avg"):
+            for pool in (2, 3):
+                for stride in (None, 1, 2, 3):
+                    for padding in ("valid", "same"):
+                        ps, ss = (pool,) * rank, ((stride or pool),) * rank
+                        x = distinct_values(rng, (n,) + spatial + (c,))
+                        xt = T(x).requires_grad_(True)
+                        y = pool_ref(kind, rank, xt, ps, ss, padding)
+                        dy = f32(rng.normal(0, 1, tuple(y.shape)))
+                        (y * T(dy)).sum().backward()
+                        ltype = ("max" if kind == "max" else "average") + f"_pooling{rank}d"
+                        layer = f'type = "{ltype}"; pool_size = {pool}; padding = "{padding}";'
+                        if stride is not None:  # else the default: strides = pool_size
+                            layer += f" strides = {stride};"
+                        yshape = [keras_out_len(sp, pool, stride or pool, 1, padding)
+                                  for sp in spatial] + [c]
+                        cases.append({"op": "layer", "layer": layer,
+                                      "input_shape": list(spatial) + [c], "rows": n,
+                                      "x": flat(x), "dy": flat(dy), "weights": {}})
+                        refs.append((f"{ltype} {'x'.join(map(str, spatial))}x{c} pool={pool} "
+                                     f"strides={stride if stride else 'default'} {padding}",
+                                     y.detach().numpy(), yshape, xt.grad.numpy()))
+        # a non-square pool with unequal strides and with the default
+        # strides (= pool_size per axis), in a partial batch
+        if rank == 2:
+            for kind in ("max", "avg"):
+                for padding in ("valid", "same"):
+                    for strides in ((1, 2), None):
+                        x = distinct_values(rng, (n,) + spatial + (c,))
+                        xt = T(x).requires_grad_(True)
+                        y = pool_ref(kind, 2, xt, (2, 3), strides or (2, 3), padding)
+                        dy = f32(rng.normal(0, 1, tuple(y.shape)))
+                        (y * T(dy)).sum().backward()
+                        ltype = ("max" if kind == "max" else "average") + "_pooling2d"
+                        layer = f'type = "{ltype}"; pool_size = [2, 3]; padding = "{padding}";'
+                        if strides:
+                            layer += " strides = [1, 2];"
+                        cases.append({"op": "layer", "plan_batch": 5, "layer": layer,
+                                      "input_shape": list(spatial) + [c], "rows": n,
+                                      "x": flat(x), "dy": flat(dy), "weights": {}})
+                        sy, sx = strides or (2, 3)
+                        yshape = [keras_out_len(7, 2, sy, 1, padding),
+                                  keras_out_len(9, 3, sx, 1, padding), c]
+                        refs.append((f"{ltype} 7x9x{c} pool=[2, 3] "
+                                     f"strides={list(strides) if strides else 'default'} "
+                                     f"{padding} plan_batch=5",
+                                     y.detach().numpy(), yshape, xt.grad.numpy()))
+        for kind in ("max", "avg"):
+            x = distinct_values(rng, (n,) + spatial + (c,))
+            xt = T(x).requires_grad_(True)
+            axes = tuple(range(1, rank + 1))
+            y = xt.amax(dim=axes) if kind == "max" else xt.mean(dim=axes)
+            dy = f32(rng.normal(0, 1, tuple(y.shape)))
+            (y * T(dy)).sum().backward()
+            ltype = "global_" + ("max" if kind == "max" else "average") + f"_pooling{rank}d"
+            cases.append({"op": "layer", "layer": f'type = "{ltype}";',
+                          "input_shape": list(spatial) + [c], "rows": n, "x": flat(x),
+                          "dy": flat(dy), "weights": {}})
+            refs.append((f"{ltype} {'x'.join(map(str, spatial))}x{c}", y.detach().numpy(), [c],
+                         xt.grad.numpy()))
+    out = nnref(cases)
+    if out is None:
+        return
+    for (tag, y, yshape, dx), r in zip(refs, out):
+        conv_compare(tag, r, y, yshape, {}, dx)
+
+
+# --------------------------------------------------------------------------
 # bad input must fail loudly
 
 def test_bad_input():
@@ -789,6 +1043,8 @@ def main():
     test_dense(rng)
     test_train_step_regularizers(rng)
     test_train_step_mlp(rng)
+    test_conv(rng)
+    test_pool(rng)
     test_bad_input()
     print(f"oracle: {passed} passed, {failed} failed")
     return 1 if failed else 0

@@ -33,6 +33,20 @@
  *               A model built from a spec (input -> dense) on the cpu engine;
  *               the input node is marked as needing a gradient so the dense
  *               layer's backward writes dx into it.
+ *   layer       layer (libconfig text: the body of one layers entry, e.g.
+ *               'type = "conv2d"; filters = 5; kernel_size = [3, 3];'),
+ *               input_shape (per-sample, e.g. [7, 9, 3]), rows, x,
+ *               weights {"kernel": [...], "bias": [...]} (every parameter,
+ *               in its Keras layout), dy, [plan_batch (>= rows, default
+ *               rows)], [training=true]
+ *               -> y, y_shape (per-sample), dx, grads {"kernel": ...},
+ *                  param_shapes {"kernel": [...]}
+ *               A model input -> layer built from a spec on the cpu engine;
+ *               the input node is marked as needing a gradient (and the
+ *               mark propagated, so layers without parameters run their
+ *               backward too). Outputs and gradients are poisoned with NaN
+ *               first, so an element the layer forgets to write shows.
+ *               plan_batch > rows runs a partial batch (fit's last batch).
  *   train_step  spec (libconfig text with model and train sections),
  *               weights {"layer/param": [...]}, rows, x, y, [n_classes],
  *               [one_hot (-1 auto)], [training=true]
@@ -634,6 +648,131 @@ out:
     return rc;
 }
 
+/* ---- op: layer ---- */
+static int op_layer(nn_engine *e, json_t *c, json_t *res)
+{
+    const char *layer = NULL;
+    long long rows = 0, plan_batch = 0;
+    bool training = true;
+    if (get_str(c, "layer", true, NULL, &layer) || get_int(c, "rows", true, 0, &rows) ||
+        get_int(c, "plan_batch", false, rows, &plan_batch) ||
+        get_bool(c, "training", true, &training))
+        return -1;
+    if (rows < 1 || rows > 100000 || plan_batch < rows || plan_batch > 100000)
+        return fail("need 1 <= rows <= plan_batch <= 100000 (got %lld, %lld)", rows, plan_batch);
+    json_t *ishape = json_object_get(c, "input_shape");
+    if (!json_is_array(ishape) || json_array_size(ishape) < 1 ||
+        json_array_size(ishape) > NN_MAX_DIMS - 1)
+        return fail("\"input_shape\": expected a list of 1..%d integers", NN_MAX_DIMS - 1);
+    sbuf sb = {0};
+    sb_add(&sb, "model = { input = { shape = [");
+    for (size_t i = 0; i < json_array_size(ishape); i++) {
+        json_t *v = json_array_get(ishape, i);
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 100000) {
+            free(sb.s);
+            return fail("\"input_shape\"[%zu]: expected an integer in 1..100000", i);
+        }
+        sb_add(&sb, "%s%lld", i ? ", " : "", (long long)json_integer_value(v));
+    }
+    sb_add(&sb, "]; }; layers = ( { %s } ); };\n", layer);
+
+    float *x = NULL, *dy = NULL, *h = NULL;
+    nn_spec *spec = NULL;
+    nn_model *m = NULL;
+    nn_error err;
+    int rc = -1;
+    nn_spec_node *ms;
+    if (nn_spec_load_string(&spec, sb.s, "nnref-layer", &err) ||
+        nn_spec_group(nn_spec_root(spec), "model", true, &ms, &err) ||
+        nn_model_from_spec(ms, &m, &err) || nn_model_alloc(m, e, 0, &err)) {
+        fail("layer model: %s", err.msg);
+        goto out;
+    }
+    /* the input needs a gradient, and so does everything downstream of it
+     * (from_spec only marks nodes with trainable parameters upstream) */
+    m->input->needs_grad = true;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i]->n_in; k++)
+            m->nodes[i]->needs_grad |= m->nodes[i]->in[k]->needs_grad;
+    if (nn_model_plan(m, (int)plan_batch, &err)) {
+        fail("layer plan: %s", err.msg);
+        goto out;
+    }
+    nn_node *L = m->output;
+    size_t in_n = (size_t)rows * m->input->size, out_n = (size_t)rows * L->size;
+    if (get_floats(c, "x", (long long)in_n, &x) || get_floats(c, "dy", (long long)out_n, &dy))
+        goto out;
+    json_t *weights = json_object_get(c, "weights");
+    if (weights && !json_is_object(weights)) {
+        fail("\"weights\": expected an object");
+        goto out;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(weights, key, v)
+    {
+        int k = 0;
+        while (k < L->n_params && strcmp(L->params[k].name, key) != 0)
+            k++;
+        if (k == L->n_params) {
+            fail("weights: the layer has no parameter \"%s\"", key);
+            goto out;
+        }
+    }
+    json_t *pshapes = json_object();
+    json_object_set_new(res, "param_shapes", pshapes);
+    for (int k = 0; k < L->n_params; k++) {
+        nn_param *q = &L->params[k];
+        json_t *arr = json_object_get(weights, q->name);
+        if (!arr) {
+            fail("weights: parameter \"%s\" not given", q->name);
+            goto out;
+        }
+        if (read_floats(arr, q->name, (long long)q->size, &h, NULL))
+            goto out;
+        e->ops->upload(e, &q->w, h, q->size);
+        free(h);
+        h = NULL;
+        if (q->trainable)
+            e->ops->fill(e, &q->g, NAN, q->size);
+        json_t *sh = json_array();
+        for (int d = 0; d < q->ndim; d++)
+            json_array_append_new(sh, json_integer(q->shape[d]));
+        json_object_set_new(pshapes, q->name, sh);
+    }
+    json_t *ysh = json_array();
+    for (int d = 0; d < L->ndim; d++)
+        json_array_append_new(ysh, json_integer(L->shape[d]));
+    json_object_set_new(res, "y_shape", ysh);
+
+    /* poison what the layer must write */
+    if (!L->type->aliases_input)
+        e->ops->fill(e, &L->out, NAN, (size_t)plan_batch * L->size);
+    e->ops->fill(e, &m->input->dout, NAN, (size_t)plan_batch * m->input->size);
+    e->ops->upload(e, nn_model_input_tensor(m), x, in_n);
+    nn_pass p = {.e = e, .rows = (int)rows, .training = training, .rng = NULL};
+    nn_model_forward(m, &p);
+    set_floats(res, "y", e, &L->out, out_n);
+    e->ops->upload(e, &L->dout, dy, out_n);
+    L->loss_wrote_preact = false;
+    nn_model_backward(m, &p);
+    set_floats(res, "dx", e, &m->input->dout, in_n);
+    json_t *gj = json_object();
+    json_object_set_new(res, "grads", gj);
+    for (int k = 0; k < L->n_params; k++)
+        if (L->params[k].trainable)
+            set_floats(gj, L->params[k].name, e, &L->params[k].g, L->params[k].size);
+    rc = 0;
+out:
+    nn_model_free(m);
+    nn_spec_free(spec);
+    free(sb.s);
+    free(x);
+    free(dy);
+    free(h);
+    return rc;
+}
+
 /* ---- op: train_step ---- */
 static int op_train_step(json_t *c, json_t *res)
 {
@@ -781,10 +920,14 @@ static int run_case(nn_engine *e, json_t *c, json_t **out)
         rc = op_optimizer(c, res);
     else if (strcmp(op, "dense") == 0)
         rc = op_dense(e, c, res);
+    else if (strcmp(op, "layer") == 0)
+        rc = op_layer(e, c, res);
     else if (strcmp(op, "train_step") == 0)
         rc = op_train_step(c, res);
     else
-        rc = fail("unknown op \"%s\" (activation, loss, metric, optimizer, dense, train_step)", op);
+        rc = fail("unknown op \"%s\" (activation, loss, metric, optimizer, dense, layer, "
+                  "train_step)",
+                  op);
     if (rc) {
         json_decref(res);
         return rc;

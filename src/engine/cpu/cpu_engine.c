@@ -12,6 +12,13 @@
 
 #include "engine/cpu/cpu_internal.h"
 
+/* The CPU engine's own state: scratch for split products, grown as needed
+ * (once per shape, never per batch in steady state). */
+typedef struct cpu_impl {
+    float *scratch;
+    size_t scratch_cap;
+} cpu_impl;
+
 static nn_status cpu_alloc(nn_engine *e, nn_tensor *t, int ndim, const int *shape,
                            nn_error *err)
 {
@@ -100,6 +107,43 @@ static void cpu_gemm(nn_engine *e, bool ta, bool tb, int M, int N, int K, float 
         cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
         openblas_set_num_threads(threads);
         return;
+    }
+    /* A long reduction with a small result (a convolution's filter
+     * gradient: K = batch x pixels): split K, each thread into its own
+     * partial C, added in thread order. */
+    const size_t partial = (size_t)M * N * (size_t)(threads - 1);
+    if (K >= 1024 && K >= 8 * (M > N ? M : N) && partial <= ((size_t)4 << 20)) {
+        cpu_impl *impl = e->impl;
+        if (impl->scratch_cap < partial) {
+            float *grown = realloc(impl->scratch, partial * sizeof(float));
+            if (grown) {
+                impl->scratch = grown;
+                impl->scratch_cap = partial;
+            }
+        }
+        if (impl->scratch_cap >= partial) {
+            const int chunk = (K + threads - 1) / threads;
+#pragma omp parallel num_threads(threads)
+            {
+                int t = omp_get_thread_num();
+                int k0 = t * chunk, len = K - k0 < chunk ? K - k0 : chunk;
+                float *dst = t == 0 ? c : impl->scratch + (size_t)(t - 1) * M * N;
+                if (len > 0)
+                    cblas_sgemm(CblasRowMajor, opa, opb, M, N, len, alpha,
+                                ta ? a + (size_t)k0 * lda : a + k0, lda,
+                                tb ? b + k0 : b + (size_t)k0 * ldb, ldb, t == 0 ? beta : 0.0f,
+                                dst, ldc);
+                else if (t > 0)
+                    memset(dst, 0, sizeof(float) * (size_t)M * N);
+            }
+            for (int t = 1; t < threads; t++) {
+                const float *part = impl->scratch + (size_t)(t - 1) * M * N;
+#pragma omp parallel for num_threads(threads) schedule(static) if ((size_t)M * N > NN_CPU_PAR_MIN)
+                for (size_t i = 0; i < (size_t)M * N; i++)
+                    c[i] += part[i];
+            }
+            return;
+        }
     }
     const bool split_m = M >= N && M >= 16 * threads;
     const bool split_n = !split_m && N >= 16 * threads;
@@ -316,7 +360,14 @@ double nn_cpu_parallel_sum(int threads, size_t n,
     return s;
 }
 
-static void cpu_destroy(nn_engine *e) { free(e); }
+static void cpu_destroy(nn_engine *e)
+{
+    cpu_impl *impl = e->impl;
+    if (impl)
+        free(impl->scratch);
+    free(impl);
+    free(e);
+}
 
 static const nn_engine_ops cpu_ops = {
     .name = "cpu",
@@ -366,6 +417,12 @@ nn_status nn_engine_cpu_create(int threads, nn_engine **out, nn_error *err)
         return NN_ERR_RUNTIME;
     if (threads <= 0)
         threads = omp_get_num_procs();
+    cpu_impl *impl = nn_calloc(1, sizeof *impl, err);
+    if (!impl) {
+        free(e);
+        return NN_ERR_RUNTIME;
+    }
+    e->impl = impl;
     e->ops = &cpu_ops;
     e->threads = threads;
     omp_set_num_threads(threads);

@@ -1,10 +1,11 @@
 /* Training callbacks: progress display, history CSV, early stopping,
- * checkpoints. Each keeps its own small state, which a checkpoint stores. */
+ * checkpoints, TensorBoard. Each keeps its own small state, which a checkpoint stores. */
 #ifndef NN_TRAIN_CALLBACKS_H
 #define NN_TRAIN_CALLBACKS_H
 
 #include <stdio.h>
 
+#include "io/tfevents.h"
 #include "train/logs.h"
 #include "train/train_spec.h"
 
@@ -71,5 +72,36 @@ nn_status nn_checkpoint_epoch_end(nn_checkpoint *c, long long epoch, const nn_lo
 /* Python-style {epoch:02d} / {val_loss:.4f} formatting. */
 nn_status nn_format_template(const char *tmpl, long long epoch, const nn_logs *logs, char *out,
                              size_t len, nn_error *err);
+
+/* ---- TensorBoard (Keras semantics; see tensorboard.c) ---- */
+struct nn_model;
+
+typedef struct nn_tensorboard {
+    const nn_tensorboard_cfg *cfg;
+    char dir[PATH_MAX];
+    long long steps;      /* batches per epoch */
+    nn_tfevents train, val; /* val is opened at the first validation value */
+    float *host;          /* weights downloaded for histograms */
+} nn_tensorboard;
+
+/* Opens log_dir/train (a new event file; a resumed run adds one more, as
+ * TensorFlow does). steps = batches per epoch. Does nothing when the
+ * callback is off. */
+nn_status nn_tensorboard_begin(nn_tensorboard *tb, const nn_tensorboard_cfg *cfg,
+                               const char *run_dir, const struct nn_model *m, long long steps,
+                               nn_error *err);
+/* Global batch number (from 1, as Keras's step counter) of batch `step`
+ * (0-based) of `epoch`, when update_freq asks for batch scalars there;
+ * 0 otherwise. */
+long long nn_tensorboard_batch_step(const nn_tensorboard *tb, long long epoch, long long step);
+/* batch_<name> scalars of the running logs at that global step. */
+nn_status nn_tensorboard_batch_end(nn_tensorboard *tb, long long global_step,
+                                   const nn_logs *running, nn_error *err);
+/* epoch_<name> scalars (train: loss, metrics, learning_rate; validation:
+ * the val_ values without their prefix), step = epoch (from 0), then weight
+ * histograms when histogram_freq says so; flushes both files. */
+nn_status nn_tensorboard_epoch_end(nn_tensorboard *tb, long long epoch, const nn_logs *logs,
+                                   const struct nn_model *m, nn_error *err);
+void nn_tensorboard_close(nn_tensorboard *tb);
 
 #endif

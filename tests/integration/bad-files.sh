@@ -1,0 +1,351 @@
+#!/usr/bin/env bash
+# Bad input files through the CLI: IDX data, PNG inputs and model files that
+# are malformed, truncated or of the wrong kind. The corpus is generated here
+# (python3 + zlib/struct/gzip/h5py; no nnctl code) in a temp dir; every case
+# asserts the exit code and substrings of stderr that name the file and the
+# problem, and that nnctl never crashes (exit >= 124: a signal or a hang;
+# 'Segmentation', 'Aborted', 'AddressSanitizer', 'runtime error' in stderr).
+#
+#   NNCTL=build/nnctl NNCTL_DATA=/path/to/datasets tests/integration/bad-files.sh [FILTER...]
+#
+# Needs MNIST under $NNCTL_DATA/mnist/ (the first 200 training digits make
+# the good files the bad ones are derived from) and /usr/bin/python3 with
+# h5py. Prints one line per case and `bad-files: N passed, M failed`; exits 1
+# on any failure. About 15 s.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+NNCTL=${NNCTL:-$here/../../nnctl}
+case "$NNCTL" in
+/*) ;;
+*/*) NNCTL="$(cd "$(dirname "$NNCTL")" && pwd)/$(basename "$NNCTL")" ;;
+esac
+if [ ! -x "$NNCTL" ]; then
+    echo "bad-files: nnctl binary '$NNCTL' not found (set NNCTL or run make)" >&2
+    exit 2
+fi
+export NNCTL_DATA=${NNCTL_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/nnctl/datasets}
+if [ ! -f "$NNCTL_DATA/mnist/train-images-idx3-ubyte.gz" ]; then
+    echo "bad-files: MNIST not found under \$NNCTL_DATA=$NNCTL_DATA (scripts/fetch-data mnist)" >&2
+    exit 2
+fi
+PY=${PY:-/usr/bin/python3}
+if ! "$PY" -c 'import h5py, numpy' 2>/dev/null; then
+    echo "bad-files: $PY lacks h5py/numpy" >&2
+    exit 2
+fi
+THREADS=${THREADS:-2}
+T=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-badfiles.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+# a private copy: other builds may replace the binary while this runs
+cp "$NNCTL" "$T/nnctl" && NNCTL="$T/nnctl"
+filter=("$@")
+
+passed=0 failed=0
+ok() { echo "ok   $1"; passed=$((passed + 1)); }
+bad() {
+    echo "FAIL $1${2:+: $2}"
+    failed=$((failed + 1))
+}
+selected() {
+    [ ${#filter[@]} -eq 0 ] && return 0
+    local f
+    for f in "${filter[@]}"; do
+        case "$1" in *"$f"*) return 0 ;; esac
+    done
+    return 1
+}
+# expect NAME EXIT SUBSTRING... -- ARGS...: runs `nnctl ARGS` in the corpus
+# directory with NNCTL_DATA there too (relative data paths resolve against
+# it; file names in messages are the relative ones given); checks the
+# exit code and that stderr holds every SUBSTRING; output in $T/out, $T/err.
+expect() {
+    local name=$1 want=$2
+    shift 2
+    local subs=()
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+        subs+=("$1")
+        shift
+    done
+    shift
+    selected "$name" || return 1
+    (cd "$T/c" && NNCTL_DATA="$T/c" timeout 60 "$NNCTL" "$@" >"$T/out" 2>"$T/err" </dev/null)
+    got=$?
+    local why="" s
+    if [ $got -ge 124 ] || grep -qE 'Segmentation|Aborted|AddressSanitizer|runtime error|core dumped' "$T/err"; then
+        why="CRASH (exit $got)"
+    elif [ "$got" != "$want" ]; then
+        why="exit $got, expected $want"
+    else
+        for s in "${subs[@]}"; do
+            if ! grep -qF -- "$s" "$T/err"; then
+                why="stderr lacks '$s'"
+                break
+            fi
+        done
+    fi
+    if [ -z "$why" ]; then ok "$name"; else
+        bad "$name" "$why; stderr: $(head -c 400 "$T/err" | tr '\n' ' ')"
+    fi
+    return 0
+}
+
+mkdir -p "$T/c"
+cat >"$T/gen.py" <<'EOF'
+# generates the bad-input corpus; argv: MNIST_DIR OUT_DIR [MODEL.h5 WEIGHTS_ONLY.h5]
+import gzip, os, struct, sys, zlib
+src, out = sys.argv[1], sys.argv[2]
+model = sys.argv[3] if len(sys.argv) > 3 else None
+wonly = sys.argv[4] if len(sys.argv) > 4 else None
+N = 200
+img = gzip.open(src + "/train-images-idx3-ubyte.gz").read()
+lab = gzip.open(src + "/train-labels-idx1-ubyte.gz").read()
+assert struct.unpack(">IIII", img[:16])[0] == 2051
+pix = img[16:16 + N * 784]
+labels = lab[8:8 + N]
+def w(name, data):
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(data)
+def idx(type_code, dims, payload):
+    return struct.pack(">BBBB", 0, 0, type_code, len(dims)) + b"".join(struct.pack(">I", d) for d in dims) + payload
+
+if model is None:
+    # ---- IDX ----
+    good_i = idx(0x08, [N, 28, 28], pix)
+    good_l = idx(0x08, [N], labels)
+    w("good-images.idx", good_i)
+    w("good-labels.idx", good_l)
+    w("magic.idx", struct.pack(">I", 0x12345678) + good_i[4:])
+    w("magic-png.idx", b"\x89PNG\r\n\x1a\n" + good_i[8:])
+    w("empty.idx", b"")
+    w("short-header.idx", good_i[:10])
+    w("truncated.idx", good_i[:16 + 100 * 784 + 300])
+    w("trailing.idx", good_i + b"\x00" * 1000)
+    w("labels-190.idx", idx(0x08, [190], labels[:190]))
+    w("images-float32.idx", idx(0x0D, [N, 28, 28], b"".join(struct.pack(">f", b / 255.0) for b in pix)))
+    w("labels-int32.idx", idx(0x0C, [N], b"".join(struct.pack(">i", b) for b in labels)))
+    w("labels-2d.idx", idx(0x08, [N, 1], labels))
+    w("images-1d.idx", idx(0x08, [N * 784], pix))
+    w("images-20x20.idx", idx(0x08, [N, 20, 20], bytes(N * 400)))
+    w("zero-samples.idx", idx(0x08, [0, 28, 28], b""))
+    w("zero-dim.idx", idx(0x08, [N, 0, 28], b""))
+    w("huge-header.idx", idx(0x08, [0x7fffffff, 28, 28], pix[:784]))
+    bad_lab = bytearray(labels)
+    bad_lab[57] = 12
+    w("label-12.idx", idx(0x08, [N], bytes(bad_lab)))
+    gz = gzip.compress(good_i)
+    w("truncated.idx.gz", gz[: len(gz) // 2])
+    c = bytearray(gz)
+    for i in range(len(c) // 2, len(c) // 2 + 64):
+        c[i] ^= 0x5A
+    w("corrupt.idx.gz", bytes(c))
+    # ---- PNG ----
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+    def png(width, height, depth, ctype, rows, extra=b""):
+        raw = b"".join(b"\x00" + r for r in rows)
+        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, ctype, 0, 0, 0))
+                + extra + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    d0 = pix[:784]  # first training digit
+    rows = [d0[r * 28:(r + 1) * 28] for r in range(28)]
+    gray = png(28, 28, 8, 0, rows)
+    w("gray.png", gray)
+    w("not-a-png.png", b"this is a text file, not a PNG\n")
+    w("empty.png", b"")
+    w("truncated.png", gray[: len(gray) * 2 // 3])
+    bad = bytearray(gray)
+    bad[-20] ^= 0xFF  # the last byte of IDAT's zlib stream (its Adler-32)
+    w("corrupt-idat.png", bytes(bad))
+    bad = bytearray(gray)
+    bad[-13] ^= 0xFF  # IDAT's CRC field (IEND is the last 12 bytes)
+    w("bad-crc.png", bytes(bad))
+    w("gray16.png", png(28, 28, 16, 0, [b"".join(struct.pack(">H", v * 257) for v in r) for r in rows]))
+    plte = chunk(b"PLTE", b"".join(bytes((i, i, i)) for i in range(256)))
+    w("palette.png", png(28, 28, 8, 3, rows, plte))
+    w("rgb.png", png(28, 28, 8, 2, [b"".join(bytes((v, v, v)) for v in r) for r in rows]))
+    w("rgba.png", png(28, 28, 8, 6, [b"".join(bytes((v, v, v, 255)) for v in r) for r in rows]))
+    w("gray-alpha.png", png(28, 28, 8, 4, [b"".join(bytes((v, 255)) for v in r) for r in rows]))
+    w("small-20x20.png", png(20, 20, 8, 0, [bytes(20)] * 20))
+    # IHDR claims 100000 x 100000 (but holds one row)
+    w("huge-ihdr.png", png(100000, 100000, 8, 0, [bytes(100)]))
+    w("zero-width.png", png(0, 28, 8, 0, [b""] * 28))
+else:
+    import h5py, numpy as np, shutil
+    data = open(model, "rb").read()
+    w("truncated.h5", data[: len(data) // 2])
+    w("text.h5", b"this is a text file named .h5\n")
+    w("empty.h5", b"")
+    with h5py.File(os.path.join(out, "not-a-model.h5"), "w") as f:
+        f["data"] = np.arange(10, dtype=np.float32)
+    def copy(name):
+        p = os.path.join(out, name)
+        shutil.copy(model, p)
+        return h5py.File(p, "r+")
+    with copy("wrong-kernel-shape.h5") as f:
+        k = "model_weights/dense/dense/kernel:0"
+        shape = f[k].shape
+        del f[k]
+        f[k] = np.zeros((shape[0], shape[1] // 2), dtype=np.float32)
+    with copy("missing-bias.h5") as f:
+        del f["model_weights/dense/dense/bias:0"]
+    with copy("kernel-float64.h5") as f:
+        k = "model_weights/dense_1/dense_1/kernel:0"
+        a = f[k][()]
+        del f[k]
+        f[k] = a.astype(np.float64)
+    with copy("bad-config-json.h5") as f:
+        f.attrs["model_config"] = "{\"class_name\": \"Sequential\", "
+    with copy("no-config.h5") as f:
+        del f.attrs["model_config"]
+    with copy("nan-weights.h5") as f:
+        k = "model_weights/dense_1/dense_1/bias:0"
+        a = f[k][()]
+        a[0] = np.nan
+        f[k][...] = a
+    p = os.path.join(out, "weights-only-no-spec.h5")
+    shutil.copy(wonly, p)
+    with h5py.File(p, "r+") as f:
+        del f["nnctl"].attrs["spec"]
+EOF
+if ! out=$("$PY" "$T/gen.py" "$NNCTL_DATA/mnist" "$T/c" 2>&1); then
+    echo "bad-files: generating the corpus failed: $out" >&2
+    exit 2
+fi
+
+# A tiny spec over the good 200-sample IDX pair; cases swap one file in.
+cat >"$T/c/t.cfg" <<'EOF'
+model: {
+  name = "badfiles";
+  input = { shape = [784]; };
+  layers = (
+    { type = "dense"; units = 16; activation = "relu"; },
+    { type = "dense"; units = 10; activation = "softmax"; }
+  );
+};
+data: {
+  train = { images = "good-images.idx"; labels = "good-labels.idx"; };
+  scale = 255.0;
+  one_hot = true;
+};
+train: {
+  loss = "categorical_crossentropy";
+  optimizer = { type = "adam"; };
+  metrics = ["accuracy"];
+  epochs = 2;
+  batch_size = 32;
+  callbacks = { checkpoint = { path = "w.h5"; save_weights_only = true; }; };
+};
+EOF
+tr_images() { echo train t.cfg -o "$T/run" -q --threads "$THREADS" --set "data.train.images=\"$1\""; }
+tr_labels() { echo train t.cfg -o "$T/run" -q --threads "$THREADS" --set "data.train.labels=\"$1\""; }
+
+# ---- the good files train, and give the model the other cases use ------------
+expect "good IDX pair trains" 0 -- train t.cfg -o "$T/good" -q --threads "$THREADS"
+MODEL="$T/good/model.h5"
+if [ ! -f "$MODEL" ] || [ ! -f "$T/good/w.h5" ]; then
+    echo "bad-files: the good spec did not train; stopping" >&2
+    echo "bad-files: $passed passed, $((failed + 1)) failed"
+    exit 1
+fi
+if ! out=$("$PY" "$T/gen.py" "$NNCTL_DATA/mnist" "$T/c" "$MODEL" "$T/good/w.h5" 2>&1); then
+    echo "bad-files: generating the model corpus failed: $out" >&2
+    exit 2
+fi
+
+# ---- IDX ---------------------------------------------------------------------
+# shellcheck disable=SC2046  # word splitting of tr_images/tr_labels is wanted
+{
+expect "idx: wrong magic" 1 "magic.idx" "not an IDX file" "0x12345678" -- $(tr_images magic.idx)
+expect "idx: a PNG named .idx" 1 "magic-png.idx" "not an IDX file" -- $(tr_images magic-png.idx)
+expect "idx: empty file" 1 "empty.idx" "not an IDX file" -- $(tr_images empty.idx)
+expect "idx: header cut short (10 bytes)" 1 "short-header.idx" "truncated" -- $(tr_images short-header.idx)
+expect "idx: data truncated (100.4 of 200 images)" 1 "truncated.idx" "truncated" "200x28x28" -- $(tr_images truncated.idx)
+expect "idx: trailing bytes after the data" 1 "trailing.idx" "1000 more" -- $(tr_images trailing.idx)
+expect "idx: gzip stream cut in half" 1 "truncated.idx.gz" "truncated" -- $(tr_images truncated.idx.gz)
+expect "idx: gzip stream corrupted" 1 "corrupt.idx.gz" "data check" -- $(tr_images corrupt.idx.gz)
+expect "idx: 200 images, 190 labels" 1 "good-images.idx" "labels-190.idx" "200" "190" -- $(tr_labels labels-190.idx)
+expect "idx: float32 images (type 0x0D)" 1 "images-float32.idx" "not supported" -- $(tr_images images-float32.idx)
+expect "idx: int32 labels (type 0x0C)" 1 "labels-int32.idx" "not supported" -- $(tr_labels labels-int32.idx)
+expect "idx: labels with 2 dimensions" 1 "labels-2d.idx" "1 dimension" -- $(tr_labels labels-2d.idx)
+expect "idx: images with 1 dimension" 1 "images-1d.idx" "2 dimensions" -- $(tr_images images-1d.idx)
+expect "idx: zero samples" 1 "zero-samples.idx" "no samples" -- $(tr_images zero-samples.idx)
+expect "idx: a zero dimension" 1 "zero-dim.idx" "is 0" -- $(tr_images zero-dim.idx)
+expect "idx: a directory as the images file" 1 "adir.idx" "directory" -- $(mkdir -p "$T/c/adir.idx"; tr_images adir.idx)
+expect "idx: header claims 2^31-1 images, holds 1 (names the file, truncated)" 1 "huge-header.idx" "truncated" -- $(tr_images huge-header.idx)
+expect "idx: 20x20 images for a 784-input model (names the file)" 2 "images-20x20.idx" "400" "784" -- $(tr_images images-20x20.idx)
+expect "idx: label 12 in 10-class data (names the labels file)" 2 "label-12.idx" "12" -- $(tr_labels label-12.idx)
+}
+
+# ---- PNG (predict) -------------------------------------------------------------
+# same_as_gray NAME FILE: FILE predicts exactly what gray.png predicts
+expect "png: 8-bit gray 28x28 predicts" 0 -- predict "$MODEL" gray.png --json --top-k 10 --threads "$THREADS" &&
+    cp "$T/out" "$T/gray.json"
+same_as_gray() {
+    if "$PY" -c '
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+for e in a + b:
+    e.pop("input")
+assert a == b, (a, b)' "$T/gray.json" "$T/out" 2>/dev/null; then ok "$1: same probabilities as the gray PNG"; else
+        bad "$1: same probabilities as the gray PNG" "$(head -c 300 "$T/out")"
+    fi
+}
+expect "png: palette (gray PLTE) works" 0 -- predict "$MODEL" palette.png --json --top-k 10 --threads "$THREADS" &&
+    same_as_gray "png: palette"
+expect "png: RGB (r=g=b) works" 0 -- predict "$MODEL" rgb.png --json --top-k 10 --threads "$THREADS" &&
+    same_as_gray "png: RGB"
+expect "png: RGBA works with a note about the alpha channel" 0 "rgba.png" "alpha" -- predict "$MODEL" rgba.png --json --top-k 10 --threads "$THREADS" &&
+    same_as_gray "png: RGBA"
+expect "png: gray+alpha works with a note" 0 "gray-alpha.png" "alpha" -- predict "$MODEL" gray-alpha.png --json --top-k 10 --threads "$THREADS" &&
+    same_as_gray "png: gray+alpha"
+expect "png: 16-bit gray refused clearly" 1 "gray16.png" "16-bit" -- predict "$MODEL" gray16.png --threads "$THREADS"
+expect "png: wrong size 20x20 (exit 2, --resize)" 2 "small-20x20.png" "20x20" "--resize" -- predict "$MODEL" small-20x20.png --threads "$THREADS"
+expect "png: truncated" 1 "truncated.png" "truncated" -- predict "$MODEL" truncated.png --threads "$THREADS"
+expect "png: corrupt IDAT data" 1 "corrupt-idat.png" "IDAT" -- predict "$MODEL" corrupt-idat.png --threads "$THREADS"
+expect "png: bad IDAT CRC" 1 "bad-crc.png" "CRC" -- predict "$MODEL" bad-crc.png --threads "$THREADS"
+expect "png: IHDR claims 100000x100000" 1 "huge-ihdr.png" "100000x100000" -- predict "$MODEL" huge-ihdr.png --threads "$THREADS"
+expect "png: zero width" 1 "zero-width.png" "IHDR" -- predict "$MODEL" zero-width.png --threads "$THREADS"
+expect "png: a text file named .png (says not a PNG)" 1 "not-a-png.png" "not a PNG" -- predict "$MODEL" not-a-png.png --threads "$THREADS"
+expect "png: an empty .png (says not a PNG)" 1 "empty.png" "not a PNG" -- predict "$MODEL" empty.png --threads "$THREADS"
+expect "png: one bad file among good ones fails the call" 1 "truncated.png" -- predict "$MODEL" gray.png truncated.png --threads "$THREADS"
+
+# ---- model files: eval, summary, predict, train --resume ----------------------------
+for cmd in eval summary predict resume; do
+    case $cmd in
+    eval) args=(eval FILE --json --data train --threads "$THREADS") ;;
+    summary) args=(summary FILE) ;;
+    predict) args=(predict FILE gray.png --threads "$THREADS") ;;
+    resume) args=(train t.cfg -o "$T/resume" -q --threads "$THREADS" --resume FILE) ;;
+    esac
+    m() { # FILE -> args with FILE in place
+        local a
+        for a in "${args[@]}"; do [ "$a" = FILE ] && echo "$1" || echo "$a"; done
+    }
+    mapfile -t a < <(m truncated.h5)
+    expect "h5 $cmd: truncated model.h5" 1 "truncated.h5" "truncated" -- "${a[@]}"
+    mapfile -t a < <(m text.h5)
+    expect "h5 $cmd: a text file named .h5" 1 "text.h5" "not an HDF5 file" -- "${a[@]}"
+    mapfile -t a < <(m empty.h5)
+    expect "h5 $cmd: an empty .h5" 1 "empty.h5" "not an HDF5 file" -- "${a[@]}"
+    mapfile -t a < <(m not-a-model.h5)
+    expect "h5 $cmd: HDF5 with one dataset, not a model" 1 "not-a-model.h5" "not a Keras model" -- "${a[@]}"
+    mapfile -t a < <(m no-config.h5)
+    expect "h5 $cmd: model_config attribute removed" 1 "no-config.h5" "model_config" -- "${a[@]}"
+    mapfile -t a < <(m wrong-kernel-shape.h5)
+    expect "h5 $cmd: dense kernel (784, 8) where (784, 16) belongs" 1 "wrong-kernel-shape.h5" "dense" "(784, 8)" "(784, 16)" -- "${a[@]}"
+    mapfile -t a < <(m missing-bias.h5)
+    expect "h5 $cmd: a listed weight dataset deleted" 1 "missing-bias.h5" "bias" -- "${a[@]}"
+    if [ $cmd != resume ]; then
+        mapfile -t a < <(m weights-only-no-spec.h5)
+        expect "h5 $cmd: weights-only checkpoint without nnctl's spec (exit 2, asks for --spec)" 2 "weights-only-no-spec.h5" "--spec" -- "${a[@]}"
+    fi
+    mapfile -t a < <(m adir.h5)
+    mkdir -p "$T/c/adir.h5"
+    # summary takes a spec or a model: a directory is a usage error there
+    expect "h5 $cmd: a directory named .h5" "$([ $cmd = summary ] && echo 2 || echo 1)" "adir.h5" "directory" -- "${a[@]}"
+done
+expect "h5 eval: the weights-only checkpoint with --spec works" 0 -- eval weights-only-no-spec.h5 --spec t.cfg --json --data train --threads "$THREADS"
+expect "h5 eval: float64 kernel is converted (works)" 0 -- eval kernel-float64.h5 --json --data train --threads "$THREADS"
+
+echo "bad-files: $passed passed, $failed failed"
+[ $failed -eq 0 ]

@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# nnctl compare and nnctl plot on three tiny MNIST runs that differ in the
+# learning rate and the dropout rate.
+#
+#   NNCTL=build/nnctl NNCTL_DATA=/path/to/datasets tests/integration/compare-plot.sh
+#
+# Needs MNIST under $NNCTL_DATA/mnist/, python3 (standard library only) and,
+# for the PNG checks, gnuplot (gnuplot-nox; skipped without it). Every number
+# the table shows is checked against the run's own history.csv, run.json and
+# eval.json, read here with python. Prints one line per check and
+# `compare-plot: N passed, M failed`; exits 1 on any failure.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+NNCTL=${NNCTL:-./nnctl}
+case "$NNCTL" in
+/*) ;;
+*/*) NNCTL="$(cd "$(dirname "$NNCTL")" && pwd)/$(basename "$NNCTL")" ;;
+esac
+export NNCTL_DATA=${NNCTL_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/nnctl/datasets}
+if [ ! -f "$NNCTL_DATA/mnist/t10k-images-idx3-ubyte.gz" ]; then
+    echo "compare-plot: MNIST not found under \$NNCTL_DATA=$NNCTL_DATA (scripts/fetch-data mnist)" >&2
+    exit 2
+fi
+THREADS=${THREADS:-2}
+W=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-compare.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+
+
+passed=0 failed=0
+ok() { echo "ok   $1"; passed=$((passed + 1)); }
+bad() {
+    echo "FAIL $1${2:+: $2}"
+    failed=$((failed + 1))
+}
+skip() { echo "skip $1${2:+ ($2)}"; }
+check() {
+    local name=$1
+    shift
+    local out
+    if out=$("$@" 2>&1); then ok "$name"; else bad "$name" "$(printf '%s' "$out" | tail -5)"; fi
+}
+nn() {
+    "$NNCTL" "$@" >"$W/out" 2>"$W/err"
+    rc=$?
+}
+py() { python3 -c "$@"; }
+
+cat >"$W/tiny.cfg" <<'EOF'
+model: {
+  name = "tiny";
+  input = { shape = [784]; };
+  layers = (
+    { type = "dense"; units = 32; activation = "relu"; },
+    { type = "dropout"; rate = 0.2; },
+    { type = "dense"; units = 10; activation = "softmax"; }
+  );
+};
+data: {
+  train = { images = "mnist/train-images-idx3-ubyte.gz"; labels = "mnist/train-labels-idx1-ubyte.gz"; };
+  test  = { images = "mnist/t10k-images-idx3-ubyte.gz"; labels = "mnist/t10k-labels-idx1-ubyte.gz"; };
+  scale = 255.0;
+  one_hot = true;
+  train_subset = 1000;
+  validation_split = 0.2;
+};
+train: {
+  loss = "categorical_crossentropy";
+  optimizer = { type = "adam"; lr = 0.001; };
+  metrics = ["accuracy"];
+  epochs = 2;
+  batch_size = 32;
+  seed = 1;
+};
+EOF
+
+# ---- three runs ------------------------------------------------------------
+R=$W/runs
+train() { # NAME LR RATE
+    nn train "$W/tiny.cfg" -o "$R/$1" --threads "$THREADS" -q \
+        --set "train.optimizer.lr=$2" --set "model.layers.[1].rate=$3"
+    if [ $rc = 0 ]; then ok "train $1 (lr $2, dropout $3)"; else bad "train $1" "exit $rc: $(head -3 "$W/err")"; fi
+}
+train base 0.001 0.2
+train lr 0.01 0.2
+train drop 0.001 0.5
+mkdir -p "$W/notarun"
+echo "hello" >"$W/notarun/readme.txt"
+
+# The expected table, computed here from each run's files:
+# name -> {rate, lr, epochs, best, final, test, spe, params}
+cat >"$W/expect.py" <<'EOF'
+import csv, json, os
+def expected(R):
+    out = {}
+    for name in ("base", "drop", "lr"):
+        d = os.path.join(R, name)
+        hist = list(csv.DictReader(open(os.path.join(d, "history.csv"))))
+        run = json.load(open(os.path.join(d, "run.json")))
+        ev = json.load(open(os.path.join(d, "eval.json")))
+        va = [float(r["val_accuracy"]) for r in hist]
+        times = [float(r["time"]) for r in hist]
+        out[name] = {
+            "model.layers.[1].rate": {"base": 0.2, "lr": 0.2, "drop": 0.5}[name],
+            "train.optimizer.lr": {"base": 0.001, "lr": 0.01, "drop": 0.001}[name],
+            "epochs": len(hist), "run_epochs": run["epochs"],
+            "best_val_accuracy": max(va), "final_val_accuracy": va[-1],
+            "test_accuracy": ev["accuracy"], "run_test_accuracy": run["test"]["accuracy"],
+            "sec/epoch": sum(times) / len(times), "params": run["params"],
+        }
+    return out
+EOF
+COLS='["run", "model.layers.[1].rate", "train.optimizer.lr", "epochs", "best_val_accuracy", "final_val_accuracy", "test_accuracy", "sec/epoch", "params"]'
+
+# ---- compare ---------------------------------------------------------------
+nn compare "$R/base" "$R/lr" "$R/drop"
+if [ $rc = 0 ]; then ok "compare 3 runs exits 0"; else bad "compare 3 runs exits 0" "exit $rc: $(cat "$W/err")"; fi
+cp "$W/out" "$W/text"
+check "compare: columns are run, exactly the differing keys (dropout rate, lr), then the results" py '
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+assert lines[0].split() == '"$COLS"', lines[0]
+assert set(lines[1]) <= {"-", " "}, lines[1]
+assert len(lines) == 5, lines' "$W/text"
+check "compare: text rows (by name) show each run's numbers to 4 decimals" py '
+import sys
+sys.path.insert(0, sys.argv[2]); from expect import expected
+E = expected(sys.argv[3])
+rows = [l.split() for l in open(sys.argv[1]).read().splitlines()[2:]]
+assert [r[0] for r in rows] == ["base", "drop", "lr"], rows
+for r in rows:
+    e = E[r[0]]
+    assert float(r[1]) == e["model.layers.[1].rate"] and float(r[2]) == e["train.optimizer.lr"], r
+    assert int(r[3]) == e["epochs"] == e["run_epochs"] == 2, (r, e)
+    for i, k in ((4, "best_val_accuracy"), (5, "final_val_accuracy"), (6, "test_accuracy"), (7, "sec/epoch")):
+        assert r[i] == "%.4f" % e[k], (k, r[i], e[k])
+    assert int(r[8]) == e["params"] == 784 * 32 + 32 + 32 * 10 + 10, (r, e)' "$W/text" "$W" "$R"
+
+nn compare "$R/base" "$R/lr" "$R/drop" --csv
+cp "$W/out" "$W/csv"
+check "compare --csv: parses with python csv (header + 3 rows, CRLF); numbers equal history/run.json/eval.json exactly" py '
+import csv, sys
+sys.path.insert(0, sys.argv[2]); from expect import expected
+E = expected(sys.argv[3])
+raw = open(sys.argv[1], newline="").read()
+assert raw.endswith("\r\n"), repr(raw[-10:])
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+assert rows[0] == '"$COLS"', rows[0]
+assert len(rows) == 4 and all(len(r) == len(rows[0]) for r in rows), rows
+for r in rows[1:]:
+    d = dict(zip(rows[0], r)); e = E[d["run"]]
+    for k in ("model.layers.[1].rate", "train.optimizer.lr", "best_val_accuracy", "final_val_accuracy", "test_accuracy", "params", "epochs"):
+        assert float(d[k]) == e[k], (d["run"], k, d[k], e[k])
+    assert e["test_accuracy"] == e["run_test_accuracy"], e
+    assert abs(float(d["sec/epoch"]) - e["sec/epoch"]) < 1e-12, (d, e)' "$W/csv" "$W" "$R"
+
+nn compare "$R/base" "$R/lr" "$R/drop" --markdown
+check "compare --markdown: header row, |---| separator, 3 rows" py '
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) == 5, lines
+assert [c.strip() for c in lines[0].strip("|").split("|")] == '"$COLS"', lines[0]
+assert re.fullmatch(r"\|( -{3,}:? \|){9}", lines[1]), lines[1]
+assert all(l.startswith("| ") and l.endswith(" |") for l in lines[2:]), lines' "$W/out"
+
+nn compare "$R/base" "$R/lr" "$R/drop" --sort val_accuracy --csv
+check "compare --sort val_accuracy: rows by best val_accuracy, best first" py '
+import csv, sys
+sys.path.insert(0, sys.argv[2]); from expect import expected
+E = expected(sys.argv[3])
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+got = [r["run"] for r in rows]
+want = sorted(E, key=lambda n: (-E[n]["best_val_accuracy"], n))
+assert got == want, (got, want, {n: E[n]["best_val_accuracy"] for n in E})' "$W/out" "$W" "$R"
+nn compare "$R/base" "$R/lr" "$R/drop" --sort final_val_loss
+check "compare --sort final_val_loss: lowest final val_loss first" py '
+import csv, os, sys
+R = sys.argv[2]
+loss = {n: float(list(csv.DictReader(open(os.path.join(R, n, "history.csv"))))[-1]["val_loss"]) for n in ("base", "drop", "lr")}
+got = [l.split()[0] for l in open(sys.argv[1]).read().splitlines()[2:]]
+assert got == sorted(loss, key=lambda n: (loss[n], n)), (got, loss)' "$W/out" "$R"
+
+nn compare "$R"
+cp "$W/out" "$W/parent"
+check "compare PARENT_DIR: its run subdirectories, same table" bash -c '[ -s "$1" ] && cmp "$1" "$2"' _ "$W/parent" "$W/text"
+nn compare "$R/base" "$W/notarun"
+if [ $rc = 2 ] && grep -q "notarun: not a run directory" "$W/err"; then ok "compare on a non-run directory: exit 2, 'not a run directory'"
+else bad "compare on a non-run directory: exit 2, 'not a run directory'" "exit $rc: $(cat "$W/err")"; fi
+nn compare "$R" --sort bogus
+if [ $rc = 2 ] && grep -q -- "--sort bogus" "$W/err"; then ok "compare --sort bogus: exit 2 naming the key"
+else bad "compare --sort bogus: exit 2 naming the key" "exit $rc: $(cat "$W/err")"; fi
+
+# ---- plot ------------------------------------------------------------------
+pngsize() { # FILE W H: a PNG whose IHDR says W x H
+    py '
+import struct, sys
+b = open(sys.argv[1], "rb").read(33)
+assert b[:8] == b"\x89PNG\r\n\x1a\n", b[:8]
+n, t = struct.unpack(">I4s", b[8:16])
+assert t == b"IHDR" and n == 13, (n, t)
+w, h = struct.unpack(">II", b[16:24])
+assert (w, h) == (int(sys.argv[2]), int(sys.argv[3])), (w, h)' "$@"
+}
+if command -v gnuplot >/dev/null 2>&1; then
+    nn plot "$R/base" "$R/lr" "$R/drop" -o "$W/curves.png" --width 640 --height 480
+    if [ $rc = 0 ]; then ok "plot 3 runs -o curves.png exits 0"; else bad "plot 3 runs exits 0" "exit $rc: $(cat "$W/err")"; fi
+    check "plot: curves.png is a PNG of 640x480 (signature, IHDR)" pngsize "$W/curves.png" 640 480
+    nn plot "$R" --output "$W/default.png" --metric accuracy
+    check "plot PARENT_DIR --metric accuracy: a PNG of the default 1200x500" pngsize "$W/default.png" 1200 500
+    if ls "$W"/.*.tmp* "$W"/*.tmp* >/dev/null 2>&1; then bad "plot: no temporary files left next to the PNG" "$(ls -a "$W")"
+    else ok "plot: no temporary files left next to the PNG"; fi
+else
+    skip "plot PNG checks" "gnuplot not installed: scripts/install-deps"
+fi
+nn plot "$R/base" "$W/notarun" -o "$W/bad.png"
+if [ $rc = 2 ] && grep -q "not a run directory" "$W/err" && [ ! -e "$W/bad.png" ]; then
+    ok "plot on a non-run directory: exit 2, 'not a run directory', no PNG"
+else bad "plot on a non-run directory: exit 2, 'not a run directory', no PNG" "exit $rc: $(cat "$W/err")"; fi
+nn plot "$R/base" -o "$W/bad.png" --metric bogus
+if [ $rc = 2 ] && grep -q -- "--metric bogus" "$W/err"; then ok "plot --metric bogus: exit 2 naming the metric"
+else bad "plot --metric bogus: exit 2 naming the metric" "exit $rc: $(cat "$W/err")"; fi
+nn plot "$R/base"
+if [ $rc = 2 ] && grep -q -- "--output" "$W/err"; then ok "plot without -o: exit 2"
+else bad "plot without -o: exit 2" "exit $rc: $(cat "$W/err")"; fi
+PATH=/nonexistent "$NNCTL" plot "$R/base" -o "$W/bad.png" >"$W/out" 2>"$W/err"
+rc=$?
+if [ $rc = 1 ] && grep -q "install gnuplot-nox (scripts/install-deps)" "$W/err" && [ ! -e "$W/bad.png" ]; then
+    ok "plot without gnuplot on PATH: exit 1, 'install gnuplot-nox (scripts/install-deps)'"
+else bad "plot without gnuplot on PATH: exit 1 with the install hint" "exit $rc: $(cat "$W/err")"; fi
+
+echo "compare-plot: $passed passed, $failed failed"
+[ $failed -eq 0 ]

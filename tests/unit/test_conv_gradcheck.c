@@ -1,0 +1,489 @@
+/* Finite-difference gradient checks of the convolution and pooling layers,
+ * through one-layer models built from spec strings (so the spec parser,
+ * shape inference, plan, forward and backward of src/layers/conv.c and
+ * pool.c run together with the engine's im2col/GEMM and pooling loops):
+ *
+ *   conv2d / conv1d: dx, dW (kernel) and db of sum(r * layer(x)), on small odd
+ *   shapes with strides 1, 2 and (2, 3), 'valid' and 'same' padding, dilation
+ *   2, 1x1 kernels (the pointwise GEMM path), no bias, smooth activations,
+ *   and a partial batch (rows < the planned batch, as fit's last batch).
+ *
+ *   max / average pooling 1D and 2D (pool 2 and 3, strides 1, 2, 3 and the
+ *   default, 'valid' and 'same') and the global forms: dx. Max pooling gets
+ *   distinct values 0.05 apart and a step of 5e-3, so no perturbation
+ *   changes which cell wins a window (the derivative exists there and the
+ *   difference quotient is exact up to rounding).
+ *
+ * And, at the engine level, a convolution large enough that the engine
+ * splits the batch into workspace chunks (chunks of 2 and 1 images), against
+ * direct loops in double: forward, backward_data and backward_filter with
+ * beta = 1 (the filter gradient must be added to what is there).
+ *
+ * Central differences in float32 with h = 1e-2 * max(|v|, 0.5), objectives
+ * accumulated in double; tolerance 2e-3 + 1e-2 |numeric| (the float32 noise
+ * of these quotients is ~1e-4; a wrong derivative is off by O(1)). Broken by
+ * hand in cpu_conv.c / conv.c / pool.c / conv_geom.c (col2im index, 'same'
+ * padding on the wrong side, average count including padding, max routed to
+ * every tie / the wrong cell, missing beta, bias gradient skipped) to see
+ * these fail. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "model/model.h"
+#include "spec/spec.h"
+
+#define TOL_ABS 2e-3
+#define TOL_REL 1e-2
+
+static nn_engine *E;
+
+static int setup(void **state)
+{
+    (void)state;
+    nn_error err;
+    return nn_engine_create("cpu", 2, &E, &err) == NN_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    nn_engine_destroy(E);
+    E = NULL;
+    return 0;
+}
+
+/* deterministic random numbers (LCG; independent of the engine's RNG) */
+static uint64_t g_seed = 0x2545F4914F6CDD1DULL;
+static double urand(double lo, double hi)
+{
+    g_seed = g_seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return lo + (hi - lo) * (double)(g_seed >> 11) / 9007199254740992.0;
+}
+static double nrand(void)
+{
+    double u = urand(1e-12, 1.0), v = urand(0.0, 1.0);
+    return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
+}
+
+static float *falloc(size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    assert_non_null(p);
+    return p;
+}
+
+static float *dl(const nn_tensor *t, size_t n)
+{
+    float *h = falloc(n);
+    E->ops->download(E, h, t, n);
+    return h;
+}
+
+static int g_failures;
+
+static void check_close(double analytic, double numeric, const char *what, size_t i)
+{
+    double tol = TOL_ABS + TOL_REL * fabs(numeric);
+    if (!(fabs(analytic - numeric) <= tol)) {
+        if (g_failures++ < 10)
+            print_error("%s [%zu]: analytic %.7g, finite difference %.7g (tolerance %.3g)\n",
+                        what, i, analytic, numeric, tol);
+    }
+}
+
+/* ---- one-layer models ---- */
+
+typedef struct {
+    nn_spec *spec;
+    nn_model *m;
+    int rows;
+    const float *r; /* the objective's weights: sum(r * y) */
+    float *yh;
+} layer_model;
+
+static void build(layer_model *lm, const char *layer, const int *ishape, int nd, int rows,
+                  int plan_batch)
+{
+    char text[1024];
+    int at = snprintf(text, sizeof text, "model = { input = { shape = [");
+    for (int i = 0; i < nd; i++)
+        at += snprintf(text + at, sizeof text - (size_t)at, "%s%d", i ? ", " : "", ishape[i]);
+    snprintf(text + at, sizeof text - (size_t)at, "]; }; layers = ( { %s } ); };", layer);
+    nn_error err;
+    nn_spec_node *ms;
+    memset(lm, 0, sizeof *lm);
+    if (nn_spec_load_string(&lm->spec, text, "conv-gradcheck.cfg", &err) != NN_OK ||
+        nn_spec_group(nn_spec_root(lm->spec), "model", true, &ms, &err) != NN_OK ||
+        nn_model_from_spec(ms, &lm->m, &err) != NN_OK ||
+        nn_model_alloc(lm->m, E, 0, &err) != NN_OK) {
+        print_error("model %s: %s\n", text, err.msg);
+        fail();
+    }
+    /* the input needs a gradient, and so does everything after it (pooling
+     * layers have no parameters that would mark them) */
+    lm->m->input->needs_grad = true;
+    for (int i = 0; i < lm->m->n_nodes; i++)
+        for (int k = 0; k < lm->m->nodes[i]->n_in; k++)
+            lm->m->nodes[i]->needs_grad |= lm->m->nodes[i]->in[k]->needs_grad;
+    if (nn_model_plan(lm->m, plan_batch, &err) != NN_OK) {
+        print_error("plan %s: %s\n", text, err.msg);
+        fail();
+    }
+    lm->rows = rows;
+}
+
+static void release(layer_model *lm)
+{
+    nn_model_free(lm->m);
+    nn_spec_free(lm->spec);
+}
+
+static double objective(layer_model *lm)
+{
+    nn_pass p = {.e = E, .rows = lm->rows, .training = true, .rng = NULL};
+    nn_model_forward(lm->m, &p);
+    size_t n = (size_t)lm->rows * lm->m->output->size;
+    E->ops->download(E, lm->yh, &lm->m->output->out, n);
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)lm->r[i] * lm->yh[i];
+    return s;
+}
+
+/* Central differences over every element of t (n floats) against ga. The
+ * step is fixed_h when > 0, else 1e-2 * max(|v|, 0.5). */
+static void fd_tensor(layer_model *lm, nn_tensor *t, size_t n, const float *ga, double fixed_h,
+                      const char *what)
+{
+    float *v = dl(t, n);
+    double max_numeric = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        float x0 = v[i];
+        double h = fixed_h > 0 ? fixed_h : 1e-2 * fmax(fabs((double)x0), 0.5);
+        v[i] = (float)(x0 + h);
+        double hp = (double)v[i] - x0;
+        E->ops->upload(E, t, v, n);
+        double fp = objective(lm);
+        v[i] = (float)(x0 - h);
+        double hm = x0 - (double)v[i];
+        E->ops->upload(E, t, v, n);
+        double fm = objective(lm);
+        v[i] = x0;
+        E->ops->upload(E, t, v, n);
+        double numeric = (fp - fm) / (hp + hm);
+        max_numeric = fmax(max_numeric, fabs(numeric));
+        check_close(ga[i], numeric, what, i);
+    }
+    /* a check of all-zero derivatives would prove nothing */
+    if (!(max_numeric > 1e-3)) {
+        print_error("%s: every finite difference is 0\n", what);
+        g_failures++;
+    }
+    free(v);
+}
+
+/* Builds input -> layer, checks dx and every parameter's gradient. distinct:
+ * x holds distinct values 0.05 apart (max pooling), with fixed step 5e-3. */
+static void gradcheck_layer(const char *layer, const int *ishape, int nd, int rows, int plan_batch,
+                            bool distinct)
+{
+    layer_model lm;
+    build(&lm, layer, ishape, nd, rows, plan_batch);
+    nn_model *m = lm.m;
+    nn_node *L = m->output;
+    size_t nx = (size_t)rows * m->input->size, ny = (size_t)rows * L->size;
+    float *x = falloc(nx), *r = falloc(ny);
+    lm.yh = falloc(ny);
+    lm.r = r;
+    if (distinct) {
+        /* a shuffled ramp: a Fisher-Yates permutation of 0..nx-1 */
+        size_t *perm = malloc(nx * sizeof *perm);
+        assert_non_null(perm);
+        for (size_t i = 0; i < nx; i++)
+            perm[i] = i;
+        for (size_t i = nx - 1; i > 0; i--) {
+            size_t j = (size_t)urand(0.0, (double)(i + 1));
+            if (j > i)
+                j = i;
+            size_t t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+        for (size_t i = 0; i < nx; i++)
+            x[i] = (float)(((double)perm[i] - (double)nx / 2) * 0.05);
+        free(perm);
+    } else {
+        for (size_t i = 0; i < nx; i++)
+            x[i] = (float)nrand();
+    }
+    for (size_t i = 0; i < ny; i++)
+        r[i] = (float)nrand();
+    for (int k = 0; k < L->n_params; k++) {
+        float *w = falloc(L->params[k].size);
+        for (size_t i = 0; i < L->params[k].size; i++)
+            w[i] = (float)(0.5 * nrand());
+        E->ops->upload(E, &L->params[k].w, w, L->params[k].size);
+        free(w);
+    }
+    E->ops->upload(E, nn_model_input_tensor(m), x, nx);
+    objective(&lm);
+    E->ops->upload(E, &L->dout, r, ny);
+    L->loss_wrote_preact = false;
+    nn_pass p = {.e = E, .rows = rows, .training = true, .rng = NULL};
+    nn_model_backward(m, &p);
+    float *grads[NN_MAX_PARAMS] = {0};
+    for (int k = 0; k < L->n_params; k++)
+        grads[k] = dl(&L->params[k].g, L->params[k].size);
+    float *dx = dl(&m->input->dout, nx);
+
+    char what[600];
+    g_failures = 0;
+    for (int k = 0; k < L->n_params; k++) {
+        snprintf(what, sizeof what, "{ %s } rows %d: d%s", layer, rows, L->params[k].name);
+        fd_tensor(&lm, &L->params[k].w, L->params[k].size, grads[k], 0.0, what);
+    }
+    snprintf(what, sizeof what, "{ %s } rows %d: dx", layer, rows);
+    fd_tensor(&lm, nn_model_input_tensor(m), nx, dx, distinct ? 5e-3 : 0.0, what);
+    if (g_failures) {
+        print_error("{ %s }: %d mismatches\n", layer, g_failures);
+        fail();
+    }
+    for (int k = 0; k < L->n_params; k++)
+        free(grads[k]);
+    free(dx);
+    free(x);
+    free(r);
+    free(lm.yh);
+    release(&lm);
+}
+
+static void test_conv2d_gradients(void **state)
+{
+    (void)state;
+    const int img[3] = {5, 7, 3};
+    static const char *const layers[] = {
+        "type = \"conv2d\"; filters = 4; kernel_size = 3;",
+        "type = \"conv2d\"; filters = 4; kernel_size = 3; padding = \"same\";",
+        "type = \"conv2d\"; filters = 4; kernel_size = [2, 4]; strides = 2; padding = \"same\";",
+        "type = \"conv2d\"; filters = 4; kernel_size = [2, 4]; strides = 2;",
+        "type = \"conv2d\"; filters = 4; kernel_size = 3; strides = [2, 3]; padding = \"same\"; "
+        "use_bias = false;",
+        "type = \"conv2d\"; filters = 4; kernel_size = 3; dilation_rate = 2; padding = \"same\";",
+        "type = \"conv2d\"; filters = 4; kernel_size = [2, 3]; dilation_rate = [2, 1];",
+        "type = \"conv2d\"; filters = 4; kernel_size = 1;",
+        "type = \"conv2d\"; filters = 4; kernel_size = 1; strides = 2; padding = \"same\";",
+        "type = \"conv2d\"; filters = 4; kernel_size = 3; padding = \"same\"; activation = \"tanh\";",
+    };
+    for (size_t i = 0; i < sizeof layers / sizeof *layers; i++)
+        gradcheck_layer(layers[i], img, 3, 3, 3, false);
+    /* a partial batch: planned for 4, run with 3 */
+    gradcheck_layer("type = \"conv2d\"; filters = 4; kernel_size = 3; strides = 2; "
+                    "padding = \"same\"; activation = \"sigmoid\";",
+                    img, 3, 3, 4, false);
+}
+
+static void test_conv1d_gradients(void **state)
+{
+    (void)state;
+    const int seq[2] = {11, 3};
+    static const char *const layers[] = {
+        "type = \"conv1d\"; filters = 5; kernel_size = 3;",
+        "type = \"conv1d\"; filters = 5; kernel_size = 4; padding = \"same\";",
+        "type = \"conv1d\"; filters = 5; kernel_size = 4; strides = 2; padding = \"same\";",
+        "type = \"conv1d\"; filters = 5; kernel_size = 3; strides = 3; use_bias = false;",
+        "type = \"conv1d\"; filters = 5; kernel_size = 3; dilation_rate = 2; padding = \"same\";",
+        "type = \"conv1d\"; filters = 5; kernel_size = 1; activation = \"tanh\";",
+    };
+    for (size_t i = 0; i < sizeof layers / sizeof *layers; i++)
+        gradcheck_layer(layers[i], seq, 2, 3, 3, false);
+    gradcheck_layer("type = \"conv1d\"; filters = 5; kernel_size = 2; dilation_rate = 3;", seq, 2,
+                    2, 5, false);
+}
+
+static void test_pool_gradients(void **state)
+{
+    (void)state;
+    const int img[3] = {7, 9, 2}, seq[2] = {11, 3};
+    static const char *const kinds[] = {"max", "average"};
+    static const char *const pads[] = {"valid", "same"};
+    char layer[256];
+    for (int k = 0; k < 2; k++)
+        for (int pool = 2; pool <= 3; pool++)
+            for (int stride = 0; stride <= 3; stride++) /* 0: the default (pool size) */
+                for (int pd = 0; pd < 2; pd++)
+                    for (int rank = 1; rank <= 2; rank++) {
+                        int at = snprintf(layer, sizeof layer,
+                                          "type = \"%s_pooling%dd\"; pool_size = %d; "
+                                          "padding = \"%s\";",
+                                          kinds[k], rank, pool, pads[pd]);
+                        if (stride)
+                            snprintf(layer + at, sizeof layer - (size_t)at, " strides = %d;",
+                                     stride);
+                        gradcheck_layer(layer, rank == 2 ? img : seq, rank + 1, 2, 2, k == 0);
+                    }
+    gradcheck_layer("type = \"max_pooling2d\"; pool_size = [2, 3]; strides = [1, 2]; "
+                    "padding = \"same\";",
+                    img, 3, 2, 3, true);
+    /* default strides = pool_size per axis */
+    gradcheck_layer("type = \"average_pooling2d\"; pool_size = [2, 3]; padding = \"same\";", img,
+                    3, 2, 2, false);
+    gradcheck_layer("type = \"average_pooling2d\"; pool_size = [3, 2]; strides = [2, 1]; "
+                    "padding = \"same\";",
+                    img, 3, 2, 3, false);
+    for (int k = 0; k < 2; k++)
+        for (int rank = 1; rank <= 2; rank++) {
+            snprintf(layer, sizeof layer, "type = \"global_%s_pooling%dd\";", kinds[k], rank);
+            gradcheck_layer(layer, rank == 2 ? img : seq, rank + 1, 3, 3, k == 0);
+        }
+}
+
+/* ---- engine: chunked convolution against direct loops ---- */
+
+static double at_x(const float *x, const nn_conv_geom *g, int i, int y, int xx, int ch)
+{
+    if (y < 0 || y >= g->h || xx < 0 || xx >= g->w)
+        return 0.0;
+    return x[(((size_t)i * g->h + y) * g->w + xx) * g->c + ch];
+}
+
+static void expect_close(const float *got, const double *ref, size_t n, double tol_rel,
+                         const char *what)
+{
+    double scale = 0.0;
+    for (size_t i = 0; i < n; i++)
+        scale = fmax(scale, fabs(ref[i]));
+    for (size_t i = 0; i < n; i++)
+        if (!(fabs(got[i] - ref[i]) <= tol_rel * (fabs(ref[i]) + 1e-2 * scale))) {
+            print_error("%s [%zu]: got %.8g, direct loops %.8g\n", what, i, (double)got[i],
+                        ref[i]);
+            fail();
+        }
+}
+
+static void test_conv_engine_chunked(void **state)
+{
+    (void)state;
+    /* 3 images of 48x48x144, 3x3 'same', 4 filters: 2304 x 1296 patch
+     * floats per image, so the 8M-float workspace holds 2 images and the
+     * batch runs as chunks of 2 and 1 */
+    nn_conv_geom g = {.n = 3, .h = 48, .w = 48, .c = 144, .kh = 3, .kw = 3, .f = 4,
+                      .sh = 1, .sw = 1, .dh = 1, .dw = 1, .pad_top = 1, .pad_left = 1,
+                      .oh = 48, .ow = 48};
+    const size_t K = (size_t)g.kh * g.kw * g.c, pix = (size_t)g.oh * g.ow;
+    size_t wsn = E->ops->conv_workspace(E, &g);
+    assert_true(wsn >= pix * K);
+    assert_true(wsn < (size_t)g.n * pix * K); /* really chunked */
+    size_t nx = (size_t)g.n * g.h * g.w * g.c, nw = K * g.f, ny = (size_t)g.n * pix * g.f;
+    float *x = falloc(nx), *w = falloc(nw), *dy = falloc(ny), *w0 = falloc(nw);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = (float)urand(-1.0, 1.0);
+    for (size_t i = 0; i < nw; i++) {
+        w[i] = (float)urand(-1.0, 1.0);
+        w0[i] = (float)urand(-1.0, 1.0);
+    }
+    for (size_t i = 0; i < ny; i++)
+        dy[i] = (float)urand(-1.0, 1.0);
+    nn_tensor tx, tw, ty, tdy, tdx, tdw, tws;
+    nn_error err;
+    int s1[1];
+    s1[0] = (int)nx;
+    assert_int_equal(E->ops->alloc(E, &tx, 1, s1, &err), NN_OK);
+    assert_int_equal(E->ops->alloc(E, &tdx, 1, s1, &err), NN_OK);
+    s1[0] = (int)nw;
+    assert_int_equal(E->ops->alloc(E, &tw, 1, s1, &err), NN_OK);
+    assert_int_equal(E->ops->alloc(E, &tdw, 1, s1, &err), NN_OK);
+    s1[0] = (int)ny;
+    assert_int_equal(E->ops->alloc(E, &ty, 1, s1, &err), NN_OK);
+    assert_int_equal(E->ops->alloc(E, &tdy, 1, s1, &err), NN_OK);
+    s1[0] = (int)wsn;
+    assert_int_equal(E->ops->alloc(E, &tws, 1, s1, &err), NN_OK);
+    E->ops->upload(E, &tx, x, nx);
+    E->ops->upload(E, &tw, w, nw);
+    E->ops->upload(E, &tdy, dy, ny);
+    E->ops->upload(E, &tdw, w0, nw);
+    E->ops->fill(E, &ty, NAN, ny);
+    E->ops->fill(E, &tdx, NAN, nx);
+
+    E->ops->conv2d_forward(E, &g, &tx, &tw, &ty, &tws);
+    E->ops->conv2d_backward_data(E, &g, &tdy, &tw, &tdx, &tws);
+    E->ops->conv2d_backward_filter(E, &g, &tx, &tdy, &tdw, 1.0f, &tws);
+    float *y = dl(&ty, ny), *dx = dl(&tdx, nx), *dw = dl(&tdw, nw);
+
+    double *ry = calloc(ny, sizeof *ry), *rdx = calloc(nx, sizeof *rdx),
+           *rdw = calloc(nw, sizeof *rdw);
+    assert_non_null(ry);
+    assert_non_null(rdx);
+    assert_non_null(rdw);
+    for (size_t i = 0; i < nw; i++)
+        rdw[i] = w0[i]; /* beta = 1: added to what was there */
+    for (int i = 0; i < g.n; i++)
+        for (int oy = 0; oy < g.oh; oy++)
+            for (int ox = 0; ox < g.ow; ox++) {
+                size_t o = (((size_t)i * g.oh + oy) * g.ow + ox) * g.f;
+                for (int ky = 0; ky < g.kh; ky++)
+                    for (int kx = 0; kx < g.kw; kx++) {
+                        int iy = oy * g.sh - g.pad_top + ky * g.dh;
+                        int ix = ox * g.sw - g.pad_left + kx * g.dw;
+                        bool inside = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
+                        for (int ch = 0; ch < g.c; ch++) {
+                            double xv = at_x(x, &g, i, iy, ix, ch);
+                            const float *wk = w + (((size_t)ky * g.kw + kx) * g.c + ch) * g.f;
+                            double *gw = rdw + (((size_t)ky * g.kw + kx) * g.c + ch) * g.f;
+                            double gx = 0.0;
+                            for (int f = 0; f < g.f; f++) {
+                                ry[o + f] += xv * wk[f];
+                                gw[f] += xv * dy[o + f];
+                                gx += (double)dy[o + f] * wk[f];
+                            }
+                            if (inside)
+                                rdx[(((size_t)i * g.h + iy) * g.w + ix) * g.c + ch] += gx;
+                        }
+                    }
+            }
+    expect_close(y, ry, ny, 1e-4, "chunked conv2d forward");
+    expect_close(dx, rdx, nx, 1e-4, "chunked conv2d backward_data");
+    expect_close(dw, rdw, nw, 1e-4, "chunked conv2d backward_filter (beta = 1)");
+
+    /* beta = 0 overwrites a poisoned gradient */
+    E->ops->fill(E, &tdw, NAN, nw);
+    E->ops->conv2d_backward_filter(E, &g, &tx, &tdy, &tdw, 0.0f, &tws);
+    float *dw2 = dl(&tdw, nw);
+    for (size_t i = 0; i < nw; i++)
+        rdw[i] -= w0[i];
+    expect_close(dw2, rdw, nw, 1e-4, "chunked conv2d backward_filter (beta = 0)");
+
+    nn_tensor *ts[] = {&tx, &tw, &ty, &tdy, &tdx, &tdw, &tws};
+    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++)
+        E->ops->free(E, ts[i]);
+    free(x);
+    free(w);
+    free(w0);
+    free(dy);
+    free(y);
+    free(dx);
+    free(dw);
+    free(dw2);
+    free(ry);
+    free(rdx);
+    free(rdw);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv2d_gradients),
+        cmocka_unit_test(test_conv1d_gradients),
+        cmocka_unit_test(test_pool_gradients),
+        cmocka_unit_test(test_conv_engine_chunked),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
