@@ -20,6 +20,7 @@ static const char usage[] =
     "  compare RUN_DIR...  a table of runs: differing spec keys, metrics, timing\n"
     "  plot RUN_DIR... -o PNG  training/validation curves of runs (gnuplot)\n"
     "  sweep SWEEP [-j N]  hyper-parameter search: grid, random or bayes trials\n"
+    "  augment-preview SPEC -o PNG  a grid of augmented training samples\n"
     "\n"
     "nnctl <command> --help describes each command; nnctl --version prints the version.\n"
     "Exit codes: 0 success, 1 runtime failure, 2 usage or spec error.\n";
@@ -72,6 +73,8 @@ int main(int argc, char **argv)
         return nn_cmd_plot(argc - 2, argv + 2);
     if (!strcmp(cmd, "sweep"))
         return nn_cmd_sweep(argc - 2, argv + 2);
+    if (!strcmp(cmd, "augment-preview"))
+        return nn_cmd_augment_preview(argc - 2, argv + 2);
     const char *commands[] = {"train",   "eval",    "evaluate", "predict",
                               "summary", "compare", "plot",     "sweep"};
     const char *guess = nn_did_you_mean(cmd, commands, 8);

@@ -1,12 +1,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "data/data_spec.h"
 
-static const char *const formats[] = {"idx", NULL};
+static const char *const formats[] = {"idx", "cifar10", "image_folder", NULL};
+static const char *const parts[] = {"train", "test", NULL};
+static const char *const color_modes[] = {"grayscale", "rgb", NULL};
 
 nn_status nn_data_resolve(const char *path, char *out, size_t len, nn_error *err)
 {
@@ -43,6 +46,80 @@ nn_status nn_data_resolve(const char *path, char *out, size_t len, nn_error *err
     return NN_OK;
 }
 
+/* The keys of one format (see data_spec.h); a key of another format is an
+ * unknown key, with a did-you-mean from this format's keys. */
+static nn_status parse_format_keys(nn_spec_node *g, const char *key, nn_data_source *src,
+                                   const char **k1, const char **k2, nn_error *err)
+{
+    nn_status st;
+    *k2 = NULL;
+    if (src->format == NN_FORMAT_IDX) {
+        const char *images, *labels;
+        if ((st = nn_spec_string(g, "images", true, NULL, &images, err)) ||
+            (st = nn_spec_string(g, "labels", true, NULL, &labels, err)))
+            return st;
+        snprintf(src->images, sizeof src->images, "%s", images);
+        snprintf(src->labels, sizeof src->labels, "%s", labels);
+        *k1 = "images";
+        *k2 = "labels";
+        return NN_OK;
+    }
+    const char *path = NULL;
+    if ((st = nn_spec_string(g, "path", src->format == NN_FORMAT_IMAGE_FOLDER, NULL, &path, err)))
+        return st;
+    if (path && !path[0])
+        return nn_spec_fail(g, "path", err, NN_ERR_USAGE, "expected a file or folder, got \"\"");
+    if (path)
+        snprintf(src->path, sizeof src->path, "%s", path);
+    *k1 = "path";
+    if (src->format == NN_FORMAT_IMAGE_FOLDER) {
+        int cm;
+        if ((st = nn_spec_choice(g, "color_mode", false, color_modes, 1, &cm, err)))
+            return st;
+        src->color_mode = cm == 0 ? 1 : 3;
+        return NN_OK;
+    }
+    /* cifar10: path [, part] or files */
+    const char *files[NN_DATA_MAX_FILES + 1];
+    int nf = 0;
+    bool has_files = nn_spec_has(g, "files");
+    if (has_files) {
+        if ((st = nn_spec_string_array(g, "files", true, NN_DATA_MAX_FILES, files, &nf, err)))
+            return st;
+        if (nf < 1)
+            return nn_spec_fail(g, "files", err, NN_ERR_USAGE, "expected at least one file");
+        for (int i = 0; i < nf; i++) {
+            if (!files[i][0] || strlen(files[i]) >= sizeof src->files[0])
+                return nn_spec_fail(g, "files", err, NN_ERR_USAGE,
+                                    "file %d: expected a path of 1 to %zu characters", i + 1,
+                                    sizeof src->files[0] - 1);
+            snprintf(src->files[i], sizeof src->files[i], "%s", files[i]);
+        }
+        src->n_files = nf;
+        *k1 = "files";
+    }
+    if (path && has_files)
+        return nn_spec_fail(g, "files", err, NN_ERR_USAGE,
+                            "give either path (the archive or folder) or files, not both");
+    if (!path && !has_files) {
+        /* a misspelt key is the likelier mistake: say so first */
+        nn_spec_has(g, "part");
+        if ((st = nn_spec_check_unknown(g, err)))
+            return st;
+        return nn_spec_fail(g, NULL, err, NN_ERR_USAGE,
+                            "format \"cifar10\" needs path = \"cifar-10-binary.tar.gz\" (or the "
+                            "extracted folder) or files = [\"...bin\", ...]");
+    }
+    if (has_files && nn_spec_has(g, "part"))
+        return nn_spec_fail(g, "part", err, NN_ERR_USAGE,
+                            "part picks the batch files out of path; with files, list them");
+    int part;
+    if ((st = nn_spec_choice(g, "part", false, parts, strcmp(key, "train") ? 1 : 0, &part, err)))
+        return st;
+    src->part_test = part == 1;
+    return NN_OK;
+}
+
 static nn_status parse_source(nn_spec_node *data, const char *key, nn_data_source *src,
                               nn_error *err)
 {
@@ -51,19 +128,18 @@ static nn_status parse_source(nn_spec_node *data, const char *key, nn_data_sourc
     if (st || !g)
         return st;
     int fmt;
-    const char *images, *labels;
-    if ((st = nn_spec_choice(g, "format", false, formats, 0, &fmt, err)) ||
-        (st = nn_spec_string(g, "images", true, NULL, &images, err)) ||
-        (st = nn_spec_string(g, "labels", true, NULL, &labels, err)) ||
-        (st = nn_spec_check_unknown(g, err)))
+    const char *k1 = NULL, *k2 = NULL;
+    if ((st = nn_spec_choice(g, "format", false, formats, 0, &fmt, err)))
+        return st;
+    src->format = (nn_data_format)fmt;
+    if ((st = parse_format_keys(g, key, src, &k1, &k2, err)) || (st = nn_spec_check_unknown(g, err)))
         return st;
     src->present = true;
-    src->format = (nn_data_format)fmt;
     /* "file:line: data.train.images" prefixes for errors found when loading */
     struct {
         char *buf;
         const char *key;
-    } locs[3] = {{src->where, NULL}, {src->where_images, "images"}, {src->where_labels, "labels"}};
+    } locs[3] = {{src->where, NULL}, {src->where_images, k1}, {src->where_labels, k2}};
     for (int i = 0; i < 3; i++) {
         nn_error loc;
         nn_spec_fail(g, locs[i].key, &loc, NN_ERR_RUNTIME, "@");
@@ -74,8 +150,6 @@ static nn_status parse_source(nn_spec_node *data, const char *key, nn_data_sourc
     }
     /* Paths resolve when the data is loaded: training must not need the
      * test files, nor eval the training files. */
-    snprintf(src->images, sizeof src->images, "%s", images);
-    snprintf(src->labels, sizeof src->labels, "%s", labels);
     return NN_OK;
 }
 
@@ -91,8 +165,10 @@ nn_status nn_spec_data(nn_spec_node *data, nn_data_cfg *c, nn_error *err)
         (st = nn_spec_float(data, "validation_split", false, 0.0, 0.0, 0.99,
                             &c->validation_split, err)) ||
         (st = nn_spec_int(data, "train_subset", false, 0, 0, 1LL << 40, &c->train_subset, err)) ||
-        (st = nn_spec_bool(data, "shuffle", false, true, &c->shuffle, err)))
+        (st = nn_spec_bool(data, "shuffle", false, true, &c->shuffle, err)) ||
+        (st = nn_augment_from_spec(data, &c->augment, err)))
         return st;
+    c->train.augment = c->augment;
     c->one_hot = -1;
     if (nn_spec_has(data, "one_hot")) {
         if ((st = nn_spec_bool(data, "one_hot", true, false, &one_hot, err)))
@@ -125,10 +201,42 @@ static size_t idx_elements(const char *path)
     return total;
 }
 
+/* The bytes a CIFAR-10 source will take: records * (3072 + 4). For an
+ * archive, from the gzip trailer's uncompressed size (mod 2^32; the official
+ * archive is 185 MB): 5/6 of it for train, 1/6 for test. */
+static size_t cifar_footprint(const nn_data_source *src)
+{
+    nn_error ignore;
+    char p[PATH_MAX];
+    size_t bytes = 0;
+    struct stat sb;
+    if (src->n_files) {
+        for (int i = 0; i < src->n_files; i++)
+            if (!nn_data_resolve(src->files[i], p, sizeof p, &ignore) && stat(p, &sb) == 0)
+                bytes += (size_t)sb.st_size;
+    } else if (!nn_data_resolve(src->path, p, sizeof p, &ignore) && stat(p, &sb) == 0 &&
+               S_ISREG(sb.st_mode)) {
+        FILE *f = fopen(p, "rb");
+        unsigned char t[4];
+        if (f && fseek(f, -4, SEEK_END) == 0 && fread(t, 1, 4, f) == 4) {
+            size_t total = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 |
+                           (size_t)t[3] << 24;
+            bytes = src->part_test ? total / 6 : total / 6 * 5;
+        }
+        if (f)
+            fclose(f);
+    }
+    return bytes / NN_CIFAR_RECORD * (3072 + 4);
+}
+
 size_t nn_data_footprint(const nn_data_source *src)
 {
     if (!src->present)
         return 0;
+    if (src->format == NN_FORMAT_CIFAR10)
+        return cifar_footprint(src);
+    if (src->format != NN_FORMAT_IDX)
+        return 0; /* image folders: not known before reading them */
     char images[PATH_MAX], labels[PATH_MAX];
     nn_error ignore;
     if (nn_data_resolve(src->images, images, sizeof images, &ignore) ||
@@ -138,15 +246,76 @@ size_t nn_data_footprint(const nn_data_source *src)
     return idx_elements(images) + 4 * idx_elements(labels);
 }
 
+/* CIFAR-10 from the spec: a list of files, an extracted folder or the
+ * archive. */
+static nn_status load_cifar(const nn_data_source *src, nn_dataset *out, nn_error *err)
+{
+    char paths[NN_DATA_MAX_FILES][PATH_MAX];
+    const char *ptrs[NN_DATA_MAX_FILES];
+    if (src->n_files) {
+        for (int i = 0; i < src->n_files; i++) {
+            if (nn_data_resolve(src->files[i], paths[i], sizeof paths[i], err))
+                return nn_error_prefix(err, "%s", src->where_images);
+            ptrs[i] = paths[i];
+        }
+        return nn_cifar10_load_files(ptrs, src->n_files, out, NULL, err);
+    }
+    char path[PATH_MAX];
+    if (nn_data_resolve(src->path, path, sizeof path, err))
+        return nn_error_prefix(err, "%s", src->where_images);
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        /* the extracted folder, or the folder that holds it */
+        char dir[PATH_MAX], probe[PATH_MAX + 64];
+        snprintf(dir, sizeof dir, "%s", path);
+        snprintf(probe, sizeof probe, "%s/cifar-10-batches-bin", path);
+        if (stat(probe, &sb) == 0 && S_ISDIR(sb.st_mode))
+            snprintf(dir, sizeof dir, "%s", probe);
+        int n = src->part_test ? 1 : 5;
+        for (int i = 0; i < n; i++) {
+            if (src->part_test)
+                snprintf(paths[i], sizeof paths[i], "%.4000s/test_batch.bin", dir);
+            else
+                snprintf(paths[i], sizeof paths[i], "%.4000s/data_batch_%d.bin", dir, i + 1);
+            ptrs[i] = paths[i];
+        }
+        return nn_cifar10_load_files(ptrs, n, out, NULL, err);
+    }
+    return nn_cifar10_load_archive(path, src->part_test ? "test" : "train", out, NULL, err);
+}
+
 nn_status nn_data_load(const nn_data_source *src, double scale, nn_dataset *out, nn_error *err)
 {
-    char images[PATH_MAX], labels[PATH_MAX];
-    if (nn_data_resolve(src->images, images, sizeof images, err))
-        return nn_error_prefix(err, "%s", src->where_images);
-    if (nn_data_resolve(src->labels, labels, sizeof labels, err))
-        return nn_error_prefix(err, "%s", src->where_labels);
-    if (nn_dataset_load_idx(images, labels, out, err))
-        return nn_error_prefix(err, "%s", src->where);
+    nn_status st;
+    if (src->format == NN_FORMAT_CIFAR10) {
+        if ((st = load_cifar(src, out, err)))
+            return nn_error_prefix(err, "%s", src->where);
+    } else if (src->format == NN_FORMAT_IMAGE_FOLDER) {
+        char root[PATH_MAX];
+        if (nn_data_resolve(src->path, root, sizeof root, err))
+            return nn_error_prefix(err, "%s", src->where_images);
+        if ((st = nn_image_folder_load(root, src->color_mode, out, NULL, err)))
+            return nn_error_prefix(err, "%s", src->where);
+    } else {
+        char images[PATH_MAX], labels[PATH_MAX];
+        if (nn_data_resolve(src->images, images, sizeof images, err))
+            return nn_error_prefix(err, "%s", src->where_images);
+        if (nn_data_resolve(src->labels, labels, sizeof labels, err))
+            return nn_error_prefix(err, "%s", src->where_labels);
+        if (nn_dataset_load_idx(images, labels, out, err))
+            return nn_error_prefix(err, "%s", src->where);
+    }
     out->scale = (float)scale;
+    out->augment = src->augment;
+    int h, w, c;
+    if (nn_augment_active(&out->augment) &&
+        !nn_augment_image_dims(out->ndim, out->shape, &h, &w, &c)) {
+        nn_fail(err, NN_ERR_USAGE,
+                "%s: data.augment needs image samples of shape (height, width) or (height, "
+                "width, channels); these samples have %d dimension%s",
+                src->where, out->ndim, out->ndim == 1 ? "" : "s");
+        nn_dataset_free(out);
+        return NN_ERR_USAGE;
+    }
     return NN_OK;
 }

@@ -7,7 +7,18 @@
 #include "data/dataset.h"
 #include "spec/spec.h"
 
-typedef enum { NN_FORMAT_IDX = 0 } nn_data_format;
+/* data.<train|validation|test>.format and the keys each format takes:
+ *   "idx"           images, labels            (IDX files, gzipped or not)
+ *   "cifar10"       path [, part] | files     (path: the .tar.gz/.tar of the
+ *                   binary distribution or its extracted folder; part "train"
+ *                   (data_batch_1..5.bin) or "test" (test_batch.bin), by default
+ *                   "train" for data.train, else "test"; files: a list of
+ *                   batch files, loaded in that order)
+ *   "image_folder"  path [, color_mode]       (root/<class>/<name>.png;
+ *                   color_mode "rgb" (default, as Keras) or "grayscale") */
+typedef enum { NN_FORMAT_IDX = 0, NN_FORMAT_CIFAR10, NN_FORMAT_IMAGE_FOLDER } nn_data_format;
+
+#define NN_DATA_MAX_FILES 8
 
 typedef struct nn_data_source {
     bool present;
@@ -15,7 +26,13 @@ typedef struct nn_data_source {
     char images[PATH_MAX]; /* as written; resolved when loaded */
     char labels[PATH_MAX];
     char where[512];        /* "spec.cfg:12: data.train", for messages */
-    char where_images[512], where_labels[512];
+    char where_images[512], where_labels[512]; /* idx; cifar10/image_folder: path or files */
+    char path[PATH_MAX];    /* cifar10 (archive or folder), image_folder (root) */
+    char files[NN_DATA_MAX_FILES][1024]; /* cifar10 batch files */
+    int n_files;
+    bool part_test;         /* cifar10 with path: test_batch.bin instead of data_batch_* */
+    int color_mode;         /* image_folder: 1 grayscale, 3 rgb */
+    nn_augment_cfg augment; /* data.augment, on data.train only */
 } nn_data_source;
 
 typedef struct nn_data_cfg {
@@ -25,6 +42,7 @@ typedef struct nn_data_cfg {
     double validation_split;
     long long train_subset;   /* 0: all */
     bool shuffle;
+    nn_augment_cfg augment;   /* data.augment (also copied into train.augment) */
 } nn_data_cfg;
 
 nn_status nn_spec_data(nn_spec_node *data, nn_data_cfg *out, nn_error *err);

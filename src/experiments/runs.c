@@ -1,5 +1,5 @@
 /* Run directories read back, and the comparison table. See runs.h. */
-#define _GNU_SOURCE /* asprintf */
+#define _GNU_SOURCE /* asprintf, qsort_r */
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -783,13 +783,12 @@ typedef struct {
     bool maximize;
 } sort_ctx;
 
-static sort_ctx g_sort; /* qsort has no context argument; nn_runs_table is not reentrant */
-
-static int cmp_rows(const void *pa, const void *pb)
+static int cmp_rows(const void *pa, const void *pb, void *ctx)
 {
+    const sort_ctx *g = ctx;
     int a = *(const int *)pa, b = *(const int *)pb;
-    if (g_sort.sort_cells) {
-        const cell *ca = &g_sort.sort_cells[a], *cb = &g_sort.sort_cells[b];
+    if (g->sort_cells) {
+        const cell *ca = &g->sort_cells[a], *cb = &g->sort_cells[b];
         bool ma = !ca->text, mb = !cb->text;
         if (ma != mb)
             return ma ? 1 : -1; /* missing last */
@@ -800,10 +799,10 @@ static int cmp_rows(const void *pa, const void *pb)
             else
                 c = strcmp(ca->text, cb->text);
             if (c)
-                return g_sort.maximize ? -c : c;
+                return g->maximize ? -c : c;
         }
     }
-    int c = strcmp(g_sort.runs[a].name, g_sort.runs[b].name);
+    int c = strcmp(g->runs[a].name, g->runs[b].name);
     return c ? c : (a > b) - (a < b);
 }
 
@@ -1019,8 +1018,8 @@ nn_status nn_runs_table(const nn_run *runs, int n, const char *sort_key, bool ma
     }
     for (int r = 0; r < n; r++)
         order[r] = r;
-    g_sort = (sort_ctx){runs, sorting ? sort_cells : NULL, maximize};
-    qsort(order, (size_t)n, sizeof *order, cmp_rows);
+    sort_ctx ctx = {runs, sorting ? sort_cells : NULL, maximize};
+    qsort_r(order, (size_t)n, sizeof *order, cmp_rows, &ctx);
 
     if (fmt == NN_TABLE_CSV) {
         for (int c = 0; c < nc; c++) {

@@ -8,6 +8,7 @@
 
 #include "io/model_file.h"
 #include "train/callbacks/callbacks.h"
+#include "train/batch.h"
 #include "train/fit.h"
 #include "train/interrupt.h"
 #include "util/fileio.h"
@@ -21,6 +22,7 @@ static double now(void)
 
 typedef struct batcher {
     float *x, *y;
+    float *aug; /* one sample, the source of an augmented row */
     uint32_t *idx;
     nn_tensor yt;
     size_t in_size;
@@ -34,7 +36,8 @@ static nn_status batcher_init(batcher *b, nn_model *m, const nn_objective *o, si
     b->x = nn_malloc((size_t)batch * b->in_size * sizeof(float), err);
     b->y = nn_malloc((size_t)batch * (size_t)o->target_cols * sizeof(float), err);
     b->idx = nn_malloc((n ? n : 1) * sizeof(uint32_t), err);
-    if (!b->x || !b->y || !b->idx)
+    b->aug = nn_malloc(b->in_size * sizeof(float), err);
+    if (!b->x || !b->y || !b->idx || !b->aug)
         return NN_ERR_RUNTIME;
     int shape[2] = {batch, o->target_cols};
     return m->e->ops->alloc(m->e, &b->yt, 2, shape, err);
@@ -45,56 +48,36 @@ static void batcher_free(batcher *b, nn_engine *e)
     free(b->x);
     free(b->y);
     free(b->idx);
+    free(b->aug);
     e->ops->free(e, &b->yt);
 }
 
+/* Where a training batch stands: its augmentation is drawn per (seed,
+ * epoch, step, row), so a resumed run sees the same. */
+typedef struct batch_pos {
+    uint64_t seed;
+    long long epoch, step;
+} batch_pos;
+
 /* Gathers a batch straight into engine memory when it is host memory;
- * otherwise into host buffers that are then uploaded. */
+ * otherwise into host buffers that are then uploaded. Training batches
+ * (pos != NULL) are augmented when d->augment is active. */
 static void load_batch(batcher *b, nn_model *m, const nn_objective *o, const nn_dataset *d,
-                       const uint32_t *idx, int rows)
+                       const uint32_t *idx, int rows, const batch_pos *pos)
 {
     nn_engine *e = m->e;
     nn_tensor *in = nn_model_input_tensor(m);
     float *x = e->ops->host_ptr(e, in), *y = e->ops->host_ptr(e, &b->yt);
-    nn_dataset_gather_x(d, idx, (size_t)rows, x ? x : b->x);
+    if (pos && nn_augment_active(&d->augment))
+        nn_augment_gather_x(d, idx, (size_t)rows, pos->seed, pos->epoch, pos->step, b->aug,
+                            x ? x : b->x);
+    else
+        nn_dataset_gather_x(d, idx, (size_t)rows, x ? x : b->x);
     nn_dataset_gather_y(d, idx, (size_t)rows, o->one_hot, y ? y : b->y);
     if (!x)
         e->ops->upload(e, in, b->x, (size_t)rows * b->in_size);
     if (!y)
         e->ops->upload(e, &b->yt, b->y, (size_t)rows * (size_t)o->target_cols);
-}
-
-/* Mean data loss of the batch; with grad, writes the output gradient. */
-static double data_loss(nn_model *m, const nn_objective *o, const batcher *b, int rows, bool grad)
-{
-    nn_node *out = m->output;
-    nn_engine *e = m->e;
-    double sum;
-    if (o->fused) {
-        sum = e->ops->loss(e, o->kind, out->preact, &b->yt, rows, o->cols,
-                           grad ? out->dpreact : NULL, 1.0f);
-        out->loss_wrote_preact = grad;
-    } else {
-        sum = e->ops->loss(e, o->kind, &out->out, &b->yt, rows, o->cols, grad ? &out->dout : NULL,
-                           1.0f);
-        out->loss_wrote_preact = false;
-    }
-    return sum / rows;
-}
-
-/* Sum of every weight penalty; with grad, adds their gradients. */
-static double weight_penalty(nn_model *m, bool grad)
-{
-    double total = 0.0;
-    for (int i = 0; i < m->n_nodes; i++)
-        for (int k = 0; k < m->nodes[i]->n_params; k++) {
-            nn_param *p = &m->nodes[i]->params[k];
-            if (p->reg.l1 == 0.0f && p->reg.l2 == 0.0f)
-                continue;
-            total += m->e->ops->regularize(m->e, &p->w, p->reg.l1, p->reg.l2,
-                                           grad && p->trainable ? &p->g : NULL, 1.0f, p->size);
-        }
-    return total;
 }
 
 static void add_metrics(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
@@ -126,13 +109,13 @@ nn_status nn_evaluate(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
     for (size_t i = 0; i < d->n; i++)
         b.idx[i] = (uint32_t)i;
     double loss_sum = 0.0, sums[NN_MAX_METRICS] = {0};
-    double penalty = weight_penalty(m, false);
+    double penalty = nn_model_weight_penalty(m, false);
     for (size_t start = 0; start < d->n; start += (size_t)batch) {
         int rows = (int)(d->n - start < (size_t)batch ? d->n - start : (size_t)batch);
-        load_batch(&b, m, o, d, b.idx + start, rows);
+        load_batch(&b, m, o, d, b.idx + start, rows, NULL);
         nn_pass p = {.e = m->e, .rows = rows, .training = false, .rng = NULL};
         nn_model_forward(m, &p);
-        loss_sum += (data_loss(m, o, &b, rows, false) + m->activity_penalty) * rows;
+        loss_sum += (nn_batch_data_loss(m, o, &b.yt, rows, false) + m->activity_penalty) * rows;
         add_metrics(m, t, o, &b, rows, sums);
     }
     r->samples = d->n;
@@ -386,13 +369,10 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             const long long step = s.step;
             size_t start = (size_t)step * (size_t)batch;
             int rows = (int)(train->n - start < (size_t)batch ? train->n - start : (size_t)batch);
-            load_batch(&b, m, o, train, b.idx + start, rows);
+            load_batch(&b, m, o, train, b.idx + start, rows,
+                       &(batch_pos){(uint64_t)t->seed, epoch, step});
             nn_rng drop = nn_rng_split(&dropout_base, ((uint64_t)epoch << 32) | (uint64_t)step);
-            nn_pass p = {.e = m->e, .rows = rows, .training = true, .rng = &drop};
-            nn_model_forward(m, &p);
-            double loss = data_loss(m, o, &b, rows, true) + m->activity_penalty;
-            nn_model_backward(m, &p);
-            loss += weight_penalty(m, true);
+            double loss = nn_batch_gradients(m, o, &b.yt, rows, true, &drop, NULL);
             if (!isfinite(loss)) {
                 st = nn_fail(err, NN_ERR_RUNTIME,
                              "loss became %s at epoch %lld, batch %lld: training stopped (the "

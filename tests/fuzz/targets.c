@@ -27,13 +27,15 @@
 
 typedef struct {
     int fd;
-    char path[64];
+    char path[128];
+    bool unlink_path;
 } fuzz_file;
 
 /* An anonymous in-memory file holding data, reachable by path. Nothing to
  * unlink: it disappears when closed. */
 static bool fuzz_file_open(fuzz_file *f, const void *data, size_t size)
 {
+    f->unlink_path = false;
     f->fd = memfd_create("nnctl-fuzz", MFD_CLOEXEC);
     if (f->fd < 0) {
         perror("memfd_create");
@@ -59,6 +61,46 @@ static void fuzz_file_close(fuzz_file *f)
     if (f->fd >= 0)
         close(f->fd);
     f->fd = -1;
+    if (f->unlink_path)
+        unlink(f->path);
+    f->unlink_path = false;
+}
+
+/* A real temporary file, for libraries that need one: libhdf5 resolves the
+ * path it opens (realpath), which fails for a memfd. Unlinked by
+ * fuzz_file_close right after use. */
+static void fuzz_file_open_tmp(fuzz_file *f, const void *data, size_t size)
+{
+    const char *dir = getenv("TMPDIR");
+    snprintf(f->path, sizeof f->path, "%s/nnctl-fuzz-XXXXXX",
+             dir && *dir && strlen(dir) < sizeof f->path - 24 ? dir : "/tmp");
+    f->fd = mkstemp(f->path);
+    if (f->fd < 0) {
+        perror("mkstemp");
+        abort();
+    }
+    f->unlink_path = true;
+    const char *p = data;
+    size_t left = size;
+    while (left > 0) {
+        ssize_t w = write(f->fd, p, left);
+        if (w <= 0) {
+            perror("write to a temporary file");
+            fuzz_file_close(f);
+            abort();
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    close(f->fd);
+    f->fd = -1;
+}
+
+/* NN_FUZZ_VERBOSE=1: print why an input was rejected (seed checking). */
+static bool verbose(void)
+{
+    const char *v = getenv("NN_FUZZ_VERBOSE");
+    return v && *v && *v != '0';
 }
 
 /* ---- spec ------------------------------------------------------------- */
@@ -302,7 +344,10 @@ int nn_fuzz_png(const uint8_t *input, size_t size)
     int h = 0, w = 0, c = 0;
     bool dropped = false;
     nn_error err;
-    if (nn_png_read(f.path, &pixels, &h, &w, &c, &dropped, &err) == NN_OK) {
+    nn_status rc = nn_png_read(f.path, &pixels, &h, &w, &c, &dropped, &err);
+    if (rc != NN_OK && verbose())
+        fprintf(stderr, "nn_png_read: %s\n", err.msg);
+    if (rc == NN_OK) {
         /* every pixel must be there */
         size_t n = (size_t)h * (size_t)w * (size_t)c;
         unsigned sum = 0;
@@ -323,11 +368,12 @@ int nn_fuzz_png(const uint8_t *input, size_t size)
 int nn_fuzz_model(const uint8_t *data, size_t size)
 {
     fuzz_file f;
-    fuzz_file_open(&f, data, size);
+    fuzz_file_open_tmp(&f, data, size);
     nn_session s;
     nn_error err;
     memset(&s, 0, sizeof s);
-    (void)nn_session_from_model_file(&s, f.path, NULL, NULL, 0, &err);
+    if (nn_session_from_model_file(&s, f.path, NULL, NULL, 0, &err) != NN_OK && verbose())
+        fprintf(stderr, "nn_session_from_model_file: %s\n", err.msg);
     nn_session_free(&s);
     fuzz_file_close(&f);
     return 0;

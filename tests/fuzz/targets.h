@@ -15,7 +15,12 @@
  *          model built and its weights loaded)
  *
  * Inputs reach the code under test as files: an anonymous memfd opened by
- * its /proc/self/fd path, so nothing is ever written to disk. */
+ * its /proc/self/fd path (nothing on disk), except for model files, which
+ * libhdf5 will only open by a real path: those go to a mkstemp file in
+ * $TMPDIR (or /tmp) that is unlinked right after the call.
+ *
+ * NN_FUZZ_VERBOSE=1 prints why png and model inputs were rejected, to check
+ * that seeds get past the first checks. */
 #ifndef NN_TESTS_FUZZ_TARGETS_H
 #define NN_TESTS_FUZZ_TARGETS_H
 

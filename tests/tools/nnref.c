@@ -72,6 +72,7 @@
 #include "spec/spec.h"
 #include "train/fit.h"
 #include "train/optimizers.h"
+#include "train/batch.h"
 #include "train/session.h"
 
 static char g_msg[4096];
@@ -837,32 +838,13 @@ static int op_train_step(json_t *c, json_t *res)
     e->ops->upload(e, nn_model_input_tensor(m), x, in_n);
     e->ops->upload(e, &yt, y, y_n);
 
-    /* fit.c's per-batch sequence */
+    /* the per-batch sequence training runs (train/batch.h) */
     nn_rng drop;
     nn_rng_seed(&drop, (uint64_t)s.train.seed, NN_STREAM_DROPOUT);
-    nn_pass p = {.e = e, .rows = (int)rows, .training = training, .rng = &drop};
-    nn_model_forward(m, &p);
     nn_node *out = m->output;
-    double sum;
-    if (o.fused) {
-        sum = e->ops->loss(e, o.kind, out->preact, &yt, (int)rows, o.cols, out->dpreact, 1.0f);
-        out->loss_wrote_preact = true;
-    } else {
-        sum = e->ops->loss(e, o.kind, &out->out, &yt, (int)rows, o.cols, &out->dout, 1.0f);
-        out->loss_wrote_preact = false;
-    }
-    double data_loss = sum / (double)rows;
-    double activity = m->activity_penalty;
-    nn_model_backward(m, &p);
-    double penalty = 0.0;
-    for (int i = 0; i < m->n_nodes; i++)
-        for (int k = 0; k < m->nodes[i]->n_params; k++) {
-            nn_param *q = &m->nodes[i]->params[k];
-            if (q->reg.l1 == 0.0f && q->reg.l2 == 0.0f)
-                continue;
-            penalty += e->ops->regularize(e, &q->w, q->reg.l1, q->reg.l2,
-                                          q->trainable ? &q->g : NULL, 1.0f, q->size);
-        }
+    nn_batch_loss parts;
+    nn_batch_gradients(m, &o, &yt, (int)rows, training, &drop, &parts);
+    double data_loss = parts.data, activity = parts.activity, penalty = parts.weights;
     json_object_set_new(res, "data_loss", json_real(data_loss));
     json_object_set_new(res, "activity_penalty", json_real(activity));
     json_object_set_new(res, "weight_penalty", json_real(penalty));

@@ -14,6 +14,10 @@
  *   changes which cell wins a window (the derivative exists there and the
  *   difference quotient is exact up to rounding).
  *
+ * Forward semantics that finite differences cannot see (they are
+ * self-consistent): 'same' padding side and average counts by hand on tiny
+ * inputs, output shapes against Keras's conv_output_length.
+ *
  * And, at the engine level, a convolution large enough that the engine
  * splits the batch into workspace chunks (chunks of 2 and 1 images), against
  * direct loops in double: forward, backward_data and backward_filter with
@@ -346,6 +350,151 @@ static void test_pool_gradients(void **state)
         }
 }
 
+/* ---- forward semantics finite differences cannot see ----
+ * (a padding on the wrong side or a wrong output size is self-consistent:
+ * forward and backward agree with each other, so only values computed by
+ * hand, or the PyTorch oracle, catch it) */
+
+/* Runs input -> layer forward on one sample; returns the output (malloc'd)
+ * and checks its per-sample shape. */
+static float *forward1(const char *layer, const int *ishape, int nd, const float *x,
+                       const float *kernel, const int *want_shape, int want_nd)
+{
+    layer_model lm;
+    build(&lm, layer, ishape, nd, 1, 1);
+    nn_node *L = lm.m->output;
+    assert_int_equal(L->ndim, want_nd);
+    for (int d = 0; d < want_nd; d++)
+        if (L->shape[d] != want_shape[d]) {
+            print_error("{ %s }: output axis %d is %d, Keras %d\n", layer, d, L->shape[d],
+                        want_shape[d]);
+            fail();
+        }
+    if (kernel)
+        E->ops->upload(E, &L->params[0].w, kernel, L->params[0].size);
+    E->ops->upload(E, nn_model_input_tensor(lm.m), x, lm.m->input->size);
+    nn_pass p = {.e = E, .rows = 1, .training = false, .rng = NULL};
+    nn_model_forward(lm.m, &p);
+    float *y = dl(&L->out, L->size);
+    release(&lm);
+    return y;
+}
+
+static void expect_values(const float *got, const float *want, int n, const char *what)
+{
+    for (int i = 0; i < n; i++)
+        if (!(fabsf(got[i] - want[i]) <= 1e-6f * (1.0f + fabsf(want[i])))) {
+            print_error("%s [%d]: got %g, want %g\n", what, i, (double)got[i], (double)want[i]);
+            fail();
+        }
+}
+
+static void test_same_padding_by_hand(void **state)
+{
+    (void)state;
+    /* Keras 'same' with an even window puts the extra zero AFTER the input:
+     * x = [1, 2, 4], kernel [1, 10] -> [1 + 20, 2 + 40, 4 + 0] */
+    const int seq[2] = {3, 1}, out3[2] = {3, 1};
+    const float x[3] = {1, 2, 4}, k2[2] = {1, 10};
+    float *y = forward1("type = \"conv1d\"; filters = 1; kernel_size = 2; padding = \"same\"; "
+                        "use_bias = false;",
+                        seq, 2, x, k2, out3, 2);
+    expect_values(y, (const float[]){21, 42, 4}, 3, "conv1d same k=2");
+    free(y);
+    /* kernel 4 (total padding 3: 1 before, 2 after), strides 2 -> 2 outputs:
+     * windows [0, x0, x1, x2] and [x1, x2, 0, 0] */
+    const int out2[2] = {2, 1};
+    const float k4[4] = {1, 10, 100, 1000};
+    y = forward1("type = \"conv1d\"; filters = 1; kernel_size = 4; strides = 2; "
+                 "padding = \"same\"; use_bias = false;",
+                 seq, 2, x, k4, out2, 2);
+    expect_values(y, (const float[]){10 + 200 + 4000, 2 + 40}, 2, "conv1d same k=4 s=2");
+    free(y);
+    /* average pooling 'same' counts real cells only: [1.5, 3, 4] */
+    y = forward1("type = \"average_pooling1d\"; pool_size = 2; strides = 1; "
+                 "padding = \"same\";",
+                 seq, 2, x, NULL, out3, 2);
+    expect_values(y, (const float[]){1.5f, 3, 4}, 3, "average_pooling1d same");
+    free(y);
+    /* max pooling 'same': padding never wins, even over negative values */
+    const float xn[3] = {-1, -2, -4};
+    y = forward1("type = \"max_pooling1d\"; pool_size = 2; strides = 1; padding = \"same\";",
+                 seq, 2, xn, NULL, out3, 2);
+    expect_values(y, (const float[]){-1, -2, -4}, 3, "max_pooling1d same");
+    free(y);
+    /* 2-D: a 2x2 'same' window on a 2x3 image adds a zero row at the bottom
+     * and a zero column at the right; kernel picks (0,0) + 10 (1,1) */
+    const int img[3] = {2, 3, 1}, out23[3] = {2, 3, 1};
+    const float xi[6] = {1, 2, 3, 4, 5, 6}, kk[4] = {1, 0, 0, 10};
+    y = forward1("type = \"conv2d\"; filters = 1; kernel_size = 2; padding = \"same\"; "
+                 "use_bias = false;",
+                 img, 3, xi, kk, out23, 3);
+    expect_values(y, (const float[]){1 + 50, 2 + 60, 3, 4, 5, 6}, 6, "conv2d same 2x2");
+    free(y);
+}
+
+/* Output shapes against Keras's conv_output_length, written out here:
+ * valid: (in - (k - 1) d - 1) / s + 1; same: ceil(in / s). */
+static int keras_len(int in, int k, int s, int d, bool same)
+{
+    int len = same ? in : in - (k - 1) * d;
+    return (len + s - 1) / s;
+}
+
+static void test_output_shapes(void **state)
+{
+    (void)state;
+    const int img[3] = {7, 9, 3};
+    static const struct {
+        const char *layer;
+        int k[2], s[2], d[2], f; /* f = 0: pooling, channels kept */
+        bool same;
+    } cases[] = {
+        {"type = \"conv2d\"; filters = 5; kernel_size = 3;", {3, 3}, {1, 1}, {1, 1}, 5, false},
+        {"type = \"conv2d\"; filters = 5; kernel_size = [2, 4]; strides = 2; padding = "
+         "\"same\";", {2, 4}, {2, 2}, {1, 1}, 5, true},
+        {"type = \"conv2d\"; filters = 5; kernel_size = [2, 4]; strides = [2, 3];", {2, 4},
+         {2, 3}, {1, 1}, 5, false},
+        {"type = \"conv2d\"; filters = 2; kernel_size = 3; dilation_rate = [2, 3];", {3, 3},
+         {1, 1}, {2, 3}, 2, false},
+        {"type = \"conv2d\"; filters = 2; kernel_size = 3; dilation_rate = 2; padding = "
+         "\"same\";", {3, 3}, {1, 1}, {2, 2}, 2, true},
+        {"type = \"max_pooling2d\";", {2, 2}, {2, 2}, {1, 1}, 0, false},
+        {"type = \"max_pooling2d\"; pool_size = [2, 3]; padding = \"same\";", {2, 3}, {2, 3},
+         {1, 1}, 0, true},
+        {"type = \"average_pooling2d\"; pool_size = [3, 2];", {3, 2}, {3, 2}, {1, 1}, 0, false},
+        {"type = \"average_pooling2d\"; pool_size = 3; strides = 2; padding = \"same\";",
+         {3, 3}, {2, 2}, {1, 1}, 0, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        layer_model lm;
+        build(&lm, cases[i].layer, img, 3, 1, 1);
+        nn_node *L = lm.m->output;
+        int want[3] = {keras_len(7, cases[i].k[0], cases[i].s[0], cases[i].d[0], cases[i].same),
+                       keras_len(9, cases[i].k[1], cases[i].s[1], cases[i].d[1], cases[i].same),
+                       cases[i].f ? cases[i].f : 3};
+        assert_int_equal(L->ndim, 3);
+        if (L->shape[0] != want[0] || L->shape[1] != want[1] || L->shape[2] != want[2]) {
+            print_error("{ %s }: output %dx%dx%d, Keras %dx%dx%d\n", cases[i].layer, L->shape[0],
+                        L->shape[1], L->shape[2], want[0], want[1], want[2]);
+            fail();
+        }
+        release(&lm);
+    }
+    /* conv1d and the global forms */
+    const int seq[2] = {11, 3};
+    layer_model lm;
+    build(&lm, "type = \"conv1d\"; filters = 4; kernel_size = 3; strides = 3;", seq, 2, 1, 1);
+    assert_int_equal(lm.m->output->ndim, 2);
+    assert_int_equal(lm.m->output->shape[0], keras_len(11, 3, 3, 1, false));
+    assert_int_equal(lm.m->output->shape[1], 4);
+    release(&lm);
+    build(&lm, "type = \"global_average_pooling2d\";", img, 3, 1, 1);
+    assert_int_equal(lm.m->output->ndim, 1);
+    assert_int_equal(lm.m->output->shape[0], 3);
+    release(&lm);
+}
+
 /* ---- engine: chunked convolution against direct loops ---- */
 
 static double at_x(const float *x, const nn_conv_geom *g, int i, int y, int xx, int ch)
@@ -483,6 +632,8 @@ int main(void)
         cmocka_unit_test(test_conv2d_gradients),
         cmocka_unit_test(test_conv1d_gradients),
         cmocka_unit_test(test_pool_gradients),
+        cmocka_unit_test(test_same_padding_by_hand),
+        cmocka_unit_test(test_output_shapes),
         cmocka_unit_test(test_conv_engine_chunked),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -27,6 +27,7 @@
 
 #include "engine/engine.h"
 #include "model/model.h"
+#include "train/batch.h"
 #include "spec/spec.h"
 
 #define TOL_ABS 2e-3
@@ -536,33 +537,18 @@ typedef struct {
     int rows;
 } train_ctx;
 
-static double weight_penalty(nn_model *m, bool grad)
-{
-    double total = 0.0;
-    for (int i = 0; i < m->n_nodes; i++)
-        for (int k = 0; k < m->nodes[i]->n_params; k++) {
-            nn_param *p = &m->nodes[i]->params[k];
-            if (p->reg.l1 == 0.0f && p->reg.l2 == 0.0f)
-                continue;
-            total += E->ops->regularize(E, &p->w, p->reg.l1, p->reg.l2, grad ? &p->g : NULL, 1.0f,
-                                        p->size);
-        }
-    return total;
-}
-
+/* The total loss as training computes it (train/batch.h); with grad, the
+ * gradients too. */
 static double train_loss(train_ctx *c, bool grad)
 {
     nn_model *m = c->m;
+    nn_objective o = {.kind = NN_LOSS_MSE, .fused = false, .cols = m->output->shape[0]};
+    if (grad)
+        return nn_batch_gradients(m, &o, c->yt, c->rows, true, NULL, NULL);
     nn_pass p = {.e = E, .rows = c->rows, .training = true, .rng = NULL};
     nn_model_forward(m, &p);
-    double loss = E->ops->loss(E, NN_LOSS_MSE, &m->output->out, c->yt, c->rows,
-                               m->output->shape[0], grad ? &m->output->dout : NULL, 1.0f) /
-                      c->rows +
-                  m->activity_penalty;
-    m->output->loss_wrote_preact = false;
-    if (grad)
-        nn_model_backward(m, &p);
-    return loss + weight_penalty(m, grad);
+    return nn_batch_data_loss(m, &o, c->yt, c->rows, false) + m->activity_penalty +
+           nn_model_weight_penalty(m, false);
 }
 
 static double train_f(void *c) { return train_loss(c, false); }

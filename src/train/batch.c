@@ -1,0 +1,48 @@
+#include "train/batch.h"
+
+double nn_batch_data_loss(nn_model *m, const nn_objective *o, const nn_tensor *yt, int rows,
+                          bool grad)
+{
+    nn_node *out = m->output;
+    nn_engine *e = m->e;
+    double sum;
+    if (o->fused) {
+        sum = e->ops->loss(e, o->kind, out->preact, yt, rows, o->cols, grad ? out->dpreact : NULL,
+                           1.0f);
+        out->loss_wrote_preact = grad;
+    } else {
+        sum = e->ops->loss(e, o->kind, &out->out, yt, rows, o->cols, grad ? &out->dout : NULL,
+                           1.0f);
+        out->loss_wrote_preact = false;
+    }
+    return sum / rows;
+}
+
+double nn_model_weight_penalty(nn_model *m, bool grad)
+{
+    double total = 0.0;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i]->n_params; k++) {
+            nn_param *p = &m->nodes[i]->params[k];
+            if (p->reg.l1 == 0.0f && p->reg.l2 == 0.0f)
+                continue;
+            total += m->e->ops->regularize(m->e, &p->w, p->reg.l1, p->reg.l2,
+                                           grad && p->trainable ? &p->g : NULL, 1.0f, p->size);
+        }
+    return total;
+}
+
+double nn_batch_gradients(nn_model *m, const nn_objective *o, const nn_tensor *yt, int rows,
+                          bool training, nn_rng *dropout, nn_batch_loss *parts)
+{
+    nn_pass p = {.e = m->e, .rows = rows, .training = training, .rng = dropout};
+    nn_batch_loss l;
+    nn_model_forward(m, &p);
+    l.data = nn_batch_data_loss(m, o, yt, rows, true);
+    l.activity = m->activity_penalty;
+    nn_model_backward(m, &p);
+    l.weights = nn_model_weight_penalty(m, true);
+    if (parts)
+        *parts = l;
+    return l.data + l.activity + l.weights;
+}

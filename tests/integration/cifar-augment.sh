@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# CIFAR-10 and augmentation end to end: `nnctl augment-preview` writes a PNG
+# grid of the expected size (reproducibly), and a 1-epoch training of a
+# small conv net on 500 CIFAR-10 images (read straight from the .tar.gz)
+# with data.augment runs and evaluates on the 10000 test images.
+#
+#   NNCTL=build/nnctl NNCTL_DATA=/path/to/datasets tests/integration/cifar-augment.sh
+#
+# Needs $NNCTL_DATA/cifar-10-binary.tar.gz and python3 (standard library).
+# Expected sizes are arithmetic: a grid of N 32x32 tiles has
+# c = ceil(sqrt(N)) columns, r = ceil(N / c) rows and 2-pixel gaps, so it is
+# (32c + 2(c-1)) x (32r + 2(r-1)) pixels. About 20 s on 2 busy cores.
+set -u
+
+NNCTL=${NNCTL:-./nnctl}
+case "$NNCTL" in
+/*) ;;
+*/*) NNCTL="$(cd "$(dirname "$NNCTL")" && pwd)/$(basename "$NNCTL")" ;;
+esac
+export NNCTL_DATA=${NNCTL_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/nnctl/datasets}
+if [ ! -f "$NNCTL_DATA/cifar-10-binary.tar.gz" ]; then
+    echo "cifar-augment: no cifar-10-binary.tar.gz under \$NNCTL_DATA=$NNCTL_DATA (scripts/fetch-data cifar10)" >&2
+    exit 2
+fi
+W=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-cifar.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+
+passed=0 failed=0
+ok() { echo "ok   $1"; passed=$((passed + 1)); }
+bad() { echo "FAIL $1${2:+: $2}"; failed=$((failed + 1)); }
+nn() { "$NNCTL" "$@" >"$W/out" 2>"$W/err"; rc=$?; }
+# png_info FILE: "width height color_type" from the IHDR chunk
+png_info() {
+    python3 -c 'import struct,sys
+d=open(sys.argv[1],"rb").read(33)
+assert d[:8]==b"\x89PNG\r\n\x1a\n" and d[12:16]==b"IHDR"
+w,h=struct.unpack(">II",d[16:24]); print(w,h,d[25])' "$1"
+}
+
+cat >"$W/cifar.cfg" <<'CFG'
+model: {
+  name = "cifar_tiny";
+  input = { shape = [32, 32, 3]; };
+  layers = (
+    { type = "conv2d";        filters = 8; kernel_size = 3; activation = "relu"; },
+    { type = "max_pooling2d"; pool_size = 2; },
+    { type = "flatten"; },
+    { type = "dense";         units = 10; activation = "softmax"; }
+  );
+};
+data: {
+  train = { format = "cifar10"; path = "cifar-10-binary.tar.gz"; part = "train"; };
+  test  = { format = "cifar10"; path = "cifar-10-binary.tar.gz"; part = "test"; };
+  scale = 255.0;
+  train_subset = 500;
+  augment = { rotation_range = 10.0; width_shift_range = 0.1; height_shift_range = 0.1;
+              zoom_range = 0.1; horizontal_flip = true; vertical_flip = false;
+              channel_shift_range = 0.0; fill_mode = "nearest"; cval = 0.0; };
+};
+train: {
+  loss = "sparse_categorical_crossentropy";
+  optimizer = { type = "adam"; lr = 0.001; };
+  metrics = ["accuracy"];
+  epochs = 1;
+  batch_size = 50;
+  seed = 3;
+  threads = 2;
+};
+CFG
+
+nn augment-preview "$W/cifar.cfg" -o "$W/grid.png"
+if [ $rc -eq 0 ] && [ "$(png_info "$W/grid.png")" = "134 134 2" ]; then
+    ok "augment-preview: 16 samples -> 4x4 RGB grid of 134x134"
+else
+    bad "augment-preview 16" "rc=$rc $(cat "$W/err") $(png_info "$W/grid.png" 2>&1)"
+fi
+nn augment-preview "$W/cifar.cfg" -o "$W/grid5.png" --count 5
+if [ $rc -eq 0 ] && [ "$(png_info "$W/grid5.png")" = "100 66 2" ]; then
+    ok "augment-preview --count 5 -> 3x2 grid of 100x66"
+else
+    bad "augment-preview --count 5" "rc=$rc $(cat "$W/err") $(png_info "$W/grid5.png" 2>&1)"
+fi
+nn augment-preview "$W/cifar.cfg" -o "$W/again.png"
+if cmp -s "$W/grid.png" "$W/again.png"; then ok "augment-preview is reproducible"
+else bad "augment-preview is reproducible"; fi
+nn augment-preview "$W/cifar.cfg" -o "$W/epoch2.png" --epoch 2
+if [ $rc -eq 0 ] && ! cmp -s "$W/grid.png" "$W/epoch2.png"; then ok "another epoch, other samples"
+else bad "augment-preview --epoch 2" "rc=$rc $(cat "$W/err")"; fi
+nn augment-preview "$W/cifar.cfg" -o "$W/plain.png" --set 'data.augment.rotation_range=0' \
+    --set 'data.augment.width_shift_range=0' --set 'data.augment.height_shift_range=0' \
+    --set 'data.augment.zoom_range=0' --set 'data.augment.horizontal_flip=false'
+if [ $rc -eq 0 ] && grep -q "no active data.augment" "$W/err" && ! cmp -s "$W/grid.png" "$W/plain.png"; then
+    ok "augment-preview without augmentation says so"
+else
+    bad "augment-preview without augmentation" "rc=$rc $(cat "$W/err")"
+fi
+nn augment-preview "$W/cifar.cfg"
+if [ $rc -eq 2 ]; then ok "augment-preview without -o: usage error"; else bad "augment-preview without -o" "rc=$rc"; fi
+
+nn train "$W/cifar.cfg" -o "$W/run" -q
+if [ $rc -eq 0 ] && [ "$(wc -l <"$W/run/history.csv")" -eq 2 ] && [ -f "$W/run/eval.json" ] &&
+    python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); assert e["samples"]==10000' "$W/run/eval.json"; then
+    ok "1-epoch CIFAR-10 training (500 samples, augmented) and test on 10000"
+else
+    bad "CIFAR-10 training" "rc=$rc $(head -c 400 "$W/err")"
+fi
+
+nn train "$W/cifar.cfg" -o "$W/run2" -q --set 'data.train.format="cifar"'
+if [ $rc -eq 2 ] && grep -q 'did you mean "cifar10"\|did you mean .cifar10' "$W/err"; then
+    ok "format typo: did you mean cifar10"
+else
+    bad "format typo" "rc=$rc $(cat "$W/err")"
+fi
+
+echo "cifar-augment: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
