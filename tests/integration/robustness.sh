@@ -9,7 +9,7 @@
 # weights of two runs are compared dataset by dataset under /model_weights).
 # Mounts a 3 MiB tmpfs for the disk-full check when allowed (root), skips it
 # otherwise. Prints one line per check (ok / FAIL / skip / note) and
-# `robustness: N passed, M failed`; exits 1 on any failure. About 1-2 minutes
+# `robustness: N passed, M failed`; exits 1 on any failure. About 2 minutes
 # on 2 busy cores (interrupt timings adapt to the epoch times that
 # history.csv reports, and retry when a run finished before the signal).
 set -u
@@ -316,7 +316,6 @@ if grep -q "Restoring model weights" "$W/ref_a.log"; then
 else
     note "reference A ran $(hist_rows "$W/ref_a/history.csv") epochs without restoring best weights (restore_best_weights not exercised)"
 fi
-ref_a_rows=$(hist_rows "$W/ref_a/history.csv")
 
 # compare_run LABEL DIR REF: history, model.h5 weights, every checkpoint file
 compare_run() {
@@ -370,6 +369,29 @@ if [ $mid_ok = 1 ]; then
 else
     bad "SIGINT mid-epoch: exit 130 and 'interrupted at epoch E, batch B'" "5 tries, last: exit $rc: $(tail -2 "$W/mid.err")"
 fi
+
+# ---- 1b. Ctrl-C inside the first epoch (no history.csv, no last.h5 yet) --------
+# progress goes to stdout (not a tty: one "Epoch 1/N" line when the epoch
+# starts); signal a fraction of the reference's first epoch later
+e1=$(awk -F, 'NR == 2 { print $NF }' "$W/ref_a/history.csv")
+rm -rf "$W/first"
+launch "$W/first" train "$W/a.cfg" -o "$W/first" --threads "$THREADS"
+t0=$SECONDS
+while kill -0 $pid 2>/dev/null && ! grep -q "^Epoch 1/" "$W/first.out" && [ $((SECONDS - t0)) -lt 60 ]; do sleep 0.01; done
+sleep "$(awk -v t="${e1:-0.1}" 'BEGIN { printf "%.3f", t * 0.1 }')"
+kill -INT $pid 2>/dev/null
+wait $pid
+rc=$?
+if [ $rc = 130 ] && [ -f "$W/first/last.h5" ]; then
+    ok "SIGINT in epoch 1: exit 130, last.h5 written ($(grep -ho 'interrupted [a-z]* epoch [0-9]*[^;]*' "$W/first.err" | head -1))"
+    nn train "$W/a.cfg" -o "$W/first" --threads "$THREADS" --resume
+    if [ $rc = 0 ]; then
+        same_history "SIGINT in epoch 1, resumed: history.csv equals the reference's" "$W/ref_a/history.csv" "$W/first/history.csv"
+        same_weights "SIGINT in epoch 1, resumed: model.h5 equals the reference's" "$W/ref_a/model.h5" "$W/first/model.h5"
+    else bad "SIGINT in epoch 1: resume exits 0" "exit $rc: $(tail -3 "$W/log")"; fi
+elif [ $rc = 0 ]; then
+    note "SIGINT in epoch 1: the run finished before the signal (not checked)"
+else bad "SIGINT in epoch 1: exit 130 and last.h5" "exit $rc: $(tail -2 "$W/first.err")"; fi
 
 # ---- 2. SIGTERM: exit 143, then resume ----------------------------------------
 for try in 1 2 3; do
@@ -556,6 +578,10 @@ while [ $kills -lt 15 ] && [ $rounds -lt 40 ]; do
     if [ -f "$K/history.csv" ] && ! out=$("$PY" "$W/histcheck.py" "$K/history.csv" 2>&1); then
         kfail=1
         bad "SIGKILL round $rounds: history.csv parses" "$out"
+    fi
+    if [ -f "$K/run.json" ] && ! "$PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$K/run.json" 2>/dev/null; then
+        kfail=1
+        bad "SIGKILL round $rounds: run.json parses" "$(head -c 200 "$K/run.json")"
     fi
     if [ -f "$K/eval.json" ] && ! "$PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$K/eval.json" 2>/dev/null; then
         kfail=1
