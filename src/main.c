@@ -40,6 +40,8 @@ int nn_cli_help(const char *text)
 int main(int argc, char **argv)
 {
     nn_engine_preflight(argv);
+    /* progress lines reach a log file (or a pipe) as they are printed */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
         fputs(usage, stderr);
         return 2;
