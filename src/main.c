@@ -1,11 +1,13 @@
 /* nnctl: a command-line neural-network trainer. This file only dispatches
  * to the subcommands in src/cli/. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <hdf5.h>
 
 #include "cli/commands.h"
+#include "io/h5file.h"
 #include "engine/engine.h"
 #include "spec/spec.h"
 
@@ -42,6 +44,10 @@ int main(int argc, char **argv)
     nn_engine_preflight(argv);
     /* progress lines reach a log file (or a pipe) as they are printed */
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* a file-size limit makes writes fail with EFBIG (reported) instead of
+     * killing the process mid-write */
+    signal(SIGXFSZ, SIG_IGN);
+    nn_h5_library_init();
     if (argc < 2) {
         fputs(usage, stderr);
         return 2;

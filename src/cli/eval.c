@@ -5,6 +5,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "util/json.h"
 #include "train/session.h"
 
 static const char help[] =
@@ -59,9 +60,9 @@ int nn_cmd_eval(int argc, char **argv)
         json_t *o = json_object();
         json_object_set_new(o, "data", json_string(which));
         json_object_set_new(o, "samples", json_integer((json_int_t)r.samples));
-        json_object_set_new(o, "loss", json_real(r.loss));
+        json_object_set_new(o, "loss", nn_json_number(r.loss));
         for (int i = 0; i < s.train.n_metrics; i++)
-            json_object_set_new(o, s.train.metrics[i].name, json_real(r.metrics[i]));
+            json_object_set_new(o, s.train.metrics[i].name, nn_json_number(r.metrics[i]));
         char *text = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
         if (text)
             puts(text);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -189,13 +190,18 @@ static nn_status read_idx_input(const char *path, const nn_node *in, const nn_ar
     return st;
 }
 
+/* A PNG by its signature, or by its name (then the PNG reader says what is
+ * wrong with it). */
 static bool looks_png(const char *path)
 {
     static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     unsigned char buf[8];
+    size_t len = strlen(path);
+    if (len > 4 && strcasecmp(path + len - 4, ".png") == 0)
+        return true;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return strstr(path, ".png") != NULL;
+        return false;
     bool ok = fread(buf, 1, 8, f) == 8 && memcmp(buf, sig, 8) == 0;
     fclose(f);
     return ok;

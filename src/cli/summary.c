@@ -1,6 +1,7 @@
 /* nnctl summary SPEC|MODEL */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -16,10 +17,16 @@ static const char help[] =
     "  -s, --set KEY=VALUE   override a spec key (repeatable)\n"
     "      --spec FILE       with a model file: use this spec instead of the stored one\n";
 
+/* A model file by its HDF5 signature or its name (then the loader says
+ * what is wrong with it); anything else is read as a spec. */
 static bool is_hdf5(const char *path)
 {
     static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
     unsigned char buf[8];
+    size_t len = strlen(path);
+    if ((len > 3 && strcasecmp(path + len - 3, ".h5") == 0) ||
+        (len > 5 && strcasecmp(path + len - 5, ".hdf5") == 0))
+        return true;
     FILE *f = fopen(path, "rb");
     if (!f)
         return false;

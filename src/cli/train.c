@@ -7,6 +7,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "util/json.h"
 #include "train/session.h"
 #include "util/fileio.h"
 
@@ -37,7 +38,7 @@ static json_t *logs_json(const nn_logs *l)
 {
     json_t *o = json_object();
     for (int i = 0; i < l->n; i++)
-        json_object_set_new(o, l->names[i], json_real(l->values[i]));
+        json_object_set_new(o, l->names[i], nn_json_number(l->values[i]));
     return o;
 }
 
@@ -59,9 +60,9 @@ static json_t *eval_json(const nn_session *s, const nn_eval_result *r, const cha
     json_t *o = json_object();
     json_object_set_new(o, "data", json_string(data));
     json_object_set_new(o, "samples", json_integer((json_int_t)r->samples));
-    json_object_set_new(o, "loss", json_real(r->loss));
+    json_object_set_new(o, "loss", nn_json_number(r->loss));
     for (int i = 0; i < s->train.n_metrics; i++)
-        json_object_set_new(o, s->train.metrics[i].name, json_real(r->metrics[i]));
+        json_object_set_new(o, s->train.metrics[i].name, nn_json_number(r->metrics[i]));
     return o;
 }
 
@@ -110,6 +111,8 @@ int nn_cmd_train(int argc, char **argv)
     }
     if (st)
         goto done;
+    /* files a killed run was writing when it died */
+    nn_remove_stale_temps(run_dir);
     /* the effective spec (file plus overrides), for people and for
      * nnctl compare */
     char spec_path[4200];
@@ -180,7 +183,7 @@ int nn_cmd_train(int argc, char **argv)
     json_object_set_new(summary, "run_dir", json_string(run_dir));
     json_object_set_new(summary, "model", json_string(res.model_path));
     json_object_set_new(summary, "epochs", json_integer(res.epochs_run));
-    json_object_set_new(summary, "seconds", json_real(res.seconds));
+    json_object_set_new(summary, "seconds", nn_json_number(res.seconds));
     json_object_set_new(summary, "final", logs_json(&res.last));
     if (s.data.test.present) {
         const nn_dataset *test;

@@ -181,7 +181,31 @@ nn_status nn_spec_data(nn_spec_node *data, nn_data_cfg *c, nn_error *err)
     return nn_spec_check_unknown(data, err);
 }
 
-/* Product of an IDX file's dims from its header; 0 when unreadable. */
+/* The file's real content size: its length, or for gzip the size its
+ * trailer records (modulo 2^32); 0 when unknown. */
+static size_t content_size(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    unsigned char magic[2] = {0}, tail[4];
+    size_t n = 0;
+    if (fread(magic, 1, 2, f) == 2 && fseek(f, 0, SEEK_END) == 0) {
+        long len = ftell(f);
+        if (magic[0] == 0x1f && magic[1] == 0x8b) {
+            if (len >= 4 && fseek(f, -4, SEEK_END) == 0 && fread(tail, 1, 4, f) == 4)
+                n = (size_t)tail[0] | (size_t)tail[1] << 8 | (size_t)tail[2] << 16 |
+                    (size_t)tail[3] << 24;
+        } else if (len > 0) {
+            n = (size_t)len;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+/* Product of an IDX file's dims from its header; 0 when unreadable or when
+ * the header claims more than the file holds (the load reports that). */
 static size_t idx_elements(const char *path)
 {
     gzFile f = gzopen(path, "rb");
@@ -189,15 +213,20 @@ static size_t idx_elements(const char *path)
         return 0;
     unsigned char h[4 + 16];
     size_t total = 0;
+    int nd = 0;
     if (gzread(f, h, 4) == 4 && h[0] == 0 && h[1] == 0 && h[3] >= 1 && h[3] <= 4 &&
         gzread(f, h + 4, 4u * h[3]) == (int)(4u * h[3])) {
+        nd = h[3];
         total = 1;
-        for (int d = 0; d < h[3]; d++) {
+        for (int d = 0; d < nd; d++) {
             const unsigned char *p = h + 4 + 4 * d;
             total *= (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
         }
     }
     gzclose(f);
+    size_t have = content_size(path);
+    if (total && have && ((total + 4 + 4 * (size_t)nd) & 0xffffffffu) != (have & 0xffffffffu))
+        return 0;
     return total;
 }
 

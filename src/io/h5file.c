@@ -66,6 +66,20 @@ static nn_status h5_fail(nn_error *err, const char *path, const char *what)
 {
     char d[256];
     h5_detail(d);
+    /* HDF5's I/O messages carry a timestamp, pointers and byte counts; the
+     * part a person needs is the system's own message */
+    char *msg = strstr(d, "error message = '");
+    if (msg) {
+        msg += strlen("error message = '");
+        char *end = strchr(msg, '\'');
+        if (end)
+            *end = '\0';
+        memmove(d, msg, strlen(msg) + 1);
+    } else {
+        char *nl = strchr(d, '\n');
+        if (nl)
+            *nl = '\0';
+    }
     if (d[0])
         return nn_fail(err, NN_ERR_RUNTIME, "'%s': %s: %s", path, what, d);
     return nn_fail(err, NN_ERR_RUNTIME, "'%s': %s", path, what);
@@ -379,6 +393,14 @@ static nn_status fsync_path(const char *p, int dir, const char *path, nn_error *
         return nn_fail(err, NN_ERR_RUNTIME, "'%s': fsync of '%s' failed: %s", path, p,
                        strerror(e));
     return NN_OK;
+}
+
+void nn_h5_library_init(void)
+{
+    /* HDF5 flushes and closes files still open from an exit handler; after
+     * a failed close (disk full) that handler crashed. Our files are all
+     * closed explicitly, so the handler has nothing to do. */
+    H5dont_atexit();
 }
 
 nn_status nn_h5_save(const char *path, const nn_h5_model *m, nn_error *err)

@@ -52,6 +52,9 @@ typedef struct nn_h5_model {
     nn_h5_array *optimizer;
 } nn_h5_model;
 
+/* Call once before any other HDF5 use (main does). */
+void nn_h5_library_init(void);
+
 /* Writes atomically (temp file, fsync, rename). */
 nn_status nn_h5_save(const char *path, const nn_h5_model *m, nn_error *err);
 /* Reads everything above. Errors name the file and what is missing or wrong

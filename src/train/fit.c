@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "io/model_file.h"
 #include "train/callbacks/callbacks.h"
@@ -158,14 +159,15 @@ static char *state_json(const nn_train_cfg *t, const nn_fit_state *s)
     for (int i = 0; i < t->n_metrics; i++)
         json_array_append_new(sums, json_real(s->sums[i]));
     json_t *j = json_pack(
-        "{s:i, s:I, s:I, s:f, s:o, s:I, s:I, s:f, s:I, s:{s:o, s:I, s:I, s:b}, s:{s:o, s:b}, s:b}",
+        "{s:i, s:I, s:I, s:f, s:o, s:I, s:I, s:f, s:I, s:{s:o, s:I, s:I, s:b}, s:{s:o, s:b}, s:b, "
+        "s:b}",
         "version", 1, "epoch", (json_int_t)s->epoch, "step", (json_int_t)s->step, "loss_sum",
         s->loss_sum, "metric_sums", sums, "seen", (json_int_t)s->seen, "iterations",
         (json_int_t)t->optimizer.iterations, "nadam_m_schedule", t->optimizer.nadam_m_schedule,
         "seed", (json_int_t)t->seed, "early_stopping", "best", finite_or_null(s->es_best), "wait",
         (json_int_t)s->es_wait, "best_epoch", (json_int_t)s->es_best_epoch, "have_best",
         s->es_have_best, "checkpoint", "best", finite_or_null(s->ck_best), "have_best",
-        s->ck_have_best, "best_weights", s->have_best_weights);
+        s->ck_have_best, "best_weights", s->have_best_weights, "stopped", s->stopped);
     /* %.17g: doubles round-trip exactly, so a resumed epoch sums the same */
     char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(j);
@@ -238,6 +240,7 @@ nn_status nn_fit_load_resume(const char *path, nn_model *m, nn_train_cfg *t, nn_
     st->es_have_best = json_is_true(json_object_get(es, "have_best"));
     st->ck_best = json_num(ck, "best", NAN);
     st->ck_have_best = json_is_true(json_object_get(ck, "have_best"));
+    st->stopped = json_is_true(json_object_get(j, "stopped"));
     if (json_is_true(json_object_get(j, "best_weights"))) {
         if (!(st->best_weights = nn_malloc(total_weights(m) * sizeof(float), err))) {
             rc = NN_ERR_RUNTIME;
@@ -348,7 +351,7 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
     double t_start = now();
     nn_interrupt_install();
     res->epochs_run = s.epoch;
-    for (; s.epoch < t->epochs; s.epoch++) {
+    for (; s.epoch < t->epochs && !s.stopped; s.epoch++) {
         const long long epoch = s.epoch;
         double t_epoch = now();
         nn_progress_epoch_begin(&prog, epoch);
@@ -374,11 +377,14 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             nn_rng drop = nn_rng_split(&dropout_base, ((uint64_t)epoch << 32) | (uint64_t)step);
             double loss = nn_batch_gradients(m, o, &b.yt, rows, true, &drop, NULL);
             if (!isfinite(loss)) {
+                bool have_last = access(last_path, F_OK) == 0;
                 st = nn_fail(err, NN_ERR_RUNTIME,
-                             "loss became %s at epoch %lld, batch %lld: training stopped (the "
-                             "last good checkpoint, %s, is kept); try a lower learning rate or "
-                             "check the data's scale",
-                             isnan(loss) ? "NaN" : "infinite", epoch + 1, step + 1, last_path);
+                             "loss became %s at epoch %lld, batch %lld: training stopped (%s%s%s); "
+                             "try a lower learning rate or check the data's scale",
+                             isnan(loss) ? "NaN" : "infinite", epoch + 1, step + 1,
+                             have_last ? "the last good checkpoint, " : "no checkpoint was "
+                                                                         "written yet",
+                             have_last ? last_path : "", have_last ? ", is kept" : "");
                 goto done;
             }
             nn_optimizer_step(&t->optimizer, m);
@@ -452,8 +458,10 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             goto done;
         if (msg[0] && t->checkpoint.verbose && !opts->quiet)
             fprintf(opts->out, "%s\n", msg);
-        /* The state as of the end of this epoch: resuming starts the next. */
+        /* The state as of the end of this epoch: resuming starts the next
+         * (or, after early stopping, only writes the final model). */
         s.epoch = epoch + 1;
+        s.stopped = stop;
         capture_callbacks(&s, &es, &ck);
         if ((save && (st = save_model(m, t, &s, opts, path, t->checkpoint.save_weights_only,
                                       err))) ||

@@ -47,6 +47,7 @@ typedef struct nn_fit_state {
     bool es_have_best, ck_have_best;
     float *best_weights;           /* restore_best_weights snapshot, or NULL */
     bool have_best_weights;
+    bool stopped;                  /* early stopping ended the run */
 } nn_fit_state;
 
 /* Loads a checkpoint for --resume into m (weights, optimizer slots) and t

@@ -91,26 +91,44 @@ nn_status nn_session_build(nn_session *s, nn_spec *spec, nn_error *err)
     return NN_OK;
 }
 
-static nn_status check_input(const nn_session *s, const nn_dataset *d, const char *where,
-                             nn_error *err)
+/* The data's samples must fill the model's input; the error points at the
+ * data key (file:line) and names the file. */
+static nn_status check_input(const nn_session *s, const nn_dataset *d,
+                             const nn_data_source *src, nn_error *err)
 {
     const nn_node *in = s->model->input;
     if (d->sample_size == in->size)
         return NN_OK;
-    char shape[64];
+    char shape[64], dims[64] = "";
     nn_shape_string(in, shape, sizeof shape);
+    size_t o = 0;
+    for (int i = 0; i < d->ndim && o < sizeof dims; i++)
+        o += (size_t)snprintf(dims + o, sizeof dims - o, "%s%d", i ? "x" : "", d->shape[i]);
     return nn_fail(err, NN_ERR_USAGE,
-                   "%s: samples have %zu values each but model.input.shape %s takes %zu", where,
+                   "%s: '%s' has samples of %s = %zu values but model.input.shape %s takes %zu "
+                   "(change model.input.shape, or add a reshape layer)",
+                   src->where_images[0] ? src->where_images : src->where,
+                   src->images[0] ? src->images : src->path[0] ? src->path : src->files[0], dims,
                    d->sample_size, shape, in->size);
 }
 
-static nn_status resolve_objective(nn_session *s, int n_classes, nn_error *err)
+static nn_status resolve_objective(nn_session *s, int n_classes, const nn_data_source *src,
+                                   nn_error *err)
 {
     if (s->have_objective)
         return NN_OK;
     nn_status st = nn_objective_resolve(&s->train, s->model, s->data.one_hot, n_classes, &s->obj,
                                         err);
     s->have_objective = st == NN_OK;
+    if (st && s->obj.blame == NN_BLAME_OUTPUT && n_classes > s->obj.cols && src &&
+        src->where_labels[0]) {
+        /* more classes than units: usually a label out of range */
+        return nn_fail(err, NN_ERR_USAGE,
+                       "%s: '%s' has labels up to %d (%d classes) but output layer '%s' has %d "
+                       "units: check the labels, or the layer's units",
+                       src->where_labels, src->labels[0] ? src->labels : src->path, n_classes - 1,
+                       n_classes, s->model->output->name, s->obj.cols);
+    }
     if (st) {
         /* point at what the user would change */
         nn_error inner = *err;
@@ -141,7 +159,7 @@ nn_status nn_session_load_train(nn_session *s, nn_error *err)
         return nn_fail(err, NN_ERR_USAGE, "%s: data.train is missing: training needs data",
                        nn_spec_filename(s->spec));
     nn_status st = nn_data_load(&d->train, d->scale, &s->train_full, err);
-    if (st || (st = check_input(s, &s->train_full, "data.train", err)))
+    if (st || (st = check_input(s, &s->train_full, &d->train, err)))
         return st;
     const nn_dataset *pool = &s->train_full;
     nn_dataset subset = {0};
@@ -168,14 +186,14 @@ nn_status nn_session_load_train(nn_session *s, nn_error *err)
         s->train_set.owner_labels = s->train_set.owner_targets = NULL;
         if (d->validation.present) {
             if ((st = nn_data_load(&d->validation, d->scale, &s->val_set, err)) ||
-                (st = check_input(s, &s->val_set, "data.validation", err)))
+                (st = check_input(s, &s->val_set, &d->validation, err)))
                 return st;
         }
     }
     int classes = s->train_full.n_classes;
     if (s->val_set.n_classes > classes)
         classes = s->val_set.n_classes;
-    return resolve_objective(s, classes, err);
+    return resolve_objective(s, classes, &d->train, err);
 }
 
 nn_status nn_session_load_eval(nn_session *s, const char *which, const nn_dataset **out,
@@ -189,7 +207,7 @@ nn_status nn_session_load_eval(nn_session *s, const char *which, const nn_datase
                            "the spec has no data.test (give one with --set data.test.images=... "
                            "--set data.test.labels=..., or --data train)");
         if ((st = nn_data_load(&d->test, d->scale, &s->test_set, err)) ||
-            (st = check_input(s, &s->test_set, "data.test", err)))
+            (st = check_input(s, &s->test_set, &d->test, err)))
             return st;
         *out = &s->test_set;
     } else if (strcmp(which, "train") == 0 || strcmp(which, "validation") == 0) {
@@ -202,7 +220,8 @@ nn_status nn_session_load_eval(nn_session *s, const char *which, const nn_datase
     } else {
         return nn_fail(err, NN_ERR_USAGE, "--data %s: expected test, train or validation", which);
     }
-    return resolve_objective(s, (*out)->n_classes, err);
+    return resolve_objective(s, (*out)->n_classes,
+                             strcmp(which, "test") == 0 ? &d->test : &d->train, err);
 }
 
 nn_status nn_session_from_model_file(nn_session *s, const char *path, const char *spec_path,

@@ -1,6 +1,8 @@
 #include "util/fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -83,6 +85,30 @@ nn_status nn_mkdirs(const char *path, nn_error *err)
     if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
         return nn_fail(err, NN_ERR_RUNTIME, "'%s' exists and is not a directory", buf);
     return NN_OK;
+}
+
+int nn_remove_stale_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int removed = 0;
+    struct dirent *ent;
+    while ((ent = readdir(d))) {
+        const char *t = strstr(ent->d_name, ".tmp.");
+        if (!t)
+            continue;
+        char *end;
+        long pid = strtol(t + 5, &end, 10);
+        if (*end || pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+            continue; /* not ours, or its writer is alive */
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
+        if (unlink(path) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
 }
 
 nn_status nn_read_file(const char *path, char **data, size_t *len, nn_error *err)

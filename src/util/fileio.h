@@ -10,6 +10,9 @@
 nn_status nn_write_file_atomic(const char *path, const void *data, size_t len, nn_error *err);
 /* mkdir -p */
 nn_status nn_mkdirs(const char *path, nn_error *err);
+/* Removes "<name>.tmp.<pid>" files in dir left by processes that no longer
+ * run (killed while writing); returns how many. */
+int nn_remove_stale_temps(const char *dir);
 /* Reads a whole file (NUL-terminated); caller frees. */
 nn_status nn_read_file(const char *path, char **data, size_t *len, nn_error *err);
 
