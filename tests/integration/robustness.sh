@@ -372,10 +372,13 @@ fi
 
 # ---- 1b. Ctrl-C inside the first epoch (no history.csv, no last.h5 yet) --------
 # progress goes to stdout (not a tty: one "Epoch 1/N" line when the epoch
-# starts); signal a fraction of the reference's first epoch later
+# starts); signal a fraction of the reference's first epoch later (lands in
+# epoch 1 or, on a busy machine, right after it: both must resume exactly)
 e1=$(awk -F, 'NR == 2 { print $NF }' "$W/ref_a/history.csv")
 rm -rf "$W/first"
-launch "$W/first" train "$W/a.cfg" -o "$W/first" --threads "$THREADS"
+# line-buffered stdout (stdbuf), so "Epoch 1/N" shows when the epoch starts
+stdbuf -oL "$NNCTL" train "$W/a.cfg" -o "$W/first" --threads "$THREADS" >"$W/first.out" 2>"$W/first.err" &
+pid=$!
 t0=$SECONDS
 while kill -0 $pid 2>/dev/null && ! grep -q "^Epoch 1/" "$W/first.out" && [ $((SECONDS - t0)) -lt 60 ]; do sleep 0.01; done
 sleep "$(awk -v t="${e1:-0.1}" 'BEGIN { printf "%.3f", t * 0.1 }')"
