@@ -172,11 +172,7 @@ static nn_status conv_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
     const conv_cfg *c = n->cfg;
     nn_keras_config_common(n, cfg);
     json_object_set_new(cfg, "filters", json_integer(c->filters));
-    json_object_set_new(cfg, "kernel_size", nn_window_ints_json(&c->win, c->win.k));
-    json_object_set_new(cfg, "strides", nn_window_ints_json(&c->win, c->win.s));
-    json_object_set_new(cfg, "padding", json_string(c->win.same ? "same" : "valid"));
-    json_object_set_new(cfg, "data_format", json_string("channels_last"));
-    json_object_set_new(cfg, "dilation_rate", nn_window_ints_json(&c->win, c->win.d));
+    nn_window_keras_config(&c->win, "kernel_size", true, cfg);
     json_object_set_new(cfg, "groups", json_integer(1));
     nn_keras_config_kernel(n, cfg, c->use_bias, &c->kernel_init, &c->bias_init, &c->kernel_reg,
                            &c->bias_reg);

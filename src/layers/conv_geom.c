@@ -68,6 +68,17 @@ nn_conv_geom nn_window_geom(const nn_window *win, const nn_node *in, int n, int 
     return g;
 }
 
+void nn_window_keras_config(const nn_window *win, const char *size_key, bool dilation,
+                            json_t *cfg)
+{
+    json_object_set_new(cfg, size_key, nn_window_ints_json(win, win->k));
+    json_object_set_new(cfg, "strides", nn_window_ints_json(win, win->s));
+    json_object_set_new(cfg, "padding", json_string(win->same ? "same" : "valid"));
+    json_object_set_new(cfg, "data_format", json_string("channels_last"));
+    if (dilation)
+        json_object_set_new(cfg, "dilation_rate", nn_window_ints_json(win, win->d));
+}
+
 json_t *nn_window_ints_json(const nn_window *win, const int *v)
 {
     json_t *a = json_array();

@@ -22,5 +22,9 @@ int nn_window_out(int in, int k, int s, int d, bool same, int *pad_before);
 nn_conv_geom nn_window_geom(const nn_window *win, const nn_node *in, int n, int f);
 
 json_t *nn_window_ints_json(const nn_window *win, const int *v);
+/* kernel_size (or pool_size: size_key), strides, padding, data_format and,
+ * for convolutions, dilation_rate, as Keras writes them. */
+void nn_window_keras_config(const nn_window *win, const char *size_key, bool dilation,
+                            json_t *cfg);
 
 #endif

@@ -195,11 +195,7 @@ static nn_status dw_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
     nn_keras_config_common(n, cfg);
     if (c->separable)
         json_object_set_new(cfg, "filters", json_integer(c->filters));
-    json_object_set_new(cfg, "kernel_size", nn_window_ints_json(&c->win, c->win.k));
-    json_object_set_new(cfg, "strides", nn_window_ints_json(&c->win, c->win.s));
-    json_object_set_new(cfg, "padding", json_string(c->win.same ? "same" : "valid"));
-    json_object_set_new(cfg, "data_format", json_string("channels_last"));
-    json_object_set_new(cfg, "dilation_rate", nn_window_ints_json(&c->win, c->win.d));
+    nn_window_keras_config(&c->win, "kernel_size", true, cfg);
     json_object_set_new(cfg, "depth_multiplier", json_integer(c->multiplier));
     json_object_set_new(cfg, "activation", json_string(nn_activation_name(n->act)));
     json_object_set_new(cfg, "use_bias", json_boolean(c->use_bias));

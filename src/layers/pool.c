@@ -118,14 +118,12 @@ static nn_status pool_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
     (void)err;
     const pool_cfg *c = n->cfg;
     nn_keras_config_common(n, cfg);
-    json_object_set_new(cfg, "data_format", json_string("channels_last"));
     if (c->global) {
+        json_object_set_new(cfg, "data_format", json_string("channels_last"));
         json_object_set_new(cfg, "keepdims", json_false());
         return NN_OK;
     }
-    json_object_set_new(cfg, "pool_size", nn_window_ints_json(&c->win, c->win.k));
-    json_object_set_new(cfg, "strides", nn_window_ints_json(&c->win, c->win.s));
-    json_object_set_new(cfg, "padding", json_string(c->win.same ? "same" : "valid"));
+    nn_window_keras_config(&c->win, "pool_size", false, cfg);
     return NN_OK;
 }
 
