@@ -376,8 +376,8 @@ fi
 # epoch 1 or, on a busy machine, right after it: both must resume exactly)
 e1=$(awk -F, 'NR == 2 { print $NF }' "$W/ref_a/history.csv")
 rm -rf "$W/first"
-# line-buffered stdout (stdbuf), so "Epoch 1/N" shows when the epoch starts
-stdbuf -oL "$NNCTL" train "$W/a.cfg" -o "$W/first" --threads "$THREADS" >"$W/first.out" 2>"$W/first.err" &
+# nnctl line-buffers its stdout, so "Epoch 1/N" shows when the epoch starts
+"$NNCTL" train "$W/a.cfg" -o "$W/first" --threads "$THREADS" >"$W/first.out" 2>"$W/first.err" &
 pid=$!
 t0=$SECONDS
 while kill -0 $pid 2>/dev/null && ! grep -q "^Epoch 1/" "$W/first.out" && [ $((SECONDS - t0)) -lt 60 ]; do sleep 0.01; done
