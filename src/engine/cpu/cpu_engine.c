@@ -442,10 +442,10 @@ nn_status nn_engine_cpu_create(int threads, nn_engine **out, nn_error *err)
  *   know (new Xeons under a hypervisor report a generic model) it falls back
  *   to its SSE3 "Prescott" kernels, 3-7x slower. We then pick the kernel set
  *   the CPU's features allow (OPENBLAS_CORETYPE).
- * - libgomp's threads spin at barriers by default; when other processes
- *   want the same cores (a sweep, a build, a second run) the spinning steals
- *   their time slices and an epoch got 10x slower here. Passive waiting
- *   costs little on an idle machine (docs/benchmarks.md).
+ * - libgomp's threads spin at barriers for a long time by default; when
+ *   other processes want the same cores (a build, a second run) the
+ *   spinning steals their time slices and an epoch got 10x slower here. A
+ *   short spin keeps the idle-machine speed (docs/benchmarks.md).
  * A user's own OPENBLAS_CORETYPE, OMP_WAIT_POLICY or GOMP_SPINCOUNT wins. */
 void nn_engine_preflight(char **argv)
 {
@@ -469,7 +469,10 @@ void nn_engine_preflight(char **argv)
         }
     }
     if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) {
-        setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+        /* spin briefly (back-to-back parallel regions are microseconds
+         * apart), then sleep: on an idle machine as fast as spinning, on a
+         * busy one 2-6x faster than libgomp's default (docs/benchmarks.md) */
+        setenv("GOMP_SPINCOUNT", "10000", 1);
         again = true;
     }
     if (!again)
