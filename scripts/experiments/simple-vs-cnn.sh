@@ -37,7 +37,7 @@ done
 
 if command -v gnuplot >/dev/null; then
   gnuplot <<GP
-set terminal pngcairo size 800,500
+set terminal pngcairo size 800,500 noenhanced
 set output "$OUT/accuracy.png.tmp"
 set datafile separator ","
 set key bottom right
