@@ -16,10 +16,8 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 NNCTL=${NNCTL:-$here/../../nnctl}
-case "$NNCTL" in
-/*) ;;
-*/*) NNCTL="$(cd "$(dirname "$NNCTL")" && pwd)/$(basename "$NNCTL")" ;;
-esac
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+nn_abs_nnctl
 if [ ! -x "$NNCTL" ]; then
     echo "bad-files: nnctl binary '$NNCTL' not found (set NNCTL or run make)" >&2
     exit 2
@@ -41,12 +39,6 @@ trap 'rm -rf "$T"' EXIT
 cp "$NNCTL" "$T/nnctl" && NNCTL="$T/nnctl"
 filter=("$@")
 
-passed=0 failed=0
-ok() { echo "ok   $1"; passed=$((passed + 1)); }
-bad() {
-    echo "FAIL $1${2:+: $2}"
-    failed=$((failed + 1))
-}
 selected() {
     [ ${#filter[@]} -eq 0 ] && return 0
     local f

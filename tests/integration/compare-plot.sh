@@ -12,11 +12,8 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-NNCTL=${NNCTL:-./nnctl}
-case "$NNCTL" in
-/*) ;;
-*/*) NNCTL="$(cd "$(dirname "$NNCTL")" && pwd)/$(basename "$NNCTL")" ;;
-esac
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+nn_abs_nnctl
 export NNCTL_DATA=${NNCTL_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/nnctl/datasets}
 if [ ! -f "$NNCTL_DATA/mnist/t10k-images-idx3-ubyte.gz" ]; then
     echo "compare-plot: MNIST not found under \$NNCTL_DATA=$NNCTL_DATA (scripts/fetch-data mnist)" >&2
@@ -27,12 +24,6 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-compare.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 
 
-passed=0 failed=0
-ok() { echo "ok   $1"; passed=$((passed + 1)); }
-bad() {
-    echo "FAIL $1${2:+: $2}"
-    failed=$((failed + 1))
-}
 skip() { echo "skip $1${2:+ ($2)}"; }
 check() {
     local name=$1

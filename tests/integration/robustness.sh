@@ -16,10 +16,8 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 NNCTL=${NNCTL:-$here/../../nnctl}
-case "$NNCTL" in
-/*) ;;
-*/*) NNCTL="$(cd "$(dirname "$NNCTL")" && pwd)/$(basename "$NNCTL")" ;;
-esac
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+nn_abs_nnctl
 if [ ! -x "$NNCTL" ]; then
     echo "robustness: nnctl binary '$NNCTL' not found (set NNCTL or run make)" >&2
     exit 2
@@ -47,12 +45,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0 failed=0
-ok() { echo "ok   $1"; passed=$((passed + 1)); }
-bad() {
-    echo "FAIL $1${2:+: $2}"
-    failed=$((failed + 1))
-}
 note() { echo "note $1"; }
 skip() { echo "skip $1"; }
 # check NAME COMMAND...: ok when the command succeeds (its output shown on failure)

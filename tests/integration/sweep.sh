@@ -20,11 +20,8 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-NNCTL=${NNCTL:-./nnctl}
-case "$NNCTL" in
-/*) ;;
-*/*) NNCTL="$(cd "$(dirname "$NNCTL")" && pwd)/$(basename "$NNCTL")" ;;
-esac
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+nn_abs_nnctl
 export NNCTL_DATA=${NNCTL_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/nnctl/datasets}
 if [ ! -f "$NNCTL_DATA/mnist/train-images-idx3-ubyte.gz" ]; then
     echo "sweep: MNIST not found under \$NNCTL_DATA=$NNCTL_DATA (scripts/fetch-data mnist)" >&2
@@ -33,12 +30,6 @@ fi
 W=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-sweep.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 
-passed=0 failed=0
-ok() { echo "ok   $1"; passed=$((passed + 1)); }
-bad() {
-    echo "FAIL $1${2:+: $2}"
-    failed=$((failed + 1))
-}
 # expect NAME CONDITION-COMMAND... [-- detail]
 expect() {
     local name=$1

@@ -21,10 +21,8 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 NNCTL=${NNCTL:-$root/nnctl}
-case "$NNCTL" in
-/*) ;;
-*/*) NNCTL="$(cd "$(dirname "$NNCTL")" && pwd)/$(basename "$NNCTL")" ;;
-esac
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+nn_abs_nnctl
 if [ ! -x "$NNCTL" ]; then
     echo "valgrind: nnctl binary '$NNCTL' not found (set NNCTL or run make)" >&2
     exit 2
@@ -50,12 +48,6 @@ VG=(valgrind --trace-children=yes --leak-check=full --errors-for-leak-kinds=defi
 export OPENBLAS_CORETYPE=Haswell OMP_WAIT_POLICY=PASSIVE NNCTL_PREFLIGHT_DONE=1
 export NNCTL_DATA="$W"
 
-passed=0 failed=0
-ok() { echo "ok   $1"; passed=$((passed + 1)); }
-bad() {
-    echo "FAIL $1${2:+: $2}"
-    failed=$((failed + 1))
-}
 
 # vg NAME WANT_EXIT ARGS...: nnctl ARGS under memcheck (log in $W/NAME.vg)
 n=0
