@@ -137,14 +137,21 @@ static void bn_backward(nn_node *n, const nn_pass *p)
     int rows = (int)((size_t)p->rows * n->size / (size_t)cols);
     nn_tensor *dx = nn_grad_target(n, 0);
     bool train = n->trainable;
-    if (!train) {
-        /* inference mode is an affine map: dx = dy * gamma / sqrt(var + eps),
-         * the forward op with a zero mean and no beta */
+    if (!train || !p->training) {
+        /* the forward pass used the moving statistics: an affine map,
+         * dx = dy * gamma / sqrt(var + eps) (the forward op with a zero mean
+         * and no beta); gamma and beta still learn when trainable */
+        nn_tensor *mm = &n->params[c->mean].w, *mv = &n->params[c->var].w;
+        if (train)
+            e->ops->batchnorm_backward(e, &n->in[0]->out, &n->dout, rows, cols,
+                                       param(n, c->gamma), mm, mv, (float)c->epsilon, NULL,
+                                       c->gamma >= 0 ? &n->params[c->gamma].g : NULL,
+                                       c->beta >= 0 ? &n->params[c->beta].g : NULL);
         if (!dx)
             return;
         e->ops->fill(e, &s->mean, 0.0f, (size_t)cols);
         e->ops->batchnorm_forward(e, false, &n->dout, rows, cols, param(n, c->gamma), NULL,
-                                  &s->mean, &n->params[c->var].w, (float)c->epsilon, dx);
+                                  &s->mean, mv, (float)c->epsilon, dx);
         nn_grad_commit(n, 0, dx, p);
         return;
     }

@@ -1027,6 +1027,348 @@ def test_pool(rng):
 # --------------------------------------------------------------------------
 # bad input must fail loudly
 
+# --------------------------------------------------------------------------
+# batch normalization, depthwise / separable convolution and merge layers
+# (nnref's "layer" and "merge" ops), at CONV_RTOL with atol_for's floor.
+#
+# BatchNormalization (axis -1): the input is viewed as (N', C) with N' the
+# batch times the spatial positions. Training mode is F.batch_norm(training=
+# True) (it normalizes with the biased batch variance, as Keras); its
+# running-statistics update is NOT used (torch keeps the unbiased variance):
+# the moving statistics after one forward are written out as
+# momentum * moving + (1 - momentum) * batch with the biased variance (the
+# Keras 3 rule the layer documents). The training forward is also written
+# out in torch (mean, biased variance; F.batch_norm refuses one sample) and
+# cross-checked against F.batch_norm where it accepts the input. Inference mode (training = false) and a
+# frozen layer (trainable = false, in a training pass: Keras 2.1+ runs it in
+# inference mode) are F.batch_norm(training=False) with the moving
+# statistics, which must stay unchanged; their dx is autograd of that affine
+# map (and dgamma / dbeta too for a trainable layer in an inference pass).
+#
+# DepthwiseConv2D: F.conv2d with groups = in_channels and the Keras kernel
+# (kh, kw, in, mult) reshaped to (kh, kw, in*mult) and permuted to
+# (in*mult, 1, kh, kw): output channel c*mult + j reads input channel c.
+# SeparableConv2D: that, then a 1x1 F.conv2d with the pointwise kernel
+# (1, 1, in*mult, filters) permuted to (filters, in*mult, 1, 1), plus bias.
+# 'same' padding as for conv2d (pad_nc: the extra row/column after).
+#
+# Merges: torch ops and autograd. Maximum / Minimum follow Keras: the output
+# is folded as out = where(out >= x_i, out, x_i) (<= for minimum), so a tie
+# goes to the earlier input (torch.maximum would split it 0.5 / 0.5); ties
+# are planted deliberately (equal elements between inputs, and the same node
+# fed twice through nnref's "same_as").
+
+BN_RTOL = CONV_RTOL
+
+
+def bn_case(rng, shape, rows, variant):
+    """variant: dict with optional momentum, epsilon, center, scale,
+    trainable, training. Returns (case, tag, refs)."""
+    mom = variant.get("momentum", 0.99)
+    eps = variant.get("epsilon", 1e-3)
+    center = variant.get("center", True)
+    scale = variant.get("scale", True)
+    trainable = variant.get("trainable", True)
+    training = variant.get("training", True)
+    C = shape[-1]
+    # an offset and a scale per channel, so normalization does something
+    x = f32(rng.normal(0, 1, (rows,) + tuple(shape)) * rng.uniform(0.5, 3.0, C)
+            + rng.normal(0, 2.0, C))
+    gamma = f32(rng.uniform(0.5, 1.5, C) * rng.choice([-1, 1], C))
+    beta = f32(rng.normal(0, 0.5, C))
+    mm = f32(rng.normal(0, 1.0, C))
+    mv = f32(rng.uniform(0.5, 2.0, C))
+    dy = f32(rng.normal(0, 1, x.shape))
+    xt, gt, bt = (T(v).requires_grad_(True) for v in (x, gamma, beta))
+    x2 = xt.reshape(-1, C)
+    batch_mode = training and trainable
+    if batch_mode:
+        # written out (F.batch_norm refuses a single value per channel):
+        # the batch mean and biased variance, differentiated by autograd
+        mu = x2.mean(0)
+        var = ((x2 - mu) ** 2).mean(0)
+        y = (x2 - mu) / torch.sqrt(var + eps)
+        if scale:
+            y = y * gt
+        if center:
+            y = y + bt
+        if x2.shape[0] > 1:  # cross-check the written-out formula with torch's
+            yb = F.batch_norm(x2, None, None, gt if scale else None, bt if center else None,
+                              training=True, eps=eps)
+            assert torch.allclose(y, yb, rtol=1e-10, atol=1e-10)
+        xd = x2.detach()
+        bmean, bvar = xd.mean(0).numpy(), xd.var(0, unbiased=False).numpy()
+        mm_after = mom * mm + (1 - mom) * bmean
+        mv_after = mom * mv + (1 - mom) * bvar
+    else:
+        y = F.batch_norm(x2, T(mm), T(mv), gt if scale else None, bt if center else None,
+                         training=False, eps=eps)
+        mm_after, mv_after = mm, mv
+    y = y.reshape(x.shape)
+    (y * T(dy)).sum().backward()
+    # dx's terms are of size |gamma dy| / sqrt(var + eps) and cancel (to 0
+    # with one sample): the absolute floor is 1e-6 of that size
+    var_min = float(np.min(x.reshape(-1, C).var(0) if batch_mode else mv))
+    dx_floor = 1e-6 * max(float(np.max(np.abs(dy))) * (float(np.max(np.abs(gamma)))
+                                                        if scale else 1.0)
+                          / math.sqrt(var_min + eps), 1e-2)
+    grads = {}
+    if trainable:
+        if scale:
+            grads["gamma"] = gt.grad.numpy()
+        if center:
+            grads["beta"] = bt.grad.numpy()
+    layer = (f'type = "batch_normalization"; momentum = {mom}; epsilon = {eps}; '
+             f'center = {"true" if center else "false"}; scale = {"true" if scale else "false"}; '
+             f'trainable = {"true" if trainable else "false"};')
+    weights = {"moving_mean": flat(mm), "moving_variance": flat(mv)}
+    if scale:
+        weights["gamma"] = flat(gamma)
+    if center:
+        weights["beta"] = flat(beta)
+    case = {"op": "layer", "layer": layer, "input_shape": list(shape), "rows": rows,
+            "x": flat(x), "dy": flat(dy), "weights": weights, "training": training}
+    if "plan_batch" in variant:
+        case["plan_batch"] = variant["plan_batch"]
+    tag = (f"batch_normalization n={rows} {'x'.join(map(str, shape))} "
+           f"{'training' if training else 'inference'}"
+           f"{'' if trainable else ' frozen'} momentum={mom} eps={eps}"
+           f"{'' if center else ' no center'}{'' if scale else ' no scale'}"
+           + (f" plan_batch={variant['plan_batch']}" if "plan_batch" in variant else ""))
+    return case, tag, (y.detach().numpy(), grads, xt.grad.numpy(), dx_floor, mm_after,
+                       mv_after)
+
+
+def test_batchnorm(rng):
+    cases, refs = [], []
+    variants = [
+        ((5, 7, 3), 3, {}),
+        ((5, 7, 3), 3, {"training": False}),
+        ((5, 7, 3), 3, {"trainable": False}),
+        ((4,), 5, {}),
+        ((4,), 5, {"momentum": 0.9, "epsilon": 0.01}),
+        ((4,), 5, {"center": False}),
+        ((4,), 5, {"scale": False}),
+        ((4,), 5, {"center": False, "scale": False}),
+        ((4,), 5, {"training": False}),
+        ((4,), 5, {"trainable": False}),
+        ((3, 5), 2, {"plan_batch": 4}),
+        ((6,), 1, {}),  # one sample: the batch variance is 0
+    ]
+    for shape, rows, v in variants:
+        got = bn_case(rng, shape, rows, v)
+        cases.append(got[0])
+        refs.append(got[1:])
+    out = nnref_each(cases, [t for t, _ in refs])
+    for (tag, (y, grads, dx, dx_floor, mm, mv)), r in zip(refs, out):
+        if r is None:
+            continue
+        report(list(r["y_shape"]) == list(y.shape[1:]), f"{tag} output shape",
+               f"got {r['y_shape']}")
+        compare(f"{tag} forward", r["y"], y, rtol=BN_RTOL, atol=atol_for(y))
+        compare(f"{tag} dx", r["dx"], dx, rtol=BN_RTOL, atol=max(atol_for(dx), dx_floor))
+        for name, g in grads.items():
+            compare(f"{tag} d{name}", r["grads"].get(name, []), g, rtol=BN_RTOL,
+                    atol=atol_for(g))
+        if set(r["grads"]) != set(grads):
+            report(False, f"{tag} trainable parameters",
+                   f"got {sorted(r['grads'])}, want {sorted(grads)}")
+        compare(f"{tag} moving_mean after", r["weights_after"]["moving_mean"], mm,
+                rtol=BN_RTOL, atol=atol_for(mm))
+        compare(f"{tag} moving_variance after", r["weights_after"]["moving_variance"], mv,
+                rtol=BN_RTOL, atol=atol_for(mv))
+
+
+def depthwise_case(rng, n, spatial, cin, mult, kernel, strides, padding, dilation, use_bias,
+                   act, filters=None, plan_batch=None):
+    """filters: None for depthwise_conv2d, else separable_conv2d to that many."""
+    x = f32(rng.normal(0, 1, (n,) + tuple(spatial) + (cin,)))
+    K = f32(rng.normal(0, 0.5, tuple(kernel) + (cin, mult)))
+    P = f32(rng.normal(0, 0.5, (1, 1, cin * mult, filters))) if filters else None
+    out_ch = filters if filters else cin * mult
+    b = f32(rng.normal(0, 0.5, out_ch))
+    xt, Kt, bt = (T(v).requires_grad_(True) for v in (x, K, b))
+    Pt = T(P).requires_grad_(True) if filters else None
+    xin = pad_nc(xt.permute(0, 3, 1, 2), kernel, strides, dilation, padding)
+    wt = Kt.reshape(kernel[0], kernel[1], cin * mult).permute(2, 0, 1).unsqueeze(1)
+    z = F.conv2d(xin, wt, None if filters or not use_bias else bt, stride=tuple(strides),
+                 dilation=tuple(dilation), groups=cin)
+    if filters:
+        z = F.conv2d(z, Pt.permute(3, 2, 0, 1), bt if use_bias else None)
+    z = z.permute(0, 2, 3, 1)
+    y = keras_act(act, z)
+    dy = f32(rng.normal(0, 1, tuple(y.shape)))
+    (y * T(dy)).sum().backward()
+    yshape = [keras_out_len(sp, k, s, d, padding)
+              for sp, k, s, d in zip(spatial, kernel, strides, dilation)] + [out_ch]
+    ltype = "separable_conv2d" if filters else "depthwise_conv2d"
+
+    def lst(v):
+        return "[" + ", ".join(str(int(a)) for a in v) + "]"
+    layer = (f'type = "{ltype}"; ' + (f"filters = {filters}; " if filters else "")
+             + f'kernel_size = {lst(kernel)}; strides = {lst(strides)}; padding = "{padding}"; '
+             f'dilation_rate = {lst(dilation)}; depth_multiplier = {mult}; '
+             f'activation = "{act}"; use_bias = {"true" if use_bias else "false"};')
+    weights = {"depthwise_kernel": flat(K)}
+    grads = {"depthwise_kernel": Kt.grad.numpy()}
+    shapes = {"depthwise_kernel": list(K.shape)}
+    if filters:
+        weights["pointwise_kernel"] = flat(P)
+        grads["pointwise_kernel"] = Pt.grad.numpy()
+        shapes["pointwise_kernel"] = list(P.shape)
+    if use_bias:
+        weights["bias"] = flat(b)
+        grads["bias"] = bt.grad.numpy()
+        shapes["bias"] = [out_ch]
+    case = {"op": "layer", "layer": layer, "input_shape": list(spatial) + [cin], "rows": n,
+            "x": flat(x), "dy": flat(dy), "weights": weights}
+    if plan_batch:
+        case["plan_batch"] = plan_batch
+    tag = (f"{ltype} n={n} {'x'.join(map(str, spatial))}x{cin} mult={mult}"
+           + (f" -> {filters}" if filters else "")
+           + f" k={lst(kernel)} s={lst(strides)} d={lst(dilation)} {padding} {act} "
+           f"{'bias' if use_bias else 'no bias'}"
+           + (f" plan_batch={plan_batch}" if plan_batch else ""))
+    return case, tag, (y.detach().numpy(), yshape, grads, xt.grad.numpy(), shapes)
+
+
+def test_depthwise(rng):
+    specs = []
+    for filters in (None, 4):
+        for mult in (1, 2):
+            for kernel in ((3, 3), (2, 3)):
+                for padding in ("valid", "same"):
+                    for strides, dilation in (((1, 1), (1, 1)), ((2, 2), (1, 1)),
+                                              ((2, 1), (1, 1)), ((1, 1), (2, 2))):
+                        specs.append(dict(n=3, spatial=(5, 7), cin=3, mult=mult, kernel=kernel,
+                                          strides=strides, padding=padding, dilation=dilation,
+                                          use_bias=True, act="linear", filters=filters))
+        specs.append(dict(n=3, spatial=(5, 7), cin=3, mult=2, kernel=(3, 3), strides=(2, 2),
+                          padding="same", dilation=(1, 1), use_bias=False, act="tanh",
+                          filters=filters))
+        specs.append(dict(n=3, spatial=(5, 7), cin=3, mult=2, kernel=(1, 1), strides=(1, 1),
+                          padding="valid", dilation=(1, 1), use_bias=True, act="linear",
+                          filters=filters))
+        specs.append(dict(n=3, spatial=(5, 7), cin=3, mult=2, kernel=(5, 7), strides=(1, 1),
+                          padding="valid", dilation=(1, 1), use_bias=True, act="linear",
+                          filters=filters))
+        specs.append(dict(n=3, spatial=(5, 7), cin=3, mult=2, kernel=(3, 2), strides=(2, 2),
+                          padding="same", dilation=(1, 1), use_bias=True, act="sigmoid",
+                          filters=filters, plan_batch=5))
+    cases, refs = [], []
+    for sp in specs:
+        got = depthwise_case(rng, **sp)
+        cases.append(got[0])
+        refs.append(got[1:])
+    out = nnref_each(cases, [t for t, _ in refs])
+    for (tag, (y, yshape, grads, dx, shapes)), r in zip(refs, out):
+        if r is None:
+            continue
+        report(r["param_shapes"] == shapes, f"{tag} parameter layout (Keras)",
+               f"got {r['param_shapes']}, want {shapes}")
+        conv_compare(tag, r, y, yshape, grads, dx)
+
+
+def keras_merge(op, xs, axis=None):
+    if op == "add":
+        return sum(xs[1:], xs[0])
+    if op == "subtract":
+        return xs[0] - xs[1]
+    if op == "multiply":
+        out = xs[0]
+        for v in xs[1:]:
+            out = out * v
+        return out
+    if op == "average":
+        return sum(xs[1:], xs[0]) / len(xs)
+    if op in ("maximum", "minimum"):
+        out = xs[0]
+        for v in xs[1:]:
+            out = torch.where(out >= v if op == "maximum" else out <= v, out, v)
+        return out
+    if op == "concatenate":
+        return torch.cat(xs, dim=axis)
+    raise ValueError(op)
+
+
+def merge_case(rng, op, rows, shapes, same=(), axis=None, ties=False):
+    """shapes: per-sample shape of each input; same: {i: k} feeds input k
+    again at position i. ties: copies some elements of earlier inputs into
+    later ones (maximum / minimum)."""
+    same = dict(same)
+    xs_np = {}
+    for i, sh in enumerate(shapes):
+        if i in same:
+            continue
+        v = f32(rng.normal(0, 1, (rows,) + tuple(sh)))
+        if ties and i > 0:
+            src = xs_np[max(k for k in xs_np)]
+            mask = rng.uniform(0, 1, v.shape) < 0.35
+            v = np.where(mask, src, v)
+        xs_np[i] = v
+    leaves = {i: T(v).requires_grad_(True) for i, v in xs_np.items()}
+    xs = [leaves[same.get(i, i)] for i in range(len(shapes))]
+    # Keras's axis counts the batch axis, as torch's dim does; the default -1
+    y = keras_merge(op, xs, -1 if axis is None else axis)
+    dy = f32(rng.normal(0, 1, tuple(y.shape)))
+    (y * T(dy)).sum().backward()
+    inputs = []
+    for i, sh in enumerate(shapes):
+        if i in same:
+            inputs.append({"same_as": same[i]})
+        else:
+            inputs.append({"shape": list(sh), "x": flat(xs_np[i])})
+    layer = f'type = "{op}";' + (f" axis = {axis};" if axis is not None else "")
+    case = {"op": "merge", "layer": layer, "rows": rows, "inputs": inputs, "dy": flat(dy)}
+    dxs = [leaves[same.get(i, i)].grad.numpy() for i in range(len(shapes))]
+    tag = (f"merge {op}{'' if axis is None else f' axis={axis}'} n={rows} "
+           + " ".join("x".join(map(str, sh)) + (f"(=#{same[i]})" if i in same else "")
+                      for i, sh in enumerate(shapes))
+           + (" with ties" if ties else ""))
+    n_ties = 0
+    if ties:
+        vals = [xs_np[same.get(i, i)] for i in range(len(shapes))]
+        n_ties = int(sum(np.sum(vals[i] == vals[j]) for i in range(len(vals))
+                         for j in range(i)))
+    return case, tag, (y.detach().numpy(), list(y.shape[1:]), dxs, n_ties)
+
+
+def test_merge(rng):
+    specs = []
+    s = (2, 5, 3)
+    for op in ("add", "subtract", "multiply", "average", "maximum", "minimum"):
+        specs.append((op, 3, [s, s], (), None, False))
+        if op != "subtract":
+            specs.append((op, 3, [s, s, s], (), None, False))
+            specs.append((op, 3, [(7,), (7,)], {1: 0}, None, False))  # op(a, a)
+    for op in ("maximum", "minimum"):
+        specs.append((op, 3, [s, s], (), None, True))
+        specs.append((op, 3, [s, s, s], (), None, True))
+        specs.append((op, 3, [s, s, s], {2: 0}, None, True))  # op(a, b, a)
+    specs.append(("subtract", 3, [(7,), (7,)], {1: 0}, None, False))
+    for axis, shapes in ((1, [(2, 5, 3), (3, 5, 3)]), (2, [(2, 5, 3), (2, 1, 3), (2, 4, 3)]),
+                         (3, [(2, 5, 3), (2, 5, 2)]), (-1, [(2, 5, 1), (2, 5, 4)]),
+                         (-2, [(2, 5, 3), (2, 2, 3)]), (-1, [(3,), (4,), (2,)]),
+                         (None, [(4, 3), (4, 2)])):
+        specs.append(("concatenate", 3, shapes, (), axis, False))
+    specs.append(("concatenate", 3, [(2, 3), (2, 3)], {1: 0}, 1, False))
+    cases, refs = [], []
+    for op, rows, shapes, same, axis, ties in specs:
+        got = merge_case(rng, op, rows, shapes, same, axis, ties)
+        cases.append(got[0])
+        refs.append(got[1:])
+    out = nnref_each(cases, [t for t, _ in refs])
+    for (tag, (y, yshape, dxs, n_ties)), r in zip(refs, out):
+        if r is None:
+            continue
+        if "with ties" in tag:
+            report(n_ties > 0, f"{tag}: ties planted", f"{n_ties} equal pairs")
+        report(list(r["y_shape"]) == yshape, f"{tag} output shape", f"got {r['y_shape']}")
+        compare(f"{tag} forward", r["y"], y, rtol=CONV_RTOL, atol=atol_for(y))
+        for i, dx in enumerate(dxs):
+            compare(f"{tag} dx[{i}]", r["dx"][i], dx, rtol=CONV_RTOL, atol=atol_for(dx))
+
+
 def test_bad_input():
     bad = [
         ("unknown op", {"op": "nope"}),
@@ -1067,6 +1409,9 @@ def main():
     test_train_step_mlp(rng)
     test_conv(rng)
     test_pool(rng)
+    test_batchnorm(rng)
+    test_depthwise(rng)
+    test_merge(rng)
     test_bad_input()
     print(f"oracle: {passed} passed, {failed} failed")
     return 1 if failed else 0

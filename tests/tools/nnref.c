@@ -40,13 +40,24 @@
  *               in its Keras layout), dy, [plan_batch (>= rows, default
  *               rows)], [training=true]
  *               -> y, y_shape (per-sample), dx, grads {"kernel": ...},
- *                  param_shapes {"kernel": [...]}
+ *                  param_shapes {"kernel": [...]}, weights_after {"kernel":
+ *                  ...} (every parameter after the forward and backward:
+ *                  batch_normalization's moving statistics)
  *               A model input -> layer built from a spec on the cpu engine;
  *               the input node is marked as needing a gradient (and the
  *               mark propagated, so layers without parameters run their
  *               backward too). Outputs and gradients are poisoned with NaN
  *               first, so an element the layer forgets to write shows.
  *               plan_batch > rows runs a partial batch (fit's last batch).
+ *   merge       layer (libconfig text of a merge layer without `inputs`, e.g.
+ *               'type = "concatenate"; axis = 1;'), rows, inputs (a list of
+ *               {"shape": per-sample shape, "x": rows x shape values} or
+ *               {"same_as": k}: earlier input k fed again), dy, [training]
+ *               -> y, y_shape, dx (a list, one per input: the gradient that
+ *                  reached that input's branch; a same_as entry repeats its
+ *                  source's, which is the sum over both uses)
+ *               See op_merge for how the several inputs are built inside the
+ *               one-input model (exact 0/1 dense selections of one input).
  *   train_step  spec (libconfig text with model and train sections),
  *               weights {"layer/param": [...]}, rows, x, y, [n_classes],
  *               [one_hot (-1 auto)], [training=true]
@@ -758,11 +769,16 @@ static int op_layer(nn_engine *e, json_t *c, json_t *res)
     L->loss_wrote_preact = false;
     nn_model_backward(m, &p);
     set_floats(res, "dx", e, &m->input->dout, in_n);
-    json_t *gj = json_object();
+    json_t *gj = json_object(), *wj = json_object();
     json_object_set_new(res, "grads", gj);
-    for (int k = 0; k < L->n_params; k++)
+    json_object_set_new(res, "weights_after", wj);
+    for (int k = 0; k < L->n_params; k++) {
         if (L->params[k].trainable)
             set_floats(gj, L->params[k].name, e, &L->params[k].g, L->params[k].size);
+        /* every parameter after the pass (BatchNormalization's moving
+         * statistics are updated by a training forward) */
+        set_floats(wj, L->params[k].name, e, &L->params[k].w, L->params[k].size);
+    }
     rc = 0;
 out:
     nn_model_free(m);
@@ -770,6 +786,197 @@ out:
     free(sb.s);
     free(x);
     free(dy);
+    free(h);
+    return rc;
+}
+
+/* ---- op: merge ----
+ * The model has one input node, so a merge layer's several inputs are made
+ * honestly inside the model: the input is the concatenation (flat) of every
+ * distinct merge input, and branch i is
+ *     dense(units = size_i, use_bias = false, trainable = false) with a 0/1
+ *     selection kernel (kernel[off_i + j][j] = 1, else 0)
+ *     -> reshape(target_shape = shape_i)
+ * so branch i's output is exactly x_i (each output sums one x * 1 and exact
+ * zeros) and its backward routes exactly dx_i back into the input's slice.
+ * The input has several consumers, so the model's gradient accumulation
+ * (grad_scratch + axpy) runs too; the slices do not overlap, so it adds
+ * exact zeros. An entry {"same_as": k} feeds branch k to the merge again
+ * (the same node twice: add(a, a), maximum(a, a) ties). */
+static int op_merge(nn_engine *e, json_t *c, json_t *res)
+{
+    const char *layer = NULL;
+    long long rows = 0;
+    bool training = true;
+    if (get_str(c, "layer", true, NULL, &layer) || get_int(c, "rows", true, 0, &rows) ||
+        get_bool(c, "training", true, &training))
+        return -1;
+    if (rows < 1 || rows > 100000)
+        return fail("rows must be in 1..100000");
+    json_t *inputs = json_object_get(c, "inputs");
+    size_t n_in = json_is_array(inputs) ? json_array_size(inputs) : 0;
+    if (n_in < 1 || n_in > NN_MAX_INPUTS)
+        return fail("\"inputs\": expected a list of 1..%d inputs", NN_MAX_INPUTS);
+    int branch[NN_MAX_INPUTS];  /* merge input -> branch (distinct input) */
+    size_t bsize[NN_MAX_INPUTS], boff[NN_MAX_INPUTS], total = 0;
+    int nb = 0;
+    sbuf sb = {0}, tail = {0};
+    float *xin = NULL, *dy = NULL, *K = NULL, *h = NULL;
+    nn_spec *spec = NULL;
+    nn_model *m = NULL;
+    nn_error err;
+    int rc = -1;
+    for (size_t i = 0; i < n_in; i++) {
+        json_t *it = json_array_get(inputs, i);
+        json_t *same = json_object_get(it, "same_as");
+        if (same) {
+            if (!json_is_integer(same) || json_integer_value(same) < 0 ||
+                (size_t)json_integer_value(same) >= i ||
+                json_object_get(json_array_get(inputs, (size_t)json_integer_value(same)),
+                                "same_as")) {
+                fail("inputs[%zu].same_as: expected the index of an earlier input with a shape",
+                     i);
+                goto out;
+            }
+            branch[i] = branch[json_integer_value(same)];
+            continue;
+        }
+        json_t *sh = json_object_get(it, "shape");
+        if (!json_is_array(sh) || json_array_size(sh) < 1 ||
+            json_array_size(sh) > NN_MAX_DIMS - 1) {
+            fail("inputs[%zu].shape: expected a list of 1..%d integers", i, NN_MAX_DIMS - 1);
+            goto out;
+        }
+        size_t size = 1;
+        sb_add(&tail, "{ name = \"b%d\"; type = \"dense\"; units = @; use_bias = false; "
+                      "trainable = false; inputs = [\"input_1\"]; }, "
+                      "{ name = \"r%d\"; type = \"reshape\"; target_shape = [",
+               nb, nb);
+        for (size_t d = 0; d < json_array_size(sh); d++) {
+            json_t *v = json_array_get(sh, d);
+            if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+                json_integer_value(v) > 100000) {
+                fail("inputs[%zu].shape[%zu]: expected an integer in 1..100000", i, d);
+                goto out;
+            }
+            size *= (size_t)json_integer_value(v);
+            sb_add(&tail, "%s%lld", d ? ", " : "", (long long)json_integer_value(v));
+        }
+        sb_add(&tail, "]; inputs = [\"b%d\"]; }, ", nb);
+        if (size > 100000) {
+            fail("inputs[%zu]: too large", i);
+            goto out;
+        }
+        bsize[nb] = size;
+        boff[nb] = total;
+        total += size;
+        branch[i] = nb++;
+    }
+    /* the units of each dense branch ('@' placeholders, in order) */
+    sb_add(&sb, "model = { input = { shape = [%zu]; }; layers = ( ", total);
+    {
+        int k = 0;
+        for (const char *q = tail.s; *q; q++) {
+            if (*q == '@')
+                sb_add(&sb, "%zu", bsize[k++]);
+            else
+                sb_add(&sb, "%c", *q);
+        }
+    }
+    sb_add(&sb, "{ name = \"merged\"; %s inputs = [", layer);
+    for (size_t i = 0; i < n_in; i++)
+        sb_add(&sb, "%s\"r%d\"", i ? ", " : "", branch[i]);
+    sb_add(&sb, "]; } ); };\n");
+    nn_spec_node *ms;
+    if (nn_spec_load_string(&spec, sb.s, "nnref-merge", &err) ||
+        nn_spec_group(nn_spec_root(spec), "model", true, &ms, &err) ||
+        nn_model_from_spec(ms, &m, &err) || nn_model_alloc(m, e, 0, &err)) {
+        fail("merge model: %s", err.msg);
+        goto out;
+    }
+    m->input->needs_grad = true;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i]->n_in; k++)
+            m->nodes[i]->needs_grad |= m->nodes[i]->in[k]->needs_grad;
+    if (nn_model_plan(m, (int)rows, &err)) {
+        fail("merge plan: %s", err.msg);
+        goto out;
+    }
+    nn_node *L = m->output;
+    if (strcmp(L->name, "merged") != 0) {
+        fail("internal: the output is '%s'", L->name);
+        goto out;
+    }
+    /* x: each branch's rows x size_i values, into the input's column block */
+    xin = malloc(total * (size_t)rows * sizeof(float));
+    if (!xin) {
+        fail("out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n_in; i++) {
+        json_t *it = json_array_get(inputs, i);
+        if (json_object_get(it, "same_as"))
+            continue;
+        int b = branch[i];
+        if (read_floats(json_object_get(it, "x"), "inputs[].x", (long long)(rows * bsize[b]), &h,
+                        NULL))
+            goto out;
+        for (long long r = 0; r < rows; r++)
+            memcpy(xin + (size_t)r * total + boff[b], h + (size_t)r * bsize[b],
+                   bsize[b] * sizeof(float));
+        free(h);
+        h = NULL;
+        char name[16];
+        snprintf(name, sizeof name, "b%d", b);
+        nn_node *dn = nn_model_find(m, name);
+        K = calloc(total * bsize[b], sizeof(float));
+        if (!dn || !K) {
+            fail("internal: branch %s", name);
+            goto out;
+        }
+        for (size_t j = 0; j < bsize[b]; j++)
+            K[(boff[b] + j) * bsize[b] + j] = 1.0f;
+        e->ops->upload(e, &dn->params[0].w, K, total * bsize[b]);
+        free(K);
+        K = NULL;
+    }
+    size_t out_n = (size_t)rows * L->size;
+    if (get_floats(c, "dy", (long long)out_n, &dy))
+        goto out;
+    json_t *ysh = json_array();
+    for (int d = 0; d < L->ndim; d++)
+        json_array_append_new(ysh, json_integer(L->shape[d]));
+    json_object_set_new(res, "y_shape", ysh);
+    e->ops->fill(e, &L->out, NAN, out_n);
+    e->ops->fill(e, &m->input->dout, NAN, (size_t)rows * total);
+    e->ops->upload(e, nn_model_input_tensor(m), xin, (size_t)rows * total);
+    nn_pass p = {.e = e, .rows = (int)rows, .training = training, .rng = NULL};
+    nn_model_forward(m, &p);
+    set_floats(res, "y", e, &L->out, out_n);
+    e->ops->upload(e, &L->dout, dy, out_n);
+    L->loss_wrote_preact = false;
+    nn_model_backward(m, &p);
+    float *g = download(e, &m->input->dout, (size_t)rows * total);
+    json_t *dxs = json_array();
+    json_object_set_new(res, "dx", dxs);
+    for (size_t i = 0; i < n_in; i++) {
+        int b = branch[i];
+        json_t *a = json_array();
+        for (long long r = 0; r < rows; r++)
+            for (size_t j = 0; j < bsize[b]; j++)
+                json_array_append_new(a, json_real((double)g[(size_t)r * total + boff[b] + j]));
+        json_array_append_new(dxs, a);
+    }
+    free(g);
+    rc = 0;
+out:
+    nn_model_free(m);
+    nn_spec_free(spec);
+    free(sb.s);
+    free(tail.s);
+    free(xin);
+    free(dy);
+    free(K);
     free(h);
     return rc;
 }
@@ -904,11 +1111,13 @@ static int run_case(nn_engine *e, json_t *c, json_t **out)
         rc = op_dense(e, c, res);
     else if (strcmp(op, "layer") == 0)
         rc = op_layer(e, c, res);
+    else if (strcmp(op, "merge") == 0)
+        rc = op_merge(e, c, res);
     else if (strcmp(op, "train_step") == 0)
         rc = op_train_step(c, res);
     else
         rc = fail("unknown op \"%s\" (activation, loss, metric, optimizer, dense, layer, "
-                  "train_step)",
+                  "merge, train_step)",
                   op);
     if (rc) {
         json_decref(res);

@@ -1,0 +1,430 @@
+/* Finite-difference gradient checks of batch_normalization,
+ * depthwise_conv2d / separable_conv2d and the merge layers (add, subtract,
+ * multiply, average, maximum, minimum, concatenate), through models built
+ * from spec strings (spec parser, shape inference, plan, forward, backward
+ * of src/layers/batchnorm.c, depthwise.c, merge.c with the engine's
+ * cpu_batchnorm.c / cpu_depthwise.c kernels).
+ *
+ * The objective is sum(r * y) for fixed random r; every trainable parameter
+ * of every node and the model input are perturbed (central differences in
+ * float32, h = 1e-2 * max(|v|, 0.5), objective in double; tolerance
+ * 2e-3 + 1e-2 |numeric|, as test_conv_gradcheck.c).
+ *
+ *   batch_normalization in training mode: the objective is recomputed with
+ *   the batch statistics of the perturbed batch, so dx must include the
+ *   batch-statistics path (d mean / dx and d var / dx), not only
+ *   gamma / sqrt(var + eps) * dy. Also scale / center off, a partial batch,
+ *   a frozen layer (trainable = false: the inference-mode affine map with
+ *   the moving statistics) and 4-D (image) inputs.
+ *
+ *   depthwise / separable: 5x7x3 images, batch 3, depth_multiplier 1 and 2,
+ *   strides 1 and 2, 'valid' and 'same', dilation 2, tanh.
+ *
+ *   merges: each input is a dense branch (random kernel) of the one model
+ *   input, so the differences over the branch kernels check the gradient
+ *   each merge input receives and the difference over the input checks
+ *   their sum. Maximum / minimum on inputs that differ generically, and
+ *   deliberately tied: maximum(a, a) / minimum(a, b, a) feed one node twice,
+ *   where the output is a (resp. min(a, b)) and the finite difference sees
+ *   a gradient of exactly dy through a; routing dy to every tied input (a
+ *   gets 2 dy) fails. Concatenate along axes 1, 2, -1 of 3-D inputs (via
+ *   reshape).
+ *
+ * Broken by hand in a private copy to see these fail (see the report of the
+ * change that added this file). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "model/model.h"
+#include "spec/spec.h"
+
+#define TOL_ABS 2e-3
+#define TOL_REL 1e-2
+
+static nn_engine *E;
+
+static int setup(void **state)
+{
+    (void)state;
+    nn_error err;
+    return nn_engine_create("cpu", 2, &E, &err) == NN_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    nn_engine_destroy(E);
+    E = NULL;
+    return 0;
+}
+
+/* deterministic random numbers (LCG; independent of the engine's RNG) */
+static uint64_t g_seed = 0x9E3779B97F4A7C15ULL;
+static double urand(double lo, double hi)
+{
+    g_seed = g_seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return lo + (hi - lo) * (double)(g_seed >> 11) / 9007199254740992.0;
+}
+static double nrand(void)
+{
+    double u = urand(1e-12, 1.0), v = urand(0.0, 1.0);
+    return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
+}
+
+static float *falloc(size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    assert_non_null(p);
+    return p;
+}
+
+static float *dl(const nn_tensor *t, size_t n)
+{
+    float *h = falloc(n);
+    E->ops->download(E, h, t, n);
+    return h;
+}
+
+static int g_failures;
+/* > 0: a fixed finite-difference step (the merges: piecewise linear or
+ * bilinear in each value, so a small step is exact up to rounding and
+ * rarely crosses a maximum / minimum switch) */
+static double g_fixed_h;
+/* a parameter ("node/param") whose gradient is 0 by construction */
+static const char *g_zero_ok;
+
+static void check_close(double analytic, double numeric, const char *what, size_t i)
+{
+    double tol = TOL_ABS + TOL_REL * fabs(numeric);
+    if (!(fabs(analytic - numeric) <= tol)) {
+        if (g_failures++ < 10)
+            print_error("%s [%zu]: analytic %.7g, finite difference %.7g (tolerance %.3g)\n",
+                        what, i, analytic, numeric, tol);
+    }
+}
+
+typedef struct {
+    nn_spec *spec;
+    nn_model *m;
+    int rows;
+    bool training;
+    const float *r;
+    float *yh;
+} gc_model;
+
+/* model text: "model = { input = { shape = [...]; }; layers = ( ... ); };" */
+static void build(gc_model *gm, const char *text, int rows, int plan_batch, bool training)
+{
+    nn_error err;
+    nn_spec_node *ms;
+    memset(gm, 0, sizeof *gm);
+    if (nn_spec_load_string(&gm->spec, text, "layers-gradcheck.cfg", &err) != NN_OK ||
+        nn_spec_group(nn_spec_root(gm->spec), "model", true, &ms, &err) != NN_OK ||
+        nn_model_from_spec(ms, &gm->m, &err) != NN_OK ||
+        nn_model_alloc(gm->m, E, 0, &err) != NN_OK) {
+        print_error("model %s: %s\n", text, err.msg);
+        fail();
+    }
+    gm->m->input->needs_grad = true;
+    for (int i = 0; i < gm->m->n_nodes; i++)
+        for (int k = 0; k < gm->m->nodes[i]->n_in; k++)
+            gm->m->nodes[i]->needs_grad |= gm->m->nodes[i]->in[k]->needs_grad;
+    if (nn_model_plan(gm->m, plan_batch, &err) != NN_OK) {
+        print_error("plan %s: %s\n", text, err.msg);
+        fail();
+    }
+    gm->rows = rows;
+    gm->training = training;
+}
+
+static double objective(gc_model *gm)
+{
+    nn_pass p = {.e = E, .rows = gm->rows, .training = gm->training, .rng = NULL};
+    nn_model_forward(gm->m, &p);
+    size_t n = (size_t)gm->rows * gm->m->output->size;
+    E->ops->download(E, gm->yh, &gm->m->output->out, n);
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)gm->r[i] * gm->yh[i];
+    return s;
+}
+
+static void fd_tensor(gc_model *gm, nn_tensor *t, size_t n, const float *ga, const char *what,
+                      bool zero_ok)
+{
+    float *v = dl(t, n);
+    double max_numeric = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        float x0 = v[i];
+        double h = g_fixed_h > 0 ? g_fixed_h : 1e-2 * fmax(fabs((double)x0), 0.5);
+        v[i] = (float)(x0 + h);
+        double hp = (double)v[i] - x0;
+        E->ops->upload(E, t, v, n);
+        double fp = objective(gm);
+        v[i] = (float)(x0 - h);
+        double hm = x0 - (double)v[i];
+        E->ops->upload(E, t, v, n);
+        double fm = objective(gm);
+        v[i] = x0;
+        E->ops->upload(E, t, v, n);
+        double numeric = (fp - fm) / (hp + hm);
+        max_numeric = fmax(max_numeric, fabs(numeric));
+        check_close(ga[i], numeric, what, i);
+    }
+    if (!zero_ok && !(max_numeric > 1e-3)) {
+        print_error("%s: every finite difference is 0\n", what);
+        g_failures++;
+    }
+    free(v);
+}
+
+/* The merge models: distinct merge inputs (the branches a, b, c) must
+ * differ by more than 0.05 everywhere, so no step of the differences
+ * (1e-3 times values of a few units) switches a maximum / minimum. */
+static bool kinks_clear(const nn_model *m, int rows)
+{
+    const nn_node *out = m->output;
+    bool ok = true;
+    for (int i = 0; i < out->n_in && ok; i++)
+        for (int j = 0; j < i && ok; j++) {
+            const nn_node *a = out->in[i], *b = out->in[j];
+            if (a == b || a->size != b->size)
+                continue;
+            size_t n = (size_t)rows * a->size;
+            float *va = dl(&a->out, n), *vb = dl(&b->out, n);
+            for (size_t k = 0; k < n; k++)
+                ok &= fabsf(va[k] - vb[k]) > 0.05f;
+            free(va);
+            free(vb);
+        }
+    return ok;
+}
+
+/* Random input, weights (moving_variance positive), r; analytic gradients
+ * by one backward; then finite differences of every trainable parameter of
+ * every node and of the input. */
+static void gradcheck_model(const char *text, int rows, int plan_batch, bool training)
+{
+    gc_model gm;
+    build(&gm, text, rows, plan_batch, training);
+    nn_model *m = gm.m;
+    nn_node *out = m->output;
+    size_t nx = (size_t)rows * m->input->size, ny = (size_t)rows * out->size;
+    float *x = falloc(nx), *r = falloc(ny);
+    int draws = 0;
+    gm.yh = falloc(ny);
+    gm.r = r;
+    for (size_t i = 0; i < ny; i++)
+        r[i] = (float)nrand();
+redraw:
+    for (size_t i = 0; i < nx; i++)
+        x[i] = (float)(nrand() + 0.5);
+    for (int j = 0; j < m->n_nodes; j++) {
+        nn_node *n = m->nodes[j];
+        for (int k = 0; k < n->n_params; k++) {
+            nn_param *q = &n->params[k];
+            float *w = falloc(q->size);
+            bool var = strcmp(q->name, "moving_variance") == 0;
+            for (size_t i = 0; i < q->size; i++)
+                w[i] = var ? (float)urand(0.5, 2.0) : (float)(0.7 * nrand());
+            E->ops->upload(E, &q->w, w, q->size);
+            free(w);
+        }
+    }
+    E->ops->upload(E, nn_model_input_tensor(m), x, nx);
+    objective(&gm);
+    if (g_fixed_h > 0 && !kinks_clear(m, rows)) {
+        assert_true(++draws < 100);
+        goto redraw;
+    }
+    E->ops->upload(E, &out->dout, r, ny);
+    out->loss_wrote_preact = false;
+    nn_pass p = {.e = E, .rows = rows, .training = training, .rng = NULL};
+    nn_model_backward(m, &p);
+    float *dx = dl(&m->input->dout, nx);
+    char what[1400];
+    g_failures = 0;
+    for (int j = 0; j < m->n_nodes; j++) {
+        nn_node *n = m->nodes[j];
+        for (int k = 0; k < n->n_params; k++) {
+            nn_param *q = &n->params[k];
+            if (!q->trainable)
+                continue;
+            float *g = dl(&q->g, q->size);
+            snprintf(what, sizeof what, "%s/%s", n->name, q->name);
+            bool zero_ok = g_zero_ok && strcmp(what, g_zero_ok) == 0;
+            snprintf(what, sizeof what, "%s rows %d: %s/%s", text, rows, n->name, q->name);
+            fd_tensor(&gm, &q->w, q->size, g, what, zero_ok);
+            free(g);
+        }
+    }
+    snprintf(what, sizeof what, "%s rows %d: dx", text, rows);
+    fd_tensor(&gm, nn_model_input_tensor(m), nx, dx, what, false);
+    free(dx);
+    free(x);
+    free(r);
+    free(gm.yh);
+    nn_model_free(gm.m);
+    nn_spec_free(gm.spec);
+    if (g_failures) { /* after the frees: fail() does not return */
+        print_error("%s: %d mismatches\n", text, g_failures);
+        fail();
+    }
+}
+
+/* input -> one layer */
+static void gradcheck_layer(const char *ishape, const char *layer, int rows, int plan_batch,
+                            bool training)
+{
+    char text[1200];
+    snprintf(text, sizeof text, "model = { input = { shape = [%s]; }; layers = ( { %s } ); };",
+             ishape, layer);
+    gradcheck_model(text, rows, plan_batch, training);
+}
+
+static void test_batchnorm_gradients(void **state)
+{
+    (void)state;
+    static const char *const layers[] = {
+        "type = \"batch_normalization\";",
+        "type = \"batch_normalization\"; momentum = 0.9; epsilon = 0.01;",
+        "type = \"batch_normalization\"; center = false;",
+        "type = \"batch_normalization\"; scale = false;",
+        "type = \"batch_normalization\"; trainable = false;",
+    };
+    for (size_t i = 0; i < sizeof layers / sizeof *layers; i++) {
+        gradcheck_layer("4", layers[i], 5, 5, true);
+        gradcheck_layer("5, 7, 3", layers[i], 3, 3, true);
+    }
+    /* a partial batch: statistics over the 3 rows only */
+    gradcheck_layer("5, 3", "type = \"batch_normalization\";", 3, 4, true);
+    /* BN after a dense layer: the kernel's gradient passes through the
+     * batch statistics too, and the dense bias's is 0 (a per-channel shift
+     * is normalized away), which the differences confirm */
+    g_zero_ok = "dense/bias";
+    gradcheck_model("model = { input = { shape = [4]; }; layers = ( { type = \"dense\"; "
+                    "units = 3; }, { type = \"batch_normalization\"; } ); };",
+                    5, 5, true);
+    g_zero_ok = NULL;
+}
+
+static void test_batchnorm_inference_gradients(void **state)
+{
+    (void)state;
+    /* a trainable layer in an inference pass: y = gamma (x - mm) /
+     * sqrt(mv + eps) + beta, so dx = gamma dy / sqrt(mv + eps) and dgamma,
+     * dbeta of that affine map */
+    gradcheck_layer("4", "type = \"batch_normalization\";", 5, 5, false);
+}
+
+static void test_depthwise_gradients(void **state)
+{
+    (void)state;
+    static const char *const layers[] = {
+        "type = \"depthwise_conv2d\"; kernel_size = 3;",
+        "type = \"depthwise_conv2d\"; kernel_size = 3; depth_multiplier = 2; padding = \"same\";",
+        "type = \"depthwise_conv2d\"; kernel_size = [2, 3]; depth_multiplier = 2; strides = 2;",
+        "type = \"depthwise_conv2d\"; kernel_size = [2, 3]; depth_multiplier = 2; strides = 2; "
+        "padding = \"same\"; use_bias = false;",
+        "type = \"depthwise_conv2d\"; kernel_size = 3; dilation_rate = 2; padding = \"same\"; "
+        "depth_multiplier = 2; activation = \"tanh\";",
+        "type = \"separable_conv2d\"; filters = 4; kernel_size = 3;",
+        "type = \"separable_conv2d\"; filters = 4; kernel_size = 3; depth_multiplier = 2; "
+        "padding = \"same\";",
+        "type = \"separable_conv2d\"; filters = 4; kernel_size = [3, 2]; depth_multiplier = 2; "
+        "strides = 2; padding = \"same\"; activation = \"tanh\";",
+        "type = \"separable_conv2d\"; filters = 4; kernel_size = 3; depth_multiplier = 2; "
+        "strides = 2; use_bias = false;",
+    };
+    for (size_t i = 0; i < sizeof layers / sizeof *layers; i++)
+        gradcheck_layer("5, 7, 3", layers[i], 3, 3, true);
+    gradcheck_layer("5, 7, 3",
+                    "type = \"separable_conv2d\"; filters = 4; kernel_size = 3; "
+                    "depth_multiplier = 2; padding = \"same\";",
+                    3, 4, true);
+}
+
+/* input [4] -> one dense branch per shape in `shapes` (named a, b, c, ...;
+ * units = the shape's size, a random trainable kernel and bias), each
+ * reshaped to its shape -> merge(inputs), inputs naming branches (one may be
+ * named twice). Every branch must feed the merge (a model has one output). */
+static void merge_model(const char *merge, const char *inputs, const char *const *shapes,
+                        int n_branches)
+{
+    char text[2048];
+    int at = snprintf(text, sizeof text, "model = { input = { shape = [4]; }; layers = ( ");
+    for (int b = 0; b < n_branches; b++) {
+        int units = 1;
+        for (const char *q = shapes[b]; *q;) {
+            char *end;
+            long v = strtol(q, &end, 10);
+            if (end == q) {
+                q++;
+                continue;
+            }
+            units *= (int)v;
+            q = end;
+        }
+        at += snprintf(text + at, sizeof text - (size_t)at,
+                       "{ name = \"%c0\"; type = \"dense\"; units = %d; inputs = [\"input_1\"]; }, "
+                       "{ name = \"%c\"; type = \"reshape\"; target_shape = [%s]; }, ",
+                       'a' + b, units, 'a' + b, shapes[b]);
+    }
+    snprintf(text + at, sizeof text - (size_t)at, "{ %s inputs = [%s]; } ); };", merge, inputs);
+    g_fixed_h = 1e-3;
+    gradcheck_model(text, 3, 3, true);
+    g_fixed_h = 0.0;
+}
+
+static void test_merge_gradients(void **state)
+{
+    (void)state;
+    static const char *const ops[] = {"add", "multiply", "average", "maximum", "minimum"};
+    static const char *const img[3] = {"2, 3", "2, 3", "2, 3"};
+    static const char *const vec[3] = {"6", "6", "6"};
+    char merge[64];
+    for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
+        snprintf(merge, sizeof merge, "type = \"%s\";", ops[i]);
+        merge_model(merge, "\"a\", \"b\", \"c\"", img, 3);
+        merge_model(merge, "\"a\", \"b\"", vec, 2);
+        /* the same node twice: maximum(a, a) ties everywhere, minimum(a,
+         * b, a) wherever a is the minimum: a must get dy once */
+        merge_model(merge, "\"a\", \"a\"", vec, 1);
+        merge_model(merge, "\"a\", \"b\", \"a\"", vec, 2);
+    }
+    merge_model("type = \"subtract\";", "\"a\", \"b\"", img, 2);
+    merge_model("type = \"subtract\";", "\"b\", \"a\"", vec, 2);
+}
+
+static void test_concat_gradients(void **state)
+{
+    (void)state;
+    static const char *const ax1[3] = {"2, 3, 2", "1, 3, 2", "3, 3, 2"};
+    static const char *const ax2[3] = {"2, 3, 2", "2, 1, 2", "2, 4, 2"};
+    static const char *const ax3[3] = {"2, 3, 2", "2, 3, 1", "2, 3, 3"};
+    merge_model("type = \"concatenate\"; axis = 1;", "\"a\", \"b\", \"c\"", ax1, 3);
+    merge_model("type = \"concatenate\"; axis = 2;", "\"a\", \"b\", \"c\"", ax2, 3);
+    merge_model("type = \"concatenate\"; axis = -2;", "\"c\", \"a\", \"b\"", ax2, 3);
+    merge_model("type = \"concatenate\";", "\"a\", \"b\", \"c\", \"a\"", ax3, 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batchnorm_gradients),
+        cmocka_unit_test(test_batchnorm_inference_gradients),
+        cmocka_unit_test(test_depthwise_gradients),
+        cmocka_unit_test(test_merge_gradients),
+        cmocka_unit_test(test_concat_gradients),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
