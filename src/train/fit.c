@@ -33,15 +33,24 @@ static nn_status batcher_init(batcher *b, nn_model *m, const nn_objective *o, si
                               nn_error *err)
 {
     memset(b, 0, sizeof *b);
+    nn_engine *e = m->e;
     b->in_size = m->input->size;
-    b->x = nn_malloc((size_t)batch * b->in_size * sizeof(float), err);
-    b->y = nn_malloc((size_t)batch * (size_t)o->target_cols * sizeof(float), err);
+    int shape[2] = {batch, o->target_cols};
+    nn_status st = e->ops->alloc(e, &b->yt, 2, shape, err);
+    if (st)
+        return st;
+    /* host staging buffers only for engines whose memory is not the host's */
+    if (!e->ops->host_ptr(e, nn_model_input_tensor(m)) &&
+        !(b->x = nn_malloc((size_t)batch * b->in_size * sizeof(float), err)))
+        return NN_ERR_RUNTIME;
+    if (!e->ops->host_ptr(e, &b->yt) &&
+        !(b->y = nn_malloc((size_t)batch * (size_t)o->target_cols * sizeof(float), err)))
+        return NN_ERR_RUNTIME;
     b->idx = nn_malloc((n ? n : 1) * sizeof(uint32_t), err);
     b->aug = nn_malloc(b->in_size * sizeof(float), err);
-    if (!b->x || !b->y || !b->idx || !b->aug)
+    if (!b->idx || !b->aug)
         return NN_ERR_RUNTIME;
-    int shape[2] = {batch, o->target_cols};
-    return m->e->ops->alloc(m->e, &b->yt, 2, shape, err);
+    return NN_OK;
 }
 
 static void batcher_free(batcher *b, nn_engine *e)

@@ -16,10 +16,12 @@ static int channel_sums(nn_engine *e, const float *a, const float *b, int rows, 
     int threads = e->threads < BN_MAX_THREADS ? e->threads : BN_MAX_THREADS;
     if ((size_t)rows * cols <= NN_CPU_PAR_MIN)
         threads = 1;
-    double *part = calloc((size_t)threads * 2 * cols, sizeof(double));
-    if (!part) { /* fall back to one thread rather than fail inside a pass */
+    size_t bytes = (size_t)threads * 2 * cols * sizeof(double);
+    double *part = nn_cpu_scratch(e, NN_SCRATCH_BATCHNORM, bytes);
+    if (part)
+        memset(part, 0, bytes);
+    else /* fall back to one thread rather than fail inside a pass */
         threads = 1;
-    }
 #pragma omp parallel num_threads(threads)
     {
         int t = omp_get_thread_num();
@@ -51,7 +53,6 @@ static int channel_sums(nn_engine *e, const float *a, const float *b, int rows, 
                 s1[c] += part[(size_t)t * 2 * cols + c];
                 s2[c] += part[(size_t)t * 2 * cols + cols + c];
             }
-        free(part);
     }
     return threads;
 }

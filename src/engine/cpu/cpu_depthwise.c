@@ -85,8 +85,10 @@ void nn_cpu_depthwise_backward_filter(nn_engine *e, const nn_conv_geom *g, const
     if (threads < 1 || g->n < threads)
         threads = 1;
     /* per-thread partial filter gradients over image chunks, added in order */
-    float *part = calloc((size_t)threads * ksize, sizeof(float));
-    if (!part)
+    float *part = nn_cpu_scratch(e, NN_SCRATCH_DEPTHWISE, (size_t)threads * ksize * sizeof(float));
+    if (part)
+        memset(part, 0, (size_t)threads * ksize * sizeof(float));
+    else
         threads = 1;
 #pragma omp parallel num_threads(threads)
     {
@@ -129,6 +131,5 @@ void nn_cpu_depthwise_backward_filter(nn_engine *e, const nn_conv_geom *g, const
                 s += part[(size_t)t * ksize + q];
             dk[q] = s;
         }
-        free(part);
     }
 }

@@ -12,12 +12,25 @@
 
 #include "engine/cpu/cpu_internal.h"
 
-/* The CPU engine's own state: scratch for split products, grown as needed
- * (once per shape, never per batch in steady state). */
+/* The CPU engine's own state: scratch buffers, one per user, grown as
+ * needed (once per shape, never per batch in steady state). */
 typedef struct cpu_impl {
-    float *scratch;
-    size_t scratch_cap;
+    void *scratch[NN_CPU_SCRATCH_SLOTS];
+    size_t scratch_cap[NN_CPU_SCRATCH_SLOTS];
 } cpu_impl;
+
+void *nn_cpu_scratch(nn_engine *e, nn_cpu_scratch_slot slot, size_t bytes)
+{
+    cpu_impl *impl = e->impl;
+    if (impl->scratch_cap[slot] < bytes) {
+        void *grown = realloc(impl->scratch[slot], bytes);
+        if (!grown)
+            return NULL;
+        impl->scratch[slot] = grown;
+        impl->scratch_cap[slot] = bytes;
+    }
+    return impl->scratch[slot];
+}
 
 static nn_status cpu_alloc(nn_engine *e, nn_tensor *t, int ndim, const int *shape,
                            nn_error *err)
@@ -113,21 +126,14 @@ static void cpu_gemm(nn_engine *e, bool ta, bool tb, int M, int N, int K, float 
      * partial C, added in thread order. */
     const size_t partial = (size_t)M * N * (size_t)(threads - 1);
     if (K >= 1024 && K >= 8 * (M > N ? M : N) && partial <= ((size_t)4 << 20)) {
-        cpu_impl *impl = e->impl;
-        if (impl->scratch_cap < partial) {
-            float *grown = realloc(impl->scratch, partial * sizeof(float));
-            if (grown) {
-                impl->scratch = grown;
-                impl->scratch_cap = partial;
-            }
-        }
-        if (impl->scratch_cap >= partial) {
+        float *scratch = nn_cpu_scratch(e, NN_SCRATCH_GEMM, partial * sizeof(float));
+        if (scratch) {
             const int chunk = (K + threads - 1) / threads;
 #pragma omp parallel num_threads(threads)
             {
                 int t = omp_get_thread_num();
                 int k0 = t * chunk, len = K - k0 < chunk ? K - k0 : chunk;
-                float *dst = t == 0 ? c : impl->scratch + (size_t)(t - 1) * M * N;
+                float *dst = t == 0 ? c : scratch + (size_t)(t - 1) * M * N;
                 if (len > 0)
                     cblas_sgemm(CblasRowMajor, opa, opb, M, N, len, alpha,
                                 ta ? a + (size_t)k0 * lda : a + k0, lda,
@@ -137,7 +143,7 @@ static void cpu_gemm(nn_engine *e, bool ta, bool tb, int M, int N, int K, float 
                     memset(dst, 0, sizeof(float) * (size_t)M * N);
             }
             for (int t = 1; t < threads; t++) {
-                const float *part = impl->scratch + (size_t)(t - 1) * M * N;
+                const float *part = scratch + (size_t)(t - 1) * M * N;
 #pragma omp parallel for num_threads(threads) schedule(static) if ((size_t)M * N > NN_CPU_PAR_MIN)
                 for (size_t i = 0; i < (size_t)M * N; i++)
                     c[i] += part[i];
@@ -363,8 +369,8 @@ double nn_cpu_parallel_sum(int threads, size_t n,
 static void cpu_destroy(nn_engine *e)
 {
     cpu_impl *impl = e->impl;
-    if (impl)
-        free(impl->scratch);
+    for (int i = 0; impl && i < NN_CPU_SCRATCH_SLOTS; i++)
+        free(impl->scratch[i]);
     free(impl);
     free(e);
 }

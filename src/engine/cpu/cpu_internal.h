@@ -6,6 +6,16 @@
 
 #include <omp.h>
 
+/* Engine-owned scratch, one buffer per user, kept between calls so no
+ * operation allocates per batch. NULL when memory runs out. */
+typedef enum {
+    NN_SCRATCH_GEMM = 0,
+    NN_SCRATCH_BATCHNORM,
+    NN_SCRATCH_DEPTHWISE,
+    NN_CPU_SCRATCH_SLOTS
+} nn_cpu_scratch_slot;
+void *nn_cpu_scratch(nn_engine *e, nn_cpu_scratch_slot slot, size_t bytes);
+
 /* Work below this many elements stays on one thread: forking costs more. */
 #define NN_CPU_PAR_MIN 32768
 
