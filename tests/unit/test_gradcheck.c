@@ -30,40 +30,8 @@
 #include "train/batch.h"
 #include "spec/spec.h"
 
-#define TOL_ABS 2e-3
-#define TOL_REL 1e-2
-
-static nn_engine *E;
-
-static int setup(void **state)
-{
-    (void)state;
-    nn_error err;
-    return nn_engine_create("cpu", 1, &E, &err) == NN_OK ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    nn_engine_destroy(E);
-    E = NULL;
-    return 0;
-}
-
-/* ---- small helpers ---- */
-
-/* deterministic uniform in [lo, hi) (LCG; independent of the engine's RNG) */
-static uint64_t g_seed = 0x9E3779B97F4A7C15ULL;
-static double urand(double lo, double hi)
-{
-    g_seed = g_seed * 6364136223846793005ULL + 1442695040888963407ULL;
-    return lo + (hi - lo) * (double)(g_seed >> 11) / 9007199254740992.0;
-}
-static double nrand(void)
-{
-    double u = urand(1e-12, 1.0), v = urand(0.0, 1.0);
-    return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
-}
+#define GC_THREADS 1
+#include "unit/gradcheck.h"
 
 static nn_tensor tnew(size_t n, const float *src)
 {
@@ -415,13 +383,6 @@ static double dense_f(void *c)
     return dense_objective(d->m, d->dy, d->yh, d->rows);
 }
 
-static float *dl(const nn_tensor *t, size_t n)
-{
-    float *h = malloc(n * sizeof *h);
-    assert_non_null(h);
-    E->ops->download(E, h, t, n);
-    return h;
-}
 
 static void gradcheck_dense(const char *act, bool bias, int rows, int in, int units)
 {

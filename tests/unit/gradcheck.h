@@ -1,0 +1,70 @@
+/* Shared by the finite-difference gradient tests: the engine fixture,
+ * tolerances, a deterministic random source (independent of the engine's
+ * RNG) and host copies of tensors. Include after <cmocka.h>; define
+ * GC_THREADS and GC_SEED first to change the defaults. */
+#ifndef NN_TESTS_GRADCHECK_H
+#define NN_TESTS_GRADCHECK_H
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "engine/engine.h"
+
+#ifndef GC_THREADS
+#define GC_THREADS 2
+#endif
+#ifndef GC_SEED
+#define GC_SEED 0x9E3779B97F4A7C15ULL
+#endif
+
+/* analytic vs finite difference: |a - n| <= TOL_ABS + TOL_REL * |n| */
+#define TOL_ABS 2e-3
+#define TOL_REL 1e-2
+
+static nn_engine *E;
+
+static inline int setup(void **state)
+{
+    (void)state;
+    nn_error err;
+    return nn_engine_create("cpu", GC_THREADS, &E, &err) == NN_OK ? 0 : -1;
+}
+
+static inline int teardown(void **state)
+{
+    (void)state;
+    nn_engine_destroy(E);
+    E = NULL;
+    return 0;
+}
+
+/* deterministic uniform in [lo, hi) (an LCG) and standard normal */
+static uint64_t g_seed = GC_SEED;
+static inline double urand(double lo, double hi)
+{
+    g_seed = g_seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return lo + (hi - lo) * (double)(g_seed >> 11) / 9007199254740992.0;
+}
+static inline double nrand(void)
+{
+    double u = urand(1e-12, 1.0), v = urand(0.0, 1.0);
+    return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
+}
+
+static inline float *falloc(size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    assert_non_null(p);
+    return p;
+}
+
+/* a host copy of the first n values of t; caller frees */
+static inline float *dl(const nn_tensor *t, size_t n)
+{
+    float *h = falloc(n);
+    E->ops->download(E, h, t, n);
+    return h;
+}
+
+#endif
