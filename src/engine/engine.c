@@ -35,13 +35,3 @@ int nn_opt_slot_count(nn_opt_kind kind, bool amsgrad)
     }
 }
 
-nn_tensor nn_tensor_rows(const nn_tensor *t, int row0, int rows)
-{
-    nn_tensor v = *t;
-    size_t row_size = t->ndim > 0 ? t->size / (size_t)t->shape[0] : t->size;
-    v.data = t->data + (size_t)row0 * row_size;
-    v.shape[0] = rows;
-    v.size = (size_t)rows * row_size;
-    v.view = true;
-    return v;
-}

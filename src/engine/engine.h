@@ -272,9 +272,6 @@ void nn_engine_destroy(nn_engine *e);
 /* Number of state slots each optimizer keeps per parameter tensor. */
 int nn_opt_slot_count(nn_opt_kind kind, bool amsgrad);
 
-/* Convenience: a view of rows [row0, row0 + rows) of a 2-D tensor. */
-nn_tensor nn_tensor_rows(const nn_tensor *t, int row0, int rows);
-
 static inline size_t nn_shape_size(int ndim, const int *shape)
 {
     size_t n = 1;

@@ -31,14 +31,6 @@ nn_status nn_error_prefix(nn_error *err, const char *fmt, ...)
     return err->code;
 }
 
-void nn_error_clear(nn_error *err)
-{
-    if (err) {
-        err->code = NN_OK;
-        err->msg[0] = '\0';
-    }
-}
-
 void *nn_malloc(size_t bytes, nn_error *err)
 {
     void *p = malloc(bytes ? bytes : 1);

@@ -25,8 +25,6 @@ nn_status nn_fail(nn_error *err, nn_status code, const char *fmt, ...)
 nn_status nn_error_prefix(nn_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-void nn_error_clear(nn_error *err);
-
 /* Allocation helpers that report failure through err instead of aborting. */
 void *nn_malloc(size_t bytes, nn_error *err);
 void *nn_calloc(size_t count, size_t size, nn_error *err);

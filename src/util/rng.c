@@ -43,8 +43,6 @@ uint64_t nn_rng_u64(nn_rng *r)
     return result;
 }
 
-float nn_rng_uniform(nn_rng *r) { return (float)(nn_rng_u64(r) >> 40) * 0x1.0p-24f; }
-
 double nn_rng_uniform_d(nn_rng *r) { return (double)(nn_rng_u64(r) >> 11) * 0x1.0p-53; }
 
 uint64_t nn_rng_below(nn_rng *r, uint64_t n)

@@ -27,8 +27,6 @@ void nn_rng_seed(nn_rng *r, uint64_t seed, uint64_t stream);
 nn_rng nn_rng_split(const nn_rng *parent, uint64_t id);
 
 uint64_t nn_rng_u64(nn_rng *r);
-/* Uniform in [0, 1) with 24 random bits (exact in float). */
-float nn_rng_uniform(nn_rng *r);
 /* Uniform in [0, 1) with 53 random bits. */
 double nn_rng_uniform_d(nn_rng *r);
 /* Uniform integer in [0, n), unbiased. */
