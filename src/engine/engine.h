@@ -122,6 +122,19 @@ typedef struct nn_conv_geom {
 
 typedef enum { NN_POOL_MAX = 0, NN_POOL_AVG } nn_pool_kind;
 
+/* A recurrent cell's elementwise part (Keras 2 semantics); the layer does
+ * the products with gemm/gemm_ex. Gate blocks of `units` columns, in
+ * Keras's order: LSTM i, f, c, o; GRU z, r, h. act is the cell activation
+ * (tanh), rec_act the gates' (sigmoid). */
+typedef enum { NN_RNN_SIMPLE = 0, NN_RNN_LSTM, NN_RNN_GRU } nn_rnn_kind;
+typedef struct nn_rnn_cell {
+    nn_rnn_kind kind;
+    nn_act act, rec_act;
+    float act_alpha, rec_alpha; /* leaky_relu slope, elu alpha */
+    int units;
+    bool reset_after;   /* GRU: r multiplies (h R + b_rec), not h */
+} nn_rnn_cell;
+
 typedef struct nn_engine_ops {
     const char *name;
 
@@ -141,6 +154,12 @@ typedef struct nn_engine_ops {
      * A is M x K (K x M when ta), B is K x N (N x K when tb). */
     void (*gemm)(nn_engine *e, bool ta, bool tb, int M, int N, int K, float alpha,
                  const nn_tensor *A, const nn_tensor *B, float beta, nn_tensor *C);
+    /* gemm on sub-matrices: the same product with explicit leading
+     * dimensions (row strides in floats) of A, B and C, for column blocks
+     * (a GRU's gate blocks) and strided views (nn_tensor_view). */
+    void (*gemm_ex)(nn_engine *e, bool ta, bool tb, int M, int N, int K, float alpha,
+                    const nn_tensor *A, int lda, const nn_tensor *B, int ldb, float beta,
+                    nn_tensor *C, int ldc);
     /* Y[r, c] += b[c] */
     void (*add_bias)(nn_engine *e, nn_tensor *Y, const nn_tensor *b, int rows, int cols);
     /* db[c] = beta * db[c] + sum_r dY[r, c] */
@@ -160,7 +179,7 @@ typedef struct nn_engine_ops {
     /* Inverted dropout: mask[i] = (u >= rate) / (1 - rate); y = x * mask. */
     void (*dropout_forward)(nn_engine *e, float rate, nn_rng *rng, const nn_tensor *x,
                             nn_tensor *mask, nn_tensor *y, size_t n);
-    /* out = a * b elementwise */
+    /* out = a * b elementwise (out may be a or b) */
     void (*mul)(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out, size_t n);
     /* y = alpha * x + y */
     void (*axpy)(nn_engine *e, float alpha, const nn_tensor *x, nn_tensor *y, size_t n);
@@ -250,6 +269,60 @@ typedef struct nn_engine_ops {
     void (*copy_cols)(nn_engine *e, const nn_tensor *src, int src_cols, int src_off,
                       nn_tensor *dst, int dst_cols, int dst_off, int rows, int width);
 
+    /* dst (b, a, c) from src (a, b, c): dst[j, i, :] = src[i', j', :] with
+     * i' = a-1-i when rev_a (else i), j' = b-1-j when rev_b (else j).
+     * Batch-major <-> time-major sequences, optionally reversed in time. */
+    void (*swap_axes)(nn_engine *e, const nn_tensor *src, nn_tensor *dst, int a, int b, int c,
+                      bool rev_a, bool rev_b);
+
+    /* One LSTM step over `rows` samples: z (rows x 4U) holds the gates'
+     * pre-activations; writes gates (rows x 4U: i, f, g, o activated),
+     * c = f*c_prev + i*g, tc = act(c), h = o*tc (rows x U each). */
+    void (*lstm_forward)(nn_engine *e, const nn_rnn_cell *cell, const nn_tensor *z,
+                         const nn_tensor *c_prev, nn_tensor *gates, nn_tensor *c, nn_tensor *tc,
+                         nn_tensor *h, int rows);
+    /* Its gradient: dh = d(loss)/dh for this step; dc holds d/dc from the
+     * next step on entry and d/dc_prev on return; writes dz (rows x 4U). */
+    void (*lstm_backward)(nn_engine *e, const nn_rnn_cell *cell, const nn_tensor *z,
+                          const nn_tensor *gates, const nn_tensor *c_prev, const nn_tensor *c,
+                          const nn_tensor *tc, const nn_tensor *dh, nn_tensor *dc, nn_tensor *dz,
+                          int rows);
+    /* One GRU step, in two parts around the recurrent products. zx: x W +
+     * b_in (rows x 3U); zh: the recurrent products (h R (+ b_rec when
+     * reset_after); with reset_after = false its h block is (r*h) R_h).
+     * gru_gates: gates[:, :2U] = rec_act(zx + zh) (z, r); rh = r * h_rec
+     * when rh != NULL (reset_after = false, for the product (r*h) R_h).
+     * gru_output: hh = act(zx_h + (reset_after ? r * zh_h : zh_h)) into
+     * gates[:, 2U:], h = z*h_prev + (1-z)*hh. */
+    void (*gru_gates)(nn_engine *e, const nn_rnn_cell *cell, const nn_tensor *zx,
+                      const nn_tensor *zh, const nn_tensor *h_rec, nn_tensor *gates,
+                      nn_tensor *rh, int rows);
+    void (*gru_output)(nn_engine *e, const nn_rnn_cell *cell, const nn_tensor *zx,
+                       const nn_tensor *zh, const nn_tensor *h_prev, nn_tensor *gates,
+                       nn_tensor *h, int rows);
+    /* GRU step gradient from dh: dzx = d/d(zx) (rows x 3U), dh_prev += dh*z;
+     * reset_after: also dzh = d/d(zh) (rows x 3U). reset_after = false:
+     * writes dzx's z and h blocks only; the layer forms drh = dzx_h R_h^T
+     * and calls gru_reset_backward, which writes dzx's r block and adds
+     * drh * r into dh_rec. */
+    void (*gru_backward)(nn_engine *e, const nn_rnn_cell *cell, const nn_tensor *zx,
+                         const nn_tensor *zh, const nn_tensor *h_prev, const nn_tensor *gates,
+                         const nn_tensor *dh, nn_tensor *dzx, nn_tensor *dzh, nn_tensor *dh_prev,
+                         int rows);
+    void (*gru_reset_backward)(nn_engine *e, const nn_rnn_cell *cell, const nn_tensor *zx,
+                               const nn_tensor *zh, const nn_tensor *h_rec,
+                               const nn_tensor *gates, const nn_tensor *drh, nn_tensor *dzx,
+                               nn_tensor *dh_rec, int rows);
+
+    /* Embedding lookup: out[i, :] = table[ids[i], :] for n ids (floats
+     * holding integers); an id outside [0, vocab) gives a zero row (callers
+     * validate ids first). Backward: dtable = beta*dtable + the rows of
+     * dout summed per id. */
+    void (*embedding_forward)(nn_engine *e, const nn_tensor *ids, const nn_tensor *table,
+                              nn_tensor *out, size_t n, int vocab, int dim);
+    void (*embedding_backward)(nn_engine *e, const nn_tensor *ids, const nn_tensor *dout,
+                               nn_tensor *dtable, size_t n, int vocab, int dim, float beta);
+
     void (*destroy)(nn_engine *e);
 } nn_engine_ops;
 
@@ -271,6 +344,15 @@ void nn_engine_destroy(nn_engine *e);
 
 /* Number of state slots each optimizer keeps per parameter tensor. */
 int nn_opt_slot_count(nn_opt_kind kind, bool amsgrad);
+
+/* n floats of t from element `offset` on (address arithmetic only, valid
+ * for host and device memory; the view owns nothing). */
+static inline nn_tensor nn_tensor_view(const nn_tensor *t, size_t offset, size_t n)
+{
+    nn_tensor v = {.data = t->data + offset, .size = n, .ndim = 1, .view = true};
+    v.shape[0] = (int)n;
+    return v;
+}
 
 static inline size_t nn_shape_size(int ndim, const int *shape)
 {

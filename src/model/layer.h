@@ -14,7 +14,7 @@
 #include "util/rng.h"
 
 #define NN_MAX_INPUTS 8
-#define NN_MAX_PARAMS 4
+#define NN_MAX_PARAMS 8
 #define NN_NAME_MAX 64
 
 typedef struct nn_regularizer {
@@ -27,7 +27,7 @@ typedef struct nn_initializer {
 } nn_initializer;
 
 typedef struct nn_param {
-    char name[32];         /* Keras weight name: "kernel", "bias" */
+    char name[64];         /* Keras weight name: "kernel", "forward_lstm/bias" */
     int ndim;
     int shape[NN_MAX_DIMS];
     size_t size;
@@ -36,6 +36,7 @@ typedef struct nn_param {
     nn_regularizer reg;
     nn_initializer init;
     int fan_in, fan_out;
+    size_t ones_lo, ones_hi; /* values [lo, hi) start at 1 (LSTM unit_forget_bias) */
     bool trainable;
 } nn_param;
 
@@ -96,6 +97,7 @@ struct nn_node {
     bool loss_wrote_preact;    /* fused loss wrote dpreact: skip act backward */
     nn_regularizer activity_reg;
 
+    char inner_name[NN_NAME_MAX]; /* a wrapper's inner layer (Bidirectional, TimeDistributed) */
     void *cfg;                 /* layer-specific settings (from parse) */
     void *state;               /* layer-specific per-batch state (from plan) */
     nn_spec_node *spec;        /* where the layer was declared (for errors) */

@@ -30,6 +30,14 @@
  *   gets 2 dy) fails. Concatenate along axes 1, 2, -1 of 3-D inputs (via
  *   reshape).
  *
+ *   recurrent: simple_rnn, lstm, gru (reset_after true and false),
+ *   bidirectional (every merge mode) and time_distributed(dense) on
+ *   (timesteps, features) inputs: the differences run the whole sequence
+ *   again, so they check backpropagation through time, with
+ *   return_sequences on and off, go_backwards, non-default activations, a
+ *   partial batch, and dropout / recurrent_dropout (the masks come from an
+ *   RNG seeded afresh for every pass, so all passes see the same masks).
+ *
  * Broken by hand in a private copy to see these fail (see the report of the
  * change that added this file). */
 #include <stdarg.h>
@@ -46,6 +54,7 @@
 #include "engine/engine.h"
 #include "model/model.h"
 #include "spec/spec.h"
+#include "util/rng.h"
 
 #include "unit/gradcheck.h"
 
@@ -54,6 +63,9 @@ static int g_failures;
  * bilinear in each value, so a small step is exact up to rounding and
  * rarely crosses a maximum / minimum switch) */
 static double g_fixed_h;
+/* != 0: training passes draw dropout masks from an RNG seeded with this
+ * afresh for every pass (the same masks in every pass) */
+static uint64_t g_rng_seed;
 /* a parameter ("node/param") whose gradient is 0 by construction */
 static const char *g_zero_ok;
 
@@ -103,7 +115,10 @@ static void build(gc_model *gm, const char *text, int rows, int plan_batch, bool
 
 static double objective(gc_model *gm)
 {
-    nn_pass p = {.e = E, .rows = gm->rows, .training = gm->training, .rng = NULL};
+    nn_rng rng;
+    nn_rng_seed(&rng, g_rng_seed, 1);
+    nn_pass p = {.e = E, .rows = gm->rows, .training = gm->training,
+                 .rng = g_rng_seed ? &rng : NULL};
     nn_model_forward(gm->m, &p);
     size_t n = (size_t)gm->rows * gm->m->output->size;
     E->ops->download(E, gm->yh, &gm->m->output->out, n);
@@ -372,6 +387,61 @@ static void test_concat_gradients(void **state)
     merge_model("type = \"concatenate\";", "\"a\", \"b\", \"c\", \"a\"", ax3, 3);
 }
 
+static void test_recurrent_gradients(void **state)
+{
+    (void)state;
+    static const char *const layers[] = {
+        "type = \"simple_rnn\"; units = 3;",
+        "type = \"simple_rnn\"; units = 3; return_sequences = true; go_backwards = true;",
+        "type = \"simple_rnn\"; units = 2; activation = \"softsign\"; use_bias = false;",
+        "type = \"lstm\"; units = 3;",
+        "type = \"lstm\"; units = 3; return_sequences = true;",
+        "type = \"lstm\"; units = 2; go_backwards = true; activation = \"softsign\"; "
+        "recurrent_activation = \"hard_sigmoid\";",
+        "type = \"lstm\"; units = 3; use_bias = false; return_sequences = true; "
+        "go_backwards = true;",
+        "type = \"gru\"; units = 3;",
+        "type = \"gru\"; units = 3; return_sequences = true; go_backwards = true;",
+        "type = \"gru\"; units = 3; reset_after = false;",
+        "type = \"gru\"; units = 2; reset_after = false; return_sequences = true; "
+        "activation = \"elu\";",
+        "type = \"gru\"; units = 2; use_bias = false;",
+        "type = \"bidirectional\"; layer = { type = \"lstm\"; units = 2; "
+        "return_sequences = true; };",
+        "type = \"bidirectional\"; layer = { type = \"gru\"; units = 2; }; merge_mode = \"sum\";",
+        "type = \"bidirectional\"; layer = { type = \"simple_rnn\"; units = 2; "
+        "return_sequences = true; }; merge_mode = \"mul\";",
+        "type = \"bidirectional\"; layer = { type = \"gru\"; units = 2; reset_after = false; "
+        "go_backwards = true; return_sequences = true; }; merge_mode = \"ave\";",
+        "type = \"time_distributed\"; layer = { type = \"dense\"; units = 3; "
+        "activation = \"tanh\"; };",
+    };
+    for (size_t i = 0; i < sizeof layers / sizeof *layers; i++)
+        gradcheck_layer("4, 2", layers[i], 3, 3, true);
+    /* a partial batch, and one timestep */
+    gradcheck_layer("5, 3", "type = \"lstm\"; units = 2; return_sequences = true;", 2, 4, true);
+    g_zero_ok = "gru/recurrent_kernel"; /* h_0 = 0: nothing to differentiate */
+    gradcheck_layer("1, 3", "type = \"gru\"; units = 2;", 3, 3, true);
+    g_zero_ok = NULL;
+    /* stacked: the first layer's sequence output feeds the second */
+    gradcheck_model("model = { input = { shape = [4, 2]; }; layers = ( { type = \"gru\"; "
+                    "units = 3; return_sequences = true; }, { type = \"lstm\"; units = 2; } ); };",
+                    3, 3, true);
+    /* dropout on inputs and state: the same masks in every pass */
+    g_rng_seed = 12345;
+    static const char *const dropped[] = {
+        "type = \"simple_rnn\"; units = 3; dropout = 0.3; recurrent_dropout = 0.3; "
+        "return_sequences = true;",
+        "type = \"lstm\"; units = 3; dropout = 0.3; recurrent_dropout = 0.4;",
+        "type = \"gru\"; units = 3; dropout = 0.3; recurrent_dropout = 0.4;",
+        "type = \"gru\"; units = 3; reset_after = false; recurrent_dropout = 0.4; "
+        "return_sequences = true;",
+    };
+    for (size_t i = 0; i < sizeof dropped / sizeof *dropped; i++)
+        gradcheck_layer("4, 2", dropped[i], 3, 3, true);
+    g_rng_seed = 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_depthwise_gradients),
         cmocka_unit_test(test_merge_gradients),
         cmocka_unit_test(test_concat_gradients),
+        cmocka_unit_test(test_recurrent_gradients),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -4,17 +4,14 @@
 #include <math.h>
 
 #include "engine/cpu/cpu_internal.h"
+#include "engine/cpu/cpu_math.h"
 
 #define SELU_ALPHA 1.6732632423543772848170429916717f
 #define SELU_SCALE 1.0507009873554804934193349852946f
 
-static inline float sigmoidf(float x)
-{
-    float e = expf(-fabsf(x));
-    return x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
-}
 
-NN_KERNEL static void act_fwd_range(nn_act act, float alpha, const float *restrict x,
+
+NN_KERNEL void nn_cpu_act_fwd_range(nn_act act, float alpha, const float *restrict x,
                                     float *restrict y, size_t n)
 {
     switch (act) {
@@ -22,10 +19,10 @@ NN_KERNEL static void act_fwd_range(nn_act act, float alpha, const float *restri
         for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
         break;
     case NN_ACT_SIGMOID:
-        for (size_t i = 0; i < n; i++) y[i] = sigmoidf(x[i]);
+        for (size_t i = 0; i < n; i++) y[i] = nn_sigmoidf(x[i]);
         break;
     case NN_ACT_TANH:
-        for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+        for (size_t i = 0; i < n; i++) y[i] = nn_tanhf(x[i]);
         break;
     case NN_ACT_ELU:
         for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : alpha * expm1f(x[i]);
@@ -47,7 +44,7 @@ NN_KERNEL static void act_fwd_range(nn_act act, float alpha, const float *restri
         for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : alpha * x[i];
         break;
     case NN_ACT_SWISH:
-        for (size_t i = 0; i < n; i++) y[i] = x[i] * sigmoidf(x[i]);
+        for (size_t i = 0; i < n; i++) y[i] = x[i] * nn_sigmoidf(x[i]);
         break;
     case NN_ACT_GELU:
         for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
@@ -59,7 +56,7 @@ NN_KERNEL static void act_fwd_range(nn_act act, float alpha, const float *restri
 }
 
 /* x may be NULL for activations whose derivative needs only y. */
-NN_KERNEL static void act_bwd_range(nn_act act, float alpha, const float *x, const float *y,
+NN_KERNEL void nn_cpu_act_bwd_range(nn_act act, float alpha, const float *x, const float *y,
                                     const float *dy, float *dx, size_t n)
 {
     switch (act) {
@@ -81,7 +78,7 @@ NN_KERNEL static void act_bwd_range(nn_act act, float alpha, const float *x, con
             dx[i] = dy[i] * (x[i] > 0.0f ? SELU_SCALE : y[i] + SELU_SCALE * SELU_ALPHA);
         break;
     case NN_ACT_SOFTPLUS:
-        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * sigmoidf(x[i]);
+        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * nn_sigmoidf(x[i]);
         break;
     case NN_ACT_SOFTSIGN:
         for (size_t i = 0; i < n; i++) {
@@ -97,7 +94,7 @@ NN_KERNEL static void act_bwd_range(nn_act act, float alpha, const float *x, con
         break;
     case NN_ACT_SWISH:
         for (size_t i = 0; i < n; i++) {
-            float s = sigmoidf(x[i]);
+            float s = nn_sigmoidf(x[i]);
             dx[i] = dy[i] * (s + x[i] * s * (1.0f - s));
         }
         break;
@@ -148,7 +145,7 @@ void nn_cpu_act_forward(nn_engine *e, nn_act act, float alpha, const nn_tensor *
     if (act == NN_ACT_LINEAR && x == y)
         return;
     NN_PAR_RANGE(e->threads, (size_t)rows * cols, lo, hi,
-                 act_fwd_range(act, alpha, x + lo, y + lo, hi - lo));
+                 nn_cpu_act_fwd_range(act, alpha, x + lo, y + lo, hi - lo));
 }
 
 void nn_cpu_act_backward(nn_engine *e, nn_act act, float alpha, const nn_tensor *xt,
@@ -175,6 +172,6 @@ void nn_cpu_act_backward(nn_engine *e, nn_act act, float alpha, const nn_tensor 
     if (act == NN_ACT_LINEAR && dx == dy)
         return;
     NN_PAR_RANGE(e->threads, (size_t)rows * cols, lo, hi,
-                 act_bwd_range(act, alpha, x ? x + lo : NULL, y ? y + lo : NULL, dy + lo, dx + lo,
+                 nn_cpu_act_bwd_range(act, alpha, x ? x + lo : NULL, y ? y + lo : NULL, dy + lo, dx + lo,
                                hi - lo));
 }

@@ -105,10 +105,10 @@ static void cpu_fill(nn_engine *e, nn_tensor *t, float value, size_t n)
  * thread) on a slice of C's rows (or columns). For the batch-sized products
  * of training this beats OpenBLAS's own threading by ~8% here, and thin
  * products (a 10-unit head) by far more. Tiny products stay on one thread. */
-static void cpu_gemm(nn_engine *e, bool ta, bool tb, int M, int N, int K, float alpha,
-                     const nn_tensor *A, const nn_tensor *B, float beta, nn_tensor *C)
+static void cpu_gemm_ex(nn_engine *e, bool ta, bool tb, int M, int N, int K, float alpha,
+                        const nn_tensor *A, int lda, const nn_tensor *B, int ldb, float beta,
+                        nn_tensor *C, int ldc)
 {
-    const int lda = ta ? M : K, ldb = tb ? K : N, ldc = N;
     const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans;
     const CBLAS_TRANSPOSE opb = tb ? CblasTrans : CblasNoTrans;
     const double flops = 2.0 * M * N * K;
@@ -138,15 +138,16 @@ static void cpu_gemm(nn_engine *e, bool ta, bool tb, int M, int N, int K, float 
                     cblas_sgemm(CblasRowMajor, opa, opb, M, N, len, alpha,
                                 ta ? a + (size_t)k0 * lda : a + k0, lda,
                                 tb ? b + k0 : b + (size_t)k0 * ldb, ldb, t == 0 ? beta : 0.0f,
-                                dst, ldc);
+                                dst, t == 0 ? ldc : N);
                 else if (t > 0)
                     memset(dst, 0, sizeof(float) * (size_t)M * N);
             }
             for (int t = 1; t < threads; t++) {
                 const float *part = scratch + (size_t)(t - 1) * M * N;
 #pragma omp parallel for num_threads(threads) schedule(static) if ((size_t)M * N > NN_CPU_PAR_MIN)
-                for (size_t i = 0; i < (size_t)M * N; i++)
-                    c[i] += part[i];
+                for (int r = 0; r < M; r++)
+                    for (int j = 0; j < N; j++)
+                        c[(size_t)r * ldc + j] += part[(size_t)r * N + j];
             }
             return;
         }
@@ -173,6 +174,12 @@ static void cpu_gemm(nn_engine *e, bool ta, bool tb, int M, int N, int K, float 
                             tb ? b + (size_t)lo * ldb : b + lo, ldb, beta, c + lo, ldc);
         }
     }
+}
+
+static void cpu_gemm(nn_engine *e, bool ta, bool tb, int M, int N, int K, float alpha,
+                     const nn_tensor *A, const nn_tensor *B, float beta, nn_tensor *C)
+{
+    cpu_gemm_ex(e, ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N);
 }
 
 static void cpu_add_bias(nn_engine *e, nn_tensor *Y, const nn_tensor *b, int rows, int cols)
@@ -253,8 +260,8 @@ static void cpu_dropout_forward(nn_engine *e, float rate, nn_rng *rng, const nn_
     NN_PAR_RANGE(e->threads, n, lo, hi, dropout_range(k1, k2, threshold, keep, lo, hi, xx, m, yy));
 }
 
-NN_KERNEL static void mul_range(const float *restrict a, const float *restrict b,
-                                float *restrict o, size_t n)
+/* o may alias a or b (in-place masking): no restrict */
+NN_KERNEL static void mul_range(const float *a, const float *b, float *o, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         o[i] = a[i] * b[i];
@@ -385,6 +392,7 @@ static const nn_engine_ops cpu_ops = {
     .fill = cpu_fill,
     .host_ptr = cpu_host_ptr,
     .gemm = cpu_gemm,
+    .gemm_ex = cpu_gemm_ex,
     .add_bias = cpu_add_bias,
     .bias_grad = cpu_bias_grad,
     .act_forward = nn_cpu_act_forward,
@@ -413,6 +421,15 @@ static const nn_engine_ops cpu_ops = {
     .extremum = cpu_extremum,
     .route_equal = cpu_route_equal,
     .copy_cols = cpu_copy_cols,
+    .swap_axes = nn_cpu_swap_axes,
+    .lstm_forward = nn_cpu_lstm_forward,
+    .lstm_backward = nn_cpu_lstm_backward,
+    .gru_gates = nn_cpu_gru_gates,
+    .gru_output = nn_cpu_gru_output,
+    .gru_backward = nn_cpu_gru_backward,
+    .gru_reset_backward = nn_cpu_gru_reset_backward,
+    .embedding_forward = nn_cpu_embedding_forward,
+    .embedding_backward = nn_cpu_embedding_backward,
     .destroy = cpu_destroy,
 };
 

@@ -46,6 +46,12 @@ void *nn_cpu_scratch(nn_engine *e, nn_cpu_scratch_slot slot, size_t bytes);
         }                                                                               \
     } while (0)
 
+/* The activations on one contiguous range (vectorized; the recurrent cells
+ * call them per gate block). x may be NULL in bwd where act' needs only y. */
+void nn_cpu_act_fwd_range(nn_act act, float alpha, const float *restrict x, float *restrict y,
+                          size_t n);
+void nn_cpu_act_bwd_range(nn_act act, float alpha, const float *x, const float *y,
+                          const float *dy, float *dx, size_t n);
 void nn_cpu_act_forward(nn_engine *e, nn_act act, float alpha, const nn_tensor *x, nn_tensor *y,
                         int rows, int cols);
 void nn_cpu_act_backward(nn_engine *e, nn_act act, float alpha, const nn_tensor *x,
@@ -86,6 +92,34 @@ void nn_cpu_pool2d_forward(nn_engine *e, nn_pool_kind kind, const nn_conv_geom *
 void nn_cpu_pool2d_backward(nn_engine *e, nn_pool_kind kind, const nn_conv_geom *g,
                             const nn_tensor *x, const nn_tensor *y, const nn_tensor *dy,
                             nn_tensor *dx);
+
+void nn_cpu_swap_axes(nn_engine *e, const nn_tensor *src, nn_tensor *dst, int a, int b, int c,
+                      bool rev_a, bool rev_b);
+void nn_cpu_lstm_forward(nn_engine *e, const nn_rnn_cell *cell, const nn_tensor *z,
+                         const nn_tensor *c_prev, nn_tensor *gates, nn_tensor *c, nn_tensor *tc,
+                         nn_tensor *h, int rows);
+void nn_cpu_lstm_backward(nn_engine *e, const nn_rnn_cell *cell, const nn_tensor *z,
+                          const nn_tensor *gates, const nn_tensor *c_prev, const nn_tensor *c,
+                          const nn_tensor *tc, const nn_tensor *dh, nn_tensor *dc, nn_tensor *dz,
+                          int rows);
+void nn_cpu_gru_gates(nn_engine *e, const nn_rnn_cell *cell, const nn_tensor *zx,
+                      const nn_tensor *zh, const nn_tensor *h_rec, nn_tensor *gates,
+                      nn_tensor *rh, int rows);
+void nn_cpu_gru_output(nn_engine *e, const nn_rnn_cell *cell, const nn_tensor *zx,
+                       const nn_tensor *zh, const nn_tensor *h_prev, nn_tensor *gates,
+                       nn_tensor *h, int rows);
+void nn_cpu_gru_backward(nn_engine *e, const nn_rnn_cell *cell, const nn_tensor *zx,
+                         const nn_tensor *zh, const nn_tensor *h_prev, const nn_tensor *gates,
+                         const nn_tensor *dh, nn_tensor *dzx, nn_tensor *dzh, nn_tensor *dh_prev,
+                         int rows);
+void nn_cpu_gru_reset_backward(nn_engine *e, const nn_rnn_cell *cell, const nn_tensor *zx,
+                               const nn_tensor *zh, const nn_tensor *h_rec,
+                               const nn_tensor *gates, const nn_tensor *drh, nn_tensor *dzx,
+                               nn_tensor *dh_rec, int rows);
+void nn_cpu_embedding_forward(nn_engine *e, const nn_tensor *ids, const nn_tensor *table,
+                              nn_tensor *out, size_t n, int vocab, int dim);
+void nn_cpu_embedding_backward(nn_engine *e, const nn_tensor *ids, const nn_tensor *dout,
+                               nn_tensor *dtable, size_t n, int vocab, int dim, float beta);
 
 /* Deterministic parallel sum: fixed chunks per thread, combined in order, so
  * the result depends on the thread count only, never on scheduling. */

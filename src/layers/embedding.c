@@ -1,0 +1,107 @@
+/* Embedding: integer token ids (held as floats) to rows of a trainable
+ * (input_dim, output_dim) table; output shape = input shape + (output_dim).
+ * Ids are checked against input_dim when the data is loaded (an id the
+ * table lacks is an error, as Keras on the CPU); no gradient flows to the
+ * ids. */
+#include <stdlib.h>
+
+#include "layers/common.h"
+#include "layers/registry.h"
+
+typedef struct {
+    int input_dim, output_dim;
+    nn_initializer init;
+    nn_regularizer reg;
+} embedding_cfg;
+
+static nn_status embedding_parse(nn_node *n, nn_spec_node *s, nn_error *err)
+{
+    embedding_cfg *c = calloc(1, sizeof *c);
+    if (!c)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    n->cfg = c;
+    long long in_dim, out_dim;
+    nn_status st;
+    if ((st = nn_spec_int(s, "input_dim", true, 0, 1, 1 << 24, &in_dim, err)) ||
+        (st = nn_spec_int(s, "output_dim", true, 0, 1, 1 << 20, &out_dim, err)) ||
+        (st = nn_spec_initializer(s, "embeddings_initializer", "random_uniform", &c->init, err)) ||
+        (st = nn_spec_regularizer(s, "embeddings_regularizer", &c->reg, err)) ||
+        (st = nn_spec_regularizer(s, "activity_regularizer", &n->activity_reg, err)))
+        return st;
+    c->input_dim = (int)in_dim;
+    c->output_dim = (int)out_dim;
+    return NN_OK;
+}
+
+static nn_status embedding_infer(nn_node *n, nn_error *err)
+{
+    embedding_cfg *c = n->cfg;
+    if (n->n_in != 1)
+        return nn_node_fail(n, err, "takes one input, got %d", n->n_in);
+    const nn_node *in = n->in[0];
+    if (in->ndim + 1 > NN_MAX_DIMS - 1)
+        return nn_node_fail(n, err, "input has too many axes (%d)", in->ndim);
+    n->ndim = in->ndim + 1;
+    for (int i = 0; i < in->ndim; i++)
+        n->shape[i] = in->shape[i];
+    n->shape[in->ndim] = c->output_dim;
+    int shape[2] = {c->input_dim, c->output_dim};
+    nn_node_add_param(n, "embeddings", 2, shape, c->input_dim, c->output_dim, c->init, c->reg);
+    return NN_OK;
+}
+
+static void embedding_forward(nn_node *n, const nn_pass *p)
+{
+    const embedding_cfg *c = n->cfg;
+    size_t ids = (size_t)p->rows * n->in[0]->size;
+    p->e->ops->embedding_forward(p->e, &n->in[0]->out, &n->params[0].w, &n->out, ids,
+                                 c->input_dim, c->output_dim);
+}
+
+static void embedding_backward(nn_node *n, const nn_pass *p)
+{
+    const embedding_cfg *c = n->cfg;
+    size_t ids = (size_t)p->rows * n->in[0]->size;
+    if (n->params[0].trainable)
+        p->e->ops->embedding_backward(p->e, &n->in[0]->out, &n->dout, &n->params[0].g, ids,
+                                      c->input_dim, c->output_dim, 0.0f);
+    nn_tensor *dx = nn_grad_target(n, 0);
+    if (dx) { /* ids are not differentiable: a zero gradient */
+        p->e->ops->fill(p->e, dx, 0.0f, ids);
+        nn_grad_commit(n, 0, dx, p);
+    }
+}
+
+static nn_status embedding_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
+{
+    (void)err;
+    const embedding_cfg *c = n->cfg;
+    nn_keras_config_common(n, cfg);
+    json_object_set_new(cfg, "input_dim", json_integer(c->input_dim));
+    json_object_set_new(cfg, "output_dim", json_integer(c->output_dim));
+    json_object_set_new(cfg, "embeddings_initializer", nn_initializer_keras_json(&c->init));
+    json_object_set_new(cfg, "embeddings_regularizer", nn_regularizer_keras_json(&c->reg));
+    json_object_set_new(cfg, "activity_regularizer", nn_regularizer_keras_json(&n->activity_reg));
+    json_object_set_new(cfg, "embeddings_constraint", json_null());
+    json_object_set_new(cfg, "mask_zero", json_false());
+    if (n->in[0]->ndim == 1)
+        json_object_set_new(cfg, "input_length", json_integer(n->in[0]->shape[0]));
+    return NN_OK;
+}
+
+extern const nn_layer_type nn_layer_embedding;
+
+int nn_embedding_input_dim(const nn_node *n)
+{
+    return n->type == &nn_layer_embedding ? ((const embedding_cfg *)n->cfg)->input_dim : 0;
+}
+
+const nn_layer_type nn_layer_embedding = {
+    .name = "embedding",
+    .keras_class = "Embedding",
+    .parse = embedding_parse,
+    .infer = embedding_infer,
+    .forward = embedding_forward,
+    .backward = embedding_backward,
+    .keras_config = embedding_keras_config,
+};

@@ -1,0 +1,442 @@
+/* The recurrent core (see recurrent.h): spec keys, parameters, Keras
+ * config, and the forward/backward passes through time. */
+#include <stdio.h>
+#include <string.h>
+
+#include "layers/recurrent.h"
+
+int nn_rnn_gates(nn_rnn_kind kind)
+{
+    return kind == NN_RNN_LSTM ? 4 : kind == NN_RNN_GRU ? 3 : 1;
+}
+
+const char *nn_rnn_keras_class(nn_rnn_kind kind)
+{
+    return kind == NN_RNN_LSTM ? "LSTM" : kind == NN_RNN_GRU ? "GRU" : "SimpleRNN";
+}
+
+const char *nn_rnn_type_name(nn_rnn_kind kind)
+{
+    return kind == NN_RNN_LSTM ? "lstm" : kind == NN_RNN_GRU ? "gru" : "simple_rnn";
+}
+
+static nn_status parse_rate(nn_spec_node *s, const char *key, float *out, nn_error *err)
+{
+    double v;
+    nn_status st = nn_spec_float(s, key, false, 0.0, -1e300, 1e300, &v, err);
+    if (st)
+        return st;
+    if (v < 0.0 || v >= 1.0)
+        return nn_spec_fail(s, key, err, NN_ERR_USAGE, "expected a fraction in [0, 1), got %g",
+                            v);
+    *out = (float)v;
+    return NN_OK;
+}
+
+nn_status nn_rnn_parse(nn_rnn_kind kind, nn_spec_node *s, nn_rnn_cfg *c,
+                       nn_regularizer *activity, nn_error *err)
+{
+    memset(c, 0, sizeof *c);
+    c->cell.kind = kind;
+    long long units;
+    nn_status st;
+    if ((st = nn_spec_int(s, "units", true, 0, 1, 1 << 16, &units, err)) ||
+        (st = nn_spec_bool(s, "use_bias", false, true, &c->use_bias, err)) ||
+        (st = nn_spec_bool(s, "return_sequences", false, false, &c->return_sequences, err)) ||
+        (st = nn_spec_bool(s, "go_backwards", false, false, &c->go_backwards, err)) ||
+        (st = parse_rate(s, "dropout", &c->dropout, err)) ||
+        (st = parse_rate(s, "recurrent_dropout", &c->recurrent_dropout, err)) ||
+        (st = nn_spec_initializer(s, "kernel_initializer", "glorot_uniform", &c->kernel_init,
+                                  err)) ||
+        (st = nn_spec_initializer(s, "recurrent_initializer", "orthogonal", &c->rec_init, err)) ||
+        (st = nn_spec_initializer(s, "bias_initializer", "zeros", &c->bias_init, err)) ||
+        (st = nn_spec_regularizer(s, "kernel_regularizer", &c->kernel_reg, err)) ||
+        (st = nn_spec_regularizer(s, "recurrent_regularizer", &c->rec_reg, err)) ||
+        (st = nn_spec_regularizer(s, "bias_regularizer", &c->bias_reg, err)))
+        return st;
+    if (activity && (st = nn_spec_regularizer(s, "activity_regularizer", activity, err)))
+        return st;
+    c->cell.units = (int)units;
+    /* "activation" defaults to tanh, as Keras; an explicit key wins */
+    if (nn_spec_has(s, "activation")) {
+        if ((st = nn_spec_activation(s, "activation", &c->cell.act, &c->cell.act_alpha, err)))
+            return st;
+    } else {
+        c->cell.act = NN_ACT_TANH;
+    }
+    if (c->cell.act == NN_ACT_SOFTMAX)
+        return nn_spec_fail(s, "activation", err, NN_ERR_USAGE,
+                            "softmax is not an elementwise activation; use it in a Dense "
+                            "layer after the recurrent layer");
+    if (kind != NN_RNN_SIMPLE) {
+        if (nn_spec_has(s, "recurrent_activation")) {
+            if ((st = nn_spec_activation(s, "recurrent_activation", &c->cell.rec_act,
+                                         &c->cell.rec_alpha, err)))
+                return st;
+        } else {
+            c->cell.rec_act = NN_ACT_SIGMOID;
+        }
+        if (c->cell.rec_act == NN_ACT_SOFTMAX)
+            return nn_spec_fail(s, "recurrent_activation", err, NN_ERR_USAGE,
+                                "softmax is not an elementwise activation");
+    }
+    if (kind == NN_RNN_LSTM &&
+        (st = nn_spec_bool(s, "unit_forget_bias", false, true, &c->unit_forget_bias, err)))
+        return st;
+    if (kind == NN_RNN_GRU &&
+        (st = nn_spec_bool(s, "reset_after", false, true, &c->cell.reset_after, err)))
+        return st;
+    return NN_OK;
+}
+
+int nn_rnn_add_params(nn_node *n, const nn_rnn_cfg *c, int features, const char *prefix)
+{
+    const int U = c->cell.units, GU = nn_rnn_gates(c->cell.kind) * U;
+    char name[64];
+    int first = n->n_params;
+    int kshape[2] = {features, GU}, rshape[2] = {U, GU};
+    snprintf(name, sizeof name, "%skernel", prefix);
+    nn_node_add_param(n, name, 2, kshape, features, GU, c->kernel_init, c->kernel_reg);
+    snprintf(name, sizeof name, "%srecurrent_kernel", prefix);
+    nn_node_add_param(n, name, 2, rshape, U, GU, c->rec_init, c->rec_reg);
+    if (c->use_bias) {
+        snprintf(name, sizeof name, "%sbias", prefix);
+        if (c->cell.kind == NN_RNN_GRU && c->cell.reset_after) {
+            int bshape[2] = {2, GU};
+            nn_node_add_param(n, name, 2, bshape, 2, GU, c->bias_init, c->bias_reg);
+        } else {
+            nn_param *b = nn_node_add_param(n, name, 1, &GU, features, GU, c->bias_init,
+                                            c->bias_reg);
+            if (c->cell.kind == NN_RNN_LSTM && c->unit_forget_bias) {
+                b->ones_lo = (size_t)U;
+                b->ones_hi = (size_t)2 * U;
+            }
+        }
+    }
+    return first;
+}
+
+void nn_rnn_keras_config(const nn_rnn_cfg *c, json_t *cfg)
+{
+    json_object_set_new(cfg, "return_sequences", json_boolean(c->return_sequences));
+    json_object_set_new(cfg, "return_state", json_false());
+    json_object_set_new(cfg, "go_backwards", json_boolean(c->go_backwards));
+    json_object_set_new(cfg, "stateful", json_false());
+    json_object_set_new(cfg, "unroll", json_false());
+    json_object_set_new(cfg, "units", json_integer(c->cell.units));
+    json_object_set_new(cfg, "activation", json_string(nn_activation_name(c->cell.act)));
+    if (c->cell.kind != NN_RNN_SIMPLE)
+        json_object_set_new(cfg, "recurrent_activation",
+                            json_string(nn_activation_name(c->cell.rec_act)));
+    json_object_set_new(cfg, "use_bias", json_boolean(c->use_bias));
+    json_object_set_new(cfg, "kernel_initializer", nn_initializer_keras_json(&c->kernel_init));
+    json_object_set_new(cfg, "recurrent_initializer", nn_initializer_keras_json(&c->rec_init));
+    json_object_set_new(cfg, "bias_initializer", nn_initializer_keras_json(&c->bias_init));
+    if (c->cell.kind == NN_RNN_LSTM)
+        json_object_set_new(cfg, "unit_forget_bias", json_boolean(c->unit_forget_bias));
+    json_object_set_new(cfg, "kernel_regularizer", nn_regularizer_keras_json(&c->kernel_reg));
+    json_object_set_new(cfg, "recurrent_regularizer", nn_regularizer_keras_json(&c->rec_reg));
+    json_object_set_new(cfg, "bias_regularizer", nn_regularizer_keras_json(&c->bias_reg));
+    json_object_set_new(cfg, "kernel_constraint", json_null());
+    json_object_set_new(cfg, "recurrent_constraint", json_null());
+    json_object_set_new(cfg, "bias_constraint", json_null());
+    json_object_set_new(cfg, "dropout", json_real(c->dropout));
+    json_object_set_new(cfg, "recurrent_dropout", json_real(c->recurrent_dropout));
+    if (c->cell.kind != NN_RNN_SIMPLE)
+        json_object_set_new(cfg, "implementation", json_integer(2));
+    if (c->cell.kind == NN_RNN_GRU)
+        json_object_set_new(cfg, "reset_after", json_boolean(c->cell.reset_after));
+}
+
+/* ---- per-batch tensors ---- */
+
+static nn_status alloc3(nn_engine *e, nn_tensor *t, int a, int b, int c, nn_error *err)
+{
+    int shape[3] = {a, b, c};
+    return e->ops->alloc(e, t, 3, shape, err);
+}
+
+nn_status nn_rnn_plan(nn_rnn_run *r, nn_engine *e, int B, bool needs_dx, nn_error *err)
+{
+    const nn_rnn_cfg *c = r->cfg;
+    const int T = r->T, F = r->F, U = c->cell.units, GU = nn_rnn_gates(c->cell.kind) * U;
+    const bool lstm = c->cell.kind == NN_RNN_LSTM, gru = c->cell.kind == NN_RNN_GRU;
+    nn_status st;
+    if ((st = alloc3(e, &r->xt, T, B, F, err)) || (st = alloc3(e, &r->zx, T, B, GU, err)) ||
+        (st = alloc3(e, &r->hs, T + 1, B, U, err)) ||
+        (st = alloc3(e, &r->dz, T, B, GU, err)) || (st = alloc3(e, &r->dhs, T + 1, B, U, err)))
+        return st;
+    if (c->dropout > 0.0f &&
+        ((st = alloc3(e, &r->xm, T, B, F, err)) || (st = alloc3(e, &r->in_mask, 1, B, F, err))))
+        return st;
+    if (c->recurrent_dropout > 0.0f &&
+        ((st = alloc3(e, &r->hm, T, B, U, err)) || (st = alloc3(e, &r->rec_mask, 1, B, U, err)) ||
+         (st = alloc3(e, &r->dhm, 1, B, U, err))))
+        return st;
+    if ((lstm || gru) && (st = alloc3(e, &r->gates, T, B, GU, err)))
+        return st;
+    if (lstm && ((st = alloc3(e, &r->cs, T + 1, B, U, err)) ||
+                 (st = alloc3(e, &r->tcs, T, B, U, err)) ||
+                 (st = alloc3(e, &r->dc, 1, B, U, err))))
+        return st;
+    if (gru && (st = alloc3(e, &r->zh, T, B, GU, err)))
+        return st;
+    if (gru && c->cell.reset_after && (st = alloc3(e, &r->dzh, T, B, GU, err)))
+        return st;
+    if (gru && !c->cell.reset_after &&
+        ((st = alloc3(e, &r->rh, T, B, U, err)) || (st = alloc3(e, &r->drh, 1, B, U, err))))
+        return st;
+    if (needs_dx && (st = alloc3(e, &r->dxt, T, B, F, err)))
+        return st;
+    return NN_OK;
+}
+
+void nn_rnn_release(nn_rnn_run *r, nn_engine *e)
+{
+    nn_tensor *all[] = {&r->xt,  &r->xm,       &r->zx,      &r->zh, &r->gates, &r->hs,
+                        &r->hm,  &r->cs,       &r->tcs,     &r->rh, &r->in_mask,
+                        &r->rec_mask, &r->dz,  &r->dzh,     &r->dhs, &r->dc, &r->drh,
+                        &r->dhm, &r->dxt};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        e->ops->free(e, all[i]);
+}
+
+/* Slice s of a time-major (slices, B, width) tensor. */
+static nn_tensor step(const nn_tensor *t, int s, int B, int width)
+{
+    return nn_tensor_view(t, (size_t)s * B * width, (size_t)B * width);
+}
+
+/* ---- forward ---- */
+
+void nn_rnn_forward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *x, nn_tensor *y,
+                    bool reverse_output)
+{
+    const nn_rnn_cfg *c = r->cfg;
+    const nn_rnn_cell *cell = &c->cell;
+    nn_engine *e = p->e;
+    const nn_engine_ops *o = e->ops;
+    const int B = p->rows, T = r->T, F = r->F, U = cell->units;
+    const int G = nn_rnn_gates(cell->kind), GU = G * U;
+    const bool drop_in = p->training && c->dropout > 0.0f;
+    const bool drop_rec = p->training && c->recurrent_dropout > 0.0f;
+    const nn_tensor *W = &r->kernel->w, *R = &r->rec->w;
+
+    o->swap_axes(e, x, &r->xt, B, T, F, false, c->go_backwards);
+    const nn_tensor *xin = &r->xt;
+    if (drop_in) {
+        nn_tensor x0 = step(&r->xt, 0, B, F), m0 = step(&r->xm, 0, B, F);
+        o->dropout_forward(e, c->dropout, p->rng, &x0, &r->in_mask, &m0, (size_t)B * F);
+        for (int s = 1; s < T; s++) {
+            nn_tensor xs = step(&r->xt, s, B, F), ms = step(&r->xm, s, B, F);
+            o->mul(e, &xs, &r->in_mask, &ms, (size_t)B * F);
+        }
+        xin = &r->xm;
+    }
+    o->gemm(e, false, false, T * B, GU, F, 1.0f, xin, W, 0.0f, &r->zx);
+    if (r->bias)
+        o->add_bias(e, &r->zx, &r->bias->w, T * B, GU);
+    o->fill(e, &r->hs, 0.0f, (size_t)B * U); /* h_0 */
+    if (cell->kind == NN_RNN_LSTM)
+        o->fill(e, &r->cs, 0.0f, (size_t)B * U);
+    if (cell->kind == NN_RNN_GRU) {
+        o->fill(e, &r->zh, 0.0f, (size_t)T * B * GU);
+        if (r->bias && cell->reset_after) {
+            nn_tensor brec = nn_tensor_view(&r->bias->w, (size_t)GU, (size_t)GU);
+            o->add_bias(e, &r->zh, &brec, T * B, GU);
+        }
+    }
+    if (drop_rec) {
+        nn_tensor h0 = step(&r->hs, 0, B, U), m0 = step(&r->hm, 0, B, U);
+        o->dropout_forward(e, c->recurrent_dropout, p->rng, &h0, &r->rec_mask, &m0,
+                           (size_t)B * U);
+    }
+
+    for (int s = 0; s < T; s++) {
+        nn_tensor hprev = step(&r->hs, s, B, U), hnext = step(&r->hs, s + 1, B, U);
+        nn_tensor hrec = hprev;
+        if (drop_rec) {
+            hrec = step(&r->hm, s, B, U);
+            if (s > 0)
+                o->mul(e, &hprev, &r->rec_mask, &hrec, (size_t)B * U);
+        }
+        nn_tensor zx = step(&r->zx, s, B, GU);
+        switch (cell->kind) {
+        case NN_RNN_SIMPLE:
+            if (s > 0) /* h_0 = 0 adds nothing */
+                o->gemm(e, false, false, B, GU, U, 1.0f, &hrec, R, 1.0f, &zx);
+            o->act_forward(e, cell->act, cell->act_alpha, &zx, &hnext, B, U);
+            break;
+        case NN_RNN_LSTM: {
+            if (s > 0)
+                o->gemm(e, false, false, B, GU, U, 1.0f, &hrec, R, 1.0f, &zx);
+            nn_tensor cp = step(&r->cs, s, B, U), cn = step(&r->cs, s + 1, B, U);
+            nn_tensor g = step(&r->gates, s, B, GU), tc = step(&r->tcs, s, B, U);
+            o->lstm_forward(e, cell, &zx, &cp, &g, &cn, &tc, &hnext, B);
+            break;
+        }
+        case NN_RNN_GRU: {
+            nn_tensor zh = step(&r->zh, s, B, GU), g = step(&r->gates, s, B, GU);
+            if (cell->reset_after) {
+                if (s > 0)
+                    o->gemm(e, false, false, B, GU, U, 1.0f, &hrec, R, 1.0f, &zh);
+                o->gru_gates(e, cell, &zx, &zh, &hrec, &g, NULL, B);
+            } else {
+                nn_tensor rh = step(&r->rh, s, B, U);
+                if (s > 0)
+                    o->gemm_ex(e, false, false, B, 2 * U, U, 1.0f, &hrec, U, R, GU, 0.0f, &zh,
+                               GU);
+                o->gru_gates(e, cell, &zx, &zh, &hrec, &g, &rh, B);
+                if (s > 0) {
+                    nn_tensor Rh = nn_tensor_view(R, (size_t)2 * U, (size_t)U * GU - 2 * U);
+                    nn_tensor zhh = nn_tensor_view(&zh, (size_t)2 * U, (size_t)B * GU - 2 * U);
+                    o->gemm_ex(e, false, false, B, U, U, 1.0f, &rh, U, &Rh, GU, 0.0f, &zhh,
+                               GU);
+                }
+            }
+            o->gru_output(e, cell, &zx, &zh, &hprev, &g, &hnext, B);
+            break;
+        }
+        }
+    }
+    if (c->return_sequences) {
+        nn_tensor seq = nn_tensor_view(&r->hs, (size_t)B * U, (size_t)T * B * U);
+        o->swap_axes(e, &seq, y, T, B, U, reverse_output, false);
+    } else {
+        nn_tensor last = step(&r->hs, T, B, U);
+        o->copy(e, y, &last, (size_t)B * U);
+    }
+}
+
+/* ---- backward ---- */
+
+/* dhs[s] += D R^T (D: B x width of the gates' gradients, through the
+ * recurrent dropout mask when there is one). */
+static void to_prev_state(nn_rnn_run *r, const nn_pass *p, const nn_tensor *D,
+                          const nn_tensor *R, int width, int ldd, int ldr, nn_tensor *dprev,
+                          bool drop_rec)
+{
+    nn_engine *e = p->e;
+    const int B = p->rows, U = r->cfg->cell.units;
+    if (drop_rec) {
+        e->ops->gemm_ex(e, false, true, B, U, width, 1.0f, D, ldd, R, ldr, 0.0f, &r->dhm, U);
+        e->ops->mul(e, &r->dhm, &r->rec_mask, &r->dhm, (size_t)B * U);
+        e->ops->axpy(e, 1.0f, &r->dhm, dprev, (size_t)B * U);
+    } else {
+        e->ops->gemm_ex(e, false, true, B, U, width, 1.0f, D, ldd, R, ldr, 1.0f, dprev, U);
+    }
+}
+
+void nn_rnn_backward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *dy, nn_tensor *dx,
+                     bool reverse_output)
+{
+    const nn_rnn_cfg *c = r->cfg;
+    const nn_rnn_cell *cell = &c->cell;
+    nn_engine *e = p->e;
+    const nn_engine_ops *o = e->ops;
+    const int B = p->rows, T = r->T, F = r->F, U = cell->units;
+    const int G = nn_rnn_gates(cell->kind), GU = G * U;
+    const bool drop_in = p->training && c->dropout > 0.0f;
+    const bool drop_rec = p->training && c->recurrent_dropout > 0.0f;
+    const nn_tensor *W = &r->kernel->w, *R = &r->rec->w;
+
+    o->fill(e, &r->dhs, 0.0f, (size_t)(T + 1) * B * U);
+    if (c->return_sequences) {
+        nn_tensor seq = nn_tensor_view(&r->dhs, (size_t)B * U, (size_t)T * B * U);
+        o->swap_axes(e, dy, &seq, B, T, U, false, reverse_output);
+    } else {
+        nn_tensor last = step(&r->dhs, T, B, U);
+        o->copy(e, &last, dy, (size_t)B * U);
+    }
+    if (cell->kind == NN_RNN_LSTM)
+        o->fill(e, &r->dc, 0.0f, (size_t)B * U);
+
+    for (int s = T - 1; s >= 0; s--) {
+        nn_tensor dh = step(&r->dhs, s + 1, B, U), dprev = step(&r->dhs, s, B, U);
+        nn_tensor hprev = step(&r->hs, s, B, U), hnext = step(&r->hs, s + 1, B, U);
+        nn_tensor hrec = drop_rec ? step(&r->hm, s, B, U) : hprev;
+        nn_tensor zx = step(&r->zx, s, B, GU), dz = step(&r->dz, s, B, GU);
+        switch (cell->kind) {
+        case NN_RNN_SIMPLE:
+            o->act_backward(e, cell->act, cell->act_alpha, &zx, &hnext, &dh, &dz, B, U);
+            if (s > 0)
+                to_prev_state(r, p, &dz, R, GU, GU, GU, &dprev, drop_rec);
+            break;
+        case NN_RNN_LSTM: {
+            nn_tensor cp = step(&r->cs, s, B, U), cn = step(&r->cs, s + 1, B, U);
+            nn_tensor g = step(&r->gates, s, B, GU), tc = step(&r->tcs, s, B, U);
+            o->lstm_backward(e, cell, &zx, &g, &cp, &cn, &tc, &dh, &r->dc, &dz, B);
+            if (s > 0)
+                to_prev_state(r, p, &dz, R, GU, GU, GU, &dprev, drop_rec);
+            break;
+        }
+        case NN_RNN_GRU: {
+            nn_tensor zh = step(&r->zh, s, B, GU), g = step(&r->gates, s, B, GU);
+            if (cell->reset_after) {
+                nn_tensor dzh = step(&r->dzh, s, B, GU);
+                o->gru_backward(e, cell, &zx, &zh, &hprev, &g, &dh, &dz, &dzh, &dprev, B);
+                if (s > 0)
+                    to_prev_state(r, p, &dzh, R, GU, GU, GU, &dprev, drop_rec);
+            } else {
+                o->gru_backward(e, cell, &zx, &zh, &hprev, &g, &dh, &dz, NULL, &dprev, B);
+                /* through (r*h) R_h: drh = dz_h R_h^T */
+                nn_tensor dzh_blk = nn_tensor_view(&dz, (size_t)2 * U, (size_t)B * GU - 2 * U);
+                nn_tensor Rh = nn_tensor_view(R, (size_t)2 * U, (size_t)U * GU - 2 * U);
+                o->gemm_ex(e, false, true, B, U, U, 1.0f, &dzh_blk, GU, &Rh, GU, 0.0f, &r->drh,
+                           U);
+                if (drop_rec) {
+                    o->fill(e, &r->dhm, 0.0f, (size_t)B * U);
+                    o->gru_reset_backward(e, cell, &zx, &zh, &hrec, &g, &r->drh, &dz, &r->dhm,
+                                          B);
+                    o->gemm_ex(e, false, true, B, U, 2 * U, 1.0f, &dz, GU, R, GU, 1.0f, &r->dhm,
+                               U);
+                    o->mul(e, &r->dhm, &r->rec_mask, &r->dhm, (size_t)B * U);
+                    o->axpy(e, 1.0f, &r->dhm, &dprev, (size_t)B * U);
+                } else {
+                    o->gru_reset_backward(e, cell, &zx, &zh, &hrec, &g, &r->drh, &dz, &dprev,
+                                          B);
+                    if (s > 0)
+                        o->gemm_ex(e, false, true, B, U, 2 * U, 1.0f, &dz, GU, R, GU, 1.0f,
+                                   &dprev, U);
+                }
+            }
+            break;
+        }
+        }
+    }
+
+    /* parameter gradients: one product each over all timesteps */
+    const nn_tensor *xin = drop_in ? &r->xm : &r->xt;
+    const nn_tensor *hin = drop_rec ? &r->hm : &r->hs; /* first T slices: h_0..h_{T-1} */
+    if (r->kernel->trainable)
+        o->gemm(e, true, false, F, GU, T * B, 1.0f, xin, &r->dz, 0.0f, &r->kernel->g);
+    if (r->rec->trainable) {
+        if (cell->kind == NN_RNN_GRU && cell->reset_after) {
+            o->gemm(e, true, false, U, GU, T * B, 1.0f, hin, &r->dzh, 0.0f, &r->rec->g);
+        } else if (cell->kind == NN_RNN_GRU) {
+            o->gemm_ex(e, true, false, U, 2 * U, T * B, 1.0f, hin, U, &r->dz, GU, 0.0f,
+                       &r->rec->g, GU);
+            nn_tensor dzh_blk = nn_tensor_view(&r->dz, (size_t)2 * U, (size_t)T * B * GU - 2 * U);
+            nn_tensor gh = nn_tensor_view(&r->rec->g, (size_t)2 * U, (size_t)U * GU - 2 * U);
+            o->gemm_ex(e, true, false, U, U, T * B, 1.0f, &r->rh, U, &dzh_blk, GU, 0.0f, &gh, GU);
+        } else {
+            o->gemm(e, true, false, U, GU, T * B, 1.0f, hin, &r->dz, 0.0f, &r->rec->g);
+        }
+    }
+    if (r->bias && r->bias->trainable) {
+        o->bias_grad(e, &r->dz, &r->bias->g, T * B, GU, 0.0f);
+        if (cell->kind == NN_RNN_GRU && cell->reset_after) {
+            nn_tensor grec = nn_tensor_view(&r->bias->g, (size_t)GU, (size_t)GU);
+            o->bias_grad(e, &r->dzh, &grec, T * B, GU, 0.0f);
+        }
+    }
+    if (dx) {
+        o->gemm(e, false, true, T * B, F, GU, 1.0f, &r->dz, W, 0.0f, &r->dxt);
+        if (drop_in)
+            for (int s = 0; s < T; s++) {
+                nn_tensor d = step(&r->dxt, s, B, F);
+                o->mul(e, &d, &r->in_mask, &d, (size_t)B * F);
+            }
+        o->swap_axes(e, &r->dxt, dx, T, B, F, c->go_backwards, false);
+    }
+}
