@@ -77,6 +77,7 @@ demo:
 
 bench: $(NNCTL) $(BUILD)/tools/bench_gemm
 	NNCTL=$(NNCTL) scripts/bench
+	NNCTL=$(NNCTL) scripts/bench-rnn --cell lstm
 
 install: $(NNCTL)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \

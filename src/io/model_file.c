@@ -165,16 +165,35 @@ static const nn_h5_layer *find_layer(const nn_h5_model *f, const char *name)
     return NULL;
 }
 
-/* Keras 2 names weights "layer/kernel:0", Keras 3's legacy writer "kernel". */
+/* Keras 2 names weights "layer/kernel:0" (or "layer/lstm_cell/kernel:0"),
+ * Keras 3's legacy writer "kernel". A wrapper's parameter
+ * "forward_lstm/kernel" matches a weight with base name "kernel" under a
+ * path component that starts with "forward_" (Keras numbers the inner
+ * layer's name: "forward_lstm_1"). */
+static bool weight_matches(const char *weight, const char *param)
+{
+    const char *pslash = strrchr(param, '/');
+    const char *pbase = pslash ? pslash + 1 : param;
+    const char *wslash = strrchr(weight, '/');
+    const char *wbase = wslash ? wslash + 1 : weight;
+    size_t n = strlen(pbase);
+    if (strncmp(wbase, pbase, n) != 0 || (wbase[n] != '\0' && wbase[n] != ':'))
+        return false;
+    if (!pslash)
+        return true;
+    const char *us = strchr(param, '_');
+    size_t dir = us && us < pslash ? (size_t)(us - param) + 1 : (size_t)(pslash - param);
+    for (const char *c = weight; c < wbase; c = strchr(c, '/') + 1)
+        if (strncmp(c, param, dir) == 0)
+            return true;
+    return false;
+}
+
 static const nn_h5_array *find_weight(const nn_h5_layer *L, const char *param)
 {
-    for (int i = 0; i < L->n_weights; i++) {
-        const char *w = L->weights[i].name, *slash = strrchr(w, '/');
-        const char *base = slash ? slash + 1 : w;
-        size_t n = strlen(param);
-        if (strncmp(base, param, n) == 0 && (base[n] == '\0' || base[n] == ':'))
+    for (int i = 0; i < L->n_weights; i++)
+        if (weight_matches(L->weights[i].name, param))
             return &L->weights[i];
-    }
     return NULL;
 }
 

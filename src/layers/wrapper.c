@@ -24,5 +24,7 @@ nn_status nn_wrapper_inner(nn_node *n, nn_spec_node *s, const char *const *types
 
 json_t *nn_wrapper_inner_json(const char *keras_class, json_t *config)
 {
-    return json_pack("{s:s, s:o}", "class_name", keras_class, "config", config);
+    /* "module" as Keras >= 2.13 writes it: Keras 3 finds the class by it */
+    return json_pack("{s:s, s:s, s:o, s:n}", "module", "keras.layers", "class_name", keras_class,
+                     "config", config, "registered_name");
 }

@@ -1,9 +1,11 @@
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "io/model_file.h"
 #include "train/session.h"
+#include "layers/registry.h"
 
 static size_t available_memory(void)
 {
@@ -91,6 +93,32 @@ nn_status nn_session_build(nn_session *s, nn_spec *spec, nn_error *err)
     return NN_OK;
 }
 
+/* Embedding layers read the input as token ids: every value must be an
+ * integer id the table has (Keras fails the same way on the CPU; a GPU
+ * would silently read zeros). */
+static nn_status check_token_ids(const nn_session *s, const nn_dataset *d,
+                                 const nn_data_source *src, nn_error *err)
+{
+    for (int i = 0; i < s->model->n_nodes; i++) {
+        const nn_node *n = s->model->nodes[i];
+        int vocab = nn_embedding_input_dim(n);
+        if (!vocab || n->in[0] != s->model->input)
+            continue;
+        size_t total = d->n * d->sample_size;
+        for (size_t k = 0; k < total; k++) {
+            double v = d->f32 ? (double)d->f32[k] : (double)d->u8[k] / d->scale;
+            if (v >= 0.0 && v < vocab && v == floor(v))
+                continue;
+            return nn_fail(err, NN_ERR_USAGE,
+                           "%s: sample %zu, position %zu holds %g, but layer '%s' (embedding) "
+                           "takes integer token ids in [0, %d): raise its input_dim, or map the "
+                           "ids (0 is the padding id)",
+                           src->where, k / d->sample_size, k % d->sample_size, v, n->name, vocab);
+        }
+    }
+    return NN_OK;
+}
+
 /* The data's samples must fill the model's input; the error points at the
  * data key (file:line) and names the file. */
 static nn_status check_input(const nn_session *s, const nn_dataset *d,
@@ -98,7 +126,7 @@ static nn_status check_input(const nn_session *s, const nn_dataset *d,
 {
     const nn_node *in = s->model->input;
     if (d->sample_size == in->size)
-        return NN_OK;
+        return check_token_ids(s, d, src, err);
     char shape[64], dims[64] = "";
     nn_shape_string(in, shape, sizeof shape);
     size_t o = 0;
