@@ -7,9 +7,11 @@
 
 #include "data/data_spec.h"
 
-static const char *const formats[] = {"idx", "cifar10", "image_folder", NULL};
+static const char *const formats[] = {"idx", "cifar10", "image_folder", "csv", "tokens", NULL};
 static const char *const parts[] = {"train", "test", NULL};
 static const char *const color_modes[] = {"grayscale", "rgb", NULL};
+static const char *const label_kinds[] = {"class", "value", NULL};
+static const char *const pre_post[] = {"pre", "post", NULL};
 
 nn_status nn_data_resolve(const char *path, char *out, size_t len, nn_error *err)
 {
@@ -46,6 +48,45 @@ nn_status nn_data_resolve(const char *path, char *out, size_t len, nn_error *err
     return NN_OK;
 }
 
+/* Formats "csv" and "tokens": path and the shape of the sequences. */
+static nn_status parse_sequence_keys(nn_spec_node *g, nn_data_source *src, nn_error *err)
+{
+    nn_status st;
+    const char *path;
+    if ((st = nn_spec_string(g, "path", true, NULL, &path, err)))
+        return st;
+    if (!path[0])
+        return nn_spec_fail(g, "path", err, NN_ERR_USAGE, "expected a file, got \"\"");
+    snprintf(src->path, sizeof src->path, "%s", path);
+    long long a, b;
+    int c1, c2;
+    if (src->format == NN_FORMAT_CSV) {
+        bool header;
+        if ((st = nn_spec_int(g, "timesteps", true, 0, 1, NN_SEQ_MAX_VALUES, &a, err)) ||
+            (st = nn_spec_int(g, "features", false, 1, 1, NN_SEQ_MAX_VALUES, &b, err)) ||
+            (st = nn_spec_bool(g, "header", false, false, &header, err)) ||
+            (st = nn_spec_choice(g, "label", false, label_kinds, 0, &c1, err)))
+            return st;
+        if (a * b > NN_SEQ_MAX_VALUES)
+            return nn_spec_fail(g, "features", err, NN_ERR_USAGE,
+                                "timesteps %lld x features %lld = %lld values a sample; at most "
+                                "%d",
+                                a, b, a * b, NN_SEQ_MAX_VALUES);
+        src->csv = (nn_csv_seq_opts){.timesteps = (int)a, .features = (int)b, .header = header,
+                                     .regression = c1 == 1};
+        return NN_OK;
+    }
+    if ((st = nn_spec_int(g, "maxlen", true, 0, 1, NN_SEQ_MAX_VALUES, &a, err)) ||
+        (st = nn_spec_choice(g, "padding", false, pre_post, 0, &c1, err)) ||
+        (st = nn_spec_choice(g, "truncating", false, pre_post, 0, &c2, err)) ||
+        (st = nn_spec_int(g, "value", false, 0, -(NN_SEQ_MAX_ID - 1), NN_SEQ_MAX_ID - 1, &b,
+                          err)))
+        return st;
+    src->tokens = (nn_tokens_opts){
+        .maxlen = (int)a, .pad_post = c1 == 1, .trunc_post = c2 == 1, .value = (int)b};
+    return NN_OK;
+}
+
 /* The keys of one format (see data_spec.h); a key of another format is an
  * unknown key, with a did-you-mean from this format's keys. */
 static nn_status parse_format_keys(nn_spec_node *g, const char *key, nn_data_source *src,
@@ -63,6 +104,10 @@ static nn_status parse_format_keys(nn_spec_node *g, const char *key, nn_data_sou
         *k1 = "images";
         *k2 = "labels";
         return NN_OK;
+    }
+    if (src->format == NN_FORMAT_CSV || src->format == NN_FORMAT_TOKENS) {
+        *k1 = "path";
+        return parse_sequence_keys(g, src, err);
     }
     const char *path = NULL;
     if ((st = nn_spec_string(g, "path", src->format == NN_FORMAT_IMAGE_FOLDER, NULL, &path, err)))
@@ -169,6 +214,13 @@ nn_status nn_spec_data(nn_spec_node *data, nn_data_cfg *c, nn_error *err)
         (st = nn_augment_from_spec(data, &c->augment, err)))
         return st;
     c->train.augment = c->augment;
+    nn_data_format tf = c->train.format;
+    if (c->train.present && (tf == NN_FORMAT_CSV || tf == NN_FORMAT_TOKENS) &&
+        nn_augment_active(&c->augment))
+        return nn_spec_fail(data, "augment", err, NN_ERR_USAGE,
+                            "augmentation transforms images, but data.train is format \"%s\" "
+                            "(sequences): remove data.augment",
+                            formats[tf]);
     c->one_hot = -1;
     if (nn_spec_has(data, "one_hot")) {
         if ((st = nn_spec_bool(data, "one_hot", true, false, &one_hot, err)))
@@ -265,7 +317,7 @@ size_t nn_data_footprint(const nn_data_source *src)
     if (src->format == NN_FORMAT_CIFAR10)
         return cifar_footprint(src);
     if (src->format != NN_FORMAT_IDX)
-        return 0; /* image folders: not known before reading them */
+        return 0; /* image folders, csv, tokens: not known before reading them */
     char images[PATH_MAX], labels[PATH_MAX];
     nn_error ignore;
     if (nn_data_resolve(src->images, images, sizeof images, &ignore) ||
@@ -325,6 +377,14 @@ nn_status nn_data_load(const nn_data_source *src, double scale, nn_dataset *out,
             return nn_error_prefix(err, "%s", src->where_images);
         if ((st = nn_image_folder_load(root, src->color_mode, out, NULL, err)))
             return nn_error_prefix(err, "%s", src->where);
+    } else if (src->format == NN_FORMAT_CSV || src->format == NN_FORMAT_TOKENS) {
+        char path[PATH_MAX];
+        if (nn_data_resolve(src->path, path, sizeof path, err))
+            return nn_error_prefix(err, "%s", src->where_images);
+        st = src->format == NN_FORMAT_CSV ? nn_csv_seq_load(path, &src->csv, out, err)
+                                          : nn_tokens_load(path, &src->tokens, out, err);
+        if (st)
+            return nn_error_prefix(err, "%s", src->where);
     } else {
         char images[PATH_MAX], labels[PATH_MAX];
         if (nn_data_resolve(src->images, images, sizeof images, err))
@@ -334,7 +394,8 @@ nn_status nn_data_load(const nn_data_source *src, double scale, nn_dataset *out,
         if (nn_dataset_load_idx(images, labels, out, err))
             return nn_error_prefix(err, "%s", src->where);
     }
-    out->scale = (float)scale;
+    /* token ids are indices, never scaled */
+    out->scale = src->format == NN_FORMAT_TOKENS ? 1.0f : (float)scale;
     out->augment = src->augment;
     int h, w, c;
     if (nn_augment_active(&out->augment) &&

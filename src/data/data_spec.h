@@ -15,8 +15,41 @@
  *                   "train" for data.train, else "test"; files: a list of
  *                   batch files, loaded in that order)
  *   "image_folder"  path [, color_mode]       (root/<class>/<name>.png;
- *                   color_mode "rgb" (default, as Keras) or "grayscale") */
-typedef enum { NN_FORMAT_IDX = 0, NN_FORMAT_CIFAR10, NN_FORMAT_IMAGE_FOLDER } nn_data_format;
+ *                   color_mode "rgb" (default, as Keras) or "grayscale")
+ *   "csv"           path, timesteps [, features, header, label]
+ *                   (sequences for recurrent networks: one row per sample,
+ *                   the label, then timesteps * features comma-separated
+ *                   numbers, timestep 0's features first; samples of shape
+ *                   (timesteps, features), stored as float32 and divided by
+ *                   data.scale like any format. timesteps: an integer >= 1;
+ *                   features: an integer >= 1, default 1; header: true skips
+ *                   the first line (default false); label: "class" (default:
+ *                   an integer class label >= 0; n_classes = max + 1, at
+ *                   least 2) or "value" (a float regression target, for
+ *                   losses such as "mse": one output unit))
+ *   "tokens"        path, maxlen [, padding, truncating, value]
+ *                   (integer token sequences, like Keras's imdb data after
+ *                   pad_sequences: a line holds the class label, then zero or
+ *                   more token ids (integers >= 0, below 2^24), separated by
+ *                   commas and/or spaces. Each sample becomes maxlen float32
+ *                   ids (shape (maxlen)); padding "pre" (default, as Keras)
+ *                   puts the pad values before a short sequence, "post" after
+ *                   it; truncating "pre" (default, as Keras) drops a long
+ *                   sequence's first tokens, "post" its last ones; value: the
+ *                   pad value, an integer, default 0. Token ids are never
+ *                   scaled: data.scale is ignored for this format.)
+ * Text files (csv, tokens) may be gzipped; CRLF line ends and blank lines are
+ * fine; a bad row is an error naming file:line and the field. data.augment
+ * (images only) is refused with them. data.train_subset picks a seeded
+ * uniform subset when the data has regression targets (label = "value")
+ * instead of class labels. */
+typedef enum {
+    NN_FORMAT_IDX = 0,
+    NN_FORMAT_CIFAR10,
+    NN_FORMAT_IMAGE_FOLDER,
+    NN_FORMAT_CSV,
+    NN_FORMAT_TOKENS
+} nn_data_format;
 
 #define NN_DATA_MAX_FILES 8
 
@@ -26,12 +59,14 @@ typedef struct nn_data_source {
     char images[PATH_MAX]; /* as written; resolved when loaded */
     char labels[PATH_MAX];
     char where[512];        /* "spec.cfg:12: data.train", for messages */
-    char where_images[512], where_labels[512]; /* idx; cifar10/image_folder: path or files */
-    char path[PATH_MAX];    /* cifar10 (archive or folder), image_folder (root) */
+    char where_images[512], where_labels[512]; /* idx; others: path or files */
+    char path[PATH_MAX];    /* cifar10 (archive or folder), image_folder (root), csv, tokens */
     char files[NN_DATA_MAX_FILES][1024]; /* cifar10 batch files */
     int n_files;
     bool part_test;         /* cifar10 with path: test_batch.bin instead of data_batch_* */
     int color_mode;         /* image_folder: 1 grayscale, 3 rgb */
+    nn_csv_seq_opts csv;    /* csv: timesteps, features, header, label */
+    nn_tokens_opts tokens;  /* tokens: maxlen, padding, truncating, value */
     nn_augment_cfg augment; /* data.augment, on data.train only */
 } nn_data_source;
 
@@ -54,10 +89,12 @@ nn_status nn_spec_data(nn_spec_node *data, nn_data_cfg *out, nn_error *err);
 nn_status nn_data_resolve(const char *path, char *out, size_t len, nn_error *err);
 
 /* The bytes a source will take in memory once loaded (from the IDX
- * headers), or 0 when that cannot be told (the load reports why). */
+ * headers, CIFAR-10's sizes), or 0 when that cannot be told before reading
+ * the data (image folders, csv, tokens; a failed load reports why). */
 size_t nn_data_footprint(const nn_data_source *src);
 
-/* Loads one source and applies the scale. */
+/* Loads one source and applies the scale (not to "tokens": ids stay as they
+ * are). */
 nn_status nn_data_load(const nn_data_source *src, double scale, nn_dataset *out, nn_error *err);
 
 #endif

@@ -169,17 +169,22 @@ nn_status nn_dataset_subset_stratified(const nn_dataset *d, size_t count, nn_rng
                                        nn_dataset *out, nn_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (!d->labels || d->n_classes < 1)
+    bool stratified = d->labels != NULL;
+    if (!stratified && !d->targets)
+        return nn_fail(err, NN_ERR_USAGE, "a subset needs class labels or targets");
+    if (stratified && d->n_classes < 1)
         return nn_fail(err, NN_ERR_USAGE, "a stratified subset needs class labels");
     if (count > d->n)
         return nn_fail(err, NN_ERR_USAGE, "subset of %zu samples asked from a dataset of %zu",
                        count, d->n);
-    if (count < (size_t)d->n_classes)
+    if (stratified && count < (size_t)d->n_classes)
         return nn_fail(err, NN_ERR_USAGE,
                        "subset of %zu samples is smaller than the %d classes", count,
                        d->n_classes);
+    if (count == 0)
+        return nn_fail(err, NN_ERR_USAGE, "a subset needs at least 1 sample");
 
-    int nc = d->n_classes;
+    int nc = stratified ? d->n_classes : 1;
     nn_status st = NN_ERR_RUNTIME;
     size_t *size = nn_calloc((size_t)nc * 3, sizeof *size, err);
     size_t *chosen = nn_malloc(count * sizeof *chosen, err);
@@ -189,6 +194,14 @@ nn_status nn_dataset_subset_stratified(const nn_dataset *d, size_t count, nn_rng
     if (!size || !chosen)
         goto done;
     size_t *quota = size + nc, *left = size + 2 * nc;
+    if (!stratified) {
+        /* regression targets: a uniform pick (Knuth's algorithm S), in order */
+        size_t m = 0;
+        for (size_t i = 0; i < d->n && m < count; i++)
+            if (nn_rng_below(rng, d->n - i) < count - m)
+                chosen[m++] = i;
+        goto copy;
+    }
     for (size_t i = 0; i < d->n; i++) {
         int32_t l = d->labels[i];
         if (l < 0 || l >= nc) {
@@ -216,9 +229,9 @@ nn_status nn_dataset_subset_stratified(const nn_dataset *d, size_t count, nn_rng
         }
     }
 
+copy:;
     size_t ss = d->sample_size;
-    labels = nn_malloc(count * sizeof *labels, err);
-    if (!labels)
+    if (d->labels && !(labels = nn_malloc(count * sizeof *labels, err)))
         goto done;
     if (d->u8 && !(u8 = nn_malloc(count * ss, err)))
         goto done;
@@ -228,7 +241,8 @@ nn_status nn_dataset_subset_stratified(const nn_dataset *d, size_t count, nn_rng
         goto done;
     for (size_t j = 0; j < count; j++) {
         size_t i = chosen[j];
-        labels[j] = d->labels[i];
+        if (labels)
+            labels[j] = d->labels[i];
         if (u8)
             memcpy(u8 + j * ss, d->u8 + i * ss, ss);
         if (f32)

@@ -96,6 +96,45 @@ nn_status nn_cifar10_load_archive(const char *path, const char *part, nn_dataset
 nn_status nn_image_folder_load(const char *root, int color_mode, nn_dataset *out,
                                nn_class_names *names, nn_error *err);
 
+/* Sequences for recurrent networks, from text files (gzipped or not; a
+ * UTF-8 byte-order mark, CRLF line ends, a last line without '\n' and blank
+ * lines are fine). Values are stored as float32 samples (d->f32). Errors name
+ * path:line, the field and what was expected; NaN and infinity are refused.
+ * Class labels are integers in [0, NN_SEQ_MAX_ID) ("3" or "3.0"); n_classes =
+ * max label + 1 (at least 2). */
+#define NN_SEQ_MAX_ID (1 << 24)       /* token ids and labels: exact in float32 */
+#define NN_SEQ_MAX_VALUES (1 << 24)   /* values in one sample */
+
+/* src/data/csv_seq.c: one row per sample, comma-separated (spaces around
+ * fields are fine): the label, then timesteps * features numbers, row-major
+ * (timestep 0's features first). Samples have shape (timesteps, features).
+ * header: skip the first line. regression: the first field is a float
+ * target (d->targets, target_size 1, no labels, n_classes 0) instead of a
+ * class label. */
+typedef struct nn_csv_seq_opts {
+    int timesteps, features;
+    bool header;
+    bool regression;
+} nn_csv_seq_opts;
+nn_status nn_csv_seq_load(const char *path, const nn_csv_seq_opts *o, nn_dataset *out,
+                          nn_error *err);
+
+/* src/data/tokens.c: integer token sequences, as Keras's imdb data after
+ * pad_sequences. A line: the class label, then zero or more token ids
+ * (integers in [0, NN_SEQ_MAX_ID)), fields separated by commas and/or
+ * whitespace. Every sample becomes maxlen float32 ids (shape (maxlen)):
+ * sequences longer than maxlen lose tokens at the start (trunc_post false,
+ * Keras's truncating="pre") or at the end; shorter ones are filled with
+ * `value` before the tokens (pad_post false, Keras's padding="pre") or after
+ * them. */
+typedef struct nn_tokens_opts {
+    int maxlen;
+    bool pad_post, trunc_post;
+    int value;
+} nn_tokens_opts;
+nn_status nn_tokens_load(const char *path, const nn_tokens_opts *o, nn_dataset *out,
+                         nn_error *err);
+
 /* The last `fraction` of d (Keras's validation_split: taken before any
  * shuffling) as `val`, the rest as `train`; both are views of d. */
 nn_status nn_dataset_split_tail(const nn_dataset *d, double fraction, nn_dataset *train,
@@ -103,7 +142,9 @@ nn_status nn_dataset_split_tail(const nn_dataset *d, double fraction, nn_dataset
 
 /* A seeded, class-stratified pick of `count` samples (each class gets its
  * share of count in proportion to its frequency, remainders to the largest
- * fractional parts), kept in original order. The result owns copies. */
+ * fractional parts), kept in original order. Data with regression targets
+ * and no labels gets a seeded uniform pick, also in order. The result owns
+ * copies. */
 nn_status nn_dataset_subset_stratified(const nn_dataset *d, size_t count, nn_rng *rng,
                                        nn_dataset *out, nn_error *err);
 

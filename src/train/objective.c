@@ -17,6 +17,15 @@ nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one
                        "output layer '%s' has shape %d-D per sample; this loss needs a flat "
                        "output (add a flatten or dense layer)",
                        out->name, out->ndim);
+    if (n_classes == 0 && (L->target == NN_TARGET_ONE_HOT || L->target == NN_TARGET_SPARSE)) {
+        /* regression targets (a csv source with label = "value") */
+        o->blame = NN_BLAME_LOSS;
+        return nn_fail(err, NN_ERR_USAGE,
+                       "loss \"%s\" needs class labels, but the data holds regression targets "
+                       "(label = \"value\"): use a regression loss such as \"mse\" or \"mae\", "
+                       "or integer class labels (label = \"class\")",
+                       L->name);
+    }
     bool one_hot;
     switch (L->target) {
     case NN_TARGET_ONE_HOT: one_hot = true; break;

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Bad input files through the CLI: IDX data, PNG inputs and model files that
-# are malformed, truncated or of the wrong kind. The corpus is generated here
-# (python3 + zlib/struct/gzip/h5py; no nnctl code) in a temp dir; every case
-# asserts the exit code and substrings of stderr that name the file and the
-# problem, and that nnctl never crashes (exit >= 124: a signal or a hang;
-# 'Segmentation', 'Aborted', 'AddressSanitizer', 'runtime error' in stderr).
+# Bad input files through the CLI: IDX data, sequence data (csv, tokens), PNG
+# inputs and model files that are malformed, truncated or of the wrong kind.
+# The corpus is generated here (python3 + zlib/struct/gzip/h5py; no nnctl
+# code) in a temp dir; every case asserts the exit code and substrings of
+# stderr that name the file and the problem, and that nnctl never crashes
+# (exit >= 124: a signal or a hang; 'Segmentation', 'Aborted',
+# 'AddressSanitizer', 'runtime error' in stderr).
 #
 #   NNCTL=build/nnctl NNCTL_DATA=/path/to/datasets tests/integration/bad-files.sh [FILTER...]
 #
@@ -161,6 +162,37 @@ if model is None:
     # IHDR claims 100000 x 100000 (but holds one row)
     w("huge-ihdr.png", png(100000, 100000, 8, 0, [bytes(100)]))
     w("zero-width.png", png(0, 28, 8, 0, [b""] * 28))
+    # ---- sequences: format "csv" (label, then 4 timesteps x 2 features) ----
+    rows = []
+    for i in range(60):
+        xs = [((i * 7 + j * 3) % 11) / 10 for j in range(8)]
+        rows.append("%d," % (i % 3) + ",".join("%g" % v for v in xs))
+    csv = lambda rs: ("\n".join(rs) + "\n").encode()
+    w("seq-good.csv", csv(rows))
+    w("seq-good.csv.gz", gzip.compress(csv(rows)))
+    w("seq-crlf-header.csv", ("label,a,b,c,d,e,f,g,h\r\n" + "\r\n".join(rows) + "\r\n\r\n").encode())
+    w("seq-short-row.csv", csv(rows[:5] + ["1,0.5,0.5"] + rows[5:]))             # line 6
+    w("seq-nan.csv", csv(rows[:2] + ["0,1,2,3,nan,5,6,7,8"] + rows[2:]))          # line 3
+    w("seq-text.csv", csv(rows[:3] + ["0,1,2,3,4,5,six,7,8"] + rows[3:]))         # line 4
+    w("seq-neg-label.csv", csv(rows[:1] + ["-1,1,2,3,4,5,6,7,8"] + rows[1:]))     # line 2
+    w("seq-label-5.csv", csv(rows[:9] + ["5,1,2,3,4,5,6,7,8"] + rows[9:]))        # 6 classes
+    w("seq-empty.csv", b"")
+    w("seq-binary.csv", bytes(range(256)) * 4)
+    gz = gzip.compress(csv(rows * 20))
+    w("seq-truncated.csv.gz", gz[: len(gz) // 2])
+    # regression: the target is a fixed linear function of the values
+    reg = []
+    for i in range(200):
+        xs = [((i * 13 + j * 5) % 17) / 8 - 1 for j in range(8)]
+        reg.append("%.6f," % (0.5 + sum(0.1 * (j + 1) * v for j, v in enumerate(xs))) + ",".join("%g" % v for v in xs))
+    w("seq-reg.csv", csv(reg))
+    # ---- sequences: format "tokens" (label, then token ids) ----
+    toks = ["%d %s" % (i % 2, " ".join(str((i * k) % 50 + 1) for k in range(i % 9))) for i in range(60)]
+    w("tok-good.txt", csv(toks))
+    w("tok-big-id.txt", csv(toks[:3] + ["1 4 16777216 2"] + toks[3:]))           # line 4
+    w("tok-neg-id.txt", csv(toks[:1] + ["0 4, -2"] + toks[1:]))                  # line 2
+    w("tok-frac-id.txt", csv(toks[:4] + ["1 4 2.5"] + toks[4:]))                 # line 5
+    w("tok-empty.txt", b"\n\n")
 else:
     import h5py, numpy as np, shutil
     data = open(model, "rb").read()
@@ -266,6 +298,103 @@ expect "idx: a directory as the images file" 1 "adir.idx" "directory" -- $(mkdir
 expect "idx: header claims 2^31-1 images, holds 1 (names the file and the size)" 1 "huge-header.idx" "2147483647x28x28" -- $(tr_images huge-header.idx)
 expect "idx: 20x20 images for a 784-input model (names the file)" 2 "images-20x20.idx" "400" "784" -- $(tr_images images-20x20.idx)
 expect "idx: label 12 in 10-class data (names the labels file)" 2 "label-12.idx" "12" -- $(tr_labels label-12.idx)
+}
+
+# ---- sequences: csv and tokens ------------------------------------------------
+cat >"$T/c/seq.cfg" <<'EOF'
+model: {
+  name = "seqfiles";
+  input = { shape = [4, 2]; };
+  layers = (
+    { type = "flatten"; },
+    { type = "dense"; units = 3; activation = "softmax"; }
+  );
+};
+data: {
+  train = { format = "csv"; path = "seq-good.csv"; timesteps = 4; features = 2; };
+  validation_split = 0.2;
+};
+train: {
+  loss = "sparse_categorical_crossentropy";
+  optimizer = { type = "adam"; };
+  metrics = ["accuracy"];
+  epochs = 2;
+  batch_size = 16;
+};
+EOF
+cat >"$T/c/reg.cfg" <<'EOF'
+model: {
+  name = "seqreg";
+  input = { shape = [4, 2]; };
+  layers = ( { type = "flatten"; }, { type = "dense"; units = 1; } );
+};
+data: {
+  train = { format = "csv"; path = "seq-reg.csv"; timesteps = 4; features = 2; label = "value"; };
+  test = { format = "csv"; path = "seq-reg.csv"; timesteps = 4; features = 2; label = "value"; };
+  validation_split = 0.2;
+  train_subset = 150;
+};
+train: {
+  loss = "mse";
+  optimizer = { type = "adam"; lr = 0.05; };
+  metrics = ["mae"];
+  epochs = 40;
+  batch_size = 16;
+};
+EOF
+cat >"$T/c/tok.cfg" <<'EOF'
+model: {
+  name = "tokfiles";
+  input = { shape = [6]; };
+  layers = (
+    { type = "dense"; units = 2; activation = "softmax"; }
+  );
+};
+data: {
+  train = { format = "tokens"; path = "tok-good.txt"; maxlen = 6; };
+  scale = 255.0;
+};
+train: {
+  loss = "sparse_categorical_crossentropy";
+  optimizer = { type = "adam"; };
+  epochs = 1;
+  batch_size = 16;
+};
+EOF
+tr_csv() { echo train seq.cfg -o "$T/run" -q --threads "$THREADS" --set "data.train.path=\"$1\""; }
+tr_tok() { echo train tok.cfg -o "$T/run" -q --threads "$THREADS" --set "data.train.path=\"$1\""; }
+# shellcheck disable=SC2046  # word splitting of tr_csv/tr_tok is wanted
+{
+expect "csv: a good file trains" 0 -- $(tr_csv seq-good.csv)
+expect "csv: gzipped trains" 0 -- $(tr_csv seq-good.csv.gz)
+expect "csv: CRLF, a header line (header = true), a blank last line" 0 -- $(tr_csv seq-crlf-header.csv) --set data.train.header=true
+expect "csv: a header line without header = true (says so)" 1 "seq-crlf-header.csv:1" "header = true" -- $(tr_csv seq-crlf-header.csv)
+expect "csv: a row of 3 fields (names line 6)" 1 "seq-short-row.csv:6" "expected 9 comma-separated fields" "got 3" -- $(tr_csv seq-short-row.csv)
+expect "csv: a NaN (names line 3 and the field)" 1 "seq-nan.csv:3" "field 5 (timestep 2 of 4, feature 2 of 2)" "finite" -- $(tr_csv seq-nan.csv)
+expect "csv: a word among the numbers" 1 "seq-text.csv:4" "expected a number" '"six"' -- $(tr_csv seq-text.csv)
+expect "csv: a negative class label" 1 "seq-neg-label.csv:2" "expected a class label (an integer >= 0)" -- $(tr_csv seq-neg-label.csv)
+expect "csv: label 5 for 3 output units (names the file)" 2 "seq-label-5.csv" "labels up to 5" -- $(tr_csv seq-label-5.csv)
+expect "csv: an empty file" 1 "seq-empty.csv" "empty" -- $(tr_csv seq-empty.csv)
+expect "csv: binary junk" 1 "seq-binary.csv:1" "expected" -- $(tr_csv seq-binary.csv)
+expect "csv: gzip stream cut in half" 1 "seq-truncated.csv.gz" -- $(tr_csv seq-truncated.csv.gz)
+expect "csv: a directory as the file" 1 "adir.csv" "directory" -- $(mkdir -p "$T/c/adir.csv"; tr_csv adir.csv)
+expect "csv: a missing file names the path key" 1 "data.train.path" "'no-such.csv' not found" -- $(tr_csv no-such.csv)
+expect "csv: 4x2 samples for model.input.shape [5, 2] (names the file)" 2 "seq-good.csv" "4x2 = 8 values" "10" -- $(tr_csv seq-good.csv) --set "model.input.shape=[5, 2]"
+expect "csv: timesteps that do not match the rows" 1 "seq-good.csv:1" "expected 11 comma-separated fields" -- $(tr_csv seq-good.csv) --set data.train.timesteps=5 --set "model.input.shape=[5, 2]"
+expect "csv: regression targets train with mse" 0 -- train reg.cfg -o "$T/reg" -q --threads "$THREADS"
+if expect "csv: regression eval" 0 -- eval "$T/reg/model.h5" --json --threads "$THREADS"; then
+    if "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1])); r = r[0] if isinstance(r, list) else r; assert r["loss"] < 1e-3, r' "$T/out" 2>/dev/null; then
+        ok "csv: regression fits (test mse < 1e-3)"
+    else
+        bad "csv: regression fits (test mse < 1e-3)" "$(head -c 300 "$T/out")"
+    fi
+fi
+expect "tokens: a good file trains (data.scale ignored)" 0 -- $(tr_tok tok-good.txt)
+expect "tokens: id 2^24 (names line 4)" 1 "tok-big-id.txt:4" "below 16777216" -- $(tr_tok tok-big-id.txt)
+expect "tokens: a negative id" 1 "tok-neg-id.txt:2" "field 3 (token 2)" "expected a token id" -- $(tr_tok tok-neg-id.txt)
+expect "tokens: a fractional id" 1 "tok-frac-id.txt:5" '"2.5"' -- $(tr_tok tok-frac-id.txt)
+expect "tokens: only blank lines" 1 "tok-empty.txt" "no samples" -- $(tr_tok tok-empty.txt)
+expect "tokens: padding misspelt" 2 "data.train.padding" 'did you mean "post"' -- $(tr_tok tok-good.txt) --set 'data.train.padding="pots"'
 }
 
 # ---- PNG (predict) -------------------------------------------------------------

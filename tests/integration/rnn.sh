@@ -155,5 +155,12 @@ spec smax "input = { shape = [12, 2]; }; layers = (
 expect_error "softmax as a recurrent activation is refused" smax \
     "smax.cfg:[0-9]*: .*softmax is not an elementwise activation"
 
+spec regsparse "input = { shape = [12, 2]; }; layers = ( { type = \"lstm\"; units = 4; },
+    { type = \"dense\"; units = 3; activation = \"softmax\"; } );" \
+    'train = { format = "csv"; path = "reg_train.csv"; timesteps = 12; features = 2; label = "value"; };' \
+    sparse_categorical_crossentropy 1
+expect_error "a class loss on regression targets is refused" regsparse \
+    'regsparse.cfg:[0-9]*: train.loss: loss "sparse_categorical_crossentropy" needs class labels, but the data holds regression targets'
+
 echo "rnn: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
