@@ -165,6 +165,46 @@ static nn_status apportion(const size_t *size, int nc, size_t n, size_t count, s
     return NN_OK;
 }
 
+/* An owned copy of samples chosen[0..count) of d (the rest of d's
+ * settings kept). */
+static nn_status take_samples(const nn_dataset *d, const size_t *chosen, size_t count,
+                              nn_dataset *out, nn_error *err)
+{
+    uint8_t *u8 = NULL;
+    float *f32 = NULL, *targets = NULL;
+    int32_t *labels = NULL;
+    size_t ss = d->sample_size;
+    if ((d->labels && !(labels = nn_malloc(count * sizeof *labels, err))) ||
+        (d->u8 && !(u8 = nn_malloc(count * ss, err))) ||
+        (d->f32 && !(f32 = nn_malloc(count * ss * sizeof *f32, err))) ||
+        (d->targets && !(targets = nn_malloc(count * d->target_size * sizeof *targets, err)))) {
+        free(u8);
+        free(f32);
+        free(targets);
+        free(labels);
+        return NN_ERR_RUNTIME;
+    }
+    for (size_t j = 0; j < count; j++) {
+        size_t i = chosen[j];
+        if (labels)
+            labels[j] = d->labels[i];
+        if (u8)
+            memcpy(u8 + j * ss, d->u8 + i * ss, ss);
+        if (f32)
+            memcpy(f32 + j * ss, d->f32 + i * ss, ss * sizeof *f32);
+        if (targets)
+            memcpy(targets + j * d->target_size, d->targets + i * d->target_size,
+                   d->target_size * sizeof *targets);
+    }
+    *out = *d;
+    out->n = count;
+    out->u8 = out->owner_u8 = u8;
+    out->f32 = out->owner_f32 = f32;
+    out->labels = out->owner_labels = labels;
+    out->targets = out->owner_targets = targets;
+    return NN_OK;
+}
+
 nn_status nn_dataset_subset_stratified(const nn_dataset *d, size_t count, nn_rng *rng,
                                        nn_dataset *out, nn_error *err)
 {
@@ -188,9 +228,6 @@ nn_status nn_dataset_subset_stratified(const nn_dataset *d, size_t count, nn_rng
     nn_status st = NN_ERR_RUNTIME;
     size_t *size = nn_calloc((size_t)nc * 3, sizeof *size, err);
     size_t *chosen = nn_malloc(count * sizeof *chosen, err);
-    uint8_t *u8 = NULL;
-    float *f32 = NULL, *targets = NULL;
-    int32_t *labels = NULL;
     if (!size || !chosen)
         goto done;
     size_t *quota = size + nc, *left = size + 2 * nc;
@@ -229,46 +266,59 @@ nn_status nn_dataset_subset_stratified(const nn_dataset *d, size_t count, nn_rng
         }
     }
 
-copy:;
-    size_t ss = d->sample_size;
-    if (d->labels && !(labels = nn_malloc(count * sizeof *labels, err)))
-        goto done;
-    if (d->u8 && !(u8 = nn_malloc(count * ss, err)))
-        goto done;
-    if (d->f32 && !(f32 = nn_malloc(count * ss * sizeof *f32, err)))
-        goto done;
-    if (d->targets && !(targets = nn_malloc(count * d->target_size * sizeof *targets, err)))
-        goto done;
-    for (size_t j = 0; j < count; j++) {
-        size_t i = chosen[j];
-        if (labels)
-            labels[j] = d->labels[i];
-        if (u8)
-            memcpy(u8 + j * ss, d->u8 + i * ss, ss);
-        if (f32)
-            memcpy(f32 + j * ss, d->f32 + i * ss, ss * sizeof *f32);
-        if (targets)
-            memcpy(targets + j * d->target_size, d->targets + i * d->target_size,
-                   d->target_size * sizeof *targets);
-    }
-
-    *out = *d;
-    out->n = count;
-    out->u8 = out->owner_u8 = u8;
-    out->f32 = out->owner_f32 = f32;
-    out->labels = out->owner_labels = labels;
-    out->targets = out->owner_targets = targets;
-    u8 = NULL;
-    f32 = targets = NULL;
-    labels = NULL;
-    st = NN_OK;
+copy:
+    st = take_samples(d, chosen, count, out, err);
 done:
     free(size);
     free(chosen);
-    free(u8);
-    free(f32);
-    free(targets);
-    free(labels);
+    return st;
+}
+
+nn_status nn_dataset_select_classes(const nn_dataset *d, const int *classes, int n_classes,
+                                    nn_dataset *out, nn_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!d->labels)
+        return nn_fail(err, NN_ERR_USAGE, "selecting classes needs class labels");
+    if (n_classes < 2)
+        return nn_fail(err, NN_ERR_USAGE, "select at least 2 classes (got %d)", n_classes);
+    int *map = nn_malloc((size_t)(d->n_classes > 0 ? d->n_classes : 1) * sizeof *map, err);
+    size_t *chosen = nn_malloc((d->n ? d->n : 1) * sizeof *chosen, err);
+    nn_status st = NN_ERR_RUNTIME;
+    if (!map || !chosen)
+        goto done;
+    for (int c = 0; c < d->n_classes; c++)
+        map[c] = -1;
+    for (int k = 0; k < n_classes; k++) {
+        if (classes[k] < 0 || classes[k] >= d->n_classes) {
+            st = nn_fail(err, NN_ERR_USAGE, "class %d is not in the data (labels 0..%d)",
+                         classes[k], d->n_classes - 1);
+            goto done;
+        }
+        if (map[classes[k]] >= 0) {
+            st = nn_fail(err, NN_ERR_USAGE, "class %d is listed twice", classes[k]);
+            goto done;
+        }
+        map[classes[k]] = k;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < d->n; i++)
+        if (d->labels[i] >= 0 && d->labels[i] < d->n_classes && map[d->labels[i]] >= 0)
+            chosen[count++] = i;
+    if (count == 0) {
+        st = nn_fail(err, NN_ERR_USAGE, "no sample has one of the selected classes");
+        goto done;
+    }
+    if ((st = take_samples(d, chosen, count, out, err)))
+        goto done;
+    /* labels become positions in the list: classes = [5, 7] makes 5 -> 0, 7 -> 1 */
+    int32_t *labels = out->owner_labels;
+    for (size_t j = 0; j < count; j++)
+        labels[j] = map[labels[j]];
+    out->n_classes = n_classes;
+done:
+    free(map);
+    free(chosen);
     return st;
 }
 

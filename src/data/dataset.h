@@ -148,6 +148,14 @@ nn_status nn_dataset_split_tail(const nn_dataset *d, double fraction, nn_dataset
 nn_status nn_dataset_subset_stratified(const nn_dataset *d, size_t count, nn_rng *rng,
                                        nn_dataset *out, nn_error *err);
 
+/* The samples whose label is one of classes[0..n_classes) (owned copies, in
+ * their original order), relabelled by position in that list: classes =
+ * [5, 7] makes label 5 -> 0 and 7 -> 1 (transfer learning on a subset of
+ * classes). Errors: no labels, fewer than 2 classes, a class the data does
+ * not have, a class listed twice, no sample left. */
+nn_status nn_dataset_select_classes(const nn_dataset *d, const int *classes, int n_classes,
+                                    nn_dataset *out, nn_error *err);
+
 /* Gathers samples idx[0..count) into x (count * sample_size floats, scaled). */
 void nn_dataset_gather_x(const nn_dataset *d, const uint32_t *idx, size_t count, float *x);
 /* Targets for the same samples: one_hot -> count * n_classes floats;

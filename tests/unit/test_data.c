@@ -656,6 +656,36 @@ static void test_subset_stratified(void **state)
     nn_dataset_free(&d);
 }
 
+static void test_select_classes(void **state)
+{
+    (void)state;
+    enum { N = 10 };
+    const int32_t lab[N] = {0, 1, 2, 3, 2, 1, 0, 3, 2, 2};
+    nn_dataset d, s;
+    make_ds(&d, N, lab, 4);
+    nn_error err = {0};
+    const int pick[2] = {2, 0}; /* 2 -> 0, 0 -> 1 */
+    assert_int_equal(nn_dataset_select_classes(&d, pick, 2, &s, &err), NN_OK);
+    /* samples 0, 2, 4, 6, 8, 9 in order, by hand */
+    const size_t want_idx[6] = {0, 2, 4, 6, 8, 9};
+    const int32_t want_lab[6] = {1, 0, 0, 1, 0, 0};
+    assert_int_equal(s.n, 6);
+    assert_int_equal(s.n_classes, 2);
+    for (int j = 0; j < 6; j++) {
+        assert_int_equal(s.labels[j], want_lab[j]);
+        assert_int_equal(s.u8[2 * j], (uint8_t)want_idx[j]);
+    }
+    nn_dataset_free(&s);
+    const int twice[2] = {1, 1}, missing[2] = {1, 4}, one[1] = {1};
+    assert_int_equal(nn_dataset_select_classes(&d, twice, 2, &s, &err), NN_ERR_USAGE);
+    assert_non_null(strstr(err.msg, "class 1 is listed twice"));
+    assert_int_equal(nn_dataset_select_classes(&d, missing, 2, &s, &err), NN_ERR_USAGE);
+    assert_non_null(strstr(err.msg, "class 4 is not in the data (labels 0..3)"));
+    assert_int_equal(nn_dataset_select_classes(&d, one, 1, &s, &err), NN_ERR_USAGE);
+    assert_non_null(strstr(err.msg, "at least 2 classes"));
+    nn_dataset_free(&d);
+}
+
 static void test_gather(void **state)
 {
     (void)state;
@@ -732,6 +762,7 @@ int main(void)
         cmocka_unit_test(test_png_rejects),
         cmocka_unit_test(test_split_tail),
         cmocka_unit_test(test_subset_stratified),
+        cmocka_unit_test(test_select_classes),
         cmocka_unit_test(test_gather),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
