@@ -97,13 +97,6 @@ static void col2im(const nn_conv_geom *g, const float *cols, int n0, int nb, flo
     }
 }
 
-static nn_tensor view(float *p, size_t n)
-{
-    nn_tensor t = {.data = p, .size = n, .ndim = 1, .view = true};
-    t.shape[0] = (int)n;
-    return t;
-}
-
 void nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
                            const nn_tensor *w, nn_tensor *y, nn_tensor *ws)
 {
@@ -116,8 +109,8 @@ void nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor 
     for (int n0 = 0; n0 < g->n; n0 += chunk) {
         int nb = g->n - n0 < chunk ? g->n - n0 : chunk;
         im2col(g, x->data, n0, nb, ws->data, e->threads);
-        nn_tensor cols = view(ws->data, (size_t)nb * pix * K);
-        nn_tensor out = view(y->data + (size_t)n0 * pix * g->f, (size_t)nb * pix * g->f);
+        nn_tensor cols = nn_tensor_view(ws, 0, (size_t)nb * pix * K);
+        nn_tensor out = nn_tensor_view(y, (size_t)n0 * pix * g->f, (size_t)nb * pix * g->f);
         e->ops->gemm(e, false, false, nb * pix, g->f, K, 1.0f, &cols, w, 0.0f, &out);
     }
 }
@@ -134,8 +127,8 @@ void nn_cpu_conv2d_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_t
     const int chunk = chunk_images(g);
     for (int n0 = 0; n0 < g->n; n0 += chunk) {
         int nb = g->n - n0 < chunk ? g->n - n0 : chunk;
-        nn_tensor cols = view(ws->data, (size_t)nb * pix * K);
-        nn_tensor grad = view(dy->data + (size_t)n0 * pix * g->f, (size_t)nb * pix * g->f);
+        nn_tensor cols = nn_tensor_view(ws, 0, (size_t)nb * pix * K);
+        nn_tensor grad = nn_tensor_view(dy, (size_t)n0 * pix * g->f, (size_t)nb * pix * g->f);
         e->ops->gemm(e, false, true, nb * pix, K, g->f, 1.0f, &grad, w, 0.0f, &cols);
         col2im(g, ws->data, n0, nb, dx->data, e->threads);
     }
@@ -154,8 +147,8 @@ void nn_cpu_conv2d_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn
     for (int n0 = 0; n0 < g->n; n0 += chunk) {
         int nb = g->n - n0 < chunk ? g->n - n0 : chunk;
         im2col(g, x->data, n0, nb, ws->data, e->threads);
-        nn_tensor cols = view(ws->data, (size_t)nb * pix * K);
-        nn_tensor grad = view(dy->data + (size_t)n0 * pix * g->f, (size_t)nb * pix * g->f);
+        nn_tensor cols = nn_tensor_view(ws, 0, (size_t)nb * pix * K);
+        nn_tensor grad = nn_tensor_view(dy, (size_t)n0 * pix * g->f, (size_t)nb * pix * g->f);
         e->ops->gemm(e, true, false, K, g->f, nb * pix, 1.0f, &cols, &grad,
                      n0 == 0 ? beta : 1.0f, dw);
     }
