@@ -1,5 +1,9 @@
-# nnctl build. CPU engine by default; GPU=1 adds the CUDA engine (later).
+# nnctl build. CPU engine by default; GPU=1 adds the CUDA engine (cuBLAS +
+# cuDNN, src/engine/gpu/) into build-gpu/.
 # make            build ./nnctl
+# make GPU=1      build build-gpu/nnctl with engines cpu and gpu (CUDA_HOME=/usr/local/cuda)
+# make test-gpu   the GPU engine against the CPU engine, op by op and in training
+#                 (needs a CUDA device; without one it says so and passes)
 # make test       unit tests (cmocka) + end-to-end scripts; SANITIZE=1 for ASan+UBSan
 # make check      install deps, then make test, then make test SANITIZE=1 (what CI runs)
 # make demo       install deps, build, fetch MNIST, train, eval, predict
@@ -17,6 +21,9 @@ CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=gnu11 -fno-math-errno -Wall -Wextra -Werror -Wno-format-truncation -fopenmp -Isrc $(PKG_CFLAGS)
 LDLIBS   += $(PKG_LIBS) -fopenmp -lm -lpthread
 
+ifeq ($(GPU),1)
+BUILD    ?= build-gpu
+endif
 ifeq ($(SANITIZE),1)
 BUILD    ?= build-san
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -28,8 +35,28 @@ endif
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CFLAGS   += -DNNCTL_VERSION=\"$(VERSION)\"
 
-LIB_SRC  := $(shell find src -name '*.c' ! -name main.c | sort)
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_SRC  := $(shell find src -name '*.c' ! -name main.c ! -path 'src/engine/gpu/*' | sort)
+
+# GPU=1: the CUDA engine. Its C files go through $(CC) like the rest, its
+# kernels through nvcc; sm_90 code for Hopper plus compute_75 PTX that the
+# driver compiles for any other supported GPU on first use.
+CUDA_HOME ?= /usr/local/cuda
+NVCC      ?= $(CUDA_HOME)/bin/nvcc
+CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_75,code=compute_75
+NVCCFLAGS ?= -O3 -g
+# engine.h is C: its designated initializers skip fields, fine in C
+NVCCFLAGS += -std=c++20 -Isrc -I$(CUDA_HOME)/include $(CUDA_ARCH) -Werror all-warnings \
+             -Xcompiler -Wall,-Wextra,-Werror,-Wno-missing-field-initializers
+GPU_CU   := $(sort $(wildcard src/engine/gpu/*.cu))
+ifeq ($(GPU),1)
+LIB_SRC  += $(sort $(wildcard src/engine/gpu/*.c))
+CFLAGS   += -DNN_HAVE_GPU -isystem $(CUDA_HOME)/include
+# RUNPATH: a bundle's own lib/ first (scripts/gpu-bundle), then the toolkit's;
+# LD_LIBRARY_PATH still wins, which scripts/gpu-check relies on
+LDLIBS   += -L$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++ \
+            -Wl,-rpath,'$$ORIGIN/lib' -Wl,-rpath,$(CUDA_HOME)/lib64
+endif
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(if $(filter 1,$(GPU)),$(GPU_CU:%.cu=$(BUILD)/%.o))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
@@ -37,7 +64,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 NNCTL    := $(BUILD)/nnctl
 
-.PHONY: all test check unit-tests demo bench install clean
+.PHONY: all test check unit-tests demo bench install clean test-gpu gpu-tests gpu-bundle
 all: nnctl
 
 nnctl: $(NNCTL)
@@ -54,6 +81,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -MMD -MP -c -o $@ $<
+
 $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libnnctl.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(BUILD)/libnnctl.a $(LDLIBS) -lcmocka
@@ -66,6 +97,22 @@ unit-tests: $(TEST_BIN) $(TOOL_BIN) $(NNCTL)
 
 test: unit-tests
 	NNCTL=$(NNCTL) BUILD=$(BUILD) SANITIZE=$(SANITIZE) scripts/run-tests
+
+# The GPU engine's test program (tests/gpu/) and the binary it trains with.
+GPU_BUILD ?= build-gpu
+gpu-tests: $(BUILD)/gpu-tests/test_gpu_engine $(NNCTL)
+
+$(BUILD)/gpu-tests/%: tests/gpu/%.c $(BUILD)/libnnctl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(BUILD)/libnnctl.a $(LDLIBS) -lcmocka
+
+test-gpu:
+	$(MAKE) GPU=1 BUILD=$(GPU_BUILD) SANITIZE= gpu-tests
+	NNCTL=$(GPU_BUILD)/nnctl $(GPU_BUILD)/gpu-tests/test_gpu_engine
+
+# build-gpu/ and gpu-dist/: what scripts/gpu-check runs on a GPU machine
+gpu-bundle:
+	scripts/gpu-bundle
 
 check:
 	scripts/install-deps
@@ -87,7 +134,7 @@ install: $(NNCTL)
 	install -m 644 scripts/nnctl.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/nnctl
 
 clean:
-	rm -rf build build-san nnctl
+	rm -rf build build-san build-gpu gpu-dist nnctl
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

@@ -23,6 +23,7 @@ static const char usage[] =
     "  plot RUN_DIR... -o PNG  training/validation curves of runs (gnuplot)\n"
     "  sweep SWEEP [-j N]  hyper-parameter search: grid, random or bayes trials\n"
     "  augment-preview SPEC -o PNG  a grid of augmented training samples\n"
+    "  export MODEL --format json|yaml|onnx|c  the model as Keras JSON, YAML, ONNX or C\n"
     "\n"
     "nnctl <command> --help describes each command; nnctl --version prints the version.\n"
     "Exit codes: 0 success, 1 runtime failure, 2 usage or spec error.\n";
@@ -58,7 +59,7 @@ int main(int argc, char **argv)
         H5get_libversion(&maj, &min, &rel);
         char engines[512];
         nn_engine_describe(engines, sizeof engines);
-        printf("nnctl %s\nengines: %s; no gpu engine in this build\nmodel files: Keras HDF5 "
+        printf("nnctl %s\nengines: %s\nmodel files: Keras HDF5 "
                "(HDF5 %u.%u.%u)\n",
                NNCTL_VERSION, engines, maj, min, rel);
         return 0;
@@ -83,11 +84,13 @@ int main(int argc, char **argv)
         return nn_cmd_sweep(argc - 2, argv + 2);
     if (!strcmp(cmd, "augment-preview"))
         return nn_cmd_augment_preview(argc - 2, argv + 2);
-    const char *commands[] = {"train",   "eval",    "evaluate", "predict",
-                              "summary", "compare", "plot",     "sweep"};
-    const char *guess = nn_did_you_mean(cmd, commands, 8);
+    if (!strcmp(cmd, "export"))
+        return nn_cmd_export(argc - 2, argv + 2);
+    const char *commands[] = {"train",   "eval",    "evaluate", "predict", "summary",
+                              "compare", "plot",    "sweep",    "export"};
+    const char *guess = nn_did_you_mean(cmd, commands, 9);
     fprintf(stderr, "nnctl: error: unknown command '%s'%s%s%s (commands: train, eval, predict, "
-                    "summary, compare, plot, sweep; see nnctl --help)\n",
+                    "summary, compare, plot, sweep, export; see nnctl --help)\n",
             cmd, guess ? "; did you mean '" : "", guess ? guess : "", guess ? "'?" : "");
     return 2;
 }

@@ -20,7 +20,7 @@ static const struct {
     {"batch-size", 0, F_INT},  {"invert", 0, F_BOOL},      {"resume", 0, F_BOOL},
     {"csv", 0, F_BOOL},        {"markdown", 0, F_BOOL},    {"sort", 0, F_STRING},
     {"metric", 0, F_STRING},   {"width", 0, F_INT},        {"height", 0, F_INT},
-    {"jobs", 'j', F_INT},
+    {"jobs", 'j', F_INT},      {"layer", 0, F_STRING},     {"device", 0, F_STRING},
 };
 #define N_FLAGS ((int)(sizeof flags / sizeof flags[0]))
 
@@ -30,6 +30,9 @@ static bool allowed_flag(const char *allowed, const char *name)
     for (const char *p = allowed; (p = strstr(p, name)); p += n)
         if ((p == allowed || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
             return true;
+    /* --device goes with --engine: every command that takes one takes both */
+    if (!strcmp(name, "device"))
+        return allowed_flag(allowed, "engine");
     return !strcmp(name, "help");
 }
 
@@ -68,6 +71,18 @@ static nn_status store(nn_args *a, int f, const char *value, nn_error *err)
     else if (!strcmp(name, "output")) a->output = value;
     else if (!strcmp(name, "sort")) a->sort = value;
     else if (!strcmp(name, "metric")) a->metric = value;
+    else if (!strcmp(name, "layer")) a->layer = value;
+    else if (!strcmp(name, "device")) {
+        /* The GPU engine reads NNCTL_DEVICE: the spec has no device key, and
+         * child processes (a sweep's trials) inherit the choice. */
+        char *end;
+        long v = strtol(value, &end, 10);
+        if (*end || end == value || v < 0 || v > 1024)
+            return nn_fail(err, NN_ERR_USAGE,
+                           "nnctl %s: --device: expected a GPU number >= 0, got '%s'", a->cmd,
+                           value);
+        setenv("NNCTL_DEVICE", value, 1);
+    }
     return NN_OK;
 }
 

@@ -15,7 +15,7 @@ typedef struct nn_args {
     int n_pos;
     const char *sets[NN_ARGS_MAX];
     int n_sets;
-    const char *run_dir, *spec, *data, *engine, *output, *resume_file, *sort, *metric;
+    const char *run_dir, *spec, *data, *engine, *output, *resume_file, *sort, *metric, *layer;
     long long threads, top_k, batch_size, width, height, jobs;
     bool json, quiet, help, resize, invert, resume, csv, markdown;
 } nn_args;

@@ -13,6 +13,7 @@ int nn_cmd_compare(int argc, char **argv);
 int nn_cmd_plot(int argc, char **argv);
 int nn_cmd_sweep(int argc, char **argv);
 int nn_cmd_augment_preview(int argc, char **argv);
+int nn_cmd_export(int argc, char **argv);
 
 /* Prints "nnctl: error: ..." and returns the exit code for err. */
 int nn_cli_report(const nn_error *err);

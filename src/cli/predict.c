@@ -1,5 +1,6 @@
-/* nnctl predict MODEL INPUT... : classify PNG images or IDX sample files. */
-#include <jansson.h>
+/* nnctl predict MODEL INPUT... : runs a saved model on PNG images, IDX
+ * sample files or .npy batches; prints the top classes, or writes the
+ * model's outputs (or one layer's activations) to stdout or a file. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,50 +9,68 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/predict_out.h"
 #include "data/dataset.h"
+#include "data/npy.h"
+#include "layers/registry.h"
 #include "train/session.h"
 
 static const char help[] =
     "usage: nnctl predict MODEL INPUT... [options]\n"
     "\n"
-    "Runs a saved model on PNG images (8-bit gray or RGB) or IDX files (every\n"
-    "sample in them) and prints the top classes with their probabilities.\n"
-    "Images must have the model's input size unless --resize is given; they are\n"
-    "scaled like the training data (data.scale of the stored spec).\n"
+    "Runs a saved model on PNG images (8-bit gray or RGB), IDX files (every\n"
+    "sample in them) or .npy arrays, and prints the top classes with their\n"
+    "probabilities, one line per input.\n"
+    "Images must have the model's input size unless --resize is given; PNG and\n"
+    "IDX values are scaled like the training data (data.scale of the stored\n"
+    "spec). A .npy input holds a batch, shape (N, *input shape), or one sample\n"
+    "of exactly the input shape (dtype float32, float64, uint8, int32 or int64);\n"
+    "its values are fed as they are, without data.scale: pass what the model\n"
+    "takes.\n"
     "\n"
     "options:\n"
     "  -k, --top-k K         classes to print per input (default 3)\n"
+    "  -o, --output FILE     write the model's outputs, shape (N, *output shape),\n"
+    "                        as float32: .npy (NumPy), .csv, else HDF5 (one\n"
+    "                        dataset named after the layer)\n"
+    "      --layer NAME      that layer's activations instead of the outputs: CSV\n"
+    "                        on stdout (a row per input, %.9g), or into -o FILE\n"
     "      --resize          resize images to the model's input size (bilinear)\n"
-    "      --invert          use 255 - pixel (dark digits on a light background)\n"
+    "      --invert          use 255 - pixel (dark digits on a light background;\n"
+    "                        PNG and IDX inputs)\n"
     "  -s, --set KEY=VALUE   override a key of the stored spec\n"
     "      --spec FILE       use this spec instead of the stored one\n"
     "  -t, --threads N       threads\n"
     "      --engine cpu|gpu  compute engine\n"
-    "      --json            print a JSON array on stdout\n";
+    "      --json            print a JSON array on stdout (with -o: what was\n"
+    "                        written)\n";
 
-typedef struct inputs {
+/* PNG and IDX samples, kept as the uint8 they are stored as. */
+typedef struct pool {
     size_t n, cap, sample;
-    uint8_t *data;     /* n * sample bytes */
-    char **names;
-} inputs;
+    uint8_t *data; /* n * sample bytes */
+} pool;
 
-static nn_status push(inputs *in, const uint8_t *sample, const char *name, nn_error *err)
+/* One INPUT argument: its samples are pool rows [first, first + n), or the
+ * rows of a .npy file read a batch at a time. */
+typedef struct source {
+    const char *path;
+    bool npy;
+    bool whole; /* one sample named by the path alone (a PNG, a one-sample .npy) */
+    size_t first, n;
+} source;
+
+static nn_status push(pool *in, const uint8_t *sample, nn_error *err)
 {
     if (in->n == in->cap) {
         size_t cap = in->cap ? in->cap * 2 : 16;
         uint8_t *d = realloc(in->data, cap * in->sample);
-        char **nm = d ? realloc(in->names, cap * sizeof *nm) : NULL;
-        if (d)
-            in->data = d;
-        if (!d || !nm)
+        if (!d)
             return nn_fail(err, NN_ERR_RUNTIME, "out of memory reading inputs");
-        in->names = nm;
+        in->data = d;
         in->cap = cap;
     }
     memcpy(in->data + in->n * in->sample, sample, in->sample);
-    in->names[in->n] = nn_strdup(name, err);
-    if (!in->names[in->n])
-        return NN_ERR_RUNTIME;
     in->n++;
     return NN_OK;
 }
@@ -100,7 +119,7 @@ static void resize_bilinear(const uint8_t *src, int sh, int sw, int c, uint8_t *
 }
 
 static nn_status read_png_input(const char *path, const nn_node *in, const nn_args *a,
-                                inputs *out, nn_error *err)
+                                pool *out, nn_error *err)
 {
     uint8_t *px = NULL, *conv = NULL, *sized = NULL;
     int h, w, c, mh, mw, mc;
@@ -156,7 +175,7 @@ static nn_status read_png_input(const char *path, const nn_node *in, const nn_ar
         for (size_t i = 0; i < in->size; i++)
             mut[i] = (uint8_t)(255 - mut[i]);
     }
-    st = push(out, img, path, err);
+    st = push(out, img, err);
     free(px);
     free(conv);
     free(sized);
@@ -164,7 +183,7 @@ static nn_status read_png_input(const char *path, const nn_node *in, const nn_ar
 }
 
 static nn_status read_idx_input(const char *path, const nn_node *in, const nn_args *a,
-                                inputs *out, nn_error *err)
+                                pool *out, nn_error *err)
 {
     nn_idx idx;
     nn_status st = nn_idx_read(path, &idx, err);
@@ -179,61 +198,216 @@ static nn_status read_idx_input(const char *path, const nn_node *in, const nn_ar
                        path, idx.ndim < 2 ? (size_t)1 : per, in->size);
     }
     for (uint32_t i = 0; !st && i < idx.dims[0]; i++) {
-        char name[4200];
-        snprintf(name, sizeof name, "%s[%u]", path, i);
         if (a->invert)
             for (size_t k = 0; k < per; k++)
                 idx.data[i * per + k] = (uint8_t)(255 - idx.data[i * per + k]);
-        st = push(out, idx.data + i * per, name, err);
+        st = push(out, idx.data + i * per, err);
     }
     free(idx.data);
     return st;
 }
 
-/* A PNG by its signature, or by its name (then the PNG reader says what is
- * wrong with it). */
-static bool looks_png(const char *path)
+
+/* A .npy input: a batch (N, *input shape) or one sample of the input shape. */
+static nn_status read_npy_input(const char *path, const nn_node *in, source *src, nn_error *err)
 {
-    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    unsigned char buf[8];
-    size_t len = strlen(path);
-    if (len > 4 && strcasecmp(path + len - 4, ".png") == 0)
-        return true;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return false;
-    bool ok = fread(buf, 1, 8, f) == 8 && memcmp(buf, sig, 8) == 0;
-    fclose(f);
-    return ok;
+    nn_npy_info info;
+    nn_status st = nn_npy_stat(path, &info, err);
+    if (st)
+        return st;
+    bool one = info.ndim == in->ndim, batch = info.ndim == in->ndim + 1;
+    for (int d = 0; d < in->ndim; d++) {
+        one = one && info.shape[d] == (size_t)in->shape[d];
+        batch = batch && info.shape[d + 1] == (size_t)in->shape[d];
+    }
+    char got[256], want[256], many[256] = "(N";
+    size_t dims[NN_MAX_DIMS];
+    for (int d = 0; d < in->ndim; d++) {
+        dims[d] = (size_t)in->shape[d];
+        snprintf(many + strlen(many), sizeof many - strlen(many), ", %d", in->shape[d]);
+    }
+    strcat(many, ")");
+    nn_npy_shape_str(info.shape, info.ndim, got, sizeof got);
+    nn_npy_shape_str(dims, in->ndim, want, sizeof want);
+    if (!one && !batch)
+        return nn_fail(err, NN_ERR_USAGE,
+                       "'%s': shape %s does not fit the model's input %s: expected %s for N "
+                       "samples, or %s for one",
+                       path, got, want, many, want);
+    if (batch && info.shape[0] == 0)
+        return nn_fail(err, NN_ERR_USAGE, "'%s': shape %s holds no samples", path, got);
+    src->npy = true;
+    src->whole = one;
+    src->n = one ? 1 : info.shape[0];
+    return NN_OK;
 }
 
-static void top_k(const float *p, int n, int k, int *idx)
+static bool has_suffix(const char *path, const char *suffix)
 {
-    for (int j = 0; j < k; j++) {
-        int best = -1;
-        for (int c = 0; c < n; c++) {
-            bool taken = false;
-            for (int q = 0; q < j; q++)
-                taken |= idx[q] == c;
-            if (!taken && (best < 0 || p[c] > p[best]))
-                best = c;
-        }
-        idx[j] = best;
+    size_t n = strlen(path), k = strlen(suffix);
+    return n > k && strcasecmp(path + n - k, suffix) == 0;
+}
+
+/* PNG or .npy by their signatures, or by their names (then that reader
+ * says what is wrong with the file); anything else is read as IDX. */
+static char input_kind(const char *path)
+{
+    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    unsigned char buf[8] = {0};
+    if (has_suffix(path, ".png"))
+        return 'p';
+    if (has_suffix(path, ".npy") || has_suffix(path, ".npz"))
+        return 'n';
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(buf, 1, 8, f) : 0;
+    if (f)
+        fclose(f);
+    if (got == 8 && memcmp(buf, png, 8) == 0)
+        return 'p';
+    if (got >= 6 && memcmp(buf, "\x93NUMPY", 6) == 0)
+        return 'n';
+    return 'i';
+}
+
+/* --layer: a node of the model, or an error listing the ones there are. */
+static nn_status find_layer(const nn_model *m, const char *name, const char *model_path,
+                            const nn_node **out, nn_error *err)
+{
+    if ((*out = nn_model_find(m, name)))
+        return NN_OK;
+    const char **names = malloc(sizeof *names * (size_t)m->n_nodes);
+    if (!names)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    char list[1024];
+    size_t o = 0;
+    list[0] = '\0';
+    for (int i = 0; i < m->n_nodes; i++) {
+        names[i] = m->nodes[i]->name;
+        if (o < sizeof list)
+            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", names[i]);
     }
+    if (o >= sizeof list)
+        memcpy(list + sizeof list - 4, "...", 4);
+    const char *guess = nn_did_you_mean(name, names, m->n_nodes);
+    nn_fail(err, NN_ERR_USAGE, "--layer '%s' is not a layer of the model in '%s'%s%s%s (layers: %s)",
+            name, model_path, guess ? "; did you mean '" : "", guess ? guess : "",
+            guess ? "'?" : "", list);
+    free(names);
+    return NN_ERR_USAGE;
+}
+
+/* Embedding layers read the input as token ids: refuse ids the table does
+ * not have rather than silently look up zeros. */
+static nn_status check_ids(const nn_model *m, const float *x, const nn_row_name *names, int rows,
+                           nn_error *err)
+{
+    size_t per = m->input->size;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const nn_node *n = m->nodes[i];
+        int vocab = nn_embedding_input_dim(n);
+        if (!vocab || n->in[0] != m->input)
+            continue;
+        for (size_t k = 0; k < (size_t)rows * per; k++) {
+            double v = x[k];
+            if (v >= 0.0 && v < vocab && v == floor(v))
+                continue;
+            const nn_row_name *r = &names[k / per];
+            char at[64] = "";
+            if (r->index >= 0)
+                snprintf(at, sizeof at, "[%lld]", r->index);
+            return nn_fail(err, NN_ERR_USAGE,
+                           "'%s'%s: position %zu holds %g, but layer '%s' (embedding) takes "
+                           "integer token ids in [0, %d)",
+                           r->path, at, k % per, v, n->name, vocab);
+        }
+    }
+    return NN_OK;
+}
+
+/* One batch through the model; the node's values go to the output. */
+static nn_status run_batch(nn_session *s, const nn_node *node, const float *x, float *y,
+                           const nn_row_name *names, int rows, nn_predict_out *out,
+                           nn_error *err)
+{
+    nn_status st = check_ids(s->model, x, names, rows, err);
+    if (st)
+        return st;
+    s->engine->ops->upload(s->engine, nn_model_input_tensor(s->model), x,
+                           (size_t)rows * s->model->input->size);
+    nn_pass p = {.e = s->engine, .rows = rows, .training = false};
+    nn_model_forward(s->model, &p);
+    s->engine->ops->download(s->engine, y, &node->out, (size_t)rows * node->size);
+    return nn_predict_out_rows(out, y, names, rows, err);
+}
+
+/* Every source in order, in batches that may span sources. */
+static nn_status predict_all(nn_session *s, const nn_node *node, const source *src, int n_src,
+                             const pool *in, int batch, nn_predict_out *out, nn_error *err)
+{
+    size_t per = s->model->input->size;
+    float *x = malloc((size_t)batch * per * sizeof *x);
+    float *y = malloc((size_t)batch * node->size * sizeof *y);
+    nn_row_name *names = malloc((size_t)batch * sizeof *names);
+    nn_status st = NN_OK;
+    if (!x || !y || !names)
+        st = nn_fail(err, NN_ERR_RUNTIME, "out of memory (batch of %d)", batch);
+    float scale = (float)s->data.scale;
+    int rows = 0;
+    for (int i = 0; !st && i < n_src; i++) {
+        nn_npy_reader r = {0};
+        if (src[i].npy && (st = nn_npy_open(src[i].path, &r, err)))
+            break;
+        for (size_t done = 0; !st && done < src[i].n;) {
+            size_t k = src[i].n - done;
+            if (k > (size_t)(batch - rows))
+                k = (size_t)(batch - rows);
+            float *row = x + (size_t)rows * per;
+            if (src[i].npy) {
+                st = nn_npy_read_f32(&r, row, k * per, err); /* as is: no data.scale */
+            } else {
+                const uint8_t *u = in->data + (src[i].first + done) * per;
+                for (size_t v = 0; v < k * per; v++)
+                    row[v] = u[v] / scale;
+            }
+            for (size_t j = 0; j < k; j++)
+                names[rows + (int)j] = (nn_row_name){
+                    src[i].path, src[i].whole ? -1 : (long long)(done + j)};
+            rows += (int)k;
+            done += k;
+            if (!st && rows == batch) {
+                st = run_batch(s, node, x, y, names, rows, out, err);
+                rows = 0;
+            }
+        }
+        nn_npy_close(&r);
+    }
+    if (!st && rows)
+        st = run_batch(s, node, x, y, names, rows, out, err);
+    free(x);
+    free(y);
+    free(names);
+    return st;
 }
 
 int nn_cmd_predict(int argc, char **argv)
 {
     nn_args a;
     nn_error err = {0};
-    if (nn_args_parse(argc, argv, "predict", "set spec threads engine json top-k resize invert",
-                      &a, &err))
+    if (nn_args_parse(argc, argv, "predict",
+                      "set spec threads engine json top-k resize invert output layer", &a, &err))
         return nn_cli_report(&err);
     if (a.help)
         return nn_cli_help(help);
     if (a.n_pos < 2) {
         fprintf(stderr, "nnctl predict: expected a model file and at least one input\n%s", help);
         return 2;
+    }
+    if (a.top_k && (a.output || a.layer)) {
+        nn_fail(&err, NN_ERR_USAGE,
+                "nnctl predict: --top-k picks the classes to print; with %s every value is "
+                "written",
+                a.output ? "-o" : "--layer");
+        return nn_cli_report(&err);
     }
     const char *overrides[NN_ARGS_MAX + 2];
     char bufs[2][64];
@@ -242,81 +416,53 @@ int nn_cmd_predict(int argc, char **argv)
         overrides[n++] = a.sets[i];
     n += nn_args_overrides(&a, overrides + n, bufs);
     nn_session s;
-    inputs in = {0};
-    float *x = NULL, *probs = NULL;
-    json_t *arr = NULL;
-    int rc = 0;
+    pool in = {0};
+    source src[NN_ARGS_MAX];
+    nn_predict_out out = {0};
+    int n_src = 0, rc = 0;
+    size_t total = 0;
     nn_status st = nn_session_from_model_file(&s, a.pos[0], a.spec, overrides, n, &err);
     if (st)
         goto done;
-    const nn_node *input = s.model->input, *output = s.model->output;
+    const nn_node *input = s.model->input, *node = s.model->output;
+    if (a.layer && (st = find_layer(s.model, a.layer, a.pos[0], &node, &err)))
+        goto done;
     in.sample = input->size;
-    for (int i = 1; !st && i < a.n_pos; i++)
-        st = looks_png(a.pos[i]) ? read_png_input(a.pos[i], input, &a, &in, &err)
-                                 : read_idx_input(a.pos[i], input, &a, &in, &err);
+    /* every input is checked before anything is printed or written */
+    for (int i = 1; !st && i < a.n_pos; i++) {
+        source *c = &src[n_src++];
+        *c = (source){.path = a.pos[i], .first = in.n};
+        char kind = input_kind(a.pos[i]);
+        if (kind == 'n') {
+            st = read_npy_input(a.pos[i], input, c, &err);
+        } else {
+            st = kind == 'p' ? read_png_input(a.pos[i], input, &a, &in, &err)
+                             : read_idx_input(a.pos[i], input, &a, &in, &err);
+            c->n = in.n - c->first;
+            c->whole = kind == 'p';
+        }
+        total += c->n;
+    }
     if (st)
         goto done;
-    int batch = (int)(s.train.batch_size < (long long)in.n ? s.train.batch_size : (long long)in.n);
-    int units = (int)output->size;
-    int k = (int)(a.top_k ? a.top_k : 3);
-    if (k > units)
-        k = units;
-    x = malloc((size_t)batch * in.sample * sizeof(float));
-    probs = malloc((size_t)batch * (size_t)units * sizeof(float));
-    if (!x || !probs) {
-        st = nn_fail(&err, NN_ERR_RUNTIME, "out of memory");
+    if (total == 0) {
+        st = nn_fail(&err, NN_ERR_USAGE, "the inputs hold no samples");
         goto done;
     }
-    if ((st = nn_model_plan(s.model, batch, &err)))
+    int batch = (int)(s.train.batch_size < (long long)total ? s.train.batch_size
+                                                            : (long long)total);
+    if ((st = nn_model_plan(s.model, batch, &err)) ||
+        (st = nn_predict_out_open(&out, a.output, a.layer != NULL, a.json,
+                                  (int)(a.top_k ? a.top_k : 3), node->name, total, node->ndim,
+                                  node->shape, &err)) ||
+        (st = predict_all(&s, node, src, n_src, &in, batch, &out, &err)))
         goto done;
-    arr = json_array();
-    float scale = (float)s.data.scale;
-    for (size_t start = 0; start < in.n; start += (size_t)batch) {
-        int rows = (int)(in.n - start < (size_t)batch ? in.n - start : (size_t)batch);
-        for (size_t i = 0; i < (size_t)rows * in.sample; i++)
-            x[i] = in.data[start * in.sample + i] / scale;
-        s.engine->ops->upload(s.engine, nn_model_input_tensor(s.model), x,
-                              (size_t)rows * in.sample);
-        nn_pass p = {.e = s.engine, .rows = rows, .training = false};
-        nn_model_forward(s.model, &p);
-        s.engine->ops->download(s.engine, probs, &output->out, (size_t)rows * (size_t)units);
-        for (int r = 0; r < rows; r++) {
-            int idx[64];
-            int kk = k < 64 ? k : 64;
-            const float *pr = probs + (size_t)r * units;
-            top_k(pr, units, kk, idx);
-            const char *name = in.names[start + (size_t)r];
-            if (a.json) {
-                json_t *top = json_array();
-                for (int j = 0; j < kk; j++)
-                    json_array_append_new(top, json_pack("{s:i, s:f}", "class", idx[j],
-                                                         "probability", (double)pr[idx[j]]));
-                json_array_append_new(arr, json_pack("{s:s, s:i, s:o}", "input", name, "class",
-                                                     idx[0], "top", top));
-            } else {
-                printf("%s:", name);
-                for (int j = 0; j < kk; j++)
-                    printf(" %d (%.4f)", idx[j], pr[idx[j]]);
-                printf("\n");
-            }
-        }
-    }
-    if (a.json) {
-        char *text = json_dumps(arr, JSON_INDENT(2) | JSON_REAL_PRECISION(9));
-        if (text)
-            puts(text);
-        free(text);
-    }
+    st = nn_predict_out_finish(&out, &err);
 done:
     if (st)
         rc = nn_cli_report(&err);
-    json_decref(arr);
-    for (size_t i = 0; i < in.n; i++)
-        free(in.names[i]);
-    free(in.names);
+    nn_predict_out_free(&out);
     free(in.data);
-    free(x);
-    free(probs);
     nn_session_free(&s);
     return rc;
 }

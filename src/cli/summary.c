@@ -5,13 +5,15 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "io/keras_import.h"
 #include "train/session.h"
 
 static const char help[] =
     "usage: nnctl summary SPEC|MODEL [options]\n"
     "\n"
     "Prints a Keras-style table of the model's layers, output shapes and\n"
-    "parameter counts, from a spec (.cfg) or a saved model (.h5).\n"
+    "parameter counts, from a spec (.cfg) or a saved model (.h5, nnctl's or\n"
+    "one Keras wrote).\n"
     "\n"
     "options:\n"
     "  -s, --set KEY=VALUE   override a spec key (repeatable)\n"
@@ -25,7 +27,8 @@ static bool is_hdf5(const char *path)
     unsigned char buf[8];
     size_t len = strlen(path);
     if ((len > 3 && strcasecmp(path + len - 3, ".h5") == 0) ||
-        (len > 5 && strcasecmp(path + len - 5, ".hdf5") == 0))
+        (len > 5 && strcasecmp(path + len - 5, ".hdf5") == 0) ||
+        (len > 6 && strcasecmp(path + len - 6, ".keras") == 0))
         return true;
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -60,8 +63,9 @@ int nn_cmd_summary(int argc, char **argv)
         nn_session_free(&s);
         return rc;
     }
-    /* A spec: only the model section is needed to describe the model. */
-    nn_spec *spec = NULL;
+    /* A spec: only the model section is needed to describe the model (from
+     * a Keras JSON file with model.from_json). */
+    nn_spec *spec = NULL, *json = NULL;
     nn_model *m = NULL;
     nn_spec_node *model;
     st = nn_spec_load_file(&spec, a.pos[0], &err);
@@ -69,6 +73,9 @@ int nn_cmd_summary(int argc, char **argv)
         st = nn_spec_override(spec, a.sets[i], &err);
     if (!st)
         st = nn_spec_group(nn_spec_root(spec), "model", true, &model, &err);
+    if (!st && nn_spec_has(model, "from_json") &&
+        !(st = nn_keras_json_file_spec(model, nn_spec_dir(spec), &json, &err)))
+        st = nn_spec_group(nn_spec_root(json), "model", true, &model, &err);
     if (!st)
         st = nn_model_from_spec(model, &m, &err);
     if (!st)
@@ -76,6 +83,7 @@ int nn_cmd_summary(int argc, char **argv)
     else
         rc = nn_cli_report(&err);
     nn_model_free(m);
+    nn_spec_free(json);
     nn_spec_free(spec);
     return rc;
 }

@@ -6,8 +6,10 @@
 #include <zlib.h>
 
 #include "data/data_spec.h"
+#include "data/npy.h"
 
-static const char *const formats[] = {"idx", "cifar10", "image_folder", "csv", "tokens", NULL};
+static const char *const formats[] = {"idx",    "cifar10", "image_folder", "csv",
+                                       "tokens", "npy",     NULL};
 static const char *const parts[] = {"train", "test", NULL};
 static const char *const color_modes[] = {"grayscale", "rgb", NULL};
 static const char *const label_kinds[] = {"class", "value", NULL};
@@ -94,15 +96,20 @@ static nn_status parse_format_keys(nn_spec_node *g, const char *key, nn_data_sou
 {
     nn_status st;
     *k2 = NULL;
-    if (src->format == NN_FORMAT_IDX) {
+    if (src->format == NN_FORMAT_IDX || src->format == NN_FORMAT_NPY) {
+        /* two files: samples and labels (npy: x and y) */
+        bool npy = src->format == NN_FORMAT_NPY;
         const char *images, *labels;
-        if ((st = nn_spec_string(g, "images", true, NULL, &images, err)) ||
-            (st = nn_spec_string(g, "labels", true, NULL, &labels, err)))
+        *k1 = npy ? "x" : "images";
+        *k2 = npy ? "y" : "labels";
+        if ((st = nn_spec_string(g, *k1, true, NULL, &images, err)) ||
+            (st = nn_spec_string(g, *k2, true, NULL, &labels, err)))
             return st;
+        if (npy && (!images[0] || !labels[0]))
+            return nn_spec_fail(g, images[0] ? "y" : "x", err, NN_ERR_USAGE,
+                                "expected an .npy file, got \"\"");
         snprintf(src->images, sizeof src->images, "%s", images);
         snprintf(src->labels, sizeof src->labels, "%s", labels);
-        *k1 = "images";
-        *k2 = "labels";
         return NN_OK;
     }
     if (src->format == NN_FORMAT_CSV || src->format == NN_FORMAT_TOKENS) {
@@ -177,8 +184,17 @@ static nn_status parse_source(nn_spec_node *data, const char *key, nn_data_sourc
     if ((st = nn_spec_choice(g, "format", false, formats, 0, &fmt, err)))
         return st;
     src->format = (nn_data_format)fmt;
-    if ((st = parse_format_keys(g, key, src, &k1, &k2, err)) || (st = nn_spec_check_unknown(g, err)))
+    long long classes[NN_DATA_MAX_CLASSES];
+    if ((st = parse_format_keys(g, key, src, &k1, &k2, err)) ||
+        (st = nn_spec_int_array(g, "classes", false, 0, (1 << 24) - 1, NN_DATA_MAX_CLASSES,
+                                classes, &src->n_classes, err)) ||
+        (st = nn_spec_check_unknown(g, err)))
         return st;
+    if (src->n_classes == 1)
+        return nn_spec_fail(g, "classes", err, NN_ERR_USAGE,
+                            "select at least 2 classes (a classifier needs a choice)");
+    for (int i = 0; i < src->n_classes; i++)
+        src->classes[i] = (int)classes[i];
     src->present = true;
     /* "file:line: data.train.images" prefixes for errors found when loading */
     struct {
@@ -316,13 +332,20 @@ size_t nn_data_footprint(const nn_data_source *src)
         return 0;
     if (src->format == NN_FORMAT_CIFAR10)
         return cifar_footprint(src);
-    if (src->format != NN_FORMAT_IDX)
+    if (src->format != NN_FORMAT_IDX && src->format != NN_FORMAT_NPY)
         return 0; /* image folders, csv, tokens: not known before reading them */
     char images[PATH_MAX], labels[PATH_MAX];
     nn_error ignore;
     if (nn_data_resolve(src->images, images, sizeof images, &ignore) ||
         nn_data_resolve(src->labels, labels, sizeof labels, &ignore))
         return 0;
+    if (src->format == NN_FORMAT_NPY) {
+        /* x: uint8 stays, the rest becomes float32; y: 4 bytes a sample */
+        nn_npy_info x, y;
+        if (nn_npy_stat(images, &x, &ignore) || nn_npy_stat(labels, &y, &ignore))
+            return 0;
+        return x.count * (x.dtype == NN_NPY_U1 ? 1 : 4) + 4 * y.count;
+    }
     /* images stay uint8; labels become int32 */
     return idx_elements(images) + 4 * idx_elements(labels);
 }
@@ -391,8 +414,17 @@ nn_status nn_data_load(const nn_data_source *src, double scale, nn_dataset *out,
             return nn_error_prefix(err, "%s", src->where_images);
         if (nn_data_resolve(src->labels, labels, sizeof labels, err))
             return nn_error_prefix(err, "%s", src->where_labels);
-        if (nn_dataset_load_idx(images, labels, out, err))
+        st = src->format == NN_FORMAT_NPY ? nn_npy_load_dataset(images, labels, out, err)
+                                          : nn_dataset_load_idx(images, labels, out, err);
+        if (st)
             return nn_error_prefix(err, "%s", src->where);
+    }
+    if (src->n_classes) { /* a subset of the classes, relabelled 0.. in the listed order */
+        nn_dataset all = *out;
+        st = nn_dataset_select_classes(&all, src->classes, src->n_classes, out, err);
+        nn_dataset_free(&all);
+        if (st)
+            return nn_error_prefix(err, "%s: classes", src->where);
     }
     /* token ids are indices, never scaled */
     out->scale = src->format == NN_FORMAT_TOKENS ? 1.0f : (float)scale;

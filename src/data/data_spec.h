@@ -38,28 +38,41 @@
  *                   sequence's first tokens, "post" its last ones; value: the
  *                   pad value, an integer, default 0. Token ids are never
  *                   scaled: data.scale is ignored for this format.)
+ *   "npy"           x, y                      (NumPy .npy arrays, see npy.h: x
+ *                   holds the samples along its first axis, (N, ...) with at
+ *                   most 4 more axes; '|u1' stays uint8 like IDX images, the
+ *                   other dtypes ('<f4', '<f8', '<i4', '<i8') become float32;
+ *                   data.scale divides them as for any format. y: integers
+ *                   of shape (N) or (N, 1) are class labels (n_classes = max
+ *                   + 1, at least 2); floats of shape (N) or (N, 1) are
+ *                   regression targets. Both are required.)
  * Text files (csv, tokens) may be gzipped; CRLF line ends and blank lines are
  * fine; a bad row is an error naming file:line and the field. data.augment
  * (images only) is refused with them. data.train_subset picks a seeded
  * uniform subset when the data has regression targets (label = "value")
- * instead of class labels. */
+ * instead of class labels.
+ * Any source with class labels also takes classes = [5, 6, 7, 8, 9]: only
+ * those classes' samples are kept, relabelled 0, 1, ... in the listed order
+ * (a new task from part of a dataset, as in transfer learning). */
 typedef enum {
     NN_FORMAT_IDX = 0,
     NN_FORMAT_CIFAR10,
     NN_FORMAT_IMAGE_FOLDER,
     NN_FORMAT_CSV,
-    NN_FORMAT_TOKENS
+    NN_FORMAT_TOKENS,
+    NN_FORMAT_NPY
 } nn_data_format;
 
 #define NN_DATA_MAX_FILES 8
+#define NN_DATA_MAX_CLASSES 256
 
 typedef struct nn_data_source {
     bool present;
     nn_data_format format;
-    char images[PATH_MAX]; /* as written; resolved when loaded */
-    char labels[PATH_MAX];
+    char images[PATH_MAX]; /* as written; resolved when loaded (npy: x) */
+    char labels[PATH_MAX]; /* (npy: y) */
     char where[512];        /* "spec.cfg:12: data.train", for messages */
-    char where_images[512], where_labels[512]; /* idx; others: path or files */
+    char where_images[512], where_labels[512]; /* idx, npy (x, y); others: path or files */
     char path[PATH_MAX];    /* cifar10 (archive or folder), image_folder (root), csv, tokens */
     char files[NN_DATA_MAX_FILES][1024]; /* cifar10 batch files */
     int n_files;
@@ -68,6 +81,8 @@ typedef struct nn_data_source {
     nn_csv_seq_opts csv;    /* csv: timesteps, features, header, label */
     nn_tokens_opts tokens;  /* tokens: maxlen, padding, truncating, value */
     nn_augment_cfg augment; /* data.augment, on data.train only */
+    int classes[NN_DATA_MAX_CLASSES]; /* classes = [...]: keep these, relabelled 0.. */
+    int n_classes;                    /* 0: keep every class */
 } nn_data_source;
 
 typedef struct nn_data_cfg {
@@ -89,7 +104,7 @@ nn_status nn_spec_data(nn_spec_node *data, nn_data_cfg *out, nn_error *err);
 nn_status nn_data_resolve(const char *path, char *out, size_t len, nn_error *err);
 
 /* The bytes a source will take in memory once loaded (from the IDX
- * headers, CIFAR-10's sizes), or 0 when that cannot be told before reading
+ * and .npy headers, CIFAR-10's sizes), or 0 when that cannot be told before reading
  * the data (image folders, csv, tokens; a failed load reports why). */
 size_t nn_data_footprint(const nn_data_source *src);
 

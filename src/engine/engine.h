@@ -2,7 +2,7 @@
  *
  * Layers, losses, metrics and optimizers are written once against this
  * struct of function pointers; the CPU engine (OpenBLAS + OpenMP) implements
- * it today, a GPU engine (cuBLAS/cuDNN) implements the same table later.
+ * it, the GPU engine (cuBLAS/cuDNN, built with make GPU=1) the same table.
  * An engine never knows what a "Dense layer" is: it offers products,
  * elementwise maps, reductions and update rules.
  *
@@ -149,6 +149,12 @@ typedef struct nn_engine_ops {
      * memory (then callers fill it in place instead of uploading a copy),
      * else NULL. */
     float *(*host_ptr)(nn_engine *e, nn_tensor *t);
+    /* Host memory for the staging buffers that batches are uploaded from
+     * (when host_ptr is NULL): page-locked where the engine's uploads are
+     * faster from it (GPU), plain malloc otherwise. NULL with err set when
+     * out of memory; free_host(NULL) does nothing. */
+    void *(*alloc_host)(nn_engine *e, size_t bytes, nn_error *err);
+    void (*free_host)(nn_engine *e, void *p);
 
     /* C[M,N] = alpha * op(A) op(B) + beta * C, row-major; op = transpose if ta/tb.
      * A is M x K (K x M when ta), B is K x N (N x K when tb). */

@@ -895,6 +895,18 @@ done:
     return st;
 }
 
+/* A zip file (what Keras 3 writes for model.save("x.keras")) by its first
+ * local-file signature. */
+static bool zip_archive(const char *path)
+{
+    unsigned char sig[4];
+    FILE *f = fopen(path, "rb");
+    bool zip = f && fread(sig, 1, 4, f) == 4 && !memcmp(sig, "PK\x03\x04", 4);
+    if (f)
+        fclose(f);
+    return zip;
+}
+
 nn_status nn_h5_load(const char *path, nn_h5_model *m, nn_error *err)
 {
     if (!m)
@@ -914,6 +926,11 @@ nn_status nn_h5_load(const char *path, nn_h5_model *m, nn_error *err)
         return nn_fail(err, NN_ERR_RUNTIME, "'%s': is a directory, not a model file", path);
 
     htri_t is = H5Fis_hdf5(path);
+    if (is == 0 && zip_archive(path))
+        return nn_fail(err, NN_ERR_RUNTIME,
+                       "'%s': a zip archive (Keras 3's .keras format?), not an HDF5 file: save the "
+                       "model with model.save(\"x.h5\") for nnctl",
+                       path);
     if (is == 0)
         return nn_fail(err, NN_ERR_RUNTIME, "'%s': not an HDF5 file", path);
     if (is < 0)

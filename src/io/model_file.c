@@ -27,6 +27,59 @@ static bool chain_model(const nn_model *m)
     return true;
 }
 
+/* Keras's order of a functional model's layers: model.layers, which its
+ * HDF5 loader pairs with layer_names by position, runs from the deepest
+ * layer (counted from the output) to the output, ties broken by the order
+ * of a depth-first walk from the output (map_graph in Keras's
+ * functional.py). order[] gets node indices. */
+static nn_status keras_order(const nn_model *m, int *order, nn_error *err)
+{
+    const int n = m->n_nodes;
+    int *seen = nn_calloc((size_t)n * 6, sizeof *seen, err);
+    if (!seen)
+        return NN_ERR_RUNTIME;
+    int *visit = seen + n, *depth = seen + 2 * n, *post = seen + 3 * n, *stack = seen + 4 * n;
+    int *child = seen + 5 * n; /* the next input to walk, per node */
+    int sp = 0, np = 0, count = 0;
+    stack[sp++] = m->output->index;
+    seen[m->output->index] = 1;
+    visit[m->output->index] = count++;
+    while (sp) {
+        const nn_node *top = m->nodes[stack[sp - 1]];
+        if (child[top->index] < top->n_in) {
+            const nn_node *in = top->in[child[top->index]++];
+            if (!seen[in->index]) {
+                seen[in->index] = 1;
+                visit[in->index] = count++;
+                stack[sp++] = in->index;
+            }
+        } else {
+            post[np++] = stack[--sp];
+        }
+    }
+    for (int i = np - 1; i >= 0; i--) {
+        const nn_node *x = m->nodes[post[i]];
+        for (int k = 0; k < x->n_in; k++)
+            if (depth[x->in[k]->index] < depth[x->index] + 1)
+                depth[x->in[k]->index] = depth[x->index] + 1;
+    }
+    for (int i = 0; i < np; i++) { /* insertion sort: deeper first, then visit order */
+        int v = post[i], j = i;
+        while (j > 0 && (depth[order[j - 1]] < depth[v] ||
+                         (depth[order[j - 1]] == depth[v] && visit[order[j - 1]] > visit[v]))) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = v;
+    }
+    /* nodes the output does not reach (none in a valid model) go last */
+    for (int i = 0; i < n; i++)
+        if (!seen[i])
+            order[np++] = i;
+    free(seen);
+    return NN_OK;
+}
+
 /* One parameter-shaped array, from engine memory (t) or from host. */
 static nn_status fill_array(nn_engine *e, const nn_tensor *t, const float *host,
                             const nn_param *p, const char *name, nn_h5_array *a, nn_error *err)
@@ -66,6 +119,7 @@ nn_status nn_model_save(const nn_model *m, const char *path, const nn_model_file
     memset(&f, 0, sizeof f);
     nn_status st = NN_OK;
     json_t *config = NULL;
+    int *order = NULL;
     if ((st = nn_model_keras_json(m, &config, err)))
         return st;
     f.model_config = json_dumps(config, JSON_COMPACT);
@@ -88,14 +142,19 @@ nn_status nn_model_save(const nn_model *m, const char *path, const nn_model_file
     int first = chain_model(m) ? 1 : 0;
     f.n_layers = m->n_nodes - first;
     f.layers = nn_calloc((size_t)f.n_layers, sizeof *f.layers, err);
-    if (!f.layers) {
+    order = nn_calloc((size_t)m->n_nodes, sizeof *order, err);
+    if (!f.layers || !order) {
         st = NN_ERR_RUNTIME;
         goto done;
     }
+    for (int i = 0; i < m->n_nodes; i++)
+        order[i] = i;
+    if (!first && (st = keras_order(m, order, err)))
+        goto done;
     int n_opt = 0, slots = o->train ? nn_optimizer_slots(&o->train->optimizer) : 0;
     int n_params = 0;
     for (int i = first; i < m->n_nodes; i++) {
-        const nn_node *n = m->nodes[i];
+        const nn_node *n = m->nodes[order[i]];
         nn_h5_layer *L = &f.layers[i - first];
         L->name = nn_strdup(n->name, err);
         L->weights = nn_calloc((size_t)n->n_params, sizeof *L->weights, err);
@@ -153,6 +212,7 @@ nn_status nn_model_save(const nn_model *m, const char *path, const nn_model_file
     }
     st = nn_h5_save(path, &f, err);
 done:
+    free(order);
     nn_h5_model_free(&f);
     return st;
 }
@@ -206,13 +266,18 @@ static void dims_string(int ndim, const size_t *dims, char *buf, size_t len)
         snprintf(buf + o, len - o, ")");
 }
 
-static nn_status check_shape(const nn_param *p, const nn_h5_array *a, const char *path,
-                             const char *layer, nn_error *err)
+static bool same_shape(const nn_param *p, const nn_h5_array *a)
 {
     bool same = a->ndim == p->ndim;
     for (int d = 0; same && d < p->ndim; d++)
         same = a->dims[d] == (size_t)p->shape[d];
-    if (same)
+    return same;
+}
+
+static nn_status check_shape(const nn_param *p, const nn_h5_array *a, const char *path,
+                             const char *layer, nn_error *err)
+{
+    if (same_shape(p, a))
         return NN_OK;
     char have[96], want[96];
     size_t pd[NN_MAX_DIMS];
@@ -223,6 +288,26 @@ static nn_status check_shape(const nn_param *p, const nn_h5_array *a, const char
     return nn_fail(err, NN_ERR_RUNTIME,
                    "'%s': layer '%s' weight '%s' has shape %s but the model expects %s", path,
                    layer, p->name, have, want);
+}
+
+/* The stored array for each parameter of n: by name, else (Keras 1's
+ * "dense_1_W", other spellings) by position when the layer holds exactly
+ * as many arrays as n has parameters, as Keras writes them in order.
+ * Returns the index of the first parameter without one, or -1. */
+static int match_layer(const nn_node *n, const nn_h5_layer *L, const nn_h5_array **out)
+{
+    int missing = -1;
+    for (int k = 0; k < n->n_params; k++) {
+        out[k] = find_weight(L, n->params[k].name);
+        if (!out[k] && missing < 0)
+            missing = k;
+    }
+    if (missing >= 0 && L->n_weights == n->n_params) {
+        for (int k = 0; k < n->n_params; k++)
+            out[k] = &L->weights[k];
+        missing = -1;
+    }
+    return missing;
 }
 
 nn_status nn_model_load_weights(nn_model *m, const nn_h5_model *f, const char *path,
@@ -236,19 +321,42 @@ nn_status nn_model_load_weights(nn_model *m, const nn_h5_model *f, const char *p
         if (!L)
             return nn_fail(err, NN_ERR_RUNTIME, "'%s': no weights for layer '%s'", path,
                            n->name);
+        const nn_h5_array *a[NN_MAX_PARAMS];
+        int missing = match_layer(n, L, a);
+        if (missing >= 0)
+            return nn_fail(err, NN_ERR_RUNTIME,
+                           "'%s': layer '%s' has no weight '%s' (the file holds %d weight%s "
+                           "for it, the model expects %d)",
+                           path, n->name, n->params[missing].name, L->n_weights,
+                           L->n_weights == 1 ? "" : "s", n->n_params);
         for (int k = 0; k < n->n_params; k++) {
-            nn_param *p = &n->params[k];
-            const nn_h5_array *a = find_weight(L, p->name);
-            if (!a)
-                return nn_fail(err, NN_ERR_RUNTIME, "'%s': layer '%s' has no weight '%s'", path,
-                               n->name, p->name);
-            nn_status st = check_shape(p, a, path, n->name, err);
+            nn_status st = check_shape(&n->params[k], a[k], path, n->name, err);
             if (st)
                 return st;
-            m->e->ops->upload(m->e, &p->w, a->data, p->size);
         }
+        for (int k = 0; k < n->n_params; k++)
+            m->e->ops->upload(m->e, &n->params[k].w, a[k]->data, n->params[k].size);
     }
     return NN_OK;
+}
+
+nn_init_result nn_model_load_matching(nn_model *m, const nn_h5_model *f, int node)
+{
+    nn_node *n = m->nodes[node];
+    if (!n->n_params)
+        return NN_INIT_NO_PARAMS;
+    const nn_h5_layer *L = find_layer(f, n->name);
+    if (!L)
+        return NN_INIT_ABSENT;
+    const nn_h5_array *a[NN_MAX_PARAMS];
+    if (match_layer(n, L, a) >= 0)
+        return NN_INIT_ABSENT;
+    for (int k = 0; k < n->n_params; k++)
+        if (!same_shape(&n->params[k], a[k]))
+            return NN_INIT_SHAPE;
+    for (int k = 0; k < n->n_params; k++)
+        m->e->ops->upload(m->e, &n->params[k].w, a[k]->data, n->params[k].size);
+    return NN_INIT_LOADED;
 }
 
 nn_status nn_model_load_optimizer(nn_model *m, const nn_h5_model *f, const nn_optimizer *opt,

@@ -23,10 +23,23 @@ nn_status nn_model_save(const nn_model *m, const char *path, const nn_model_file
                         nn_error *err);
 
 /* Copies the weights stored in f into m (allocated on its engine), by layer
- * and weight name; every parameter of m must be found with its shape.
- * With opt != NULL also restores optimizer slots when present. */
+ * and weight name (or, where the names differ, by position when a layer
+ * holds exactly as many weights as the model's layer has parameters, as
+ * Keras orders them); every parameter of m must be found with its shape. */
 nn_status nn_model_load_weights(nn_model *m, const nn_h5_model *f, const char *path,
                                 nn_error *err);
+/* train.init_from: node `node` of m takes the file's weights when the file
+ * has a layer of its name holding every parameter (by name, or by position
+ * as Keras orders them) with the same shapes; otherwise it keeps what it
+ * has. */
+typedef enum {
+    NN_INIT_NO_PARAMS, /* nothing to load */
+    NN_INIT_LOADED,
+    NN_INIT_ABSENT,    /* no such layer, or not all of its weights */
+    NN_INIT_SHAPE      /* weights of other shapes (a new head) */
+} nn_init_result;
+nn_init_result nn_model_load_matching(nn_model *m, const nn_h5_model *f, int node);
+
 nn_status nn_model_load_optimizer(nn_model *m, const nn_h5_model *f, const nn_optimizer *opt,
                                   const char *path, nn_error *err);
 

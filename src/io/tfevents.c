@@ -40,120 +40,13 @@ void nn_tfrecord_frame(const void *data, size_t n, uint8_t header[12], uint8_t f
     put_le(footer, nn_crc32c_mask(nn_crc32c(data, n)), 4);
 }
 
-/* ---- protobuf wire format ---- */
-
-enum { WIRE_VARINT = 0, WIRE_FIXED64 = 1, WIRE_LEN = 2, WIRE_FIXED32 = 5 };
-
-void nn_pb_free(nn_pb *b)
-{
-    free(b->data);
-    memset(b, 0, sizeof *b);
-}
-
-static void pb_reset(nn_pb *b)
-{
-    b->len = 0;
-    b->oom = false;
-}
-
-static void pb_append(nn_pb *b, const void *p, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        uint8_t *grown = realloc(b->data, cap);
-        if (!grown) {
-            b->oom = true;
-            return;
-        }
-        b->data = grown;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->data + b->len, p, n);
-    b->len += n;
-}
-
-void nn_pb_varint(nn_pb *b, uint64_t v)
-{
-    uint8_t buf[10];
-    int n = 0;
-    do {
-        buf[n] = (uint8_t)(v & 0x7F);
-        v >>= 7;
-        if (v)
-            buf[n] |= 0x80;
-        n++;
-    } while (v);
-    pb_append(b, buf, (size_t)n);
-}
-
-static void pb_key(nn_pb *b, int field, int wire) { nn_pb_varint(b, (uint64_t)field << 3 | (unsigned)wire); }
-
-void nn_pb_double(nn_pb *b, int field, double v)
-{
-    uint64_t bits;
-    uint8_t buf[8];
-    memcpy(&bits, &v, 8);
-    put_le(buf, bits, 8);
-    pb_key(b, field, WIRE_FIXED64);
-    pb_append(b, buf, 8);
-}
-
-void nn_pb_float(nn_pb *b, int field, float v)
-{
-    uint32_t bits;
-    uint8_t buf[4];
-    memcpy(&bits, &v, 4);
-    put_le(buf, bits, 4);
-    pb_key(b, field, WIRE_FIXED32);
-    pb_append(b, buf, 4);
-}
-
-void nn_pb_int64(nn_pb *b, int field, int64_t v)
-{
-    pb_key(b, field, WIRE_VARINT);
-    nn_pb_varint(b, (uint64_t)v); /* negatives: ten bytes, as protobuf */
-}
-
-void nn_pb_bytes(nn_pb *b, int field, const void *p, size_t n)
-{
-    pb_key(b, field, WIRE_LEN);
-    nn_pb_varint(b, (uint64_t)n);
-    pb_append(b, p, n);
-}
-
-void nn_pb_packed_doubles(nn_pb *b, int field, const double *v, size_t n)
-{
-    if (n == 0)
-        return; /* an empty repeated field is not written */
-    pb_key(b, field, WIRE_LEN);
-    nn_pb_varint(b, (uint64_t)n * 8);
-    for (size_t i = 0; i < n; i++) {
-        uint64_t bits;
-        uint8_t buf[8];
-        memcpy(&bits, &v[i], 8);
-        put_le(buf, bits, 8);
-        pb_append(b, buf, 8);
-    }
-}
-
 /* proto3 leaves out scalar fields that hold their default (bitwise 0). */
-static void pb_double_nz(nn_pb *b, int field, double v)
+static void pb_double_nz(nn_proto *b, int field, double v)
 {
     uint64_t bits;
     memcpy(&bits, &v, 8);
     if (bits)
-        nn_pb_double(b, field, v);
-}
-
-static void pb_message(nn_pb *b, int field, const nn_pb *inner)
-{
-    nn_pb_bytes(b, field, inner->data, inner->len);
-    b->oom |= inner->oom;
+        nn_proto_double(b, field, v);
 }
 
 /* ---- Events ---- */
@@ -163,19 +56,19 @@ enum { SUM_VALUE = 1 };
 enum { VAL_TAG = 1, VAL_SIMPLE = 2, VAL_HISTO = 5 };
 enum { H_MIN = 1, H_MAX, H_NUM, H_SUM, H_SUM_SQUARES, H_BUCKET_LIMIT, H_BUCKET };
 
-static void event_head(nn_pb *ev, double wall_time, int64_t step)
+static void event_head(nn_proto *ev, double wall_time, int64_t step)
 {
-    pb_reset(ev);
+    nn_proto_reset(ev);
     pb_double_nz(ev, EV_WALL_TIME, wall_time);
     if (step)
-        nn_pb_int64(ev, EV_STEP, step);
+        nn_proto_int64(ev, EV_STEP, step);
 }
 
 bool nn_tfenc_file_version(nn_tfenc *e, double wall_time)
 {
     static const char version[] = "brain.Event:2";
     event_head(&e->event, wall_time, 0);
-    nn_pb_bytes(&e->event, EV_FILE_VERSION, version, sizeof version - 1);
+    nn_proto_bytes(&e->event, EV_FILE_VERSION, version, sizeof version - 1);
     return !e->event.oom;
 }
 
@@ -183,18 +76,18 @@ bool nn_tfenc_file_version(nn_tfenc *e, double wall_time)
  * already in e->b. */
 static bool finish_summary_event(nn_tfenc *e, double wall_time, int64_t step)
 {
-    pb_reset(&e->a);
-    pb_message(&e->a, SUM_VALUE, &e->b);
+    nn_proto_reset(&e->a);
+    nn_proto_message(&e->a, SUM_VALUE, &e->b);
     event_head(&e->event, wall_time, step);
-    pb_message(&e->event, EV_SUMMARY, &e->a);
+    nn_proto_message(&e->event, EV_SUMMARY, &e->a);
     return !e->event.oom;
 }
 
 bool nn_tfenc_scalar(nn_tfenc *e, double wall_time, int64_t step, const char *tag, float value)
 {
-    pb_reset(&e->b);
-    nn_pb_bytes(&e->b, VAL_TAG, tag, strlen(tag));
-    nn_pb_float(&e->b, VAL_SIMPLE, value); /* a oneof member: written even when 0 */
+    nn_proto_reset(&e->b);
+    nn_proto_bytes(&e->b, VAL_TAG, tag, strlen(tag));
+    nn_proto_float(&e->b, VAL_SIMPLE, value); /* a oneof member: written even when 0 */
     return finish_summary_event(e, wall_time, step);
 }
 
@@ -282,25 +175,25 @@ bool nn_tfenc_histogram(nn_tfenc *e, double wall_time, int64_t step, const char 
         counts[m] = count;
         m++;
     }
-    pb_reset(&e->a);
+    nn_proto_reset(&e->a);
     pb_double_nz(&e->a, H_MIN, mn);
     pb_double_nz(&e->a, H_MAX, mx);
     pb_double_nz(&e->a, H_NUM, (double)n);
     pb_double_nz(&e->a, H_SUM, sum);
     pb_double_nz(&e->a, H_SUM_SQUARES, sum_sq);
-    nn_pb_packed_doubles(&e->a, H_BUCKET_LIMIT, e->merged, m);
-    nn_pb_packed_doubles(&e->a, H_BUCKET, counts, m);
-    pb_reset(&e->b);
-    nn_pb_bytes(&e->b, VAL_TAG, tag, strlen(tag));
-    pb_message(&e->b, VAL_HISTO, &e->a);
+    nn_proto_packed_double(&e->a, H_BUCKET_LIMIT, e->merged, m);
+    nn_proto_packed_double(&e->a, H_BUCKET, counts, m);
+    nn_proto_reset(&e->b);
+    nn_proto_bytes(&e->b, VAL_TAG, tag, strlen(tag));
+    nn_proto_message(&e->b, VAL_HISTO, &e->a);
     return finish_summary_event(e, wall_time, step);
 }
 
 void nn_tfenc_free(nn_tfenc *e)
 {
-    nn_pb_free(&e->event);
-    nn_pb_free(&e->a);
-    nn_pb_free(&e->b);
+    nn_proto_free(&e->event);
+    nn_proto_free(&e->a);
+    nn_proto_free(&e->b);
     free(e->limits);
     free(e->counts);
     free(e->merged);
@@ -318,7 +211,7 @@ double nn_tfevents_now(void)
 
 static nn_status write_event(nn_tfevents *w, nn_error *err)
 {
-    const nn_pb *ev = &w->enc.event;
+    const nn_proto *ev = &w->enc.event;
     uint8_t header[12], footer[4];
     nn_tfrecord_frame(ev->data, ev->len, header, footer);
     if (fwrite(header, 1, 12, w->f) != 12 || fwrite(ev->data, 1, ev->len, w->f) != ev->len ||

@@ -24,33 +24,19 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "io/protobuf.h"
 #include "util/error.h"
 
 /* ---- checksums ---- */
 uint32_t nn_crc32c(const void *data, size_t n);
 uint32_t nn_crc32c_mask(uint32_t crc);
 
-/* ---- protobuf wire format ---- */
-typedef struct nn_pb {
-    uint8_t *data;
-    size_t len, cap;
-    bool oom; /* an append failed: the contents are incomplete */
-} nn_pb;
-
-void nn_pb_free(nn_pb *b);
-void nn_pb_varint(nn_pb *b, uint64_t v);
-void nn_pb_double(nn_pb *b, int field, double v);              /* wire type 1 */
-void nn_pb_float(nn_pb *b, int field, float v);                /* wire type 5 */
-void nn_pb_int64(nn_pb *b, int field, int64_t v);              /* wire type 0 */
-void nn_pb_bytes(nn_pb *b, int field, const void *p, size_t n); /* wire type 2 */
-void nn_pb_packed_doubles(nn_pb *b, int field, const double *v, size_t n);
-
 /* ---- Event payloads ----
  * An encoder owns its buffers (reused from call to call); each function
  * leaves the serialized Event in enc->event and returns false only when
  * out of memory. */
 typedef struct nn_tfenc {
-    nn_pb event, a, b;
+    nn_proto event, a, b;
     double *limits, *counts, *merged; /* TensorFlow's default histogram buckets */
     size_t n_limits;
 } nn_tfenc;

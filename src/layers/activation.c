@@ -1,6 +1,7 @@
 /* Activation: y = act(x), elementwise (softmax over the last axis). */
 #include <stdlib.h>
 
+#include "io/c_export.h"
 #include "layers/common.h"
 
 typedef struct {
@@ -87,6 +88,14 @@ static nn_status act_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
     return NN_OK;
 }
 
+static nn_status act_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
+{
+    int cols = last_axis(n);
+    nn_c_activation(w, n->act, n->act_alpha, nn_c_in(w, n, 0), nn_c_out(w, n),
+                    n->size / (size_t)cols, cols);
+    return nn_c_status(w, err);
+}
+
 const nn_layer_type nn_layer_activation = {
     .name = "activation",
     .keras_class = "Activation",
@@ -97,4 +106,5 @@ const nn_layer_type nn_layer_activation = {
     .backward = act_backward,
     .keras_config = act_keras_config,
     .release = act_release,
+    .export_c = act_export_c,
 };

@@ -3,8 +3,10 @@
  * layers (trainable = false), moving = momentum * moving + (1 - momentum) *
  * batch (the batch's biased variance, as Keras 3), weights named gamma,
  * beta, moving_mean, moving_variance. */
+#include <math.h>
 #include <stdlib.h>
 
+#include "io/c_export.h"
 #include "layers/common.h"
 
 typedef struct {
@@ -185,6 +187,33 @@ static nn_status bn_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
     return NN_OK;
 }
 
+/* The moving statistics folded into y = x * scale + shift, computed as the
+ * engine's inference pass computes them. */
+static nn_status bn_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
+{
+    const bn_cfg *c = n->cfg;
+    const int cols = n->shape[n->ndim - 1];
+    float *scale = malloc(sizeof(float) * 2 * (size_t)cols), *shift = scale + cols;
+    if (!scale)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    const float *gamma = c->gamma >= 0 ? nn_c_values(w, n, c->gamma) : NULL;
+    const float *beta = c->beta >= 0 ? nn_c_values(w, n, c->beta) : NULL;
+    const float *mean = nn_c_values(w, n, c->mean), *var = nn_c_values(w, n, c->var);
+    const float eps = (float)c->epsilon;
+    for (int i = 0; mean && var && i < cols; i++) {
+        float inv = 1.0f / sqrtf(var[i] + eps);
+        scale[i] = (gamma ? gamma[i] : 1.0f) * inv;
+        shift[i] = (beta ? beta[i] : 0.0f) - mean[i] * scale[i];
+    }
+    if (mean && var) {
+        const char *sc = nn_c_const(w, n, "scale", scale, (size_t)cols);
+        const char *sh = nn_c_const(w, n, "shift", shift, (size_t)cols);
+        nn_c_affine(w, nn_c_in(w, n, 0), nn_c_out(w, n), n->size / (size_t)cols, cols, sc, sh);
+    }
+    free(scale);
+    return nn_c_status(w, err);
+}
+
 const nn_layer_type nn_layer_batch_normalization = {
     .name = "batch_normalization",
     .keras_class = "BatchNormalization",
@@ -195,4 +224,5 @@ const nn_layer_type nn_layer_batch_normalization = {
     .backward = bn_backward,
     .keras_config = bn_keras_config,
     .release = bn_release,
+    .export_c = bn_export_c,
 };

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "io/c_export.h"
 #include "layers/recurrent.h"
 #include "layers/wrapper.h"
 
@@ -188,6 +189,28 @@ static nn_status bidir_keras_config(const nn_node *n, json_t *cfg, nn_error *err
     return NN_OK;
 }
 
+static nn_status bidir_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
+{
+    const bidir *b = n->cfg;
+    const int per = b->cfg[0].use_bias ? 3 : 2, U = b->cfg[0].cell.units;
+    const size_t count = b->out_size, rows = count / (size_t)U;
+    const char *x = nn_c_in(w, n, 0), *y = nn_c_out(w, n);
+    const char *yd[2] = {nn_c_temp(w, count), nn_c_temp(w, count)};
+    for (int d = 0; d < 2; d++) /* the backward run's sequence back in input order */
+        nn_rnn_export_c(w, n, &b->cfg[d], d * per, b->run[d].T, b->run[d].F, x, yd[d],
+                        d == 1 && b->cfg[0].return_sequences);
+    if (b->merge == MERGE_CONCAT) {
+        nn_c_concat(w, yd[0], y, rows, (size_t)U, (size_t)2 * U, 0);
+        nn_c_concat(w, yd[1], y, rows, (size_t)U, (size_t)2 * U, (size_t)U);
+    } else {
+        nn_c_copy(w, y, yd[0], count);
+        nn_c_ewise(w, b->merge == MERGE_MUL ? NN_C_MUL : NN_C_ADD, y, yd[1], count);
+        if (b->merge == MERGE_AVE)
+            nn_c_scale(w, y, count, 0.5f);
+    }
+    return nn_c_status(w, err);
+}
+
 const nn_layer_type nn_layer_bidirectional = {
     .name = "bidirectional",
     .keras_class = "Bidirectional",
@@ -198,4 +221,5 @@ const nn_layer_type nn_layer_bidirectional = {
     .backward = bidir_backward,
     .keras_config = bidir_keras_config,
     .release = bidir_release,
+    .export_c = bidir_export_c,
 };

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/c_export.h"
 #include "layers/conv_geom.h"
 
 typedef struct {
@@ -179,6 +180,17 @@ static nn_status conv_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
     return NN_OK;
 }
 
+static nn_status conv_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
+{
+    const conv_cfg *c = n->cfg;
+    nn_conv_geom g = nn_window_geom(&c->win, n->in[0], 1, c->filters);
+    const char *x = nn_c_in(w, n, 0), *y = nn_c_out(w, n);
+    const char *K = nn_c_param(w, n, 0), *b = c->use_bias ? nn_c_param(w, n, 1) : NULL;
+    nn_c_conv(w, &g, x, y, K, b);
+    nn_c_activation(w, n->act, n->act_alpha, y, y, (size_t)g.oh * g.ow, c->filters);
+    return nn_c_status(w, err);
+}
+
 const nn_layer_type nn_layer_conv1d = {
     .name = "conv1d",
     .keras_class = "Conv1D",
@@ -189,6 +201,7 @@ const nn_layer_type nn_layer_conv1d = {
     .backward = conv_backward,
     .keras_config = conv_keras_config,
     .release = conv_release,
+    .export_c = conv_export_c,
 };
 
 const nn_layer_type nn_layer_conv2d = {
@@ -201,4 +214,5 @@ const nn_layer_type nn_layer_conv2d = {
     .backward = conv_backward,
     .keras_config = conv_keras_config,
     .release = conv_release,
+    .export_c = conv_export_c,
 };

@@ -2,6 +2,7 @@
  * a (batch, t, f) input is treated as batch*t rows). */
 #include <stdlib.h>
 
+#include "io/c_export.h"
 #include "layers/common.h"
 
 typedef struct {
@@ -127,6 +128,17 @@ static nn_status dense_keras_config(const nn_node *n, json_t *cfg, nn_error *err
     return NN_OK;
 }
 
+static nn_status dense_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
+{
+    const dense_cfg *c = n->cfg;
+    size_t rows = n->size / (size_t)c->units;
+    const char *x = nn_c_in(w, n, 0), *y = nn_c_out(w, n);
+    const char *W = nn_c_param(w, n, 0), *b = c->use_bias ? nn_c_param(w, n, 1) : NULL;
+    nn_c_dense(w, x, y, rows, n->in[0]->shape[n->in[0]->ndim - 1], c->units, W, b);
+    nn_c_activation(w, n->act, n->act_alpha, y, y, rows, c->units);
+    return nn_c_status(w, err);
+}
+
 const nn_layer_type nn_layer_dense = {
     .name = "dense",
     .keras_class = "Dense",
@@ -137,4 +149,5 @@ const nn_layer_type nn_layer_dense = {
     .backward = dense_backward,
     .keras_config = dense_keras_config,
     .release = dense_release,
+    .export_c = dense_export_c,
 };

@@ -3,6 +3,7 @@
  * `filters` channels), with Keras's weight names and layouts. */
 #include <stdlib.h>
 
+#include "io/c_export.h"
 #include "layers/conv_geom.h"
 
 typedef struct {
@@ -214,6 +215,28 @@ static nn_status dw_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
     return NN_OK;
 }
 
+static nn_status dw_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
+{
+    const dw_cfg *c = n->cfg;
+    nn_conv_geom g = dw_geom(n, 1);
+    const size_t pixels = (size_t)g.oh * g.ow;
+    const int out_ch = n->shape[2];
+    const char *x = nn_c_in(w, n, 0), *y = nn_c_out(w, n), *K = nn_c_param(w, n, 0);
+    const char *P = c->separable ? nn_c_param(w, n, 1) : NULL;
+    const char *b = c->use_bias ? nn_c_param(w, n, n->n_params - 1) : NULL;
+    if (c->separable) { /* depthwise into a temporary, then the 1x1 convolution */
+        const char *mid = nn_c_temp(w, pixels * (size_t)g.f);
+        nn_c_depthwise(w, &g, x, mid, K);
+        nn_c_dense(w, mid, y, pixels, g.f, out_ch, P, b);
+    } else {
+        nn_c_depthwise(w, &g, x, y, K);
+        if (b)
+            nn_c_bias(w, y, pixels, out_ch, b);
+    }
+    nn_c_activation(w, n->act, n->act_alpha, y, y, pixels, out_ch);
+    return nn_c_status(w, err);
+}
+
 const nn_layer_type nn_layer_depthwise_conv2d = {
     .name = "depthwise_conv2d",
     .keras_class = "DepthwiseConv2D",
@@ -224,6 +247,7 @@ const nn_layer_type nn_layer_depthwise_conv2d = {
     .backward = dw_backward,
     .keras_config = dw_keras_config,
     .release = dw_release,
+    .export_c = dw_export_c,
 };
 
 const nn_layer_type nn_layer_separable_conv2d = {
@@ -236,4 +260,5 @@ const nn_layer_type nn_layer_separable_conv2d = {
     .backward = dw_backward,
     .keras_config = dw_keras_config,
     .release = dw_release,
+    .export_c = dw_export_c,
 };

@@ -2,6 +2,7 @@
  * the identity at inference. */
 #include <stdlib.h>
 
+#include "io/c_export.h"
 #include "layers/common.h"
 
 typedef struct {
@@ -98,6 +99,13 @@ static nn_status dropout_keras_config(const nn_node *n, json_t *cfg, nn_error *e
     return NN_OK;
 }
 
+/* the identity at inference */
+static nn_status dropout_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
+{
+    nn_c_alias(w, n);
+    return nn_c_status(w, err);
+}
+
 const nn_layer_type nn_layer_dropout = {
     .name = "dropout",
     .keras_class = "Dropout",
@@ -108,4 +116,5 @@ const nn_layer_type nn_layer_dropout = {
     .backward = dropout_backward,
     .keras_config = dropout_keras_config,
     .release = dropout_release,
+    .export_c = dropout_export_c,
 };

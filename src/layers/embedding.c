@@ -5,6 +5,7 @@
  * ids. */
 #include <stdlib.h>
 
+#include "io/c_export.h"
 #include "layers/common.h"
 #include "layers/registry.h"
 
@@ -89,6 +90,14 @@ static nn_status embedding_keras_config(const nn_node *n, json_t *cfg, nn_error 
     return NN_OK;
 }
 
+static nn_status embedding_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
+{
+    const embedding_cfg *c = n->cfg;
+    nn_c_embedding(w, nn_c_in(w, n, 0), nn_c_out(w, n), n->in[0]->size, c->input_dim,
+                   c->output_dim, nn_c_param(w, n, 0));
+    return nn_c_status(w, err);
+}
+
 extern const nn_layer_type nn_layer_embedding;
 
 int nn_embedding_input_dim(const nn_node *n)
@@ -104,4 +113,5 @@ const nn_layer_type nn_layer_embedding = {
     .forward = embedding_forward,
     .backward = embedding_backward,
     .keras_config = embedding_keras_config,
+    .export_c = embedding_export_c,
 };

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/c_export.h"
 #include "layers/common.h"
 #include "model/model.h"
 
@@ -208,6 +209,32 @@ static nn_status merge_keras_config(const nn_node *n, json_t *cfg, nn_error *err
     return NN_OK;
 }
 
+static nn_status merge_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
+{
+    static const nn_c_op ops[] = {[M_ADD] = NN_C_ADD,      [M_SUBTRACT] = NN_C_SUB,
+                                  [M_MULTIPLY] = NN_C_MUL, [M_AVERAGE] = NN_C_ADD,
+                                  [M_MAXIMUM] = NN_C_MAX,  [M_MINIMUM] = NN_C_MIN};
+    const merge_cfg *c = n->cfg;
+    const char *y = nn_c_out(w, n);
+    if (c->op == M_CONCAT) {
+        int outer, out_cols, cols, off = 0;
+        concat_layout(n, n, 1, &outer, &out_cols);
+        for (int i = 0; i < n->n_in; i++, off += cols) {
+            concat_layout(n, n->in[i], 1, &outer, &cols);
+            nn_c_concat(w, nn_c_in(w, n, i), y, (size_t)outer, (size_t)cols, (size_t)out_cols,
+                        (size_t)off);
+        }
+        return nn_c_status(w, err);
+    }
+    /* as the forward pass: input 0, then each other input folded in */
+    nn_c_copy(w, y, nn_c_in(w, n, 0), n->size);
+    for (int i = 1; i < n->n_in; i++)
+        nn_c_ewise(w, ops[c->op], y, nn_c_in(w, n, i), n->size);
+    if (c->op == M_AVERAGE)
+        nn_c_scale(w, y, n->size, 1.0f / (float)n->n_in);
+    return nn_c_status(w, err);
+}
+
 #define MERGE_TYPE(var, spec_name, keras, parser)                                            \
     const nn_layer_type var = {                                                              \
         .name = spec_name,                                                                   \
@@ -219,6 +246,7 @@ static nn_status merge_keras_config(const nn_node *n, json_t *cfg, nn_error *err
         .backward = merge_backward,                                                          \
         .keras_config = merge_keras_config,                                                  \
         .release = merge_release,                                                            \
+        .export_c = merge_export_c,                                                          \
     };
 MERGE_TYPE(nn_layer_add, "add", "Add", add_parse)
 MERGE_TYPE(nn_layer_subtract, "subtract", "Subtract", subtract_parse)

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/c_export.h"
 #include "layers/conv_geom.h"
 
 typedef struct {
@@ -127,6 +128,14 @@ static nn_status pool_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
     return NN_OK;
 }
 
+static nn_status pool_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
+{
+    const pool_cfg *c = n->cfg;
+    nn_conv_geom g = geom(n, 1);
+    nn_c_pool(w, &g, c->kind == NN_POOL_MAX, nn_c_in(w, n, 0), nn_c_out(w, n));
+    return nn_c_status(w, err);
+}
+
 #define POOL_TYPE(var, spec_name, keras, parser)                                             \
     const nn_layer_type var = {                                                              \
         .name = spec_name,                                                                   \
@@ -136,6 +145,7 @@ static nn_status pool_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
         .forward = pool_forward,                                                             \
         .backward = pool_backward,                                                           \
         .keras_config = pool_keras_config,                                                   \
+        .export_c = pool_export_c,                                                           \
     };
 POOL_TYPE(nn_layer_max_pooling1d, "max_pooling1d", "MaxPooling1D", max1_parse)
 POOL_TYPE(nn_layer_max_pooling2d, "max_pooling2d", "MaxPooling2D", max2_parse)

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "io/c_export.h"
 #include "layers/recurrent.h"
 
 int nn_rnn_gates(nn_rnn_kind kind)
@@ -146,6 +147,15 @@ void nn_rnn_keras_config(const nn_rnn_cfg *c, json_t *cfg)
         json_object_set_new(cfg, "implementation", json_integer(2));
     if (c->cell.kind == NN_RNN_GRU)
         json_object_set_new(cfg, "reset_after", json_boolean(c->cell.reset_after));
+}
+
+void nn_rnn_export_c(nn_c_writer *w, const nn_node *n, const nn_rnn_cfg *c, int first, int T,
+                     int F, const char *x, const char *y, bool reverse_output)
+{
+    const char *W = nn_c_param(w, n, first), *R = nn_c_param(w, n, first + 1);
+    const char *b = c->use_bias ? nn_c_param(w, n, first + 2) : NULL;
+    nn_c_rnn(w, &c->cell, x, y, T, F, W, R, b, c->go_backwards, c->return_sequences,
+             reverse_output);
 }
 
 /* ---- per-batch tensors ---- */

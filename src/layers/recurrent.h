@@ -36,6 +36,11 @@ void nn_rnn_keras_config(const nn_rnn_cfg *c, json_t *cfg);
 const char *nn_rnn_keras_class(nn_rnn_kind kind);
 const char *nn_rnn_type_name(nn_rnn_kind kind);
 
+/* Emits one direction of a recurrent layer for `nnctl export --format c`:
+ * parameters first, first + 1 (and first + 2 with use_bias) of n. */
+void nn_rnn_export_c(nn_c_writer *w, const nn_node *n, const nn_rnn_cfg *c, int first, int T,
+                     int F, const char *x, const char *y, bool reverse_output);
+
 typedef struct nn_rnn_run {
     const nn_rnn_cfg *cfg;
     int T, F;

@@ -2,6 +2,7 @@
  * a view of the input (no copy); the gradient is copied back. */
 #include <stdlib.h>
 
+#include "io/c_export.h"
 #include "layers/common.h"
 
 typedef struct {
@@ -107,6 +108,12 @@ static nn_status reshape_keras_config(const nn_node *n, json_t *cfg, nn_error *e
     return NN_OK;
 }
 
+static nn_status reshape_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
+{
+    nn_c_alias(w, n);
+    return nn_c_status(w, err);
+}
+
 const nn_layer_type nn_layer_flatten = {
     .name = "flatten",
     .keras_class = "Flatten",
@@ -114,6 +121,7 @@ const nn_layer_type nn_layer_flatten = {
     .infer = flatten_infer,
     .backward = reshape_backward,
     .keras_config = flatten_keras_config,
+    .export_c = reshape_export_c,
     .aliases_input = true,
 };
 
@@ -124,5 +132,6 @@ const nn_layer_type nn_layer_reshape = {
     .infer = reshape_infer,
     .backward = reshape_backward,
     .keras_config = reshape_keras_config,
+    .export_c = reshape_export_c,
     .aliases_input = true,
 };

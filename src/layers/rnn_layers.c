@@ -3,6 +3,7 @@
  * with return_sequences. The computation is the recurrent core's. */
 #include <stdlib.h>
 
+#include "io/c_export.h"
 #include "layers/recurrent.h"
 
 typedef struct {
@@ -104,6 +105,14 @@ static nn_status rnn_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
     return NN_OK;
 }
 
+static nn_status rnn_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
+{
+    const rnn_layer *l = n->cfg;
+    nn_rnn_export_c(w, n, &l->cfg, 0, l->run.T, l->run.F, nn_c_in(w, n, 0), nn_c_out(w, n),
+                    false);
+    return nn_c_status(w, err);
+}
+
 #define RNN_TYPE(var, tname, kclass, parsefn)                                                     \
     const nn_layer_type var = {                                                                   \
         .name = tname,                                                                            \
@@ -115,6 +124,7 @@ static nn_status rnn_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
         .backward = rnn_backward,                                                                 \
         .keras_config = rnn_keras_config,                                                         \
         .release = rnn_release,                                                                   \
+        .export_c = rnn_export_c,                                                                 \
     }
 
 RNN_TYPE(nn_layer_simple_rnn, "simple_rnn", "SimpleRNN", simple_rnn_parse);

@@ -53,6 +53,10 @@ static nn_status td_plan(nn_node *n, nn_engine *e, int batch, nn_error *err)
 static void td_forward(nn_node *n, const nn_pass *p) { nn_layer_dense.forward(n, p); }
 static void td_backward(nn_node *n, const nn_pass *p) { nn_layer_dense.backward(n, p); }
 static void td_release(nn_node *n, nn_engine *e) { nn_layer_dense.release(n, e); }
+static nn_status td_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
+{
+    return nn_layer_dense.export_c(n, w, err);
+}
 
 const nn_layer_type nn_layer_time_distributed = {
     .name = "time_distributed",
@@ -64,4 +68,5 @@ const nn_layer_type nn_layer_time_distributed = {
     .backward = td_backward,
     .keras_config = td_keras_config,
     .release = td_release,
+    .export_c = td_export_c,
 };

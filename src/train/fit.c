@@ -39,12 +39,14 @@ static nn_status batcher_init(batcher *b, nn_model *m, const nn_objective *o, si
     nn_status st = e->ops->alloc(e, &b->yt, 2, shape, err);
     if (st)
         return st;
-    /* host staging buffers only for engines whose memory is not the host's */
+    /* host staging buffers only for engines whose memory is not the host's
+     * (from the engine: page-locked memory uploads faster to a GPU) */
     if (!e->ops->host_ptr(e, nn_model_input_tensor(m)) &&
-        !(b->x = nn_malloc((size_t)batch * b->in_size * sizeof(float), err)))
+        !(b->x = e->ops->alloc_host(e, (size_t)batch * b->in_size * sizeof(float), err)))
         return NN_ERR_RUNTIME;
     if (!e->ops->host_ptr(e, &b->yt) &&
-        !(b->y = nn_malloc((size_t)batch * (size_t)o->target_cols * sizeof(float), err)))
+        !(b->y = e->ops->alloc_host(e, (size_t)batch * (size_t)o->target_cols * sizeof(float),
+                                    err)))
         return NN_ERR_RUNTIME;
     b->idx = nn_malloc((n ? n : 1) * sizeof(uint32_t), err);
     b->aug = nn_malloc(b->in_size * sizeof(float), err);
@@ -55,8 +57,8 @@ static nn_status batcher_init(batcher *b, nn_model *m, const nn_objective *o, si
 
 static void batcher_free(batcher *b, nn_engine *e)
 {
-    free(b->x);
-    free(b->y);
+    e->ops->free_host(e, b->x);
+    e->ops->free_host(e, b->y);
     free(b->idx);
     free(b->aug);
     e->ops->free(e, &b->yt);

@@ -1,8 +1,10 @@
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "io/keras_import.h"
 #include "io/model_file.h"
 #include "train/session.h"
 #include "layers/registry.h"
@@ -59,25 +61,85 @@ static nn_status check_memory(const nn_session *s, bool with_train, nn_error *er
     return NN_OK;
 }
 
-nn_status nn_session_build(nn_session *s, nn_spec *spec, nn_error *err)
+/* The model group: the spec's, model.from_json's file, or aux's (a
+ * Keras file's converted model_config; the spec's own model group, when a
+ * stored one names a from_json file, is then only a record). */
+static nn_status build_model(nn_session *s, nn_spec_node *root, nn_spec *aux, nn_error *err)
 {
-    memset(s, 0, sizeof *s);
-    s->spec = spec;
-    nn_spec_node *root = nn_spec_root(spec), *model, *train, *data;
+    nn_spec_node *model;
     nn_status st;
-    if ((st = nn_spec_group(root, "model", true, &model, err)) ||
-        (st = nn_model_from_spec(model, &s->model, err)) ||
-        (st = nn_spec_group(root, "train", true, &train, err)))
-        return st;
+    if (aux) {
+        if (nn_spec_has(root, "model")) {
+            if ((st = nn_spec_group(root, "model", true, &model, err)))
+                return st;
+            nn_spec_has(model, "from_json");
+        }
+        if ((st = nn_spec_group(nn_spec_root(aux), "model", true, &model, err)))
+            return st;
+    } else {
+        if ((st = nn_spec_group(root, "model", true, &model, err)))
+            return st;
+        if (nn_spec_has(model, "from_json")) {
+            if ((st = nn_keras_json_file_spec(model, nn_spec_dir(s->spec), &s->model_spec, err)) ||
+                (st = nn_spec_group(nn_spec_root(s->model_spec), "model", true, &model, err)))
+                return st;
+        }
+    }
+    return nn_model_from_spec(model, &s->model, err);
+}
+
+/* The train group: the spec's; without one, a Keras file's (converted
+ * training_config, or its stand-in when that cannot be used). */
+static nn_status build_train(nn_session *s, nn_spec_node *root, bool from_aux, nn_error *err)
+{
     const nn_node *out = s->model->output;
     int units = out->ndim ? out->shape[out->ndim - 1] : 1;
+    nn_spec_node *train;
+    nn_status st;
+    if (!from_aux || nn_spec_has(root, "train")) {
+        if ((st = nn_spec_group(root, "train", true, &train, err)))
+            return st;
+        s->train_node = train;
+        return nn_spec_train(train, units, &s->train, err);
+    }
+    nn_spec_node *aux = nn_spec_root(s->model_spec);
+    if ((st = nn_spec_group(aux, "train", true, &train, err)))
+        return st;
     s->train_node = train;
-    if ((st = nn_spec_train(train, units, &s->train, err)) ||
+    st = nn_spec_train(train, units, &s->train, err);
+    if (!st)
+        return st;
+    /* a training_config nnctl cannot use (a metric the model's output
+     * does not allow): predict and summary do without it */
+    snprintf(s->train_note, sizeof s->train_note, "%s", err->msg);
+    nn_error first = *err;
+    if (nn_spec_group(aux, "train_standin", true, &train, err) ||
+        nn_spec_train(train, units, &s->train, err)) {
+        *err = first; /* the stand-in failed too: a bad --set train.* */
+        return st;
+    }
+    s->train_node = train;
+    return NN_OK;
+}
+
+/* aux: see build_model (NULL for a spec's own model). */
+static nn_status session_build(nn_session *s, nn_spec *spec, nn_spec *aux, nn_error *err)
+{
+    s->spec = spec;
+    s->model_spec = aux;
+    nn_spec_node *root = nn_spec_root(spec), *data;
+    nn_status st;
+    if ((st = build_model(s, root, aux, err)) ||
+        (st = build_train(s, root, aux != NULL, err)) ||
         (st = nn_spec_group(root, "data", false, &data, err)))
         return st;
     s->data_node = data;
     if (data && (st = nn_spec_data(data, &s->data, err)))
         return st;
+    if (!data) {
+        s->data.scale = 1.0; /* predict's inputs as they are */
+        s->data.one_hot = -1;
+    }
     if ((st = nn_spec_check_unknown(root, err)))
         return st;
     if ((st = check_memory(s, false, err)))
@@ -91,6 +153,12 @@ nn_status nn_session_build(nn_session *s, nn_spec *spec, nn_error *err)
         return st;
     nn_optimizer_init_slots(&s->train.optimizer, s->model);
     return NN_OK;
+}
+
+nn_status nn_session_build(nn_session *s, nn_spec *spec, nn_error *err)
+{
+    memset(s, 0, sizeof *s);
+    return session_build(s, spec, NULL, err);
 }
 
 /* Embedding layers read the input as token ids: every value must be an
@@ -175,6 +243,85 @@ static nn_status resolve_objective(nn_session *s, int n_classes, const nn_data_s
     return st;
 }
 
+/* Appends ", name" (the first without the comma) while it fits. */
+static void list_add(char *buf, size_t len, const char *name, const char *why)
+{
+    size_t o = strlen(buf);
+    if (o + strlen(name) + 48 >= len) {
+        if (o + 5 < len && strcmp(buf + o - 3, "...") != 0)
+            snprintf(buf + o, len - o, ", ...");
+        return;
+    }
+    snprintf(buf + o, len - o, "%s%s%s%s%s", o ? ", " : "", name, why ? " (" : "",
+             why ? why : "", why ? ")" : "");
+}
+
+/* The file train.init_from names: as written (an absolute path, or relative
+ * to the current directory), else next to the spec. */
+static void init_from_path(const nn_session *s, char *out, size_t len)
+{
+    const char *p = s->train.init_from, *dir = nn_spec_dir(s->spec);
+    snprintf(out, len, "%s", p);
+    if (p[0] == '/' || access(p, F_OK) == 0 || !dir[0] || strcmp(dir, ".") == 0)
+        return;
+    char alt[PATH_MAX + 64];
+    snprintf(alt, sizeof alt, "%s/%s", dir, p);
+    if (access(alt, F_OK) == 0)
+        snprintf(out, len, "%s", alt);
+}
+
+/* train.init_from: every layer the file has by name, with the same weight
+ * shapes, starts from the file's weights; the others keep their draws.
+ * One note line says which layers loaded, one which did not. */
+static nn_status nn_session_init_from(nn_session *s, nn_error *err)
+{
+    char path[PATH_MAX + 64];
+    init_from_path(s, path, sizeof path);
+    nn_h5_model f;
+    nn_status st = nn_h5_load(path, &f, err);
+    if (!st && !f.nnctl_spec)
+        st = nn_keras_fix_weights(&f, path, err);
+    if (st) {
+        nn_h5_model_free(&f);
+        return nn_error_prefix(err, "train.init_from");
+    }
+    char loaded[2048] = "", fresh[2048] = "";
+    int n_loaded = 0, n_fresh = 0;
+    for (int i = 0; i < s->model->n_nodes; i++) {
+        const char *name = s->model->nodes[i]->name;
+        switch (nn_model_load_matching(s->model, &f, i)) {
+        case NN_INIT_LOADED:
+            list_add(loaded, sizeof loaded, name, NULL);
+            n_loaded++;
+            break;
+        case NN_INIT_SHAPE:
+            list_add(fresh, sizeof fresh, name, "other weight shapes in the file");
+            n_fresh++;
+            break;
+        case NN_INIT_ABSENT:
+            list_add(fresh, sizeof fresh, name, "not in the file");
+            n_fresh++;
+            break;
+        case NN_INIT_NO_PARAMS:
+            break;
+        }
+    }
+    char names[2048] = "";
+    for (int i = 0; i < f.n_layers; i++)
+        list_add(names, sizeof names, f.layers[i].name, NULL);
+    nn_h5_model_free(&f);
+    if (!n_loaded)
+        return nn_fail(err, NN_ERR_USAGE,
+                       "train.init_from '%s': no layer of the model matches one of the file by "
+                       "name and weight shapes (the file has: %s)",
+                       path, names[0] ? names : "no layers");
+    fprintf(stderr, "nnctl: note: train.init_from '%s': loaded %d layer%s: %s\n", path, n_loaded,
+            n_loaded == 1 ? "" : "s", loaded);
+    fprintf(stderr, "nnctl: note: train.init_from '%s': freshly initialized %d layer%s%s%s\n",
+            path, n_fresh, n_fresh == 1 ? "" : "s", n_fresh ? ": " : "", fresh);
+    return NN_OK;
+}
+
 nn_status nn_session_load_train(nn_session *s, nn_error *err)
 {
     nn_data_cfg *d = &s->data;
@@ -182,6 +329,12 @@ nn_status nn_session_load_train(nn_session *s, nn_error *err)
         nn_status mst = check_memory(s, true, err);
         if (mst)
             return mst;
+    }
+    if (!s->from_model_file && !s->init_done && s->train.init_from[0]) {
+        s->init_done = true;
+        nn_status ist = nn_session_init_from(s, err);
+        if (ist)
+            return ist;
     }
     if (!d->train.present)
         return nn_fail(err, NN_ERR_USAGE, "%s: data.train is missing: training needs data",
@@ -229,6 +382,18 @@ nn_status nn_session_load_eval(nn_session *s, const char *which, const nn_datase
 {
     nn_data_cfg *d = &s->data;
     nn_status st;
+    if (s->keras_file[0] && !s->data_node)
+        return nn_fail(err, NN_ERR_USAGE,
+                       "'%s' was written by Keras and names no data: give a spec with a data "
+                       "section using --spec FILE (the model and its weights come from the "
+                       "file)%s%s",
+                       s->keras_file, s->train_note[0] ? "; it needs a train section too: " : "",
+                       s->train_note);
+    if (s->train_note[0])
+        return nn_fail(err, NN_ERR_USAGE,
+                       "eval needs the loss the model was compiled with, but %s: add a train "
+                       "section (loss, metrics) to the spec, or --set train.loss=...",
+                       s->train_note);
     if (strcmp(which, "test") == 0) {
         if (!d->test.present)
             return nn_fail(err, NN_ERR_USAGE,
@@ -252,35 +417,84 @@ nn_status nn_session_load_eval(nn_session *s, const char *which, const nn_datase
                              strcmp(which, "test") == 0 ? &d->test : &d->train, err);
 }
 
+/* "key.path=value" names the train group (or, model: the model group)? */
+static bool override_in(const char *assignment, const char *group)
+{
+    size_t n = strlen(group);
+    return strncmp(assignment, group, n) == 0 &&
+           (assignment[n] == '.' || assignment[n] == '=' || assignment[n] == ' ');
+}
+
 nn_status nn_session_from_model_file(nn_session *s, const char *path, const char *spec_path,
                                      const char *const *overrides, int n_overrides,
                                      nn_error *err)
 {
     memset(s, 0, sizeof *s);
+    s->from_model_file = true;
     nn_h5_model f;
     nn_status st = nn_h5_load(path, &f, err);
     if (st)
         return st;
-    nn_spec *spec = NULL;
-    if (spec_path)
+    nn_spec *spec = NULL, *aux = NULL;
+    if (spec_path) {
         st = nn_spec_load_file(&spec, spec_path, err);
-    else if (f.nnctl_spec) {
+    } else if (f.nnctl_spec) {
         char name[4200];
         snprintf(name, sizeof name, "%s (stored spec)", path);
         st = nn_spec_load_string(&spec, f.nnctl_spec, name, err);
-    } else
-        st = nn_fail(err, NN_ERR_USAGE,
-                     "'%s' has no nnctl spec (it was not written by nnctl): give the spec it was "
-                     "trained with using --spec FILE",
-                     path);
-    for (int i = 0; !st && i < n_overrides; i++)
-        st = nn_spec_override(spec, overrides[i], err);
+    } else {
+        st = nn_spec_load_string(&spec, "", "command line", err);
+    }
+    /* The model: the spec's, unless it has none (a Keras file, or --spec
+     * with data and train only) or a stored one names a from_json file:
+     * then the file's own model_config. */
+    bool own_model = false;
+    if (!st) {
+        nn_spec_node *root = nn_spec_root(spec), *model = NULL;
+        nn_error probe;
+        if (nn_spec_has(root, "model") &&
+            nn_spec_group(root, "model", true, &model, &probe) == NN_OK)
+            own_model = !nn_spec_has(model, "from_json") || spec_path;
+        if (!own_model && !f.model_config)
+            st = nn_fail(err, NN_ERR_USAGE,
+                         "'%s' holds only weights (Keras's save_weights layout), no "
+                         "architecture: give a spec with its model using --spec FILE",
+                         path);
+        else if (!own_model)
+            st = nn_keras_file_spec(&f, path, &aux, s->train_note, sizeof s->train_note, err);
+        if (!st && !own_model && !f.nnctl_spec)
+            snprintf(s->keras_file, sizeof s->keras_file, "%s", path);
+    }
+    /* --set model.* goes where the model comes from; train.* to the Keras
+     * file's train groups when the spec has none */
+    for (int i = 0; !st && i < n_overrides; i++) {
+        nn_spec *to = spec;
+        if (aux && override_in(overrides[i], "model"))
+            to = aux;
+        if (aux && override_in(overrides[i], "train") &&
+            !nn_spec_has(nn_spec_root(spec), "train")) {
+            char standin[4200];
+            snprintf(standin, sizeof standin, "train_standin%s", overrides[i] + 5);
+            if ((st = nn_spec_override(aux, overrides[i], err)) ||
+                (st = nn_spec_override(aux, standin, err)))
+                break;
+            if (override_in(overrides[i], "train.loss"))
+                s->train_note[0] = '\0'; /* the loss is the user's now */
+            continue;
+        }
+        st = nn_spec_override(to, overrides[i], err);
+    }
+    if (!st && !f.nnctl_spec)
+        st = nn_keras_fix_weights(&f, path, err);
+    if (!st && nn_spec_has(nn_spec_root(spec), "train"))
+        s->train_note[0] = '\0'; /* the spec gives the loss */
     if (st) {
         nn_spec_free(spec);
+        nn_spec_free(aux);
         nn_h5_model_free(&f);
         return st;
     }
-    if ((st = nn_session_build(s, spec, err)) ||
+    if ((st = session_build(s, spec, aux, err)) ||
         (st = nn_model_load_weights(s->model, &f, path, err))) {
         nn_h5_model_free(&f);
         return st;
@@ -298,5 +512,6 @@ void nn_session_free(nn_session *s)
     nn_model_free(s->model);
     nn_engine_destroy(s->engine);
     nn_spec_free(s->spec);
+    nn_spec_free(s->model_spec);
     memset(s, 0, sizeof *s);
 }

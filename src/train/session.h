@@ -17,20 +17,34 @@ typedef struct nn_session {
     nn_dataset train_full, train_set, val_set, test_set;
     bool have_objective;
     nn_spec_node *train_node, *data_node; /* for locating errors */
+    /* Where the model came from when not the spec's layers: a Keras file's
+     * converted model_config, or model.from_json's file. */
+    nn_spec *model_spec;
+    char keras_file[1024]; /* the Keras file the model came from, or "" */
+    char train_note[1024]; /* why the train section is a stand-in, or "" */
+    bool from_model_file;  /* weights came from a model file (no init_from) */
+    bool init_done;        /* train.init_from applied */
 } nn_session;
 
 /* Reads every section of spec (which the session takes over), builds the
- * model and allocates it on the engine. */
+ * model and allocates it on the engine. model.from_json = "file.json"
+ * builds the model from a Keras JSON architecture (relative to the spec's
+ * folder). */
 nn_status nn_session_build(nn_session *s, nn_spec *spec, nn_error *err);
 
-/* Loads the data a command needs and resolves the objective. */
+/* Loads the data a command needs and resolves the objective. Training
+ * starts from train.init_from's weights when the spec names a file
+ * (applied once, here; notes on stderr say which layers loaded). */
 nn_status nn_session_load_train(nn_session *s, nn_error *err);
 /* which: "test", "train" or "validation". */
 nn_status nn_session_load_eval(nn_session *s, const char *which, const nn_dataset **out,
                                nn_error *err);
 
 /* Loads a model file: its stored spec (or `spec_path` instead), `overrides`
- * applied, the model built and its weights loaded. */
+ * applied, the model built and its weights loaded. A file without nnctl's
+ * spec (Keras wrote it) gives its own model, from model_config, and its
+ * train section from training_config; data and train sections (and a
+ * model section, which then wins) come from spec_path when given. */
 nn_status nn_session_from_model_file(nn_session *s, const char *path, const char *spec_path,
                                      const char *const *overrides, int n_overrides,
                                      nn_error *err);

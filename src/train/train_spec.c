@@ -236,6 +236,12 @@ nn_status nn_spec_train(nn_spec_node *t, int units, nn_train_cfg *c, nn_error *e
         (st = nn_spec_choice(t, "engine", false, engines, 0, &engine, err)))
         return st;
     snprintf(c->engine, sizeof c->engine, "%s", engines[engine]);
+    const char *init_from;
+    if ((st = nn_spec_string(t, "init_from", false, "", &init_from, err)))
+        return st;
+    if (strlen(init_from) >= sizeof c->init_from)
+        return nn_spec_fail(t, "init_from", err, NN_ERR_USAGE, "path too long");
+    snprintf(c->init_from, sizeof c->init_from, "%s", init_from);
     nn_spec_node *cb;
     if ((st = nn_spec_group(t, "callbacks", false, &cb, err)))
         return st;

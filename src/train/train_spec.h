@@ -56,6 +56,11 @@ typedef struct nn_train_cfg {
     nn_checkpoint_cfg checkpoint;
     nn_history_cfg history;
     nn_tensorboard_cfg tensorboard;
+    /* init_from: a model file whose weights, by layer name, start training
+     * (layers it lacks, or holds with other shapes, keep their fresh
+     * draws); "" for none. As written: resolved against the current
+     * directory, then the spec file's. */
+    char init_from[PATH_MAX];
 } nn_train_cfg;
 
 /* Reads `train`; output_units is the model's output width (for metrics). */

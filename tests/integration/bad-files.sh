@@ -468,5 +468,174 @@ done
 expect "h5 eval: the weights-only checkpoint with --spec works" 0 -- eval weights-only-no-spec.h5 --spec t.cfg --json --data train --threads "$THREADS"
 expect "h5 eval: float64 kernel is converted (works)" 0 -- eval kernel-float64.h5 --json --data train --threads "$THREADS"
 
+# ---- Keras-layout model files (written here with h5py, as Keras 1/2/3 write them) ----
+cat >"$T/genk.py" <<'EOF'
+# argv: OUT_DIR. A good tf.keras 2 file (Dense 4-3-2, weight names
+# "dense/kernel:0") and variants with one thing wrong or unsupported.
+import copy, json, os, sys
+import h5py, numpy as np
+out = sys.argv[1]
+r = np.random.default_rng(3)
+W = {"dense": [r.normal(size=(4, 3)), r.normal(size=3)],
+     "dense_1": [r.normal(size=(3, 2)), r.normal(size=2)]}
+def layer(cls, name, **cfg):
+    c = {"name": name, "trainable": True, "dtype": "float32"}
+    c.update(cfg)
+    return {"class_name": cls, "config": c}
+SEQ = {"class_name": "Sequential", "config": {"name": "seq", "layers": [
+    layer("InputLayer", "input_1", batch_input_shape=[None, 4]),
+    layer("Dense", "dense", units=3, activation="relu", use_bias=True),
+    layer("Dense", "dense_1", units=2, activation="softmax", use_bias=True)]}}
+TRAIN = {"loss": "categorical_crossentropy", "metrics": ["accuracy"],
+         "optimizer_config": {"class_name": "Adam", "config": {"learning_rate": 0.001}}}
+def save(name, config=SEQ, weights=W, version="2.15.0", train=TRAIN, raw=None):
+    with h5py.File(os.path.join(out, name), "w") as f:
+        f.attrs["model_config"] = raw if raw is not None else json.dumps(config)
+        f.attrs["keras_version"] = version
+        f.attrs["backend"] = "tensorflow"
+        if train:
+            f.attrs["training_config"] = json.dumps(train)
+        g = f.create_group("model_weights")
+        g.attrs["layer_names"] = np.array([n.encode() for n in weights])
+        for n, ws in weights.items():
+            lg = g.create_group(n)
+            names = ["%s/%s:0" % (n, k) for k in ("kernel", "bias")][:len(ws)]
+            lg.attrs["weight_names"] = np.array([k.encode() for k in names])
+            for k, a in zip(names, ws):
+                lg[k] = np.asarray(a, np.float32)
+def seq(i, new):  # SEQ with layer i (0: the input) replaced
+    c = copy.deepcopy(SEQ)
+    c["config"]["layers"][i] = new
+    return c
+def fn(layers, inputs=("input_1",), outputs=("out",)):
+    return {"class_name": "Functional", "config": {"name": "fn", "layers": layers,
+            "input_layers": [[n, 0, 0] for n in inputs], "output_layers": [[n, 0, 0] for n in outputs]}}
+def node(l, *srcs, calls=1):
+    l = dict(l)
+    l["name"] = l["config"]["name"]
+    l["inbound_nodes"] = [[[s, 0, 0, {}] for s in srcs]] * calls
+    return l
+IN = node(layer("InputLayer", "input_1", batch_input_shape=[None, 4]))
+IN["inbound_nodes"] = []
+save("k-good.h5")
+save("k-uncompiled.h5", train=None)
+save("k-unknown-class.h5", seq(1, layer("LayerNormalization", "ln", axis=-1)), {"dense_1": W["dense_1"]})
+save("k-missing-units.h5", seq(1, layer("Dense", "dense", activation="relu")))
+save("k-bad-json.h5", raw='{"class_name": "Sequential", "config": {"layers": [')
+save("k-not-model-json.h5", raw="[1, 2, 3]")
+save("k-nan-json.h5", raw='{"class_name": "Sequential", "config": {"layers": [{"class_name": "Dropout", "config": {"name": "d", "rate": NaN}}]}}')
+save("k-class-not-string.h5", seq(1, {"class_name": 5, "config": {"name": "x"}}))
+save("k-kernel-shape.h5", weights={"dense": [r.normal(size=(4, 5)), r.normal(size=3)], "dense_1": W["dense_1"]})
+save("k-missing-layer.h5", weights={"dense": W["dense"]})
+save("k-none-dim.h5", seq(0, layer("InputLayer", "input_1", batch_input_shape=[None, None, 4])))
+save("k-too-many-axes.h5", seq(0, layer("InputLayer", "input_1", batch_input_shape=[None, 2, 2, 2, 2, 2, 2])))
+save("k-hard-sigmoid-k3.h5", seq(1, layer("Dense", "dense", units=3, activation="hard_sigmoid")), version="3.3.3")
+save("k-odd-activation.h5", seq(1, layer("Dense", "dense", units=3, activation="exponential")))
+save("k-from-logits.h5", train=dict(TRAIN, loss={"class_name": "CategoricalCrossentropy",
+                                                   "config": {"from_logits": True}}))
+conv = lambda **kw: layer("Conv2D", "conv", filters=2, kernel_size=[3, 3], **kw)
+img = layer("InputLayer", "input_1", batch_input_shape=[None, 6, 6, 1])
+save("k-channels-first.h5", {"class_name": "Sequential", "config": {"layers": [img, conv(data_format="channels_first")]}}, {})
+save("k-causal.h5", {"class_name": "Sequential", "config": {"layers": [
+    layer("InputLayer", "input_1", batch_input_shape=[None, 6, 2]),
+    layer("Conv1D", "conv", filters=2, kernel_size=3, padding="causal")]}}, {})
+seqin = layer("InputLayer", "input_1", batch_input_shape=[None, 5, 4])
+def rnn(cls="LSTM", **kw):
+    return layer(cls, "rnn", units=3, **kw)
+for name, l in (("k-stateful.h5", rnn(stateful=True)), ("k-return-state.h5", rnn(return_state=True)),
+                ("k-bidir-none.h5", layer("Bidirectional", "bi", merge_mode=None, layer=rnn())),
+                ("k-td-conv.h5", layer("TimeDistributed", "td", layer=conv())),
+                ("k-bn-axis.h5", layer("BatchNormalization", "bn", axis=1)),
+                ("k-mask-zero.h5", layer("Embedding", "emb", input_dim=10, output_dim=2, mask_zero=True))):
+    save(name, {"class_name": "Sequential", "config": {"layers": [seqin, l]}}, {})
+save("k-two-inputs.h5", fn([IN, node(layer("InputLayer", "input_2", batch_input_shape=[None, 4])),
+                            node(layer("Add", "out"), "input_1", "input_2")], inputs=("input_1", "input_2")), {})
+save("k-shared.h5", fn([IN, node(layer("Dense", "out", units=4), "input_1", calls=2)]), {})
+save("k-ghost-input.h5", fn([IN, node(layer("Dense", "out", units=2), "ghost")]), {})
+save("k-nested.h5", fn([IN, node({"class_name": "Sequential", "config": {"name": "inner", "layers": []}}, "input_1"),
+                        node(layer("Dense", "out", units=2), "inner")]), {})
+# Keras's save_weights layout: layer_names on the root, no model_config
+with h5py.File(os.path.join(out, "k-weights-only.h5"), "w") as f:
+    f.attrs["layer_names"] = np.array([b"dense", b"dense_1"])
+    for n, ws in W.items():
+        g = f.create_group(n)
+        g.attrs["weight_names"] = np.array([("%s/%s:0" % (n, k)).encode() for k in ("kernel", "bias")])
+        for k, a in zip(("kernel", "bias"), ws):
+            g["%s/%s:0" % (n, k)] = np.asarray(a, np.float32)
+data = open(os.path.join(out, "k-good.h5"), "rb").read()
+open(os.path.join(out, "k-truncated.h5"), "wb").write(data[: len(data) // 2])
+import zipfile  # Keras 3's native format: a zip, not HDF5
+with zipfile.ZipFile(os.path.join(out, "k-archive.keras"), "w") as z:
+    z.writestr("config.json", json.dumps(SEQ))
+np.save(os.path.join(out, "k-in.npy"), r.normal(size=(5, 4)).astype(np.float32))
+np.save(os.path.join(out, "k-x.npy"), r.normal(size=(40, 4)).astype(np.float32))
+np.save(os.path.join(out, "k-y.npy"), r.integers(0, 2, size=40).astype(np.int64))
+with open(os.path.join(out, "k-data.cfg"), "w") as f:
+    f.write('data: { test = { format = "npy"; x = "k-x.npy"; y = "k-y.npy"; }; one_hot = true; };\n')
+open(os.path.join(out, "unknown.json"), "w").write(json.dumps(seq(1, layer("LayerNormalization", "ln"))))
+open(os.path.join(out, "good.json"), "w").write(json.dumps(SEQ))
+for name, model in (("fj-unknown.cfg", 'from_json = "unknown.json";'),
+                    ("fj-missing.cfg", 'from_json = "no-such.json";'),
+                    ("fj-both.cfg", 'from_json = "good.json"; input = { shape = [4]; };'),
+                    ("fj-good.cfg", 'from_json = "good.json";')):
+    open(os.path.join(out, name), "w").write(
+        "model: { %s };\ndata: { train = { format = \"npy\"; x = \"k-x.npy\"; y = \"k-y.npy\"; }; };\n"
+        "train: { loss = \"sparse_categorical_crossentropy\"; optimizer = \"adam\"; };\n" % model)
+for name, init in (("if-missing.cfg", "no-such.h5"), ("if-nomatch.cfg", "k-good.h5")):
+    open(os.path.join(out, name), "w").write(
+        "model: { input = { shape = [4]; }; layers = ( { type = \"dense\"; name = \"other\"; units = 2; "
+        "activation = \"softmax\"; } ); };\n"
+        "data: { train = { format = \"npy\"; x = \"k-x.npy\"; y = \"k-y.npy\"; }; };\n"
+        "train: { loss = \"sparse_categorical_crossentropy\"; optimizer = \"adam\"; init_from = \"%s\"; };\n" % init)
+EOF
+if ! out=$("$PY" "$T/genk.py" "$T/c" 2>&1); then
+    echo "bad-files: generating the Keras corpus failed: $out" >&2
+    exit 2
+fi
+{
+kp() { echo predict "$1" k-in.npy --threads "$THREADS"; }
+# shellcheck disable=SC2046  # word splitting of kp is wanted
+expect "keras: a good tf.keras 2 file predicts" 0 -- $(kp k-good.h5)
+expect "keras: a good tf.keras 2 file summarizes" 0 -- summary k-good.h5
+expect "keras: eval with the data from --spec" 0 -- eval k-good.h5 --spec k-data.cfg --json --threads "$THREADS"
+expect "keras: eval without a spec asks for the data (exit 2)" 2 "k-good.h5" "names no data" "--spec" -- eval k-good.h5
+expect "keras: eval of an uncompiled file asks for a loss (exit 2)" 2 "k-uncompiled.h5" "training_config" -- eval k-uncompiled.h5 --spec k-data.cfg
+expect "keras: from_logits loss: predict works" 0 -- $(kp k-from-logits.h5)
+expect "keras: from_logits loss: eval says why not (exit 2)" 2 "from_logits" -- eval k-from-logits.h5 --spec k-data.cfg
+expect "keras: unknown layer class (names layer and class)" 1 "k-unknown-class.h5" "layer 'ln'" "LayerNormalization" -- $(kp k-unknown-class.h5)
+expect "keras: Dense without units" 1 "layer 'dense' (Dense)" 'missing key "units"' -- $(kp k-missing-units.h5)
+expect "keras: model_config cut short" 1 "k-bad-json.h5" "not valid JSON" -- $(kp k-bad-json.h5)
+expect "keras: model_config not an object" 1 "k-not-model-json.h5" "not a Keras model" -- $(kp k-not-model-json.h5)
+expect "keras: NaN in model_config" 1 "k-nan-json.h5" "not valid JSON" -- $(kp k-nan-json.h5)
+expect "keras: class_name not a string" 1 "k-class-not-string.h5" "class_name" -- $(kp k-class-not-string.h5)
+expect "keras: kernel shape against units" 1 "k-kernel-shape.h5" "dense" "(4, 5)" "(4, 3)" -- $(kp k-kernel-shape.h5)
+expect "keras: a layer's weights missing" 1 "k-missing-layer.h5" "no weights for layer 'dense_1'" -- $(kp k-missing-layer.h5)
+expect "keras: a None input dimension" 1 "k-none-dim.h5" "None" -- $(kp k-none-dim.h5)
+expect "keras: 6 input axes" 1 "k-too-many-axes.h5" "at most" -- $(kp k-too-many-axes.h5)
+expect "keras: Keras 3 hard_sigmoid (differs from Keras 2's)" 1 "layer 'dense'" "hard_sigmoid" -- $(kp k-hard-sigmoid-k3.h5)
+expect "keras: an activation nnctl lacks" 1 "layer 'dense'" "exponential" -- $(kp k-odd-activation.h5)
+expect "keras: channels_first" 1 "layer 'conv' (Conv2D)" "channels_first" -- summary k-channels-first.h5
+expect "keras: causal padding" 1 "layer 'conv' (Conv1D)" "causal" -- summary k-causal.h5
+expect "keras: stateful LSTM" 1 "layer 'rnn' (LSTM)" "stateful" -- summary k-stateful.h5
+expect "keras: return_state" 1 "layer 'rnn' (LSTM)" "return_state" -- summary k-return-state.h5
+expect "keras: Bidirectional merge_mode None" 1 "layer 'bi'" "merge_mode" -- summary k-bidir-none.h5
+expect "keras: TimeDistributed(Conv2D)" 1 "layer 'td'" "Dense only" -- summary k-td-conv.h5
+expect "keras: BatchNormalization over axis 1" 1 "layer 'bn'" "axis 1" -- summary k-bn-axis.h5
+expect "keras: Embedding mask_zero" 1 "layer 'emb'" "mask_zero" -- summary k-mask-zero.h5
+expect "keras: two inputs" 1 "k-two-inputs.h5" "2 inputs" -- summary k-two-inputs.h5
+expect "keras: a shared layer" 1 "layer 'out'" "shared" -- summary k-shared.h5
+expect "keras: input from a layer not in the model" 1 "layer 'out'" "'ghost'" -- summary k-ghost-input.h5
+expect "keras: a nested model" 1 "layer 'inner'" "nested" -- summary k-nested.h5
+expect "keras: save_weights file without a spec (exit 2)" 2 "k-weights-only.h5" "--spec" -- $(kp k-weights-only.h5)
+expect "keras: truncated file" 1 "k-truncated.h5" "truncated" -- $(kp k-truncated.h5)
+expect "keras: a Keras 3 .keras archive (says to save .h5)" 1 "k-archive.keras" "zip" "x.h5" -- summary k-archive.keras
+expect "from_json: an unknown layer class (names the spec key)" 2 "fj-unknown.cfg:1" "model.from_json" "LayerNormalization" -- summary fj-unknown.cfg
+expect "from_json: a missing file" 2 "fj-missing.cfg:1" "no-such.json" -- summary fj-missing.cfg
+expect "from_json: with input too" 2 "fj-both.cfg:1" "one or the other" -- train fj-both.cfg -o "$T/fj" -q
+expect "from_json: a good file trains" 0 -- train fj-good.cfg -o "$T/fj" -q --threads "$THREADS"
+expect "init_from: a missing file" 1 "train.init_from" "no-such.h5" -- train if-missing.cfg -o "$T/if" -q --threads "$THREADS"
+expect "init_from: no layer in common (exit 2)" 2 "no layer of the model matches" "dense, dense_1" -- train if-nomatch.cfg -o "$T/if" -q --threads "$THREADS"
+}
+
 echo "bad-files: $passed passed, $failed failed"
 [ $failed -eq 0 ]

@@ -66,16 +66,20 @@ static void test_crc32c_mask(void **state)
 static void test_varints(void **state)
 {
     (void)state;
-    nn_pb b = {0};
-    nn_pb_varint(&b, 0);
-    nn_pb_varint(&b, 1);
-    nn_pb_varint(&b, 300);
-    nn_pb_int64(&b, 2, -1);
-    static const uint8_t want[] = {0x00, 0x01, 0xac, 0x02, 0x10, 0xff, 0xff, 0xff, 0xff,
-                                   0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    nn_proto b = {0};
+    nn_proto_varint(&b, 1, 0);
+    nn_proto_varint(&b, 1, 1);
+    nn_proto_varint(&b, 1, 300);
+    nn_proto_int64(&b, 2, -1);
+    nn_proto_double(&b, 3, 1.0);
+    /* keys (field << 3 | wire type) by hand: 0x08 varint field 1, 0x10
+     * varint field 2, 0x19 fixed64 field 3; 1.0 is 0x3ff0000000000000 */
+    static const uint8_t want[] = {0x08, 0x00, 0x08, 0x01, 0x08, 0xac, 0x02, 0x10, 0xff,
+                                   0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+                                   0x19, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f};
     assert_false(b.oom);
     assert_bytes(b.data, b.len, want);
-    nn_pb_free(&b);
+    nn_proto_free(&b);
 }
 
 /* ---- Events ------------------------------------------------------------- */

@@ -82,6 +82,19 @@ static float *cpu_host_ptr(nn_engine *e, nn_tensor *t)
     return t->data;
 }
 
+/* The CPU engine uploads nothing (host_ptr): staging, if any, is plain memory. */
+static void *cpu_alloc_host(nn_engine *e, size_t bytes, nn_error *err)
+{
+    (void)e;
+    return nn_malloc(bytes ? bytes : 1, err);
+}
+
+static void cpu_free_host(nn_engine *e, void *p)
+{
+    (void)e;
+    free(p);
+}
+
 static void cpu_copy(nn_engine *e, nn_tensor *dst, const nn_tensor *src, size_t n)
 {
     (void)e;
@@ -391,6 +404,8 @@ static const nn_engine_ops cpu_ops = {
     .copy = cpu_copy,
     .fill = cpu_fill,
     .host_ptr = cpu_host_ptr,
+    .alloc_host = cpu_alloc_host,
+    .free_host = cpu_free_host,
     .gemm = cpu_gemm,
     .gemm_ex = cpu_gemm_ex,
     .add_bias = cpu_add_bias,
@@ -511,7 +526,8 @@ void nn_engine_preflight(char **argv)
     /* exec failed: go on with the settings we have rather than not at all */
 }
 
-void nn_engine_describe(char *buf, size_t len)
+/* This engine's line of nnctl --version (engine.c lists every engine). */
+void nn_engine_cpu_describe(char *buf, size_t len)
 {
     /* openblas_get_config() starts with "OpenBLAS <version> ..." */
     char version[64] = "OpenBLAS";

@@ -1,0 +1,201 @@
+/* The ONNX export driver: each layer's Keras config, weights and input
+ * names handed to its mapping (onnx_layers.h), in topological order, then
+ * the graph's output and the file. Also the helpers the mappings share. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/onnx_export.h"
+#include "io/onnx_layers.h"
+
+/* ---- shared helpers (declared in onnx_layers.h) ---- */
+
+nn_status onnx_layer_fail(const onnx_layer *L, nn_error *err, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return nn_fail(err, NN_ERR_RUNTIME, "ONNX export: layer '%s' (%s): %s", L->n->name,
+                   L->n->type->keras_class, msg);
+}
+
+const float *onnx_param(const onnx_layer *L, const char *name, const nn_param **p)
+{
+    for (int k = 0; k < L->n->n_params; k++)
+        if (!strcmp(L->n->params[k].name, name)) {
+            if (p)
+                *p = &L->n->params[k];
+            return L->w[k];
+        }
+    return NULL;
+}
+
+long long onnx_cfg_int(const json_t *cfg, const char *key, long long def)
+{
+    json_t *v = json_object_get(cfg, key);
+    return json_is_integer(v) ? json_integer_value(v) : def;
+}
+
+double onnx_cfg_real(const json_t *cfg, const char *key, double def)
+{
+    json_t *v = json_object_get(cfg, key);
+    return json_is_number(v) ? json_number_value(v) : def;
+}
+
+bool onnx_cfg_bool(const json_t *cfg, const char *key, bool def)
+{
+    json_t *v = json_object_get(cfg, key);
+    return json_is_boolean(v) ? json_is_true(v) : def;
+}
+
+const char *onnx_cfg_str(const json_t *cfg, const char *key, const char *def)
+{
+    json_t *v = json_object_get(cfg, key);
+    return json_is_string(v) ? json_string_value(v) : def;
+}
+
+void onnx_cfg_ints(const json_t *cfg, const char *key, int rank, int def, int *out)
+{
+    json_t *v = json_object_get(cfg, key);
+    for (int i = 0; i < rank; i++) {
+        json_t *e = json_is_array(v) ? json_array_get(v, json_array_size(v) == 1 ? 0 : (size_t)i)
+                                     : v;
+        out[i] = json_is_integer(e) ? (int)json_integer_value(e) : def;
+    }
+}
+
+const char *onnx_transpose(onnx_graph *g, const char *x, int n, const int64_t *perm)
+{
+    const char *y = onnx_fresh(g, "Transpose");
+    onnx_node nd;
+    onnx_node_begin(&nd, g, "Transpose");
+    onnx_node_input(&nd, x);
+    onnx_node_output(&nd, y);
+    onnx_attr_ints(&nd, "perm", perm, n);
+    onnx_node_end(&nd);
+    return y;
+}
+
+/* ---- the driver ---- */
+
+static const struct {
+    const char *keras_class;
+    nn_status (*map)(onnx_layer *L, nn_error *err);
+} mappings[] = {
+    {"Dense", onnx_map_dense},
+    {"TimeDistributed", onnx_map_dense},
+    {"Activation", onnx_map_activation},
+    {"Dropout", onnx_map_identity},
+    {"Flatten", onnx_map_reshape},
+    {"Reshape", onnx_map_reshape},
+    {"BatchNormalization", onnx_map_batchnorm},
+    {"Add", onnx_map_merge},
+    {"Subtract", onnx_map_merge},
+    {"Multiply", onnx_map_merge},
+    {"Average", onnx_map_merge},
+    {"Maximum", onnx_map_merge},
+    {"Minimum", onnx_map_merge},
+    {"Concatenate", onnx_map_merge},
+    {"Embedding", onnx_map_embedding},
+    {"Conv1D", onnx_map_conv},
+    {"Conv2D", onnx_map_conv},
+    {"DepthwiseConv2D", onnx_map_depthwise},
+    {"SeparableConv2D", onnx_map_depthwise},
+    {"MaxPooling1D", onnx_map_pool},
+    {"MaxPooling2D", onnx_map_pool},
+    {"AveragePooling1D", onnx_map_pool},
+    {"AveragePooling2D", onnx_map_pool},
+    {"GlobalMaxPooling1D", onnx_map_global_pool},
+    {"GlobalMaxPooling2D", onnx_map_global_pool},
+    {"GlobalAveragePooling1D", onnx_map_global_pool},
+    {"GlobalAveragePooling2D", onnx_map_global_pool},
+    {"SimpleRNN", onnx_map_rnn},
+    {"LSTM", onnx_map_rnn},
+    {"GRU", onnx_map_rnn},
+    {"Bidirectional", onnx_map_bidirectional},
+};
+#define N_MAPPINGS ((int)(sizeof mappings / sizeof mappings[0]))
+
+/* (N, shape...) with N symbolic. */
+static int batch_dims(const nn_node *n, int64_t *dims)
+{
+    dims[0] = -1;
+    for (int i = 0; i < n->ndim; i++)
+        dims[i + 1] = n->shape[i];
+    return n->ndim + 1;
+}
+
+/* One layer: its config and weights gathered, its mapping run. */
+static nn_status export_layer(const nn_model *m, const nn_node *n, onnx_graph *g,
+                              const char **names, nn_error *err)
+{
+    int k = 0;
+    while (k < N_MAPPINGS && strcmp(mappings[k].keras_class, n->type->keras_class))
+        k++;
+    if (k == N_MAPPINGS)
+        return nn_fail(err, NN_ERR_RUNTIME,
+                       "ONNX export: layer '%s' (%s): no ONNX mapping for this layer type",
+                       n->name, n->type->keras_class);
+    onnx_layer L = {.g = g, .n = n};
+    for (int i = 0; i < n->n_in; i++)
+        L.in[i] = names[n->in[i]->index];
+    nn_status st = NN_OK;
+    L.cfg = json_object();
+    if (!L.cfg)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    if ((st = n->type->keras_config(n, L.cfg, err)))
+        goto done;
+    for (int p = 0; p < n->n_params; p++) {
+        if (!(L.w[p] = nn_malloc(n->params[p].size * sizeof(float), err))) {
+            st = NN_ERR_RUNTIME;
+            goto done;
+        }
+        m->e->ops->download(m->e, L.w[p], &n->params[p].w, n->params[p].size);
+    }
+    g->scope = n->name;
+    if (!(st = mappings[k].map(&L, err)))
+        names[n->index] = L.out;
+done:
+    for (int p = 0; p < n->n_params; p++)
+        free(L.w[p]);
+    json_decref(L.cfg);
+    return st;
+}
+
+nn_status nn_export_onnx(const nn_model *m, const char *path, nn_error *err)
+{
+    onnx_graph g;
+    onnx_graph_init(&g);
+    const char **names = nn_calloc((size_t)m->n_nodes, sizeof *names, err);
+    if (!names)
+        return NN_ERR_RUNTIME;
+    int64_t dims[NN_MAX_DIMS + 1];
+    int nd = batch_dims(m->input, dims);
+    names[m->input->index] = onnx_keep(&g, m->input->name);
+    onnx_graph_input(&g, m->input->name, nd, dims);
+    nn_status st = NN_OK;
+    for (int i = 0; i < m->n_nodes && !st; i++)
+        if (m->nodes[i] != m->input)
+            st = export_layer(m, m->nodes[i], &g, names, err);
+    if (!st) {
+        /* the graph's output carries the output layer's name */
+        g.scope = m->output->name;
+        onnx_node node;
+        onnx_node_begin(&node, &g, "Identity");
+        onnx_node_input(&node, names[m->output->index]);
+        onnx_node_output(&node, m->output->name);
+        onnx_node_end(&node);
+        nd = batch_dims(m->output, dims);
+        onnx_graph_output(&g, m->output->name, nd, dims);
+        char doc[256];
+        snprintf(doc, sizeof doc, "nnctl model '%s': channels-last input, inference mode",
+                 m->name);
+        st = onnx_graph_write(&g, m->name, doc, path, err);
+    }
+    free(names);
+    onnx_graph_free(&g);
+    return st;
+}
