@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/predict_out.h"
+#include "util/fileio.h"
 
 typedef struct h5_out {
     hid_t file, space, dset;
@@ -51,17 +52,7 @@ static nn_status commit_tmp(const char *tmp, const char *path, nn_error *err)
     close(fd);
     if (rename(tmp, path) != 0)
         return nn_fail(err, NN_ERR_RUNTIME, "cannot write '%s': %s", path, strerror(errno));
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        slash == dir ? (void)(dir[1] = '\0') : (void)(*slash = '\0');
-    else
-        snprintf(dir, sizeof dir, ".");
-    if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-        fsync(fd); /* some filesystems cannot: the rename stands anyway */
-        close(fd);
-    }
+    nn_fsync_parent_dir(path); /* some filesystems cannot: the rename stands anyway */
     return NN_OK;
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "data/npy.h"
+#include "util/fileio.h"
 
 #define NPY_PREFIX 8            /* "\x93NUMPY" + major + minor */
 #define NPY_ALIGN 64            /* numpy pads the header to this */
@@ -43,24 +44,6 @@ static size_t make_header(char *buf, size_t cap, int ndim, const size_t *shape)
     memset(buf + 10 + n, ' ', pad);
     buf[total - 1] = '\n';
     return total;
-}
-
-static void fsync_dir_of(const char *path)
-{
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
-        dir[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
 }
 
 nn_status nn_npy_writer_open(nn_npy_writer *w, const char *path, int ndim, const size_t *shape,
@@ -138,7 +121,7 @@ nn_status nn_npy_writer_commit(nn_npy_writer *w, nn_error *err)
         if (rc != 0 || rename(w->tmp, w->path) != 0)
             st = nn_fail(err, NN_ERR_RUNTIME, "cannot write '%s': %s", w->path, strerror(errno));
         else
-            fsync_dir_of(w->path);
+            nn_fsync_parent_dir(w->path);
     }
     if (!st) {
         free(w->tmp); /* renamed: nothing to remove */

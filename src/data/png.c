@@ -6,10 +6,10 @@
  * in the nn_error. Warnings are dropped (library code never prints). */
 #define _GNU_SOURCE /* mkostemp */
 #include "data/dataset.h"
+#include "util/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -321,14 +321,6 @@ nn_status nn_png_write(const char *path, const uint8_t *pixels, int h, int w, in
     free(tmp);
 
     /* Make the rename itself durable; failure here loses nothing written. */
-    char *dcopy = strdup(path);
-    if (dcopy) {
-        int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-        free(dcopy);
-    }
+    nn_fsync_parent_dir(path);
     return NN_OK;
 }

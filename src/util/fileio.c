@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void fsync_dir_of(const char *path)
+void nn_fsync_parent_dir(const char *path)
 {
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", path);
@@ -61,7 +61,7 @@ nn_status nn_write_file_atomic(const char *path, const void *data, size_t len, n
         unlink(tmp);
         return nn_fail(err, NN_ERR_RUNTIME, "cannot write '%s': %s", path, strerror(e));
     }
-    fsync_dir_of(path);
+    nn_fsync_parent_dir(path);
     return NN_OK;
 }
 

@@ -9,6 +9,8 @@
 
 nn_status nn_write_file_atomic(const char *path, const void *data, size_t len, nn_error *err);
 /* mkdir -p */
+/* fsync of the folder that holds path, so a rename into it is durable. */
+void nn_fsync_parent_dir(const char *path);
 nn_status nn_mkdirs(const char *path, nn_error *err);
 /* Removes "<name>.tmp.<pid>" files in dir left by processes that no longer
  * run (killed while writing); returns how many. */

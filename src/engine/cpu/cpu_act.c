@@ -4,7 +4,7 @@
 #include <math.h>
 
 #include "engine/cpu/cpu_internal.h"
-#include "engine/cpu/cpu_math.h"
+#include "engine/fastmath.h"
 
 #define SELU_ALPHA 1.6732632423543772848170429916717f
 #define SELU_SCALE 1.0507009873554804934193349852946f

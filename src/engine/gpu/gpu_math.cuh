@@ -1,54 +1,21 @@
-/* Device versions of the CPU engine's activations (cpu_act.c, cpu_math.h):
- * the same formulas, including the CPU's own exp/sigmoid/tanh polynomials,
+/* Device versions of the CPU engine's activations (cpu_act.c, fastmath.h):
+ * the same formulas, including the shared exp/sigmoid/tanh polynomials,
  * so both engines agree to rounding (the GPU contracts a*b+c into FMAs). */
 #ifndef NN_ENGINE_GPU_MATH_CUH
 #define NN_ENGINE_GPU_MATH_CUH
 
 #include <float.h>
 
+#include "engine/fastmath.h"
 #include "engine/gpu/gpu_internal.h"
 
 #define NN_SELU_ALPHA 1.6732632423543772848170429916717f
 #define NN_SELU_SCALE 1.0507009873554804934193349852946f
 
-__device__ __forceinline__ float nn_dev_expf(float x0)
-{
-    float x = x0 < -87.33654f ? -87.33654f : x0;
-    x = x > 88.72283f ? 88.72283f : x;
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int ni = (int)n;
-    int n1 = ni / 2, n2 = ni - n1;
-    float s1 = __int_as_float((n1 + 127) << 23), s2 = __int_as_float((n2 + 127) << 23);
-    float y = p * s1 * s2;
-    return x0 < -87.33654f ? 0.0f : y;
-}
-
-__device__ __forceinline__ float nn_dev_sigmoidf(float x)
-{
-    float e = nn_dev_expf(-fabsf(x));
-    float q = 1.0f / (1.0f + e);
-    return x >= 0.0f ? q : e * q;
-}
-
-__device__ __forceinline__ float nn_dev_tanhf(float x)
-{
-    float a = fabsf(x);
-    float z = x * x;
-    float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
-                    1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
-    float big = 1.0f - 2.0f / (nn_dev_expf(2.0f * a) + 1.0f);
-    big = x < 0.0f ? -big : big;
-    return a < 0.625f ? small : big;
-}
+/* the CPU engine's polynomials, compiled for the device */
+#define nn_dev_expf nn_expf
+#define nn_dev_sigmoidf nn_sigmoidf
+#define nn_dev_tanhf nn_tanhf
 
 /* y = act(x), elementwise activations (softmax is a row operation). */
 __device__ __forceinline__ float nn_dev_act(nn_act act, float alpha, float x)

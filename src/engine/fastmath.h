@@ -1,16 +1,25 @@
 /* exp, sigmoid and tanh written so that the compiler vectorizes them
  * (libm's expf/tanhf are scalar calls: in an LSTM's gates they cost more
- * than the products). Cody-Waite range reduction and a degree-6 polynomial
- * for exp (within 2 ulp on [-87.3, 88.7]; 0 below); tanh uses the odd minimax
+ * than the products). Shared by both engines (plain C for the CPU, host and
+ * device functions under nvcc), so their results agree to rounding.
+ * Cody-Waite range reduction and a degree-6 polynomial for exp (within
+ * 2 ulp on [-87.3, 88.7]; 0 below); tanh uses the odd minimax
  * polynomial of the Cephes library below |x| = 0.625, where 1 - 2/(e^2x+1)
  * would cancel. Only selects, no branches, so loops over them vectorize. */
-#ifndef NN_ENGINE_CPU_MATH_H
-#define NN_ENGINE_CPU_MATH_H
+#ifndef NN_ENGINE_FASTMATH_H
+#define NN_ENGINE_FASTMATH_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-static inline float nn_expf(float x0)
+#ifdef __CUDACC__
+#define NN_MATH_FN __host__ __device__ __forceinline__
+#else
+#define NN_MATH_FN static inline
+#endif
+
+NN_MATH_FN float nn_expf(float x0)
 {
     float x = x0 < -87.33654f ? -87.33654f : x0;
     x = x > 88.72283f ? 88.72283f : x;
@@ -36,16 +45,16 @@ static inline float nn_expf(float x0)
     return x0 < -87.33654f ? 0.0f : y; /* below FLT_MIN: flushed to zero */
 }
 
-static inline float nn_sigmoidf(float x)
+NN_MATH_FN float nn_sigmoidf(float x)
 {
-    float e = nn_expf(-__builtin_fabsf(x));
+    float e = nn_expf(-fabsf(x));
     float q = 1.0f / (1.0f + e);
     return x >= 0.0f ? q : e * q;
 }
 
-static inline float nn_tanhf(float x)
+NN_MATH_FN float nn_tanhf(float x)
 {
-    float a = __builtin_fabsf(x);
+    float a = fabsf(x);
     float z = x * x;
     float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
                     1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
