@@ -19,37 +19,7 @@
 
 #include "data/dataset.h"
 
-static char tmpdir[256];
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int setup_tmp(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/nnctl_test_data.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown_tmp(void **state)
-{
-    (void)state;
-    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static const char *tpath(const char *name)
-{
-    static char buf[4][512];
-    static int next;
-    char *p = buf[next++ % 4];
-    snprintf(p, 512, "%s/%s", tmpdir, name);
-    return p;
-}
+#include "unit/tmpfiles.h"
 
 static void write_bytes(const char *path, const void *data, size_t len, bool gz)
 {
@@ -90,11 +60,6 @@ static void write_idx(const char *path, int type, int ndim, const uint32_t *dims
     free(buf);
 }
 
-#define assert_msg_contains(err, s)                                                         \
-    do {                                                                                     \
-        if (!strstr((err).msg, (s)))                                                         \
-            fail_msg("error message \"%s\" lacks \"%s\"", (err).msg, (s));                  \
-    } while (0)
 
 /* ---------- real MNIST ---------- */
 

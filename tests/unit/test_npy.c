@@ -23,43 +23,8 @@
 #include "data/data_spec.h"
 #include "data/npy.h"
 
-static char tmpdir[256];
+#include "unit/tmpfiles.h"
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int setup_tmp(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/nnctl_test_npy.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown_tmp(void **state)
-{
-    (void)state;
-    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static const char *tpath(const char *name)
-{
-    static char buf[8][512];
-    static int next;
-    char *p = buf[next++ % 8];
-    snprintf(p, 512, "%s/%s", tmpdir, name);
-    return p;
-}
-
-#define assert_msg_contains(err, s)                                                         \
-    do {                                                                                     \
-        if (!strstr((err).msg, (s)))                                                         \
-            fail_msg("error message \"%s\" lacks \"%s\"", (err).msg, (s));                  \
-    } while (0)
 
 static const char *write_bytes(const char *name, const void *data, size_t len)
 {

@@ -22,37 +22,7 @@
 #include "data/data_spec.h"
 #include "data/dataset.h"
 
-static char tmpdir[256];
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int setup_tmp(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/nnctl_test_seqdata.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown_tmp(void **state)
-{
-    (void)state;
-    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static const char *tpath(const char *name)
-{
-    static char buf[4][512];
-    static int next;
-    char *p = buf[next++ % 4];
-    snprintf(p, 512, "%s/%s", tmpdir, name);
-    return p;
-}
+#include "unit/tmpfiles.h"
 
 /* Writes text (may hold NUL bytes: len given) to tmpdir/name; returns the path. */
 static const char *write_file(const char *name, const char *text, size_t len, bool gz)
@@ -78,11 +48,6 @@ static const char *write_text(const char *name, const char *text)
     return write_file(name, text, strlen(text), false);
 }
 
-#define assert_msg_contains(err, s)                                                         \
-    do {                                                                                     \
-        if (!strstr((err).msg, (s)))                                                         \
-            fail_msg("error message \"%s\" lacks \"%s\"", (err).msg, (s));                  \
-    } while (0)
 
 /* "<tmpdir>/<name>:<line>:" : the file and line an error must name */
 static const char *at(const char *name, int line)
