@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "data/dataset.h"
+#include "data/gzfile.h"
 #include "data/text.h"
 
 /* ---------- text files ---------- */
@@ -25,20 +26,9 @@
 nn_status nn_text_read(const char *path, nn_text *t, nn_error *err)
 {
     memset(t, 0, sizeof *t);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return nn_fail(err, NN_ERR_RUNTIME, "'%s': cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        close(fd);
-        return nn_fail(err, NN_ERR_RUNTIME, "'%s': is a directory, expected a text file", path);
-    }
-    gzFile f = gzdopen(fd, "rb");
-    if (!f) {
-        close(fd);
-        return nn_fail(err, NN_ERR_RUNTIME, "'%s': cannot open: out of memory", path);
-    }
-    gzbuffer(f, 1u << 20);
+    gzFile f = nn_gz_open(path, "a text file", err);
+    if (!f)
+        return NN_ERR_RUNTIME;
     nn_status st = NN_ERR_RUNTIME;
     size_t cap = TEXT_FIRST_ALLOC, len = 0;
     char *buf = nn_malloc(cap + 1, err);

@@ -5,6 +5,7 @@
  * (unsigned byte) is supported. zlib's gz* functions read plain files
  * transparently, so gzip is detected by its magic bytes, not by the name. */
 #include "data/dataset.h"
+#include "data/gzfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -83,20 +84,9 @@ nn_status nn_idx_read(const char *path, nn_idx *out, nn_error *err)
 {
     memset(out, 0, sizeof *out);
 
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return nn_fail(err, NN_ERR_RUNTIME, "'%s': cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-        close(fd);
-        return nn_fail(err, NN_ERR_RUNTIME, "'%s': is a directory, expected an IDX file", path);
-    }
-    gzFile f = gzdopen(fd, "rb");
-    if (!f) {
-        close(fd);
-        return nn_fail(err, NN_ERR_RUNTIME, "'%s': cannot open: out of memory", path);
-    }
-    gzbuffer(f, 1u << 20);
+    gzFile f = nn_gz_open(path, "an IDX file", err);
+    if (!f)
+        return NN_ERR_RUNTIME;
 
     nn_status st_code = NN_ERR_RUNTIME;
     uint8_t *data = NULL;
