@@ -25,6 +25,7 @@ static const char help[] =
     "      --batch-size N    evaluation batch size (default: the training one)\n"
     "  -t, --threads N       threads\n"
     "      --engine cpu|gpu  compute engine\n"
+    "      --device N        the GPU for --engine gpu (default 0)\n"
     "      --json            print {\"loss\": ..., \"accuracy\": ..., ...} on stdout\n";
 
 int nn_cmd_eval(int argc, char **argv)

@@ -42,6 +42,7 @@ static const char help[] =
     "      --spec FILE       use this spec instead of the stored one\n"
     "  -t, --threads N       threads\n"
     "      --engine cpu|gpu  compute engine\n"
+    "      --device N        the GPU for --engine gpu (default 0)\n"
     "      --json            print a JSON array on stdout (with -o: what was\n"
     "                        written)\n";
 

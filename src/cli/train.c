@@ -24,6 +24,7 @@ static const char help[] =
     "  -o, --run-dir DIR     where to write (default runs/<model name>)\n"
     "  -t, --threads N       threads (default: all cores; same as --set train.threads=N)\n"
     "      --engine cpu|gpu  compute engine (same as --set train.engine=...)\n"
+    "      --device N        the GPU for --engine gpu (default 0)\n"
     "      --resume [FILE]   continue an interrupted run from FILE (default\n"
     "                        RUN_DIR/last.h5, written after every epoch and on Ctrl-C)\n"
     "  -q, --quiet           no progress output\n"
