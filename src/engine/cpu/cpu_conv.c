@@ -47,8 +47,17 @@ static void im2col(const nn_conv_geom *g, const float *x, int n0, int nb, float 
         int oy = (int)(r / g->ow % g->oh), ox = (int)(r % g->ow);
         const float *xi = x + (size_t)(n0 + i) * img;
         float *dst = cols + r * K;
+        const int ix0 = ox * g->sw - g->pad_left;
+        /* the window's row lies inside the image: its kw * c values are one
+         * contiguous run of the input row (no dilation) */
+        const bool run = g->dw == 1 && ix0 >= 0 && ix0 + g->kw <= g->w;
         for (int ky = 0; ky < g->kh; ky++) {
             int iy = oy * g->sh - g->pad_top + ky * g->dh;
+            if (run && iy >= 0 && iy < g->h) {
+                memcpy(dst + (size_t)ky * g->kw * g->c, xi + ((size_t)iy * g->w + ix0) * g->c,
+                       (size_t)g->kw * g->c * sizeof(float));
+                continue;
+            }
             for (int kx = 0; kx < g->kw; kx++) {
                 int ix = ox * g->sw - g->pad_left + kx * g->dw;
                 float *d = dst + ((size_t)ky * g->kw + kx) * g->c;
