@@ -125,6 +125,7 @@ demo:
 bench: $(NNCTL) $(BUILD)/tools/bench_gemm
 	NNCTL=$(NNCTL) scripts/bench
 	NNCTL=$(NNCTL) scripts/bench-rnn --cell lstm
+	NNCTL=$(NNCTL) scripts/bench-cnn --model both
 
 install: $(NNCTL)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
