@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""Keras 2 oracle: files written by tf-keras (the Keras 2 API, its HDF5
+writer: weight names "dense/kernel:0", batch_input_shape, nested
+inbound_nodes, training_config) load in nnctl with the same predictions, and
+tf-keras loads nnctl's model files with the same predictions.
+
+    TF_USE_LEGACY_KERAS=1 .venv-tf/bin/python tests/oracle/test_tf_keras.py --nnctl build/nnctl
+
+Needs tf-keras and tensorflow-cpu (scripts/oracle-venv --tf makes .venv-tf),
+numpy. Everything is generated here: models with random weights (set with
+set_weights), inputs drawn with a fixed seed. Outputs must agree to 1e-5
+relative plus 1e-6 of the largest magnitude. Prints one line per check and
+"tf-keras: N passed, M failed"; exits 1 when M > 0.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import logging  # noqa: E402
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+import tf_keras as keras  # noqa: E402
+from tf_keras import layers as L  # noqa: E402
+
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
+warnings.filterwarnings("ignore")  # "HDF5 is legacy": that is the format under test
+
+RTOL = 1e-5
+N = 7
+passed = failed = 0
+NNCTL = TMP = None
+
+
+def report(ok, name, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"ok    {name}")
+    else:
+        failed += 1
+        print(f"FAIL  {name}: {detail}")
+
+
+def nnctl(*args):
+    r = subprocess.run([NNCTL] + list(args), capture_output=True, text=True,
+                       env=dict(os.environ, NNCTL_DATA=TMP))
+    if r.returncode != 0:
+        raise RuntimeError(f"nnctl {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()[-400:]}")
+    return r.stdout
+
+
+def compare(name, got, want):
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    if got.shape != want.shape:
+        return report(False, name, f"shape {got.shape}, want {want.shape}")
+    tol = RTOL * np.abs(want) + 1e-6 * max(float(np.max(np.abs(want))), 1e-3)
+    err = np.abs(got - want)
+    worst = float(np.max(err / np.maximum(np.abs(want), 1e-12)))
+    report(bool(np.all(err <= tol)), name, f"worst relative error {worst:.3g}")
+
+
+def randomize(model, rng):
+    ws = []
+    for w in model.weights:
+        v = rng.normal(0, 0.5, w.shape).astype(np.float32)
+        if "moving_variance" in w.name:
+            v = rng.uniform(0.5, 2.0, w.shape).astype(np.float32)
+        ws.append(v)
+    model.set_weights(ws)
+
+
+def models():
+    """(name, build, input shape, integer inputs below) for every layer type."""
+    def mlp():
+        return keras.Sequential([L.Dense(16, activation="relu", input_shape=(12,)),
+                                 L.Dropout(0.3), L.BatchNormalization(),
+                                 L.Dense(8, activation="tanh"), L.Activation("sigmoid"),
+                                 L.Dense(4, activation="softmax")])
+
+    def cnn2d():
+        return keras.Sequential([
+            L.Conv2D(6, 3, padding="same", activation="relu", input_shape=(11, 9, 2)),
+            L.Conv2D(5, (2, 3), strides=2, activation="elu"), L.MaxPooling2D(2, padding="same"),
+            L.SeparableConv2D(4, 2, padding="same", depth_multiplier=2),
+            L.DepthwiseConv2D(2, activation="relu"), L.AveragePooling2D((2, 1)),
+            L.Flatten(), L.Dense(3)])
+
+    def cnn1d():
+        return keras.Sequential([L.Conv1D(5, 3, dilation_rate=2, input_shape=(13, 3)),
+                                 L.MaxPooling1D(2), L.Conv1D(4, 2, padding="same"),
+                                 L.GlobalAveragePooling1D(), L.Dense(2)])
+
+    def functional():
+        x = keras.Input((6,))
+        a = L.Dense(5, activation="relu", name="a")(x)
+        b = L.Dense(5, name="b")(x)
+        s = L.Add()([a, b])
+        m = L.Maximum()([a, b])
+        c = L.Concatenate()([s, m, L.Multiply()([a, b])])
+        return keras.Model(x, L.Dense(3, activation="softmax")(c))
+
+    def recurrent():
+        return keras.Sequential([
+            L.LSTM(6, return_sequences=True, input_shape=(5, 3)),
+            L.GRU(5, reset_after=False, return_sequences=True),
+            L.Bidirectional(L.GRU(4, return_sequences=True, go_backwards=False), merge_mode="sum"),
+            L.TimeDistributed(L.Dense(3, activation="relu")),
+            L.Bidirectional(L.LSTM(3)), L.Dense(2)])
+
+    def simple():
+        return keras.Sequential([L.SimpleRNN(4, return_sequences=True, go_backwards=True,
+                                             input_shape=(6, 2)),
+                                 L.GRU(3), L.Dense(2, activation="softmax")])
+
+    def embedding():
+        return keras.Sequential([L.Embedding(20, 4, input_length=7), L.LSTM(5),
+                                 L.Dense(3, activation="softmax")])
+
+    return [("mlp", mlp, (12,), None), ("cnn2d", cnn2d, (11, 9, 2), None),
+            ("cnn1d", cnn1d, (13, 3), None), ("functional", functional, (6,), None),
+            ("recurrent", recurrent, (5, 3), None), ("simple_rnn", simple, (6, 2), None),
+            ("embedding", embedding, (7,), 20)]
+
+
+def keras2_to_nnctl(rng):
+    for name, build, shape, ids in models():
+        try:
+            m = build()
+            randomize(m, rng)
+            m.compile(loss="mse", optimizer="adam")
+            f = os.path.join(TMP, f"k2_{name}.h5")
+            m.save(f)
+            x = (rng.integers(0, ids, (N,) + shape) if ids else
+                 rng.normal(0, 1, (N,) + shape)).astype(np.float32)
+            np.save(os.path.join(TMP, "x.npy"), x)
+            nnctl("predict", f, os.path.join(TMP, "x.npy"), "-o", os.path.join(TMP, "y.npy"))
+            compare(f"tf-keras {keras.__version__} {name} -> nnctl predict",
+                    np.load(os.path.join(TMP, "y.npy")), m.predict(x, verbose=0))
+        except Exception as e:  # noqa: BLE001 - a failure of this check, reported
+            report(False, f"tf-keras {name} -> nnctl", str(e))
+
+
+SPECS = {
+    "mlp_bn": ("input = { shape = [10]; }; layers = ( { type = \"dense\"; units = 12; "
+               "activation = \"relu\"; }, { type = \"batch_normalization\"; }, "
+               "{ type = \"dropout\"; rate = 0.2; }, "
+               "{ type = \"dense\"; units = 3; activation = \"softmax\"; } );", (10,)),
+    "conv": ("input = { shape = [8, 8, 1]; }; layers = ( { type = \"conv2d\"; filters = 4; "
+             "kernel_size = 3; padding = \"same\"; activation = \"relu\"; }, "
+             "{ type = \"max_pooling2d\"; pool_size = 2; }, { type = \"separable_conv2d\"; "
+             "filters = 3; kernel_size = 2; }, { type = \"flatten\"; }, "
+             "{ type = \"dense\"; units = 3; activation = \"softmax\"; } );", (8, 8, 1)),
+    "rnn": ("input = { shape = [6, 3]; }; layers = ( { type = \"bidirectional\"; layer = "
+            "{ type = \"gru\"; units = 4; return_sequences = true; }; }, "
+            "{ type = \"lstm\"; units = 4; go_backwards = true; }, "
+            "{ type = \"dense\"; units = 3; activation = \"softmax\"; } );", (6, 3)),
+}
+
+
+def nnctl_to_keras2(rng):
+    for name, (model, shape) in SPECS.items():
+        try:
+            x = rng.normal(0, 1, (64,) + shape).astype(np.float32)
+            y = rng.integers(0, 3, 64).astype(np.int64)
+            np.save(os.path.join(TMP, f"{name}_x.npy"), x)
+            np.save(os.path.join(TMP, f"{name}_y.npy"), y)
+            cfg = os.path.join(TMP, f"{name}.cfg")
+            with open(cfg, "w") as f:
+                f.write(f"model: {{ {model} }};\n"
+                        f"data: {{ train = {{ format = \"npy\"; x = \"{name}_x.npy\"; "
+                        f"y = \"{name}_y.npy\"; }}; }};\n"
+                        "train: { loss = \"sparse_categorical_crossentropy\"; "
+                        "optimizer = \"adam\"; epochs = 2; batch_size = 16; seed = 2; };\n")
+            run = os.path.join(TMP, f"run_{name}")
+            nnctl("train", cfg, "--quiet", "--run-dir", run)
+            xs = x[:N]
+            np.save(os.path.join(TMP, "x.npy"), xs)
+            nnctl("predict", os.path.join(run, "model.h5"), os.path.join(TMP, "x.npy"), "-o",
+                  os.path.join(TMP, "y.npy"))
+            m = keras.models.load_model(os.path.join(run, "model.h5"), compile=False)
+            compare(f"nnctl {name} -> tf-keras load_model", m.predict(xs, verbose=0),
+                    np.load(os.path.join(TMP, "y.npy")))
+        except Exception as e:  # noqa: BLE001
+            report(False, f"nnctl {name} -> tf-keras", str(e))
+
+
+def main():
+    global NNCTL, TMP
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--nnctl", required=True)
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args()
+    NNCTL = os.path.abspath(a.nnctl)
+    TMP = tempfile.mkdtemp(prefix="nnctl-tfkeras-")
+    rng = np.random.default_rng(7)
+    try:
+        keras2_to_nnctl(rng)
+        nnctl_to_keras2(rng)
+    finally:
+        if not a.keep:
+            shutil.rmtree(TMP, ignore_errors=True)
+    print(f"tf-keras: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
