@@ -10,6 +10,8 @@
 #include <stdlib.h>
 
 #include "engine/engine.h"
+#include "model/model.h"
+#include "spec/spec.h"
 
 #ifndef GC_THREADS
 #define GC_THREADS 2
@@ -65,6 +67,31 @@ static inline float *dl(const nn_tensor *t, size_t n)
     float *h = falloc(n);
     E->ops->download(E, h, t, n);
     return h;
+}
+
+/* A model from spec text ("model = { input = ...; layers = (...); };") on E,
+ * with the input and everything downstream of it needing a gradient (from
+ * the spec only nodes after trainable parameters would), planned for
+ * plan_batch rows. Fails the test with the spec's error. */
+static inline void gc_model_from_text(const char *text, const char *name, int plan_batch,
+                                      nn_spec **spec, nn_model **m)
+{
+    nn_error err;
+    nn_spec_node *ms;
+    if (nn_spec_load_string(spec, text, name, &err) != NN_OK ||
+        nn_spec_group(nn_spec_root(*spec), "model", true, &ms, &err) != NN_OK ||
+        nn_model_from_spec(ms, m, &err) != NN_OK || nn_model_alloc(*m, E, 0, &err) != NN_OK) {
+        print_error("model %s: %s\n", text, err.msg);
+        fail();
+    }
+    (*m)->input->needs_grad = true;
+    for (int i = 0; i < (*m)->n_nodes; i++)
+        for (int k = 0; k < (*m)->nodes[i]->n_in; k++)
+            (*m)->nodes[i]->needs_grad |= (*m)->nodes[i]->in[k]->needs_grad;
+    if (nn_model_plan(*m, plan_batch, &err) != NN_OK) {
+        print_error("plan %s: %s\n", text, err.msg);
+        fail();
+    }
 }
 
 #endif

@@ -78,26 +78,8 @@ static void build(layer_model *lm, const char *layer, const int *ishape, int nd,
     for (int i = 0; i < nd; i++)
         at += snprintf(text + at, sizeof text - (size_t)at, "%s%d", i ? ", " : "", ishape[i]);
     snprintf(text + at, sizeof text - (size_t)at, "]; }; layers = ( { %s } ); };", layer);
-    nn_error err;
-    nn_spec_node *ms;
     memset(lm, 0, sizeof *lm);
-    if (nn_spec_load_string(&lm->spec, text, "conv-gradcheck.cfg", &err) != NN_OK ||
-        nn_spec_group(nn_spec_root(lm->spec), "model", true, &ms, &err) != NN_OK ||
-        nn_model_from_spec(ms, &lm->m, &err) != NN_OK ||
-        nn_model_alloc(lm->m, E, 0, &err) != NN_OK) {
-        print_error("model %s: %s\n", text, err.msg);
-        fail();
-    }
-    /* the input needs a gradient, and so does everything after it (pooling
-     * layers have no parameters that would mark them) */
-    lm->m->input->needs_grad = true;
-    for (int i = 0; i < lm->m->n_nodes; i++)
-        for (int k = 0; k < lm->m->nodes[i]->n_in; k++)
-            lm->m->nodes[i]->needs_grad |= lm->m->nodes[i]->in[k]->needs_grad;
-    if (nn_model_plan(lm->m, plan_batch, &err) != NN_OK) {
-        print_error("plan %s: %s\n", text, err.msg);
-        fail();
-    }
+    gc_model_from_text(text, "conv-gradcheck.cfg", plan_batch, &lm->spec, &lm->m);
     lm->rows = rows;
 }
 

@@ -91,24 +91,8 @@ typedef struct {
 /* model text: "model = { input = { shape = [...]; }; layers = ( ... ); };" */
 static void build(gc_model *gm, const char *text, int rows, int plan_batch, bool training)
 {
-    nn_error err;
-    nn_spec_node *ms;
     memset(gm, 0, sizeof *gm);
-    if (nn_spec_load_string(&gm->spec, text, "layers-gradcheck.cfg", &err) != NN_OK ||
-        nn_spec_group(nn_spec_root(gm->spec), "model", true, &ms, &err) != NN_OK ||
-        nn_model_from_spec(ms, &gm->m, &err) != NN_OK ||
-        nn_model_alloc(gm->m, E, 0, &err) != NN_OK) {
-        print_error("model %s: %s\n", text, err.msg);
-        fail();
-    }
-    gm->m->input->needs_grad = true;
-    for (int i = 0; i < gm->m->n_nodes; i++)
-        for (int k = 0; k < gm->m->nodes[i]->n_in; k++)
-            gm->m->nodes[i]->needs_grad |= gm->m->nodes[i]->in[k]->needs_grad;
-    if (nn_model_plan(gm->m, plan_batch, &err) != NN_OK) {
-        print_error("plan %s: %s\n", text, err.msg);
-        fail();
-    }
+    gc_model_from_text(text, "layers-gradcheck.cfg", plan_batch, &gm->spec, &gm->m);
     gm->rows = rows;
     gm->training = training;
 }
