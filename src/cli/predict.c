@@ -134,6 +134,13 @@ static nn_status read_png_input(const char *path, const nn_node *in, const nn_ar
                        "'%s': the model's input (%zu values) is not an image shape", path,
                        in->size);
     }
+    if (mc != 1 && mc != 3) { /* PNGs come as gray or RGB */
+        free(px);
+        return nn_fail(err, NN_ERR_USAGE,
+                       "'%s': the model takes %d channels per pixel; PNG inputs give 1 (gray) "
+                       "or 3 (RGB): pass the data as .npy instead",
+                       path, mc);
+    }
     if (alpha)
         fprintf(stderr, "nnctl: note: '%s': alpha channel dropped\n", path);
     /* Channels: luma (ITU-R 601, as PIL's convert('L')) or gray replicated. */

@@ -90,6 +90,11 @@ nn_status nn_npy_writer_put(nn_npy_writer *w, const float *v, size_t n, nn_error
     if (n > w->left)
         return nn_fail(err, NN_ERR_RUNTIME, "'%s': %zu more values than the shape holds",
                        w->path, n - w->left);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* '<f4' is the host's own layout: no repacking */
+    if (fwrite(v, 4, n, w->f) != n)
+        return nn_fail(err, NN_ERR_RUNTIME, "cannot write '%s': %s", w->path, strerror(errno));
+#else /* big-endian host: bytes reordered to little-endian */
     unsigned char buf[4096];
     for (size_t done = 0; done < n;) {
         size_t k = n - done < sizeof buf / 4 ? n - done : sizeof buf / 4;
@@ -104,6 +109,7 @@ nn_status nn_npy_writer_put(nn_npy_writer *w, const float *v, size_t n, nn_error
                            strerror(errno));
         done += k;
     }
+#endif
     w->left -= n;
     return NN_OK;
 }

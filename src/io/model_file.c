@@ -86,8 +86,13 @@ static nn_status fill_array(nn_engine *e, const nn_tensor *t, const float *host,
 {
     a->name = nn_strdup(name, err);
     a->data = nn_malloc(p->size * sizeof(float), err);
-    if (!a->name || !a->data)
+    if (!a->name || !a->data) { /* the caller has not counted this array: free it here */
+        free(a->name);
+        free(a->data);
+        a->name = NULL;
+        a->data = NULL;
         return NN_ERR_RUNTIME;
+    }
     a->ndim = p->ndim;
     for (int d = 0; d < p->ndim; d++)
         a->dims[d] = (size_t)p->shape[d];
@@ -133,7 +138,9 @@ nn_status nn_model_save(const nn_model *m, const char *path, const nn_model_file
         f.nnctl_spec = nn_strdup(o->spec_text, err);
     if (o->state_json)
         f.nnctl_state = nn_strdup(o->state_json, err);
-    if (!f.model_config || !f.keras_version || !f.backend) {
+    /* a part that could not be made must not vanish from the file quietly */
+    if (!f.model_config || !f.keras_version || !f.backend || (o->train && !f.training_config) ||
+        (o->spec_text && !f.nnctl_spec) || (o->state_json && !f.nnctl_state)) {
         st = nn_fail(err, NN_ERR_RUNTIME, "out of memory writing '%s'", path);
         goto done;
     }

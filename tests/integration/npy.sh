@@ -72,6 +72,14 @@ open(f"{w}/bad_text.npy", "w").write("0.5,1.5,2.5,3.5\n")
 np.save(f"{w}/bad_neg_y.npy", np.array([0, 1, -1] * 300, np.int64))
 np.save(f"{w}/bad_short_y.npy", np.zeros(899, np.int64))
 np.save(f"{w}/bad_onehot_y.npy", np.eye(3, dtype=np.float32)[np.zeros(900, int)])
+# two-channel images, and a 4x4 gray PNG (written by hand: zlib + CRCs)
+np.save(f"{w}/ch2_x.npy", np.ones((40, 4, 4, 2), np.float32))
+np.save(f"{w}/ch2_y.npy", np.arange(40, dtype=np.int64) % 2)
+import struct, zlib
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+raw = b"".join(b"\0" + bytes(range(16 * r, 16 * r + 4)) for r in range(4))
+open(f"{w}/gray4.png", "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 0, 0, 0, 0))
+                                 + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 PY
 
 spec() { # NAME MODEL DATA LOSS EPOCHS
@@ -290,6 +298,17 @@ spec badin 'input = { shape = [5]; }; layers = ( { type = "dense"; units = 3; ac
 expect_error "samples that do not fit model.input.shape" \
     "badin.cfg:[0-9]*: data.train.x: 'cls_train_x.npy' has samples of 4 = 4 values but model.input.shape (None, 5) takes 5" \
     train "$W/badin.cfg" -o run_err --quiet
+
+spec ch2 'input = { shape = [4, 4, 2]; }; layers = ( { type = "flatten"; },
+    { type = "dense"; units = 2; activation = "softmax"; } );' \
+    'train = { format = "npy"; x = "ch2_x.npy"; y = "ch2_y.npy"; };' sparse_categorical_crossentropy 1
+if "$NNCTL" train "$W/ch2.cfg" -o run_ch2 --quiet > ch2.log 2>&1; then
+    expect_error "a PNG for a model of 2 channels per pixel" \
+        "'gray4.png': the model takes 2 channels per pixel; PNG inputs give 1 (gray) or 3 (RGB)" \
+        predict run_ch2/model.h5 gray4.png
+else
+    bad "two-channel model trains" "$(tail -2 ch2.log)"
+fi
 
 echo "npy: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
