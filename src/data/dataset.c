@@ -362,15 +362,20 @@ void nn_dataset_gather_x(const nn_dataset *d, const uint32_t *idx, size_t count,
     }
 }
 
-void nn_dataset_gather_y(const nn_dataset *d, const uint32_t *idx, size_t count, bool one_hot,
+void nn_dataset_gather_y(const nn_dataset *d, const uint32_t *idx, size_t count, int one_hot_cols,
                          float *y)
 {
     if (d->labels) {
-        if (one_hot) {
-            size_t nc = (size_t)d->n_classes;
+        if (one_hot_cols > 0) {
+            /* rows as wide as the model's output, not as this split's own
+             * class count (a validation set may lack the top class) */
+            size_t nc = (size_t)one_hot_cols;
             memset(y, 0, count * nc * sizeof *y);
-            for (size_t i = 0; i < count; i++)
-                y[i * nc + (size_t)d->labels[idx[i]]] = 1.0f;
+            for (size_t i = 0; i < count; i++) {
+                int32_t l = d->labels[idx[i]];
+                if (l >= 0 && (size_t)l < nc)
+                    y[i * nc + (size_t)l] = 1.0f;
+            }
         } else {
             for (size_t i = 0; i < count; i++)
                 y[i] = (float)d->labels[idx[i]];

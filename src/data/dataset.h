@@ -158,9 +158,10 @@ nn_status nn_dataset_select_classes(const nn_dataset *d, const int *classes, int
 
 /* Gathers samples idx[0..count) into x (count * sample_size floats, scaled). */
 void nn_dataset_gather_x(const nn_dataset *d, const uint32_t *idx, size_t count, float *x);
-/* Targets for the same samples: one_hot -> count * n_classes floats;
+/* Targets for the same samples: one_hot_cols > 0 -> count * one_hot_cols
+ * floats (one-hot rows as wide as the model's output);
  * sparse -> count floats holding the label; regression -> count*target_size. */
-void nn_dataset_gather_y(const nn_dataset *d, const uint32_t *idx, size_t count, bool one_hot,
+void nn_dataset_gather_y(const nn_dataset *d, const uint32_t *idx, size_t count, int one_hot_cols,
                          float *y);
 
 #endif

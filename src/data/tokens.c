@@ -76,9 +76,11 @@ nn_status nn_tokens_load(const char *path, const nn_tokens_opts *o, nn_dataset *
                 if (labels[n] > max_label)
                     max_label = labels[n];
             } else {
-                snprintf(where, sizeof where, "field %zu (token %zu)", k, k - 1);
                 double v;
                 nn_num_status ns = nn_text_number(f, fn, &v);
+                if (ns != NN_NUM_OK || !(v >= 0.0 && v < NN_SEQ_MAX_ID && v == floor(v)))
+                    /* only for the message: not formatted for every good token */
+                    snprintf(where, sizeof where, "field %zu (token %zu)", k, k - 1);
                 if (ns == NN_NUM_OK && v >= NN_SEQ_MAX_ID && v == floor(v)) {
                     char shown[160];
                     nn_text_show(f, fn, shown, sizeof shown);

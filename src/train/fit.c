@@ -85,7 +85,7 @@ static void load_batch(batcher *b, nn_model *m, const nn_objective *o, const nn_
                             x ? x : b->x);
     else
         nn_dataset_gather_x(d, idx, (size_t)rows, x ? x : b->x);
-    nn_dataset_gather_y(d, idx, (size_t)rows, o->one_hot, y ? y : b->y);
+    nn_dataset_gather_y(d, idx, (size_t)rows, o->one_hot ? o->target_cols : 0, y ? y : b->y);
     if (!x)
         e->ops->upload(e, in, b->x, (size_t)rows * b->in_size);
     if (!y)
@@ -114,10 +114,13 @@ nn_status nn_evaluate(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
         return nn_fail(err, NN_ERR_RUNTIME, "cannot evaluate on an empty dataset");
     nn_status st = nn_model_plan(m, batch, err);
     batcher b;
+    memset(&b, 0, sizeof b);
     if (!st)
         st = batcher_init(&b, m, o, d->n, batch, err);
-    if (st)
+    if (st) { /* what batcher_init made before it failed */
+        batcher_free(&b, m->e);
         return st;
+    }
     for (size_t i = 0; i < d->n; i++)
         b.idx[i] = (uint32_t)i;
     double loss_sum = 0.0, sums[NN_MAX_METRICS] = {0};

@@ -174,7 +174,7 @@ static nn_status check_token_ids(const nn_session *s, const nn_dataset *d,
             continue;
         size_t total = d->n * d->sample_size;
         for (size_t k = 0; k < total; k++) {
-            double v = d->f32 ? (double)d->f32[k] : (double)d->u8[k] / d->scale;
+            double v = (d->f32 ? (double)d->f32[k] : (double)d->u8[k]) / d->scale;
             if (v >= 0.0 && v < vocab && v == floor(v))
                 continue;
             return nn_fail(err, NN_ERR_USAGE,

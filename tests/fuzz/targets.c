@@ -268,7 +268,7 @@ static void load_pair(const uint8_t *images, size_t images_len, const uint8_t *l
                           sizeof *y);
         if (x && y) {
             nn_dataset_gather_x(&d, idx, count, x);
-            nn_dataset_gather_y(&d, idx, count, true, y);
+            nn_dataset_gather_y(&d, idx, count, d.n_classes, y);
             nn_dataset_gather_y(&d, idx, count, false, y);
         }
         free(x);

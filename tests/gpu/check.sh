@@ -12,7 +12,7 @@ nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 cuda=${CUDA_HOME:-$(cd "$(dirname "$nvcc")/.." && pwd)}
 if [ ! -f "$cuda/include/cudnn.h" ]; then
     echo "gpu: SKIPPED: $cuda has nvcc but no cuDNN headers (include/cudnn.h); the GPU engine needs cuDNN 9"
-    exit 0
+    exit 77  # skipped (scripts/run-tests counts 77 as a skip)
 fi
 # a make of its own: none of the outer make test's variables (SANITIZE=1,
 # BUILD=...) may leak into the GPU build

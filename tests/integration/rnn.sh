@@ -83,6 +83,8 @@ if [ -f "$W/run_lstm/model.h5" ]; then
     a=$(field loss "$W/run_lstm/eval.json"); b=$(field loss "$W/eval.json")
     if [ -n "$a" ] && [ "$a" = "$b" ]; then ok "lstm model.h5 reloaded: test loss identical ($a)"
     else bad "lstm model.h5 reloaded" "in training: '$a', from the file: '$b'"; fi
+else
+    bad "lstm model.h5 reloaded" "the lstm run wrote no model.h5"
 fi
 
 # stacked, bidirectional, go_backwards, time_distributed, dropout

@@ -792,7 +792,11 @@ data: { train = { format = "npy"; x = "tl_x.npy"; y = "tl_y.npy"; }; };
             for ly in ("conv", "bn", "feat"):
                 got = [f["model_weights"][ly][n.decode() if isinstance(n, bytes) else n][()]
                        for n in f["model_weights"][ly].attrs["weight_names"]]
-                for a, b in zip(got, base.get_layer(ly).get_weights()):
+                want = base.get_layer(ly).get_weights()
+                if len(got) != len(want):
+                    raise AssertionError("frozen layer %s: %d arrays in the file, Keras has %d"
+                                         % (ly, len(got), len(want)))
+                for a, b in zip(got, want):
                     if not np.array_equal(a, b):
                         raise AssertionError("frozen layer %s changed or was not loaded" % ly)
 

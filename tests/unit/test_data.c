@@ -696,15 +696,21 @@ static void test_gather(void **state)
     assert_memory_equal(xb, fdata + SS, SS * sizeof(float));
 
     float y[9];
-    nn_dataset_gather_y(&d, idx, 3, true, y);
+    nn_dataset_gather_y(&d, idx, 3, d.n_classes, y);
     static const float oh[9] = {0, 0, 1, 0, 0, 1, 0, 1, 0};
     assert_memory_equal(y, oh, sizeof oh);
-    nn_dataset_gather_y(&d, idx, 3, false, y);
+    /* rows as wide as the model's output, whatever this split's own class
+     * count (labels 2, 2, 1 in rows of 5) */
+    float y5[15];
+    nn_dataset_gather_y(&d, idx, 3, 5, y5);
+    static const float oh5[15] = {0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0};
+    assert_memory_equal(y5, oh5, sizeof oh5);
+    nn_dataset_gather_y(&d, idx, 3, 0, y);
     assert_true(y[0] == 2.0f && y[1] == 2.0f && y[2] == 1.0f);
 
     float tg[8] = {0.5f, 1.5f, 2.5f, 3.5f, 4.5f, 5.5f, 6.5f, 7.5f};
     nn_dataset rg = {.n = 4, .targets = tg, .target_size = 2};
-    nn_dataset_gather_y(&rg, idx, 3, false, y);
+    nn_dataset_gather_y(&rg, idx, 3, 0, y);
     static const float wr[6] = {6.5f, 7.5f, 0.5f, 1.5f, 4.5f, 5.5f};
     assert_memory_equal(y, wr, sizeof wr);
     nn_dataset_free(&d);

@@ -660,7 +660,7 @@ static void test_spec_and_load(void **state)
     nn_dataset_gather_x(&ds, idx, 1, x);
     static const float wx[4] = {8, 9, 10, 11};
     assert_memory_equal(x, wx, sizeof wx);
-    nn_dataset_gather_y(&ds, idx, 1, true, y);
+    nn_dataset_gather_y(&ds, idx, 1, ds.n_classes, y);
     static const float wy[5] = {1, 0, 0, 0, 0};
     assert_memory_equal(y, wy, sizeof wy);
     nn_dataset_free(&ds);

@@ -157,7 +157,7 @@ static void test_csv_header_regression_gzip(void **state)
         /* regression targets through gather_y, validation split, subsets */
         uint32_t idx[3] = {2, 0, 1};
         float y[3];
-        nn_dataset_gather_y(&d, idx, 3, false, y);
+        nn_dataset_gather_y(&d, idx, 3, 0, y);
         assert_true(y[0] == 1e-3f && y[1] == 0.75f && y[2] == -3.5f);
         nn_dataset tr, va;
         assert_int_equal(nn_dataset_split_tail(&d, 0.34, &tr, &va, &err), NN_OK);
@@ -562,7 +562,7 @@ static void test_data_load(void **state)
     nn_dataset_gather_x(&d, idx, 2, x);
     static const float wx[4] = {3, 4, 1, 2};
     assert_floats(x, wx, 4);
-    nn_dataset_gather_y(&d, idx, 2, true, y);
+    nn_dataset_gather_y(&d, idx, 2, d.n_classes, y);
     static const float wy[4] = {1, 0, 0, 1};
     assert_floats(y, wy, 4);
     nn_dataset_free(&d);
