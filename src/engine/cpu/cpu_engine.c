@@ -141,12 +141,15 @@ static void cpu_gemm_ex(nn_engine *e, bool ta, bool tb, int M, int N, int K, flo
     if (K >= 1024 && K >= 8 * (M > N ? M : N) && partial <= ((size_t)4 << 20)) {
         float *scratch = nn_cpu_scratch(e, NN_SCRATCH_GEMM, partial * sizeof(float));
         if (scratch) {
-            const int chunk = (K + threads - 1) / threads;
+            int team = 1; /* OpenMP may give fewer threads than asked (nesting, limits) */
 #pragma omp parallel num_threads(threads)
             {
-                int t = omp_get_thread_num();
+                const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+                const int chunk = (K + nt - 1) / nt;
                 int k0 = t * chunk, len = K - k0 < chunk ? K - k0 : chunk;
                 float *dst = t == 0 ? c : scratch + (size_t)(t - 1) * M * N;
+                if (t == 0)
+                    team = nt;
                 if (len > 0)
                     cblas_sgemm(CblasRowMajor, opa, opb, M, N, len, alpha,
                                 ta ? a + (size_t)k0 * lda : a + k0, lda,
@@ -155,13 +158,15 @@ static void cpu_gemm_ex(nn_engine *e, bool ta, bool tb, int M, int N, int K, flo
                 else if (t > 0)
                     memset(dst, 0, sizeof(float) * (size_t)M * N);
             }
-            for (int t = 1; t < threads; t++) {
-                const float *part = scratch + (size_t)(t - 1) * M * N;
+            /* partials added in thread order: the sum depends on the team only */
 #pragma omp parallel for num_threads(threads) schedule(static) if ((size_t)M * N > NN_CPU_PAR_MIN)
-                for (int r = 0; r < M; r++)
+            for (int r = 0; r < M; r++)
+                for (int t = 1; t < team; t++) {
+                    const float *part = scratch + ((size_t)(t - 1) * M + r) * N;
+                    float *cr = c + (size_t)r * ldc;
                     for (int j = 0; j < N; j++)
-                        c[(size_t)r * ldc + j] += part[(size_t)r * N + j];
-            }
+                        cr[j] += part[j];
+                }
             return;
         }
     }
