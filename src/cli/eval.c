@@ -5,6 +5,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/eval_report.h"
 #include "util/json.h"
 #include "train/session.h"
 
@@ -61,26 +62,14 @@ int nn_cmd_eval(int argc, char **argv)
     if (st) {
         rc = nn_cli_report(&err);
     } else if (a.json) {
-        json_t *o = json_object();
-        json_object_set_new(o, "data", json_string(which));
-        json_object_set_new(o, "samples", json_integer((json_int_t)r.samples));
-        json_object_set_new(o, "loss", nn_json_number(r.loss));
-        for (int i = 0; i < s.train.n_metrics; i++)
-            json_object_set_new(o, s.train.metrics[i].name, nn_json_number(r.metrics[i]));
+        json_t *o = nn_eval_json(&s.train, &r, which);
         char *text = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
         if (text)
             puts(text);
         free(text);
         json_decref(o);
     } else {
-        char v[32];
-        nn_format_value(r.loss, v, sizeof v);
-        printf("%s: %zu samples - loss: %s", which, r.samples, v);
-        for (int i = 0; i < s.train.n_metrics; i++) {
-            nn_format_value(r.metrics[i], v, sizeof v);
-            printf(" - %s: %s", s.train.metrics[i].name, v);
-        }
-        printf("\n");
+        nn_eval_print(stdout, which, &s.train, &r);
     }
     nn_session_free(&s);
     return rc;

@@ -433,6 +433,23 @@ int nn_cmd_predict(int argc, char **argv)
     if (st)
         goto done;
     const nn_node *input = s.model->input, *node = s.model->output;
+    if (s.model->n_inputs > 1) {
+        st = nn_fail(&err, NN_ERR_USAGE,
+                     "'%s' has %d inputs; predict feeds one input per sample (use eval with a "
+                     "spec whose data gives every input, or export --format onnx)",
+                     a.pos[0], s.model->n_inputs);
+        goto done;
+    }
+    if (s.model->n_outputs > 1 && !a.layer) {
+        char names[512] = "";
+        for (int k = 0, o = 0; k < s.model->n_outputs && o < (int)sizeof names; k++)
+            o += snprintf(names + o, sizeof names - (size_t)o, "%s%s", k ? ", " : "",
+                          s.model->outputs[k]->name);
+        st = nn_fail(&err, NN_ERR_USAGE,
+                     "'%s' has %d outputs (%s): choose one with --layer NAME", a.pos[0],
+                     s.model->n_outputs, names);
+        goto done;
+    }
     if (a.layer && (st = find_layer(s.model, a.layer, a.pos[0], &node, &err)))
         goto done;
     in.sample = input->size;

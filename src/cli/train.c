@@ -7,6 +7,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/eval_report.h"
 #include "util/json.h"
 #include "train/session.h"
 #include "util/fileio.h"
@@ -40,30 +41,6 @@ static json_t *logs_json(const nn_logs *l)
     json_t *o = json_object();
     for (int i = 0; i < l->n; i++)
         json_object_set_new(o, l->names[i], nn_json_number(l->values[i]));
-    return o;
-}
-
-static void print_eval_line(FILE *f, const char *what, const nn_session *s,
-                            const nn_eval_result *r)
-{
-    char v[32];
-    nn_format_value(r->loss, v, sizeof v);
-    fprintf(f, "%s: %zu samples - loss: %s", what, r->samples, v);
-    for (int i = 0; i < s->train.n_metrics; i++) {
-        nn_format_value(r->metrics[i], v, sizeof v);
-        fprintf(f, " - %s: %s", s->train.metrics[i].name, v);
-    }
-    fputc('\n', f);
-}
-
-static json_t *eval_json(const nn_session *s, const nn_eval_result *r, const char *data)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "data", json_string(data));
-    json_object_set_new(o, "samples", json_integer((json_int_t)r->samples));
-    json_object_set_new(o, "loss", nn_json_number(r->loss));
-    for (int i = 0; i < s->train.n_metrics; i++)
-        json_object_set_new(o, s->train.metrics[i].name, nn_json_number(r->metrics[i]));
     return o;
 }
 
@@ -193,8 +170,8 @@ int nn_cmd_train(int argc, char **argv)
             (st = nn_evaluate(s.model, &s.train, &s.obj, test, (int)s.train.batch_size, &r, &err)))
             goto done;
         if (!a.quiet)
-            print_eval_line(out, "Test", &s, &r);
-        json_t *ej = eval_json(&s, &r, "test");
+            nn_eval_print(out, "Test", &s.train, &r);
+        json_t *ej = nn_eval_json(&s.train, &r, "test");
         char *text = json_dumps(ej, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
         char path[4200];
         snprintf(path, sizeof path, "%s/eval.json", run_dir);

@@ -50,6 +50,73 @@ nn_status nn_data_resolve(const char *path, char *out, size_t len, nn_error *err
     return NN_OK;
 }
 
+/* "file:line: data.train.x" (g's key, or g itself for key NULL): the
+ * place errors found later, when loading, are prefixed with. */
+static void where_at(nn_spec_node *g, const char *key, char *buf, size_t cap)
+{
+    nn_error loc;
+    nn_spec_fail(g, key, &loc, NN_ERR_RUNTIME, "@");
+    char *at = strrchr(loc.msg, '@');
+    if (at && at - loc.msg >= 2)
+        at[-2] = '\0'; /* drop ": @" */
+    snprintf(buf, cap, "%s", loc.msg);
+}
+
+/* npy's x or y: one file (into single, *n = 0), or a group naming the
+ * model's inputs or outputs, one file each (names, files, wheres; the
+ * first file also into single; *n entries). */
+static nn_status parse_npy_files(nn_spec_node *g, const char *key, char *single, size_t cap,
+                                 char (*names)[64], char (*files)[1024], char (*wheres)[512],
+                                 int *n, nn_error *err)
+{
+    nn_status st;
+    nn_spec_node *grp = NULL;
+    const char *file;
+    *n = 0;
+    if (!nn_spec_is_group(g, key)) {
+        /* absent, or not a group: the string's own errors say what is wrong */
+        if ((st = nn_spec_string(g, key, true, NULL, &file, err)))
+            return st;
+        if (!file[0])
+            return nn_spec_fail(g, key, err, NN_ERR_USAGE, "expected an .npy file, got \"\"");
+        snprintf(single, cap, "%s", file);
+        return NN_OK;
+    }
+    if ((st = nn_spec_group(g, key, true, &grp, err)))
+        return st;
+    const char *what = key[0] == 'x' ? "input" : "output";
+    int len = nn_spec_length(grp);
+    if (len < 1)
+        return nn_spec_fail(g, key, err, NN_ERR_USAGE,
+                            "expected an .npy file, or a group naming the model's %ss, "
+                            "{ <%s name> = \"file.npy\"; ... }; got an empty group",
+                            what, what);
+    if (len > NN_DATA_MAX_FILES)
+        return nn_spec_fail(g, key, err, NN_ERR_USAGE, "%d files; at most %d (one per model %s)",
+                            len, NN_DATA_MAX_FILES, what);
+    for (int i = 0; i < len; i++) {
+        const char *name = nn_spec_member_key(grp, i);
+        if (!name)
+            return nn_spec_fail(grp, NULL, err, NN_ERR_RUNTIME, "cannot read entry %d", i + 1);
+        if ((st = nn_spec_string(grp, name, true, NULL, &file, err)))
+            return st;
+        if (strlen(name) >= sizeof names[0])
+            return nn_spec_fail(grp, name, err, NN_ERR_USAGE,
+                                "expected a model %s name of at most %zu characters", what,
+                                sizeof names[0] - 1);
+        if (!file[0] || strlen(file) >= sizeof files[0])
+            return nn_spec_fail(grp, name, err, NN_ERR_USAGE,
+                                "expected an .npy file of 1 to %zu characters, got \"%.40s\"",
+                                sizeof files[0] - 1, file);
+        snprintf(names[i], sizeof names[i], "%s", name);
+        snprintf(files[i], sizeof files[i], "%s", file);
+        where_at(grp, name, wheres[i], sizeof wheres[i]);
+    }
+    *n = len;
+    snprintf(single, cap, "%s", files[0]);
+    return NN_OK;
+}
+
 /* Formats "csv" and "tokens": path and the shape of the sequences. */
 static nn_status parse_sequence_keys(nn_spec_node *g, nn_data_source *src, nn_error *err)
 {
@@ -96,18 +163,26 @@ static nn_status parse_format_keys(nn_spec_node *g, const char *key, nn_data_sou
 {
     nn_status st;
     *k2 = NULL;
-    if (src->format == NN_FORMAT_IDX || src->format == NN_FORMAT_NPY) {
-        /* two files: samples and labels (npy: x and y) */
-        bool npy = src->format == NN_FORMAT_NPY;
+    if (src->format == NN_FORMAT_NPY) {
+        /* x and y: a file each, or a group of files named by the model's
+         * inputs / outputs */
+        *k1 = "x";
+        *k2 = "y";
+        if ((st = parse_npy_files(g, "x", src->images, sizeof src->images, src->x_names,
+                                  src->x_files, src->where_x, &src->n_x, err)) ||
+            (st = parse_npy_files(g, "y", src->labels, sizeof src->labels, src->y_names,
+                                  src->y_files, src->where_y, &src->n_y, err)))
+            return st;
+        return NN_OK;
+    }
+    if (src->format == NN_FORMAT_IDX) {
+        /* two files: samples and labels */
         const char *images, *labels;
-        *k1 = npy ? "x" : "images";
-        *k2 = npy ? "y" : "labels";
+        *k1 = "images";
+        *k2 = "labels";
         if ((st = nn_spec_string(g, *k1, true, NULL, &images, err)) ||
             (st = nn_spec_string(g, *k2, true, NULL, &labels, err)))
             return st;
-        if (npy && (!images[0] || !labels[0]))
-            return nn_spec_fail(g, images[0] ? "y" : "x", err, NN_ERR_USAGE,
-                                "expected an .npy file, got \"\"");
         snprintf(src->images, sizeof src->images, "%s", images);
         snprintf(src->labels, sizeof src->labels, "%s", labels);
         return NN_OK;
@@ -201,14 +276,13 @@ static nn_status parse_source(nn_spec_node *data, const char *key, nn_data_sourc
         char *buf;
         const char *key;
     } locs[3] = {{src->where, NULL}, {src->where_images, k1}, {src->where_labels, k2}};
-    for (int i = 0; i < 3; i++) {
-        nn_error loc;
-        nn_spec_fail(g, locs[i].key, &loc, NN_ERR_RUNTIME, "@");
-        char *at = strrchr(loc.msg, '@');
-        if (at && at - loc.msg >= 2)
-            at[-2] = '\0'; /* drop ": @" */
-        snprintf(locs[i].buf, sizeof src->where, "%s", loc.msg);
-    }
+    for (int i = 0; i < 3; i++)
+        where_at(g, locs[i].key, locs[i].buf, sizeof src->where);
+    /* npy groups: the first entry's own place ("data.train.x.image") */
+    if (src->n_x)
+        snprintf(src->where_images, sizeof src->where_images, "%s", src->where_x[0]);
+    if (src->n_y)
+        snprintf(src->where_labels, sizeof src->where_labels, "%s", src->where_y[0]);
     /* Paths resolve when the data is loaded: training must not need the
      * test files, nor eval the training files. */
     return NN_OK;
@@ -336,18 +410,64 @@ size_t nn_data_footprint(const nn_data_source *src)
         return 0; /* image folders, csv, tokens: not known before reading them */
     char images[PATH_MAX], labels[PATH_MAX];
     nn_error ignore;
+    if (src->format == NN_FORMAT_NPY) {
+        /* x: uint8 stays, the rest becomes float32; y: 4 bytes a sample */
+        size_t bytes = 0;
+        int nx = src->n_x ? src->n_x : 1, ny = src->n_y ? src->n_y : 1;
+        for (int i = 0; i < nx + ny; i++) {
+            bool x = i < nx;
+            const char *f = x ? (src->n_x ? src->x_files[i] : src->images)
+                              : (src->n_y ? src->y_files[i - nx] : src->labels);
+            nn_npy_info info;
+            if (nn_data_resolve(f, images, sizeof images, &ignore) ||
+                nn_npy_stat(images, &info, &ignore))
+                return 0;
+            bytes += info.count * (x && info.dtype == NN_NPY_U1 ? 1 : 4);
+        }
+        return bytes;
+    }
     if (nn_data_resolve(src->images, images, sizeof images, &ignore) ||
         nn_data_resolve(src->labels, labels, sizeof labels, &ignore))
         return 0;
-    if (src->format == NN_FORMAT_NPY) {
-        /* x: uint8 stays, the rest becomes float32; y: 4 bytes a sample */
-        nn_npy_info x, y;
-        if (nn_npy_stat(images, &x, &ignore) || nn_npy_stat(labels, &y, &ignore))
-            return 0;
-        return x.count * (x.dtype == NN_NPY_U1 ? 1 : 4) + 4 * y.count;
-    }
     /* images stay uint8; labels become int32 */
     return idx_elements(images) + 4 * idx_elements(labels);
+}
+
+/* Format "npy": x and y, each one file or a group (then every array is
+ * named for its model input / output). */
+static nn_status load_npy(const nn_data_source *src, nn_dataset *out, nn_error *err)
+{
+    int nx = src->n_x ? src->n_x : 1, ny = src->n_y ? src->n_y : 1;
+    char (*paths)[PATH_MAX] = nn_malloc((size_t)(nx + ny) * sizeof *paths, err);
+    if (!paths)
+        return NN_ERR_RUNTIME;
+    const char *ptrs[2 * NN_DATA_MAX_FILES];
+    nn_status st = NN_OK;
+    for (int i = 0; i < nx + ny && !st; i++) {
+        bool x = i < nx;
+        int k = x ? i : i - nx;
+        const char *f = x ? (src->n_x ? src->x_files[k] : src->images)
+                          : (src->n_y ? src->y_files[k] : src->labels);
+        const char *where = x ? (src->n_x ? src->where_x[k] : src->where_images)
+                              : (src->n_y ? src->where_y[k] : src->where_labels);
+        if ((st = nn_data_resolve(f, paths[i], sizeof paths[i], err)))
+            nn_error_prefix(err, "%s", where);
+        ptrs[i] = paths[i];
+    }
+    if (!st && (st = nn_npy_load_parts(ptrs, nx, ptrs + nx, ny, out, err)))
+        nn_error_prefix(err, "%s", src->where);
+    free(paths);
+    if (st)
+        return st;
+    for (int k = 0; k < src->n_x; k++) {
+        nn_dataset *p = k ? &out->more_x[k - 1] : out;
+        snprintf(p->x_name, sizeof p->x_name, "%s", src->x_names[k]);
+    }
+    for (int k = 0; k < src->n_y; k++) {
+        nn_dataset *p = k ? &out->more_y[k - 1] : out;
+        snprintf(p->y_name, sizeof p->y_name, "%s", src->y_names[k]);
+    }
+    return NN_OK;
 }
 
 /* CIFAR-10 from the spec: a list of files, an extracted folder or the
@@ -408,15 +528,16 @@ nn_status nn_data_load(const nn_data_source *src, double scale, nn_dataset *out,
                                           : nn_tokens_load(path, &src->tokens, out, err);
         if (st)
             return nn_error_prefix(err, "%s", src->where);
+    } else if (src->format == NN_FORMAT_NPY) {
+        if ((st = load_npy(src, out, err)))
+            return st;
     } else {
         char images[PATH_MAX], labels[PATH_MAX];
         if (nn_data_resolve(src->images, images, sizeof images, err))
             return nn_error_prefix(err, "%s", src->where_images);
         if (nn_data_resolve(src->labels, labels, sizeof labels, err))
             return nn_error_prefix(err, "%s", src->where_labels);
-        st = src->format == NN_FORMAT_NPY ? nn_npy_load_dataset(images, labels, out, err)
-                                          : nn_dataset_load_idx(images, labels, out, err);
-        if (st)
+        if ((st = nn_dataset_load_idx(images, labels, out, err)))
             return nn_error_prefix(err, "%s", src->where);
     }
     if (src->n_classes) { /* a subset of the classes, relabelled 0.. in the listed order */
@@ -430,6 +551,30 @@ nn_status nn_data_load(const nn_data_source *src, double scale, nn_dataset *out,
     out->scale = src->format == NN_FORMAT_TOKENS ? 1.0f : (float)scale;
     out->augment = src->augment;
     int h, w, c;
+    if (out->n_more_x > 0) {
+        /* several inputs: every x array is scaled; augmentation goes to
+         * those that hold images (it travels with them when the parts are
+         * put in the model's order) */
+        bool images = false;
+        for (int k = 0; k <= out->n_more_x; k++) {
+            nn_dataset *p = k ? &out->more_x[k - 1] : out;
+            p->scale = (float)scale;
+            bool img = nn_augment_image_dims(p->ndim, p->shape, &h, &w, &c);
+            memset(&p->augment, 0, sizeof p->augment);
+            if (img)
+                p->augment = src->augment;
+            images |= img;
+        }
+        if (nn_augment_active(&src->augment) && !images) {
+            nn_fail(err, NN_ERR_USAGE,
+                    "%s: data.augment needs image samples of shape (height, width) or "
+                    "(height, width, channels); none of the x arrays holds such samples",
+                    src->where);
+            nn_dataset_free(out);
+            return NN_ERR_USAGE;
+        }
+        return NN_OK;
+    }
     if (nn_augment_active(&out->augment) &&
         !nn_augment_image_dims(out->ndim, out->shape, &h, &w, &c)) {
         nn_fail(err, NN_ERR_USAGE,

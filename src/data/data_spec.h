@@ -45,7 +45,25 @@
  *                   data.scale divides them as for any format. y: integers
  *                   of shape (N) or (N, 1) are class labels (n_classes = max
  *                   + 1, at least 2); floats of shape (N) or (N, 1) are
- *                   regression targets. Both are required.)
+ *                   regression targets. Both are required.
+ *                   Multi-input / multi-output models (Keras's functional
+ *                   API): x and/or y may instead be a group naming the
+ *                   model's inputs / outputs, one file each (at most 8):
+ *                     x = { image = "img.npy"; meta = "meta.npy"; };
+ *                     y = { digit = "digit.npy"; parity = "parity.npy"; };
+ *                   Every file must hold the same number of samples; each
+ *                   y file is class labels or regression targets as
+ *                   above. A single y file with several outputs: every
+ *                   output learns those same targets. data.scale divides
+ *                   every x array; data.augment applies to the x arrays
+ *                   of image shape. classes = [...] keeps the samples
+ *                   whose label in y's first entry is listed (those
+ *                   labels are relabelled, other y arrays keep theirs);
+ *                   data.train_subset stratifies by output 0's labels;
+ *                   both keep every array's rows aligned. The group's
+ *                   order does not matter: arrays are matched to the
+ *                   model's input and output names
+ *                   (nn_dataset_match_names).)
  * Text files (csv, tokens) may be gzipped; CRLF line ends and blank lines are
  * fine; a bad row is an error naming file:line and the field. data.augment
  * (images only) is refused with them. data.train_subset picks a seeded
@@ -69,8 +87,8 @@ typedef enum {
 typedef struct nn_data_source {
     bool present;
     nn_data_format format;
-    char images[PATH_MAX]; /* as written; resolved when loaded (npy: x) */
-    char labels[PATH_MAX]; /* (npy: y) */
+    char images[PATH_MAX]; /* as written; resolved when loaded (npy: x, or x's first entry) */
+    char labels[PATH_MAX]; /* (npy: y, or y's first entry) */
     char where[512];        /* "spec.cfg:12: data.train", for messages */
     char where_images[512], where_labels[512]; /* idx, npy (x, y); others: path or files */
     char path[PATH_MAX];    /* cifar10 (archive or folder), image_folder (root), csv, tokens */
@@ -83,6 +101,13 @@ typedef struct nn_data_source {
     nn_augment_cfg augment; /* data.augment, on data.train only */
     int classes[NN_DATA_MAX_CLASSES]; /* classes = [...]: keep these, relabelled 0.. */
     int n_classes;                    /* 0: keep every class */
+    /* npy with x = { name = "file.npy"; ... } (y the same): the entries in
+     * the spec's order (entry 0 also in images / labels, where_images /
+     * where_labels); n_x = 0 when x is a single file (n_y likewise). */
+    int n_x, n_y;
+    char x_names[NN_DATA_MAX_FILES][64], y_names[NN_DATA_MAX_FILES][64];
+    char x_files[NN_DATA_MAX_FILES][1024], y_files[NN_DATA_MAX_FILES][1024];
+    char where_x[NN_DATA_MAX_FILES][512], where_y[NN_DATA_MAX_FILES][512]; /* data.train.x.image */
 } nn_data_source;
 
 typedef struct nn_data_cfg {
@@ -109,7 +134,9 @@ nn_status nn_data_resolve(const char *path, char *out, size_t len, nn_error *err
 size_t nn_data_footprint(const nn_data_source *src);
 
 /* Loads one source and applies the scale (not to "tokens": ids stay as they
- * are). */
+ * are). npy with x / y groups: the parts in the spec's order, named
+ * (x_name, y_name); put them in the model's order with
+ * nn_dataset_match_names. */
 nn_status nn_data_load(const nn_data_source *src, double scale, nn_dataset *out, nn_error *err);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,12 @@ void nn_dataset_free(nn_dataset *d)
 {
     if (!d)
         return;
+    for (int k = 0; d->more_x && k < d->n_more_x; k++)
+        nn_dataset_free(&d->more_x[k]);
+    for (int k = 0; d->more_y && k < d->n_more_y; k++)
+        nn_dataset_free(&d->more_y[k]);
+    free(d->more_x);
+    free(d->more_y);
     free(d->owner_u8);
     free(d->owner_f32);
     free(d->owner_labels);
@@ -92,8 +99,50 @@ fail:
     return st;
 }
 
-/* A view of samples [start, start + count) of d. */
-static void view_range(const nn_dataset *d, size_t start, size_t count, nn_dataset *v)
+/* Applied to every part of a dataset, the same way (the same rows). */
+typedef nn_status (*part_op)(const nn_dataset *part, nn_dataset *out, const void *arg,
+                             nn_error *err);
+
+/* out (a struct copy of d, with its own buffers set) gets its own parts
+ * arrays, part k made by op from d's part k: never d's arrays, which two
+ * owners would free twice. On failure out's parts may be partly made; the
+ * caller frees out whole. */
+static nn_status map_parts(const nn_dataset *d, nn_dataset *out, part_op op, const void *arg,
+                           nn_error *err)
+{
+    out->more_x = out->more_y = NULL;
+    out->n_more_x = out->n_more_y = 0;
+    nn_status st;
+    if (d->n_more_x > 0) {
+        /* calloc: parts not made yet are zero, which nn_dataset_free takes */
+        if (!(out->more_x = nn_calloc((size_t)d->n_more_x, sizeof *out->more_x, err)))
+            return NN_ERR_RUNTIME;
+        out->n_more_x = d->n_more_x;
+        for (int k = 0; k < d->n_more_x; k++)
+            if ((st = op(&d->more_x[k], &out->more_x[k], arg, err)))
+                return st;
+    }
+    if (d->n_more_y > 0) {
+        if (!(out->more_y = nn_calloc((size_t)d->n_more_y, sizeof *out->more_y, err)))
+            return NN_ERR_RUNTIME;
+        out->n_more_y = d->n_more_y;
+        for (int k = 0; k < d->n_more_y; k++)
+            if ((st = op(&d->more_y[k], &out->more_y[k], arg, err)))
+                return st;
+    }
+    return NN_OK;
+}
+
+typedef struct row_range {
+    size_t start, count;
+} row_range;
+
+static nn_status view_op(const nn_dataset *d, nn_dataset *v, const void *arg, nn_error *err);
+
+/* A view of samples [start, start + count) of d, its parts views of d's
+ * parts. Fails only on allocating the parts arrays (v is then zero). */
+static nn_status view_range(const nn_dataset *d, size_t start, size_t count, nn_dataset *v,
+                            nn_error *err)
 {
     *v = *d;
     v->owner_u8 = v->owner_f32 = v->owner_labels = v->owner_targets = NULL;
@@ -106,6 +155,22 @@ static void view_range(const nn_dataset *d, size_t start, size_t count, nn_datas
         v->labels = d->labels + start;
     if (d->targets)
         v->targets = d->targets + start * d->target_size;
+    row_range r = {start, count};
+    nn_status st = map_parts(d, v, view_op, &r, err);
+    if (st)
+        nn_dataset_free(v); /* a view's owners are NULL: this frees only parts arrays */
+    return st;
+}
+
+static nn_status view_op(const nn_dataset *d, nn_dataset *v, const void *arg, nn_error *err)
+{
+    const row_range *r = arg;
+    return view_range(d, r->start, r->count, v, err);
+}
+
+nn_status nn_dataset_view(const nn_dataset *d, nn_dataset *view, nn_error *err)
+{
+    return view_range(d, 0, d->n, view, err);
 }
 
 nn_status nn_dataset_split_tail(const nn_dataset *d, double fraction, nn_dataset *train,
@@ -124,9 +189,233 @@ nn_status nn_dataset_split_tail(const nn_dataset *d, double fraction, nn_dataset
                        "for validation; both need at least 1",
                        fraction, d->n, split_at < d->n ? split_at : d->n,
                        split_at < d->n ? d->n - split_at : 0);
-    view_range(d, 0, split_at, train);
-    view_range(d, split_at, d->n - split_at, val);
+    nn_status st = view_range(d, 0, split_at, train, err);
+    if (st)
+        return st;
+    if ((st = view_range(d, split_at, d->n - split_at, val, err)))
+        nn_dataset_free(train);
+    return st;
+}
+
+const nn_dataset *nn_dataset_input_part(const nn_dataset *d, int i)
+{
+    if (!d || i < 0 || i > d->n_more_x)
+        return NULL;
+    return i == 0 ? d : &d->more_x[i - 1];
+}
+
+const nn_dataset *nn_dataset_output_part(const nn_dataset *d, int j)
+{
+    if (!d || j < 0)
+        return NULL;
+    if (d->n_more_y == 0)
+        return d; /* y given once: every output learns it */
+    if (j > d->n_more_y)
+        return NULL;
+    return j == 0 ? d : &d->more_y[j - 1];
+}
+
+/* What makes a part an input's samples, and what makes it an output's
+ * labels or targets: moved as units when the parts are put in the model's
+ * order (the main dataset holds both an x and a y). Augmentation travels
+ * with the samples it was set for. */
+typedef struct x_fields {
+    int ndim;
+    int shape[NN_DATA_MAX_DIMS];
+    size_t sample_size;
+    const uint8_t *u8;
+    const float *f32;
+    float scale;
+    nn_augment_cfg augment;
+    void *owner_u8, *owner_f32;
+    char name[64];
+} x_fields;
+
+typedef struct y_fields {
+    const int32_t *labels;
+    const float *targets;
+    size_t target_size;
+    int n_classes;
+    void *owner_labels, *owner_targets;
+    char name[64];
+} y_fields;
+
+static void get_x(const nn_dataset *d, x_fields *f)
+{
+    f->ndim = d->ndim;
+    memcpy(f->shape, d->shape, sizeof f->shape);
+    f->sample_size = d->sample_size;
+    f->u8 = d->u8;
+    f->f32 = d->f32;
+    f->scale = d->scale;
+    f->augment = d->augment;
+    f->owner_u8 = d->owner_u8;
+    f->owner_f32 = d->owner_f32;
+    memcpy(f->name, d->x_name, sizeof f->name);
+}
+
+static void put_x(nn_dataset *d, const x_fields *f)
+{
+    d->ndim = f->ndim;
+    memcpy(d->shape, f->shape, sizeof d->shape);
+    d->sample_size = f->sample_size;
+    d->u8 = f->u8;
+    d->f32 = f->f32;
+    d->scale = f->scale;
+    d->augment = f->augment;
+    d->owner_u8 = f->owner_u8;
+    d->owner_f32 = f->owner_f32;
+    memcpy(d->x_name, f->name, sizeof d->x_name);
+}
+
+static void get_y(const nn_dataset *d, y_fields *f)
+{
+    f->labels = d->labels;
+    f->targets = d->targets;
+    f->target_size = d->target_size;
+    f->n_classes = d->n_classes;
+    f->owner_labels = d->owner_labels;
+    f->owner_targets = d->owner_targets;
+    memcpy(f->name, d->y_name, sizeof f->name);
+}
+
+static void put_y(nn_dataset *d, const y_fields *f)
+{
+    d->labels = f->labels;
+    d->targets = f->targets;
+    d->target_size = f->target_size;
+    d->n_classes = f->n_classes;
+    d->owner_labels = f->owner_labels;
+    d->owner_targets = f->owner_targets;
+    memcpy(d->y_name, f->name, sizeof d->y_name);
+}
+
+/* x part k (0: d) or y part k. */
+static nn_dataset *part_of(nn_dataset *d, bool x, int k)
+{
+    return k == 0 ? d : x ? &d->more_x[k - 1] : &d->more_y[k - 1];
+}
+
+/* "\"a\", \"b\"" */
+static void name_list(const char *const *names, int n, char *buf, size_t cap)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && used < cap; i++) {
+        int w = snprintf(buf + used, cap - used, "%s\"%s\"", i ? ", " : "", names[i]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+/* perm[i]: the part (0: d) that model input/output i gets. Checks only;
+ * *perm = NULL when the parts stay as they are. */
+static nn_status match_side(nn_dataset *d, bool x, const char *const *names, int n_names,
+                            const char *where, int **perm, nn_error *err)
+{
+    *perm = NULL;
+    int n_parts = 1 + (x ? d->n_more_x : d->n_more_y);
+    const char *key = x ? "x" : "y", *what = x ? "input" : "output";
+    const char *first = x ? d->x_name : d->y_name;
+    if (n_names <= 0)
+        return NN_OK;
+    char list[1024];
+    name_list(names, n_names, list, sizeof list);
+    if (n_parts == 1 && !first[0]) {
+        /* a single file: as it is (a single y feeds every output) */
+        if (x && n_names > 1)
+            return nn_fail(err, NN_ERR_USAGE,
+                           "%s.x: the model has %d inputs (%s) but x is a single array; give "
+                           "one file per input: x = { %s = \"....npy\"; ... }",
+                           where, n_names, list, names[0]);
+        return NN_OK;
+    }
+    int *p = nn_malloc((size_t)n_names * sizeof *p, err);
+    if (!p)
+        return NN_ERR_RUNTIME;
+    for (int i = 0; i < n_names; i++)
+        p[i] = -1;
+    for (int k = 0; k < n_parts; k++) {
+        const char *name = x ? part_of(d, x, k)->x_name : part_of(d, x, k)->y_name;
+        int i = 0;
+        while (i < n_names && strcmp(names[i], name) != 0)
+            i++;
+        if (i == n_names) {
+            free(p);
+            return nn_fail(err, NN_ERR_USAGE,
+                           "%s.%s.%s: \"%s\" is not an %s of the model; its %ss are %s", where,
+                           key, name, name, what, what, list);
+        }
+        if (p[i] >= 0) {
+            free(p);
+            return nn_fail(err, NN_ERR_USAGE, "%s.%s: \"%s\" is given twice", where, key,
+                           name);
+        }
+        p[i] = k;
+    }
+    for (int i = 0; i < n_names; i++) {
+        if (p[i] < 0) {
+            nn_status st = nn_fail(err, NN_ERR_USAGE,
+                                   "%s.%s: the model's %s \"%s\" has no %s; its %ss are %s, "
+                                   "and %s needs one .npy file for each",
+                                   where, key, what, names[i], x ? "array" : "targets", what,
+                                   list, key);
+            free(p);
+            return st;
+        }
+    }
+    *perm = p; /* every part named once and every name given: n_parts == n_names */
     return NN_OK;
+}
+
+/* Part perm[i] becomes part i; xf/yf: n entries of scratch. */
+static void reorder_x(nn_dataset *d, const int *perm, int n, x_fields *xf)
+{
+    for (int i = 0; i < n; i++)
+        get_x(part_of(d, true, perm[i]), &xf[i]);
+    for (int i = 0; i < n; i++)
+        put_x(part_of(d, true, i), &xf[i]);
+}
+
+static void reorder_y(nn_dataset *d, const int *perm, int n, y_fields *yf)
+{
+    for (int i = 0; i < n; i++)
+        get_y(part_of(d, false, perm[i]), &yf[i]);
+    for (int i = 0; i < n; i++)
+        put_y(part_of(d, false, i), &yf[i]);
+}
+
+nn_status nn_dataset_match_names(nn_dataset *d, const char *const *inputs, int n_inputs,
+                                 const char *const *outputs, int n_outputs, const char *where,
+                                 nn_error *err)
+{
+    if (!where || !where[0])
+        where = "data";
+    int *px = NULL, *py = NULL;
+    x_fields *xf = NULL;
+    y_fields *yf = NULL;
+    /* everything checked and allocated before anything moves, so an error
+     * leaves d as it was */
+    nn_status st;
+    if ((st = match_side(d, true, inputs, n_inputs, where, &px, err)) ||
+        (st = match_side(d, false, outputs, n_outputs, where, &py, err)))
+        goto done;
+    st = NN_ERR_RUNTIME;
+    if ((px && !(xf = nn_malloc((size_t)n_inputs * sizeof *xf, err))) ||
+        (py && !(yf = nn_malloc((size_t)n_outputs * sizeof *yf, err))))
+        goto done;
+    if (px)
+        reorder_x(d, px, n_inputs, xf);
+    if (py)
+        reorder_y(d, py, n_outputs, yf);
+    st = NN_OK;
+done:
+    free(px);
+    free(py);
+    free(xf);
+    free(yf);
+    return st;
 }
 
 typedef struct class_rem {
@@ -165,8 +454,15 @@ static nn_status apportion(const size_t *size, int nc, size_t n, size_t count, s
     return NN_OK;
 }
 
+typedef struct row_pick {
+    const size_t *chosen;
+    size_t count;
+} row_pick;
+
+static nn_status take_op(const nn_dataset *d, nn_dataset *out, const void *arg, nn_error *err);
+
 /* An owned copy of samples chosen[0..count) of d (the rest of d's
- * settings kept). */
+ * settings kept), every part taking the same rows. */
 static nn_status take_samples(const nn_dataset *d, const size_t *chosen, size_t count,
                               nn_dataset *out, nn_error *err)
 {
@@ -202,7 +498,17 @@ static nn_status take_samples(const nn_dataset *d, const size_t *chosen, size_t 
     out->f32 = out->owner_f32 = f32;
     out->labels = out->owner_labels = labels;
     out->targets = out->owner_targets = targets;
-    return NN_OK;
+    row_pick pick = {chosen, count};
+    nn_status st = map_parts(d, out, take_op, &pick, err);
+    if (st)
+        nn_dataset_free(out);
+    return st;
+}
+
+static nn_status take_op(const nn_dataset *d, nn_dataset *out, const void *arg, nn_error *err)
+{
+    const row_pick *p = arg;
+    return take_samples(d, p->chosen, p->count, out, err);
 }
 
 nn_status nn_dataset_subset_stratified(const nn_dataset *d, size_t count, nn_rng *rng,

@@ -34,9 +34,48 @@ typedef struct nn_dataset {
      * views (split, subset) point into another dataset and own nothing but
      * their own index arrays. */
     void *owner_u8, *owner_f32, *owner_labels, *owner_targets;
+    /* Multi-input / multi-output data (format "npy" with x or y groups):
+     * this dataset's own samples feed input 0 and its labels/targets are
+     * output 0's; more_x[k] (samples only) feeds input k + 1, more_y[k]
+     * (labels or targets only, no samples) is output k + 1's. Every part
+     * has the same n. Owned by the dataset; a view's parts are views of the
+     * parts. x_name/y_name name the model input/output each array is for
+     * ("" when the spec gave a single file). */
+    struct nn_dataset *more_x, *more_y;
+    int n_more_x, n_more_y;
+    char x_name[64], y_name[64];
 } nn_dataset;
 
+/* Frees what d owns, its parts (and their arrays) included; a view frees
+ * only its own parts arrays. */
 void nn_dataset_free(nn_dataset *d);
+
+/* A view of the whole of d (its parts views of d's parts), for using d's
+ * data under a second name without a second owner: a struct copy would
+ * share d's parts arrays and free them twice. Free it with
+ * nn_dataset_free (that frees only the view's own parts arrays). */
+nn_status nn_dataset_view(const nn_dataset *d, nn_dataset *view, nn_error *err);
+
+/* The dataset whose samples feed model input i (0 = d itself), and the one
+ * whose labels/targets are output j's; NULL when there is no such part.
+ * When y was a single file (n_more_y == 0) every output j >= 0 gets d: all
+ * of a multi-output model's outputs then learn the same targets (Keras's
+ * auxiliary-output pattern, y given once for every output). */
+const nn_dataset *nn_dataset_input_part(const nn_dataset *d, int i);
+const nn_dataset *nn_dataset_output_part(const nn_dataset *d, int j);
+
+/* Puts the parts in the model's order: x arrays by input name, y arrays by
+ * output name. A dataset with single (unnamed) x and y is left as it is
+ * (a single unnamed y feeds every output, see nn_dataset_output_part).
+ * n_inputs = 0 leaves x unchecked, n_outputs = 0 y. Errors (NN_ERR_USAGE,
+ * naming `where`, e.g. "spec.cfg:12: data.train", and listing the expected
+ * names): a name that is not a model input/output, a name given twice, a
+ * model input without an array (a single unnamed x with a model of several
+ * inputs too), and (for y) a model output without targets when y is a
+ * group. On error d is unchanged. */
+nn_status nn_dataset_match_names(nn_dataset *d, const char *const *inputs, int n_inputs,
+                                 const char *const *outputs, int n_outputs, const char *where,
+                                 nn_error *err);
 
 /* IDX files (MNIST), gzipped or not (detected by magic bytes, not by name).
  * Validates the magic, the element type (uint8 only), dims and the length. */
@@ -136,7 +175,8 @@ nn_status nn_tokens_load(const char *path, const nn_tokens_opts *o, nn_dataset *
                          nn_error *err);
 
 /* The last `fraction` of d (Keras's validation_split: taken before any
- * shuffling) as `val`, the rest as `train`; both are views of d. */
+ * shuffling) as `val`, the rest as `train`; both are views of d (every part
+ * split at the same row). Free both with nn_dataset_free. */
 nn_status nn_dataset_split_tail(const nn_dataset *d, double fraction, nn_dataset *train,
                                 nn_dataset *val, nn_error *err);
 
@@ -144,7 +184,8 @@ nn_status nn_dataset_split_tail(const nn_dataset *d, double fraction, nn_dataset
  * share of count in proportion to its frequency, remainders to the largest
  * fractional parts), kept in original order. Data with regression targets
  * and no labels gets a seeded uniform pick, also in order. The result owns
- * copies. */
+ * copies. The pick is decided by d's own labels (output 0's); every part
+ * gets the same rows. */
 nn_status nn_dataset_subset_stratified(const nn_dataset *d, size_t count, nn_rng *rng,
                                        nn_dataset *out, nn_error *err);
 
@@ -152,7 +193,9 @@ nn_status nn_dataset_subset_stratified(const nn_dataset *d, size_t count, nn_rng
  * their original order), relabelled by position in that list: classes =
  * [5, 7] makes label 5 -> 0 and 7 -> 1 (transfer learning on a subset of
  * classes). Errors: no labels, fewer than 2 classes, a class the data does
- * not have, a class listed twice, no sample left. */
+ * not have, a class listed twice, no sample left. Only d's own labels
+ * (output 0's) decide and are relabelled; every part keeps the same rows,
+ * the labels of more_y parts unchanged. */
 nn_status nn_dataset_select_classes(const nn_dataset *d, const int *classes, int n_classes,
                                     nn_dataset *out, nn_error *err);
 

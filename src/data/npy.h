@@ -90,5 +90,13 @@ nn_status nn_npy_write_f32(const char *path, const float *data, int ndim, const 
  * max + 1, at least 2), floats of shape (N) or (N, 1) regression targets. */
 nn_status nn_npy_load_dataset(const char *x_path, const char *y_path, nn_dataset *out,
                               nn_error *err);
+/* The same with several files (n_x, n_y >= 1), for multi-input /
+ * multi-output models: x_paths[0] and y_paths[0] load into out itself,
+ * x_paths[k] into out->more_x[k - 1] (samples only), y_paths[k] into
+ * out->more_y[k - 1] (labels or targets only). Every file must hold as many
+ * samples as x_paths[0]; the error names both files and both counts. Names
+ * (x_name, y_name) are left "". */
+nn_status nn_npy_load_parts(const char *const *x_paths, int n_x, const char *const *y_paths,
+                            int n_y, nn_dataset *out, nn_error *err);
 
 #endif

@@ -1,14 +1,18 @@
-/* Format "npy" (data_spec.h): samples and labels or targets from two .npy
- * files, shapes checked against each other before any data is read. */
+/* Format "npy" (data_spec.h): samples and labels or targets from .npy
+ * files (one x and one y, or several of each for a multi-input /
+ * multi-output model), shapes checked against each other before any data
+ * is read. */
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "data/npy.h"
 
-/* Shapes first: a mismatch is reported before any data is read. */
-static nn_status check_shapes(const nn_npy_reader *x, const nn_npy_reader *y, nn_error *err)
+/* x: samples along the first axis; ref (NULL for the first x file): the
+ * file whose sample count every other one must have. */
+static nn_status check_x(const nn_npy_reader *x, const nn_npy_reader *ref, nn_error *err)
 {
-    const nn_npy_info *xi = &x->info, *yi = &y->info;
+    const nn_npy_info *xi = &x->info;
     char sh[256];
     nn_npy_shape_str(xi->shape, xi->ndim, sh, sizeof sh);
     if (xi->ndim < 1 || xi->ndim > NN_DATA_MAX_DIMS + 1)
@@ -22,8 +26,24 @@ static nn_status check_shapes(const nn_npy_reader *x, const nn_npy_reader *y, nn
         if (xi->shape[d] > INT_MAX)
             return nn_fail(err, NN_ERR_RUNTIME, "'%s': shape %s: axis %d is too long", x->path,
                            sh, d);
+    if (ref && xi->shape[0] != ref->info.shape[0]) {
+        char rsh[256];
+        nn_npy_shape_str(ref->info.shape, ref->info.ndim, rsh, sizeof rsh);
+        return nn_fail(err, NN_ERR_RUNTIME,
+                       "'%s': shape %s holds %zu samples, but '%s' holds %zu (shape %s): every "
+                       "x and y array needs one row per sample",
+                       x->path, sh, xi->shape[0], ref->path, ref->info.shape[0], rsh);
+    }
+    return NN_OK;
+}
+
+/* y: one label or target per sample of x (checked already). */
+static nn_status check_y(const nn_npy_reader *y, const nn_npy_reader *x, nn_error *err)
+{
+    const nn_npy_info *xi = &x->info, *yi = &y->info;
     size_t n = xi->shape[0];
-    char ysh[256];
+    char sh[256], ysh[256];
+    nn_npy_shape_str(xi->shape, xi->ndim, sh, sizeof sh);
     nn_npy_shape_str(yi->shape, yi->ndim, ysh, sizeof ysh);
     if (yi->ndim < 1 || yi->shape[0] != n)
         return nn_fail(err, NN_ERR_RUNTIME,
@@ -98,19 +118,53 @@ static nn_status load_targets(nn_npy_reader *r, size_t n, nn_dataset *out, nn_er
 nn_status nn_npy_load_dataset(const char *x_path, const char *y_path, nn_dataset *out,
                               nn_error *err)
 {
+    return nn_npy_load_parts(&x_path, 1, &y_path, 1, out, err);
+}
+
+nn_status nn_npy_load_parts(const char *const *x_paths, int n_x, const char *const *y_paths,
+                            int n_y, nn_dataset *out, nn_error *err)
+{
     memset(out, 0, sizeof *out);
-    nn_npy_reader x, y;
-    nn_status st = nn_npy_open(x_path, &x, err);
+    if (n_x < 1 || n_y < 1)
+        return nn_fail(err, NN_ERR_USAGE, "npy data needs at least one x and one y file");
+    int n_files = n_x + n_y;
+    nn_npy_reader *r = nn_calloc((size_t)n_files, sizeof *r, err);
+    if (!r)
+        return NN_ERR_RUNTIME;
+    nn_npy_reader *x = r, *y = r + n_x;
+    nn_status st = NN_OK;
+    int opened = 0;
+    /* every header and shape first: a mismatch is reported before any
+     * data is read */
+    for (; opened < n_files && !st; opened++)
+        st = nn_npy_open(opened < n_x ? x_paths[opened] : y_paths[opened - n_x], &r[opened],
+                         err);
     if (st)
-        return st;
-    if ((st = nn_npy_open(y_path, &y, err))) {
-        nn_npy_close(&x);
-        return st;
+        opened--; /* the failed one is not open */
+    for (int k = 0; k < n_x && !st; k++)
+        st = check_x(&x[k], k ? &x[0] : NULL, err);
+    for (int k = 0; k < n_y && !st; k++)
+        st = check_y(&y[k], &x[0], err);
+    if (!st && n_x > 1 && !(out->more_x = nn_calloc((size_t)n_x - 1, sizeof *out->more_x, err)))
+        st = NN_ERR_RUNTIME;
+    if (!st)
+        out->n_more_x = n_x - 1;
+    if (!st && n_y > 1 && !(out->more_y = nn_calloc((size_t)n_y - 1, sizeof *out->more_y, err)))
+        st = NN_ERR_RUNTIME;
+    if (!st)
+        out->n_more_y = n_y - 1;
+    for (int k = 0; k < n_x && !st; k++) {
+        nn_dataset *part = k ? &out->more_x[k - 1] : out;
+        st = load_samples(&x[k], part, err);
     }
-    if (!(st = check_shapes(&x, &y, err)) && !(st = load_samples(&x, out, err)))
-        st = load_targets(&y, out->n, out, err);
-    nn_npy_close(&x);
-    nn_npy_close(&y);
+    for (int k = 0; k < n_y && !st; k++) {
+        nn_dataset *part = k ? &out->more_y[k - 1] : out;
+        part->n = out->n;
+        st = load_targets(&y[k], out->n, part, err);
+    }
+    for (int k = 0; k < opened; k++)
+        nn_npy_close(&r[k]);
+    free(r);
     if (st)
         nn_dataset_free(out);
     return st;

@@ -499,6 +499,11 @@ void nn_c_emit(nn_c_writer *w, int k, const char *fmt, ...)
 
 static nn_status check_model(const nn_model *m, nn_error *err)
 {
+    if (m && (m->n_inputs > 1 || m->n_outputs > 1))
+        return nn_fail(err, NN_ERR_USAGE,
+                       "export --format c writes one-input, one-output models; this one has %d "
+                       "inputs and %d outputs (export --format onnx takes it)",
+                       m->n_inputs, m->n_outputs);
     if (!m || !m->e || !m->input || !m->output || m->n_nodes < 1)
         return nn_fail(err, NN_ERR_RUNTIME, "C export: the model has no weights loaded");
     for (int i = 0; i < m->n_nodes; i++) {

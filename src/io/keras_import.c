@@ -1,7 +1,8 @@
 /* Keras model_config JSON to an nnctl `model` spec group: the graph
  * (Sequential chain or Functional inbound nodes, in Keras 1/2 list form or
- * Keras 3 keras_history form), the input shape and the layers in a
- * topological order; each layer's keys come from keras_import_layers.c. */
+ * Keras 3 keras_history form), the inputs' shapes, the outputs and the
+ * layers in a topological order; each layer's keys come from
+ * keras_import_layers.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,13 @@ typedef struct kx_node {
     bool done, is_input;
 } kx_node;
 
+/* One model input: its name and per-sample shape. */
+typedef struct kx_input {
+    const char *name;
+    long long shape[NN_MAX_DIMS];
+    int nd;
+} kx_input;
+
 typedef struct kx_model {
     const char *what;
     int keras_major;
@@ -135,9 +143,11 @@ typedef struct kx_model {
     const char *name;
     kx_node *nodes;
     int n;
-    const char *input_name, *output_name;
-    long long shape[NN_MAX_DIMS];
-    int nd;
+    /* in model.inputs / model.outputs order (what data and losses follow) */
+    kx_input in[NN_MAX_IO];
+    int n_in;
+    const char *out[NN_MAX_IO], *out_key[NN_MAX_IO]; /* out_key: its dict key or "" */
+    int n_out;
     char implicit_input[NN_NAME_MAX + 8]; /* a Sequential's input without InputLayer */
     int *by_name;   /* node indices sorted by name, for find() */
     int *next_in;   /* emit_layers: the next input to visit, per node */
@@ -177,7 +187,7 @@ static bool looks_keras3(json_t *layers)
 }
 
 /* An input shape: [null, d1, d2, ...] (batch first) or [d1, ...]. */
-static nn_status read_shape(kx_model *M, const kx_layer *L, json_t *v, bool batch_first)
+static nn_status read_shape(kx_input *I, const kx_layer *L, json_t *v, bool batch_first)
 {
     size_t n = json_array_size(v), skip = batch_first ? 1 : 0;
     if (!json_is_array(v) || n <= skip)
@@ -185,7 +195,7 @@ static nn_status read_shape(kx_model *M, const kx_layer *L, json_t *v, bool batc
     if (n - skip > NN_MAX_DIMS - 1)
         return kx_fail(L, "the input has %zu axes per sample; nnctl takes at most %d", n - skip,
                        NN_MAX_DIMS - 1);
-    M->nd = 0;
+    I->nd = 0;
     for (size_t i = skip; i < n; i++) {
         long long d;
         json_t *e = json_array_get(v, i);
@@ -195,32 +205,32 @@ static nn_status read_shape(kx_model *M, const kx_layer *L, json_t *v, bool batc
                            i - skip + 1);
         if (!kx_as_int(e, &d) || d < 1 || d > (1LL << 30))
             return kx_fail(L, "input dimensions must be positive integers");
-        M->shape[M->nd++] = d;
+        I->shape[I->nd++] = d;
     }
     return NN_OK;
 }
 
 /* The input shape a layer config declares: batch_shape (Keras 3),
  * batch_input_shape (Keras 1/2), or Keras 1's input_dim / input_length. */
-static nn_status declared_shape(kx_model *M, const kx_layer *L, bool *found)
+static nn_status declared_shape(kx_input *I, const kx_layer *L, bool *found)
 {
     json_t *v;
     *found = true;
     if ((v = kx_get(L, "batch_shape", "batch_input_shape")))
-        return read_shape(M, L, v, true);
+        return read_shape(I, L, v, true);
     if ((v = kx_get(L, "shape", "input_shape")) && json_is_array(v))
-        return read_shape(M, L, v, false);
+        return read_shape(I, L, v, false);
     long long d;
     if ((v = kx_get(L, "input_length", NULL)) && kx_as_int(v, &d) && d >= 1 &&
         d <= (1LL << 30)) {
-        M->shape[0] = d;
-        M->nd = 1;
+        I->shape[0] = d;
+        I->nd = 1;
         return NN_OK;
     }
     if ((v = kx_get(L, "input_dim", NULL)) && strcmp(L->cls, "Embedding") &&
         kx_as_int(v, &d) && d >= 1 && d <= (1LL << 30)) {
-        M->shape[0] = d;
-        M->nd = 1;
+        I->shape[0] = d;
+        I->nd = 1;
         return NN_OK;
     }
     *found = false;
@@ -346,24 +356,69 @@ static nn_status read_inbound(kx_node *n, json_t *l)
     return NN_OK;
 }
 
-/* input_layers / output_layers: [["name", 0, 0]] (or Keras 3's single
- * ["name", 0, 0]); exactly one. */
-static nn_status endpoint(kx_model *M, json_t *cfg, const char *key, const char **out)
+static int str_cmp(const void *a, const void *b)
 {
-    json_t *v = json_object_get(cfg, key);
-    if (json_is_string(json_array_get(v, 0)))
-        v = json_pack("[O]", v);
-    else
-        json_incref(v);
-    size_t n = json_array_size(v);
-    json_t *first = json_array_get(json_array_get(v, 0), 0);
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* input_layers / output_layers flattened the way Keras flattens
+ * model.inputs / model.outputs: a leaf ["name", node, tensor]; lists in
+ * order (Keras 2's [["a", 0, 0], ["b", 0, 0]], nested lists); dicts by
+ * sorted key (Keras 3 writes the structure the model was called with).
+ * keys (may be NULL) gets each leaf's dict key, "" if none: Keras 3's
+ * compile() may name outputs by it. */
+static nn_status endpoints(kx_model *M, json_t *v, const char *key, const char **names,
+                           const char **keys, int *n, int depth, const char *dkey)
+{
+    const char *what = strcmp(key, "input_layers") ? "outputs" : "inputs";
+    if (depth > 32)
+        return model_fail(M, "%s is nested too deeply", key);
+    if (json_is_array(v) && json_is_string(json_array_get(v, 0))) {
+        long long node = 0, tensor = 0;
+        json_t *nd = json_array_get(v, 1), *tn = json_array_get(v, 2);
+        if ((nd && !kx_as_int(nd, &node)) || (tn && !kx_as_int(tn, &tensor)))
+            return model_fail(M, "%s: expected [\"name\", node, tensor] entries", key);
+        const char *name = json_string_value(json_array_get(v, 0));
+        if (node != 0 || tensor != 0)
+            return model_fail(M, "%s names call #%lld, output #%lld of layer '%s': layers "
+                                 "called several times or with several outputs are not "
+                                 "supported",
+                              key, node, tensor, name);
+        if (*n == NN_MAX_IO)
+            return model_fail(M, "the model has more than %d %s; nnctl takes at most %d",
+                              NN_MAX_IO, what, NN_MAX_IO);
+        for (int k = 0; k < *n; k++)
+            if (!strcmp(names[k], name))
+                return model_fail(M, "%s lists '%s' twice", key, name);
+        if (keys)
+            keys[*n] = dkey;
+        names[(*n)++] = name;
+        return NN_OK;
+    }
     nn_status st = NN_OK;
-    if (n != 1 || !json_is_string(first))
-        st = model_fail(M, "the model has %zu %s; nnctl models have exactly one", n,
-                        strcmp(key, "input_layers") ? "outputs" : "inputs");
-    else
-        *out = json_string_value(first);
-    json_decref(v);
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+            if ((st = endpoints(M, e, key, names, keys, n, depth + 1, "")))
+                return st;
+        }
+        return NN_OK;
+    }
+    if (!json_is_object(v))
+        return model_fail(M, "%s: expected [\"name\", node, tensor] entries", key);
+    size_t count = json_object_size(v), i = 0;
+    const char **sorted = malloc((count ? count : 1) * sizeof *sorted);
+    if (!sorted)
+        return nn_fail(M->err, NN_ERR_RUNTIME, "out of memory");
+    const char *k;
+    json_t *e;
+    json_object_foreach(v, k, e) sorted[i++] = k;
+    qsort(sorted, count, sizeof *sorted, str_cmp);
+    for (i = 0; i < count && !st; i++)
+        st = endpoints(M, json_object_get(v, sorted[i]), key, names, keys, n, depth + 1,
+                       sorted[i]);
+    free(sorted);
     return st;
 }
 
@@ -414,18 +469,20 @@ static nn_status read_sequential(kx_model *M, json_t *cfg)
     const char *prev = NULL;
     bool found = false;
     nn_status st;
+    kx_input *in = &M->in[0];
+    M->n_in = 1;
     for (int i = 0; i < M->n; i++) {
         kx_node *n = &M->nodes[i];
         if (n->is_input) {
             if (i != 0)
                 return kx_fail(&n->L, "an InputLayer after the first layer");
-            M->input_name = n->L.name;
-            if ((st = declared_shape(M, &n->L, &found)))
+            in->name = n->L.name;
+            if ((st = declared_shape(in, &n->L, &found)))
                 return st;
             if (!found)
                 return kx_fail(&n->L, "no batch_shape or batch_input_shape");
         } else if (i == 0 || (i == 1 && M->nodes[0].is_input)) {
-            if (i == 0 && (st = declared_shape(M, &n->L, &found)))
+            if (i == 0 && (st = declared_shape(in, &n->L, &found)))
                 return st;
         }
         if (!n->is_input && prev)
@@ -439,47 +496,71 @@ static nn_status read_sequential(kx_model *M, json_t *cfg)
         if (!b)
             return model_fail(M, "the Sequential model declares no input shape (build it, or "
                                  "give its first layer an input shape)");
-        if ((st = read_shape(M, &L, b, true)))
+        if ((st = read_shape(in, &L, b, true)))
             return st;
     }
-    if (!M->input_name) {
+    if (!in->name) {
         /* Keras 2 names a Sequential's implicit input <first layer>_input */
         snprintf(M->implicit_input, sizeof M->implicit_input, "%.*s_input", NN_NAME_MAX - 8,
                  M->nodes[0].L.name);
-        M->input_name = M->implicit_input;
+        in->name = M->implicit_input;
         M->nodes[0].in[M->nodes[0].n_in++] = M->implicit_input;
+    } else {
+        M->nodes[0].rank = in->nd;
     }
-    M->output_name = M->nodes[M->n - 1].L.name;
+    M->out[0] = M->nodes[M->n - 1].L.name;
+    M->out_key[0] = "";
+    M->n_out = 1;
     return NN_OK;
 }
 
 static nn_status read_functional(kx_model *M, json_t *cfg, json_t *layers)
 {
     nn_status st;
-    if ((st = endpoint(M, cfg, "input_layers", &M->input_name)) ||
-        (st = endpoint(M, cfg, "output_layers", &M->output_name)))
+    const char *ins[NN_MAX_IO];
+    if ((st = endpoints(M, json_object_get(cfg, "input_layers"), "input_layers", ins, NULL,
+                        &M->n_in, 0, "")) ||
+        (st = endpoints(M, json_object_get(cfg, "output_layers"), "output_layers", M->out,
+                        M->out_key, &M->n_out, 0, "")))
         return st;
+    if (!M->n_in)
+        return model_fail(M, "input_layers lists no input");
+    if (!M->n_out)
+        return model_fail(M, "output_layers lists no output");
+    for (int k = 0; k < M->n_in; k++) {
+        kx_node *in = find(M, ins[k]);
+        if (!in || !in->is_input)
+            return model_fail(M, "input_layers names '%s', which is not an InputLayer of the "
+                                 "model",
+                              ins[k]);
+        bool found;
+        M->in[k].name = in->L.name;
+        if ((st = declared_shape(&M->in[k], &in->L, &found)))
+            return st;
+        if (!found)
+            return kx_fail(&in->L, "no batch_shape or batch_input_shape");
+        in->rank = M->in[k].nd;
+    }
+    for (int k = 0; k < M->n_out; k++) {
+        kx_node *out = find(M, M->out[k]);
+        if (!out || out->is_input)
+            return model_fail(M, "output_layers names '%s', which is %s", M->out[k],
+                              out ? "an InputLayer (an output must be a layer after the inputs)"
+                                  : "not a layer of the model");
+    }
     for (int i = 0; i < M->n; i++) {
         kx_node *n = &M->nodes[i];
         if (n->is_input) {
-            if (strcmp(n->L.name, M->input_name))
-                return kx_fail(&n->L, "a second input: nnctl models have exactly one");
-            bool found;
-            if ((st = declared_shape(M, &n->L, &found)))
-                return st;
-            if (!found)
-                return kx_fail(&n->L, "no batch_shape or batch_input_shape");
+            int k = 0;
+            while (k < M->n_in && strcmp(M->in[k].name, n->L.name))
+                k++;
+            /* nnctl feeds the model's inputs only */
+            if (k == M->n_in)
+                return kx_fail(&n->L, "an InputLayer that input_layers does not list");
         } else if ((st = read_inbound(n, json_array_get(layers, (size_t)i)))) {
             return st;
         }
     }
-    kx_node *in = find(M, M->input_name);
-    if (!in || !in->is_input)
-        return model_fail(M, "input_layers names '%s', which is not an InputLayer of the model",
-                          M->input_name);
-    if (!find(M, M->output_name) || !strcmp(M->output_name, M->input_name))
-        return model_fail(M, "output_layers names '%s', which is not a layer of the model",
-                          M->output_name);
     return NN_OK;
 }
 
@@ -489,7 +570,7 @@ static nn_status emit_one(kx_model *M, kx_node *n, kx_text *t, bool first)
     int ranks[NN_MAX_INPUTS];
     for (int k = 0; k < n->n_in; k++) {
         kx_node *src = find(M, n->in[k]);
-        ranks[k] = src && !src->is_input ? src->rank : M->nd;
+        ranks[k] = src ? src->rank : M->in[0].nd; /* else a Sequential's implicit input */
         if (src)
             src->consumers++;
     }
@@ -534,7 +615,7 @@ static nn_status emit_layers(kx_model *M, kx_text *t)
             if (M->next_in[n - M->nodes] < n->n_in) {
                 const char *name = n->in[M->next_in[n - M->nodes]++];
                 kx_node *src = find(M, name);
-                if (!src && strcmp(name, M->input_name))
+                if (!src && (!M->implicit_input[0] || strcmp(name, M->implicit_input)))
                     return kx_fail(&n->L, "takes input from '%s', which is not a layer of the "
                                           "model",
                                    name);
@@ -555,18 +636,20 @@ static nn_status emit_layers(kx_model *M, kx_text *t)
             sp--;
         }
     }
+    /* nnctl's outputs are the layers nothing consumes */
     for (int i = 0; i < M->n; i++) {
         kx_node *n = &M->nodes[i];
-        if (!n->is_input && !n->consumers && strcmp(n->L.name, M->output_name))
-            return kx_fail(&n->L, "does not lead to the output '%s': nnctl models have one "
-                                  "output",
-                           M->output_name);
+        int k = 0;
+        while (k < M->n_out && strcmp(M->out[k], n->L.name))
+            k++;
+        if (!n->is_input && !n->consumers && k == M->n_out)
+            return kx_fail(&n->L, "leads to no output of the model (output_layers): nnctl "
+                                  "cannot hold a layer whose result goes nowhere");
+        if (k < M->n_out && n->consumers)
+            return model_fail(M, "the output layer '%s' also feeds other layers: an nnctl "
+                                 "output must be a layer nothing consumes",
+                              n->L.name);
     }
-    kx_node *out = find(M, M->output_name);
-    if (out && out->consumers)
-        return model_fail(M, "the output layer '%s' also feeds other layers: nnctl's output is "
-                             "the one layer nothing consumes",
-                          M->output_name);
     return NN_OK;
 }
 
@@ -602,27 +685,42 @@ static nn_status convert(kx_model *M, json_t *root, kx_text *t)
         return st;
     if ((st = seq ? read_sequential(M, cfg) : read_functional(M, cfg, layers)))
         return st;
-    kx_layer in = {.what = M->what, .name = M->input_name, .cls = "InputLayer", .err = M->err};
-    if ((st = kx_check_name(&in, M->input_name)))
+    kx_layer in = {.what = M->what, .name = M->in[0].name, .cls = "InputLayer", .err = M->err};
+    if ((st = kx_check_name(&in, M->in[0].name)))
         return st;
-    if (M->n == 1 && M->nodes[0].is_input)
-        return model_fail(M, "the model has no layers besides its input");
+    if (M->n == M->n_in && M->nodes[0].is_input)
+        return model_fail(M, "the model has no layers besides its input%s",
+                          M->n_in > 1 ? "s" : "");
     kx_printf(t, "model: {\n  name = ");
     kx_string(t, M->name);
-    kx_printf(t, ";\n  input = { name = ");
-    kx_string(t, M->input_name);
-    kx_printf(t, "; shape = [");
-    for (int i = 0; i < M->nd; i++)
-        kx_printf(t, "%s%lld", i ? ", " : "", M->shape[i]);
-    kx_printf(t, "]; };\n  layers = (\n");
+    /* one input keeps the `input = {...}` form */
+    kx_printf(t, M->n_in > 1 ? ";\n  inputs = (" : ";\n  input =");
+    for (int k = 0; k < M->n_in; k++) {
+        kx_printf(t, "%s { name = ", k ? "," : "");
+        kx_string(t, M->in[k].name);
+        kx_printf(t, "; shape = [");
+        for (int i = 0; i < M->in[k].nd; i++)
+            kx_printf(t, "%s%lld", i ? ", " : "", M->in[k].shape[i]);
+        kx_printf(t, "]; }");
+    }
+    kx_printf(t, M->n_in > 1 ? " );\n" : ";\n");
+    if (M->n_out > 1) {
+        kx_printf(t, "  outputs = [");
+        for (int k = 0; k < M->n_out; k++) {
+            kx_printf(t, "%s", k ? ", " : "");
+            kx_string(t, M->out[k]);
+        }
+        kx_printf(t, "];\n");
+    }
+    kx_printf(t, "  layers = (\n");
     if ((st = emit_layers(M, t)))
         return st;
     kx_printf(t, "\n  );\n};\n");
     return NN_OK;
 }
 
-nn_status nn_keras_model_text(const char *json_text, const char *what,
-                              const char *keras_version, char **text, nn_error *err)
+nn_status kx_model_text(const char *json_text, const char *what, const char *keras_version,
+                        char **text, kx_outputs *outs, nn_error *err)
 {
     *text = NULL;
     json_error_t je;
@@ -638,6 +736,14 @@ nn_status nn_keras_model_text(const char *json_text, const char *what,
                                         : model_fail(&M, "not a Keras model: not a JSON object");
     if (!st && t.oom)
         st = nn_fail(err, NN_ERR_RUNTIME, "out of memory converting %s", what);
+    if (!st && outs) {
+        outs->n = M.n_out;
+        outs->keras_major = M.keras_major;
+        for (int k = 0; k < M.n_out; k++) {
+            snprintf(outs->name[k], sizeof outs->name[k], "%s", M.out[k]);
+            snprintf(outs->key[k], sizeof outs->key[k], "%s", M.out_key[k]);
+        }
+    }
     free(M.nodes);
     free(M.by_name);
     json_decref(root);
@@ -647,6 +753,12 @@ nn_status nn_keras_model_text(const char *json_text, const char *what,
     }
     *text = t.s;
     return NN_OK;
+}
+
+nn_status nn_keras_model_text(const char *json_text, const char *what,
+                              const char *keras_version, char **text, nn_error *err)
+{
+    return kx_model_text(json_text, what, keras_version, text, NULL, err);
 }
 
 /* ---- spec documents ----------------------------------------------------- */
@@ -659,7 +771,8 @@ nn_status nn_keras_file_spec(const nn_h5_model *f, const char *path, nn_spec **o
     char what[4200];
     snprintf(what, sizeof what, "'%s': model_config", path);
     char *model = NULL, *train = NULL;
-    nn_status st = nn_keras_model_text(f->model_config, what, f->keras_version, &model, err);
+    kx_outputs outs;
+    nn_status st = kx_model_text(f->model_config, what, f->keras_version, &model, &outs, err);
     if (st)
         return st;
     nn_error terr;
@@ -667,7 +780,7 @@ nn_status nn_keras_file_spec(const nn_h5_model *f, const char *path, nn_spec **o
     if (!f->training_config)
         snprintf(train_note, note_len,
                  "'%s' has no training_config (Keras saved it without compile())", path);
-    else if (nn_keras_train_text(f->training_config, what, &train, &terr))
+    else if (kx_train_text(f->training_config, what, &outs, &train, &terr))
         snprintf(train_note, note_len, "%s", terr.msg);
     /* train_standin: what predict and summary use when nnctl cannot use
      * the training_config (eval then says why) */

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "model/layer.h"
 #include "util/error.h"
 
 /* A growing text buffer; the first allocation failure sticks (oom). */
@@ -48,5 +49,23 @@ nn_status kx_layer_body(const kx_layer *L, const int *in_rank, int n_in, kx_text
 
 /* Layer names nnctl accepts: 1..63 characters, no '/'. */
 nn_status kx_check_name(const kx_layer *L, const char *name);
+
+/* The model's output layer names in model.outputs order: what a
+ * training_config's per-output losses and weights are keyed by (or by
+ * key, the output's key when Keras 3's model outputs were a dict; "");
+ * keras_major: the file's Keras (3 reads a metrics list per output). */
+typedef struct kx_outputs {
+    int n, keras_major;
+    char name[NN_MAX_IO][NN_NAME_MAX];
+    char key[NN_MAX_IO][NN_NAME_MAX];
+} kx_outputs;
+
+/* nn_keras_model_text, also giving the outputs (outs may be NULL). */
+nn_status kx_model_text(const char *json_text, const char *what, const char *keras_version,
+                        char **text, kx_outputs *outs, nn_error *err);
+/* nn_keras_train_text for a model with outputs outs (NULL: one output):
+ * a loss, loss_weights or metrics per output map to the outputs' names. */
+nn_status kx_train_text(const char *json_text, const char *what, const kx_outputs *outs,
+                        char **text, nn_error *err);
 
 #endif

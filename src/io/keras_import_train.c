@@ -1,7 +1,9 @@
 /* Keras's training_config (what compile() was given) to an nnctl `train`
- * group: the loss (required; it decides what eval reports), the metrics
- * nnctl has (others are left out), and the optimizer where it maps (only
- * training would use it; one that does not map becomes plain sgd). */
+ * group: the loss (required; it decides what eval reports), one per output
+ * or one for all, with loss_weights; the metrics nnctl has (others are
+ * left out), and the optimizer where it maps (only training would use it;
+ * one that does not map becomes plain sgd). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -59,8 +61,75 @@ static const name_map metrics[] = {
     {"rmse", "rmse"}, {"root_mean_squared_error", "rmse"}, {"RootMeanSquaredError", "rmse"},
 };
 
-static nn_status write_loss(const kx_layer *L, json_t *loss, kx_text *t, const char **sparse)
+/* "cls, reg": the outputs, for messages. */
+static const char *output_list(const kx_outputs *o, char *buf, size_t len)
 {
+    size_t at = 0;
+    buf[0] = '\0';
+    for (int k = 0; o && k < o->n && at < len; k++)
+        at += (size_t)snprintf(buf + at, len - at, "%s%s", k ? ", " : "", o->name[k]);
+    return buf;
+}
+
+/* A libconfig setting name (what a train.loss / loss_weights key must be). */
+static bool key_ok(const char *s)
+{
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '*'))
+        return false;
+    for (s++; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '-' || *s == '_' || *s == '*'))
+            return false;
+    return true;
+}
+
+/* A compile() argument given per output: a list by output position or a
+ * dict by output name. each[k] gets output k's value (NULL: none given).
+ * Without known outputs (o NULL) there is one, whatever its name. */
+static nn_status per_output(const kx_layer *L, const char *key, json_t *v, const kx_outputs *o,
+                            json_t **each)
+{
+    int n = o ? o->n : 1;
+    char names[NN_MAX_IO * (NN_NAME_MAX + 2)];
+    for (int k = 0; k < n; k++)
+        each[k] = NULL;
+    if (json_is_array(v)) {
+        if (json_array_size(v) != (size_t)n)
+            return kx_fail(L, "%s lists %zu value%s (one per output, in order) but the model "
+                              "has %d output%s%s%s%s",
+                           key, json_array_size(v), json_array_size(v) == 1 ? "" : "s", n,
+                           n == 1 ? "" : "s", o ? " (" : "", output_list(o, names, sizeof names),
+                           o ? ")" : "");
+        for (int k = 0; k < n; k++)
+            each[k] = json_array_get(v, (size_t)k);
+    } else {
+        const char *name;
+        json_t *e;
+        json_object_foreach(v, name, e) {
+            int k = 0;
+            while (o && k < n && strcmp(o->name[k], name) &&
+                   (!o->key[k][0] || strcmp(o->key[k], name)))
+                k++;
+            if (k == n || (!o && json_object_size(v) != 1))
+                return kx_fail(L, "%s names '%s', which is not an output of the model%s%s%s",
+                               key, name, o ? " (outputs: " : "",
+                               output_list(o, names, sizeof names), o ? ")" : "");
+            each[k] = e;
+        }
+    }
+    for (int k = 0; k < n; k++)
+        if (json_is_null(each[k]))
+            each[k] = NULL;
+    return NN_OK;
+}
+
+/* One loss (a name, a serialized loss object or function) to nnctl's
+ * name; `out` names the output in errors when losses are per output. */
+static nn_status map_loss(const kx_layer *L, json_t *loss, const char *out, const char **mapped)
+{
+    char pre[NN_NAME_MAX + 24] = "";
+    if (out)
+        snprintf(pre, sizeof pre, "output '%s': ", out);
     const char *name = NULL;
     json_t *cfg = NULL;
     if (json_is_string(loss)) {
@@ -70,36 +139,147 @@ static nn_status write_loss(const kx_layer *L, json_t *loss, kx_text *t, const c
          * function: {"class_name": "function", "config": "mse"} */
         cfg = json_object_get(loss, "config");
         name = json_string_value(json_is_string(cfg) ? cfg : json_object_get(loss, "class_name"));
-    } else if (json_is_array(loss) || json_is_object(loss)) {
-        return kx_fail(L, "a loss per output is not supported (nnctl models have one output)");
     }
+    if (!name && loss && !json_is_null(loss))
+        return kx_fail(L, "%sthe loss must be a name or a serialized Keras loss", pre);
     if (!name)
-        return kx_fail(L, "no loss");
-    const char *mapped = lookup(losses, sizeof losses / sizeof losses[0], name);
-    if (!mapped)
-        return kx_fail(L, "loss %s has no nnctl equivalent", name);
+        return kx_fail(L, "%sno loss", pre);
+    *mapped = lookup(losses, sizeof losses / sizeof losses[0], name);
+    if (!*mapped)
+        return kx_fail(L, "%sloss %s has no nnctl equivalent", pre, name);
     if (json_is_object(cfg)) {
         if (json_is_true(json_object_get(cfg, "from_logits")))
-            return kx_fail(L, "loss %s with from_logits = true is not supported (nnctl's "
+            return kx_fail(L, "%sloss %s with from_logits = true is not supported (nnctl's "
                               "cross-entropy takes probabilities, as from a softmax/sigmoid)",
-                           name);
+                           pre, name);
         json_t *ls = json_object_get(cfg, "label_smoothing");
         if (json_is_number(ls) && json_number_value(ls) != 0.0)
-            return kx_fail(L, "loss %s with label_smoothing is not supported", name);
+            return kx_fail(L, "%sloss %s with label_smoothing is not supported", pre, name);
     }
-    kx_printf(t, " loss = \"%s\";", mapped);
-    *sparse = strncmp(mapped, "sparse_", 7) == 0 ? "sparse" : "dense";
     return NN_OK;
 }
 
+/* loss: one for every output (a name or a serialized loss), or one per
+ * output (a list by position, a dict by name) as the train.loss group.
+ * *any_sparse / *all_sparse: of the losses' target kinds. */
+static nn_status write_loss(const kx_layer *L, json_t *loss, const kx_outputs *o, kx_text *t,
+                            bool *any_sparse, bool *all_sparse)
+{
+    int n = o ? o->n : 1;
+    const char *mapped[NN_MAX_IO];
+    /* a dict is per output unless it is one serialized loss object (whose
+     * "class_name" is no output's name) */
+    bool by_output = json_is_array(loss) || json_is_object(loss);
+    if (json_is_object(loss) && json_is_string(json_object_get(loss, "class_name"))) {
+        by_output = false;
+        for (int k = 0; o && k < n; k++)
+            if (!strcmp(o->name[k], "class_name"))
+                by_output = true;
+    }
+    nn_status st;
+    if (by_output) {
+        json_t *each[NN_MAX_IO];
+        if ((st = per_output(L, "loss", loss, o, each)))
+            return st;
+        for (int k = 0; k < n; k++) {
+            const char *out = o ? o->name[k] : "?";
+            if (!each[k])
+                return kx_fail(L, "loss gives output '%s' no loss: nnctl needs a loss for every "
+                                  "output",
+                               out);
+            if ((st = map_loss(L, each[k], n > 1 ? out : NULL, &mapped[k])))
+                return st;
+        }
+    } else {
+        if ((st = map_loss(L, loss, NULL, &mapped[0])))
+            return st;
+        for (int k = 1; k < n; k++)
+            mapped[k] = mapped[0];
+    }
+    *any_sparse = false;
+    *all_sparse = true;
+    bool same = true, keys = true;
+    for (int k = 0; k < n; k++) {
+        bool sparse = strncmp(mapped[k], "sparse_", 7) == 0;
+        *any_sparse |= sparse;
+        *all_sparse &= sparse;
+        same &= !strcmp(mapped[k], mapped[0]);
+        keys &= o && key_ok(o->name[k]);
+    }
+    /* the group keeps Keras's per-output form (nnctl writes it back so);
+     * one name serves when the outputs' names cannot be keys */
+    if (n == 1 || !by_output || (same && !keys)) {
+        kx_printf(t, " loss = \"%s\";", mapped[0]);
+        return NN_OK;
+    }
+    kx_printf(t, " loss = {");
+    for (int k = 0; k < n; k++) {
+        if (!key_ok(o->name[k]))
+            return kx_fail(L, "output '%s' has a loss of its own, but its name cannot be a key "
+                              "of nnctl's train.loss group",
+                           o->name[k]);
+        kx_printf(t, " %s = \"%s\";", o->name[k], mapped[k]);
+    }
+    kx_printf(t, " };");
+    return NN_OK;
+}
+
+/* loss_weights: a list by output position, a dict by name, or one number
+ * for every output, to the train.loss_weights group (needs the outputs'
+ * names: none is written without them). */
+static nn_status write_weights(const kx_layer *L, json_t *w, const kx_outputs *o, kx_text *t)
+{
+    if (!w || json_is_null(w) || !o)
+        return NN_OK;
+    json_t *each[NN_MAX_IO];
+    nn_status st;
+    if (json_is_number(w)) {
+        for (int k = 0; k < o->n; k++)
+            each[k] = w;
+    } else if (!json_is_array(w) && !json_is_object(w)) {
+        return kx_fail(L, "loss_weights must be a number, a list or a dict by output");
+    } else if ((st = per_output(L, "loss_weights", w, o, each))) {
+        return st;
+    }
+    kx_printf(t, " loss_weights = {");
+    for (int k = 0; k < o->n; k++) {
+        if (!each[k])
+            continue; /* nnctl's default, as Keras's: 1 */
+        double d = json_is_number(each[k]) ? json_number_value(each[k]) : -1.0;
+        if (!(d >= 0.0 && d <= 1e30))
+            return kx_fail(L, "loss_weights: the weight of output '%s' must be a number >= 0",
+                           o->name[k]);
+        if (!key_ok(o->name[k]))
+            return kx_fail(L, "loss_weights: output '%s' has a weight, but its name cannot be a "
+                              "key of nnctl's train.loss_weights group",
+                           o->name[k]);
+        kx_printf(t, " %s = ", o->name[k]);
+        kx_float_text(t, d);
+        kx_printf(t, ";");
+    }
+    kx_printf(t, " };");
+    return NN_OK;
+}
+
+/* The metrics collected for one output (or for all). */
+typedef struct {
+    const char *names[NN_MAX_METRICS];
+    long long ks[NN_MAX_METRICS];
+    int n, cap;
+} metric_set;
+
 /* Metric names out of strings, {class_name, config: {name}} objects and
- * the nested per-output lists tf.keras writes. */
-static void collect_metrics(json_t *v, const char **names, long long *ks, int *n, bool sparse)
+ * the nested lists tf.keras writes; those nnctl lacks are left out. A
+ * metric needing the other target kind than a loss's would be refused
+ * with that loss: left out too. out: the output these are for (NULL: all),
+ * whose "<out>_" tf.keras puts before its metrics' names. */
+static void collect_metrics(json_t *v, metric_set *m, bool any_sparse, bool all_sparse,
+                            const char *out)
 {
     if (json_is_array(v)) {
         size_t i;
         json_t *e;
-        json_array_foreach(v, i, e) collect_metrics(e, names, ks, n, sparse);
+        json_array_foreach(v, i, e) collect_metrics(e, m, any_sparse, all_sparse, out);
         return;
     }
     const char *name = NULL;
@@ -109,25 +289,106 @@ static void collect_metrics(json_t *v, const char **names, long long *ks, int *n
     } else if (json_is_object(v)) {
         json_t *cfg = json_object_get(v, "config");
         json_t *nm = json_object_get(cfg, "name"), *cn = json_object_get(v, "class_name");
-        if (json_is_string(nm))
-            name = lookup(metrics, sizeof metrics / sizeof metrics[0], json_string_value(nm));
+        const char *s = json_string_value(nm);
+        size_t len = out ? strlen(out) : 0;
+        if (s && len && !strncmp(s, out, len) && s[len] == '_')
+            s += len + 1; /* "cls_accuracy" */
+        if (s)
+            name = lookup(metrics, sizeof metrics / sizeof metrics[0], s);
         if (!name && json_is_string(cn))
             name = lookup(metrics, sizeof metrics / sizeof metrics[0], json_string_value(cn));
         kx_as_int(json_object_get(cfg, "k"), &k);
     }
-    if (!name || *n == NN_MAX_METRICS || k < 1 || k > (1 << 20))
+    if (!name || m->n == m->cap || k < 1 || k > (1 << 20))
         return;
-    /* metrics of the other target kind would be refused with the loss */
     bool sparse_metric = !strncmp(name, "sparse_", 7);
     bool dense_metric = !strcmp(name, "categorical_accuracy") ||
                         !strcmp(name, "top_k_categorical_accuracy");
-    if ((sparse_metric && !sparse) || (dense_metric && sparse))
+    if ((sparse_metric && !all_sparse) || (dense_metric && any_sparse))
         return;
-    for (int i = 0; i < *n; i++)
-        if (!strcmp(names[i], name) && ks[i] == k)
+    for (int i = 0; i < m->n; i++)
+        if (!strcmp(m->names[i], name) && m->ks[i] == k)
             return;
-    names[*n] = name;
-    ks[(*n)++] = k;
+    m->names[m->n] = name;
+    m->ks[m->n++] = k;
+}
+
+static bool metric_sets_equal(const metric_set *a, const metric_set *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (int i = 0; i < a->n; i++) {
+        int j = 0;
+        while (j < b->n && (strcmp(a->names[i], b->names[j]) || a->ks[i] != b->ks[j]))
+            j++;
+        if (j == b->n)
+            return false;
+    }
+    return true;
+}
+
+static void metric_set_text(const metric_set *m, char *buf, size_t len)
+{
+    size_t at = (size_t)snprintf(buf, len, "%s", m->n ? "" : "none");
+    for (int i = 0; i < m->n && at < len; i++)
+        at += (size_t)snprintf(buf + at, len - at, "%s%s", i ? ", " : "", m->names[i]);
+}
+
+/* metrics: one list for every output, or per output: a dict by name, a
+ * list of one list per output (tf.keras), or Keras 3's list of one entry
+ * per output (Keras 3 refuses a list of another length with several
+ * outputs; Keras 2 applies a flat list to every output). nnctl applies
+ * one list to every output, so per-output lists must agree. */
+static nn_status read_metrics(const kx_layer *L, json_t *v, const kx_outputs *o, bool any_sparse,
+                              bool all_sparse, metric_set *out)
+{
+    int n = o ? o->n : 1;
+    /* per output, each output's metrics list is the one nnctl applies */
+    out->cap = NN_MAX_METRICS / n < NN_MAX_METRICS_PER_OUTPUT ? NN_MAX_METRICS / n
+                                                               : NN_MAX_METRICS_PER_OUTPUT;
+    out->n = 0;
+    bool nested = n > 1 && json_is_array(v) && json_array_size(v) == (size_t)n;
+    for (size_t i = 0; nested && o->keras_major != 3 && i < json_array_size(v); i++)
+        nested = json_is_array(json_array_get(v, i));
+    if (!nested && !json_is_object(v)) {
+        collect_metrics(v, out, any_sparse, all_sparse, NULL);
+        return NN_OK;
+    }
+    if (json_is_object(v) && json_is_string(json_object_get(v, "class_name"))) {
+        collect_metrics(v, out, any_sparse, all_sparse, NULL); /* one serialized metric */
+        return NN_OK;
+    }
+    json_t *each[NN_MAX_IO];
+    nn_status st = per_output(L, "metrics", v, o, each);
+    if (st)
+        return st;
+    metric_set *per = malloc((size_t)n * sizeof *per);
+    if (!per)
+        return kx_fail(L, "out of memory");
+    for (int k = 0; k < n; k++) {
+        per[k].n = 0;
+        per[k].cap = out->cap;
+        collect_metrics(each[k], &per[k], any_sparse, all_sparse, o ? o->name[k] : NULL);
+    }
+    int k = 1;
+    while (k < n && metric_sets_equal(&per[0], &per[k]))
+        k++;
+    if (k < n) {
+        char msg[1024], one[256];
+        size_t at = 0;
+        for (int j = 0; j < n && at < sizeof msg; j++) {
+            metric_set_text(&per[j], one, sizeof one);
+            at += (size_t)snprintf(msg + at, sizeof msg - at, "%s'%s': %s", j ? "; " : "",
+                                   o ? o->name[j] : "?", one);
+        }
+        free(per);
+        return kx_fail(L, "metrics differ between outputs (%s): nnctl applies one metrics list "
+                          "to every output",
+                       msg);
+    }
+    *out = per[0];
+    free(per);
+    return NN_OK;
 }
 
 static void opt_number(kx_text *t, json_t *cfg, const char *key, const char *spec_key,
@@ -187,8 +448,8 @@ static void write_optimizer(json_t *opt, kx_text *t)
     kx_printf(t, " };");
 }
 
-nn_status nn_keras_train_text(const char *json_text, const char *what, char **text,
-                              nn_error *err)
+nn_status kx_train_text(const char *json_text, const char *what, const kx_outputs *outs,
+                        char **text, nn_error *err)
 {
     *text = NULL;
     kx_layer L = {.what = what, .err = err};
@@ -197,24 +458,27 @@ nn_status nn_keras_train_text(const char *json_text, const char *what, char **te
     if (!root)
         return nn_fail(err, NN_ERR_RUNTIME, "%s: not valid JSON (line %d: %s)", what, je.line,
                        je.text);
+    if (outs && outs->n < 1)
+        outs = NULL;
     kx_text t = {0};
-    const char *kind = NULL;
+    bool any_sparse = false, all_sparse = false;
+    metric_set ms;
     kx_printf(&t, "train: {");
-    nn_status st = json_is_object(root)
-                       ? write_loss(&L, json_object_get(root, "loss"), &t, &kind)
-                       : kx_fail(&L, "not a JSON object");
+    nn_status st = json_is_object(root) ? write_loss(&L, json_object_get(root, "loss"), outs, &t,
+                                                     &any_sparse, &all_sparse)
+                                        : kx_fail(&L, "not a JSON object");
+    if (!st)
+        st = write_weights(&L, json_object_get(root, "loss_weights"), outs, &t);
+    if (!st)
+        st = read_metrics(&L, json_object_get(root, "metrics"), outs, any_sparse, all_sparse,
+                          &ms);
     if (!st) {
-        const char *names[NN_MAX_METRICS];
-        long long ks[NN_MAX_METRICS];
-        int n = 0;
-        collect_metrics(json_object_get(root, "metrics"), names, ks, &n,
-                        !strcmp(kind, "sparse"));
-        if (n) {
+        if (ms.n) {
             kx_printf(&t, " metrics = (");
-            for (int i = 0; i < n; i++) {
-                kx_printf(&t, "%s{ type = \"%s\";", i ? ", " : " ", names[i]);
-                if (strstr(names[i], "top_k"))
-                    kx_printf(&t, " k = %lld;", ks[i]);
+            for (int i = 0; i < ms.n; i++) {
+                kx_printf(&t, "%s{ type = \"%s\";", i ? ", " : " ", ms.names[i]);
+                if (strstr(ms.names[i], "top_k"))
+                    kx_printf(&t, " k = %lld;", ms.ks[i]);
                 kx_printf(&t, " }");
             }
             kx_printf(&t, " );");
@@ -231,4 +495,10 @@ nn_status nn_keras_train_text(const char *json_text, const char *what, char **te
     }
     *text = t.s;
     return NN_OK;
+}
+
+nn_status nn_keras_train_text(const char *json_text, const char *what, char **text,
+                              nn_error *err)
+{
+    return kx_train_text(json_text, what, NULL, text, err);
 }

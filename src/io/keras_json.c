@@ -6,6 +6,8 @@
 
 static bool is_chain(const nn_model *m)
 {
+    if (m->n_inputs != 1 || m->n_outputs != 1)
+        return false;
     for (int i = 1; i < m->n_nodes; i++)
         if (m->nodes[i]->n_in != 1 || m->nodes[i]->in[0] != m->nodes[i - 1])
             return false;
@@ -57,9 +59,14 @@ nn_status nn_model_keras_json(const nn_model *m, json_t **out, nn_error *err)
         *out = json_pack("{s:s, s:o, s:s, s:s}", "class_name", "Sequential", "config", config,
                          "keras_version", NN_KERAS_VERSION, "backend", "tensorflow");
     } else {
-        config = json_pack("{s:s, s:o, s:[[s,i,i]], s:[[s,i,i]]}", "name", m->name, "layers",
-                           layers, "input_layers", m->input->name, 0, 0, "output_layers",
-                           m->output->name, 0, 0);
+        /* [[name, 0, 0], ...] in the model's input and output order */
+        json_t *ins = json_array(), *outs = json_array();
+        for (int k = 0; k < m->n_inputs; k++)
+            json_array_append_new(ins, json_pack("[s,i,i]", m->inputs[k]->name, 0, 0));
+        for (int k = 0; k < m->n_outputs; k++)
+            json_array_append_new(outs, json_pack("[s,i,i]", m->outputs[k]->name, 0, 0));
+        config = json_pack("{s:s, s:o, s:o, s:o}", "name", m->name, "layers", layers,
+                           "input_layers", ins, "output_layers", outs);
         *out = json_pack("{s:s, s:o, s:s, s:s}", "class_name", "Functional", "config", config,
                          "keras_version", NN_KERAS_VERSION, "backend", "tensorflow");
     }

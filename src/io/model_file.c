@@ -41,20 +41,26 @@ static nn_status keras_order(const nn_model *m, int *order, nn_error *err)
     int *visit = seen + n, *depth = seen + 2 * n, *post = seen + 3 * n, *stack = seen + 4 * n;
     int *child = seen + 5 * n; /* the next input to walk, per node */
     int sp = 0, np = 0, count = 0;
-    stack[sp++] = m->output->index;
-    seen[m->output->index] = 1;
-    visit[m->output->index] = count++;
-    while (sp) {
-        const nn_node *top = m->nodes[stack[sp - 1]];
-        if (child[top->index] < top->n_in) {
-            const nn_node *in = top->in[child[top->index]++];
-            if (!seen[in->index]) {
-                seen[in->index] = 1;
-                visit[in->index] = count++;
-                stack[sp++] = in->index;
+    /* one walk from each output, in model order, sharing what was seen */
+    for (int o = 0; o < m->n_outputs; o++) {
+        const nn_node *root = m->outputs[o];
+        if (seen[root->index])
+            continue;
+        stack[sp++] = root->index;
+        seen[root->index] = 1;
+        visit[root->index] = count++;
+        while (sp) {
+            const nn_node *top = m->nodes[stack[sp - 1]];
+            if (child[top->index] < top->n_in) {
+                const nn_node *in = top->in[child[top->index]++];
+                if (!seen[in->index]) {
+                    seen[in->index] = 1;
+                    visit[in->index] = count++;
+                    stack[sp++] = in->index;
+                }
+            } else {
+                post[np++] = stack[--sp];
             }
-        } else {
-            post[np++] = stack[--sp];
         }
     }
     for (int i = np - 1; i >= 0; i--) {
@@ -103,15 +109,39 @@ static nn_status fill_array(nn_engine *e, const nn_tensor *t, const float *host,
     return NN_OK;
 }
 
+/* Keras's compile() arguments. Several outputs: loss and loss_weights as
+ * {output: ...} objects when the spec named them per output; metrics as
+ * {output: the list every output takes}. */
 static char *training_config(const nn_train_cfg *t)
 {
     json_t *metrics = json_array();
     for (int i = 0; i < t->n_metrics; i++)
-        json_array_append_new(metrics, json_string(t->metrics[i].name));
-    json_t *cfg = json_pack("{s:s, s:o, s:n, s:n, s:n, s:o}", "loss", t->loss->keras_name,
-                            "metrics", metrics, "weighted_metrics", "loss_weights",
-                            "sample_weight_mode", "optimizer_config",
-                            nn_optimizer_keras_json(&t->optimizer));
+        if (t->metrics[i].head == 0)
+            json_array_append_new(metrics, json_string(t->metrics[i].base));
+    if (t->n_outputs > 1) {
+        /* Keras 3 takes a flat list only for one output: {output: [...]} */
+        json_t *per = json_object();
+        for (int k = 0; k < t->n_outputs; k++)
+            json_object_set(per, t->output_names[k], metrics);
+        json_decref(metrics);
+        metrics = per;
+    }
+    json_t *loss = json_string(t->loss->keras_name), *weights = json_null();
+    if (t->loss_by_output) {
+        json_decref(loss);
+        loss = json_object();
+        for (int k = 0; k < t->n_outputs; k++)
+            json_object_set_new(loss, t->output_names[k], json_string(t->losses[k]->keras_name));
+    }
+    if (t->weights_given) {
+        json_decref(weights);
+        weights = json_object();
+        for (int k = 0; k < t->n_outputs; k++)
+            json_object_set_new(weights, t->output_names[k], json_real(t->loss_weights[k]));
+    }
+    json_t *cfg = json_pack("{s:o, s:o, s:n, s:o, s:n, s:o}", "loss", loss, "metrics", metrics,
+                            "weighted_metrics", "loss_weights", weights, "sample_weight_mode",
+                            "optimizer_config", nn_optimizer_keras_json(&t->optimizer));
     char *s = json_dumps(cfg, JSON_COMPACT);
     json_decref(cfg);
     return s;

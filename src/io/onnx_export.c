@@ -173,23 +173,29 @@ nn_status nn_export_onnx(const nn_model *m, const char *path, nn_error *err)
     if (!names)
         return NN_ERR_RUNTIME;
     int64_t dims[NN_MAX_DIMS + 1];
-    int nd = batch_dims(m->input, dims);
-    names[m->input->index] = onnx_keep(&g, m->input->name);
-    onnx_graph_input(&g, m->input->name, nd, dims);
+    for (int k = 0; k < m->n_inputs; k++) {
+        const nn_node *in = m->inputs[k];
+        int nd = batch_dims(in, dims);
+        names[in->index] = onnx_keep(&g, in->name);
+        onnx_graph_input(&g, in->name, nd, dims);
+    }
     nn_status st = NN_OK;
     for (int i = 0; i < m->n_nodes && !st; i++)
-        if (m->nodes[i] != m->input)
+        if (!nn_model_is_input(m, m->nodes[i]))
             st = export_layer(m, m->nodes[i], &g, names, err);
-    if (!st) {
-        /* the graph's output carries the output layer's name */
-        g.scope = m->output->name;
+    for (int k = 0; k < m->n_outputs && !st; k++) {
+        /* each graph output carries its output layer's name, in model order */
+        const nn_node *out = m->outputs[k];
+        g.scope = out->name;
         onnx_node node;
         onnx_node_begin(&node, &g, "Identity");
-        onnx_node_input(&node, names[m->output->index]);
-        onnx_node_output(&node, m->output->name);
+        onnx_node_input(&node, names[out->index]);
+        onnx_node_output(&node, out->name);
         onnx_node_end(&node);
-        nd = batch_dims(m->output, dims);
-        onnx_graph_output(&g, m->output->name, nd, dims);
+        int nd = batch_dims(out, dims);
+        onnx_graph_output(&g, out->name, nd, dims);
+    }
+    if (!st) {
         char doc[256];
         snprintf(doc, sizeof doc, "nnctl model '%s': channels-last input, inference mode",
                  m->name);

@@ -16,6 +16,7 @@
 #define NN_MAX_INPUTS 8
 #define NN_MAX_PARAMS 8
 #define NN_NAME_MAX 64
+#define NN_MAX_IO 8 /* model inputs, and model outputs */
 
 typedef struct nn_regularizer {
     float l1, l2; /* both 0: none */

@@ -34,24 +34,35 @@ static void default_name(const nn_model *m, const char *base, char *out, size_t 
         snprintf(out, len, "%s_%d", base, k);
 }
 
-static nn_status parse_input(nn_model *m, nn_spec_node *ms, nn_error *err)
+/* One input node from a group { name; shape }; default names input_1, input_2, ... */
+static nn_status parse_input_group(nn_model *m, nn_spec_node *in, int k, nn_error *err)
 {
-    nn_spec_node *in;
-    nn_status st = nn_spec_group(ms, "input", true, &in, err);
-    if (st)
-        return st;
     nn_node *n = calloc(1, sizeof *n);
     if (!n)
         return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
     n->type = &nn_layer_input;
+    n->spec = in;
     long long shape[NN_MAX_DIMS - 1];
     int nd;
     const char *name;
+    char def[32];
+    snprintf(def, sizeof def, "input_%d", k + 1);
+    nn_status st;
     if ((st = nn_spec_int_array(in, "shape", true, 1, 1 << 30, NN_MAX_DIMS - 1, shape, &nd, err)) ||
-        (st = nn_spec_string(in, "name", false, "input_1", &name, err)) ||
+        (st = nn_spec_string(in, "name", false, def, &name, err)) ||
         (st = nn_spec_check_unknown(in, err))) {
         free(n);
         return st;
+    }
+    if (!name[0] || strlen(name) >= NN_NAME_MAX || strchr(name, '/')) {
+        free(n);
+        return nn_spec_fail(in, "name", err, NN_ERR_USAGE,
+                            "expected a non-empty name of at most %d characters without '/'",
+                            NN_NAME_MAX - 1);
+    }
+    if (nn_model_find(m, name)) {
+        free(n);
+        return nn_spec_fail(in, "name", err, NN_ERR_USAGE, "duplicate input name \"%s\"", name);
     }
     snprintf(n->name, sizeof n->name, "%s", name);
     n->ndim = nd;
@@ -65,8 +76,106 @@ static nn_status parse_input(nn_model *m, nn_spec_node *ms, nn_error *err)
                             "input of %zu values per sample is too large", size);
     }
     n->trainable = false;
-    m->input = n;
+    m->inputs[m->n_inputs++] = n;
     return add_node(m, n, err);
+}
+
+/* model.input = { ... } (one input) or model.inputs = ( { ... }, ... ). */
+static nn_status parse_inputs(nn_model *m, nn_spec_node *ms, nn_error *err)
+{
+    nn_spec_node *in = NULL, *list = NULL;
+    nn_status st;
+    if ((st = nn_spec_group(ms, "input", false, &in, err)) ||
+        (!in && (st = nn_spec_list(ms, "inputs", false, &list, err))))
+        return st;
+    if (in && nn_spec_has(ms, "inputs"))
+        return nn_spec_fail(ms, "inputs", err, NN_ERR_USAGE,
+                            "give model.input (one input) or model.inputs (several), not both");
+    if (in)
+        return parse_input_group(m, in, 0, err);
+    if (!list)
+        return nn_spec_fail(ms, NULL, err, NN_ERR_USAGE,
+                            "missing required key \"input\" (for several inputs: model.inputs = "
+                            "( { name = \"a\"; shape = [...]; }, ... ))");
+    int count = nn_spec_length(list);
+    if (count < 1 || count > NN_MAX_IO)
+        return nn_spec_fail(ms, "inputs", err, NN_ERR_USAGE, "expected 1 to %d inputs, got %d",
+                            NN_MAX_IO, count);
+    for (int k = 0; k < count; k++) {
+        nn_spec_node *g;
+        if ((st = nn_spec_elem_group(list, k, &g, err)) ||
+            (st = parse_input_group(m, g, k, err)))
+            return st;
+    }
+    return NN_OK;
+}
+
+/* The outputs: model.outputs = ["a", "b"] in that order, else the one node
+ * nothing consumes. An output feeds no other layer (its gradient comes
+ * from its loss alone) and no layer is left dangling. */
+static nn_status resolve_outputs(nn_model *m, nn_spec_node *ms, nn_spec_node *layers,
+                                 nn_error *err)
+{
+    const char *names[NN_MAX_IO];
+    int count = 0;
+    nn_status st = nn_spec_string_array(ms, "outputs", false, NN_MAX_IO, names, &count, err);
+    if (st)
+        return st;
+    bool listed = nn_spec_has(ms, "outputs");
+    if (listed && count == 0)
+        return nn_spec_fail(ms, "outputs", err, NN_ERR_USAGE, "expected at least one layer name");
+    for (int k = 0; k < count; k++) {
+        nn_node *n = nn_model_find(m, names[k]);
+        if (!n || n->type == &nn_layer_input)
+            return nn_spec_fail(ms, "outputs", err, NN_ERR_USAGE, "no layer named \"%s\"",
+                                names[k]);
+        if (nn_model_is_output(m, n))
+            return nn_spec_fail(ms, "outputs", err, NN_ERR_USAGE, "\"%s\" is listed twice",
+                                names[k]);
+        if (n->n_consumers)
+            return nn_spec_fail(ms, "outputs", err, NN_ERR_USAGE,
+                                "output \"%s\" also feeds another layer; an output must be a "
+                                "last layer (add a layer after it for the branch that goes on)",
+                                names[k]);
+        m->outputs[m->n_outputs++] = n;
+    }
+    for (int i = 0; i < m->n_nodes; i++) {
+        nn_node *n = m->nodes[i];
+        if (n->n_consumers || nn_model_is_output(m, n))
+            continue;
+        if (n->type == &nn_layer_input)
+            return nn_spec_fail(ms, "inputs", err, NN_ERR_USAGE, "input \"%s\" feeds no layer",
+                                n->name);
+        if (listed)
+            return nn_spec_fail(ms, "outputs", err, NN_ERR_USAGE,
+                                "layer \"%s\" feeds nothing and is not in model.outputs",
+                                n->name);
+        if (m->n_outputs)
+            return nn_spec_fail(layers, NULL, err, NN_ERR_USAGE,
+                                "layers \"%s\" and \"%s\" both have no consumer: list the model's "
+                                "outputs, model.outputs = [\"%s\", \"%s\"]",
+                                m->outputs[0]->name, n->name, m->outputs[0]->name, n->name);
+        m->outputs[m->n_outputs++] = n;
+    }
+    if (!m->n_outputs)
+        return nn_spec_fail(layers, NULL, err, NN_ERR_USAGE, "the model has no output layer");
+    return NN_OK;
+}
+
+bool nn_model_is_input(const nn_model *m, const nn_node *n)
+{
+    for (int k = 0; k < m->n_inputs; k++)
+        if (m->inputs[k] == n)
+            return true;
+    return false;
+}
+
+bool nn_model_is_output(const nn_model *m, const nn_node *n)
+{
+    for (int k = 0; k < m->n_outputs; k++)
+        if (m->outputs[k] == n)
+            return true;
+    return false;
 }
 
 static nn_status parse_layer(nn_model *m, nn_spec_node *ls, nn_error *err)
@@ -162,7 +271,7 @@ nn_status nn_model_from_spec(nn_spec_node *ms, nn_model **out, nn_error *err)
     nn_spec_node *layers;
     nn_status st;
     if ((st = nn_spec_string(ms, "name", false, "model", &name, err)) ||
-        (st = parse_input(m, ms, err)) || (st = nn_spec_list(ms, "layers", true, &layers, err)))
+        (st = parse_inputs(m, ms, err)) || (st = nn_spec_list(ms, "layers", true, &layers, err)))
         goto fail;
     snprintf(m->name, sizeof m->name, "%s", name);
     int count = nn_spec_length(layers);
@@ -175,29 +284,10 @@ nn_status nn_model_from_spec(nn_spec_node *ms, nn_model **out, nn_error *err)
         if ((st = nn_spec_elem_group(layers, i, &ls, err)) || (st = parse_layer(m, ls, err)))
             goto fail;
     }
-    if ((st = nn_spec_check_unknown(ms, err)))
+    if ((st = resolve_outputs(m, ms, layers, err)) || (st = nn_spec_check_unknown(ms, err)))
         goto fail;
-    /* The output: the one node nothing consumes (several outputs come with
-     * multi-output losses). */
-    nn_node *output = NULL;
-    for (int i = 0; i < m->n_nodes; i++) {
-        nn_node *n = m->nodes[i];
-        if (n->n_consumers == 0 && n != m->input) {
-            if (output) {
-                st = nn_spec_fail(layers, NULL, err, NN_ERR_USAGE,
-                                  "layers \"%s\" and \"%s\" both have no consumer; a model has one "
-                                  "output",
-                                  output->name, n->name);
-                goto fail;
-            }
-            output = n;
-        }
-    }
-    if (!output) {
-        st = nn_spec_fail(layers, NULL, err, NN_ERR_USAGE, "the model has no output layer");
-        goto fail;
-    }
-    m->output = output;
+    m->input = m->inputs[0];
+    m->output = m->outputs[0];
     /* needs_grad: trainable parameters here or upstream. */
     for (int i = 0; i < m->n_nodes; i++) {
         nn_node *n = m->nodes[i];
@@ -319,7 +409,7 @@ nn_status nn_model_plan(nn_model *m, int batch, nn_error *err)
             if (n->n_consumers > 1 &&
                 (st = e->ops->alloc(e, &n->grad_scratch, n->ndim + 1, shape, err)))
                 return st;
-        } else if (n == m->output) {
+        } else if (nn_model_is_output(m, n)) {
             if ((st = e->ops->alloc(e, &n->dout, n->ndim + 1, shape, err)))
                 return st;
         }
@@ -332,6 +422,7 @@ nn_status nn_model_plan(nn_model *m, int batch, nn_error *err)
 }
 
 nn_tensor *nn_model_input_tensor(nn_model *m) { return &m->input->out; }
+nn_tensor *nn_model_input_tensor_at(nn_model *m, int i) { return &m->inputs[i]->out; }
 
 void nn_model_forward(nn_model *m, const nn_pass *p)
 {
@@ -353,10 +444,11 @@ void nn_model_backward(nn_model *m, const nn_pass *p)
 {
     for (int i = 0; i < m->n_nodes; i++)
         m->nodes[i]->grad_writes = 0;
-    m->output->grad_writes = 1;
+    for (int k = 0; k < m->n_outputs; k++)
+        m->outputs[k]->grad_writes = 1;
     for (int i = m->n_nodes - 1; i >= 0; i--) {
         nn_node *n = m->nodes[i];
-        if (!n->needs_grad || n == m->input)
+        if (!n->needs_grad || n->type == &nn_layer_input)
             continue;
         const nn_regularizer *r = &n->activity_reg;
         if ((r->l1 != 0.0f || r->l2 != 0.0f) && !n->loss_wrote_preact)

@@ -13,6 +13,11 @@ typedef struct nn_model {
     char name[NN_NAME_MAX];
     int n_nodes;
     nn_node **nodes;        /* topological order */
+    /* Keras's functional API: several inputs and outputs, in the order of
+     * model.inputs / model.outputs (the data's arrays and the losses follow
+     * it). input and output are inputs[0] and outputs[0]. */
+    int n_inputs, n_outputs;
+    nn_node *inputs[NN_MAX_IO], *outputs[NN_MAX_IO];
     nn_node *input;
     nn_node *output;
     nn_engine *e;           /* set by nn_model_alloc */
@@ -32,10 +37,15 @@ nn_status nn_model_init_params(nn_model *m, nn_rng *rng, nn_error *err);
 /* Plans per-batch tensors for batches of up to `batch` samples. */
 nn_status nn_model_plan(nn_model *m, int batch, nn_error *err);
 
-/* The input batch tensor to upload into (batch x input shape). */
+/* The input batch tensor to upload into (batch x input shape); _at: of
+ * input i. */
 nn_tensor *nn_model_input_tensor(nn_model *m);
+nn_tensor *nn_model_input_tensor_at(nn_model *m, int i);
+/* Is n one of the model's outputs / inputs? */
+bool nn_model_is_output(const nn_model *m, const nn_node *n);
+bool nn_model_is_input(const nn_model *m, const nn_node *n);
 void nn_model_forward(nn_model *m, const nn_pass *p);
-/* Backpropagates from output->dout (or output->dpreact when the loss was
+/* Backpropagates from every output's dout (or dpreact when the loss was
  * fused with the output activation). */
 void nn_model_backward(nn_model *m, const nn_pass *p);
 

@@ -543,6 +543,23 @@ int nn_spec_length(const nn_spec_node *list)
     return config_setting_length(list->s);
 }
 
+const char *nn_spec_member_key(const nn_spec_node *group, int i)
+{
+    if (!group || config_setting_type(group->s) != CONFIG_TYPE_GROUP || i < 0 ||
+        i >= config_setting_length(group->s))
+        return NULL;
+    return config_setting_name(config_setting_get_elem(group->s, (unsigned)i));
+}
+
+bool nn_spec_is_group(nn_spec_node *n, const char *key)
+{
+    if (!n || config_setting_type(n->s) != CONFIG_TYPE_GROUP)
+        return false;
+    mark_known(n, key);
+    config_setting_t *m = config_setting_get_member(n->s, key);
+    return m && config_setting_type(m) == CONFIG_TYPE_GROUP;
+}
+
 nn_status nn_spec_elem_group(nn_spec_node *list, int i, nn_spec_node **out, nn_error *err)
 {
     *out = NULL;

@@ -59,6 +59,10 @@ nn_status nn_spec_list(nn_spec_node *n, const char *key, bool required, nn_spec_
                        nn_error *err);
 int nn_spec_length(const nn_spec_node *list);
 /* Element i of a list that must be a group. */
+/* A group's i-th member's key (file order), or NULL past the end. */
+const char *nn_spec_member_key(const nn_spec_node *group, int i);
+/* Is n.key present and a group (e.g. loss = { a = "mse"; } vs loss = "mse")? */
+bool nn_spec_is_group(nn_spec_node *n, const char *key);
 nn_status nn_spec_elem_group(nn_spec_node *list, int i, nn_spec_node **out, nn_error *err);
 
 /* Scalars. Absent and !required: the default is stored. Range checks are

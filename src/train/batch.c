@@ -1,21 +1,30 @@
 #include "train/batch.h"
 
-double nn_batch_data_loss(nn_model *m, const nn_objective *o, const nn_tensor *yt, int rows,
-                          bool grad)
+double nn_batch_data_loss(nn_model *m, const nn_objective *o, nn_tensor *const *yt, int rows,
+                          bool grad, double *head_loss)
 {
-    nn_node *out = m->output;
     nn_engine *e = m->e;
-    double sum;
-    if (o->fused) {
-        sum = e->ops->loss(e, o->kind, out->preact, yt, rows, o->cols, grad ? out->dpreact : NULL,
-                           1.0f);
-        out->loss_wrote_preact = grad;
-    } else {
-        sum = e->ops->loss(e, o->kind, &out->out, yt, rows, o->cols, grad ? &out->dout : NULL,
-                           1.0f);
-        out->loss_wrote_preact = false;
+    double total = 0.0;
+    for (int k = 0; k < o->n; k++) {
+        const nn_head *h = &o->h[k];
+        nn_node *out = h->node;
+        /* the gradient of w * mean loss: the engine scales it by w / rows */
+        float w = (float)h->weight;
+        double sum;
+        if (h->fused) {
+            sum = e->ops->loss(e, h->kind, out->preact, yt[k], rows, h->cols,
+                               grad ? out->dpreact : NULL, w);
+            out->loss_wrote_preact = grad;
+        } else {
+            sum = e->ops->loss(e, h->kind, &out->out, yt[k], rows, h->cols,
+                               grad ? &out->dout : NULL, w);
+            out->loss_wrote_preact = false;
+        }
+        if (head_loss)
+            head_loss[k] = sum / rows;
+        total += h->weight * (sum / rows);
     }
-    return sum / rows;
+    return total;
 }
 
 double nn_model_weight_penalty(nn_model *m, bool grad)
@@ -32,13 +41,13 @@ double nn_model_weight_penalty(nn_model *m, bool grad)
     return total;
 }
 
-double nn_batch_gradients(nn_model *m, const nn_objective *o, const nn_tensor *yt, int rows,
+double nn_batch_gradients(nn_model *m, const nn_objective *o, nn_tensor *const *yt, int rows,
                           bool training, nn_rng *dropout, nn_batch_loss *parts)
 {
     nn_pass p = {.e = m->e, .rows = rows, .training = training, .rng = dropout};
     nn_batch_loss l;
     nn_model_forward(m, &p);
-    l.data = nn_batch_data_loss(m, o, yt, rows, true);
+    l.data = nn_batch_data_loss(m, o, yt, rows, true, l.head);
     l.activity = m->activity_penalty;
     nn_model_backward(m, &p);
     l.weights = nn_model_weight_penalty(m, true);

@@ -9,19 +9,22 @@
 
 typedef struct nn_batch_loss {
     double data, activity, weights; /* the batch loss is their sum */
+    double head[NN_MAX_IO];         /* each output's mean data loss, unweighted */
 } nn_batch_loss;
 
-/* Mean data loss of the batch (targets in yt); with grad, writes the
- * gradient into the output node (its pre-activation when fused). */
-double nn_batch_data_loss(nn_model *m, const nn_objective *o, const nn_tensor *yt, int rows,
-                          bool grad);
+/* Weighted sum of the outputs' mean data losses (output k's targets in
+ * yt[k]); each output's own mean goes to head_loss[k] (may be NULL). With
+ * grad, writes each gradient into its output node (its pre-activation when
+ * fused). */
+double nn_batch_data_loss(nn_model *m, const nn_objective *o, nn_tensor *const *yt, int rows,
+                          bool grad, double *head_loss);
 /* Sum of every weight penalty; with grad, adds their gradients. */
 double nn_model_weight_penalty(nn_model *m, bool grad);
 /* Forward, loss, backward, penalties: every trainable parameter's gradient
  * is left in its g tensor. Returns the batch loss; parts may be NULL.
  * training = false runs the forward pass in inference mode (no dropout,
  * moving statistics), for checks against references. */
-double nn_batch_gradients(nn_model *m, const nn_objective *o, const nn_tensor *yt, int rows,
+double nn_batch_gradients(nn_model *m, const nn_objective *o, nn_tensor *const *yt, int rows,
                           bool training, nn_rng *dropout, nn_batch_loss *parts);
 
 #endif

@@ -22,11 +22,12 @@ static double now(void)
 }
 
 typedef struct batcher {
-    float *x, *y;
+    int n_in, n_out;
+    float *x[NN_MAX_IO], *y[NN_MAX_IO]; /* host staging, for engines off the host */
     float *aug; /* one sample, the source of an augmented row */
     uint32_t *idx;
-    nn_tensor yt;
-    size_t in_size;
+    nn_tensor yt[NN_MAX_IO];            /* each output's targets */
+    nn_tensor *ytp[NN_MAX_IO];          /* &yt[k], as nn_batch_* take them */
 } batcher;
 
 static nn_status batcher_init(batcher *b, nn_model *m, const nn_objective *o, size_t n, int batch,
@@ -34,22 +35,31 @@ static nn_status batcher_init(batcher *b, nn_model *m, const nn_objective *o, si
 {
     memset(b, 0, sizeof *b);
     nn_engine *e = m->e;
-    b->in_size = m->input->size;
-    int shape[2] = {batch, o->target_cols};
-    nn_status st = e->ops->alloc(e, &b->yt, 2, shape, err);
-    if (st)
-        return st;
-    /* host staging buffers only for engines whose memory is not the host's
-     * (from the engine: page-locked memory uploads faster to a GPU) */
-    if (!e->ops->host_ptr(e, nn_model_input_tensor(m)) &&
-        !(b->x = e->ops->alloc_host(e, (size_t)batch * b->in_size * sizeof(float), err)))
-        return NN_ERR_RUNTIME;
-    if (!e->ops->host_ptr(e, &b->yt) &&
-        !(b->y = e->ops->alloc_host(e, (size_t)batch * (size_t)o->target_cols * sizeof(float),
-                                    err)))
-        return NN_ERR_RUNTIME;
+    b->n_in = m->n_inputs;
+    b->n_out = o->n;
+    for (int k = 0; k < o->n; k++) {
+        int shape[2] = {batch, o->h[k].target_cols};
+        b->ytp[k] = &b->yt[k];
+        nn_status st = e->ops->alloc(e, &b->yt[k], 2, shape, err);
+        if (st)
+            return st;
+        /* host staging buffers only for engines whose memory is not the
+         * host's (from the engine: page-locked memory uploads faster to a GPU) */
+        if (!e->ops->host_ptr(e, &b->yt[k]) &&
+            !(b->y[k] = e->ops->alloc_host(
+                  e, (size_t)batch * (size_t)o->h[k].target_cols * sizeof(float), err)))
+            return NN_ERR_RUNTIME;
+    }
+    for (int i = 0; i < m->n_inputs; i++)
+        if (!e->ops->host_ptr(e, nn_model_input_tensor_at(m, i)) &&
+            !(b->x[i] = e->ops->alloc_host(
+                  e, (size_t)batch * m->inputs[i]->size * sizeof(float), err)))
+            return NN_ERR_RUNTIME;
+    size_t widest = 0;
+    for (int i = 0; i < m->n_inputs; i++)
+        widest = m->inputs[i]->size > widest ? m->inputs[i]->size : widest;
     b->idx = nn_malloc((n ? n : 1) * sizeof(uint32_t), err);
-    b->aug = nn_malloc(b->in_size * sizeof(float), err);
+    b->aug = nn_malloc(widest * sizeof(float), err);
     if (!b->idx || !b->aug)
         return NN_ERR_RUNTIME;
     return NN_OK;
@@ -57,11 +67,13 @@ static nn_status batcher_init(batcher *b, nn_model *m, const nn_objective *o, si
 
 static void batcher_free(batcher *b, nn_engine *e)
 {
-    e->ops->free_host(e, b->x);
-    e->ops->free_host(e, b->y);
+    for (int k = 0; k < NN_MAX_IO; k++) {
+        e->ops->free_host(e, b->x[k]);
+        e->ops->free_host(e, b->y[k]);
+        e->ops->free(e, &b->yt[k]);
+    }
     free(b->idx);
     free(b->aug);
-    e->ops->free(e, &b->yt);
 }
 
 /* Where a training batch stands: its augmentation is drawn per (seed,
@@ -73,31 +85,57 @@ typedef struct batch_pos {
 
 /* Gathers a batch straight into engine memory when it is host memory;
  * otherwise into host buffers that are then uploaded. Training batches
- * (pos != NULL) are augmented when d->augment is active. */
+ * (pos != NULL) are augmented where an input's array has augmentation on
+ * (data.augment: the image arrays). */
 static void load_batch(batcher *b, nn_model *m, const nn_objective *o, const nn_dataset *d,
                        const uint32_t *idx, int rows, const batch_pos *pos)
 {
     nn_engine *e = m->e;
-    nn_tensor *in = nn_model_input_tensor(m);
-    float *x = e->ops->host_ptr(e, in), *y = e->ops->host_ptr(e, &b->yt);
-    if (pos && nn_augment_active(&d->augment))
-        nn_augment_gather_x(d, idx, (size_t)rows, pos->seed, pos->epoch, pos->step, b->aug,
-                            x ? x : b->x);
-    else
-        nn_dataset_gather_x(d, idx, (size_t)rows, x ? x : b->x);
-    nn_dataset_gather_y(d, idx, (size_t)rows, o->one_hot ? o->target_cols : 0, y ? y : b->y);
-    if (!x)
-        e->ops->upload(e, in, b->x, (size_t)rows * b->in_size);
-    if (!y)
-        e->ops->upload(e, &b->yt, b->y, (size_t)rows * (size_t)o->target_cols);
+    for (int i = 0; i < b->n_in; i++) {
+        nn_tensor *in = nn_model_input_tensor_at(m, i);
+        const nn_dataset *part = nn_dataset_input_part(d, i);
+        float *x = e->ops->host_ptr(e, in);
+        if (pos && nn_augment_active(&part->augment))
+            nn_augment_gather_x(part, idx, (size_t)rows, pos->seed, pos->epoch, pos->step, b->aug,
+                                x ? x : b->x[i]);
+        else
+            nn_dataset_gather_x(part, idx, (size_t)rows, x ? x : b->x[i]);
+        if (!x)
+            e->ops->upload(e, in, b->x[i], (size_t)rows * m->inputs[i]->size);
+    }
+    for (int k = 0; k < b->n_out; k++) {
+        const nn_head *h = &o->h[k];
+        float *y = e->ops->host_ptr(e, &b->yt[k]);
+        nn_dataset_gather_y(nn_dataset_output_part(d, k), idx, (size_t)rows,
+                            h->one_hot ? h->target_cols : 0, y ? y : b->y[k]);
+        if (!y)
+            e->ops->upload(e, &b->yt[k], b->y[k], (size_t)rows * (size_t)h->target_cols);
+    }
 }
 
 static void add_metrics(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
                         const batcher *b, int rows, double *sums)
 {
-    for (int i = 0; i < t->n_metrics; i++)
-        sums[i] += m->e->ops->metric(m->e, t->metrics[i].kind, t->metrics[i].k, &m->output->out,
-                                     &b->yt, rows, o->cols);
+    for (int i = 0; i < t->n_metrics; i++) {
+        int k = t->metrics[i].head;
+        sums[i] += m->e->ops->metric(m->e, t->metrics[i].kind, t->metrics[i].k,
+                                     &o->h[k].node->out, &b->yt[k], rows, o->h[k].cols);
+    }
+}
+
+/* "loss", then each output's "<output>_loss" when there are several
+ * (Keras's order); head_sums / n are the outputs' means. */
+static void set_losses(nn_logs *l, const nn_train_cfg *t, const char *prefix, double loss,
+                       const double *head_sums, size_t n)
+{
+    char name[160], head[140];
+    snprintf(name, sizeof name, "%sloss", prefix);
+    nn_logs_set(l, name, loss);
+    for (int k = 0; t->n_outputs > 1 && k < t->n_outputs; k++) {
+        nn_head_loss_name(t, k, head, sizeof head);
+        snprintf(name, sizeof name, "%s%s", prefix, head);
+        nn_logs_set(l, name, head_sums[k] / (double)n);
+    }
 }
 
 static double metric_value(const nn_metric *mt, double sum, size_t n)
@@ -123,18 +161,24 @@ nn_status nn_evaluate(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
     }
     for (size_t i = 0; i < d->n; i++)
         b.idx[i] = (uint32_t)i;
-    double loss_sum = 0.0, sums[NN_MAX_METRICS] = {0};
+    double loss_sum = 0.0, sums[NN_MAX_METRICS] = {0}, head_sums[NN_MAX_IO] = {0};
     double penalty = nn_model_weight_penalty(m, false);
     for (size_t start = 0; start < d->n; start += (size_t)batch) {
         int rows = (int)(d->n - start < (size_t)batch ? d->n - start : (size_t)batch);
         load_batch(&b, m, o, d, b.idx + start, rows, NULL);
         nn_pass p = {.e = m->e, .rows = rows, .training = false, .rng = NULL};
         nn_model_forward(m, &p);
-        loss_sum += (nn_batch_data_loss(m, o, &b.yt, rows, false) + m->activity_penalty) * rows;
+        double head[NN_MAX_IO];
+        loss_sum +=
+            (nn_batch_data_loss(m, o, b.ytp, rows, false, head) + m->activity_penalty) * rows;
+        for (int k = 0; k < o->n; k++)
+            head_sums[k] += head[k] * rows;
         add_metrics(m, t, o, &b, rows, sums);
     }
     r->samples = d->n;
     r->loss = loss_sum / (double)d->n + penalty;
+    for (int k = 0; k < o->n; k++)
+        r->head_loss[k] = head_sums[k] / (double)d->n;
     for (int i = 0; i < t->n_metrics; i++)
         r->metrics[i] = metric_value(&t->metrics[i], sums[i], d->n);
     batcher_free(&b, m->e);
@@ -169,14 +213,16 @@ static json_t *finite_or_null(double v) { return isfinite(v) ? json_real(v) : js
 
 static char *state_json(const nn_train_cfg *t, const nn_fit_state *s)
 {
-    json_t *sums = json_array();
+    json_t *sums = json_array(), *heads = json_array();
     for (int i = 0; i < t->n_metrics; i++)
         json_array_append_new(sums, json_real(s->sums[i]));
+    for (int k = 0; k < t->n_outputs; k++)
+        json_array_append_new(heads, json_real(s->head_sums[k]));
     json_t *j = json_pack(
-        "{s:i, s:I, s:I, s:f, s:o, s:I, s:I, s:f, s:I, s:{s:o, s:I, s:I, s:b}, s:{s:o, s:b}, s:b, "
+        "{s:i, s:I, s:I, s:f, s:o, s:o, s:I, s:I, s:f, s:I, s:{s:o, s:I, s:I, s:b}, s:{s:o, s:b}, s:b, "
         "s:b}",
         "version", 1, "epoch", (json_int_t)s->epoch, "step", (json_int_t)s->step, "loss_sum",
-        s->loss_sum, "metric_sums", sums, "seen", (json_int_t)s->seen, "iterations",
+        s->loss_sum, "metric_sums", sums, "head_loss_sums", heads, "seen", (json_int_t)s->seen, "iterations",
         (json_int_t)t->optimizer.iterations, "nadam_m_schedule", t->optimizer.nadam_m_schedule,
         "seed", (json_int_t)t->seed, "early_stopping", "best", finite_or_null(s->es_best), "wait",
         (json_int_t)s->es_wait, "best_epoch", (json_int_t)s->es_best_epoch, "have_best",
@@ -240,11 +286,15 @@ nn_status nn_fit_load_resume(const char *path, nn_model *m, nn_train_cfg *t, nn_
     st->step = (long long)json_num(j, "step", 0);
     st->loss_sum = json_num(j, "loss_sum", 0.0);
     st->seen = (size_t)json_num(j, "seen", 0);
-    json_t *sums = json_object_get(j, "metric_sums");
+    json_t *sums = json_object_get(j, "metric_sums"), *heads = json_object_get(j, "head_loss_sums");
     for (int i = 0; i < t->n_metrics; i++)
         st->sums[i] = json_is_number(json_array_get(sums, (size_t)i))
                           ? json_number_value(json_array_get(sums, (size_t)i))
                           : 0.0;
+    for (int k = 0; k < t->n_outputs; k++)
+        st->head_sums[k] = json_is_number(json_array_get(heads, (size_t)k))
+                               ? json_number_value(json_array_get(heads, (size_t)k))
+                               : 0.0;
     t->optimizer.iterations = (long long)json_num(j, "iterations", 0);
     t->optimizer.nadam_m_schedule = json_num(j, "nadam_m_schedule", 1.0);
     json_t *es = json_object_get(j, "early_stopping"), *ck = json_object_get(j, "checkpoint");
@@ -381,6 +431,7 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             s.loss_sum = 0.0;
             s.seen = 0;
             memset(s.sums, 0, sizeof s.sums);
+            memset(s.head_sums, 0, sizeof s.head_sums);
         }
         for (; s.step < steps; s.step++) {
             const long long step = s.step;
@@ -389,7 +440,8 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             load_batch(&b, m, o, train, b.idx + start, rows,
                        &(batch_pos){(uint64_t)t->seed, epoch, step});
             nn_rng drop = nn_rng_split(&dropout_base, ((uint64_t)epoch << 32) | (uint64_t)step);
-            double loss = nn_batch_gradients(m, o, &b.yt, rows, true, &drop, NULL);
+            nn_batch_loss parts;
+            double loss = nn_batch_gradients(m, o, b.ytp, rows, true, &drop, &parts);
             if (!isfinite(loss)) {
                 bool have_last = access(last_path, F_OK) == 0;
                 st = nn_fail(err, NN_ERR_RUNTIME,
@@ -403,12 +455,14 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             }
             nn_optimizer_step(&t->optimizer, m);
             s.loss_sum += loss * rows;
+            for (int k = 0; k < o->n; k++)
+                s.head_sums[k] += parts.head[k] * rows;
             add_metrics(m, t, o, &b, rows, s.sums);
             s.seen += (size_t)rows;
             const long long tb_step = nn_tensorboard_batch_step(&tb, epoch, step);
             if ((opts->tty && !opts->quiet) || tb_step) {
                 nn_logs running = {0};
-                nn_logs_set(&running, "loss", s.loss_sum / (double)s.seen);
+                set_losses(&running, t, "", s.loss_sum / (double)s.seen, s.head_sums, s.seen);
                 for (int i = 0; i < t->n_metrics; i++)
                     nn_logs_set(&running, t->metrics[i].name,
                                 metric_value(&t->metrics[i], s.sums[i], s.seen));
@@ -436,7 +490,7 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
         }
         s.step = 0;
         nn_logs logs = {0};
-        nn_logs_set(&logs, "loss", s.loss_sum / (double)train->n);
+        set_losses(&logs, t, "", s.loss_sum / (double)train->n, s.head_sums, train->n);
         for (int i = 0; i < t->n_metrics; i++)
             nn_logs_set(&logs, t->metrics[i].name,
                         metric_value(&t->metrics[i], s.sums[i], train->n));
@@ -445,9 +499,9 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             if ((st = nn_evaluate(m, t, o, val, batch, &vr, err)) ||
                 (st = nn_model_plan(m, batch, err)))
                 goto done;
-            nn_logs_set(&logs, "val_loss", vr.loss);
+            set_losses(&logs, t, "val_", vr.loss, vr.head_loss, 1);
             for (int i = 0; i < t->n_metrics; i++) {
-                char name[80];
+                char name[160];
                 snprintf(name, sizeof name, "val_%s", t->metrics[i].name);
                 nn_logs_set(&logs, name, vr.metrics[i]);
             }

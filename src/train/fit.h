@@ -9,25 +9,37 @@
 #include "train/logs.h"
 #include "train/train_spec.h"
 
-/* How the loss meets the model's output and the data's targets. */
-typedef struct nn_objective {
+/* How one output's loss meets that output and its targets. */
+typedef struct nn_head {
+    nn_node *node;      /* the model output */
     const nn_loss_info *loss;
+    double weight;      /* its share of the total loss (train.loss_weights) */
     nn_loss_kind kind;  /* effective (fused or not) */
     bool fused;         /* loss reads the output's pre-activation */
     bool one_hot;       /* targets are one-hot rows, else one label per row */
     int cols;           /* output units */
     int target_cols;    /* per-sample target width */
-    /* On error: what to point the user at. */
-    enum { NN_BLAME_LOSS, NN_BLAME_ONE_HOT, NN_BLAME_OUTPUT } blame;
+} nn_head;
+
+/* Every output's loss, in model order; the loss minimized is the weighted
+ * sum (Keras's loss_weights). */
+typedef struct nn_objective {
+    int n;
+    nn_head h[NN_MAX_IO];
+    /* On error: what to point the user at, and which output. */
+    enum { NN_BLAME_LOSS, NN_BLAME_ONE_HOT, NN_BLAME_OUTPUT, NN_BLAME_METRICS } blame;
+    int blame_head;
 } nn_objective;
 
-/* Checks that loss, output layer and data fit together; errors say how to
- * fix a mismatch. one_hot_setting: -1 = derive from the loss. */
+/* Checks that each loss, output layer and its data fit together; errors
+ * say how to fix a mismatch. one_hot_setting: -1 = derive from the loss;
+ * n_classes[k]: classes of output k's targets (0: regression targets). */
 nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one_hot_setting,
-                               int n_classes, nn_objective *o, nn_error *err);
+                               const int *n_classes, nn_objective *o, nn_error *err);
 
 typedef struct nn_eval_result {
     double loss;
+    double head_loss[NN_MAX_IO];   /* each output's (unweighted) data loss */
     double metrics[NN_MAX_METRICS];
     size_t samples;
 } nn_eval_result;
@@ -40,7 +52,7 @@ nn_status nn_evaluate(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
  * exact resume needs (stored as JSON in every checkpoint). */
 typedef struct nn_fit_state {
     long long epoch, step;         /* the next batch to run */
-    double loss_sum, sums[NN_MAX_METRICS];
+    double loss_sum, sums[NN_MAX_METRICS], head_sums[NN_MAX_IO];
     size_t seen;
     double es_best, ck_best;       /* EarlyStopping / ModelCheckpoint */
     long long es_wait, es_best_epoch;

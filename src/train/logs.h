@@ -5,11 +5,11 @@
 
 #include <stdbool.h>
 
-#define NN_MAX_LOGS 24
+#define NN_MAX_LOGS 96
 
 typedef struct nn_logs {
     int n;
-    char names[NN_MAX_LOGS][64];
+    char names[NN_MAX_LOGS][160];
     double values[NN_MAX_LOGS];
 } nn_logs;
 

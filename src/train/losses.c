@@ -35,6 +35,12 @@ const nn_loss_info *nn_loss_find(const char *name)
 
 nn_status nn_spec_loss(nn_spec_node *train, const nn_loss_info **out, nn_error *err)
 {
+    return nn_spec_loss_key(train, "loss", out, err);
+}
+
+nn_status nn_spec_loss_key(nn_spec_node *train, const char *key, const nn_loss_info **out,
+                           nn_error *err)
+{
     /* short names, then Keras's long ones where they differ */
     const char *names[2 * N_LOSSES + 1];
     int owner[2 * N_LOSSES], n = 0;
@@ -49,7 +55,7 @@ nn_status nn_spec_loss(nn_spec_node *train, const nn_loss_info **out, nn_error *
         }
     names[n] = NULL;
     int idx;
-    nn_status st = nn_spec_choice(train, "loss", true, names, -1, &idx, err);
+    nn_status st = nn_spec_choice(train, key, true, names, -1, &idx, err);
     if (st)
         return st;
     *out = &losses[owner[idx]];

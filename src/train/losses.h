@@ -20,8 +20,10 @@ typedef struct nn_loss_info {
     nn_metric_kind accuracy; /* what "accuracy" means with this loss */
 } nn_loss_info;
 
-/* Reads train.loss. */
+/* Reads train.loss (key "loss" of node), or another key holding a loss name. */
 nn_status nn_spec_loss(nn_spec_node *train, const nn_loss_info **out, nn_error *err);
+nn_status nn_spec_loss_key(nn_spec_node *node, const char *key, const nn_loss_info **out,
+                           nn_error *err);
 const nn_loss_info *nn_loss_find(const char *name);
 
 #endif

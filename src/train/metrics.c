@@ -35,6 +35,7 @@ static nn_status one_metric(nn_spec_node *where, const char *key, int idx, int k
     snprintf(m->name, sizeof m->name, "%s", r->name);
     if (strcmp(r->name, "acc") == 0)
         snprintf(m->name, sizeof m->name, "accuracy");
+    snprintf(m->base, sizeof m->base, "%s", m->name);
     m->root = r->root;
     m->maximize = r->maximize;
     m->k = k;
@@ -75,14 +76,15 @@ nn_status nn_spec_metrics(nn_spec_node *train, const nn_loss_info *loss, int uni
     if (st || !list)
         return st;
     int count = nn_spec_length(list);
-    if (count > NN_MAX_METRICS)
+    if (count > NN_MAX_METRICS_PER_OUTPUT)
         return nn_spec_fail(train, "metrics", err, NN_ERR_USAGE, "at most %d metrics",
-                            NN_MAX_METRICS);
+                            NN_MAX_METRICS_PER_OUTPUT);
     /* Strings: read them all through the string-array getter, then match. */
-    const char *strs[NN_MAX_METRICS];
+    const char *strs[NN_MAX_METRICS_PER_OUTPUT];
     int ns = 0;
     nn_error probe;
-    if (nn_spec_string_array(train, "metrics", false, NN_MAX_METRICS, strs, &ns, &probe) ==
+    if (nn_spec_string_array(train, "metrics", false, NN_MAX_METRICS_PER_OUTPUT, strs, &ns,
+                             &probe) ==
         NN_OK) {
         for (int i = 0; i < ns; i++) {
             int idx = -1;
@@ -111,9 +113,11 @@ nn_status nn_spec_metrics(nn_spec_node *train, const nn_loss_info *loss, int uni
                 (st = nn_spec_check_unknown(g, err)) ||
                 (st = one_metric(g, "type", idx, (int)k, loss, units, &out[i], err)))
                 return st;
-            if (rows[idx].has_k && k != 5)
+            if (rows[idx].has_k && k != 5) {
                 snprintf(out[i].name, sizeof out[i].name, "top_%d_%s", (int)k,
                          idx == 5 ? "categorical_accuracy" : "sparse_categorical_accuracy");
+                snprintf(out[i].base, sizeof out[i].base, "%s", out[i].name);
+            }
         }
         *n_out = count;
     }

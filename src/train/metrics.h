@@ -5,17 +5,25 @@
 #include "spec/spec.h"
 #include "train/losses.h"
 
-#define NN_MAX_METRICS 8
+#define NN_MAX_METRICS_PER_OUTPUT 8
+#define NN_MAX_METRICS 32 /* over all outputs */
 
 typedef struct nn_metric {
-    char name[48];        /* column name: "accuracy", "top_k_categorical_accuracy" */
+    /* column name: "accuracy", "top_k_categorical_accuracy"; with several
+     * outputs prefixed by the output's name, as Keras logs them:
+     * "digit_accuracy" */
+    char name[128];
+    char base[48];        /* the metric's own name, without the prefix */
+    int head;             /* the model output it measures (its index) */
     nn_metric_kind kind;
     int k;                /* top-k */
     bool root;            /* rmse: sqrt of the epoch's mean squared error */
     bool maximize;        /* for mode "auto" */
 } nn_metric;
 
-/* Reads train.metrics (strings, or groups { type = "..."; k = 3; }). */
+/* Reads train.metrics (strings, or groups { type = "..."; k = 3; }) for one
+ * output of output_units units and the given loss: at most
+ * NN_MAX_METRICS_PER_OUTPUT. */
 nn_status nn_spec_metrics(nn_spec_node *train, const nn_loss_info *loss, int output_units,
                           nn_metric *out, int *n_out, nn_error *err);
 

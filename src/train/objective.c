@@ -3,15 +3,15 @@
 
 #include "train/fit.h"
 
-nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one_hot_setting,
-                               int n_classes, nn_objective *o, nn_error *err)
+/* One output's; o->blame says what to fix on error. */
+static nn_status resolve_head(const nn_loss_info *L, nn_node *out, int one_hot_setting,
+                              int n_classes, nn_head *o, nn_objective *blame, nn_error *err)
 {
-    const nn_node *out = m->output;
-    const nn_loss_info *L = t->loss;
     memset(o, 0, sizeof *o);
+    o->node = out;
     o->loss = L;
     o->cols = out->ndim ? out->shape[out->ndim - 1] : 1;
-    o->blame = NN_BLAME_OUTPUT;
+    blame->blame = NN_BLAME_OUTPUT;
     if (out->ndim != 1)
         return nn_fail(err, NN_ERR_USAGE,
                        "output layer '%s' has shape %d-D per sample; this loss needs a flat "
@@ -19,7 +19,7 @@ nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one
                        out->name, out->ndim);
     if (n_classes == 0 && (L->target == NN_TARGET_ONE_HOT || L->target == NN_TARGET_SPARSE)) {
         /* regression targets (a csv source with label = "value") */
-        o->blame = NN_BLAME_LOSS;
+        blame->blame = NN_BLAME_LOSS;
         return nn_fail(err, NN_ERR_USAGE,
                        "loss \"%s\" needs class labels, but the data holds regression targets "
                        "(label = \"value\"): use a regression loss such as \"mse\" or \"mae\", "
@@ -33,7 +33,7 @@ nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one
     case NN_TARGET_BINARY: one_hot = o->cols > 1; break;
     default: one_hot = o->cols > 1 && o->cols == n_classes; break;
     }
-    o->blame = NN_BLAME_ONE_HOT;
+    blame->blame = NN_BLAME_ONE_HOT;
     if (one_hot_setting >= 0 && (bool)one_hot_setting != one_hot) {
         if (L->target == NN_TARGET_ONE_HOT)
             return nn_fail(err, NN_ERR_USAGE,
@@ -47,7 +47,7 @@ nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one
                            L->name);
         one_hot = one_hot_setting;
     }
-    o->blame = NN_BLAME_OUTPUT;
+    blame->blame = NN_BLAME_OUTPUT;
     if (one_hot && n_classes != o->cols)
         return nn_fail(err, NN_ERR_USAGE,
                        "the data has %d classes but output layer '%s' has %d units (one-hot "
@@ -62,7 +62,7 @@ nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one
                        "loss \"%s\" with integer labels needs an output of 1 unit, but '%s' has "
                        "%d (set data.one_hot = true for one unit per class)",
                        L->name, out->name, o->cols);
-    o->blame = NN_BLAME_LOSS;
+    blame->blame = NN_BLAME_LOSS;
     if (L->target == NN_TARGET_BINARY && !one_hot && n_classes > 2)
         return nn_fail(err, NN_ERR_USAGE,
                        "loss \"%s\" needs 0/1 labels but the data has %d classes", L->name,
@@ -75,5 +75,40 @@ nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one
     o->fused = L->can_fuse && has_act && out->act == L->fused_act &&
                out->activity_reg.l1 == 0.0f && out->activity_reg.l2 == 0.0f;
     o->kind = o->fused ? L->fused_kind : L->kind;
+    return NN_OK;
+}
+
+nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one_hot_setting,
+                               const int *n_classes, nn_objective *o, nn_error *err)
+{
+    memset(o, 0, sizeof *o);
+    for (int k = 0; k < m->n_outputs; k++) {
+        o->blame_head = k;
+        /* data.one_hot speaks of class labels; regression targets ignore it */
+        nn_status st = resolve_head(t->losses[k], m->outputs[k],
+                                    n_classes[k] ? one_hot_setting : -1, n_classes[k], &o->h[k],
+                                    o, err);
+        if (st)
+            return st;
+        o->h[k].weight = t->loss_weights[k];
+    }
+    /* Element-wise metrics compare each output unit with its target: they
+     * need targets as wide as the output (not one integer label a row). */
+    for (int i = 0; i < t->n_metrics; i++) {
+        const nn_metric *mt = &t->metrics[i];
+        const nn_head *h = &o->h[mt->head];
+        bool sparse = mt->kind == NN_METRIC_SPARSE_CATEGORICAL_ACCURACY ||
+                      mt->kind == NN_METRIC_SPARSE_TOP_K;
+        if (!sparse && h->target_cols != h->cols) {
+            o->blame = NN_BLAME_METRICS;
+            o->blame_head = mt->head;
+            return nn_fail(err, NN_ERR_USAGE,
+                           "metric \"%s\" compares output '%s' (%d units) with its targets unit "
+                           "by unit, but the targets are integer class labels: use \"accuracy\", "
+                           "or one-hot targets (data.one_hot = true with a categorical loss)",
+                           mt->base, h->node->name, h->cols);
+        }
+    }
+    o->n = m->n_outputs;
     return NN_OK;
 }

@@ -92,21 +92,20 @@ static nn_status build_model(nn_session *s, nn_spec_node *root, nn_spec *aux, nn
  * training_config, or its stand-in when that cannot be used). */
 static nn_status build_train(nn_session *s, nn_spec_node *root, bool from_aux, nn_error *err)
 {
-    const nn_node *out = s->model->output;
-    int units = out->ndim ? out->shape[out->ndim - 1] : 1;
+    const nn_model *m = s->model;
     nn_spec_node *train;
     nn_status st;
     if (!from_aux || nn_spec_has(root, "train")) {
         if ((st = nn_spec_group(root, "train", true, &train, err)))
             return st;
         s->train_node = train;
-        return nn_spec_train(train, units, &s->train, err);
+        return nn_spec_train(train, m, &s->train, err);
     }
     nn_spec_node *aux = nn_spec_root(s->model_spec);
     if ((st = nn_spec_group(aux, "train", true, &train, err)))
         return st;
     s->train_node = train;
-    st = nn_spec_train(train, units, &s->train, err);
+    st = nn_spec_train(train, m, &s->train, err);
     if (!st)
         return st;
     /* a training_config nnctl cannot use (a metric the model's output
@@ -114,7 +113,7 @@ static nn_status build_train(nn_session *s, nn_spec_node *root, bool from_aux, n
     snprintf(s->train_note, sizeof s->train_note, "%s", err->msg);
     nn_error first = *err;
     if (nn_spec_group(aux, "train_standin", true, &train, err) ||
-        nn_spec_train(train, units, &s->train, err)) {
+        nn_spec_train(train, m, &s->train, err)) {
         *err = first; /* the stand-in failed too: a bad --set train.* */
         return st;
     }
@@ -164,13 +163,13 @@ nn_status nn_session_build(nn_session *s, nn_spec *spec, nn_error *err)
 /* Embedding layers read the input as token ids: every value must be an
  * integer id the table has (Keras fails the same way on the CPU; a GPU
  * would silently read zeros). */
-static nn_status check_token_ids(const nn_session *s, const nn_dataset *d,
+static nn_status check_token_ids(const nn_session *s, const nn_node *input, const nn_dataset *d,
                                  const nn_data_source *src, nn_error *err)
 {
     for (int i = 0; i < s->model->n_nodes; i++) {
         const nn_node *n = s->model->nodes[i];
         int vocab = nn_embedding_input_dim(n);
-        if (!vocab || n->in[0] != s->model->input)
+        if (!vocab || n->in[0] != input)
             continue;
         size_t total = d->n * d->sample_size;
         for (size_t k = 0; k < total; k++) {
@@ -189,12 +188,11 @@ static nn_status check_token_ids(const nn_session *s, const nn_dataset *d,
 
 /* The data's samples must fill the model's input; the error points at the
  * data key (file:line) and names the file. */
-static nn_status check_input(const nn_session *s, const nn_dataset *d,
-                             const nn_data_source *src, nn_error *err)
+static nn_status check_one_input(const nn_session *s, const nn_node *in, const nn_dataset *d,
+                                 const nn_data_source *src, nn_error *err)
 {
-    const nn_node *in = s->model->input;
     if (d->sample_size == in->size)
-        return check_token_ids(s, d, src, err);
+        return check_token_ids(s, in, d, src, err);
     char shape[64], dims[64] = "";
     nn_shape_string(in, shape, sizeof shape);
     size_t o = 0;
@@ -208,33 +206,74 @@ static nn_status check_input(const nn_session *s, const nn_dataset *d,
                    d->sample_size, shape, in->size);
 }
 
-static nn_status resolve_objective(nn_session *s, int n_classes, const nn_data_source *src,
+/* Every model input has its array (by name for several: npy x groups)
+ * that fills it. */
+static nn_status check_input(const nn_session *s, nn_dataset *d, const nn_data_source *src,
+                             nn_error *err)
+{
+    const nn_model *m = s->model;
+    const char *ins[NN_MAX_IO], *outs[NN_MAX_IO];
+    for (int i = 0; i < m->n_inputs; i++)
+        ins[i] = m->inputs[i]->name;
+    for (int k = 0; k < m->n_outputs; k++)
+        outs[k] = m->outputs[k]->name;
+    nn_status st = nn_dataset_match_names(d, ins, m->n_inputs, outs, m->n_outputs, src->where, err);
+    if (st)
+        return st;
+    for (int i = 0; i < m->n_inputs; i++) {
+        const nn_dataset *part = nn_dataset_input_part(d, i);
+        if (!part)
+            return nn_fail(err, NN_ERR_USAGE,
+                           "%s: model input '%s' has no data: give format = \"npy\" with x = { "
+                           "%s = \"file.npy\"; ... } (one array per input)",
+                           src->where, m->inputs[i]->name, m->inputs[i]->name);
+        if ((st = check_one_input(s, m->inputs[i], part, src, err)))
+            return st;
+    }
+    return NN_OK;
+}
+
+/* The classes of each output's targets, the most over the given sets. */
+static void head_classes(const nn_model *m, const nn_dataset *a, const nn_dataset *b, int *out)
+{
+    for (int k = 0; k < m->n_outputs; k++) {
+        const nn_dataset *pa = nn_dataset_output_part(a, k);
+        const nn_dataset *pb = b && b->n ? nn_dataset_output_part(b, k) : NULL;
+        out[k] = pa ? pa->n_classes : 0;
+        if (pb && pb->n_classes > out[k])
+            out[k] = pb->n_classes;
+    }
+}
+
+static nn_status resolve_objective(nn_session *s, const int *classes, const nn_data_source *src,
                                    nn_error *err)
 {
     if (s->have_objective)
         return NN_OK;
-    nn_status st = nn_objective_resolve(&s->train, s->model, s->data.one_hot, n_classes, &s->obj,
+    nn_status st = nn_objective_resolve(&s->train, s->model, s->data.one_hot, classes, &s->obj,
                                         err);
     s->have_objective = st == NN_OK;
-    if (st && s->obj.blame == NN_BLAME_OUTPUT && n_classes > s->obj.cols && src &&
-        src->where_labels[0]) {
+    const nn_head *h = &s->obj.h[s->obj.blame_head];
+    int n_classes = classes[s->obj.blame_head];
+    if (st && s->obj.blame == NN_BLAME_OUTPUT && n_classes > h->cols && src &&
+        src->where_labels[0] && s->model->n_outputs == 1) {
         /* more classes than units: usually a label out of range */
         return nn_fail(err, NN_ERR_USAGE,
                        "%s: '%s' has labels up to %d (%d classes) but output layer '%s' has %d "
                        "units: check the labels, or the layer's units",
                        src->where_labels, src->labels[0] ? src->labels : src->path, n_classes - 1,
-                       n_classes, s->model->output->name, s->obj.cols);
+                       n_classes, h->node->name, h->cols);
     }
     if (st) {
         /* point at what the user would change */
         nn_error inner = *err;
         nn_spec_node *where = s->train_node;
-        const char *key = "loss";
+        const char *key = s->obj.blame == NN_BLAME_METRICS ? "metrics" : "loss";
         if (s->obj.blame == NN_BLAME_ONE_HOT && s->data_node) {
             where = s->data_node;
             key = "one_hot";
-        } else if (s->obj.blame == NN_BLAME_OUTPUT && s->model->output->spec) {
-            where = s->model->output->spec;
+        } else if (s->obj.blame == NN_BLAME_OUTPUT && h->node && h->node->spec) {
+            where = h->node->spec;
             key = NULL;
         }
         if (where)
@@ -362,18 +401,16 @@ nn_status nn_session_load_train(nn_session *s, nn_error *err)
                                         &s->val_set, err)))
             return nn_error_prefix(err, "data.validation_split");
     } else {
-        s->train_set = s->train_full;
-        s->train_set.owner_u8 = s->train_set.owner_f32 = NULL;
-        s->train_set.owner_labels = s->train_set.owner_targets = NULL;
+        if ((st = nn_dataset_view(&s->train_full, &s->train_set, err)))
+            return st;
         if (d->validation.present) {
             if ((st = nn_data_load(&d->validation, d->scale, &s->val_set, err)) ||
                 (st = check_input(s, &s->val_set, &d->validation, err)))
                 return st;
         }
     }
-    int classes = s->train_full.n_classes;
-    if (s->val_set.n_classes > classes)
-        classes = s->val_set.n_classes;
+    int classes[NN_MAX_IO];
+    head_classes(s->model, &s->train_full, &s->val_set, classes);
     return resolve_objective(s, classes, &d->train, err);
 }
 
@@ -413,8 +450,9 @@ nn_status nn_session_load_eval(nn_session *s, const char *which, const nn_datase
     } else {
         return nn_fail(err, NN_ERR_USAGE, "--data %s: expected test, train or validation", which);
     }
-    return resolve_objective(s, (*out)->n_classes,
-                             strcmp(which, "test") == 0 ? &d->test : &d->train, err);
+    int classes[NN_MAX_IO];
+    head_classes(s->model, *out, NULL, classes);
+    return resolve_objective(s, classes, strcmp(which, "test") == 0 ? &d->test : &d->train, err);
 }
 
 /* "key.path=value" names the train group (or, model: the model group)? */

@@ -25,15 +25,19 @@ bool nn_monitor_maximize(nn_monitor_mode mode, const char *name)
 static nn_status check_monitor(nn_spec_node *g, const char *key, const char *monitor,
                                const nn_train_cfg *c, nn_error *err)
 {
-    const char *cands[2 * NN_MAX_METRICS + 2];
-    char val[NN_MAX_METRICS + 1][64];
-    int n = 0;
+    const char *cands[2 * (NN_MAX_METRICS + NN_MAX_IO) + 2];
+    char names[NN_MAX_METRICS + NN_MAX_IO][2][140];
+    int n = 0, k = 0;
     cands[n++] = "loss";
     cands[n++] = "val_loss";
-    for (int i = 0; i < c->n_metrics; i++) {
-        cands[n++] = c->metrics[i].name;
-        snprintf(val[i], sizeof val[i], "val_%s", c->metrics[i].name);
-        cands[n++] = val[i];
+    for (int i = 0; c->n_outputs > 1 && i < c->n_outputs; i++, k++)
+        nn_head_loss_name(c, i, names[k][0], sizeof names[k][0]);
+    for (int i = 0; i < c->n_metrics; i++, k++)
+        snprintf(names[k][0], sizeof names[k][0], "%s", c->metrics[i].name);
+    for (int i = 0; i < k; i++) {
+        snprintf(names[i][1], sizeof names[i][1], "val_%s", names[i][0]);
+        cands[n++] = names[i][0];
+        cands[n++] = names[i][1];
     }
     for (int i = 0; i < n; i++)
         if (strcmp(cands[i], monitor) == 0)
@@ -221,14 +225,87 @@ static nn_status parse_tensorboard(nn_spec_node *cb, nn_train_cfg *c, nn_error *
     return nn_spec_check_unknown(g, err);
 }
 
-nn_status nn_spec_train(nn_spec_node *t, int units, nn_train_cfg *c, nn_error *err)
+void nn_head_loss_name(const nn_train_cfg *t, int head, char *buf, size_t len)
+{
+    if (t->n_outputs > 1)
+        snprintf(buf, len, "%s_loss", t->output_names[head]);
+    else
+        snprintf(buf, len, "loss");
+}
+
+/* train.loss: one name for every output, or { output = "loss"; ... }
+ * naming each output; train.loss_weights = { output = w; ... }. */
+static nn_status parse_losses(nn_spec_node *t, const nn_model *m, nn_train_cfg *c, nn_error *err)
+{
+    nn_status st;
+    c->n_outputs = m->n_outputs;
+    for (int k = 0; k < m->n_outputs; k++) {
+        snprintf(c->output_names[k], sizeof c->output_names[k], "%s", m->outputs[k]->name);
+        c->loss_weights[k] = 1.0;
+    }
+    if (nn_spec_is_group(t, "loss")) {
+        nn_spec_node *g;
+        if ((st = nn_spec_group(t, "loss", true, &g, err)))
+            return st;
+        for (int k = 0; k < m->n_outputs; k++)
+            if ((st = nn_spec_loss_key(g, c->output_names[k], &c->losses[k], err)))
+                return st;
+        if ((st = nn_spec_check_unknown(g, err)))
+            return st;
+        c->loss_by_output = true;
+    } else {
+        if ((st = nn_spec_loss(t, &c->losses[0], err)))
+            return st;
+        for (int k = 1; k < m->n_outputs; k++)
+            c->losses[k] = c->losses[0];
+    }
+    c->loss = c->losses[0];
+    nn_spec_node *w;
+    if ((st = nn_spec_group(t, "loss_weights", false, &w, err)) || !w)
+        return st;
+    for (int k = 0; k < m->n_outputs; k++)
+        if ((st = nn_spec_float(w, c->output_names[k], false, 1.0, 0.0, 1e30, &c->loss_weights[k],
+                                err)))
+            return st;
+    if ((st = nn_spec_check_unknown(w, err)))
+        return st;
+    c->weights_given = true;
+    return NN_OK;
+}
+
+/* train.metrics apply to every output (Keras's list form); with several
+ * outputs each is logged as "<output>_<metric>". */
+static nn_status parse_metrics(nn_spec_node *t, const nn_model *m, nn_train_cfg *c, nn_error *err)
+{
+    c->n_metrics = 0;
+    for (int k = 0; k < m->n_outputs; k++) {
+        const nn_node *out = m->outputs[k];
+        int units = out->ndim ? out->shape[out->ndim - 1] : 1, n;
+        nn_metric *dst = c->metrics + c->n_metrics;
+        if (c->n_metrics + NN_MAX_METRICS_PER_OUTPUT > NN_MAX_METRICS)
+            return nn_spec_fail(t, "metrics", err, NN_ERR_USAGE,
+                                "at most %d metrics over all outputs", NN_MAX_METRICS);
+        nn_status st = nn_spec_metrics(t, c->losses[k], units, dst, &n, err);
+        if (st)
+            return st;
+        for (int i = 0; i < n; i++) {
+            dst[i].head = k;
+            if (m->n_outputs > 1)
+                snprintf(dst[i].name, sizeof dst[i].name, "%s_%s", out->name, dst[i].base);
+        }
+        c->n_metrics += n;
+    }
+    return NN_OK;
+}
+
+nn_status nn_spec_train(nn_spec_node *t, const nn_model *m, nn_train_cfg *c, nn_error *err)
 {
     static const char *const engines[] = {"cpu", "gpu", NULL};
     memset(c, 0, sizeof *c);
     nn_status st;
     int engine;
-    if ((st = nn_spec_loss(t, &c->loss, err)) || (st = nn_spec_optimizer(t, &c->optimizer, err)) ||
-        (st = nn_spec_metrics(t, c->loss, units, c->metrics, &c->n_metrics, err)) ||
+    if ((st = parse_losses(t, m, c, err)) || (st = nn_spec_optimizer(t, &c->optimizer, err)) ||
+        (st = parse_metrics(t, m, c, err)) ||
         (st = nn_spec_int(t, "epochs", false, 1, 1, 1LL << 30, &c->epochs, err)) ||
         (st = nn_spec_int(t, "batch_size", false, 32, 1, 1 << 20, &c->batch_size, err)) ||
         (st = nn_spec_int(t, "seed", false, 1, 0, (long long)(~0ULL >> 1), &c->seed, err)) ||

@@ -4,6 +4,7 @@
 
 #include <limits.h>
 
+#include "model/model.h"
 #include "train/losses.h"
 #include "train/metrics.h"
 #include "train/optimizers.h"
@@ -46,8 +47,19 @@ typedef struct nn_tensorboard_cfg {
 } nn_tensorboard_cfg;
 
 typedef struct nn_train_cfg {
-    const nn_loss_info *loss;
+    const nn_loss_info *loss; /* the first output's (the only one's) */
+    /* One loss and one weight per model output, in model order: train.loss
+     * names one loss for every output, or a group { output = "loss"; ... }
+     * (loss_by_output); train.loss_weights = { output = w; ... } (default
+     * 1). The loss minimized is the weighted sum, as in Keras. */
+    int n_outputs;
+    const nn_loss_info *losses[NN_MAX_IO];
+    double loss_weights[NN_MAX_IO];
+    bool loss_by_output, weights_given;
+    char output_names[NN_MAX_IO][NN_NAME_MAX];
     nn_optimizer optimizer;
+    /* train.metrics for every output, flat (nn_metric.head says which);
+     * with several outputs the names carry the output's as a prefix. */
     nn_metric metrics[NN_MAX_METRICS];
     int n_metrics;
     long long epochs, batch_size, seed, threads;
@@ -63,8 +75,10 @@ typedef struct nn_train_cfg {
     char init_from[PATH_MAX];
 } nn_train_cfg;
 
-/* Reads `train`; output_units is the model's output width (for metrics). */
-nn_status nn_spec_train(nn_spec_node *train, int output_units, nn_train_cfg *out, nn_error *err);
+/* Reads `train` for model m (its outputs' names and widths). */
+nn_status nn_spec_train(nn_spec_node *train, const nn_model *m, nn_train_cfg *out, nn_error *err);
+/* The name an output's loss is logged under: "digit_loss" (several outputs). */
+void nn_head_loss_name(const nn_train_cfg *t, int head, char *buf, size_t len);
 
 /* Does `name` mean "bigger is better" (mode auto, Keras 2's rule)? */
 bool nn_monitor_maximize(nn_monitor_mode mode, const char *name);

@@ -115,20 +115,16 @@ static void read_spec(nn_spec *s)
     nn_spec_node *root = nn_spec_root(s), *ms = NULL, *ts = NULL, *ds = NULL;
     if (!root)
         return;
-    int units = 1;
-    if (nn_spec_group(root, "model", false, &ms, &err) == NN_OK && ms) {
-        nn_model *m = NULL;
-        if (nn_model_from_spec(ms, &m, &err) == NN_OK) {
-            const nn_node *out = m->output;
-            units = out->ndim ? out->shape[out->ndim - 1] : 1;
-        }
-        nn_model_free(m);
-    }
-    if (nn_spec_group(root, "train", false, &ts, &err) == NN_OK && ts) {
+    nn_model *m = NULL;
+    if (nn_spec_group(root, "model", false, &ms, &err) == NN_OK && ms &&
+        nn_model_from_spec(ms, &m, &err) != NN_OK)
+        m = NULL;
+    if (m && nn_spec_group(root, "train", false, &ts, &err) == NN_OK && ts) {
         nn_train_cfg tc;
         memset(&tc, 0, sizeof tc);
-        (void)nn_spec_train(ts, units, &tc, &err);
+        (void)nn_spec_train(ts, m, &tc, &err);
     }
+    nn_model_free(m);
     if (nn_spec_group(root, "data", false, &ds, &err) == NN_OK && ds) {
         nn_data_cfg dc;
         memset(&dc, 0, sizeof dc);

@@ -550,6 +550,8 @@ for name, l in (("k-stateful.h5", rnn(stateful=True)), ("k-return-state.h5", rnn
     save(name, {"class_name": "Sequential", "config": {"layers": [seqin, l]}}, {})
 save("k-two-inputs.h5", fn([IN, node(layer("InputLayer", "input_2", batch_input_shape=[None, 4])),
                             node(layer("Add", "out"), "input_1", "input_2")], inputs=("input_1", "input_2")), {})
+save("k-unlisted-input.h5", fn([IN, node(layer("InputLayer", "input_2", batch_input_shape=[None, 4])),
+                                node(layer("Add", "out"), "input_1", "input_2")], inputs=("input_1",)), {})
 save("k-shared.h5", fn([IN, node(layer("Dense", "out", units=4), "input_1", calls=2)]), {})
 save("k-ghost-input.h5", fn([IN, node(layer("Dense", "out", units=2), "ghost")]), {})
 save("k-nested.h5", fn([IN, node({"class_name": "Sequential", "config": {"name": "inner", "layers": []}}, "input_1"),
@@ -622,7 +624,8 @@ expect "keras: Bidirectional merge_mode None" 1 "layer 'bi'" "merge_mode" -- sum
 expect "keras: TimeDistributed(Conv2D)" 1 "layer 'td'" "Dense only" -- summary k-td-conv.h5
 expect "keras: BatchNormalization over axis 1" 1 "layer 'bn'" "axis 1" -- summary k-bn-axis.h5
 expect "keras: Embedding mask_zero" 1 "layer 'emb'" "mask_zero" -- summary k-mask-zero.h5
-expect "keras: two inputs" 1 "k-two-inputs.h5" "2 inputs" -- summary k-two-inputs.h5
+expect "keras: two inputs load" 0 -- summary k-two-inputs.h5
+expect "keras: an InputLayer input_layers does not list" 1 "k-unlisted-input.h5" "input_2" "input_layers does not list" -- summary k-unlisted-input.h5
 expect "keras: a shared layer" 1 "layer 'out'" "shared" -- summary k-shared.h5
 expect "keras: input from a layer not in the model" 1 "layer 'out'" "'ghost'" -- summary k-ghost-input.h5
 expect "keras: a nested model" 1 "layer 'inner'" "nested" -- summary k-nested.h5

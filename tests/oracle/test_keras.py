@@ -21,6 +21,10 @@ HDF5 writer):
     trainable and non-trainable counts too);
   * a compiled model's training_config: `nnctl eval x.h5 --spec data.cfg`
     (data section only) gives model.evaluate's loss and accuracy;
+  * a functional model of two inputs and two outputs, compiled with a loss,
+    loss weight and metrics per output (dicts, and Keras 3's lists by
+    output position): summary, ONNX export run by onnxruntime, and eval
+    (npy x/y groups by name) against model.predict / model.evaluate;
   * hand-written files (h5py) in the Keras 2.x/tf.keras layout (weight names
     "dense_1/kernel:0", batch_input_shape, inbound_nodes as nested lists, a
     GRU without reset_after, training_config with "acc") and in Keras 1's
@@ -815,6 +819,132 @@ data: { train = { format = "npy"; x = "tl_x.npy"; y = "tl_y.npy"; }; };
           head_shape)
 
 
+# ---- several inputs and outputs (functional API) ------------------------------
+
+def multi_io_model(rng):
+    """Two inputs (Dense branches, Concatenate), two outputs: a softmax
+    classifier and a linear regression. input_layers lists in_b first,
+    while the file's layers start with in_a."""
+    a = keras.Input((4,), name="in_a")
+    b = keras.Input((3,), name="in_b")
+    ha = L.Dense(5, activation="relu", name="da")(a)
+    hb = L.Dense(6, activation="tanh", name="db")(b)
+    c = L.Concatenate(name="cat")([ha, hb])
+    cls = L.Dense(3, activation="softmax", name="cls")(c)
+    reg = L.Dense(1, name="reg")(c)
+    m = keras.Model([b, a], [cls, reg], name="two_io")
+    randomize(m, rng)
+    return m
+
+
+def loss_close(got, want, what):
+    if not abs(got - want) <= 1e-4 * abs(want):
+        raise AssertionError("%s: nnctl %r, Keras %r" % (what, got, want))
+
+
+def keras_multi_io(rng):
+    m = multi_io_model(rng)
+    n = 64
+    xa = rng.normal(size=(n, 4)).astype(np.float32)
+    xb = rng.normal(size=(n, 3)).astype(np.float32)
+    y1 = rng.integers(0, 3, size=n)
+    y2 = rng.normal(size=(n, 1)).astype(np.float32)
+    np.save(path("mio_a.npy"), xa)
+    np.save(path("mio_b.npy"), xb)
+    np.save(path("mio_y1.npy"), y1.astype(np.int64))
+    np.save(path("mio_y2.npy"), y2)
+    with open(path("mio.cfg"), "w") as f:
+        f.write('data: { test = { format = "npy"; x = { in_a = "mio_a.npy"; in_b = "mio_b.npy"; };\n'
+                '                 y = { cls = "mio_y1.npy"; reg = "mio_y2.npy"; }; };\n'
+                '        one_hot = true; };\n')
+    y = {"cls": keras.utils.to_categorical(y1, 3), "reg": y2}
+    # Keras 3: a dict by output name, or a list by output position
+    compiles = {
+        "dicts": dict(loss={"cls": "categorical_crossentropy", "reg": "mse"},
+                      loss_weights={"cls": 1.0, "reg": 0.5},
+                      metrics={"cls": ["accuracy"], "reg": ["accuracy"]}),
+        "lists": dict(loss=["categorical_crossentropy", keras.losses.MeanSquaredError()],
+                      loss_weights=[0.7, 2.0], metrics=["accuracy", "accuracy"]),
+    }
+    want = {}
+    for tag, kw in compiles.items():
+        m.compile(optimizer="adam", **kw)
+        m.save(path("mio_%s.h5" % tag))
+        want[tag] = m.evaluate([xb, xa], y, verbose=0, batch_size=n, return_dict=True)
+    m.compile(optimizer="adam", loss="mse", metrics={"cls": ["accuracy"], "reg": ["mae"]})
+    m.save(path("mio_badmetrics.h5"))
+
+    def summ():
+        out = nnctl("summary", "mio_dicts.h5").stdout
+        for layer in m.layers:
+            if layer.name not in out:
+                raise AssertionError("layer %s not in the summary" % layer.name)
+        c = summary_counts(out)
+        if c["Total"] != m.count_params() or c["Trainable"] != m.count_params():
+            raise AssertionError("summary counts %s, Keras %d" % (c, m.count_params()))
+
+    def onnx():
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            print("skip keras->nnctl multi-io: export --format onnx (no onnxruntime)")
+            return
+        nnctl("export", "mio_dicts.h5", "--format", "onnx", "-o", "mio.onnx")
+        s = ort.InferenceSession(path("mio.onnx"))
+        names = [o.name for o in s.get_outputs()]
+        if names != ["cls", "reg"]:
+            raise AssertionError("ONNX outputs %s, expected ['cls', 'reg']" % names)
+        got = s.run(None, {"in_a": xa[:N], "in_b": xb[:N]})
+        ref = m.predict([xb[:N], xa[:N]], verbose=0)
+        for name, g, r in zip(names, got, ref):
+            close(g, r, name)
+
+    def ev(tag):
+        def run():
+            r = nnctl("eval", "mio_%s.h5" % tag, "--spec", "mio.cfg", "--json", "--threads", 2)
+            got, w = json.loads(r.stdout), want[tag]
+            loss_close(got["loss"], w["loss"], "loss")
+            for k in ("cls_loss", "reg_loss"):
+                loss_close(got[k], w[k], k)
+            close(got["cls_accuracy"], w["cls_accuracy"], "cls_accuracy")
+        return run
+
+    def bad_metrics():
+        r = nnctl("eval", "mio_badmetrics.h5", "--spec", "mio.cfg", ok=False)
+        if (r.returncode != 2 or "metrics differ" not in r.stderr or "'cls'" not in r.stderr
+                or "'reg'" not in r.stderr):
+            raise AssertionError("exit %d: %s" % (r.returncode, r.stderr))
+
+    # predict feeds one input: a one-input model with two outputs, by --layer
+    i = keras.Input((6,), name="x")
+    h = L.Dense(5, activation="relu", name="h")(i)
+    o1 = L.Dense(3, activation="softmax", name="probs")(h)
+    o2 = L.Dense(2, name="value")(h)
+    one = keras.Model(i, [o2, o1], name="one_in")
+    randomize(one, rng)
+    one.save(path("mio_one.h5"))
+    x1 = rng.normal(size=(N, 6)).astype(np.float32)
+    ref1 = one.predict(x1, verbose=0)
+
+    def pred_layers():
+        np.save(path("mio_one_in.npy"), x1)
+        for name, r in zip(("value", "probs"), ref1):
+            nnctl("predict", "mio_one.h5", "mio_one_in.npy", "--layer", name,
+                  "-o", "mio_one_%s.npy" % name, "--threads", 2)
+            close(np.load(path("mio_one_%s.npy" % name)), r, name)
+
+    check("keras->nnctl multi-io: summary layers and parameter counts", summ)
+    check("keras->nnctl multi-io: export --format onnx equals model.predict per output", onnx)
+    check("keras->nnctl multi-output: predict --layer each output equals model.predict",
+          pred_layers)
+    check("keras eval multi-io: loss/loss_weights/metrics dicts give model.evaluate's loss",
+          ev("dicts"))
+    check("keras eval multi-io: loss/loss_weights/metrics lists give model.evaluate's loss",
+          ev("lists"))
+    check("keras eval multi-io: metrics differing per output are refused, naming them",
+          bad_metrics)
+
+
 def main():
     global verbose, NNCTL, WORK
     ap = argparse.ArgumentParser()
@@ -830,7 +960,7 @@ def main():
     rng = np.random.default_rng(7)
     print("keras %s (%s backend)" % (keras.__version__, keras.backend.backend()))
     for part in (keras_to_nnctl, keras_eval, keras2_files, keras1_files, nnctl_to_keras,
-                 transfer):
+                 transfer, keras_multi_io):
         try:
             part(rng)
         except Exception as e:  # noqa: BLE001 - a broken part fails, the rest runs

@@ -26,6 +26,11 @@ data so the weights are not the initial ones:
   * yaml: yaml.safe_load of the YAML export equals json.loads of the JSON;
   * keras: keras.models.model_from_json builds every JSON export (one Keras
     process for all models) with the model's layer names.
+A model with two inputs and two outputs (loss per output, loss weights):
+its ONNX graph names both inputs and outputs in model order and agrees
+with a numpy forward pass from model.h5's weights; Keras 3 loads the file,
+predicts the same and, compiled from the stored training_config,
+evaluates the weighted loss nnctl eval reports (1e-4 relative).
 Then json/yaml of a hand-made model_config full of awkward values (strings
 YAML 1.1 would misread if plain, control characters, floats from 5e-324 to
 1e300, nested empty containers) must read back to it exactly.
@@ -364,6 +369,138 @@ def check_model(c, nnctl, root, name, kind, shape, layers, rng, keras_jobs):
             c.ok(name + "/yaml")
 
 
+MULTI_SPEC = """
+model: {
+  name = "two_by_two";
+  inputs = ( { name = "img"; shape = [4, 4, 2]; }, { name = "meta"; shape = [3]; } );
+  outputs = ["cls", "reg"];
+  layers = (
+    { type = "conv2d"; name = "conv"; inputs = ["img"]; filters = 4; kernel_size = 3; activation = "relu"; },
+    { type = "flatten"; name = "flat"; inputs = ["conv"]; },
+    { type = "dense"; name = "dm"; inputs = ["meta"]; units = 5; activation = "tanh"; },
+    { type = "concatenate"; name = "cat"; inputs = ["flat", "dm"]; },
+    { type = "dense"; name = "cls"; inputs = ["cat"]; units = 3; activation = "softmax"; },
+    { type = "dense"; name = "reg"; inputs = ["dm"]; units = 1; }
+  );
+};
+data: {
+  train = { format = "npy"; x = { img = "img.npy"; meta = "meta.npy"; }; y = { cls = "cls.npy"; reg = "reg.npy"; }; };
+  test = { format = "npy"; x = { img = "img.npy"; meta = "meta.npy"; }; y = { cls = "cls.npy"; reg = "reg.npy"; }; };
+};
+train: {
+  loss = { cls = "sparse_categorical_crossentropy"; reg = "mse"; };
+  loss_weights = { cls = 1.0; reg = 0.3; };
+  metrics = ["accuracy"];
+  optimizer = { type = "adam"; lr = 0.01; };
+  epochs = 1; batch_size = 16; seed = 4;
+};
+"""
+
+KERAS_MULTI = r"""
+import json, sys
+import numpy as np, keras
+d = sys.argv[1]
+m = keras.models.load_model(d + "/run/model.h5", compile=True)
+x = [np.load(d + "/img.npy"), np.load(d + "/meta.npy")]
+p = m.predict(x, verbose=0)
+np.save(d + "/k_cls.npy", p[0]); np.save(d + "/k_reg.npy", p[1])
+res = m.evaluate(x, {"cls": np.load(d + "/cls.npy"), "reg": np.load(d + "/reg.npy")},
+                 verbose=0, return_dict=True)
+print(json.dumps({"names": [t.name.split(":")[0] for t in m.inputs], "outs": m.output_names,
+                  "eval": {k: float(v) for k, v in res.items()}}))
+"""
+
+
+def check_multi_io(c, nnctl, root, rng):
+    """Two inputs, two outputs: the ONNX graph (inputs and outputs by name,
+    in model order) against a numpy forward pass from model.h5's weights;
+    Keras 3 loads the file, predicts the same and, compiled from the
+    stored training_config, evaluates the same weighted loss."""
+    d = os.path.join(root, "two_by_two")
+    os.makedirs(d)
+    n = 40
+    img = rng.normal(size=(n, 4, 4, 2)).astype(np.float32)
+    meta = rng.normal(size=(n, 3)).astype(np.float32)
+    np.save(os.path.join(d, "img.npy"), img)
+    np.save(os.path.join(d, "meta.npy"), meta)
+    np.save(os.path.join(d, "cls.npy"), rng.integers(0, 3, size=n).astype(np.int64))
+    np.save(os.path.join(d, "reg.npy"), rng.normal(size=n).astype(np.float32))
+    spec = os.path.join(d, "spec.cfg")
+    with open(spec, "w") as f:
+        f.write(MULTI_SPEC)
+    env = dict(os.environ, NNCTL_DATA=d)
+    r = run([nnctl, "train", spec, "-o", os.path.join(d, "run"), "--quiet"], env)
+    model = os.path.join(d, "run", "model.h5")
+    if r.returncode != 0 or not os.path.exists(model):
+        c.bad("two_by_two/train", (r.stderr or r.stdout).strip()[-400:])
+        return
+    # numpy reference from the stored weights
+    with h5py.File(model, "r") as f:
+        def w(layer):
+            g = f["model_weights"][layer]
+            return [np.array(g[k], np.float64) for k in g.attrs["weight_names"]]
+        (K, kb), (Wm, bm), (Wc, bc), (Wr, br) = w("conv"), w("dm"), w("cls"), w("reg")
+    x = img.astype(np.float64)
+    conv = np.zeros((n, 2, 2, 4))
+    for i in range(2):
+        for j in range(2):
+            conv[:, i, j, :] = np.einsum("nhwc,hwco->no", x[:, i:i + 3, j:j + 3, :], K) + kb
+    conv = np.maximum(conv, 0).reshape(n, -1)
+    dm = np.tanh(meta.astype(np.float64) @ Wm + bm)
+    z = np.concatenate([conv, dm], 1) @ Wc + bc
+    e = np.exp(z - z.max(1, keepdims=True))
+    want = [e / e.sum(1, keepdims=True), dm @ Wr + br]
+
+    def close(got, ref):
+        got = np.asarray(got, np.float64)
+        return got.shape == ref.shape and np.all(np.abs(got - ref) <=
+                                                  RTOL * np.abs(ref) + 1e-6 * np.abs(ref).max())
+
+    onnx_path = os.path.join(d, "m.onnx")
+    r = run([nnctl, "export", model, "--format", "onnx", "-o", onnx_path])
+    if r.returncode != 0:
+        c.bad("two_by_two/onnx", "export failed: " + r.stderr.strip())
+    else:
+        s = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+        ins = [i.name for i in s.get_inputs()]
+        outs = [o.name for o in s.get_outputs()]
+        got = s.run(None, {"img": img, "meta": meta}) if ins == ["img", "meta"] else None
+        if ins != ["img", "meta"] or outs != ["cls", "reg"]:
+            c.bad("two_by_two/onnx", "inputs %s outputs %s, want [img, meta] [cls, reg]"
+                  % (ins, outs))
+        elif not all(close(g, ref) for g, ref in zip(got, want)):
+            c.bad("two_by_two/onnx", "onnxruntime differs from numpy by %.3g"
+                  % max(np.abs(g - ref).max() for g, ref in zip(got, want)))
+        else:
+            c.ok("two_by_two/onnx", "2 inputs, 2 outputs, onnxruntime = numpy to %.2g"
+                 % max(np.abs(g - ref).max() for g, ref in zip(got, want)))
+    kenv = dict(os.environ, KERAS_BACKEND="jax")
+    if run([sys.executable, "-c", "import keras"], kenv).returncode != 0:
+        c.skip("two_by_two/keras", "keras is not importable here")
+        return
+    k = run([sys.executable, "-c", KERAS_MULTI, d], kenv)
+    ev = run([nnctl, "eval", model, "--json"], env)
+    try:
+        res = json.loads(k.stdout.strip().splitlines()[-1])
+        mine = json.loads(ev.stdout)
+    except (ValueError, IndexError):
+        c.bad("two_by_two/keras", (k.stderr + ev.stderr).strip()[-600:])
+        return
+    kp = [np.load(os.path.join(d, "k_cls.npy")), np.load(os.path.join(d, "k_reg.npy"))]
+    if res["names"] != ["img", "meta"] or res["outs"] != ["cls", "reg"]:
+        c.bad("two_by_two/keras", "Keras sees inputs %s outputs %s" % (res["names"], res["outs"]))
+    elif not all(close(g, ref) for g, ref in zip(kp, want)):
+        c.bad("two_by_two/keras", "Keras's predictions differ from numpy's")
+    else:
+        c.ok("two_by_two/keras", "load_model: inputs, outputs and predictions agree")
+    kl, ml = res["eval"].get("loss"), mine.get("loss")
+    if kl is None or ml is None or abs(kl - ml) > 1e-4 * abs(kl):
+        c.bad("two_by_two/keras-loss", "Keras evaluate %s, nnctl eval %s" % (res["eval"], mine))
+    else:
+        c.ok("two_by_two/keras-loss", "weighted loss: Keras %.6f, nnctl %.6f (cls_loss %.6f, "
+             "reg_loss %.6f)" % (kl, ml, mine["cls_loss"], mine["reg_loss"]))
+
+
 KERAS_SCRIPT = r"""
 import json, sys
 import keras
@@ -548,6 +685,8 @@ def main():
                 continue
             check_model(c, nnctl, root, name, kind, shape, layers, rng, jobs)
         check_keras(c, root, jobs)
+        if not a.only or a.only in "two_by_two":
+            check_multi_io(c, nnctl, root, rng)
         if not a.only:
             check_text(c, nnctl, root)
             check_errors(c, nnctl, root, rng)

@@ -1005,7 +1005,12 @@ static int op_train_step(json_t *c, json_t *res)
     int out_cols = m->output->ndim ? m->output->shape[m->output->ndim - 1] : 1;
     if (get_int(c, "n_classes", false, out_cols, &n_classes))
         goto out;
-    if (nn_objective_resolve(&s.train, m, (int)one_hot, (int)n_classes, &o, &err)) {
+    if (m->n_inputs != 1 || m->n_outputs != 1) {
+        fail("nnref runs one-input, one-output models");
+        goto out;
+    }
+    int classes[NN_MAX_IO] = {(int)n_classes};
+    if (nn_objective_resolve(&s.train, m, (int)one_hot, classes, &o, &err)) {
         fail("objective: %s", err.msg);
         goto out;
     }
@@ -1034,10 +1039,10 @@ static int op_train_step(json_t *c, json_t *res)
         fail("plan: %s", err.msg);
         goto out;
     }
-    size_t in_n = (size_t)rows * m->input->size, y_n = (size_t)rows * (size_t)o.target_cols;
+    size_t in_n = (size_t)rows * m->input->size, y_n = (size_t)rows * (size_t)o.h[0].target_cols;
     if (get_floats(c, "x", (long long)in_n, &x) || get_floats(c, "y", (long long)y_n, &y))
         goto out;
-    int yshape[2] = {(int)rows, o.target_cols};
+    int yshape[2] = {(int)rows, o.h[0].target_cols};
     if (e->ops->alloc(e, &yt, 2, yshape, &err)) {
         fail("alloc: %s", err.msg);
         goto out;
@@ -1050,13 +1055,14 @@ static int op_train_step(json_t *c, json_t *res)
     nn_rng_seed(&drop, (uint64_t)s.train.seed, NN_STREAM_DROPOUT);
     nn_node *out = m->output;
     nn_batch_loss parts;
-    nn_batch_gradients(m, &o, &yt, (int)rows, training, &drop, &parts);
+    nn_tensor *ytp[1] = {&yt};
+    nn_batch_gradients(m, &o, ytp, (int)rows, training, &drop, &parts);
     double data_loss = parts.data, activity = parts.activity, penalty = parts.weights;
     json_object_set_new(res, "data_loss", json_real(data_loss));
     json_object_set_new(res, "activity_penalty", json_real(activity));
     json_object_set_new(res, "weight_penalty", json_real(penalty));
     json_object_set_new(res, "loss", json_real(data_loss + activity + penalty));
-    json_object_set_new(res, "fused", json_boolean(o.fused));
+    json_object_set_new(res, "fused", json_boolean(o.h[0].fused));
     set_floats(res, "output", e, &out->out, (size_t)rows * out->size);
     json_t *gj = json_object(), *wj = json_object();
     json_object_set_new(res, "grads", gj);

@@ -496,6 +496,7 @@ typedef struct {
     nn_model *m;
     nn_tensor *yt;
     int rows;
+    const nn_objective *o; /* NULL: MSE on the one output */
 } train_ctx;
 
 /* The total loss as training computes it (train/batch.h); with grad, the
@@ -503,12 +504,18 @@ typedef struct {
 static double train_loss(train_ctx *c, bool grad)
 {
     nn_model *m = c->m;
-    nn_objective o = {.kind = NN_LOSS_MSE, .fused = false, .cols = m->output->shape[0]};
+    nn_objective mse = {.n = 1,
+                        .h[0] = {.node = m->output, .kind = NN_LOSS_MSE, .weight = 1.0,
+                                 .cols = m->output->shape[0]}};
+    const nn_objective *o = c->o ? c->o : &mse;
+    nn_tensor *yt[NN_MAX_IO];
+    for (int k = 0; k < o->n; k++)
+        yt[k] = c->yt + k;
     if (grad)
-        return nn_batch_gradients(m, &o, c->yt, c->rows, true, NULL, NULL);
+        return nn_batch_gradients(m, o, yt, c->rows, true, NULL, NULL);
     nn_pass p = {.e = E, .rows = c->rows, .training = true, .rng = NULL};
     nn_model_forward(m, &p);
-    return nn_batch_data_loss(m, &o, c->yt, c->rows, false) + m->activity_penalty +
+    return nn_batch_data_loss(m, o, yt, c->rows, false, NULL) + m->activity_penalty +
            nn_model_weight_penalty(m, false);
 }
 
@@ -548,7 +555,7 @@ static void test_regularizer_gradients_in_model(void **state)
             E->ops->upload(E, &p->w, w, p->size);
             free(w);
         }
-    train_ctx ctx = {m, &yt, rows};
+    train_ctx ctx = {m, &yt, rows, NULL};
     train_loss(&ctx, true);
     assert_true(m->activity_penalty > 0.0);
     int checked = 0;
@@ -564,6 +571,82 @@ static void test_regularizer_gradients_in_model(void **state)
         }
     assert_int_equal(checked, 4);
     E->ops->free(E, &yt);
+    free_model(&b);
+}
+
+/* ---- several inputs and outputs: the weighted sum of the outputs' losses
+ * (one fused softmax cross-entropy, one MSE) against finite differences,
+ * and the value against the outputs' losses computed one by one ---- */
+
+static void test_multi_io_gradients(void **state)
+{
+    (void)state;
+    const int rows = 5;
+    const char *text =
+        "model = { inputs = ( { name = \"a\"; shape = [4]; }, { name = \"b\"; shape = [3]; } );\n"
+        "  outputs = [\"cls\", \"reg\"]; layers = (\n"
+        "  { type = \"dense\"; name = \"ha\"; inputs = [\"a\"]; units = 6; activation = \"tanh\"; },\n"
+        "  { type = \"dense\"; name = \"hb\"; inputs = [\"b\"]; units = 6; activation = \"sigmoid\"; },\n"
+        "  { type = \"concatenate\"; name = \"cat\"; inputs = [\"ha\", \"hb\"]; },\n"
+        "  { type = \"dense\"; name = \"reg\"; inputs = [\"cat\"]; units = 2; },\n"
+        "  { type = \"dense\"; name = \"cls\"; inputs = [\"ha\"]; units = 3; activation = \"softmax\"; }\n"
+        "); };";
+    built b = build_model(text, rows, false);
+    nn_model *m = b.m;
+    assert_int_equal(m->n_inputs, 2);
+    assert_int_equal(m->n_outputs, 2);
+    assert_string_equal(m->outputs[0]->name, "cls"); /* model.outputs' order, not the layers' */
+    assert_string_equal(m->outputs[1]->name, "reg");
+    float xa[20], xb[15], y1[15] = {0}, y2[10];
+    for (int i = 0; i < 20; i++)
+        xa[i] = (float)nrand();
+    for (int i = 0; i < 15; i++)
+        xb[i] = (float)nrand();
+    for (int r = 0; r < rows; r++)
+        y1[r * 3 + (int)urand(0, 3)] = 1.0f;
+    for (int i = 0; i < 10; i++)
+        y2[i] = (float)nrand();
+    E->ops->upload(E, nn_model_input_tensor_at(m, 0), xa, 20);
+    E->ops->upload(E, nn_model_input_tensor_at(m, 1), xb, 15);
+    nn_tensor yt[2] = {tnew(15, y1), tnew(10, y2)};
+    nn_objective o = {.n = 2,
+                      .h = {{.node = m->outputs[0], .kind = NN_LOSS_SOFTMAX_CE, .fused = true,
+                             .weight = 0.7, .one_hot = true, .cols = 3, .target_cols = 3},
+                            {.node = m->outputs[1], .kind = NN_LOSS_MSE, .weight = 0.25,
+                             .cols = 2, .target_cols = 2}}};
+    train_ctx ctx = {m, yt, rows, &o};
+    nn_batch_loss parts;
+    nn_tensor *ytp[2] = {&yt[0], &yt[1]};
+    double total = nn_batch_gradients(m, &o, ytp, rows, true, NULL, &parts);
+    /* the outputs' losses by hand from the outputs the pass produced */
+    float *p1 = dl(&m->outputs[0]->out, 15), *p2 = dl(&m->outputs[1]->out, 10);
+    double ce = 0.0, se = 0.0;
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < 3; c++)
+            ce -= y1[r * 3 + c] * log(p1[r * 3 + c]);
+    for (int i = 0; i < 10; i++)
+        se += (p2[i] - y2[i]) * (p2[i] - y2[i]);
+    ce /= rows;
+    se /= 10; /* mean over rows of the mean over the 2 units */
+    assert_float_equal(parts.head[0], ce, 1e-5 * (1 + ce));
+    assert_float_equal(parts.head[1], se, 1e-5 * (1 + se));
+    assert_float_equal(total, 0.7 * ce + 0.25 * se, 1e-5);
+    free(p1);
+    free(p2);
+    int checked = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i]->n_params; k++) {
+            nn_param *p = &m->nodes[i]->params[k];
+            float *g = dl(&p->g, p->size);
+            char what[96];
+            snprintf(what, sizeof what, "two-output model %s/%s", m->nodes[i]->name, p->name);
+            fd_tensor(&p->w, p->size, g, train_f, &ctx, what);
+            free(g);
+            checked++;
+        }
+    assert_int_equal(checked, 8);
+    E->ops->free(E, &yt[0]);
+    E->ops->free(E, &yt[1]);
     free_model(&b);
 }
 
@@ -637,6 +720,7 @@ int main(void)
         cmocka_unit_test(test_dense_gradients),
         cmocka_unit_test(test_regularize_engine),
         cmocka_unit_test(test_regularizer_gradients_in_model),
+        cmocka_unit_test(test_multi_io_gradients),
         cmocka_unit_test(test_fusion),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -281,6 +281,14 @@ static void test_open_fails_cleanly(void **state)
 
 /* ---- the callback: spec keys and batch steps ---------------------------- */
 
+/* A stand-in model: one output of 3 units (what nn_spec_train reads). */
+static const nn_model *three_units(void)
+{
+    static nn_node out = {.name = "dense", .ndim = 1, .shape = {3}};
+    static nn_model m = {.n_inputs = 0, .n_outputs = 1, .outputs = {&out}, .output = &out};
+    return &m;
+}
+
 static nn_status parse(const char *tb, nn_train_cfg *c, char *msg, size_t len)
 {
     char text[1024];
@@ -293,7 +301,7 @@ static nn_status parse(const char *tb, nn_train_cfg *c, char *msg, size_t len)
     assert_int_equal(nn_spec_load_string(&s, text, "tb.cfg", &err), NN_OK);
     nn_spec_node *train;
     assert_int_equal(nn_spec_group(nn_spec_root(s), "train", true, &train, &err), NN_OK);
-    nn_status st = nn_spec_train(train, 3, c, &err);
+    nn_status st = nn_spec_train(train, three_units(), c, &err);
     snprintf(msg, len, "%s", st ? err.msg : "");
     nn_spec_free(s);
     return st;
@@ -342,7 +350,7 @@ static void test_spec_keys(void **state)
                          "x.cfg", &err),
                      NN_OK);
     assert_int_equal(nn_spec_group(nn_spec_root(s), "train", true, &train, &err), NN_OK);
-    assert_int_equal(nn_spec_train(train, 3, &c, &err), NN_OK);
+    assert_int_equal(nn_spec_train(train, three_units(), &c, &err), NN_OK);
     assert_false(c.tensorboard.enabled);
     nn_spec_free(s);
 }
