@@ -21,6 +21,14 @@ CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=gnu11 -fno-math-errno -Wall -Wextra -Werror -Wno-format-truncation -fopenmp -Isrc $(PKG_CFLAGS)
 LDLIBS   += $(PKG_LIBS) -fopenmp -lm -lpthread
 
+# oneDNN (Debian's libdnnl-dev) runs the CPU engine's convolutions when its
+# header is there; DNNL=0 builds without it (the im2col + OpenBLAS path).
+DNNL     ?= $(if $(wildcard /usr/include/oneapi/dnnl/dnnl.h),1,0)
+ifeq ($(DNNL),1)
+CFLAGS   += -DNN_HAVE_DNNL
+LDLIBS   += -ldnnl
+endif
+
 ifeq ($(GPU),1)
 BUILD    ?= build-gpu
 endif

@@ -109,6 +109,8 @@ static void col2im(const nn_conv_geom *g, const float *cols, int n0, int nb, flo
 void nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
                            const nn_tensor *w, nn_tensor *y, nn_tensor *ws)
 {
+    if (nn_cpu_dnnl_conv(nn_cpu_dnnl_of(e), NN_DNNL_FWD, g, x->data, w->data, y->data))
+        return;
     const int K = (int)patch_size(g), pix = g->oh * g->ow;
     if (is_pointwise(g)) {
         e->ops->gemm(e, false, false, g->n * pix, g->f, K, 1.0f, x, w, 0.0f, y);
@@ -127,6 +129,8 @@ void nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor 
 void nn_cpu_conv2d_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
                                  const nn_tensor *w, nn_tensor *dx, nn_tensor *ws)
 {
+    if (nn_cpu_dnnl_conv(nn_cpu_dnnl_of(e), NN_DNNL_BWD_DATA, g, dy->data, w->data, dx->data))
+        return;
     const int K = (int)patch_size(g), pix = g->oh * g->ow;
     if (is_pointwise(g)) {
         e->ops->gemm(e, false, true, g->n * pix, K, g->f, 1.0f, dy, w, 0.0f, dx);
@@ -147,6 +151,10 @@ void nn_cpu_conv2d_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn
                                    const nn_tensor *dy, nn_tensor *dw, float beta,
                                    nn_tensor *ws)
 {
+    /* oneDNN overwrites: beta = 0 only (what the layers ask) */
+    if (beta == 0.0f &&
+        nn_cpu_dnnl_conv(nn_cpu_dnnl_of(e), NN_DNNL_BWD_FILTER, g, x->data, dy->data, dw->data))
+        return;
     const int K = (int)patch_size(g), pix = g->oh * g->ow;
     if (is_pointwise(g)) {
         e->ops->gemm(e, true, false, K, g->f, g->n * pix, 1.0f, x, dy, beta, dw);

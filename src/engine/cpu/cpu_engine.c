@@ -17,7 +17,19 @@
 typedef struct cpu_impl {
     void *scratch[NN_CPU_SCRATCH_SLOTS];
     size_t scratch_cap[NN_CPU_SCRATCH_SLOTS];
+    nn_cpu_dnnl *dnnl; /* oneDNN's convolutions, or NULL */
 } cpu_impl;
+
+nn_cpu_dnnl *nn_cpu_dnnl_of(nn_engine *e) { return ((cpu_impl *)e->impl)->dnnl; }
+
+/* oneDNN runs the convolutions when the build has it, unless
+ * NNCTL_CONV=im2col asks for the im2col + OpenBLAS path (for comparing the
+ * two: benchmarks, tests). */
+static bool want_dnnl(void)
+{
+    const char *v = getenv("NNCTL_CONV");
+    return !(v && strcmp(v, "im2col") == 0);
+}
 
 void *nn_cpu_scratch(nn_engine *e, nn_cpu_scratch_slot slot, size_t bytes)
 {
@@ -396,6 +408,8 @@ static void cpu_destroy(nn_engine *e)
     cpu_impl *impl = e->impl;
     for (int i = 0; impl && i < NN_CPU_SCRATCH_SLOTS; i++)
         free(impl->scratch[i]);
+    if (impl)
+        nn_cpu_dnnl_destroy(impl->dnnl);
     free(impl);
     free(e);
 }
@@ -469,6 +483,7 @@ nn_status nn_engine_cpu_create(int threads, nn_engine **out, nn_error *err)
     e->ops = &cpu_ops;
     e->threads = threads;
     omp_set_num_threads(threads);
+    impl->dnnl = want_dnnl() ? nn_cpu_dnnl_create() : NULL;
     openblas_set_num_threads(threads);
     /* Flush denormals to zero on every thread, as TensorFlow does: tiny
      * gradients otherwise take microcode assists that cost ~100x. */
@@ -537,6 +552,9 @@ void nn_engine_cpu_describe(char *buf, size_t len)
     /* openblas_get_config() starts with "OpenBLAS <version> ..." */
     char version[64] = "OpenBLAS";
     sscanf(openblas_get_config(), "%*s %63s", version);
-    snprintf(buf, len, "cpu (OpenBLAS %s with %s kernels, OpenMP, %d cores)", version,
-             openblas_get_corename(), omp_get_num_procs());
+    char dnnl[64];
+    nn_cpu_dnnl_version(dnnl, sizeof dnnl);
+    snprintf(buf, len, "cpu (OpenBLAS %s with %s kernels%s%s%s, OpenMP, %d cores)", version,
+             openblas_get_corename(), dnnl[0] ? "; convolutions: " : "", dnnl,
+             dnnl[0] && !want_dnnl() ? " off (NNCTL_CONV=im2col)" : "", omp_get_num_procs());
 }

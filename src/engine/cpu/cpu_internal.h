@@ -16,6 +16,23 @@ typedef enum {
 } nn_cpu_scratch_slot;
 void *nn_cpu_scratch(nn_engine *e, nn_cpu_scratch_slot slot, size_t bytes);
 
+/* oneDNN's convolutions (cpu_conv_dnnl.c), when the build has it: NULL
+ * from create otherwise, and nn_cpu_dnnl_conv then always returns false
+ * (the im2col path runs). */
+typedef struct nn_cpu_dnnl nn_cpu_dnnl;
+typedef enum { NN_DNNL_FWD = 0, NN_DNNL_BWD_DATA, NN_DNNL_BWD_FILTER } nn_dnnl_op;
+nn_cpu_dnnl *nn_cpu_dnnl_create(void);
+void nn_cpu_dnnl_destroy(nn_cpu_dnnl *d);
+/* FWD: a = x, b = kernel, out = y. BWD_DATA: a = dy, b = kernel, out = dx.
+ * BWD_FILTER: a = x, b = dy, out = the kernel's gradient (overwritten).
+ * NHWC tensors, Keras kernel layout. false: not run (the caller does it). */
+bool nn_cpu_dnnl_conv(nn_cpu_dnnl *d, nn_dnnl_op op, const nn_conv_geom *g, const float *a,
+                      const float *b, float *out);
+/* "oneDNN 2.6.3", or "" without it. */
+const char *nn_cpu_dnnl_version(char *buf, size_t len);
+/* The engine's oneDNN state, or NULL (not built in, or off: NNCTL_DNNL=0). */
+nn_cpu_dnnl *nn_cpu_dnnl_of(nn_engine *e);
+
 /* Work below this many elements stays on one thread: forking costs more. */
 #define NN_CPU_PAR_MIN 32768
 
