@@ -217,16 +217,20 @@ typedef struct nn_engine_ops {
                        nn_tensor *slots[3], size_t n);
 
     /* Convolution. Workspace: at least conv_workspace(g) floats, owned by
-     * the caller (planned once). y = conv(x, w); dx = conv's input gradient
-     * (overwritten); dw = beta * dw + filter gradient. */
+     * the caller (planned once). y = conv(x, w) + bias (bias NULL: none; one
+     * value per output channel, added in the same pass where the engine
+     * can); dx = conv's input gradient (overwritten); dw = beta * dw +
+     * filter gradient and, when dbias is not NULL, dbias = beta * dbias +
+     * the bias gradient (dy summed over pixels). */
     size_t (*conv_workspace)(nn_engine *e, const nn_conv_geom *g);
     void (*conv2d_forward)(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
-                           const nn_tensor *w, nn_tensor *y, nn_tensor *ws);
+                           const nn_tensor *w, const nn_tensor *bias, nn_tensor *y,
+                           nn_tensor *ws);
     void (*conv2d_backward_data)(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
                                  const nn_tensor *w, nn_tensor *dx, nn_tensor *ws);
     void (*conv2d_backward_filter)(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
-                                   const nn_tensor *dy, nn_tensor *dw, float beta,
-                                   nn_tensor *ws);
+                                   const nn_tensor *dy, nn_tensor *dw, nn_tensor *dbias,
+                                   float beta, nn_tensor *ws);
 
     /* Depthwise convolution: each input channel c has its own depth
      * multiplier m filters, kernel (kh, kw, c, m), output channel c * m + j

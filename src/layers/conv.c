@@ -137,9 +137,8 @@ static void conv_forward(nn_node *n, const nn_pass *p)
     nn_engine *e = p->e;
     nn_conv_geom g = nn_window_geom(&c->win, n->in[0], p->rows, c->filters);
     int pixels = p->rows * g.oh * g.ow;
-    e->ops->conv2d_forward(e, &g, &n->in[0]->out, &n->params[0].w, n->preact, &s->ws);
-    if (c->use_bias)
-        e->ops->add_bias(e, n->preact, &n->params[1].w, pixels, c->filters);
+    e->ops->conv2d_forward(e, &g, &n->in[0]->out, &n->params[0].w,
+                           c->use_bias ? &n->params[1].w : NULL, n->preact, &s->ws);
     if (n->act != NN_ACT_LINEAR)
         e->ops->act_forward(e, n->act, n->act_alpha, n->preact, &n->out, pixels, c->filters);
 }
@@ -156,9 +155,10 @@ static void conv_backward(nn_node *n, const nn_pass *p)
                              pixels, c->filters);
     nn_param *W = &n->params[0];
     if (W->trainable) {
-        e->ops->conv2d_backward_filter(e, &g, &n->in[0]->out, n->dpreact, &W->g, 0.0f, &s->ws);
-        if (c->use_bias)
-            e->ops->bias_grad(e, n->dpreact, &n->params[1].g, pixels, c->filters, 0.0f);
+        e->ops->conv2d_backward_filter(e, &g, &n->in[0]->out, n->dpreact, &W->g,
+                                       c->use_bias && n->params[1].trainable ? &n->params[1].g
+                                                                             : NULL,
+                                       0.0f, &s->ws);
     }
     nn_tensor *dx = nn_grad_target(n, 0);
     if (dx) {

@@ -660,8 +660,9 @@ static void conv_cases_on(nn_engine *gpu)
             size_t xs = (size_t)g.n * g.h * g.w * g.c, ys = (size_t)g.n * g.oh * g.ow * g.f,
                    ks = (size_t)g.kh * g.kw * g.c * g.f;
             pair x = pair_rnd(xs, -1, 1), wt = pair_rnd(ks, -1, 1), y = pair_new(ys, NULL);
-            C->ops->conv2d_forward(C, &g, &x.c, &wt.c, &y.c, &wsc);
-            G->ops->conv2d_forward(G, &g, &x.g, &wt.g, &y.g, &wsg);
+            pair b = pair_rnd((size_t)g.f, -1, 1), db = pair_rnd((size_t)g.f, -1, 1);
+            C->ops->conv2d_forward(C, &g, &x.c, &wt.c, &b.c, &y.c, &wsc);
+            G->ops->conv2d_forward(G, &g, &x.g, &wt.g, &b.g, &y.g, &wsg);
             char what[240];
             snprintf(what, sizeof what, "conv forward %s", name);
             expect_close(what, &y, RTOL);
@@ -670,16 +671,20 @@ static void conv_cases_on(nn_engine *gpu)
             G->ops->conv2d_backward_data(G, &g, &dy.g, &wt.g, &dx.g, &wsg);
             snprintf(what, sizeof what, "conv input gradient %s", name);
             expect_close(what, &dx, RTOL);
-            C->ops->conv2d_backward_filter(C, &g, &x.c, &dy.c, &dw.c, 0.0f, &wsc);
-            G->ops->conv2d_backward_filter(G, &g, &x.g, &dy.g, &dw.g, 0.0f, &wsg);
+            C->ops->conv2d_backward_filter(C, &g, &x.c, &dy.c, &dw.c, &db.c, 0.0f, &wsc);
+            G->ops->conv2d_backward_filter(G, &g, &x.g, &dy.g, &dw.g, &db.g, 0.0f, &wsg);
             snprintf(what, sizeof what, "conv filter gradient %s", name);
             expect_close(what, &dw, RTOL);
-            C->ops->conv2d_backward_filter(C, &g, &x.c, &dy.c, &dw.c, 1.0f, &wsc);
-            G->ops->conv2d_backward_filter(G, &g, &x.g, &dy.g, &dw.g, 1.0f, &wsg);
+            snprintf(what, sizeof what, "conv bias gradient %s", name);
+            expect_close(what, &db, RTOL);
+            C->ops->conv2d_backward_filter(C, &g, &x.c, &dy.c, &dw.c, &db.c, 1.0f, &wsc);
+            G->ops->conv2d_backward_filter(G, &g, &x.g, &dy.g, &dw.g, &db.g, 1.0f, &wsg);
             snprintf(what, sizeof what, "conv filter gradient, accumulated %s", name);
             expect_close(what, &dw, RTOL);
+            snprintf(what, sizeof what, "conv bias gradient, accumulated %s", name);
+            expect_close(what, &db, RTOL);
             pair_free(&x), pair_free(&wt), pair_free(&y), pair_free(&dy), pair_free(&dx);
-            pair_free(&dw);
+            pair_free(&dw), pair_free(&b), pair_free(&db);
         }
         C->ops->free(C, &wsc);
         G->ops->free(G, &wsg);

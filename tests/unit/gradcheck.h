@@ -54,6 +54,18 @@ static inline double nrand(void)
     return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
 }
 
+/* A 1-D engine tensor of n floats, filled from src when not NULL. */
+static inline nn_tensor tnew(size_t n, const float *src)
+{
+    nn_tensor t;
+    nn_error err;
+    int shape[1] = {(int)n};
+    assert_int_equal(E->ops->alloc(E, &t, 1, shape, &err), NN_OK);
+    if (src)
+        E->ops->upload(E, &t, src, n);
+    return t;
+}
+
 static inline float *falloc(size_t n)
 {
     float *p = malloc((n ? n : 1) * sizeof *p);

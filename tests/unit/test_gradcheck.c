@@ -33,17 +33,6 @@
 #define GC_THREADS 1
 #include "unit/gradcheck.h"
 
-static nn_tensor tnew(size_t n, const float *src)
-{
-    nn_tensor t;
-    nn_error err;
-    int shape[1] = {(int)n};
-    assert_int_equal(E->ops->alloc(E, &t, 1, shape, &err), NN_OK);
-    if (src)
-        E->ops->upload(E, &t, src, n);
-    return t;
-}
-
 static double step_for(float x) { return 1e-2 * fmax(fabs((double)x), 0.5); }
 
 /* Checks one analytic derivative against a numeric one; prints context and

@@ -106,11 +106,10 @@ static void col2im(const nn_conv_geom *g, const float *cols, int n0, int nb, flo
     }
 }
 
-void nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
-                           const nn_tensor *w, nn_tensor *y, nn_tensor *ws)
+/* im2col + one product per chunk of images */
+static void conv_forward_gemm(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                              const nn_tensor *w, nn_tensor *y, nn_tensor *ws)
 {
-    if (nn_cpu_dnnl_conv(nn_cpu_dnnl_of(e), NN_DNNL_FWD, g, x->data, w->data, y->data))
-        return;
     const int K = (int)patch_size(g), pix = g->oh * g->ow;
     if (is_pointwise(g)) {
         e->ops->gemm(e, false, false, g->n * pix, g->f, K, 1.0f, x, w, 0.0f, y);
@@ -126,10 +125,24 @@ void nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor 
     }
 }
 
+void nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                           const nn_tensor *w, const nn_tensor *bias, nn_tensor *y,
+                           nn_tensor *ws)
+{
+    /* oneDNN adds the bias in its own pass over the output */
+    if (nn_cpu_dnnl_conv(nn_cpu_dnnl_of(e), NN_DNNL_FWD, g, x->data, w->data,
+                         bias ? bias->data : NULL, y->data))
+        return;
+    conv_forward_gemm(e, g, x, w, y, ws);
+    if (bias)
+        e->ops->add_bias(e, y, bias, g->n * g->oh * g->ow, g->f);
+}
+
 void nn_cpu_conv2d_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
                                  const nn_tensor *w, nn_tensor *dx, nn_tensor *ws)
 {
-    if (nn_cpu_dnnl_conv(nn_cpu_dnnl_of(e), NN_DNNL_BWD_DATA, g, dy->data, w->data, dx->data))
+    if (nn_cpu_dnnl_conv(nn_cpu_dnnl_of(e), NN_DNNL_BWD_DATA, g, dy->data, w->data, NULL,
+                         dx->data))
         return;
     const int K = (int)patch_size(g), pix = g->oh * g->ow;
     if (is_pointwise(g)) {
@@ -148,13 +161,16 @@ void nn_cpu_conv2d_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_t
 }
 
 void nn_cpu_conv2d_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
-                                   const nn_tensor *dy, nn_tensor *dw, float beta,
-                                   nn_tensor *ws)
+                                   const nn_tensor *dy, nn_tensor *dw, nn_tensor *dbias,
+                                   float beta, nn_tensor *ws)
 {
-    /* oneDNN overwrites: beta = 0 only (what the layers ask) */
-    if (beta == 0.0f &&
-        nn_cpu_dnnl_conv(nn_cpu_dnnl_of(e), NN_DNNL_BWD_FILTER, g, x->data, dy->data, dw->data))
+    /* oneDNN overwrites: beta = 0 only (what the layers ask); it sums the
+     * bias gradient in the same pass */
+    if (beta == 0.0f && nn_cpu_dnnl_conv(nn_cpu_dnnl_of(e), NN_DNNL_BWD_FILTER, g, x->data,
+                                         dy->data, dbias ? dbias->data : NULL, dw->data))
         return;
+    if (dbias)
+        e->ops->bias_grad(e, dy, dbias, g->n * g->oh * g->ow, g->f, beta);
     const int K = (int)patch_size(g), pix = g->oh * g->ow;
     if (is_pointwise(g)) {
         e->ops->gemm(e, true, false, K, g->f, g->n * pix, 1.0f, x, dy, beta, dw);
@@ -236,22 +252,34 @@ void nn_cpu_pool2d_backward(nn_engine *e, nn_pool_kind kind, const nn_conv_geom 
                             int ix = ox * g->sw - g->pad_left + kx * g->dw;
                             count += iy >= 0 && iy < g->h && ix >= 0 && ix < g->w;
                         }
-                for (int ch = 0; ch < g->c; ch++) {
-                    bool routed = false;
-                    for (int ky = 0; ky < g->kh && !routed; ky++) {
+                /* channels innermost (contiguous, vectorized), in blocks so
+                 * the "already routed" flags stay on the stack */
+                for (int c0 = 0; c0 < g->c; c0 += 256) {
+                    const int cn = g->c - c0 < 256 ? g->c - c0 : 256;
+                    unsigned char routed[256];
+                    memset(routed, 0, (size_t)cn);
+                    const float *yo = y + o + c0, *dyo = dy + o + c0;
+                    for (int ky = 0; ky < g->kh; ky++) {
                         int iy = oy * g->sh - g->pad_top + ky * g->dh;
                         if (iy < 0 || iy >= g->h)
                             continue;
-                        for (int kx = 0; kx < g->kw && !routed; kx++) {
+                        for (int kx = 0; kx < g->kw; kx++) {
                             int ix = ox * g->sw - g->pad_left + kx * g->dw;
                             if (ix < 0 || ix >= g->w)
                                 continue;
-                            size_t at = ((size_t)iy * g->w + ix) * g->c + ch;
+                            size_t at = ((size_t)iy * g->w + ix) * g->c + (size_t)c0;
+                            const float *xa = xi + at;
+                            float *da = di + at;
                             if (kind == NN_POOL_AVG) {
-                                di[at] += dy[o + ch] / (float)count;
-                            } else if (xi[at] == y[o + ch]) {
-                                di[at] += dy[o + ch];
-                                routed = true; /* the first maximum takes it */
+                                for (int ch = 0; ch < cn; ch++)
+                                    da[ch] += dyo[ch] / (float)count;
+                            } else {
+                                /* the first maximum in window order takes it */
+                                for (int ch = 0; ch < cn; ch++) {
+                                    bool hit = !routed[ch] && xa[ch] == yo[ch];
+                                    da[ch] += hit ? dyo[ch] : 0.0f;
+                                    routed[ch] |= hit;
+                                }
                             }
                         }
                     }

@@ -20,23 +20,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DNNL_CACHE 64
+/* Passes kept: a model uses about 6 per convolution layer (3 passes, 2
+ * batch sizes); past this the least recently used is dropped. */
+#define DNNL_CACHE 512
 
 
 /* One convolution pass for one geometry. */
 typedef struct dnnl_conv {
     nn_conv_geom g;
     nn_dnnl_op op;
+    bool bias;                   /* with the bias (forward) or its gradient */
+    unsigned long used;          /* when last used (eviction) */
     dnnl_primitive_t prim;
     dnnl_primitive_t w_reorder;  /* user weights <-> the primitive's layout; NULL when equal */
     dnnl_memory_t act_in, act_out; /* NHWC user tensors (handles set per call) */
     dnnl_memory_t w_user;        /* Keras layout (handle set per call) */
     dnnl_memory_t w_prim;        /* the primitive's weights when reordered (owns its buffer) */
+    dnnl_memory_t b_user;        /* bias or its gradient (handle set per call), or NULL */
 } dnnl_conv;
 
 struct nn_cpu_dnnl {
     dnnl_engine_t eng;
     dnnl_stream_t strm;
+    long ran, declined; /* passes run, and passes left to im2col */
+    unsigned long clock;
     int n;
     dnnl_conv *cache[DNNL_CACHE];
 };
@@ -66,7 +73,7 @@ static void conv_free(dnnl_conv *c)
         dnnl_primitive_destroy(c->prim);
     if (c->w_reorder)
         dnnl_primitive_destroy(c->w_reorder);
-    dnnl_memory_t mems[] = {c->act_in, c->act_out, c->w_user, c->w_prim};
+    dnnl_memory_t mems[] = {c->act_in, c->act_out, c->w_user, c->w_prim, c->b_user};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         if (mems[i])
             dnnl_memory_destroy(mems[i]);
@@ -120,8 +127,11 @@ static bool conv_make(nn_cpu_dnnl *d, dnnl_conv *c)
     int pad_r = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1 - g->w - g->pad_left;
     dnnl_dims_t pad_l = {g->pad_top, g->pad_left}, pad_h = {pad_b > 0 ? pad_b : 0,
                                                             pad_r > 0 ? pad_r : 0};
-    dnnl_memory_desc_t src, dst, w_user, w_any;
-    if (!ok(dnnl_memory_desc_init_by_tag(&src, 4, src_d, dnnl_f32, dnnl_nhwc)) ||
+    dnnl_memory_desc_t src, dst, w_user, w_any, bias;
+    dnnl_dims_t b_d = {g->f};
+    const dnnl_memory_desc_t *b = c->bias ? &bias : NULL;
+    if (!ok(dnnl_memory_desc_init_by_tag(&bias, 1, b_d, dnnl_f32, dnnl_x)) ||
+        !ok(dnnl_memory_desc_init_by_tag(&src, 4, src_d, dnnl_f32, dnnl_nhwc)) ||
         !ok(dnnl_memory_desc_init_by_tag(&dst, 4, dst_d, dnnl_f32, dnnl_nhwc)) ||
         !ok(dnnl_memory_desc_init_by_tag(&w_user, 4, w_d, dnnl_f32, dnnl_hwio)) ||
         !ok(dnnl_memory_desc_init_by_tag(&w_any, 4, w_d, dnnl_f32, dnnl_format_tag_any)))
@@ -129,7 +139,8 @@ static bool conv_make(nn_cpu_dnnl *d, dnnl_conv *c)
     dnnl_convolution_desc_t fd, bd;
     if (!ok(dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training,
                                                         dnnl_convolution_direct, &src, &w_any,
-                                                        NULL, &dst, strides, dil, pad_l, pad_h)))
+                                                        c->op == NN_DNNL_FWD ? b : NULL, &dst,
+                                                        strides, dil, pad_l, pad_h)))
         return false;
     dnnl_primitive_desc_t fpd = NULL, pd = NULL;
     if (!ok(dnnl_primitive_desc_create(&fpd, &fd, NULL, d->eng, NULL)))
@@ -145,7 +156,7 @@ static bool conv_make(nn_cpu_dnnl *d, dnnl_conv *c)
             goto done;
     } else {
         if (!ok(dnnl_dilated_convolution_backward_weights_desc_init(
-                &bd, dnnl_convolution_direct, &src, &w_any, NULL, &dst, strides, dil, pad_l,
+                &bd, dnnl_convolution_direct, &src, &w_any, b, &dst, strides, dil, pad_l,
                 pad_h)) ||
             !ok(dnnl_primitive_desc_create(&pd, &bd, NULL, d->eng, fpd)))
             goto done;
@@ -167,7 +178,8 @@ static bool conv_make(nn_cpu_dnnl *d, dnnl_conv *c)
     if (!ok(dnnl_primitive_create(&c->prim, pd)) ||
         !ok(dnnl_memory_create(&c->act_in, want_in, d->eng, DNNL_MEMORY_NONE)) ||
         !ok(dnnl_memory_create(&c->act_out, want_out, d->eng, DNNL_MEMORY_NONE)) ||
-        !ok(dnnl_memory_create(&c->w_user, &w_user, d->eng, DNNL_MEMORY_NONE)))
+        !ok(dnnl_memory_create(&c->w_user, &w_user, d->eng, DNNL_MEMORY_NONE)) ||
+        (b && !ok(dnnl_memory_create(&c->b_user, b, d->eng, DNNL_MEMORY_NONE))))
         goto done;
     if (!dnnl_memory_desc_equal(w_prim, &w_user)) {
         if (!ok(dnnl_memory_create(&c->w_prim, w_prim, d->eng, DNNL_MEMORY_ALLOCATE)) ||
@@ -186,18 +198,29 @@ done:
 
 /* The pass for (g, op), made on first use; NULL when oneDNN cannot run it
  * (also remembered, so the attempt is not repeated every batch). */
-static dnnl_conv *conv_get(nn_cpu_dnnl *d, const nn_conv_geom *g, nn_dnnl_op op)
+static dnnl_conv *conv_get(nn_cpu_dnnl *d, const nn_conv_geom *g, nn_dnnl_op op, bool bias)
 {
+    d->clock++;
     for (int i = 0; i < d->n; i++)
-        if (d->cache[i]->op == op && same_geom(&d->cache[i]->g, g))
+        if (d->cache[i]->op == op && d->cache[i]->bias == bias && same_geom(&d->cache[i]->g, g)) {
+            d->cache[i]->used = d->clock;
             return d->cache[i]->prim ? d->cache[i] : NULL;
-    if (d->n == DNNL_CACHE)
-        return NULL; /* more geometries than any model has: im2col takes the rest */
+        }
+    if (d->n == DNNL_CACHE) {
+        int old = 0;
+        for (int i = 1; i < d->n; i++)
+            if (d->cache[i]->used < d->cache[old]->used)
+                old = i;
+        conv_free(d->cache[old]);
+        d->cache[old] = d->cache[--d->n];
+    }
     dnnl_conv *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->g = *g;
     c->op = op;
+    c->bias = bias;
+    c->used = d->clock;
     if (!conv_make(d, c)) {
         /* keep the geometry as "cannot", without the half-made parts */
         dnnl_conv *stub = calloc(1, sizeof *stub);
@@ -206,6 +229,8 @@ static dnnl_conv *conv_get(nn_cpu_dnnl *d, const nn_conv_geom *g, nn_dnnl_op op)
             return NULL;
         stub->g = *g;
         stub->op = op;
+        stub->bias = bias;
+        stub->used = d->clock;
         d->cache[d->n++] = stub;
         return NULL;
     }
@@ -219,41 +244,56 @@ static bool run(nn_cpu_dnnl *d, dnnl_primitive_t p, int n, const dnnl_exec_arg_t
 }
 
 bool nn_cpu_dnnl_conv(nn_cpu_dnnl *d, nn_dnnl_op op, const nn_conv_geom *g, const float *a,
-                      const float *b, float *out)
+                      const float *b, float *bias, float *out)
 {
-    dnnl_conv *c = d ? conv_get(d, g, op) : NULL;
-    if (!c)
+    if (!d)
         return false;
+    dnnl_conv *c = conv_get(d, g, op, bias != NULL);
+    if (!c || (bias && !ok(dnnl_memory_set_data_handle(c->b_user, bias)))) {
+        d->declined++;
+        return false;
+    }
     /* act_in and act_out are the pass's two activation tensors, w_user the
      * kernel (or its gradient) in Keras's layout */
     const bool filter = op == NN_DNNL_BWD_FILTER;
     if (!ok(dnnl_memory_set_data_handle(c->act_in, (void *)a)) ||
         !ok(dnnl_memory_set_data_handle(c->act_out, filter ? (void *)b : out)) ||
         !ok(dnnl_memory_set_data_handle(c->w_user, filter ? out : (void *)b)))
-        return false;
+        return d->declined++, false;
     dnnl_memory_t wm = c->w_prim ? c->w_prim : c->w_user;
     if (filter) {
         dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, c->act_in},
                                   {DNNL_ARG_DIFF_DST, c->act_out},
-                                  {DNNL_ARG_DIFF_WEIGHTS, wm}};
-        if (!run(d, c->prim, 3, args))
-            return false;
+                                  {DNNL_ARG_DIFF_WEIGHTS, wm},
+                                  {DNNL_ARG_DIFF_BIAS, c->b_user}};
+        if (!run(d, c->prim, bias ? 4 : 3, args))
+            return d->declined++, false;
         /* computed in the primitive's layout, then into Keras's */
         dnnl_exec_arg_t r[] = {{DNNL_ARG_FROM, c->w_prim}, {DNNL_ARG_TO, c->w_user}};
         if (c->w_reorder && !run(d, c->w_reorder, 2, r))
-            return false;
+            return d->declined++, false;
     } else {
         dnnl_exec_arg_t r[] = {{DNNL_ARG_FROM, c->w_user}, {DNNL_ARG_TO, c->w_prim}};
         if (c->w_reorder && !run(d, c->w_reorder, 2, r))
-            return false;
+            return d->declined++, false;
         const bool fwd = op == NN_DNNL_FWD;
         dnnl_exec_arg_t args[] = {{fwd ? DNNL_ARG_SRC : DNNL_ARG_DIFF_DST, c->act_in},
                                   {DNNL_ARG_WEIGHTS, wm},
-                                  {fwd ? DNNL_ARG_DST : DNNL_ARG_DIFF_SRC, c->act_out}};
-        if (!run(d, c->prim, 3, args))
-            return false;
+                                  {fwd ? DNNL_ARG_DST : DNNL_ARG_DIFF_SRC, c->act_out},
+                                  {DNNL_ARG_BIAS, c->b_user}};
+        if (!run(d, c->prim, bias ? 4 : 3, args))
+            return d->declined++, false;
     }
-    return ok(dnnl_stream_wait(d->strm));
+    if (!ok(dnnl_stream_wait(d->strm)))
+        return d->declined++, false;
+    d->ran++;
+    return true;
+}
+
+void nn_cpu_dnnl_counts(const nn_cpu_dnnl *d, long *ran, long *declined)
+{
+    *ran = d ? d->ran : 0;
+    *declined = d ? d->declined : 0;
 }
 
 const char *nn_cpu_dnnl_version(char *buf, size_t len)
@@ -268,10 +308,15 @@ const char *nn_cpu_dnnl_version(char *buf, size_t len)
 nn_cpu_dnnl *nn_cpu_dnnl_create(void) { return NULL; }
 void nn_cpu_dnnl_destroy(nn_cpu_dnnl *d) { (void)d; }
 bool nn_cpu_dnnl_conv(nn_cpu_dnnl *d, nn_dnnl_op op, const nn_conv_geom *g, const float *a,
-                      const float *b, float *out)
+                      const float *b, float *bias, float *out)
 {
-    (void)d, (void)op, (void)g, (void)a, (void)b, (void)out;
+    (void)d, (void)op, (void)g, (void)a, (void)b, (void)bias, (void)out;
     return false;
+}
+void nn_cpu_dnnl_counts(const nn_cpu_dnnl *d, long *ran, long *declined)
+{
+    (void)d;
+    *ran = *declined = 0;
 }
 const char *nn_cpu_dnnl_version(char *buf, size_t len)
 {

@@ -23,11 +23,16 @@ typedef struct nn_cpu_dnnl nn_cpu_dnnl;
 typedef enum { NN_DNNL_FWD = 0, NN_DNNL_BWD_DATA, NN_DNNL_BWD_FILTER } nn_dnnl_op;
 nn_cpu_dnnl *nn_cpu_dnnl_create(void);
 void nn_cpu_dnnl_destroy(nn_cpu_dnnl *d);
-/* FWD: a = x, b = kernel, out = y. BWD_DATA: a = dy, b = kernel, out = dx.
- * BWD_FILTER: a = x, b = dy, out = the kernel's gradient (overwritten).
- * NHWC tensors, Keras kernel layout. false: not run (the caller does it). */
+/* FWD: a = x, b = kernel, bias (may be NULL) added, out = y. BWD_DATA:
+ * a = dy, b = kernel, out = dx (bias NULL). BWD_FILTER: a = x, b = dy, out
+ * = the kernel's gradient, bias (may be NULL) = the bias gradient (both
+ * overwritten). NHWC tensors, Keras kernel layout. false: not run (the
+ * caller does it). */
 bool nn_cpu_dnnl_conv(nn_cpu_dnnl *d, nn_dnnl_op op, const nn_conv_geom *g, const float *a,
-                      const float *b, float *out);
+                      const float *b, float *bias, float *out);
+/* Passes oneDNN ran, and passes it left to im2col (a geometry it could
+ * not take, or a failure): for tests. */
+void nn_cpu_dnnl_counts(const nn_cpu_dnnl *d, long *ran, long *declined);
 /* "oneDNN 2.6.3", or "" without it. */
 const char *nn_cpu_dnnl_version(char *buf, size_t len);
 /* The engine's oneDNN state, or NULL (not built in, or off: NNCTL_DNNL=0). */
@@ -98,12 +103,13 @@ void nn_cpu_depthwise_backward_filter(nn_engine *e, const nn_conv_geom *g, const
                                       const nn_tensor *dy, nn_tensor *dk, float beta);
 size_t nn_cpu_conv_workspace(nn_engine *e, const nn_conv_geom *g);
 void nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
-                           const nn_tensor *w, nn_tensor *y, nn_tensor *ws);
+                           const nn_tensor *w, const nn_tensor *bias, nn_tensor *y,
+                           nn_tensor *ws);
 void nn_cpu_conv2d_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
                                  const nn_tensor *w, nn_tensor *dx, nn_tensor *ws);
 void nn_cpu_conv2d_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
-                                   const nn_tensor *dy, nn_tensor *dw, float beta,
-                                   nn_tensor *ws);
+                                   const nn_tensor *dy, nn_tensor *dw, nn_tensor *dbias,
+                                   float beta, nn_tensor *ws);
 void nn_cpu_pool2d_forward(nn_engine *e, nn_pool_kind kind, const nn_conv_geom *g,
                            const nn_tensor *x, nn_tensor *y);
 void nn_cpu_pool2d_backward(nn_engine *e, nn_pool_kind kind, const nn_conv_geom *g,

@@ -321,8 +321,8 @@ static conv_plan *begin(nn_engine *e, const nn_conv_geom *g, nn_tensor *ws, floa
     return plan_for(e, g);
 }
 
-void nn_gpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
-                           const nn_tensor *w, nn_tensor *y, nn_tensor *ws)
+static void conv_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                         const nn_tensor *w, nn_tensor *y, nn_tensor *ws)
 {
     gpu_impl *gi = nn_gpu(e);
     float *buf;
@@ -348,6 +348,15 @@ void nn_gpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor 
     }
     if (p->direct && !gi->failed)
         nn_gpu_conv_direct_forward(e, g, x->data, w->data, y->data);
+}
+
+void nn_gpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                           const nn_tensor *w, const nn_tensor *bias, nn_tensor *y,
+                           nn_tensor *ws)
+{
+    conv_forward(e, g, x, w, y, ws);
+    if (bias && g->n > 0)
+        nn_gpu_add_bias(e, y, bias, g->n * g->oh * g->ow, g->f);
 }
 
 void nn_gpu_conv2d_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
@@ -377,9 +386,8 @@ void nn_gpu_conv2d_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_t
         nn_gpu_conv_direct_backward_data(e, g, dy->data, w->data, dx->data);
 }
 
-void nn_gpu_conv2d_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
-                                   const nn_tensor *dy, nn_tensor *dw, float beta,
-                                   nn_tensor *ws)
+static void conv_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                                 const nn_tensor *dy, nn_tensor *dw, float beta, nn_tensor *ws)
 {
     gpu_impl *gi = nn_gpu(e);
     const size_t wsz = patch(g) * g->f;
@@ -422,4 +430,13 @@ void nn_gpu_conv2d_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn
     }
     if (p->direct && !gi->failed)
         nn_gpu_conv_direct_backward_filter(e, g, x->data, dy->data, dw->data, beta);
+}
+
+void nn_gpu_conv2d_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                                   const nn_tensor *dy, nn_tensor *dw, nn_tensor *dbias,
+                                   float beta, nn_tensor *ws)
+{
+    conv_backward_filter(e, g, x, dy, dw, beta, ws);
+    if (dbias)
+        nn_gpu_bias_grad(e, dy, dbias, g->n > 0 ? g->n * g->oh * g->ow : 0, g->f, beta);
 }

@@ -129,12 +129,13 @@ void nn_gpu_batchnorm_backward(nn_engine *e, const nn_tensor *x, const nn_tensor
 /* gpu_conv.c (cuDNN) and gpu_conv_kernels.cu (its padding copies) */
 size_t nn_gpu_conv_workspace(nn_engine *e, const nn_conv_geom *g);
 void nn_gpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
-                           const nn_tensor *w, nn_tensor *y, nn_tensor *ws);
+                           const nn_tensor *w, const nn_tensor *bias, nn_tensor *y,
+                           nn_tensor *ws);
 void nn_gpu_conv2d_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
                                  const nn_tensor *w, nn_tensor *dx, nn_tensor *ws);
 void nn_gpu_conv2d_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
-                                   const nn_tensor *dy, nn_tensor *dw, float beta,
-                                   nn_tensor *ws);
+                                   const nn_tensor *dy, nn_tensor *dw, nn_tensor *dbias,
+                                   float beta, nn_tensor *ws);
 void nn_gpu_conv_cache_free(nn_engine *e);
 /* dst (n, hp, wp, c) = src (n, h, w, c) placed at (top, left), zeros
  * around (cropped where hp/wp are smaller); crop is its adjoint for
