@@ -29,6 +29,7 @@
 #include "data/dataset.h"
 
 #include "unit/tmpfiles.h"
+#include "unit/spec_data.h"
 
 
 static void write_file(const char *path, const void *data, size_t len)
@@ -315,18 +316,6 @@ static void test_cifar_archive_synthetic(void **state)
 }
 
 /* ---------- spec keys ---------- */
-
-static nn_status spec_data(const char *text, nn_data_cfg *c, nn_error *err)
-{
-    nn_spec *s;
-    assert_int_equal(nn_spec_load_string(&s, text, "d.cfg", err), NN_OK);
-    nn_spec_node *data;
-    nn_status st = nn_spec_group(nn_spec_root(s), "data", true, &data, err);
-    if (!st)
-        st = nn_spec_data(data, c, err);
-    nn_spec_free(s);
-    return st;
-}
 
 static void test_data_spec_formats(void **state)
 {

@@ -443,6 +443,43 @@ static double at_x(const float *x, const nn_conv_geom *g, int i, int y, int xx, 
     return x[(((size_t)i * g->h + y) * g->w + xx) * g->c + ch];
 }
 
+/* Direct loops in double, added into the references: ry += conv(x, w) +
+ * b, rdx += the input gradient, rdw += the kernel gradient and rdb += the
+ * bias gradient of dy (b and rdb may be NULL). */
+static void naive_conv(const nn_conv_geom *gp, const float *x, const float *w, const float *b,
+                       const float *dy, double *ry, double *rdx, double *rdw, double *rdb)
+{
+    const nn_conv_geom g = *gp;
+    for (int i = 0; i < g.n; i++)
+        for (int oy = 0; oy < g.oh; oy++)
+            for (int ox = 0; ox < g.ow; ox++) {
+                size_t o = (((size_t)i * g.oh + oy) * g.ow + ox) * g.f;
+                for (int f = 0; b && f < g.f; f++) {
+                    ry[o + f] += b[f];
+                    rdb[f] += dy[o + f];
+                }
+                for (int ky = 0; ky < g.kh; ky++)
+                    for (int kx = 0; kx < g.kw; kx++) {
+                        int iy = oy * g.sh - g.pad_top + ky * g.dh;
+                        int ix = ox * g.sw - g.pad_left + kx * g.dw;
+                        bool inside = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
+                        for (int ch = 0; ch < g.c; ch++) {
+                            double xv = at_x(x, &g, i, iy, ix, ch);
+                            const float *wk = w + (((size_t)ky * g.kw + kx) * g.c + ch) * g.f;
+                            double *gw = rdw + (((size_t)ky * g.kw + kx) * g.c + ch) * g.f;
+                            double gx = 0.0;
+                            for (int f = 0; f < g.f; f++) {
+                                ry[o + f] += xv * wk[f];
+                                gw[f] += xv * dy[o + f];
+                                gx += (double)dy[o + f] * wk[f];
+                            }
+                            if (inside)
+                                rdx[(((size_t)i * g.h + iy) * g.w + ix) * g.c + ch] += gx;
+                        }
+                    }
+            }
+}
+
 static void expect_close(const float *got, const double *ref, size_t n, double tol_rel,
                          const char *what)
 {
@@ -513,30 +550,7 @@ static void test_conv_engine_chunked(void **state)
     assert_non_null(rdw);
     for (size_t i = 0; i < nw; i++)
         rdw[i] = w0[i]; /* beta = 1: added to what was there */
-    for (int i = 0; i < g.n; i++)
-        for (int oy = 0; oy < g.oh; oy++)
-            for (int ox = 0; ox < g.ow; ox++) {
-                size_t o = (((size_t)i * g.oh + oy) * g.ow + ox) * g.f;
-                for (int ky = 0; ky < g.kh; ky++)
-                    for (int kx = 0; kx < g.kw; kx++) {
-                        int iy = oy * g.sh - g.pad_top + ky * g.dh;
-                        int ix = ox * g.sw - g.pad_left + kx * g.dw;
-                        bool inside = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
-                        for (int ch = 0; ch < g.c; ch++) {
-                            double xv = at_x(x, &g, i, iy, ix, ch);
-                            const float *wk = w + (((size_t)ky * g.kw + kx) * g.c + ch) * g.f;
-                            double *gw = rdw + (((size_t)ky * g.kw + kx) * g.c + ch) * g.f;
-                            double gx = 0.0;
-                            for (int f = 0; f < g.f; f++) {
-                                ry[o + f] += xv * wk[f];
-                                gw[f] += xv * dy[o + f];
-                                gx += (double)dy[o + f] * wk[f];
-                            }
-                            if (inside)
-                                rdx[(((size_t)i * g.h + iy) * g.w + ix) * g.c + ch] += gx;
-                        }
-                    }
-            }
+    naive_conv(&g, x, w, NULL, dy, ry, rdx, rdw, NULL);
     expect_close(y, ry, ny, 1e-4, "chunked conv2d forward");
     expect_close(dx, rdx, nx, 1e-4, "chunked conv2d backward_data");
     expect_close(dw, rdw, nw, 1e-4, "chunked conv2d backward_filter (beta = 1)");
@@ -616,34 +630,7 @@ static void check_conv_with_bias(const nn_conv_geom *gp, const char *name)
     double *ry = calloc(ny, sizeof *ry), *rdx = calloc(nx, sizeof *rdx),
            *rdw = calloc(nw, sizeof *rdw), *rdb = calloc((size_t)g.f, sizeof *rdb);
     assert_true(ry && rdx && rdw && rdb);
-    for (int i = 0; i < g.n; i++)
-        for (int oy = 0; oy < g.oh; oy++)
-            for (int ox = 0; ox < g.ow; ox++) {
-                size_t o = (((size_t)i * g.oh + oy) * g.ow + ox) * g.f;
-                for (int f = 0; f < g.f; f++) {
-                    ry[o + f] += b[f];
-                    rdb[f] += dy[o + f];
-                }
-                for (int ky = 0; ky < g.kh; ky++)
-                    for (int kx = 0; kx < g.kw; kx++) {
-                        int iy = oy * g.sh - g.pad_top + ky * g.dh;
-                        int ix = ox * g.sw - g.pad_left + kx * g.dw;
-                        bool inside = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
-                        for (int ch = 0; ch < g.c; ch++) {
-                            double xv = at_x(x, &g, i, iy, ix, ch);
-                            const float *wk = w + (((size_t)ky * g.kw + kx) * g.c + ch) * g.f;
-                            double *gw = rdw + (((size_t)ky * g.kw + kx) * g.c + ch) * g.f;
-                            double gx = 0.0;
-                            for (int f = 0; f < g.f; f++) {
-                                ry[o + f] += xv * wk[f];
-                                gw[f] += xv * dy[o + f];
-                                gx += (double)dy[o + f] * wk[f];
-                            }
-                            if (inside)
-                                rdx[(((size_t)i * g.h + iy) * g.w + ix) * g.c + ch] += gx;
-                        }
-                    }
-            }
+    naive_conv(&g, x, w, b, dy, ry, rdx, rdw, rdb);
     char what[160];
     snprintf(what, sizeof what, "%s: forward with bias", name);
     expect_close(y, ry, ny, 1e-4, what);

@@ -510,6 +510,25 @@ static double train_loss(train_ctx *c, bool grad)
 
 static double train_f(void *c) { return train_loss(c, false); }
 
+/* Every parameter's gradient (left by a train_loss(ctx, true) just before)
+ * against finite differences of the training loss; returns how many. */
+static int fd_every_param(train_ctx *ctx, const char *label)
+{
+    nn_model *m = ctx->m;
+    int checked = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i]->n_params; k++) {
+            nn_param *p = &m->nodes[i]->params[k];
+            float *g = dl(&p->g, p->size);
+            char what[128];
+            snprintf(what, sizeof what, "%s %s/%s", label, m->nodes[i]->name, p->name);
+            fd_tensor(&p->w, p->size, g, train_f, ctx, what);
+            free(g);
+            checked++;
+        }
+    return checked;
+}
+
 static void test_regularizer_gradients_in_model(void **state)
 {
     (void)state;
@@ -547,18 +566,7 @@ static void test_regularizer_gradients_in_model(void **state)
     train_ctx ctx = {m, &yt, rows, NULL};
     train_loss(&ctx, true);
     assert_true(m->activity_penalty > 0.0);
-    int checked = 0;
-    for (int i = 0; i < m->n_nodes; i++)
-        for (int k = 0; k < m->nodes[i]->n_params; k++) {
-            nn_param *p = &m->nodes[i]->params[k];
-            float *g = dl(&p->g, p->size);
-            char what[96];
-            snprintf(what, sizeof what, "regularized model %s/%s", m->nodes[i]->name, p->name);
-            fd_tensor(&p->w, p->size, g, train_f, &ctx, what);
-            free(g);
-            checked++;
-        }
-    assert_int_equal(checked, 4);
+    assert_int_equal(fd_every_param(&ctx, "regularized model"), 4);
     E->ops->free(E, &yt);
     free_model(&b);
 }
@@ -622,18 +630,7 @@ static void test_multi_io_gradients(void **state)
     assert_float_equal(total, 0.7 * ce + 0.25 * se, 1e-5);
     free(p1);
     free(p2);
-    int checked = 0;
-    for (int i = 0; i < m->n_nodes; i++)
-        for (int k = 0; k < m->nodes[i]->n_params; k++) {
-            nn_param *p = &m->nodes[i]->params[k];
-            float *g = dl(&p->g, p->size);
-            char what[96];
-            snprintf(what, sizeof what, "two-output model %s/%s", m->nodes[i]->name, p->name);
-            fd_tensor(&p->w, p->size, g, train_f, &ctx, what);
-            free(g);
-            checked++;
-        }
-    assert_int_equal(checked, 8);
+    assert_int_equal(fd_every_param(&ctx, "two-output model"), 8);
     E->ops->free(E, &yt[0]);
     E->ops->free(E, &yt[1]);
     free_model(&b);

@@ -18,6 +18,7 @@
 #include "data/npy.h"
 
 #include "unit/tmpfiles.h"
+#include "unit/spec_data.h"
 
 #define N 6
 
@@ -105,18 +106,6 @@ static int setup(void **state)
     npy_file("score.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (6, 1), }", d,
              sizeof d);
     return 0;
-}
-
-static nn_status spec_data(const char *text, nn_data_cfg *c, nn_error *err)
-{
-    nn_spec *s;
-    assert_int_equal(nn_spec_load_string(&s, text, "d.cfg", err), NN_OK);
-    nn_spec_node *data;
-    nn_status st = nn_spec_group(nn_spec_root(s), "data", true, &data, err);
-    if (!st)
-        st = nn_spec_data(data, c, err);
-    nn_spec_free(s);
-    return st;
 }
 
 /* data.train with x = { image, meta } and y = { digit, parity, score }

@@ -24,6 +24,7 @@
 #include "data/npy.h"
 
 #include "unit/tmpfiles.h"
+#include "unit/spec_data.h"
 
 
 static const char *write_bytes(const char *name, const void *data, size_t len)
@@ -527,18 +528,6 @@ static void test_write_round_trip(void **state)
 }
 
 /* ---------- format "npy" ---------- */
-
-static nn_status spec_data(const char *text, nn_data_cfg *c, nn_error *err)
-{
-    nn_spec *s;
-    assert_int_equal(nn_spec_load_string(&s, text, "d.cfg", err), NN_OK);
-    nn_spec_node *data;
-    nn_status st = nn_spec_group(nn_spec_root(s), "data", true, &data, err);
-    if (!st)
-        st = nn_spec_data(data, c, err);
-    nn_spec_free(s);
-    return st;
-}
 
 static void test_dataset(void **state)
 {

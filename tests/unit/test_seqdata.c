@@ -23,6 +23,7 @@
 #include "data/dataset.h"
 
 #include "unit/tmpfiles.h"
+#include "unit/spec_data.h"
 
 /* Writes text (may hold NUL bytes: len given) to tmpdir/name; returns the path. */
 static const char *write_file(const char *name, const char *text, size_t len, bool gz)
@@ -433,18 +434,6 @@ static void test_tokens_errors(void **state)
 }
 
 /* ---------- spec keys and nn_data_load ---------- */
-
-static nn_status spec_data(const char *text, nn_data_cfg *c, nn_error *err)
-{
-    nn_spec *s;
-    assert_int_equal(nn_spec_load_string(&s, text, "d.cfg", err), NN_OK);
-    nn_spec_node *data;
-    nn_status st = nn_spec_group(nn_spec_root(s), "data", true, &data, err);
-    if (!st)
-        st = nn_spec_data(data, c, err);
-    nn_spec_free(s);
-    return st;
-}
 
 static void test_spec_keys(void **state)
 {
