@@ -219,10 +219,11 @@ static char *state_json(const nn_train_cfg *t, const nn_fit_state *s)
     for (int k = 0; k < t->n_outputs; k++)
         json_array_append_new(heads, json_real(s->head_sums[k]));
     json_t *j = json_pack(
-        "{s:i, s:I, s:I, s:f, s:o, s:o, s:I, s:I, s:f, s:I, s:{s:o, s:I, s:I, s:b}, s:{s:o, s:b}, s:b, "
-        "s:b}",
+        "{s:i, s:I, s:I, s:f, s:o, s:o, s:I, s:I, s:f, s:I, s:{s:o, s:I, s:I, s:b}, "
+        "s:{s:o, s:b}, s:b, s:b}",
         "version", 1, "epoch", (json_int_t)s->epoch, "step", (json_int_t)s->step, "loss_sum",
-        s->loss_sum, "metric_sums", sums, "head_loss_sums", heads, "seen", (json_int_t)s->seen, "iterations",
+        s->loss_sum, "metric_sums", sums, "head_loss_sums", heads, "seen", (json_int_t)s->seen,
+        "iterations",
         (json_int_t)t->optimizer.iterations, "nadam_m_schedule", t->optimizer.nadam_m_schedule,
         "seed", (json_int_t)t->seed, "early_stopping", "best", finite_or_null(s->es_best), "wait",
         (json_int_t)s->es_wait, "best_epoch", (json_int_t)s->es_best_epoch, "have_best",

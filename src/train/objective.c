@@ -71,7 +71,8 @@ static nn_status resolve_head(const nn_loss_info *L, nn_node *out, int one_hot_s
     o->target_cols = one_hot ? o->cols : 1;
     /* Fuse cross-entropy with the output's softmax/sigmoid: computed from
      * logits, stable where probabilities underflow. */
-    bool has_act = strcmp(out->type->name, "dense") == 0 || strcmp(out->type->name, "activation") == 0;
+    bool has_act =
+        strcmp(out->type->name, "dense") == 0 || strcmp(out->type->name, "activation") == 0;
     o->fused = L->can_fuse && has_act && out->act == L->fused_act &&
                out->activity_reg.l1 == 0.0f && out->activity_reg.l2 == 0.0f;
     o->kind = o->fused ? L->fused_kind : L->kind;

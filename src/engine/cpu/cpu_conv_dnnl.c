@@ -166,12 +166,12 @@ static bool conv_make(nn_cpu_dnnl *d, dnnl_conv *c)
     /* the activations must stay in our NHWC layout (no hidden copies) */
     const dnnl_memory_desc_t *a_in = dnnl_primitive_desc_query_md(
         pd, c->op == NN_DNNL_BWD_DATA ? dnnl_query_diff_dst_md : dnnl_query_src_md, 0);
-    const dnnl_memory_desc_t *a_out = dnnl_primitive_desc_query_md(
-        pd, c->op == NN_DNNL_FWD ? dnnl_query_dst_md
-                            : c->op == NN_DNNL_BWD_DATA ? dnnl_query_diff_src_md
-                                                   : dnnl_query_diff_dst_md, 0);
+    dnnl_query_t out_q = c->op == NN_DNNL_FWD        ? dnnl_query_dst_md
+                         : c->op == NN_DNNL_BWD_DATA ? dnnl_query_diff_src_md
+                                                     : dnnl_query_diff_dst_md;
+    const dnnl_memory_desc_t *a_out = dnnl_primitive_desc_query_md(pd, out_q, 0);
     const dnnl_memory_desc_t *want_in = c->op == NN_DNNL_BWD_DATA ? &dst : &src;
-    const dnnl_memory_desc_t *want_out = c->op == NN_DNNL_FWD ? &dst : c->op == NN_DNNL_BWD_DATA ? &src : &dst;
+    const dnnl_memory_desc_t *want_out = c->op == NN_DNNL_BWD_DATA ? &src : &dst;
     if (!w_prim || !a_in || !a_out || !dnnl_memory_desc_equal(a_in, want_in) ||
         !dnnl_memory_desc_equal(a_out, want_out))
         goto done;
@@ -184,7 +184,7 @@ static bool conv_make(nn_cpu_dnnl *d, dnnl_conv *c)
     if (!dnnl_memory_desc_equal(w_prim, &w_user)) {
         if (!ok(dnnl_memory_create(&c->w_prim, w_prim, d->eng, DNNL_MEMORY_ALLOCATE)) ||
             !(c->op == NN_DNNL_BWD_FILTER ? make_reorder(d, w_prim, &w_user, &c->w_reorder)
-                                     : make_reorder(d, &w_user, w_prim, &c->w_reorder)))
+                                          : make_reorder(d, &w_user, w_prim, &c->w_reorder)))
             goto done;
     }
     made = true;
