@@ -144,21 +144,14 @@ static double metric_value(const nn_metric *mt, double sum, size_t n)
     return mt->root ? sqrt(v) : v;
 }
 
-nn_status nn_evaluate(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
-                      const nn_dataset *d, int batch, nn_eval_result *r, nn_error *err)
+/* Inference over d in batches through b (planned for batch, its index
+ * array at least d->n long): allocates nothing, so the fit loop's
+ * validation passes reuse its training batcher. */
+static void evaluate_batches(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
+                             const nn_dataset *d, int batch, batcher *bp, nn_eval_result *r)
 {
+    batcher b = *bp;
     memset(r, 0, sizeof *r);
-    if (d->n == 0)
-        return nn_fail(err, NN_ERR_RUNTIME, "cannot evaluate on an empty dataset");
-    nn_status st = nn_model_plan(m, batch, err);
-    batcher b;
-    memset(&b, 0, sizeof b);
-    if (!st)
-        st = batcher_init(&b, m, o, d->n, batch, err);
-    if (st) { /* what batcher_init made before it failed */
-        batcher_free(&b, m->e);
-        return st;
-    }
     for (size_t i = 0; i < d->n; i++)
         b.idx[i] = (uint32_t)i;
     double loss_sum = 0.0, sums[NN_MAX_METRICS] = {0}, head_sums[NN_MAX_IO] = {0};
@@ -181,8 +174,21 @@ nn_status nn_evaluate(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
         r->head_loss[k] = head_sums[k] / (double)d->n;
     for (int i = 0; i < t->n_metrics; i++)
         r->metrics[i] = metric_value(&t->metrics[i], sums[i], d->n);
-    batcher_free(&b, m->e);
-    return NN_OK;
+}
+
+nn_status nn_evaluate(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
+                      const nn_dataset *d, int batch, nn_eval_result *r, nn_error *err)
+{
+    memset(r, 0, sizeof *r);
+    if (d->n == 0)
+        return nn_fail(err, NN_ERR_RUNTIME, "cannot evaluate on an empty dataset");
+    nn_status st = nn_model_plan(m, batch, err);
+    batcher b;
+    memset(&b, 0, sizeof b);
+    if (!st && !(st = batcher_init(&b, m, o, d->n, batch, err)))
+        evaluate_batches(m, t, o, d, batch, &b, r);
+    batcher_free(&b, m->e); /* also what batcher_init made before it failed */
+    return st;
 }
 
 static size_t total_weights(const nn_model *m)
@@ -377,8 +383,11 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
     batcher b;
     memset(&b, 0, sizeof b);
     nn_status st = nn_model_plan(m, batch, err);
+    /* one batcher for training and validation passes (its index array
+     * covers both sets) */
+    size_t most = val && val->n > train->n ? val->n : train->n;
     if (!st)
-        st = batcher_init(&b, m, o, train->n, batch, err);
+        st = batcher_init(&b, m, o, most, batch, err);
     if (st)
         goto done;
     nn_early_stopping_begin(&es, &t->early_stopping);
@@ -497,9 +506,7 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
                         metric_value(&t->metrics[i], s.sums[i], train->n));
         if (val && val->n) {
             nn_eval_result vr;
-            if ((st = nn_evaluate(m, t, o, val, batch, &vr, err)) ||
-                (st = nn_model_plan(m, batch, err)))
-                goto done;
+            evaluate_batches(m, t, o, val, batch, &b, &vr);
             set_losses(&logs, t, "val_", vr.loss, vr.head_loss, 1);
             for (int i = 0; i < t->n_metrics; i++) {
                 char name[160];
