@@ -37,5 +37,10 @@ for ((e = 1; e <= epochs; e++)); do
     done)
     printf '%-6s %12s %12s %15s\n' "$e" $row
 done
-"$NNCTL" plot "$out/cifar10_cnn" "$out/cifar10_bn" "$out/cifar10_resnet" --metric accuracy \
-    -o "$out/curves.png" 2>/dev/null && echo "curves: $out/curves.png" || echo "(no plot: gnuplot missing?)"
+runs=()
+for name in cifar10_cnn cifar10_bn cifar10_resnet; do
+    [ -f "$out/$name/history.csv" ] && runs+=("$out/$name")
+done
+if "$NNCTL" plot "${runs[@]}" --metric accuracy -o "$out/curves.png"; then
+    echo "curves: $out/curves.png"
+fi
