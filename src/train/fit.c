@@ -148,25 +148,24 @@ static double metric_value(const nn_metric *mt, double sum, size_t n)
  * array at least d->n long): allocates nothing, so the fit loop's
  * validation passes reuse its training batcher. */
 static void evaluate_batches(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
-                             const nn_dataset *d, int batch, batcher *bp, nn_eval_result *r)
+                             const nn_dataset *d, int batch, batcher *b, nn_eval_result *r)
 {
-    batcher b = *bp;
     memset(r, 0, sizeof *r);
     for (size_t i = 0; i < d->n; i++)
-        b.idx[i] = (uint32_t)i;
+        b->idx[i] = (uint32_t)i;
     double loss_sum = 0.0, sums[NN_MAX_METRICS] = {0}, head_sums[NN_MAX_IO] = {0};
     double penalty = nn_model_weight_penalty(m, false);
     for (size_t start = 0; start < d->n; start += (size_t)batch) {
         int rows = (int)(d->n - start < (size_t)batch ? d->n - start : (size_t)batch);
-        load_batch(&b, m, o, d, b.idx + start, rows, NULL);
+        load_batch(b, m, o, d, b->idx + start, rows, NULL);
         nn_pass p = {.e = m->e, .rows = rows, .training = false, .rng = NULL};
         nn_model_forward(m, &p);
         double head[NN_MAX_IO];
         loss_sum +=
-            (nn_batch_data_loss(m, o, b.ytp, rows, false, head) + m->activity_penalty) * rows;
+            (nn_batch_data_loss(m, o, b->ytp, rows, false, head) + m->activity_penalty) * rows;
         for (int k = 0; k < o->n; k++)
             head_sums[k] += head[k] * rows;
-        add_metrics(m, t, o, &b, rows, sums);
+        add_metrics(m, t, o, b, rows, sums);
     }
     r->samples = d->n;
     r->loss = loss_sum / (double)d->n + penalty;

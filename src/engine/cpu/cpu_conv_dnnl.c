@@ -65,10 +65,11 @@ nn_cpu_dnnl *nn_cpu_dnnl_create(void)
     return d;
 }
 
-static void conv_free(dnnl_conv *c)
+/* Destroys what conv_make made (all of it, or what it got to), leaving
+ * the key: an entry without a primitive records a geometry oneDNN
+ * declined, so the attempt is not repeated every batch. */
+static void conv_clear(dnnl_conv *c)
 {
-    if (!c)
-        return;
     if (c->prim)
         dnnl_primitive_destroy(c->prim);
     if (c->w_reorder)
@@ -77,6 +78,15 @@ static void conv_free(dnnl_conv *c)
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         if (mems[i])
             dnnl_memory_destroy(mems[i]);
+    c->prim = c->w_reorder = NULL;
+    c->act_in = c->act_out = c->w_user = c->w_prim = c->b_user = NULL;
+}
+
+static void conv_free(dnnl_conv *c)
+{
+    if (!c)
+        return;
+    conv_clear(c);
     free(c);
 }
 
@@ -221,21 +231,11 @@ static dnnl_conv *conv_get(nn_cpu_dnnl *d, const nn_conv_geom *g, nn_dnnl_op op,
     c->op = op;
     c->bias = bias;
     c->used = d->clock;
-    if (!conv_make(d, c)) {
-        /* keep the geometry as "cannot", without the half-made parts */
-        dnnl_conv *stub = calloc(1, sizeof *stub);
-        conv_free(c);
-        if (!stub)
-            return NULL;
-        stub->g = *g;
-        stub->op = op;
-        stub->bias = bias;
-        stub->used = d->clock;
-        d->cache[d->n++] = stub;
-        return NULL;
-    }
+    bool made = conv_make(d, c);
+    if (!made)
+        conv_clear(c); /* kept as a declined geometry (prim NULL) */
     d->cache[d->n++] = c;
-    return c;
+    return made ? c : NULL;
 }
 
 static bool run(nn_cpu_dnnl *d, dnnl_primitive_t p, int n, const dnnl_exec_arg_t *args)
