@@ -215,79 +215,33 @@ const nn_dataset *nn_dataset_output_part(const nn_dataset *d, int j)
     return j == 0 ? d : &d->more_y[j - 1];
 }
 
-/* What makes a part an input's samples, and what makes it an output's
- * labels or targets: moved as units when the parts are put in the model's
- * order (the main dataset holds both an x and a y). Augmentation travels
- * with the samples it was set for. */
-typedef struct x_fields {
-    int ndim;
-    int shape[NN_DATA_MAX_DIMS];
-    size_t sample_size;
-    const uint8_t *u8;
-    const float *f32;
-    float scale;
-    nn_augment_cfg augment;
-    void *owner_u8, *owner_f32;
-    char name[64];
-} x_fields;
-
-typedef struct y_fields {
-    const int32_t *labels;
-    const float *targets;
-    size_t target_size;
-    int n_classes;
-    void *owner_labels, *owner_targets;
-    char name[64];
-} y_fields;
-
-static void get_x(const nn_dataset *d, x_fields *f)
+/* What makes a part an input's samples (move_x), and what makes it an
+ * output's labels or targets (move_y): moved as units when the parts are
+ * put in the model's order (the main dataset holds both an x and a y).
+ * Augmentation travels with the samples it was set for. */
+static void move_x(nn_dataset *dst, const nn_dataset *src)
 {
-    f->ndim = d->ndim;
-    memcpy(f->shape, d->shape, sizeof f->shape);
-    f->sample_size = d->sample_size;
-    f->u8 = d->u8;
-    f->f32 = d->f32;
-    f->scale = d->scale;
-    f->augment = d->augment;
-    f->owner_u8 = d->owner_u8;
-    f->owner_f32 = d->owner_f32;
-    memcpy(f->name, d->x_name, sizeof f->name);
+    dst->ndim = src->ndim;
+    memcpy(dst->shape, src->shape, sizeof dst->shape);
+    dst->sample_size = src->sample_size;
+    dst->u8 = src->u8;
+    dst->f32 = src->f32;
+    dst->scale = src->scale;
+    dst->augment = src->augment;
+    dst->owner_u8 = src->owner_u8;
+    dst->owner_f32 = src->owner_f32;
+    memcpy(dst->x_name, src->x_name, sizeof dst->x_name);
 }
 
-static void put_x(nn_dataset *d, const x_fields *f)
+static void move_y(nn_dataset *dst, const nn_dataset *src)
 {
-    d->ndim = f->ndim;
-    memcpy(d->shape, f->shape, sizeof d->shape);
-    d->sample_size = f->sample_size;
-    d->u8 = f->u8;
-    d->f32 = f->f32;
-    d->scale = f->scale;
-    d->augment = f->augment;
-    d->owner_u8 = f->owner_u8;
-    d->owner_f32 = f->owner_f32;
-    memcpy(d->x_name, f->name, sizeof d->x_name);
-}
-
-static void get_y(const nn_dataset *d, y_fields *f)
-{
-    f->labels = d->labels;
-    f->targets = d->targets;
-    f->target_size = d->target_size;
-    f->n_classes = d->n_classes;
-    f->owner_labels = d->owner_labels;
-    f->owner_targets = d->owner_targets;
-    memcpy(f->name, d->y_name, sizeof f->name);
-}
-
-static void put_y(nn_dataset *d, const y_fields *f)
-{
-    d->labels = f->labels;
-    d->targets = f->targets;
-    d->target_size = f->target_size;
-    d->n_classes = f->n_classes;
-    d->owner_labels = f->owner_labels;
-    d->owner_targets = f->owner_targets;
-    memcpy(d->y_name, f->name, sizeof d->y_name);
+    dst->labels = src->labels;
+    dst->targets = src->targets;
+    dst->target_size = src->target_size;
+    dst->n_classes = src->n_classes;
+    dst->owner_labels = src->owner_labels;
+    dst->owner_targets = src->owner_targets;
+    memcpy(dst->y_name, src->y_name, sizeof dst->y_name);
 }
 
 /* x part k (0: d) or y part k. */
@@ -369,21 +323,14 @@ static nn_status match_side(nn_dataset *d, bool x, const char *const *names, int
     return NN_OK;
 }
 
-/* Part perm[i] becomes part i; xf/yf: n entries of scratch. */
-static void reorder_x(nn_dataset *d, const int *perm, int n, x_fields *xf)
+/* Part perm[i]'s x (or y) becomes part i's; scratch: n shallow copies,
+ * taken before anything moves. */
+static void reorder(nn_dataset *d, bool x, const int *perm, int n, nn_dataset *scratch)
 {
     for (int i = 0; i < n; i++)
-        get_x(part_of(d, true, perm[i]), &xf[i]);
+        scratch[i] = *part_of(d, x, perm[i]);
     for (int i = 0; i < n; i++)
-        put_x(part_of(d, true, i), &xf[i]);
-}
-
-static void reorder_y(nn_dataset *d, const int *perm, int n, y_fields *yf)
-{
-    for (int i = 0; i < n; i++)
-        get_y(part_of(d, false, perm[i]), &yf[i]);
-    for (int i = 0; i < n; i++)
-        put_y(part_of(d, false, i), &yf[i]);
+        (x ? move_x : move_y)(part_of(d, x, i), &scratch[i]);
 }
 
 nn_status nn_dataset_match_names(nn_dataset *d, const char *const *inputs, int n_inputs,
@@ -393,8 +340,7 @@ nn_status nn_dataset_match_names(nn_dataset *d, const char *const *inputs, int n
     if (!where || !where[0])
         where = "data";
     int *px = NULL, *py = NULL;
-    x_fields *xf = NULL;
-    y_fields *yf = NULL;
+    nn_dataset *xs = NULL, *ys = NULL;
     /* everything checked and allocated before anything moves, so an error
      * leaves d as it was */
     nn_status st;
@@ -402,19 +348,19 @@ nn_status nn_dataset_match_names(nn_dataset *d, const char *const *inputs, int n
         (st = match_side(d, false, outputs, n_outputs, where, &py, err)))
         goto done;
     st = NN_ERR_RUNTIME;
-    if ((px && !(xf = nn_malloc((size_t)n_inputs * sizeof *xf, err))) ||
-        (py && !(yf = nn_malloc((size_t)n_outputs * sizeof *yf, err))))
+    if ((px && !(xs = nn_malloc((size_t)n_inputs * sizeof *xs, err))) ||
+        (py && !(ys = nn_malloc((size_t)n_outputs * sizeof *ys, err))))
         goto done;
     if (px)
-        reorder_x(d, px, n_inputs, xf);
+        reorder(d, true, px, n_inputs, xs);
     if (py)
-        reorder_y(d, py, n_outputs, yf);
+        reorder(d, false, py, n_outputs, ys);
     st = NN_OK;
 done:
     free(px);
     free(py);
-    free(xf);
-    free(yf);
+    free(xs);
+    free(ys);
     return st;
 }
 
