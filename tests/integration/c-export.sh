@@ -16,16 +16,10 @@
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 nn_abs_nnctl
-PY=/usr/bin/python3
 CC=${CC:-cc}
 CFLAGS_C="-std=c99 -Wall -Wextra -pedantic -Werror -Wvla -Wconversion -Wshadow -Wdouble-promotion"
-W=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-cexport.XXXXXX")
-trap 'rm -rf "$W"' EXIT
-export NNCTL_DATA=$W
-if ! $PY -c 'import numpy' 2>/dev/null; then
-    echo "c-export: skipped (python3 numpy missing)"
-    exit 77  # skipped (scripts/run-tests counts 77 as a skip)
-fi
+nn_need_python c-export numpy
+nn_data_workdir cexport
 
 # ---- data: images (IDX), float sequences (csv), token ids ----
 $PY - "$W" <<'PY'

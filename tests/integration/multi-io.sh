@@ -16,14 +16,8 @@
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 nn_abs_nnctl
-PY=/usr/bin/python3
-if ! $PY -c 'import numpy, h5py' 2>/dev/null; then
-    echo "multi-io: skipped (needs $PY with numpy and h5py)"
-    exit 77
-fi
-W=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-multi.XXXXXX")
-trap 'rm -rf "$W"' EXIT
-export NNCTL_DATA=$W
+nn_need_python multi-io numpy h5py
+nn_data_workdir multi
 
 $PY - "$W" <<'PY'
 import sys, numpy as np

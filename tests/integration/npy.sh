@@ -17,14 +17,8 @@
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 nn_abs_nnctl
-PY=/usr/bin/python3
-if ! $PY -c 'import numpy, h5py' 2>/dev/null; then
-    echo "npy: skipped (needs $PY with numpy and h5py)"
-    exit 77  # skipped (scripts/run-tests counts 77 as a skip)
-fi
-W=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-npy.XXXXXX")
-trap 'rm -rf "$W"' EXIT
-export NNCTL_DATA=$W
+nn_need_python npy numpy h5py
+nn_data_workdir npy
 
 $PY - "$W" <<'PY'
 import sys, numpy as np

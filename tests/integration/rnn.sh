@@ -13,9 +13,7 @@
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 nn_abs_nnctl
-W=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-rnn.XXXXXX")
-trap 'rm -rf "$W"' EXIT
-export NNCTL_DATA=$W
+nn_data_workdir rnn
 
 python3 - "$W" <<'PY'
 import random, sys
