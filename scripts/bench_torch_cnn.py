@@ -22,14 +22,13 @@ import json
 import os
 import sys
 import tarfile
-import time
 
 import numpy as np
 import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_torch_mlp import read_idx  # noqa: E402
+from bench_torch_common import fit_timed, read_idx  # noqa: E402
 
 
 def load(data, model, cifar):
@@ -86,26 +85,8 @@ def main():
         opt = torch.optim.RMSprop(model.parameters(), lr=1e-4, alpha=0.9, eps=1e-7)
         bs = a.batch_size or 32
     loss_fn = nn.CrossEntropyLoss()
-    times = []
-    model.train()
-    for epoch in range(a.epochs):
-        t0 = time.perf_counter()
-        perm = torch.from_numpy(rng.permutation(n))
-        loss_sum, correct = 0.0, 0
-        for i in range(0, n, bs):
-            idx = perm[i:i + bs]
-            xb, yb = x[idx], y[idx]
-            out = model(xb)
-            loss = loss_fn(out, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.item() * xb.shape[0]
-            correct += (out.argmax(1) == yb).sum().item()
-        dt = time.perf_counter() - t0
-        times.append(dt)
-        print(f"torch epoch {epoch + 1}/{a.epochs}: {dt:.3f}s - loss: {loss_sum / n:.4f}"
-              f" - accuracy: {correct / n:.4f}", flush=True)
+    perm = lambda n: torch.from_numpy(rng.permutation(n))  # noqa: E731
+    times, _, _ = fit_timed(model, opt, loss_fn, x, y, a.epochs, bs, perm)
     print(json.dumps({"epoch_seconds": times, "samples": n, "threads": torch.get_num_threads(),
                       "torch": torch.__version__, "model": a.model}))
 

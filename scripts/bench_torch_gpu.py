@@ -25,7 +25,10 @@ import os
 import struct
 import sys
 import tarfile
-import time
+
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_torch_common import fit_timed  # noqa: E402
 
 
 def load_mnist(data, torch):
@@ -111,33 +114,15 @@ def main():
         model.parameters(), **opt_args)
     loss_fn = nn.CrossEntropyLoss()
 
-    epoch_s, last_loss = [], None
-    for _ in range(a.epochs):
-        model.train()
-        perm = torch.randperm(n)
-        sync()
-        t0 = time.perf_counter()
-        loss_sum = correct = 0.0
-        for i in range(0, n, batch):
-            idx = perm[i:i + batch]
-            xb = x_host[idx].to(dev)
-            yb = y_host[idx].to(dev)
-            out = model(xb)
-            loss = loss_fn(out, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.item() * len(idx)  # one read-back per step, as nnctl
-            correct += (out.argmax(1) == yb).sum().item()
-        sync()
-        epoch_s.append(time.perf_counter() - t0)
-        last_loss = loss_sum / n
+    epoch_s, last_loss, last_accuracy = fit_timed(
+        model, opt, loss_fn, x_host, y_host, a.epochs, batch, torch.randperm,
+        device=dev, sync=sync, verbose=False)
     later = epoch_s[1:]
     print(json.dumps({
         "net": a.net, "batch": batch, "samples": n,
         "epoch_seconds": [round(s, 4) for s in epoch_s],
         "images_per_s": n / (sum(later) / len(later)),
-        "final_loss": round(last_loss, 5), "final_accuracy": round(correct / n, 5),
+        "final_loss": round(last_loss, 5), "final_accuracy": round(last_accuracy, 5),
         "torch": torch.__version__, "cudnn": torch.backends.cudnn.version(),
         "gpu": torch.cuda.get_device_name(dev) if cuda else "cpu", "tf32": a.tf32,
     }))

@@ -12,31 +12,16 @@ Prints one line per epoch and, last, one JSON line:
     {"epoch_seconds": [...], "samples": 60000, "threads": 2, "torch": "1.13.0"}
 """
 import argparse
-import gzip
 import json
 import os
-import struct
 import sys
-import time
 
 import numpy as np
 import torch
 from torch import nn
 
-
-def read_idx(path):
-    """An IDX file (optionally gzip'ed) as a numpy array."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    zero, dtype, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file")
-    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
-    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if arr.size != int(np.prod(dims)):
-        raise ValueError(f"{path}: header says {dims}, file has {arr.size} values")
-    return arr.reshape(dims)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_torch_common import fit_timed, read_idx  # noqa: E402
 
 
 def main():
@@ -71,27 +56,8 @@ def main():
     loss_fn = nn.CrossEntropyLoss()
     bs = args.batch_size
 
-    times = []
-    model.train()
-    for epoch in range(args.epochs):
-        t0 = time.perf_counter()
-        perm = torch.from_numpy(rng.permutation(n))
-        xs, ys = x[perm], y[perm]
-        loss_sum = 0.0
-        correct = 0
-        for i in range(0, n, bs):
-            xb, yb = xs[i:i + bs], ys[i:i + bs]
-            out = model(xb)
-            loss = loss_fn(out, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.item() * xb.shape[0]
-            correct += (out.argmax(1) == yb).sum().item()
-        dt = time.perf_counter() - t0
-        times.append(dt)
-        print(f"torch epoch {epoch + 1}/{args.epochs}: {dt:.3f}s - loss: {loss_sum / n:.4f}"
-              f" - accuracy: {correct / n:.4f}", flush=True)
+    perm = lambda n: torch.from_numpy(rng.permutation(n))  # noqa: E731
+    times, _, _ = fit_timed(model, opt, loss_fn, x, y, args.epochs, bs, perm)
 
     print(json.dumps({"epoch_seconds": times, "samples": n, "threads": torch.get_num_threads(),
                       "torch": torch.__version__}))

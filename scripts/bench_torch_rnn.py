@@ -17,14 +17,13 @@ import argparse
 import json
 import os
 import sys
-import time
 
 import numpy as np
 import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_torch_mlp import read_idx  # noqa: E402
+from bench_torch_common import fit_timed, read_idx  # noqa: E402
 
 
 class Net(nn.Module):
@@ -67,28 +66,14 @@ def main():
     opt = torch.optim.Adam(params, lr=1e-3, eps=1e-7)
     loss_fn = nn.CrossEntropyLoss()
     bs = args.batch_size
-    times = []
-    model.train()
-    for epoch in range(args.epochs):
-        t0 = time.perf_counter()
-        perm = torch.from_numpy(rng.permutation(n))
-        xs, ys = x[perm], y[perm]
-        loss_sum, correct = 0.0, 0
-        for i in range(0, n, bs):
-            xb, yb = xs[i:i + bs], ys[i:i + bs]
-            out = model(xb)
-            loss = loss_fn(out, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            for p in params:  # Keras's clipnorm: each tensor on its own
-                torch.nn.utils.clip_grad_norm_([p], 1.0)
-            opt.step()
-            loss_sum += loss.item() * xb.shape[0]
-            correct += (out.argmax(1) == yb).sum().item()
-        dt = time.perf_counter() - t0
-        times.append(dt)
-        print(f"torch epoch {epoch + 1}/{args.epochs}: {dt:.3f}s - loss: {loss_sum / n:.4f}"
-              f" - accuracy: {correct / n:.4f}", flush=True)
+    perm = lambda n: torch.from_numpy(rng.permutation(n))  # noqa: E731
+
+    def clip():  # Keras's clipnorm: each tensor on its own
+        for p in params:
+            torch.nn.utils.clip_grad_norm_([p], 1.0)
+
+    times, _, _ = fit_timed(model, opt, loss_fn, x, y, args.epochs, bs, perm,
+                            after_backward=clip)
     print(json.dumps({"epoch_seconds": times, "samples": n, "threads": torch.get_num_threads(),
                       "torch": torch.__version__, "cell": args.cell}))
 
