@@ -54,12 +54,14 @@ static nn_status check_y(const nn_npy_reader *y, const nn_npy_reader *x, nn_erro
         return NN_OK;
     if (nn_npy_is_integer(yi->dtype))
         return nn_fail(err, NN_ERR_RUNTIME,
-                       "'%s': shape %s: integer class labels take shape (%zu,) (or (%zu, 1))",
+                       "'%s': shape %s: integer class labels take shape (%zu,) (or (%zu, 1)); "
+                       "for several values per sample store floats",
                        y->path, ysh, n, n);
+    if (yi->ndim == 2 && yi->shape[1] > 0)
+        return NN_OK; /* several targets a sample: one per output unit */
     return nn_fail(err, NN_ERR_RUNTIME,
-                   "'%s': shape %s: regression targets take shape (%zu,) (or (%zu, 1)), one "
-                   "value per sample; for classes, store integer labels instead of one-hot rows "
-                   "(np.argmax(y, axis=1))",
+                   "'%s': shape %s: targets take shape (%zu,) (one value per sample) or "
+                   "(%zu, K) (K values per sample, one per output unit)",
                    y->path, ysh, n, n);
 }
 
@@ -106,13 +108,16 @@ static nn_status load_targets(nn_npy_reader *r, size_t n, nn_dataset *out, nn_er
         out->n_classes = max + 1 < 2 ? 2 : max + 1;
         return NN_OK;
     }
-    float *targets = nn_malloc(n * sizeof *targets, err);
+    /* floats: regression targets, or rows of class probabilities (one-hot
+     * rows as np.float32), r->info.count / n values a sample */
+    size_t count = r->info.count;
+    float *targets = nn_malloc(count * sizeof *targets, err);
     if (!targets)
         return nn_error_prefix(err, "'%s'", r->path);
     out->targets = out->owner_targets = targets;
-    out->target_size = 1;
+    out->target_size = count / n;
     out->n_classes = 0;
-    return nn_npy_read_f32(r, targets, n, err);
+    return nn_npy_read_f32(r, targets, count, err);
 }
 
 nn_status nn_npy_load_dataset(const char *x_path, const char *y_path, nn_dataset *out,

@@ -3,6 +3,18 @@
 
 #include "train/fit.h"
 
+/* Fuse cross-entropy with the output's softmax/sigmoid: computed from
+ * logits, stable where probabilities underflow. */
+static nn_status finish_head(const nn_loss_info *L, const nn_node *out, nn_head *o)
+{
+    bool has_act =
+        strcmp(out->type->name, "dense") == 0 || strcmp(out->type->name, "activation") == 0;
+    o->fused = L->can_fuse && has_act && out->act == L->fused_act &&
+               out->activity_reg.l1 == 0.0f && out->activity_reg.l2 == 0.0f;
+    o->kind = o->fused ? L->fused_kind : L->kind;
+    return NN_OK;
+}
+
 /* One output's; o->blame says what to fix on error. */
 static nn_status resolve_head(const nn_loss_info *L, nn_node *out, int one_hot_setting,
                               int n_classes, nn_head *o, nn_objective *blame, nn_error *err)
@@ -17,14 +29,27 @@ static nn_status resolve_head(const nn_loss_info *L, nn_node *out, int one_hot_s
                        "output layer '%s' has shape %d-D per sample; this loss needs a flat "
                        "output (add a flatten or dense layer)",
                        out->name, out->ndim);
-    if (n_classes == 0 && (L->target == NN_TARGET_ONE_HOT || L->target == NN_TARGET_SPARSE)) {
-        /* regression targets (a csv source with label = "value") */
+    if (n_classes == 0) {
+        /* float targets, one per output unit (the session checked the
+         * width): regression values, or class probabilities (one-hot rows
+         * stored as floats) for a categorical or binary loss */
         blame->blame = NN_BLAME_LOSS;
-        return nn_fail(err, NN_ERR_USAGE,
-                       "loss \"%s\" needs class labels, but the data holds regression targets "
-                       "(label = \"value\"): use a regression loss such as \"mse\" or \"mae\", "
-                       "or integer class labels (label = \"class\")",
-                       L->name);
+        if (L->target == NN_TARGET_SPARSE)
+            return nn_fail(err, NN_ERR_USAGE,
+                           "loss \"%s\" needs integer class labels, but the data holds float "
+                           "targets (npy floats, or csv label = \"value\"): store the labels as "
+                           "integers (csv: label = \"class\"), use \"categorical_crossentropy\" "
+                           "with one-hot rows, or a regression loss such as \"mse\"",
+                           L->name);
+        if (L->target == NN_TARGET_ONE_HOT && o->cols < 2)
+            return nn_fail(err, NN_ERR_USAGE,
+                           "loss \"%s\" needs one-hot rows of one value per class, but output "
+                           "'%s' has 1 unit and the data holds float targets: use a regression "
+                           "loss such as \"mse\", or integer class labels",
+                           L->name, out->name);
+        o->one_hot = o->cols > 1;
+        o->target_cols = o->cols;
+        return finish_head(L, out, o);
     }
     bool one_hot;
     switch (L->target) {
@@ -69,14 +94,7 @@ static nn_status resolve_head(const nn_loss_info *L, nn_node *out, int one_hot_s
                        n_classes);
     o->one_hot = one_hot;
     o->target_cols = one_hot ? o->cols : 1;
-    /* Fuse cross-entropy with the output's softmax/sigmoid: computed from
-     * logits, stable where probabilities underflow. */
-    bool has_act =
-        strcmp(out->type->name, "dense") == 0 || strcmp(out->type->name, "activation") == 0;
-    o->fused = L->can_fuse && has_act && out->act == L->fused_act &&
-               out->activity_reg.l1 == 0.0f && out->activity_reg.l2 == 0.0f;
-    o->kind = o->fused ? L->fused_kind : L->kind;
-    return NN_OK;
+    return finish_head(L, out, o);
 }
 
 nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one_hot_setting,

@@ -206,6 +206,32 @@ static nn_status check_one_input(const nn_session *s, const nn_node *in, const n
                    d->sample_size, shape, in->size);
 }
 
+/* Float targets (regression, or rows of class probabilities) give one
+ * value per output unit; the error names the y file and its spec line. */
+static nn_status check_targets(const nn_node *out, const nn_dataset *part,
+                               const nn_data_source *src, nn_error *err)
+{
+    if (!part || !part->targets || part->target_size == out->size)
+        return NN_OK;
+    const char *where = src->where_labels[0] ? src->where_labels : src->where;
+    const char *file = src->labels[0] ? src->labels : src->path;
+    for (int j = 0; j < src->n_y; j++)
+        if (strcmp(src->y_names[j], part->y_name) == 0) {
+            where = src->where_y[j];
+            file = src->y_files[j];
+        }
+    char shape[64];
+    nn_shape_string(out, shape, sizeof shape);
+    return nn_fail(err, NN_ERR_USAGE,
+                   "%s: '%s' has %zu target value%s per sample but output layer '%s' gives %zu "
+                   "(shape %s): give one target per output unit, or change the layer's units%s",
+                   where, file, part->target_size, part->target_size == 1 ? "" : "s", out->name,
+                   out->size, shape,
+                   part->target_size == 1 ? "; class labels are integers (npy), or csv's "
+                                            "label = \"class\""
+                                          : "");
+}
+
 /* Every model input has its array (by name for several: npy x groups)
  * that fills it. */
 static nn_status check_input(const nn_session *s, nn_dataset *d, const nn_data_source *src,
@@ -230,6 +256,9 @@ static nn_status check_input(const nn_session *s, nn_dataset *d, const nn_data_s
         if ((st = check_one_input(s, m->inputs[i], part, src, err)))
             return st;
     }
+    for (int k = 0; k < m->n_outputs; k++)
+        if ((st = check_targets(m->outputs[k], nn_dataset_output_part(d, k), src, err)))
+            return st;
     return NN_OK;
 }
 

@@ -65,7 +65,17 @@ np.savez(f"{w}/bad.npz", x=np.ones((3, 4), np.float32))
 open(f"{w}/bad_text.npy", "w").write("0.5,1.5,2.5,3.5\n")
 np.save(f"{w}/bad_neg_y.npy", np.array([0, 1, -1] * 300, np.int64))
 np.save(f"{w}/bad_short_y.npy", np.zeros(899, np.int64))
-np.save(f"{w}/bad_onehot_y.npy", np.eye(3, dtype=np.float32)[np.zeros(900, int)])
+# several targets a sample: 3 linear targets of 4 features plus noise (sd
+# 0.1: a fitted model's mse is near 0.01, not float32 noise); and the class
+# data's labels as one-hot rows of floats (what keras.utils.to_categorical
+# gives)
+C, c0 = r.normal(size=(4, 3)), np.array([0.5, -1.0, 2.0])
+for name in ("train", "test"):
+    x = np.load(f"{w}/cls_{name}_x.npy")
+    np.save(f"{w}/reg3_{name}_y.npy", (x @ C + c0 + 0.1 * r.normal(size=(len(x), 3))).astype(np.float32))
+    np.save(f"{w}/oh_{name}_y.npy", np.eye(3, dtype=np.float32)[np.load(f"{w}/cls_{name}_y.npy")])
+np.save(f"{w}/bad_int_rows_y.npy", np.zeros((900, 3), np.int64))
+np.save(f"{w}/bad_3d_y.npy", np.zeros((900, 3, 1), np.float32))
 # two-channel images, and a 4x4 gray PNG (written by hand: zlib + CRCs)
 np.save(f"{w}/ch2_x.npy", np.ones((40, 4, 4, 2), np.float32))
 np.save(f"{w}/ch2_y.npy", np.arange(40, dtype=np.int64) % 2)
@@ -152,6 +162,38 @@ if "$NNCTL" train "$W/u8.cfg" -o "$W/run_u8" --quiet > "$W/u8.log" 2>&1; then
     else bad "npy uint8 samples" "val_accuracy ${acc:-none}, want > 0.85"; fi
 else
     bad "npy uint8 classifier trains" "$(tail -3 "$W/u8.log")"
+fi
+
+# several targets a sample (N, 3): one per output unit; the loss and the
+# metric are means over every unit, as Keras computes them
+spec reg3 'input = { shape = [4]; }; layers = ( { type = "dense"; name = "lin"; units = 3; } );' \
+    'train = { format = "npy"; x = "cls_train_x.npy"; y = "reg3_train_y.npy"; };
+     test  = { format = "npy"; x = "cls_test_x.npy";  y = "reg3_test_y.npy"; };' mse 20
+if "$NNCTL" train "$W/reg3.cfg" -o "$W/run_reg3" --quiet > "$W/reg3.log" 2>&1; then
+    check "npy (N, 3) regression targets: eval's mse and mae equal numpy's over every unit" "
+W, b = wts('run_reg3/model.h5', 'lin')
+x = np.load('cls_test_x.npy').astype(np.float64); y = np.load('reg3_test_y.npy')
+ev = json.load(open('run_reg3/eval.json')); d = x @ W + b - y
+close(ev['loss'], np.mean(d * d), 'mse'); close(ev['mae'], np.mean(np.abs(d)), 'mae')
+assert ev['loss'] < 0.015, ('test mse', ev['loss'], 'want about 0.01 (the noise)')
+print('test mse %.2g' % ev['loss'])"
+else
+    bad "npy (N, 3) regression trains" "$(tail -3 "$W/reg3.log")"
+fi
+spec oh "$cls_model" 'train = { format = "npy"; x = "cls_train_x.npy"; y = "oh_train_y.npy"; };
+     test  = { format = "npy"; x = "cls_test_x.npy";  y = "oh_test_y.npy"; }; scale = 2.0;' \
+    categorical_crossentropy 15
+if "$NNCTL" train "$W/oh.cfg" -o "$W/run_oh" --quiet > "$W/oh.log" 2>&1; then
+    check "npy one-hot float rows with categorical_crossentropy: loss and accuracy equal numpy's" "
+W1, b1 = wts('run_oh/model.h5', 'hidden'); W2, b2 = wts('run_oh/model.h5', 'out')
+x = np.load('cls_test_x.npy').astype(np.float64) / 2; y = np.load('oh_test_y.npy')
+p = softmax(relu(x @ W1 + b1) @ W2 + b2); ev = json.load(open('run_oh/eval.json'))
+close(ev['loss'], -np.mean(np.sum(y * np.log(p), 1)), 'loss')
+acc = np.mean(np.argmax(p, 1) == np.argmax(y, 1))
+assert abs(ev['accuracy'] - acc) < 1e-9 and acc > 0.9, (ev['accuracy'], acc)
+print('test accuracy %.3f' % acc)"
+else
+    bad "npy one-hot float rows train" "$(tail -3 "$W/oh.log")"
 fi
 
 # ---- predict -o: the model's outputs ----
@@ -279,10 +321,27 @@ spec badshort "$cls_model" 'train = { format = "npy"; x = "cls_train_x.npy";
 expect_error "labels that do not match the samples" \
     "badshort.cfg:[0-9]*: data.train: '.*bad_short_y.npy': shape (899,), but '.*cls_train_x.npy' holds 900 samples" \
     train "$W/badshort.cfg" -o run_err --quiet
-spec badoh "$cls_model" 'train = { format = "npy"; x = "cls_train_x.npy";
-    y = "bad_onehot_y.npy"; };' categorical_crossentropy 1
-expect_error "one-hot rows as y" "bad_onehot_y.npy': shape (900, 3): regression targets take shape (900,)" \
-    train "$W/badoh.cfg" -o run_err --quiet
+spec badw "$cls_model" 'train = { format = "npy"; x = "cls_train_x.npy";
+    y = "reg3_train_y.npy"; };' mse 1
+sed -i 's/units = 3; activation = "softmax"/units = 2; activation = "softmax"/' "$W/badw.cfg"
+expect_error "targets wider than the output" \
+    "badw.cfg:[0-9]*: data.train.y: 'reg3_train_y.npy' has 3 target values per sample but output layer 'out' gives 2" \
+    train "$W/badw.cfg" -o run_err --quiet
+spec badsp "$cls_model" 'train = { format = "npy"; x = "cls_train_x.npy";
+    y = "oh_train_y.npy"; };' sparse_categorical_crossentropy 1
+expect_error "one-hot float rows with a sparse loss" \
+    'loss "sparse_categorical_crossentropy" needs integer class labels, but the data holds float targets' \
+    train "$W/badsp.cfg" -o run_err --quiet
+for f in bad_int_rows_y bad_3d_y; do
+    spec "$f" "$cls_model" "train = { format = \"npy\"; x = \"cls_train_x.npy\";
+        y = \"$f.npy\"; };" mse 1
+done
+expect_error "integer labels in rows" \
+    "bad_int_rows_y.npy': shape (900, 3): integer class labels take shape (900,) (or (900, 1))" \
+    train "$W/bad_int_rows_y.cfg" -o run_err --quiet
+expect_error "targets of 3 axes" \
+    "bad_3d_y.npy': shape (900, 3, 1): targets take shape (900,) (one value per sample) or (900, K)" \
+    train "$W/bad_3d_y.cfg" -o run_err --quiet
 spec badkey "$cls_model" 'train = { format = "npy"; x = "cls_train_x.npy";
     labels = "cls_train_y.npy"; };' sparse_categorical_crossentropy 1
 expect_error "format npy without y" 'badkey.cfg:[0-9]*: data.train: missing required key "y"' \

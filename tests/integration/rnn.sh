@@ -156,11 +156,17 @@ expect_error "softmax as a recurrent activation is refused" smax \
     "smax.cfg:[0-9]*: .*softmax is not an elementwise activation"
 
 spec regsparse "input = { shape = [12, 2]; }; layers = ( { type = \"lstm\"; units = 4; },
-    { type = \"dense\"; units = 3; activation = \"softmax\"; } );" \
+    { type = \"dense\"; units = 1; activation = \"sigmoid\"; } );" \
     'train = { format = "csv"; path = "reg_train.csv"; timesteps = 12; features = 2; label = "value"; };' \
     sparse_categorical_crossentropy 1
 expect_error "a class loss on regression targets is refused" regsparse \
-    'regsparse.cfg:[0-9]*: train.loss: loss "sparse_categorical_crossentropy" needs class labels, but the data holds regression targets'
+    'regsparse.cfg:[0-9]*: train.loss: loss "sparse_categorical_crossentropy" needs integer class labels, but the data holds float targets (npy floats, or csv label = "value")'
+spec regwide "input = { shape = [12, 2]; }; layers = ( { type = \"lstm\"; units = 4; },
+    { type = \"dense\"; units = 3; activation = \"softmax\"; } );" \
+    'train = { format = "csv"; path = "reg_train.csv"; timesteps = 12; features = 2; label = "value"; };' \
+    sparse_categorical_crossentropy 1
+expect_error "one regression value a row for an output of 3 units is refused" regwide \
+    "regwide.cfg:[0-9]*: data.train: 'reg_train.csv' has 1 target value per sample but output layer 'dense' gives 3 (shape (None, 3)): give one target per output unit, or change the layer's units; class labels are integers (npy), or csv's label = \"class\""
 
 echo "rnn: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -611,10 +611,33 @@ static void test_dataset(void **state)
     f32_bytes(d, oh, 6);
     npy_file("oh.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", true, d,
              24);
-    assert_int_equal(nn_npy_load_dataset(tpath("x1.npy"), tpath("oh.npy"), &ds, &err),
+    if (nn_npy_load_dataset(tpath("x1.npy"), tpath("oh.npy"), &ds, &err))
+        fail_msg("%s", err.msg);
+    assert_null(ds.labels);
+    assert_int_equal(ds.target_size, 3);
+    assert_int_equal(ds.n_classes, 0);
+    for (int i = 0; i < 6; i++)
+        assert_true(ds.targets[i] == oh[i]);
+    uint32_t idx[2] = {1, 0};
+    float y[6];
+    nn_dataset_gather_y(&ds, idx, 2, 3, y); /* rows, in the order asked */
+    for (int i = 0; i < 3; i++)
+        assert_true(y[i] == oh[3 + i] && y[3 + i] == oh[i]);
+    nn_dataset_free(&ds);
+    /* integer rows are not labels; floats of 3 axes are not targets */
+    int64_t li[6] = {0};
+    npy_file("li.npy", 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (2, 3), }", true,
+             (const uint8_t *)li, 48);
+    assert_int_equal(nn_npy_load_dataset(tpath("x1.npy"), tpath("li.npy"), &ds, &err),
                      NN_ERR_RUNTIME);
-    assert_msg_contains(err, "oh.npy': shape (2, 3): regression targets take shape (2,) (or (2, "
-                             "1)), one value per sample; for classes, store integer labels");
+    assert_msg_contains(err, "li.npy': shape (2, 3): integer class labels take shape (2,) (or "
+                             "(2, 1))");
+    npy_file("oh3.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 1), }", true,
+             d, 24);
+    assert_int_equal(nn_npy_load_dataset(tpath("x1.npy"), tpath("oh3.npy"), &ds, &err),
+                     NN_ERR_RUNTIME);
+    assert_msg_contains(err, "oh3.npy': shape (2, 3, 1): targets take shape (2,) (one value per "
+                             "sample) or (2, K)");
     /* five axes a sample is one too many */
     npy_file("x6.npy", 1,
              "{'descr': '|u1', 'fortran_order': False, 'shape': (1, 1, 1, 1, 1, 1), }", true, d, 1);
