@@ -161,9 +161,9 @@ static nn_status map_loss(const kx_layer *L, json_t *loss, const char *out, cons
 
 /* loss: one for every output (a name or a serialized loss), or one per
  * output (a list by position, a dict by name) as the train.loss group.
- * *any_sparse / *all_sparse: of the losses' target kinds. */
+ * sparse[k]: whether output k's loss takes integer labels. */
 static nn_status write_loss(const kx_layer *L, json_t *loss, const kx_outputs *o, kx_text *t,
-                            bool *any_sparse, bool *all_sparse)
+                            bool *sparse)
 {
     int n = o ? o->n : 1;
     const char *mapped[NN_MAX_IO];
@@ -196,13 +196,9 @@ static nn_status write_loss(const kx_layer *L, json_t *loss, const kx_outputs *o
         for (int k = 1; k < n; k++)
             mapped[k] = mapped[0];
     }
-    *any_sparse = false;
-    *all_sparse = true;
     bool same = true, keys = true;
     for (int k = 0; k < n; k++) {
-        bool sparse = strncmp(mapped[k], "sparse_", 7) == 0;
-        *any_sparse |= sparse;
-        *all_sparse &= sparse;
+        sparse[k] = strncmp(mapped[k], "sparse_", 7) == 0;
         same &= !strcmp(mapped[k], mapped[0]);
         keys &= o && key_ok(o->name[k]);
     }
@@ -270,16 +266,17 @@ typedef struct {
 
 /* Metric names out of strings, {class_name, config: {name}} objects and
  * the nested lists tf.keras writes; those nnctl lacks are left out. A
- * metric needing the other target kind than a loss's would be refused
- * with that loss: left out too. out: the output these are for (NULL: all),
- * whose "<out>_" tf.keras puts before its metrics' names. */
-static void collect_metrics(json_t *v, metric_set *m, bool any_sparse, bool all_sparse,
+ * metric needing the other target kind than the loss's would be refused
+ * with that loss: left out too (sparse_ok: every loss it is for takes
+ * integer labels; dense_ok: none does). out: the output these are for
+ * (NULL: all), whose "<out>_" tf.keras puts before its metrics' names. */
+static void collect_metrics(json_t *v, metric_set *m, bool sparse_ok, bool dense_ok,
                             const char *out)
 {
     if (json_is_array(v)) {
         size_t i;
         json_t *e;
-        json_array_foreach(v, i, e) collect_metrics(e, m, any_sparse, all_sparse, out);
+        json_array_foreach(v, i, e) collect_metrics(e, m, sparse_ok, dense_ok, out);
         return;
     }
     const char *name = NULL;
@@ -304,7 +301,7 @@ static void collect_metrics(json_t *v, metric_set *m, bool any_sparse, bool all_
     bool sparse_metric = !strncmp(name, "sparse_", 7);
     bool dense_metric = !strcmp(name, "categorical_accuracy") ||
                         !strcmp(name, "top_k_categorical_accuracy");
-    if ((sparse_metric && !all_sparse) || (dense_metric && any_sparse))
+    if ((sparse_metric && !sparse_ok) || (dense_metric && !dense_ok))
         return;
     for (int i = 0; i < m->n; i++)
         if (!strcmp(m->names[i], name) && m->ks[i] == k)
@@ -327,68 +324,62 @@ static bool metric_sets_equal(const metric_set *a, const metric_set *b)
     return true;
 }
 
-static void metric_set_text(const metric_set *m, char *buf, size_t len)
-{
-    size_t at = (size_t)snprintf(buf, len, "%s", m->n ? "" : "none");
-    for (int i = 0; i < m->n && at < len; i++)
-        at += (size_t)snprintf(buf + at, len - at, "%s%s", i ? ", " : "", m->names[i]);
-}
-
 /* metrics: one list for every output, or per output: a dict by name, a
  * list of one list per output (tf.keras), or Keras 3's list of one entry
  * per output (Keras 3 refuses a list of another length with several
- * outputs; Keras 2 applies a flat list to every output). nnctl applies
- * one list to every output, so per-output lists must agree. */
-static nn_status read_metrics(const kx_layer *L, json_t *v, const kx_outputs *o, bool any_sparse,
-                              bool all_sparse, metric_set *out)
+ * outputs; Keras 2 applies a flat list to every output). per[k]: output
+ * k's; *by_output when they differ (else per[0] serves every output). */
+static nn_status read_metrics(const kx_layer *L, json_t *v, const kx_outputs *o,
+                              const bool *sparse, metric_set *per, bool *by_output)
 {
     int n = o ? o->n : 1;
-    /* per output, each output's metrics list is the one nnctl applies */
-    out->cap = NN_MAX_METRICS / n < NN_MAX_METRICS_PER_OUTPUT ? NN_MAX_METRICS / n
-                                                               : NN_MAX_METRICS_PER_OUTPUT;
-    out->n = 0;
+    bool any_sparse = false, all_sparse = true;
+    for (int k = 0; k < n; k++) {
+        any_sparse |= sparse[k];
+        all_sparse &= sparse[k];
+    }
+    *by_output = false;
+    per[0].n = 0;
+    per[0].cap = NN_MAX_METRICS / n < NN_MAX_METRICS_PER_OUTPUT ? NN_MAX_METRICS / n
+                                                                 : NN_MAX_METRICS_PER_OUTPUT;
     bool nested = n > 1 && json_is_array(v) && json_array_size(v) == (size_t)n;
     for (size_t i = 0; nested && o->keras_major != 3 && i < json_array_size(v); i++)
         nested = json_is_array(json_array_get(v, i));
-    if (!nested && !json_is_object(v)) {
-        collect_metrics(v, out, any_sparse, all_sparse, NULL);
-        return NN_OK;
-    }
-    if (json_is_object(v) && json_is_string(json_object_get(v, "class_name"))) {
-        collect_metrics(v, out, any_sparse, all_sparse, NULL); /* one serialized metric */
+    if ((!nested && !json_is_object(v)) ||
+        (json_is_object(v) && json_is_string(json_object_get(v, "class_name")))) {
+        /* one list (or one serialized metric) for every output */
+        collect_metrics(v, &per[0], all_sparse, !any_sparse, NULL);
         return NN_OK;
     }
     json_t *each[NN_MAX_IO];
     nn_status st = per_output(L, "metrics", v, o, each);
     if (st)
         return st;
-    metric_set *per = malloc((size_t)n * sizeof *per);
-    if (!per)
-        return kx_fail(L, "out of memory");
     for (int k = 0; k < n; k++) {
         per[k].n = 0;
-        per[k].cap = out->cap;
-        collect_metrics(each[k], &per[k], any_sparse, all_sparse, o ? o->name[k] : NULL);
+        per[k].cap = per[0].cap;
+        collect_metrics(each[k], &per[k], sparse[k], !sparse[k], o ? o->name[k] : NULL);
+        *by_output |= !metric_sets_equal(&per[0], &per[k]);
     }
-    int k = 1;
-    while (k < n && metric_sets_equal(&per[0], &per[k]))
-        k++;
-    if (k < n) {
-        char msg[1024], one[256];
-        size_t at = 0;
-        for (int j = 0; j < n && at < sizeof msg; j++) {
-            metric_set_text(&per[j], one, sizeof one);
-            at += (size_t)snprintf(msg + at, sizeof msg - at, "%s'%s': %s", j ? "; " : "",
-                                   o ? o->name[j] : "?", one);
-        }
-        free(per);
-        return kx_fail(L, "metrics differ between outputs (%s): nnctl applies one metrics list "
-                          "to every output",
-                       msg);
-    }
-    *out = per[0];
-    free(per);
+    for (int k = 0; *by_output && k < n; k++)
+        if (!key_ok(o->name[k]))
+            return kx_fail(L, "output '%s' has metrics of its own, but its name cannot be a key "
+                              "of nnctl's train.metrics group",
+                           o->name[k]);
     return NN_OK;
+}
+
+/* One output's list (or every output's), as the spec writes it. */
+static void write_metric_list(kx_text *t, const metric_set *m)
+{
+    kx_printf(t, "(");
+    for (int i = 0; i < m->n; i++) {
+        kx_printf(t, "%s{ type = \"%s\";", i ? ", " : " ", m->names[i]);
+        if (strstr(m->names[i], "top_k"))
+            kx_printf(t, " k = %lld;", m->ks[i]);
+        kx_printf(t, " }");
+    }
+    kx_printf(t, " )");
 }
 
 static void opt_number(kx_text *t, json_t *cfg, const char *key, const char *spec_key,
@@ -461,27 +452,29 @@ nn_status kx_train_text(const char *json_text, const char *what, const kx_output
     if (outs && outs->n < 1)
         outs = NULL;
     kx_text t = {0};
-    bool any_sparse = false, all_sparse = false;
-    metric_set ms;
+    bool sparse[NN_MAX_IO] = {false}, by_output = false;
+    metric_set ms[NN_MAX_IO];
     kx_printf(&t, "train: {");
-    nn_status st = json_is_object(root) ? write_loss(&L, json_object_get(root, "loss"), outs, &t,
-                                                     &any_sparse, &all_sparse)
-                                        : kx_fail(&L, "not a JSON object");
+    nn_status st = json_is_object(root)
+                       ? write_loss(&L, json_object_get(root, "loss"), outs, &t, sparse)
+                       : kx_fail(&L, "not a JSON object");
     if (!st)
         st = write_weights(&L, json_object_get(root, "loss_weights"), outs, &t);
     if (!st)
-        st = read_metrics(&L, json_object_get(root, "metrics"), outs, any_sparse, all_sparse,
-                          &ms);
+        st = read_metrics(&L, json_object_get(root, "metrics"), outs, sparse, ms, &by_output);
     if (!st) {
-        if (ms.n) {
-            kx_printf(&t, " metrics = (");
-            for (int i = 0; i < ms.n; i++) {
-                kx_printf(&t, "%s{ type = \"%s\";", i ? ", " : " ", ms.names[i]);
-                if (strstr(ms.names[i], "top_k"))
-                    kx_printf(&t, " k = %lld;", ms.ks[i]);
-                kx_printf(&t, " }");
+        if (by_output) {
+            kx_printf(&t, " metrics = {");
+            for (int k = 0; k < outs->n; k++) {
+                kx_printf(&t, " %s = ", outs->name[k]);
+                write_metric_list(&t, &ms[k]);
+                kx_printf(&t, ";");
             }
-            kx_printf(&t, " );");
+            kx_printf(&t, " };");
+        } else if (ms[0].n) {
+            kx_printf(&t, " metrics = ");
+            write_metric_list(&t, &ms[0]);
+            kx_printf(&t, ";");
         }
         write_optimizer(json_object_get(root, "optimizer_config"), &t);
         kx_printf(&t, " };\n");

@@ -109,22 +109,27 @@ static nn_status fill_array(nn_engine *e, const nn_tensor *t, const float *host,
     return NN_OK;
 }
 
+/* The metric names output k takes, as a JSON list. */
+static json_t *head_metrics(const nn_train_cfg *t, int k)
+{
+    json_t *list = json_array();
+    for (int i = 0; i < t->n_metrics; i++)
+        if (t->metrics[i].head == k)
+            json_array_append_new(list, json_string(t->metrics[i].base));
+    return list;
+}
+
 /* Keras's compile() arguments. Several outputs: loss and loss_weights as
  * {output: ...} objects when the spec named them per output; metrics as
- * {output: the list every output takes}. */
+ * {output: its list} (Keras 3 takes a flat list only for one output). */
 static char *training_config(const nn_train_cfg *t)
 {
-    json_t *metrics = json_array();
-    for (int i = 0; i < t->n_metrics; i++)
-        if (t->metrics[i].head == 0)
-            json_array_append_new(metrics, json_string(t->metrics[i].base));
+    json_t *metrics = head_metrics(t, 0);
     if (t->n_outputs > 1) {
-        /* Keras 3 takes a flat list only for one output: {output: [...]} */
-        json_t *per = json_object();
-        for (int k = 0; k < t->n_outputs; k++)
-            json_object_set(per, t->output_names[k], metrics);
         json_decref(metrics);
-        metrics = per;
+        metrics = json_object();
+        for (int k = 0; k < t->n_outputs; k++)
+            json_object_set_new(metrics, t->output_names[k], head_metrics(t, k));
     }
     json_t *loss = json_string(t->loss->keras_name), *weights = json_null();
     if (t->loss_by_output) {

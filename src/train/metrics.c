@@ -63,8 +63,8 @@ static nn_status one_metric(nn_spec_node *where, const char *key, int idx, int k
     return NN_OK;
 }
 
-nn_status nn_spec_metrics(nn_spec_node *train, const nn_loss_info *loss, int units,
-                          nn_metric *out, int *n_out, nn_error *err)
+nn_status nn_spec_metrics(nn_spec_node *node, const char *key, const nn_loss_info *loss,
+                          int units, nn_metric *out, int *n_out, nn_error *err)
 {
     const char *names[N_ROWS + 1];
     for (int i = 0; i < N_ROWS; i++)
@@ -72,18 +72,18 @@ nn_status nn_spec_metrics(nn_spec_node *train, const nn_loss_info *loss, int uni
     names[N_ROWS] = NULL;
     *n_out = 0;
     nn_spec_node *list;
-    nn_status st = nn_spec_list(train, "metrics", false, &list, err);
+    nn_status st = nn_spec_list(node, key, false, &list, err);
     if (st || !list)
         return st;
     int count = nn_spec_length(list);
     if (count > NN_MAX_METRICS_PER_OUTPUT)
-        return nn_spec_fail(train, "metrics", err, NN_ERR_USAGE, "at most %d metrics",
+        return nn_spec_fail(node, key, err, NN_ERR_USAGE, "at most %d metrics",
                             NN_MAX_METRICS_PER_OUTPUT);
     /* Strings: read them all through the string-array getter, then match. */
     const char *strs[NN_MAX_METRICS_PER_OUTPUT];
     int ns = 0;
     nn_error probe;
-    if (nn_spec_string_array(train, "metrics", false, NN_MAX_METRICS_PER_OUTPUT, strs, &ns,
+    if (nn_spec_string_array(node, key, false, NN_MAX_METRICS_PER_OUTPUT, strs, &ns,
                              &probe) ==
         NN_OK) {
         for (int i = 0; i < ns; i++) {
@@ -93,12 +93,12 @@ nn_status nn_spec_metrics(nn_spec_node *train, const nn_loss_info *loss, int uni
                     idx = j;
             if (idx < 0) {
                 const char *guess = nn_did_you_mean(strs[i], names, N_ROWS);
-                return nn_spec_fail(train, "metrics", err, NN_ERR_USAGE,
+                return nn_spec_fail(node, key, err, NN_ERR_USAGE,
                                     "unknown metric \"%s\"%s%s%s", strs[i],
                                     guess ? "; did you mean \"" : "", guess ? guess : "",
                                     guess ? "\"?" : "");
             }
-            if ((st = one_metric(train, "metrics", idx, 5, loss, units, &out[i], err)))
+            if ((st = one_metric(node, key, idx, 5, loss, units, &out[i], err)))
                 return st;
         }
         *n_out = ns;
@@ -124,7 +124,7 @@ nn_status nn_spec_metrics(nn_spec_node *train, const nn_loss_info *loss, int uni
     for (int i = 0; i < *n_out; i++)
         for (int j = 0; j < i; j++)
             if (strcmp(out[i].name, out[j].name) == 0)
-                return nn_spec_fail(train, "metrics", err, NN_ERR_USAGE,
+                return nn_spec_fail(node, key, err, NN_ERR_USAGE,
                                     "metric \"%s\" is listed twice", out[i].name);
     return NN_OK;
 }

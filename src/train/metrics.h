@@ -21,10 +21,11 @@ typedef struct nn_metric {
     bool maximize;        /* for mode "auto" */
 } nn_metric;
 
-/* Reads train.metrics (strings, or groups { type = "..."; k = 3; }) for one
- * output of output_units units and the given loss: at most
- * NN_MAX_METRICS_PER_OUTPUT. */
-nn_status nn_spec_metrics(nn_spec_node *train, const nn_loss_info *loss, int output_units,
-                          nn_metric *out, int *n_out, nn_error *err);
+/* Reads the list under `key` of `node` (train.metrics, or one output's
+ * entry of the train.metrics group): strings, or groups { type = "...";
+ * k = 3; }, for one output of output_units units and the given loss; at
+ * most NN_MAX_METRICS_PER_OUTPUT; none when the key is absent. */
+nn_status nn_spec_metrics(nn_spec_node *node, const char *key, const nn_loss_info *loss,
+                          int output_units, nn_metric *out, int *n_out, nn_error *err);
 
 #endif

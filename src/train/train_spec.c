@@ -273,11 +273,18 @@ static nn_status parse_losses(nn_spec_node *t, const nn_model *m, nn_train_cfg *
     return NN_OK;
 }
 
-/* train.metrics apply to every output (Keras's list form); with several
- * outputs each is logged as "<output>_<metric>". */
+/* train.metrics: a list every output takes (Keras's list form), or a
+ * group of one list per output by name (Keras's dict form; an output left
+ * out gets none). With several outputs each is logged as
+ * "<output>_<metric>". */
 static nn_status parse_metrics(nn_spec_node *t, const nn_model *m, nn_train_cfg *c, nn_error *err)
 {
     c->n_metrics = 0;
+    nn_spec_node *node = t;
+    nn_status st;
+    c->metrics_by_output = nn_spec_is_group(t, "metrics");
+    if (c->metrics_by_output && (st = nn_spec_group(t, "metrics", true, &node, err)))
+        return st;
     for (int k = 0; k < m->n_outputs; k++) {
         const nn_node *out = m->outputs[k];
         int units = out->ndim ? out->shape[out->ndim - 1] : 1, n;
@@ -285,8 +292,8 @@ static nn_status parse_metrics(nn_spec_node *t, const nn_model *m, nn_train_cfg 
         if (c->n_metrics + NN_MAX_METRICS_PER_OUTPUT > NN_MAX_METRICS)
             return nn_spec_fail(t, "metrics", err, NN_ERR_USAGE,
                                 "at most %d metrics over all outputs", NN_MAX_METRICS);
-        nn_status st = nn_spec_metrics(t, c->losses[k], units, dst, &n, err);
-        if (st)
+        const char *key = c->metrics_by_output ? c->output_names[k] : "metrics";
+        if ((st = nn_spec_metrics(node, key, c->losses[k], units, dst, &n, err)))
             return st;
         for (int i = 0; i < n; i++) {
             dst[i].head = k;
@@ -295,7 +302,8 @@ static nn_status parse_metrics(nn_spec_node *t, const nn_model *m, nn_train_cfg 
         }
         c->n_metrics += n;
     }
-    return NN_OK;
+    /* a key that names no output: did-you-mean from the outputs' names */
+    return c->metrics_by_output ? nn_spec_check_unknown(node, err) : NN_OK;
 }
 
 nn_status nn_spec_train(nn_spec_node *t, const nn_model *m, nn_train_cfg *c, nn_error *err)

@@ -58,10 +58,13 @@ typedef struct nn_train_cfg {
     bool loss_by_output, weights_given;
     char output_names[NN_MAX_IO][NN_NAME_MAX];
     nn_optimizer optimizer;
-    /* train.metrics for every output, flat (nn_metric.head says which);
-     * with several outputs the names carry the output's as a prefix. */
+    /* train.metrics, flat (nn_metric.head says which output): one list
+     * for every output, or a group of one list per output
+     * (metrics_by_output); with several outputs the names carry the
+     * output's as a prefix. */
     nn_metric metrics[NN_MAX_METRICS];
     int n_metrics;
+    bool metrics_by_output;
     long long epochs, batch_size, seed, threads;
     char engine[16];
     nn_early_stopping_cfg early_stopping;

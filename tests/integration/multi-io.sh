@@ -112,6 +112,43 @@ else
     bad "eval of the two-output model" "$(cat ev.err 2>/dev/null | tail -2)"
 fi
 
+# metrics per output (Keras's dict form): each output logs its own list;
+# value_mae against numpy's mean |prediction - target|
+one_list='metrics = ["accuracy"];'
+spec per "$model" "$data" "${train/"$one_list"/'metrics = { digit = ["accuracy"]; value = ["mae"]; };'}"
+if "$NNCTL" train per.cfg -o perrun --quiet --set train.epochs=3 > per.log 2>&1; then
+    head=$(head -1 perrun/history.csv)
+    want="epoch,loss,digit_loss,value_loss,digit_accuracy,value_mae,val_loss,val_digit_loss,val_value_loss,val_digit_accuracy,val_value_mae"
+    case "$head" in
+    "$want"*) ok "metrics per output: history.csv has digit_accuracy and value_mae only" ;;
+    *) bad "metrics per output: history.csv columns" "got '$head', want '$want,...'" ;;
+    esac
+    if out=$($PY - <<'PY' 2>&1
+import json, sys, numpy as np, h5py
+def wts(layer):
+    with h5py.File("perrun/model.h5", "r") as f:
+        g = f["model_weights"][layer]
+        return [np.array(g[n], np.float64) for n in g.attrs["weight_names"]]
+    
+a = np.load("test_a.npy").astype(np.float64); val = np.load("test_val.npy").astype(np.float64)
+(W1, b1), (W4, b4) = wts("pa"), wts("value")
+mae = np.abs((np.maximum(a @ W1 + b1, 0) @ W4 + b4)[:, 0] - val).mean()
+got = json.load(open("perrun/eval.json"))
+assert "value_accuracy" not in got and "digit_mae" not in got, sorted(got)
+e = abs(got["value_mae"] - mae) / mae
+if not e <= 1e-5:
+    print(f"value_mae: nnctl {got['value_mae']!r}, numpy {mae!r}"); sys.exit(1)
+with h5py.File("perrun/model.h5", "r") as f:
+    tc = json.loads(f.attrs["training_config"])
+assert tc["metrics"] == {"digit": ["accuracy"], "value": ["mae"]}, tc["metrics"]
+print(f"relative error {e:.1e}; training_config metrics {tc['metrics']}")
+PY
+    ); then ok "metrics per output: test value_mae equals numpy's, and model.h5 keeps the dict ($out)"
+    else bad "metrics per output against numpy" "$out"; fi
+else
+    bad "metrics per output: training" "$(tail -3 per.log)"
+fi
+
 # summary lists both inputs, and the model file reloads for more training
 if "$NNCTL" summary run/model.h5 > sum.txt 2>&1 && grep -q "pixels (InputLayer)" sum.txt &&
     grep -q "meta (InputLayer)" sum.txt; then ok "summary lists both InputLayers"
@@ -131,6 +168,8 @@ expect_error() { # NAME PATTERN CFG-TEXT-MODEL DATA TRAIN [command...]
 }
 expect_error "a loss for an unknown output" 'is "valeu" a misspelling' "$model" "$data" \
     "${train/value = \"mse\"/valeu = \"mse\"}"
+expect_error "metrics for an unknown output" 'unknown key "digti"; did you mean "digit"' "$model" "$data" \
+    "${train/"$one_list"/'metrics = { digti = ["accuracy"]; };'}"
 expect_error "an output without a loss" 'missing required key "value"' "$model" "$data" \
     'loss = { digit = "categorical_crossentropy"; }; epochs = 1;'
 expect_error "an input without data" 'input "meta" has no array' "$model" \
