@@ -5,11 +5,10 @@ import gzip
 import struct
 import time
 
-import numpy as np
-
 
 def read_idx(path):
     """An IDX file (optionally gzip'ed) as a numpy array."""
+    import numpy as np  # here: the GPU twin imports this module without numpy
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rb") as f:
         data = f.read()
