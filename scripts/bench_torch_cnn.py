@@ -7,12 +7,12 @@ for scripts/bench-cnn.
                      [--epochs N] [--threads N] [--batch-size B]
 
 mnist_cnn: Conv(32, 3x3) ReLU, Conv(64, 3x3) ReLU, MaxPool 2, Dropout 0.25,
-Dense 128 ReLU, Dropout 0.5, Dense 10; Adadelta(lr=1, rho=0.95, eps=1e-7);
+Dense 128 ReLU, Dropout 0.5, Dense 10; Adadelta(lr=1, rho=0.95, eps=1e-6);
 batch 128; the 60,000 MNIST training images / 255.
 cifar10_cnn: Conv 32 same, Conv 32, MaxPool, Dropout, Conv 64 same, Conv 64,
 MaxPool, Dropout, Dense 512, Dropout 0.5, Dense 10; RMSprop(lr=1e-4,
 alpha=0.9, eps=1e-7); batch 32; the 50,000 CIFAR-10 training images / 255
-(no augmentation: scripts/bench-cnn turns nnctl's off too).
+(no augmentation on either side: scripts/bench-cnn turns nnctl's off for both).
 Cross-entropy on the logits. Prints one line per epoch and, last, one JSON
 line: {"epoch_seconds": [...], "samples": N, "threads": T, "torch": "..."}.
 MNIST_DIR holds the IDX .gz files; TAR_GZ is cifar-10-binary.tar.gz.
@@ -79,7 +79,7 @@ def main():
     n = x.shape[0]
     model = net(a.model)
     if a.model == "mnist_cnn":
-        opt = torch.optim.Adadelta(model.parameters(), lr=1.0, rho=0.95, eps=1e-7)
+        opt = torch.optim.Adadelta(model.parameters(), lr=1.0, rho=0.95, eps=1e-6)
         bs = a.batch_size or 128
     else:
         opt = torch.optim.RMSprop(model.parameters(), lr=1e-4, alpha=0.9, eps=1e-7)

@@ -62,7 +62,7 @@ def build(net, nn):
             nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(),
             nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(),
             nn.Linear(64 * 12 * 12, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10))
-        return model, ("adadelta", dict(lr=1.0, rho=0.95, eps=1e-7))
+        return model, ("adadelta", dict(lr=1.0, rho=0.95, eps=1e-6))
     model = nn.Sequential(  # Keras cifar10_cnn
         nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3), nn.ReLU(),
         nn.MaxPool2d(2), nn.Dropout(0.25),

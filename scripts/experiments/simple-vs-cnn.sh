@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # "Simple net vs deep CNN with reduced training sets": trains configs/mnist_mlp.cfg
-# and configs/mnist_cnn.cfg on 5900, 3000, 1800, 600 and 300 MNIST training
-# images (4 epochs each; the 10,000 test images unchanged), prints a table of
-# test accuracies and plots accuracy against training-set size.
+# and configs/mnist_cnn_keras.cfg (the two Keras examples as written) on 5900,
+# 3000, 1800, 600 and 300 MNIST training images (4 epochs each; the 10,000
+# test images unchanged), prints a table of test accuracies and plots
+# accuracy against training-set size.
 #   scripts/experiments/simple-vs-cnn.sh [OUT_DIR]     (default runs/simple-vs-cnn)
 # Environment: NNCTL (default ./nnctl), NNCTL_DATA, EPOCHS (default 4),
 # SIZES (default "5900 3000 1800 600 300"), THREADS.
@@ -20,7 +21,9 @@ for n in $SIZES; do
   row="$n"
   for net in mlp cnn; do
     dir="$OUT/$net-$n"
-    "$NNCTL" train "configs/mnist_$net.cfg" --quiet --threads "$THREADS" --run-dir "$dir" \
+    cfg=configs/mnist_mlp.cfg
+    [ "$net" = cnn ] && cfg=configs/mnist_cnn_keras.cfg
+    "$NNCTL" train "$cfg" --quiet --threads "$THREADS" --run-dir "$dir" \
       --set data.train_subset="$n" --set train.epochs="$EPOCHS" >/dev/null
     acc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["accuracy"])' "$dir/eval.json")
     row="$row,$acc"

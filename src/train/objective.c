@@ -5,14 +5,13 @@
 
 /* Fuse cross-entropy with the output's softmax/sigmoid: computed from
  * logits, stable where probabilities underflow. */
-static nn_status finish_head(const nn_loss_info *L, const nn_node *out, nn_head *o)
+static void finish_head(const nn_loss_info *L, const nn_node *out, nn_head *o)
 {
     bool has_act =
         strcmp(out->type->name, "dense") == 0 || strcmp(out->type->name, "activation") == 0;
     o->fused = L->can_fuse && has_act && out->act == L->fused_act &&
                out->activity_reg.l1 == 0.0f && out->activity_reg.l2 == 0.0f;
     o->kind = o->fused ? L->fused_kind : L->kind;
-    return NN_OK;
 }
 
 /* One output's; o->blame says what to fix on error. */
@@ -49,7 +48,8 @@ static nn_status resolve_head(const nn_loss_info *L, nn_node *out, int one_hot_s
                            L->name, out->name);
         o->one_hot = o->cols > 1;
         o->target_cols = o->cols;
-        return finish_head(L, out, o);
+        finish_head(L, out, o);
+        return NN_OK;
     }
     bool one_hot;
     switch (L->target) {
@@ -94,7 +94,8 @@ static nn_status resolve_head(const nn_loss_info *L, nn_node *out, int one_hot_s
                        n_classes);
     o->one_hot = one_hot;
     o->target_cols = one_hot ? o->cols : 1;
-    return finish_head(L, out, o);
+    finish_head(L, out, o);
+    return NN_OK;
 }
 
 nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one_hot_setting,
