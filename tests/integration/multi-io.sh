@@ -62,6 +62,25 @@ above() { $PY -c "import sys; sys.exit(0 if float('$1') > float('$2') else 1)" 2
 below() { $PY -c "import sys; sys.exit(0 if float('$1') < float('$2') else 1)" 2>/dev/null; }
 
 cd "$W" || exit 1
+# wts(model file)(layer): the layer's weights from a saved model, float64
+cat > weights.py <<'PY'
+import h5py, numpy as np
+def wts(path):
+    def layer(name):
+        with h5py.File(path, "r") as f:
+            g = f["model_weights"][name]
+            return [np.array(g[n], np.float64) for n in g.attrs["weight_names"]]
+    return layer
+PY
+# columns NAME CSV WANT: the CSV's header starts with WANT
+columns() {
+    local head
+    head=$(head -1 "$2")
+    case "$head" in
+    "$3"*) ok "$1" ;;
+    *) bad "$1" "got '$head', want '$3,...'" ;;
+    esac
+}
 spec two "$model" "$data" "$train"
 if "$NNCTL" train two.cfg -o run --quiet > train.log 2>&1; then
     acc=$(jfield digit_accuracy run/eval.json) mse=$(jfield value_loss run/eval.json)
@@ -69,12 +88,8 @@ if "$NNCTL" train two.cfg -o run --quiet > train.log 2>&1; then
     else bad "digit output learns" "test digit_accuracy ${acc:-none}, want > 0.9"; fi
     if below "${mse:-9}" 0.1; then ok "value output learns: test value_loss $mse < 0.1"
     else bad "value output learns" "test value_loss ${mse:-none}, want < 0.1"; fi
-    head=$(head -1 run/history.csv)
-    want="epoch,loss,digit_loss,value_loss,digit_accuracy,value_accuracy,val_loss,val_digit_loss,val_value_loss,val_digit_accuracy,val_value_accuracy"
-    case "$head" in
-    "$want"*) ok "history.csv columns: per-output losses and metrics, as Keras logs them" ;;
-    *) bad "history.csv columns" "got '$head', want '$want,...'" ;;
-    esac
+    columns "history.csv columns: per-output losses and metrics, as Keras logs them" \
+        run/history.csv "epoch,loss,digit_loss,value_loss,digit_accuracy,value_accuracy,val_loss,val_digit_loss,val_value_loss,val_digit_accuracy,val_value_accuracy"
 else
     bad "two-input, two-output model trains" "$(tail -3 train.log)"
 fi
@@ -83,10 +98,8 @@ fi
 if [ -f run/model.h5 ] && "$NNCTL" eval run/model.h5 --json > ev.json 2> ev.err; then
     if out=$($PY - <<'PY' 2>&1
 import json, sys, numpy as np, h5py
-def wts(layer):
-    with h5py.File("run/model.h5", "r") as f:
-        g = f["model_weights"][layer]
-        return [np.array(g[n], np.float64) for n in g.attrs["weight_names"]]
+from weights import wts
+wts = wts("run/model.h5")
 a = np.load("test_a.npy").astype(np.float64); b = np.load("test_b.npy").astype(np.float64)
 cls = np.load("test_cls.npy"); val = np.load("test_val.npy").astype(np.float64)
 relu = lambda v: np.maximum(v, 0)
@@ -117,19 +130,12 @@ fi
 one_list='metrics = ["accuracy"];'
 spec per "$model" "$data" "${train/"$one_list"/'metrics = { digit = ["accuracy"]; value = ["mae"]; };'}"
 if "$NNCTL" train per.cfg -o perrun --quiet --set train.epochs=3 > per.log 2>&1; then
-    head=$(head -1 perrun/history.csv)
-    want="epoch,loss,digit_loss,value_loss,digit_accuracy,value_mae,val_loss,val_digit_loss,val_value_loss,val_digit_accuracy,val_value_mae"
-    case "$head" in
-    "$want"*) ok "metrics per output: history.csv has digit_accuracy and value_mae only" ;;
-    *) bad "metrics per output: history.csv columns" "got '$head', want '$want,...'" ;;
-    esac
+    columns "metrics per output: history.csv has digit_accuracy and value_mae only" \
+        perrun/history.csv "epoch,loss,digit_loss,value_loss,digit_accuracy,value_mae,val_loss,val_digit_loss,val_value_loss,val_digit_accuracy,val_value_mae"
     if out=$($PY - <<'PY' 2>&1
 import json, sys, numpy as np, h5py
-def wts(layer):
-    with h5py.File("perrun/model.h5", "r") as f:
-        g = f["model_weights"][layer]
-        return [np.array(g[n], np.float64) for n in g.attrs["weight_names"]]
-    
+from weights import wts
+wts = wts("perrun/model.h5")
 a = np.load("test_a.npy").astype(np.float64); val = np.load("test_val.npy").astype(np.float64)
 (W1, b1), (W4, b4) = wts("pa"), wts("value")
 mae = np.abs((np.maximum(a @ W1 + b1, 0) @ W4 + b4)[:, 0] - val).mean()
