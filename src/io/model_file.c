@@ -109,13 +109,27 @@ static nn_status fill_array(nn_engine *e, const nn_tensor *t, const float *host,
     return NN_OK;
 }
 
-/* The metric names output k takes, as a JSON list. */
+/* One metric as Keras's compile() takes it: its name, or for a top-k
+ * metric with k other than Keras's default 5 the serialized object (a name
+ * like "top_3_categorical_accuracy" means nothing to Keras). */
+static json_t *keras_metric(const nn_metric *m)
+{
+    bool sparse = m->kind == NN_METRIC_SPARSE_TOP_K;
+    if ((m->kind != NN_METRIC_TOP_K && !sparse) || m->k == 5)
+        return json_string(m->base);
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:i}, s:n}", "module", "keras.metrics", "class_name",
+                     sparse ? "SparseTopKCategoricalAccuracy" : "TopKCategoricalAccuracy",
+                     "config", "name", m->base, "dtype", "float32", "k", m->k,
+                     "registered_name");
+}
+
+/* The metrics output k takes, as a JSON list. */
 static json_t *head_metrics(const nn_train_cfg *t, int k)
 {
     json_t *list = json_array();
     for (int i = 0; i < t->n_metrics; i++)
         if (t->metrics[i].head == k)
-            json_array_append_new(list, json_string(t->metrics[i].base));
+            json_array_append_new(list, keras_metric(&t->metrics[i]));
     return list;
 }
 

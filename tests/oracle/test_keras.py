@@ -730,6 +730,50 @@ def nnctl_to_keras(rng):
               weights_only)
 
 
+# ---- compile settings nnctl writes, evaluated by Keras ----------------------------
+
+COMPILED = """
+model: {{ name = "{name}"; input = {{ shape = [6]; }};
+  layers = ( {{ type = "dense"; units = 5; activation = "softmax"; }} ); }};
+data: {{ train = {{ format = "npy"; x = "cm_x.npy"; y = "{y}"; }};
+        test = {{ format = "npy"; x = "cm_x.npy"; y = "{y}"; }}; }};
+train: {{ loss = "{loss}"; optimizer = {{ type = "adam"; lr = 0.01; }};
+  metrics = ( {{ type = "{topk}"; k = 2; }}, {{ type = "accuracy"; }} );
+  epochs = 2; batch_size = 16; seed = 3; }};
+"""
+
+
+def nnctl_compiled(rng):
+    """A model trained by nnctl, loaded by Keras with its compile settings
+    (training_config): Keras's evaluate must give nnctl's loss and metrics
+    under the same names: a top-k metric with k = 2 (serialized, as its
+    name alone means nothing to Keras) and accuracy, on one-hot float rows
+    (categorical) and on integer labels (sparse)."""
+    x = rng.normal(size=(96, 6)).astype(np.float32)
+    labels = np.argmax(x[:, :5] + rng.normal(size=(96, 5)), 1)
+    np.save(path("cm_x.npy"), x)
+    np.save(path("cm_oh.npy"), np.eye(5, dtype=np.float32)[labels])
+    np.save(path("cm_lab.npy"), labels.astype(np.int64))
+    cases = (("cm_dense", "cm_oh.npy", "categorical_crossentropy", "top_k_categorical_accuracy",
+              np.eye(5, dtype=np.float32)[labels]),
+             ("cm_sparse", "cm_lab.npy", "sparse_categorical_crossentropy",
+              "sparse_top_k_categorical_accuracy", labels))
+    for name, y, loss, topk, ky in cases:
+        def run(name=name, y=y, loss=loss, topk=topk, ky=ky):
+            with open(path(name + ".cfg"), "w") as f:
+                f.write(COMPILED.format(name=name, y=y, loss=loss, topk=topk))
+            got = json.loads(nnctl("train", name + ".cfg", "-o", name + "_run", "-q", "--json",
+                                   "--threads", 2).stdout)["test"]
+            m = keras.models.load_model(path(os.path.join(name + "_run", "model.h5")))
+            want = m.evaluate(x, ky, verbose=0, batch_size=96, return_dict=True)
+            if set(want) != set(got) - {"data", "samples"}:
+                raise AssertionError("nnctl logs %s, Keras %s" % (sorted(got), sorted(want)))
+            for k in want:
+                (loss_close if k == "loss" else close)(got[k], want[k], k)
+        check("nnctl->keras %s: Keras's evaluate with the stored compile settings gives "
+              "nnctl's numbers (top-k k = 2, accuracy)" % name, run)
+
+
 # ---- from_json and init_from -----------------------------------------------------
 
 def transfer(rng):
@@ -958,7 +1002,7 @@ def main():
     rng = np.random.default_rng(7)
     print("keras %s (%s backend)" % (keras.__version__, keras.backend.backend()))
     for part in (keras_to_nnctl, keras_eval, keras2_files, keras1_files, nnctl_to_keras,
-                 transfer, keras_multi_io):
+                 nnctl_compiled, transfer, keras_multi_io):
         try:
             part(rng)
         except Exception as e:  # noqa: BLE001 - a broken part fails, the rest runs
