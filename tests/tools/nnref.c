@@ -353,51 +353,85 @@ static int check_labels(const float *t, long long rows, long long cols)
     return 0;
 }
 
+/* What a loss and a metric case share: a kind by name, rows x cols of
+ * predictions (pred_key), and targets (one label a row when sparse). */
+typedef struct {
+    int kind;
+    long long rows, cols;
+    size_t n, tn;
+    float *pred, *target; /* owned */
+    nn_tensor *tp, *tt;   /* in ts */
+    tensors ts;
+} scored_case;
+
+static void scored_free(scored_case *sc)
+{
+    tensors_free(&sc->ts);
+    free(sc->pred);
+    free(sc->target);
+}
+
+/* sparse_kinds: the kinds whose targets are labels, ending with -1. On
+ * failure sc still frees cleanly. */
+static int read_scored(nn_engine *e, json_t *c, const char *pred_key, const char *const *names,
+                       int count, const int *sparse_kinds, scored_case *sc)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->ts.e = e;
+    const char *kind_s = NULL;
+    if (get_str(c, "kind", true, NULL, &kind_s) || get_int(c, "rows", true, 0, &sc->rows) ||
+        get_int(c, "cols", true, 0, &sc->cols) || check_dims(sc->rows, sc->cols))
+        return -1;
+    sc->kind = -1;
+    for (int i = 0; i < count; i++)
+        if (strcmp(names[i], kind_s) == 0)
+            sc->kind = i;
+    if (sc->kind < 0)
+        return fail("unknown kind \"%s\"", kind_s);
+    bool sparse = false;
+    for (int i = 0; sparse_kinds[i] >= 0; i++)
+        sparse |= sc->kind == sparse_kinds[i];
+    sc->n = (size_t)(sc->rows * sc->cols);
+    sc->tn = sparse ? (size_t)sc->rows : sc->n;
+    if (get_floats(c, pred_key, (long long)sc->n, &sc->pred) ||
+        get_floats(c, "target", (long long)sc->tn, &sc->target))
+        return -1;
+    if (sparse && check_labels(sc->target, sc->rows, sc->cols))
+        return -1;
+    sc->tp = tensor_new(&sc->ts, sc->n, sc->pred);
+    sc->tt = tensor_new(&sc->ts, sc->tn, sc->target);
+    if (!sc->tp || !sc->tt)
+        return fail("tensor allocation failed");
+    return 0;
+}
+
 static int op_loss(nn_engine *e, json_t *c, json_t *res)
 {
-    const char *kind_s = NULL;
-    long long rows = 0, cols = 0;
+    static const int sparse_kinds[] = {NN_LOSS_SPARSE_CE, NN_LOSS_SPARSE_SOFTMAX_CE, -1};
     double scale = 1.0;
-    if (get_str(c, "kind", true, NULL, &kind_s) || get_int(c, "rows", true, 0, &rows) ||
-        get_int(c, "cols", true, 0, &cols) || check_dims(rows, cols) ||
-        get_num(c, "grad_scale", false, 1.0, &scale))
-        return -1;
-    int kind = -1;
-    for (int i = 0; i < NN_LOSS_COUNT; i++)
-        if (strcmp(loss_names[i], kind_s) == 0)
-            kind = i;
-    if (kind < 0)
-        return fail("unknown loss kind \"%s\"", kind_s);
-    bool sparse = kind == NN_LOSS_SPARSE_CE || kind == NN_LOSS_SPARSE_SOFTMAX_CE;
-    size_t n = (size_t)(rows * cols), tn = sparse ? (size_t)rows : n;
-    float *in = NULL, *tg = NULL;
+    scored_case sc;
     int rc = -1;
-    tensors ts = {.e = e};
-    if (get_floats(c, "input", (long long)n, &in) || get_floats(c, "target", (long long)tn, &tg))
+    if (read_scored(e, c, "input", loss_names, NN_LOSS_COUNT, sparse_kinds, &sc) ||
+        get_num(c, "grad_scale", false, 1.0, &scale))
         goto out;
-    if (sparse && check_labels(tg, rows, cols))
-        goto out;
-    nn_tensor *ti = tensor_new(&ts, n, in), *tt = tensor_new(&ts, tn, tg),
-              *tgr = tensor_new(&ts, n, NULL);
-    if (!ti || !tt || !tgr) {
+    nn_tensor *tgr = tensor_new(&sc.ts, sc.n, NULL);
+    if (!tgr) {
         fail("tensor allocation failed");
         goto out;
     }
     /* poison the gradient so an element the loss forgets to write shows */
-    e->ops->fill(e, tgr, NAN, n);
-    double sum = e->ops->loss(e, (nn_loss_kind)kind, ti, tt, (int)rows, (int)cols, tgr,
-                              (float)scale);
+    e->ops->fill(e, tgr, NAN, sc.n);
+    nn_loss_kind kind = (nn_loss_kind)sc.kind;
+    int rows = (int)sc.rows, cols = (int)sc.cols;
+    double sum = e->ops->loss(e, kind, sc.tp, sc.tt, rows, cols, tgr, (float)scale);
     /* the value must not depend on whether a gradient is asked for */
-    double sum_nograd =
-        e->ops->loss(e, (nn_loss_kind)kind, ti, tt, (int)rows, (int)cols, NULL, (float)scale);
+    double sum_nograd = e->ops->loss(e, kind, sc.tp, sc.tt, rows, cols, NULL, (float)scale);
     json_object_set_new(res, "sum", json_real(sum));
     json_object_set_new(res, "sum_nograd", json_real(sum_nograd));
-    set_floats(res, "grad", e, tgr, n);
+    set_floats(res, "grad", e, tgr, sc.n);
     rc = 0;
 out:
-    tensors_free(&ts);
-    free(in);
-    free(tg);
+    scored_free(&sc);
     return rc;
 }
 
@@ -416,39 +450,20 @@ static const char *const metric_names[NN_METRIC_COUNT] = {
 
 static int op_metric(nn_engine *e, json_t *c, json_t *res)
 {
-    const char *kind_s = NULL;
-    long long rows = 0, cols = 0, k = 5;
-    if (get_str(c, "kind", true, NULL, &kind_s) || get_int(c, "rows", true, 0, &rows) ||
-        get_int(c, "cols", true, 0, &cols) || check_dims(rows, cols) ||
-        get_int(c, "k", false, 5, &k))
-        return -1;
-    int kind = -1;
-    for (int i = 0; i < NN_METRIC_COUNT; i++)
-        if (strcmp(metric_names[i], kind_s) == 0)
-            kind = i;
-    if (kind < 0)
-        return fail("unknown metric kind \"%s\"", kind_s);
-    bool sparse = kind == NN_METRIC_SPARSE_CATEGORICAL_ACCURACY || kind == NN_METRIC_SPARSE_TOP_K;
-    size_t n = (size_t)(rows * cols), tn = sparse ? (size_t)rows : n;
-    float *p = NULL, *tg = NULL;
+    static const int sparse_kinds[] = {NN_METRIC_SPARSE_CATEGORICAL_ACCURACY,
+                                       NN_METRIC_SPARSE_TOP_K, -1};
+    long long k = 5;
+    scored_case sc;
     int rc = -1;
-    tensors ts = {.e = e};
-    if (get_floats(c, "pred", (long long)n, &p) || get_floats(c, "target", (long long)tn, &tg))
+    if (read_scored(e, c, "pred", metric_names, NN_METRIC_COUNT, sparse_kinds, &sc) ||
+        get_int(c, "k", false, 5, &k))
         goto out;
-    if (sparse && check_labels(tg, rows, cols))
-        goto out;
-    nn_tensor *tp = tensor_new(&ts, n, p), *tt = tensor_new(&ts, tn, tg);
-    if (!tp || !tt) {
-        fail("tensor allocation failed");
-        goto out;
-    }
-    double sum = e->ops->metric(e, (nn_metric_kind)kind, (int)k, tp, tt, (int)rows, (int)cols);
+    double sum = e->ops->metric(e, (nn_metric_kind)sc.kind, (int)k, sc.tp, sc.tt, (int)sc.rows,
+                                (int)sc.cols);
     json_object_set_new(res, "sum", json_real(sum));
     rc = 0;
 out:
-    tensors_free(&ts);
-    free(p);
-    free(tg);
+    scored_free(&sc);
     return rc;
 }
 
