@@ -282,8 +282,8 @@ static nn_status parse_metrics(nn_spec_node *t, const nn_model *m, nn_train_cfg 
     c->n_metrics = 0;
     nn_spec_node *node = t;
     nn_status st;
-    c->metrics_by_output = nn_spec_is_group(t, "metrics");
-    if (c->metrics_by_output && (st = nn_spec_group(t, "metrics", true, &node, err)))
+    bool by_output = nn_spec_is_group(t, "metrics");
+    if (by_output && (st = nn_spec_group(t, "metrics", true, &node, err)))
         return st;
     for (int k = 0; k < m->n_outputs; k++) {
         const nn_node *out = m->outputs[k];
@@ -292,7 +292,7 @@ static nn_status parse_metrics(nn_spec_node *t, const nn_model *m, nn_train_cfg 
         if (c->n_metrics + NN_MAX_METRICS_PER_OUTPUT > NN_MAX_METRICS)
             return nn_spec_fail(t, "metrics", err, NN_ERR_USAGE,
                                 "at most %d metrics over all outputs", NN_MAX_METRICS);
-        const char *key = c->metrics_by_output ? c->output_names[k] : "metrics";
+        const char *key = by_output ? c->output_names[k] : "metrics";
         if ((st = nn_spec_metrics(node, key, c->losses[k], units, dst, &n, err)))
             return st;
         for (int i = 0; i < n; i++) {
@@ -303,7 +303,7 @@ static nn_status parse_metrics(nn_spec_node *t, const nn_model *m, nn_train_cfg 
         c->n_metrics += n;
     }
     /* a key that names no output: did-you-mean from the outputs' names */
-    return c->metrics_by_output ? nn_spec_check_unknown(node, err) : NN_OK;
+    return by_output ? nn_spec_check_unknown(node, err) : NN_OK;
 }
 
 nn_status nn_spec_train(nn_spec_node *t, const nn_model *m, nn_train_cfg *c, nn_error *err)

@@ -59,12 +59,10 @@ typedef struct nn_train_cfg {
     char output_names[NN_MAX_IO][NN_NAME_MAX];
     nn_optimizer optimizer;
     /* train.metrics, flat (nn_metric.head says which output): one list
-     * for every output, or a group of one list per output
-     * (metrics_by_output); with several outputs the names carry the
-     * output's as a prefix. */
+     * for every output, or a group of one list per output; with several
+     * outputs the names carry the output's as a prefix. */
     nn_metric metrics[NN_MAX_METRICS];
     int n_metrics;
-    bool metrics_by_output;
     long long epochs, batch_size, seed, threads;
     char engine[16];
     nn_early_stopping_cfg early_stopping;
