@@ -7,7 +7,7 @@
 #include <hdf5.h>
 
 #include "cli/commands.h"
-#include "io/h5file.h"
+#include "io/keras/h5file.h"
 #include "engine/engine.h"
 #include "spec/spec.h"
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "train/session.h"
+#include "session/session.h"
 
 static const char help[] =
     "usage: nnctl augment-preview SPEC -o GRID.png [options]\n"

@@ -7,7 +7,7 @@
 #include "cli/commands.h"
 #include "cli/eval_report.h"
 #include "util/json.h"
-#include "train/session.h"
+#include "session/session.h"
 
 static const char help[] =
     "usage: nnctl eval MODEL [options]      (alias: nnctl evaluate)\n"

@@ -5,13 +5,13 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "io/c_export.h"
-#include "io/config_text.h"
-#include "io/h5file.h"
-#include "io/keras_to_json.h"
-#include "io/onnx_export.h"
+#include "io/c/export.h"
+#include "io/keras/config_text.h"
+#include "io/keras/h5file.h"
+#include "io/keras/to_json.h"
+#include "io/onnx/export.h"
 #include "spec/spec.h"
-#include "train/session.h"
+#include "session/session.h"
 #include "util/fileio.h"
 
 static const char help[] =

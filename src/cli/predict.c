@@ -13,7 +13,7 @@
 #include "data/dataset.h"
 #include "data/npy.h"
 #include "layers/registry.h"
-#include "train/session.h"
+#include "session/session.h"
 
 static const char help[] =
     "usage: nnctl predict MODEL INPUT... [options]\n"

@@ -5,8 +5,8 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "io/keras_import.h"
-#include "train/session.h"
+#include "io/keras/import.h"
+#include "session/session.h"
 
 static const char help[] =
     "usage: nnctl summary SPEC|MODEL [options]\n"

@@ -9,7 +9,7 @@
 #include "cli/commands.h"
 #include "cli/eval_report.h"
 #include "util/json.h"
-#include "train/session.h"
+#include "session/session.h"
 #include "util/fileio.h"
 
 static const char help[] =

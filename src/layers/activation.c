@@ -1,7 +1,7 @@
 /* Activation: y = act(x), elementwise (softmax over the last axis). */
 #include <stdlib.h>
 
-#include "io/c_export.h"
+#include "io/c/export.h"
 #include "layers/common.h"
 
 typedef struct {

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "io/c_export.h"
+#include "io/c/export.h"
 #include "layers/recurrent.h"
 #include "layers/wrapper.h"
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/c_export.h"
+#include "io/c/export.h"
 #include "layers/conv_geom.h"
 
 typedef struct {

@@ -2,7 +2,7 @@
  * the identity at inference. */
 #include <stdlib.h>
 
-#include "io/c_export.h"
+#include "io/c/export.h"
 #include "layers/common.h"
 
 typedef struct {

@@ -5,7 +5,7 @@
  * ids. */
 #include <stdlib.h>
 
-#include "io/c_export.h"
+#include "io/c/export.h"
 #include "layers/common.h"
 #include "layers/registry.h"
 

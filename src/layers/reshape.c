@@ -2,7 +2,7 @@
  * a view of the input (no copy); the gradient is copied back. */
 #include <stdlib.h>
 
-#include "io/c_export.h"
+#include "io/c/export.h"
 #include "layers/common.h"
 
 typedef struct {

@@ -4,9 +4,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io/keras_import.h"
-#include "io/model_file.h"
-#include "train/session.h"
+#include "io/keras/import.h"
+#include "io/keras/model_file.h"
+#include "session/session.h"
 #include "layers/registry.h"
 
 static size_t available_memory(void)

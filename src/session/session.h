@@ -4,7 +4,7 @@
 #define NN_TRAIN_SESSION_H
 
 #include "data/data_spec.h"
-#include "io/h5file.h"
+#include "io/keras/h5file.h"
 #include "train/fit.h"
 
 typedef struct nn_session {

@@ -21,7 +21,7 @@
 #include "experiments/runs.h"
 #include "spec/spec.h"
 #include "sweep/sweep.h"
-#include "train/session.h"
+#include "session/session.h"
 #include "util/fileio.h"
 
 extern char **environ;

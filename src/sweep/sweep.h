@@ -1,6 +1,6 @@
 /* Hyper-parameter sweeps: the sweep file, the trial list, the strategies
  * (grid, random, bayes) and the objective read back from a run directory.
- * Running the trials (processes, signals) is src/cli/sweep.c's job. */
+ * Running the trials (processes, signals) is src/sweep/scheduler.c's job. */
 #ifndef NN_SWEEP_SWEEP_H
 #define NN_SWEEP_SWEEP_H
 

@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "io/model_file.h"
+#include "io/keras/model_file.h"
 #include "train/callbacks/callbacks.h"
 #include "train/batch.h"
 #include "train/fit.h"

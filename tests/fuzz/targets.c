@@ -15,10 +15,10 @@
 
 #include "data/data_spec.h"
 #include "data/dataset.h"
-#include "io/h5file.h"
+#include "io/keras/h5file.h"
 #include "model/model.h"
 #include "spec/spec.h"
-#include "train/session.h"
+#include "session/session.h"
 #include "train/train_spec.h"
 
 #include "fuzz/targets.h"

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/h5file.h"
+#include "io/keras/h5file.h"
 
 typedef struct {
     char *s;

@@ -84,7 +84,7 @@
 #include "train/fit.h"
 #include "train/optimizers.h"
 #include "train/batch.h"
-#include "train/session.h"
+#include "session/session.h"
 
 static char g_msg[4096];
 

@@ -1,4 +1,4 @@
-/* Unit tests for src/io/h5file.c: round trips, atomic save, load errors,
+/* Unit tests for src/io/keras/h5file.c: round trips, atomic save, load errors,
  * files written by other tools (variable-length strings, Keras 3 weight
  * names), layer_names split over 64 KiB. */
 #include <stdarg.h>
@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/h5file.h"
+#include "io/keras/h5file.h"
 
 static char tmpdir[256];
 

@@ -1,4 +1,4 @@
-/* Unit tests for src/io/tfevents.c (TensorBoard event files) and the
+/* Unit tests for src/train/callbacks/tfevents.c (TensorBoard event files) and the
  * TensorBoard callback's spec keys and batch steps.
  *
  * Where the expected bytes come from:
@@ -29,7 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io/tfevents.h"
+#include "train/callbacks/tfevents.h"
 #include "spec/spec.h"
 #include "train/callbacks/callbacks.h"
 #include "train/train_spec.h"

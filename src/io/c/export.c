@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/c_export_internal.h"
+#include "io/c/internal.h"
 #include "util/fileio.h"
 
 #define MAX_TEMPS 8

@@ -47,7 +47,7 @@ const char *nn_c_const(nn_c_writer *w, const nn_node *n, const char *what, const
 /* The sticky error (OK, or the first failure) into err. */
 nn_status nn_c_status(const nn_c_writer *w, nn_error *err);
 
-/* ---- kernels (io/c_export_ops.c); x, y, W... are expressions from above ---- */
+/* ---- kernels (io/c/ops.c); x, y, W... are expressions from above ---- */
 
 /* y = x W (+ b) for `rows` rows of `in` values; W is in x out; b may be NULL. */
 void nn_c_dense(nn_c_writer *w, const char *x, const char *y, size_t rows, int in, int out,

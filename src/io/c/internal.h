@@ -3,7 +3,7 @@
 #ifndef NN_IO_C_EXPORT_INTERNAL_H
 #define NN_IO_C_EXPORT_INTERNAL_H
 
-#include "io/c_export.h"
+#include "io/c/export.h"
 
 /* The kernels a header may hold, written in this order (each after the
  * kernels it calls). Scalar activation a is kernel NN_CK_ACT + a. */

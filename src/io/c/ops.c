@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "io/c_export_internal.h"
+#include "io/c/internal.h"
 
 #define ACT(a) [NN_CK_ACT + (a)]
 

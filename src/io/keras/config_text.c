@@ -14,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "io/config_text.h"
+#include "io/keras/config_text.h"
 
 typedef struct text {
     char *s;

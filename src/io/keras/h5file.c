@@ -11,7 +11,7 @@
  *   - weights: float32 little-endian datasets.
  * Reading accepts fixed or variable-length strings and any float/integer
  * dataset (converted to float). */
-#include "io/h5file.h"
+#include "io/keras/h5file.h"
 
 #include <errno.h>
 #include <fcntl.h>

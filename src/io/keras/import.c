@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/keras_import.h"
-#include "io/keras_import_internal.h"
+#include "io/keras/import.h"
+#include "io/keras/import_internal.h"
 #include "model/layer.h"
 #include "util/fileio.h"
 

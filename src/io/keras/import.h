@@ -9,7 +9,7 @@
 #ifndef NN_IO_KERAS_IMPORT_H
 #define NN_IO_KERAS_IMPORT_H
 
-#include "io/h5file.h"
+#include "io/keras/h5file.h"
 #include "spec/spec.h"
 
 /* model_config JSON text to libconfig text holding one `model` group.

@@ -1,4 +1,4 @@
-/* Private to the Keras importer (src/io/keras_import*.c): reading values
+/* Private to the Keras importer (src/io/keras/import*.c): reading values
  * out of Keras layer configs and writing libconfig spec text. */
 #ifndef NN_IO_KERAS_IMPORT_INTERNAL_H
 #define NN_IO_KERAS_IMPORT_INTERNAL_H

@@ -7,7 +7,7 @@
 #include <strings.h>
 
 #include "engine/engine.h"
-#include "io/keras_import_internal.h"
+#include "io/keras/import_internal.h"
 
 /* ---- scalar keys -------------------------------------------------------- */
 

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "io/keras_import.h"
-#include "io/keras_import_internal.h"
+#include "io/keras/import.h"
+#include "io/keras/import_internal.h"
 #include "train/metrics.h"
 
 typedef struct {

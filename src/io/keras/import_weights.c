@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/keras_import.h"
+#include "io/keras/import.h"
 
 static nn_h5_layer *find_layer(nn_h5_model *f, const char *name)
 {

@@ -2,7 +2,7 @@
  * (tf.keras 2 layout, with an InputLayer first), "Functional" otherwise. */
 #include <string.h>
 
-#include "io/keras_json.h"
+#include "io/keras/model_config.h"
 
 static bool is_chain(const nn_model *m)
 {

@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/keras_json.h"
-#include "io/model_file.h"
+#include "io/keras/model_config.h"
+#include "io/keras/model_file.h"
 
 static const char *slot_name(nn_opt_kind kind, int s)
 {

@@ -3,7 +3,7 @@
 #ifndef NN_IO_MODEL_FILE_H
 #define NN_IO_MODEL_FILE_H
 
-#include "io/h5file.h"
+#include "io/keras/h5file.h"
 #include "model/model.h"
 #include "train/train_spec.h"
 

@@ -1,8 +1,8 @@
 /* to_json()'s object from a stored model_config (see keras_to_json.h). */
 #include <string.h>
 
-#include "io/keras_json.h"
-#include "io/keras_to_json.h"
+#include "io/keras/model_config.h"
+#include "io/keras/to_json.h"
 
 static bool ends_with(const char *s, const char *suffix)
 {

@@ -5,7 +5,7 @@
 
 #include <jansson.h>
 
-#include "io/h5file.h"
+#include "io/keras/h5file.h"
 
 /* The file's model_config, keys ordered as to_json() writes them
  * (class_name, config, keras_version, backend: the version and backend

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/onnx_export.h"
-#include "io/onnx_layers.h"
+#include "io/onnx/export.h"
+#include "io/onnx/layers.h"
 
 /* ---- shared helpers (declared in onnx_layers.h) ---- */
 

@@ -1,5 +1,5 @@
 /* Building an ONNX graph (the ModelProto messages of onnx.proto, written
- * with io/protobuf.h): nodes with attributes, initializers (the weights
+ * with util/protobuf.h): nodes with attributes, initializers (the weights
  * and constant operands), the graph's inputs and outputs, and the file.
  *
  * Tensor names live in the graph's own arena, so a name returned here
@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "io/protobuf.h"
+#include "util/protobuf.h"
 #include "util/error.h"
 
 /* TensorProto.DataType values used here. */

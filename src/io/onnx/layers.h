@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "io/onnx_graph.h"
+#include "io/onnx/graph.h"
 #include "model/model.h"
 
 typedef struct onnx_layer {

@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-#include "io/tfevents.h"
+#include "train/callbacks/tfevents.h"
 #include "train/logs.h"
 #include "train/train_spec.h"
 

@@ -8,7 +8,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "io/tfevents.h"
+#include "train/callbacks/tfevents.h"
 #include "util/fileio.h"
 
 /* ---- CRC32C (Castagnoli, reflected polynomial 0x82F63B78) ---- */

@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "io/protobuf.h"
+#include "util/protobuf.h"
 #include "util/error.h"
 
 /* ---- checksums ---- */
