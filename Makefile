@@ -6,7 +6,8 @@
 #                 (needs a CUDA device; without one it says so and passes)
 # make test       unit tests (cmocka) + end-to-end scripts; SANITIZE=1 for ASan+UBSan
 # make check      install deps, then make test, then make test SANITIZE=1 (what CI runs)
-# make demo       install deps, build, fetch MNIST, train, eval, predict
+# make demo       install deps, build, train on the shipped MNIST, eval, predict
+#                 (DEMO_ARGS="--set train.epochs=1": options for nnctl train)
 # make bench      benchmarks (scripts/bench)
 # make install    PREFIX=/usr/local
 
@@ -128,7 +129,7 @@ check:
 	$(MAKE) test SANITIZE=1
 
 demo:
-	scripts/demo
+	scripts/demo $(DEMO_ARGS)
 
 bench: $(NNCTL) $(BUILD)/tools/bench_gemm
 	NNCTL=$(NNCTL) scripts/bench
