@@ -1,0 +1,340 @@
+/* nnctl sweep SWEEP: checks the search space against the base spec, runs
+ * the trials (sweep/scheduler.h), then prints the comparison table and
+ * writes the best trial's spec. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "experiments/runs.h"
+#include "session/session.h"
+#include "spec/spec.h"
+#include "sweep/scheduler.h"
+#include "sweep/sweep.h"
+#include "util/fileio.h"
+
+static const char help[] =
+    "usage: nnctl sweep SWEEP [-j N] [--run-dir DIR] [options]\n"
+    "\n"
+    "Runs a hyper-parameter sweep: a base spec plus a search space over any\n"
+    "spec keys. Each trial is `nnctl train BASE --set ...` in its own process\n"
+    "and its own run directory DIR/trial-NNNN (nnctl compare works on it).\n"
+    "At the end prints the comparison table sorted by the objective and copies\n"
+    "the best trial's spec.cfg to DIR/best.cfg.\n"
+    "\n"
+    "SWEEP is a libconfig file:\n"
+    "  base = \"configs/mnist_mlp.cfg\";   # relative to the sweep file\n"
+    "  strategy = \"grid\";                # grid | random | bayes\n"
+    "  objective = \"val_accuracy\";       # a history.csv column (best epoch) or test_<metric>\n"
+    "  trials = 20;                      # random and bayes\n"
+    "  set = [ \"train.epochs=5\" ];       # fixed overrides\n"
+    "  space = ( { key = \"train.optimizer.lr\"; min = 1e-4; max = 0.1; log = true; },\n"
+    "            { key = \"train.batch_size\"; values = [64, 128]; } );\n"
+    "  seed = 1;\n"
+    "See the README (\"Hyper-parameter sweeps\") for every key, including\n"
+    "command = \"...\" to run your own trainer per trial.\n"
+    "\n"
+    "options:\n"
+    "  -j, --jobs N          trials at once (default 1); each gets cores/N threads\n"
+    "  -o, --run-dir DIR     where to write (default runs/sweep-<sweep file name>)\n"
+    "  -t, --threads N       cores to share between the trials (default: all)\n"
+    "  -s, --set KEY=VALUE   one more fixed override for every trial\n"
+    "  -q, --quiet           no per-trial lines\n"
+    "\n"
+    "Rerunning the same command resumes: trials with a run.json are kept, the\n"
+    "others run again (DIR/sweep.json keeps the proposed trials). Ctrl-C stops\n"
+    "the running trials and exits 130.\n";
+
+/* Before any trial runs: does the base spec accept the overrides and every
+ * value of every parameter (each choice, each end of a range)? A typo is
+ * then one error naming the value, not one failed trial per combination.
+ * Builds the model (one thread, no data) as nnctl train would. */
+static nn_status check_space(const nn_sweep *sw, nn_error *err)
+{
+    int d = sw->space.n;
+    nn_trial probe = {0};
+    probe.text = calloc((size_t)d, sizeof *probe.text);
+    probe.unit = calloc((size_t)d, sizeof *probe.unit);
+    nn_status st = probe.text && probe.unit ? NN_OK : nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    double u;
+    for (int i = 0; !st && i < d; i++)
+        nn_space_value(&sw->space, i, 0.0, probe.text[i], NN_PARAM_TEXT, &u);
+    for (int i = 0; !st && i < d; i++) {
+        const nn_sweep_param *p = &sw->space.p[i];
+        int n = p->kind == NN_PARAM_CHOICE ? p->n_values : 2;
+        char keep[NN_PARAM_TEXT];
+        memcpy(keep, probe.text[i], sizeof keep);
+        for (int j = 0; !st && j < n; j++) {
+            if (p->kind == NN_PARAM_CHOICE)
+                memcpy(probe.text[i], p->values[j], sizeof probe.text[i]);
+            else
+                nn_space_value(&sw->space, i, (double)j, probe.text[i], NN_PARAM_TEXT, &u);
+            nn_spec *s;
+            if ((st = nn_sweep_trial_spec(sw, &probe, &s, err)))
+                break;
+            if (!sw->command && nn_spec_has(nn_spec_root(s), "train") &&
+                (st = nn_spec_override(s, "train.threads=1", err))) {
+                nn_spec_free(s);
+                break;
+            }
+            if (sw->command) {
+                nn_spec_free(s);
+                continue;
+            }
+            nn_session ses = {0};
+            st = nn_session_build(&ses, s, err); /* takes s over */
+            nn_session_free(&ses);
+        }
+        if (st)
+            nn_error_prefix(err, "%s: with %s=%s", sw->path, p->key, probe.text[i]);
+        memcpy(probe.text[i], keep, sizeof keep);
+    }
+    free(probe.text);
+    free(probe.unit);
+    return st;
+}
+
+/* A table row for a failed trial: its effective spec and nothing else. */
+static nn_status failed_row(const nn_sweep *sw, const nn_trial *t, const char *run_dir,
+                            nn_run *r, nn_error *err)
+{
+    memset(r, 0, sizeof *r);
+    char name[64], dir[4200];
+    snprintf(name, sizeof name, "trial-%04d FAILED (exit %d)", t->index, t->exit_code);
+    nn_sweep_trial_dir(run_dir, t, dir, sizeof dir);
+    r->params = r->trainable_params = -1;
+    r->epochs = -1;
+    r->seconds = NAN;
+    r->test_samples = -1;
+    if (!(r->name = nn_strdup(name, err)) || !(r->path = nn_strdup(dir, err)))
+        return NN_ERR_RUNTIME;
+    nn_status st = nn_sweep_trial_spec_text(sw, t, &r->spec_text, err);
+    if (!st)
+        st = nn_spec_flatten(r->spec_text, name, &r->spec, err);
+    return st;
+}
+
+static nn_status report(const nn_sweep *sw, const nn_trials *ts, const char *run_dir,
+                        nn_error *err)
+{
+    nn_run *runs = calloc((size_t)ts->n + 1, sizeof *runs);
+    if (!runs)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    int n = 0, best = -1, n_failed = 0;
+    nn_status st = NN_OK;
+    for (int i = 0; i < ts->n && !st; i++) {
+        const nn_trial *t = &ts->t[i];
+        char dir[4200];
+        nn_sweep_trial_dir(run_dir, t, dir, sizeof dir);
+        if (t->status == NN_TRIAL_DONE) {
+            if (best < 0 || (sw->maximize ? t->objective > ts->t[best].objective
+                                          : t->objective < ts->t[best].objective))
+                best = i;
+            if (nn_run_dir_is_run(dir))
+                st = nn_run_load(dir, &runs[n++], err);
+        } else if (t->status == NN_TRIAL_FAILED) {
+            n_failed++;
+            /* a row when the spec can be rebuilt; the failure was reported */
+            nn_error e2 = {0};
+            if (failed_row(sw, t, run_dir, &runs[n], &e2) == NN_OK)
+                n++;
+            else
+                nn_run_free(&runs[n]);
+        }
+    }
+    if (st)
+        goto done;
+    /* the table, sorted by the objective when the table knows it as a
+     * column (a history column or test_<metric>); by trial otherwise */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem) {
+        st = nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+        goto done;
+    }
+    nn_error terr = {0};
+    bool sorted = nn_runs_table(runs, n, sw->objective, sw->maximize, NN_TABLE_TEXT, mem, &terr) ==
+                  NN_OK;
+    fclose(mem);
+    if (!sorted) {
+        free(text);
+        text = NULL;
+        mem = open_memstream(&text, &len);
+        if (!mem) {
+            st = nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+            goto done;
+        }
+        st = nn_runs_table(runs, n, NULL, false, NN_TABLE_TEXT, mem, err);
+        fclose(mem);
+    }
+    if (!st) {
+        putchar('\n');
+        fputs(text, stdout);
+    }
+    free(text);
+    if (st)
+        goto done;
+    if (!sorted) {
+        /* the ranking the table could not show */
+        printf("\nby %s (%s first):\n", sw->objective, sw->maximize ? "highest" : "lowest");
+        int *order = calloc((size_t)ts->n, sizeof *order), m = 0;
+        if (order) {
+            for (int i = 0; i < ts->n; i++)
+                if (ts->t[i].status == NN_TRIAL_DONE)
+                    order[m++] = i;
+            for (int a = 1; a < m; a++)
+                for (int b = a; b > 0; b--) {
+                    double x = ts->t[order[b]].objective, y = ts->t[order[b - 1]].objective;
+                    if (!(sw->maximize ? x > y : x < y))
+                        break;
+                    int tmp = order[b];
+                    order[b] = order[b - 1];
+                    order[b - 1] = tmp;
+                }
+            for (int a = 0; a < m; a++) {
+                const nn_trial *t = &ts->t[order[a]];
+                printf("  trial-%04d  %.6g ", t->index, t->objective);
+                nn_sweep_print_params(stdout, sw, t);
+                putchar('\n');
+            }
+            free(order);
+        }
+    }
+    if (n_failed)
+        printf("\n%d of %d trials failed (their logs: %s/trial-NNNN/train.log)\n", n_failed,
+               ts->n, run_dir);
+    if (best >= 0) {
+        const nn_trial *t = &ts->t[best];
+        char src[4400], dst[4400], *spec = NULL;
+        size_t sl;
+        snprintf(src, sizeof src, "%s/trial-%04d/spec.cfg", run_dir, t->index);
+        snprintf(dst, sizeof dst, "%s/best.cfg", run_dir);
+        if ((st = nn_read_file(src, &spec, &sl, err)) ||
+            (st = nn_write_file_atomic(dst, spec, sl, err))) {
+            free(spec);
+            goto done;
+        }
+        free(spec);
+        printf("\nbest: trial-%04d, %s = %.6g:", t->index, sw->objective, t->objective);
+        nn_sweep_print_params(stdout, sw, t);
+        printf("\nits spec.cfg is copied to %s (to train it: nnctl train %s)\n", dst, dst);
+    }
+done:
+    nn_runs_free(runs, n);
+    return st;
+}
+
+static int count_status(const nn_trials *ts, nn_trial_status s)
+{
+    int c = 0;
+    for (int i = 0; i < ts->n; i++)
+        c += ts->t[i].status == s;
+    return c;
+}
+
+int nn_cmd_sweep(int argc, char **argv)
+{
+    nn_args a;
+    nn_error err = {0};
+    if (nn_args_parse(argc, argv, "sweep", "set run-dir jobs threads quiet", &a, &err))
+        return nn_cli_report(&err);
+    if (a.help)
+        return nn_cli_help(help);
+    if (a.n_pos != 1) {
+        fprintf(stderr, "nnctl sweep: expected one sweep file, got %d arguments\n%s", a.n_pos,
+                help);
+        return 2;
+    }
+    nn_sweep sw;
+    nn_trials ts = {0};
+    int rc = 0;
+    nn_status st = nn_sweep_load(&sw, a.pos[0], &err);
+    if (st)
+        return nn_cli_report(&err);
+    for (int i = 0; i < a.n_sets; i++) {
+        if (sw.n_sets == NN_SWEEP_MAX_SETS || !strchr(a.sets[i], '=')) {
+            st = nn_fail(&err, NN_ERR_USAGE, "nnctl sweep: --set %s: expected KEY=VALUE",
+                         a.sets[i]);
+            goto out;
+        }
+        snprintf(sw.sets[sw.n_sets++], sizeof sw.sets[0], "%s", a.sets[i]);
+    }
+    if ((st = check_space(&sw, &err)))
+        goto out;
+    char run_dir[4096];
+    if (a.run_dir) {
+        snprintf(run_dir, sizeof run_dir, "%s", a.run_dir);
+    } else {
+        const char *b = strrchr(sw.path, '/');
+        b = b ? b + 1 : sw.path;
+        char name[256];
+        snprintf(name, sizeof name, "%s", b);
+        char *dot = strrchr(name, '.');
+        if (dot && dot != name)
+            *dot = '\0';
+        snprintf(run_dir, sizeof run_dir, "runs/sweep-%s", name);
+    }
+    if ((st = nn_mkdirs(run_dir, &err)))
+        goto out;
+    char abs_dir[4096];
+    if (!realpath(run_dir, abs_dir))
+        snprintf(abs_dir, sizeof abs_dir, "%s", run_dir);
+    bool found;
+    if ((st = nn_sweep_restore(&sw, &ts, run_dir, &found, &err)))
+        goto out;
+    if (!found && (st = nn_sweep_initial(&sw, &ts, &err)))
+        goto out;
+    /* what already finished (a resumed sweep) */
+    int resumed = nn_sweep_mark_finished(&sw, &ts, run_dir);
+    if ((st = nn_sweep_save(&sw, &ts, run_dir, &err)))
+        goto out;
+
+    int total = (int)sw.trials, n_jobs = a.jobs > 0 ? (int)a.jobs : 1;
+    if (n_jobs > total)
+        n_jobs = total;
+    long cores = a.threads > 0 ? (long)a.threads : sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = cores / n_jobs > 1 ? (int)(cores / n_jobs) : 1;
+    static const char *const strategies[] = {"grid", "random", "bayes"};
+    if (!a.quiet) {
+        printf("sweep: %d trials (%s, %s %s), %d at a time, %d thread%s each -> %s\n", total,
+               strategies[sw.strategy], sw.maximize ? "maximize" : "minimize", sw.objective,
+               n_jobs, threads, threads == 1 ? "" : "s", run_dir);
+        if (resumed)
+            printf("resuming: %d trial%s already finished\n", resumed, resumed == 1 ? "" : "s");
+        fflush(stdout);
+    }
+    nn_sweep_sched sched = {.run_dir = run_dir, .abs_dir = abs_dir, .jobs = n_jobs,
+                            .threads = threads, .finished = resumed, .quiet = a.quiet};
+    int stop_sig;
+    st = nn_sweep_run(&sw, &ts, &sched, &stop_sig, &err);
+    if (st)
+        goto out;
+    if (stop_sig) {
+        fprintf(stderr,
+                "nnctl: sweep interrupted: %d of %d trials finished; rerun the same command to "
+                "resume\n",
+                count_status(&ts, NN_TRIAL_DONE), total);
+        rc = 128 + stop_sig;
+        goto out;
+    }
+    int n_done = count_status(&ts, NN_TRIAL_DONE);
+    if (n_done == 0) {
+        st = nn_fail(&err, NN_ERR_RUNTIME, "sweep: all %d trials failed (logs: %s/trial-NNNN/"
+                                           "train.log)",
+                     ts.n, run_dir);
+        goto out;
+    }
+    st = report(&sw, &ts, run_dir, &err);
+    if (!st && fflush(stdout))
+        st = nn_fail(&err, NN_ERR_RUNTIME, "writing standard output failed");
+out:
+    if (st)
+        rc = nn_cli_report(&err);
+    nn_trials_free(&ts);
+    nn_sweep_free(&sw);
+    return rc;
+}
