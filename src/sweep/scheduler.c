@@ -16,7 +16,6 @@
 
 extern char **environ;
 
-
 static volatile sig_atomic_t stop_sig, n_signals;
 
 static void on_signal(int sig)
