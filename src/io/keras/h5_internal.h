@@ -1,0 +1,28 @@
+/* Private to the HDF5 model file code (h5file.c, h5_write.c, h5_read.c). */
+#ifndef NN_IO_KERAS_H5_INTERNAL_H
+#define NN_IO_KERAS_H5_INTERNAL_H
+
+#include <hdf5.h>
+
+#include "io/keras/h5file.h"
+
+/* Keras's HDF5_OBJECT_HEADER_LIMIT: name lists above this are split. */
+#define H5_ATTR_LIMIT 64512
+/* Refuse datasets above this many elements (16 GiB of float32). */
+#define H5_MAX_ELEMS ((size_t)1 << 32)
+#define NNCTL_FORMAT_VERSION 1
+
+/* Closes *id with fn when open, and marks it closed. */
+void nn_h5__close_id(hid_t *id, herr_t (*fn)(hid_t));
+/* HDF5 prints nothing on its own: errors come back as values. */
+void nn_h5__quiet_hdf5(void);
+/* "'path': <what>" plus ": <hdf5 detail>" when HDF5 gave one (call right
+ * after the failing HDF5 call). */
+nn_status nn_h5__fail(nn_error *err, const char *path, const char *what);
+/* A variable-length string type of that character set (-1 on failure). */
+hid_t nn_h5__vlen_str_type(H5T_cset_t cset);
+/* A path inside a group: nonempty, relative, no empty / "." / ".."
+ * components (HDF5 would resolve those somewhere else). */
+int nn_h5__valid_rel_path(const char *s);
+
+#endif
