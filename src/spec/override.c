@@ -5,280 +5,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "spec/override_value.h"
 #include "spec/spec_internal.h"
-
-#define PATH_MAX_LEN 512
-#define DESC_LEN 128
-
-/* ---- values ------------------------------------------------------------ */
-
-typedef struct {
-    int type; /* CONFIG_TYPE_INT, INT64, FLOAT, BOOL or STRING */
-    long long i;
-    double f;
-    int b;
-    char *str; /* STRING: the value (malloc'd) */
-    char *raw; /* the text as written, unquoted (malloc'd) */
-} scalar;
-
-typedef struct {
-    bool is_array;
-    scalar one;     /* !is_array */
-    scalar *elems;  /* is_array */
-    int n;
-    int elem_type;  /* is_array: the common type (INT for an empty array) */
-} value;
-
-static void scalar_free(scalar *sc)
-{
-    free(sc->str);
-    free(sc->raw);
-    sc->str = sc->raw = NULL;
-}
-
-static void value_free(value *v)
-{
-    scalar_free(&v->one);
-    for (int i = 0; i < v->n; i++)
-        scalar_free(&v->elems[i]);
-    free(v->elems);
-    memset(v, 0, sizeof *v);
-}
-
-static char *dup_range(const char *p, size_t n)
-{
-    char *s = malloc(n + 1);
-    if (s) {
-        memcpy(s, p, n);
-        s[n] = '\0';
-    }
-    return s;
-}
-
-static void trim(const char **p, size_t *n)
-{
-    while (*n && isspace((unsigned char)**p)) {
-        (*p)++;
-        (*n)--;
-    }
-    while (*n && isspace((unsigned char)(*p)[*n - 1]))
-        (*n)--;
-}
-
-static bool is_quoted(const char *p, size_t n) { return n >= 2 && p[0] == '"' && p[n - 1] == '"'; }
-
-/* The contents of "...", with \" \\ \n \t unescaped. */
-static char *unquote(const char *p, size_t n)
-{
-    char *s = malloc(n + 1);
-    if (!s)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 1; i + 1 < n; i++) {
-        char c = p[i];
-        if (c == '\\' && i + 2 < n) {
-            char e = p[++i];
-            c = e == 'n' ? '\n' : e == 't' ? '\t' : e;
-        }
-        s[o++] = c;
-    }
-    s[o] = '\0';
-    return s;
-}
-
-static bool looks_integer(const char *s)
-{
-    const char *p = s;
-    if (*p == '+' || *p == '-')
-        p++;
-    if (!isdigit((unsigned char)*p))
-        return false;
-    while (isdigit((unsigned char)*p))
-        p++;
-    return *p == '\0';
-}
-
-/* [+-] digits [. digits] [e [+-] digits], with at least one digit before the
- * exponent; no inf or nan (libconfig could not read them back). */
-static bool looks_float(const char *s)
-{
-    const char *p = s;
-    int digits = 0;
-    if (*p == '+' || *p == '-')
-        p++;
-    while (isdigit((unsigned char)*p)) {
-        p++;
-        digits++;
-    }
-    if (*p == '.') {
-        p++;
-        while (isdigit((unsigned char)*p)) {
-            p++;
-            digits++;
-        }
-    }
-    if (!digits)
-        return false;
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        if (*p == '+' || *p == '-')
-            p++;
-        if (!isdigit((unsigned char)*p))
-            return false;
-        while (isdigit((unsigned char)*p))
-            p++;
-    }
-    return *p == '\0';
-}
-
-/* Reads one scalar from p[0..n) (already trimmed) with the type its syntax
- * implies. Returns false only when out of memory. */
-static bool parse_scalar(const char *p, size_t n, scalar *sc)
-{
-    memset(sc, 0, sizeof *sc);
-    if (is_quoted(p, n)) {
-        sc->type = CONFIG_TYPE_STRING;
-        sc->str = unquote(p, n);
-        sc->raw = unquote(p, n);
-        return sc->str && sc->raw;
-    }
-    sc->raw = dup_range(p, n);
-    if (!sc->raw)
-        return false;
-    const char *t = sc->raw;
-    if (looks_integer(t)) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(t, &end, 10);
-        if (errno == 0) {
-            sc->type = (v >= INT_MIN && v <= INT_MAX) ? CONFIG_TYPE_INT : CONFIG_TYPE_INT64;
-            sc->i = v;
-            sc->f = (double)v;
-            return true;
-        }
-        /* too big for 64 bits: read it as a float */
-    }
-    if (looks_float(t)) {
-        sc->type = CONFIG_TYPE_FLOAT;
-        sc->f = strtod(t, NULL);
-        return true;
-    }
-    if (strcasecmp(t, "true") == 0 || strcasecmp(t, "false") == 0) {
-        sc->type = CONFIG_TYPE_BOOL;
-        sc->b = strcasecmp(t, "true") == 0;
-        return true;
-    }
-    sc->type = CONFIG_TYPE_STRING;
-    sc->str = strdup(t);
-    return sc->str != NULL;
-}
-
-static bool is_int(int t) { return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64; }
-static bool is_scalar(int t)
-{
-    return is_int(t) || t == CONFIG_TYPE_FLOAT || t == CONFIG_TYPE_BOOL || t == CONFIG_TYPE_STRING;
-}
-
-/* Gives sc the type `want` (an existing setting's type) where its text fits
- * that type: an int where a float was becomes a float, anything where a
- * string was becomes that string, an int where an int64 was stays int64.
- * Where it does not fit (0.5 for an int), sc keeps its own type. */
-static bool fit_type(scalar *sc, int want)
-{
-    switch (want) {
-    case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64:
-        if (is_int(sc->type) && want == CONFIG_TYPE_INT64)
-            sc->type = CONFIG_TYPE_INT64;
-        return true;
-    case CONFIG_TYPE_FLOAT:
-        if (is_int(sc->type)) {
-            sc->type = CONFIG_TYPE_FLOAT;
-            sc->f = (double)sc->i;
-        }
-        return true;
-    case CONFIG_TYPE_STRING:
-        if (sc->type != CONFIG_TYPE_STRING) {
-            free(sc->str);
-            sc->str = strdup(sc->raw);
-            sc->type = CONFIG_TYPE_STRING;
-            return sc->str != NULL;
-        }
-        return true;
-    default:
-        return true;
-    }
-}
-
-/* Splits "[a, b, "c,d"]" into scalars. Returns 0, -1 for out of memory, or
- * 1 for a syntax problem (message in why). */
-static int parse_array(const char *p, size_t n, value *v, char *why, size_t why_n)
-{
-    v->is_array = true;
-    const char *in = p + 1;
-    size_t in_n = n - 2;
-    trim(&in, &in_n);
-    if (in_n == 0) {
-        v->elem_type = CONFIG_TYPE_INT;
-        return 0;
-    }
-    int cap = 1;
-    for (size_t i = 0; i < in_n; i++)
-        cap += in[i] == ',';
-    v->elems = calloc((size_t)cap, sizeof *v->elems);
-    if (!v->elems)
-        return -1;
-    size_t start = 0;
-    bool in_str = false;
-    for (size_t i = 0; i <= in_n; i++) {
-        if (i < in_n && in[i] == '"' && (i == 0 || in[i - 1] != '\\'))
-            in_str = !in_str;
-        if (i < in_n && (in_str || in[i] != ','))
-            continue;
-        const char *e = in + start;
-        size_t e_n = i - start;
-        trim(&e, &e_n);
-        if (e_n == 0) {
-            snprintf(why, why_n, "an empty element in the array");
-            return 1;
-        }
-        if (e[0] == '[' || e[0] == '(' || e[0] == '{') {
-            snprintf(why, why_n, "arrays cannot be nested");
-            return 1;
-        }
-        if (!parse_scalar(e, e_n, &v->elems[v->n]))
-            return -1;
-        v->n++;
-        start = i + 1;
-    }
-    /* one element type: ints with floats make floats; nothing else mixes */
-    int t = v->elems[0].type;
-    for (int i = 1; i < v->n; i++) {
-        int u = v->elems[i].type;
-        if (u == t)
-            continue;
-        if ((is_int(t) || t == CONFIG_TYPE_FLOAT) && (is_int(u) || u == CONFIG_TYPE_FLOAT))
-            t = (t == CONFIG_TYPE_FLOAT || u == CONFIG_TYPE_FLOAT) ? CONFIG_TYPE_FLOAT
-                                                                  : CONFIG_TYPE_INT64;
-        else {
-            snprintf(why, why_n,
-                     "array elements must all have the same type (numbers, strings or "
-                     "true/false)");
-            return 1;
-        }
-    }
-    v->elem_type = t;
-    for (int i = 0; i < v->n; i++)
-        if (!fit_type(&v->elems[i], t))
-            return -1;
-    return 0;
-}
 
 /* ---- paths ------------------------------------------------------------- */
 
@@ -367,7 +98,7 @@ static bool set_hook(config_setting_t *st, const char *assignment)
     return true;
 }
 
-static int set_scalar(config_setting_t *st, const scalar *sc)
+static int set_scalar(config_setting_t *st, const ov_scalar *sc)
 {
     switch (sc->type) {
     case CONFIG_TYPE_INT:
@@ -385,7 +116,7 @@ static int set_scalar(config_setting_t *st, const scalar *sc)
 
 /* Makes scalar setting st hold sc, changing its type in place (so it keeps
  * its position among its siblings). */
-static int retype_scalar(config_setting_t *st, const scalar *sc)
+static int retype_scalar(config_setting_t *st, const ov_scalar *sc)
 {
     if (config_setting_type(st) != sc->type) {
         if (config_setting_type(st) == CONFIG_TYPE_STRING)
@@ -397,7 +128,7 @@ static int retype_scalar(config_setting_t *st, const scalar *sc)
     return set_scalar(st, sc);
 }
 
-static int fill_array(config_setting_t *arr, const value *v)
+static int fill_array(config_setting_t *arr, const ov_value *v)
 {
     while (config_setting_length(arr) > 0)
         if (!config_setting_remove_elem(arr, 0))
@@ -411,7 +142,7 @@ static int fill_array(config_setting_t *arr, const value *v)
 }
 
 /* A new setting `name` in group parent holding v. */
-static config_setting_t *add_value(config_setting_t *parent, const char *name, const value *v)
+static config_setting_t *add_value(config_setting_t *parent, const char *name, const ov_value *v)
 {
     int type = v->is_array ? CONFIG_TYPE_ARRAY : v->one.type;
     config_setting_t *st = config_setting_add(parent, name, type);
@@ -487,7 +218,7 @@ static nn_status step(const ctx *c, config_setting_t *cur, const component *comp
 }
 
 static nn_status apply(const ctx *c, config_setting_t *parent, const component *last,
-                       config_setting_t *existing, value *v, const char *path)
+                       config_setting_t *existing, ov_value *v, const char *path)
 {
     char got[DESC_LEN];
     if (!existing) {
@@ -500,13 +231,13 @@ static nn_status apply(const ctx *c, config_setting_t *parent, const component *
     int new_type = v->is_array ? CONFIG_TYPE_ARRAY : v->one.type;
     bool in_array = config_setting_type(parent) == CONFIG_TYPE_ARRAY;
     if (in_array && new_type != old) {
-        const char *want = is_int(old) ? "an integer" : old == CONFIG_TYPE_FLOAT ? "a number"
+        const char *want = ov_is_int(old) ? "an integer" : old == CONFIG_TYPE_FLOAT ? "a number"
                            : old == CONFIG_TYPE_BOOL ? "true or false" : "a string";
         const char *q = !v->is_array && v->one.type == CONFIG_TYPE_STRING ? "\"" : "";
         return ofail(c, path, "expected %s like the array's other elements, got %s%s%s", want, q,
                      v->is_array ? "an array" : v->one.raw, q);
     }
-    if (is_scalar(old) && !v->is_array) {
+    if (ov_is_scalar(old) && !v->is_array) {
         if (!retype_scalar(existing, &v->one))
             return ofail(c, path, "cannot set this value");
         return set_hook(existing, c->assignment) ? NN_OK : oom(c);
@@ -565,12 +296,12 @@ nn_status nn_spec_override(nn_spec *s, const char *assignment, nn_error *err)
     const char *eq = strchr(assignment, '=');
     const char *k = assignment;
     size_t k_n = eq ? (size_t)(eq - assignment) : 0;
-    trim(&k, &k_n);
+    ov_trim(&k, &k_n);
     if (!eq || k_n == 0)
         return nn_fail(err, NN_ERR_USAGE, "--set %s: expected key.path=value", assignment);
     const char *val = eq + 1;
     size_t val_n = strlen(val);
-    trim(&val, &val_n);
+    ov_trim(&val, &val_n);
 
     /* the path */
     char *key = malloc(2 * k_n + 1); /* room for parse_path's insertions */
@@ -600,7 +331,7 @@ nn_status nn_spec_override(nn_spec *s, const char *assignment, nn_error *err)
     /* check the path without changing anything, then read the value, and
      * only then create missing groups, so a failed --set leaves no trace */
     nn_status rc;
-    value v;
+    ov_value v;
     memset(&v, 0, sizeof v);
     char path[PATH_MAX_LEN] = "", walked[PATH_MAX_LEN];
     for (int i = 0; i < n; i++)
@@ -609,17 +340,17 @@ nn_status nn_spec_override(nn_spec *s, const char *assignment, nn_error *err)
     config_setting_t *cur = NULL, *existing = NULL;
     rc = resolve(&c, comps, n, false, &cur, &existing, walked, sizeof walked);
 
-    /* the value */
+    /* the ov_value */
     if (rc == NN_OK) {
         /* an existing key (or array element) keeps its type where the value fits */
         int old = existing ? config_setting_type(existing) : CONFIG_TYPE_NONE;
         if (old == CONFIG_TYPE_STRING) {
             /* a string key takes the text as is (without surrounding quotes) */
-            if (!parse_scalar(val, val_n, &v.one) || !fit_type(&v.one, CONFIG_TYPE_STRING))
+            if (!ov_parse_scalar(val, val_n, &v.one) || !ov_fit_type(&v.one, CONFIG_TYPE_STRING))
                 rc = oom(&c);
         } else if (val_n >= 2 && val[0] == '[' && val[val_n - 1] == ']') {
             char why[200];
-            int r = parse_array(val, val_n, &v, why, sizeof why);
+            int r = ov_parse_array(val, val_n, &v, why, sizeof why);
             if (r < 0)
                 rc = oom(&c);
             else if (r > 0)
@@ -630,18 +361,18 @@ nn_status nn_spec_override(nn_spec *s, const char *assignment, nn_error *err)
                 int target = v.elem_type;
                 if (et == CONFIG_TYPE_STRING)
                     target = CONFIG_TYPE_STRING;
-                else if (et == CONFIG_TYPE_FLOAT && is_int(v.elem_type))
+                else if (et == CONFIG_TYPE_FLOAT && ov_is_int(v.elem_type))
                     target = CONFIG_TYPE_FLOAT;
                 else if (et == CONFIG_TYPE_INT64 && v.elem_type == CONFIG_TYPE_INT)
                     target = CONFIG_TYPE_INT64;
                 v.elem_type = target;
                 for (int i = 0; i < v.n && rc == NN_OK; i++)
-                    if (!fit_type(&v.elems[i], target))
+                    if (!ov_fit_type(&v.elems[i], target))
                         rc = oom(&c);
             }
-        } else if (!parse_scalar(val, val_n, &v.one)) {
+        } else if (!ov_parse_scalar(val, val_n, &v.one)) {
             rc = oom(&c);
-        } else if (old != CONFIG_TYPE_NONE && !fit_type(&v.one, old)) {
+        } else if (old != CONFIG_TYPE_NONE && !ov_fit_type(&v.one, old)) {
             rc = oom(&c);
         }
     }
@@ -649,7 +380,7 @@ nn_status nn_spec_override(nn_spec *s, const char *assignment, nn_error *err)
         rc = resolve(&c, comps, n, true, &cur, &existing, walked, sizeof walked);
     if (rc == NN_OK)
         rc = apply(&c, cur, last, existing, &v, path);
-    value_free(&v);
+    ov_value_free(&v);
     free(key);
     return rc;
 }

@@ -4,8 +4,13 @@
 #define NN_SPEC_SPEC_INTERNAL_H
 
 #include <libconfig.h>
+#include <stdarg.h>
 
 #include "spec/spec.h"
+
+#define PATH_MAX_LEN 512
+#define WHERE_LEN 600
+#define DESC_LEN 128
 
 struct nn_spec {
     config_t cfg;
@@ -41,5 +46,19 @@ void nn_spec__join(const char *parent, const char *key, char *buf, size_t n);
 
 /* True if some node handed out refers to st or to a setting inside it. */
 int nn_spec__node_uses(const nn_spec *s, const config_setting_t *st);
+
+/* "<where>: <path>: <message>" (no "path: " when path is empty). */
+nn_status nn_spec__vfail_at(const nn_spec *s, const config_setting_t *st, const char *path,
+                            nn_error *err, nn_status code, const char *fmt, va_list ap);
+nn_status nn_spec__fail_at(const nn_spec *s, const config_setting_t *st, const char *path,
+                           nn_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* "expected <expected>, got <what st is>". */
+nn_status nn_spec__type_error(nn_spec_node *n, const config_setting_t *st, const char *path,
+                              const char *expected, nn_error *err);
+/* Marks key as known and finds it. Absent: *st = NULL, and an error only
+ * when required (naming a likely misspelling). */
+nn_status nn_spec__lookup(nn_spec_node *n, const char *key, bool required,
+                          config_setting_t **st, nn_error *err);
 
 #endif
