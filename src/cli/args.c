@@ -21,6 +21,7 @@ static const struct {
     {"csv", 0, F_BOOL},        {"markdown", 0, F_BOOL},    {"sort", 0, F_STRING},
     {"metric", 0, F_STRING},   {"width", 0, F_INT},        {"height", 0, F_INT},
     {"jobs", 'j', F_INT},      {"layer", 0, F_STRING},     {"device", 0, F_STRING},
+    {"threshold", 0, F_STRING}, {"labels", 0, F_STRING},
 };
 #define N_FLAGS ((int)(sizeof flags / sizeof flags[0]))
 
@@ -43,11 +44,17 @@ static nn_status store(nn_args *a, int f, const char *value, nn_error *err)
         char *end;
         errno = 0;
         long long v = strtoll(value, &end, 10);
-        if (errno || *end || end == value || v < 1)
-            return nn_fail(err, NN_ERR_USAGE, "nnctl %s: --%s: expected a positive integer, got '%s'",
-                           a->cmd, name, value);
-        if (!strcmp(name, "threads"))
+        /* --threads 0 is every core, as train.threads = 0 in the spec */
+        bool threads = !strcmp(name, "threads");
+        if (errno || *end || end == value || v < (threads ? 0 : 1))
+            return nn_fail(err, NN_ERR_USAGE, "nnctl %s: --%s: expected %s, got '%s'", a->cmd,
+                           name, threads ? "0 (every core) or a positive integer"
+                                         : "a positive integer",
+                           value);
+        if (threads) {
             a->threads = v;
+            a->threads_given = true;
+        }
         else if (!strcmp(name, "top-k"))
             a->top_k = v;
         else if (!strcmp(name, "width"))
@@ -72,6 +79,8 @@ static nn_status store(nn_args *a, int f, const char *value, nn_error *err)
     else if (!strcmp(name, "sort")) a->sort = value;
     else if (!strcmp(name, "metric")) a->metric = value;
     else if (!strcmp(name, "layer")) a->layer = value;
+    else if (!strcmp(name, "threshold")) a->threshold = value;
+    else if (!strcmp(name, "labels")) a->labels = value;
     else if (!strcmp(name, "device")) {
         /* The GPU engine reads NNCTL_DEVICE: the spec has no device key, and
          * child processes (a sweep's trials) inherit the choice. */
@@ -193,7 +202,7 @@ nn_status nn_args_parse(int argc, char **argv, const char *cmd, const char *allo
 int nn_args_overrides(const nn_args *a, const char **out, char bufs[2][64])
 {
     int n = 0;
-    if (a->threads > 0) {
+    if (a->threads_given) {
         snprintf(bufs[0], 64, "train.threads=%lld", a->threads);
         out[n++] = bufs[0];
     }

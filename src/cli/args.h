@@ -16,7 +16,9 @@ typedef struct nn_args {
     const char *sets[NN_ARGS_MAX];
     int n_sets;
     const char *run_dir, *spec, *data, *engine, *output, *resume_file, *sort, *metric, *layer;
+    const char *threshold, *labels; /* predict */
     long long threads, top_k, batch_size, width, height, jobs;
+    bool threads_given; /* --threads N; 0 means every core, as train.threads = 0 */
     bool json, quiet, help, resize, invert, resume, csv, markdown;
 } nn_args;
 

@@ -173,8 +173,8 @@ int nn_cmd_augment_preview(int argc, char **argv)
     }
     if ((st = nn_png_write(output, grid, gh, gw, c, &err)))
         goto done;
-    printf("Wrote %s: %zu training samples of epoch %lld (%dx%d grid of %dx%d, %dx%d pixels)\n",
-           output, n, epoch, cols, rows, w, h, gw, gh);
+    printf("Wrote %s: %zu training sample%s of epoch %lld (%dx%d grid of %dx%d, %dx%d pixels)\n",
+           output, n, n == 1 ? "" : "s", epoch, cols, rows, w, h, gw, gh);
 done:
     free(scratch);
     free(sample);

@@ -24,7 +24,7 @@ static const char help[] =
     "      --spec FILE       use this spec instead of the stored one (its model\n"
     "                        section, when it has one, instead of the file's)\n"
     "      --batch-size N    evaluation batch size (default: the training one)\n"
-    "  -t, --threads N       threads\n"
+    "  -t, --threads N       threads (0: all cores)\n"
     "      --engine cpu|gpu  compute engine\n"
     "      --device N        the GPU for --engine gpu (default 0)\n"
     "      --json            print {\"loss\": ..., \"accuracy\": ..., ...} on stdout\n";

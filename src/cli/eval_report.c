@@ -22,7 +22,7 @@ void nn_eval_print(FILE *f, const char *what, const nn_train_cfg *t, const nn_ev
 {
     nn_logs l;
     nn_eval_logs(t, r, &l);
-    fprintf(f, "%s: %zu samples", what, r->samples);
+    fprintf(f, "%s: %zu sample%s", what, r->samples, r->samples == 1 ? "" : "s");
     for (int i = 0; i < l.n; i++) {
         char v[32];
         nn_format_value(l.values[i], v, sizeof v);

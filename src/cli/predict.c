@@ -19,17 +19,33 @@ static const char help[] =
     "usage: nnctl predict MODEL INPUT... [options]\n"
     "\n"
     "Runs a saved model on PNG images (8-bit gray or RGB), IDX files (every\n"
-    "sample in them) or .npy arrays, and prints the top classes with their\n"
-    "probabilities, one line per input.\n"
-    "Images must have the model's input size unless --resize is given; PNG and\n"
-    "IDX values are scaled like the training data (data.scale of the stored\n"
-    "spec). A .npy input holds a batch, shape (N, *input shape), or one sample\n"
-    "of exactly the input shape (dtype float32, float64, uint8, int32 or int64);\n"
-    "its values are fed as they are, without data.scale: pass what the model\n"
-    "takes.\n"
+    "sample in them) or .npy arrays and prints one line per input, read by the\n"
+    "kind of output the model has:\n"
+    "  softmax (or a categorical loss): the top classes and their probabilities,\n"
+    "      digit.png: 7 (0.9715) 9 (0.0143) 4 (0.0061)\n"
+    "  one sigmoid unit (or binary_crossentropy): the class by threshold, 1 when\n"
+    "  p > 0.5, and the probability of that class (p for 1, 1 - p for 0),\n"
+    "      digit.png: 1 (0.9715)\n"
+    "  several sigmoid units (multi-label): every unit over the threshold with\n"
+    "  its probability, likeliest first (\"none over 0.5\" when no unit is),\n"
+    "      photo.png: 2 (0.9100) 0 (0.7700)\n"
+    "  any other output (linear: regression): its values,\n"
+    "      house.npy[0]: 231.5 0.25\n"
+    "With class names (from the training data: CIFAR-10's batches.meta.txt, an\n"
+    "image folder's sub-folders, stored in the model file; or --labels) the\n"
+    "name follows the class number: \"3 cat (0.8123)\".\n"
+    "Inputs are scaled as the training data were, whatever their format (PNG,\n"
+    "IDX, .npy of any dtype): divided by data.scale of the stored spec (token\n"
+    "ids never are). Pass --set data.scale=1 for arrays scaled already.\n"
+    "Images must have the model's input size unless --resize is given. A .npy\n"
+    "input holds a batch, shape (N, *input shape), or one sample of exactly the\n"
+    "input shape (dtype float32, float64, uint8, int32 or int64).\n"
     "\n"
     "options:\n"
-    "  -k, --top-k K         classes to print per input (default 3)\n"
+    "  -k, --top-k K         classes to print per input (softmax; default 3)\n"
+    "      --threshold P     sigmoid outputs: a class is on when p > P (default 0.5)\n"
+    "      --labels FILE     class names, one a line (class 0's first), instead of\n"
+    "                        the ones stored in the model file\n"
     "  -o, --output FILE     write the model's outputs, shape (N, *output shape),\n"
     "                        as float32: .npy (NumPy), .csv, else HDF5 (one\n"
     "                        dataset named after the layer)\n"
@@ -40,11 +56,15 @@ static const char help[] =
     "                        PNG and IDX inputs)\n"
     "  -s, --set KEY=VALUE   override a key of the stored spec\n"
     "      --spec FILE       use this spec instead of the stored one\n"
-    "  -t, --threads N       threads\n"
+    "  -t, --threads N       threads (0: all cores)\n"
     "      --engine cpu|gpu  compute engine\n"
     "      --device N        the GPU for --engine gpu (default 0)\n"
-    "      --json            print a JSON array on stdout (with -o: what was\n"
-    "                        written)\n";
+    "      --json            print a JSON array on stdout, an object per input:\n"
+    "                        {input, class, top: [{class, probability}]} (softmax),\n"
+    "                        {input, class, probability} (one sigmoid unit),\n"
+    "                        {input, classes: [{class, probability}]} (multi-label),\n"
+    "                        {input, values} (other outputs); \"label\" next to each\n"
+    "                        class with class names (with -o: what was written)\n";
 
 /* PNG and IDX samples, kept as the uint8 they are stored as. */
 typedef struct pool {
@@ -359,7 +379,7 @@ static nn_status predict_all(nn_session *s, const nn_node *node, const source *s
     nn_status st = NN_OK;
     if (!x || !y || !names)
         st = nn_fail(err, NN_ERR_RUNTIME, "out of memory (batch of %d)", batch);
-    float scale = (float)s->data.scale;
+    float scale = (float)nn_session_input_scale(s);
     int rows = 0;
     for (int i = 0; !st && i < n_src; i++) {
         nn_npy_reader r = {0};
@@ -371,7 +391,9 @@ static nn_status predict_all(nn_session *s, const nn_node *node, const source *s
                 k = (size_t)(batch - rows);
             float *row = x + (size_t)rows * per;
             if (src[i].npy) {
-                st = nn_npy_read_f32(&r, row, k * per, err); /* as is: no data.scale */
+                st = nn_npy_read_f32(&r, row, k * per, err);
+                for (size_t v = 0; !st && scale != 1.0f && v < k * per; v++)
+                    row[v] /= scale; /* as the training data were */
             } else {
                 const uint8_t *u = in->data + (src[i].first + done) * per;
                 for (size_t v = 0; v < k * per; v++)
@@ -397,12 +419,80 @@ static nn_status predict_all(nn_session *s, const nn_node *node, const source *s
     return st;
 }
 
+static const char *reading_name(nn_read_kind how)
+{
+    static const char *const names[] = {"softmax classes", "one sigmoid unit (binary classes)",
+                                        "sigmoid units (multi-label)", "values (regression)"};
+    return names[how];
+}
+
+/* How each printed line reads output `out`: by its activation, else by the
+ * loss it was trained with (when the model file has a usable one). */
+static nn_status choose_reading(const nn_session *s, const nn_node *out, const nn_args *a,
+                                nn_class_names *names, nn_predict_reading *r, nn_error *err)
+{
+    const nn_loss_info *L = s->train_note[0] ? NULL : s->train.losses[0];
+    bool sigmoid = out->act == NN_ACT_SIGMOID || out->act == NN_ACT_HARD_SIGMOID;
+    memset(r, 0, sizeof *r);
+    if (out->act == NN_ACT_SOFTMAX)
+        r->how = NN_READ_TOP_K;
+    else if (sigmoid || (L && L->target == NN_TARGET_BINARY))
+        r->how = out->size == 1 ? NN_READ_BINARY : NN_READ_MULTI_LABEL;
+    else if (L && (L->target == NN_TARGET_ONE_HOT || L->target == NN_TARGET_SPARSE))
+        r->how = NN_READ_TOP_K;
+    else
+        r->how = NN_READ_VALUES;
+    r->top_k = a->top_k ? (int)a->top_k : 3;
+    r->threshold = 0.5;
+    if (a->top_k && r->how != NN_READ_TOP_K)
+        return nn_fail(err, NN_ERR_USAGE,
+                       "--top-k picks the likeliest of softmax classes, but output '%s' is read "
+                       "as %s%s",
+                       out->name, reading_name(r->how),
+                       r->how == NN_READ_VALUES ? "" : ": see --threshold");
+    if (a->threshold) {
+        char *end;
+        r->threshold = strtod(a->threshold, &end);
+        if (*end || end == a->threshold || !(r->threshold >= 0.0 && r->threshold <= 1.0))
+            return nn_fail(err, NN_ERR_USAGE, "--threshold: expected a probability in [0, 1], "
+                                              "got '%s'",
+                           a->threshold);
+        if (r->how != NN_READ_BINARY && r->how != NN_READ_MULTI_LABEL)
+            return nn_fail(err, NN_ERR_USAGE,
+                           "--threshold applies to sigmoid outputs, but output '%s' is read as %s",
+                           out->name, reading_name(r->how));
+    }
+    if (a->labels) {
+        nn_status st = nn_class_names_read(a->labels, 1 << 20, names, err);
+        if (st)
+            return nn_error_prefix(err, "--labels");
+    }
+    if (names->n && r->how != NN_READ_VALUES) {
+        int want = r->how == NN_READ_BINARY ? 2 : (int)out->size;
+        if (names->n != want)
+            return nn_fail(err, NN_ERR_USAGE,
+                           "%s%s%s names %d class%s, but output '%s' has %d (%s)",
+                           a->labels ? "--labels '" : "the model file's class names",
+                           a->labels ? a->labels : "", a->labels ? "'" : "", names->n,
+                           names->n == 1 ? "" : "es", out->name, want,
+                           r->how == NN_READ_BINARY ? "class 0 and class 1" : "one per unit");
+        r->labels = (const char *const *)names->names;
+        r->n_labels = names->n;
+    } else if (a->labels) {
+        return nn_fail(err, NN_ERR_USAGE, "--labels names classes, but output '%s' is read as %s",
+                       out->name, reading_name(r->how));
+    }
+    return NN_OK;
+}
+
 int nn_cmd_predict(int argc, char **argv)
 {
     nn_args a;
     nn_error err = {0};
     if (nn_args_parse(argc, argv, "predict",
-                      "set spec threads engine json top-k resize invert output layer", &a, &err))
+                      "set spec threads engine json top-k resize invert output layer threshold "
+                      "labels",
+                      &a, &err))
         return nn_cli_report(&err);
     if (a.help)
         return nn_cli_help(help);
@@ -410,10 +500,10 @@ int nn_cmd_predict(int argc, char **argv)
         fprintf(stderr, "nnctl predict: expected a model file and at least one input\n%s", help);
         return 2;
     }
-    if (a.top_k && (a.output || a.layer)) {
+    if ((a.top_k || a.threshold || a.labels) && (a.output || a.layer)) {
         nn_fail(&err, NN_ERR_USAGE,
-                "nnctl predict: --top-k picks the classes to print; with %s every value is "
-                "written",
+                "nnctl predict: %s reads the classes to print; with %s every value is written",
+                a.top_k ? "--top-k" : a.threshold ? "--threshold" : "--labels",
                 a.output ? "-o" : "--layer");
         return nn_cli_report(&err);
     }
@@ -427,6 +517,8 @@ int nn_cmd_predict(int argc, char **argv)
     pool in = {0};
     source src[NN_ARGS_MAX];
     nn_predict_out out = {0};
+    nn_predict_reading reading = {0};
+    nn_class_names names = {0};
     int n_src = 0, rc = 0;
     size_t total = 0;
     nn_status st = nn_session_from_model_file(&s, a.pos[0], a.spec, overrides, n, &err);
@@ -451,6 +543,8 @@ int nn_cmd_predict(int argc, char **argv)
         goto done;
     }
     if (a.layer && (st = find_layer(s.model, a.layer, a.pos[0], &node, &err)))
+        goto done;
+    if (!a.layer && !a.output && (st = choose_reading(&s, node, &a, &names, &reading, &err)))
         goto done;
     in.sample = input->size;
     /* every input is checked before anything is printed or written */
@@ -477,9 +571,8 @@ int nn_cmd_predict(int argc, char **argv)
     int batch = (int)(s.train.batch_size < (long long)total ? s.train.batch_size
                                                             : (long long)total);
     if ((st = nn_model_plan(s.model, batch, &err)) ||
-        (st = nn_predict_out_open(&out, a.output, a.layer != NULL, a.json,
-                                  (int)(a.top_k ? a.top_k : 3), node->name, total, node->ndim,
-                                  node->shape, &err)) ||
+        (st = nn_predict_out_open(&out, a.output, a.layer != NULL, a.json, &reading,
+                                  node->name, total, node->ndim, node->shape, &err)) ||
         (st = predict_all(&s, node, src, n_src, &in, batch, &out, &err)))
         goto done;
     st = nn_predict_out_finish(&out, &err);
@@ -487,6 +580,7 @@ done:
     if (st)
         rc = nn_cli_report(&err);
     nn_predict_out_free(&out);
+    nn_class_names_free(&names);
     free(in.data);
     nn_session_free(&s);
     return rc;

@@ -122,12 +122,12 @@ static herr_t h5_close(nn_predict_out *o)
 }
 
 nn_status nn_predict_out_open(nn_predict_out *o, const char *path, bool values, bool json,
-                              int top_k, const char *name, size_t n, int ndim, const int *shape,
-                              nn_error *err)
+                              const nn_predict_reading *read, const char *name, size_t n,
+                              int ndim, const int *shape, nn_error *err)
 {
     memset(o, 0, sizeof *o);
     o->json = json;
-    o->top_k = top_k;
+    o->read = *read;
     o->path = path;
     o->name = name;
     if (ndim + 1 > NN_NPY_MAX_DIMS)
@@ -141,7 +141,7 @@ nn_status nn_predict_out_open(nn_predict_out *o, const char *path, bool values, 
         o->width *= (size_t)shape[d];
     }
     if (!path) {
-        o->kind = values ? NN_OUT_VALUES : NN_OUT_TOP_K;
+        o->kind = values ? NN_OUT_VALUES : NN_OUT_READING;
         if (json && !(o->arr = json_array()))
             return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
         return NN_OK;
@@ -187,28 +187,96 @@ static int top_class(const float *p, size_t n, const int *taken, int k)
     return best;
 }
 
-static nn_status top_k_row(nn_predict_out *o, const float *p, const nn_row_name *name,
-                           nn_error *err)
+static const char *label_of(const nn_predict_out *o, int c)
 {
-    int idx[64];
-    int k = o->top_k < (int)o->width ? o->top_k : (int)o->width;
+    return o->read.labels && c >= 0 && c < o->read.n_labels ? o->read.labels[c] : NULL;
+}
+
+/* One class of a reading: "7 (0.9715)", "3 cat (0.8123)"; or its JSON. */
+static void print_class(const nn_predict_out *o, int c, double p)
+{
+    const char *label = label_of(o, c);
+    printf(" %d%s%s (%.4f)", c, label ? " " : "", label ? label : "", p);
+}
+
+static json_t *class_json(const nn_predict_out *o, int c, double p)
+{
+    json_t *j = json_pack("{s:i, s:f}", "class", c, "probability", p);
+    const char *label = label_of(o, c);
+    if (j && label)
+        json_object_set_new(j, "label", json_string(label));
+    return j;
+}
+
+/* The classes a row names, likeliest first: the top k (softmax), the
+ * class by threshold (one sigmoid unit), every unit over the threshold
+ * (several sigmoid units). */
+static int row_classes(const nn_predict_out *o, const float *p, int *cls, double *prob)
+{
+    int n = 0;
+    if (o->read.how == NN_READ_BINARY) {
+        cls[0] = p[0] > o->read.threshold ? 1 : 0;
+        prob[0] = cls[0] ? (double)p[0] : 1.0 - (double)p[0];
+        return 1;
+    }
+    int k = o->read.top_k < (int)o->width ? o->read.top_k : (int)o->width;
+    if (o->read.how == NN_READ_MULTI_LABEL)
+        k = (int)o->width;
     k = k < 64 ? k : 64;
-    for (int j = 0; j < k; j++)
-        idx[j] = top_class(p, o->width, idx, j);
-    if (!o->json) {
+    for (int j = 0; j < k; j++) {
+        int c = top_class(p, o->width, cls, n);
+        if (o->read.how == NN_READ_MULTI_LABEL && !(p[c] > o->read.threshold))
+            break;
+        cls[n] = c;
+        prob[n++] = p[c];
+    }
+    return n;
+}
+
+static nn_status reading_row(nn_predict_out *o, const float *p, const nn_row_name *name,
+                             nn_error *err)
+{
+    int cls[64];
+    double prob[64];
+    if (o->read.how == NN_READ_VALUES) { /* (--json: values_row) */
         print_name(stdout, name);
         putchar(':');
-        for (int j = 0; j < k; j++)
-            printf(" %d (%.4f)", idx[j], p[idx[j]]);
+        for (size_t i = 0; i < o->width; i++)
+            printf(" %.6g", (double)p[i]);
         putchar('\n');
         return NN_OK;
     }
-    json_t *top = json_array();
-    for (int j = 0; j < k; j++)
-        json_array_append_new(top, json_pack("{s:i, s:f}", "class", idx[j], "probability",
-                                             (double)p[idx[j]]));
-    if (json_array_append_new(o->arr, json_pack("{s:o, s:i, s:o}", "input", name_json(name),
-                                                "class", idx[0], "top", top)))
+    int n = row_classes(o, p, cls, prob);
+    if (!o->json) {
+        print_name(stdout, name);
+        putchar(':');
+        for (int j = 0; j < n; j++)
+            print_class(o, cls[j], prob[j]);
+        if (n == 0)
+            printf(" none over %g", o->read.threshold);
+        putchar('\n');
+        return NN_OK;
+    }
+    json_t *row;
+    if (o->read.how == NN_READ_MULTI_LABEL) {
+        json_t *all = json_array();
+        for (int j = 0; j < n; j++)
+            json_array_append_new(all, class_json(o, cls[j], prob[j]));
+        row = json_pack("{s:o, s:o}", "input", name_json(name), "classes", all);
+    } else if (o->read.how == NN_READ_BINARY) {
+        row = class_json(o, cls[0], prob[0]);
+        if (row)
+            json_object_set_new(row, "input", name_json(name));
+    } else {
+        json_t *top = json_array();
+        for (int j = 0; j < n; j++)
+            json_array_append_new(top, class_json(o, cls[j], prob[j]));
+        row = json_pack("{s:o, s:i, s:o}", "input", name_json(name), "class", cls[0], "top", top);
+        const char *label = label_of(o, cls[0]);
+        if (row && label)
+            json_object_set_new(row, "label", json_string(label));
+    }
+    if (json_array_append_new(o->arr, row))
         return nn_fail(err, NN_ERR_RUNTIME, "cannot print JSON (a NaN or infinite output?)");
     return NN_OK;
 }
@@ -246,9 +314,9 @@ nn_status nn_predict_out_rows(nn_predict_out *o, const float *v, const nn_row_na
         st = h5_rows(o, v, rows, err);
     for (int r = 0; !st && r < rows; r++) {
         const float *p = v + (size_t)r * o->width;
-        if (o->kind == NN_OUT_TOP_K)
-            st = top_k_row(o, p, &names[r], err);
-        else if (o->kind == NN_OUT_VALUES)
+        if (o->kind == NN_OUT_READING && !(o->read.how == NN_READ_VALUES && o->json))
+            st = reading_row(o, p, &names[r], err);
+        else if (o->kind == NN_OUT_VALUES || o->kind == NN_OUT_READING)
             st = values_row(o, stdout, p, &names[r], err);
         else if (o->kind == NN_OUT_CSV_FILE)
             st = values_row(o, o->csv, p, &names[r], err);

@@ -1,7 +1,8 @@
-/* Where nnctl predict's results go, a batch of rows at a time: the top
- * classes printed (text or --json), a layer's values as CSV or JSON on
- * stdout, or a file of the whole (N, *shape) array (.npy, .csv, anything
- * else HDF5) written to a temporary name and renamed when complete. */
+/* Where nnctl predict's results go, a batch of rows at a time: each row's
+ * reading printed (its classes, or its values; text or --json), a layer's
+ * values as CSV or JSON on stdout, or a file of the whole (N, *shape) array
+ * (.npy, .csv, anything else HDF5) written to a temporary name and renamed
+ * when complete. */
 #ifndef NN_CLI_PREDICT_OUT_H
 #define NN_CLI_PREDICT_OUT_H
 
@@ -19,17 +20,34 @@ typedef struct nn_row_name {
 } nn_row_name;
 
 typedef enum {
-    NN_OUT_TOP_K,   /* "name: class (p) ..." lines, or a JSON array with --json */
+    NN_OUT_READING, /* "name: class (p) ..." lines, or a JSON array with --json */
     NN_OUT_VALUES,  /* every value: CSV rows, or a JSON array with --json */
     NN_OUT_NPY,
     NN_OUT_CSV_FILE,
     NN_OUT_HDF5
 } nn_out_kind;
 
+/* How a row of the model's output is read (NN_OUT_READING). */
+typedef enum {
+    NN_READ_TOP_K,       /* softmax: the k likeliest classes and their probabilities */
+    NN_READ_BINARY,      /* one sigmoid unit p: class 1 when p > threshold, else 0,
+                          * with that class's probability (p, or 1 - p) */
+    NN_READ_MULTI_LABEL, /* independent sigmoid units: every unit over the threshold */
+    NN_READ_VALUES       /* regression: the values themselves */
+} nn_read_kind;
+
+typedef struct nn_predict_reading {
+    nn_read_kind how;
+    int top_k;
+    double threshold;
+    const char *const *labels; /* class names (label k is labels[k]), or NULL */
+    int n_labels;
+} nn_predict_reading;
+
 typedef struct nn_predict_out {
     nn_out_kind kind;
     bool json;                 /* files: a JSON summary on stdout when done */
-    int top_k;
+    nn_predict_reading read;
     const char *path, *name;   /* the file; the layer (HDF5 dataset name) */
     int ndim;                  /* the array: (N, *layer shape) */
     size_t shape[NN_NPY_MAX_DIMS];
@@ -41,11 +59,12 @@ typedef struct nn_predict_out {
     void *h5;                  /* HDF5 ids (predict_out.c) */
 } nn_predict_out;
 
-/* values: every value of the layer `name` (shape ndim, shape) rather than
- * the top classes; path: the file (NULL: stdout); n: the rows to come. */
+/* values: every value of the layer `name` (shape ndim, shape) as CSV or
+ * JSON rather than each row's reading `read`; path: the file (NULL:
+ * stdout); n: the rows to come. */
 nn_status nn_predict_out_open(nn_predict_out *o, const char *path, bool values, bool json,
-                              int top_k, const char *name, size_t n, int ndim, const int *shape,
-                              nn_error *err);
+                              const nn_predict_reading *read, const char *name, size_t n,
+                              int ndim, const int *shape, nn_error *err);
 nn_status nn_predict_out_rows(nn_predict_out *o, const float *v, const nn_row_name *names,
                               int rows, nn_error *err);
 /* Completes the output (renames the file into place, prints JSON). */

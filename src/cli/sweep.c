@@ -40,7 +40,7 @@ static const char help[] =
     "options:\n"
     "  -j, --jobs N          trials at once (default 1); each gets cores/N threads\n"
     "  -o, --run-dir DIR     where to write (default runs/sweep-<sweep file name>)\n"
-    "  -t, --threads N       cores to share between the trials (default: all)\n"
+    "  -t, --threads N       cores to share between the trials (default and 0: all)\n"
     "  -s, --set KEY=VALUE   one more fixed override for every trial\n"
     "  -q, --quiet           no per-trial lines\n"
     "\n"
@@ -205,8 +205,8 @@ static nn_status report(const nn_sweep *sw, const nn_trials *ts, const char *run
         }
     }
     if (n_failed)
-        printf("\n%d of %d trials failed (their logs: %s/trial-NNNN/train.log)\n", n_failed,
-               ts->n, run_dir);
+        printf("\n%d of %d trial%s failed (their logs: %s/trial-NNNN/train.log)\n", n_failed,
+               ts->n, ts->n == 1 ? "" : "s", run_dir);
     if (best >= 0) {
         const nn_trial *t = &ts->t[best];
         char src[4400], dst[4400], *spec = NULL;
@@ -300,8 +300,8 @@ int nn_cmd_sweep(int argc, char **argv)
     int threads = cores / n_jobs > 1 ? (int)(cores / n_jobs) : 1;
     static const char *const strategies[] = {"grid", "random", "bayes"};
     if (!a.quiet) {
-        printf("sweep: %d trials (%s, %s %s), %d at a time, %d thread%s each -> %s\n", total,
-               strategies[sw.strategy], sw.maximize ? "maximize" : "minimize", sw.objective,
+        printf("sweep: %d trial%s (%s, %s %s), %d at a time, %d thread%s each -> %s\n", total,
+               total == 1 ? "" : "s", strategies[sw.strategy], sw.maximize ? "maximize" : "minimize", sw.objective,
                n_jobs, threads, threads == 1 ? "" : "s", run_dir);
         if (resumed)
             printf("resuming: %d trial%s already finished\n", resumed, resumed == 1 ? "" : "s");
@@ -315,9 +315,9 @@ int nn_cmd_sweep(int argc, char **argv)
         goto out;
     if (stop_sig) {
         fprintf(stderr,
-                "nnctl: sweep interrupted: %d of %d trials finished; rerun the same command to "
+                "nnctl: sweep interrupted: %d of %d trial%s finished; rerun the same command to "
                 "resume\n",
-                count_status(&ts, NN_TRIAL_DONE), total);
+                count_status(&ts, NN_TRIAL_DONE), total, total == 1 ? "" : "s");
         rc = 128 + stop_sig;
         goto out;
     }

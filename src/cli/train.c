@@ -23,7 +23,8 @@ static const char help[] =
     "  -s, --set KEY=VALUE   override a spec key (repeatable), e.g.\n"
     "                        --set train.optimizer.lr=0.01 --set model.layers.[1].rate=0.3\n"
     "  -o, --run-dir DIR     where to write (default runs/<model name>)\n"
-    "  -t, --threads N       threads (default: all cores; same as --set train.threads=N)\n"
+    "  -t, --threads N       threads (default and 0: all cores; same as --set\n"
+    "                        train.threads=N)\n"
     "      --engine cpu|gpu  compute engine (same as --set train.engine=...)\n"
     "      --device N        the GPU for --engine gpu (default 0)\n"
     "      --resume [FILE]   continue an interrupted run from FILE (default\n"
@@ -99,11 +100,11 @@ int nn_cmd_train(int argc, char **argv)
         goto done;
     FILE *out = a.json ? stderr : stdout;
     if (!a.quiet) {
-        fprintf(out, "Train on %zu samples", s.train_set.n);
+        fprintf(out, "Train on %zu sample%s", s.train_set.n, s.train_set.n == 1 ? "" : "s");
         if (s.val_set.n)
-            fprintf(out, ", validate on %zu samples", s.val_set.n);
-        fprintf(out, " (%s engine, %d threads) -> %s\n", s.engine->ops->name, s.engine->threads,
-                run_dir);
+            fprintf(out, ", validate on %zu sample%s", s.val_set.n, s.val_set.n == 1 ? "" : "s");
+        fprintf(out, " (%s engine, %d thread%s) -> %s\n", s.engine->ops->name,
+                s.engine->threads, s.engine->threads == 1 ? "" : "s", run_dir);
     }
     if (!s.val_set.n) {
         const char *mon[2] = {s.train.early_stopping.enabled ? s.train.early_stopping.monitor : "",
@@ -151,8 +152,8 @@ int nn_cmd_train(int argc, char **argv)
     if (st)
         goto done;
     if (!a.quiet)
-        fprintf(out, "Saved %s (%lld epochs, %.1fs)\n", res.model_path, res.epochs_run,
-                res.seconds);
+        fprintf(out, "Saved %s (%lld epoch%s, %.1fs)\n", res.model_path, res.epochs_run,
+                res.epochs_run == 1 ? "" : "s", res.seconds);
     summary = json_object();
     size_t trainable, frozen;
     nn_model_count_params(s.model, &trainable, &frozen);

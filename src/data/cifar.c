@@ -14,45 +14,6 @@
 #define SAMPLE (3 * PIXELS)
 #define CHUNK_RECORDS 64
 
-void nn_class_names_free(nn_class_names *c)
-{
-    if (!c)
-        return;
-    for (int i = 0; i < c->n; i++)
-        free(c->names[i]);
-    free(c->names);
-    c->n = 0;
-    c->names = NULL;
-}
-
-/* batches.meta.txt: one class name per line; blank lines ignored. */
-static nn_status parse_meta(const char *text, size_t len, nn_class_names *names, nn_error *err)
-{
-    nn_class_names_free(names);
-    names->names = nn_calloc(16, sizeof *names->names, err);
-    if (!names->names)
-        return NN_ERR_RUNTIME;
-    size_t i = 0;
-    while (i < len && names->n < 16) {
-        size_t j = i;
-        while (j < len && text[j] != '\n')
-            j++;
-        size_t e = j;
-        while (e > i && (text[e - 1] == '\r' || text[e - 1] == ' ' || text[e - 1] == '\t'))
-            e--;
-        if (e > i) {
-            char *s = nn_malloc(e - i + 1, err);
-            if (!s)
-                return NN_ERR_RUNTIME;
-            memcpy(s, text + i, e - i);
-            s[e - i] = '\0';
-            names->names[names->n++] = s;
-        }
-        i = j + 1;
-    }
-    return NN_OK;
-}
-
 /* Converts `count` records at rec into HWC samples and labels; checks labels. */
 static nn_status convert(const uint8_t *rec, size_t count, uint8_t *x, int32_t *y,
                          const char *what, size_t first, nn_error *err)
@@ -113,7 +74,7 @@ static void read_meta_next_to(const char *first, nn_class_names *names)
     size_t len = fread(buf, 1, sizeof buf, f);
     fclose(f);
     nn_error ignore;
-    if (parse_meta(buf, len, names, &ignore))
+    if (nn_class_names_parse(buf, len, 16, names, &ignore))
         nn_class_names_free(names);
 }
 
@@ -464,7 +425,7 @@ nn_status nn_cifar10_load_archive(const char *path, const char *part, nn_dataset
                 st = st ? st : NN_ERR_RUNTIME;
                 break;
             }
-            st = parse_meta(buf, (size_t)size, names, err);
+            st = nn_class_names_parse(buf, (size_t)size, 16, names, err);
             have_meta = !st;
             free(buf);
         } else {

@@ -106,6 +106,12 @@ typedef struct nn_class_names {
     char **names;
 } nn_class_names;
 void nn_class_names_free(nn_class_names *c);
+/* One name a line (spaces and CR at a line's end dropped, blank lines
+ * skipped), at most max of them. */
+nn_status nn_class_names_parse(const char *text, size_t len, int max, nn_class_names *names,
+                               nn_error *err);
+/* The same from a file; a file without names is an error. */
+nn_status nn_class_names_read(const char *path, int max, nn_class_names *names, nn_error *err);
 
 /* CIFAR-10 binary batches (src/data/cifar.c). Each record: 1 label byte
  * (0..9), then 1024 R, 1024 G, 1024 B bytes (32x32, row-major planes);

@@ -570,6 +570,13 @@ nn_status nn_session_from_model_file(nn_session *s, const char *path, const char
     return NN_OK;
 }
 
+double nn_session_input_scale(const nn_session *s)
+{
+    const nn_data_cfg *d = &s->data;
+    const nn_data_source *src = d->train.present ? &d->train : &d->test;
+    return src->present && src->format == NN_FORMAT_TOKENS ? 1.0 : d->scale;
+}
+
 void nn_session_free(nn_session *s)
 {
     nn_dataset_free(&s->train_set);

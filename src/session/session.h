@@ -49,6 +49,11 @@ nn_status nn_session_from_model_file(nn_session *s, const char *path, const char
                                      const char *const *overrides, int n_overrides,
                                      nn_error *err);
 
+/* What training divides the model's inputs by: data.scale, or 1 when the
+ * training data are token ids (never scaled). predict feeds the model the
+ * way it learned: every input format, PNG, IDX and .npy alike. */
+double nn_session_input_scale(const nn_session *s);
+
 void nn_session_free(nn_session *s);
 
 #endif

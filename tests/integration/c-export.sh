@@ -57,7 +57,9 @@ with open(f"{w}/tok.txt", "w") as f:  # does token 3 occur?
 PY
 
 export_c() { "$NNCTL" export "$1" --format c -o "$2" 2> "$W/export.err"; }
-nnctl_outputs() { "$NNCTL" predict "$1" "$2.npy" -o "$3.npy" > /dev/null 2> "$W/predict.err"; }
+# the exported C takes the inputs as the network does (data.scale is the
+# data's preprocessing, not part of the network): predict with data.scale = 1
+nnctl_outputs() { "$NNCTL" predict "$1" "$2.npy" -o "$3.npy" --set data.scale=1 > /dev/null 2> "$W/predict.err"; }
 
 # The driver: raw float32 samples in, raw outputs out, a static scratch.
 driver() { # PREFIX HEADER -> $W/PREFIX.c

@@ -116,7 +116,8 @@ def close(got, want, what):
 relu = lambda v: np.maximum(v, 0)
 def softmax(v):
     e = np.exp(v - v.max(1, keepdims=True)); return e / e.sum(1, keepdims=True)
-x12 = np.concatenate([np.load('in_a.npy'), np.load('in_b.npy')]).astype(np.float64)
+# what run_cls (data.scale = 2) is fed: every input divided by 2, as in training
+x12 = np.concatenate([np.load('in_a.npy'), np.load('in_b.npy')]).astype(np.float64) / 2
 $2" 2>&1); then ok "$1${out:+ ($out)}"
     else bad "$1" "$out"; fi
 }
@@ -272,10 +273,10 @@ else
 fi
 if "$NNCTL" predict "$M" in.idx --layer hidden > acts_idx.csv 2> p.log &&
    "$NNCTL" predict "$M" in_u.npy --layer hidden > acts_u.csv 2>> p.log; then
-    check "--layer on IDX input is scaled by data.scale (2.0), the same uint8 .npy is not" "
+    check "--layer on IDX input and on the same uint8 .npy: both scaled by data.scale (2.0)" "
 W1, b1 = wts('run_cls/model.h5', 'hidden'); u = np.load('in_u.npy').astype(np.float64)
 close(np.loadtxt('acts_idx.csv', delimiter=','), relu(u / 2.0 @ W1 + b1), 'idx')
-close(np.loadtxt('acts_u.csv', delimiter=','), relu(u @ W1 + b1), 'npy')"
+close(np.loadtxt('acts_u.csv', delimiter=','), relu(u / 2.0 @ W1 + b1), 'npy')"
 else
     bad "predict --layer on IDX" "$(tail -2 p.log)"
 fi
@@ -307,7 +308,7 @@ else bad "a failed predict -o leaves nothing" "$(ls)"; fi
 expect_error "an unknown layer, with a suggestion and the list" \
     "--layer 'hiden' is not a layer of the model in '.*model.h5'; did you mean 'hidden'? (layers: input" \
     predict "$M" in_a.npy --layer hiden
-expect_error "--top-k with -o" "--top-k picks the classes to print" predict "$M" in_a.npy -o x.npy -k 2
+expect_error "--top-k with -o" "--top-k reads the classes to print" predict "$M" in_a.npy -o x.npy -k 2
 expect_error "-o into a missing folder" "cannot write 'no/such/out.npy': No such file or directory" \
     predict "$M" in_a.npy -o no/such/out.npy
 

@@ -303,7 +303,11 @@ def check_model(c, nnctl, root, name, kind, shape, layers, rng, keras_jobs):
     onnx_path = os.path.join(d, "m.onnx")
     r = run([nnctl, "export", model, "--format", "onnx", "-o", onnx_path])
     np.save(os.path.join(d, "x.npy"), x)
-    p = run([nnctl, "predict", model, os.path.join(d, "x.npy"), "-o", os.path.join(d, "y.npy")])
+    # the exported graph takes the model's inputs as they are (data.scale
+    # is the data's preprocessing, not part of the network): so does predict
+    # with data.scale = 1
+    p = run([nnctl, "predict", model, os.path.join(d, "x.npy"), "-o", os.path.join(d, "y.npy"),
+             "--set", "data.scale=1"])
     if r.returncode != 0:
         c.bad(name + "/onnx", "export failed: " + r.stderr.strip())
     elif p.returncode != 0:

@@ -554,7 +554,9 @@ void nn_engine_cpu_describe(char *buf, size_t len)
     sscanf(openblas_get_config(), "%*s %63s", version);
     char dnnl[64];
     nn_cpu_dnnl_version(dnnl, sizeof dnnl);
-    snprintf(buf, len, "cpu (OpenBLAS %s with %s kernels%s%s%s, OpenMP, %d cores)", version,
+    int cores = omp_get_num_procs();
+    snprintf(buf, len, "cpu (OpenBLAS %s with %s kernels%s%s%s, OpenMP, %d core%s)", version,
              openblas_get_corename(), dnnl[0] ? "; convolutions: " : "", dnnl,
-             dnnl[0] && !want_dnnl() ? " off (NNCTL_CONV=im2col)" : "", omp_get_num_procs());
+             dnnl[0] && !want_dnnl() ? " off (NNCTL_CONV=im2col)" : "", cores,
+             cores == 1 ? "" : "s");
 }

@@ -1,0 +1,89 @@
+/* Class names: one per line in a text file (CIFAR-10's batches.meta.txt,
+ * predict's --labels FILE). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/dataset.h"
+
+void nn_class_names_free(nn_class_names *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->n; i++)
+        free(c->names[i]);
+    free(c->names);
+    c->n = 0;
+    c->names = NULL;
+}
+
+nn_status nn_class_names_parse(const char *text, size_t len, int max, nn_class_names *names,
+                               nn_error *err)
+{
+    nn_class_names_free(names);
+    int cap = 0;
+    size_t i = 0;
+    while (i < len && names->n < max) {
+        size_t j = i;
+        while (j < len && text[j] != '\n')
+            j++;
+        size_t e = j;
+        while (e > i && (text[e - 1] == '\r' || text[e - 1] == ' ' || text[e - 1] == '\t'))
+            e--;
+        if (e > i) {
+            if (names->n == cap) {
+                cap = cap ? 2 * cap : 16;
+                char **grown = realloc(names->names, (size_t)cap * sizeof *grown);
+                if (!grown) {
+                    nn_class_names_free(names);
+                    return nn_fail(err, NN_ERR_RUNTIME, "out of memory reading class names");
+                }
+                names->names = grown;
+            }
+            char *s = nn_malloc(e - i + 1, err);
+            if (!s) {
+                nn_class_names_free(names);
+                return NN_ERR_RUNTIME;
+            }
+            memcpy(s, text + i, e - i);
+            s[e - i] = '\0';
+            names->names[names->n++] = s;
+        }
+        i = j + 1;
+    }
+    return NN_OK;
+}
+
+nn_status nn_class_names_read(const char *path, int max, nn_class_names *names, nn_error *err)
+{
+    memset(names, 0, sizeof *names);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return nn_fail(err, NN_ERR_RUNTIME, "cannot read '%s': %s", path, strerror(errno));
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        len += fread(buf + len, 1, cap - len, f);
+        if (len < cap || cap >= (64u << 20))
+            break;
+        char *grown = realloc(buf, cap * 2);
+        if (!grown) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = grown;
+        cap *= 2;
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    if (!buf)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory reading '%s'", path);
+    nn_status st = bad ? nn_fail(err, NN_ERR_RUNTIME, "cannot read '%s'", path)
+                       : nn_class_names_parse(buf, len, max, names, err);
+    free(buf);
+    if (!st && names->n == 0)
+        st = nn_fail(err, NN_ERR_USAGE, "'%s' names no classes (one name a line)", path);
+    return st;
+}

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# What a user coming from the Keras tutorials meets (issue 14): predict's
+# reading of each kind of output, input scaling in predict, data paths,
+# Keras's old names, spec-error placement, class names, --threads 0 and
+# plurals. Everything runs on data this script generates (numpy), in a
+# temporary folder; expected values are computed here, in numpy, from the
+# weights read out of model.h5 with h5py, or stated by hand.
+#
+#   NNCTL=build/nnctl tests/integration/keras-user.sh
+#
+# Needs /usr/bin/python3 with numpy and h5py. Prints one line per check and
+# "keras-user: N passed, M failed" last; exits 1 on any failure.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+source "$here/lib.sh"
+nn_abs_nnctl
+nn_need_python keras-user numpy h5py
+nn_data_workdir keras-user
+cd "$W" || exit 1
+
+# nn ARGS...: nnctl with stdout in out.txt, stderr in err.txt, status in $rc
+nn() {
+    "$NNCTL" "$@" > out.txt 2> err.txt
+    rc=$?
+}
+# expect NAME WANT_EXIT SUBSTRING... -- ARGS...: exit status and stderr+stdout substrings
+expect() {
+    local name=$1 want=$2
+    shift 2
+    local subs=()
+    while [ "$1" != -- ]; do subs+=("$1"); shift; done
+    shift
+    nn "$@"
+    if [ "$rc" != "$want" ]; then bad "$name" "exit $rc, want $want: $(head -c 400 err.txt)"; return 1; fi
+    local s
+    for s in "${subs[@]}"; do
+        if ! grep -qF -- "$s" out.txt err.txt; then
+            bad "$name" "no '$s' in: $(head -c 400 err.txt) $(head -c 300 out.txt)"
+            return 1
+        fi
+    done
+    ok "$name"
+}
+# pycheck NAME PYTHON: the python exits non-zero (printing why) on a mismatch
+pycheck() {
+    local out
+    if out=$($PY -c "import numpy as np, h5py, json, sys
+def wts(path, layer):
+    with h5py.File(path, 'r') as f:
+        g = f['model_weights'][layer]
+        return [np.array(g[n], np.float64) for n in g.attrs['weight_names']]
+sigmoid = lambda v: 1 / (1 + np.exp(-v))
+relu = lambda v: np.maximum(v, 0)
+def softmax(v):
+    e = np.exp(v - v.max(1, keepdims=True)); return e / e.sum(1, keepdims=True)
+$2" 2>&1); then ok "$1${out:+ ($out)}"; else bad "$1" "$out"; fi
+}
+
+$PY - <<'PY'
+import numpy as np
+r = np.random.default_rng(14)
+x = r.normal(size=(400, 6)).astype(np.float32)
+np.save("x.npy", x)
+np.save("y_bin.npy", (x[:, 0] + x[:, 1] > 0).astype(np.int64))
+np.save("y_reg.npy", (x @ np.arange(1, 7) / 6).astype(np.float32))
+np.save("y_multi.npy", np.stack([x[:, 0] > 0, x[:, 1] > 0, x[:, 2] > 0], 1).astype(np.float32))
+np.save("y_cls.npy", np.argmax(x[:, :3], 1).astype(np.int64))
+np.save("in.npy", x[:8])
+u = r.integers(0, 256, size=(300, 6), dtype=np.uint8)
+np.save("u8.npy", u)
+np.save("y_u8.npy", (u[:, :3].sum(1) > u[:, 3:].sum(1)).astype(np.int64))
+np.save("in_u8.npy", u[:8])
+with open("in_u8.idx", "wb") as f:  # the same 8 samples as an IDX file
+    f.write(bytes([0, 0, 8, 2]) + (8).to_bytes(4, "big") + (6).to_bytes(4, "big") + u[:8].tobytes())
+open("names.txt", "w").write("north\nsouth\n\neast\n")
+PY
+
+# spec NAME LAYERS Y LOSS [EXTRA DATA KEYS] [EXTRA TRAIN KEYS]; $EPOCHS (default 2)
+spec() {
+    cat > "$1.cfg" <<CFG
+model: { name = "$1"; input = { shape = [6]; }; layers = ( $2 ); };
+data: { train = { format = "npy"; x = "x.npy"; y = "$3"; }; ${5:-} };
+train: { loss = "$4"; optimizer = { type = "adam"; lr = 0.01; }; epochs = ${EPOCHS:-2};
+         batch_size = 50; seed = 1; ${6:-} };
+CFG
+}
+
+# ---- --threads 0 and plurals ----
+EPOCHS=1 spec plain '{ type = "dense"; name = "out"; units = 1; activation = "sigmoid"; }' \
+    y_bin.npy binary_crossentropy
+cores=$($PY -c 'import os; print(os.cpu_count())')
+expect "--threads 0 means every core, as train.threads = 0" 0 "(cpu engine, $cores thread" \
+    -- train plain.cfg -o run_t0 --threads 0
+expect "--threads 1: \"1 thread\", one epoch: \"1 epoch\"" 0 "(cpu engine, 1 thread)" "(1 epoch," \
+    -- train plain.cfg -o run_t1 --threads 1
+expect "--threads -2 is refused, naming 0 as every core" 2 "0 (every core) or a positive integer" \
+    -- train plain.cfg -o run_bad --threads -2
+
+# ---- predict reads each kind of output as Keras users expect ----
+spec bin '{ type = "dense"; name = "out"; units = 1; activation = "sigmoid"; }' y_bin.npy \
+    binary_crossentropy
+spec multi '{ type = "dense"; name = "out"; units = 3; activation = "sigmoid"; }' y_multi.npy \
+    binary_crossentropy
+spec reg '{ type = "dense"; name = "out"; units = 1; }' y_reg.npy mse "scale = 2.0;"
+spec soft '{ type = "dense"; name = "out"; units = 3; activation = "softmax"; }' y_cls.npy \
+    sparse_categorical_crossentropy
+spec u8 '{ type = "dense"; name = "out"; units = 1; activation = "sigmoid"; }' y_u8.npy \
+    binary_crossentropy "scale = 255.0;"
+sed -i 's/x = "x.npy"/x = "u8.npy"/' u8.cfg
+for m in bin multi reg soft u8; do
+    "$NNCTL" train $m.cfg -o run_$m -q > train_$m.log 2>&1 || bad "train $m" "$(tail -2 train_$m.log)"
+done
+if nn predict run_bin/model.h5 in.npy --json && cp out.txt bin.json &&
+   nn predict run_bin/model.h5 in.npy && cp out.txt bin.txt; then
+    pycheck "predict, one sigmoid unit: the class by p > 0.5 and that class's probability" "
+W, b = wts('run_bin/model.h5', 'out'); x = np.load('in.npy').astype(np.float64)
+p = sigmoid(x @ W + b)[:, 0]; j = json.load(open('bin.json')); lines = open('bin.txt').read().splitlines()
+assert 0 < (p > 0.5).sum() < len(p), p  # both classes occur
+for i, e in enumerate(j):
+    c = int(p[i] > 0.5); q = p[i] if c else 1 - p[i]
+    assert e['input'] == 'in.npy[%d]' % i and e['class'] == c, (i, e, p[i])
+    assert abs(e['probability'] - q) < 1e-5, (i, e, q)
+    assert lines[i] == 'in.npy[%d]: %d (%.4f)' % (i, c, q), (lines[i], c, q)"
+else bad "predict on a one-unit sigmoid model" "$(head -3 err.txt)"; fi
+if nn predict run_bin/model.h5 in.npy --json --threshold 0.9 && cp out.txt bin9.json; then
+    pycheck "predict --threshold 0.9: class 1 only where p > 0.9" "
+W, b = wts('run_bin/model.h5', 'out'); x = np.load('in.npy').astype(np.float64)
+p = sigmoid(x @ W + b)[:, 0]
+assert [e['class'] for e in json.load(open('bin9.json'))] == [int(v > 0.9) for v in p], p"
+else bad "predict --threshold" "$(head -3 err.txt)"; fi
+expect "predict --top-k on a sigmoid unit says it reads a threshold" 2 "--top-k" \
+    "one sigmoid unit" "--threshold" -- predict run_bin/model.h5 in.npy --top-k 2
+if nn predict run_multi/model.h5 in.npy --json && cp out.txt multi.json &&
+   nn predict run_multi/model.h5 in.npy && cp out.txt multi.txt; then
+    pycheck "predict, several sigmoid units: every unit over 0.5, likeliest first" "
+W, b = wts('run_multi/model.h5', 'out'); x = np.load('in.npy').astype(np.float64)
+p = sigmoid(x @ W + b); j = json.load(open('multi.json')); lines = open('multi.txt').read().splitlines()
+sizes = set()
+for i, e in enumerate(j):
+    want = sorted([c for c in range(3) if p[i, c] > 0.5], key=lambda c: -p[i, c])
+    got = [c['class'] for c in e['classes']]
+    assert got == want, (i, got, want, p[i])
+    for c in e['classes']:
+        assert abs(c['probability'] - p[i, c['class']]) < 1e-5, (i, c)
+    text = ' '.join('%d (%.4f)' % (c, p[i, c]) for c in want) or 'none over 0.5'
+    assert lines[i] == 'in.npy[%d]: %s' % (i, text), (lines[i], text)
+    sizes.add(len(want))
+assert len(sizes) > 1, sizes  # the inputs differ in how many labels are on"
+else bad "predict on a multi-label model" "$(head -3 err.txt)"; fi
+if nn predict run_reg/model.h5 in.npy --json && cp out.txt reg.json &&
+   nn predict run_reg/model.h5 in.npy && cp out.txt reg.txt; then
+    pycheck "predict, a linear (regression) output: its values, on inputs scaled by data.scale (2)" "
+W, b = wts('run_reg/model.h5', 'out'); x = np.load('in.npy').astype(np.float32).astype(np.float64)
+v = (x / 2 @ W + b)[:, 0]; j = json.load(open('reg.json')); lines = open('reg.txt').read().splitlines()
+for i, e in enumerate(j):
+    assert e['input'] == 'in.npy[%d]' % i and abs(e['values'][0] - v[i]) <= 1e-5 * max(1, abs(v[i])), (e, v[i])
+    assert lines[i] == 'in.npy[%d]: %.6g' % (i, v[i]), (lines[i], v[i])"
+else bad "predict on a regression model" "$(head -3 err.txt)"; fi
+if nn predict run_u8/model.h5 in_u8.npy -o u8n.npy && nn predict run_u8/model.h5 in_u8.idx -o u8i.npy; then
+    pycheck "predict: a uint8 .npy is scaled by data.scale (255) as in training, as the same IDX file is" "
+W, b = wts('run_u8/model.h5', 'out'); u = np.load('in_u8.npy').astype(np.float64)
+p = sigmoid(u / 255 @ W + b)
+for f in ('u8n.npy', 'u8i.npy'):
+    got = np.load(f)
+    assert np.max(np.abs(got - p)) < 1e-5, (f, got[:, 0], p[:, 0])"
+else bad "predict on uint8 .npy and IDX" "$(head -3 err.txt)"; fi
+if nn predict run_soft/model.h5 in.npy --json --labels names.txt --top-k 2 && cp out.txt soft.json &&
+   nn predict run_soft/model.h5 in.npy --labels names.txt --top-k 2 && cp out.txt soft.txt; then
+    pycheck "predict --labels FILE: the class names follow the class numbers (text and JSON)" "
+W, b = wts('run_soft/model.h5', 'out'); x = np.load('in.npy').astype(np.float64)
+p = softmax(x @ W + b); names = ['north', 'south', 'east']
+j = json.load(open('soft.json')); lines = open('soft.txt').read().splitlines()
+for i, e in enumerate(j):
+    top = list(np.argsort(-p[i])[:2])
+    assert e['class'] == top[0] and e['label'] == names[top[0]], (e, top)
+    assert [t['label'] for t in e['top']] == [names[c] for c in top], e
+    assert lines[i] == 'in.npy[%d]: ' % i + ' '.join('%d %s (%.4f)' % (c, names[c], p[i, c]) for c in top), lines[i]"
+else bad "predict --labels" "$(head -3 err.txt)"; fi
+echo "west" >> names.txt
+expect "predict --labels with more names than classes says so" 2 "--labels 'names.txt' names 4 classes, but output 'out' has 3" \
+    -- predict run_soft/model.h5 in.npy --labels names.txt
+
+echo "keras-user: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
