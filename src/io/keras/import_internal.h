@@ -68,4 +68,54 @@ nn_status kx_model_text(const char *json_text, const char *what, const char *ker
 nn_status kx_train_text(const char *json_text, const char *what, const kx_outputs *outs,
                         char **text, nn_error *err);
 
+/* ---- the graph (import_graph.c) ---- */
+
+typedef struct kx_node {
+    kx_layer L;
+    const char *in[NN_MAX_INPUTS];
+    int n_in;
+    int rank;       /* per-sample output axes */
+    int consumers;
+    bool done, is_input;
+} kx_node;
+
+/* One model input: its name and per-sample shape. */
+typedef struct kx_input {
+    const char *name;
+    long long shape[NN_MAX_DIMS];
+    int nd;
+} kx_input;
+
+typedef struct kx_model {
+    const char *what;
+    int keras_major;
+    nn_error *err;
+    const char *name;
+    kx_node *nodes;
+    int n;
+    /* in model.inputs / model.outputs order (what data and losses follow) */
+    kx_input in[NN_MAX_IO];
+    int n_in;
+    const char *out[NN_MAX_IO], *out_key[NN_MAX_IO]; /* out_key: its dict key or "" */
+    int n_out;
+    char implicit_input[NN_NAME_MAX + 8]; /* a Sequential's input without InputLayer */
+    int *by_name;   /* node indices sorted by name, for find() */
+    int *next_in;   /* emit_layers: the next input to visit, per node */
+    int *stack;
+} kx_model;
+
+nn_status kx_model_fail(const kx_model *M, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The major version of a "2.15.0"-like string; 0 when unknown. */
+int kx_version_major(const char *v);
+/* Keras 3 configs (no version attribute) by their layers' form. */
+bool kx_looks_keras3(json_t *layers);
+/* Layer i of the config (its name, class, config) into n. */
+nn_status kx_read_layer(kx_model *M, json_t *l, size_t i, kx_node *n);
+/* Sorts the nodes by name for kx_find. */
+nn_status kx_index_names(kx_model *M);
+kx_node *kx_find(kx_model *M, const char *name);
+/* The graph of a Sequential's layers list, or of a Functional config. */
+nn_status kx_read_sequential(kx_model *M, json_t *cfg);
+nn_status kx_read_functional(kx_model *M, json_t *cfg, json_t *layers);
+
 #endif
