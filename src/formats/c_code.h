@@ -1,7 +1,5 @@
-/* Export to C: a model as one self-contained C99 header for embedded use:
- * its weights as static const arrays and a one-sample inference function
- * that computes exactly nnctl's inference pass, needing only <math.h> and
- * <string.h> (no malloc, no state: the caller passes the scratch memory).
+/* What a layer row writes its part of a C export with (nnctl export
+ * --format c, io/c/export.h: one self-contained C99 header per model).
  *
  * Each layer type writes its own part through an export_c hook
  * (nn_layer_type) with the writer below: the hook asks where its inputs and
@@ -12,19 +10,13 @@
  * last consumer) and writes only the kernels the model uses. Writer calls
  * never fail on their own: an error sticks in the writer and the hook
  * returns nn_c_status(w, err). */
-#ifndef NN_IO_C_EXPORT_H
-#define NN_IO_C_EXPORT_H
+#ifndef NN_FORMATS_C_CODE_H
+#define NN_FORMATS_C_CODE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "model/model.h"
-
-/* Writes the header to path (atomically). The model's weights are read
- * from its engine. */
-nn_status nn_export_c(const nn_model *m, const char *path, nn_error *err);
-
-/* ---- for export_c hooks ---- */
 
 /* Input i's values ("x", or "x0", "x1", ... for several inputs). */
 const char *nn_c_in(nn_c_writer *w, const nn_node *n, int i);
@@ -47,7 +39,7 @@ const char *nn_c_const(nn_c_writer *w, const nn_node *n, const char *what, const
 /* The sticky error (OK, or the first failure) into err. */
 nn_status nn_c_status(const nn_c_writer *w, nn_error *err);
 
-/* ---- kernels (io/c/ops.c); x, y, W... are expressions from above ---- */
+/* ---- kernels (formats/c_kernels.c); x, y, W... are expressions from above ---- */
 
 /* y = x W (+ b) for `rows` rows of `in` values; W is in x out; b may be NULL. */
 void nn_c_dense(nn_c_writer *w, const char *x, const char *y, size_t rows, int in, int out,

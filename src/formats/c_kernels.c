@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "io/c/internal.h"
+#include "formats/c_internal.h"
 
 #define ACT(a) [NN_CK_ACT + (a)]
 

@@ -1,67 +1,14 @@
-/* The C export's writer (see c_export.h): identifiers, weight arrays, the
- * scratch plan, one block per layer in the generated function, and the
- * header around them. The kernels' text is in c_export_ops.c. */
-#include <limits.h>
+/* The C export's writer (formats/c_code.h): identifiers, weight arrays,
+ * the scratch plan and one block per layer of the generated function. The
+ * kernels' text is in c_kernels.c; io/c/export.c assembles the header. */
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "io/c/internal.h"
-#include "util/fileio.h"
-
-#define MAX_TEMPS 8
-
-typedef struct {
-    char *s;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-typedef enum { B_INPUT, B_OUTPUT, B_SCRATCH } buf_kind;
-
-/* A node's output values: the caller's input or output, or scratch memory
- * from the node to its last consumer (Flatten & co. share their input's). */
-typedef struct {
-    buf_kind kind;
-    size_t off, size;
-    int refs; /* consumers still to run */
-    bool freed;
-} c_buf;
-
-typedef struct {
-    size_t lo, hi;
-} span;
-
-struct nn_c_writer {
-    const nn_model *m;
-    char prefix[NN_NAME_MAX + 8], upper[NN_NAME_MAX + 8];
-    sbuf weights, body, lines; /* lines: the current layer's block */
-    bool used[NN_CK_COUNT];
-    char **names; /* identifiers taken */
-    int n_names, cap_names;
-    const char *(*param_name)[NN_MAX_PARAMS]; /* per node */
-    float *(*host)[NN_MAX_PARAMS];
-    int *uses;     /* per node: consumers (+1 for the model's output) */
-    int *node_buf; /* per node: its buffer, -1 before it runs */
-    c_buf *bufs;
-    int n_bufs;
-    span *live; /* scratch in use, by offset */
-    int n_live;
-    size_t peak;
-    /* the layer being written */
-    const nn_node *cur;
-    bool in_used[NN_MAX_INPUTS], out_used, aliased;
-    int n_temps;
-    size_t temp_off[MAX_TEMPS];
-    nn_status st;
-    nn_error err;
-};
+#include "formats/c_internal.h"
 
 /* ---- text ---- */
 
-static void sb_add(sbuf *b, const char *s, size_t n)
+void nn_c__sb_add(sbuf *b, const char *s, size_t n)
 {
     if (b->oom)
         return;
@@ -82,7 +29,7 @@ static void sb_add(sbuf *b, const char *s, size_t n)
     b->s[b->len] = '\0';
 }
 
-static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+void nn_c__sb_str(sbuf *b, const char *s) { nn_c__sb_add(b, s, strlen(s)); }
 
 static void sb_vprintf(sbuf *b, const char *fmt, va_list ap)
 {
@@ -91,12 +38,12 @@ static void sb_vprintf(sbuf *b, const char *fmt, va_list ap)
     va_copy(again, ap);
     int n = vsnprintf(small, sizeof small, fmt, ap);
     if (n >= 0 && (size_t)n < sizeof small) {
-        sb_add(b, small, (size_t)n);
+        nn_c__sb_add(b, small, (size_t)n);
     } else if (n >= 0) {
         char *big = malloc((size_t)n + 1);
         if (big) {
             vsnprintf(big, (size_t)n + 1, fmt, again);
-            sb_add(b, big, (size_t)n);
+            nn_c__sb_add(b, big, (size_t)n);
         }
         b->oom |= !big;
         free(big);
@@ -106,8 +53,7 @@ static void sb_vprintf(sbuf *b, const char *fmt, va_list ap)
     va_end(again);
 }
 
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
+void nn_c__sb_printf(sbuf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -116,14 +62,14 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
 }
 
 /* Appends s with every '$' replaced by "<prefix>_". */
-static void sb_expand(sbuf *b, const char *s, const char *prefix)
+void nn_c__sb_expand(sbuf *b, const char *s, const char *prefix)
 {
     for (const char *d; (d = strchr(s, '$')); s = d + 1) {
-        sb_add(b, s, (size_t)(d - s));
-        sb_str(b, prefix);
-        sb_str(b, "_");
+        nn_c__sb_add(b, s, (size_t)(d - s));
+        nn_c__sb_str(b, prefix);
+        nn_c__sb_str(b, "_");
     }
-    sb_str(b, s);
+    nn_c__sb_str(b, s);
 }
 
 void nn_c_float(char buf[NN_C_FLOAT_LEN], float v)
@@ -135,7 +81,7 @@ void nn_c_float(char buf[NN_C_FLOAT_LEN], float v)
 }
 
 /* Text from a name that is safe inside a C comment. */
-static void comment_safe(const char *s, char *out, size_t len)
+void nn_c__comment_safe(const char *s, char *out, size_t len)
 {
     size_t i = 0;
     for (; s[i] && i + 1 < len; i++) {
@@ -147,7 +93,7 @@ static void comment_safe(const char *s, char *out, size_t len)
     out[i] = '\0';
 }
 
-static void shape_text(const nn_node *n, char *out, size_t len)
+void nn_c__shape_text(const nn_node *n, char *out, size_t len)
 {
     size_t at = (size_t)snprintf(out, len, "(");
     for (int d = 0; d < n->ndim && at < len; d++)
@@ -186,7 +132,7 @@ nn_status nn_c_status(const nn_c_writer *w, nn_error *err)
 /* ---- identifiers ---- */
 
 /* Keeps [A-Za-z0-9_] (lowered when asked); anything else becomes '_'. */
-static void sanitize(const char *s, char *out, size_t len, bool lower)
+void nn_c__sanitize(const char *s, char *out, size_t len, bool lower)
 {
     size_t i = 0;
     for (; s[i] && i + 1 < len; i++) {
@@ -208,7 +154,7 @@ static bool taken(const nn_c_writer *w, const char *s)
 }
 
 /* Reserves base, or base_2, base_3, ... when taken; NULL on failure. */
-static const char *take_name(nn_c_writer *w, const char *base)
+const char *nn_c__take_name(nn_c_writer *w, const char *base)
 {
     char name[3 * NN_NAME_MAX + 80];
     snprintf(name, sizeof name, "%s", base);
@@ -237,17 +183,17 @@ static const char *take_name(nn_c_writer *w, const char *base)
 static void write_array(nn_c_writer *w, const char *name, const char *comment, const float *v,
                         size_t count)
 {
-    sb_printf(&w->weights, "/* %s */\nstatic const float %s[%zu] = {\n", comment, name, count);
+    nn_c__sb_printf(&w->weights, "/* %s */\nstatic const float %s[%zu] = {\n", comment, name, count);
     char num[NN_C_FLOAT_LEN];
     for (size_t i = 0; i < count; i++) {
         nn_c_float(num, v[i]);
-        sb_str(&w->weights, i % 8 == 0 ? "    " : " ");
-        sb_str(&w->weights, num);
-        sb_str(&w->weights, i + 1 < count ? "," : "");
+        nn_c__sb_str(&w->weights, i % 8 == 0 ? "    " : " ");
+        nn_c__sb_str(&w->weights, num);
+        nn_c__sb_str(&w->weights, i + 1 < count ? "," : "");
         if (i % 8 == 7 || i + 1 == count)
-            sb_str(&w->weights, "\n");
+            nn_c__sb_str(&w->weights, "\n");
     }
-    sb_str(&w->weights, "};\n\n");
+    nn_c__sb_str(&w->weights, "};\n\n");
 }
 
 static bool all_finite(nn_c_writer *w, const nn_node *n, const char *what, const float *v,
@@ -296,10 +242,10 @@ const float *nn_c_values(nn_c_writer *w, const nn_node *n, int k)
 static const char *array_name(nn_c_writer *w, const nn_node *n, const char *what)
 {
     char layer[NN_NAME_MAX], weight[NN_NAME_MAX + 16], base[3 * NN_NAME_MAX + 32];
-    sanitize(n->name, layer, sizeof layer, false);
-    sanitize(what, weight, sizeof weight, false);
+    nn_c__sanitize(n->name, layer, sizeof layer, false);
+    nn_c__sanitize(what, weight, sizeof weight, false);
     snprintf(base, sizeof base, "%s_%s_%s", w->prefix, layer, weight);
-    return take_name(w, base);
+    return nn_c__take_name(w, base);
 }
 
 const char *nn_c_param(nn_c_writer *w, const nn_node *n, int k)
@@ -319,7 +265,7 @@ const char *nn_c_param(nn_c_writer *w, const nn_node *n, int k)
     for (int d = 0; d < p->ndim; d++)
         at += (size_t)snprintf(shape + at, sizeof shape - at, "%s%d", d ? ", " : "",
                                p->shape[d]);
-    comment_safe(n->name, comment, sizeof comment);
+    nn_c__comment_safe(n->name, comment, sizeof comment);
     snprintf(comment + strlen(comment), sizeof comment - strlen(comment), "/%s: (%s)",
              p->name, shape);
     write_array(w, name, comment, v, p->size);
@@ -333,7 +279,7 @@ const char *nn_c_const(nn_c_writer *w, const nn_node *n, const char *what, const
     if (!name)
         return "0";
     char comment[4 * NN_NAME_MAX];
-    comment_safe(n->name, comment, sizeof comment);
+    nn_c__comment_safe(n->name, comment, sizeof comment);
     snprintf(comment + strlen(comment), sizeof comment - strlen(comment),
              " %s (%zu values, computed at export)", what, count);
     write_array(w, name, comment, v, count);
@@ -358,7 +304,7 @@ static size_t span_alloc(nn_c_writer *w, size_t size)
     return at;
 }
 
-static void span_free(nn_c_writer *w, size_t off)
+void nn_c__span_free(nn_c_writer *w, size_t off)
 {
     for (int i = 0; i < w->n_live; i++)
         if (w->live[i].lo == off) {
@@ -368,7 +314,7 @@ static void span_free(nn_c_writer *w, size_t off)
         }
 }
 
-static int new_buf(nn_c_writer *w, buf_kind kind, size_t size, int refs)
+int nn_c__new_buf(nn_c_writer *w, buf_kind kind, size_t size, int refs)
 {
     c_buf *b = &w->bufs[w->n_bufs];
     *b = (c_buf){.kind = kind, .size = size, .refs = refs};
@@ -377,16 +323,16 @@ static int new_buf(nn_c_writer *w, buf_kind kind, size_t size, int refs)
     return w->n_bufs++;
 }
 
-static void drop_ref(nn_c_writer *w, int b)
+void nn_c__drop_ref(nn_c_writer *w, int b)
 {
     c_buf *c = &w->bufs[b];
     if (--c->refs <= 0 && c->kind == B_SCRATCH && !c->freed) {
-        span_free(w, c->off);
+        nn_c__span_free(w, c->off);
         c->freed = true;
     }
 }
 
-static void buf_expr(const nn_c_writer *w, int b, char *out, size_t len)
+void nn_c__buf_expr(const nn_c_writer *w, int b, char *out, size_t len)
 {
     const c_buf *c = &w->bufs[b];
     if (c->kind != B_SCRATCH)
@@ -434,7 +380,7 @@ const char *nn_c_out(nn_c_writer *w, const nn_node *n)
     }
     if (!w->out_used) {
         bool last = n == w->m->output;
-        w->node_buf[n->index] = new_buf(w, last ? B_OUTPUT : B_SCRATCH, n->size, w->uses[n->index]);
+        w->node_buf[n->index] = nn_c__new_buf(w, last ? B_OUTPUT : B_SCRATCH, n->size, w->uses[n->index]);
         w->out_used = true;
     }
     return "y";
@@ -487,264 +433,10 @@ void nn_c_emit(nn_c_writer *w, int k, const char *fmt, ...)
         w->lines.oom = true;
         return;
     }
-    sb_str(&w->lines, "        ");
-    sb_expand(&w->lines, line.s ? line.s : "", w->prefix);
-    sb_str(&w->lines, "\n");
+    nn_c__sb_str(&w->lines, "        ");
+    nn_c__sb_expand(&w->lines, line.s ? line.s : "", w->prefix);
+    nn_c__sb_str(&w->lines, "\n");
     free(line.s);
     if (k >= 0)
         nn_c_use(w, k);
-}
-
-/* ---- the model ---- */
-
-static nn_status check_model(const nn_model *m, nn_error *err)
-{
-    if (m && (m->n_inputs > 1 || m->n_outputs > 1))
-        return nn_fail(err, NN_ERR_USAGE,
-                       "export --format c writes one-input, one-output models; this one has %d "
-                       "inputs and %d outputs (export --format onnx takes it)",
-                       m->n_inputs, m->n_outputs);
-    if (!m || !m->e || !m->input || !m->output || m->n_nodes < 1)
-        return nn_fail(err, NN_ERR_RUNTIME, "C export: the model has no weights loaded");
-    for (int i = 0; i < m->n_nodes; i++) {
-        const nn_node *n = m->nodes[i];
-        if (n->index != i)
-            return nn_fail(err, NN_ERR_RUNTIME, "C export: layer '%s' is out of order", n->name);
-        if (n->size > INT_MAX / 4)
-            return nn_node_fail(n, err, "its output (%zu values) is too large for C export",
-                                n->size);
-        for (int k = 0; k < n->n_params; k++)
-            if (n->params[k].size > INT_MAX / 4)
-                return nn_node_fail(n, err, "weight '%s' is too large for C export",
-                                    n->params[k].name);
-        if (n != m->input && !n->type->export_c)
-            return nn_fail(err, NN_ERR_USAGE,
-                           "layer '%s' (%s) cannot be exported to C: nnctl has no C code for "
-                           "%s layers",
-                           n->name, n->type->name, n->type->name);
-    }
-    return NN_OK;
-}
-
-static nn_status writer_init(nn_c_writer *w, const nn_model *m, nn_error *err)
-{
-    memset(w, 0, sizeof *w);
-    w->m = m;
-    const int N = m->n_nodes;
-    w->param_name = calloc((size_t)N, sizeof *w->param_name);
-    w->host = calloc((size_t)N, sizeof *w->host);
-    w->uses = calloc((size_t)N, sizeof *w->uses);
-    w->node_buf = malloc(sizeof *w->node_buf * (size_t)N);
-    w->bufs = calloc((size_t)N + 1, sizeof *w->bufs);
-    w->live = calloc((size_t)N + MAX_TEMPS + 1, sizeof *w->live);
-    if (!w->param_name || !w->host || !w->uses || !w->node_buf || !w->bufs || !w->live)
-        return nn_fail(err, NN_ERR_RUNTIME, "out of memory writing the C header");
-    for (int i = 0; i < N; i++) {
-        w->node_buf[i] = -1;
-        for (int k = 0; k < m->nodes[i]->n_in; k++)
-            w->uses[m->nodes[i]->in[k]->index]++;
-    }
-    w->uses[m->output->index]++;
-    w->node_buf[m->input->index] = new_buf(w, B_INPUT, m->input->size, 0);
-
-    /* the prefix starts with a letter: identifiers and macros never clash */
-    char name[NN_NAME_MAX + 8];
-    sanitize(m->name, name, sizeof name, true);
-    bool letter = name[0] >= 'a' && name[0] <= 'z';
-    snprintf(w->prefix, sizeof w->prefix, "%s%s", letter ? "" : "model_", name);
-    for (size_t i = 0; i <= strlen(w->prefix); i++)
-        w->upper[i] = (char)(w->prefix[i] >= 'a' && w->prefix[i] <= 'z'
-                                 ? w->prefix[i] - 'a' + 'A'
-                                 : w->prefix[i]);
-    char ident[NN_NAME_MAX + 40];
-    snprintf(ident, sizeof ident, "%s_predict", w->prefix);
-    take_name(w, ident);
-    for (int k = 0; k < NN_CK_COUNT; k++)
-        if (nn_c_kernels[k].name) {
-            snprintf(ident, sizeof ident, "%s_%s", w->prefix, nn_c_kernels[k].name);
-            take_name(w, ident);
-        }
-    return nn_c_status(w, err);
-}
-
-static void writer_free(nn_c_writer *w)
-{
-    for (int i = 0; i < w->n_names; i++)
-        free(w->names[i]);
-    free(w->names);
-    if (w->host)
-        for (int i = 0; i < w->m->n_nodes; i++)
-            for (int k = 0; k < NN_MAX_PARAMS; k++)
-                free(w->host[i][k]);
-    free(w->host);
-    free(w->param_name);
-    free(w->uses);
-    free(w->node_buf);
-    free(w->bufs);
-    free(w->live);
-    free(w->weights.s);
-    free(w->body.s);
-    free(w->lines.s);
-}
-
-/* The layer's block: its pointers, then what its hook emitted. */
-static void close_block(nn_c_writer *w, const nn_node *n)
-{
-    char name[NN_NAME_MAX], shape[128], expr[64];
-    comment_safe(n->name, name, sizeof name);
-    shape_text(n, shape, sizeof shape);
-    sb_printf(&w->body, "%s    /* %s (%s): %s", w->body.len ? "\n" : "", name, n->type->name,
-              shape);
-    if (w->aliased) {
-        char src[NN_NAME_MAX];
-        comment_safe(n->in[0]->name, src, sizeof src);
-        sb_printf(&w->body, ", the values of %s */\n", src);
-        return;
-    }
-    sb_str(&w->body, " */\n    {\n");
-    for (int i = 0; i < n->n_in; i++)
-        if (w->in_used[i]) {
-            buf_expr(w, w->node_buf[n->in[i]->index], expr, sizeof expr);
-            if (n->n_in == 1)
-                sb_printf(&w->body, "        const float *x = %s;\n", expr);
-            else
-                sb_printf(&w->body, "        const float *x%d = %s;\n", i, expr);
-        }
-    buf_expr(w, w->node_buf[n->index], expr, sizeof expr);
-    sb_printf(&w->body, "        float *y = %s;\n", expr);
-    for (int t = 0; t < w->n_temps; t++)
-        if (w->temp_off[t])
-            sb_printf(&w->body, "        float *t%d = scratch + %zu;\n", t, w->temp_off[t]);
-        else
-            sb_printf(&w->body, "        float *t%d = scratch;\n", t);
-    sb_add(&w->body, w->lines.s ? w->lines.s : "", w->lines.len);
-    sb_str(&w->body, "    }\n");
-}
-
-static nn_status write_layers(nn_c_writer *w, nn_error *err)
-{
-    const nn_model *m = w->m;
-    for (int i = 0; i < m->n_nodes; i++) {
-        const nn_node *n = m->nodes[i];
-        if (n == m->input)
-            continue;
-        w->cur = n;
-        memset(w->in_used, 0, sizeof w->in_used);
-        w->out_used = w->aliased = false;
-        w->n_temps = 0;
-        w->lines.len = 0;
-        if (w->lines.s)
-            w->lines.s[0] = '\0';
-        for (int k = 0; k < n->n_in; k++)
-            if (w->node_buf[n->in[k]->index] < 0)
-                return nn_fail(err, NN_ERR_RUNTIME, "C export: layer '%s' runs before its input",
-                               n->name);
-        nn_status st = n->type->export_c(n, w, err);
-        if (!st)
-            st = nn_c_status(w, err);
-        if (st)
-            return st;
-        if (!w->out_used && !w->aliased)
-            return nn_node_fail(n, err, "its C export wrote no output");
-        close_block(w, n);
-        for (int t = 0; t < w->n_temps; t++)
-            span_free(w, w->temp_off[t]);
-        for (int k = 0; k < n->n_in; k++)
-            drop_ref(w, w->node_buf[n->in[k]->index]);
-        int own = w->node_buf[n->index];
-        if (w->bufs[own].refs <= 0 && w->bufs[own].kind == B_SCRATCH && !w->bufs[own].freed) {
-            span_free(w, w->bufs[own].off);
-            w->bufs[own].freed = true;
-        }
-    }
-    w->cur = NULL;
-    int out = w->node_buf[m->output->index];
-    if (w->bufs[out].kind != B_OUTPUT) { /* the output aliases another buffer */
-        char expr[64];
-        buf_expr(w, out, expr, sizeof expr);
-        sb_printf(&w->body, "\n    memcpy(output, %s, sizeof(float) * %zu);\n", expr,
-                  m->output->size);
-    }
-    return nn_c_status(w, err);
-}
-
-static void write_header(nn_c_writer *w, sbuf *h)
-{
-    const nn_model *m = w->m;
-    const char *P = w->upper, *p = w->prefix;
-    char name[NN_NAME_MAX], in_shape[128], out_shape[128];
-    comment_safe(m->name, name, sizeof name);
-    shape_text(m->input, in_shape, sizeof in_shape);
-    shape_text(m->output, out_shape, sizeof out_shape);
-    sb_printf(h,
-              "/* Model '%s' as C: generated by nnctl %s (nnctl export --format c).\n"
-              " * Self-contained C99: needs only <math.h> and <string.h> (link with -lm);\n"
-              " * no allocation and no global state. Include it in one .c file (the\n"
-              " * weights are static arrays).\n"
-              " *\n"
-              " *   static float scratch[%s_SCRATCH_SIZE];\n"
-              " *   float in[%s_INPUT_SIZE], out[%s_OUTPUT_SIZE];\n"
-              " *   %s_predict(in, out, scratch);\n"
-              " *\n"
-              " * %s_predict runs ONE sample through nnctl's inference pass (dropout off,\n"
-              " * batch normalization with its moving statistics):\n"
-              " *   input    %s_INPUT_SIZE floats, shape %s, row-major and\n"
-              " *            channels-last: the values the model takes (nnctl divides PNG\n"
-              " *            and IDX pixels by the spec's data.scale first; token ids are\n"
-              " *            floats)\n"
-              " *   output   %s_OUTPUT_SIZE floats, shape %s\n"
-              " *   scratch  %s_SCRATCH_SIZE floats of working memory (any RAM: static, stack\n"
-              " *            or a pool); calls with separate scratch buffers may run at the\n"
-              " *            same time. input, output and scratch must not overlap.\n"
-              " *\n"
-              " * Layers:\n",
-              name, NNCTL_VERSION, P, P, P, p, p, P, in_shape, P, out_shape, P);
-    for (int i = 0; i < m->n_nodes; i++) {
-        const nn_node *n = m->nodes[i];
-        char nm[NN_NAME_MAX], shape[128];
-        comment_safe(n->name, nm, sizeof nm);
-        shape_text(n, shape, sizeof shape);
-        sb_printf(h, " *   %-24s %-26s -> %s\n", nm, n->type->name, shape);
-    }
-    sb_printf(h,
-              " */\n#ifndef %s_H\n#define %s_H\n\n#include <math.h>\n#include <string.h>\n\n"
-              "#define %s_INPUT_SIZE %zu\n#define %s_OUTPUT_SIZE %zu\n"
-              "#define %s_SCRATCH_SIZE %zu /* floats (at least 1) */\n\n",
-              P, P, P, m->input->size, P, m->output->size, P, w->peak ? w->peak : 1);
-}
-
-static void assemble(nn_c_writer *w, sbuf *h)
-{
-    write_header(w, h);
-    sb_add(h, w->weights.s ? w->weights.s : "", w->weights.len);
-    for (int k = 0; k < NN_CK_COUNT; k++)
-        if (w->used[k] && nn_c_kernels[k].name) {
-            sb_expand(h, nn_c_kernels[k].text, w->prefix);
-            sb_str(h, "\n");
-        }
-    sb_printf(h, "static void %s_predict(const float *input, float *output, float *scratch)\n{\n",
-              w->prefix);
-    if (!w->peak)
-        sb_str(h, "    (void)scratch;\n");
-    sb_add(h, w->body.s ? w->body.s : "", w->body.len);
-    sb_printf(h, "}\n\n#endif /* %s_H */\n", w->upper);
-}
-
-nn_status nn_export_c(const nn_model *m, const char *path, nn_error *err)
-{
-    nn_status st = check_model(m, err);
-    if (st)
-        return st;
-    nn_c_writer w;
-    sbuf h = {0};
-    if (!(st = writer_init(&w, m, err)) && !(st = write_layers(&w, err))) {
-        assemble(&w, &h);
-        if (h.oom)
-            st = nn_fail(err, NN_ERR_RUNTIME, "out of memory writing the C header");
-        else
-            st = nn_write_file_atomic(path, h.s, h.len, err);
-    }
-    free(h.s);
-    writer_free(&w);
-    return st;
 }

@@ -1,7 +1,7 @@
 /* Activation: y = act(x), elementwise (softmax over the last axis). */
 #include <stdlib.h>
 
-#include "io/c/export.h"
+#include "formats/c_code.h"
 #include "layers/common.h"
 
 typedef struct {

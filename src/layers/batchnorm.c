@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "io/c/export.h"
+#include "formats/c_code.h"
 #include "layers/common.h"
 
 typedef struct {

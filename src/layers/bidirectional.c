@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "io/c/export.h"
+#include "formats/c_code.h"
 #include "layers/recurrent.h"
 #include "layers/wrapper.h"
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/c/export.h"
+#include "formats/c_code.h"
 #include "layers/conv_geom.h"
 
 typedef struct {

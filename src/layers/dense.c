@@ -2,7 +2,7 @@
  * a (batch, t, f) input is treated as batch*t rows). */
 #include <stdlib.h>
 
-#include "io/c/export.h"
+#include "formats/c_code.h"
 #include "layers/common.h"
 
 typedef struct {

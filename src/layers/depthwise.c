@@ -3,7 +3,7 @@
  * `filters` channels), with Keras's weight names and layouts. */
 #include <stdlib.h>
 
-#include "io/c/export.h"
+#include "formats/c_code.h"
 #include "layers/conv_geom.h"
 
 typedef struct {

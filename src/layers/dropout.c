@@ -2,7 +2,7 @@
  * the identity at inference. */
 #include <stdlib.h>
 
-#include "io/c/export.h"
+#include "formats/c_code.h"
 #include "layers/common.h"
 
 typedef struct {

@@ -5,7 +5,7 @@
  * ids. */
 #include <stdlib.h>
 
-#include "io/c/export.h"
+#include "formats/c_code.h"
 #include "layers/common.h"
 #include "layers/registry.h"
 

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "io/c/export.h"
+#include "formats/c_code.h"
 #include "layers/recurrent.h"
 
 int nn_rnn_gates(nn_rnn_kind kind)

@@ -2,7 +2,7 @@
  * a view of the input (no copy); the gradient is copied back. */
 #include <stdlib.h>
 
-#include "io/c/export.h"
+#include "formats/c_code.h"
 #include "layers/common.h"
 
 typedef struct {

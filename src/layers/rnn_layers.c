@@ -3,7 +3,7 @@
  * with return_sequences. The computation is the recurrent core's. */
 #include <stdlib.h>
 
-#include "io/c/export.h"
+#include "formats/c_code.h"
 #include "layers/recurrent.h"
 
 typedef struct {
