@@ -42,7 +42,7 @@ typedef struct nn_param {
 } nn_param;
 
 typedef struct nn_node nn_node;
-typedef struct nn_c_writer nn_c_writer; /* io/c/export.h */
+typedef struct nn_c_writer nn_c_writer; /* formats/c_code.h */
 
 /* What forward/backward need besides the node. */
 typedef struct nn_pass {
@@ -69,7 +69,7 @@ typedef struct nn_layer_type {
     nn_status (*keras_config)(const nn_node *n, json_t *config, nn_error *err);
     void (*release)(nn_node *n, nn_engine *e); /* frees what plan made (optional) */
     /* Writes the layer's inference pass as C for `nnctl export --format c`
-     * (io/c/export.h; optional: a layer without it cannot be exported). */
+     * (formats/c_code.h; optional: a layer without it cannot be exported). */
     nn_status (*export_c)(const nn_node *n, nn_c_writer *w, nn_error *err);
     /* Output aliases input 0's output (Flatten, Reshape, inference Dropout). */
     bool aliases_input;
