@@ -1,7 +1,10 @@
-/* The Keras importer's text and value helpers (import_internal.h). */
+/* What layer rows read Keras layer configs with, and the spec text they
+ * write (formats/keras_import.h). */
 #include <string.h>
 
-#include "io/keras/import_internal.h"
+#include "engine/engine.h"
+#include "formats/keras_import.h"
+#include "model/layer.h"
 
 /* ---- text --------------------------------------------------------------- */
 
@@ -105,5 +108,337 @@ nn_status kx_check_name(const kx_layer *L, const char *name)
         return kx_fail(L, "name \"%s\" is not usable: nnctl takes names of 1 to %d characters "
                           "without '/'",
                        name, NN_NAME_MAX - 1);
+    return NN_OK;
+}
+
+/* ---- scalar keys -------------------------------------------------------- */
+
+nn_status kx_want_int(const kx_layer *L, const char *key, const char *k1, bool required,
+                          long long def, long long min, long long *out)
+{
+    json_t *v = kx_get(L, key, k1);
+    *out = def;
+    if (!v) {
+        if (required)
+            return kx_fail(L, "missing key \"%s\"", key);
+        *out = def;
+        return NN_OK;
+    }
+    if (!kx_as_int(v, out) || *out < min || *out > (1LL << 30))
+        return kx_fail(L, "\"%s\" must be an integer >= %lld", key, min);
+    return NN_OK;
+}
+
+nn_status kx_want_bool(const kx_layer *L, const char *key, const char *k1, bool def,
+                           bool *out)
+{
+    json_t *v = kx_get(L, key, k1);
+    *out = def;
+    if (!v)
+        return NN_OK;
+    if (!json_is_boolean(v))
+        return kx_fail(L, "\"%s\" must be true or false", key);
+    *out = json_is_true(v);
+    return NN_OK;
+}
+
+nn_status kx_want_float(const kx_layer *L, const char *key, const char *k1, double def,
+                            double *out)
+{
+    json_t *v = kx_get(L, key, k1);
+    *out = def;
+    if (!v)
+        return NN_OK;
+    if (!json_is_number(v))
+        return kx_fail(L, "\"%s\" must be a number", key);
+    *out = json_number_value(v);
+    return NN_OK;
+}
+
+/* A setting nnctl cannot honour: absent, null, false, 0 or `ok` is fine. */
+nn_status kx_refuse(const kx_layer *L, const char *key, const char *ok, const char *why)
+{
+    json_t *v = json_object_get(L->cfg, key);
+    if (!v || json_is_null(v) || json_is_false(v))
+        return NN_OK;
+    if (json_is_number(v) && json_number_value(v) == 0.0)
+        return NN_OK;
+    if (ok && json_is_string(v) && strcmp(json_string_value(v), ok) == 0)
+        return NN_OK;
+    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    nn_status st = kx_fail(L, "%s = %s is not supported%s%s", key, s ? s : "?", why ? ": " : "",
+                           why ? why : "");
+    free(s);
+    return st;
+}
+
+/* channels-last only: Keras 2/3 data_format, Keras 1 dim_ordering. */
+nn_status kx_channels_last(const kx_layer *L)
+{
+    nn_status st = kx_refuse(L, "data_format", "channels_last", "nnctl is channels-last");
+    return st ? st : kx_refuse(L, "dim_ordering", "tf", "nnctl is channels-last (\"tf\")");
+}
+
+void kx_key_int(kx_text *t, const char *key, long long v) { kx_printf(t, " %s = %lld;", key, v); }
+void kx_key_bool(kx_text *t, const char *key, bool v)
+{
+    kx_printf(t, " %s = %s;", key, v ? "true" : "false");
+}
+void kx_key_float(kx_text *t, const char *key, double v)
+{
+    kx_printf(t, " %s = ", key);
+    kx_float_text(t, v);
+    kx_printf(t, ";");
+}
+void kx_key_str(kx_text *t, const char *key, const char *v)
+{
+    kx_printf(t, " %s = ", key);
+    kx_string(t, v);
+    kx_printf(t, ";");
+}
+
+/* ---- activations -------------------------------------------------------- */
+
+nn_status kx_activation_name(const kx_layer *L, const char *key, json_t *v,
+                                 const char **out)
+{
+    static const char *const names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "elu",
+                                        "selu", "softplus", "softsign", "hard_sigmoid",
+                                        "leaky_relu", "swish", "gelu", NULL};
+    *out = "linear";
+    if (!v || json_is_null(v))
+        return NN_OK;
+    /* Keras 3 may wrap a built-in as {"class_name": "function", "config": "relu"} */
+    if (json_is_object(v) && json_is_string(json_object_get(v, "config")))
+        v = json_object_get(v, "config");
+    if (!json_is_string(v))
+        return kx_fail(L, "%s: only built-in activations by name are supported", key);
+    const char *s = json_string_value(v);
+    if (strcmp(s, "silu") == 0)
+        s = "swish";
+    for (int i = 0; names[i]; i++)
+        if (strcmp(s, names[i]) == 0) {
+            if (strcmp(s, "hard_sigmoid") == 0 && L->keras_major >= 3)
+                return kx_fail(L, "%s \"hard_sigmoid\" of Keras 3 (relu6(x + 3) / 6) differs "
+                                  "from nnctl's (Keras 2's clip(0.2x + 0.5, 0, 1))",
+                               key);
+            *out = names[i];
+            return NN_OK;
+        }
+    return kx_fail(L, "%s \"%s\" is not supported (nnctl has linear, relu, sigmoid, tanh, "
+                      "softmax, elu, selu, softplus, softsign, hard_sigmoid, leaky_relu, "
+                      "swish/silu, gelu)",
+                   key, s);
+}
+
+nn_status kx_write_activation(const kx_layer *L, kx_text *t, const char *key,
+                                  const char *k1)
+{
+    const char *name;
+    nn_status st = kx_activation_name(L, key, kx_get(L, key, k1), &name);
+    if (!st)
+        kx_key_str(t, key, name);
+    return st;
+}
+
+/* ---- initializers (only a fresh model's draws depend on them) ------------ */
+
+static const kx_name_map init_names[] = {
+    {"GlorotUniform", "glorot_uniform"}, {"GlorotNormal", "glorot_normal"},
+    {"HeUniform", "he_uniform"},         {"HeNormal", "he_normal"},
+    {"LecunUniform", "lecun_uniform"},   {"LecunNormal", "lecun_normal"},
+    {"Orthogonal", "orthogonal"},        {"Zeros", "zeros"},
+    {"Ones", "ones"},                    {"RandomNormal", "random_normal"},
+    {"RandomUniform", "random_uniform"}, {"TruncatedNormal", "truncated_normal"},
+    {"Constant", "constant"},            {"glorot_uniform", "glorot_uniform"},
+    {"glorot_normal", "glorot_normal"},  {"he_uniform", "he_uniform"},
+    {"he_normal", "he_normal"},          {"lecun_uniform", "lecun_uniform"},
+    {"lecun_normal", "lecun_normal"},    {"orthogonal", "orthogonal"},
+    {"zeros", "zeros"},                  {"zero", "zeros"},
+    {"ones", "ones"},                    {"one", "ones"},
+    {"uniform", "random_uniform"},       {"normal", "random_normal"},
+    {"random_uniform", "random_uniform"}, {"random_normal", "random_normal"},
+    {"truncated_normal", "truncated_normal"},
+};
+
+/* VarianceScaling as the named schemes Keras builds from it. */
+static const char *variance_scaling(json_t *c)
+{
+    json_t *sv = json_object_get(c, "scale"), *mv = json_object_get(c, "mode"),
+           *dv = json_object_get(c, "distribution");
+    if (!json_is_number(sv) || !json_is_string(mv) || !json_is_string(dv))
+        return NULL;
+    double scale = json_number_value(sv);
+    const char *mode = json_string_value(mv), *dist = json_string_value(dv);
+    bool uniform = strcmp(dist, "uniform") == 0;
+    bool normal = strcmp(dist, "truncated_normal") == 0 || strcmp(dist, "normal") == 0;
+    if (!uniform && !normal)
+        return NULL;
+    if (scale == 1.0 && strcmp(mode, "fan_avg") == 0)
+        return uniform ? "glorot_uniform" : "glorot_normal";
+    if (scale == 2.0 && strcmp(mode, "fan_in") == 0)
+        return uniform ? "he_uniform" : "he_normal";
+    if (scale == 1.0 && strcmp(mode, "fan_in") == 0)
+        return uniform ? "lecun_uniform" : "lecun_normal";
+    return NULL;
+}
+
+/* Writes `key = ...;` for an initializer nnctl has; leaves the layer's
+ * default for any other (loaded weights replace the draws anyway). */
+void kx_write_init(const kx_layer *L, kx_text *t, const char *key, const char *k1)
+{
+    json_t *v = kx_get(L, key, k1), *c = NULL;
+    const char *cls = NULL, *name = NULL;
+    if (json_is_string(v))
+        cls = json_string_value(v);
+    else if (json_is_object(v) && json_is_string(json_object_get(v, "class_name"))) {
+        cls = json_string_value(json_object_get(v, "class_name"));
+        c = json_object_get(v, "config");
+    }
+    if (!cls)
+        return;
+    if (strcmp(cls, "VarianceScaling") == 0)
+        name = variance_scaling(c);
+    for (size_t i = 0; !name && i < sizeof init_names / sizeof init_names[0]; i++)
+        if (strcmp(cls, init_names[i].keras) == 0)
+            name = init_names[i].nnctl;
+    if (!name)
+        return;
+    const char *a = NULL, *b = NULL;
+    if (!strcmp(name, "random_normal") || !strcmp(name, "truncated_normal"))
+        a = "mean", b = "stddev";
+    else if (!strcmp(name, "random_uniform"))
+        a = "minval", b = "maxval";
+    else if (!strcmp(name, "constant"))
+        a = "value";
+    else if (!strcmp(name, "orthogonal"))
+        a = "gain";
+    json_t *av = a && json_is_object(c) ? json_object_get(c, a) : NULL;
+    json_t *bv = b && json_is_object(c) ? json_object_get(c, b) : NULL;
+    if (!json_is_number(av) && !json_is_number(bv)) {
+        kx_key_str(t, key, name);
+        return;
+    }
+    kx_printf(t, " %s = { type = ", key);
+    kx_string(t, name);
+    kx_printf(t, ";");
+    if (json_is_number(av))
+        kx_key_float(t, a, json_number_value(av));
+    if (json_is_number(bv))
+        kx_key_float(t, b, json_number_value(bv));
+    kx_printf(t, " };");
+}
+
+/* ---- regularizers (part of the reported loss) ---------------------------- */
+
+nn_status kx_write_reg(const kx_layer *L, kx_text *t, const char *key, const char *k1)
+{
+    json_t *v = kx_get(L, key, k1);
+    if (!v)
+        return NN_OK;
+    double l1 = 0.0, l2 = 0.0;
+    const char *cls = NULL;
+    json_t *c = v;
+    if (json_is_string(v)) {
+        cls = json_string_value(v);
+        if (!strcmp(cls, "l1") || !strcmp(cls, "l1_l2"))
+            l1 = 0.01;
+        if (!strcmp(cls, "l2") || !strcmp(cls, "l1_l2"))
+            l2 = 0.01;
+        if (l1 == 0.0 && l2 == 0.0)
+            return kx_fail(L, "%s \"%s\" is not supported (L1, L2, L1L2 are)", key, cls);
+    } else if (json_is_object(v)) {
+        /* Keras 2/3: {"class_name": "L2", "config": {"l2": 0.01}};
+         * Keras 1: {"name": "WeightRegularizer", "l1": 0.0, "l2": 0.01} */
+        json_t *cn = json_object_get(v, "class_name");
+        if (json_is_string(cn)) {
+            cls = json_string_value(cn);
+            c = json_object_get(v, "config");
+        } else if (json_is_string(json_object_get(v, "name"))) {
+            cls = json_string_value(json_object_get(v, "name"));
+        }
+        if (!cls || !json_is_object(c) ||
+            (strcasecmp(cls, "L1") && strcasecmp(cls, "L2") && strcasecmp(cls, "L1L2") &&
+             strcmp(cls, "WeightRegularizer") && strcmp(cls, "ActivityRegularizer") &&
+             strcmp(cls, "L1L2Regularizer")))
+            return kx_fail(L, "%s %s is not supported (L1, L2, L1L2 are)", key,
+                           cls ? cls : "(no class_name)");
+        json_t *a = json_object_get(c, "l1"), *b = json_object_get(c, "l2");
+        if ((a && !json_is_number(a)) || (b && !json_is_number(b)))
+            return kx_fail(L, "%s: l1 and l2 must be numbers", key);
+        l1 = a ? json_number_value(a) : 0.0;
+        l2 = b ? json_number_value(b) : 0.0;
+    } else {
+        return kx_fail(L, "%s: expected a regularizer object", key);
+    }
+    if (l1 < 0.0 || l2 < 0.0 || l1 > 1e6 || l2 > 1e6)
+        return kx_fail(L, "%s: l1 and l2 must lie in [0, 1e6]", key);
+    if (l1 == 0.0 && l2 == 0.0)
+        return NN_OK;
+    kx_printf(t, " %s = {", key);
+    kx_key_float(t, "l1", l1);
+    kx_key_float(t, "l2", l2);
+    kx_printf(t, " };");
+    return NN_OK;
+}
+
+/* ---- windows (kernel_size, strides, pool_size, dilation_rate) ----------- */
+
+/* An int or a list of `rank` ints; absent: def (0: required). */
+nn_status kx_want_window(const kx_layer *L, const char *key, const char *k1, int rank,
+                             long long def, long long *out)
+{
+    json_t *v = kx_get(L, key, k1);
+    for (int i = 0; i < rank; i++)
+        out[i] = def;
+    if (!v)
+        return def ? NN_OK : kx_fail(L, "missing key \"%s\"", key);
+    if (kx_as_int(v, &out[0])) {
+        for (int i = 1; i < rank; i++)
+            out[i] = out[0];
+    } else if (json_is_array(v) && json_array_size(v) == (size_t)rank) {
+        for (int i = 0; i < rank; i++)
+            if (!kx_as_int(json_array_get(v, (size_t)i), &out[i]))
+                return kx_fail(L, "\"%s\" must hold integers", key);
+    } else {
+        return kx_fail(L, "\"%s\" must be an integer or a list of %d integers", key, rank);
+    }
+    for (int i = 0; i < rank; i++)
+        if (out[i] < 1 || out[i] > 65536)
+            return kx_fail(L, "\"%s\" values must lie in [1, 65536]", key);
+    return NN_OK;
+}
+
+void kx_key_window(kx_text *t, const char *key, int rank, const long long *v)
+{
+    if (rank == 1) {
+        kx_key_int(t, key, v[0]);
+        return;
+    }
+    kx_printf(t, " %s = [%lld, %lld];", key, v[0], v[1]);
+}
+
+nn_status kx_write_padding(const kx_layer *L, kx_text *t)
+{
+    json_t *v = kx_get(L, "padding", "border_mode");
+    const char *p = json_is_string(v) ? json_string_value(v) : v ? NULL : "valid";
+    if (!p || (strcmp(p, "valid") && strcmp(p, "same")))
+        return kx_fail(L, "padding %s is not supported (valid and same are)",
+                       p ? p : "of that form");
+    kx_key_str(t, "padding", p);
+    return NN_OK;
+}
+
+/* ---- inputs ------------------------------------------------------------ */
+
+
+
+nn_status kx_one_input(const kx_layer *L, const kx_shapes *s, int want_rank)
+{
+    if (s->n_in != 1)
+        return kx_fail(L, "takes one input, got %d", s->n_in);
+    if (want_rank && s->in_rank[0] != want_rank)
+        return kx_fail(L, "expects %d axes per sample (besides the batch), got %d", want_rank,
+                       s->in_rank[0]);
     return NN_OK;
 }

@@ -7,48 +7,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "formats/keras_import.h"
 #include "model/layer.h"
 #include "util/error.h"
-
-/* A growing text buffer; the first allocation failure sticks (oom). */
-typedef struct kx_text {
-    char *s;
-    size_t n, cap;
-    bool oom;
-} kx_text;
-
-void kx_printf(kx_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* A libconfig string literal ("..." with \" and \\ escaped). */
-void kx_string(kx_text *t, const char *s);
-/* A float literal: the shortest text that reads back as v. */
-void kx_float_text(kx_text *t, double v);
-
-/* The layer being converted: what errors name. */
-typedef struct kx_layer {
-    const char *what;   /* "'x.h5': model_config" */
-    const char *name;   /* Keras layer name */
-    const char *cls;    /* Keras class_name */
-    json_t *cfg;        /* its config object */
-    int keras_major;    /* 1, 2 or 3; 0 when unknown */
-    nn_error *err;
-} kx_layer;
-
-/* "<what>: layer 'name' (Class): <message>", NN_ERR_RUNTIME. */
-nn_status kx_fail(const kx_layer *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* The value of key, or of Keras 1's older name k1 (may be NULL) when key
- * is absent; NULL when neither is there. JSON null counts as absent. */
-json_t *kx_get(const kx_layer *L, const char *key, const char *k1);
-/* An integer (an integral float too). */
-bool kx_as_int(const json_t *v, long long *out);
 
 /* Converts one layer's config: writes "type = ...; <keys>" into t. in_rank
  * holds the per-sample ranks of its n_in inputs; *rank gets its output's.
  * Classes nnctl lacks, and settings it cannot honour, are errors. */
 nn_status kx_layer_body(const kx_layer *L, const int *in_rank, int n_in, kx_text *t, int *rank);
-
-/* Layer names nnctl accepts: 1..63 characters, no '/'. */
-nn_status kx_check_name(const kx_layer *L, const char *name);
 
 /* The model's output layer names in model.outputs order: what a
  * training_config's per-output losses and weights are keyed by (or by
