@@ -141,7 +141,6 @@ int nn_cmd_augment_preview(int argc, char **argv)
     int rows = (int)((n + (size_t)cols - 1) / (size_t)cols);
     const int gap = 2;
     int gw = cols * w + (cols - 1) * gap, gh = rows * h + (rows - 1) * gap;
-    size_t batch = (size_t)s.train.batch_size < d->n ? (size_t)s.train.batch_size : d->n;
     if (!(scratch = nn_malloc(d->sample_size * sizeof *scratch, &err)) ||
         !(sample = nn_malloc(d->sample_size * sizeof *sample, &err)) ||
         !(idx = nn_malloc(d->n * sizeof *idx, &err)) ||
@@ -159,8 +158,7 @@ int nn_cmd_augment_preview(int argc, char **argv)
         nn_rng_shuffle_u32(&r, idx, d->n);
     }
     for (size_t j = 0; j < n; j++) {
-        nn_augment_sample(d, idx[j], (uint64_t)s.train.seed, epoch - 1, (long long)(j / batch),
-                          (int)(j % batch), scratch, sample);
+        nn_augment_sample(d, idx[j], (uint64_t)s.train.seed, epoch - 1, scratch, sample);
         int gx = (int)(j % (size_t)cols) * (w + gap), gy = (int)(j / (size_t)cols) * (h + gap);
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++)

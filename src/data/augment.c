@@ -52,12 +52,12 @@ bool nn_augment_image_dims(int ndim, const int *shape, int *h, int *w, int *c)
     return *h > 0 && *w > 0 && *c > 0;
 }
 
-nn_rng nn_augment_rng(uint64_t seed, long long epoch, long long step, int row)
+nn_rng nn_augment_rng(uint64_t seed, long long epoch, uint32_t sample)
 {
     nn_rng base;
     nn_rng_seed(&base, seed, NN_STREAM_AUGMENT);
-    nn_rng batch = nn_rng_split(&base, ((uint64_t)epoch << 32) ^ (uint64_t)step);
-    return nn_rng_split(&batch, (uint64_t)row);
+    nn_rng ep = nn_rng_split(&base, (uint64_t)epoch);
+    return nn_rng_split(&ep, (uint64_t)sample);
 }
 
 static double uniform(nn_rng *r, double lo, double hi)
@@ -225,7 +225,7 @@ void nn_augment_apply(const nn_augment_cfg *c, const nn_augment_params *p, int h
 }
 
 void nn_augment_sample(const nn_dataset *d, uint32_t i, uint64_t seed, long long epoch,
-                       long long step, int row, float *scratch, float *out)
+                       float *scratch, float *out)
 {
     int h, w, c;
     if (!nn_augment_active(&d->augment) || !nn_augment_image_dims(d->ndim, d->shape, &h, &w, &c)) {
@@ -233,20 +233,19 @@ void nn_augment_sample(const nn_dataset *d, uint32_t i, uint64_t seed, long long
         return;
     }
     nn_dataset_gather_x(d, &i, 1, scratch);
-    nn_rng r = nn_augment_rng(seed, epoch, step, row);
+    nn_rng r = nn_augment_rng(seed, epoch, i);
     nn_augment_params p;
     nn_augment_draw(&d->augment, &r, h, w, &p);
     nn_augment_apply(&d->augment, &p, h, w, c, d->scale, scratch, out);
 }
 
 void nn_augment_gather_x(const nn_dataset *d, const uint32_t *idx, size_t count, uint64_t seed,
-                         long long epoch, long long step, float *scratch, float *x)
+                         long long epoch, float *scratch, float *x)
 {
     if (!nn_augment_active(&d->augment)) {
         nn_dataset_gather_x(d, idx, count, x);
         return;
     }
     for (size_t k = 0; k < count; k++)
-        nn_augment_sample(d, idx[k], seed, epoch, step, (int)k, scratch,
-                          x + k * d->sample_size);
+        nn_augment_sample(d, idx[k], seed, epoch, scratch, x + k * d->sample_size);
 }

@@ -18,10 +18,11 @@
  * images), as in Keras where the generator's rescale comes after the random
  * transform; they are divided by data.scale here.
  *
- * Randomness: sample `row` of training batch `step` of `epoch` draws from
- * nn_augment_rng(seed, epoch, step, row), a child of the NN_STREAM_AUGMENT
- * stream, so runs are reproducible and a resumed run sees the same
- * augmentation. */
+ * Randomness: dataset sample i in epoch `epoch` draws from
+ * nn_augment_rng(seed, epoch, i), a child of the NN_STREAM_AUGMENT stream:
+ * runs are reproducible, a resumed run sees the same augmentation, and a
+ * sample's transform does not depend on its place in a batch or on the
+ * process (rank) that gathers it. */
 #ifndef NN_DATA_AUGMENT_H
 #define NN_DATA_AUGMENT_H
 
@@ -73,8 +74,8 @@ bool nn_augment_active(const nn_augment_cfg *c);
  * (H, W, C) as is. False for other ranks. */
 bool nn_augment_image_dims(int ndim, const int *shape, int *h, int *w, int *c);
 
-/* The stream of one sample of one training batch. */
-nn_rng nn_augment_rng(uint64_t seed, long long epoch, long long step, int row);
+/* The stream of dataset sample `sample` in epoch `epoch`. */
+nn_rng nn_augment_rng(uint64_t seed, long long epoch, uint32_t sample);
 
 /* Draws one sample's transform (Keras's get_random_transform order: theta,
  * tx, ty, zx, zy, flips, channel shift; a disabled range draws nothing). */
@@ -86,14 +87,13 @@ void nn_augment_apply(const nn_augment_cfg *c, const nn_augment_params *p, int h
                       float scale, const float *src, float *dst);
 
 struct nn_dataset;
-/* One sample of d (index i), augmented with d->augment as sample `row` of
- * training batch `step` of `epoch`, into out (sample_size floats). scratch:
- * sample_size floats, made once by the caller. */
+/* One sample of d (index i), augmented with d->augment as drawn for it in
+ * `epoch`, into out (sample_size floats). scratch: sample_size floats, made
+ * once by the caller. */
 void nn_augment_sample(const struct nn_dataset *d, uint32_t i, uint64_t seed, long long epoch,
-                       long long step, int row, float *scratch, float *out);
-/* nn_dataset_gather_x with augmentation: sample k of the batch is row k. */
+                       float *scratch, float *out);
+/* nn_dataset_gather_x with augmentation (row k is sample idx[k]). */
 void nn_augment_gather_x(const struct nn_dataset *d, const uint32_t *idx, size_t count,
-                         uint64_t seed, long long epoch, long long step, float *scratch,
-                         float *x);
+                         uint64_t seed, long long epoch, float *scratch, float *x);
 
 #endif

@@ -182,9 +182,15 @@ typedef struct nn_engine_ops {
                          const nn_tensor *y, const nn_tensor *dy, nn_tensor *dx, int rows,
                          int cols);
 
-    /* Inverted dropout: mask[i] = (u >= rate) / (1 - rate); y = x * mask. */
-    void (*dropout_forward)(nn_engine *e, float rate, nn_rng *rng, const nn_tensor *x,
-                            nn_tensor *mask, nn_tensor *y, size_t n);
+    /* Inverted dropout over rows x cols: mask = (u >= rate) / (1 - rate),
+     * y = x * mask, where u is a hash of (key, the row's sample id, the
+     * column): counter-based, so a sample's mask is the same wherever it
+     * sits in a batch, whichever process runs it and whatever the thread
+     * count. ids: one sample id per row (nn_ids_tensor; NULL: the row
+     * index). */
+    void (*dropout_forward)(nn_engine *e, float rate, uint64_t key, const nn_tensor *ids,
+                            const nn_tensor *x, nn_tensor *mask, nn_tensor *y, int rows,
+                            size_t cols);
     /* out = a * b elementwise (out may be a or b) */
     void (*mul)(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out, size_t n);
     /* y = alpha * x + y */
@@ -362,6 +368,38 @@ static inline nn_tensor nn_tensor_view(const nn_tensor *t, size_t offset, size_t
     nn_tensor v = {.data = t->data + offset, .size = n, .ndim = 1, .view = true};
     v.shape[0] = (int)n;
     return v;
+}
+
+/* A batch's sample ids for dropout_forward: rows 32-bit unsigned values
+ * stored in a float tensor's memory (their bits, not float values), made
+ * with alloc and filled with upload from a uint32_t array. */
+static inline const float *nn_ids_bits(const uint32_t *ids) { return (const float *)(const void *)ids; }
+
+/* The dropout hash (both engines): a row key from (key, sample id), then
+ * one value per column. Two rounds of a strong 32-bit finalizer keep
+ * neighbouring ids, columns and keys independent; 32-bit multiplies keep
+ * the column loop vectorized. Used as (h >> 8) >= rate * 2^24. */
+#if defined(__CUDACC__)
+#define NN_DROPOUT_HD __host__ __device__
+#else
+#define NN_DROPOUT_HD
+#endif
+static inline NN_DROPOUT_HD uint32_t nn_mix32(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+static inline NN_DROPOUT_HD uint32_t nn_dropout_row_key(uint64_t key, uint32_t id)
+{
+    return nn_mix32(nn_mix32(id ^ (uint32_t)(key >> 32)) + (uint32_t)key);
+}
+static inline NN_DROPOUT_HD uint32_t nn_dropout_hash(uint64_t key, uint32_t row_key, uint32_t col)
+{
+    return nn_mix32(nn_mix32(col ^ (uint32_t)key) + row_key);
 }
 
 static inline size_t nn_shape_size(int ndim, const int *shape)

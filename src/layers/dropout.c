@@ -67,8 +67,8 @@ static void dropout_forward(nn_node *n, const nn_pass *p)
     dropout_state *s = n->state;
     size_t count = (size_t)p->rows * n->size;
     if (p->training && c->rate > 0.0f)
-        p->e->ops->dropout_forward(p->e, c->rate, p->rng, &n->in[0]->out, &s->mask, &n->out,
-                                   count);
+        p->e->ops->dropout_forward(p->e, c->rate, nn_rng_u64(p->rng), p->ids, &n->in[0]->out,
+                                   &s->mask, &n->out, p->rows, n->size);
     else
         p->e->ops->copy(p->e, &n->out, &n->in[0]->out, count);
 }

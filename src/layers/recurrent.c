@@ -236,7 +236,8 @@ void nn_rnn_forward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *x, nn_tens
     const nn_tensor *xin = &r->xt;
     if (drop_in) {
         nn_tensor x0 = step(&r->xt, 0, B, F), m0 = step(&r->xm, 0, B, F);
-        o->dropout_forward(e, c->dropout, p->rng, &x0, &r->in_mask, &m0, (size_t)B * F);
+        o->dropout_forward(e, c->dropout, nn_rng_u64(p->rng), p->ids, &x0, &r->in_mask, &m0, B,
+                           (size_t)F);
         for (int s = 1; s < T; s++) {
             nn_tensor xs = step(&r->xt, s, B, F), ms = step(&r->xm, s, B, F);
             o->mul(e, &xs, &r->in_mask, &ms, (size_t)B * F);
@@ -258,8 +259,8 @@ void nn_rnn_forward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *x, nn_tens
     }
     if (drop_rec) {
         nn_tensor h0 = step(&r->hs, 0, B, U), m0 = step(&r->hm, 0, B, U);
-        o->dropout_forward(e, c->recurrent_dropout, p->rng, &h0, &r->rec_mask, &m0,
-                           (size_t)B * U);
+        o->dropout_forward(e, c->recurrent_dropout, nn_rng_u64(p->rng), p->ids, &h0,
+                           &r->rec_mask, &m0, B, (size_t)U);
     }
 
     for (int s = 0; s < T; s++) {

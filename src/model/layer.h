@@ -49,7 +49,13 @@ typedef struct nn_pass {
     nn_engine *e;
     int rows;         /* samples in this batch (<= planned batch) */
     bool training;
-    nn_rng *rng;      /* dropout stream */
+    /* Dropout: each call takes the next key from rng, and a sample's mask
+     * is drawn from (key, its id in ids): the fit loop gives one stream per
+     * (seed, epoch) and the samples' dataset indices, so masks do not
+     * depend on batch position, process or thread count. ids NULL: the
+     * row index. */
+    nn_rng *rng;
+    const nn_tensor *ids;
 } nn_pass;
 
 typedef struct nn_layer_type {

@@ -41,15 +41,14 @@ double nn_model_weight_penalty(nn_model *m, bool grad)
     return total;
 }
 
-double nn_batch_gradients(nn_model *m, const nn_objective *o, nn_tensor *const *yt, int rows,
-                          bool training, nn_rng *dropout, nn_batch_loss *parts)
+double nn_batch_gradients(nn_model *m, const nn_objective *o, nn_tensor *const *yt,
+                          const nn_pass *p, nn_batch_loss *parts)
 {
-    nn_pass p = {.e = m->e, .rows = rows, .training = training, .rng = dropout};
     nn_batch_loss l;
-    nn_model_forward(m, &p);
-    l.data = nn_batch_data_loss(m, o, yt, rows, true, l.head);
+    nn_model_forward(m, p);
+    l.data = nn_batch_data_loss(m, o, yt, p->rows, true, l.head);
     l.activity = m->activity_penalty;
-    nn_model_backward(m, &p);
+    nn_model_backward(m, p);
     l.weights = nn_model_weight_penalty(m, true);
     if (parts)
         *parts = l;

@@ -20,11 +20,13 @@ double nn_batch_data_loss(nn_model *m, const nn_objective *o, nn_tensor *const *
                           bool grad, double *head_loss);
 /* Sum of every weight penalty; with grad, adds their gradients. */
 double nn_model_weight_penalty(nn_model *m, bool grad);
-/* Forward, loss, backward, penalties: every trainable parameter's gradient
- * is left in its g tensor. Returns the batch loss; parts may be NULL.
- * training = false runs the forward pass in inference mode (no dropout,
- * moving statistics), for checks against references. */
-double nn_batch_gradients(nn_model *m, const nn_objective *o, nn_tensor *const *yt, int rows,
-                          bool training, nn_rng *dropout, nn_batch_loss *parts);
+/* Forward, loss, backward, penalties over the batch p describes (rows,
+ * training mode, dropout stream and sample ids): every trainable
+ * parameter's gradient is left in its g tensor. Returns the batch loss;
+ * parts may be NULL. p->training = false runs the forward pass in
+ * inference mode (no dropout, moving statistics), for checks against
+ * references. */
+double nn_batch_gradients(nn_model *m, const nn_objective *o, nn_tensor *const *yt,
+                          const nn_pass *p, nn_batch_loss *parts);
 
 #endif

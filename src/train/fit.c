@@ -26,6 +26,7 @@ typedef struct batcher {
     float *x[NN_MAX_IO], *y[NN_MAX_IO]; /* host staging, for engines off the host */
     float *aug; /* one sample, the source of an augmented row */
     uint32_t *idx;
+    nn_tensor ids;                      /* the batch's sample indices, for dropout */
     nn_tensor yt[NN_MAX_IO];            /* each output's targets */
     nn_tensor *ytp[NN_MAX_IO];          /* &yt[k], as nn_batch_* take them */
 } batcher;
@@ -58,6 +59,10 @@ static nn_status batcher_init(batcher *b, nn_model *m, const nn_objective *o, si
     size_t widest = 0;
     for (int i = 0; i < m->n_inputs; i++)
         widest = m->inputs[i]->size > widest ? m->inputs[i]->size : widest;
+    int ids_shape[1] = {batch};
+    nn_status st = e->ops->alloc(e, &b->ids, 1, ids_shape, err);
+    if (st)
+        return st;
     b->idx = nn_malloc((n ? n : 1) * sizeof(uint32_t), err);
     b->aug = nn_malloc(widest * sizeof(float), err);
     if (!b->idx || !b->aug)
@@ -72,21 +77,24 @@ static void batcher_free(batcher *b, nn_engine *e)
         e->ops->free_host(e, b->y[k]);
         e->ops->free(e, &b->yt[k]);
     }
+    e->ops->free(e, &b->ids);
     free(b->idx);
     free(b->aug);
 }
 
-/* Where a training batch stands: its augmentation is drawn per (seed,
- * epoch, step, row), so a resumed run sees the same. */
+/* Where a training batch stands: augmentation and dropout are drawn per
+ * (seed, epoch, sample index), so a resumed run sees the same, and so
+ * does a run split over processes. */
 typedef struct batch_pos {
     uint64_t seed;
-    long long epoch, step;
+    long long epoch;
 } batch_pos;
 
 /* Gathers a batch straight into engine memory when it is host memory;
  * otherwise into host buffers that are then uploaded. Training batches
  * (pos != NULL) are augmented where an input's array has augmentation on
- * (data.augment: the image arrays). */
+ * (data.augment: the image arrays), and their sample indices go to b->ids
+ * for dropout. */
 static void load_batch(batcher *b, nn_model *m, const nn_objective *o, const nn_dataset *d,
                        const uint32_t *idx, int rows, const batch_pos *pos)
 {
@@ -96,7 +104,7 @@ static void load_batch(batcher *b, nn_model *m, const nn_objective *o, const nn_
         const nn_dataset *part = nn_dataset_input_part(d, i);
         float *x = e->ops->host_ptr(e, in);
         if (pos && nn_augment_active(&part->augment))
-            nn_augment_gather_x(part, idx, (size_t)rows, pos->seed, pos->epoch, pos->step, b->aug,
+            nn_augment_gather_x(part, idx, (size_t)rows, pos->seed, pos->epoch, b->aug,
                                 x ? x : b->x[i]);
         else
             nn_dataset_gather_x(part, idx, (size_t)rows, x ? x : b->x[i]);
@@ -111,6 +119,8 @@ static void load_batch(batcher *b, nn_model *m, const nn_objective *o, const nn_
         if (!y)
             e->ops->upload(e, &b->yt[k], b->y[k], (size_t)rows * (size_t)h->target_cols);
     }
+    if (pos)
+        e->ops->upload(e, &b->ids, nn_ids_bits(idx), (size_t)rows);
 }
 
 static void add_metrics(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
@@ -446,11 +456,13 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             const long long step = s.step;
             size_t start = (size_t)step * (size_t)batch;
             int rows = (int)(train->n - start < (size_t)batch ? train->n - start : (size_t)batch);
-            load_batch(&b, m, o, train, b.idx + start, rows,
-                       &(batch_pos){(uint64_t)t->seed, epoch, step});
-            nn_rng drop = nn_rng_split(&dropout_base, ((uint64_t)epoch << 32) | (uint64_t)step);
+            load_batch(&b, m, o, train, b.idx + start, rows, &(batch_pos){(uint64_t)t->seed, epoch});
+            /* the same stream for every batch of the epoch: each dropout
+             * call takes the next key, each sample its own mask */
+            nn_rng drop = nn_rng_split(&dropout_base, (uint64_t)epoch);
             nn_batch_loss parts;
-            double loss = nn_batch_gradients(m, o, b.ytp, rows, true, &drop, &parts);
+            nn_pass pass = {.e = m->e, .rows = rows, .training = true, .rng = &drop, .ids = &b.ids};
+            double loss = nn_batch_gradients(m, o, b.ytp, &pass, &parts);
             if (!isfinite(loss)) {
                 bool have_last = access(last_path, F_OK) == 0;
                 st = nn_fail(err, NN_ERR_RUNTIME,

@@ -311,24 +311,36 @@ static void test_dropout(void **state)
 {
     (void)state;
     NEED_DEVICE();
-    const size_t n = 100003;
+    const int rows = 331;
+    const size_t cols = 303, n = (size_t)rows * cols;
     const float rates[3] = {0.0f, 0.3f, 0.5f};
+    /* sample ids as the fit loop gives them: a shuffled batch's dataset
+     * indices (their bits in a float tensor) */
+    uint32_t *id = malloc(sizeof(uint32_t) * (size_t)rows);
+    for (int r = 0; r < rows; r++)
+        id[r] = (uint32_t)(r * 7919u + 13u) % 60000u;
+    pair ids = pair_new((size_t)rows, nn_ids_bits(id));
     for (int k = 0; k < 3; k++) {
-        nn_rng rc, rg;
-        nn_rng_seed(&rc, 42 + k, NN_STREAM_DROPOUT);
-        rg = rc;
+        nn_rng rng;
+        nn_rng_seed(&rng, 42 + k, NN_STREAM_DROPOUT);
         pair x = pair_rnd(n, -1, 1), m = pair_new(n, NULL), y = pair_new(n, NULL);
-        for (int rep = 0; rep < 2; rep++) { /* a second call draws another mask */
-            C->ops->dropout_forward(C, rates[k], &rc, &x.c, &m.c, &y.c, n);
-            G->ops->dropout_forward(G, rates[k], &rg, &x.g, &m.g, &y.g, n);
+        for (int rep = 0; rep < 2; rep++) { /* a second key draws another mask */
+            uint64_t key = nn_rng_u64(&rng);
+            C->ops->dropout_forward(C, rates[k], key, &ids.c, &x.c, &m.c, &y.c, rows, cols);
+            G->ops->dropout_forward(G, rates[k], key, &ids.g, &x.g, &m.g, &y.g, rows, cols);
             expect_close("dropout mask (exactly equal)", &m, 0.0);
             expect_close("dropout output (exactly equal)", &y, 0.0);
-            assert_memory_equal(&rc, &rg, sizeof rc);
+            /* without ids: the row index */
+            C->ops->dropout_forward(C, rates[k], key, NULL, &x.c, &m.c, &y.c, rows, cols);
+            G->ops->dropout_forward(G, rates[k], key, NULL, &x.g, &m.g, &y.g, rows, cols);
+            expect_close("dropout mask, row ids (exactly equal)", &m, 0.0);
         }
         pair_free(&x);
         pair_free(&m);
         pair_free(&y);
     }
+    pair_free(&ids);
+    free(id);
 }
 
 /* values on a grid of 0.25 steps: equal values (ties) are common */

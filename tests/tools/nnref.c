@@ -1071,7 +1071,9 @@ static int op_train_step(json_t *c, json_t *res)
     nn_node *out = m->output;
     nn_batch_loss parts;
     nn_tensor *ytp[1] = {&yt};
-    nn_batch_gradients(m, &o, ytp, (int)rows, training, &drop, &parts);
+    nn_batch_gradients(m, &o, ytp,
+                       &(nn_pass){.e = e, .rows = (int)rows, .training = training, .rng = &drop},
+                       &parts);
     double data_loss = parts.data, activity = parts.activity, penalty = parts.weights;
     json_object_set_new(res, "data_loss", json_real(data_loss));
     json_object_set_new(res, "activity_penalty", json_real(activity));

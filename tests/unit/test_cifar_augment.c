@@ -399,7 +399,7 @@ static void test_augment_identity(void **state)
     uint32_t idx[8] = {7, 0, 3, 3, 1, 2, 6, 5};
     float a[8 * 90], b[8 * 90], scratch[90];
     nn_dataset_gather_x(&d, idx, 8, a);
-    nn_augment_gather_x(&d, idx, 8, 42, 0, 0, scratch, b);
+    nn_augment_gather_x(&d, idx, 8, 42, 0, scratch, b);
     assert_memory_equal(a, b, sizeof a);
     /* an all-identity draw leaves the image untouched too */
     nn_augment_params p = {.zx = 1.0, .zy = 1.0};
@@ -424,7 +424,7 @@ static void test_augment_flip(void **state)
     float *aug = malloc(sizeof(float) * (size_t)(n * ss));
     float scratch[60];
     nn_dataset_gather_x(&d, idx, (size_t)n, plain);
-    nn_augment_gather_x(&d, idx, (size_t)n, 1, 0, 0, scratch, aug);
+    nn_augment_gather_x(&d, idx, (size_t)n, 1, 0, scratch, aug);
     int flipped = 0;
     for (int s = 0; s < n; s++) {
         const float *in = plain + s * ss, *out = aug + s * ss;
@@ -461,10 +461,10 @@ static void test_augment_seeds(void **state)
     uint32_t idx[4] = {0, 1, 2, 3};
     static float a[4 * 192], b[4 * 192], c[4 * 192], e[4 * 192];
     float scratch[192];
-    nn_augment_gather_x(&d, idx, 4, 7, 2, 5, scratch, a);
-    nn_augment_gather_x(&d, idx, 4, 7, 2, 5, scratch, b);
-    nn_augment_gather_x(&d, idx, 4, 8, 2, 5, scratch, c);
-    nn_augment_gather_x(&d, idx, 4, 7, 3, 5, scratch, e);
+    nn_augment_gather_x(&d, idx, 4, 7, 2, scratch, a);
+    nn_augment_gather_x(&d, idx, 4, 7, 2, scratch, b);
+    nn_augment_gather_x(&d, idx, 4, 8, 2, scratch, c);
+    nn_augment_gather_x(&d, idx, 4, 7, 3, scratch, e);
     assert_memory_equal(a, b, sizeof a);
     assert_memory_not_equal(a, c, sizeof a);
     assert_memory_not_equal(a, e, sizeof a); /* another epoch, another draw */

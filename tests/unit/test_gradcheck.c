@@ -500,9 +500,9 @@ static double train_loss(train_ctx *c, bool grad)
     nn_tensor *yt[NN_MAX_IO];
     for (int k = 0; k < o->n; k++)
         yt[k] = c->yt + k;
-    if (grad)
-        return nn_batch_gradients(m, o, yt, c->rows, true, NULL, NULL);
     nn_pass p = {.e = E, .rows = c->rows, .training = true, .rng = NULL};
+    if (grad)
+        return nn_batch_gradients(m, o, yt, &p, NULL);
     nn_model_forward(m, &p);
     return nn_batch_data_loss(m, o, yt, c->rows, false, NULL) + m->activity_penalty +
            nn_model_weight_penalty(m, false);
@@ -614,7 +614,8 @@ static void test_multi_io_gradients(void **state)
     train_ctx ctx = {m, yt, rows, &o};
     nn_batch_loss parts;
     nn_tensor *ytp[2] = {&yt[0], &yt[1]};
-    double total = nn_batch_gradients(m, &o, ytp, rows, true, NULL, &parts);
+    double total =
+        nn_batch_gradients(m, &o, ytp, &(nn_pass){.e = E, .rows = rows, .training = true}, &parts);
     /* the outputs' losses by hand from the outputs the pass produced */
     float *p1 = dl(&m->outputs[0]->out, 15), *p2 = dl(&m->outputs[1]->out, 10);
     double ce = 0.0, se = 0.0;

@@ -251,43 +251,36 @@ static void cpu_bias_grad(nn_engine *e, const nn_tensor *dY, nn_tensor *db, int 
     }
 }
 
-/* Inverted dropout. Each element's draw is a hash of (its index, a key
- * taken from the caller's stream): counter-based, so the mask is the same
- * whatever the thread count, and the loop vectorizes (32-bit multiplies).
- * Two rounds of a strong 32-bit finalizer keep neighbouring indices and
- * keys independent. */
-static inline uint32_t mix32(uint32_t x)
+/* Inverted dropout (the hash is nn_dropout_hash, engine.h): each row's
+ * mask depends on its sample id only, and the column loop vectorizes. */
+NN_KERNEL static void dropout_row(uint64_t key, uint32_t row_key, uint32_t threshold, float keep,
+                                  size_t cols, const float *restrict x, float *restrict m,
+                                  float *restrict y)
 {
-    x ^= x >> 16;
-    x *= 0x7feb352dU;
-    x ^= x >> 15;
-    x *= 0x846ca68bU;
-    x ^= x >> 16;
-    return x;
-}
-
-NN_KERNEL static void dropout_range(uint32_t k1, uint32_t k2, uint32_t threshold, float keep,
-                                    size_t lo, size_t hi, const float *restrict x,
-                                    float *restrict m, float *restrict y)
-{
-    for (size_t i = lo; i < hi; i++) {
-        uint32_t h = mix32(mix32((uint32_t)i ^ k1) + k2);
+    for (size_t c = 0; c < cols; c++) {
+        uint32_t h = nn_dropout_hash(key, row_key, (uint32_t)c);
         float mask = (h >> 8) >= threshold ? keep : 0.0f;
-        m[i] = mask;
-        y[i] = x[i] * mask;
+        m[c] = mask;
+        y[c] = x[c] * mask;
     }
 }
 
-static void cpu_dropout_forward(nn_engine *e, float rate, nn_rng *rng, const nn_tensor *x,
-                                nn_tensor *mask, nn_tensor *y, size_t n)
+static void cpu_dropout_forward(nn_engine *e, float rate, uint64_t key, const nn_tensor *ids,
+                                const nn_tensor *x, nn_tensor *mask, nn_tensor *y, int rows,
+                                size_t cols)
 {
     const float keep = 1.0f / (1.0f - rate);
     const uint32_t threshold = (uint32_t)((double)rate * 16777216.0);
-    uint64_t key = nn_rng_u64(rng); /* the next call gets another mask */
-    const uint32_t k1 = (uint32_t)key, k2 = (uint32_t)(key >> 32);
+    const uint32_t *id = ids ? (const uint32_t *)(const void *)ids->data : NULL;
     float *m = mask->data, *yy = y->data;
     const float *xx = x->data;
-    NN_PAR_RANGE(e->threads, n, lo, hi, dropout_range(k1, k2, threshold, keep, lo, hi, xx, m, yy));
+#pragma omp parallel for num_threads(e->threads) schedule(static) \
+    if ((size_t)rows * cols > NN_CPU_PAR_MIN)
+    for (int r = 0; r < rows; r++) {
+        size_t o = (size_t)r * cols;
+        dropout_row(key, nn_dropout_row_key(key, id ? id[r] : (uint32_t)r), threshold, keep, cols,
+                    xx + o, m + o, yy + o);
+    }
 }
 
 /* o may alias a or b (in-place masking): no restrict */

@@ -158,40 +158,34 @@ extern "C" void nn_gpu_bias_grad(nn_engine *e, const nn_tensor *dY, nn_tensor *d
     NN_GPU_LAUNCHED(e, "bias_grad");
 }
 
-/* The CPU engine's counter-based dropout hash (cpu_engine.c), bit for bit:
- * the same rng state gives the same mask on both engines. */
-static __device__ __forceinline__ uint32_t mix32(uint32_t x)
-{
-    x ^= x >> 16;
-    x *= 0x7feb352dU;
-    x ^= x >> 15;
-    x *= 0x846ca68bU;
-    x ^= x >> 16;
-    return x;
-}
-
-static __global__ void dropout_kernel(uint32_t k1, uint32_t k2, uint32_t threshold, float keep,
-                                      const float *x, float *m, float *y, size_t n)
+/* The CPU engine's counter-based dropout, bit for bit (the hash is
+ * engine.h's nn_dropout_hash): the same key and sample ids give the same
+ * mask on both engines. */
+static __global__ void dropout_kernel(uint64_t key, const uint32_t *ids, uint32_t threshold,
+                                      float keep, const float *x, float *m, float *y,
+                                      size_t cols, size_t n)
 {
     NN_GPU_FOR(i, n) {
-        uint32_t h = mix32(mix32((uint32_t)i ^ k1) + k2);
+        size_t r = i / cols;
+        uint32_t row_key = nn_dropout_row_key(key, ids ? ids[r] : (uint32_t)r);
+        uint32_t h = nn_dropout_hash(key, row_key, (uint32_t)(i - r * cols));
         float mask = (h >> 8) >= threshold ? keep : 0.0f;
         m[i] = mask;
         y[i] = x[i] * mask;
     }
 }
 
-extern "C" void nn_gpu_dropout_forward(nn_engine *e, float rate, nn_rng *rng,
-                                       const nn_tensor *x, nn_tensor *mask, nn_tensor *y,
-                                       size_t n)
+extern "C" void nn_gpu_dropout_forward(nn_engine *e, float rate, uint64_t key,
+                                       const nn_tensor *ids, const nn_tensor *x,
+                                       nn_tensor *mask, nn_tensor *y, int rows, size_t cols)
 {
     const float keep = 1.0f / (1.0f - rate);
     const uint32_t threshold = (uint32_t)((double)rate * 16777216.0);
-    uint64_t key = nn_rng_u64(rng); /* drawn even for n = 0, as the CPU engine */
+    size_t n = (size_t)rows * cols;
     if (n == 0)
         return;
-    dropout_kernel<<<LAUNCH(n)>>>((uint32_t)key, (uint32_t)(key >> 32), threshold, keep,
-                                  x->data, mask->data, y->data, n);
+    dropout_kernel<<<LAUNCH(n)>>>(key, ids ? (const uint32_t *)(const void *)ids->data : NULL,
+                                  threshold, keep, x->data, mask->data, y->data, cols, n);
     NN_GPU_LAUNCHED(e, "dropout");
 }
 

@@ -82,8 +82,9 @@ void nn_gpu_fill(nn_engine *e, nn_tensor *t, float value, size_t n);
 void nn_gpu_add_bias(nn_engine *e, nn_tensor *Y, const nn_tensor *b, int rows, int cols);
 void nn_gpu_bias_grad(nn_engine *e, const nn_tensor *dY, nn_tensor *db, int rows, int cols,
                       float beta);
-void nn_gpu_dropout_forward(nn_engine *e, float rate, nn_rng *rng, const nn_tensor *x,
-                            nn_tensor *mask, nn_tensor *y, size_t n);
+void nn_gpu_dropout_forward(nn_engine *e, float rate, uint64_t key, const nn_tensor *ids,
+                            const nn_tensor *x, nn_tensor *mask, nn_tensor *y, int rows,
+                            size_t cols);
 void nn_gpu_mul(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out, size_t n);
 void nn_gpu_axpy(nn_engine *e, float alpha, const nn_tensor *x, nn_tensor *y, size_t n);
 void nn_gpu_scale(nn_engine *e, nn_tensor *x, float alpha, size_t n);
