@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/onnx/graph.h"
+#include "formats/onnx_graph.h"
 #include "util/fileio.h"
 
 /* onnx.proto field numbers */

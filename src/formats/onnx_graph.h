@@ -7,8 +7,8 @@
  * the scope is the layer being exported, so a name in an error message or
  * in Netron says which layer made it. Allocation failures are collected
  * and reported once, by onnx_graph_write. */
-#ifndef NN_IO_ONNX_GRAPH_H
-#define NN_IO_ONNX_GRAPH_H
+#ifndef NN_FORMATS_ONNX_GRAPH_H
+#define NN_FORMATS_ONNX_GRAPH_H
 
 #include <stdint.h>
 

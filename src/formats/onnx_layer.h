@@ -1,17 +1,17 @@
-/* What the ONNX exporter's layer mappings share (onnx_export.c drives them;
- * onnx_core.c, onnx_conv.c and onnx_rnn.c hold them).
+/* What a layer row writes its ONNX export with (io/onnx/export.c drives
+ * the rows' mappings; formats/onnx_layer.c holds these helpers).
  *
  * A mapping reads the layer's settings from its Keras config (the same JSON
  * that model files carry, so the export sees exactly what was saved), its
  * weights from host copies, and its input shapes from the nodes; it adds
  * ONNX nodes that compute, on channels-last tensors with a leading batch
  * axis, what the layer's inference forward pass computes, and sets `out`. */
-#ifndef NN_IO_ONNX_LAYERS_H
-#define NN_IO_ONNX_LAYERS_H
+#ifndef NN_FORMATS_ONNX_LAYER_H
+#define NN_FORMATS_ONNX_LAYER_H
 
 #include <jansson.h>
 
-#include "io/onnx/graph.h"
+#include "formats/onnx_graph.h"
 #include "model/model.h"
 
 typedef struct onnx_layer {

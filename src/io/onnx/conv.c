@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/onnx/layers.h"
+#include "formats/onnx_layer.h"
 #include "layers/conv_geom.h"
 
 /* The window settings of a layer, from its Keras config. */

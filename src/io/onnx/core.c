@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/onnx/layers.h"
+#include "formats/onnx_layer.h"
 
 /* op(x) with one float attribute (LeakyRelu alpha, Elu alpha). */
 static const char *op_alpha(onnx_graph *g, const char *op, const char *x, float alpha)

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/onnx/layers.h"
+#include "formats/onnx_layer.h"
 #include "layers/common.h"
 
 typedef struct rnn_spec {
