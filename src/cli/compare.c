@@ -12,7 +12,9 @@ static const char help[] =
     "whose values differ between the runs, the epochs run, the best and final\n"
     "validation metric (val_accuracy when logged, else val_loss), the test\n"
     "result when evaluated, seconds per epoch and the parameter count.\n"
-    "A directory that is not a run stands for its subdirectories that are.\n"
+    "A directory that is not a run stands for its subdirectories that are;\n"
+    "anything else (a stray file, a folder without runs) is skipped with one\n"
+    "line on stderr.\n"
     "\n"
     "options:\n"
     "      --sort KEY   sort by a column (e.g. final_val_loss, params,\n"
@@ -39,7 +41,7 @@ int nn_cmd_compare(int argc, char **argv)
     }
     nn_run *runs;
     int n;
-    if (nn_runs_load(a.pos, a.n_pos, &runs, &n, &err))
+    if (nn_runs_load(a.pos, a.n_pos, stderr, &runs, &n, &err))
         return nn_cli_report(&err);
     nn_table_format fmt = a.csv ? NN_TABLE_CSV : a.markdown ? NN_TABLE_MARKDOWN : NN_TABLE_TEXT;
     bool maximize = a.sort && nn_runs_key_maximize(a.sort);

@@ -30,7 +30,9 @@ static const char help[] =
     "Draws the training curves of runs (written by nnctl train) as a PNG: two\n"
     "panels, loss and a metric, over the epochs; one colour per run, solid for\n"
     "training and dashed for validation. A directory that is not a run stands\n"
-    "for its subdirectories that are. Needs gnuplot (Debian: gnuplot-nox).\n"
+    "for its subdirectories that are; anything else (a stray file, a folder\n"
+    "without runs) is skipped with one line on stderr. Needs gnuplot (Debian:\n"
+    "gnuplot-nox).\n"
     "\n"
     "options:\n"
     "  -o, --output FILE   the PNG to write (required)\n"
@@ -366,7 +368,7 @@ int nn_cmd_plot(int argc, char **argv)
     }
     nn_run *runs;
     int n;
-    if (nn_runs_load(a.pos, a.n_pos, &runs, &n, &err))
+    if (nn_runs_load(a.pos, a.n_pos, stderr, &runs, &n, &err))
         return nn_cli_report(&err);
     nn_status st = plot(&a, runs, n, &err);
     nn_runs_free(runs, n);

@@ -303,8 +303,8 @@ static nn_status child_runs(const char *parent, char ***out, int *n_out, nn_erro
     return NN_OK;
 }
 
-nn_status nn_runs_load(const char *const *paths, int n_paths, nn_run **runs, int *n_runs,
-                       nn_error *err)
+nn_status nn_runs_load(const char *const *paths, int n_paths, FILE *skipped, nn_run **runs,
+                       int *n_runs, nn_error *err)
 {
     *runs = NULL;
     *n_runs = 0;
@@ -315,9 +315,21 @@ nn_status nn_runs_load(const char *const *paths, int n_paths, nn_run **runs, int
         char **dirs = NULL;
         int n_dirs = 0;
         const char *one = paths[p];
+        struct stat sb;
+        if (skipped && stat(paths[p], &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+            fprintf(skipped, "skipping %s: not a directory\n", paths[p]);
+            continue;
+        }
         if (is_dir(paths[p]) && !nn_run_dir_is_run(paths[p])) {
             if ((st = child_runs(paths[p], &dirs, &n_dirs, err)))
                 break;
+            if (n_dirs == 0 && skipped) {
+                fprintf(skipped,
+                        "skipping %s: not a run directory, and none of its subdirectories is "
+                        "one\n",
+                        paths[p]);
+                continue;
+            }
             if (n_dirs == 0) {
                 st = nn_fail(err, NN_ERR_USAGE,
                              "%s: not a run directory, and none of its subdirectories is one "
@@ -362,6 +374,11 @@ nn_status nn_runs_load(const char *const *paths, int n_paths, nn_run **runs, int
         v[i].name = nm;
     }
     free(clash);
+    if (!st && n == 0)
+        st = nn_fail(err, NN_ERR_USAGE,
+                     "no run directory among the %d path%s given (nnctl train writes spec.cfg, "
+                     "history.csv and run.json)",
+                     n_paths, n_paths == 1 ? "" : "s");
     if (st) {
         nn_runs_free(v, n);
         return st;

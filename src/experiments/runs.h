@@ -7,7 +7,7 @@
  *
  *   nn_run *runs; int n;
  *   const char *dirs[] = {"runs/"};               // parents expand to their runs
- *   if (nn_runs_load(dirs, 1, &runs, &n, &err)) return nn_cli_report(&err);
+ *   if (nn_runs_load(dirs, 1, stderr, &runs, &n, &err)) return nn_cli_report(&err);
  *   nn_runs_table(runs, n, "val_accuracy", true, NN_TABLE_TEXT, stdout, &err);
  *   nn_runs_free(runs, n);
  */
@@ -107,10 +107,13 @@ nn_status nn_run_load(const char *dir, nn_run *run, nn_error *err);
 void nn_run_free(nn_run *run);
 
 /* Loads every path: a run directory, or a parent whose subdirectories
- * include runs (those, sorted by name). A path that is neither is an error.
- * Names that collide get their full paths. Free with nn_runs_free. */
-nn_status nn_runs_load(const char *const *paths, int n_paths, nn_run **runs, int *n_runs,
-                       nn_error *err);
+ * include runs (those, sorted by name). A path that is neither (a stray
+ * file, a folder without runs) is skipped with one line on `skipped`, or
+ * is an error when skipped is NULL; a path that does not exist, or none
+ * left, is an error. Names that collide get their full paths. Free with
+ * nn_runs_free. */
+nn_status nn_runs_load(const char *const *paths, int n_paths, FILE *skipped, nn_run **runs,
+                       int *n_runs, nn_error *err);
 void nn_runs_free(nn_run *runs, int n);
 
 /* A test result by name (NaN when absent). */

@@ -174,9 +174,18 @@ assert got == sorted(loss, key=lambda n: (loss[n], n)), (got, loss)' "$W/out" "$
 nn compare "$R"
 cp "$W/out" "$W/parent"
 check "compare PARENT_DIR: its run subdirectories, same table" bash -c '[ -s "$1" ] && cmp "$1" "$2"' _ "$W/parent" "$W/text"
-nn compare "$R/base" "$W/notarun"
-if [ $rc = 2 ] && grep -q "notarun: not a run directory" "$W/err"; then ok "compare on a non-run directory: exit 2, 'not a run directory'"
-else bad "compare on a non-run directory: exit 2, 'not a run directory'" "exit $rc: $(cat "$W/err")"; fi
+echo "stray" >"$W/stray.txt"
+nn compare "$R/base" "$W/stray.txt" "$W/notarun"
+if [ $rc = 0 ] && [ "$(wc -l <"$W/err")" = 2 ] && grep -qx "skipping $W/stray.txt: not a directory" "$W/err" &&
+    grep -q "^skipping $W/notarun: not a run directory" "$W/err" && [ "$(tail -n +3 "$W/out" | awk '{print $1}')" = base ]; then
+    ok "compare with a stray file and a folder without runs: one 'skipping' line each, the run's row, exit 0"
+else bad "compare skips what is not a run, one line each" "exit $rc: $(cat "$W/err" "$W/out")"; fi
+nn compare "$W/stray.txt" "$W/notarun"
+if [ $rc = 2 ] && grep -q "no run directory among the 2 paths given" "$W/err"; then ok "compare with no run at all: exit 2, 'no run directory among the 2 paths given'"
+else bad "compare with no run at all: exit 2" "exit $rc: $(cat "$W/err")"; fi
+nn compare "$W/nonexistent"
+if [ $rc = 2 ] && grep -q "nonexistent: No such file or directory" "$W/err"; then ok "compare on a path that does not exist: exit 2 naming it"
+else bad "compare on a path that does not exist: exit 2 naming it" "exit $rc: $(cat "$W/err")"; fi
 nn compare "$R" --sort bogus
 if [ $rc = 2 ] && grep -q -- "--sort bogus" "$W/err"; then ok "compare --sort bogus: exit 2 naming the key"
 else bad "compare --sort bogus: exit 2 naming the key" "exit $rc: $(cat "$W/err")"; fi
@@ -198,15 +207,19 @@ if command -v gnuplot >/dev/null 2>&1; then
     check "plot: curves.png is a PNG of 640x480 (signature, IHDR)" pngsize "$W/curves.png" 640 480
     nn plot "$R" --output "$W/default.png" --metric accuracy
     check "plot PARENT_DIR --metric accuracy: a PNG of the default 1200x500" pngsize "$W/default.png" 1200 500
+    nn plot "$R/base" "$W/stray.txt" -o "$W/skip.png"
+    if [ $rc = 0 ] && [ "$(wc -l <"$W/err")" = 1 ] && grep -qx "skipping $W/stray.txt: not a directory" "$W/err"; then
+        ok "plot with a stray file: one 'skipping' line, the run plotted, exit 0"
+    else bad "plot with a stray file: one 'skipping' line, exit 0" "exit $rc: $(cat "$W/err")"; fi
     if ls "$W"/.*.tmp* "$W"/*.tmp* >/dev/null 2>&1; then bad "plot: no temporary files left next to the PNG" "$(ls -a "$W")"
     else ok "plot: no temporary files left next to the PNG"; fi
 else
     skip "plot PNG checks" "gnuplot not installed: scripts/install-deps"
 fi
-nn plot "$R/base" "$W/notarun" -o "$W/bad.png"
-if [ $rc = 2 ] && grep -q "not a run directory" "$W/err" && [ ! -e "$W/bad.png" ]; then
-    ok "plot on a non-run directory: exit 2, 'not a run directory', no PNG"
-else bad "plot on a non-run directory: exit 2, 'not a run directory', no PNG" "exit $rc: $(cat "$W/err")"; fi
+nn plot "$W/notarun" "$W/stray.txt" -o "$W/bad.png"
+if [ $rc = 2 ] && grep -q "no run directory among" "$W/err" && [ ! -e "$W/bad.png" ]; then
+    ok "plot with no run among its paths: exit 2, 'no run directory among', no PNG"
+else bad "plot with no run among its paths: exit 2, no PNG" "exit $rc: $(cat "$W/err")"; fi
 nn plot "$R/base" -o "$W/bad.png" --metric bogus
 if [ $rc = 2 ] && grep -q -- "--metric bogus" "$W/err"; then ok "plot --metric bogus: exit 2 naming the metric"
 else bad "plot --metric bogus: exit 2 naming the metric" "exit $rc: $(cat "$W/err")"; fi
