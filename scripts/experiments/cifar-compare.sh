@@ -11,7 +11,8 @@
 # EPOCHS defaults to 5, OUT_DIR to runs/cifar-compare, MODELS (the configs
 # to train) to all three, THREADS to all cores; curves in
 # OUT_DIR/curves.png (needs gnuplot). Each run is a normal nnctl run
-# directory (history.csv, model.h5, eval.json) under OUT_DIR.
+# directory (history.csv, model.h5, eval.json) under OUT_DIR; a rerun
+# replaces the runs it trains (--overwrite).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 NNCTL=${NNCTL:-$root/nnctl}
@@ -25,7 +26,7 @@ for name in ${MODELS:-cifar10_cnn cifar10_bn cifar10_resnet}; do
     # the spec with the test set as validation data, beside the runs
     sed "s|^  test *= *{\(.*\)};|  test = {\1};\n  validation = {\1};|" "$root/configs/$name.cfg" > "$out/$name.cfg"
     grep -q "validation = {" "$out/$name.cfg" || { echo "$0: cannot add validation to $name.cfg" >&2; exit 1; }
-    "$NNCTL" train "$out/$name.cfg" -o "$out/$name" --set "train.epochs=$epochs" \
+    "$NNCTL" train "$out/$name.cfg" -o "$out/$name" --overwrite --set "train.epochs=$epochs" \
         ${threads:+--threads "$threads"} -q
 done
 printf '%-6s %12s %12s %15s\n' epoch cifar10_cnn cifar10_bn cifar10_resnet

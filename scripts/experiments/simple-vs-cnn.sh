@@ -6,7 +6,8 @@
 # accuracy against training-set size.
 #   scripts/experiments/simple-vs-cnn.sh [OUT_DIR]     (default runs/simple-vs-cnn)
 # Environment: NNCTL (default ./nnctl), NNCTL_DATA, EPOCHS (default 4),
-# SIZES (default "5900 3000 1800 600 300"), THREADS.
+# SIZES (default "5900 3000 1800 600 300"), THREADS. A rerun replaces its
+# runs under OUT_DIR (--overwrite).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 NNCTL=${NNCTL:-./nnctl}
@@ -23,7 +24,7 @@ for n in $SIZES; do
     dir="$OUT/$net-$n"
     cfg=configs/mnist_mlp.cfg
     [ "$net" = cnn ] && cfg=configs/mnist_cnn_keras.cfg
-    "$NNCTL" train "$cfg" --quiet --threads "$THREADS" --run-dir "$dir" \
+    "$NNCTL" train "$cfg" --quiet --threads "$THREADS" --run-dir "$dir" --overwrite \
       --set data.train_subset="$n" --set train.epochs="$EPOCHS" >/dev/null
     acc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["accuracy"])' "$dir/eval.json")
     row="$row,$acc"

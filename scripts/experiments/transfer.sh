@@ -10,7 +10,7 @@
 # and OUT_DIR/transfer.csv. Environment: NNCTL (default ./nnctl), NNCTL_DATA
 # (the folder holding cifar-10-binary.tar.gz), THREADS, SEEDS (default
 # "1 2 3"). The pre-training is reused when OUT_DIR/transfer_pretrain/model.h5
-# exists.
+# exists; the other runs are replaced on a rerun (--overwrite).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 NNCTL=${NNCTL:-./nnctl}
@@ -23,7 +23,7 @@ acc() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["accurac
 if [ ! -f "$OUT/transfer_pretrain/model.h5" ]; then
   echo "pre-training on classes 0-4 -> $OUT/transfer_pretrain" >&2
   "$NNCTL" train configs/transfer/pretrain.cfg --quiet --threads "$THREADS" \
-    --run-dir "$OUT/transfer_pretrain" >/dev/null
+    --run-dir "$OUT/transfer_pretrain" --overwrite >/dev/null
 fi
 echo "run,seed,test_accuracy" > "$OUT/transfer.csv.tmp"
 echo "pretrain_classes_0-4,1,$(acc "$OUT/transfer_pretrain")" >> "$OUT/transfer.csv.tmp"
@@ -33,7 +33,7 @@ for seed in $SEEDS; do
     echo "$run (seed $seed): classes 5-9 from 1,000 images -> $dir" >&2
     extra=()
     [ "$run" = transfer ] && extra=(--set train.init_from="\"$OUT/transfer_pretrain/model.h5\"")
-    "$NNCTL" train "configs/transfer/$run.cfg" --quiet --threads "$THREADS" --run-dir "$dir" \
+    "$NNCTL" train "configs/transfer/$run.cfg" --quiet --threads "$THREADS" --run-dir "$dir" --overwrite \
       --set train.seed="$seed" "${extra[@]}" >/dev/null
     echo "${run}_classes_5-9,$seed,$(acc "$dir")" >> "$OUT/transfer.csv.tmp"
   done

@@ -17,6 +17,7 @@
 # Environment: SUBSET training samples (default 2000; validation is the last
 # 10% of them), EPOCHS (default 2), OUT (default runs/tutorial), THREADS
 # (default: all cores), NNCTL (default ./nnctl), NNCTL_DATA (MNIST location).
+# A rerun replaces the series' runs under OUT (--overwrite).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 NNCTL=${NNCTL:-./nnctl}
@@ -46,7 +47,8 @@ train() { # NAME SPEC ARGS...
     shift 2
     echo "== $name"
     # shellcheck disable=SC2068
-    "$NNCTL" train "$spec" ${@} "${common[@]}" --run-dir "$OUT/$name"
+    # --overwrite: a rerun of the series replaces its own runs
+    "$NNCTL" train "$spec" ${@} "${common[@]}" --run-dir "$OUT/$name" --overwrite
 }
 E=$EPOCHS
 # shellcheck disable=SC2046

@@ -9,6 +9,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "experiments/rundir.h"
 #include "experiments/runs.h"
 #include "session/session.h"
 #include "spec/spec.h"
@@ -46,7 +47,8 @@ static const char help[] =
     "\n"
     "Rerunning the same command resumes: trials with a run.json are kept, the\n"
     "others run again (DIR/sweep.json keeps the proposed trials). Ctrl-C stops\n"
-    "the running trials and exits 130.\n";
+    "the running trials and exits 130. DIR and each running trial's directory\n"
+    "are locked: a second sweep into DIR exits 1 naming the holder.\n";
 
 /* Before any trial runs: does the base spec accept the overrides and every
  * value of every parameter (each choice, each end of a range)? A typo is
@@ -251,6 +253,7 @@ int nn_cmd_sweep(int argc, char **argv)
     }
     nn_sweep sw;
     nn_trials ts = {0};
+    nn_run_lock lock = {.held = false, .fd = -1};
     int rc = 0;
     nn_status st = nn_sweep_load(&sw, a.pos[0], &err);
     if (st)
@@ -278,7 +281,8 @@ int nn_cmd_sweep(int argc, char **argv)
             *dot = '\0';
         snprintf(run_dir, sizeof run_dir, "runs/sweep-%s", name);
     }
-    if ((st = nn_mkdirs(run_dir, &err)))
+    /* one sweep per directory: a second one (or a train into it) is refused */
+    if ((st = nn_run_lock_take(run_dir, "sweep", &lock, &err)))
         goto out;
     char abs_dir[4096];
     if (!realpath(run_dir, abs_dir))
@@ -334,6 +338,7 @@ int nn_cmd_sweep(int argc, char **argv)
 out:
     if (st)
         rc = nn_cli_report(&err);
+    nn_run_lock_release(&lock);
     nn_trials_free(&ts);
     nn_sweep_free(&sw);
     return rc;

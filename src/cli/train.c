@@ -8,6 +8,8 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/eval_report.h"
+#include "experiments/resume_spec.h"
+#include "experiments/rundir.h"
 #include "util/json.h"
 #include "session/session.h"
 #include "util/fileio.h"
@@ -22,16 +24,25 @@ static const char help[] =
     "options:\n"
     "  -s, --set KEY=VALUE   override a spec key (repeatable), e.g.\n"
     "                        --set train.optimizer.lr=0.01 --set model.layers.[1].rate=0.3\n"
-    "  -o, --run-dir DIR     where to write (default runs/<model name>)\n"
+    "  -o, --run-dir DIR     where to write (default: runs/<model name>, then\n"
+    "                        runs/<model name>-2, -3, ...: a new directory per run)\n"
+    "      --overwrite       replace the run DIR holds (its files go once the new\n"
+    "                        run's first checkpoint is written); without it a\n"
+    "                        DIR that holds a run is refused\n"
     "  -t, --threads N       threads (default and 0: all cores; same as --set\n"
     "                        train.threads=N)\n"
     "      --engine cpu|gpu  compute engine (same as --set train.engine=...)\n"
     "      --device N        the GPU for --engine gpu (default 0)\n"
     "      --resume [FILE]   continue an interrupted run from FILE (default\n"
-    "                        RUN_DIR/last.h5, written after every epoch and on Ctrl-C)\n"
+    "                        RUN_DIR/last.h5, written after every epoch and on Ctrl-C;\n"
+    "                        RUN_DIR: --run-dir, FILE's folder, or the newest\n"
+    "                        runs/<model name>[-N] with a last.h5); prints the spec\n"
+    "                        keys that changed, refuses ones the state cannot take\n"
     "  -q, --quiet           no progress output\n"
     "      --json            print a JSON summary on stdout (progress goes to stderr)\n"
     "\n"
+    "A run directory is locked while a process writes into it: a second train,\n"
+    "resume or sweep into it exits 1 naming the holder's pid and host.\n"
     "Ctrl-C (or SIGTERM) stops after the current batch and saves RUN_DIR/last.h5\n"
     "(exit 130, or 143); a second Ctrl-C stops at once. A resumed run gives the\n"
     "same weights and history as one never interrupted (same seed and threads).\n"
@@ -45,11 +56,102 @@ static json_t *logs_json(const nn_logs *l)
     return o;
 }
 
+/* --overwrite of a directory holding a run: its files (listed before the
+ * new run starts) and the new spec.cfg wait for the first checkpoint. */
+typedef struct overwrite_ctx {
+    nn_run_files old;
+    const char *run_dir, *spec_text;
+    FILE *out;
+    bool quiet, done;
+} overwrite_ctx;
+
+static nn_status write_spec(const char *run_dir, const char *spec_text, nn_error *err)
+{
+    /* the effective spec (file plus overrides), for people and for
+     * nnctl compare */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/spec.cfg", run_dir);
+    return nn_write_file_atomic(path, spec_text, strlen(spec_text), err);
+}
+
+static nn_status replace_old_run(void *ctx, nn_error *err)
+{
+    overwrite_ctx *o = ctx;
+    if (o->done)
+        return NN_OK;
+    o->done = true;
+    nn_status st = write_spec(o->run_dir, o->spec_text, err);
+    if (st)
+        return st;
+    int n = nn_run_files_remove(&o->old);
+    if (!o->quiet)
+        fprintf(o->out, "Removed the old run's %d file%s from %s: the new run's first "
+                        "checkpoint is written\n",
+                n, n == 1 ? "" : "s", o->run_dir);
+    return NN_OK;
+}
+
+/* The directory this run writes into, locked: --run-dir; with --resume,
+ * FILE's folder or the newest runs/<model>[-N] that has a last.h5; else a
+ * new runs/<model>[-N]. */
+static nn_status claim_run_dir(const nn_args *a, const char *model_name, char *run_dir,
+                               size_t len, nn_run_lock *lock, nn_error *err)
+{
+    char base[4096];
+    snprintf(base, sizeof base, "runs/%s", model_name);
+    if (!a->run_dir && !a->resume)
+        return nn_run_dir_claim_new(base, run_dir, len, "train", lock, err);
+    nn_status st = NN_OK;
+    if (a->run_dir) {
+        snprintf(run_dir, len, "%s", a->run_dir);
+    } else if (a->resume_file) {
+        const char *slash = strrchr(a->resume_file, '/');
+        if (slash)
+            snprintf(run_dir, len, "%.*s", slash == a->resume_file ? 1 : (int)(slash - a->resume_file),
+                     a->resume_file);
+        else
+            snprintf(run_dir, len, ".");
+    } else {
+        st = nn_run_dir_latest(base, "last.h5", run_dir, len, err);
+    }
+    return st ? st : nn_run_lock_take(run_dir, a->resume ? "train --resume" : "train", lock, err);
+}
+
+/* --resume: the keys that changed against the checkpoint's spec (in
+ * *c), or an error naming a key the saved state cannot take. */
+static nn_status check_resume_spec(const nn_h5_model *f, const char *path, const char *spec_text,
+                                   nn_spec_changes *c, nn_error *err)
+{
+    long long epoch, step;
+    nn_status st = nn_fit_checkpoint_position(f, path, &epoch, &step, err);
+    if (st || !f->nnctl_spec)
+        return st;
+    return nn_resume_spec_changes(f->nnctl_spec, spec_text, path, step > 0, c, err);
+}
+
+/* "resuming with KEY OLD -> NEW" per change (on stderr as notes when
+ * --quiet: a change is never silent), and the same as JSON. */
+static json_t *report_changes(const nn_spec_changes *c, FILE *out, bool quiet)
+{
+    json_t *o = json_object();
+    for (int i = 0; i < c->n; i++) {
+        if (quiet)
+            fprintf(stderr, "nnctl: note: resuming with %s %s -> %s\n", c->v[i].key,
+                    c->v[i].from, c->v[i].to);
+        else
+            fprintf(out, "resuming with %s %s -> %s\n", c->v[i].key, c->v[i].from, c->v[i].to);
+        json_object_set_new(o, c->v[i].key,
+                            json_pack("{s:s, s:s}", "from", c->v[i].from, "to", c->v[i].to));
+    }
+    return o;
+}
+
 int nn_cmd_train(int argc, char **argv)
 {
     nn_args a;
     nn_error err = {0};
-    if (nn_args_parse(argc, argv, "train", "set run-dir threads engine quiet json resume", &a, &err))
+    if (nn_args_parse(argc, argv, "train",
+                      "set run-dir threads engine quiet json resume overwrite", &a, &err))
         return nn_cli_report(&err);
     if (a.help)
         return nn_cli_help(help);
@@ -57,10 +159,20 @@ int nn_cmd_train(int argc, char **argv)
         fprintf(stderr, "nnctl train: expected one spec file, got %d arguments\n%s", a.n_pos, help);
         return 2;
     }
+    if (a.resume && a.overwrite) {
+        fprintf(stderr, "nnctl train: --resume continues the run a directory holds and "
+                        "--overwrite replaces it: give one\n");
+        return 2;
+    }
     nn_spec *spec = NULL;
     nn_session s = {0};
     char *spec_text = NULL;
-    json_t *summary = NULL;
+    json_t *summary = NULL, *changed = NULL;
+    nn_run_lock lock = {.held = false, .fd = -1};
+    overwrite_ctx ow = {0};
+    nn_spec_changes changes = {0};
+    nn_h5_model ckpt;
+    bool have_ckpt = false;
     int rc = 0;
     const char *extra[2];
     char bufs[2][64];
@@ -78,27 +190,52 @@ int nn_cmd_train(int argc, char **argv)
         st = nn_session_build(&s, spec, &err);
     else
         nn_spec_free(spec);
+    /* The run directory, locked before anything is read or written: a
+     * second process is refused at once and the directory never mixes two
+     * runs. */
+    char run_dir[4096], resume_path[4200];
     if (!st)
-        st = nn_session_load_train(&s, &err);
-    char run_dir[4096];
-    if (!st) {
-        if (a.run_dir)
-            snprintf(run_dir, sizeof run_dir, "%s", a.run_dir);
-        else
-            snprintf(run_dir, sizeof run_dir, "runs/%s", s.model->name);
-        st = nn_mkdirs(run_dir, &err);
-    }
+        st = claim_run_dir(&a, s.model->name, run_dir, sizeof run_dir, &lock, &err);
     if (st)
         goto done;
+    if (a.resume_file)
+        snprintf(resume_path, sizeof resume_path, "%s", a.resume_file);
+    else
+        snprintf(resume_path, sizeof resume_path, "%s/last.h5", run_dir);
+    FILE *out = a.json ? stderr : stdout;
+    if (!a.resume && nn_run_dir_holds_run(run_dir)) {
+        if (!a.overwrite) {
+            st = nn_fail(&err, NN_ERR_RUNTIME,
+                         "'%s' already holds a run, and nnctl train never replaces one "
+                         "silently: choose another --run-dir (or none: runs/<model name>-N), "
+                         "continue it with --resume, or replace it with --overwrite",
+                         run_dir);
+            goto done;
+        }
+        if ((st = nn_run_files_list(run_dir, &ow.old, &err)))
+            goto done;
+        if (s.train.init_from[0])
+            nn_run_files_keep(&ow.old, s.train.init_from); /* read, never removed */
+        ow.run_dir = run_dir;
+        ow.spec_text = spec_text;
+        ow.out = out;
+        ow.quiet = a.quiet;
+    }
     /* files a killed run was writing when it died */
     nn_remove_stale_temps(run_dir);
-    /* the effective spec (file plus overrides), for people and for
-     * nnctl compare */
-    char spec_path[4200];
-    snprintf(spec_path, sizeof spec_path, "%s/spec.cfg", run_dir);
-    if ((st = nn_write_file_atomic(spec_path, spec_text, strlen(spec_text), &err)))
+    if (a.resume) {
+        if ((st = nn_h5_load(resume_path, &ckpt, &err)))
+            goto done;
+        have_ckpt = true;
+        if ((st = check_resume_spec(&ckpt, resume_path, spec_text, &changes, &err)))
+            goto done;
+    }
+    if ((st = nn_session_load_train(&s, &err)))
         goto done;
-    FILE *out = a.json ? stderr : stdout;
+    /* spec.cfg names the run in the directory: an overwritten run keeps its
+     * own until the new run's first checkpoint */
+    if (!ow.run_dir && (st = write_spec(run_dir, spec_text, &err)))
+        goto done;
     if (!a.quiet) {
         fprintf(out, "Train on %zu sample%s", s.train_set.n, s.train_set.n == 1 ? "" : "s");
         if (s.val_set.n)
@@ -122,15 +259,15 @@ int nn_cmd_train(int argc, char **argv)
     }
     nn_fit_state resume = {0};
     if (a.resume) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s", a.resume_file ? a.resume_file : run_dir);
-        if (!a.resume_file)
-            snprintf(path, sizeof path, "%s/last.h5", run_dir);
-        if ((st = nn_fit_load_resume(path, s.model, &s.train, &resume, &err)))
+        st = nn_fit_load_resume(&ckpt, resume_path, s.model, &s.train, &resume, &err);
+        nn_h5_model_free(&ckpt);
+        have_ckpt = false;
+        if (st)
             goto done;
         if (!a.quiet)
-            fprintf(out, "Resuming from %s at epoch %lld, batch %lld\n", path, resume.epoch + 1,
-                    resume.step + 1);
+            fprintf(out, "Resuming from %s at epoch %lld, batch %lld\n", resume_path,
+                    resume.epoch + 1, resume.step + 1);
+        changed = report_changes(&changes, out, a.quiet);
     }
     nn_fit_opts fo = {.run_dir = run_dir,
                       .spec_text = spec_text,
@@ -138,7 +275,9 @@ int nn_cmd_train(int argc, char **argv)
                       .tty = isatty(fileno(out)),
                       .quiet = a.quiet,
                       .shuffle = s.data.shuffle,
-                      .resume = a.resume ? &resume : NULL};
+                      .resume = a.resume ? &resume : NULL,
+                      .first_checkpoint = ow.run_dir ? replace_old_run : NULL,
+                      .ctx = &ow};
     nn_fit_result res;
     st = nn_fit(s.model, &s.train, &s.obj, &s.train_set, s.val_set.n ? &s.val_set : NULL, &fo,
                 &res, &err);
@@ -150,6 +289,8 @@ int nn_cmd_train(int argc, char **argv)
         goto done_quiet;
     }
     if (st)
+        goto done;
+    if (ow.run_dir && (st = replace_old_run(&ow, &err)))
         goto done;
     if (!a.quiet)
         fprintf(out, "Saved %s (%lld epoch%s, %.1fs)\n", res.model_path, res.epochs_run,
@@ -164,6 +305,10 @@ int nn_cmd_train(int argc, char **argv)
     json_object_set_new(summary, "epochs", json_integer(res.epochs_run));
     json_object_set_new(summary, "seconds", nn_json_number(res.seconds));
     json_object_set_new(summary, "final", logs_json(&res.last));
+    if (a.resume)
+        json_object_set_new(summary, "resumed",
+                            json_pack("{s:s, s:o}", "from", resume_path, "changed",
+                                      changed ? json_incref(changed) : json_object()));
     if (s.data.test.present) {
         const nn_dataset *test;
         nn_eval_result r;
@@ -198,6 +343,12 @@ done:
     if (st)
         rc = nn_cli_report(&err);
 done_quiet:
+    if (have_ckpt)
+        nn_h5_model_free(&ckpt);
+    nn_run_files_free(&ow.old);
+    nn_spec_changes_free(&changes);
+    nn_run_lock_release(&lock);
+    json_decref(changed);
     json_decref(summary);
     free(spec_text);
     nn_session_free(&s);

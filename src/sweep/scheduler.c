@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "experiments/rundir.h"
 #include "sweep/scheduler.h"
 #include "util/fileio.h"
 
@@ -29,6 +30,7 @@ typedef struct job {
     pid_t pid;
     int trial; /* index into trials */
     struct timespec start;
+    nn_run_lock lock; /* the trial directory's, shared with the trial */
 } job;
 
 static double since(const struct timespec *t0)
@@ -109,12 +111,17 @@ typedef struct spawn_ctx {
     int threads;
 } spawn_ctx;
 
-static nn_status spawn_trial(const spawn_ctx *c, const nn_trial *t, pid_t *pid, nn_error *err)
+/* Starts trial t with its directory locked (*lock, which the trial's
+ * process shares through NNCTL_RUN_LOCK_FD: nnctl train takes it as its
+ * own, and a user's command holds it while it runs). */
+static nn_status spawn_trial(const spawn_ctx *c, const nn_trial *t, pid_t *pid, nn_run_lock *lock,
+                             nn_error *err)
 {
     const nn_sweep *sw = c->sw;
-    char dir[4200], log[4400];
+    char dir[4200], log[4400], what[4400];
     nn_sweep_trial_dir(c->run_dir, t, dir, sizeof dir);
-    nn_status st = nn_mkdirs(dir, err);
+    snprintf(what, sizeof what, "sweep (trial-%04d of %s)", t->index, c->run_dir);
+    nn_status st = nn_run_lock_take(dir, what, lock, err);
     if (st)
         return st;
     snprintf(log, sizeof log, "%s/train.log", dir);
@@ -134,8 +141,20 @@ static nn_status spawn_trial(const spawn_ctx *c, const nn_trial *t, pid_t *pid, 
     }
     char threads[32];
     snprintf(threads, sizeof threads, "%d", c->threads);
-    int k = 0;
+    int k = 0, e = 0, m = 0;
     const char *path;
+    size_t n_env = 0;
+    while (environ[n_env])
+        n_env++;
+    envp = calloc(n_env + (size_t)n + 8, sizeof *envp);
+    if (!envp) {
+        st = nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+        goto done;
+    }
+    if (lock->held) {
+        snprintf(envs[m], sizeof envs[m], "%s=%d", NN_RUN_LOCK_FD_ENV, lock->fd);
+        envp[e++] = envs[m++];
+    }
     if (sw->command) {
         /* the user's own trainer: parameters in the environment */
         char *text = NULL;
@@ -149,15 +168,6 @@ static nn_status spawn_trial(const spawn_ctx *c, const nn_trial *t, pid_t *pid, 
             }
             free(text);
         }
-        size_t n_env = 0;
-        while (environ[n_env])
-            n_env++;
-        envp = calloc(n_env + (size_t)n + 8, sizeof *envp);
-        if (!envp) {
-            st = nn_fail(err, NN_ERR_RUNTIME, "out of memory");
-            goto done;
-        }
-        int e = 0, m = 0;
         for (int i = 0; i < n; i++) {
             char name[NN_PARAM_TEXT + 16];
             env_name(sw->space.p[i].key, name, sizeof name);
@@ -172,9 +182,6 @@ static nn_status spawn_trial(const spawn_ctx *c, const nn_trial *t, pid_t *pid, 
         envp[e++] = envs[m++];
         snprintf(envs[m], sizeof envs[m], "NNCTL_SWEEP_DIR=%s", sw->dir);
         envp[e++] = envs[m++];
-        for (size_t i = 0; i < n_env; i++)
-            if (strncmp(environ[i], "NNCTL_PARAM_", 12) && strncmp(environ[i], "NNCTL_RUN_DIR=", 14))
-                envp[e++] = environ[i];
         path = "/bin/sh";
         argv[k++] = "sh";
         argv[k++] = "-c";
@@ -204,8 +211,17 @@ static nn_status spawn_trial(const spawn_ctx *c, const nn_trial *t, pid_t *pid, 
         snprintf(last, sizeof last, "%s/last.h5", dir);
         if (access(last, F_OK) == 0)
             argv[k++] = "--resume";
+        else
+            argv[k++] = "--overwrite"; /* what a failed attempt left */
     }
     argv[k] = NULL;
+    size_t lock_env = strlen(NN_RUN_LOCK_FD_ENV);
+    for (size_t i = 0; i < n_env; i++)
+        if ((!sw->command || (strncmp(environ[i], "NNCTL_PARAM_", 12) &&
+                              strncmp(environ[i], "NNCTL_RUN_DIR=", 14))) &&
+            !(strncmp(environ[i], NN_RUN_LOCK_FD_ENV, lock_env) == 0 &&
+              environ[i][lock_env] == '='))
+            envp[e++] = environ[i];
 
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
@@ -214,6 +230,10 @@ static nn_status spawn_trial(const spawn_ctx *c, const nn_trial *t, pid_t *pid, 
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    /* the lock's descriptor stays open in the trial (dup2 onto itself
+     * clears close-on-exec) */
+    if (lock->held)
+        posix_spawn_file_actions_adddup2(&fa, lock->fd, lock->fd);
     /* its own process group: a terminal's Ctrl-C reaches only the sweep,
      * which then stops each trial once (a second SIGINT would kill a
      * trial before it saves); default signal handling, nothing blocked */
@@ -227,7 +247,7 @@ static nn_status spawn_trial(const spawn_ctx *c, const nn_trial *t, pid_t *pid, 
     posix_spawnattr_setpgroup(&at, 0);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
                                       POSIX_SPAWN_SETPGROUP);
-    int rc = posix_spawn(pid, path, &fa, &at, argv, envp ? envp : environ);
+    int rc = posix_spawn(pid, path, &fa, &at, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     if (rc)
@@ -238,6 +258,8 @@ done:
     free(sets);
     free(envs);
     free(envp);
+    if (st)
+        nn_run_lock_release(lock);
     return st;
 }
 
@@ -348,6 +370,8 @@ nn_status nn_sweep_run(const nn_sweep *sw, nn_trials *ts, const nn_sweep_sched *
     job *jobs = calloc((size_t)n_jobs, sizeof *jobs);
     if (!jobs)
         return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    for (int s = 0; s < n_jobs; s++)
+        jobs[s].lock = (nn_run_lock){.held = false, .fd = -1};
     nn_status st = NN_OK;
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
@@ -376,7 +400,7 @@ nn_status nn_sweep_run(const nn_sweep *sw, nn_trials *ts, const nn_sweep_sched *
             int slot = 0;
             while (jobs[slot].pid)
                 slot++;
-            if ((st = spawn_trial(&ctx, t, &jobs[slot].pid, err)))
+            if ((st = spawn_trial(&ctx, t, &jobs[slot].pid, &jobs[slot].lock, err)))
                 break;
             t->running = true;
             t->status = NN_TRIAL_PENDING;
@@ -401,6 +425,7 @@ nn_status nn_sweep_run(const nn_sweep *sw, nn_trials *ts, const nn_sweep_sched *
                 finished++;
                 finish_trial(sw, o->abs_dir, t, ws, since(&jobs[s].start), finished, total,
                              o->quiet);
+                nn_run_lock_release(&jobs[s].lock);
                 jobs[s].pid = 0;
                 running--;
                 nn_error e2 = {0};
@@ -431,6 +456,7 @@ nn_status nn_sweep_run(const nn_sweep *sw, nn_trials *ts, const nn_sweep_sched *
             for (int s = 0; s < n_jobs; s++)
                 if (jobs[s].pid == pid) {
                     ts->t[jobs[s].trial].running = false;
+                    nn_run_lock_release(&jobs[s].lock);
                     jobs[s].pid = 0;
                     running--;
                 }
@@ -440,6 +466,8 @@ nn_status nn_sweep_run(const nn_sweep *sw, nn_trials *ts, const nn_sweep_sched *
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    for (int s = 0; s < n_jobs; s++)
+        nn_run_lock_release(&jobs[s].lock);
     free(jobs);
     *stop_signal = stop_sig;
     return st;

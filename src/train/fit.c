@@ -267,22 +267,48 @@ static nn_status save_model(nn_model *m, const nn_train_cfg *t, const nn_fit_sta
     return st;
 }
 
+/* last.h5, the resumable checkpoint; the first one written tells
+ * opts->first_checkpoint. */
+static nn_status save_last(nn_model *m, const nn_train_cfg *t, const nn_fit_state *s,
+                           const nn_fit_opts *opts, const char *path, bool *first_done,
+                           nn_error *err)
+{
+    nn_status st = save_model(m, t, s, opts, path, false, err);
+    if (!st && !*first_done) {
+        *first_done = true;
+        if (opts->first_checkpoint)
+            st = opts->first_checkpoint(opts->ctx, err);
+    }
+    return st;
+}
+
 static double json_num(const json_t *o, const char *key, double def)
 {
     json_t *v = json_object_get(o, key);
     return json_is_number(v) ? json_number_value(v) : def;
 }
 
-nn_status nn_fit_load_resume(const char *path, nn_model *m, nn_train_cfg *t, nn_fit_state *st,
-                             nn_error *err)
+nn_status nn_fit_checkpoint_position(const nn_h5_model *f, const char *path, long long *epoch,
+                                     long long *step, nn_error *err)
+{
+    json_error_t jerr;
+    json_t *j = f->nnctl_state ? json_loads(f->nnctl_state, 0, &jerr) : NULL;
+    if (!j)
+        return nn_fail(err, NN_ERR_RUNTIME, "'%s': no training state: not an nnctl checkpoint",
+                       path);
+    *epoch = (long long)json_num(j, "epoch", 0);
+    *step = (long long)json_num(j, "step", 0);
+    json_decref(j);
+    return NN_OK;
+}
+
+nn_status nn_fit_load_resume(const nn_h5_model *f, const char *path, nn_model *m,
+                             nn_train_cfg *t, nn_fit_state *st, nn_error *err)
 {
     memset(st, 0, sizeof *st);
-    nn_h5_model f;
-    nn_status rc = nn_h5_load(path, &f, err);
-    if (rc)
-        return rc;
+    nn_status rc = NN_OK;
     json_error_t jerr;
-    json_t *j = f.nnctl_state ? json_loads(f.nnctl_state, 0, &jerr) : NULL;
+    json_t *j = f->nnctl_state ? json_loads(f->nnctl_state, 0, &jerr) : NULL;
     if (!j) {
         rc = nn_fail(err, NN_ERR_RUNTIME, "'%s': no training state: not an nnctl checkpoint",
                      path);
@@ -295,8 +321,8 @@ nn_status nn_fit_load_resume(const char *path, nn_model *m, nn_train_cfg *t, nn_
                      path, json_num(j, "seed", 0), t->seed);
         goto done;
     }
-    if ((rc = nn_model_load_weights(m, &f, path, err)) ||
-        (rc = nn_model_load_optimizer(m, &f, &t->optimizer, path, err)))
+    if ((rc = nn_model_load_weights(m, f, path, err)) ||
+        (rc = nn_model_load_optimizer(m, f, &t->optimizer, path, err)))
         goto done;
     st->epoch = (long long)json_num(j, "epoch", 0);
     st->step = (long long)json_num(j, "step", 0);
@@ -326,13 +352,12 @@ nn_status nn_fit_load_resume(const char *path, nn_model *m, nn_train_cfg *t, nn_
             rc = NN_ERR_RUNTIME;
             goto done;
         }
-        if ((rc = nn_model_load_best(m, &f, st->best_weights, &st->have_best_weights, path,
+        if ((rc = nn_model_load_best(m, f, st->best_weights, &st->have_best_weights, path,
                                      err)))
             goto done;
     }
 done:
     json_decref(j);
-    nn_h5_model_free(&f);
     if (rc)
         nn_fit_state_free(st);
     return rc;
@@ -423,6 +448,7 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
     }
     char last_path[4200];
     snprintf(last_path, sizeof last_path, "%s/last.h5", opts->run_dir);
+    bool first_done = false;
     nn_rng shuffle_base, dropout_base;
     nn_rng_seed(&shuffle_base, (uint64_t)t->seed, NN_STREAM_SHUFFLE);
     nn_rng_seed(&dropout_base, (uint64_t)t->seed, NN_STREAM_DROPOUT);
@@ -498,7 +524,7 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
                 capture_callbacks(&s, &es, &ck);
                 if (opts->tty && !opts->quiet)
                     fputc('\n', opts->out);
-                if ((st = save_model(m, t, &s, opts, last_path, false, err)))
+                if ((st = save_last(m, t, &s, opts, last_path, &first_done, err)))
                     goto done;
                 res->interrupted = nn_interrupt_pending();
                 snprintf(res->last_path, sizeof res->last_path, "%s", last_path);
@@ -552,7 +578,7 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
         capture_callbacks(&s, &es, &ck);
         if ((save && (st = save_model(m, t, &s, opts, path, t->checkpoint.save_weights_only,
                                       err))) ||
-            (st = save_model(m, t, &s, opts, last_path, false, err)))
+            (st = save_last(m, t, &s, opts, last_path, &first_done, err)))
             goto done;
         s.epoch = epoch;
         if (stop) {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "data/dataset.h"
+#include "io/keras/h5file.h"
 #include "model/model.h"
 #include "train/logs.h"
 #include "train/train_spec.h"
@@ -62,10 +63,16 @@ typedef struct nn_fit_state {
     bool stopped;                  /* early stopping ended the run */
 } nn_fit_state;
 
-/* Loads a checkpoint for --resume into m (weights, optimizer slots) and t
- * (optimizer iterations) and fills st; checks it belongs to this run. */
-nn_status nn_fit_load_resume(const char *path, nn_model *m, nn_train_cfg *t, nn_fit_state *st,
-                             nn_error *err);
+/* Where a checkpoint f (loaded from path) stands: the next epoch and
+ * batch to run (both from 0). NN_ERR_RUNTIME when it holds no training
+ * state (not an nnctl checkpoint). */
+nn_status nn_fit_checkpoint_position(const nn_h5_model *f, const char *path, long long *epoch,
+                                     long long *step, nn_error *err);
+/* Loads checkpoint f (read from path) for --resume into m (weights,
+ * optimizer slots) and t (optimizer iterations) and fills st; checks it
+ * belongs to this run. */
+nn_status nn_fit_load_resume(const nn_h5_model *f, const char *path, nn_model *m,
+                             nn_train_cfg *t, nn_fit_state *st, nn_error *err);
 void nn_fit_state_free(nn_fit_state *st);
 
 typedef struct nn_fit_opts {
@@ -75,6 +82,11 @@ typedef struct nn_fit_opts {
     bool tty, quiet;
     bool shuffle;            /* reshuffle the training set each epoch */
     nn_fit_state *resume;    /* continue from here, or NULL */
+    /* Called once, right after the run's first checkpoint (last.h5) is
+     * written (nnctl train --overwrite removes the old run's files then);
+     * an error stops training. NULL: nothing. */
+    nn_status (*first_checkpoint)(void *ctx, nn_error *err);
+    void *ctx;
 } nn_fit_opts;
 
 typedef struct nn_fit_result {

@@ -260,8 +260,8 @@ train: {
   callbacks = { checkpoint = { path = "w.h5"; save_weights_only = true; }; };
 };
 EOF
-tr_images() { echo train t.cfg -o "$T/run" -q --threads "$THREADS" --set "data.train.images=\"$1\""; }
-tr_labels() { echo train t.cfg -o "$T/run" -q --threads "$THREADS" --set "data.train.labels=\"$1\""; }
+tr_images() { echo train t.cfg -o "$T/run" --overwrite -q --threads "$THREADS" --set "data.train.images=\"$1\""; }
+tr_labels() { echo train t.cfg -o "$T/run" --overwrite -q --threads "$THREADS" --set "data.train.labels=\"$1\""; }
 
 # ---- the good files train, and give the model the other cases use ------------
 expect "good IDX pair trains" 0 -- train t.cfg -o "$T/good" -q --threads "$THREADS"
@@ -361,8 +361,8 @@ train: {
   batch_size = 16;
 };
 EOF
-tr_csv() { echo train seq.cfg -o "$T/run" -q --threads "$THREADS" --set "data.train.path=\"$1\""; }
-tr_tok() { echo train tok.cfg -o "$T/run" -q --threads "$THREADS" --set "data.train.path=\"$1\""; }
+tr_csv() { echo train seq.cfg -o "$T/run" --overwrite -q --threads "$THREADS" --set "data.train.path=\"$1\""; }
+tr_tok() { echo train tok.cfg -o "$T/run" --overwrite -q --threads "$THREADS" --set "data.train.path=\"$1\""; }
 # shellcheck disable=SC2046  # word splitting of tr_csv/tr_tok is wanted
 {
 expect "csv: a good file trains" 0 -- $(tr_csv seq-good.csv)

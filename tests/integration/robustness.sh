@@ -537,7 +537,9 @@ kills=0 rounds=0 finished=0 kfail=0 left=""
 touch "$W/kill-stamp"
 while [ $kills -lt 15 ] && [ $rounds -lt 40 ]; do
     rounds=$((rounds + 1))
-    if [ -f "$K/last.h5" ]; then args=(--resume); else args=(); fi
+    # no last.h5: start over, replacing what a run killed before its first
+    # checkpoint left (a history.csv written just before last.h5 would be)
+    if [ -f "$K/last.h5" ]; then args=(--resume); else args=(--overwrite); fi
     launch "$W/killrun" train "$W/k.cfg" -o "$K" --threads "$THREADS" -q "${args[@]}"
     # anywhere from 0.05 s to the whole uninterrupted run's time
     delay=$(awk -v r=$RANDOM -v t="$ksecs" 'BEGIN { printf "%.3f", 0.05 + t * r / 32767 }')
@@ -602,7 +604,7 @@ if [ $kfail = 0 ]; then
         nn train "$W/k.cfg" -o "$K" --threads "$THREADS" -q --resume
         if [ $rc = 0 ]; then ok "SIGKILL loop: final resume from last.h5 exits 0"; else bad "SIGKILL loop: final resume exits 0" "exit $rc: $(tail -3 "$W/log")"; fi
     else
-        nn train "$W/k.cfg" -o "$K" --threads "$THREADS" -q
+        nn train "$W/k.cfg" -o "$K" --threads "$THREADS" -q --overwrite
     fi
     compare_run "SIGKILL loop" "$K" "$W/ref_k"
     check "SIGKILL loop: eval.json equals the reference's" cmp "$W/ref_k/eval.json" "$K/eval.json"
