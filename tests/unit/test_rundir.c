@@ -67,9 +67,9 @@ static void test_lock_excludes_other_processes(void **state)
     assert_int_equal(nn_run_lock_take(dir, "train", &l, &err), NN_OK);
     assert_true(l.held);
     /* the refusal names this process and this host */
-    char me[64], host[256] = "";
-    snprintf(me, sizeof me, "pid %ld on host ", (long)getpid());
+    char me[400], host[256] = "";
     gethostname(host, sizeof host - 1);
+    snprintf(me, sizeof me, "pid %ld on host %s, since ", (long)getpid(), host);
     assert_int_equal(child_try_lock(dir, me), 1);
     /* util-linux's flock(1) sees the same lock: it is a real flock */
     char cmd[1024];
