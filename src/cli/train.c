@@ -244,18 +244,16 @@ int nn_cmd_train(int argc, char **argv)
                 s.engine->threads, s.engine->threads == 1 ? "" : "s", run_dir);
     }
     if (!s.val_set.n) {
-        const char *mon[2] = {s.train.early_stopping.enabled ? s.train.early_stopping.monitor : "",
-                              s.train.checkpoint.enabled && s.train.checkpoint.save_best_only
-                                  ? s.train.checkpoint.monitor
-                                  : ""};
-        const char *who[2] = {"early_stopping", "checkpoint"};
-        for (int i = 0; i < 2; i++)
-            if (!strncmp(mon[i], "val_", 4))
+        for (int i = 0; i < s.train.n_callbacks; i++) {
+            const nn_callback *cb = &s.train.callbacks[i];
+            const char *mon = cb->type->monitor ? cb->type->monitor(cb) : NULL;
+            if (mon && !strncmp(mon, "val_", 4))
                 fprintf(stderr,
                         "nnctl: warning: train.callbacks.%s monitors %s but there is no "
                         "validation data (set data.validation_split or data.validation): it will "
                         "never act\n",
-                        who[i], mon[i]);
+                        cb->type->name, mon);
+        }
     }
     nn_fit_state resume = {0};
     if (a.resume) {

@@ -223,27 +223,38 @@ static void copy_weights(nn_model *m, float *host, bool to_host)
         }
 }
 
-/* JSON has no infinity: a best value not yet set is stored as null. */
-static json_t *finite_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+/* The fit loop's side of what callbacks see (callback.h). */
+struct nn_fit_loop {
+    nn_fit_state *s;
+    nn_train_cfg *t;
+    const nn_fit_opts *opts;
+    bool keep_best;         /* some callback keeps a best-weights snapshot */
+    int n_saves;            /* saves asked for at this epoch's end */
+    struct {
+        char path[4096];
+        bool weights_only;
+    } saves[NN_MAX_CALLBACKS];
+};
 
 static char *state_json(const nn_train_cfg *t, const nn_fit_state *s)
 {
-    json_t *sums = json_array(), *heads = json_array();
+    json_t *sums = json_array(), *heads = json_array(), *cbs = json_object();
     for (int i = 0; i < t->n_metrics; i++)
         json_array_append_new(sums, json_real(s->sums[i]));
     for (int k = 0; k < t->n_outputs; k++)
         json_array_append_new(heads, json_real(s->head_sums[k]));
+    for (int i = 0; i < t->n_callbacks; i++) {
+        const nn_callback *cb = &t->callbacks[i];
+        if (cb->state && cb->type->save_state)
+            json_object_set_new(cbs, cb->key, cb->type->save_state(cb));
+    }
     json_t *j = json_pack(
-        "{s:i, s:I, s:I, s:f, s:o, s:o, s:I, s:I, s:f, s:I, s:{s:o, s:I, s:I, s:b}, "
-        "s:{s:o, s:b}, s:b, s:b}",
-        "version", 1, "epoch", (json_int_t)s->epoch, "step", (json_int_t)s->step, "loss_sum",
-        s->loss_sum, "metric_sums", sums, "head_loss_sums", heads, "seen", (json_int_t)s->seen,
-        "iterations",
+        "{s:i, s:I, s:I, s:f, s:o, s:o, s:I, s:I, s:f, s:I, s:o, s:b, s:b}", "version", 2,
+        "epoch", (json_int_t)s->epoch, "step", (json_int_t)s->step, "loss_sum", s->loss_sum,
+        "metric_sums", sums, "head_loss_sums", heads, "seen", (json_int_t)s->seen, "iterations",
         (json_int_t)t->optimizer.iterations, "nadam_m_schedule", t->optimizer.nadam_m_schedule,
-        "seed", (json_int_t)t->seed, "early_stopping", "best", finite_or_null(s->es_best), "wait",
-        (json_int_t)s->es_wait, "best_epoch", (json_int_t)s->es_best_epoch, "have_best",
-        s->es_have_best, "checkpoint", "best", finite_or_null(s->ck_best), "have_best",
-        s->ck_have_best, "best_weights", s->have_best_weights, "stopped", s->stopped);
+        "seed", (json_int_t)t->seed, "callbacks", cbs, "best_weights", s->have_best_weights,
+        "stopped", s->stopped);
     /* %.17g: doubles round-trip exactly, so a resumed epoch sums the same */
     char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(j);
@@ -339,13 +350,19 @@ nn_status nn_fit_load_resume(const nn_h5_model *f, const char *path, nn_model *m
                                : 0.0;
     t->optimizer.iterations = (long long)json_num(j, "iterations", 0);
     t->optimizer.nadam_m_schedule = json_num(j, "nadam_m_schedule", 1.0);
-    json_t *es = json_object_get(j, "early_stopping"), *ck = json_object_get(j, "checkpoint");
-    st->es_best = json_num(es, "best", NAN);
-    st->es_wait = (long long)json_num(es, "wait", 0);
-    st->es_best_epoch = (long long)json_num(es, "best_epoch", 0);
-    st->es_have_best = json_is_true(json_object_get(es, "have_best"));
-    st->ck_best = json_num(ck, "best", NAN);
-    st->ck_have_best = json_is_true(json_object_get(ck, "have_best"));
+    /* each callback's state by its key (version 1 kept EarlyStopping's and
+     * ModelCheckpoint's at the top level, under the same keys) */
+    json_t *cbs = json_object_get(j, "callbacks");
+    if (!json_is_object(cbs)) {
+        cbs = json_object();
+        const char *keys[] = {"early_stopping", "checkpoint"};
+        for (int i = 0; i < 2; i++)
+            if (json_is_object(json_object_get(j, keys[i])))
+                json_object_set(cbs, keys[i], json_object_get(j, keys[i]));
+        st->callbacks = cbs;
+    } else {
+        st->callbacks = json_incref(cbs);
+    }
     st->stopped = json_is_true(json_object_get(j, "stopped"));
     if (json_is_true(json_object_get(j, "best_weights"))) {
         if (!(st->best_weights = nn_malloc(total_weights(m) * sizeof(float), err))) {
@@ -366,33 +383,134 @@ done:
 void nn_fit_state_free(nn_fit_state *st)
 {
     free(st->best_weights);
+    json_decref(st->callbacks);
     memset(st, 0, sizeof *st);
 }
 
-/* The callbacks' state moves between their structs and nn_fit_state. */
-static void restore_callbacks(const nn_fit_state *s, nn_early_stopping *es, nn_checkpoint *ck)
+/* ---- services to callbacks (callback.h) ---- */
+
+nn_status nn_fit_keep_best(nn_fit_ctx *c, nn_error *err)
 {
-    if (s->es_have_best) {
-        es->best = s->es_best;
-        es->have_best = true;
-    }
-    es->wait = s->es_wait;
-    es->best_epoch = s->es_best_epoch;
-    if (s->ck_have_best) {
-        ck->best = s->ck_best;
-        ck->have_best = true;
-    }
+    nn_fit_loop *l = c->loop;
+    if (l->s->best_weights)
+        return NN_OK;
+    size_t n = total_weights(c->model);
+    if (!(l->s->best_weights = nn_malloc((n ? n : 1) * sizeof(float), err)))
+        return NN_ERR_RUNTIME;
+    const nn_fit_state *r = l->opts->resume;
+    l->s->have_best_weights = r && r->have_best_weights && r->best_weights;
+    if (l->s->have_best_weights)
+        memcpy(l->s->best_weights, r->best_weights, n * sizeof(float));
+    l->keep_best = true;
+    return NN_OK;
 }
 
-static void capture_callbacks(nn_fit_state *s, const nn_early_stopping *es,
-                              const nn_checkpoint *ck)
+void nn_fit_snapshot_best(nn_fit_ctx *c)
 {
-    s->es_best = es->best;
-    s->es_have_best = es->have_best;
-    s->es_wait = es->wait;
-    s->es_best_epoch = es->best_epoch;
-    s->ck_best = ck->best;
-    s->ck_have_best = ck->have_best;
+    nn_fit_loop *l = c->loop;
+    if (!l->s->best_weights)
+        return;
+    copy_weights(c->model, l->s->best_weights, true);
+    l->s->have_best_weights = true;
+}
+
+bool nn_fit_restore_best(nn_fit_ctx *c)
+{
+    nn_fit_loop *l = c->loop;
+    if (!l->s->best_weights || !l->s->have_best_weights)
+        return false;
+    copy_weights(c->model, l->s->best_weights, false);
+    return true;
+}
+
+nn_status nn_fit_request_save(nn_fit_ctx *c, const char *path, bool weights_only,
+                              nn_error *err)
+{
+    nn_fit_loop *l = c->loop;
+    if (l->n_saves == NN_MAX_CALLBACKS)
+        return nn_fail(err, NN_ERR_RUNTIME, "more than %d saves in one epoch", NN_MAX_CALLBACKS);
+    snprintf(l->saves[l->n_saves].path, sizeof l->saves[0].path, "%s", path);
+    l->saves[l->n_saves++].weights_only = weights_only;
+    return NN_OK;
+}
+
+double nn_fit_get_lr(const nn_fit_ctx *c)
+{
+    return c->train->optimizer.lr;
+}
+
+void nn_fit_set_lr(nn_fit_ctx *c, double lr)
+{
+    c->train->optimizer.lr = lr;
+}
+
+/* ---- the callbacks' hooks, in the spec's order ---- */
+
+#define EACH_CALLBACK(t, cb) \
+    for (nn_callback *cb = (t)->callbacks; cb < (t)->callbacks + (t)->n_callbacks; cb++)
+
+static nn_status callbacks_epoch_begin(nn_train_cfg *t, nn_fit_ctx *c, nn_error *err)
+{
+    nn_status st = NN_OK;
+    EACH_CALLBACK(t, cb)
+    if (!st && cb->type->epoch_begin)
+        st = cb->type->epoch_begin(cb, c, err);
+    return st;
+}
+
+static bool callbacks_want_batch(const nn_train_cfg *t, const nn_fit_ctx *c)
+{
+    for (int i = 0; i < t->n_callbacks; i++) {
+        const nn_callback_type *ty = t->callbacks[i].type;
+        if (ty->batch_end && (!ty->wants_batch || ty->wants_batch(&t->callbacks[i], c)))
+            return true;
+    }
+    return false;
+}
+
+static nn_status callbacks_batch_end(nn_train_cfg *t, nn_fit_ctx *c, const nn_logs *running,
+                                     nn_error *err)
+{
+    nn_status st = NN_OK;
+    EACH_CALLBACK(t, cb)
+    if (!st && cb->type->batch_end && (!cb->type->wants_batch || cb->type->wants_batch(cb, c)))
+        st = cb->type->batch_end(cb, c, running, err);
+    return st;
+}
+
+static nn_status callbacks_epoch_end(nn_train_cfg *t, nn_fit_ctx *c, const nn_logs *logs,
+                                     nn_error *err)
+{
+    nn_status st = NN_OK;
+    EACH_CALLBACK(t, cb)
+    if (!st && cb->type->epoch_end)
+        st = cb->type->epoch_end(cb, c, logs, err);
+    return st;
+}
+
+/* train_end for the first n callbacks (those whose train_begin ran). */
+static nn_status callbacks_train_end(nn_train_cfg *t, nn_fit_ctx *c, int n, nn_error *err)
+{
+    nn_status st = NN_OK;
+    for (int i = 0; i < n; i++) {
+        nn_callback *cb = &t->callbacks[i];
+        nn_error e2 = {0};
+        nn_status r = cb->type->train_end ? cb->type->train_end(cb, c, st ? &e2 : err) : NN_OK;
+        if (!st)
+            st = r;
+        cb->state = NULL;
+    }
+    return st;
+}
+
+/* The running means of this epoch so far (Keras's batch logs). */
+static void running_logs(nn_logs *running, const nn_train_cfg *t, const nn_fit_state *s)
+{
+    running->n = 0;
+    set_losses(running, t, "", s->loss_sum / (double)s->seen, s->head_sums, s->seen);
+    for (int i = 0; i < t->n_metrics; i++)
+        nn_logs_set(running, t->metrics[i].name,
+                    metric_value(&t->metrics[i], s->sums[i], s->seen));
 }
 
 nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_dataset *train,
@@ -408,14 +526,16 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
         (int)(t->batch_size < (long long)train->n ? t->batch_size : (long long)train->n);
     nn_fit_state s;
     memset(&s, 0, sizeof s);
-    nn_early_stopping es;
-    nn_checkpoint ck;
-    nn_history hist;
-    memset(&hist, 0, sizeof hist);
-    nn_tensorboard tb;
-    memset(&tb, 0, sizeof tb);
     batcher b;
     memset(&b, 0, sizeof b);
+    nn_fit_loop loop = {.s = &s, .t = t, .opts = opts};
+    const long long steps = (long long)((train->n + (size_t)batch - 1) / (size_t)batch);
+    nn_fit_ctx ctx = {.model = m, .train = t, .run_dir = opts->run_dir, .out = opts->out,
+                      .tty = opts->tty, .quiet = opts->quiet, .epochs = t->epochs,
+                      .steps = steps, .samples = train->n, .resumed = opts->resume != NULL,
+                      .loop = &loop};
+    int begun = 0; /* callbacks whose train_begin ran */
+    nn_logs running; /* one batch's running means: made here, not per batch */
     nn_status st = nn_model_plan(m, batch, err);
     /* one batcher for training and validation passes (its index array
      * covers both sets) */
@@ -424,27 +544,24 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
         st = batcher_init(&b, m, o, most, batch, err);
     if (st)
         goto done;
-    nn_early_stopping_begin(&es, &t->early_stopping);
-    nn_checkpoint_begin(&ck, &t->checkpoint);
     if (opts->resume) {
-        nn_fit_state *r = opts->resume;
-        s = *r;
-        s.best_weights = NULL; /* ours is allocated below */
-        restore_callbacks(r, &es, &ck);
+        s = *opts->resume;
+        s.best_weights = NULL; /* ours is allocated by nn_fit_keep_best */
+        s.have_best_weights = false;
+        s.callbacks = NULL;
     }
-    if ((st = nn_history_open(&hist, &t->history, opts->run_dir, err)) ||
-        (opts->resume && (st = nn_history_resume(&hist, s.epoch, err))))
-        goto done;
-    if (t->early_stopping.enabled && t->early_stopping.restore_best_weights) {
-        size_t n = total_weights(m);
-        if (!(s.best_weights = nn_malloc(n * sizeof(float), err))) {
-            st = NN_ERR_RUNTIME;
+    ctx.epoch = s.epoch;
+    ctx.step = s.step;
+    for (; begun < t->n_callbacks; begun++) {
+        nn_callback *cb = &t->callbacks[begun];
+        cb->state = NULL;
+        if (cb->type->train_begin && (st = cb->type->train_begin(cb, &ctx, err))) {
+            begun++; /* its train_end releases what it made */
             goto done;
         }
-        if (opts->resume && opts->resume->have_best_weights)
-            memcpy(s.best_weights, opts->resume->best_weights, n * sizeof(float));
-        else
-            s.have_best_weights = false;
+        json_t *saved = opts->resume ? json_object_get(opts->resume->callbacks, cb->key) : NULL;
+        if (saved && cb->state && cb->type->load_state)
+            cb->type->load_state(cb, saved);
     }
     char last_path[4200];
     snprintf(last_path, sizeof last_path, "%s/last.h5", opts->run_dir);
@@ -452,9 +569,6 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
     nn_rng shuffle_base, dropout_base;
     nn_rng_seed(&shuffle_base, (uint64_t)t->seed, NN_STREAM_SHUFFLE);
     nn_rng_seed(&dropout_base, (uint64_t)t->seed, NN_STREAM_DROPOUT);
-    const long long steps = (long long)((train->n + (size_t)batch - 1) / (size_t)batch);
-    if ((st = nn_tensorboard_begin(&tb, &t->tensorboard, opts->run_dir, m, steps, err)))
-        goto done;
     nn_progress prog = {.out = opts->out, .tty = opts->tty, .quiet = opts->quiet,
                         .epochs = t->epochs, .steps = steps};
     double t_start = now();
@@ -462,8 +576,11 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
     res->epochs_run = s.epoch;
     for (; s.epoch < t->epochs && !s.stopped; s.epoch++) {
         const long long epoch = s.epoch;
+        ctx.epoch = epoch;
         double t_epoch = now();
         nn_progress_epoch_begin(&prog, epoch);
+        if ((st = callbacks_epoch_begin(t, &ctx, err)))
+            goto done;
         for (size_t i = 0; i < train->n; i++)
             b.idx[i] = (uint32_t)i;
         if (opts->shuffle) {
@@ -478,8 +595,9 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             memset(s.sums, 0, sizeof s.sums);
             memset(s.head_sums, 0, sizeof s.head_sums);
         }
-        for (; s.step < steps; s.step++) {
+        for (; s.step < steps && !ctx.stop_training; s.step++) {
             const long long step = s.step;
+            ctx.step = step;
             size_t start = (size_t)step * (size_t)batch;
             int rows = (int)(train->n - start < (size_t)batch ? train->n - start : (size_t)batch);
             load_batch(&b, m, o, train, b.idx + start, rows, &(batch_pos){(uint64_t)t->seed, epoch});
@@ -506,22 +624,17 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
                 s.head_sums[k] += parts.head[k] * rows;
             add_metrics(m, t, o, &b, rows, s.sums);
             s.seen += (size_t)rows;
-            const long long tb_step = nn_tensorboard_batch_step(&tb, epoch, step);
-            if ((opts->tty && !opts->quiet) || tb_step) {
-                nn_logs running = {0};
-                set_losses(&running, t, "", s.loss_sum / (double)s.seen, s.head_sums, s.seen);
-                for (int i = 0; i < t->n_metrics; i++)
-                    nn_logs_set(&running, t->metrics[i].name,
-                                metric_value(&t->metrics[i], s.sums[i], s.seen));
-                if (opts->tty && !opts->quiet)
+            bool show = opts->tty && !opts->quiet, hooks = callbacks_want_batch(t, &ctx);
+            if (show || hooks) {
+                running_logs(&running, t, &s);
+                if (show)
                     nn_progress_step(&prog, step + 1, &running);
-                if (tb_step && (st = nn_tensorboard_batch_end(&tb, tb_step, &running, err)))
+                if (hooks && (st = callbacks_batch_end(t, &ctx, &running, err)))
                     goto done;
             }
             if (nn_interrupt_pending() && step + 1 < steps) {
                 /* Stop between batches with everything needed to go on. */
                 s.step = step + 1;
-                capture_callbacks(&s, &es, &ck);
                 if (opts->tty && !opts->quiet)
                     fputc('\n', opts->out);
                 if ((st = save_last(m, t, &s, opts, last_path, &first_done, err)))
@@ -537,10 +650,11 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
         }
         s.step = 0;
         nn_logs logs = {0};
-        set_losses(&logs, t, "", s.loss_sum / (double)train->n, s.head_sums, train->n);
+        /* s.seen: every sample, unless a callback stopped the epoch early */
+        set_losses(&logs, t, "", s.loss_sum / (double)s.seen, s.head_sums, s.seen);
         for (int i = 0; i < t->n_metrics; i++)
             nn_logs_set(&logs, t->metrics[i].name,
-                        metric_value(&t->metrics[i], s.sums[i], train->n));
+                        metric_value(&t->metrics[i], s.sums[i], s.seen));
         if (val && val->n) {
             nn_eval_result vr;
             evaluate_batches(m, t, o, val, batch, &b, &vr);
@@ -553,32 +667,23 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
         }
         nn_logs_set(&logs, "lr", nn_optimizer_current_lr(&t->optimizer));
         double secs = now() - t_epoch;
+        ctx.epoch_seconds = secs;
         nn_progress_epoch_end(&prog, &logs, secs);
         res->last = logs;
         res->epochs_run = epoch + 1;
-        if ((st = nn_history_append(&hist, epoch, &logs, secs, err)) ||
-            (st = nn_tensorboard_epoch_end(&tb, epoch, &logs, m, err)))
+        loop.n_saves = 0;
+        if ((st = callbacks_epoch_end(t, &ctx, &logs, err)))
             goto done;
-        bool improved, stop = nn_early_stopping_epoch_end(&es, epoch, &logs, &improved);
-        if (improved && s.best_weights) {
-            copy_weights(m, s.best_weights, true);
-            s.have_best_weights = true;
-        }
-        bool save;
-        char path[4096], msg[4300];
-        if ((st = nn_checkpoint_epoch_end(&ck, epoch, &logs, opts->run_dir, &save, path,
-                                          sizeof path, msg, sizeof msg, err)))
-            goto done;
-        if (msg[0] && t->checkpoint.verbose && !opts->quiet)
-            fprintf(opts->out, "%s\n", msg);
         /* The state as of the end of this epoch: resuming starts the next
          * (or, after early stopping, only writes the final model). */
+        bool stop = ctx.stop_training;
         s.epoch = epoch + 1;
         s.stopped = stop;
-        capture_callbacks(&s, &es, &ck);
-        if ((save && (st = save_model(m, t, &s, opts, path, t->checkpoint.save_weights_only,
-                                      err))) ||
-            (st = save_last(m, t, &s, opts, last_path, &first_done, err)))
+        for (int i = 0; i < loop.n_saves; i++)
+            if ((st = save_model(m, t, &s, opts, loop.saves[i].path, loop.saves[i].weights_only,
+                                 err)))
+                goto done;
+        if ((st = save_last(m, t, &s, opts, last_path, &first_done, err)))
             goto done;
         s.epoch = epoch;
         if (stop) {
@@ -597,20 +702,22 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             goto done;
         }
     }
-    if (s.best_weights && s.have_best_weights && es.best_epoch != res->epochs_run - 1) {
-        if (!opts->quiet)
-            fprintf(opts->out, "Restoring model weights from the end of the best epoch: %lld.\n",
-                    es.best_epoch + 1);
-        copy_weights(m, s.best_weights, false);
-    }
+    /* train_end (EarlyStopping restores the best weights) before the
+     * final model is written */
+    ctx.epoch = res->epochs_run - 1;
+    st = callbacks_train_end(t, &ctx, begun, err);
+    begun = 0;
+    if (st)
+        goto done;
     res->seconds = now() - t_start;
     snprintf(res->model_path, sizeof res->model_path, "%s/model.h5", opts->run_dir);
     st = save_model(m, t, &s, opts, res->model_path, false, err);
 done:
     nn_interrupt_uninstall();
+    ctx.failed = true;
+    nn_error ignored = {0}; /* the first error is the one to report */
+    callbacks_train_end(t, &ctx, begun, &ignored);
     free(s.best_weights);
-    nn_history_close(&hist);
-    nn_tensorboard_close(&tb);
     batcher_free(&b, m->e);
     return st;
 }

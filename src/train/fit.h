@@ -2,6 +2,7 @@
 #ifndef NN_TRAIN_FIT_H
 #define NN_TRAIN_FIT_H
 
+#include <jansson.h>
 #include <stdio.h>
 
 #include "data/dataset.h"
@@ -55,12 +56,10 @@ typedef struct nn_fit_state {
     long long epoch, step;         /* the next batch to run */
     double loss_sum, sums[NN_MAX_METRICS], head_sums[NN_MAX_IO];
     size_t seen;
-    double es_best, ck_best;       /* EarlyStopping / ModelCheckpoint */
-    long long es_wait, es_best_epoch;
-    bool es_have_best, ck_have_best;
+    json_t *callbacks;             /* each callback's state by its key (a resume), or NULL */
     float *best_weights;           /* restore_best_weights snapshot, or NULL */
     bool have_best_weights;
-    bool stopped;                  /* early stopping ended the run */
+    bool stopped;                  /* a callback ended the run (early stopping) */
 } nn_fit_state;
 
 /* Where a checkpoint f (loaded from path) stands: the next epoch and

@@ -313,32 +313,40 @@ static nn_status parse(const char *tb, nn_train_cfg *c, char *msg, size_t len)
             fail_msg("\"%s\" lacks \"%s\"", (text), (part));                                   \
     } while (0)
 
+/* The tensorboard callback's settings in c. */
+static const nn_tensorboard_cfg *tb_of(const nn_train_cfg *c)
+{
+    const nn_callback *cb = nn_train_callback(c, "tensorboard");
+    assert_non_null(cb);
+    return (const nn_tensorboard_cfg *)cb->cfg;
+}
+
 static void test_spec_keys(void **state)
 {
     (void)state;
     nn_train_cfg c;
     char msg[2048];
     assert_int_equal(parse("{}", &c, msg, sizeof msg), NN_OK);
-    assert_true(c.tensorboard.enabled);
-    assert_string_equal(c.tensorboard.log_dir, "tb");
-    assert_int_equal(c.tensorboard.histogram_freq, 0);
-    assert_int_equal(c.tensorboard.update_freq, 0); /* "epoch" */
+    assert_true(tb_of(&c)->enabled);
+    assert_string_equal(tb_of(&c)->log_dir, "tb");
+    assert_int_equal(tb_of(&c)->histogram_freq, 0);
+    assert_int_equal(tb_of(&c)->update_freq, 0); /* "epoch" */
 
     assert_int_equal(parse("{ log_dir = \"/abs/logs\"; histogram_freq = 2; update_freq = "
                            "\"batch\"; }",
                            &c, msg, sizeof msg),
                      NN_OK);
-    assert_string_equal(c.tensorboard.log_dir, "/abs/logs");
-    assert_int_equal(c.tensorboard.histogram_freq, 2);
-    assert_int_equal(c.tensorboard.update_freq, 1);
+    assert_string_equal(tb_of(&c)->log_dir, "/abs/logs");
+    assert_int_equal(tb_of(&c)->histogram_freq, 2);
+    assert_int_equal(tb_of(&c)->update_freq, 1);
     assert_int_equal(parse("{ update_freq = 100; }", &c, msg, sizeof msg), NN_OK);
-    assert_int_equal(c.tensorboard.update_freq, 100);
+    assert_int_equal(tb_of(&c)->update_freq, 100);
     /* digits in a string: what --set gives a key that held "batch" */
     assert_int_equal(parse("{ update_freq = \"7\"; }", &c, msg, sizeof msg), NN_OK);
-    assert_int_equal(c.tensorboard.update_freq, 7);
+    assert_int_equal(tb_of(&c)->update_freq, 7);
     assert_int_equal(parse("{ update_freq = \"epoch\"; enabled = false; }", &c, msg, sizeof msg),
                      NN_OK);
-    assert_false(c.tensorboard.enabled);
+    assert_false(tb_of(&c)->enabled);
 
     /* no group: off */
     memset(&c, 0xff, sizeof c);
@@ -351,7 +359,7 @@ static void test_spec_keys(void **state)
                      NN_OK);
     assert_int_equal(nn_spec_group(nn_spec_root(s), "train", true, &train, &err), NN_OK);
     assert_int_equal(nn_spec_train(train, three_units(), &c, &err), NN_OK);
-    assert_false(c.tensorboard.enabled);
+    assert_null(nn_train_callback(&c, "tensorboard"));
     nn_spec_free(s);
 }
 

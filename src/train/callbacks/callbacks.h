@@ -5,9 +5,54 @@
 
 #include <stdio.h>
 
+#include "train/callbacks/callback.h"
 #include "train/callbacks/tfevents.h"
 #include "train/logs.h"
 #include "train/train_spec.h"
+
+typedef enum { NN_MODE_AUTO = 0, NN_MODE_MIN, NN_MODE_MAX } nn_monitor_mode;
+
+typedef struct nn_early_stopping_cfg {
+    bool enabled;
+    char monitor[64];
+    double min_delta;
+    long long patience, start_from_epoch;
+    nn_monitor_mode mode;
+    bool has_baseline;
+    double baseline;
+    bool restore_best_weights;
+} nn_early_stopping_cfg;
+
+typedef struct nn_checkpoint_cfg {
+    bool enabled;
+    char path[PATH_MAX]; /* template, relative to the run directory */
+    char monitor[64];
+    nn_monitor_mode mode;
+    bool save_best_only, save_weights_only, verbose;
+} nn_checkpoint_cfg;
+
+typedef struct nn_history_cfg {
+    bool enabled;
+    char path[PATH_MAX];
+    char separator;
+    bool append;
+} nn_history_cfg;
+
+/* Keras's TensorBoard callback: event files under log_dir/train and
+ * log_dir/validation. */
+typedef struct nn_tensorboard_cfg {
+    bool enabled;
+    char log_dir[PATH_MAX];   /* relative to the run directory unless absolute */
+    long long histogram_freq; /* weight histograms every N epochs; 0: none */
+    long long update_freq;    /* batch scalars every N batches; 0: "epoch" (none) */
+} nn_tensorboard_cfg;
+
+/* Does `name` mean "bigger is better" (mode auto, Keras 2's rule)? */
+bool nn_monitor_maximize(nn_monitor_mode mode, const char *name);
+
+/* The built-in rows. */
+extern const nn_callback_type nn_callback_early_stopping, nn_callback_checkpoint,
+    nn_callback_history, nn_callback_tensorboard, nn_callback_exec;
 
 /* ---- progress ---- */
 typedef struct nn_progress {

@@ -135,3 +135,162 @@ nn_status nn_checkpoint_epoch_end(nn_checkpoint *c, long long epoch, const nn_lo
     }
     return NN_OK;
 }
+
+/* ---- the registry row ---- */
+
+static const char *const modes[] = {"auto", "min", "max", NULL};
+
+/* Validates a Python-style template: {epoch[:02d]} and {<logged>[:.4f]}. */
+static nn_status check_template(nn_spec_node *g, const char *path, const nn_train_cfg *c,
+                                nn_error *err)
+{
+    for (const char *p = path; *p; p++) {
+        if (*p == '}')
+            return nn_spec_fail(g, "path", err, NN_ERR_USAGE, "unmatched '}' in \"%s\"", path);
+        if (*p != '{')
+            continue;
+        const char *end = strchr(p, '}');
+        if (!end)
+            return nn_spec_fail(g, "path", err, NN_ERR_USAGE, "unmatched '{' in \"%s\"", path);
+        char field[96];
+        size_t len = (size_t)(end - p - 1);
+        if (len >= sizeof field)
+            len = sizeof field - 1;
+        memcpy(field, p + 1, len);
+        field[len] = '\0';
+        char *colon = strchr(field, ':');
+        if (colon)
+            *colon = '\0';
+        if (strcmp(field, "epoch") != 0) {
+            nn_status st = nn_callback_check_monitor(g, "path", field, c, err);
+            if (st)
+                return st;
+        }
+        p = end;
+    }
+    /* Try the formats now, on made-up values, so a bad one fails before
+     * training rather than after the first epoch. */
+    nn_logs logs = {0};
+    nn_logs_set(&logs, "loss", 0.5);
+    nn_logs_set(&logs, "val_loss", 0.5);
+    for (int i = 0; i < c->n_metrics; i++) {
+        char name[80];
+        nn_logs_set(&logs, c->metrics[i].name, 0.5);
+        snprintf(name, sizeof name, "val_%s", c->metrics[i].name);
+        nn_logs_set(&logs, name, 0.5);
+    }
+    char out[4096];
+    nn_error inner;
+    if (nn_format_template(path, 0, &logs, out, sizeof out, &inner))
+        return nn_spec_fail(g, "path", err, NN_ERR_USAGE, "%s", inner.msg);
+    return NN_OK;
+}
+
+static nn_status ck_parse(nn_callback *cb, nn_spec_node *g, const nn_train_cfg *t,
+                          nn_error *err)
+{
+    nn_checkpoint_cfg *k = (nn_checkpoint_cfg *)cb->cfg;
+    const char *monitor, *path;
+    int mode;
+    nn_status st;
+    if ((st = nn_spec_bool(g, "enabled", false, true, &k->enabled, err)) ||
+        (st = nn_spec_string(g, "path", false, "ckpt-{epoch:02d}.h5", &path, err)) ||
+        (st = nn_spec_string(g, "monitor", false, "val_loss", &monitor, err)) ||
+        (st = nn_spec_choice(g, "mode", false, modes, 0, &mode, err)) ||
+        (st = nn_spec_bool(g, "save_best_only", false, false, &k->save_best_only, err)) ||
+        (st = nn_spec_bool(g, "save_weights_only", false, false, &k->save_weights_only, err)) ||
+        (st = nn_spec_bool(g, "verbose", false, true, &k->verbose, err)))
+        return st;
+    k->mode = (nn_monitor_mode)mode;
+    if (strlen(path) >= sizeof k->path)
+        return nn_spec_fail(g, "path", err, NN_ERR_USAGE, "path too long");
+    snprintf(k->path, sizeof k->path, "%s", path);
+    snprintf(k->monitor, sizeof k->monitor, "%s", monitor);
+    if ((st = nn_callback_check_monitor(g, "monitor", monitor, t, err)))
+        return st;
+    return check_template(g, path, t, err);
+}
+
+static const char *ck_monitor(const nn_callback *cb)
+{
+    const nn_checkpoint_cfg *k = (const nn_checkpoint_cfg *)cb->cfg;
+    return k->enabled && k->save_best_only ? k->monitor : NULL;
+}
+
+static nn_status ck_train_begin(nn_callback *cb, nn_fit_ctx *c, nn_error *err)
+{
+    (void)c;
+    nn_checkpoint *s = calloc(1, sizeof *s);
+    if (!s)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    cb->state = s;
+    nn_checkpoint_begin(s, (const nn_checkpoint_cfg *)cb->cfg);
+    return NN_OK;
+}
+
+static nn_status ck_epoch_end(nn_callback *cb, nn_fit_ctx *c, const nn_logs *logs,
+                              nn_error *err)
+{
+    nn_checkpoint *s = cb->state;
+    bool save;
+    char path[4096], msg[4300];
+    nn_status st = nn_checkpoint_epoch_end(s, c->epoch, logs, c->run_dir, &save, path,
+                                           sizeof path, msg, sizeof msg, err);
+    if (st)
+        return st;
+    if (msg[0] && s->cfg->verbose && !c->quiet)
+        fprintf(c->out, "%s\n", msg);
+    return save ? nn_fit_request_save(c, path, s->cfg->save_weights_only, err) : NN_OK;
+}
+
+static nn_status ck_train_end(nn_callback *cb, nn_fit_ctx *c, nn_error *err)
+{
+    (void)c, (void)err;
+    free(cb->state);
+    cb->state = NULL;
+    return NN_OK;
+}
+
+static json_t *ck_save_state(const nn_callback *cb)
+{
+    const nn_checkpoint *s = cb->state;
+    return json_pack("{s:o, s:b}", "best", isfinite(s->best) ? json_real(s->best) : json_null(),
+                     "have_best", s->have_best);
+}
+
+static void ck_load_state(nn_callback *cb, const json_t *j)
+{
+    nn_checkpoint *s = cb->state;
+    json_t *best = json_object_get(j, "best");
+    if (json_is_true(json_object_get(j, "have_best")) && json_is_number(best)) {
+        s->best = json_number_value(best);
+        s->have_best = true;
+    }
+}
+
+static const nn_doc_key ck_keys[] = {
+    {"path", "string", "\"ckpt-{epoch:02d}.h5\"",
+     "file name template ({epoch}, {val_loss:.4f}, ...), relative to the run directory"},
+    {"monitor", "string", "\"val_loss\"", "the logged value save_best_only watches"},
+    {"mode", "string", "\"auto\"", "auto, min or max"},
+    {"save_best_only", "bool", "false", "save only when the monitor improves"},
+    {"save_weights_only", "bool", "false", "weights without the optimizer state"},
+    {"verbose", "bool", "true", "say when and why a file is written"},
+    {"enabled", "bool", "true", "false turns the callback off"},
+    {NULL, NULL, NULL, NULL},
+};
+
+const nn_callback_type nn_callback_checkpoint = {
+    .name = "checkpoint",
+    .keras_class = "ModelCheckpoint",
+    .doc = "saves the model every epoch or when a monitored value improves",
+    .keys = ck_keys,
+    .cfg_size = sizeof(nn_checkpoint_cfg),
+    .parse = ck_parse,
+    .monitor = ck_monitor,
+    .train_begin = ck_train_begin,
+    .epoch_end = ck_epoch_end,
+    .train_end = ck_train_end,
+    .save_state = ck_save_state,
+    .load_state = ck_load_state,
+};

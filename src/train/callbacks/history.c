@@ -132,3 +132,81 @@ void nn_history_close(nn_history *h)
     free(h->text);
     memset(h, 0, sizeof *h);
 }
+
+/* ---- the registry row ---- */
+
+static nn_status hist_parse(nn_callback *cb, nn_spec_node *g, const nn_train_cfg *t,
+                            nn_error *err)
+{
+    (void)t;
+    nn_history_cfg *h = (nn_history_cfg *)cb->cfg;
+    h->enabled = true;
+    h->separator = ',';
+    snprintf(h->path, sizeof h->path, "history.csv");
+    if (!g)
+        return NN_OK;
+    const char *path, *sep;
+    nn_status st;
+    if ((st = nn_spec_bool(g, "enabled", false, true, &h->enabled, err)) ||
+        (st = nn_spec_string(g, "path", false, "history.csv", &path, err)) ||
+        (st = nn_spec_string(g, "separator", false, ",", &sep, err)) ||
+        (st = nn_spec_bool(g, "append", false, false, &h->append, err)))
+        return st;
+    if (strlen(sep) != 1)
+        return nn_spec_fail(g, "separator", err, NN_ERR_USAGE,
+                            "expected a single character, got \"%s\"", sep);
+    if (strlen(path) >= sizeof h->path)
+        return nn_spec_fail(g, "path", err, NN_ERR_USAGE, "path too long");
+    h->separator = sep[0];
+    snprintf(h->path, sizeof h->path, "%s", path);
+    return NN_OK;
+}
+
+static nn_status hist_train_begin(nn_callback *cb, nn_fit_ctx *c, nn_error *err)
+{
+    nn_history *h = calloc(1, sizeof *h);
+    if (!h)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    cb->state = h;
+    nn_status st = nn_history_open(h, (const nn_history_cfg *)cb->cfg, c->run_dir, err);
+    if (!st && c->resumed)
+        st = nn_history_resume(h, c->epoch, err);
+    return st;
+}
+
+static nn_status hist_epoch_end(nn_callback *cb, nn_fit_ctx *c, const nn_logs *logs,
+                                nn_error *err)
+{
+    return nn_history_append(cb->state, c->epoch, logs, c->epoch_seconds, err);
+}
+
+static nn_status hist_train_end(nn_callback *cb, nn_fit_ctx *c, nn_error *err)
+{
+    (void)c, (void)err;
+    if (cb->state)
+        nn_history_close(cb->state);
+    free(cb->state);
+    cb->state = NULL;
+    return NN_OK;
+}
+
+static const nn_doc_key hist_keys[] = {
+    {"path", "string", "\"history.csv\"", "relative to the run directory"},
+    {"separator", "string", "\",\"", "one character between columns"},
+    {"append", "bool", "false", "add to an existing file instead of starting a new one"},
+    {"enabled", "bool", "true", "false: no history file"},
+    {NULL, NULL, NULL, NULL},
+};
+
+const nn_callback_type nn_callback_history = {
+    .name = "history",
+    .keras_class = "CSVLogger",
+    .doc = "writes each epoch's logged values, learning rate and time to a CSV file (on by "
+           "default)",
+    .keys = hist_keys,
+    .cfg_size = sizeof(nn_history_cfg),
+    .parse = hist_parse,
+    .train_begin = hist_train_begin,
+    .epoch_end = hist_epoch_end,
+    .train_end = hist_train_end,
+};

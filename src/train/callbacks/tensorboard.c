@@ -10,6 +10,7 @@
  *                       epoch_<metric>, step = epoch.
  * Each directory gets a new event file per run; a resumed run adds one, as
  * TensorFlow does. Files are flushed (fflush + fsync) after every epoch. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,3 +141,115 @@ void nn_tensorboard_close(nn_tensorboard *tb)
     free(tb->host);
     memset(tb, 0, sizeof *tb);
 }
+
+/* ---- the registry row ---- */
+
+/* update_freq: "epoch", "batch" (= 1) or a number of batches, as Keras. */
+static nn_status parse_update_freq(nn_spec_node *g, long long *out, nn_error *err)
+{
+    static const char *const words[] = {"epoch", "batch", NULL};
+    const char *s;
+    nn_error scratch;
+    if (nn_spec_string(g, "update_freq", false, "epoch", &s, &scratch) == NN_OK) {
+        /* digits as a string: what --set gives a key that held "batch" */
+        if (s[0] && strspn(s, "0123456789") == strlen(s)) {
+            *out = strlen(s) <= 12 ? strtoll(s, NULL, 10) : 0;
+            if (*out >= 1)
+                return NN_OK;
+            return nn_spec_fail(g, "update_freq", err, NN_ERR_USAGE,
+                                "expected \"epoch\", \"batch\" or a number of batches (an "
+                                "integer >= 1), got %s",
+                                s);
+        }
+        int which;
+        nn_status st = nn_spec_choice(g, "update_freq", false, words, 0, &which, err);
+        *out = which; /* epoch: 0, batch: 1 */
+        return st;
+    }
+    if (nn_spec_int(g, "update_freq", true, 0, LLONG_MIN, LLONG_MAX, out, &scratch) == NN_OK)
+        return nn_spec_int(g, "update_freq", true, 0, 1, 1LL << 40, out, err);
+    return nn_spec_fail(g, "update_freq", err, NN_ERR_USAGE,
+                        "expected \"epoch\", \"batch\" or a number of batches (an integer >= 1)");
+}
+
+static nn_status tb_parse(nn_callback *cb, nn_spec_node *g, const nn_train_cfg *t,
+                          nn_error *err)
+{
+    (void)t;
+    nn_tensorboard_cfg *k = (nn_tensorboard_cfg *)cb->cfg;
+    const char *dir;
+    nn_status st;
+    if ((st = nn_spec_bool(g, "enabled", false, true, &k->enabled, err)) ||
+        (st = nn_spec_string(g, "log_dir", false, "tb", &dir, err)) ||
+        (st = nn_spec_int(g, "histogram_freq", false, 0, 0, 1LL << 40, &k->histogram_freq,
+                          err)) ||
+        (st = parse_update_freq(g, &k->update_freq, err)))
+        return st;
+    if (!dir[0])
+        return nn_spec_fail(g, "log_dir", err, NN_ERR_USAGE, "expected a directory, got \"\"");
+    if (strlen(dir) >= sizeof k->log_dir)
+        return nn_spec_fail(g, "log_dir", err, NN_ERR_USAGE, "path too long");
+    snprintf(k->log_dir, sizeof k->log_dir, "%s", dir);
+    return NN_OK;
+}
+
+static nn_status tb_train_begin(nn_callback *cb, nn_fit_ctx *c, nn_error *err)
+{
+    nn_tensorboard *tb = calloc(1, sizeof *tb);
+    if (!tb)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    cb->state = tb;
+    return nn_tensorboard_begin(tb, (const nn_tensorboard_cfg *)cb->cfg, c->run_dir, c->model,
+                                c->steps, err);
+}
+
+static bool tb_wants_batch(const nn_callback *cb, const nn_fit_ctx *c)
+{
+    return nn_tensorboard_batch_step(cb->state, c->epoch, c->step) != 0;
+}
+
+static nn_status tb_batch_end(nn_callback *cb, nn_fit_ctx *c, const nn_logs *running,
+                              nn_error *err)
+{
+    long long global = nn_tensorboard_batch_step(cb->state, c->epoch, c->step);
+    return global ? nn_tensorboard_batch_end(cb->state, global, running, err) : NN_OK;
+}
+
+static nn_status tb_epoch_end(nn_callback *cb, nn_fit_ctx *c, const nn_logs *logs,
+                              nn_error *err)
+{
+    return nn_tensorboard_epoch_end(cb->state, c->epoch, logs, c->model, err);
+}
+
+static nn_status tb_train_end(nn_callback *cb, nn_fit_ctx *c, nn_error *err)
+{
+    (void)c, (void)err;
+    if (cb->state)
+        nn_tensorboard_close(cb->state);
+    free(cb->state);
+    cb->state = NULL;
+    return NN_OK;
+}
+
+static const nn_doc_key tb_keys[] = {
+    {"log_dir", "string", "\"tb\"", "relative to the run directory"},
+    {"update_freq", "string or int", "\"epoch\"",
+     "\"epoch\", \"batch\" or every N batches: batch scalars"},
+    {"histogram_freq", "int", "0", "weight histograms every N epochs (0: none)"},
+    {"enabled", "bool", "true", "false turns the callback off"},
+    {NULL, NULL, NULL, NULL},
+};
+
+const nn_callback_type nn_callback_tensorboard = {
+    .name = "tensorboard",
+    .keras_class = "TensorBoard",
+    .doc = "writes TensorBoard event files (scalars, weight histograms)",
+    .keys = tb_keys,
+    .cfg_size = sizeof(nn_tensorboard_cfg),
+    .parse = tb_parse,
+    .train_begin = tb_train_begin,
+    .wants_batch = tb_wants_batch,
+    .batch_end = tb_batch_end,
+    .epoch_end = tb_epoch_end,
+    .train_end = tb_train_end,
+};
