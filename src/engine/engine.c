@@ -1,6 +1,7 @@
 /* Engine selection and helpers shared by every engine. */
 #include "engine/engine.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -58,5 +59,30 @@ int nn_opt_slot_count(nn_opt_kind kind, bool amsgrad)
     case NN_OPT_ADAMAX: return 2;
     case NN_OPT_NADAM: return 2;
     default: return 0;
+    }
+}
+
+void nn_opt_step_constants(nn_opt_step *s)
+{
+    const double t = (double)s->t, b1 = s->beta_1, b2 = s->beta_2;
+    s->c0 = s->c1 = s->c2 = 0.0f;
+    switch (s->kind) {
+    case NN_OPT_ADAM:
+        s->c0 = (float)(s->lr * sqrt(1.0 - pow(b2, t)) / (1.0 - pow(b1, t)));
+        break;
+    case NN_OPT_ADAMAX:
+        s->c0 = (float)(s->lr / (1.0 - pow(b1, t)));
+        break;
+    case NN_OPT_NADAM: {
+        /* Keras 2 Nadam: momentum schedule mu_t; the product of the mu's so
+         * far (including mu_t) is s->nadam_mu_product. */
+        const double prod = s->nadam_mu_product, prod_next = prod * s->nadam_mu_next;
+        s->c0 = (float)((1.0 - s->nadam_mu_t) / (1.0 - prod));
+        s->c1 = (float)(s->nadam_mu_next / (1.0 - prod_next));
+        s->c2 = (float)(1.0 / (1.0 - pow(b2, t)));
+        break;
+    }
+    default:
+        break;
     }
 }

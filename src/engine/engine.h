@@ -106,7 +106,15 @@ typedef struct nn_opt_step {
     float initial_accumulator; /* Adagrad */
     double nadam_mu_t, nadam_mu_next, nadam_mu_product; /* Nadam schedule */
     float clipnorm, clipvalue; /* 0 = off; applied by the caller per tensor */
+    /* Per-step constants, computed once per step for every tensor and
+     * every engine (nn_opt_step_constants): Adam's lr * sqrt(1 - b2^t) /
+     * (1 - b1^t); Adamax's lr / (1 - b1^t); Nadam's momentum-schedule
+     * corrections c0, c1 and 1 / (1 - b2^t) as c2. */
+    float c0, c1, c2;
 } nn_opt_step;
+
+/* Fills s->c0..c2 from the rest of s. */
+void nn_opt_step_constants(nn_opt_step *s);
 
 /* A 2-D convolution or pooling window over channels-last (NHWC) tensors,
  * Keras semantics: cross-correlation, kernel (kh, kw, in, out), 'same'

@@ -150,6 +150,7 @@ void nn_optimizer_step(nn_optimizer *o, nn_model *m)
         o->nadam_m_schedule *= s.nadam_mu_t;
         s.nadam_mu_product = o->nadam_m_schedule;
     }
+    nn_opt_step_constants(&s);
     for (int i = 0; i < m->n_nodes; i++)
         for (int k = 0; k < m->nodes[i]->n_params; k++) {
             nn_param *p = &m->nodes[i]->params[k];

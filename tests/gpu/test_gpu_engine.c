@@ -583,6 +583,7 @@ static void opt_case(nn_opt_step s, const char *name)
         s.nadam_mu_t = mu;
         s.nadam_mu_next = s.beta_1 * (1.0 - 0.5 * pow(0.96, (t + 1) * 0.004));
         s.nadam_mu_product = prod;
+        nn_opt_step_constants(&s);
         C->ops->opt_update(C, &s, &w.c, &g.c, cs, n);
         G->ops->opt_update(G, &s, &w.g, &g.g, gs, n);
         pair_free(&g);

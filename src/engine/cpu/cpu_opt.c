@@ -4,7 +4,7 @@
 #include "engine/cpu/cpu_internal.h"
 
 /* One update rule over a range; the switch is outside the loops so each
- * rule vectorizes. c0..c3 are per-step constants prepared by the caller. */
+ * rule vectorizes. c0..c2 are the step's constants (nn_opt_step). */
 NN_KERNEL static void update_range(const nn_opt_step *s, float c0, float c1, float c2,
                                    float *restrict w, const float *restrict g,
                                    float *restrict s0, float *restrict s1, float *restrict s2,
@@ -112,27 +112,7 @@ void nn_cpu_opt_update(nn_engine *e, const nn_opt_step *s, nn_tensor *wt, const 
     float *s0 = slots[0] ? slots[0]->data : NULL;
     float *s1 = slots[1] ? slots[1]->data : NULL;
     float *s2 = slots[2] ? slots[2]->data : NULL;
-    const double t = (double)s->t, b1 = s->beta_1, b2 = s->beta_2;
-    float c0 = 0.0f, c1 = 0.0f, c2 = 0.0f;
-    switch (s->kind) {
-    case NN_OPT_ADAM:
-        c0 = (float)(s->lr * sqrt(1.0 - pow(b2, t)) / (1.0 - pow(b1, t)));
-        break;
-    case NN_OPT_ADAMAX:
-        c0 = (float)(s->lr / (1.0 - pow(b1, t)));
-        break;
-    case NN_OPT_NADAM: {
-        /* Keras 2 Nadam: momentum schedule mu_t; the product of the mu's so
-         * far (including mu_t) comes from the caller. */
-        const double prod = s->nadam_mu_product, prod_next = prod * s->nadam_mu_next;
-        c0 = (float)((1.0 - s->nadam_mu_t) / (1.0 - prod));
-        c1 = (float)(s->nadam_mu_next / (1.0 - prod_next));
-        c2 = (float)(1.0 / (1.0 - pow(b2, t)));
-        break;
-    }
-    default:
-        break;
-    }
+    const float c0 = s->c0, c1 = s->c1, c2 = s->c2;
     NN_PAR_RANGE(e->threads, n, lo, hi,
                  update_range(s, c0, c1, c2, w + lo, g + lo, s0 ? s0 + lo : NULL,
                               s1 ? s1 + lo : NULL, s2 ? s2 + lo : NULL, hi - lo));

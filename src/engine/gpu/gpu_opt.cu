@@ -90,25 +90,7 @@ extern "C" void nn_gpu_opt_update(nn_engine *e, const nn_opt_step *s, nn_tensor 
                                   const nn_tensor *g, nn_tensor *slots[3], size_t n)
 {
     opt_args a = {s->kind,    s->lr,   s->momentum, s->rho,     s->beta_1, s->beta_2,
-                  s->epsilon, s->nesterov, s->amsgrad, 0.0f,    0.0f,      0.0f};
-    const double t = (double)s->t, b1 = s->beta_1, b2 = s->beta_2;
-    switch (s->kind) {
-    case NN_OPT_ADAM:
-        a.c0 = (float)(s->lr * sqrt(1.0 - pow(b2, t)) / (1.0 - pow(b1, t)));
-        break;
-    case NN_OPT_ADAMAX:
-        a.c0 = (float)(s->lr / (1.0 - pow(b1, t)));
-        break;
-    case NN_OPT_NADAM: {
-        const double prod = s->nadam_mu_product, prod_next = prod * s->nadam_mu_next;
-        a.c0 = (float)((1.0 - s->nadam_mu_t) / (1.0 - prod));
-        a.c1 = (float)(s->nadam_mu_next / (1.0 - prod_next));
-        a.c2 = (float)(1.0 / (1.0 - pow(b2, t)));
-        break;
-    }
-    default:
-        break;
-    }
+                  s->epsilon, s->nesterov, s->amsgrad, s->c0,   s->c1,     s->c2};
     if (n == 0)
         return;
     update_kernel<<<nn_gpu_blocks(n), NN_GPU_THREADS, 0, nn_gpu(e)->stream>>>(
