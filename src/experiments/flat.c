@@ -215,3 +215,92 @@ nn_status nn_flat_diff(const nn_flat *const *specs, int n, const char ***keys, i
     *n_keys = m;
     return NN_OK;
 }
+
+/* "train.callbacks.[N]." -> N, and where the rest of the key starts. */
+static int callback_index(const char *key, const char **rest)
+{
+    static const char prefix[] = "train.callbacks.[";
+    if (strncmp(key, prefix, sizeof prefix - 1) != 0)
+        return -1;
+    char *end;
+    long n = strtol(key + sizeof prefix - 1, &end, 10);
+    if (end[0] != ']' || (end[1] != '.' && end[1] != '\0') || n < 0 || n > 100000)
+        return -1;
+    *rest = end + 1;
+    return (int)n;
+}
+
+nn_status nn_flat_callbacks_by_type(nn_flat *f, nn_error *err)
+{
+    /* each entry's type, and which occurrence of it the entry is */
+    int most = -1;
+    const char *rest;
+    for (int i = 0; i < f->n; i++) {
+        int k = callback_index(f->kv[i].key, &rest);
+        if (k > most)
+            most = k;
+    }
+    if (most < 0)
+        return NN_OK;
+    const char **type = calloc((size_t)most + 1, sizeof *type);
+    int *nth = calloc((size_t)most + 1, sizeof *nth);
+    if (!type || !nth) {
+        free(type);
+        free(nth);
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    }
+    for (int i = 0; i < f->n; i++) {
+        int k = callback_index(f->kv[i].key, &rest);
+        if (k >= 0 && !strcmp(rest, ".type") && !f->kv[i].numeric)
+            type[k] = f->kv[i].value;
+    }
+    for (int k = 0; k <= most; k++)
+        for (int j = 0; j < k && type[k]; j++)
+            nth[k] += type[j] && !strcmp(type[j], type[k]);
+    /* the keys first (the types are strings of the type entries), then
+     * the type entries go: the new keys imply them */
+    nn_status st = NN_OK;
+    for (int i = 0; i < f->n && !st; i++) {
+        nn_kv *kv = &f->kv[i];
+        int k = callback_index(kv->key, &rest);
+        if (k < 0 || !type[k] || !strcmp(rest, ".type"))
+            continue;
+        char *key = nth[k] ? nn_runs__asprintf(err, "train.callbacks.%s[%d]%s", type[k],
+                                               nth[k] + 1, rest)
+                           : nn_runs__asprintf(err, "train.callbacks.%s%s", type[k], rest);
+        if (!key) {
+            st = NN_ERR_RUNTIME;
+            break;
+        }
+        free(kv->key);
+        kv->key = key;
+    }
+    int o = 0;
+    for (int i = 0; i < f->n; i++) {
+        int k = callback_index(f->kv[i].key, &rest);
+        if (!st && k >= 0 && type[k] && !strcmp(rest, ".type")) {
+            free(f->kv[i].key);
+            free(f->kv[i].value);
+            continue;
+        }
+        f->kv[o++] = f->kv[i];
+    }
+    f->n = o;
+    free(type);
+    free(nth);
+    return st;
+}
+
+bool nn_flat_callback_key(const char *key, char *type, size_t len, const char **leaf)
+{
+    static const char prefix[] = "train.callbacks.";
+    if (strncmp(key, prefix, sizeof prefix - 1) != 0)
+        return false;
+    const char *t = key + sizeof prefix - 1, *dot = strchr(t, '.');
+    if (!dot || t[0] == '[')
+        return false;
+    size_t n = strcspn(t, "[.");
+    snprintf(type, len, "%.*s", (int)n, t);
+    *leaf = dot + 1;
+    return true;
+}

@@ -46,10 +46,11 @@ static const char *why_fixed(const char *key, bool mid_epoch)
     if (has_prefix(key, "train.metrics"))
         return "the metrics cannot change on resume: history.csv's columns and the saved "
                "partial sums are the old metrics'";
-    if (has_prefix(key, "train.callbacks.early_stopping.monitor") ||
-        has_prefix(key, "train.callbacks.early_stopping.mode") ||
-        has_prefix(key, "train.callbacks.checkpoint.monitor") ||
-        has_prefix(key, "train.callbacks.checkpoint.mode"))
+    char type[64];
+    const char *rest;
+    if (nn_flat_callback_key(key, type, sizeof type, &rest) &&
+        (!strcmp(type, "early_stopping") || !strcmp(type, "checkpoint")) &&
+        (!strcmp(rest, "monitor") || !strcmp(rest, "mode")))
         return "the saved best value is the old monitor's: it cannot change on resume";
     if (mid_epoch && (!strcmp(key, "train.batch_size") || has_prefix(key, "train.loss") ||
                       !strcmp(key, "data.shuffle")))
@@ -58,10 +59,13 @@ static const char *why_fixed(const char *key, bool mid_epoch)
     return NULL;
 }
 
-/* One spirit, one key: optimizer = "adam" is optimizer.type, and
- * learning_rate is lr. */
+/* One setting, one key: optimizer = "adam" is optimizer.type,
+ * learning_rate is lr, and a list of typed callbacks is the keyed form. */
 static nn_status normalize(nn_flat *f, nn_error *err)
 {
+    nn_status st = nn_flat_callbacks_by_type(f, err);
+    if (st)
+        return st;
     for (int i = 0; i < f->n; i++) {
         nn_kv *kv = &f->kv[i];
         const char *to = NULL;

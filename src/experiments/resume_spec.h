@@ -33,7 +33,8 @@ typedef struct nn_spec_changes {
  *   - part-way through an epoch (mid_epoch): train.batch_size, train.loss,
  *     data.shuffle (the rest of the epoch would not match its start).
  * `train.optimizer = "adam"` and `optimizer = { type = "adam"; }` are the
- * same; so are lr and learning_rate. where: the checkpoint's name, for
+ * same; so are lr and learning_rate, and train.callbacks as a list of
+ * typed groups or keyed by type. where: the checkpoint's name, for
  * messages. */
 nn_status nn_resume_spec_changes(const char *stored, const char *current, const char *where,
                                  bool mid_epoch, nn_spec_changes *out, nn_error *err);

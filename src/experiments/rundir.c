@@ -290,14 +290,15 @@ static nn_status add_template(nn_run_files *f, const char *dir, const char *rel,
     return add_matching(f, folder, glob, false, 0, cap, err);
 }
 
-/* The value of a string key in a flattened spec, or NULL. */
-static const char *flat_string(const nn_flat *spec, const char *key, char *buf, size_t len)
+/* TensorBoard's event files under dir/log (and the folders holding them). */
+static nn_status add_events(nn_run_files *f, const char *dir, const char *log, int *cap,
+                            nn_error *err)
 {
-    const nn_kv *kv = nn_flat_get(spec, key);
-    if (!kv || kv->numeric || kv->value[0] == '[')
-        return NULL;
-    snprintf(buf, len, "%s", kv->value);
-    return buf;
+    if (!inside(log))
+        return NN_OK;
+    char folder[PATH_MAX];
+    snprintf(folder, sizeof folder, "%s/%s", dir, log);
+    return add_matching(f, folder, "events.out.tfevents.*", true, 0, cap, err);
 }
 
 nn_status nn_run_files_list(const char *dir, nn_run_files *out, nn_error *err)
@@ -315,23 +316,30 @@ nn_status nn_run_files_list(const char *dir, nn_run_files *out, nn_error *err)
         nn_spec_flatten(text, path, &spec, &ignore) != NN_OK)
         memset(&spec, 0, sizeof spec);
     free(text);
-    char h[PATH_MAX], ck[PATH_MAX], tb[PATH_MAX];
-    const char *names[] = {
-        "spec.cfg", "run.json", "eval.json", "model.h5", "last.h5", "history.csv", "ckpt-{epoch}.h5",
-        flat_string(&spec, "train.callbacks.history.path", h, sizeof h),
-        flat_string(&spec, "train.callbacks.checkpoint.path", ck, sizeof ck)};
-    nn_status st = NN_OK;
-    for (size_t i = 0; !st && i < sizeof names / sizeof names[0]; i++)
-        if (names[i])
-            st = add_template(out, dir, names[i], &cap, err);
-    const char *log = flat_string(&spec, "train.callbacks.tensorboard.log_dir", tb, sizeof tb);
-    if (!log)
-        log = "tb";
-    if (!st && inside(log)) {
-        char folder[PATH_MAX];
-        snprintf(folder, sizeof folder, "%s/%s", dir, log);
-        st = add_matching(out, folder, "events.out.tfevents.*", true, 0, &cap, err);
+    nn_status st = spec.n ? nn_flat_callbacks_by_type(&spec, err) : NN_OK;
+    static const char *const defaults[] = {"spec.cfg",    "run.json",    "eval.json",
+                                           "model.h5",    "last.h5",     "history.csv",
+                                           "ckpt-{epoch}.h5"};
+    for (size_t i = 0; !st && i < sizeof defaults / sizeof defaults[0]; i++)
+        st = add_template(out, dir, defaults[i], &cap, err);
+    /* TensorBoard's default folder, unless the spec names its own */
+    bool own_log = false;
+    for (int i = 0; !st && i < spec.n; i++) {
+        char type[64];
+        const char *rest;
+        const nn_kv *kv = &spec.kv[i];
+        if (kv->numeric || kv->value[0] == '[' ||
+            !nn_flat_callback_key(kv->key, type, sizeof type, &rest))
+            continue;
+        if (!strcmp(rest, "path") && (!strcmp(type, "history") || !strcmp(type, "checkpoint"))) {
+            st = add_template(out, dir, kv->value, &cap, err);
+        } else if (!strcmp(rest, "log_dir") && !strcmp(type, "tensorboard")) {
+            own_log = true;
+            st = add_events(out, dir, kv->value, &cap, err);
+        }
     }
+    if (!st && !own_log)
+        st = add_events(out, dir, "tb", &cap, err);
     nn_flat_free(&spec);
     if (st)
         nn_run_files_free(out);

@@ -49,6 +49,15 @@ const nn_kv *nn_flat_get(const nn_flat *f, const char *key);
  * "absent": equal only to another NULL. */
 bool nn_kv_equal(const nn_kv *a, const nn_kv *b);
 
+/* train.callbacks written as a list of typed groups, ( { type =
+ * "checkpoint"; path = "a.h5"; }, ... ), rewritten as the keyed form,
+ * train.callbacks.checkpoint.path (a type listed again: checkpoint[2].path),
+ * so both forms compare alike. */
+nn_status nn_flat_callbacks_by_type(nn_flat *f, nn_error *err);
+/* A key of a callback in the keyed form: its type ("checkpoint" for
+ * train.callbacks.checkpoint[2].path) and the rest after it ("path"). */
+bool nn_flat_callback_key(const char *key, char *type, size_t len, const char **leaf);
+
 /* The keys whose values are not the same in all n specs (a key absent from
  * some spec counts as different), in order of first appearance (spec 0's
  * order, then keys only later specs have). *keys are pointers into the specs

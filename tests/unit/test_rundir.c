@@ -239,6 +239,19 @@ static void test_holds_run(void **state)
     touch(tpath("holds/ckpt-03.h5"), "x");
     assert_true(nn_run_dir_holds_run(d));
     remove(tpath("holds/ckpt-03.h5"));
+    /* callbacks as a list of typed groups: a second checkpoint callback's
+     * files count too */
+    touch(tpath("holds/spec.cfg"),
+          "train = { callbacks = ( { type = \"checkpoint\"; path = \"a-{epoch}.h5\"; },\n"
+          "  { type = \"checkpoint\"; path = \"b-{epoch}.h5\"; },\n"
+          "  { type = \"history\"; path = \"log.csv\"; } ); };\n");
+    touch(tpath("holds/b-7.h5"), "x");
+    assert_true(nn_run_dir_holds_run(d));
+    remove(tpath("holds/b-7.h5"));
+    touch(tpath("holds/log.csv"), "epoch,loss\n");
+    assert_true(nn_run_dir_holds_run(d));
+    remove(tpath("holds/log.csv"));
+    assert_false(nn_run_dir_holds_run(d));
     /* a model file of the user's own is not a run */
     touch(tpath("holds/pretrained.h5"), "x");
     assert_false(nn_run_dir_holds_run(d));
@@ -375,6 +388,22 @@ static void test_resume_changes_refused(void **state)
     assert_int_equal(nn_resume_spec_changes(base, b64, "ck.h5", false, &c, &err), NN_OK);
     assert_int_equal(c.n, 1);
     nn_spec_changes_free(&c);
+    /* a monitor, in the keyed form or as a list of typed callbacks */
+    const char *es = SPEC("128", "0.2", ADAM, "32", "train_subset = 1000;",
+                          "seed = 1; callbacks = { early_stopping = { monitor = \"val_loss\"; "
+                          "patience = 2; }; };");
+    const char *es_list = SPEC("128", "0.2", ADAM, "32", "train_subset = 1000;",
+                               "seed = 1; callbacks = ( { type = \"history\"; }, { type = "
+                               "\"early_stopping\"; monitor = \"val_loss\"; patience = 3; } );");
+    assert_int_equal(nn_resume_spec_changes(es, es_list, "ck.h5", false, &c, &err), NN_OK);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.v[0].key, "train.callbacks.early_stopping.patience");
+    nn_spec_changes_free(&c);
+    expect_refused(es,
+                   SPEC("128", "0.2", ADAM, "32", "train_subset = 1000;",
+                        "seed = 1; callbacks = ( { type = \"early_stopping\"; monitor = "
+                        "\"val_accuracy\"; patience = 2; } );"),
+                   false, "train.callbacks.early_stopping.monitor changed (val_loss -> val_accuracy)");
     /* the training data's shape, the seed, the metrics */
     expect_refused(base, SPEC("128", "0.2", ADAM, "32", "train_subset = 500;", "seed = 1;"), false,
                    "data.train_subset changed (1000 -> 500)");
