@@ -44,8 +44,12 @@ typedef enum {
     NN_ACT_SOFTSIGN,
     NN_ACT_HARD_SIGMOID,
     NN_ACT_LEAKY_RELU,
-    NN_ACT_SWISH,
+    NN_ACT_SWISH,       /* silu: x sigmoid(x) */
     NN_ACT_GELU,
+    NN_ACT_RELU6,       /* min(max(x, 0), 6) */
+    NN_ACT_MISH,        /* x tanh(softplus(x)) */
+    NN_ACT_EXPONENTIAL, /* exp(x) */
+    NN_ACT_HARD_SILU,   /* x relu6(x + 3) / 6 (Keras 3's hard_silu, PyTorch's Hardswish) */
     NN_ACT_COUNT
 } nn_act;
 
@@ -64,6 +68,12 @@ typedef enum {
     NN_LOSS_SOFTMAX_CE,       /* fused softmax + CE on logits, one-hot targets */
     NN_LOSS_SPARSE_CE,        /* on probabilities, integer targets */
     NN_LOSS_SPARSE_SOFTMAX_CE,/* fused, integer targets */
+    NN_LOSS_CATEGORICAL_HINGE,/* max(max((1-y) p) - sum(y p) + 1, 0), per sample */
+    NN_LOSS_KL_DIVERGENCE,    /* sum y log(y / p), both clipped to [eps, 1] */
+    NN_LOSS_POISSON,          /* mean p - y log(p + eps) */
+    NN_LOSS_LOG_COSH,         /* mean log(cosh(p - y)) */
+    NN_LOSS_HUBER,            /* mean 0.5 d^2 (|d| <= delta), delta |d| - 0.5 delta^2 */
+    NN_LOSS_COSINE_SIMILARITY,/* -sum of the l2-normalized y and p, per sample */
     NN_LOSS_COUNT
 } nn_loss_kind;
 
@@ -208,8 +218,9 @@ typedef struct nn_engine_ops {
     /* Loss over a batch of `rows` samples with `cols` outputs. Returns the
      * SUM over samples of each sample's loss. If grad != NULL, writes
      * d(mean loss over the batch)/d(input) times `grad_scale` into grad.
-     * For sparse losses target holds one label per row. */
-    double (*loss)(nn_engine *e, nn_loss_kind kind, const nn_tensor *input,
+     * For sparse losses target holds one label per row. `param` is the
+     * loss's parameter where it has one (huber's delta), else ignored. */
+    double (*loss)(nn_engine *e, nn_loss_kind kind, float param, const nn_tensor *input,
                    const nn_tensor *target, int rows, int cols, nn_tensor *grad,
                    float grad_scale);
     /* Metric sum over the batch (e.g. number of correct predictions). */

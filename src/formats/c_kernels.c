@@ -88,6 +88,29 @@ const nn_c_kernel nn_c_kernels[NN_CK_COUNT] = {
                         "    (void)a;\n"
                         "    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));\n"
                         "}\n"},
+    ACT(NN_ACT_RELU6) = {"relu6", -1,
+                         "static float $relu6(float x, float a)\n"
+                         "{\n"
+                         "    (void)a;\n"
+                         "    return fminf(fmaxf(x, 0.0f), 6.0f);\n"
+                         "}\n"},
+    ACT(NN_ACT_MISH) = {"mish", NN_CK_ACT + NN_ACT_SOFTPLUS,
+                        "static float $mish(float x, float a)\n"
+                        "{\n"
+                        "    return x * tanhf($softplus(x, a));\n"
+                        "}\n"},
+    ACT(NN_ACT_EXPONENTIAL) = {"exponential", -1,
+                               "static float $exponential(float x, float a)\n"
+                               "{\n"
+                               "    (void)a;\n"
+                               "    return expf(x);\n"
+                               "}\n"},
+    ACT(NN_ACT_HARD_SILU) = {"hard_silu", -1,
+                             "static float $hard_silu(float x, float a)\n"
+                             "{\n"
+                             "    (void)a;\n"
+                             "    return x * fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) / 6.0f;\n"
+                             "}\n"},
     [NN_CK_SOFTMAX] = {"softmax", -1,
                        "/* softmax over rows of cols values (y may be x) */\n"
                        "static void $softmax(const float *x, float *y, int rows, int cols)\n"

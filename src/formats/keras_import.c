@@ -4,6 +4,7 @@
 
 #include "engine/engine.h"
 #include "formats/keras_import.h"
+#include "layers/common.h"
 #include "model/layer.h"
 
 /* ---- text --------------------------------------------------------------- */
@@ -202,9 +203,6 @@ void kx_key_str(kx_text *t, const char *key, const char *v)
 nn_status kx_activation_name(const kx_layer *L, const char *key, json_t *v,
                                  const char **out)
 {
-    static const char *const names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "elu",
-                                        "selu", "softplus", "softsign", "hard_sigmoid",
-                                        "leaky_relu", "swish", "gelu", NULL};
     *out = "linear";
     if (!v || json_is_null(v))
         return NN_OK;
@@ -214,21 +212,22 @@ nn_status kx_activation_name(const kx_layer *L, const char *key, json_t *v,
     if (!json_is_string(v))
         return kx_fail(L, "%s: only built-in activations by name are supported", key);
     const char *s = json_string_value(v);
-    if (strcmp(s, "silu") == 0)
-        s = "swish";
-    for (int i = 0; names[i]; i++)
-        if (strcmp(s, names[i]) == 0) {
-            if (strcmp(s, "hard_sigmoid") == 0 && L->keras_major >= 3)
-                return kx_fail(L, "%s \"hard_sigmoid\" of Keras 3 (relu6(x + 3) / 6) differs "
-                                  "from nnctl's (Keras 2's clip(0.2x + 0.5, 0, 1))",
-                               key);
-            *out = names[i];
-            return NN_OK;
-        }
-    return kx_fail(L, "%s \"%s\" is not supported (nnctl has linear, relu, sigmoid, tanh, "
-                      "softmax, elu, selu, softplus, softsign, hard_sigmoid, leaky_relu, "
-                      "swish/silu, gelu)",
-                   key, s);
+    const nn_activation_info *a = nn_activation_find(s);
+    if (a) {
+        if (a->id == NN_ACT_HARD_SIGMOID && L->keras_major >= 3)
+            return kx_fail(L, "%s \"hard_sigmoid\" of Keras 3 (relu6(x + 3) / 6) differs "
+                              "from nnctl's (Keras 2's clip(0.2x + 0.5, 0, 1))",
+                           key);
+        *out = nn_activation_name(a->id); /* the canonical name of an alias */
+        return NN_OK;
+    }
+    const char *names[NN_ACT_COUNT * 2];
+    int n = nn_activation_names(names, NN_ACT_COUNT * 2);
+    char list[512] = "";
+    size_t at = 0;
+    for (int i = 0; i < n && at < sizeof list; i++)
+        at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", i ? ", " : "", names[i]);
+    return kx_fail(L, "%s \"%s\" is not supported (nnctl has %s)", key, s, list);
 }
 
 nn_status kx_write_activation(const kx_layer *L, kx_text *t, const char *key,

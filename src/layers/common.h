@@ -20,6 +20,10 @@ const nn_activation_info *nn_activation_lookup(nn_act id);
 nn_status nn_spec_activation(nn_spec_node *s, const char *key, nn_act *act, float *alpha,
                              nn_error *err);
 const char *nn_activation_name(nn_act id);
+/* The row of a name (canonical or alias), or NULL. */
+const nn_activation_info *nn_activation_find(const char *name);
+/* Every name, canonical ones first, into names (at most cap); the count. */
+int nn_activation_names(const char **names, int cap);
 
 /* ---- initializers (layers/initializers.c) ---- */
 /* key absent: def_name. A string ("he_normal") or a group

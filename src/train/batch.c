@@ -12,11 +12,11 @@ double nn_batch_data_loss(nn_model *m, const nn_objective *o, nn_tensor *const *
         float w = (float)h->weight;
         double sum;
         if (h->fused) {
-            sum = e->ops->loss(e, h->kind, out->preact, yt[k], rows, h->cols,
+            sum = e->ops->loss(e, h->kind, h->param, out->preact, yt[k], rows, h->cols,
                                grad ? out->dpreact : NULL, w);
             out->loss_wrote_preact = grad;
         } else {
-            sum = e->ops->loss(e, h->kind, &out->out, yt[k], rows, h->cols,
+            sum = e->ops->loss(e, h->kind, h->param, &out->out, yt[k], rows, h->cols,
                                grad ? &out->dout : NULL, w);
             out->loss_wrote_preact = false;
         }

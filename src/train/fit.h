@@ -17,6 +17,7 @@ typedef struct nn_head {
     const nn_loss_info *loss;
     double weight;      /* its share of the total loss (train.loss_weights) */
     nn_loss_kind kind;  /* effective (fused or not) */
+    float param;        /* the loss's parameter (huber's delta) */
     bool fused;         /* loss reads the output's pre-activation */
     bool one_hot;       /* targets are one-hot rows, else one label per row */
     int cols;           /* output units */

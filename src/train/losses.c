@@ -2,26 +2,44 @@
 
 #include "train/losses.h"
 
+/* One row per loss. kind: computed on the output; fused_kind with
+ * fused_act: on the pre-activation when the model ends in that activation
+ * (can_fuse). Each formula is in engine/engine.h. */
+#define PLAIN(n, k, id, tgt, acc)                                                            \
+    {.name = n, .keras_name = k, .kind = id, .fused_kind = id, .fused_act = NN_ACT_LINEAR,  \
+     .target = tgt, .accuracy = acc}
+#define FUSED(n, id, fid, act, tgt, acc)                                                     \
+    {.name = n, .keras_name = n, .kind = id, .fused_kind = fid, .fused_act = act,           \
+     .can_fuse = true, .target = tgt, .accuracy = acc}
+
 static const nn_loss_info losses[] = {
-    {"mse", "mean_squared_error", NN_LOSS_MSE, NN_LOSS_MSE, NN_ACT_LINEAR, false, NN_TARGET_ANY,
-     NN_METRIC_CATEGORICAL_ACCURACY},
-    {"mae", "mean_absolute_error", NN_LOSS_MAE, NN_LOSS_MAE, NN_ACT_LINEAR, false, NN_TARGET_ANY,
-     NN_METRIC_CATEGORICAL_ACCURACY},
-    {"mape", "mean_absolute_percentage_error", NN_LOSS_MAPE, NN_LOSS_MAPE, NN_ACT_LINEAR, false,
-     NN_TARGET_ANY, NN_METRIC_CATEGORICAL_ACCURACY},
-    {"msle", "mean_squared_logarithmic_error", NN_LOSS_MSLE, NN_LOSS_MSLE, NN_ACT_LINEAR, false,
-     NN_TARGET_ANY, NN_METRIC_CATEGORICAL_ACCURACY},
-    {"hinge", "hinge", NN_LOSS_HINGE, NN_LOSS_HINGE, NN_ACT_LINEAR, false, NN_TARGET_ANY,
-     NN_METRIC_BINARY_ACCURACY},
-    {"squared_hinge", "squared_hinge", NN_LOSS_SQUARED_HINGE, NN_LOSS_SQUARED_HINGE,
-     NN_ACT_LINEAR, false, NN_TARGET_ANY, NN_METRIC_BINARY_ACCURACY},
-    {"binary_crossentropy", "binary_crossentropy", NN_LOSS_BINARY_CE, NN_LOSS_BINARY_CE_LOGITS,
-     NN_ACT_SIGMOID, true, NN_TARGET_BINARY, NN_METRIC_BINARY_ACCURACY},
-    {"categorical_crossentropy", "categorical_crossentropy", NN_LOSS_CATEGORICAL_CE,
-     NN_LOSS_SOFTMAX_CE, NN_ACT_SOFTMAX, true, NN_TARGET_ONE_HOT, NN_METRIC_CATEGORICAL_ACCURACY},
-    {"sparse_categorical_crossentropy", "sparse_categorical_crossentropy", NN_LOSS_SPARSE_CE,
-     NN_LOSS_SPARSE_SOFTMAX_CE, NN_ACT_SOFTMAX, true, NN_TARGET_SPARSE,
-     NN_METRIC_SPARSE_CATEGORICAL_ACCURACY},
+    PLAIN("mse", "mean_squared_error", NN_LOSS_MSE, NN_TARGET_ANY, NN_METRIC_CATEGORICAL_ACCURACY),
+    PLAIN("mae", "mean_absolute_error", NN_LOSS_MAE, NN_TARGET_ANY, NN_METRIC_CATEGORICAL_ACCURACY),
+    PLAIN("mape", "mean_absolute_percentage_error", NN_LOSS_MAPE, NN_TARGET_ANY,
+          NN_METRIC_CATEGORICAL_ACCURACY),
+    PLAIN("msle", "mean_squared_logarithmic_error", NN_LOSS_MSLE, NN_TARGET_ANY,
+          NN_METRIC_CATEGORICAL_ACCURACY),
+    PLAIN("hinge", "hinge", NN_LOSS_HINGE, NN_TARGET_ANY, NN_METRIC_BINARY_ACCURACY),
+    PLAIN("squared_hinge", "squared_hinge", NN_LOSS_SQUARED_HINGE, NN_TARGET_ANY,
+          NN_METRIC_BINARY_ACCURACY),
+    FUSED("binary_crossentropy", NN_LOSS_BINARY_CE, NN_LOSS_BINARY_CE_LOGITS, NN_ACT_SIGMOID,
+          NN_TARGET_BINARY, NN_METRIC_BINARY_ACCURACY),
+    FUSED("categorical_crossentropy", NN_LOSS_CATEGORICAL_CE, NN_LOSS_SOFTMAX_CE, NN_ACT_SOFTMAX,
+          NN_TARGET_ONE_HOT, NN_METRIC_CATEGORICAL_ACCURACY),
+    FUSED("sparse_categorical_crossentropy", NN_LOSS_SPARSE_CE, NN_LOSS_SPARSE_SOFTMAX_CE,
+          NN_ACT_SOFTMAX, NN_TARGET_SPARSE, NN_METRIC_SPARSE_CATEGORICAL_ACCURACY),
+    PLAIN("categorical_hinge", "categorical_hinge", NN_LOSS_CATEGORICAL_HINGE, NN_TARGET_ONE_HOT,
+          NN_METRIC_CATEGORICAL_ACCURACY),
+    PLAIN("kl_divergence", "kl_divergence", NN_LOSS_KL_DIVERGENCE, NN_TARGET_ONE_HOT,
+          NN_METRIC_CATEGORICAL_ACCURACY),
+    PLAIN("poisson", "poisson", NN_LOSS_POISSON, NN_TARGET_ANY, NN_METRIC_CATEGORICAL_ACCURACY),
+    PLAIN("log_cosh", "log_cosh", NN_LOSS_LOG_COSH, NN_TARGET_ANY, NN_METRIC_CATEGORICAL_ACCURACY),
+    {.name = "huber", .keras_name = "huber", .kind = NN_LOSS_HUBER, .fused_kind = NN_LOSS_HUBER,
+     .fused_act = NN_ACT_LINEAR, .target = NN_TARGET_ANY,
+     .accuracy = NN_METRIC_CATEGORICAL_ACCURACY, .param_name = "delta", .param_default = 1.0,
+     .param_min = 0.0, .keras_class = "Huber"},
+    PLAIN("cosine_similarity", "cosine_similarity", NN_LOSS_COSINE_SIMILARITY, NN_TARGET_ANY,
+          NN_METRIC_CATEGORICAL_ACCURACY),
 };
 #define N_LOSSES ((int)(sizeof losses / sizeof losses[0]))
 
@@ -33,12 +51,8 @@ const nn_loss_info *nn_loss_find(const char *name)
     return NULL;
 }
 
-nn_status nn_spec_loss(nn_spec_node *train, const nn_loss_info **out, nn_error *err)
-{
-    return nn_spec_loss_key(train, "loss", out, err);
-}
-
-nn_status nn_spec_loss_key(nn_spec_node *train, const char *key, const nn_loss_info **out,
+/* node.key as a loss name */
+static nn_status loss_name(nn_spec_node *node, const char *key, const nn_loss_info **out,
                            nn_error *err)
 {
     /* short names, then Keras's long ones where they differ */
@@ -55,9 +69,44 @@ nn_status nn_spec_loss_key(nn_spec_node *train, const char *key, const nn_loss_i
         }
     names[n] = NULL;
     int idx;
-    nn_status st = nn_spec_choice(train, key, true, names, -1, &idx, err);
+    nn_status st = nn_spec_choice(node, key, true, names, -1, &idx, err);
     if (st)
         return st;
     *out = &losses[owner[idx]];
     return NN_OK;
+}
+
+nn_status nn_spec_loss_key(nn_spec_node *node, const char *key, const nn_loss_info **out,
+                           float *param, nn_error *err)
+{
+    nn_status st;
+    *param = 0.0f;
+    if (!nn_spec_is_group(node, key)) {
+        if ((st = loss_name(node, key, out, err)))
+            return st;
+        *param = (float)(*out)->param_default;
+        return NN_OK;
+    }
+    nn_spec_node *g;
+    if ((st = nn_spec_group(node, key, true, &g, err)) || (st = loss_name(g, "type", out, err)))
+        return st;
+    const nn_loss_info *L = *out;
+    if (L->param_name) {
+        double v;
+        if ((st = nn_spec_float(g, L->param_name, false, L->param_default, -1e30, 1e30, &v, err)))
+            return st;
+        if (v <= L->param_min)
+            return nn_spec_fail(g, L->param_name, err, NN_ERR_USAGE,
+                                "expected a number > %g, got %g", L->param_min, v);
+        *param = (float)v;
+    } else {
+        const char *k;
+        for (int i = 0; (k = nn_spec_member_key(g, i)); i++)
+            if (strcmp(k, "type") != 0)
+                return nn_spec_fail(g, k, err, NN_ERR_USAGE,
+                                    "loss \"%s\" takes no parameters (write it as a name: "
+                                    "loss = \"%s\";)",
+                                    L->name, L->name);
+    }
+    return nn_spec_check_unknown(g, err);
 }

@@ -18,12 +18,18 @@ typedef struct nn_loss_info {
     bool can_fuse;
     nn_target_kind target;
     nn_metric_kind accuracy; /* what "accuracy" means with this loss */
+    /* Its one parameter, if it has one (huber's "delta"): the spec key, the
+     * default and the smallest value allowed (exclusive); NULL for none. */
+    const char *param_name;
+    double param_default, param_min;
+    const char *keras_class; /* Keras's loss class, serialized with the parameter */
 } nn_loss_info;
 
-/* Reads train.loss (key "loss" of node), or another key holding a loss name. */
-nn_status nn_spec_loss(nn_spec_node *train, const nn_loss_info **out, nn_error *err);
+/* Reads node.key as a loss: a name ("mse"), or a group naming it with its
+ * parameter ({ type = "huber"; delta = 2.0; }). *param: the parameter's
+ * value (its default when not given; 0 for losses without one). */
 nn_status nn_spec_loss_key(nn_spec_node *node, const char *key, const nn_loss_info **out,
-                           nn_error *err);
+                           float *param, nn_error *err);
 const nn_loss_info *nn_loss_find(const char *name);
 
 #endif

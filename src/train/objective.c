@@ -111,6 +111,7 @@ nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one
         if (st)
             return st;
         o->h[k].weight = t->loss_weights[k];
+        o->h[k].param = t->loss_params[k];
     }
     /* Element-wise metrics compare each output unit with its target: they
      * need targets as wide as the output (not one integer label a row). */

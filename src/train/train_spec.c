@@ -22,21 +22,33 @@ static nn_status parse_losses(nn_spec_node *t, const nn_model *m, nn_train_cfg *
         snprintf(c->output_names[k], sizeof c->output_names[k], "%s", m->outputs[k]->name);
         c->loss_weights[k] = 1.0;
     }
+    /* a group is one loss with its parameter when it has a "type" (and no
+     * output is called that), else one loss per output */
+    nn_spec_node *g = NULL;
     if (nn_spec_is_group(t, "loss")) {
-        nn_spec_node *g;
         if ((st = nn_spec_group(t, "loss", true, &g, err)))
             return st;
+        bool named_type = false;
         for (int k = 0; k < m->n_outputs; k++)
-            if ((st = nn_spec_loss_key(g, c->output_names[k], &c->losses[k], err)))
+            named_type |= strcmp(c->output_names[k], "type") == 0;
+        if (!named_type && nn_spec_has(g, "type"))
+            g = NULL;
+    }
+    if (g) {
+        for (int k = 0; k < m->n_outputs; k++)
+            if ((st = nn_spec_loss_key(g, c->output_names[k], &c->losses[k], &c->loss_params[k],
+                                       err)))
                 return st;
         if ((st = nn_spec_check_unknown(g, err)))
             return st;
         c->loss_by_output = true;
     } else {
-        if ((st = nn_spec_loss(t, &c->losses[0], err)))
+        if ((st = nn_spec_loss_key(t, "loss", &c->losses[0], &c->loss_params[0], err)))
             return st;
-        for (int k = 1; k < m->n_outputs; k++)
+        for (int k = 1; k < m->n_outputs; k++) {
             c->losses[k] = c->losses[0];
+            c->loss_params[k] = c->loss_params[0];
+        }
     }
     c->loss = c->losses[0];
     nn_spec_node *w;

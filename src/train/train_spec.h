@@ -18,6 +18,7 @@ typedef struct nn_train_cfg {
      * 1). The loss minimized is the weighted sum, as in Keras. */
     int n_outputs;
     const nn_loss_info *losses[NN_MAX_IO];
+    float loss_params[NN_MAX_IO]; /* each loss's parameter (huber's delta), or 0 */
     double loss_weights[NN_MAX_IO];
     bool loss_by_output, weights_given;
     char output_names[NN_MAX_IO][NN_NAME_MAX];

@@ -432,25 +432,31 @@ static float *one_hot(int rows, int cols, float *labels)
     return t;
 }
 
-static void loss_case(nn_loss_kind kind, int rows, int cols, const float *in, const float *tg,
-                      int tcols)
+static void loss_case_param(nn_loss_kind kind, float param, int rows, int cols, const float *in,
+                            const float *tg, int tcols)
 {
     pair p = pair_new((size_t)rows * cols, in), t = pair_new((size_t)rows * tcols, tg);
     pair g = pair_new((size_t)rows * cols, NULL);
-    double lc = C->ops->loss(C, kind, &p.c, &t.c, rows, cols, &g.c, 0.7f);
-    double lg = G->ops->loss(G, kind, &p.g, &t.g, rows, cols, &g.g, 0.7f);
+    double lc = C->ops->loss(C, kind, param, &p.c, &t.c, rows, cols, &g.c, 0.7f);
+    double lg = G->ops->loss(G, kind, param, &p.g, &t.g, rows, cols, &g.g, 0.7f);
     char what[80];
     snprintf(what, sizeof what, "loss %d (%dx%d) value", (int)kind, rows, cols);
     expect_scalar(what, lc, lg, 1e-5);
     snprintf(what, sizeof what, "loss %d (%dx%d) gradient", (int)kind, rows, cols);
     expect_close(what, &g, RTOL);
-    lc = C->ops->loss(C, kind, &p.c, &t.c, rows, cols, NULL, 1.0f);
-    lg = G->ops->loss(G, kind, &p.g, &t.g, rows, cols, NULL, 1.0f);
+    lc = C->ops->loss(C, kind, param, &p.c, &t.c, rows, cols, NULL, 1.0f);
+    lg = G->ops->loss(G, kind, param, &p.g, &t.g, rows, cols, NULL, 1.0f);
     snprintf(what, sizeof what, "loss %d without gradient", (int)kind);
     expect_scalar(what, lc, lg, 1e-5);
     pair_free(&p);
     pair_free(&t);
     pair_free(&g);
+}
+
+static void loss_case(nn_loss_kind kind, int rows, int cols, const float *in, const float *tg,
+                      int tcols)
+{
+    loss_case_param(kind, 0.0f, rows, cols, in, tg, tcols);
 }
 
 static void losses_at(int rows, int cols)
@@ -481,6 +487,14 @@ static void losses_at(int rows, int cols)
     loss_case(NN_LOSS_SOFTMAX_CE, rows, cols, logits, oh, cols);
     loss_case(NN_LOSS_SPARSE_CE, rows, cols, probs, labels, 1);
     loss_case(NN_LOSS_SPARSE_SOFTMAX_CE, rows, cols, logits, labels, 1);
+    loss_case(NN_LOSS_CATEGORICAL_HINGE, rows, cols, reals, oh, cols);
+    loss_case(NN_LOSS_KL_DIVERGENCE, rows, cols, unit, probs, cols); /* unit: both clips */
+    loss_case(NN_LOSS_KL_DIVERGENCE, rows, cols, probs, oh, cols);
+    loss_case(NN_LOSS_POISSON, rows, cols, pos, reals, cols);
+    loss_case(NN_LOSS_LOG_COSH, rows, cols, reals, pos, cols);
+    loss_case_param(NN_LOSS_HUBER, 1.0f, rows, cols, reals, pos, cols);
+    loss_case_param(NN_LOSS_HUBER, 0.3f, rows, cols, reals, pos, cols);
+    loss_case(NN_LOSS_COSINE_SIMILARITY, rows, cols, reals, pos, cols);
     free(probs), free(logits), free(reals), free(pos), free(oh), free(bin), free(unit), free(pm);
 }
 

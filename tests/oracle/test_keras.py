@@ -886,6 +886,104 @@ def loss_close(got, want, what):
         raise AssertionError("%s: nnctl %r, Keras %r" % (what, got, want))
 
 
+# ---- Keras 3's activations and losses, both ways ---------------------------------
+
+# (loss as Keras is given it, nnctl's spec value, output activation, targets)
+FUNCTION_LOSSES = [
+    ("categorical_hinge", '"categorical_hinge"', "linear", "onehot"),
+    ("kl_divergence", '"kl_divergence"', "softmax", "soft"),
+    ("poisson", '"poisson"', "exponential", "counts"),
+    ("log_cosh", '"log_cosh"', "linear", "reals"),
+    ("huber", '{ type = "huber"; delta = 2.0; }', "linear", "reals"),
+    ("cosine_similarity", '"cosine_similarity"', "linear", "reals"),
+]
+
+FUNCTIONS_SPEC = """
+model: {{ name = "{name}"; input = {{ shape = [10]; }}; layers = (
+    {{ type = "dense"; units = 8; activation = "relu6"; }},
+    {{ type = "dense"; units = 8; activation = "mish"; }},
+    {{ type = "dense"; units = 8; activation = "hard_silu"; }},
+    {{ type = "dense"; units = 8; activation = "hard_swish"; }},
+    {{ type = "dense"; units = 8; activation = "silu"; }},
+    {{ type = "dense"; units = 5; activation = "{out}"; }} ); }};
+data: {{ train = {{ format = "npy"; x = "fn_x.npy"; y = "fn_{y}.npy"; }};
+        test = {{ format = "npy"; x = "fn_x.npy"; y = "fn_{y}.npy"; }}; }};
+train: {{ loss = {loss}; optimizer = {{ type = "adam"; lr = 0.001; }};
+  epochs = 1; batch_size = 32; seed = 3; }};
+"""
+
+
+def function_targets(rng, n):
+    oh = np.eye(5, dtype=np.float32)[rng.integers(0, 5, n)]
+    soft = rng.uniform(0.05, 1, (n, 5)).astype(np.float32)
+    soft /= soft.sum(-1, keepdims=True)
+    return {"onehot": oh, "soft": soft,
+            "counts": rng.integers(0, 4, (n, 5)).astype(np.float32),
+            "reals": rng.normal(0, 2, (n, 5)).astype(np.float32)}
+
+
+def keras_functions(rng):
+    """relu6, mish, exponential, hard_silu (and its alias hard_swish), silu;
+    the losses categorical_hinge, kl_divergence, poisson, log_cosh, huber
+    (delta), cosine_similarity: Keras 3's files load in nnctl with the same
+    predictions and evaluate's loss, and nnctl's files load in Keras with the
+    same predictions and evaluate's loss (Keras computing it from the compile
+    settings nnctl stores)."""
+    n = 64
+    x = rng.normal(size=(n, 10)).astype(np.float32)
+    np.save(path("fn_x.npy"), x)
+    ys = function_targets(rng, n)
+    for k, v in ys.items():
+        np.save(path("fn_%s.npy" % k), v)
+
+    def model(out):
+        m = keras.Sequential([keras.Input((10,)), L.Dense(8, activation="relu6"),
+                              L.Dense(8, activation="mish"), L.Dense(8, activation="hard_silu"),
+                              L.Dense(8, activation="hard_swish"), L.Dense(8, activation="silu"),
+                              L.Dense(5, activation=out)])
+        randomize(m, rng, 0.4)
+        return m
+
+    def keras_predict():
+        m = model("exponential")
+        m.save(path("fn_keras.h5"))
+        close(predict_nnctl("fn_keras.h5", x[:N], "fn_keras"), m.predict(x[:N], verbose=0))
+
+    check("keras->nnctl relu6, mish, hard_silu, hard_swish, silu, exponential: predict", keras_predict)
+
+    keras_losses = {"categorical_hinge": keras.losses.CategoricalHinge(),
+                    "kl_divergence": "kl_divergence", "poisson": keras.losses.Poisson(),
+                    "log_cosh": keras.losses.LogCosh(), "huber": "huber",
+                    "cosine_similarity": keras.losses.CosineSimilarity()}
+    with open(path("fn_data.cfg"), "w") as f:
+        f.write('data: { test = { format = "npy"; x = "fn_x.npy"; y = "fn_y.npy"; }; };\n')
+    for name, spec_loss, out, y in FUNCTION_LOSSES:
+        def from_keras(name=name, out=out, y=y):
+            m = model(out)
+            m.compile(loss=keras_losses[name], optimizer="adam")
+            m.save(path("fn_k_%s.h5" % name))
+            np.save(path("fn_y.npy"), ys[y])
+            want = m.evaluate(x, ys[y], verbose=0, batch_size=n)
+            r = nnctl("eval", "fn_k_%s.h5" % name, "--spec", "fn_data.cfg", "--json",
+                      "--threads", 2)
+            loss_close(json.loads(r.stdout)["loss"], want, name)
+
+        def from_nnctl(name=name, spec_loss=spec_loss, out=out, y=y):
+            tag = "fn_n_" + name
+            with open(path(tag + ".cfg"), "w") as f:
+                f.write(FUNCTIONS_SPEC.format(name=tag, out=out, y=y, loss=spec_loss))
+            got = json.loads(nnctl("train", tag + ".cfg", "-o", tag, "-q", "--json",
+                                   "--threads", 2).stdout)["test"]
+            m = keras.models.load_model(path(os.path.join(tag, "model.h5")))
+            close(m.predict(x[:N], verbose=0),
+                  predict_nnctl(os.path.join(tag, "model.h5"), x[:N], tag), "predictions")
+            loss_close(got["loss"], m.evaluate(x, ys[y], verbose=0, batch_size=n), name)
+
+        check("keras->nnctl loss %s: nnctl eval gives Keras's evaluate" % name, from_keras)
+        check("nnctl->keras loss %s: Keras's evaluate with the stored compile settings gives "
+              "nnctl's loss; predictions agree" % name, from_nnctl)
+
+
 def keras_multi_io(rng):
     m = multi_io_model(rng)
     n = 64
@@ -1002,7 +1100,7 @@ def main():
     rng = np.random.default_rng(7)
     print("keras %s (%s backend)" % (keras.__version__, keras.backend.backend()))
     for part in (keras_to_nnctl, keras_eval, keras2_files, keras1_files, nnctl_to_keras,
-                 nnctl_compiled, transfer, keras_multi_io):
+                 nnctl_compiled, transfer, keras_multi_io, keras_functions):
         try:
             part(rng)
         except Exception as e:  # noqa: BLE001 - a broken part fails, the rest runs

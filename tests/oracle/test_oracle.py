@@ -182,18 +182,30 @@ def keras_act(name, x):
         return F.silu(x)
     if name == "gelu":  # exact erf form
         return F.gelu(x)
+    if name == "relu6":
+        return F.relu6(x)
+    if name == "mish":
+        return F.mish(x)
+    if name == "exponential":
+        return torch.exp(x)
+    if name in ("hard_silu", "hard_swish"):  # Keras 3's hard_silu is PyTorch's Hardswish
+        return F.hardswish(x)
+    if name == "silu":
+        return F.silu(x)
     raise ValueError(name)
 
 
 ACTIVATIONS = ["linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus",
-               "softsign", "hard_sigmoid", "leaky_relu", "swish", "gelu"]
+               "softsign", "hard_sigmoid", "leaky_relu", "swish", "gelu", "relu6", "mish",
+               "exponential", "hard_silu", "silu", "hard_swish"]
 
 
 def away_from_kinks(x):
     """Moves values off the points where an activation is not differentiable
-    (0 for the relu family, +-2.5 for hard_sigmoid)."""
+    (0 for the relu family, +-2.5 for hard_sigmoid, +-3 for hard_silu, 6
+    for relu6)."""
     x = np.where(np.abs(x) < 0.05, np.sign(x + 1e-12) * 0.05 + x, x)
-    for k in (-2.5, 2.5):
+    for k in (-3.0, -2.5, 2.5, 3.0, 6.0):
         x = np.where(np.abs(x - k) < 0.05, x + 0.1, x)
     return x
 
@@ -206,6 +218,8 @@ def test_activations(rng):
             # a few larger magnitudes: saturation regions of sigmoid/tanh/
             # hard_sigmoid/softplus, the negative tails of elu/selu
             x[0, 0] = 4.0 if x[0, 0] > 0 else -4.0
+            if name == "relu6":  # above the cap: zero gradient
+                x[0, 1] = 7.5
             dy = f32(rng.normal(0.0, 1.0, (rows, cols)))
             xt = T(x).requires_grad_(True)
             y = keras_act(name, xt)
@@ -225,7 +239,7 @@ def test_activations(rng):
 # losses (per-sample means over the last axis; value = sum over the batch,
 # gradient = of the batch mean)
 
-def keras_loss(kind, p, t):
+def keras_loss(kind, p, t, delta=1.0):
     """Per-sample loss vector, Keras 2 definitions, in torch."""
     if kind == "mse":
         return ((p - t) ** 2).mean(-1)
@@ -257,6 +271,22 @@ def keras_loss(kind, p, t):
         return -torch.log(q.gather(-1, t.long().unsqueeze(-1)).squeeze(-1))
     if kind == "sparse_softmax_ce":
         return F.cross_entropy(p, t.long(), reduction="none")
+    # Keras 3's definitions (keras/src/losses/losses.py), in torch's own ops
+    if kind == "categorical_hinge":
+        pos = (t * p).sum(-1)
+        neg = ((1.0 - t) * p).max(-1).values
+        return torch.relu(neg - pos + 1.0)
+    if kind == "kl_divergence":
+        yt, yp = torch.clamp(t, EPS, 1.0), torch.clamp(p, EPS, 1.0)
+        return (yt * torch.log(yt / yp)).sum(-1)
+    if kind == "poisson":
+        return (p - t * torch.log(p + EPS)).mean(-1)
+    if kind == "log_cosh":
+        return torch.log(torch.cosh(p - t)).mean(-1)
+    if kind == "huber":
+        return F.huber_loss(p, t, reduction="none", delta=delta).mean(-1)
+    if kind == "cosine_similarity":
+        return -F.cosine_similarity(p, t, dim=-1)
     raise ValueError(kind)
 
 
@@ -302,13 +332,55 @@ def loss_inputs(kind, rng, rows, cols, variant):
         p = rng.uniform(0.05, 1.0, (rows, cols)) if kind == "sparse_ce" else \
             rng.normal(0, 2, (rows, cols))
         t = rng.integers(0, cols, rows).astype(np.float64)
+    elif kind == "categorical_hinge":
+        t = np.eye(cols)[rng.integers(0, cols, rows)]
+        p = rng.normal(0, 1.5, (rows, cols))
+        if variant:  # past the margin: zero loss and gradient on every row
+            p = np.where(t > 0, 5.0 + p * 0.1, p * 0.1)
+        for r in range(rows):  # a clear largest (1 - y) p, a margin off 0
+            while True:
+                v = (1 - t[r]) * p[r]
+                a, s = np.sort(v)[-1], np.sort(v)[-2]
+                m = a - (t[r] * p[r]).sum() + 1
+                if a - s >= 0.05 and abs(m) >= 0.05:
+                    break
+                p[r, np.argmax(v)] += 0.15
+    elif kind == "kl_divergence":
+        p = rng.uniform(0.05, 1.0, (rows, cols))
+        p /= p.sum(-1, keepdims=True)
+        if variant:  # one-hot targets: zeros clipped to eps
+            t = np.eye(cols)[rng.integers(0, cols, rows)]
+        else:
+            t = rng.uniform(0, 1, (rows, cols))
+            t /= t.sum(-1, keepdims=True)
+    elif kind == "poisson":
+        p = rng.uniform(0.1, 3, (rows, cols))
+        t = rng.integers(0, 4, (rows, cols)).astype(np.float64) if variant else \
+            rng.uniform(0, 3, (rows, cols))
+    elif kind == "log_cosh":
+        p = rng.normal(0, 2, (rows, cols))
+        t = rng.normal(0, 2, (rows, cols))
+        if variant:  # errors where a float32 cosh overflows (> 89)
+            t[0, :2] = p[0, :2] + np.array([120.0, -120.0])
+    elif kind == "huber":
+        p = rng.normal(0, 2, (rows, cols))
+        t = rng.normal(0, 2, (rows, cols))
+        d = np.abs(p - t)
+        delta = 1.0 if not variant else 2.5
+        t = np.where(np.abs(d - delta) < 0.05, t + 0.2, t)  # off the kink
+    elif kind == "cosine_similarity":
+        p = rng.normal(0, 1, (rows, cols))
+        t = rng.normal(0, 1, (rows, cols)) if not variant else \
+            np.eye(cols)[rng.integers(0, cols, rows)]
     else:
         raise ValueError(kind)
     return f32(p), f32(t)
 
 
 LOSSES = ["mse", "mae", "mape", "msle", "hinge", "squared_hinge", "binary_ce",
-          "binary_ce_logits", "categorical_ce", "softmax_ce", "sparse_ce", "sparse_softmax_ce"]
+          "binary_ce_logits", "categorical_ce", "softmax_ce", "sparse_ce", "sparse_softmax_ce",
+          "categorical_hinge", "kl_divergence", "poisson", "log_cosh", "huber",
+          "cosine_similarity"]
 
 
 def test_losses(rng):
@@ -320,10 +392,12 @@ def test_losses(rng):
                 p, t = loss_inputs(kind, rng, rows, cols, variant)
                 scale = 0.5 if (rows, variant) == (7, 0) else 1.0
                 pt = T(p).requires_grad_(True)
-                per = keras_loss(kind, pt, T(t))
+                delta = 2.5 if kind == "huber" and variant else 1.0
+                per = keras_loss(kind, pt, T(t), delta)
                 (per.mean() * scale).backward()
                 cases.append({"op": "loss", "kind": kind, "rows": rows, "cols": cols,
-                              "input": flat(p), "target": flat(t), "grad_scale": scale})
+                              "input": flat(p), "target": flat(t), "grad_scale": scale,
+                              "param": delta})
                 tag = f"loss {kind} {rows}x{cols}" + (" variant" if variant else "") + \
                       (f" grad_scale={scale}" if scale != 1.0 else "")
                 refs.append((tag, float(per.sum()), pt.grad.numpy()))

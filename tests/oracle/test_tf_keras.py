@@ -13,6 +13,7 @@ relative plus 1e-6 of the largest magnitude. Prints one line per check and
 "tf-keras: N passed, M failed"; exits 1 when M > 0.
 """
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -190,6 +191,50 @@ def nnctl_to_keras2(rng):
             report(False, f"nnctl {name} -> tf-keras", str(e))
 
 
+def keras2_losses(rng):
+    """Keras 2's loss objects and names (the training_config tf-keras writes)
+    give nnctl eval tf-keras's evaluate: Huber with its delta (which Keras 3
+    drops when saving), KLDivergence, LogCosh, Poisson, CategoricalHinge,
+    CosineSimilarity, and Keras 2's names kld, logcosh, huber_loss; and the
+    activations tf-keras has of Keras 3's new ones (relu6, mish, silu,
+    exponential) by name."""
+    n = 48
+    x = rng.normal(0, 1, (n, 6)).astype(np.float32)
+    soft = rng.uniform(0.05, 1, (n, 4)).astype(np.float32)
+    soft /= soft.sum(-1, keepdims=True)
+    reals = rng.normal(0, 2, (n, 4)).astype(np.float32)
+    counts = rng.integers(0, 4, (n, 4)).astype(np.float32)
+    onehot = np.eye(4, dtype=np.float32)[rng.integers(0, 4, n)]
+    np.save(os.path.join(TMP, "l_x.npy"), x)
+    cases = [("Huber(delta=2.5)", keras.losses.Huber(delta=2.5), "linear", reals),
+             ("huber_loss", "huber_loss", "linear", reals),
+             ("KLDivergence", keras.losses.KLDivergence(), "softmax", soft),
+             ("kld", "kld", "softmax", soft),
+             ("LogCosh", keras.losses.LogCosh(), "linear", reals),
+             ("logcosh", "logcosh", "linear", reals),
+             ("Poisson", keras.losses.Poisson(), "exponential", counts),
+             ("CategoricalHinge", keras.losses.CategoricalHinge(), "linear", onehot),
+             ("CosineSimilarity", keras.losses.CosineSimilarity(), "linear", reals)]
+    for tag, loss, out, y in cases:
+        try:
+            m = keras.Sequential([L.Dense(6, activation="relu6", input_shape=(6,)),
+                                  L.Dense(6, activation="mish"), L.Dense(6, activation="silu"),
+                                  L.Dense(4, activation=out)])
+            randomize(m, rng)
+            m.compile(loss=loss, optimizer="adam")
+            f = os.path.join(TMP, "l_model.h5")
+            m.save(f)
+            np.save(os.path.join(TMP, "l_y.npy"), y)
+            with open(os.path.join(TMP, "l_data.cfg"), "w") as fh:
+                fh.write('data: { test = { format = "npy"; x = "l_x.npy"; y = "l_y.npy"; }; };\n')
+            got = json.loads(nnctl("eval", f, "--spec", os.path.join(TMP, "l_data.cfg"),
+                                   "--json"))["loss"]
+            compare(f"tf-keras loss {tag} -> nnctl eval", got, m.evaluate(x, y, verbose=0,
+                                                                         batch_size=n))
+        except Exception as e:  # noqa: BLE001
+            report(False, f"tf-keras loss {tag} -> nnctl", str(e))
+
+
 def main():
     global NNCTL, TMP
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -202,6 +247,7 @@ def main():
     try:
         keras2_to_nnctl(rng)
         nnctl_to_keras2(rng)
+        keras2_losses(rng)
     finally:
         if not a.keep:
             shutil.rmtree(TMP, ignore_errors=True)

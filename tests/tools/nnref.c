@@ -10,11 +10,13 @@
  *   activation  name, [alpha], rows, cols, x, dy        -> y, dx
  *               (act_forward, then act_backward(x, y, dy); alpha defaults to
  *               the registry's default for the name)
- *   loss        kind, rows, cols, input, target, [grad_scale=1]
+ *   loss        kind, rows, cols, input, target, [grad_scale=1], [param=1]
  *                                                       -> sum, grad
  *               kind: mse mae mape msle hinge squared_hinge binary_ce
  *               binary_ce_logits categorical_ce softmax_ce sparse_ce
  *               sparse_softmax_ce (sparse: target holds one label per row)
+ *               categorical_hinge kl_divergence poisson log_cosh huber
+ *               cosine_similarity; param: huber's delta
  *   metric      kind, [k=5], rows, cols, pred, target   -> sum
  *               kind: binary_accuracy categorical_accuracy
  *               sparse_categorical_accuracy top_k sparse_top_k mse mae mape msle
@@ -282,15 +284,14 @@ static void set_floats(json_t *res, const char *key, nn_engine *e, const nn_tens
 }
 
 /* ---- op: activation ---- */
+/* through the registry, as a spec would name it (aliases included) */
 static int act_by_name(const char *name, nn_act *out)
 {
-    for (int i = 0; i < NN_ACT_COUNT; i++)
-        if (strcmp(nn_activation_name((nn_act)i), name) == 0 &&
-            nn_activation_lookup((nn_act)i)->id == (nn_act)i) {
-            *out = (nn_act)i;
-            return 0;
-        }
-    return fail("unknown activation \"%s\"", name);
+    const nn_activation_info *a = nn_activation_find(name);
+    if (!a)
+        return fail("unknown activation \"%s\"", name);
+    *out = a->id;
+    return 0;
 }
 
 static int op_activation(nn_engine *e, json_t *c, json_t *res)
@@ -343,6 +344,12 @@ static const char *const loss_names[NN_LOSS_COUNT] = {
     [NN_LOSS_SOFTMAX_CE] = "softmax_ce",
     [NN_LOSS_SPARSE_CE] = "sparse_ce",
     [NN_LOSS_SPARSE_SOFTMAX_CE] = "sparse_softmax_ce",
+    [NN_LOSS_CATEGORICAL_HINGE] = "categorical_hinge",
+    [NN_LOSS_KL_DIVERGENCE] = "kl_divergence",
+    [NN_LOSS_POISSON] = "poisson",
+    [NN_LOSS_LOG_COSH] = "log_cosh",
+    [NN_LOSS_HUBER] = "huber",
+    [NN_LOSS_COSINE_SIMILARITY] = "cosine_similarity",
 };
 
 static int check_labels(const float *t, long long rows, long long cols)
@@ -408,11 +415,11 @@ static int read_scored(nn_engine *e, json_t *c, const char *pred_key, const char
 static int op_loss(nn_engine *e, json_t *c, json_t *res)
 {
     static const int sparse_kinds[] = {NN_LOSS_SPARSE_CE, NN_LOSS_SPARSE_SOFTMAX_CE, -1};
-    double scale = 1.0;
+    double scale = 1.0, param = 1.0;
     scored_case sc;
     int rc = -1;
     if (read_scored(e, c, "input", loss_names, NN_LOSS_COUNT, sparse_kinds, &sc) ||
-        get_num(c, "grad_scale", false, 1.0, &scale))
+        get_num(c, "grad_scale", false, 1.0, &scale) || get_num(c, "param", false, 1.0, &param))
         goto out;
     nn_tensor *tgr = tensor_new(&sc.ts, sc.n, NULL);
     if (!tgr) {
@@ -423,9 +430,10 @@ static int op_loss(nn_engine *e, json_t *c, json_t *res)
     e->ops->fill(e, tgr, NAN, sc.n);
     nn_loss_kind kind = (nn_loss_kind)sc.kind;
     int rows = (int)sc.rows, cols = (int)sc.cols;
-    double sum = e->ops->loss(e, kind, sc.tp, sc.tt, rows, cols, tgr, (float)scale);
+    double sum = e->ops->loss(e, kind, (float)param, sc.tp, sc.tt, rows, cols, tgr, (float)scale);
     /* the value must not depend on whether a gradient is asked for */
-    double sum_nograd = e->ops->loss(e, kind, sc.tp, sc.tt, rows, cols, NULL, (float)scale);
+    double sum_nograd =
+        e->ops->loss(e, kind, (float)param, sc.tp, sc.tt, rows, cols, NULL, (float)scale);
     json_object_set_new(res, "sum", json_real(sum));
     json_object_set_new(res, "sum_nograd", json_real(sum_nograd));
     set_floats(res, "grad", e, tgr, sc.n);

@@ -52,6 +52,7 @@ static void check_close(double analytic, double numeric, const char *what, int i
 static const char *act_names[NN_ACT_COUNT] = {
     "linear", "relu",     "sigmoid",      "tanh",       "softmax", "elu",  "selu",
     "softplus", "softsign", "hard_sigmoid", "leaky_relu", "swish",   "gelu",
+    "relu6",    "mish",     "exponential",  "hard_silu",
 };
 
 static float act_alpha(nn_act a)
@@ -85,8 +86,12 @@ static void gradcheck_activation(nn_act a, int rows, int cols)
         double v = 2.0 * nrand();
         if (fabs(v) < 0.1)
             v = v < 0 ? v - 0.1 : v + 0.1;
-        if (fabs(fabs(v) - 2.5) < 0.1)
+        if (fabs(fabs(v) - 2.5) < 0.1) /* hard_sigmoid */
             v += v > 0 ? 0.2 : -0.2;
+        if (fabs(fabs(v) - 3.0) < 0.1) /* hard_silu */
+            v += v > 0 ? 0.2 : -0.2;
+        if (fabs(v - 6.0) < 0.1) /* relu6 */
+            v += 0.2;
         x[i] = (float)v;
         dy[i] = (float)nrand();
     }
@@ -135,8 +140,12 @@ static void test_activation_backward(void **state)
 static const char *loss_names[NN_LOSS_COUNT] = {
     "mse",       "mae",        "mape",           "msle",         "hinge",
     "squared_hinge", "binary_ce", "binary_ce_logits", "categorical_ce", "softmax_ce",
-    "sparse_ce", "sparse_softmax_ce",
+    "sparse_ce", "sparse_softmax_ce", "categorical_hinge", "kl_divergence", "poisson",
+    "log_cosh", "huber", "cosine_similarity",
 };
+
+/* huber's delta in these checks: both of its pieces are reached */
+#define HUBER_DELTA 0.7f
 
 static bool is_sparse(nn_loss_kind k)
 {
@@ -190,13 +199,30 @@ static void loss_data(nn_loss_kind k, int variant, int rows, int cols, float *p,
             pv = 2.0 * nrand();
             tv = 0.0;
             break;
+        case NN_LOSS_CATEGORICAL_HINGE: /* one-hot targets below; distinct scores */
+            pv = 2.0 * nrand();
+            tv = 0.0;
+            break;
+        case NN_LOSS_KL_DIVERGENCE: /* probabilities inside (eps, 1) */
+            pv = urand(0.05, 0.95);
+            tv = 0.0;
+            break;
+        case NN_LOSS_POISSON:
+            pv = urand(0.1, 3.0);
+            tv = urand(0.0, 3.0);
+            break;
+        case NN_LOSS_HUBER: /* off the kinks at |d| = delta */
+            if (fabs(fabs(pv - tv) - HUBER_DELTA) < 0.1)
+                tv += 0.3;
+            break;
         default:
             break;
         }
         p[i] = (float)pv;
         t[i] = (float)tv;
     }
-    if (k == NN_LOSS_CATEGORICAL_CE || k == NN_LOSS_SOFTMAX_CE) {
+    if (k == NN_LOSS_CATEGORICAL_CE || k == NN_LOSS_SOFTMAX_CE || k == NN_LOSS_KL_DIVERGENCE ||
+        k == NN_LOSS_CATEGORICAL_HINGE) {
         for (int r = 0; r < rows; r++) {
             float *tr = t + (size_t)r * cols;
             if (variant) { /* soft targets summing to 1 */
@@ -213,6 +239,26 @@ static void loss_data(nn_loss_kind k, int variant, int rows, int cols, float *p,
     if (is_sparse(k))
         for (int r = 0; r < rows; r++)
             t[r] = (float)(int)urand(0, cols);
+    /* categorical hinge: a clear largest (1 - y) p and a margin off 0 */
+    for (int r = 0; k == NN_LOSS_CATEGORICAL_HINGE && r < rows; r++) {
+        float *pr = p + (size_t)r * cols, *tr = t + (size_t)r * cols;
+        for (int tries = 0; tries < 20; tries++) {
+            int a = 0;
+            double pos = 0.0, second = -INFINITY;
+            for (int c = 0; c < cols; c++) {
+                pos += (double)tr[c] * pr[c];
+                if ((1.0 - tr[c]) * pr[c] > (1.0 - tr[a]) * pr[a])
+                    a = c;
+            }
+            for (int c = 0; c < cols; c++)
+                if (c != a)
+                    second = fmax(second, (1.0 - tr[c]) * pr[c]);
+            double top = (1.0 - tr[a]) * pr[a];
+            if (top - second >= 0.05 && fabs(top - pos + 1.0) >= 0.05)
+                break;
+            pr[a] += 0.15f;
+        }
+    }
 }
 
 static void gradcheck_loss(nn_loss_kind k, int variant, int rows, int cols, float scale)
@@ -225,7 +271,8 @@ static void gradcheck_loss(nn_loss_kind k, int variant, int rows, int cols, floa
     loss_data(k, variant, rows, cols, p, t);
     nn_tensor tp = tnew(n, p), tt = tnew(tn, t), tg = tnew(n, NULL);
     E->ops->fill(E, &tg, NAN, n);
-    E->ops->loss(E, k, &tp, &tt, rows, cols, &tg, scale);
+    const float param = k == NN_LOSS_HUBER ? HUBER_DELTA : 0.0f;
+    E->ops->loss(E, k, param, &tp, &tt, rows, cols, &tg, scale);
     E->ops->download(E, g, &tg, n);
     char what[80];
     snprintf(what, sizeof what, "loss %s%s gradient", loss_names[k], variant ? " (variant)" : "");
@@ -237,11 +284,11 @@ static void gradcheck_loss(nn_loss_kind k, int variant, int rows, int cols, floa
         p[i] = (float)(x0 + h);
         double hp = (double)p[i] - x0;
         E->ops->upload(E, &tp, p, n);
-        double fp = E->ops->loss(E, k, &tp, &tt, rows, cols, NULL, scale) / rows * scale;
+        double fp = E->ops->loss(E, k, param, &tp, &tt, rows, cols, NULL, scale) / rows * scale;
         p[i] = (float)(x0 - h);
         double hm = x0 - (double)p[i];
         E->ops->upload(E, &tp, p, n);
-        double fm = E->ops->loss(E, k, &tp, &tt, rows, cols, NULL, scale) / rows * scale;
+        double fm = E->ops->loss(E, k, param, &tp, &tt, rows, cols, NULL, scale) / rows * scale;
         p[i] = x0;
         E->ops->upload(E, &tp, p, n);
         check_close(g[i], (fp - fm) / (hp + hm), what, (int)i);
@@ -271,7 +318,7 @@ static void test_loss_clipped_regions(void **state)
     (void)state;
     float p[4] = {-0.5f, -2.0f, 0.5f, 1.0f}, t[4] = {0.3f, 0.5f, 0.2f, 0.1f}, g[4];
     nn_tensor tp = tnew(4, p), tt = tnew(4, t), tg = tnew(4, NULL);
-    E->ops->loss(E, NN_LOSS_MSLE, &tp, &tt, 1, 4, &tg, 1.0f);
+    E->ops->loss(E, NN_LOSS_MSLE, 0.0f, &tp, &tt, 1, 4, &tg, 1.0f);
     E->ops->download(E, g, &tg, 4);
     assert_true(g[0] == 0.0f && g[1] == 0.0f);
     assert_true(g[2] != 0.0f && g[3] != 0.0f);
@@ -667,9 +714,9 @@ static void check_fusion(nn_loss_kind fused, nn_loss_kind plain, nn_act act, int
     }
     nn_tensor tz = tnew(n, z), tt = tnew(tn, t), ty = tnew(n, NULL), gf = tnew(n, NULL),
               gp = tnew(n, NULL), gz = tnew(n, NULL);
-    double vf = E->ops->loss(E, fused, &tz, &tt, rows, cols, &gf, 1.0f);
+    double vf = E->ops->loss(E, fused, 0.0f, &tz, &tt, rows, cols, &gf, 1.0f);
     E->ops->act_forward(E, act, 0.0f, &tz, &ty, rows, cols);
-    double vp = E->ops->loss(E, plain, &ty, &tt, rows, cols, &gp, 1.0f);
+    double vp = E->ops->loss(E, plain, 0.0f, &ty, &tt, rows, cols, &gp, 1.0f);
     E->ops->act_backward(E, act, 0.0f, &tz, &ty, &gp, &gz, rows, cols);
     assert_true(fabs(vf - vp) <= 1e-5 * fabs(vp) + 1e-6);
     float *a = dl(&gf, n), *b = dl(&gz, n);

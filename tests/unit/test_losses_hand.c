@@ -25,7 +25,7 @@ static double loss(nn_loss_kind k, const float *p, const float *y, int rows, int
                    float *grad)
 {
     nn_tensor tp = make(p, rows, cols), ty = make(y, rows, ycols), tg = make(p, rows, cols);
-    double v = E->ops->loss(E, k, &tp, &ty, rows, cols, grad ? &tg : NULL, 1.0f);
+    double v = E->ops->loss(E, k, 1.0f, &tp, &ty, rows, cols, grad ? &tg : NULL, 1.0f);
     if (grad)
         E->ops->download(E, grad, &tg, (size_t)rows * cols);
     E->ops->free(E, &tp);

@@ -9,6 +9,9 @@
 #define SELU_ALPHA 1.6732632423543772848170429916717f
 #define SELU_SCALE 1.0507009873554804934193349852946f
 
+/* log(1 + e^x) in the form that never overflows */
+static inline float softplus(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
+
 
 
 NN_KERNEL void nn_cpu_act_fwd_range(nn_act act, float alpha, const float *restrict x,
@@ -32,7 +35,7 @@ NN_KERNEL void nn_cpu_act_fwd_range(nn_act act, float alpha, const float *restri
             y[i] = SELU_SCALE * (x[i] > 0.0f ? x[i] : SELU_ALPHA * expm1f(x[i]));
         break;
     case NN_ACT_SOFTPLUS:
-        for (size_t i = 0; i < n; i++) y[i] = fmaxf(x[i], 0.0f) + log1pf(expf(-fabsf(x[i])));
+        for (size_t i = 0; i < n; i++) y[i] = softplus(x[i]);
         break;
     case NN_ACT_SOFTSIGN:
         for (size_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + fabsf(x[i]));
@@ -48,6 +51,18 @@ NN_KERNEL void nn_cpu_act_fwd_range(nn_act act, float alpha, const float *restri
         break;
     case NN_ACT_GELU:
         for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+        break;
+    case NN_ACT_RELU6:
+        for (size_t i = 0; i < n; i++) y[i] = fminf(fmaxf(x[i], 0.0f), 6.0f);
+        break;
+    case NN_ACT_MISH:
+        for (size_t i = 0; i < n; i++) y[i] = x[i] * nn_tanhf(softplus(x[i]));
+        break;
+    case NN_ACT_EXPONENTIAL:
+        for (size_t i = 0; i < n; i++) y[i] = expf(x[i]);
+        break;
+    case NN_ACT_HARD_SILU:
+        for (size_t i = 0; i < n; i++) y[i] = x[i] * fminf(fmaxf(x[i] + 3.0f, 0.0f), 6.0f) / 6.0f;
         break;
     default:
         for (size_t i = 0; i < n; i++) y[i] = x[i];
@@ -105,6 +120,22 @@ NN_KERNEL void nn_cpu_act_bwd_range(nn_act act, float alpha, const float *x, con
             float pdf = expf(-0.5f * v * v) * 0.3989422804014327f;
             dx[i] = dy[i] * (cdf + v * pdf);
         }
+        break;
+    case NN_ACT_RELU6: /* 0 at both kinks, as TensorFlow and JAX */
+        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * ((x[i] > 0.0f && x[i] < 6.0f) ? 1.0f : 0.0f);
+        break;
+    case NN_ACT_MISH: /* tanh(sp) + x sigmoid(x) (1 - tanh(sp)^2) */
+        for (size_t i = 0; i < n; i++) {
+            float t = nn_tanhf(softplus(x[i]));
+            dx[i] = dy[i] * (t + x[i] * nn_sigmoidf(x[i]) * (1.0f - t * t));
+        }
+        break;
+    case NN_ACT_EXPONENTIAL:
+        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * y[i];
+        break;
+    case NN_ACT_HARD_SILU: /* (2x + 3) / 6 inside [-3, 3] */
+        for (size_t i = 0; i < n; i++)
+            dx[i] = dy[i] * (x[i] <= -3.0f ? 0.0f : (x[i] >= 3.0f ? 1.0f : (2.0f * x[i] + 3.0f) / 6.0f));
         break;
     default:
         for (size_t i = 0; i < n; i++) dx[i] = dy[i];

@@ -79,7 +79,7 @@ void nn_cpu_act_forward(nn_engine *e, nn_act act, float alpha, const nn_tensor *
 void nn_cpu_act_backward(nn_engine *e, nn_act act, float alpha, const nn_tensor *x,
                          const nn_tensor *y, const nn_tensor *dy, nn_tensor *dx, int rows,
                          int cols);
-double nn_cpu_loss(nn_engine *e, nn_loss_kind kind, const nn_tensor *input,
+double nn_cpu_loss(nn_engine *e, nn_loss_kind kind, float param, const nn_tensor *input,
                    const nn_tensor *target, int rows, int cols, nn_tensor *grad, float grad_scale);
 double nn_cpu_metric(nn_engine *e, nn_metric_kind kind, int k, const nn_tensor *pred,
                      const nn_tensor *target, int rows, int cols);

@@ -28,7 +28,7 @@ static double logsumexp_row(const float *z, int cols)
     return m + log(s);
 }
 
-double nn_cpu_loss(nn_engine *e, nn_loss_kind kind, const nn_tensor *input,
+double nn_cpu_loss(nn_engine *e, nn_loss_kind kind, float param, const nn_tensor *input,
                    const nn_tensor *target, int rows, int cols, nn_tensor *gradt,
                    float grad_scale)
 {
@@ -178,6 +178,80 @@ double nn_cpu_loss(nn_engine *e, nn_loss_kind kind, const nn_tensor *input,
             if (gr)
                 for (int c = 0; c < cols; c++)
                     gr[c] = (float)((exp(pr[c] - lse) - (c == label ? 1.0 : 0.0)) * inv_rows);
+            break;
+        }
+        case NN_LOSS_CATEGORICAL_HINGE: {
+            /* pos = sum y p; neg = max (1 - y) p (its first index gets the
+             * gradient, as argmax) */
+            double pos = 0.0;
+            int at = 0;
+            float neg = -INFINITY;
+            for (int c = 0; c < cols; c++) {
+                pos += (double)tr[c] * pr[c];
+                float v = (1.0f - tr[c]) * pr[c];
+                if (v > neg)
+                    neg = v, at = c;
+            }
+            double m = neg - pos + 1.0;
+            row = m > 0.0 ? m : 0.0;
+            if (gr)
+                for (int c = 0; c < cols; c++)
+                    gr[c] = m > 0.0 ? (-tr[c] + (c == at ? 1.0f - tr[c] : 0.0f)) * inv_rows : 0.0f;
+            break;
+        }
+        case NN_LOSS_KL_DIVERGENCE:
+            for (int c = 0; c < cols; c++) {
+                float y = fminf(fmaxf(tr[c], EPS), 1.0f), q = fminf(fmaxf(pr[c], EPS), 1.0f);
+                row += (double)y * log((double)y / q);
+                if (gr) gr[c] = (pr[c] > EPS && pr[c] < 1.0f) ? -y / q * inv_rows : 0.0f;
+            }
+            break;
+        case NN_LOSS_POISSON:
+            for (int c = 0; c < cols; c++) {
+                row += pr[c] - (double)tr[c] * log((double)pr[c] + EPS);
+                if (gr) gr[c] = (1.0f - tr[c] / (pr[c] + EPS)) * inv_n;
+            }
+            row /= cols;
+            break;
+        case NN_LOSS_LOG_COSH:
+            /* x + softplus(-2x) - log 2, Keras's form that never overflows */
+            for (int c = 0; c < cols; c++) {
+                double d = (double)pr[c] - tr[c];
+                row += d + fmax(-2.0 * d, 0.0) + log1p(exp(-fabs(2.0 * d))) - M_LN2;
+                if (gr) gr[c] = (float)tanh(d) * inv_n;
+            }
+            row /= cols;
+            break;
+        case NN_LOSS_HUBER:
+            for (int c = 0; c < cols; c++) {
+                float d = pr[c] - tr[c], a = fabsf(d);
+                row += a <= param ? 0.5 * (double)d * d : (double)param * a - 0.5 * (double)param * param;
+                if (gr) gr[c] = (a <= param ? d : (d > 0.0f ? param : -param)) * inv_n;
+            }
+            row /= cols;
+            break;
+        case NN_LOSS_COSINE_SIMILARITY: {
+            /* -sum u v with u = p / |p|, v = y / |y|; a norm under 1e-7
+             * counts as 1e-7 (Keras 3's normalize) */
+            double pp = 0.0, yy = 0.0, py = 0.0;
+            for (int c = 0; c < cols; c++) {
+                pp += (double)pr[c] * pr[c];
+                yy += (double)tr[c] * tr[c];
+                py += (double)pr[c] * tr[c];
+            }
+            double np = fmax(sqrt(pp), 1e-7), ny = fmax(sqrt(yy), 1e-7);
+            double cosv = py / (np * ny);
+            row = -cosv;
+            if (gr) {
+                /* d/dp of -(p.y)/(|p||y|): -(y/|y| - cos p/|p|) / |p| while
+                 * |p| is above the floor, -(y/|y|)/floor below it */
+                bool floored = sqrt(pp) < 1e-7;
+                for (int c = 0; c < cols; c++) {
+                    double v = tr[c] / ny;
+                    double u = floored ? 0.0 : cosv * pr[c] / np;
+                    gr[c] = (float)(-(v - u) / np * inv_rows);
+                }
+            }
             break;
         }
         default:

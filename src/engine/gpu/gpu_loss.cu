@@ -26,14 +26,10 @@ static __device__ float warp_max(float v)
     return __shfl_sync(FULL, v, 0);
 }
 
-/* The first index of the row's maximum (argmax_row of cpu_loss.c). */
-static __device__ int warp_argmax(const float *x, int cols, int lane)
+/* The warp's maximum of (best, at) pairs, ties to the lower index; every
+ * lane gets lane 0's result. at == cols means "none". */
+static __device__ int warp_argmax_pair(float best, int at, int cols)
 {
-    float best = -INFINITY;
-    int at = cols; /* "none" loses every comparison below */
-    for (int c = lane; c < cols; c += 32)
-        if (at == cols || x[c] > best)
-            best = x[c], at = c;
     for (int o = 16; o > 0; o >>= 1) {
         float ob = __shfl_down_sync(FULL, best, o);
         int oa = __shfl_down_sync(FULL, at, o);
@@ -44,8 +40,20 @@ static __device__ int warp_argmax(const float *x, int cols, int lane)
     return at < cols ? at : 0;
 }
 
+/* The first index of the row's maximum (argmax_row of cpu_loss.c). */
+static __device__ int warp_argmax(const float *x, int cols, int lane)
+{
+    float best = -INFINITY;
+    int at = cols; /* "none" loses every comparison below */
+    for (int c = lane; c < cols; c += 32)
+        if (at == cols || x[c] > best)
+            best = x[c], at = c;
+    return warp_argmax_pair(best, at, cols);
+}
+
 typedef struct loss_args {
     nn_loss_kind kind;
+    float param; /* huber's delta */
     const float *p, *t;
     float *g;
     int rows, cols;
@@ -214,6 +222,78 @@ static __global__ void loss_kernel(loss_args a)
                 gr[c] = (float)((exp(pr[c] - lse) - (c == label ? 1.0 : 0.0)) * inv_rows);
         break;
     }
+    case NN_LOSS_CATEGORICAL_HINGE: {
+        float neg = -INFINITY;
+        int at = cols;
+        for (int c = lane; c < cols; c += 32) {
+            acc += (double)tr[c] * pr[c];
+            float v = (1.0f - tr[c]) * pr[c];
+            if (at == cols || v > neg)
+                neg = v, at = c;
+        }
+        at = warp_argmax_pair(neg, at, cols);
+        const double m = (double)((1.0f - tr[at]) * pr[at]) - warp_sum(acc) + 1.0;
+        row = m > 0.0 ? m : 0.0;
+        if (gr)
+            for (int c = lane; c < cols; c += 32)
+                gr[c] = m > 0.0 ? (-tr[c] + (c == at ? 1.0f - tr[c] : 0.0f)) * inv_rows : 0.0f;
+        break;
+    }
+    case NN_LOSS_KL_DIVERGENCE:
+        for (int c = lane; c < cols; c += 32) {
+            float y = fminf(fmaxf(tr[c], EPS), 1.0f), q = fminf(fmaxf(pr[c], EPS), 1.0f);
+            acc += (double)y * log((double)y / q);
+            if (gr) gr[c] = (pr[c] > EPS && pr[c] < 1.0f) ? -y / q * inv_rows : 0.0f;
+        }
+        row = warp_sum(acc);
+        break;
+    case NN_LOSS_POISSON:
+        for (int c = lane; c < cols; c += 32) {
+            acc += pr[c] - (double)tr[c] * log((double)pr[c] + EPS);
+            if (gr) gr[c] = (1.0f - tr[c] / (pr[c] + EPS)) * inv_n;
+        }
+        row = warp_sum(acc) / cols;
+        break;
+    case NN_LOSS_LOG_COSH:
+        for (int c = lane; c < cols; c += 32) {
+            double d = (double)pr[c] - tr[c];
+            acc += d + fmax(-2.0 * d, 0.0) + log1p(exp(-fabs(2.0 * d))) - 0.69314718055994530942;
+            if (gr) gr[c] = (float)tanh(d) * inv_n;
+        }
+        row = warp_sum(acc) / cols;
+        break;
+    case NN_LOSS_HUBER: {
+        const float delta = a.param;
+        for (int c = lane; c < cols; c += 32) {
+            float d = pr[c] - tr[c], ad = fabsf(d);
+            acc += ad <= delta ? 0.5 * (double)d * d
+                               : (double)delta * ad - 0.5 * (double)delta * delta;
+            if (gr) gr[c] = (ad <= delta ? d : (d > 0.0f ? delta : -delta)) * inv_n;
+        }
+        row = warp_sum(acc) / cols;
+        break;
+    }
+    case NN_LOSS_COSINE_SIMILARITY: {
+        double pp = 0.0, yy = 0.0, py = 0.0;
+        for (int c = lane; c < cols; c += 32) {
+            pp += (double)pr[c] * pr[c];
+            yy += (double)tr[c] * tr[c];
+            py += (double)pr[c] * tr[c];
+        }
+        pp = warp_sum(pp);
+        yy = warp_sum(yy);
+        py = warp_sum(py);
+        const double np = fmax(sqrt(pp), 1e-7), ny = fmax(sqrt(yy), 1e-7);
+        const double cosv = py / (np * ny);
+        const bool floored = sqrt(pp) < 1e-7;
+        row = -cosv;
+        if (gr)
+            for (int c = lane; c < cols; c += 32) {
+                double v = tr[c] / ny, u = floored ? 0.0 : cosv * pr[c] / np;
+                gr[c] = (float)(-(v - u) / np * inv_rows);
+            }
+        break;
+    }
     default:
         break;
     }
@@ -221,7 +301,7 @@ static __global__ void loss_kernel(loss_args a)
         a.rowv[r] = row;
 }
 
-extern "C" double nn_gpu_loss(nn_engine *e, nn_loss_kind kind, const nn_tensor *input,
+extern "C" double nn_gpu_loss(nn_engine *e, nn_loss_kind kind, float param, const nn_tensor *input,
                               const nn_tensor *target, int rows, int cols, nn_tensor *grad,
                               float grad_scale)
 {
@@ -233,6 +313,7 @@ extern "C" double nn_gpu_loss(nn_engine *e, nn_loss_kind kind, const nn_tensor *
         return NAN;
     loss_args a;
     a.kind = kind;
+    a.param = param;
     a.p = input->data;
     a.t = target->data;
     a.g = grad ? grad->data : NULL;

@@ -17,6 +17,12 @@
 #define nn_dev_sigmoidf nn_sigmoidf
 #define nn_dev_tanhf nn_tanhf
 
+/* log(1 + e^x) in the form that never overflows (cpu_act.c's softplus) */
+__device__ __forceinline__ float nn_dev_softplusf(float x)
+{
+    return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));
+}
+
 /* y = act(x), elementwise activations (softmax is a row operation). */
 __device__ __forceinline__ float nn_dev_act(nn_act act, float alpha, float x)
 {
@@ -26,12 +32,16 @@ __device__ __forceinline__ float nn_dev_act(nn_act act, float alpha, float x)
     case NN_ACT_TANH: return nn_dev_tanhf(x);
     case NN_ACT_ELU: return x > 0.0f ? x : alpha * expm1f(x);
     case NN_ACT_SELU: return NN_SELU_SCALE * (x > 0.0f ? x : NN_SELU_ALPHA * expm1f(x));
-    case NN_ACT_SOFTPLUS: return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));
+    case NN_ACT_SOFTPLUS: return nn_dev_softplusf(x);
     case NN_ACT_SOFTSIGN: return x / (1.0f + fabsf(x));
     case NN_ACT_HARD_SIGMOID: return fminf(1.0f, fmaxf(0.0f, 0.2f * x + 0.5f));
     case NN_ACT_LEAKY_RELU: return x > 0.0f ? x : alpha * x;
     case NN_ACT_SWISH: return x * nn_dev_sigmoidf(x);
     case NN_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    case NN_ACT_RELU6: return fminf(fmaxf(x, 0.0f), 6.0f);
+    case NN_ACT_MISH: return x * nn_dev_tanhf(nn_dev_softplusf(x));
+    case NN_ACT_EXPONENTIAL: return expf(x);
+    case NN_ACT_HARD_SILU: return x * fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) / 6.0f;
     default: return x;
     }
 }
@@ -62,6 +72,14 @@ __device__ __forceinline__ float nn_dev_act_grad(nn_act act, float alpha, float 
         float pdf = expf(-0.5f * x * x) * 0.3989422804014327f;
         return dy * (cdf + x * pdf);
     }
+    case NN_ACT_RELU6: return dy * ((x > 0.0f && x < 6.0f) ? 1.0f : 0.0f);
+    case NN_ACT_MISH: {
+        float t = nn_dev_tanhf(nn_dev_softplusf(x));
+        return dy * (t + x * nn_dev_sigmoidf(x) * (1.0f - t * t));
+    }
+    case NN_ACT_EXPONENTIAL: return dy * y;
+    case NN_ACT_HARD_SILU:
+        return dy * (x <= -3.0f ? 0.0f : (x >= 3.0f ? 1.0f : (2.0f * x + 3.0f) / 6.0f));
     default: return dy;
     }
 }

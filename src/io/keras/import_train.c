@@ -39,6 +39,13 @@ static const name_map losses[] = {
     {"MeanSquaredLogarithmicError", "msle"},
     {"hinge", "hinge"}, {"Hinge", "hinge"},
     {"squared_hinge", "squared_hinge"}, {"SquaredHinge", "squared_hinge"},
+    {"categorical_hinge", "categorical_hinge"}, {"CategoricalHinge", "categorical_hinge"},
+    {"kl_divergence", "kl_divergence"}, {"kld", "kl_divergence"}, {"KLD", "kl_divergence"},
+    {"kullback_leibler_divergence", "kl_divergence"}, {"KLDivergence", "kl_divergence"},
+    {"poisson", "poisson"}, {"Poisson", "poisson"},
+    {"log_cosh", "log_cosh"}, {"logcosh", "log_cosh"}, {"LogCosh", "log_cosh"},
+    {"huber", "huber"}, {"huber_loss", "huber"}, {"Huber", "huber"},
+    {"cosine_similarity", "cosine_similarity"}, {"CosineSimilarity", "cosine_similarity"},
 };
 
 static const name_map metrics[] = {
@@ -124,8 +131,11 @@ static nn_status per_output(const kx_layer *L, const char *key, json_t *v, const
 }
 
 /* One loss (a name, a serialized loss object or function) to nnctl's
- * name; `out` names the output in errors when losses are per output. */
-static nn_status map_loss(const kx_layer *L, json_t *loss, const char *out, const char **mapped)
+ * name, and in text the spec value that says it (the name, or a group with
+ * its parameter: Huber's delta); `out` names the output in errors when
+ * losses are per output. */
+static nn_status map_loss(const kx_layer *L, json_t *loss, const char *out, const char **mapped,
+                          char *text, size_t cap)
 {
     char pre[NN_NAME_MAX + 24] = "";
     if (out)
@@ -155,6 +165,21 @@ static nn_status map_loss(const kx_layer *L, json_t *loss, const char *out, cons
         json_t *ls = json_object_get(cfg, "label_smoothing");
         if (json_is_number(ls) && json_number_value(ls) != 0.0)
             return kx_fail(L, "%sloss %s with label_smoothing is not supported", pre, name);
+        json_t *axis = json_object_get(cfg, "axis");
+        if (json_is_integer(axis) && json_integer_value(axis) != -1)
+            return kx_fail(L, "%sloss %s over axis %lld is not supported (nnctl's is over the "
+                              "last axis)",
+                           pre, name, (long long)json_integer_value(axis));
+    }
+    snprintf(text, cap, "\"%s\"", *mapped);
+    const nn_loss_info *info = nn_loss_find(*mapped);
+    json_t *p = info && info->param_name && json_is_object(cfg) ? json_object_get(cfg, info->param_name) : NULL;
+    if (p) {
+        if (!json_is_number(p) || json_number_value(p) <= info->param_min)
+            return kx_fail(L, "%sloss %s: %s must be a number > %g", pre, name, info->param_name,
+                           info->param_min);
+        snprintf(text, cap, "{ type = \"%s\"; %s = %.9g; }", *mapped, info->param_name,
+                 json_number_value(p));
     }
     return NN_OK;
 }
@@ -167,6 +192,7 @@ static nn_status write_loss(const kx_layer *L, json_t *loss, const kx_outputs *o
 {
     int n = o ? o->n : 1;
     const char *mapped[NN_MAX_IO];
+    char text[NN_MAX_IO][96];
     /* a dict is per output unless it is one serialized loss object (whose
      * "class_name" is no output's name) */
     bool by_output = json_is_array(loss) || json_is_object(loss);
@@ -187,25 +213,28 @@ static nn_status write_loss(const kx_layer *L, json_t *loss, const kx_outputs *o
                 return kx_fail(L, "loss gives output '%s' no loss: nnctl needs a loss for every "
                                   "output",
                                out);
-            if ((st = map_loss(L, each[k], n > 1 ? out : NULL, &mapped[k])))
+            if ((st = map_loss(L, each[k], n > 1 ? out : NULL, &mapped[k], text[k],
+                               sizeof text[k])))
                 return st;
         }
     } else {
-        if ((st = map_loss(L, loss, NULL, &mapped[0])))
+        if ((st = map_loss(L, loss, NULL, &mapped[0], text[0], sizeof text[0])))
             return st;
-        for (int k = 1; k < n; k++)
+        for (int k = 1; k < n; k++) {
             mapped[k] = mapped[0];
+            snprintf(text[k], sizeof text[k], "%s", text[0]);
+        }
     }
     bool same = true, keys = true;
     for (int k = 0; k < n; k++) {
         sparse[k] = strncmp(mapped[k], "sparse_", 7) == 0;
-        same &= !strcmp(mapped[k], mapped[0]);
+        same &= !strcmp(text[k], text[0]);
         keys &= o && key_ok(o->name[k]);
     }
     /* the group keeps Keras's per-output form (nnctl writes it back so);
      * one name serves when the outputs' names cannot be keys */
     if (n == 1 || !by_output || (same && !keys)) {
-        kx_printf(t, " loss = \"%s\";", mapped[0]);
+        kx_printf(t, " loss = %s;", text[0]);
         return NN_OK;
     }
     kx_printf(t, " loss = {");
@@ -214,7 +243,7 @@ static nn_status write_loss(const kx_layer *L, json_t *loss, const kx_outputs *o
             return kx_fail(L, "output '%s' has a loss of its own, but its name cannot be a key "
                               "of nnctl's train.loss group",
                            o->name[k]);
-        kx_printf(t, " %s = \"%s\";", o->name[k], mapped[k]);
+        kx_printf(t, " %s = %s;", o->name[k], text[k]);
     }
     kx_printf(t, " };");
     return NN_OK;

@@ -123,6 +123,19 @@ static json_t *keras_metric(const nn_metric *m)
                      "registered_name");
 }
 
+/* Output k's loss as Keras's compile() takes it: its name, or for a loss
+ * whose parameter is not Keras's default the serialized loss object (Huber
+ * with its delta; both Keras 2 and 3 build it from this config). */
+static json_t *keras_loss(const nn_train_cfg *t, int k)
+{
+    const nn_loss_info *L = t->losses[k];
+    if (!L->param_name || t->loss_params[k] == (float)L->param_default)
+        return json_string(L->keras_name);
+    return json_pack("{s:s, s:s, s:{s:f}, s:n}", "module", "keras.losses", "class_name",
+                     L->keras_class, "config", L->param_name, (double)t->loss_params[k],
+                     "registered_name");
+}
+
 /* The metrics output k takes, as a JSON list. */
 static json_t *head_metrics(const nn_train_cfg *t, int k)
 {
@@ -145,12 +158,12 @@ static char *training_config(const nn_train_cfg *t)
         for (int k = 0; k < t->n_outputs; k++)
             json_object_set_new(metrics, t->output_names[k], head_metrics(t, k));
     }
-    json_t *loss = json_string(t->loss->keras_name), *weights = json_null();
+    json_t *loss = keras_loss(t, 0), *weights = json_null();
     if (t->loss_by_output) {
         json_decref(loss);
         loss = json_object();
         for (int k = 0; k < t->n_outputs; k++)
-            json_object_set_new(loss, t->output_names[k], json_string(t->losses[k]->keras_name));
+            json_object_set_new(loss, t->output_names[k], keras_loss(t, k));
     }
     if (t->weights_given) {
         json_decref(weights);

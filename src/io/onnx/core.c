@@ -72,6 +72,28 @@ const char *onnx_activation(onnx_graph *g, const char *x, nn_act act, float alph
         return y;
     case NN_ACT_SWISH:
         return onnx_op2(g, "Mul", x, onnx_op1(g, "Sigmoid", x));
+    case NN_ACT_RELU6: /* Clip takes its bounds as inputs since opset 11 */
+        y = onnx_fresh(g, "Clip");
+        onnx_node_begin(&nd, g, "Clip");
+        onnx_node_input(&nd, x);
+        onnx_node_input(&nd, onnx_scalar(g, "zero", 0.0f));
+        onnx_node_input(&nd, onnx_scalar(g, "six", 6.0f));
+        onnx_node_output(&nd, y);
+        onnx_node_end(&nd);
+        return y;
+    case NN_ACT_MISH: /* opset 13 has no Mish (18 does): x tanh(softplus(x)) */
+        return onnx_op2(g, "Mul", x, onnx_op1(g, "Tanh", onnx_op1(g, "Softplus", x)));
+    case NN_ACT_EXPONENTIAL:
+        return onnx_op1(g, "Exp", x);
+    case NN_ACT_HARD_SILU: /* x HardSigmoid(x; 1/6, 0.5) (HardSwish is opset 14) */
+        y = onnx_fresh(g, "HardSigmoid");
+        onnx_node_begin(&nd, g, "HardSigmoid");
+        onnx_node_input(&nd, x);
+        onnx_node_output(&nd, y);
+        onnx_attr_float(&nd, "alpha", 1.0f / 6.0f);
+        onnx_attr_float(&nd, "beta", 0.5f);
+        onnx_node_end(&nd);
+        return onnx_op2(g, "Mul", x, y);
     case NN_ACT_GELU: { /* 0.5 x (1 + erf(x / sqrt 2)), the exact form */
         const char *e = onnx_op1(g, "Erf", onnx_op2(g, "Mul", x,
                                                     onnx_scalar(g, "rsqrt2", (float)M_SQRT1_2)));
