@@ -13,6 +13,8 @@ static nn_status act_parse(nn_node *n, nn_spec_node *s, nn_error *err)
     nn_status st = nn_spec_activation(s, "activation", &n->act, &n->act_alpha, err);
     if (st)
         return st;
+    if (!nn_spec_has(s, "activation") && (st = nn_spec_misspelt(s, "activation", err)))
+        return st;
     if (!nn_spec_has(s, "activation"))
         return nn_spec_fail(s, "activation", err, NN_ERR_USAGE, "missing required key");
     double alpha;

@@ -33,6 +33,14 @@ nn_status nn_spec_regularizer(nn_spec_node *s, const char *key, nn_regularizer *
     int kind = 2;
     if ((st = nn_spec_choice(g, "type", false, reg_types, 2, &kind, err)))
         return st;
+    /* type "l1" takes only l1 (Keras's L1), "l2" only l2: the other
+     * factor would be silently dropped */
+    const char *other = kind == 0 ? "l2" : kind == 1 ? "l1" : NULL;
+    if (other && nn_spec_has(g, other))
+        return nn_spec_fail(g, other, err, NN_ERR_USAGE,
+                            "type \"%s\" takes only %s; for both factors use type = \"l1_l2\" "
+                            "(Keras's L1L2), or drop %s",
+                            reg_types[kind], reg_types[kind], other);
     double l1 = 0.0, l2 = 0.0;
     if ((st = nn_spec_float(g, "l1", false, kind == 0 && !nn_spec_has(g, "l2") ? 0.01 : 0.0, 0.0,
                             1e6, &l1, err)))

@@ -93,6 +93,8 @@ static nn_status parse_inputs(nn_model *m, nn_spec_node *ms, nn_error *err)
                             "give model.input (one input) or model.inputs (several), not both");
     if (in)
         return parse_input_group(m, in, 0, err);
+    if (!list && (st = nn_spec_misspelt(ms, "input", err)))
+        return st;
     if (!list)
         return nn_spec_fail(ms, NULL, err, NN_ERR_USAGE,
                             "missing required key \"input\" (for several inputs: model.inputs = "

@@ -446,6 +446,23 @@ static void mark_known(nn_spec_node *n, const char *key)
         n->known[n->n_known++] = copy;
 }
 
+nn_status nn_spec_misspelt(nn_spec_node *n, const char *key, nn_error *err)
+{
+    if (!n || config_setting_type(n->s) != CONFIG_TYPE_GROUP)
+        return NN_OK;
+    int count = config_setting_length(n->s);
+    for (int i = 0; i < count; i++) {
+        const config_setting_t *m = config_setting_get_elem(n->s, (unsigned)i);
+        const char *have = config_setting_name(m);
+        const char *want[1] = {key};
+        if (have && strcmp(have, key) && nn_did_you_mean(have, want, 1))
+            return nn_spec__fail_at(n->spec, m, n->path, err,
+                                    "unknown key \"%s\"; did you mean \"%s\"? (a required key)",
+                                    have, key);
+    }
+    return NN_OK;
+}
+
 /* Marks key as known and finds it. Absent: *st = NULL, and an error only
  * when required. */
 nn_status nn_spec__lookup(nn_spec_node *n, const char *key, bool required, config_setting_t **st,
@@ -462,16 +479,9 @@ nn_status nn_spec__lookup(nn_spec_node *n, const char *key, bool required, confi
     }
     *st = config_setting_get_member(n->s, key);
     if (!*st && required) {
-        /* a misspelled required key: say which key is probably meant */
-        int count = config_setting_length(n->s);
-        for (int i = 0; i < count; i++) {
-            const char *have = config_setting_name(config_setting_get_elem(n->s, (unsigned)i));
-            const char *want[1] = {key};
-            if (have && nn_did_you_mean(have, want, 1))
-                return nn_spec__fail_at(n->spec, n->s, n->path, err,
-                               "missing required key \"%s\" (is \"%s\" a misspelling of it?)",
-                               key, have);
-        }
+        nn_status typo = nn_spec_misspelt(n, key, err);
+        if (typo)
+            return typo;
         return nn_spec__fail_at(n->spec, n->s, n->path, err, "missing required key \"%s\"", key);
     }
     return NN_OK;

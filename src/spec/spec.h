@@ -90,6 +90,13 @@ nn_status nn_spec_int_array(nn_spec_node *n, const char *key, bool required, lon
 nn_status nn_spec_string_array(nn_spec_node *n, const char *key, bool required, int max_n,
                                const char **out, int *n_out, nn_error *err);
 
+/* A required key that is absent: when a member of n looks like a
+ * misspelling of it, the error for that member, at its own line ("unknown
+ * key "inptu"; did you mean "input"? (a required key)"); else NN_OK. The
+ * getters do this for required keys; a consumer that words its own
+ * "missing" error calls it first. */
+nn_status nn_spec_misspelt(nn_spec_node *n, const char *key, nn_error *err);
+
 /* Rejects keys of group n that no getter asked for. */
 nn_status nn_spec_check_unknown(nn_spec_node *n, nn_error *err);
 

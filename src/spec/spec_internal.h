@@ -50,6 +50,11 @@ int nn_spec__node_uses(const nn_spec *s, const config_setting_t *st);
 /* "<where>: <path>: <message>" (no "path: " when path is empty). */
 nn_status nn_spec__vfail_at(const nn_spec *s, const config_setting_t *st, const char *path,
                             nn_error *err, nn_status code, const char *fmt, va_list ap);
+/* A Keras fit()/compile()/ImageDataGenerator key found in group_path
+ * when nnctl reads it in another section: the message naming that
+ * section (misplaced.c). */
+bool nn_spec__misplaced(const char *group_path, const char *key, char *buf, size_t len);
+
 nn_status nn_spec__fail_at(const nn_spec *s, const config_setting_t *st, const char *path,
                            nn_error *err, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

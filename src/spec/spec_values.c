@@ -292,6 +292,9 @@ nn_status nn_spec_check_unknown(nn_spec_node *n, nn_error *err)
             known = strcmp(n->known[k], name) == 0;
         if (known)
             continue;
+        char where[256];
+        if (nn_spec__misplaced(n->path, name, where, sizeof where))
+            return nn_spec__fail_at(n->spec, m, n->path, err, "%s", where);
         const char *close =
             nn_did_you_mean(name, (const char *const *)n->known, n->n_known);
         if (close)

@@ -31,6 +31,8 @@ nn_status nn_spec_optimizer(nn_spec_node *train, nn_optimizer *o, nn_error *err)
     int idx;
     nn_status st;
     nn_error probe;
+    if (!nn_spec_has(train, "optimizer") && (st = nn_spec_misspelt(train, "optimizer", err)))
+        return st;
     if (!nn_spec_has(train, "optimizer"))
         return nn_spec_fail(train, "optimizer", err, NN_ERR_USAGE,
                             "missing required key (e.g. optimizer = { type = \"adam\"; lr = "

@@ -480,7 +480,8 @@ static void test_spec_keys(void **state)
         {"data = { train = { format = \"csv\";\n path = \"a\"; }; };",
          "d.cfg:1: data.train: missing required key \"timesteps\""},
         {"data = { train = { format = \"csv\"; path = \"a\";\n timestep = 3; }; };",
-         "missing required key \"timesteps\" (is \"timestep\" a misspelling of it?)"},
+         "d.cfg:2: data.train: unknown key \"timestep\"; did you mean \"timesteps\"? (a required "
+         "key)"},
         {"data = { train = { format = \"csv\"; timesteps = 3; }; };",
          "missing required key \"path\""},
         {"data = { train = { format = \"csv\"; path = \"\"; timesteps = 3; }; };",
@@ -510,7 +511,8 @@ static void test_spec_keys(void **state)
          "}; };",
          "d.cfg:2: data.train.value"},
         {"data = { train = { format = \"tokens\"; path = \"a\";\n max_len = 3; }; };",
-         "missing required key \"maxlen\" (is \"max_len\" a misspelling of it?)"},
+         "d.cfg:2: data.train: unknown key \"max_len\"; did you mean \"maxlen\"? (a required "
+         "key)"},
         {"data = { train = { format = \"tokens\"; path = \"a\"; maxlen = 3;\n timesteps = 3; }; "
          "};",
          "d.cfg:2: data.train: unknown key \"timesteps\""},
