@@ -40,12 +40,14 @@ static nn_status one_metric(nn_spec_node *where, const char *key, int idx, int k
     m->maximize = r->maximize;
     m->k = k;
     if ((int)r->kind == ACCURACY_ALIAS) {
-        m->kind = loss->accuracy;
-        /* Keras: with a loss that says nothing about classes, one output
-         * unit means binary accuracy, several mean categorical. */
-        if (loss->target == NN_TARGET_ANY && loss->accuracy == NN_METRIC_CATEGORICAL_ACCURACY &&
-            units == 1)
-            m->kind = NN_METRIC_BINARY_ACCURACY;
+        /* As Keras 3 and tf.keras (2.2 on) resolve it, from the output and
+         * its targets whatever the loss: one unit is binary accuracy,
+         * integer labels against several units sparse categorical, rows of
+         * one value per unit categorical. Several units take integer labels
+         * exactly when the loss is a sparse one (objective.c). */
+        m->kind = units == 1                         ? NN_METRIC_BINARY_ACCURACY
+                  : loss->target == NN_TARGET_SPARSE ? NN_METRIC_SPARSE_CATEGORICAL_ACCURACY
+                                                     : NN_METRIC_CATEGORICAL_ACCURACY;
     } else {
         m->kind = r->kind;
     }
@@ -61,6 +63,15 @@ static nn_status one_metric(nn_spec_node *where, const char *key, int idx, int k
         return nn_spec_fail(where, key, err, NN_ERR_USAGE,
                             "k = %d is more than the model's %d output units", k, units);
     return NN_OK;
+}
+
+bool nn_metric_keras2_alias(const char *name, char *out, size_t len)
+{
+    size_t n = strlen(name);
+    if (n < 3 || strcmp(name + n - 3, "acc") || (n > 3 && name[n - 4] != '_'))
+        return false;
+    snprintf(out, len, "%.*saccuracy", (int)(n - 3), name);
+    return true;
 }
 
 nn_status nn_spec_metrics(nn_spec_node *node, const char *key, const nn_loss_info *loss,

@@ -1,4 +1,6 @@
-/* The metric registry. "accuracy" resolves from the loss, as in Keras. */
+/* The metric registry. "accuracy" resolves from the output's width and its
+ * targets, as in Keras 3 and tf.keras: binary for one unit, sparse
+ * categorical for integer labels, else categorical. */
 #ifndef NN_TRAIN_METRICS_H
 #define NN_TRAIN_METRICS_H
 
@@ -25,6 +27,11 @@ typedef struct nn_metric {
  * entry of the train.metrics group): strings, or groups { type = "...";
  * k = 3; }, for one output of output_units units and the given loss; at
  * most NN_MAX_METRICS_PER_OUTPUT; none when the key is absent. */
+/* Keras 1/2's "acc" for "accuracy" in a logged name: "val_acc" is
+ * "val_accuracy", "digit_acc" "digit_accuracy". True (and out filled) when
+ * name ends so. */
+bool nn_metric_keras2_alias(const char *name, char *out, size_t len);
+
 nn_status nn_spec_metrics(nn_spec_node *node, const char *key, const nn_loss_info *loss,
                           int output_units, nn_metric *out, int *n_out, nn_error *err);
 

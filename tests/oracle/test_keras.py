@@ -60,6 +60,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import layers as L  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import accuracy_cases  # noqa: E402
+
 RTOL = 1e-5
 N = 9  # samples per prediction (no batch size the model was planned for)
 
@@ -1085,6 +1088,17 @@ def keras_multi_io(rng):
           ev("permetric"))
 
 
+def accuracy(rng):
+    """"accuracy" for every loss and output width, as Keras 3's evaluate
+    (accuracy_cases.py)."""
+    def report(ok, name, detail):
+        def fn():
+            if not ok:
+                raise AssertionError(detail)
+        check(name, fn)
+    accuracy_cases.run(keras, NNCTL, WORK, report)
+
+
 def main():
     global verbose, NNCTL, WORK
     ap = argparse.ArgumentParser()
@@ -1100,7 +1114,7 @@ def main():
     rng = np.random.default_rng(7)
     print("keras %s (%s backend)" % (keras.__version__, keras.backend.backend()))
     for part in (keras_to_nnctl, keras_eval, keras2_files, keras1_files, nnctl_to_keras,
-                 nnctl_compiled, transfer, keras_multi_io, keras_functions):
+                 nnctl_compiled, transfer, keras_multi_io, keras_functions, accuracy):
         try:
             part(rng)
         except Exception as e:  # noqa: BLE001 - a broken part fails, the rest runs

@@ -29,6 +29,9 @@ import numpy as np  # noqa: E402
 import tf_keras as keras  # noqa: E402
 from tf_keras import layers as L  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import accuracy_cases  # noqa: E402
+
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore")  # "HDF5 is legacy": that is the format under test
 
@@ -248,6 +251,8 @@ def main():
         keras2_to_nnctl(rng)
         nnctl_to_keras2(rng)
         keras2_losses(rng)
+        # "accuracy" for every loss and output width, as tf-keras's evaluate
+        accuracy_cases.run(keras, NNCTL, TMP, lambda ok, name, detail: report(ok, name, detail))
     finally:
         if not a.keep:
             shutil.rmtree(TMP, ignore_errors=True)

@@ -222,7 +222,7 @@ nn_status nn_keras_file_spec(const nn_h5_model *f, const char *path, nn_spec **o
     if (!f->training_config)
         snprintf(train_note, note_len,
                  "'%s' has no training_config (Keras saved it without compile())", path);
-    else if (kx_train_text(f->training_config, what, &outs, &train, &terr))
+    else if (kx_train_text(f->training_config, what, &outs, f->keras_version, &train, &terr))
         snprintf(train_note, note_len, "%s", terr.msg);
     /* train_standin: what predict and summary use when nnctl cannot use
      * the training_config (eval then says why) */

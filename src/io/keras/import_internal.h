@@ -30,9 +30,10 @@ typedef struct kx_outputs {
 nn_status kx_model_text(const char *json_text, const char *what, const char *keras_version,
                         char **text, kx_outputs *outs, nn_error *err);
 /* nn_keras_train_text for a model with outputs outs (NULL: one output):
- * a loss, loss_weights or metrics per output map to the outputs' names. */
+ * a loss, loss_weights or metrics per output map to the outputs' names.
+ * keras_version: the file's (or NULL), for what "accuracy" meant to it. */
 nn_status kx_train_text(const char *json_text, const char *what, const kx_outputs *outs,
-                        char **text, nn_error *err);
+                        const char *keras_version, char **text, nn_error *err);
 
 /* ---- the graph (import_graph.c) ---- */
 

@@ -186,9 +186,10 @@ static nn_status map_loss(const kx_layer *L, json_t *loss, const char *out, cons
 
 /* loss: one for every output (a name or a serialized loss), or one per
  * output (a list by position, a dict by name) as the train.loss group.
- * sparse[k]: whether output k's loss takes integer labels. */
+ * sparse[k]: whether output k's loss takes integer labels; binary[k]:
+ * whether it is binary_crossentropy. */
 static nn_status write_loss(const kx_layer *L, json_t *loss, const kx_outputs *o, kx_text *t,
-                            bool *sparse)
+                            bool *sparse, bool *binary)
 {
     int n = o ? o->n : 1;
     const char *mapped[NN_MAX_IO];
@@ -228,6 +229,7 @@ static nn_status write_loss(const kx_layer *L, json_t *loss, const kx_outputs *o
     bool same = true, keys = true;
     for (int k = 0; k < n; k++) {
         sparse[k] = strncmp(mapped[k], "sparse_", 7) == 0;
+        binary[k] = strcmp(mapped[k], "binary_crossentropy") == 0;
         same &= !strcmp(text[k], text[0]);
         keys &= o && key_ok(o->name[k]);
     }
@@ -298,14 +300,16 @@ typedef struct {
  * metric needing the other target kind than the loss's would be refused
  * with that loss: left out too (sparse_ok: every loss it is for takes
  * integer labels; dense_ok: none does). out: the output these are for
- * (NULL: all), whose "<out>_" tf.keras puts before its metrics' names. */
+ * (NULL: all), whose "<out>_" tf.keras puts before its metrics' names.
+ * binary_acc: "accuracy" is binary accuracy whatever the output's width, as
+ * Keras before tf.keras 2.2 resolved it for binary_crossentropy. */
 static void collect_metrics(json_t *v, metric_set *m, bool sparse_ok, bool dense_ok,
-                            const char *out)
+                            const char *out, bool binary_acc)
 {
     if (json_is_array(v)) {
         size_t i;
         json_t *e;
-        json_array_foreach(v, i, e) collect_metrics(e, m, sparse_ok, dense_ok, out);
+        json_array_foreach(v, i, e) collect_metrics(e, m, sparse_ok, dense_ok, out, binary_acc);
         return;
     }
     const char *name = NULL;
@@ -327,6 +331,8 @@ static void collect_metrics(json_t *v, metric_set *m, bool sparse_ok, bool dense
     }
     if (!name || m->n == m->cap || k < 1 || k > (1 << 20))
         return;
+    if (binary_acc && !strcmp(name, "accuracy"))
+        name = "binary_accuracy";
     bool sparse_metric = !strncmp(name, "sparse_", 7);
     bool dense_metric = !strcmp(name, "categorical_accuracy") ||
                         !strcmp(name, "top_k_categorical_accuracy");
@@ -353,19 +359,34 @@ static bool metric_sets_equal(const metric_set *a, const metric_set *b)
     return true;
 }
 
+/* Metrics per output need the outputs' names as keys of train.metrics. */
+static nn_status keyed_outputs(const kx_layer *L, const kx_outputs *o)
+{
+    for (int k = 0; k < o->n; k++)
+        if (!key_ok(o->name[k]))
+            return kx_fail(L, "output '%s' has metrics of its own, but its name cannot be a key "
+                              "of nnctl's train.metrics group",
+                           o->name[k]);
+    return NN_OK;
+}
+
 /* metrics: one list for every output, or per output: a dict by name, a
  * list of one list per output (tf.keras), or Keras 3's list of one entry
  * per output (Keras 3 refuses a list of another length with several
  * outputs; Keras 2 applies a flat list to every output). per[k]: output
- * k's; *by_output when they differ (else per[0] serves every output). */
+ * k's; *by_output when they differ (else per[0] serves every output).
+ * binary_acc[k]: output k's "accuracy" is binary accuracy (Keras <= 2.3
+ * with binary_crossentropy). */
 static nn_status read_metrics(const kx_layer *L, json_t *v, const kx_outputs *o,
-                              const bool *sparse, metric_set *per, bool *by_output)
+                              const bool *sparse, const bool *binary_acc, metric_set *per,
+                              bool *by_output)
 {
     int n = o ? o->n : 1;
-    bool any_sparse = false, all_sparse = true;
+    bool any_sparse = false, all_sparse = true, all_binary = true;
     for (int k = 0; k < n; k++) {
         any_sparse |= sparse[k];
         all_sparse &= sparse[k];
+        all_binary &= binary_acc[k];
     }
     *by_output = false;
     per[0].n = 0;
@@ -377,8 +398,17 @@ static nn_status read_metrics(const kx_layer *L, json_t *v, const kx_outputs *o,
     if ((!nested && !json_is_object(v)) ||
         (json_is_object(v) && json_is_string(json_object_get(v, "class_name")))) {
         /* one list (or one serialized metric) for every output */
-        collect_metrics(v, &per[0], all_sparse, !any_sparse, NULL);
-        return NN_OK;
+        collect_metrics(v, &per[0], all_sparse, !any_sparse, NULL, all_binary);
+        for (int k = 1; k < n && !*by_output; k++)
+            *by_output = binary_acc[k] != binary_acc[0] && v && !json_is_null(v);
+        if (!*by_output)
+            return NN_OK;
+        for (int k = 0; k < n; k++) { /* "accuracy" means one thing here, another there */
+            per[k].n = 0;
+            per[k].cap = per[0].cap;
+            collect_metrics(v, &per[k], sparse[k], !sparse[k], NULL, binary_acc[k]);
+        }
+        return keyed_outputs(L, o);
     }
     json_t *each[NN_MAX_IO];
     nn_status st = per_output(L, "metrics", v, o, each);
@@ -387,15 +417,11 @@ static nn_status read_metrics(const kx_layer *L, json_t *v, const kx_outputs *o,
     for (int k = 0; k < n; k++) {
         per[k].n = 0;
         per[k].cap = per[0].cap;
-        collect_metrics(each[k], &per[k], sparse[k], !sparse[k], o ? o->name[k] : NULL);
+        collect_metrics(each[k], &per[k], sparse[k], !sparse[k], o ? o->name[k] : NULL,
+                        binary_acc[k]);
         *by_output |= !metric_sets_equal(&per[0], &per[k]);
     }
-    for (int k = 0; *by_output && k < n; k++)
-        if (!key_ok(o->name[k]))
-            return kx_fail(L, "output '%s' has metrics of its own, but its name cannot be a key "
-                              "of nnctl's train.metrics group",
-                           o->name[k]);
-    return NN_OK;
+    return *by_output ? keyed_outputs(L, o) : NN_OK;
 }
 
 /* One output's list (or every output's), as the spec writes it. */
@@ -468,8 +494,19 @@ static void write_optimizer(json_t *opt, kx_text *t)
     kx_printf(t, " };");
 }
 
+/* Keras before tf.keras 2.2 (standalone Keras up to 2.3.x, tf.keras up to
+ * "2.2.4-tf") resolved "accuracy" from the loss: binary accuracy for
+ * binary_crossentropy whatever the output's width. */
+static bool loss_resolved_accuracy(const char *keras_version)
+{
+    int major = 0, minor = 0;
+    if (!keras_version || sscanf(keras_version, "%d.%d", &major, &minor) != 2)
+        return false;
+    return major < 2 || (major == 2 && (minor < 3 || (minor == 3 && !strstr(keras_version, "-tf"))));
+}
+
 nn_status kx_train_text(const char *json_text, const char *what, const kx_outputs *outs,
-                        char **text, nn_error *err)
+                        const char *keras_version, char **text, nn_error *err)
 {
     *text = NULL;
     kx_layer L = {.what = what, .err = err};
@@ -481,16 +518,20 @@ nn_status kx_train_text(const char *json_text, const char *what, const kx_output
     if (outs && outs->n < 1)
         outs = NULL;
     kx_text t = {0};
-    bool sparse[NN_MAX_IO] = {false}, by_output = false;
+    bool sparse[NN_MAX_IO] = {false}, binary[NN_MAX_IO] = {false}, by_output = false;
+    bool legacy = loss_resolved_accuracy(keras_version);
     metric_set ms[NN_MAX_IO];
     kx_printf(&t, "train: {");
     nn_status st = json_is_object(root)
-                       ? write_loss(&L, json_object_get(root, "loss"), outs, &t, sparse)
+                       ? write_loss(&L, json_object_get(root, "loss"), outs, &t, sparse, binary)
                        : kx_fail(&L, "not a JSON object");
     if (!st)
         st = write_weights(&L, json_object_get(root, "loss_weights"), outs, &t);
+    for (int k = 0; k < NN_MAX_IO; k++)
+        binary[k] &= legacy;
     if (!st)
-        st = read_metrics(&L, json_object_get(root, "metrics"), outs, sparse, ms, &by_output);
+        st = read_metrics(&L, json_object_get(root, "metrics"), outs, sparse, binary, ms,
+                          &by_output);
     if (!st) {
         if (by_output) {
             kx_printf(&t, " metrics = {");
@@ -522,5 +563,5 @@ nn_status kx_train_text(const char *json_text, const char *what, const kx_output
 nn_status nn_keras_train_text(const char *json_text, const char *what, char **text,
                               nn_error *err)
 {
-    return kx_train_text(json_text, what, NULL, text, err);
+    return kx_train_text(json_text, what, NULL, NULL, text, err);
 }
