@@ -99,6 +99,68 @@ static nn_status check_space(const nn_sweep *sw, nn_error *err)
     return st;
 }
 
+/* The objective must be something every trial logs: a history.csv column
+ * (val_ forms only with validation data) or test_<name> from eval.json
+ * (only with data.test); checked on the first trial's spec before any
+ * trial runs. Keras 2's "val_acc" becomes "val_accuracy". A custom command
+ * reports what it likes. */
+static nn_status check_objective(nn_sweep *sw, nn_error *err)
+{
+    if (sw->command)
+        return NN_OK;
+    int d = sw->space.n;
+    nn_trial probe = {0};
+    probe.text = calloc((size_t)d + 1, sizeof *probe.text);
+    if (!probe.text)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    double u;
+    for (int i = 0; i < d; i++)
+        nn_space_value(&sw->space, i, 0.0, probe.text[i], NN_PARAM_TEXT, &u);
+    nn_spec *s;
+    nn_session ses = {0};
+    nn_status st = nn_sweep_trial_spec(sw, &probe, &s, err);
+    free(probe.text);
+    if (st || (st = nn_session_build(&ses, s, err))) { /* takes s over */
+        nn_session_free(&ses);
+        return st;
+    }
+    const nn_data_cfg *data = &ses.data;
+    bool val = data->validation.present || data->validation_split > 0.0;
+    bool test = data->test.present, is_test = !strncmp(sw->objective, "test_", 5);
+    const char *name = is_test ? sw->objective + 5 : sw->objective;
+    char names[NN_MAX_LOGGED][NN_LOGGED_NAME], alias[160];
+    int n = nn_logged_names(&ses.train, true, names, NN_MAX_LOGGED);
+    nn_session_free(&ses);
+    bool keras2 = nn_metric_keras2_alias(name, alias, sizeof alias);
+    int found = -1;
+    for (int i = 0; i < n && found < 0; i++)
+        if (!strcmp(names[i], name) || (keras2 && !strcmp(names[i], alias)))
+            found = i;
+    bool val_name = found >= 0 && !strncmp(names[found], "val_", 4);
+    bool column = !is_test && (!strcmp(name, "epoch") || !strcmp(name, "lr") ||
+                               !strcmp(name, "time"));
+    if (column || (found >= 0 && (is_test ? test && !val_name : val || !val_name))) {
+        if (found >= 0)
+            snprintf(sw->objective, sizeof sw->objective, "%s%s", is_test ? "test_" : "",
+                     names[found]);
+        return NN_OK;
+    }
+    char list[1024] = "";
+    size_t o = 0;
+    for (int i = 0; i < n && o < sizeof list; i++)
+        if (val || strncmp(names[i], "val_", 4))
+            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", o ? ", " : "", names[i]);
+    for (int i = 0; test && i < n && o < sizeof list; i++)
+        if (strncmp(names[i], "val_", 4))
+            o += (size_t)snprintf(list + o, sizeof list - o, ", test_%s", names[i]);
+    const char *why = found < 0 ? "is not a value the trials log"
+                      : is_test ? "needs data.test in the base spec, which has none"
+                                : "is logged only with validation data (data.validation or "
+                                  "data.validation_split), which the trials have none of";
+    return nn_fail(err, NN_ERR_USAGE, "%s: objective \"%s\" %s; they log %s", sw->path,
+                   sw->objective, why, list);
+}
+
 /* A table row for a failed trial: its effective spec and nothing else. */
 static nn_status failed_row(const nn_sweep *sw, const nn_trial *t, const char *run_dir,
                             nn_run *r, nn_error *err)
@@ -266,7 +328,7 @@ int nn_cmd_sweep(int argc, char **argv)
         }
         snprintf(sw.sets[sw.n_sets++], sizeof sw.sets[0], "%s", a.sets[i]);
     }
-    if ((st = check_space(&sw, &err)))
+    if ((st = check_space(&sw, &err)) || (st = check_objective(&sw, &err)))
         goto out;
     char run_dir[4096];
     if (a.run_dir) {

@@ -12,6 +12,23 @@ void nn_head_loss_name(const nn_train_cfg *t, int head, char *buf, size_t len)
         snprintf(buf, len, "loss");
 }
 
+int nn_logged_names(const nn_train_cfg *c, bool with_val, char (*names)[NN_LOGGED_NAME],
+                    int max)
+{
+    int n = 0, k = 0;
+    char own[NN_MAX_METRICS + NN_MAX_IO + 1][NN_LOGGED_NAME];
+    snprintf(own[k++], sizeof own[0], "loss");
+    for (int i = 0; c->n_outputs > 1 && i < c->n_outputs; i++)
+        nn_head_loss_name(c, i, own[k++], sizeof own[0]);
+    for (int i = 0; i < c->n_metrics; i++)
+        snprintf(own[k++], sizeof own[0], "%s", c->metrics[i].name);
+    for (int i = 0; i < k && n < max; i++)
+        snprintf(names[n++], sizeof names[0], "%s", own[i]);
+    for (int i = 0; with_val && i < k && n < max; i++)
+        snprintf(names[n++], sizeof names[0], "val_%.*s", (int)sizeof names[0] - 5, own[i]);
+    return n;
+}
+
 /* train.loss: one name for every output, or { output = "loss"; ... }
  * naming each output; train.loss_weights = { output = w; ... }. */
 static nn_status parse_losses(nn_spec_node *t, const nn_model *m, nn_train_cfg *c, nn_error *err)

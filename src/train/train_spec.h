@@ -45,5 +45,13 @@ nn_status nn_spec_train(nn_spec_node *train, const nn_model *m, nn_train_cfg *ou
 /* The name an output's loss is logged under: "digit_loss" (several outputs). */
 void nn_head_loss_name(const nn_train_cfg *t, int head, char *buf, size_t len);
 
+/* The names each epoch logs, in history.csv's order: loss, each output's
+ * loss (several outputs), each metric; then, with validation data, their
+ * val_ forms. At most max; returns how many. */
+#define NN_LOGGED_NAME 140
+#define NN_MAX_LOGGED (2 * (NN_MAX_METRICS + NN_MAX_IO + 1))
+int nn_logged_names(const nn_train_cfg *c, bool with_val, char (*names)[NN_LOGGED_NAME],
+                    int max);
+
 
 #endif

@@ -181,5 +181,22 @@ echo "west" >> names.txt
 expect "predict --labels with more names than classes says so" 2 "--labels 'names.txt' names 4 classes, but output 'out' has 3" \
     -- predict run_soft/model.h5 in.npy --labels names.txt
 
+# ---- Keras 1/2 names: "acc", monitor "val_acc", {val_acc} in a checkpoint path ----
+spec k2 '{ type = "dense"; name = "out"; units = 1; activation = "sigmoid"; }' y_bin.npy \
+    binary_crossentropy "validation_split = 0.25;" 'metrics = ["acc"];
+    callbacks = { early_stopping = { monitor = "val_acc"; patience = 5; };
+                  checkpoint = { monitor = "val_acc"; save_best_only = true;
+                                 path = "w.{epoch:02d}-{val_acc:.2f}.h5"; }; };'
+if nn train k2.cfg -o run_k2 -q; then
+    pycheck "metrics [\"acc\"], monitor \"val_acc\", {val_acc:.2f} in the checkpoint path: Keras 2's names of accuracy" "
+import csv, glob, os
+rows = list(csv.DictReader(open('run_k2/history.csv')))
+files = sorted(os.path.basename(f) for f in glob.glob('run_k2/w.*.h5'))
+assert files, os.listdir('run_k2')
+best = max(range(len(rows)), key=lambda i: float(rows[i]['val_accuracy']))
+want = 'w.%02d-%.2f.h5' % (best + 1, float(rows[best]['val_accuracy']))
+assert want in files, (want, files)"
+else bad "Keras 2 names acc / val_acc" "$(head -3 err.txt)"; fi
+
 echo "keras-user: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

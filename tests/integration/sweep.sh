@@ -197,6 +197,19 @@ space = ( { key = "train.optimizer.lr"; values = [0.1]; } );' "train.epochs"
 badfile "missing base spec" 'base = "nowhere.cfg";
 space = ( { key = "train.optimizer.lr"; values = [0.1]; } );' "nowhere.cfg"
 
+# an objective the trials never log is refused before the first trial runs
+badfile "val_accuracy without validation data, before any trial" 'base = "tiny.cfg";
+objective = "val_accuracy";
+set = [ "data.validation_split=0.0" ];
+space = ( { key = "train.optimizer.lr"; values = [0.1]; } );' 'bad.cfg: objective "val_accuracy" is logged only with validation data (data.validation or data.validation_split), which the trials have none of; they log loss, accuracy'
+expect "val_accuracy without validation data: no trial ran" test ! -e "$W/bad/trial-0001"
+badfile "test_accuracy without data.test" 'base = "tiny.cfg";
+objective = "test_accuracy";
+space = ( { key = "train.optimizer.lr"; values = [0.1]; } );' 'objective "test_accuracy" needs data.test in the base spec, which has none'
+badfile "an objective that is no logged name" 'base = "tiny.cfg";
+objective = "val_acuracy";
+space = ( { key = "train.optimizer.lr"; values = [0.1]; } );' 'objective "val_acuracy" is not a value the trials log; they log loss, accuracy, val_loss, val_accuracy'
+
 # ---- a failed trial does not stop the sweep -------------------------------------
 # (a missing data file: the spec is valid, so only running the trial fails)
 cat >"$W/fail.cfg" <<'EOF'

@@ -127,8 +127,11 @@ nn_status nn_spec_callbacks(nn_spec_node *train, nn_train_cfg *t, nn_error *err)
 const nn_callback *nn_train_callback(const nn_train_cfg *t, const char *name);
 
 /* Checks that a monitor names a logged value (loss, a metric, an output's
- * loss, or their val_ forms), with "did you mean". */
+ * loss, or their val_ forms; Keras 2's "val_acc" names "val_accuracy"),
+ * else an error listing them, with "did you mean". canon (len bytes; may
+ * be NULL) gets the name as logged. */
 nn_status nn_callback_check_monitor(nn_spec_node *g, const char *key, const char *monitor,
-                                    const nn_train_cfg *t, nn_error *err);
+                                    const nn_train_cfg *t, char *canon, size_t len,
+                                    nn_error *err);
 
 #endif

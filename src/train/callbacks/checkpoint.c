@@ -140,15 +140,21 @@ nn_status nn_checkpoint_epoch_end(nn_checkpoint *c, long long epoch, const nn_lo
 
 static const char *const modes[] = {"auto", "min", "max", NULL};
 
-/* Validates a Python-style template: {epoch[:02d]} and {<logged>[:.4f]}. */
+/* Validates a Python-style template: {epoch[:02d]} and {<logged>[:.4f]};
+ * out gets it with each field as logged (Keras 2's "{val_acc:.2f}" is
+ * "{val_accuracy:.2f}"). */
 static nn_status check_template(nn_spec_node *g, const char *path, const nn_train_cfg *c,
-                                nn_error *err)
+                                char *out, size_t out_len, nn_error *err)
 {
+    size_t o = 0;
     for (const char *p = path; *p; p++) {
         if (*p == '}')
             return nn_spec_fail(g, "path", err, NN_ERR_USAGE, "unmatched '}' in \"%s\"", path);
-        if (*p != '{')
+        if (*p != '{') {
+            if (o + 1 < out_len)
+                out[o++] = *p;
             continue;
+        }
         const char *end = strchr(p, '}');
         if (!end)
             return nn_spec_fail(g, "path", err, NN_ERR_USAGE, "unmatched '{' in \"%s\"", path);
@@ -159,15 +165,24 @@ static nn_status check_template(nn_spec_node *g, const char *path, const nn_trai
         memcpy(field, p + 1, len);
         field[len] = '\0';
         char *colon = strchr(field, ':');
+        const char *spec = colon ? strchr(p, ':') : end;
         if (colon)
             *colon = '\0';
+        char logged[NN_LOGGED_NAME];
+        snprintf(logged, sizeof logged, "%s", field);
         if (strcmp(field, "epoch") != 0) {
-            nn_status st = nn_callback_check_monitor(g, "path", field, c, err);
+            nn_status st =
+                nn_callback_check_monitor(g, "path", field, c, logged, sizeof logged, err);
             if (st)
                 return st;
         }
+        int w = snprintf(out + o, out_len - o, "{%s%.*s", logged, (int)(end - spec + 1), spec);
+        if (w < 0 || (size_t)w >= out_len - o)
+            return nn_spec_fail(g, "path", err, NN_ERR_USAGE, "path too long");
+        o += (size_t)w;
         p = end;
     }
+    out[o < out_len ? o : out_len - 1] = '\0';
     /* Try the formats now, on made-up values, so a bad one fails before
      * training rather than after the first epoch. */
     nn_logs logs = {0};
@@ -179,9 +194,9 @@ static nn_status check_template(nn_spec_node *g, const char *path, const nn_trai
         snprintf(name, sizeof name, "val_%s", c->metrics[i].name);
         nn_logs_set(&logs, name, 0.5);
     }
-    char out[4096];
+    char tried[4096];
     nn_error inner;
-    if (nn_format_template(path, 0, &logs, out, sizeof out, &inner))
+    if (nn_format_template(out, 0, &logs, tried, sizeof tried, &inner))
         return nn_spec_fail(g, "path", err, NN_ERR_USAGE, "%s", inner.msg);
     return NN_OK;
 }
@@ -204,11 +219,10 @@ static nn_status ck_parse(nn_callback *cb, nn_spec_node *g, const nn_train_cfg *
     k->mode = (nn_monitor_mode)mode;
     if (strlen(path) >= sizeof k->path)
         return nn_spec_fail(g, "path", err, NN_ERR_USAGE, "path too long");
-    snprintf(k->path, sizeof k->path, "%s", path);
-    snprintf(k->monitor, sizeof k->monitor, "%s", monitor);
-    if ((st = nn_callback_check_monitor(g, "monitor", monitor, t, err)))
+    if ((st = nn_callback_check_monitor(g, "monitor", monitor, t, k->monitor, sizeof k->monitor,
+                                        err)))
         return st;
-    return check_template(g, path, t, err);
+    return check_template(g, path, t, k->path, sizeof k->path, err);
 }
 
 static const char *ck_monitor(const nn_callback *cb)

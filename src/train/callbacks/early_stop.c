@@ -80,8 +80,8 @@ static nn_status es_parse(nn_callback *cb, nn_spec_node *g, const nn_train_cfg *
         (st = nn_spec_float(g, "baseline", true, 0.0, -1e30, 1e30, &e->baseline, err)))
         return st;
     e->mode = (nn_monitor_mode)mode;
-    snprintf(e->monitor, sizeof e->monitor, "%s", monitor);
-    return nn_callback_check_monitor(g, "monitor", monitor, t, err);
+    return nn_callback_check_monitor(g, "monitor", monitor, t, e->monitor, sizeof e->monitor,
+                                     err);
 }
 
 static const char *es_monitor(const nn_callback *cb)

@@ -59,30 +59,29 @@ nn_status nn_callback_type_register(const nn_callback_type *t, nn_error *err)
 }
 
 nn_status nn_callback_check_monitor(nn_spec_node *g, const char *key, const char *monitor,
-                                    const nn_train_cfg *c, nn_error *err)
+                                    const nn_train_cfg *c, char *canon, size_t len,
+                                    nn_error *err)
 {
-    const char *cands[2 * (NN_MAX_METRICS + NN_MAX_IO) + 2];
-    char names[NN_MAX_METRICS + NN_MAX_IO][2][140];
-    int n = 0, k = 0;
-    cands[n++] = "loss";
-    cands[n++] = "val_loss";
-    for (int i = 0; c->n_outputs > 1 && i < c->n_outputs; i++, k++)
-        nn_head_loss_name(c, i, names[k][0], sizeof names[k][0]);
-    for (int i = 0; i < c->n_metrics; i++, k++)
-        snprintf(names[k][0], sizeof names[k][0], "%s", c->metrics[i].name);
-    for (int i = 0; i < k; i++) {
-        snprintf(names[i][1], sizeof names[i][1], "val_%s", names[i][0]);
-        cands[n++] = names[i][0];
-        cands[n++] = names[i][1];
-    }
+    char names[NN_MAX_LOGGED][NN_LOGGED_NAME];
+    const char *cands[NN_MAX_LOGGED];
+    int n = nn_logged_names(c, true, names, NN_MAX_LOGGED);
     for (int i = 0; i < n; i++)
-        if (strcmp(cands[i], monitor) == 0)
+        cands[i] = names[i];
+    char alias[160];
+    bool keras2 = nn_metric_keras2_alias(monitor, alias, sizeof alias);
+    for (int i = 0; i < n; i++)
+        if (strcmp(cands[i], monitor) == 0 || (keras2 && strcmp(cands[i], alias) == 0)) {
+            if (canon)
+                snprintf(canon, len, "%s", cands[i]);
             return NN_OK;
-    const char *guess = nn_did_you_mean(monitor, cands, n);
-    return nn_spec_fail(g, key, err, NN_ERR_USAGE,
-                        "\"%s\" is not logged (loss, metrics and their val_ forms are)%s%s%s",
+        }
+    char list[1024] = "";
+    for (int i = 0, o = 0; i < n && o < (int)sizeof list; i++)
+        o += snprintf(list + o, sizeof list - (size_t)o, "%s%s", i ? ", " : "", cands[i]);
+    const char *guess = nn_did_you_mean(keras2 ? alias : monitor, cands, n);
+    return nn_spec_fail(g, key, err, NN_ERR_USAGE, "\"%s\" is not logged%s%s%s (logged: %s)",
                         monitor, guess ? "; did you mean \"" : "", guess ? guess : "",
-                        guess ? "\"?" : "");
+                        guess ? "\"?" : "", list);
 }
 
 bool nn_monitor_maximize(nn_monitor_mode mode, const char *name)
