@@ -467,17 +467,18 @@ static nn_status choose_reading(const nn_session *s, const nn_node *out, const n
         if (st)
             return nn_error_prefix(err, "--labels");
     }
-    if (names->n && r->how != NN_READ_VALUES) {
+    const nn_class_names *use = a->labels ? names : &s->class_names;
+    if (use->n && r->how != NN_READ_VALUES) {
         int want = r->how == NN_READ_BINARY ? 2 : (int)out->size;
-        if (names->n != want)
+        if (use->n != want)
             return nn_fail(err, NN_ERR_USAGE,
                            "%s%s%s names %d class%s, but output '%s' has %d (%s)",
                            a->labels ? "--labels '" : "the model file's class names",
-                           a->labels ? a->labels : "", a->labels ? "'" : "", names->n,
-                           names->n == 1 ? "" : "es", out->name, want,
+                           a->labels ? a->labels : "", a->labels ? "'" : "", use->n,
+                           use->n == 1 ? "" : "es", out->name, want,
                            r->how == NN_READ_BINARY ? "class 0 and class 1" : "one per unit");
-        r->labels = (const char *const *)names->names;
-        r->n_labels = names->n;
+        r->labels = (const char *const *)use->names;
+        r->n_labels = use->n;
     } else if (a->labels) {
         return nn_fail(err, NN_ERR_USAGE, "--labels names classes, but output '%s' is read as %s",
                        out->name, reading_name(r->how));

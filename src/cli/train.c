@@ -1,5 +1,6 @@
 /* nnctl train SPEC */
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,10 @@ static const char help[] =
     "Ctrl-C (or SIGTERM) stops after the current batch and saves RUN_DIR/last.h5\n"
     "(exit 130, or 143); a second Ctrl-C stops at once. A resumed run gives the\n"
     "same weights and history as one never interrupted (same seed and threads).\n"
-    "Relative data paths resolve against $NNCTL_DATA when it is set.\n";
+    "Data paths: ./x.npy and ../x.npy start at the spec's folder; a bare name\n"
+    "(mnist/...) is looked up in each folder of $NNCTL_DATA, the spec's folder,\n"
+    "the current directory, the checkout's datasets/, then\n"
+    "~/.local/share/nnctl/datasets (man nnctl, ENVIRONMENT).\n";
 
 static json_t *logs_json(const nn_logs *l)
 {
@@ -166,7 +170,7 @@ int nn_cmd_train(int argc, char **argv)
     }
     nn_spec *spec = NULL;
     nn_session s = {0};
-    char *spec_text = NULL;
+    char *spec_text = NULL, *class_names = NULL;
     json_t *summary = NULL, *changed = NULL;
     nn_run_lock lock = {.held = false, .fd = -1};
     overwrite_ctx ow = {0};
@@ -267,8 +271,17 @@ int nn_cmd_train(int argc, char **argv)
                     resume.epoch + 1, resume.step + 1);
         changed = report_changes(&changes, out, a.quiet);
     }
+    /* the spec's folder, where its ./ data paths start, and the data's
+     * class names go into the model file with the spec */
+    char spec_dir[PATH_MAX];
+    const char *sd = nn_spec_dir(s.spec);
+    if (!realpath(sd[0] ? sd : ".", spec_dir))
+        spec_dir[0] = '\0';
+    class_names = nn_session_class_names_json(&s);
     nn_fit_opts fo = {.run_dir = run_dir,
                       .spec_text = spec_text,
+                      .spec_dir = spec_dir[0] ? spec_dir : NULL,
+                      .class_names = class_names,
                       .out = out,
                       .tty = isatty(fileno(out)),
                       .quiet = a.quiet,
@@ -349,6 +362,7 @@ done_quiet:
     json_decref(changed);
     json_decref(summary);
     free(spec_text);
+    free(class_names);
     nn_session_free(&s);
     return rc;
 }

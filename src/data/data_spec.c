@@ -15,39 +15,107 @@ static const char *const color_modes[] = {"grayscale", "rgb", NULL};
 static const char *const label_kinds[] = {"class", "value", NULL};
 static const char *const pre_post[] = {"pre", "post", NULL};
 
-nn_status nn_data_resolve(const char *path, char *out, size_t len, nn_error *err)
+/* The checkout's datasets/ folder (MNIST ships there) when this binary
+ * runs from a checkout's build folder (build/nnctl, or the nnctl link
+ * beside it): "" otherwise. */
+static void checkout_datasets(char *out, size_t len)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    out[0] = '\0';
+    if (n <= 0)
+        return;
+    exe[n] = '\0';
+    for (int up = 0; up < 2; up++) { /* the binary's folder, then its parent */
+        char *slash = strrchr(exe, '/');
+        if (!slash)
+            return;
+        *slash = '\0';
+        char probe[PATH_MAX + 16];
+        struct stat sb;
+        snprintf(probe, sizeof probe, "%s/datasets", exe[0] ? exe : "/");
+        if (stat(probe, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            snprintf(out, len, "%s", probe);
+            return;
+        }
+    }
+}
+
+/* Appends "place (why)" to the list of places tried. */
+static void tried_add(char *tried, size_t cap, const char *place, const char *why)
+{
+    size_t o = strlen(tried);
+    if (o < cap)
+        snprintf(tried + o, cap - o, "%s%s (%s)", o ? ", " : "", place, why);
+}
+
+/* dir/path into out when that exists; the try is recorded either way. */
+static bool try_at(const char *dir, const char *path, const char *why, char *out, size_t len,
+                   char *tried, size_t cap)
+{
+    char p[PATH_MAX * 2];
+    if (dir && dir[0] && strcmp(dir, "."))
+        snprintf(p, sizeof p, "%s/%s", dir, path);
+    else
+        snprintf(p, sizeof p, "%s", path);
+    tried_add(tried, cap, p, why);
+    if (access(p, F_OK) != 0)
+        return false;
+    snprintf(out, len, "%s", p);
+    return true;
+}
+
+nn_status nn_data_resolve(const char *path, const char *spec_dir, char *out, size_t len,
+                          nn_error *err)
 {
     if (path[0] == '/') {
         snprintf(out, len, "%s", path);
         return NN_OK;
     }
+    char tried[4096] = "";
+    bool explicit_rel = !strcmp(path, ".") || !strcmp(path, "..") || !strncmp(path, "./", 2) ||
+                        !strncmp(path, "../", 3);
+    bool spec_here = !spec_dir || !spec_dir[0] || !strcmp(spec_dir, ".");
+    if (explicit_rel) {
+        /* ./ and ../ start at the spec's folder, as a path written in a
+         * file reads; then the current directory */
+        if (try_at(spec_dir, path, "the spec's folder", out, len, tried, sizeof tried) ||
+            (!spec_here &&
+             try_at(NULL, path, "the current directory", out, len, tried, sizeof tried)))
+            return NN_OK;
+        return nn_fail(err, NN_ERR_RUNTIME, "data file '%s' not found; tried %s", path, tried);
+    }
+    /* a bare name (mnist/train-images-idx3-ubyte.gz): the data search path */
     const char *env = getenv("NNCTL_DATA");
     if (env && *env) {
-        snprintf(out, len, "%s/%s", env, path);
-        if (access(out, F_OK) != 0)
-            return nn_fail(err, NN_ERR_RUNTIME,
-                           "data file '%s' not found in $NNCTL_DATA (%s); run scripts/fetch-data "
-                           "or fix NNCTL_DATA",
-                           path, out);
-        return NN_OK;
+        char list[PATH_MAX * 4];
+        snprintf(list, sizeof list, "%s", env);
+        char *save = NULL;
+        for (char *d = strtok_r(list, ":", &save); d; d = strtok_r(NULL, ":", &save))
+            if (*d && try_at(d, path, "$NNCTL_DATA", out, len, tried, sizeof tried))
+                return NN_OK;
     }
-    if (access(path, F_OK) == 0) {
-        snprintf(out, len, "%s", path);
+    if (!spec_here && try_at(spec_dir, path, "the spec's folder", out, len, tried, sizeof tried))
         return NN_OK;
-    }
+    if (try_at(NULL, path, "the current directory", out, len, tried, sizeof tried))
+        return NN_OK;
+    char dir[PATH_MAX];
+    checkout_datasets(dir, sizeof dir);
+    if (dir[0] && try_at(dir, path, "the checkout's datasets/", out, len, tried, sizeof tried))
+        return NN_OK;
     const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
     if (xdg && *xdg)
-        snprintf(out, len, "%s/nnctl/datasets/%s", xdg, path);
+        snprintf(dir, sizeof dir, "%s/nnctl/datasets", xdg);
     else if (home && *home)
-        snprintf(out, len, "%s/.local/share/nnctl/datasets/%s", home, path);
+        snprintf(dir, sizeof dir, "%s/.local/share/nnctl/datasets", home);
     else
-        snprintf(out, len, "%s", path);
-    if (access(out, F_OK) != 0)
-        return nn_fail(err, NN_ERR_RUNTIME,
-                       "data file '%s' not found (looked in the current directory and in %s; set "
-                       "NNCTL_DATA to the folder that holds it, or run scripts/fetch-data)",
-                       path, out);
-    return NN_OK;
+        dir[0] = '\0';
+    if (dir[0] && try_at(dir, path, "scripts/fetch-data's folder", out, len, tried, sizeof tried))
+        return NN_OK;
+    return nn_fail(err, NN_ERR_RUNTIME,
+                   "data file '%s' not found; tried %s (run scripts/fetch-data, or set "
+                   "NNCTL_DATA to the folder that holds it)",
+                   path, tried);
 }
 
 /* "file:line: data.train.x" (g's key, or g itself for key NULL): the
@@ -271,6 +339,7 @@ static nn_status parse_source(nn_spec_node *data, const char *key, nn_data_sourc
     for (int i = 0; i < src->n_classes; i++)
         src->classes[i] = (int)classes[i];
     src->present = true;
+    snprintf(src->dir, sizeof src->dir, "%s", nn_spec_node_dir(g));
     /* "file:line: data.train.images" prefixes for errors found when loading */
     struct {
         char *buf;
@@ -383,9 +452,9 @@ static size_t cifar_footprint(const nn_data_source *src)
     struct stat sb;
     if (src->n_files) {
         for (int i = 0; i < src->n_files; i++)
-            if (!nn_data_resolve(src->files[i], p, sizeof p, &ignore) && stat(p, &sb) == 0)
+            if (!nn_data_resolve(src->files[i], src->dir, p, sizeof p, &ignore) && stat(p, &sb) == 0)
                 bytes += (size_t)sb.st_size;
-    } else if (!nn_data_resolve(src->path, p, sizeof p, &ignore) && stat(p, &sb) == 0 &&
+    } else if (!nn_data_resolve(src->path, src->dir, p, sizeof p, &ignore) && stat(p, &sb) == 0 &&
                S_ISREG(sb.st_mode)) {
         FILE *f = fopen(p, "rb");
         unsigned char t[4];
@@ -419,15 +488,15 @@ size_t nn_data_footprint(const nn_data_source *src)
             const char *f = x ? (src->n_x ? src->x_files[i] : src->images)
                               : (src->n_y ? src->y_files[i - nx] : src->labels);
             nn_npy_info info;
-            if (nn_data_resolve(f, images, sizeof images, &ignore) ||
+            if (nn_data_resolve(f, src->dir, images, sizeof images, &ignore) ||
                 nn_npy_stat(images, &info, &ignore))
                 return 0;
             bytes += info.count * (x && info.dtype == NN_NPY_U1 ? 1 : 4);
         }
         return bytes;
     }
-    if (nn_data_resolve(src->images, images, sizeof images, &ignore) ||
-        nn_data_resolve(src->labels, labels, sizeof labels, &ignore))
+    if (nn_data_resolve(src->images, src->dir, images, sizeof images, &ignore) ||
+        nn_data_resolve(src->labels, src->dir, labels, sizeof labels, &ignore))
         return 0;
     /* images stay uint8; labels become int32 */
     return idx_elements(images) + 4 * idx_elements(labels);
@@ -450,7 +519,7 @@ static nn_status load_npy(const nn_data_source *src, nn_dataset *out, nn_error *
                           : (src->n_y ? src->y_files[k] : src->labels);
         const char *where = x ? (src->n_x ? src->where_x[k] : src->where_images)
                               : (src->n_y ? src->where_y[k] : src->where_labels);
-        if ((st = nn_data_resolve(f, paths[i], sizeof paths[i], err)))
+        if ((st = nn_data_resolve(f, src->dir, paths[i], sizeof paths[i], err)))
             nn_error_prefix(err, "%s", where);
         ptrs[i] = paths[i];
     }
@@ -472,20 +541,21 @@ static nn_status load_npy(const nn_data_source *src, nn_dataset *out, nn_error *
 
 /* CIFAR-10 from the spec: a list of files, an extracted folder or the
  * archive. */
-static nn_status load_cifar(const nn_data_source *src, nn_dataset *out, nn_error *err)
+static nn_status load_cifar(const nn_data_source *src, nn_dataset *out, nn_class_names *names,
+                            nn_error *err)
 {
     char paths[NN_DATA_MAX_FILES][PATH_MAX];
     const char *ptrs[NN_DATA_MAX_FILES];
     if (src->n_files) {
         for (int i = 0; i < src->n_files; i++) {
-            if (nn_data_resolve(src->files[i], paths[i], sizeof paths[i], err))
+            if (nn_data_resolve(src->files[i], src->dir, paths[i], sizeof paths[i], err))
                 return nn_error_prefix(err, "%s", src->where_images);
             ptrs[i] = paths[i];
         }
-        return nn_cifar10_load_files(ptrs, src->n_files, out, NULL, err);
+        return nn_cifar10_load_files(ptrs, src->n_files, out, names, err);
     }
     char path[PATH_MAX];
-    if (nn_data_resolve(src->path, path, sizeof path, err))
+    if (nn_data_resolve(src->path, src->dir, path, sizeof path, err))
         return nn_error_prefix(err, "%s", src->where_images);
     struct stat sb;
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
@@ -503,26 +573,69 @@ static nn_status load_cifar(const nn_data_source *src, nn_dataset *out, nn_error
                 snprintf(paths[i], sizeof paths[i], "%.4000s/data_batch_%d.bin", dir, i + 1);
             ptrs[i] = paths[i];
         }
-        return nn_cifar10_load_files(ptrs, n, out, NULL, err);
+        return nn_cifar10_load_files(ptrs, n, out, names, err);
     }
-    return nn_cifar10_load_archive(path, src->part_test ? "test" : "train", out, NULL, err);
+    return nn_cifar10_load_archive(path, src->part_test ? "test" : "train", out, names, err);
+}
+
+static nn_status data_load(const nn_data_source *src, double scale, nn_dataset *out,
+                           nn_class_names *names, nn_error *err);
+
+/* classes = [...]: the kept classes' names, in the listed order. */
+static void select_names(nn_class_names *names, const int *classes, int n)
+{
+    if (!names->n)
+        return;
+    nn_class_names kept = {0};
+    kept.names = calloc((size_t)n, sizeof *kept.names);
+    for (int k = 0; kept.names && k < n; k++) {
+        if (classes[k] >= names->n)
+            break;
+        kept.names[k] = names->names[classes[k]];
+        names->names[classes[k]] = NULL;
+        kept.n = k + 1;
+    }
+    nn_class_names_free(names);
+    if (kept.n == n) {
+        *names = kept;
+    } else {
+        nn_class_names_free(&kept);
+    }
 }
 
 nn_status nn_data_load(const nn_data_source *src, double scale, nn_dataset *out, nn_error *err)
 {
+    return nn_data_load_named(src, scale, out, NULL, err);
+}
+
+nn_status nn_data_load_named(const nn_data_source *src, double scale, nn_dataset *out,
+                             nn_class_names *names, nn_error *err)
+{
+    nn_class_names own = {0};
+    nn_status st = data_load(src, scale, out, names ? names : &own, err);
+    nn_class_names_free(&own);
+    if (st && names)
+        nn_class_names_free(names);
+    return st;
+}
+
+static nn_status data_load(const nn_data_source *src, double scale, nn_dataset *out,
+                           nn_class_names *names, nn_error *err)
+{
     nn_status st;
+    memset(names, 0, sizeof *names);
     if (src->format == NN_FORMAT_CIFAR10) {
-        if ((st = load_cifar(src, out, err)))
+        if ((st = load_cifar(src, out, names, err)))
             return nn_error_prefix(err, "%s", src->where);
     } else if (src->format == NN_FORMAT_IMAGE_FOLDER) {
         char root[PATH_MAX];
-        if (nn_data_resolve(src->path, root, sizeof root, err))
+        if (nn_data_resolve(src->path, src->dir, root, sizeof root, err))
             return nn_error_prefix(err, "%s", src->where_images);
-        if ((st = nn_image_folder_load(root, src->color_mode, out, NULL, err)))
+        if ((st = nn_image_folder_load(root, src->color_mode, out, names, err)))
             return nn_error_prefix(err, "%s", src->where);
     } else if (src->format == NN_FORMAT_CSV || src->format == NN_FORMAT_TOKENS) {
         char path[PATH_MAX];
-        if (nn_data_resolve(src->path, path, sizeof path, err))
+        if (nn_data_resolve(src->path, src->dir, path, sizeof path, err))
             return nn_error_prefix(err, "%s", src->where_images);
         st = src->format == NN_FORMAT_CSV ? nn_csv_seq_load(path, &src->csv, out, err)
                                           : nn_tokens_load(path, &src->tokens, out, err);
@@ -533,14 +646,15 @@ nn_status nn_data_load(const nn_data_source *src, double scale, nn_dataset *out,
             return st;
     } else {
         char images[PATH_MAX], labels[PATH_MAX];
-        if (nn_data_resolve(src->images, images, sizeof images, err))
+        if (nn_data_resolve(src->images, src->dir, images, sizeof images, err))
             return nn_error_prefix(err, "%s", src->where_images);
-        if (nn_data_resolve(src->labels, labels, sizeof labels, err))
+        if (nn_data_resolve(src->labels, src->dir, labels, sizeof labels, err))
             return nn_error_prefix(err, "%s", src->where_labels);
         if ((st = nn_dataset_load_idx(images, labels, out, err)))
             return nn_error_prefix(err, "%s", src->where);
     }
     if (src->n_classes) { /* a subset of the classes, relabelled 0.. in the listed order */
+        select_names(names, src->classes, src->n_classes);
         nn_dataset all = *out;
         st = nn_dataset_select_classes(&all, src->classes, src->n_classes, out, err);
         nn_dataset_free(&all);

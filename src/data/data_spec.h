@@ -90,6 +90,7 @@ typedef struct nn_data_source {
     char images[PATH_MAX]; /* as written; resolved when loaded (npy: x, or x's first entry) */
     char labels[PATH_MAX]; /* (npy: y, or y's first entry) */
     char where[512];        /* "spec.cfg:12: data.train", for messages */
+    char dir[PATH_MAX];     /* the spec's folder, where ./ and ../ paths start ("": here) */
     char where_images[512], where_labels[512]; /* idx, npy (x, y); others: path or files */
     char path[PATH_MAX];    /* cifar10 (archive or folder), image_folder (root), csv, tokens */
     char files[NN_DATA_MAX_FILES][1024]; /* cifar10 batch files */
@@ -122,11 +123,17 @@ typedef struct nn_data_cfg {
 
 nn_status nn_spec_data(nn_spec_node *data, nn_data_cfg *out, nn_error *err);
 
-/* Relative paths resolve against $NNCTL_DATA when set; otherwise against
- * the current directory, then the default data directory
- * (${XDG_DATA_HOME:-~/.local/share}/nnctl/datasets, where fetch-data puts
- * files). */
-nn_status nn_data_resolve(const char *path, char *out, size_t len, nn_error *err);
+/* Where a data path in the spec is: an absolute path as it is; an explicit
+ * relative one (./x.npy, ../data/x.npy) in the spec's folder, spec_dir
+ * ("" for the current directory), else the current directory; a bare name
+ * (mnist/train-images-idx3-ubyte.gz) on the data search path: each folder
+ * of $NNCTL_DATA (':'-separated), the spec's folder, the current
+ * directory, the checkout's datasets/ (when nnctl runs from a checkout's
+ * build folder: the MNIST that ships), then
+ * ${XDG_DATA_HOME:-~/.local/share}/nnctl/datasets (where fetch-data puts
+ * files). The first that exists wins; the error names every place tried. */
+nn_status nn_data_resolve(const char *path, const char *spec_dir, char *out, size_t len,
+                          nn_error *err);
 
 /* The bytes a source will take in memory once loaded (from the IDX
  * and .npy headers, CIFAR-10's sizes), or 0 when that cannot be told before reading
@@ -138,5 +145,10 @@ size_t nn_data_footprint(const nn_data_source *src);
  * (x_name, y_name); put them in the model's order with
  * nn_dataset_match_names. */
 nn_status nn_data_load(const nn_data_source *src, double scale, nn_dataset *out, nn_error *err);
+/* The same, with the classes' names where the data has them (CIFAR-10's
+ * batches.meta.txt, an image folder's sub-folders; kept in the order of
+ * classes = [...]); names->n = 0 otherwise. */
+nn_status nn_data_load_named(const nn_data_source *src, double scale, nn_dataset *out,
+                             nn_class_names *names, nn_error *err);
 
 #endif

@@ -1,6 +1,8 @@
+#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -390,6 +392,53 @@ static nn_status nn_session_init_from(nn_session *s, nn_error *err)
     return NN_OK;
 }
 
+/* The data's class names, when the session has none yet and they name
+ * output 0's units (one unit: two classes). */
+static void keep_names(nn_session *s, nn_class_names *names)
+{
+    const nn_node *out = s->model->outputs[0];
+    int want = out->size == 1 ? 2 : (int)out->size;
+    if (!s->class_names.n && names->n == want && s->model->n_outputs == 1) {
+        s->class_names = *names;
+        memset(names, 0, sizeof *names);
+    }
+    nn_class_names_free(names);
+}
+
+char *nn_session_class_names_json(const nn_session *s)
+{
+    if (!s->class_names.n)
+        return NULL;
+    json_t *list = json_array();
+    for (int i = 0; i < s->class_names.n; i++)
+        json_array_append_new(list, json_string(s->class_names.names[i]));
+    json_t *o = json_pack("{s:o}", s->model->outputs[0]->name, list);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return text;
+}
+
+/* The model file's class names for output 0 (ignored when malformed: they
+ * only label what predict and eval print). */
+static void names_from_file(nn_session *s, const char *json_text)
+{
+    json_t *o = json_text ? json_loads(json_text, 0, NULL) : NULL;
+    json_t *list = json_object_get(o, s->model->outputs[0]->name);
+    nn_class_names names = {0};
+    size_t n = json_array_size(list);
+    names.names = n ? calloc(n, sizeof *names.names) : NULL;
+    for (size_t i = 0; names.names && i < n; i++) {
+        const char *v = json_string_value(json_array_get(list, i));
+        if (!v || !(names.names[i] = strdup(v)))
+            break;
+        names.n = (int)i + 1;
+    }
+    if ((size_t)names.n != n)
+        nn_class_names_free(&names);
+    keep_names(s, &names);
+    json_decref(o);
+}
+
 nn_status nn_session_load_train(nn_session *s, nn_error *err)
 {
     nn_data_cfg *d = &s->data;
@@ -407,7 +456,9 @@ nn_status nn_session_load_train(nn_session *s, nn_error *err)
     if (!d->train.present)
         return nn_fail(err, NN_ERR_USAGE, "%s: data.train is missing: training needs data",
                        nn_spec_filename(s->spec));
-    nn_status st = nn_data_load(&d->train, d->scale, &s->train_full, err);
+    nn_class_names names = {0};
+    nn_status st = nn_data_load_named(&d->train, d->scale, &s->train_full, &names, err);
+    keep_names(s, &names);
     if (st || (st = check_input(s, &s->train_full, &d->train, err)))
         return st;
     const nn_dataset *pool = &s->train_full;
@@ -465,8 +516,10 @@ nn_status nn_session_load_eval(nn_session *s, const char *which, const nn_datase
             return nn_fail(err, NN_ERR_USAGE,
                            "the spec has no data.test (give one with --set data.test.images=... "
                            "--set data.test.labels=..., or --data train)");
-        if ((st = nn_data_load(&d->test, d->scale, &s->test_set, err)) ||
-            (st = check_input(s, &s->test_set, &d->test, err)))
+        nn_class_names names = {0};
+        st = nn_data_load_named(&d->test, d->scale, &s->test_set, &names, err);
+        keep_names(s, &names);
+        if (st || (st = check_input(s, &s->test_set, &d->test, err)))
             return st;
         *out = &s->test_set;
     } else if (strcmp(which, "train") == 0 || strcmp(which, "validation") == 0) {
@@ -509,6 +562,9 @@ nn_status nn_session_from_model_file(nn_session *s, const char *path, const char
         char name[4200];
         snprintf(name, sizeof name, "%s (stored spec)", path);
         st = nn_spec_load_string(&spec, f.nnctl_spec, name, err);
+        /* its ./ data paths start at the folder of the spec it came from */
+        if (!st && f.nnctl_spec_dir)
+            st = nn_spec_set_dir(spec, f.nnctl_spec_dir, err);
     } else {
         st = nn_spec_load_string(&spec, "", "command line", err);
     }
@@ -566,6 +622,7 @@ nn_status nn_session_from_model_file(nn_session *s, const char *path, const char
         nn_h5_model_free(&f);
         return st;
     }
+    names_from_file(s, f.nnctl_class_names);
     nn_h5_model_free(&f);
     return NN_OK;
 }
@@ -587,5 +644,6 @@ void nn_session_free(nn_session *s)
     nn_engine_destroy(s->engine);
     nn_spec_free(s->spec);
     nn_spec_free(s->model_spec);
+    nn_class_names_free(&s->class_names);
     memset(s, 0, sizeof *s);
 }

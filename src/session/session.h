@@ -23,6 +23,10 @@ typedef struct nn_session {
     char keras_file[1024]; /* the Keras file the model came from, or "" */
     char train_note[1024]; /* why the train section is a stand-in, or "" */
     bool from_model_file;  /* weights came from a model file (no init_from) */
+    /* The names of output 0's classes: the training data's (CIFAR-10's
+     * batches.meta.txt, an image folder's sub-folders), or the model
+     * file's; n = 0 when unknown. */
+    nn_class_names class_names;
     bool init_done;        /* train.init_from applied */
 } nn_session;
 
@@ -53,6 +57,10 @@ nn_status nn_session_from_model_file(nn_session *s, const char *path, const char
  * training data are token ids (never scaled). predict feeds the model the
  * way it learned: every input format, PNG, IDX and .npy alike. */
 double nn_session_input_scale(const nn_session *s);
+
+/* The class names as the model file stores them, JSON {"<output>":
+ * [names]}; NULL when there are none (caller frees). */
+char *nn_session_class_names_json(const nn_session *s);
 
 void nn_session_free(nn_session *s);
 

@@ -386,6 +386,17 @@ nn_status nn_spec_to_text(const nn_spec *s, char **text, nn_error *err)
 
 const char *nn_spec_dir(const nn_spec *s) { return s->dir; }
 const char *nn_spec_filename(const nn_spec *s) { return s->display; }
+const char *nn_spec_node_dir(const nn_spec_node *n) { return n && n->spec->dir ? n->spec->dir : ""; }
+
+nn_status nn_spec_set_dir(nn_spec *s, const char *dir, nn_error *err)
+{
+    char *copy = nn_strdup(dir, err);
+    if (!copy)
+        return NN_ERR_RUNTIME;
+    free(s->dir);
+    s->dir = copy;
+    return NN_OK;
+}
 
 /* ---- nodes ------------------------------------------------------------- */
 

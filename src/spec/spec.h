@@ -40,6 +40,11 @@ nn_status nn_spec_to_text(const nn_spec *s, char **text, nn_error *err);
 /* Directory of the spec file ("" for strings), for resolving paths. */
 const char *nn_spec_dir(const nn_spec *s);
 const char *nn_spec_filename(const nn_spec *s);
+/* The folder of the spec n is part of. */
+const char *nn_spec_node_dir(const nn_spec_node *n);
+/* Sets the folder paths in a spec loaded from a string start at (a model
+ * file's stored spec: the folder of the spec it was trained from). */
+nn_status nn_spec_set_dir(nn_spec *s, const char *dir, nn_error *err);
 
 /* ---- reading ---------------------------------------------------------- */
 

@@ -269,6 +269,8 @@ static nn_status save_model(nn_model *m, const nn_train_cfg *t, const nn_fit_sta
     if (!state)
         return nn_fail(err, NN_ERR_RUNTIME, "cannot encode the training state");
     nn_model_file_opts fo = {.spec_text = opts->spec_text,
+                             .spec_dir = opts->spec_dir,
+                             .class_names = opts->class_names,
                              .state_json = state,
                              .train = t,
                              .weights_only = weights_only,

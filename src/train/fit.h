@@ -78,6 +78,8 @@ void nn_fit_state_free(nn_fit_state *st);
 typedef struct nn_fit_opts {
     const char *run_dir;
     const char *spec_text;   /* stored in checkpoints and the final model */
+    const char *spec_dir;    /* with it: the spec's folder (absolute), or NULL */
+    const char *class_names; /* with it: JSON {"<output>": [names]}, or NULL */
     FILE *out;               /* progress */
     bool tty, quiet;
     bool shuffle;            /* reshuffle the training set each epoch */

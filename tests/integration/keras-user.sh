@@ -74,6 +74,23 @@ np.save("in_u8.npy", u[:8])
 with open("in_u8.idx", "wb") as f:  # the same 8 samples as an IDX file
     f.write(bytes([0, 0, 8, 2]) + (8).to_bytes(4, "big") + (6).to_bytes(4, "big") + u[:8].tobytes())
 open("names.txt", "w").write("north\nsouth\n\neast\n")
+# an image folder (Keras's image_dataset_from_directory layout): dark
+# "night" and bright "day" 4x4 gray PNGs, written by hand (zlib + CRCs)
+import os, struct, zlib
+def png(path, rows):
+    def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    raw = b"".join(b"\0" + bytes(row) for row in rows)
+    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 0, 0, 0, 0))
+                           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+for cls, lo, hi in (("night", 0, 90), ("day", 160, 256)):
+    os.makedirs("imgs/" + cls, exist_ok=True)
+    for i in range(40):
+        png("imgs/%s/%02d.png" % (cls, i), r.integers(lo, hi, size=(4, 4)))
+png("bright.png", r.integers(170, 256, size=(4, 4)))
+png("dark.png", r.integers(0, 80, size=(4, 4)))
+os.makedirs("sub/deeper", exist_ok=True)
+np.save("sub/x_here.npy", x)
+np.save("sub/y_here.npy", np.argmax(x[:, :3], 1).astype(np.int64))
 PY
 
 # spec NAME LAYERS Y LOSS [EXTRA DATA KEYS] [EXTRA TRAIN KEYS]; $EPOCHS (default 2)
@@ -197,6 +214,63 @@ best = max(range(len(rows)), key=lambda i: float(rows[i]['val_accuracy']))
 want = 'w.%02d-%.2f.h5' % (best + 1, float(rows[best]['val_accuracy']))
 assert want in files, (want, files)"
 else bad "Keras 2 names acc / val_acc" "$(head -3 err.txt)"; fi
+
+# ---- class names: an image folder's sub-folders, kept in the model file ----
+cat > folder.cfg <<'CFG'
+model: { name = "folder"; input = { shape = [4, 4, 1]; };
+  layers = ( { type = "flatten"; }, { type = "dense"; name = "out"; units = 2; activation = "softmax"; } ); };
+data: { train = { format = "image_folder"; path = "imgs"; color_mode = "grayscale"; }; scale = 255.0; };
+train: { loss = "sparse_categorical_crossentropy"; optimizer = { type = "adam"; lr = 0.05; };
+         epochs = 10; batch_size = 16; seed = 1; };
+CFG
+sed -e 's/name = "folder"/name = "folder1"/' -e 's/units = 2; activation = "softmax"/units = 1; activation = "sigmoid"/' \
+    -e 's/sparse_categorical_crossentropy/binary_crossentropy/' folder.cfg > folder1.cfg
+if nn train folder.cfg -o run_folder -q && nn train folder1.cfg -o run_folder1 -q &&
+   nn predict run_folder/model.h5 bright.png dark.png --json && cp out.txt folder.json &&
+   nn predict run_folder1/model.h5 bright.png dark.png && cp out.txt folder1.txt; then
+    pycheck "class names: an image folder's sub-folders, stored in model.h5, shown by predict (softmax and one sigmoid unit)" "
+j = json.load(open('folder.json')); t = open('folder1.txt').read().splitlines()
+names = ['day', 'night']  # the sub-folders sorted by name, as Keras labels them
+assert [e['label'] for e in j] == ['day', 'night'], j
+assert [names[e['class']] for e in j] == ['day', 'night'], j
+assert t[0].startswith('bright.png: 0 day (') and t[1].startswith('dark.png: 1 night ('), t
+with h5py.File('run_folder/model.h5', 'r') as f:
+    assert json.loads(f['nnctl'].attrs['class_names']) == {'out': names}, dict(f['nnctl'].attrs)"
+else bad "class names from an image folder" "$(head -3 err.txt)"; fi
+
+# ---- data paths: ./ and ../ from the spec's folder, bare names on the search path ----
+cat > sub/deeper/paths.cfg <<'CFG'
+model: { name = "paths"; input = { shape = [6]; };
+  layers = ( { type = "dense"; units = 3; activation = "softmax"; } ); };
+data: { train = { format = "npy"; x = "../x_here.npy"; y = "../y_here.npy"; };
+        test = { format = "npy"; x = "./../x_here.npy"; y = "../y_here.npy"; }; };
+train: { loss = "sparse_categorical_crossentropy"; optimizer = "adam"; epochs = 1; seed = 1; };
+CFG
+mkdir -p elsewhere
+if NNCTL_DATA=$W/elsewhere nn train sub/deeper/paths.cfg -o run_paths -q; then
+    ok "./ and ../ data paths start at the spec's folder, with NNCTL_DATA set elsewhere"
+    mkdir -p away && cd away
+    if NNCTL_DATA=$W/elsewhere nn eval ../run_paths/model.h5 --json; then
+        ok "eval from another folder finds the stored spec's ../ data (model.h5 keeps the spec's folder)"
+    else bad "eval finds the stored spec's ../ data" "$(head -3 err.txt)"; fi
+    cd "$W"
+else bad "./ and ../ data paths start at the spec's folder" "$(head -3 err.txt)"; fi
+sed -i 's|x = "../x_here.npy"; y|x = "nowhere/x.npy"; y|' sub/deeper/paths.cfg
+NNCTL_DATA=$W/elsewhere expect "a missing bare data name: the error names every place tried" 1 \
+    "data file 'nowhere/x.npy' not found; tried $W/elsewhere/nowhere/x.npy (\$NNCTL_DATA), sub/deeper/nowhere/x.npy (the spec's folder), nowhere/x.npy (the current directory)" \
+    -- train sub/deeper/paths.cfg -o run_paths2 -q
+# The MNIST that ships in the checkout's datasets/: found with no NNCTL_DATA,
+# from any folder, by a bare "mnist/..." name
+cat > shipped.cfg <<'CFG'
+model: { name = "shipped"; input = { shape = [28, 28]; };
+  layers = ( { type = "flatten"; }, { type = "dense"; units = 10; activation = "softmax"; } ); };
+data: { train = { images = "mnist/t10k-images-idx3-ubyte.gz"; labels = "mnist/t10k-labels-idx1-ubyte.gz"; };
+        scale = 255.0; train_subset = 200; };
+train: { loss = "sparse_categorical_crossentropy"; optimizer = "adam"; epochs = 1; };
+CFG
+NNCTL_DATA= HOME=$W/home XDG_DATA_HOME= \
+    expect "with no NNCTL_DATA a bare mnist/... name finds the checkout's datasets/mnist" 0 \
+    -- train shipped.cfg -o run_shipped -q
 
 echo "keras-user: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -172,7 +172,7 @@ expect_error() { # NAME PATTERN CFG-TEXT-MODEL DATA TRAIN [command...]
     if [ $rc -ne 0 ] && [ $rc -lt 128 ] && echo "$out" | grep -q -- "$pat"; then ok "error: $name"
     else bad "error: $name" "exit $rc: $out"; fi
 }
-expect_error "a loss for an unknown output" 'is "valeu" a misspelling' "$model" "$data" \
+expect_error "a loss for an unknown output" 'unknown key "valeu"; did you mean "value"? (a required key)' "$model" "$data" \
     "${train/value = \"mse\"/valeu = \"mse\"}"
 expect_error "metrics for an unknown output" 'unknown key "digti"; did you mean "digit"' "$model" "$data" \
     "${train/"$one_list"/'metrics = { digti = ["accuracy"]; };'}"

@@ -406,6 +406,8 @@ static nn_status read_nnctl(rctx *r, hid_t f, nn_h5_model *m)
         }
     }
     if ((st = read_opt_str_attr(r, g, "/nnctl", "spec", &m->nnctl_spec)) ||
+        (st = read_opt_str_attr(r, g, "/nnctl", "spec_dir", &m->nnctl_spec_dir)) ||
+        (st = read_opt_str_attr(r, g, "/nnctl", "class_names", &m->nnctl_class_names)) ||
         (st = read_opt_str_attr(r, g, "/nnctl", "state", &m->nnctl_state)))
         goto done;
     if (H5Lexists(g, "optimizer", H5P_DEFAULT) <= 0)
@@ -539,6 +541,8 @@ void nn_h5_model_free(nn_h5_model *m)
         free(m->layers);
     }
     free(m->nnctl_spec);
+    free(m->nnctl_spec_dir);
+    free(m->nnctl_class_names);
     free(m->nnctl_state);
     free_arrays(m->optimizer, m->n_optimizer);
     memset(m, 0, sizeof *m);

@@ -47,6 +47,8 @@ typedef struct nn_h5_model {
     bool weights_only;
     /* nnctl extras; all optional (NULL/0) when reading a file Keras wrote */
     char *nnctl_spec;
+    char *nnctl_spec_dir;     /* the spec's folder (absolute): where its ./ paths start */
+    char *nnctl_class_names;  /* JSON {"<output>": ["name", ...]}: the data's class names */
     char *nnctl_state;
     int n_optimizer;
     nn_h5_array *optimizer;
