@@ -5,41 +5,34 @@
 /* One row per loss. kind: computed on the output; fused_kind with
  * fused_act: on the pre-activation when the model ends in that activation
  * (can_fuse). Each formula is in engine/engine.h. */
-#define PLAIN(n, k, id, tgt, acc)                                                            \
+#define PLAIN(n, k, id, tgt)                                                                 \
     {.name = n, .keras_name = k, .kind = id, .fused_kind = id, .fused_act = NN_ACT_LINEAR,  \
-     .target = tgt, .accuracy = acc}
-#define FUSED(n, id, fid, act, tgt, acc)                                                     \
+     .target = tgt}
+#define FUSED(n, id, fid, act, tgt)                                                          \
     {.name = n, .keras_name = n, .kind = id, .fused_kind = fid, .fused_act = act,           \
-     .can_fuse = true, .target = tgt, .accuracy = acc}
+     .can_fuse = true, .target = tgt}
 
 static const nn_loss_info losses[] = {
-    PLAIN("mse", "mean_squared_error", NN_LOSS_MSE, NN_TARGET_ANY, NN_METRIC_CATEGORICAL_ACCURACY),
-    PLAIN("mae", "mean_absolute_error", NN_LOSS_MAE, NN_TARGET_ANY, NN_METRIC_CATEGORICAL_ACCURACY),
-    PLAIN("mape", "mean_absolute_percentage_error", NN_LOSS_MAPE, NN_TARGET_ANY,
-          NN_METRIC_CATEGORICAL_ACCURACY),
-    PLAIN("msle", "mean_squared_logarithmic_error", NN_LOSS_MSLE, NN_TARGET_ANY,
-          NN_METRIC_CATEGORICAL_ACCURACY),
-    PLAIN("hinge", "hinge", NN_LOSS_HINGE, NN_TARGET_ANY, NN_METRIC_BINARY_ACCURACY),
-    PLAIN("squared_hinge", "squared_hinge", NN_LOSS_SQUARED_HINGE, NN_TARGET_ANY,
-          NN_METRIC_BINARY_ACCURACY),
+    PLAIN("mse", "mean_squared_error", NN_LOSS_MSE, NN_TARGET_ANY),
+    PLAIN("mae", "mean_absolute_error", NN_LOSS_MAE, NN_TARGET_ANY),
+    PLAIN("mape", "mean_absolute_percentage_error", NN_LOSS_MAPE, NN_TARGET_ANY),
+    PLAIN("msle", "mean_squared_logarithmic_error", NN_LOSS_MSLE, NN_TARGET_ANY),
+    PLAIN("hinge", "hinge", NN_LOSS_HINGE, NN_TARGET_ANY),
+    PLAIN("squared_hinge", "squared_hinge", NN_LOSS_SQUARED_HINGE, NN_TARGET_ANY),
     FUSED("binary_crossentropy", NN_LOSS_BINARY_CE, NN_LOSS_BINARY_CE_LOGITS, NN_ACT_SIGMOID,
-          NN_TARGET_BINARY, NN_METRIC_BINARY_ACCURACY),
+          NN_TARGET_BINARY),
     FUSED("categorical_crossentropy", NN_LOSS_CATEGORICAL_CE, NN_LOSS_SOFTMAX_CE, NN_ACT_SOFTMAX,
-          NN_TARGET_ONE_HOT, NN_METRIC_CATEGORICAL_ACCURACY),
+          NN_TARGET_ONE_HOT),
     FUSED("sparse_categorical_crossentropy", NN_LOSS_SPARSE_CE, NN_LOSS_SPARSE_SOFTMAX_CE,
-          NN_ACT_SOFTMAX, NN_TARGET_SPARSE, NN_METRIC_SPARSE_CATEGORICAL_ACCURACY),
-    PLAIN("categorical_hinge", "categorical_hinge", NN_LOSS_CATEGORICAL_HINGE, NN_TARGET_ONE_HOT,
-          NN_METRIC_CATEGORICAL_ACCURACY),
-    PLAIN("kl_divergence", "kl_divergence", NN_LOSS_KL_DIVERGENCE, NN_TARGET_ONE_HOT,
-          NN_METRIC_CATEGORICAL_ACCURACY),
-    PLAIN("poisson", "poisson", NN_LOSS_POISSON, NN_TARGET_ANY, NN_METRIC_CATEGORICAL_ACCURACY),
-    PLAIN("log_cosh", "log_cosh", NN_LOSS_LOG_COSH, NN_TARGET_ANY, NN_METRIC_CATEGORICAL_ACCURACY),
+          NN_ACT_SOFTMAX, NN_TARGET_SPARSE),
+    PLAIN("categorical_hinge", "categorical_hinge", NN_LOSS_CATEGORICAL_HINGE, NN_TARGET_ONE_HOT),
+    PLAIN("kl_divergence", "kl_divergence", NN_LOSS_KL_DIVERGENCE, NN_TARGET_ONE_HOT),
+    PLAIN("poisson", "poisson", NN_LOSS_POISSON, NN_TARGET_ANY),
+    PLAIN("log_cosh", "log_cosh", NN_LOSS_LOG_COSH, NN_TARGET_ANY),
     {.name = "huber", .keras_name = "huber", .kind = NN_LOSS_HUBER, .fused_kind = NN_LOSS_HUBER,
-     .fused_act = NN_ACT_LINEAR, .target = NN_TARGET_ANY,
-     .accuracy = NN_METRIC_CATEGORICAL_ACCURACY, .param_name = "delta", .param_default = 1.0,
-     .param_min = 0.0, .keras_class = "Huber"},
-    PLAIN("cosine_similarity", "cosine_similarity", NN_LOSS_COSINE_SIMILARITY, NN_TARGET_ANY,
-          NN_METRIC_CATEGORICAL_ACCURACY),
+     .fused_act = NN_ACT_LINEAR, .target = NN_TARGET_ANY, .param_name = "delta",
+     .param_default = 1.0, .param_min = 0.0, .keras_class = "Huber"},
+    PLAIN("cosine_similarity", "cosine_similarity", NN_LOSS_COSINE_SIMILARITY, NN_TARGET_ANY),
 };
 #define N_LOSSES ((int)(sizeof losses / sizeof losses[0]))
 

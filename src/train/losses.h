@@ -17,7 +17,6 @@ typedef struct nn_loss_info {
     nn_act fused_act;        /* the output activation it fuses with */
     bool can_fuse;
     nn_target_kind target;
-    nn_metric_kind accuracy; /* what "accuracy" means with this loss */
     /* Its one parameter, if it has one (huber's "delta"): the spec key, the
      * default and the smallest value allowed (exclusive); NULL for none. */
     const char *param_name;

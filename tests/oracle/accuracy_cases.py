@@ -24,7 +24,9 @@ import h5py
 import numpy as np
 
 LOSSES = ["mse", "mae", "mape", "msle", "hinge", "squared_hinge", "binary_crossentropy",
-          "categorical_crossentropy", "sparse_categorical_crossentropy"]
+          "categorical_crossentropy", "sparse_categorical_crossentropy", "categorical_hinge",
+          "kl_divergence", "poisson", "log_cosh", "huber", "cosine_similarity"]
+ONE_HOT_ONLY = ("categorical_crossentropy", "categorical_hinge", "kl_divergence")
 N = 240
 
 
@@ -39,7 +41,7 @@ def cases():
         if loss == "sparse_categorical_crossentropy":
             out += [(loss, 4, "softmax", "labels")]
             continue
-        if loss != "categorical_crossentropy":
+        if loss not in ONE_HOT_ONLY:  # (nnctl refuses these on one unit)
             out += [(loss, 1, "sigmoid", "labels01")]
         out += [(loss, 4, "softmax", "onehot"), (loss, 4, "sigmoid", "multihot")]
         if loss == "categorical_crossentropy":
