@@ -91,6 +91,10 @@ nn_status nn_spec_choice(nn_spec_node *n, const char *key, bool required,
 nn_status nn_spec_int_array(nn_spec_node *n, const char *key, bool required, long long min,
                             long long max, int max_n, long long *out, int *n_out,
                             nn_error *err);
+/* An array of numbers (or a single number, read as a 1-element array);
+ * integers are accepted; each in [min, max]; at most max_n elements. */
+nn_status nn_spec_float_array(nn_spec_node *n, const char *key, bool required, double min,
+                              double max, int max_n, double *out, int *n_out, nn_error *err);
 /* An array of strings (or a single string). Pointers into the document. */
 nn_status nn_spec_string_array(nn_spec_node *n, const char *key, bool required, int max_n,
                                const char **out, int *n_out, nn_error *err);

@@ -76,19 +76,9 @@ nn_status nn_spec_int(nn_spec_node *n, const char *key, bool required, long long
     return read_int(n, st, path, min, max, out, err);
 }
 
-nn_status nn_spec_float(nn_spec_node *n, const char *key, bool required, double def, double min,
-                        double max, double *out, nn_error *err)
+static nn_status read_float(nn_spec_node *n, const config_setting_t *st, const char *path,
+                            double min, double max, double *out, nn_error *err)
 {
-    config_setting_t *st;
-    nn_status rc = nn_spec__lookup(n, key, required, &st, err);
-    if (rc)
-        return rc;
-    if (!st) {
-        *out = def;
-        return NN_OK;
-    }
-    char path[PATH_MAX_LEN];
-    nn_spec__join(n->path, key, path, sizeof path);
     double v;
     int t = config_setting_type(st);
     if (t == CONFIG_TYPE_FLOAT)
@@ -104,6 +94,22 @@ nn_status nn_spec_float(nn_spec_node *n, const char *key, bool required, double 
     }
     *out = v;
     return NN_OK;
+}
+
+nn_status nn_spec_float(nn_spec_node *n, const char *key, bool required, double def, double min,
+                        double max, double *out, nn_error *err)
+{
+    config_setting_t *st;
+    nn_status rc = nn_spec__lookup(n, key, required, &st, err);
+    if (rc)
+        return rc;
+    if (!st) {
+        *out = def;
+        return NN_OK;
+    }
+    char path[PATH_MAX_LEN];
+    nn_spec__join(n->path, key, path, sizeof path);
+    return read_float(n, st, path, min, max, out, err);
 }
 
 nn_status nn_spec_bool(nn_spec_node *n, const char *key, bool required, bool def, bool *out,
@@ -232,6 +238,43 @@ nn_status nn_spec_int_array(nn_spec_node *n, const char *key, bool required, lon
         snprintf(idx, sizeof idx, "[%d]", i);
         nn_spec__join(path, idx, epath, sizeof epath);
         rc = read_int(n, config_setting_get_elem(st, (unsigned)i), epath, min, max, &out[i], err);
+        if (rc)
+            return rc;
+    }
+    *n_out = len;
+    return NN_OK;
+}
+
+nn_status nn_spec_float_array(nn_spec_node *n, const char *key, bool required, double min,
+                              double max, int max_n, double *out, int *n_out, nn_error *err)
+{
+    config_setting_t *st;
+    *n_out = 0;
+    nn_status rc = nn_spec__lookup(n, key, required, &st, err);
+    if (rc || !st)
+        return rc;
+    char path[PATH_MAX_LEN];
+    nn_spec__join(n->path, key, path, sizeof path);
+    int t = config_setting_type(st);
+    if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
+        if (max_n < 1)
+            return nn_spec__fail_at(n->spec, st, path, err, "expected at most %d numbers, got 1",
+                                    max_n);
+        rc = read_float(n, st, path, min, max, &out[0], err);
+        if (rc == NN_OK)
+            *n_out = 1;
+        return rc;
+    }
+    int len = config_setting_length(st);
+    if (len > max_n)
+        return nn_spec__fail_at(n->spec, st, path, err, "expected at most %d number%s, got %d",
+                                max_n, max_n == 1 ? "" : "s", len);
+    for (int i = 0; i < len; i++) {
+        char idx[32], epath[PATH_MAX_LEN];
+        snprintf(idx, sizeof idx, "[%d]", i);
+        nn_spec__join(path, idx, epath, sizeof epath);
+        rc = read_float(n, config_setting_get_elem(st, (unsigned)i), epath, min, max, &out[i],
+                        err);
         if (rc)
             return rc;
     }

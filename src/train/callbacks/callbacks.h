@@ -52,7 +52,8 @@ bool nn_monitor_maximize(nn_monitor_mode mode, const char *name);
 
 /* The built-in rows. */
 extern const nn_callback_type nn_callback_early_stopping, nn_callback_checkpoint,
-    nn_callback_history, nn_callback_tensorboard, nn_callback_exec;
+    nn_callback_history, nn_callback_tensorboard, nn_callback_exec,
+    nn_callback_reduce_lr_on_plateau, nn_callback_lr_scheduler;
 
 /* ---- progress ---- */
 typedef struct nn_progress {

@@ -7,7 +7,8 @@
 
 static const nn_callback_type *const builtin[] = {
     &nn_callback_early_stopping, &nn_callback_checkpoint, &nn_callback_history,
-    &nn_callback_tensorboard,    &nn_callback_exec,
+    &nn_callback_tensorboard,    &nn_callback_exec,       &nn_callback_reduce_lr_on_plateau,
+    &nn_callback_lr_scheduler,
 };
 #define N_BUILTIN ((int)(sizeof builtin / sizeof builtin[0]))
 #define MAX_PLUGIN 64
