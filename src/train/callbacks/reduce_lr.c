@@ -66,7 +66,9 @@ static nn_status reduce_parse(nn_callback *cb, nn_spec_node *g, const nn_train_c
                             r->factor);
     r->mode = (nn_monitor_mode)mode;
     snprintf(r->monitor, sizeof r->monitor, "%s", monitor);
-    return g ? nn_callback_check_monitor(g, "monitor", monitor, t, err) : NN_OK;
+    return g ? nn_callback_check_monitor(g, "monitor", monitor, t, r->monitor,
+                                         sizeof r->monitor, err)
+             : NN_OK;
 }
 
 static const char *reduce_monitor(const nn_callback *cb)
