@@ -16,38 +16,38 @@
 
 const nn_c_kernel nn_c_kernels[NN_CK_COUNT] = {
     ACT(NN_ACT_LINEAR) = {"linear", -1,
-                          "static float $linear(float x, float a)\n"
+                          "static inline float $linear(float x, float a)\n"
                           "{\n"
                           "    (void)a;\n"
                           "    return x;\n"
                           "}\n"},
     ACT(NN_ACT_RELU) = {"relu", -1,
-                        "static float $relu(float x, float a)\n"
+                        "static inline float $relu(float x, float a)\n"
                         "{\n"
                         "    (void)a;\n"
                         "    return x > 0.0f ? x : 0.0f;\n"
                         "}\n"},
     ACT(NN_ACT_SIGMOID) = {"sigmoid", -1,
                            "/* in the form that never overflows */\n"
-                           "static float $sigmoid(float x, float a)\n"
+                           "static inline float $sigmoid(float x, float a)\n"
                            "{\n"
                            "    float e = expf(-fabsf(x)), q = 1.0f / (1.0f + e);\n"
                            "    (void)a;\n"
                            "    return x >= 0.0f ? q : e * q;\n"
                            "}\n"},
     ACT(NN_ACT_TANH) = {"tanh", -1,
-                        "static float $tanh(float x, float a)\n"
+                        "static inline float $tanh(float x, float a)\n"
                         "{\n"
                         "    (void)a;\n"
                         "    return tanhf(x);\n"
                         "}\n"},
     ACT(NN_ACT_ELU) = {"elu", -1,
-                       "static float $elu(float x, float a)\n"
+                       "static inline float $elu(float x, float a)\n"
                        "{\n"
                        "    return x > 0.0f ? x : a * expm1f(x);\n"
                        "}\n"},
     ACT(NN_ACT_SELU) = {"selu", -1,
-                        "static float $selu(float x, float a)\n"
+                        "static inline float $selu(float x, float a)\n"
                         "{\n"
                         "    (void)a;\n"
                         "    return 1.0507009873554804934193349852946f *\n"
@@ -55,65 +55,65 @@ const nn_c_kernel nn_c_kernels[NN_CK_COUNT] = {
                         "expm1f(x));\n"
                         "}\n"},
     ACT(NN_ACT_SOFTPLUS) = {"softplus", -1,
-                            "static float $softplus(float x, float a)\n"
+                            "static inline float $softplus(float x, float a)\n"
                             "{\n"
                             "    (void)a;\n"
                             "    return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));\n"
                             "}\n"},
     ACT(NN_ACT_SOFTSIGN) = {"softsign", -1,
-                            "static float $softsign(float x, float a)\n"
+                            "static inline float $softsign(float x, float a)\n"
                             "{\n"
                             "    (void)a;\n"
                             "    return x / (1.0f + fabsf(x));\n"
                             "}\n"},
     ACT(NN_ACT_HARD_SIGMOID) = {"hard_sigmoid", -1,
-                                "static float $hard_sigmoid(float x, float a)\n"
+                                "static inline float $hard_sigmoid(float x, float a)\n"
                                 "{\n"
                                 "    (void)a;\n"
                                 "    return fminf(1.0f, fmaxf(0.0f, 0.2f * x + 0.5f));\n"
                                 "}\n"},
     ACT(NN_ACT_LEAKY_RELU) = {"leaky_relu", -1,
-                              "static float $leaky_relu(float x, float a)\n"
+                              "static inline float $leaky_relu(float x, float a)\n"
                               "{\n"
                               "    return x > 0.0f ? x : a * x;\n"
                               "}\n"},
     ACT(NN_ACT_SWISH) = {"swish", NN_CK_ACT + NN_ACT_SIGMOID,
-                         "static float $swish(float x, float a)\n"
+                         "static inline float $swish(float x, float a)\n"
                          "{\n"
                          "    return x * $sigmoid(x, a);\n"
                          "}\n"},
     ACT(NN_ACT_GELU) = {"gelu", -1,
-                        "static float $gelu(float x, float a)\n"
+                        "static inline float $gelu(float x, float a)\n"
                         "{\n"
                         "    (void)a;\n"
                         "    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));\n"
                         "}\n"},
     ACT(NN_ACT_RELU6) = {"relu6", -1,
-                         "static float $relu6(float x, float a)\n"
+                         "static inline float $relu6(float x, float a)\n"
                          "{\n"
                          "    (void)a;\n"
                          "    return fminf(fmaxf(x, 0.0f), 6.0f);\n"
                          "}\n"},
     ACT(NN_ACT_MISH) = {"mish", NN_CK_ACT + NN_ACT_SOFTPLUS,
-                        "static float $mish(float x, float a)\n"
+                        "static inline float $mish(float x, float a)\n"
                         "{\n"
                         "    return x * tanhf($softplus(x, a));\n"
                         "}\n"},
     ACT(NN_ACT_EXPONENTIAL) = {"exponential", -1,
-                               "static float $exponential(float x, float a)\n"
+                               "static inline float $exponential(float x, float a)\n"
                                "{\n"
                                "    (void)a;\n"
                                "    return expf(x);\n"
                                "}\n"},
     ACT(NN_ACT_HARD_SILU) = {"hard_silu", -1,
-                             "static float $hard_silu(float x, float a)\n"
+                             "static inline float $hard_silu(float x, float a)\n"
                              "{\n"
                              "    (void)a;\n"
                              "    return x * fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) / 6.0f;\n"
                              "}\n"},
     [NN_CK_SOFTMAX] = {"softmax", -1,
                        "/* softmax over rows of cols values (y may be x) */\n"
-                       "static void $softmax(const float *x, float *y, int rows, int cols)\n"
+                       "static inline void $softmax(const float *x, float *y, int rows, int cols)\n"
                        "{\n"
                        "    int r, c;\n"
                        "    for (r = 0; r < rows; r++) {\n"
@@ -133,7 +133,7 @@ const nn_c_kernel nn_c_kernels[NN_CK_COUNT] = {
                        "}\n"},
     [NN_CK_DENSE] = {"dense", -1,
                      "/* y = x W (+ b) for rows of in values; W is in x out (row-major) */\n"
-                     "static void $dense(const float *x, float *y, int rows, int in, int out,\n"
+                     "static inline void $dense(const float *x, float *y, int rows, int in, int out,\n"
                      "                   const float *W, const float *b)\n"
                      "{\n"
                      "    int r, k, j;\n"
@@ -156,7 +156,7 @@ const nn_c_kernel nn_c_kernels[NN_CK_COUNT] = {
                     "/* Convolution of an (h, w, c) input with a (kh, kw, c, f) kernel\n"
                     " * (cross-correlation, Keras layout) plus bias b (may be 0): strides\n"
                     " * sh, sw, dilations dh, dw, padding pt, pl before (the rest after). */\n"
-                    "static void $conv(const float *x, float *y, int h, int w, int c, int kh, "
+                    "static inline void $conv(const float *x, float *y, int h, int w, int c, int kh, "
                     "int kw,\n"
                     "                  int sh, int sw, int dh, int dw, int pt, int pl, int oh, "
                     "int ow,\n"
@@ -195,7 +195,7 @@ const nn_c_kernel nn_c_kernels[NN_CK_COUNT] = {
     [NN_CK_DEPTHWISE] = {"depthwise", -1,
                          "/* Depthwise convolution: input channel ch has m = f / c filters of\n"
                          " * (kh, kw) (kernel (kh, kw, c, m)), output channel ch * m + j. */\n"
-                         "static void $depthwise(const float *x, float *y, int h, int w, int c, "
+                         "static inline void $depthwise(const float *x, float *y, int h, int w, int c, "
                          "int kh,\n"
                          "                       int kw, int sh, int sw, int dh, int dw, int "
                          "pt, int pl,\n"
@@ -230,7 +230,7 @@ const nn_c_kernel nn_c_kernels[NN_CK_COUNT] = {
     [NN_CK_POOL] = {"pool", -1,
                     "/* Max or average pooling of an (h, w, c) input over (kh, kw) windows;\n"
                     " * padding cells never win a max and do not count in an average. */\n"
-                    "static void $pool(const float *x, float *y, int h, int w, int c, int kh, "
+                    "static inline void $pool(const float *x, float *y, int h, int w, int c, int kh, "
                     "int kw,\n"
                     "                  int sh, int sw, int pt, int pl, int oh, int ow, int "
                     "is_max)\n"
@@ -268,7 +268,7 @@ const nn_c_kernel nn_c_kernels[NN_CK_COUNT] = {
                     "        }\n"
                     "}\n"},
     [NN_CK_BIAS] = {"bias", -1,
-                    "static void $bias(float *y, int rows, int cols, const float *b)\n"
+                    "static inline void $bias(float *y, int rows, int cols, const float *b)\n"
                     "{\n"
                     "    int r, c;\n"
                     "    for (r = 0; r < rows; r++)\n"
@@ -279,7 +279,7 @@ const nn_c_kernel nn_c_kernels[NN_CK_COUNT] = {
                       "/* per channel (the last axis): batch normalization folded into\n"
                       " * scale = gamma / sqrt(moving_variance + epsilon) and\n"
                       " * shift = beta - moving_mean * scale */\n"
-                      "static void $affine(const float *x, float *y, int rows, int cols,\n"
+                      "static inline void $affine(const float *x, float *y, int rows, int cols,\n"
                       "                    const float *scale, const float *shift)\n"
                       "{\n"
                       "    int r, c;\n"
@@ -290,7 +290,7 @@ const nn_c_kernel nn_c_kernels[NN_CK_COUNT] = {
                       "}\n"},
     [NN_CK_EWISE] = {"ewise", -1,
                      "/* y = y op x: 0 add, 1 subtract, 2 multiply, 3 maximum, 4 minimum */\n"
-                     "static void $ewise(float *y, const float *x, int n, int op)\n"
+                     "static inline void $ewise(float *y, const float *x, int n, int op)\n"
                      "{\n"
                      "    int i;\n"
                      "    switch (op) {\n"
@@ -305,7 +305,7 @@ const nn_c_kernel nn_c_kernels[NN_CK_COUNT] = {
                      "}\n"},
     [NN_CK_CONCAT] = {"concat", -1,
                       "/* one input's block of a concatenation: y[o, off + c] = x[o, c] */\n"
-                      "static void $concat(const float *x, float *y, int outer, int cols, int "
+                      "static inline void $concat(const float *x, float *y, int outer, int cols, int "
                       "out_cols,\n"
                       "                    int off)\n"
                       "{\n"
@@ -317,7 +317,7 @@ const nn_c_kernel nn_c_kernels[NN_CK_COUNT] = {
     [NN_CK_EMBEDDING] = {"embedding", -1,
                          "/* rows of a (vocab, dim) table by id (ids as floats); an id that is\n"
                          " * not in [0, vocab) gives zeros */\n"
-                         "static void $embedding(const float *ids, float *y, int n, int vocab, "
+                         "static inline void $embedding(const float *ids, float *y, int n, int vocab, "
                          "int dim,\n"
                          "                       const float *table)\n"
                          "{\n"
@@ -333,7 +333,7 @@ const nn_c_kernel nn_c_kernels[NN_CK_COUNT] = {
                          "}\n"},
     [NN_CK_VECMAT] = {"vecmat", -1,
                       "/* out[j] = sum_k v[k] M[k, j] for j < n; M has ld columns */\n"
-                      "static void $vecmat(const float *v, int K, const float *M, int ld, int "
+                      "static inline void $vecmat(const float *v, int K, const float *M, int ld, int "
                       "n, float *out)\n"
                       "{\n"
                       "    int k, j;\n"
@@ -354,7 +354,7 @@ const nn_c_kernel nn_c_kernels[NN_CK_COUNT] = {
         " * with go_backwards; y gets the last state, or with sequences every\n"
         " * step's (in processing order, or in input order with reverse_out).\n"
         " * work: 2U + 2GU floats. */\n"
-        "static void $rnn(const float *x, float *y, int T, int F, int U, int kind, int "
+        "static inline void $rnn(const float *x, float *y, int T, int F, int U, int kind, int "
         "reset_after,\n"
         "                 const float *W, const float *R, const float *b, int backwards,\n"
         "                 int sequences, int reverse_out, float (*act)(float, float), float "

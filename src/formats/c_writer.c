@@ -183,7 +183,8 @@ const char *nn_c__take_name(nn_c_writer *w, const char *base)
 static void write_array(nn_c_writer *w, const char *name, const char *comment, const float *v,
                         size_t count)
 {
-    nn_c__sb_printf(&w->weights, "/* %s */\nstatic const float %s[%zu] = {\n", comment, name, count);
+    nn_c__sb_printf(&w->weights, "/* %s */\nstatic const float %s[%zu] %s_UNUSED = {\n", comment,
+                    name, count, w->upper);
     char num[NN_C_FLOAT_LEN];
     for (size_t i = 0; i < count; i++) {
         nn_c_float(num, v[i]);

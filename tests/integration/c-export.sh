@@ -281,6 +281,21 @@ else
     bad "two exported headers compile together" "$(head -3 "$W/two.cc")"
 fi
 
+# ---- included by a file that does not call it: no warning (static inline
+# kernels and predict, weights marked unused) ----
+cat > "$W/nocall.c" <<'C'
+#include "mlp.h"
+#include "cnn.h"
+#include "emb.h"
+int nothing(void);
+int nothing(void) { return MLP_INPUT_SIZE + CNN_OUTPUT_SIZE + EMB_SCRATCH_SIZE > 0; }
+C
+if $CC $CFLAGS_C -c -o "$W/nocall.o" "$W/nocall.c" > "$W/nocall.cc" 2>&1; then
+    ok "headers included by a file that calls none of them compile under -Wall -Wextra -Werror"
+else
+    bad "headers included without a call compile warning-free" "$(head -3 "$W/nocall.cc")"
+fi
+
 # ---- the same header twice: byte for byte ----
 if [ -f "$W/cnn.h" ] && export_c "$W/run_cnn/model.h5" "$W/cnn2.h" && cmp -s "$W/cnn.h" "$W/cnn2.h"; then
     ok "exporting twice gives the same header"
