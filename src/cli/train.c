@@ -13,6 +13,7 @@
 #include "experiments/rundir.h"
 #include "util/json.h"
 #include "session/session.h"
+#include "train/interrupt.h"
 #include "util/fileio.h"
 
 static const char help[] =
@@ -266,7 +267,13 @@ int nn_cmd_train(int argc, char **argv)
         have_ckpt = false;
         if (st)
             goto done;
-        if (!a.quiet)
+        bool finished = resume.epoch >= s.train.epochs || resume.stopped;
+        if (!a.quiet && finished)
+            fprintf(out, "Resuming from %s: training finished after epoch %lld; %s\n",
+                    resume_path, resume.epoch,
+                    s.data.test.present ? "the test evaluation is what is left"
+                                        : "writing the final model");
+        else if (!a.quiet)
             fprintf(out, "Resuming from %s at epoch %lld, batch %lld\n", resume_path,
                     resume.epoch + 1, resume.step + 1);
         changed = report_changes(&changes, out, a.quiet);
@@ -323,8 +330,23 @@ int nn_cmd_train(int argc, char **argv)
     if (s.data.test.present) {
         const nn_dataset *test;
         nn_eval_result r;
-        if ((st = nn_session_load_eval(&s, "test", &test, &err)) ||
-            (st = nn_evaluate(s.model, &s.train, &s.obj, test, (int)s.train.batch_size, &r, &err)))
+        /* Ctrl-C here stops after the current batch: model.h5 is complete,
+         * and --resume does this evaluation alone */
+        nn_interrupt_install();
+        if (!(st = nn_session_load_eval(&s, "test", &test, &err)) && !nn_interrupt_pending())
+            st = nn_evaluate(s.model, &s.train, &s.obj, test, (int)s.train.batch_size, &r, &err);
+        int sig = nn_interrupt_pending();
+        nn_interrupt_uninstall();
+        if (sig) {
+            fprintf(stderr,
+                    "nnctl: interrupted during the test evaluation; %s is complete: run the "
+                    "same command with --resume to evaluate it (no training is left)\n",
+                    res.model_path);
+            rc = 128 + sig;
+            st = NN_OK;
+            goto done_quiet;
+        }
+        if (st)
             goto done;
         if (!a.quiet)
             nn_eval_print(out, "Test", &s.train, &r);

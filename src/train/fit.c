@@ -157,8 +157,10 @@ static double metric_value(const nn_metric *mt, double sum, size_t n)
 /* Inference over d in batches through b (planned for batch, its index
  * array at least d->n long): allocates nothing, so the fit loop's
  * validation passes reuse its training batcher. */
-static void evaluate_batches(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
-                             const nn_dataset *d, int batch, batcher *b, nn_eval_result *r)
+/* false when stopped by a signal (stop_on_signal) before the end */
+static bool evaluate_batches(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
+                             const nn_dataset *d, int batch, batcher *b, nn_eval_result *r,
+                             bool stop_on_signal)
 {
     memset(r, 0, sizeof *r);
     for (size_t i = 0; i < d->n; i++)
@@ -166,6 +168,8 @@ static void evaluate_batches(nn_model *m, const nn_train_cfg *t, const nn_object
     double loss_sum = 0.0, sums[NN_MAX_METRICS] = {0}, head_sums[NN_MAX_IO] = {0};
     double penalty = nn_model_weight_penalty(m, false);
     for (size_t start = 0; start < d->n; start += (size_t)batch) {
+        if (stop_on_signal && nn_interrupt_pending())
+            return false;
         int rows = (int)(d->n - start < (size_t)batch ? d->n - start : (size_t)batch);
         load_batch(b, m, o, d, b->idx + start, rows, NULL);
         nn_pass p = {.e = m->e, .rows = rows, .training = false, .rng = NULL};
@@ -183,6 +187,7 @@ static void evaluate_batches(nn_model *m, const nn_train_cfg *t, const nn_object
         r->head_loss[k] = head_sums[k] / (double)d->n;
     for (int i = 0; i < t->n_metrics; i++)
         r->metrics[i] = metric_value(&t->metrics[i], sums[i], d->n);
+    return true;
 }
 
 nn_status nn_evaluate(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
@@ -194,8 +199,9 @@ nn_status nn_evaluate(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
     nn_status st = nn_model_plan(m, batch, err);
     batcher b;
     memset(&b, 0, sizeof b);
-    if (!st && !(st = batcher_init(&b, m, o, d->n, batch, err)))
-        evaluate_batches(m, t, o, d, batch, &b, r);
+    if (!st && !(st = batcher_init(&b, m, o, d->n, batch, err)) &&
+        !evaluate_batches(m, t, o, d, batch, &b, r, true))
+        st = nn_fail(err, NN_ERR_RUNTIME, "interrupted during the evaluation");
     batcher_free(&b, m->e); /* also what batcher_init made before it failed */
     return st;
 }
@@ -248,13 +254,16 @@ static char *state_json(const nn_train_cfg *t, const nn_fit_state *s)
         if (cb->state && cb->type->save_state)
             json_object_set_new(cbs, cb->key, cb->type->save_state(cb));
     }
+    json_t *last = json_object();
+    for (int i = 0; i < s->last.n; i++)
+        json_object_set_new(last, s->last.names[i], json_real(s->last.values[i]));
     json_t *j = json_pack(
-        "{s:i, s:I, s:I, s:f, s:o, s:o, s:I, s:I, s:f, s:I, s:o, s:b, s:b}", "version", 2,
+        "{s:i, s:I, s:I, s:f, s:o, s:o, s:I, s:I, s:f, s:I, s:o, s:b, s:b, s:o}", "version", 2,
         "epoch", (json_int_t)s->epoch, "step", (json_int_t)s->step, "loss_sum", s->loss_sum,
         "metric_sums", sums, "head_loss_sums", heads, "seen", (json_int_t)s->seen, "iterations",
         (json_int_t)t->optimizer.iterations, "nadam_m_schedule", t->optimizer.nadam_m_schedule,
         "seed", (json_int_t)t->seed, "callbacks", cbs, "best_weights", s->have_best_weights,
-        "stopped", s->stopped);
+        "stopped", s->stopped, "last_logs", last);
     /* %.17g: doubles round-trip exactly, so a resumed epoch sums the same */
     char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(j);
@@ -366,6 +375,10 @@ nn_status nn_fit_load_resume(const nn_h5_model *f, const char *path, nn_model *m
         st->callbacks = json_incref(cbs);
     }
     st->stopped = json_is_true(json_object_get(j, "stopped"));
+    const char *name;
+    json_t *v;
+    json_object_foreach(json_object_get(j, "last_logs"), name, v) if (json_is_number(v))
+        nn_logs_set(&st->last, name, json_number_value(v));
     if (json_is_true(json_object_get(j, "best_weights"))) {
         if (!(st->best_weights = nn_malloc(total_weights(m) * sizeof(float), err))) {
             rc = NN_ERR_RUNTIME;
@@ -554,6 +567,7 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
     }
     ctx.epoch = s.epoch;
     ctx.step = s.step;
+    res->last = s.last; /* a resumed run that has no epoch left keeps them */
     for (; begun < t->n_callbacks; begun++) {
         nn_callback *cb = &t->callbacks[begun];
         cb->state = NULL;
@@ -659,7 +673,7 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
                         metric_value(&t->metrics[i], s.sums[i], s.seen));
         if (val && val->n) {
             nn_eval_result vr;
-            evaluate_batches(m, t, o, val, batch, &b, &vr);
+            evaluate_batches(m, t, o, val, batch, &b, &vr, false);
             set_losses(&logs, t, "val_", vr.loss, vr.head_loss, 1);
             for (int i = 0; i < t->n_metrics; i++) {
                 char name[160];
@@ -673,6 +687,7 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
         nn_progress_epoch_end(&prog, &logs, secs);
         res->last = logs;
         res->epochs_run = epoch + 1;
+        s.last = logs;
         loop.n_saves = 0;
         if ((st = callbacks_epoch_end(t, &ctx, &logs, err)))
             goto done;

@@ -47,7 +47,9 @@ typedef struct nn_eval_result {
     size_t samples;
 } nn_eval_result;
 
-/* Inference over a whole dataset in batches of `batch`. */
+/* Inference over a whole dataset in batches of `batch`. While Ctrl-C
+ * handling is installed (nn_interrupt_install), a signal stops it after the
+ * current batch: NN_ERR_RUNTIME, "interrupted". */
 nn_status nn_evaluate(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
                       const nn_dataset *d, int batch, nn_eval_result *r, nn_error *err);
 
@@ -61,6 +63,7 @@ typedef struct nn_fit_state {
     float *best_weights;           /* restore_best_weights snapshot, or NULL */
     bool have_best_weights;
     bool stopped;                  /* a callback ended the run (early stopping) */
+    nn_logs last;                  /* the last finished epoch's logs */
 } nn_fit_state;
 
 /* Where a checkpoint f (loaded from path) stands: the next epoch and

@@ -272,5 +272,54 @@ NNCTL_DATA= HOME=$W/home XDG_DATA_HOME= \
     expect "with no NNCTL_DATA a bare mnist/... name finds the checkout's datasets/mnist" 0 \
     -- train shipped.cfg -o run_shipped -q
 
+# ---- Ctrl-C during the final test evaluation: --resume evaluates only ----
+$PY -c "
+import numpy as np
+r = np.random.default_rng(3)
+np.save('big_x.npy', r.integers(0, 256, size=(60000, 256), dtype=np.uint8))
+np.save('big_y.npy', r.integers(0, 10, size=60000).astype(np.int64))
+np.save('small_x.npy', r.integers(0, 256, size=(300, 256), dtype=np.uint8))
+np.save('small_y.npy', r.integers(0, 10, size=300).astype(np.int64))"
+cat > ctrlc.cfg <<'CFG'
+model: { name = "ctrlc"; input = { shape = [256]; };
+  layers = ( { type = "dense"; units = 512; activation = "relu"; },
+             { type = "dense"; units = 512; activation = "relu"; },
+             { type = "dense"; units = 10; activation = "softmax"; } ); };
+data: { train = { format = "npy"; x = "small_x.npy"; y = "small_y.npy"; };
+        test = { format = "npy"; x = "big_x.npy"; y = "big_y.npy"; }; scale = 255.0; };
+train: { loss = "sparse_categorical_crossentropy"; optimizer = "adam"; metrics = ["accuracy"];
+         epochs = 2; batch_size = 100; seed = 1; };
+CFG
+"$NNCTL" train ctrlc.cfg -o run_ctrlc > ctrlc.out 2> ctrlc.err &
+pid=$!
+for _ in $(seq 6000); do [ -f run_ctrlc/model.h5 ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.01; done
+sleep 0.3  # into the evaluation (60000 samples through 256-512-512-10: seconds)
+kill -INT $pid 2>/dev/null
+wait $pid
+rc=$?
+if [ $rc = 130 ] && grep -q "interrupted during the test evaluation" ctrlc.err && [ ! -e run_ctrlc/eval.json ] &&
+   [ ! -e run_ctrlc/run.json ]; then
+    ok "Ctrl-C during the test evaluation: exit 130, model.h5 complete, no eval.json or run.json"
+    $PY -c "import h5py, hashlib, numpy as np
+f = h5py.File('run_ctrlc/model.h5', 'r'); h = hashlib.sha256()
+f['model_weights'].visititems(lambda n, o: h.update(np.asarray(o[()]).tobytes()) if isinstance(o, h5py.Dataset) else None)
+print(h.hexdigest())" > w_before.txt
+    if nn train ctrlc.cfg -o run_ctrlc --resume; then
+        pycheck "--resume after it: the evaluation only (no epoch run, same weights, eval.json and run.json written)" "
+import hashlib, csv, subprocess
+out = open('out.txt').read()
+assert 'training finished after epoch 2; the test evaluation is what is left' in out, out
+assert 'Epoch ' not in out, out
+assert len(list(csv.DictReader(open('run_ctrlc/history.csv')))) == 2
+ev = json.load(open('run_ctrlc/eval.json')); run = json.load(open('run_ctrlc/run.json'))
+assert ev['samples'] == 60000 and run['epochs'] == 2 and 'loss' in run['final'], (ev, run)
+f = h5py.File('run_ctrlc/model.h5', 'r'); h = hashlib.sha256()
+f['model_weights'].visititems(lambda n, o: h.update(np.asarray(o[()]).tobytes()) if isinstance(o, h5py.Dataset) else None)
+assert h.hexdigest() == open('w_before.txt').read().strip(), 'model.h5 weights changed'"
+    else bad "--resume after Ctrl-C in the test evaluation" "$(head -3 err.txt)"; fi
+else
+    bad "Ctrl-C during the test evaluation" "exit $rc: $(tail -2 ctrlc.err) $(ls run_ctrlc)"
+fi
+
 echo "keras-user: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
