@@ -12,7 +12,8 @@
  *          (nn_dataset_load_idx)
  *   png    nn_png_read
  *   model  nn_session_from_model_file (nn_h5_load, the stored spec, the
- *          model built and its weights loaded)
+ *          model built and its weights loaded), with libhdf5 in the
+ *          fuzzer's own process (the HDF5 sandbox off)
  *
  * Inputs reach the code under test as files: an anonymous memfd opened by
  * its /proc/self/fd path (nothing on disk), except for model files, which

@@ -25,4 +25,23 @@ hid_t nn_h5__vlen_str_type(H5T_cset_t cset);
  * components (HDF5 would resolve those somewhere else). */
 int nn_h5__valid_rel_path(const char *s);
 
+/* Where the reader puts each weight's n floats (the sandbox's child: its
+ * shared arena); NULL with err set when there is no room. */
+typedef struct nn_h5_alloc {
+    float *(*fn)(void *ctx, size_t n, nn_error *err);
+    void *ctx;
+} nn_h5_alloc;
+/* The reader itself (h5_read.c): alloc NULL puts the floats in malloc'd
+ * arrays. */
+nn_status nn_h5__read(const char *path, nn_h5_model *m, const nn_h5_alloc *alloc,
+                      nn_error *err);
+/* The sandbox's seccomp filter (h5_sandbox.c), for this process from now
+ * on: files open read-only, no executable memory, writes only to fd 3 (the
+ * child's pipe), no network, fork or exec. 0 on success, else -1 with
+ * errno set (ENOSYS: no seccomp here). */
+#define NN_H5_SANDBOX_PIPE_FD 3
+int nn_h5__confine(void);
+/* Unmaps a model's arena (h5_sandbox.c). */
+void nn_h5__arena_release(void *arena, size_t len);
+
 #endif

@@ -14,6 +14,7 @@
 typedef struct {
     const char *path;
     nn_error *err;
+    const nn_h5_alloc *alloc; /* where float data go; NULL: malloc */
 } rctx;
 
 /* Reads a string attribute (fixed or variable length, scalar or 1-element)
@@ -274,7 +275,9 @@ static nn_status read_array(rctx *r, hid_t grp, const char *where, nn_h5_array *
         goto done;
     }
     a->ndim = nd;
-    if (!(a->data = nn_malloc(n * sizeof(float), r->err))) {
+    a->data = r->alloc ? r->alloc->fn(r->alloc->ctx, n, r->err)
+                       : nn_malloc(n * sizeof(float), r->err);
+    if (!a->data) {
         st = NN_ERR_RUNTIME;
         goto done;
     }
@@ -440,7 +443,21 @@ static bool zip_archive(const char *path)
     return zip;
 }
 
-nn_status nn_h5_load(const char *path, nn_h5_model *m, nn_error *err)
+static void forget_arrays(nn_h5_array *a, int n)
+{
+    for (int i = 0; a && i < n; i++)
+        a[i].data = NULL;
+}
+
+static void forget_data(nn_h5_model *m)
+{
+    for (int i = 0; m->layers && i < m->n_layers; i++)
+        forget_arrays(m->layers[i].weights, m->layers[i].n_weights);
+    forget_arrays(m->optimizer, m->n_optimizer);
+}
+
+nn_status nn_h5__read(const char *path, nn_h5_model *m, const nn_h5_alloc *alloc,
+                      nn_error *err)
 {
     if (!m)
         return nn_fail(err, NN_ERR_RUNTIME, "HDF5 load: no model");
@@ -469,7 +486,7 @@ nn_status nn_h5_load(const char *path, nn_h5_model *m, nn_error *err)
     if (is < 0)
         return nn_h5__fail(err, path, "cannot open as HDF5 (truncated or corrupt?)");
 
-    rctx r = {path, err};
+    rctx r = {path, err, alloc};
     nn_status st = NN_OK;
     hid_t fapl = -1, f = -1;
     if ((fapl = H5Pcreate(H5P_FILE_ACCESS)) < 0 ||
@@ -509,18 +526,27 @@ done:
     if (f >= 0 && H5Fclose(f) < 0 && !st)
         st = nn_h5__fail(err, path, "error closing HDF5 file");
     nn_h5__close_id(&fapl, H5Pclose);
+    if (st && alloc)
+        forget_data(m); /* the allocator's, not malloc's */
     if (st)
         nn_h5_model_free(m);
     return st;
 }
 
-static void free_arrays(nn_h5_array *a, int n)
+nn_status nn_h5_load_in_process(const char *path, nn_h5_model *m, nn_error *err)
+{
+    return nn_h5__read(path, m, NULL, err);
+}
+
+/* Arrays' data live in the model's arena when it has one. */
+static void free_arrays(nn_h5_array *a, int n, bool own_data)
 {
     if (!a)
         return;
     for (int i = 0; i < n; i++) {
         free(a[i].name);
-        free(a[i].data);
+        if (own_data)
+            free(a[i].data);
     }
     free(a);
 }
@@ -536,7 +562,7 @@ void nn_h5_model_free(nn_h5_model *m)
     if (m->layers) {
         for (int i = 0; i < m->n_layers; i++) {
             free(m->layers[i].name);
-            free_arrays(m->layers[i].weights, m->layers[i].n_weights);
+            free_arrays(m->layers[i].weights, m->layers[i].n_weights, !m->arena);
         }
         free(m->layers);
     }
@@ -544,6 +570,8 @@ void nn_h5_model_free(nn_h5_model *m)
     free(m->nnctl_spec_dir);
     free(m->nnctl_class_names);
     free(m->nnctl_state);
-    free_arrays(m->optimizer, m->n_optimizer);
+    free_arrays(m->optimizer, m->n_optimizer, !m->arena);
+    if (m->arena)
+        nn_h5__arena_release(m->arena, m->arena_len);
     memset(m, 0, sizeof *m);
 }

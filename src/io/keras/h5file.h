@@ -52,6 +52,10 @@ typedef struct nn_h5_model {
     char *nnctl_state;
     int n_optimizer;
     nn_h5_array *optimizer;
+    /* Set when the weights' data point into one mapping (the sandboxed
+     * reader's arena, a memfd mapping) rather than one malloc each. */
+    void *arena;
+    size_t arena_len;
 } nn_h5_model;
 
 /* Call once before any other HDF5 use (main does). */
@@ -62,8 +66,23 @@ nn_status nn_h5_save(const char *path, const nn_h5_model *m, nn_error *err);
 /* Reads everything above. Errors name the file and what is missing or wrong
  * ("not an HDF5 file", "HDF5 file without model_config: not a Keras model",
  * "truncated", ...). Accepts Keras 2 ("layer/kernel:0") and Keras 3 legacy
- * ("kernel") weight names, and layer_names split into layer_names0, 1, ... */
+ * ("kernel") weight names, and layer_names split into layer_names0, 1, ...
+ *
+ * Model files come from anywhere, and libhdf5 crashes, hangs or allocates
+ * without bound on some corrupt ones (tests/fuzz/known-upstream/model), so
+ * nn_h5_load parses in a child process (h5_sandbox.c): seccomp lets it read
+ * files and nothing else (no network, no exec, no writes but to its pipe),
+ * under memory and CPU limits; what comes back is plain arrays (in a shared
+ * arena) and strings, checked before use. A crash, a limit or a hang there
+ * is one clear error. */
 nn_status nn_h5_load(const char *path, nn_h5_model *m, nn_error *err);
+/* The same parse in this process, unconfined: for fuzzing harnesses (which
+ * need the parser's coverage in their own process) and for measuring what
+ * the sandbox costs. */
+nn_status nn_h5_load_in_process(const char *path, nn_h5_model *m, nn_error *err);
+/* Fuzzing harnesses turn the sandbox off for every nn_h5_load (on by
+ * default). */
+void nn_h5_sandbox_enable(bool on);
 void nn_h5_model_free(nn_h5_model *m);
 
 #endif
