@@ -13,7 +13,7 @@
 
 PREFIX   ?= /usr/local
 CC       ?= cc
-PKGS     := openblas libconfig hdf5 libpng jansson zlib
+PKGS     := openblas libconfig hdf5 libpng libjpeg jansson zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -18,6 +18,7 @@ static const struct {
     {"help", 'h', F_BOOL},     {"spec", 0, F_STRING},      {"data", 0, F_STRING},
     {"top-k", 'k', F_INT},     {"resize", 0, F_BOOL},      {"output", 'o', F_STRING},
     {"batch-size", 0, F_INT},  {"invert", 0, F_BOOL},      {"resume", 0, F_BOOL},
+    {"crop", 0, F_BOOL},
     {"csv", 0, F_BOOL},        {"markdown", 0, F_BOOL},    {"sort", 0, F_STRING},
     {"metric", 0, F_STRING},   {"width", 0, F_INT},        {"height", 0, F_INT},
     {"jobs", 'j', F_INT},      {"layer", 0, F_STRING},     {"device", 0, F_STRING},
@@ -102,6 +103,7 @@ static void set_bool(nn_args *a, const char *name)
     else if (!strcmp(name, "json")) a->json = true;
     else if (!strcmp(name, "help")) a->help = true;
     else if (!strcmp(name, "resize")) a->resize = true;
+    else if (!strcmp(name, "crop")) a->crop = true;
     else if (!strcmp(name, "invert")) a->invert = true;
     else if (!strcmp(name, "resume")) a->resume = true;
     else if (!strcmp(name, "csv")) a->csv = true;

@@ -19,7 +19,7 @@ typedef struct nn_args {
     const char *threshold, *labels; /* predict */
     long long threads, top_k, batch_size, width, height, jobs;
     bool threads_given; /* --threads N; 0 means every core, as train.threads = 0 */
-    bool json, quiet, help, resize, invert, resume, csv, markdown, overwrite;
+    bool json, quiet, help, resize, crop, invert, resume, csv, markdown, overwrite;
 } nn_args;
 
 /* allowed: space-separated long flag names without dashes, e.g.

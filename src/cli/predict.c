@@ -1,4 +1,4 @@
-/* nnctl predict MODEL INPUT... : runs a saved model on PNG images, IDX
+/* nnctl predict MODEL INPUT... : runs a saved model on PNG or JPEG images, IDX
  * sample files or .npy batches; prints the top classes, or writes the
  * model's outputs (or one layer's activations) to stdout or a file. */
 #include <math.h>
@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/predict_out.h"
 #include "data/dataset.h"
+#include "data/image.h"
 #include "data/npy.h"
 #include "layers/registry.h"
 #include "session/session.h"
@@ -18,8 +19,9 @@
 static const char help[] =
     "usage: nnctl predict MODEL INPUT... [options]\n"
     "\n"
-    "Runs a saved model on PNG images (8-bit gray or RGB), IDX files (every\n"
-    "sample in them) or .npy arrays and prints one line per input, read by the\n"
+    "Runs a saved model on PNG or JPEG images (8-bit gray or RGB; a JPEG's EXIF\n"
+    "orientation is honoured), IDX files (every sample in them) or .npy arrays\n"
+    "and prints one line per input, read by the\n"
     "kind of output the model has:\n"
     "  softmax (or a categorical loss): the top classes and their probabilities,\n"
     "      digit.png: 7 (0.9715) 9 (0.0143) 4 (0.0061)\n"
@@ -34,7 +36,7 @@ static const char help[] =
     "With class names (from the training data: CIFAR-10's batches.meta.txt, an\n"
     "image folder's sub-folders, stored in the model file; or --labels) the\n"
     "name follows the class number: \"3 cat (0.8123)\".\n"
-    "Inputs are scaled as the training data were, whatever their format (PNG,\n"
+    "Inputs are scaled as the training data were, whatever their format (image,\n"
     "IDX, .npy of any dtype): divided by data.scale of the stored spec (token\n"
     "ids never are). Pass --set data.scale=1 for arrays scaled already.\n"
     "Images must have the model's input size unless --resize is given. A .npy\n"
@@ -51,9 +53,14 @@ static const char help[] =
     "                        dataset named after the layer)\n"
     "      --layer NAME      that layer's activations instead of the outputs: CSV\n"
     "                        on stdout (a row per input, %.9g), or into -o FILE\n"
-    "      --resize          resize images to the model's input size (bilinear)\n"
+    "      --resize          resize images to the model's input size as Keras's\n"
+    "                        load_img(target_size=...) does (bilinear, antialiased\n"
+    "                        when shrinking; the pixels equal Pillow's)\n"
+    "      --crop            resize, keeping the aspect ratio: the largest centred\n"
+    "                        region of the input's shape first (load_img's\n"
+    "                        keep_aspect_ratio=True)\n"
     "      --invert          use 255 - pixel (dark digits on a light background;\n"
-    "                        PNG and IDX inputs)\n"
+    "                        image and IDX inputs)\n"
     "  -s, --set KEY=VALUE   override a key of the stored spec\n"
     "      --spec FILE       use this spec instead of the stored one\n"
     "  -t, --threads N       threads (0: all cores)\n"
@@ -66,7 +73,7 @@ static const char help[] =
     "                        {input, values} (other outputs); \"label\" next to each\n"
     "                        class with class names (with -o: what was written)\n";
 
-/* PNG and IDX samples, kept as the uint8 they are stored as. */
+/* Image and IDX samples, kept as the uint8 they are stored as. */
 typedef struct pool {
     size_t n, cap, sample;
     uint8_t *data; /* n * sample bytes */
@@ -77,7 +84,7 @@ typedef struct pool {
 typedef struct source {
     const char *path;
     bool npy;
-    bool whole; /* one sample named by the path alone (a PNG, a one-sample .npy) */
+    bool whole; /* one sample named by the path alone (an image, a one-sample .npy) */
     size_t first, n;
 } source;
 
@@ -117,35 +124,13 @@ static bool input_geometry(const nn_node *in, int *h, int *w, int *c)
     return false;
 }
 
-static void resize_bilinear(const uint8_t *src, int sh, int sw, int c, uint8_t *dst, int dh,
-                            int dw)
-{
-    for (int y = 0; y < dh; y++) {
-        double fy = ((y + 0.5) * sh / dh) - 0.5;
-        int y0 = fy < 0 ? 0 : (int)fy, y1 = y0 + 1 < sh ? y0 + 1 : sh - 1;
-        double ay = fy - y0 < 0 ? 0 : fy - y0;
-        for (int x = 0; x < dw; x++) {
-            double fx = ((x + 0.5) * sw / dw) - 0.5;
-            int x0 = fx < 0 ? 0 : (int)fx, x1 = x0 + 1 < sw ? x0 + 1 : sw - 1;
-            double ax = fx - x0 < 0 ? 0 : fx - x0;
-            for (int k = 0; k < c; k++) {
-                double v = (1 - ay) * ((1 - ax) * src[(y0 * sw + x0) * c + k] +
-                                       ax * src[(y0 * sw + x1) * c + k]) +
-                           ay * ((1 - ax) * src[(y1 * sw + x0) * c + k] +
-                                 ax * src[(y1 * sw + x1) * c + k]);
-                dst[(y * dw + x) * c + k] = (uint8_t)lround(v);
-            }
-        }
-    }
-}
-
-static nn_status read_png_input(const char *path, const nn_node *in, const nn_args *a,
-                                pool *out, nn_error *err)
+static nn_status read_image_input(const char *path, const nn_node *in, const nn_args *a,
+                                  pool *out, nn_error *err)
 {
     uint8_t *px = NULL, *conv = NULL, *sized = NULL;
     int h, w, c, mh, mw, mc;
     bool alpha = false;
-    nn_status st = nn_png_read(path, &px, &h, &w, &c, &alpha, err);
+    nn_status st = nn_image_read(path, &px, &h, &w, &c, &alpha, err);
     if (st)
         return st;
     if (!input_geometry(in, &mh, &mw, &mc)) {
@@ -154,34 +139,26 @@ static nn_status read_png_input(const char *path, const nn_node *in, const nn_ar
                        "'%s': the model's input (%zu values) is not an image shape", path,
                        in->size);
     }
-    if (mc != 1 && mc != 3) { /* PNGs come as gray or RGB */
+    if (mc != 1 && mc != 3) { /* images come as gray or RGB */
         free(px);
         return nn_fail(err, NN_ERR_USAGE,
-                       "'%s': the model takes %d channels per pixel; PNG inputs give 1 (gray) "
-                       "or 3 (RGB): pass the data as .npy instead",
+                       "'%s': the model takes %d channels per pixel; PNG and JPEG inputs give 1 "
+                       "(gray) or 3 (RGB): pass the data as .npy instead",
                        path, mc);
     }
     if (alpha)
         fprintf(stderr, "nnctl: note: '%s': alpha channel dropped\n", path);
-    /* Channels: luma (ITU-R 601, as PIL's convert('L')) or gray replicated. */
     const uint8_t *img = px;
     if (c != mc) {
-        conv = malloc((size_t)h * w * mc);
-        if (!conv) {
+        if (!(conv = malloc((size_t)h * w * mc))) {
             free(px);
             return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
         }
-        for (size_t i = 0; i < (size_t)h * w; i++) {
-            if (mc == 1)
-                conv[i] = (uint8_t)((px[i * 3] * 299 + px[i * 3 + 1] * 587 + px[i * 3 + 2] * 114 +
-                                     500) / 1000);
-            else
-                conv[i * 3] = conv[i * 3 + 1] = conv[i * 3 + 2] = px[i];
-        }
+        nn_image_channels(px, (size_t)h * w, c, mc, conv);
         img = conv;
     }
     if (h != mh || w != mw) {
-        if (!a->resize) {
+        if (!a->resize && !a->crop) {
             free(px);
             free(conv);
             return nn_fail(err, NN_ERR_USAGE,
@@ -189,13 +166,15 @@ static nn_status read_png_input(const char *path, const nn_node *in, const nn_ar
                            "resize it)",
                            path, w, h, mw, mh);
         }
-        sized = malloc((size_t)mh * mw * mc);
-        if (!sized) {
+        if (!(sized = malloc((size_t)mh * mw * mc))) {
             free(px);
             free(conv);
             return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
         }
-        resize_bilinear(img, h, w, mc, sized, mh, mw);
+        if ((st = nn_image_fit(img, h, w, mc, a->crop, sized, mh, mw, err))) {
+            free(px), free(conv), free(sized);
+            return st;
+        }
         img = sized;
     }
     if (a->invert) {
@@ -276,13 +255,12 @@ static bool has_suffix(const char *path, const char *suffix)
     return n > k && strcasecmp(path + n - k, suffix) == 0;
 }
 
-/* PNG or .npy by their signatures, or by their names (then that reader
- * says what is wrong with the file); anything else is read as IDX. */
+/* PNG, JPEG or .npy by their signatures, or by their names (then that
+ * reader says what is wrong with the file); anything else is read as IDX. */
 static char input_kind(const char *path)
 {
-    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     unsigned char buf[8] = {0};
-    if (has_suffix(path, ".png"))
+    if (nn_image_name(path))
         return 'p';
     if (has_suffix(path, ".npy") || has_suffix(path, ".npz"))
         return 'n';
@@ -290,7 +268,7 @@ static char input_kind(const char *path)
     size_t got = f ? fread(buf, 1, 8, f) : 0;
     if (f)
         fclose(f);
-    if (got == 8 && memcmp(buf, png, 8) == 0)
+    if (nn_image_kind(buf, got))
         return 'p';
     if (got >= 6 && memcmp(buf, "\x93NUMPY", 6) == 0)
         return 'n';
@@ -492,7 +470,7 @@ int nn_cmd_predict(int argc, char **argv)
     nn_error err = {0};
     if (nn_args_parse(argc, argv, "predict",
                       "set spec threads engine json top-k resize invert output layer threshold "
-                      "labels",
+                      "labels crop",
                       &a, &err))
         return nn_cli_report(&err);
     if (a.help)
@@ -556,7 +534,7 @@ int nn_cmd_predict(int argc, char **argv)
         if (kind == 'n') {
             st = read_npy_input(a.pos[i], input, c, &err);
         } else {
-            st = kind == 'p' ? read_png_input(a.pos[i], input, &a, &in, &err)
+            st = kind == 'p' ? read_image_input(a.pos[i], input, &a, &in, &err)
                              : read_idx_input(a.pos[i], input, &a, &in, &err);
             c->n = in.n - c->first;
             c->whole = kind == 'p';

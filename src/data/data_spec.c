@@ -272,6 +272,20 @@ static nn_status parse_format_keys(nn_spec_node *g, const char *key, nn_data_sou
         if ((st = nn_spec_choice(g, "color_mode", false, color_modes, 1, &cm, err)))
             return st;
         src->color_mode = cm == 0 ? 1 : 3;
+        long long size[2];
+        int n = 0;
+        if ((st = nn_spec_int_array(g, "image_size", false, 1, 16384, 2, size, &n, err)))
+            return st;
+        if (n != 0 && n != 2)
+            return nn_spec_fail(g, "image_size", err, NN_ERR_USAGE,
+                                "expected [height, width]");
+        src->image_size[0] = n ? (int)size[0] : 0;
+        src->image_size[1] = n ? (int)size[1] : 0;
+        if ((st = nn_spec_bool(g, "crop_to_aspect_ratio", false, false, &src->crop, err)))
+            return st;
+        if (src->crop && !n)
+            return nn_spec_fail(g, "crop_to_aspect_ratio", err, NN_ERR_USAGE,
+                                "crops to image_size's aspect ratio: give image_size too");
         return NN_OK;
     }
     /* cifar10: path [, part] or files */
@@ -631,7 +645,8 @@ static nn_status data_load(const nn_data_source *src, double scale, nn_dataset *
         char root[PATH_MAX];
         if (nn_data_resolve(src->path, src->dir, root, sizeof root, err))
             return nn_error_prefix(err, "%s", src->where_images);
-        if ((st = nn_image_folder_load(root, src->color_mode, out, names, err)))
+        if ((st = nn_image_folder_load_sized(root, src->color_mode, src->image_size[0],
+                                             src->image_size[1], src->crop, out, names, err)))
             return nn_error_prefix(err, "%s", src->where);
     } else if (src->format == NN_FORMAT_CSV || src->format == NN_FORMAT_TOKENS) {
         char path[PATH_MAX];

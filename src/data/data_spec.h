@@ -97,6 +97,8 @@ typedef struct nn_data_source {
     int n_files;
     bool part_test;         /* cifar10 with path: test_batch.bin instead of data_batch_* */
     int color_mode;         /* image_folder: 1 grayscale, 3 rgb */
+    int image_size[2];      /* image_folder: height, width to resize to (0: as stored) */
+    bool crop;              /* image_folder: crop_to_aspect_ratio */
     nn_csv_seq_opts csv;    /* csv: timesteps, features, header, label */
     nn_tokens_opts tokens;  /* tokens: maxlen, padding, truncating, value */
     nn_augment_cfg augment; /* data.augment, on data.train only */

@@ -131,15 +131,21 @@ nn_status nn_cifar10_load_archive(const char *path, const char *part, nn_dataset
                                   nn_class_names *names, nn_error *err);
 
 /* Keras's image_dataset_from_directory layout (src/data/image_folder.c):
- * root/<class>/<image>.png; classes are the sub-folders sorted by name
- * (label k = k-th name), images in each folder sorted by name; PNG only
- * (other files are ignored). color_mode: 1 grayscale, 3 rgb (gray images
- * are repeated to RGB, RGB reduced to gray by ITU-R 601-2 luma as PIL's
- * convert("L")). RGBA loses its alpha, with one note line on stderr per
- * folder. Every image must have the same height and width. Samples have
- * shape (H, W, color_mode). */
+ * root/<class>/<image>.png or .jpg/.jpeg; classes are the sub-folders
+ * sorted by name (label k = k-th name), images in each folder sorted by
+ * name (other files are ignored). color_mode: 1 grayscale, 3 rgb (gray
+ * images are repeated to RGB, RGB reduced to gray by ITU-R 601-2 luma as
+ * PIL's convert("L")). RGBA loses its alpha, with one note line on stderr
+ * per folder. Every image must have the same height and width. Samples
+ * have shape (H, W, color_mode). */
 nn_status nn_image_folder_load(const char *root, int color_mode, nn_dataset *out,
                                nn_class_names *names, nn_error *err);
+/* The same with every image resized to height x width (0, 0: as stored,
+ * all of one size) as Keras's load_img does (src/data/image.h), crop: the
+ * centred region of that aspect ratio first (crop_to_aspect_ratio). */
+nn_status nn_image_folder_load_sized(const char *root, int color_mode, int height, int width,
+                                     bool crop, nn_dataset *out, nn_class_names *names,
+                                     nn_error *err);
 
 /* Sequences for recurrent networks, from text files (gzipped or not; a
  * UTF-8 byte-order mark, CRLF line ends, a last line without '\n' and blank

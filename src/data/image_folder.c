@@ -1,5 +1,6 @@
 /* Image folders as Keras's image_dataset_from_directory lays them out:
- * root/<class>/<name>.png, classes sorted by name. */
+ * root/<class>/<name>.png or .jpg, classes sorted by name; every image at
+ * one size, or each resized to image_size (src/data/image.c). */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "data/dataset.h"
+#include "data/image.h"
 
 typedef struct strlist {
     char **s;
@@ -45,15 +47,8 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool is_png_name(const char *n)
-{
-    size_t len = strlen(n);
-    return len > 4 && n[len - 4] == '.' && tolower((unsigned char)n[len - 3]) == 'p' &&
-           tolower((unsigned char)n[len - 2]) == 'n' && tolower((unsigned char)n[len - 1]) == 'g';
-}
-
-/* Entries of dir (no hidden ones) that are directories (dirs) or PNG files,
- * sorted by name. */
+/* Entries of dir (no hidden ones) that are directories (dirs) or PNG and
+ * JPEG files, sorted by name. */
 static nn_status list_dir(const char *dir, bool dirs, strlist *out, nn_error *err)
 {
     DIR *d = opendir(dir);
@@ -70,7 +65,7 @@ static nn_status list_dir(const char *dir, bool dirs, strlist *out, nn_error *er
         struct stat sb;
         if (stat(path, &sb) != 0)
             continue;
-        if (dirs ? S_ISDIR(sb.st_mode) : (S_ISREG(sb.st_mode) && is_png_name(e->d_name)))
+        if (dirs ? S_ISDIR(sb.st_mode) : (S_ISREG(sb.st_mode) && nn_image_name(e->d_name)))
             st = strlist_add(out, e->d_name, err);
     }
     closedir(d);
@@ -79,25 +74,15 @@ static nn_status list_dir(const char *dir, bool dirs, strlist *out, nn_error *er
     return st;
 }
 
-/* One image converted to `want` channels (1 or 3) into dst. */
-static void to_channels(const uint8_t *px, size_t pixels, int have, int want, uint8_t *dst)
-{
-    if (have == want) {
-        memcpy(dst, px, pixels * (size_t)want);
-    } else if (have == 1) {
-        for (size_t i = 0; i < pixels; i++)
-            dst[3 * i] = dst[3 * i + 1] = dst[3 * i + 2] = px[i];
-    } else {
-        /* PIL's convert("L"): L = R*299/1000 + G*587/1000 + B*114/1000 */
-        for (size_t i = 0; i < pixels; i++) {
-            unsigned v = px[3 * i] * 19595u + px[3 * i + 1] * 38470u + px[3 * i + 2] * 7471u;
-            dst[i] = (uint8_t)((v + 0x8000u) >> 16);
-        }
-    }
-}
-
 nn_status nn_image_folder_load(const char *root, int color_mode, nn_dataset *out,
                                nn_class_names *names, nn_error *err)
+{
+    return nn_image_folder_load_sized(root, color_mode, 0, 0, false, out, names, err);
+}
+
+nn_status nn_image_folder_load_sized(const char *root, int color_mode, int height, int width,
+                                     bool crop, nn_dataset *out, nn_class_names *names,
+                                     nn_error *err)
 {
     memset(out, 0, sizeof *out);
     if (names)
@@ -113,8 +98,8 @@ nn_status nn_image_folder_load(const char *root, int color_mode, nn_dataset *out
     if (classes.n == 0) {
         strlist_free(&classes);
         return nn_fail(err, NN_ERR_RUNTIME,
-                       "'%s': no class folders (expected root/<class>/*.png, one folder per "
-                       "class)",
+                       "'%s': no class folders (expected root/<class>/*.png or *.jpg, one "
+                       "folder per class)",
                        root);
     }
     if (classes.n > INT32_MAX / 2) {
@@ -132,7 +117,7 @@ nn_status nn_image_folder_load(const char *root, int color_mode, nn_dataset *out
     if (!files)
         st = NN_ERR_RUNTIME;
     if (!st && total == 0)
-        st = nn_fail(err, NN_ERR_RUNTIME, "'%s': the class folders hold no .png images", root);
+        st = nn_fail(err, NN_ERR_RUNTIME, "'%s': the class folders hold no .png or .jpg images", root);
 
     uint8_t *x = NULL, *px = NULL;
     int32_t *y = NULL;
@@ -145,24 +130,25 @@ nn_status nn_image_folder_load(const char *root, int color_mode, nn_dataset *out
             snprintf(path, sizeof path, "%s/%s/%s", root, classes.s[k], files[k].s[j]);
             int h, w, c;
             bool dropped;
-            if ((st = nn_png_read(path, &px, &h, &w, &c, &dropped, err)))
+            if ((st = nn_image_read(path, &px, &h, &w, &c, &dropped, err)))
                 break;
             alpha += dropped;
             if (!x) {
-                H = h;
-                W = w;
+                H = height ? height : h;
+                W = width ? width : w;
                 snprintf(first, sizeof first, "%s", path);
-                sample = (size_t)h * (size_t)w * (size_t)color_mode;
+                sample = (size_t)H * (size_t)W * (size_t)color_mode;
                 x = nn_malloc(total * sample, err);
                 y = x ? nn_malloc(total * sizeof *y, err) : NULL;
                 if (!y) {
                     st = NN_ERR_RUNTIME;
                     break;
                 }
-            } else if (h != H || w != W) {
+            } else if (!height && (h != H || w != W)) {
                 st = nn_fail(err, NN_ERR_RUNTIME,
                              "'%s' is %dx%d (width x height) but '%s' is %dx%d: all images of "
-                             "an image folder must have one size (resize them first)",
+                             "an image folder must have one size, or give image_size = "
+                             "[height, width] to resize them",
                              path, w, h, first, W, H);
                 break;
             }
@@ -171,7 +157,22 @@ nn_status nn_image_folder_load(const char *root, int color_mode, nn_dataset *out
                              path, c);
                 break;
             }
-            to_channels(px, (size_t)h * (size_t)w, c, color_mode, x + at * sample);
+            uint8_t *dst = x + at * sample;
+            if (h != H || w != W) {
+                /* converted first (the resize keeps the channels) */
+                uint8_t *conv = nn_malloc((size_t)h * w * color_mode, err);
+                if (!conv) {
+                    st = NN_ERR_RUNTIME;
+                    break;
+                }
+                nn_image_channels(px, (size_t)h * (size_t)w, c, color_mode, conv);
+                st = nn_image_fit(conv, h, w, color_mode, crop, dst, H, W, err);
+                free(conv);
+                if (st)
+                    break;
+            } else {
+                nn_image_channels(px, (size_t)h * (size_t)w, c, color_mode, dst);
+            }
             y[at++] = (int32_t)k;
             free(px);
             px = NULL;
