@@ -358,6 +358,11 @@ static nn_status predict_all(nn_session *s, const nn_node *node, const source *s
     if (!x || !y || !names)
         st = nn_fail(err, NN_ERR_RUNTIME, "out of memory (batch of %d)", batch);
     float scale = (float)nn_session_input_scale(s);
+    nn_preprocess pre = (nn_preprocess)s->data.preprocess;
+    const nn_node *in0 = s->model->input;
+    int ch = in0->ndim ? in0->shape[in0->ndim - 1] : 1;
+    if (!st && pre)
+        st = nn_preprocess_check(pre, scale, ch, err);
     int rows = 0;
     for (int i = 0; !st && i < n_src; i++) {
         nn_npy_reader r = {0};
@@ -377,6 +382,8 @@ static nn_status predict_all(nn_session *s, const nn_node *node, const source *s
                 for (size_t v = 0; v < k * per; v++)
                     row[v] = u[v] / scale;
             }
+            if (!st && pre)
+                nn_preprocess_apply(pre, row, k * per / (size_t)ch, ch);
             for (size_t j = 0; j < k; j++)
                 names[rows + (int)j] = (nn_row_name){
                     src[i].path, src[i].whole ? -1 : (long long)(done + j)};

@@ -387,6 +387,15 @@ nn_status nn_spec_data(nn_spec_node *data, nn_data_cfg *c, nn_error *err)
         (st = nn_augment_from_spec(data, &c->augment, err)))
         return st;
     c->train.augment = c->augment;
+    int pre;
+    if ((st = nn_spec_choice(data, "preprocess", false, nn_preprocess_names, 0, &pre, err)))
+        return st;
+    c->preprocess = c->train.preprocess = c->validation.preprocess = c->test.preprocess = pre;
+    if (pre && c->scale != 1.0)
+        return nn_spec_fail(data, "preprocess", err, NN_ERR_USAGE,
+                            "works on 0..255 pixel values, as Keras's preprocess_input: "
+                            "data.scale must be 1 (it is %g)",
+                            c->scale);
     nn_data_format tf = c->train.format;
     if (c->train.present && (tf == NN_FORMAT_CSV || tf == NN_FORMAT_TOKENS) &&
         nn_augment_active(&c->augment))
@@ -679,6 +688,11 @@ static nn_status data_load(const nn_data_source *src, double scale, nn_dataset *
     /* token ids are indices, never scaled */
     out->scale = src->format == NN_FORMAT_TOKENS ? 1.0f : (float)scale;
     out->augment = src->augment;
+    out->preprocess = src->preprocess;
+    if (src->preprocess &&
+        (st = nn_preprocess_check((nn_preprocess)src->preprocess, scale,
+                                  out->ndim ? out->shape[out->ndim - 1] : 1, err)))
+        return nn_error_prefix(err, "%s", src->where);
     int h, w, c;
     if (out->n_more_x > 0) {
         /* several inputs: every x array is scaled; augmentation goes to

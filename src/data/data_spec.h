@@ -102,6 +102,7 @@ typedef struct nn_data_source {
     nn_csv_seq_opts csv;    /* csv: timesteps, features, header, label */
     nn_tokens_opts tokens;  /* tokens: maxlen, padding, truncating, value */
     nn_augment_cfg augment; /* data.augment, on data.train only */
+    int preprocess;         /* data.preprocess (nn_preprocess), copied into each source */
     int classes[NN_DATA_MAX_CLASSES]; /* classes = [...]: keep these, relabelled 0.. */
     int n_classes;                    /* 0: keep every class */
     /* npy with x = { name = "file.npy"; ... } (y the same): the entries in
@@ -121,6 +122,7 @@ typedef struct nn_data_cfg {
     long long train_subset;   /* 0: all */
     bool shuffle;
     nn_augment_cfg augment;   /* data.augment (also copied into train.augment) */
+    int preprocess;           /* data.preprocess: Keras's preprocess_input mode */
 } nn_data_cfg;
 
 nn_status nn_spec_data(nn_spec_node *data, nn_data_cfg *out, nn_error *err);

@@ -227,6 +227,7 @@ static void move_x(nn_dataset *dst, const nn_dataset *src)
     dst->u8 = src->u8;
     dst->f32 = src->f32;
     dst->scale = src->scale;
+    dst->preprocess = src->preprocess;
     dst->augment = src->augment;
     dst->owner_u8 = src->owner_u8;
     dst->owner_f32 = src->owner_f32;
@@ -398,6 +399,10 @@ void nn_dataset_gather_x(const nn_dataset *d, const uint32_t *idx, size_t count,
             u8_to_f32(d->u8 + src, x + i * ss, ss, scale);
         else
             f32_scaled(d->f32 + src, x + i * ss, ss, scale);
+        if (d->preprocess) {
+            int ch = d->ndim ? d->shape[d->ndim - 1] : 1;
+            nn_preprocess_apply((nn_preprocess)d->preprocess, x + i * ss, ss / (size_t)ch, ch);
+        }
     }
 }
 

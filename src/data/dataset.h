@@ -22,6 +22,7 @@ typedef struct nn_dataset {
     const uint8_t *u8;              /* n * sample_size, or NULL */
     const float *f32;               /* n * sample_size, or NULL (exactly one is set) */
     float scale;                    /* value fed to the model = stored / scale */
+    int preprocess;                 /* nn_preprocess, after the scale */
     const int32_t *labels;          /* n class labels in [0, n_classes), or NULL */
     const float *targets;           /* n * target_size regression targets, or NULL */
     size_t target_size;
@@ -129,6 +130,14 @@ nn_status nn_cifar10_load_files(const char *const *paths, int n_paths, nn_datase
  * archive, a missing member. */
 nn_status nn_cifar10_load_archive(const char *path, const char *part, nn_dataset *out,
                                   nn_class_names *names, nn_error *err);
+
+/* Keras's preprocess_input modes (src/data/preprocess.c): data.preprocess. */
+typedef enum { NN_PRE_NONE = 0, NN_PRE_CAFFE, NN_PRE_TF, NN_PRE_TORCH } nn_preprocess;
+extern const char *const nn_preprocess_names[]; /* by mode, NULL-terminated */
+/* x: pixels * channels values 0..255, channels last; transformed in place. */
+void nn_preprocess_apply(nn_preprocess mode, float *x, size_t pixels, int channels);
+/* The mode needs data.scale = 1, and RGB for caffe and torch. */
+nn_status nn_preprocess_check(nn_preprocess mode, double scale, int channels, nn_error *err);
 
 /* Keras's image_dataset_from_directory layout (src/data/image_folder.c):
  * root/<class>/<image>.png or .jpg/.jpeg; classes are the sub-folders

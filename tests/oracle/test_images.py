@@ -20,7 +20,11 @@ restart markers, odd sizes; PNG gray and RGB.
     from RGB as Image.convert("L");
   * errors: a truncated JPEG and a CMYK JPEG are refused by nnctl predict
     with the file named and exit status 1; a JPEG predict runs with
-    --resize and --crop end to end.
+    --resize and --crop end to end; an image folder of mixed JPEG and PNG
+    sizes evaluates with image_size;
+  * data.preprocess "caffe", "tf", "torch": the model's input activations
+    (predict --layer) equal keras.applications.imagenet_utils.
+    preprocess_input's, and data.scale other than 1 is refused.
 Prints one line per check and "images: N passed, M failed".
 """
 import argparse
@@ -223,6 +227,31 @@ def main():
                                text=True)
             check(r.returncode == 1 and trunc in r.stderr and "truncated" in r.stderr,
                   "predict: a truncated JPEG is exit 1 naming the file", r.stderr.strip())
+            # data.preprocess: Keras's preprocess_input modes, read back as the
+            # model input's activations
+            x = np.random.default_rng(3).integers(0, 256, (3, 16, 16, 3)).astype(np.uint8)
+            xp = os.path.join(tmp, "px.npy")
+            np.save(xp, x)
+            try:
+                from keras.applications.imagenet_utils import preprocess_input
+            except Exception:
+                preprocess_input = None
+            for mode in ("caffe", "tf", "torch"):
+                out = os.path.join(tmp, "pre_%s.npy" % mode)
+                r = subprocess.run([nnctl, "predict", model, xp, "--set", "data.scale=1",
+                                    "--set", 'data.preprocess="%s"' % mode, "--layer", "input_1",
+                                    "-o", out], capture_output=True, text=True)
+                if r.returncode != 0 or preprocess_input is None:
+                    check(r.returncode == 0, "data.preprocess %s runs" % mode, r.stderr.strip())
+                    continue
+                want = preprocess_input(x.astype(np.float32), mode=mode)
+                d = float(np.max(np.abs(np.load(out) - want)))
+                check(d <= 1e-5, "data.preprocess %s equals keras preprocess_input" % mode,
+                      "max difference %g" % d)
+            r = subprocess.run([nnctl, "predict", model, xp, "--set",
+                                'data.preprocess="caffe"'], capture_output=True, text=True)
+            check(r.returncode == 2 and "data.scale must be 1" in r.stderr,
+                  "data.preprocess with data.scale 255 is refused (exit 2)", r.stderr.strip())
             # an image folder of JPEGs and PNGs of mixed sizes, resized
             root = os.path.join(tmp, "folder")
             for k, cls in enumerate(["cat", "dog"]):
