@@ -358,7 +358,7 @@ spec ch2 'input = { shape = [4, 4, 2]; }; layers = ( { type = "flatten"; },
     'train = { format = "npy"; x = "ch2_x.npy"; y = "ch2_y.npy"; };' sparse_categorical_crossentropy 1
 if "$NNCTL" train "$W/ch2.cfg" -o run_ch2 --quiet > ch2.log 2>&1; then
     expect_error "a PNG for a model of 2 channels per pixel" \
-        "'gray4.png': the model takes 2 channels per pixel; PNG inputs give 1 (gray) or 3 (RGB)" \
+        "'gray4.png': the model takes 2 channels per pixel; PNG and JPEG inputs give 1 (gray) or 3 (RGB)" \
         predict run_ch2/model.h5 gray4.png
 else
     bad "two-channel model trains" "$(tail -2 ch2.log)"

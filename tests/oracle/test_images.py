@@ -204,9 +204,10 @@ def main():
             f.write('model: { input = { shape = [16, 16, 3]; }; layers = ('
                     '{ type = "global_average_pooling2d"; },'
                     '{ type = "dense"; units = 3; activation = "softmax"; }); };\n'
-                    'data: { train = { format = "npy"; x = "x.npy"; y = "y.npy"; }; scale = 255.0; };\n'
+                    'data: { train = { format = "npy"; x = "%s"; y = "%s"; }; scale = 255.0; };\n'
                     'train: { loss = "sparse_categorical_crossentropy"; epochs = 1; batch_size = 4;'
-                    ' optimizer = { type = "sgd"; lr = 0.01; }; };\n')
+                    ' optimizer = { type = "sgd"; lr = 0.01; }; };\n' %
+                    (os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")))
         np.save(os.path.join(tmp, "x.npy"), np.zeros((8, 16, 16, 3), np.uint8))
         np.save(os.path.join(tmp, "y.npy"), np.arange(8) % 3)
         r = subprocess.run([nnctl, "train", spec, "--quiet", "--run-dir",
