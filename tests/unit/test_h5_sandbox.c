@@ -128,15 +128,25 @@ static void test_roundtrip_through_sandbox(void **state)
     nn_h5_array w[2] = {{.name = "d/kernel:0", .ndim = 2, .dims = {2, 3}, .data = k},
                         {.name = "d/bias:0", .ndim = 1, .dims = {3}, .data = b}};
     nn_h5_layer L[2] = {{.name = "d", .n_weights = 2, .weights = w}, {.name = "flat"}};
+    /* every string field set, so each must cross from the child */
     nn_h5_model m = {.model_config = "{\"class_name\": \"Sequential\"}",
-                     .keras_version = "2.15.0", .n_layers = 2, .layers = L};
+                     .training_config = "{\"loss\": \"mse\"}", .keras_version = "2.15.0",
+                     .backend = "tensorflow", .nnctl_spec = "model: {};",
+                     .nnctl_spec_dir = "/some/where", .nnctl_class_names = "{\"d\": [\"a\"]}",
+                     .nnctl_state = "{\"epoch\": 3}", .n_layers = 2, .layers = L};
     nn_error err = {0};
     assert_int_equal(nn_h5_save(path, &m, &err), NN_OK);
     nn_h5_model back;
     assert_int_equal(nn_h5_load(path, &back, &err), NN_OK);
     assert_non_null(back.arena);
     assert_string_equal(back.model_config, m.model_config);
-    assert_null(back.training_config);
+    assert_string_equal(back.training_config, m.training_config);
+    assert_string_equal(back.keras_version, m.keras_version);
+    assert_string_equal(back.backend, m.backend);
+    assert_string_equal(back.nnctl_spec, m.nnctl_spec);
+    assert_string_equal(back.nnctl_spec_dir, m.nnctl_spec_dir);
+    assert_string_equal(back.nnctl_class_names, m.nnctl_class_names);
+    assert_string_equal(back.nnctl_state, m.nnctl_state);
     assert_int_equal(back.n_layers, 2);
     assert_string_equal(back.layers[0].weights[1].name, "d/bias:0");
     assert_int_equal(back.layers[0].weights[0].dims[1], 3);

@@ -140,17 +140,25 @@ static void put_arrays(buf *b, const nn_h5_array *a, int n, const arena *ar)
     }
 }
 
-static void encode(buf *b, const nn_h5_model *m, const arena *ar, bool confined)
+/* Every string field of the model, in message order: a new field goes
+ * here once and crosses both ways. */
+#define N_STRS 8
+static void str_fields(nn_h5_model *m, char **f[N_STRS])
 {
+    f[0] = &m->model_config, f[1] = &m->training_config, f[2] = &m->keras_version;
+    f[3] = &m->backend, f[4] = &m->nnctl_spec, f[5] = &m->nnctl_spec_dir;
+    f[6] = &m->nnctl_class_names, f[7] = &m->nnctl_state;
+}
+
+static void encode(buf *b, nn_h5_model *m, const arena *ar, bool confined)
+{
+    char **f[N_STRS];
+    str_fields(m, f);
     put_u32(b, MSG_MAGIC);
     put_u32(b, NN_OK);
     put_u32(b, confined);
-    put_str(b, m->model_config);
-    put_str(b, m->training_config);
-    put_str(b, m->keras_version);
-    put_str(b, m->backend);
-    put_str(b, m->nnctl_spec);
-    put_str(b, m->nnctl_state);
+    for (int i = 0; i < N_STRS; i++)
+        put_str(b, *f[i]);
     put_u32(b, m->weights_only);
     put_u32(b, (uint32_t)m->n_layers);
     for (int i = 0; i < m->n_layers; i++) {
@@ -594,15 +602,10 @@ static nn_status decode(const char *path, const buf *b, int arena_fd, nn_h5_mode
                             "call filter\n");
         told = true;
     }
-    char *strs[6];
-    for (int i = 0; i < 6; i++)
-        strs[i] = get_str(&r);
-    m->model_config = strs[0];
-    m->training_config = strs[1];
-    m->keras_version = strs[2];
-    m->backend = strs[3];
-    m->nnctl_spec = strs[4];
-    m->nnctl_state = strs[5];
+    char **f[N_STRS];
+    str_fields(m, f);
+    for (int i = 0; i < N_STRS; i++)
+        *f[i] = get_str(&r);
     m->weights_only = get_u32(&r) != 0;
     uint32_t n_layers = get_u32(&r);
     /* the arena's size is the last field (the arrays are checked against
