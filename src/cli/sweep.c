@@ -178,6 +178,8 @@ static nn_status failed_row(const nn_sweep *sw, const nn_trial *t, const char *r
     nn_status st = nn_sweep_trial_spec_text(sw, t, &r->spec_text, err);
     if (!st)
         st = nn_spec_flatten(r->spec_text, name, &r->spec, err);
+    if (!st)
+        st = nn_flat_layers_by_name(&r->spec, err);
     return st;
 }
 

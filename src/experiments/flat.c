@@ -178,6 +178,111 @@ bool nn_kv_equal(const nn_kv *a, const nn_kv *b)
     return a->numeric == b->numeric && !strcmp(a->value, b->value);
 }
 
+/* "model.layers.[N]..." -> N, and where the rest of the key starts. */
+static int layer_index(const char *key, const char **rest)
+{
+    static const char prefix[] = "model.layers.[";
+    if (strncmp(key, prefix, sizeof prefix - 1) != 0)
+        return -1;
+    char *end;
+    long n = strtol(key + sizeof prefix - 1, &end, 10);
+    if (end[0] != ']' || (end[1] != '.' && end[1] != '\0') || n < 0 || n > 100000)
+        return -1;
+    *rest = end + 1;
+    return (int)n;
+}
+
+nn_status nn_flat_layers_by_name(nn_flat *f, nn_error *err)
+{
+    int n = 0;
+    const char *rest;
+    for (int i = 0; i < f->n; i++) {
+        int k = layer_index(f->kv[i].key, &rest);
+        if (k >= n)
+            n = k + 1;
+    }
+    f->n_layers = n;
+    if (!n)
+        return NN_OK;
+    char **names = calloc((size_t)n, sizeof *names);
+    if (!names)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    nn_status st = NN_OK;
+    /* each layer's name: its own, or the one nnctl gives it (its type,
+     * then type_1, type_2, ... as Keras) */
+    for (int k = 0; k < n && !st; k++) {
+        char key[64];
+        snprintf(key, sizeof key, "model.layers.[%d].name", k);
+        const nn_kv *name = nn_flat_get(f, key);
+        snprintf(key, sizeof key, "model.layers.[%d].type", k);
+        const nn_kv *type = nn_flat_get(f, key);
+        const char *base = type ? type->value : "layer";
+        if (name) {
+            names[k] = strdup(name->value);
+        } else {
+            for (int c = 0; !names[k]; c++) {
+                char *cand = c ? nn_runs__asprintf(err, "%s_%d", base, c) : strdup(base);
+                if (!cand)
+                    break;
+                bool taken = false;
+                for (int q = 0; q < k && !taken; q++)
+                    taken = names[q] && !strcmp(names[q], cand);
+                if (taken)
+                    free(cand);
+                else
+                    names[k] = cand;
+            }
+        }
+        if (!names[k])
+            st = nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    }
+    for (int i = 0; i < f->n && !st; i++) {
+        int k = layer_index(f->kv[i].key, &rest);
+        if (k < 0)
+            continue;
+        char *key = nn_runs__asprintf(err, "model.layers.%s%s", names[k], rest);
+        if (!key) {
+            st = NN_ERR_RUNTIME;
+            break;
+        }
+        free(f->kv[i].key);
+        f->kv[i].key = key;
+    }
+    for (int k = 0; k < n; k++)
+        free(names[k]);
+    free(names);
+    return st;
+}
+
+/* model.layers.NAME.type: a layer's type (not a wrapped layer's). */
+static bool layer_type_key(const char *k)
+{
+    static const char prefix[] = "model.layers.";
+    const char *dot;
+    return !strncmp(k, prefix, sizeof prefix - 1) && (dot = strchr(k + sizeof prefix - 1, '.')) &&
+           !strcmp(dot, ".type");
+}
+
+static const nn_kv *next_layer_type(const nn_flat *f, int *i)
+{
+    for (; *i < f->n; (*i)++)
+        if (layer_type_key(f->kv[*i].key))
+            return &f->kv[(*i)++];
+    return NULL;
+}
+
+bool nn_flat_layer_types(const nn_flat *a, const nn_flat *b)
+{
+    int ia = 0, ib = 0;
+    for (;;) {
+        const nn_kv *ka = next_layer_type(a, &ia), *kb = next_layer_type(b, &ib);
+        if (!ka || !kb)
+            return !ka && !kb;
+        if (strcmp(ka->key, kb->key) || !nn_kv_equal(ka, kb))
+            return false;
+    }
+}
+
 nn_status nn_flat_diff(const nn_flat *const *specs, int n, const char ***keys, int *n_keys,
                        nn_error *err)
 {

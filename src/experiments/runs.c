@@ -172,7 +172,8 @@ nn_status nn_run_load(const char *dir, nn_run *run, nn_error *err)
     snprintf(path, sizeof path, "%s/spec.cfg", dir);
     size_t len;
     if ((st = nn_read_file(path, &run->spec_text, &len, err)) ||
-        (st = nn_spec_flatten(run->spec_text, path, &run->spec, err)))
+        (st = nn_spec_flatten(run->spec_text, path, &run->spec, err)) ||
+        (st = nn_flat_layers_by_name(&run->spec, err)))
         goto fail;
     if (file_exists(dir, "history.csv")) {
         char *text;

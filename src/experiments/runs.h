@@ -37,6 +37,7 @@ typedef struct nn_kv {
 typedef struct nn_flat {
     nn_kv *kv;
     int n;
+    int n_layers; /* model.layers entries (nn_flat_layers_by_name; 0: none) */
 } nn_flat;
 
 /* Parses libconfig text; errors name `display_name` and the line. */
@@ -57,6 +58,15 @@ nn_status nn_flat_callbacks_by_type(nn_flat *f, nn_error *err);
 /* A key of a callback in the keyed form: its type ("checkpoint" for
  * train.callbacks.checkpoint[2].path) and the rest after it ("path"). */
 bool nn_flat_callback_key(const char *key, char *type, size_t len, const char **leaf);
+
+/* model.layers.[N].key rewritten model.layers.NAME.key, NAME the layer's
+ * name (its own, or nnctl's default: its type, type_1, ...), so runs of
+ * different architectures compare layers by what they are, not where
+ * they stand; f->n_layers gets the number of layers. */
+nn_status nn_flat_layers_by_name(nn_flat *f, nn_error *err);
+/* Do two specs (layers by name) list the same layers (names and types) in
+ * the same order? */
+bool nn_flat_layer_types(const nn_flat *a, const nn_flat *b);
 
 /* The keys whose values are not the same in all n specs (a key absent from
  * some spec counts as different), in order of first appearance (spec 0's

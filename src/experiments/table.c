@@ -139,6 +139,19 @@ nn_status nn_runs_table(const nn_run *runs, int n, const char *sort_key, bool ma
         return st;
     }
 
+    /* runs of different architectures: the layer count (and params)
+     * instead of a column for every layer setting that differs */
+    bool same_arch = true;
+    for (int r = 1; r < n; r++)
+        same_arch &= nn_flat_layer_types(&runs[0].spec, &runs[r].spec);
+    if (!same_arch) {
+        int kept = 0;
+        for (int k = 0; k < n_keys; k++)
+            if (strncmp(keys[k], "model.layers.", 13) != 0)
+                keys[kept++] = keys[k];
+        n_keys = kept;
+    }
+
     const char *metric = nn_runs_primary_metric(runs, n);
     bool metric_max = metric && nn_runs_key_maximize(metric);
     bool any_test = false, test_acc = false;
@@ -148,7 +161,7 @@ nn_status nn_runs_table(const nn_run *runs, int n, const char *sort_key, bool ma
     }
     const char *test_metric = test_acc ? "accuracy" : "loss";
 
-    int max_cols = 1 + n_keys + 6;
+    int max_cols = 1 + n_keys + 7;
     column *cols = calloc((size_t)max_cols, sizeof *cols);
     cell *cells = calloc((size_t)max_cols * (size_t)n, sizeof *cells);
     cell *sort_cells = calloc((size_t)n, sizeof *sort_cells);
@@ -175,6 +188,13 @@ nn_status nn_runs_table(const nn_run *runs, int n, const char *sort_key, bool ma
             CELL(r, nc).num = kv->num;
             cols[nc].numeric &= kv->numeric;
         }
+    }
+    if (!same_arch) {
+        cols[nc].name = strdup("layers");
+        cols[nc].numeric = true;
+        for (int r = 0; r < n; r++)
+            set_int(&CELL(r, nc), runs[r].spec.n_layers ? runs[r].spec.n_layers : -1);
+        nc++;
     }
     cols[nc].name = strdup("epochs");
     cols[nc].numeric = true;

@@ -92,7 +92,7 @@ def expected(R):
         va = [float(r["val_accuracy"]) for r in hist]
         times = [float(r["time"]) for r in hist]
         out[name] = {
-            "model.layers.[1].rate": {"base": 0.2, "lr": 0.2, "drop": 0.5}[name],
+            "model.layers.dropout.rate": {"base": 0.2, "lr": 0.2, "drop": 0.5}[name],
             "train.optimizer.lr": {"base": 0.001, "lr": 0.01, "drop": 0.001}[name],
             "epochs": len(hist), "run_epochs": run["epochs"],
             "best_val_accuracy": max(va), "final_val_accuracy": va[-1],
@@ -101,7 +101,7 @@ def expected(R):
         }
     return out
 EOF
-COLS='["run", "model.layers.[1].rate", "train.optimizer.lr", "epochs", "best_val_accuracy", "final_val_accuracy", "test_accuracy", "sec/epoch", "params"]'
+COLS='["run", "model.layers.dropout.rate", "train.optimizer.lr", "epochs", "best_val_accuracy", "final_val_accuracy", "test_accuracy", "sec/epoch", "params"]'
 
 # ---- compare ---------------------------------------------------------------
 nn compare "$R/base" "$R/lr" "$R/drop"
@@ -121,7 +121,7 @@ rows = [l.split() for l in open(sys.argv[1]).read().splitlines()[2:]]
 assert [r[0] for r in rows] == ["base", "drop", "lr"], rows
 for r in rows:
     e = E[r[0]]
-    assert float(r[1]) == e["model.layers.[1].rate"] and float(r[2]) == e["train.optimizer.lr"], r
+    assert float(r[1]) == e["model.layers.dropout.rate"] and float(r[2]) == e["train.optimizer.lr"], r
     assert int(r[3]) == e["epochs"] == e["run_epochs"] == 2, (r, e)
     for i, k in ((4, "best_val_accuracy"), (5, "final_val_accuracy"), (6, "test_accuracy"), (7, "sec/epoch")):
         assert r[i] == "%.4f" % e[k], (k, r[i], e[k])
@@ -140,7 +140,7 @@ assert rows[0] == '"$COLS"', rows[0]
 assert len(rows) == 4 and all(len(r) == len(rows[0]) for r in rows), rows
 for r in rows[1:]:
     d = dict(zip(rows[0], r)); e = E[d["run"]]
-    for k in ("model.layers.[1].rate", "train.optimizer.lr", "best_val_accuracy", "final_val_accuracy", "test_accuracy", "params", "epochs"):
+    for k in ("model.layers.dropout.rate", "train.optimizer.lr", "best_val_accuracy", "final_val_accuracy", "test_accuracy", "params", "epochs"):
         assert float(d[k]) == e[k], (d["run"], k, d[k], e[k])
     assert e["test_accuracy"] == e["run_test_accuracy"], e
     assert abs(float(d["sec/epoch"]) - e["sec/epoch"]) < 1e-12, (d, e)' "$W/csv" "$W" "$R"
@@ -186,6 +186,26 @@ else bad "compare with no run at all: exit 2" "exit $rc: $(cat "$W/err")"; fi
 nn compare "$W/nonexistent"
 if [ $rc = 2 ] && grep -q "nonexistent: No such file or directory" "$W/err"; then ok "compare on a path that does not exist: exit 2 naming it"
 else bad "compare on a path that does not exist: exit 2 naming it" "exit $rc: $(cat "$W/err")"; fi
+# Runs of different architectures: layers compared by name, not position
+# (layer [1] is a dropout in one, a dense in the other), and the
+# architectures summarised by their layer count and parameters instead of a
+# column per differing layer setting.
+sed -e 's/{ type = "dropout"; rate = 0.2; },/{ type = "dense"; units = 16; activation = "relu"; },\n    { type = "dropout"; rate = 0.2; },/' \
+    "$W/tiny.cfg" > "$W/deep.cfg"
+nn train "$W/deep.cfg" -o "$W/arch/deep" --threads "$THREADS" -q --set train.epochs=1
+if [ $rc = 0 ]; then
+    nn compare "$R/base" "$W/arch/deep" --csv
+    check "compare of different architectures: a layer count and params, no per-layer columns" py '
+import csv, json, sys
+rows = list(csv.reader(open(sys.argv[1])))
+assert rows[0] == ["run", "train.epochs", "layers", "epochs", "best_val_accuracy", "final_val_accuracy",
+                   "test_accuracy", "sec/epoch", "params"], rows[0]
+by = {r[0]: r for r in rows[1:]}
+assert by["base"][2] == "3" and by["deep"][2] == "4", rows
+for name, d in (("base", sys.argv[2] + "/base"), ("deep", sys.argv[3] + "/deep")):
+    assert int(by[name][8]) == json.load(open(d + "/run.json"))["params"], (name, by[name])' "$W/out" "$R" "$W/arch"
+else bad "train a deeper run" "exit $rc: $(head -3 "$W/err")"; fi
+
 nn compare "$R" --sort bogus
 if [ $rc = 2 ] && grep -q -- "--sort bogus" "$W/err"; then ok "compare --sort bogus: exit 2 naming the key"
 else bad "compare --sort bogus: exit 2 naming the key" "exit $rc: $(cat "$W/err")"; fi
