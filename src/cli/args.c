@@ -22,7 +22,7 @@ static const struct {
     {"csv", 0, F_BOOL},        {"markdown", 0, F_BOOL},    {"sort", 0, F_STRING},
     {"metric", 0, F_STRING},   {"width", 0, F_INT},        {"height", 0, F_INT},
     {"jobs", 'j', F_INT},      {"layer", 0, F_STRING},     {"device", 0, F_STRING},
-    {"threshold", 0, F_STRING}, {"labels", 0, F_STRING},
+    {"threshold", 0, F_STRING}, {"labels", 0, F_STRING},   {"input", 0, F_LIST},
     {"overwrite", 0, F_BOOL},
 };
 #define N_FLAGS ((int)(sizeof flags / sizeof flags[0]))
@@ -73,6 +73,10 @@ static nn_status store(nn_args *a, int f, const char *value, nn_error *err)
         if (a->n_sets == NN_ARGS_MAX)
             return nn_fail(err, NN_ERR_USAGE, "nnctl %s: too many --set", a->cmd);
         a->sets[a->n_sets++] = value;
+    } else if (!strcmp(name, "input")) {
+        if (a->n_inputs == NN_ARGS_MAX)
+            return nn_fail(err, NN_ERR_USAGE, "nnctl %s: too many --input", a->cmd);
+        a->inputs[a->n_inputs++] = value;
     } else if (!strcmp(name, "run-dir")) a->run_dir = value;
     else if (!strcmp(name, "engine")) a->engine = value;
     else if (!strcmp(name, "spec")) a->spec = value;

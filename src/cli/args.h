@@ -15,6 +15,8 @@ typedef struct nn_args {
     int n_pos;
     const char *sets[NN_ARGS_MAX];
     int n_sets;
+    const char *inputs[NN_ARGS_MAX]; /* predict --input NAME=FILE */
+    int n_inputs;
     const char *run_dir, *spec, *data, *engine, *output, *resume_file, *sort, *metric, *layer;
     const char *threshold, *labels; /* predict */
     long long threads, top_k, batch_size, width, height, jobs;

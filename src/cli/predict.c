@@ -9,6 +9,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/predict_in.h"
 #include "cli/predict_out.h"
 #include "data/dataset.h"
 #include "data/image.h"
@@ -18,6 +19,7 @@
 
 static const char help[] =
     "usage: nnctl predict MODEL INPUT... [options]\n"
+    "       nnctl predict MODEL --input NAME=FILE ... [options]   (several inputs)\n"
     "\n"
     "Runs a saved model on PNG or JPEG images (8-bit gray or RGB; a JPEG's EXIF\n"
     "orientation is honoured), IDX files (every sample in them) or .npy arrays\n"
@@ -42,8 +44,12 @@ static const char help[] =
     "Images must have the model's input size unless --resize is given. A .npy\n"
     "input holds a batch, shape (N, *input shape), or one sample of exactly the\n"
     "input shape (dtype float32, float64, uint8, int32 or int64).\n"
+    "A model of several inputs takes one file per input, --input NAME=FILE, or an\n"
+    "HDF5 file holding a dataset per input named after it, shape (N, *input\n"
+    "shape); every input the same number of samples.\n"
     "\n"
     "options:\n"
+    "      --input NAME=FILE the file (image, IDX, .npy) for model input NAME\n"
     "  -k, --top-k K         classes to print per input (softmax; default 3)\n"
     "      --threshold P     sigmoid outputs: a class is on when p > P (default 0.5)\n"
     "      --labels FILE     class names, one a line (class 0's first), instead of\n"
@@ -73,208 +79,6 @@ static const char help[] =
     "                        {input, values} (other outputs); \"label\" next to each\n"
     "                        class with class names (with -o: what was written)\n";
 
-/* Image and IDX samples, kept as the uint8 they are stored as. */
-typedef struct pool {
-    size_t n, cap, sample;
-    uint8_t *data; /* n * sample bytes */
-} pool;
-
-/* One INPUT argument: its samples are pool rows [first, first + n), or the
- * rows of a .npy file read a batch at a time. */
-typedef struct source {
-    const char *path;
-    bool npy;
-    bool whole; /* one sample named by the path alone (an image, a one-sample .npy) */
-    size_t first, n;
-} source;
-
-static nn_status push(pool *in, const uint8_t *sample, nn_error *err)
-{
-    if (in->n == in->cap) {
-        size_t cap = in->cap ? in->cap * 2 : 16;
-        uint8_t *d = realloc(in->data, cap * in->sample);
-        if (!d)
-            return nn_fail(err, NN_ERR_RUNTIME, "out of memory reading inputs");
-        in->data = d;
-        in->cap = cap;
-    }
-    memcpy(in->data + in->n * in->sample, sample, in->sample);
-    in->n++;
-    return NN_OK;
-}
-
-/* The image geometry the model's input implies: (h, w, c). */
-static bool input_geometry(const nn_node *in, int *h, int *w, int *c)
-{
-    if (in->ndim == 3) {
-        *h = in->shape[0], *w = in->shape[1], *c = in->shape[2];
-        return true;
-    }
-    if (in->ndim == 2) {
-        *h = in->shape[0], *w = in->shape[1], *c = 1;
-        return true;
-    }
-    for (int ch = 1; ch <= 3; ch += 2) {
-        int side = (int)lround(sqrt((double)in->size / ch));
-        if ((size_t)side * side * ch == in->size) {
-            *h = *w = side, *c = ch;
-            return true;
-        }
-    }
-    return false;
-}
-
-static nn_status read_image_input(const char *path, const nn_node *in, const nn_args *a,
-                                  pool *out, nn_error *err)
-{
-    uint8_t *px = NULL, *conv = NULL, *sized = NULL;
-    int h, w, c, mh, mw, mc;
-    bool alpha = false;
-    nn_status st = nn_image_read(path, &px, &h, &w, &c, &alpha, err);
-    if (st)
-        return st;
-    if (!input_geometry(in, &mh, &mw, &mc)) {
-        free(px);
-        return nn_fail(err, NN_ERR_USAGE,
-                       "'%s': the model's input (%zu values) is not an image shape", path,
-                       in->size);
-    }
-    if (mc != 1 && mc != 3) { /* images come as gray or RGB */
-        free(px);
-        return nn_fail(err, NN_ERR_USAGE,
-                       "'%s': the model takes %d channels per pixel; PNG and JPEG inputs give 1 "
-                       "(gray) or 3 (RGB): pass the data as .npy instead",
-                       path, mc);
-    }
-    if (alpha)
-        fprintf(stderr, "nnctl: note: '%s': alpha channel dropped\n", path);
-    const uint8_t *img = px;
-    if (c != mc) {
-        if (!(conv = malloc((size_t)h * w * mc))) {
-            free(px);
-            return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
-        }
-        nn_image_channels(px, (size_t)h * w, c, mc, conv);
-        img = conv;
-    }
-    if (h != mh || w != mw) {
-        if (!a->resize && !a->crop) {
-            free(px);
-            free(conv);
-            return nn_fail(err, NN_ERR_USAGE,
-                           "'%s' is %dx%d but the model takes %dx%d images (use --resize to "
-                           "resize it)",
-                           path, w, h, mw, mh);
-        }
-        if (!(sized = malloc((size_t)mh * mw * mc))) {
-            free(px);
-            free(conv);
-            return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
-        }
-        if ((st = nn_image_fit(img, h, w, mc, a->crop, sized, mh, mw, err))) {
-            free(px), free(conv), free(sized);
-            return st;
-        }
-        img = sized;
-    }
-    if (a->invert) {
-        uint8_t *mut = (uint8_t *)img;
-        for (size_t i = 0; i < in->size; i++)
-            mut[i] = (uint8_t)(255 - mut[i]);
-    }
-    st = push(out, img, err);
-    free(px);
-    free(conv);
-    free(sized);
-    return st;
-}
-
-static nn_status read_idx_input(const char *path, const nn_node *in, const nn_args *a,
-                                pool *out, nn_error *err)
-{
-    nn_idx idx;
-    nn_status st = nn_idx_read(path, &idx, err);
-    if (st)
-        return st;
-    size_t per = 1;
-    for (int d = 1; d < idx.ndim; d++)
-        per *= idx.dims[d];
-    if (idx.ndim < 2 || per != in->size) {
-        free(idx.data);
-        return nn_fail(err, NN_ERR_USAGE, "'%s': samples have %zu values but the model takes %zu",
-                       path, idx.ndim < 2 ? (size_t)1 : per, in->size);
-    }
-    for (uint32_t i = 0; !st && i < idx.dims[0]; i++) {
-        if (a->invert)
-            for (size_t k = 0; k < per; k++)
-                idx.data[i * per + k] = (uint8_t)(255 - idx.data[i * per + k]);
-        st = push(out, idx.data + i * per, err);
-    }
-    free(idx.data);
-    return st;
-}
-
-
-/* A .npy input: a batch (N, *input shape) or one sample of the input shape. */
-static nn_status read_npy_input(const char *path, const nn_node *in, source *src, nn_error *err)
-{
-    nn_npy_info info;
-    nn_status st = nn_npy_stat(path, &info, err);
-    if (st)
-        return st;
-    bool one = info.ndim == in->ndim, batch = info.ndim == in->ndim + 1;
-    for (int d = 0; d < in->ndim; d++) {
-        one = one && info.shape[d] == (size_t)in->shape[d];
-        batch = batch && info.shape[d + 1] == (size_t)in->shape[d];
-    }
-    char got[256], want[256], many[256] = "(N";
-    size_t dims[NN_MAX_DIMS];
-    for (int d = 0; d < in->ndim; d++) {
-        dims[d] = (size_t)in->shape[d];
-        snprintf(many + strlen(many), sizeof many - strlen(many), ", %d", in->shape[d]);
-    }
-    strcat(many, ")");
-    nn_npy_shape_str(info.shape, info.ndim, got, sizeof got);
-    nn_npy_shape_str(dims, in->ndim, want, sizeof want);
-    if (!one && !batch)
-        return nn_fail(err, NN_ERR_USAGE,
-                       "'%s': shape %s does not fit the model's input %s: expected %s for N "
-                       "samples, or %s for one",
-                       path, got, want, many, want);
-    if (batch && info.shape[0] == 0)
-        return nn_fail(err, NN_ERR_USAGE, "'%s': shape %s holds no samples", path, got);
-    src->npy = true;
-    src->whole = one;
-    src->n = one ? 1 : info.shape[0];
-    return NN_OK;
-}
-
-static bool has_suffix(const char *path, const char *suffix)
-{
-    size_t n = strlen(path), k = strlen(suffix);
-    return n > k && strcasecmp(path + n - k, suffix) == 0;
-}
-
-/* PNG, JPEG or .npy by their signatures, or by their names (then that
- * reader says what is wrong with the file); anything else is read as IDX. */
-static char input_kind(const char *path)
-{
-    unsigned char buf[8] = {0};
-    if (nn_image_name(path))
-        return 'p';
-    if (has_suffix(path, ".npy") || has_suffix(path, ".npz"))
-        return 'n';
-    FILE *f = fopen(path, "rb");
-    size_t got = f ? fread(buf, 1, 8, f) : 0;
-    if (f)
-        fclose(f);
-    if (nn_image_kind(buf, got))
-        return 'p';
-    if (got >= 6 && memcmp(buf, "\x93NUMPY", 6) == 0)
-        return 'n';
-    return 'i';
-}
-
 /* --layer: a node of the model, or an error listing the ones there are. */
 static nn_status find_layer(const nn_model *m, const char *name, const char *model_path,
                             const nn_node **out, nn_error *err)
@@ -302,16 +106,16 @@ static nn_status find_layer(const nn_model *m, const char *name, const char *mod
     return NN_ERR_USAGE;
 }
 
-/* Embedding layers read the input as token ids: refuse ids the table does
+/* Embedding layers read an input as token ids: refuse ids the table does
  * not have rather than silently look up zeros. */
-static nn_status check_ids(const nn_model *m, const float *x, const nn_row_name *names, int rows,
-                           nn_error *err)
+static nn_status check_ids(const nn_model *m, const nn_node *input, const float *x,
+                           const nn_row_name *names, int rows, nn_error *err)
 {
-    size_t per = m->input->size;
+    size_t per = input->size;
     for (int i = 0; i < m->n_nodes; i++) {
         const nn_node *n = m->nodes[i];
         int vocab = nn_embedding_input_dim(n);
-        if (!vocab || n->in[0] != m->input)
+        if (!vocab || n->in[0] != input)
             continue;
         for (size_t k = 0; k < (size_t)rows * per; k++) {
             double v = x[k];
@@ -330,77 +134,122 @@ static nn_status check_ids(const nn_model *m, const float *x, const nn_row_name 
     return NN_OK;
 }
 
-/* One batch through the model; the node's values go to the output. */
-static nn_status run_batch(nn_session *s, const nn_node *node, const float *x, float *y,
-                           const nn_row_name *names, int rows, nn_predict_out *out,
-                           nn_error *err)
+/* Every input's samples in order, a batch at a time through the model; the
+ * node's values go to the output, rows named after the first input's. */
+static nn_status predict_all(nn_session *s, const nn_node *node, nn_predict_in *ins, int batch,
+                             nn_predict_out *out, nn_error *err)
 {
-    nn_status st = check_ids(s->model, x, names, rows, err);
-    if (st)
-        return st;
-    s->engine->ops->upload(s->engine, nn_model_input_tensor(s->model), x,
-                           (size_t)rows * s->model->input->size);
-    nn_pass p = {.e = s->engine, .rows = rows, .training = false};
-    nn_model_forward(s->model, &p);
-    s->engine->ops->download(s->engine, y, &node->out, (size_t)rows * node->size);
-    return nn_predict_out_rows(out, y, names, rows, err);
-}
-
-/* Every source in order, in batches that may span sources. */
-static nn_status predict_all(nn_session *s, const nn_node *node, const source *src, int n_src,
-                             const pool *in, int batch, nn_predict_out *out, nn_error *err)
-{
-    size_t per = s->model->input->size;
-    float *x = malloc((size_t)batch * per * sizeof *x);
+    nn_model *m = s->model;
+    float *x[NN_MAX_IO] = {0};
     float *y = malloc((size_t)batch * node->size * sizeof *y);
     nn_row_name *names = malloc((size_t)batch * sizeof *names);
-    nn_status st = NN_OK;
-    if (!x || !y || !names)
+    nn_row_name *other = malloc((size_t)batch * sizeof *other);
+    nn_status st = y && names && other ? NN_OK : NN_ERR_RUNTIME;
+    for (int i = 0; !st && i < m->n_inputs; i++)
+        if (!(x[i] = malloc((size_t)batch * ins[i].per * sizeof *x[i])))
+            st = NN_ERR_RUNTIME;
+    if (st)
         st = nn_fail(err, NN_ERR_RUNTIME, "out of memory (batch of %d)", batch);
     float scale = (float)nn_session_input_scale(s);
+    /* data.preprocess: on the first input, after the scale, as in training */
     nn_preprocess pre = (nn_preprocess)s->data.preprocess;
-    const nn_node *in0 = s->model->input;
-    int ch = in0->ndim ? in0->shape[in0->ndim - 1] : 1;
-    if (!st && pre)
-        st = nn_preprocess_check(pre, scale, ch, err);
-    int rows = 0;
-    for (int i = 0; !st && i < n_src; i++) {
-        nn_npy_reader r = {0};
-        if (src[i].npy && (st = nn_npy_open(src[i].path, &r, err)))
-            break;
-        for (size_t done = 0; !st && done < src[i].n;) {
-            size_t k = src[i].n - done;
-            if (k > (size_t)(batch - rows))
-                k = (size_t)(batch - rows);
-            float *row = x + (size_t)rows * per;
-            if (src[i].npy) {
-                st = nn_npy_read_f32(&r, row, k * per, err);
-                for (size_t v = 0; !st && scale != 1.0f && v < k * per; v++)
-                    row[v] /= scale; /* as the training data were */
-            } else {
-                const uint8_t *u = in->data + (src[i].first + done) * per;
-                for (size_t v = 0; v < k * per; v++)
-                    row[v] = u[v] / scale;
-            }
-            if (!st && pre)
-                nn_preprocess_apply(pre, row, k * per / (size_t)ch, ch);
-            for (size_t j = 0; j < k; j++)
-                names[rows + (int)j] = (nn_row_name){
-                    src[i].path, src[i].whole ? -1 : (long long)(done + j)};
-            rows += (int)k;
-            done += k;
-            if (!st && rows == batch) {
-                st = run_batch(s, node, x, y, names, rows, out, err);
-                rows = 0;
-            }
+    const nn_node *in0 = m->inputs[0];
+    if (!st && pre &&
+        !(st = nn_preprocess_check(pre, scale, in0->ndim ? in0->shape[in0->ndim - 1] : 1, err)))
+        ins[0].preprocess = (int)pre;
+    for (size_t done = 0; !st && done < ins[0].total; done += (size_t)batch) {
+        int rows = (int)(ins[0].total - done < (size_t)batch ? ins[0].total - done
+                                                             : (size_t)batch);
+        for (int i = 0; !st && i < m->n_inputs; i++) {
+            nn_row_name *rn = i ? other : names;
+            if (!(st = nn_predict_in_read(&ins[i], x[i], (size_t)rows, scale, rn, err)) &&
+                !(st = check_ids(m, m->inputs[i], x[i], rn, rows, err)))
+                s->engine->ops->upload(s->engine, nn_model_input_tensor_at(m, i), x[i],
+                                       (size_t)rows * ins[i].per);
         }
-        nn_npy_close(&r);
+        if (st)
+            break;
+        nn_pass p = {.e = s->engine, .rows = rows, .training = false};
+        nn_model_forward(m, &p);
+        s->engine->ops->download(s->engine, y, &node->out, (size_t)rows * node->size);
+        st = nn_predict_out_rows(out, y, names, rows, err);
     }
-    if (!st && rows)
-        st = run_batch(s, node, x, y, names, rows, out, err);
-    free(x);
+    for (int i = 0; i < m->n_inputs; i++)
+        free(x[i]);
     free(y);
     free(names);
+    free(other);
+    return st;
+}
+
+/* --input NAME=FILE: the model input called NAME, or an error naming them. */
+static nn_status input_named(const nn_model *m, const char *arg, int *idx, const char **file,
+                             nn_error *err)
+{
+    const char *eq = strchr(arg, '=');
+    const char *names[NN_MAX_IO];
+    char list[512] = "";
+    for (int i = 0, o = 0; i < m->n_inputs; i++) {
+        names[i] = m->inputs[i]->name;
+        o += snprintf(list + o, sizeof list - (size_t)o, "%s%s", i ? ", " : "", names[i]);
+    }
+    if (!eq || eq == arg || !eq[1])
+        return nn_fail(err, NN_ERR_USAGE, "--input %s: expected NAME=FILE, NAME a model input "
+                                          "(%s)",
+                       arg, list);
+    for (int i = 0; i < m->n_inputs; i++)
+        if (strlen(names[i]) == (size_t)(eq - arg) &&
+            !strncmp(names[i], arg, (size_t)(eq - arg))) {
+            *idx = i;
+            *file = eq + 1;
+            return NN_OK;
+        }
+    char name[NN_NAME_MAX + 1];
+    snprintf(name, sizeof name, "%.*s", (int)(eq - arg), arg);
+    const char *guess = nn_did_you_mean(name, names, m->n_inputs);
+    return nn_fail(err, NN_ERR_USAGE,
+                   "--input %s: '%s' is not an input of the model%s%s%s (inputs: %s)", arg, name,
+                   guess ? "; did you mean '" : "", guess ? guess : "", guess ? "'?" : "", list);
+}
+
+/* Every model input's files: --input NAME=FILE, an HDF5 file of one dataset
+ * per input, or (one input) the files as they are; the same number of
+ * samples for every input. */
+static nn_status gather_inputs(const nn_model *m, const nn_args *a, nn_predict_in *ins,
+                               nn_error *err)
+{
+    nn_status st = NN_OK;
+    const nn_predict_in_opts o = {.resize = a->resize, .crop = a->crop, .invert = a->invert};
+    for (int i = 0; i < m->n_inputs; i++)
+        nn_predict_in_init(&ins[i], m->inputs[i]);
+    for (int k = 0; !st && k < a->n_inputs; k++) {
+        int i = 0;
+        const char *file = NULL;
+        if (!(st = input_named(m, a->inputs[k], &i, &file, err)))
+            st = nn_predict_in_add(&ins[i], file, &o, err);
+    }
+    for (int p = 1; !st && p < a->n_pos; p++) {
+        if (nn_predict_is_h5(a->pos[p]))
+            st = nn_predict_in_add_h5(ins, m->n_inputs, a->pos[p], err);
+        else if (m->n_inputs == 1)
+            st = nn_predict_in_add(&ins[0], a->pos[p], &o, err);
+        else
+            st = nn_fail(err, NN_ERR_USAGE,
+                         "'%s': the model has %d inputs: give each its file with --input "
+                         "NAME=FILE, or an HDF5 file with a dataset named after each",
+                         a->pos[p], m->n_inputs);
+    }
+    for (int i = 0; !st && i < m->n_inputs; i++) {
+        if (ins[i].total == 0)
+            st = nn_fail(err, NN_ERR_USAGE, "%s holds no samples%s%s",
+                         m->n_inputs > 1 ? "model input" : "the inputs",
+                         m->n_inputs > 1 ? " for " : "", m->n_inputs > 1 ? ins[i].node->name : "");
+        else if (ins[i].total != ins[0].total)
+            st = nn_fail(err, NN_ERR_USAGE,
+                         "input '%s' has %zu samples but input '%s' has %zu: every input needs "
+                         "one per sample",
+                         ins[i].node->name, ins[i].total, ins[0].node->name, ins[0].total);
+    }
     return st;
 }
 
@@ -477,12 +326,12 @@ int nn_cmd_predict(int argc, char **argv)
     nn_error err = {0};
     if (nn_args_parse(argc, argv, "predict",
                       "set spec threads engine json top-k resize invert output layer threshold "
-                      "labels crop",
+                      "labels crop input",
                       &a, &err))
         return nn_cli_report(&err);
     if (a.help)
         return nn_cli_help(help);
-    if (a.n_pos < 2) {
+    if (a.n_pos < 2 && !a.n_inputs) {
         fprintf(stderr, "nnctl predict: expected a model file and at least one input\n%s", help);
         return 2;
     }
@@ -500,24 +349,15 @@ int nn_cmd_predict(int argc, char **argv)
         overrides[n++] = a.sets[i];
     n += nn_args_overrides(&a, overrides + n, bufs);
     nn_session s;
-    pool in = {0};
-    source src[NN_ARGS_MAX];
+    nn_predict_in *ins = NULL;
     nn_predict_out out = {0};
     nn_predict_reading reading = {0};
     nn_class_names names = {0};
-    int n_src = 0, rc = 0;
-    size_t total = 0;
+    int rc = 0;
     nn_status st = nn_session_from_model_file(&s, a.pos[0], a.spec, overrides, n, &err);
     if (st)
         goto done;
-    const nn_node *input = s.model->input, *node = s.model->output;
-    if (s.model->n_inputs > 1) {
-        st = nn_fail(&err, NN_ERR_USAGE,
-                     "'%s' has %d inputs; predict feeds one input per sample (use eval with a "
-                     "spec whose data gives every input, or export --format onnx)",
-                     a.pos[0], s.model->n_inputs);
-        goto done;
-    }
+    const nn_node *node = s.model->output;
     if (s.model->n_outputs > 1 && !a.layer) {
         char names[512] = "";
         for (int k = 0, o = 0; k < s.model->n_outputs && o < (int)sizeof names; k++)
@@ -532,34 +372,20 @@ int nn_cmd_predict(int argc, char **argv)
         goto done;
     if (!a.layer && !a.output && (st = choose_reading(&s, node, &a, &names, &reading, &err)))
         goto done;
-    in.sample = input->size;
     /* every input is checked before anything is printed or written */
-    for (int i = 1; !st && i < a.n_pos; i++) {
-        source *c = &src[n_src++];
-        *c = (source){.path = a.pos[i], .first = in.n};
-        char kind = input_kind(a.pos[i]);
-        if (kind == 'n') {
-            st = read_npy_input(a.pos[i], input, c, &err);
-        } else {
-            st = kind == 'p' ? read_image_input(a.pos[i], input, &a, &in, &err)
-                             : read_idx_input(a.pos[i], input, &a, &in, &err);
-            c->n = in.n - c->first;
-            c->whole = kind == 'p';
-        }
-        total += c->n;
-    }
-    if (st)
-        goto done;
-    if (total == 0) {
-        st = nn_fail(&err, NN_ERR_USAGE, "the inputs hold no samples");
+    if (!(ins = calloc((size_t)s.model->n_inputs, sizeof *ins))) {
+        st = nn_fail(&err, NN_ERR_RUNTIME, "out of memory");
         goto done;
     }
+    if ((st = gather_inputs(s.model, &a, ins, &err)))
+        goto done;
+    size_t total = ins[0].total;
     int batch = (int)(s.train.batch_size < (long long)total ? s.train.batch_size
                                                             : (long long)total);
     if ((st = nn_model_plan(s.model, batch, &err)) ||
         (st = nn_predict_out_open(&out, a.output, a.layer != NULL, a.json, &reading,
                                   node->name, total, node->ndim, node->shape, &err)) ||
-        (st = predict_all(&s, node, src, n_src, &in, batch, &out, &err)))
+        (st = predict_all(&s, node, ins, batch, &out, &err)))
         goto done;
     st = nn_predict_out_finish(&out, &err);
 done:
@@ -567,7 +393,9 @@ done:
         rc = nn_cli_report(&err);
     nn_predict_out_free(&out);
     nn_class_names_free(&names);
-    free(in.data);
+    for (int i = 0; ins && i < s.model->n_inputs; i++)
+        nn_predict_in_free(&ins[i]);
+    free(ins);
     nn_session_free(&s);
     return rc;
 }

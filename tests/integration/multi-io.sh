@@ -160,6 +160,45 @@ if "$NNCTL" summary run/model.h5 > sum.txt 2>&1 && grep -q "pixels (InputLayer)"
     grep -q "meta (InputLayer)" sum.txt; then ok "summary lists both InputLayers"
 else bad "summary of the two-input model" "$(head -5 sum.txt)"; fi
 
+# predict on the two-input model: one file per input (--input NAME=FILE),
+# or an HDF5 file with a dataset named after each input
+$PY -c "
+import h5py, numpy as np
+with h5py.File('in.h5', 'w') as f:
+    f['pixels'] = np.load('test_a.npy')[:50]; f['meta'] = np.load('test_b.npy')[:50]"
+if "$NNCTL" predict run/model.h5 --input meta=test_b.npy --input pixels=test_a.npy --layer digit -o p_digit.npy > p.log 2>&1 &&
+   "$NNCTL" predict run/model.h5 in.h5 --layer value -o p_value.npy >> p.log 2>&1 &&
+   "$NNCTL" predict run/model.h5 --input pixels=test_a.npy --input meta=test_b.npy --layer digit --json > p_digit.json 2>> p.log; then
+    if out=$($PY - <<'PY' 2>&1
+import json, numpy as np
+from weights import wts
+wts = wts("run/model.h5")
+a = np.load("test_a.npy").astype(np.float64); b = np.load("test_b.npy").astype(np.float64)
+relu = lambda v: np.maximum(v, 0)
+(W1, b1), (W2, b2), (W3, b3), (W4, b4) = wts("pa"), wts("mb"), wts("digit"), wts("value")
+pa = relu(a @ W1 + b1); z = np.concatenate([pa, relu(b @ W2 + b2)], 1) @ W3 + b3
+p = np.exp(z - z.max(1, keepdims=True)); p /= p.sum(1, keepdims=True)
+got = np.load("p_digit.npy"); v = np.load("p_value.npy")
+e1 = np.max(np.abs(got - p)) / np.max(np.abs(p)); e2 = np.max(np.abs(v - (pa @ W4 + b4)[:50])) / np.max(np.abs(v))
+assert got.shape == (500, 3) and v.shape == (50, 1) and e1 < 1e-5 and e2 < 1e-5, (got.shape, v.shape, e1, e2)
+j = json.load(open("p_digit.json"))
+assert [e["input"] for e in j[:2]] == ["test_a.npy[0]", "test_a.npy[1]"], j[:2]
+print("relative errors %.1e %.1e" % (e1, e2))
+PY
+    ); then ok "predict with two inputs: --input NAME=FILE and an HDF5 file of one dataset per input equal numpy ($out)"
+    else bad "predict with two inputs against numpy" "$out"; fi
+else
+    bad "predict with two inputs" "$(tail -3 p.log)"
+fi
+out=$("$NNCTL" predict run/model.h5 --input pixel=test_a.npy --input meta=test_b.npy --layer digit 2>&1)
+if [ $? = 2 ] && echo "$out" | grep -q "'pixel' is not an input of the model; did you mean 'pixels'?"; then
+    ok "predict --input with a misspelled input name: did you mean (exit 2)"
+else bad "predict --input misspelled" "$out"; fi
+out=$("$NNCTL" predict run/model.h5 --input pixels=test_a.npy --input meta=short_b.npy --layer digit 2>&1)
+if [ $? = 2 ] && echo "$out" | grep -q "input 'meta' has 1499 samples but input 'pixels' has 500"; then
+    ok "predict with inputs of different lengths names both (exit 2)"
+else bad "predict inputs of different lengths" "$out"; fi
+
 # ---- errors: each names what to fix ----
 expect_error() { # NAME PATTERN CFG-TEXT-MODEL DATA TRAIN [command...]
     local name=$1 pat=$2
@@ -192,8 +231,9 @@ expect_error "two unconsumed layers without model.outputs" 'model.outputs = \["d
 expect_error "an element-wise metric on integer labels (it read past the targets)" \
     'metric "mae" compares output .digit. (3 units)' "$model" "${data/one_hot = true;/}" \
     'loss = { digit = "sparse_categorical_crossentropy"; value = "mse"; }; metrics = ["mae"]; optimizer = "adam";'
-expect_error "predict on a two-input model" 'has 2 inputs' "$model" "$data" "$train" \
-    predict run/model.h5 test_a.npy
+expect_error "predict on a two-input model given one plain file says how to give each" \
+    'the model has 2 inputs: give each its file with --input NAME=FILE, or an HDF5 file' \
+    "$model" "$data" "$train" predict run/model.h5 test_a.npy --layer digit
 expect_error "C export of a two-output model" 'one-input, one-output' "$model" "$data" "$train" \
     export run/model.h5 --format c -o m.h
 
