@@ -530,7 +530,7 @@ save("k-missing-layer.h5", weights={"dense": W["dense"]})
 save("k-none-dim.h5", seq(0, layer("InputLayer", "input_1", batch_input_shape=[None, None, 4])))
 save("k-too-many-axes.h5", seq(0, layer("InputLayer", "input_1", batch_input_shape=[None, 2, 2, 2, 2, 2, 2])))
 save("k-hard-sigmoid-k3.h5", seq(1, layer("Dense", "dense", units=3, activation="hard_sigmoid")), version="3.3.3")
-save("k-odd-activation.h5", seq(1, layer("Dense", "dense", units=3, activation="exponential")))
+save("k-odd-activation.h5", seq(1, layer("Dense", "dense", units=3, activation="log_softmax")))
 save("k-from-logits.h5", train=dict(TRAIN, loss={"class_name": "CategoricalCrossentropy",
                                                    "config": {"from_logits": True}}))
 conv = lambda **kw: layer("Conv2D", "conv", filters=2, kernel_size=[3, 3], **kw)
@@ -615,7 +615,7 @@ expect "keras: a layer's weights missing" 1 "k-missing-layer.h5" "no weights for
 expect "keras: a None input dimension" 1 "k-none-dim.h5" "None" -- $(kp k-none-dim.h5)
 expect "keras: 6 input axes" 1 "k-too-many-axes.h5" "at most" -- $(kp k-too-many-axes.h5)
 expect "keras: Keras 3 hard_sigmoid (differs from Keras 2's)" 1 "layer 'dense'" "hard_sigmoid" -- $(kp k-hard-sigmoid-k3.h5)
-expect "keras: an activation nnctl lacks" 1 "layer 'dense'" "exponential" -- $(kp k-odd-activation.h5)
+expect "keras: an activation nnctl lacks" 1 "layer 'dense'" "log_softmax" -- $(kp k-odd-activation.h5)
 expect "keras: channels_first" 1 "layer 'conv' (Conv2D)" "channels_first" -- summary k-channels-first.h5
 expect "keras: causal padding" 1 "layer 'conv' (Conv1D)" "causal" -- summary k-causal.h5
 expect "keras: stateful LSTM" 1 "layer 'rnn' (LSTM)" "stateful" -- summary k-stateful.h5
