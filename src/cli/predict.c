@@ -40,7 +40,9 @@ static const char help[] =
     "name follows the class number: \"3 cat (0.8123)\".\n"
     "Inputs are scaled as the training data were, whatever their format (image,\n"
     "IDX, .npy of any dtype): divided by data.scale of the stored spec (token\n"
-    "ids never are). Pass --set data.scale=1 for arrays scaled already.\n"
+    "ids never are). Pass --set data.scale=1 (data.rescale=1 where the spec has\n"
+    "rescale) for arrays scaled already. data.featurewise_* statistics stored in\n"
+    "the model file are applied after the scale, as in training.\n"
     "Images must have the model's input size unless --resize is given. A .npy\n"
     "input holds a batch, shape (N, *input shape), or one sample of exactly the\n"
     "input shape (dtype float32, float64, uint8, int32 or int64).\n"
@@ -157,6 +159,8 @@ static nn_status predict_all(nn_session *s, const nn_node *node, nn_predict_in *
     if (!st && pre &&
         !(st = nn_preprocess_check(pre, scale, in0->ndim ? in0->shape[in0->ndim - 1] : 1, err)))
         ins[0].preprocess = (int)pre;
+    /* data.featurewise_*: the training images' statistics, on the first input */
+    ins[0].featurewise = nn_session_featurewise(s);
     for (size_t done = 0; !st && done < ins[0].total; done += (size_t)batch) {
         int rows = (int)(ins[0].total - done < (size_t)batch ? ins[0].total - done
                                                              : (size_t)batch);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "data/featurewise.h"
 #include "cli/predict_in.h"
 #include "data/dataset.h"
 #include "data/image.h"
@@ -374,6 +375,7 @@ nn_status nn_predict_in_read(nn_predict_in *in, float *x, size_t k, float scale,
         int ch = in->node->ndim ? in->node->shape[in->node->ndim - 1] : 1;
         nn_preprocess_apply((nn_preprocess)in->preprocess, first, rows * per / (size_t)ch, ch);
     }
+    nn_featurewise_apply(in->featurewise, first, rows, per); /* as in training */
     return NN_OK;
 }
 

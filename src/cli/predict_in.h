@@ -38,6 +38,7 @@ typedef struct nn_predict_in {
     nn_npy_reader r;
     bool open;
     int preprocess;      /* data.preprocess applied after the scale (nn_preprocess), or 0 */
+    const struct nn_featurewise *featurewise; /* then data.featurewise_*'s statistics, or NULL */
 } nn_predict_in;
 
 /* How images are fitted to the input (predict's --resize, --crop, --invert). */

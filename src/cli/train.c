@@ -171,7 +171,7 @@ int nn_cmd_train(int argc, char **argv)
     }
     nn_spec *spec = NULL;
     nn_session s = {0};
-    char *spec_text = NULL, *class_names = NULL;
+    char *spec_text = NULL, *class_names = NULL, *preprocess = NULL;
     json_t *summary = NULL, *changed = NULL;
     nn_run_lock lock = {.held = false, .fd = -1};
     overwrite_ctx ow = {0};
@@ -285,10 +285,12 @@ int nn_cmd_train(int argc, char **argv)
     if (!realpath(sd[0] ? sd : ".", spec_dir))
         spec_dir[0] = '\0';
     class_names = nn_session_class_names_json(&s);
+    preprocess = nn_session_preprocess_json(&s);
     nn_fit_opts fo = {.run_dir = run_dir,
                       .spec_text = spec_text,
                       .spec_dir = spec_dir[0] ? spec_dir : NULL,
                       .class_names = class_names,
+                      .preprocess = preprocess,
                       .out = out,
                       .tty = isatty(fileno(out)),
                       .quiet = a.quiet,
@@ -385,6 +387,7 @@ done_quiet:
     json_decref(summary);
     free(spec_text);
     free(class_names);
+    free(preprocess);
     nn_session_free(&s);
     return rc;
 }

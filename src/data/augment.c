@@ -5,8 +5,27 @@
 #include <string.h>
 
 #include "data/dataset.h"
+#include "data/featurewise.h"
 
 static const char *const fill_modes[] = {"nearest", "constant", "reflect", "wrap", NULL};
+
+/* brightness_range = [lo, hi]: factors, 1 keeps the image (Keras's tuple) */
+static nn_status brightness_range(nn_spec_node *g, nn_augment_cfg *c, nn_error *err)
+{
+    double r[2];
+    int n;
+    nn_status st = nn_spec_float_array(g, "brightness_range", false, 0.0, 1e6, 2, r, &n, err);
+    if (st || n == 0)
+        return st;
+    if (n != 2 || r[0] > r[1])
+        return nn_spec_fail(g, "brightness_range", err, NN_ERR_USAGE,
+                            "expected [low, high] with low <= high (factors: 1 keeps the "
+                            "image, 0.8 darkens by a fifth)");
+    c->brightness = true;
+    c->brightness_lo = r[0];
+    c->brightness_hi = r[1];
+    return NN_OK;
+}
 
 nn_status nn_augment_from_spec(nn_spec_node *data, nn_augment_cfg *c, nn_error *err)
 {
@@ -27,6 +46,8 @@ nn_status nn_augment_from_spec(nn_spec_node *data, nn_augment_cfg *c, nn_error *
         (st = nn_spec_bool(g, "vertical_flip", false, false, &c->vertical_flip, err)) ||
         (st = nn_spec_float(g, "channel_shift_range", false, 0.0, 0.0, 1e6,
                             &c->channel_shift_range, err)) ||
+        (st = nn_spec_float(g, "shear_range", false, 0.0, 0.0, 360.0, &c->shear_range, err)) ||
+        (st = brightness_range(g, c, err)) ||
         (st = nn_spec_choice(g, "fill_mode", false, fill_modes, NN_FILL_NEAREST, &fill, err)) ||
         (st = nn_spec_float(g, "cval", false, 0.0, -1e30, 1e30, &c->cval, err)) ||
         (st = nn_spec_check_unknown(g, err)))
@@ -38,8 +59,9 @@ nn_status nn_augment_from_spec(nn_spec_node *data, nn_augment_cfg *c, nn_error *
 bool nn_augment_active(const nn_augment_cfg *c)
 {
     return c->rotation_range != 0.0 || c->width_shift_range != 0.0 ||
-           c->height_shift_range != 0.0 || c->zoom_range != 0.0 ||
-           c->channel_shift_range != 0.0 || c->horizontal_flip || c->vertical_flip;
+           c->height_shift_range != 0.0 || c->zoom_range != 0.0 || c->shear_range != 0.0 ||
+           c->channel_shift_range != 0.0 || c->horizontal_flip || c->vertical_flip ||
+           c->brightness;
 }
 
 bool nn_augment_image_dims(int ndim, const int *shape, int *h, int *w, int *c)
@@ -82,6 +104,8 @@ void nn_augment_draw(const nn_augment_cfg *c, nn_rng *r, int h, int w, nn_augmen
         p->tx = shift_pixels(r, c->height_shift_range, h);
     if (c->width_shift_range != 0.0)
         p->ty = shift_pixels(r, c->width_shift_range, w);
+    if (c->shear_range != 0.0)
+        p->shear = uniform(r, -c->shear_range, c->shear_range);
     if (c->zoom_range != 0.0) {
         p->zx = uniform(r, 1.0 - c->zoom_range, 1.0 + c->zoom_range);
         p->zy = uniform(r, 1.0 - c->zoom_range, 1.0 + c->zoom_range);
@@ -92,6 +116,8 @@ void nn_augment_draw(const nn_augment_cfg *c, nn_rng *r, int h, int w, nn_augmen
         p->flip_v = nn_rng_uniform_d(r) < 0.5;
     if (c->channel_shift_range != 0.0)
         p->channel_shift = uniform(r, -c->channel_shift_range, c->channel_shift_range);
+    if (c->brightness)
+        p->brightness = uniform(r, c->brightness_lo, c->brightness_hi);
 }
 
 /* Index i of a side of n extended by the fill mode; -1: outside (constant). */
@@ -139,20 +165,58 @@ static void cell(double v, int *i0, double *f)
     *f = fr;
 }
 
+/* Keras's apply_brightness_shift(x, factor, scale=False) on values in stored
+ * units (v * scale): PIL's uint8 image (values cut to whole numbers, an
+ * image outside 0..255 stretched to it first), ImageEnhance.Brightness
+ * (the value times the factor in float, cut to a whole number, at most
+ * 255), then back. */
+static void brightness(double factor, float scale, float *x, size_t n)
+{
+    float lo = x[0] * scale, hi = lo;
+    for (size_t i = 1; i < n; i++) {
+        float v = x[i] * scale;
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    const bool stretch = lo < 0.0f || hi > 255.0f;
+    const float f = (float)factor, range = hi - lo;
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i] * scale;
+        if (stretch) /* array_to_img(scale=True): (x - min) / max(x - min) * 255 */
+            v = range != 0.0f ? (v - lo) / range * 255.0f : 0.0f;
+        /* numpy's astype("uint8") on 0..255 cuts to a whole number; a stored
+         * whole number a hair under itself after / scale * scale still
+         * counts as it */
+        float u = (float)(uint8_t)(stretch ? v : v + 1e-3f);
+        float e = u * f;
+        e = e >= 255.0f ? 255.0f : (float)(uint8_t)e;
+        if (stretch)
+            e = e / 255.0f * range + lo;
+        x[i] = e / scale;
+    }
+}
+
 void nn_augment_apply(const nn_augment_cfg *c, const nn_augment_params *p, int h, int w, int ch,
                       float scale, const float *src, float *dst)
 {
     const size_t row_stride = (size_t)w * (size_t)ch;
     const bool affine = p->theta != 0.0 || p->tx != 0.0 || p->ty != 0.0 || p->zx != 1.0 ||
-                        p->zy != 1.0;
+                        p->zy != 1.0 || p->shear != 0.0;
     const float cval = (float)(c->cval / scale);
-    /* input = A (o - ctr) + b + ctr, A = R Z, b = R t */
+    /* input = A (o - ctr) + b + ctr, A = R S Z, b = R t */
     double th = p->theta * (M_PI / 180.0), cs = cos(th), sn = sin(th);
     if (p->theta == 0.0) {
         cs = 1.0;
         sn = 0.0;
     }
-    const double a00 = cs * p->zx, a01 = -sn * p->zy, a10 = sn * p->zx, a11 = cs * p->zy;
+    double sh = p->shear * (M_PI / 180.0), scs = cos(sh), ssn = sin(sh);
+    if (p->shear == 0.0) {
+        scs = 1.0;
+        ssn = 0.0;
+    }
+    /* R S = [[cs, -sn], [sn, cs]] [[scs, 0], [-ssn, 1]], then times Z */
+    const double rs00 = cs * scs + sn * ssn, rs01 = -sn, rs10 = sn * scs - cs * ssn, rs11 = cs;
+    const double a00 = rs00 * p->zx, a01 = rs01 * p->zy, a10 = rs10 * p->zx, a11 = rs11 * p->zy;
     const double b0 = cs * p->tx - sn * p->ty, b1 = sn * p->tx + cs * p->ty;
     const double c0 = (h - 1) / 2.0, c1 = (w - 1) / 2.0;
     for (int r = 0; r < h; r++) {
@@ -222,6 +286,8 @@ void nn_augment_apply(const nn_augment_cfg *c, const nn_augment_params *p, int h
             dst[i] = v < lo ? lo : v > hi ? hi : v;
         }
     }
+    if (p->brightness != 0.0)
+        brightness(p->brightness, scale, dst, (size_t)h * row_stride);
 }
 
 void nn_augment_sample(const nn_dataset *d, uint32_t i, uint64_t seed, long long epoch,
@@ -229,10 +295,10 @@ void nn_augment_sample(const nn_dataset *d, uint32_t i, uint64_t seed, long long
 {
     int h, w, c;
     if (!nn_augment_active(&d->augment) || !nn_augment_image_dims(d->ndim, d->shape, &h, &w, &c)) {
-        nn_dataset_gather_x(d, &i, 1, out);
+        nn_dataset_gather_x_raw(d, &i, 1, out);
         return;
     }
-    nn_dataset_gather_x(d, &i, 1, scratch);
+    nn_dataset_gather_x_raw(d, &i, 1, scratch);
     nn_rng r = nn_augment_rng(seed, epoch, i);
     nn_augment_params p;
     nn_augment_draw(&d->augment, &r, h, w, &p);
@@ -248,4 +314,6 @@ void nn_augment_gather_x(const nn_dataset *d, const uint32_t *idx, size_t count,
     }
     for (size_t k = 0; k < count; k++)
         nn_augment_sample(d, idx[k], seed, epoch, scratch, x + k * d->sample_size);
+    /* Keras standardizes after the random transform */
+    nn_dataset_finish_x(d, x, count);
 }

@@ -371,6 +371,23 @@ static nn_status parse_source(nn_spec_node *data, const char *key, nn_data_sourc
     return NN_OK;
 }
 
+/* data.rescale: Keras's ImageDataGenerator name, a factor the inputs are
+ * multiplied by (1/255), where data.scale divides (255): one or the other. */
+static nn_status rescale(nn_spec_node *data, nn_data_cfg *c, nn_error *err)
+{
+    if (!nn_spec_has(data, "rescale"))
+        return NN_OK;
+    if (nn_spec_has(data, "scale"))
+        return nn_spec_fail(data, "rescale", err, NN_ERR_USAGE,
+                            "give either data.rescale (multiplies, Keras's name) or data.scale "
+                            "(divides), not both");
+    double r;
+    nn_status st = nn_spec_float(data, "rescale", true, 1.0, 1e-30, 1e30, &r, err);
+    if (!st)
+        c->scale = 1.0 / r;
+    return st;
+}
+
 nn_status nn_spec_data(nn_spec_node *data, nn_data_cfg *c, nn_error *err)
 {
     memset(c, 0, sizeof *c);
@@ -380,6 +397,11 @@ nn_status nn_spec_data(nn_spec_node *data, nn_data_cfg *c, nn_error *err)
         (st = parse_source(data, "validation", &c->validation, err)) ||
         (st = parse_source(data, "test", &c->test, err)) ||
         (st = nn_spec_float(data, "scale", false, 1.0, 1e-30, 1e30, &c->scale, err)) ||
+        (st = rescale(data, c, err)) ||
+        (st = nn_spec_bool(data, "featurewise_center", false, false, &c->featurewise_center,
+                           err)) ||
+        (st = nn_spec_bool(data, "featurewise_std_normalization", false, false,
+                           &c->featurewise_std_normalization, err)) ||
         (st = nn_spec_float(data, "validation_split", false, 0.0, 0.0, 0.99,
                             &c->validation_split, err)) ||
         (st = nn_spec_int(data, "train_subset", false, 0, 0, 1LL << 40, &c->train_subset, err)) ||

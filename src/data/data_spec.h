@@ -116,7 +116,11 @@ typedef struct nn_data_source {
 
 typedef struct nn_data_cfg {
     nn_data_source train, validation, test;
-    double scale;
+    double scale;             /* inputs are divided by it (data.scale, or 1 / data.rescale) */
+    /* Keras's ImageDataGenerator featurewise_center / _std_normalization:
+     * per-channel statistics of the training images, applied to every input
+     * (session.c computes them; the model file keeps them). */
+    bool featurewise_center, featurewise_std_normalization;
     int one_hot;              /* -1: from the loss */
     double validation_split;
     long long train_subset;   /* 0: all */

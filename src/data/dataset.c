@@ -3,6 +3,7 @@
  * per-batch gathering into float32 buffers (seeded stratified subsets are
  * in subset.c). */
 #include "data/dataset.h"
+#include "data/featurewise.h"
 
 #include <limits.h>
 #include <math.h>
@@ -389,7 +390,7 @@ static void f32_scaled(const float *restrict s, float *restrict x, size_t n, flo
         x[j] = s[j] / scale;
 }
 
-void nn_dataset_gather_x(const nn_dataset *d, const uint32_t *idx, size_t count, float *x)
+void nn_dataset_gather_x_raw(const nn_dataset *d, const uint32_t *idx, size_t count, float *x)
 {
     size_t ss = d->sample_size;
     float scale = d->scale;
@@ -399,11 +400,24 @@ void nn_dataset_gather_x(const nn_dataset *d, const uint32_t *idx, size_t count,
             u8_to_f32(d->u8 + src, x + i * ss, ss, scale);
         else
             f32_scaled(d->f32 + src, x + i * ss, ss, scale);
-        if (d->preprocess) {
-            int ch = d->ndim ? d->shape[d->ndim - 1] : 1;
-            nn_preprocess_apply((nn_preprocess)d->preprocess, x + i * ss, ss / (size_t)ch, ch);
-        }
     }
+}
+
+void nn_dataset_finish_x(const nn_dataset *d, float *x, size_t count)
+{
+    size_t ss = d->sample_size;
+    if (d->preprocess) {
+        int ch = d->ndim ? d->shape[d->ndim - 1] : 1;
+        for (size_t i = 0; i < count; i++)
+            nn_preprocess_apply((nn_preprocess)d->preprocess, x + i * ss, ss / (size_t)ch, ch);
+    }
+    nn_featurewise_apply(d->featurewise, x, count, ss);
+}
+
+void nn_dataset_gather_x(const nn_dataset *d, const uint32_t *idx, size_t count, float *x)
+{
+    nn_dataset_gather_x_raw(d, idx, count, x);
+    nn_dataset_finish_x(d, x, count);
 }
 
 void nn_dataset_gather_y(const nn_dataset *d, const uint32_t *idx, size_t count, int one_hot_cols,

@@ -31,6 +31,9 @@ typedef struct nn_dataset {
      * and data.augment is set); copied into views. Applied only by the fit
      * loop's training batches (nn_augment_gather_x), never by evaluation. */
     nn_augment_cfg augment;
+    /* Featurewise normalization applied when samples are gathered (after
+     * augmentation), or NULL; not owned (the session's). */
+    const struct nn_featurewise *featurewise;
     /* Ownership: a dataset made by a loader owns its buffers (owner != NULL);
      * views (split, subset) point into another dataset and own nothing but
      * their own index arrays. */
@@ -220,8 +223,15 @@ nn_status nn_dataset_subset_stratified(const nn_dataset *d, size_t count, nn_rng
 nn_status nn_dataset_select_classes(const nn_dataset *d, const int *classes, int n_classes,
                                     nn_dataset *out, nn_error *err);
 
-/* Gathers samples idx[0..count) into x (count * sample_size floats, scaled). */
+/* Gathers samples idx[0..count) into x (count * sample_size floats, scaled,
+ * then nn_dataset_finish_x). */
 void nn_dataset_gather_x(const nn_dataset *d, const uint32_t *idx, size_t count, float *x);
+/* The same, scaled only (what augmentation transforms). */
+void nn_dataset_gather_x_raw(const nn_dataset *d, const uint32_t *idx, size_t count, float *x);
+/* What every gathered row gets after the scale and any augmentation, in
+ * the order of Keras's standardize(): data.preprocess, then the
+ * featurewise statistics. */
+void nn_dataset_finish_x(const nn_dataset *d, float *x, size_t count);
 /* Targets for the same samples: one_hot_cols > 0 -> count * one_hot_cols
  * floats (one-hot rows as wide as the model's output);
  * sparse -> count floats holding the label; regression -> count*target_size. */

@@ -439,6 +439,49 @@ static void names_from_file(nn_session *s, const char *json_text)
     json_decref(o);
 }
 
+static bool wants_featurewise(const nn_session *s)
+{
+    return s->data.featurewise_center || s->data.featurewise_std_normalization;
+}
+
+/* The statistics of the training set (once), then every loaded set uses them. */
+static nn_status featurewise_attach(nn_session *s, nn_dataset *d, bool fit, nn_error *err)
+{
+    if (!wants_featurewise(s) || !d->n)
+        return NN_OK;
+    if (!s->have_featurewise) {
+        if (!fit)
+            return nn_fail(err, NN_ERR_USAGE,
+                           "the spec asks for data.featurewise_center / "
+                           "featurewise_std_normalization, but the statistics come from the "
+                           "training images and this model file has none (train the model "
+                           "with these settings)");
+        nn_status st = nn_featurewise_fit(&s->featurewise, d, s->data.featurewise_center,
+                                          s->data.featurewise_std_normalization, err);
+        if (st)
+            return nn_error_prefix(err, "data.train");
+        s->have_featurewise = true;
+    }
+    d->featurewise = &s->featurewise;
+    return NN_OK;
+}
+
+const nn_featurewise *nn_session_featurewise(const nn_session *s)
+{
+    return s->have_featurewise && wants_featurewise(s) ? &s->featurewise : NULL;
+}
+
+char *nn_session_preprocess_json(const nn_session *s)
+{
+    const nn_featurewise *f = nn_session_featurewise(s);
+    if (!f)
+        return NULL;
+    json_t *j = nn_featurewise_json(f);
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+    json_decref(j);
+    return text;
+}
+
 nn_status nn_session_load_train(nn_session *s, nn_error *err)
 {
     nn_data_cfg *d = &s->data;
@@ -489,6 +532,9 @@ nn_status nn_session_load_train(nn_session *s, nn_error *err)
                 return st;
         }
     }
+    if ((st = featurewise_attach(s, &s->train_set, true, err)) ||
+        (st = featurewise_attach(s, &s->val_set, false, err)))
+        return st;
     int classes[NN_MAX_IO];
     head_classes(s->model, &s->train_full, &s->val_set, classes);
     return resolve_objective(s, classes, &d->train, err);
@@ -519,7 +565,8 @@ nn_status nn_session_load_eval(nn_session *s, const char *which, const nn_datase
         nn_class_names names = {0};
         st = nn_data_load_named(&d->test, d->scale, &s->test_set, &names, err);
         keep_names(s, &names);
-        if (st || (st = check_input(s, &s->test_set, &d->test, err)))
+        if (st || (st = check_input(s, &s->test_set, &d->test, err)) ||
+            (st = featurewise_attach(s, &s->test_set, false, err)))
             return st;
         *out = &s->test_set;
     } else if (strcmp(which, "train") == 0 || strcmp(which, "validation") == 0) {
@@ -623,6 +670,16 @@ nn_status nn_session_from_model_file(nn_session *s, const char *path, const char
         return st;
     }
     names_from_file(s, f.nnctl_class_names);
+    if (f.nnctl_preprocess) {
+        json_t *j = json_loads(f.nnctl_preprocess, 0, NULL);
+        st = nn_featurewise_from_json(&s->featurewise, j, err);
+        json_decref(j);
+        if (st) {
+            nn_h5_model_free(&f);
+            return nn_error_prefix(err, path);
+        }
+        s->have_featurewise = true;
+    }
     nn_h5_model_free(&f);
     return NN_OK;
 }

@@ -4,6 +4,7 @@
 #define NN_TRAIN_SESSION_H
 
 #include "data/data_spec.h"
+#include "data/featurewise.h"
 #include "io/keras/h5file.h"
 #include "train/fit.h"
 
@@ -28,6 +29,11 @@ typedef struct nn_session {
      * file's; n = 0 when unknown. */
     nn_class_names class_names;
     bool init_done;        /* train.init_from applied */
+    /* data.featurewise_*: the training images' statistics (computed when
+     * training, read from the model file otherwise); have_featurewise once
+     * known. Every dataset the session loads points at it. */
+    nn_featurewise featurewise;
+    bool have_featurewise;
 } nn_session;
 
 /* Reads every section of spec (which the session takes over), builds the
@@ -61,6 +67,12 @@ double nn_session_input_scale(const nn_session *s);
 /* The class names as the model file stores them, JSON {"<output>":
  * [names]}; NULL when there are none (caller frees). */
 char *nn_session_class_names_json(const nn_session *s);
+/* The featurewise statistics as the model file stores them, or NULL when
+ * the spec asks for none (caller frees). */
+char *nn_session_preprocess_json(const nn_session *s);
+/* The preprocessing after data.scale that every input gets (featurewise
+ * normalization), or NULL: for inputs predict reads itself. */
+const nn_featurewise *nn_session_featurewise(const nn_session *s);
 
 void nn_session_free(nn_session *s);
 

@@ -280,6 +280,7 @@ static nn_status save_model(nn_model *m, const nn_train_cfg *t, const nn_fit_sta
     nn_model_file_opts fo = {.spec_text = opts->spec_text,
                              .spec_dir = opts->spec_dir,
                              .class_names = opts->class_names,
+                             .preprocess = opts->preprocess,
                              .state_json = state,
                              .train = t,
                              .weights_only = weights_only,

@@ -83,6 +83,7 @@ typedef struct nn_fit_opts {
     const char *spec_text;   /* stored in checkpoints and the final model */
     const char *spec_dir;    /* with it: the spec's folder (absolute), or NULL */
     const char *class_names; /* with it: JSON {"<output>": [names]}, or NULL */
+    const char *preprocess;  /* with it: JSON featurewise statistics, or NULL */
     FILE *out;               /* progress */
     bool tty, quiet;
     bool shuffle;            /* reshuffle the training set each epoch */

@@ -71,6 +71,12 @@
  *               penalty), backward, weight penalties with gradients,
  *               nn_optimizer_step.
  *
+ *   augment     data (libconfig text holding the augment group: "augment =
+ *               { fill_mode = \"constant\"; ... };"), h, w, c, x (stored
+ *               units), [scale=1], params {theta, tx, ty, shear, zx, zy,
+ *               flip_h, flip_v, channel_shift, brightness}  -> y (stored units)
+ *               nn_augment_apply with those parameters (not drawn).
+ *
  * Exits 1 with a message on stderr on bad input. */
 #include <jansson.h>
 #include <math.h>
@@ -79,6 +85,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/augment.h"
+#include "data/dataset.h"
 #include "engine/engine.h"
 #include "layers/common.h"
 #include "model/model.h"
@@ -1120,6 +1128,69 @@ out:
     return rc;
 }
 
+/* ---- op: augment ---- */
+/* One image through nn_augment_apply with given parameters (not drawn):
+ * the settings from the spec text of a data group (its augment group read
+ * by nn_augment_from_spec), x in stored units, divided by scale first as
+ * the batch gather does; y back in stored units. */
+static int op_augment(json_t *c, json_t *res)
+{
+    const char *text = NULL;
+    long long h = 0, w = 0, ch = 0;
+    double scale = 1.0;
+    if (get_str(c, "data", true, NULL, &text) || get_int(c, "h", true, 0, &h) ||
+        get_int(c, "w", true, 0, &w) || get_int(c, "c", true, 0, &ch) ||
+        get_num(c, "scale", false, 1.0, &scale))
+        return -1;
+    if (h < 1 || w < 1 || ch < 1 || h * w * ch > 1000000)
+        return fail("h, w, c must be >= 1 and h*w*c <= 1e6");
+    json_t *pj = json_object_get(c, "params");
+    if (!json_is_object(pj))
+        return fail("params: expected an object");
+    nn_augment_params p = {.zx = 1.0, .zy = 1.0};
+    double *nums[] = {&p.theta, &p.tx, &p.ty, &p.shear, &p.zx, &p.zy, &p.channel_shift,
+                      &p.brightness};
+    const char *keys[] = {"theta", "tx", "ty", "shear", "zx", "zy", "channel_shift",
+                          "brightness"};
+    for (int i = 0; i < 8; i++)
+        if (get_num(pj, keys[i], false, *nums[i], nums[i]))
+            return -1;
+    if (get_bool(pj, "flip_h", false, &p.flip_h) || get_bool(pj, "flip_v", false, &p.flip_v))
+        return -1;
+    size_t n = (size_t)(h * w * ch);
+    float *x = NULL;
+    if (get_floats(c, "x", (long long)n, &x))
+        return -1;
+    nn_spec *spec = NULL;
+    nn_error err;
+    nn_augment_cfg cfg;
+    int rc = 0;
+    if (nn_spec_load_string(&spec, text, "augment.cfg", &err) ||
+        nn_augment_from_spec(nn_spec_root(spec), &cfg, &err)) {
+        rc = fail("%s", err.msg);
+        goto out;
+    }
+    float *src = malloc(n * sizeof *src), *dst = malloc(n * sizeof *dst);
+    if (!src || !dst) {
+        free(src);
+        free(dst);
+        rc = fail("out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        src[i] = x[i] / (float)scale;
+    nn_augment_apply(&cfg, &p, (int)h, (int)w, (int)ch, (float)scale, src, dst);
+    for (size_t i = 0; i < n; i++)
+        dst[i] *= (float)scale;
+    json_object_set_new(res, "y", float_array(dst, n));
+    free(src);
+    free(dst);
+out:
+    nn_spec_free(spec);
+    free(x);
+    return rc;
+}
+
 static int run_case(nn_engine *e, json_t *c, json_t **out)
 {
     *out = NULL;
@@ -1146,9 +1217,11 @@ static int run_case(nn_engine *e, json_t *c, json_t **out)
         rc = op_merge(e, c, res);
     else if (strcmp(op, "train_step") == 0)
         rc = op_train_step(c, res);
+    else if (strcmp(op, "augment") == 0)
+        rc = op_augment(c, res);
     else
         rc = fail("unknown op \"%s\" (activation, loss, metric, optimizer, dense, layer, "
-                  "merge, train_step)",
+                  "merge, train_step, augment)",
                   op);
     if (rc) {
         json_decref(res);

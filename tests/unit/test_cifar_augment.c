@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include <ftw.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 
 #include "data/data_spec.h"
 #include "data/dataset.h"
+#include "data/featurewise.h"
 
 #include "unit/tmpfiles.h"
 #include "unit/spec_data.h"
@@ -516,6 +518,67 @@ static void test_augment_shift_constant(void **state)
             assert_float_equal(dst[y * W + x], src[(H - 1 - y) * W + (W - 1 - x)], 1e-4);
 }
 
+/* Featurewise statistics by hand: two 1x2 two-channel images
+ * (stored 0, 10 | 20, 30) and (40, 50 | 60, 70), scale 10: channel 0 holds
+ * 0, 2, 4, 6 (mean 3, variance (9+1+1+9)/4 = 5), channel 1 holds 1, 3, 5, 7
+ * (mean 4, variance 5). Every gather applies them, after augmentation. */
+static void test_featurewise(void **state)
+{
+    (void)state;
+    uint8_t px[8] = {0, 10, 20, 30, 40, 50, 60, 70};
+    nn_dataset d;
+    memset(&d, 0, sizeof d);
+    d.n = 2;
+    d.ndim = 3;
+    d.shape[0] = 1;
+    d.shape[1] = 2;
+    d.shape[2] = 2;
+    d.sample_size = 4;
+    d.u8 = px;
+    d.scale = 10.0f;
+    nn_featurewise f;
+    nn_error err = {0};
+    assert_int_equal(nn_featurewise_fit(&f, &d, true, true, &err), NN_OK);
+    assert_int_equal(f.channels, 2);
+    assert_float_equal(f.mean[0], 3.0f, 1e-6);
+    assert_float_equal(f.mean[1], 4.0f, 1e-6);
+    assert_float_equal(f.std[0], sqrtf(5.0f), 1e-6);
+    assert_float_equal(f.std[1], sqrtf(5.0f), 1e-6);
+    d.featurewise = &f;
+    uint32_t idx[2] = {1, 0};
+    float x[8];
+    nn_dataset_gather_x(&d, idx, 2, x);
+    const float s = sqrtf(5.0f) + 1e-6f;
+    /* sample 1: channel 0 holds 4, 6; channel 1 holds 5, 7 */
+    assert_float_equal(x[0], (4.0f - 3.0f) / s, 1e-6);
+    assert_float_equal(x[1], (5.0f - 4.0f) / s, 1e-6);
+    assert_float_equal(x[2], (6.0f - 3.0f) / s, 1e-6);
+    assert_float_equal(x[7], (3.0f - 4.0f) / s, 1e-6);
+    /* with augmentation (a horizontal flip on every sample, as drawn): the
+     * flip first, then the statistics */
+    memset(&d.augment, 0, sizeof d.augment);
+    d.augment.horizontal_flip = true;
+    float a[8], raw[4], scratch[4];
+    int flipped = 0;
+    for (long long epoch = 0; epoch < 16 && !flipped; epoch++) {
+        nn_augment_gather_x(&d, idx, 1, 1, epoch, scratch, a);
+        nn_augment_sample(&d, idx[0], 1, epoch, scratch, raw);
+        for (int k = 0; k < 4; k++)
+            assert_float_equal(a[k], (raw[k] - f.mean[k % 2]) / s, 1e-6);
+        flipped = raw[0] == 6.0f; /* pixel 1 of sample 1 moved to pixel 0 */
+    }
+    assert_true(flipped);
+    /* center only: no division; neither: untouched */
+    f.std_normalization = false;
+    nn_dataset_gather_x(&d, idx, 1, x);
+    assert_float_equal(x[0], 1.0f, 1e-6);
+    /* not images */
+    d.ndim = 1;
+    d.shape[0] = 4;
+    assert_int_equal(nn_featurewise_fit(&f, &d, true, false, &err), NN_ERR_USAGE);
+    assert_msg_contains(err, "images");
+}
+
 /* ---------- image folders ---------- */
 
 static void write_png(const char *path, int h, int w, int c, uint8_t v)
@@ -594,6 +657,7 @@ int main(void)
         cmocka_unit_test(test_augment_flip),
         cmocka_unit_test(test_augment_seeds),
         cmocka_unit_test(test_augment_shift_constant),
+        cmocka_unit_test(test_featurewise),
         cmocka_unit_test(test_image_folder),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);

@@ -411,6 +411,7 @@ static nn_status read_nnctl(rctx *r, hid_t f, nn_h5_model *m)
     if ((st = read_opt_str_attr(r, g, "/nnctl", "spec", &m->nnctl_spec)) ||
         (st = read_opt_str_attr(r, g, "/nnctl", "spec_dir", &m->nnctl_spec_dir)) ||
         (st = read_opt_str_attr(r, g, "/nnctl", "class_names", &m->nnctl_class_names)) ||
+        (st = read_opt_str_attr(r, g, "/nnctl", "preprocess", &m->nnctl_preprocess)) ||
         (st = read_opt_str_attr(r, g, "/nnctl", "state", &m->nnctl_state)))
         goto done;
     if (H5Lexists(g, "optimizer", H5P_DEFAULT) <= 0)
@@ -569,6 +570,7 @@ void nn_h5_model_free(nn_h5_model *m)
     free(m->nnctl_spec);
     free(m->nnctl_spec_dir);
     free(m->nnctl_class_names);
+    free(m->nnctl_preprocess);
     free(m->nnctl_state);
     free_arrays(m->optimizer, m->n_optimizer, !m->arena);
     if (m->arena)

@@ -205,6 +205,8 @@ static nn_status write_nnctl(wctx *w, hid_t f, const nn_h5_model *m)
         st = write_vlen_attr(w, g, "/nnctl", "spec_dir", m->nnctl_spec_dir);
     if (!st && m->nnctl_class_names)
         st = write_vlen_attr(w, g, "/nnctl", "class_names", m->nnctl_class_names);
+    if (!st && m->nnctl_preprocess)
+        st = write_vlen_attr(w, g, "/nnctl", "preprocess", m->nnctl_preprocess);
     if (!st && m->nnctl_state)
         st = write_vlen_attr(w, g, "/nnctl", "state", m->nnctl_state);
     if (!st)

@@ -50,6 +50,7 @@ typedef struct nn_h5_model {
     char *nnctl_spec;
     char *nnctl_spec_dir;     /* the spec's folder (absolute): where its ./ paths start */
     char *nnctl_class_names;  /* JSON {"<output>": ["name", ...]}: the data's class names */
+    char *nnctl_preprocess;   /* JSON: featurewise statistics (data/featurewise.h) */
     char *nnctl_state;
     int n_optimizer;
     nn_h5_array *optimizer;

@@ -204,10 +204,13 @@ nn_status nn_model_save(const nn_model *m, const char *path, const nn_model_file
         f.nnctl_spec_dir = nn_strdup(o->spec_dir, err);
     if (o->class_names)
         f.nnctl_class_names = nn_strdup(o->class_names, err);
+    if (o->preprocess)
+        f.nnctl_preprocess = nn_strdup(o->preprocess, err);
     /* a part that could not be made must not vanish from the file quietly */
     if (!f.model_config || !f.keras_version || !f.backend || (o->train && !f.training_config) ||
         (o->spec_text && !f.nnctl_spec) || (o->state_json && !f.nnctl_state) ||
-        (o->spec_dir && !f.nnctl_spec_dir) || (o->class_names && !f.nnctl_class_names)) {
+        (o->spec_dir && !f.nnctl_spec_dir) || (o->class_names && !f.nnctl_class_names) ||
+        (o->preprocess && !f.nnctl_preprocess)) {
         st = nn_fail(err, NN_ERR_RUNTIME, "out of memory writing '%s'", path);
         goto done;
     }

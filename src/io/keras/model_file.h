@@ -11,6 +11,7 @@ typedef struct nn_model_file_opts {
     const char *spec_text;           /* stored under /nnctl, may be NULL */
     const char *spec_dir;            /* the spec's folder, absolute; may be NULL */
     const char *class_names;         /* JSON {"<output>": [names]}; may be NULL */
+    const char *preprocess;          /* JSON featurewise statistics; may be NULL */
     const char *state_json;          /* training state, may be NULL */
     const nn_train_cfg *train;       /* for training_config and optimizer state; may be NULL */
     bool weights_only;
