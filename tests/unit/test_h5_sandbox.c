@@ -133,7 +133,8 @@ static void test_roundtrip_through_sandbox(void **state)
                      .training_config = "{\"loss\": \"mse\"}", .keras_version = "2.15.0",
                      .backend = "tensorflow", .nnctl_spec = "model: {};",
                      .nnctl_spec_dir = "/some/where", .nnctl_class_names = "{\"d\": [\"a\"]}",
-                     .nnctl_state = "{\"epoch\": 3}", .n_layers = 2, .layers = L};
+                     .nnctl_state = "{\"epoch\": 3}", .nnctl_preprocess = "{\"mean\": [0.5]}",
+                     .n_layers = 2, .layers = L};
     nn_error err = {0};
     assert_int_equal(nn_h5_save(path, &m, &err), NN_OK);
     nn_h5_model back;
@@ -147,6 +148,7 @@ static void test_roundtrip_through_sandbox(void **state)
     assert_string_equal(back.nnctl_spec_dir, m.nnctl_spec_dir);
     assert_string_equal(back.nnctl_class_names, m.nnctl_class_names);
     assert_string_equal(back.nnctl_state, m.nnctl_state);
+    assert_string_equal(back.nnctl_preprocess, m.nnctl_preprocess);
     assert_int_equal(back.n_layers, 2);
     assert_string_equal(back.layers[0].weights[1].name, "d/bias:0");
     assert_int_equal(back.layers[0].weights[0].dims[1], 3);

@@ -142,12 +142,12 @@ static void put_arrays(buf *b, const nn_h5_array *a, int n, const arena *ar)
 
 /* Every string field of the model, in message order: a new field goes
  * here once and crosses both ways. */
-#define N_STRS 8
+#define N_STRS 9
 static void str_fields(nn_h5_model *m, char **f[N_STRS])
 {
     f[0] = &m->model_config, f[1] = &m->training_config, f[2] = &m->keras_version;
     f[3] = &m->backend, f[4] = &m->nnctl_spec, f[5] = &m->nnctl_spec_dir;
-    f[6] = &m->nnctl_class_names, f[7] = &m->nnctl_state;
+    f[6] = &m->nnctl_class_names, f[7] = &m->nnctl_state, f[8] = &m->nnctl_preprocess;
 }
 
 static void encode(buf *b, nn_h5_model *m, const arena *ar, bool confined)
