@@ -44,7 +44,20 @@ endif
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CFLAGS   += -DNNCTL_VERSION=\"$(VERSION)\"
 
-LIB_SRC  := $(shell find src -name '*.c' ! -name main.c ! -path 'src/engine/gpu/*' | sort)
+LIB_SRC  := $(shell find src -name '*.c' ! -name main.c ! -path 'src/engine/gpu/*' \
+              ! -name mpi_plugin.c | sort)
+
+# MPI (src/dist/): nnctl never links an MPI library. A launcher (mpirun,
+# mpiexec, srun) starting it as one of several processes makes it load
+# nnctl-mpi-<impl>.so from beside the binary (or PREFIX/lib/nnctl), built
+# here for each MPI library pkg-config finds: Open MPI (ompi-c) and MPICH
+# (mpich). A plain nnctl loads and initialises nothing. MPI=0: no plugins.
+MPI      ?= 1
+MPI_IMPLS := $(if $(filter 1,$(MPI)),$(if $(shell pkg-config --exists ompi-c 2>/dev/null && echo y),openmpi) \
+              $(if $(shell pkg-config --exists mpich 2>/dev/null && echo y),mpich))
+MPI_PC_openmpi := ompi-c
+MPI_PC_mpich   := mpich
+MPI_PLUGINS = $(MPI_IMPLS:%=$(BUILD)/nnctl-mpi-%.so)
 
 # GPU=1: the CUDA engine. Its C files go through $(CC) like the rest, its
 # kernels through nvcc; sm_90 code for Hopper plus compute_75 PTX that the
@@ -76,8 +89,15 @@ NNCTL    := $(BUILD)/nnctl
 .PHONY: all test check unit-tests demo bench install clean test-gpu gpu-tests gpu-bundle
 all: nnctl
 
-nnctl: $(NNCTL)
+nnctl: $(NNCTL) $(MPI_PLUGINS)
 	@if [ "$(BUILD)" = build ]; then ln -sf $(NNCTL) nnctl; fi
+
+# one plugin per MPI library, from the same source (mpi.h differs)
+$(BUILD)/nnctl-mpi-%.so: src/dist/mpi_plugin.c src/dist/mpi_abi.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -DNN_MPI_IMPL=\"$*\" \
+	  $(shell pkg-config --cflags $(MPI_PC_$*)) $(LDFLAGS) -shared -o $@ $< \
+	  $(shell pkg-config --libs $(MPI_PC_$*))
 
 $(NNCTL): $(BUILD)/src/main.o $(BUILD)/libnnctl.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -102,7 +122,7 @@ $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libnnctl.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(BUILD)/libnnctl.a $(LDLIBS)
 
-unit-tests: $(TEST_BIN) $(TOOL_BIN) $(NNCTL)
+unit-tests: $(TEST_BIN) $(TOOL_BIN) $(NNCTL) $(MPI_PLUGINS)
 
 test: unit-tests
 	NNCTL=$(NNCTL) BUILD=$(BUILD) SANITIZE=$(SANITIZE) scripts/run-tests
@@ -136,10 +156,12 @@ bench: $(NNCTL) $(BUILD)/tools/bench_gemm
 	NNCTL=$(NNCTL) scripts/bench-rnn --cell lstm
 	NNCTL=$(NNCTL) scripts/bench-cnn --model both
 
-install: $(NNCTL)
+install: $(NNCTL) $(MPI_PLUGINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 755 $(NNCTL) $(DESTDIR)$(PREFIX)/bin/nnctl
+	$(if $(MPI_PLUGINS),install -d $(DESTDIR)$(PREFIX)/lib/nnctl && \
+	  install -m 644 $(MPI_PLUGINS) $(DESTDIR)$(PREFIX)/lib/nnctl/)
 	install -m 644 docs/nnctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/nnctl.1
 	install -m 644 scripts/nnctl.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/nnctl
 

@@ -1,12 +1,16 @@
 /* nnctl: a command-line neural-network trainer. This file only dispatches
  * to the subcommands in src/cli/. */
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <hdf5.h>
 
 #include "cli/commands.h"
+#include "dist/dist.h"
 #include "io/keras/h5file.h"
 #include "engine/engine.h"
 #include "spec/spec.h"
@@ -30,7 +34,8 @@ static const char usage[] =
 
 int nn_cli_report(const nn_error *err)
 {
-    fprintf(stderr, "nnctl: error: %s\n", err->msg);
+    if (!nn_is_quiet())
+        fprintf(stderr, "nnctl: error: %s\n", err->msg);
     return err->code == NN_OK ? 1 : (int)err->code;
 }
 
@@ -54,14 +59,38 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
+    /* Started by mpirun (mpiexec, srun) as one of several processes (read
+     * from the launcher's environment: nothing is loaded to find out):
+     * train, eval and sweep run on every rank and rank 0 speaks for the
+     * job; any other command runs once, on rank 0. */
+    /* a sweep's trial that a rank started: it goes when that rank goes
+     * (a rank that died must not leave its trial writing beside the one
+     * that runs it again) */
+    const char *parent = getenv("NNCTL_PARENT_PID");
+    if (parent && *parent) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if ((long)getppid() != strtol(parent, NULL, 10))
+            return 1;
+    }
+    nn_launch launch = nn_launch_detect();
+    if (nn_launch_parallel(&launch) && launch.rank > 0) {
+        if (strcmp(cmd, "train") && strcmp(cmd, "eval") && strcmp(cmd, "evaluate") &&
+            strcmp(cmd, "sweep"))
+            return 0;
+        nn_set_quiet(1);
+        if (!freopen("/dev/null", "w", stdout))
+            return 1;
+    }
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
         unsigned maj, min, rel;
         H5get_libversion(&maj, &min, &rel);
         char engines[512];
         nn_engine_describe(engines, sizeof engines);
-        printf("nnctl %s\nengines: %s\nmodel files: Keras HDF5 "
+        char mpi[512];
+        nn_dist_describe_plugins(mpi, sizeof mpi);
+        printf("nnctl %s\nengines: %s\nmpi: %s\nmodel files: Keras HDF5 "
                "(HDF5 %u.%u.%u)\n",
-               NNCTL_VERSION, engines, maj, min, rel);
+               NNCTL_VERSION, engines, mpi, maj, min, rel);
         return 0;
     }
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {

@@ -6,6 +6,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/eval_report.h"
+#include "dist/dist.h"
 #include "util/json.h"
 #include "session/session.h"
 
@@ -52,12 +53,17 @@ int nn_cmd_eval(int argc, char **argv)
     const nn_dataset *d = NULL;
     nn_eval_result r;
     const char *which = a.data ? a.data : "test";
-    nn_status st = nn_session_from_model_file(&s, a.pos[0], a.spec, overrides, n, &err);
+    /* under mpirun each rank evaluates its share of the data (rank 0 prints) */
+    nn_dist *dist = NULL;
+    nn_status st = nn_dist_join(&dist, &err);
+    if (st)
+        return nn_cli_report(&err);
+    st = nn_session_from_model_file(&s, a.pos[0], a.spec, overrides, n, &err);
     if (!st)
         st = nn_session_load_eval(&s, which, &d, &err);
-    if (!st)
+    if (!(st = nn_dist_agree(dist, st, &err)))
         st = nn_evaluate(s.model, &s.train, &s.obj, d,
-                         (int)(a.batch_size ? a.batch_size : s.train.batch_size), &r, &err);
+                         (int)(a.batch_size ? a.batch_size : s.train.batch_size), dist, &r, &err);
     int rc = 0;
     if (st) {
         rc = nn_cli_report(&err);
@@ -72,5 +78,6 @@ int nn_cmd_eval(int argc, char **argv)
         nn_eval_print(stdout, which, &s.train, &r);
     }
     nn_session_free(&s);
+    nn_dist_leave(dist);
     return rc;
 }

@@ -1,7 +1,9 @@
+#define _GNU_SOURCE
 /* nnctl sweep SWEEP: checks the search space against the base spec, runs
  * the trials (sweep/scheduler.h), then prints the comparison table and
  * writes the best trial's spec. */
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include "session/session.h"
 #include "spec/spec.h"
 #include "sweep/scheduler.h"
+#include "sweep/ranks.h"
 #include "sweep/sweep.h"
 #include "util/fileio.h"
 
@@ -315,13 +318,20 @@ int nn_cmd_sweep(int argc, char **argv)
                 help);
         return 2;
     }
+    /* under mpirun: rank 0 schedules, the other ranks run the trials */
+    nn_dist *d = NULL;
+    nn_status st = nn_dist_join(&d, &err);
+    if (st)
+        return nn_cli_report(&err);
+    const bool root = nn_dist_is_root(d);
     nn_sweep sw;
     nn_trials ts = {0};
     nn_run_lock lock = {.held = false, .fd = -1};
     int rc = 0;
-    nn_status st = nn_sweep_load(&sw, a.pos[0], &err);
-    if (st)
+    if ((st = nn_dist_agree(d, nn_sweep_load(&sw, a.pos[0], &err), &err))) {
+        nn_dist_leave(d);
         return nn_cli_report(&err);
+    }
     for (int i = 0; i < a.n_sets; i++) {
         if (sw.n_sets == NN_SWEEP_MAX_SETS || !strchr(a.sets[i], '=')) {
             st = nn_fail(&err, NN_ERR_USAGE, "nnctl sweep: --set %s: expected KEY=VALUE",
@@ -330,7 +340,8 @@ int nn_cmd_sweep(int argc, char **argv)
         }
         snprintf(sw.sets[sw.n_sets++], sizeof sw.sets[0], "%s", a.sets[i]);
     }
-    if ((st = check_space(&sw, &err)) || (st = check_objective(&sw, &err)))
+    if ((st = nn_dist_agree(d, root ? check_space(&sw, &err) : NN_OK, &err)) ||
+        (st = nn_dist_agree(d, root ? check_objective(&sw, &err) : NN_OK, &err)))
         goto out;
     char run_dir[4096];
     if (a.run_dir) {
@@ -345,41 +356,66 @@ int nn_cmd_sweep(int argc, char **argv)
             *dot = '\0';
         snprintf(run_dir, sizeof run_dir, "runs/sweep-%s", name);
     }
-    /* one sweep per directory: a second one (or a train into it) is refused */
-    if ((st = nn_run_lock_take(run_dir, "sweep", &lock, &err)))
-        goto out;
-    char abs_dir[4096];
-    if (!realpath(run_dir, abs_dir))
-        snprintf(abs_dir, sizeof abs_dir, "%s", run_dir);
-    bool found;
-    if ((st = nn_sweep_restore(&sw, &ts, run_dir, &found, &err)))
-        goto out;
-    if (!found && (st = nn_sweep_initial(&sw, &ts, &err)))
-        goto out;
-    /* what already finished (a resumed sweep) */
-    int resumed = nn_sweep_mark_finished(&sw, &ts, run_dir);
-    if ((st = nn_sweep_save(&sw, &ts, run_dir, &err)))
+    char abs_dir[4096] = "";
+    int resumed = 0;
+    if (root) {
+        bool found;
+        /* one sweep per directory: a second one (or a train into it) is
+         * refused; rank 0 holds the lock for the job */
+        if (!(st = nn_run_lock_take(run_dir, "sweep", &lock, &err))) {
+            if (!realpath(run_dir, abs_dir))
+                snprintf(abs_dir, sizeof abs_dir, "%s", run_dir);
+            if (!(st = nn_sweep_restore(&sw, &ts, run_dir, &found, &err)) && !found)
+                st = nn_sweep_initial(&sw, &ts, &err);
+        }
+        /* what already finished (a resumed sweep) */
+        if (!st) {
+            resumed = nn_sweep_mark_finished(&sw, &ts, run_dir);
+            st = nn_sweep_save(&sw, &ts, run_dir, &err);
+        }
+    }
+    /* the trials run in rank 0's run directory (a shared file system) */
+    if ((st = nn_dist_agree(d, st, &err)) ||
+        (st = nn_dist_bcast(d, abs_dir, sizeof abs_dir, &err)))
         goto out;
 
     int total = (int)sw.trials, n_jobs = a.jobs > 0 ? (int)a.jobs : 1;
     if (n_jobs > total)
         n_jobs = total;
-    long cores = a.threads > 0 ? (long)a.threads : sysconf(_SC_NPROCESSORS_ONLN);
+    /* the cores this process may use (a rank's share of its host) */
+    cpu_set_t mask;
+    long avail = sched_getaffinity(0, sizeof mask, &mask) == 0 ? CPU_COUNT(&mask)
+                                                                : sysconf(_SC_NPROCESSORS_ONLN);
+    long cores = a.threads > 0 ? (long)a.threads : avail;
     int threads = cores / n_jobs > 1 ? (int)(cores / n_jobs) : 1;
+    int ranks = nn_dist_size(d);
     static const char *const strategies[] = {"grid", "random", "bayes"};
-    if (!a.quiet) {
-        printf("sweep: %d trial%s (%s, %s %s), %d at a time, %d thread%s each -> %s\n", total,
-               total == 1 ? "" : "s", strategies[sw.strategy], sw.maximize ? "maximize" : "minimize", sw.objective,
-               n_jobs, threads, threads == 1 ? "" : "s", run_dir);
+    if (!a.quiet && root) {
+        if (ranks > 1)
+            printf("sweep: %d trial%s (%s, %s %s) on %d ranks, %d at a time each -> %s\n",
+                   total, total == 1 ? "" : "s", strategies[sw.strategy],
+                   sw.maximize ? "maximize" : "minimize", sw.objective, ranks - 1, n_jobs,
+                   run_dir);
+        else
+            printf("sweep: %d trial%s (%s, %s %s), %d at a time, %d thread%s each -> %s\n",
+                   total, total == 1 ? "" : "s", strategies[sw.strategy],
+                   sw.maximize ? "maximize" : "minimize", sw.objective, n_jobs, threads,
+                   threads == 1 ? "" : "s", run_dir);
         if (resumed)
             printf("resuming: %d trial%s already finished\n", resumed, resumed == 1 ? "" : "s");
         fflush(stdout);
     }
     nn_sweep_sched sched = {.run_dir = run_dir, .abs_dir = abs_dir, .jobs = n_jobs,
                             .threads = threads, .finished = resumed, .quiet = a.quiet};
-    int stop_sig;
-    st = nn_sweep_run(&sw, &ts, &sched, &stop_sig, &err);
-    if (st)
+    int stop_sig = 0;
+    if (ranks == 1)
+        st = nn_sweep_run(&sw, &ts, &sched, &stop_sig, &err);
+    else if (root)
+        st = nn_sweep_run_ranks(d, &sw, &ts, &sched, &stop_sig, &err);
+    else
+        st = nn_sweep_serve(d, &sw, abs_dir, n_jobs, threads, &err);
+    /* the other ranks are done; rank 0 reports */
+    if (st || !root)
         goto out;
     if (stop_sig) {
         fprintf(stderr,
@@ -405,5 +441,6 @@ out:
     nn_run_lock_release(&lock);
     nn_trials_free(&ts);
     nn_sweep_free(&sw);
+    nn_dist_leave(d);
     return rc;
 }

@@ -9,6 +9,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/eval_report.h"
+#include "dist/dist.h"
 #include "experiments/resume_spec.h"
 #include "experiments/rundir.h"
 #include "util/json.h"
@@ -51,7 +52,12 @@ static const char help[] =
     "Data paths: ./x.npy and ../x.npy start at the spec's folder; a bare name\n"
     "(mnist/...) is looked up in each folder of $NNCTL_DATA, the spec's folder,\n"
     "the current directory, the checkout's datasets/, then\n"
-    "~/.local/share/nnctl/datasets (man nnctl, ENVIRONMENT).\n";
+    "~/.local/share/nnctl/datasets (man nnctl, ENVIRONMENT).\n"
+    "\n"
+    "Under mpirun (mpiexec, srun --mpi=pmix) with several processes, each takes\n"
+    "its share of every batch of train.batch_size samples and the gradients are\n"
+    "summed (data-parallel training); rank 0 alone prints and writes RUN_DIR.\n"
+    "--resume works with another process count. See docs/distributed.md.\n";
 
 static json_t *logs_json(const nn_logs *l)
 {
@@ -182,7 +188,15 @@ int nn_cmd_train(int argc, char **argv)
     const char *extra[2];
     char bufs[2][64];
     int n_extra = nn_args_overrides(&a, extra, bufs);
-    nn_status st = nn_spec_load_file(&spec, a.pos[0], &err);
+    /* several processes under mpirun: each builds the session and reads
+     * the data itself and trains its share; rank 0 alone owns the run
+     * directory */
+    nn_dist *d = NULL;
+    nn_status st = nn_dist_join(&d, &err);
+    if (st)
+        return nn_cli_report(&err);
+    const bool root = nn_dist_is_root(d);
+    st = nn_spec_load_file(&spec, a.pos[0], &err);
     for (int i = 0; !st && i < a.n_sets; i++)
         st = nn_spec_override(spec, a.sets[i], &err);
     /* --threads/--engine are train.* overrides; without a train section
@@ -198,17 +212,20 @@ int nn_cmd_train(int argc, char **argv)
     /* The run directory, locked before anything is read or written: a
      * second process is refused at once and the directory never mixes two
      * runs. */
-    char run_dir[4096], resume_path[4200];
-    if (!st)
+    char run_dir[4096] = "", resume_path[4200];
+    if ((st = nn_dist_agree(d, st, &err)))
+        goto done;
+    if (root)
         st = claim_run_dir(&a, s.model->name, run_dir, sizeof run_dir, &lock, &err);
-    if (st)
+    if ((st = nn_dist_agree(d, st, &err)) || (st = nn_dist_bcast(d, run_dir, sizeof run_dir, &err)))
         goto done;
     if (a.resume_file)
         snprintf(resume_path, sizeof resume_path, "%s", a.resume_file);
     else
         snprintf(resume_path, sizeof resume_path, "%s/last.h5", run_dir);
     FILE *out = a.json ? stderr : stdout;
-    if (!a.resume && nn_run_dir_holds_run(run_dir)) {
+    const bool quiet = a.quiet || !root;
+    if (root && !a.resume && nn_run_dir_holds_run(run_dir)) {
         if (!a.overwrite) {
             st = nn_fail(&err, NN_ERR_RUNTIME,
                          "'%s' already holds a run, and nnctl train never replaces one "
@@ -227,28 +244,37 @@ int nn_cmd_train(int argc, char **argv)
         ow.quiet = a.quiet;
     }
     /* files a killed run was writing when it died */
-    nn_remove_stale_temps(run_dir);
-    if (a.resume) {
+    if (root)
+        nn_remove_stale_temps(run_dir);
+    if (root && a.resume) {
         if ((st = nn_h5_load(resume_path, &ckpt, &err)))
-            goto done;
+            goto agree;
         have_ckpt = true;
         if ((st = check_resume_spec(&ckpt, resume_path, spec_text, &changes, &err)))
-            goto done;
+            goto agree;
     }
-    if ((st = nn_session_load_train(&s, &err)))
-        goto done;
+    st = nn_session_load_train(&s, &err);
     /* spec.cfg names the run in the directory: an overwritten run keeps its
      * own until the new run's first checkpoint */
-    if (!ow.run_dir && (st = write_spec(run_dir, spec_text, &err)))
+    if (!st && root && !ow.run_dir)
+        st = write_spec(run_dir, spec_text, &err);
+agree:
+    /* every rank read the data itself: the first that failed speaks */
+    if ((st = nn_dist_agree(d, st, &err)))
         goto done;
-    if (!a.quiet) {
+    if (!quiet) {
         fprintf(out, "Train on %zu sample%s", s.train_set.n, s.train_set.n == 1 ? "" : "s");
         if (s.val_set.n)
             fprintf(out, ", validate on %zu sample%s", s.val_set.n, s.val_set.n == 1 ? "" : "s");
-        fprintf(out, " (%s engine, %d thread%s) -> %s\n", s.engine->ops->name,
-                s.engine->threads, s.engine->threads == 1 ? "" : "s", run_dir);
+        if (d)
+            fprintf(out, " (%s engine, %d ranks x %d thread%s) -> %s\n", s.engine->ops->name,
+                    nn_dist_size(d), s.engine->threads, s.engine->threads == 1 ? "" : "s",
+                    run_dir);
+        else
+            fprintf(out, " (%s engine, %d thread%s) -> %s\n", s.engine->ops->name,
+                    s.engine->threads, s.engine->threads == 1 ? "" : "s", run_dir);
     }
-    if (!s.val_set.n) {
+    if (!s.val_set.n && root) {
         for (int i = 0; i < s.train.n_callbacks; i++) {
             const nn_callback *cb = &s.train.callbacks[i];
             const char *mon = cb->type->monitor ? cb->type->monitor(cb) : NULL;
@@ -262,21 +288,27 @@ int nn_cmd_train(int argc, char **argv)
     }
     nn_fit_state resume = {0};
     if (a.resume) {
-        st = nn_fit_load_resume(&ckpt, resume_path, s.model, &s.train, &resume, &err);
-        nn_h5_model_free(&ckpt);
-        have_ckpt = false;
-        if (st)
+        /* rank 0 reads the checkpoint and hands it to the others (their
+         * file systems need not hold the run directory) */
+        if (root) {
+            st = nn_fit_load_resume(&ckpt, resume_path, s.model, &s.train, &resume, &err);
+            nn_h5_model_free(&ckpt);
+            have_ckpt = false;
+        }
+        if ((st = nn_dist_agree(d, st, &err)) ||
+            (st = nn_fit_share_resume(d, s.model, &s.train, &resume, &err)))
             goto done;
         bool finished = resume.epoch >= s.train.epochs || resume.stopped;
-        if (!a.quiet && finished)
+        if (!quiet && finished)
             fprintf(out, "Resuming from %s: training finished after epoch %lld; %s\n",
                     resume_path, resume.epoch,
                     s.data.test.present ? "the test evaluation is what is left"
                                         : "writing the final model");
-        else if (!a.quiet)
+        else if (!quiet)
             fprintf(out, "Resuming from %s at epoch %lld, batch %lld\n", resume_path,
                     resume.epoch + 1, resume.step + 1);
-        changed = report_changes(&changes, out, a.quiet);
+        if (root)
+            changed = report_changes(&changes, out, a.quiet);
     }
     /* the spec's folder, where its ./ data paths start, and the data's
      * class names go into the model file with the spec */
@@ -297,22 +329,26 @@ int nn_cmd_train(int argc, char **argv)
                       .shuffle = s.data.shuffle,
                       .resume = a.resume ? &resume : NULL,
                       .first_checkpoint = ow.run_dir ? replace_old_run : NULL,
-                      .ctx = &ow};
+                      .ctx = &ow,
+                      .dist = d};
     nn_fit_result res;
     st = nn_fit(s.model, &s.train, &s.obj, &s.train_set, s.val_set.n ? &s.val_set : NULL, &fo,
                 &res, &err);
     nn_fit_state_free(&resume);
     if (st && res.interrupted) {
-        fprintf(stderr, "nnctl: %s\n", err.msg);
+        if (root)
+            fprintf(stderr, "nnctl: %s\n", err.msg);
         rc = 128 + res.interrupted;
         st = NN_OK;
         goto done_quiet;
     }
     if (st)
         goto done;
-    if (ow.run_dir && (st = replace_old_run(&ow, &err)))
+    if (root && ow.run_dir)
+        st = replace_old_run(&ow, &err);
+    if ((st = nn_dist_agree(d, st, &err)))
         goto done;
-    if (!a.quiet)
+    if (!quiet)
         fprintf(out, "Saved %s (%lld epoch%s, %.1fs)\n", res.model_path, res.epochs_run,
                 res.epochs_run == 1 ? "" : "s", res.seconds);
     summary = json_object();
@@ -333,11 +369,15 @@ int nn_cmd_train(int argc, char **argv)
         const nn_dataset *test;
         nn_eval_result r;
         /* Ctrl-C here stops after the current batch: model.h5 is complete,
-         * and --resume does this evaluation alone */
+         * and --resume does this evaluation alone. (Several processes
+         * finish it: they could not agree on a batch to stop at.) The
+         * test set is shared out over the ranks too. */
         nn_interrupt_install();
-        if (!(st = nn_session_load_eval(&s, "test", &test, &err)) && !nn_interrupt_pending())
-            st = nn_evaluate(s.model, &s.train, &s.obj, test, (int)s.train.batch_size, &r, &err);
-        int sig = nn_interrupt_pending();
+        st = nn_session_load_eval(&s, "test", &test, &err);
+        if (!(st = nn_dist_agree(d, st, &err)) && (d || !nn_interrupt_pending()))
+            st = nn_evaluate(s.model, &s.train, &s.obj, test, (int)s.train.batch_size, d, &r,
+                             &err);
+        int sig = d ? 0 : nn_interrupt_pending();
         nn_interrupt_uninstall();
         if (sig) {
             fprintf(stderr,
@@ -350,28 +390,33 @@ int nn_cmd_train(int argc, char **argv)
         }
         if (st)
             goto done;
-        if (!a.quiet)
+        if (!quiet)
             nn_eval_print(out, "Test", &s.train, &r);
         json_t *ej = nn_eval_json(&s.train, &r, "test");
         char *text = json_dumps(ej, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
         char path[4200];
         snprintf(path, sizeof path, "%s/eval.json", run_dir);
-        st = text ? nn_write_file_atomic(path, text, strlen(text), &err) : NN_ERR_RUNTIME;
+        if (root)
+            st = text ? nn_write_file_atomic(path, text, strlen(text), &err) : NN_ERR_RUNTIME;
         free(text);
         json_object_set_new(summary, "test", ej);
-        if (st)
+        if ((st = nn_dist_agree(d, st, &err)))
             goto done;
     }
     {
         /* run.json: what this run did, for scripts and nnctl compare */
+        if (d)
+            json_object_set_new(summary, "ranks", json_integer(nn_dist_size(d)));
         char *text = json_dumps(summary, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
         char path[4200];
         snprintf(path, sizeof path, "%s/run.json", run_dir);
-        st = text ? nn_write_file_atomic(path, text, strlen(text), &err) : NN_ERR_RUNTIME;
-        if (!st && a.json)
-            puts(text);
+        if (root) {
+            st = text ? nn_write_file_atomic(path, text, strlen(text), &err) : NN_ERR_RUNTIME;
+            if (!st && a.json)
+                puts(text);
+        }
         free(text);
-        if (st)
+        if ((st = nn_dist_agree(d, st, &err)))
             goto done;
     }
 done:
@@ -389,5 +434,6 @@ done_quiet:
     free(class_names);
     free(preprocess);
     nn_session_free(&s);
+    nn_dist_leave(d);
     return rc;
 }

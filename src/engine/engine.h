@@ -153,6 +153,17 @@ typedef struct nn_rnn_cell {
     bool reset_after;   /* GRU: r multiplies (h R + b_rec), not h */
 } nn_rnn_cell;
 
+/* Sums n host doubles over the processes of a data-parallel run, in
+ * place (SyncBatchNormalization's statistics). */
+typedef struct nn_sum_hook {
+    void (*sum)(void *ctx, double *v, size_t n);
+    void *ctx;
+} nn_sum_hook;
+
+/* Broadcasts bytes from rank 0 to every process (the caller's transport),
+ * for an engine that bootstraps its own collectives; 0 on success. */
+typedef int (*nn_bcast_fn)(void *ctx, void *buf, size_t bytes);
+
 typedef struct nn_engine_ops {
     const char *name;
 
@@ -280,16 +291,22 @@ typedef struct nn_engine_ops {
      * Training: normalizes with the batch's mean and (biased) variance,
      * writes them to mean/var (cols floats each) for the moving averages
      * and the backward pass. Inference uses the given mean/var. gamma/beta
-     * may be NULL (scale = 1, center = 0). */
+     * may be NULL (scale = 1, center = 0). sync (training only; NULL:
+     * this batch alone): the statistics are those of the whole batch over
+     * every process, whose per-channel sums sync adds up. */
     void (*batchnorm_forward)(nn_engine *e, bool training, const nn_tensor *x, int rows,
                               int cols, const nn_tensor *gamma, const nn_tensor *beta,
-                              nn_tensor *mean, nn_tensor *var, float eps, nn_tensor *y);
+                              nn_tensor *mean, nn_tensor *var, float eps, nn_tensor *y,
+                              const nn_sum_hook *sync);
     /* dx from dy (overwritten; may be NULL), and dgamma/dbeta (overwritten;
-     * may be NULL), with the training pass's batch mean/var. */
+     * may be NULL), with the training pass's batch mean/var. sync: dx is
+     * that of the statistics over every process (the forward pass's
+     * sync); dgamma/dbeta stay this process's part (the caller sums
+     * gradients over the processes). */
     void (*batchnorm_backward)(nn_engine *e, const nn_tensor *x, const nn_tensor *dy, int rows,
                                int cols, const nn_tensor *gamma, const nn_tensor *mean,
                                const nn_tensor *var, float eps, nn_tensor *dx, nn_tensor *dgamma,
-                               nn_tensor *dbeta);
+                               nn_tensor *dbeta, const nn_sum_hook *sync);
 
     /* out = max(a, b) or min(a, b) elementwise (is_max picks). */
     void (*extremum)(nn_engine *e, bool is_max, const nn_tensor *a, const nn_tensor *b,
@@ -357,6 +374,22 @@ typedef struct nn_engine_ops {
                               nn_tensor *out, size_t n, int vocab, int dim);
     void (*embedding_backward)(nn_engine *e, const nn_tensor *ids, const nn_tensor *dout,
                                nn_tensor *dtable, size_t n, int vocab, int dim, float beta);
+
+    /* Collectives on engine memory for data-parallel training (optional:
+     * NULL where the engine has none, and then gradients are summed in
+     * host memory). comm_init sets them up for this process as `rank` of
+     * `size`, using bcast to share what the others need; it fails
+     * (NN_ERR_RUNTIME) when the library is not there, and says what it
+     * uses in desc. comm_sum_start queues an in-place sum of t[0..n) over
+     * the processes after the work already queued, overlapping what is
+     * queued later; comm_wait waits for every sum started. */
+    nn_status (*comm_init)(nn_engine *e, int rank, int size, nn_bcast_fn bcast, void *ctx,
+                           char *desc, size_t desc_len, nn_error *err);
+    nn_status (*comm_sum_start)(nn_engine *e, nn_tensor *t, size_t n, nn_error *err);
+    nn_status (*comm_wait)(nn_engine *e, nn_error *err);
+    /* Waits until the work queued so far is done (engines that queue work;
+     * NULL: every op is done when it returns). */
+    void (*sync)(nn_engine *e);
 
     void (*destroy)(nn_engine *e);
 } nn_engine_ops;

@@ -2,16 +2,21 @@
  * statistics in training, moving statistics at inference and in frozen
  * layers (trainable = false), moving = momentum * moving + (1 - momentum) *
  * batch (the batch's biased variance, as Keras 3), weights named gamma,
- * beta, moving_mean, moving_variance. */
+ * beta, moving_mean, moving_variance. In data-parallel training each
+ * process normalizes with its own share of the batch; sync = true (Keras's
+ * synchronized = True, SyncBatchNormalization) uses the statistics of the
+ * whole batch over every process instead. */
 #include <math.h>
 #include <stdlib.h>
 
 #include "formats/c_code.h"
 #include "layers/common.h"
+#include "layers/registry.h"
 
 typedef struct {
     double momentum, epsilon;
     bool center, scale;
+    bool sync; /* statistics over every process of a data-parallel run */
     nn_initializer beta_init, gamma_init, mean_init, var_init;
     nn_regularizer beta_reg, gamma_reg;
     int gamma, beta, mean, var; /* parameter indices, -1 when absent */
@@ -34,6 +39,7 @@ static nn_status bn_parse(nn_node *n, nn_spec_node *s, nn_error *err)
         (st = nn_spec_float(s, "epsilon", false, 1e-3, 0.0, 1.0, &c->epsilon, err)) ||
         (st = nn_spec_bool(s, "center", false, true, &c->center, err)) ||
         (st = nn_spec_bool(s, "scale", false, true, &c->scale, err)) ||
+        (st = nn_spec_bool(s, "sync", false, false, &c->sync, err)) ||
         (st = nn_spec_initializer(s, "beta_initializer", "zeros", &c->beta_init, err)) ||
         (st = nn_spec_initializer(s, "gamma_initializer", "ones", &c->gamma_init, err)) ||
         (st = nn_spec_initializer(s, "moving_mean_initializer", "zeros", &c->mean_init, err)) ||
@@ -70,10 +76,11 @@ static nn_status bn_infer(nn_node *n, nn_error *err)
         nn_node_add_param(n, "beta", 1, &ch, ch, ch, c->beta_init, c->beta_reg);
     }
     c->mean = n->n_params;
-    nn_node_add_param(n, "moving_mean", 1, &ch, ch, ch, c->mean_init, none)->trainable = false;
+    nn_param *mean = nn_node_add_param(n, "moving_mean", 1, &ch, ch, ch, c->mean_init, none);
     c->var = n->n_params;
-    nn_node_add_param(n, "moving_variance", 1, &ch, ch, ch, c->var_init, none)->trainable =
-        false;
+    nn_param *var = nn_node_add_param(n, "moving_variance", 1, &ch, ch, ch, c->var_init, none);
+    mean->trainable = var->trainable = false;
+    mean->moving = var->moving = true;
     return NN_OK;
 }
 
@@ -105,6 +112,12 @@ static const nn_tensor *param(const nn_node *n, int idx)
     return idx >= 0 ? &n->params[idx].w : NULL;
 }
 
+/* the processes' sums, when this layer synchronizes and there are several */
+static const nn_sum_hook *sync_hook(const bn_cfg *c, const nn_pass *p)
+{
+    return c->sync && p->rep && p->rep->sum.sum ? &p->rep->sum : NULL;
+}
+
 static void bn_forward(nn_node *n, const nn_pass *p)
 {
     const bn_cfg *c = n->cfg;
@@ -116,7 +129,7 @@ static void bn_forward(nn_node *n, const nn_pass *p)
     if (p->training && n->trainable) {
         e->ops->batchnorm_forward(e, true, &n->in[0]->out, rows, cols, param(n, c->gamma),
                                   param(n, c->beta), &s->mean, &s->var, (float)c->epsilon,
-                                  &n->out);
+                                  &n->out, sync_hook(c, p));
         const float m = (float)c->momentum;
         nn_tensor *mm = &n->params[c->mean].w, *mv = &n->params[c->var].w;
         e->ops->scale(e, mm, m, (size_t)cols);
@@ -126,7 +139,7 @@ static void bn_forward(nn_node *n, const nn_pass *p)
     } else {
         e->ops->batchnorm_forward(e, false, &n->in[0]->out, rows, cols, param(n, c->gamma),
                                   param(n, c->beta), &n->params[c->mean].w,
-                                  &n->params[c->var].w, (float)c->epsilon, &n->out);
+                                  &n->params[c->var].w, (float)c->epsilon, &n->out, NULL);
     }
 }
 
@@ -148,19 +161,20 @@ static void bn_backward(nn_node *n, const nn_pass *p)
             e->ops->batchnorm_backward(e, &n->in[0]->out, &n->dout, rows, cols,
                                        param(n, c->gamma), mm, mv, (float)c->epsilon, NULL,
                                        c->gamma >= 0 ? &n->params[c->gamma].g : NULL,
-                                       c->beta >= 0 ? &n->params[c->beta].g : NULL);
+                                       c->beta >= 0 ? &n->params[c->beta].g : NULL, NULL);
         if (!dx)
             return;
         e->ops->fill(e, &s->mean, 0.0f, (size_t)cols);
         e->ops->batchnorm_forward(e, false, &n->dout, rows, cols, param(n, c->gamma), NULL,
-                                  &s->mean, mv, (float)c->epsilon, dx);
+                                  &s->mean, mv, (float)c->epsilon, dx, NULL);
         nn_grad_commit(n, 0, dx, p);
         return;
     }
     e->ops->batchnorm_backward(e, &n->in[0]->out, &n->dout, rows, cols, param(n, c->gamma),
                                &s->mean, &s->var, (float)c->epsilon, dx,
                                train && c->gamma >= 0 ? &n->params[c->gamma].g : NULL,
-                               train && c->beta >= 0 ? &n->params[c->beta].g : NULL);
+                               train && c->beta >= 0 ? &n->params[c->beta].g : NULL,
+                               sync_hook(c, p));
     if (dx)
         nn_grad_commit(n, 0, dx, p);
 }
@@ -175,6 +189,8 @@ static nn_status bn_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
     json_object_set_new(cfg, "epsilon", json_real(c->epsilon));
     json_object_set_new(cfg, "center", json_boolean(c->center));
     json_object_set_new(cfg, "scale", json_boolean(c->scale));
+    /* Keras 3 and tf.keras 2.12+: BatchNormalization(synchronized=...) */
+    json_object_set_new(cfg, "synchronized", json_boolean(c->sync));
     json_object_set_new(cfg, "beta_initializer", nn_initializer_keras_json(&c->beta_init));
     json_object_set_new(cfg, "gamma_initializer", nn_initializer_keras_json(&c->gamma_init));
     json_object_set_new(cfg, "moving_mean_initializer", nn_initializer_keras_json(&c->mean_init));
@@ -226,3 +242,8 @@ const nn_layer_type nn_layer_batch_normalization = {
     .release = bn_release,
     .export_c = bn_export_c,
 };
+
+bool nn_layer_syncs_processes(const nn_node *n)
+{
+    return n->type == &nn_layer_batch_normalization && ((const bn_cfg *)n->cfg)->sync;
+}

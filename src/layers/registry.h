@@ -11,5 +11,9 @@ extern const nn_layer_type nn_layer_input;
 /* An Embedding node's vocabulary size (input_dim), 0 for other layers
  * (the data checks refuse token ids the table lacks). */
 int nn_embedding_input_dim(const nn_node *n);
+/* Does node n's forward pass add up statistics over the processes of a
+ * data-parallel run? (BatchNormalization with sync = true; false for any
+ * other layer) */
+bool nn_layer_syncs_processes(const nn_node *n);
 
 #endif

@@ -39,10 +39,31 @@ typedef struct nn_param {
     int fan_in, fan_out;
     size_t ones_lo, ones_hi; /* values [lo, hi) start at 1 (LSTM unit_forget_bias) */
     bool trainable;
+    /* Not trained but updated by training's forward pass (moving
+     * statistics): data-parallel processes average them before they are
+     * read (validation, checkpoints). */
+    bool moving;
 } nn_param;
 
 typedef struct nn_node nn_node;
 typedef struct nn_c_writer nn_c_writer; /* formats/c_code.h */
+
+/* Data-parallel training: several processes share each batch, each
+ * running its own rows (train/ and dist/ fill this in; NULL in an nn_pass
+ * when one process has the whole batch). */
+typedef struct nn_replicas nn_replicas;
+struct nn_replicas {
+    int batch_rows; /* rows of the whole batch: losses are means over it */
+    nn_sum_hook sum; /* SyncBatchNormalization's statistics */
+    /* The batch runner's hooks (train/batch.c, nn_model_backward): the
+     * loss and outputs are known (before backward); node n's parameter
+     * gradients are final; backward is over (on return every gradient is
+     * summed over the processes). */
+    void (*loss_ready)(nn_replicas *r);
+    void (*grads_ready)(nn_replicas *r, nn_node *n);
+    void (*grads_wait)(nn_replicas *r);
+    void *ctx;
+};
 
 /* What forward/backward need besides the node. */
 typedef struct nn_pass {
@@ -56,7 +77,14 @@ typedef struct nn_pass {
      * row index. */
     nn_rng *rng;
     const nn_tensor *ids;
+    nn_replicas *rep; /* NULL: this process has the whole batch */
 } nn_pass;
+
+/* The rows a pass's losses are means over: the whole batch's. */
+static inline int nn_pass_batch_rows(const nn_pass *p)
+{
+    return p->rep && p->rep->batch_rows > 0 ? p->rep->batch_rows : p->rows;
+}
 
 typedef struct nn_layer_type {
     const char *name;        /* spec "type", e.g. "dense" */

@@ -438,7 +438,7 @@ void nn_model_forward(nn_model *m, const nn_pass *p)
             /* Keras 2: an activity penalty is divided by the batch size. */
             m->activity_penalty += p->e->ops->regularize(p->e, &n->out, r->l1, r->l2, NULL, 0.0f,
                                                          (size_t)p->rows * n->size) /
-                                   p->rows;
+                                   nn_pass_batch_rows(p);
     }
 }
 
@@ -454,10 +454,12 @@ void nn_model_backward(nn_model *m, const nn_pass *p)
             continue;
         const nn_regularizer *r = &n->activity_reg;
         if ((r->l1 != 0.0f || r->l2 != 0.0f) && !n->loss_wrote_preact)
-            p->e->ops->regularize(p->e, &n->out, r->l1, r->l2, &n->dout, 1.0f / p->rows,
-                                  (size_t)p->rows * n->size);
+            p->e->ops->regularize(p->e, &n->out, r->l1, r->l2, &n->dout,
+                                  1.0f / (float)nn_pass_batch_rows(p), (size_t)p->rows * n->size);
         if (n->type->backward)
             n->type->backward(n, p);
+        if (p->rep && p->rep->grads_ready && n->n_params)
+            p->rep->grads_ready(p->rep, n);
     }
 }
 

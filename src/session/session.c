@@ -385,10 +385,12 @@ static nn_status nn_session_init_from(nn_session *s, nn_error *err)
                        "train.init_from '%s': no layer of the model matches one of the file by "
                        "name and weight shapes (the file has: %s)",
                        path, names[0] ? names : "no layers");
-    fprintf(stderr, "nnctl: note: train.init_from '%s': loaded %d layer%s: %s\n", path, n_loaded,
-            n_loaded == 1 ? "" : "s", loaded);
-    fprintf(stderr, "nnctl: note: train.init_from '%s': freshly initialized %d layer%s%s%s\n",
-            path, n_fresh, n_fresh == 1 ? "" : "s", n_fresh ? ": " : "", fresh);
+    if (!nn_is_quiet()) {
+        fprintf(stderr, "nnctl: note: train.init_from '%s': loaded %d layer%s: %s\n", path,
+                n_loaded, n_loaded == 1 ? "" : "s", loaded);
+        fprintf(stderr, "nnctl: note: train.init_from '%s': freshly initialized %d layer%s%s%s\n",
+                path, n_fresh, n_fresh == 1 ? "" : "s", n_fresh ? ": " : "", fresh);
+    }
     return NN_OK;
 }
 

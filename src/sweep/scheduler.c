@@ -105,22 +105,13 @@ static void env_name(const char *key, char *buf, size_t n)
     buf[o] = '\0';
 }
 
-typedef struct spawn_ctx {
-    const nn_sweep *sw;
-    const char *run_dir; /* absolute */
-    int threads;
-} spawn_ctx;
-
-/* Starts trial t with its directory locked (*lock, which the trial's
- * process shares through NNCTL_RUN_LOCK_FD: nnctl train takes it as its
- * own, and a user's command holds it while it runs). */
-static nn_status spawn_trial(const spawn_ctx *c, const nn_trial *t, pid_t *pid, nn_run_lock *lock,
-                             nn_error *err)
+nn_status nn_sweep_spawn(const nn_sweep *sw, const char *abs_dir, int threads,
+                         const char *const *env, const nn_trial *t, pid_t *pid, nn_run_lock *lock,
+                         nn_error *err)
 {
-    const nn_sweep *sw = c->sw;
     char dir[4200], log[4400], what[4400];
-    nn_sweep_trial_dir(c->run_dir, t, dir, sizeof dir);
-    snprintf(what, sizeof what, "sweep (trial-%04d of %s)", t->index, c->run_dir);
+    nn_sweep_trial_dir(abs_dir, t, dir, sizeof dir);
+    snprintf(what, sizeof what, "sweep (trial-%04d of %s)", t->index, abs_dir);
     nn_status st = nn_run_lock_take(dir, what, lock, err);
     if (st)
         return st;
@@ -134,25 +125,29 @@ static nn_status spawn_trial(const spawn_ctx *c, const nn_trial *t, pid_t *pid, 
     char **argv = calloc((size_t)(2 * (n + sw->n_sets) + 16), sizeof *argv);
     char (*sets)[NN_PARAM_TEXT * 2] = calloc((size_t)n + 1, sizeof *sets);
     char **envp = NULL;
-    char(*envs)[NN_PARAM_TEXT * 2] = calloc((size_t)n + 8, sizeof *envs);
+    char(*envs)[NN_PARAM_TEXT * 2] = calloc((size_t)n + 8 + NN_SWEEP_MAX_ENV, sizeof *envs);
     if (!argv || !sets || !envs) {
         st = nn_fail(err, NN_ERR_RUNTIME, "out of memory");
         goto done;
     }
-    char threads[32];
-    snprintf(threads, sizeof threads, "%d", c->threads);
+    char threads_text[32];
+    snprintf(threads_text, sizeof threads_text, "%d", threads);
     int k = 0, e = 0, m = 0;
     const char *path;
     size_t n_env = 0;
     while (environ[n_env])
         n_env++;
-    envp = calloc(n_env + (size_t)n + 8, sizeof *envp);
+    envp = calloc(n_env + (size_t)n + 8 + NN_SWEEP_MAX_ENV, sizeof *envp);
     if (!envp) {
         st = nn_fail(err, NN_ERR_RUNTIME, "out of memory");
         goto done;
     }
     if (lock->held) {
         snprintf(envs[m], sizeof envs[m], "%s=%d", NN_RUN_LOCK_FD_ENV, lock->fd);
+        envp[e++] = envs[m++];
+    }
+    for (int i = 0; env && env[i] && i < NN_SWEEP_MAX_ENV; i++) {
+        snprintf(envs[m], sizeof envs[m], "%s", env[i]);
         envp[e++] = envs[m++];
     }
     if (sw->command) {
@@ -178,7 +173,7 @@ static nn_status spawn_trial(const spawn_ctx *c, const nn_trial *t, pid_t *pid, 
         envp[e++] = envs[m++];
         snprintf(envs[m], sizeof envs[m], "NNCTL_TRIAL=%d", t->index);
         envp[e++] = envs[m++];
-        snprintf(envs[m], sizeof envs[m], "NNCTL_THREADS=%d", c->threads);
+        snprintf(envs[m], sizeof envs[m], "NNCTL_THREADS=%d", threads);
         envp[e++] = envs[m++];
         snprintf(envs[m], sizeof envs[m], "NNCTL_SWEEP_DIR=%s", sw->dir);
         envp[e++] = envs[m++];
@@ -204,7 +199,7 @@ static nn_status spawn_trial(const spawn_ctx *c, const nn_trial *t, pid_t *pid, 
         argv[k++] = dir;
         argv[k++] = "--quiet";
         argv[k++] = "--threads";
-        argv[k++] = threads;
+        argv[k++] = threads_text;
         /* a trial an interrupted sweep left unfinished continues from its
          * checkpoint (exact resume) instead of starting over */
         char last[4200];
@@ -292,9 +287,8 @@ void nn_sweep_print_params(FILE *out, const nn_sweep *sw, const nn_trial *t)
         fprintf(out, " %s=%s", sw->space.p[i].key, t->text[i]);
 }
 
-/* Called when a trial's process ended with wait status ws. */
-static void finish_trial(const nn_sweep *sw, const char *run_dir, nn_trial *t, int ws,
-                         double seconds, int done, int total, bool quiet)
+void nn_sweep_finish_trial(const nn_sweep *sw, const char *run_dir, nn_trial *t, int ws,
+                           double seconds, int done, int total, bool quiet)
 {
     char dir[4200];
     nn_sweep_trial_dir(run_dir, t, dir, sizeof dir);
@@ -382,7 +376,6 @@ nn_status nn_sweep_run(const nn_sweep *sw, nn_trials *ts, const nn_sweep_sched *
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
 
-    spawn_ctx ctx = {.sw = sw, .run_dir = o->abs_dir, .threads = o->threads};
     int running = 0, cursor = 0, finished = o->finished;
     while (!st) {
         /* start trials while there are free slots */
@@ -400,7 +393,8 @@ nn_status nn_sweep_run(const nn_sweep *sw, nn_trials *ts, const nn_sweep_sched *
             int slot = 0;
             while (jobs[slot].pid)
                 slot++;
-            if ((st = spawn_trial(&ctx, t, &jobs[slot].pid, &jobs[slot].lock, err)))
+            if ((st = nn_sweep_spawn(sw, o->abs_dir, o->threads, NULL, t, &jobs[slot].pid,
+                                     &jobs[slot].lock, err)))
                 break;
             t->running = true;
             t->status = NN_TRIAL_PENDING;
@@ -423,7 +417,7 @@ nn_status nn_sweep_run(const nn_sweep *sw, nn_trials *ts, const nn_sweep_sched *
             if (jobs[s].pid == pid) {
                 nn_trial *t = &ts->t[jobs[s].trial];
                 finished++;
-                finish_trial(sw, o->abs_dir, t, ws, since(&jobs[s].start), finished, total,
+                nn_sweep_finish_trial(sw, o->abs_dir, t, ws, since(&jobs[s].start), finished, total,
                              o->quiet);
                 nn_run_lock_release(&jobs[s].lock);
                 jobs[s].pid = 0;

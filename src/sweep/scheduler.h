@@ -9,7 +9,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 
+#include "experiments/rundir.h"
 #include "spec/spec.h"
 #include "sweep/sweep.h"
 
@@ -34,6 +36,22 @@ nn_status nn_sweep_trial_spec(const nn_sweep *sw, const nn_trial *t, nn_spec **o
                               nn_error *err);
 nn_status nn_sweep_trial_spec_text(const nn_sweep *sw, const nn_trial *t, char **text,
                                    nn_error *err);
+
+/* Starts one trial's process in ABS_DIR/trial-NNNN (its output in
+ * train.log there) with `threads` threads and the trial's directory locked
+ * (*lock, shared with the trial's process through NNCTL_RUN_LOCK_FD;
+ * release it when the trial ends); env: up to NN_SWEEP_MAX_ENV more
+ * "KEY=VALUE" entries for its environment (NULL-terminated; NULL: none). */
+#define NN_SWEEP_MAX_ENV 8
+nn_status nn_sweep_spawn(const nn_sweep *sw, const char *abs_dir, int threads,
+                         const char *const *env, const nn_trial *t, pid_t *pid, nn_run_lock *lock,
+                         nn_error *err);
+
+/* A trial's process ended with wait status ws: reads its objective from
+ * its run directory, marks it done or failed and prints its line ("[done /
+ * total] trial-NNNN ..."; failures even when quiet). */
+void nn_sweep_finish_trial(const nn_sweep *sw, const char *abs_dir, nn_trial *t, int ws,
+                           double seconds, int done, int total, bool quiet);
 
 /* Marks the trials whose run directory holds a finished run (run.json and
  * a readable objective) as done, the others as pending; returns how many

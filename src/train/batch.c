@@ -1,15 +1,19 @@
 #include "train/batch.h"
 
-double nn_batch_data_loss(nn_model *m, const nn_objective *o, nn_tensor *const *yt, int rows,
-                          bool grad, double *head_loss)
+/* The outputs' losses as means over batch_rows rows (the whole batch over
+ * every process; this process has `rows` of them): the engine's gradient
+ * of its own rows' mean is scaled by rows / batch_rows. */
+static double data_loss(nn_model *m, const nn_objective *o, nn_tensor *const *yt, int rows,
+                        int batch_rows, bool grad, double *head_loss)
 {
     nn_engine *e = m->e;
     double total = 0.0;
+    const double share = (double)rows / (double)batch_rows;
     for (int k = 0; k < o->n; k++) {
         const nn_head *h = &o->h[k];
         nn_node *out = h->node;
         /* the gradient of w * mean loss: the engine scales it by w / rows */
-        float w = (float)h->weight;
+        float w = (float)(h->weight * share);
         double sum;
         if (h->fused) {
             sum = e->ops->loss(e, h->kind, h->param, out->preact, yt[k], rows, h->cols,
@@ -21,10 +25,16 @@ double nn_batch_data_loss(nn_model *m, const nn_objective *o, nn_tensor *const *
             out->loss_wrote_preact = false;
         }
         if (head_loss)
-            head_loss[k] = sum / rows;
-        total += h->weight * (sum / rows);
+            head_loss[k] = sum / batch_rows;
+        total += h->weight * (sum / batch_rows);
     }
     return total;
+}
+
+double nn_batch_data_loss(nn_model *m, const nn_objective *o, nn_tensor *const *yt, int rows,
+                          bool grad, double *head_loss)
+{
+    return data_loss(m, o, yt, rows, rows, grad, head_loss);
 }
 
 double nn_model_weight_penalty(nn_model *m, bool grad)
@@ -44,13 +54,18 @@ double nn_model_weight_penalty(nn_model *m, bool grad)
 double nn_batch_gradients(nn_model *m, const nn_objective *o, nn_tensor *const *yt,
                           const nn_pass *p, nn_batch_loss *parts)
 {
-    nn_batch_loss l;
+    nn_batch_loss l, *out = parts ? parts : &l;
     nn_model_forward(m, p);
-    l.data = nn_batch_data_loss(m, o, yt, p->rows, true, l.head);
-    l.activity = m->activity_penalty;
+    out->data = data_loss(m, o, yt, p->rows, nn_pass_batch_rows(p), true, out->head);
+    out->activity = m->activity_penalty;
+    out->weights = 0.0;
+    if (p->rep && p->rep->loss_ready)
+        p->rep->loss_ready(p->rep);
     nn_model_backward(m, p);
-    l.weights = nn_model_weight_penalty(m, true);
-    if (parts)
-        *parts = l;
-    return l.data + l.activity + l.weights;
+    /* the penalties' gradients go on the summed data gradients: every
+     * process adds the same (the weights are equal everywhere) */
+    if (p->rep && p->rep->grads_wait)
+        p->rep->grads_wait(p->rep);
+    out->weights = nn_model_weight_penalty(m, true);
+    return out->data + out->activity + out->weights;
 }

@@ -25,7 +25,10 @@ double nn_model_weight_penalty(nn_model *m, bool grad);
  * parameter's gradient is left in its g tensor. Returns the batch loss;
  * parts may be NULL. p->training = false runs the forward pass in
  * inference mode (no dropout, moving statistics), for checks against
- * references. */
+ * references. With p->rep (data-parallel training) the data and activity
+ * losses are this process's share of means over the whole batch (parts
+ * filled before p->rep->loss_ready is called), and the gradients are
+ * summed over the processes before the weight penalties' are added. */
 double nn_batch_gradients(nn_model *m, const nn_objective *o, nn_tensor *const *yt,
                           const nn_pass *p, nn_batch_loss *parts);
 

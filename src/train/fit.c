@@ -7,7 +7,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dist/data_parallel.h"
 #include "io/keras/model_file.h"
+#include "layers/registry.h"
 #include "train/callbacks/callbacks.h"
 #include "train/batch.h"
 #include "train/fit.h"
@@ -156,42 +158,53 @@ static double metric_value(const nn_metric *mt, double sum, size_t n)
 
 /* Inference over d in batches through b (planned for batch, its index
  * array at least d->n long): allocates nothing, so the fit loop's
- * validation passes reuse its training batcher. */
-/* false when stopped by a signal (stop_on_signal) before the end */
-static bool evaluate_batches(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
-                             const nn_dataset *d, int batch, batcher *b, nn_eval_result *r,
-                             bool stop_on_signal)
+ * validation passes reuse its training batcher. With several processes
+ * (dist) each takes its contiguous share of d and the sums are added up:
+ * every process gets the whole set's result. stop_on_signal (one process
+ * only: ranks could not agree on a batch): a signal stops it before the
+ * end (NN_ERR_RUNTIME, "interrupted"). */
+static nn_status evaluate_batches(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
+                                  const nn_dataset *d, int batch, batcher *b, nn_dist *dist,
+                                  nn_eval_result *r, bool stop_on_signal, nn_error *err)
 {
     memset(r, 0, sizeof *r);
-    for (size_t i = 0; i < d->n; i++)
+    const size_t size = (size_t)nn_dist_size(dist), me = (size_t)nn_dist_rank(dist);
+    const size_t lo = d->n * me / size, hi = d->n * (me + 1) / size;
+    for (size_t i = lo; i < hi; i++)
         b->idx[i] = (uint32_t)i;
-    double loss_sum = 0.0, sums[NN_MAX_METRICS] = {0}, head_sums[NN_MAX_IO] = {0};
+    /* loss, the outputs' losses, the metrics' sums */
+    double sums[1 + NN_MAX_IO + NN_MAX_METRICS] = {0};
+    double *head_sums = sums + 1, *metric_sums = sums + 1 + NN_MAX_IO;
     double penalty = nn_model_weight_penalty(m, false);
-    for (size_t start = 0; start < d->n; start += (size_t)batch) {
-        if (stop_on_signal && nn_interrupt_pending())
-            return false;
-        int rows = (int)(d->n - start < (size_t)batch ? d->n - start : (size_t)batch);
+    for (size_t start = lo; start < hi; start += (size_t)batch) {
+        if (stop_on_signal && !dist && nn_interrupt_pending())
+            return nn_fail(err, NN_ERR_RUNTIME, "interrupted during the evaluation");
+        int rows = (int)(hi - start < (size_t)batch ? hi - start : (size_t)batch);
         load_batch(b, m, o, d, b->idx + start, rows, NULL);
         nn_pass p = {.e = m->e, .rows = rows, .training = false, .rng = NULL};
         nn_model_forward(m, &p);
         double head[NN_MAX_IO];
-        loss_sum +=
+        sums[0] +=
             (nn_batch_data_loss(m, o, b->ytp, rows, false, head) + m->activity_penalty) * rows;
         for (int k = 0; k < o->n; k++)
             head_sums[k] += head[k] * rows;
-        add_metrics(m, t, o, b, rows, sums);
+        add_metrics(m, t, o, b, rows, metric_sums);
     }
+    nn_status st = nn_dist_sum(dist, sums, sizeof sums / sizeof sums[0], err);
+    if (st)
+        return st;
     r->samples = d->n;
-    r->loss = loss_sum / (double)d->n + penalty;
+    r->loss = sums[0] / (double)d->n + penalty;
     for (int k = 0; k < o->n; k++)
         r->head_loss[k] = head_sums[k] / (double)d->n;
     for (int i = 0; i < t->n_metrics; i++)
-        r->metrics[i] = metric_value(&t->metrics[i], sums[i], d->n);
-    return true;
+        r->metrics[i] = metric_value(&t->metrics[i], metric_sums[i], d->n);
+    return NN_OK;
 }
 
 nn_status nn_evaluate(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
-                      const nn_dataset *d, int batch, nn_eval_result *r, nn_error *err)
+                      const nn_dataset *d, int batch, nn_dist *dist, nn_eval_result *r,
+                      nn_error *err)
 {
     memset(r, 0, sizeof *r);
     if (d->n == 0)
@@ -199,9 +212,11 @@ nn_status nn_evaluate(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
     nn_status st = nn_model_plan(m, batch, err);
     batcher b;
     memset(&b, 0, sizeof b);
-    if (!st && !(st = batcher_init(&b, m, o, d->n, batch, err)) &&
-        !evaluate_batches(m, t, o, d, batch, &b, r, true))
-        st = nn_fail(err, NN_ERR_RUNTIME, "interrupted during the evaluation");
+    if (!st)
+        st = batcher_init(&b, m, o, d->n, batch, err);
+    /* a process that could not set up must not leave the others waiting */
+    if (!(st = nn_dist_agree(dist, st, err)))
+        st = evaluate_batches(m, t, o, d, batch, &b, dist, r, true, err);
     batcher_free(&b, m->e); /* also what batcher_init made before it failed */
     return st;
 }
@@ -325,28 +340,10 @@ nn_status nn_fit_checkpoint_position(const nn_h5_model *f, const char *path, lon
     return NN_OK;
 }
 
-nn_status nn_fit_load_resume(const nn_h5_model *f, const char *path, nn_model *m,
-                             nn_train_cfg *t, nn_fit_state *st, nn_error *err)
+/* The run's position, sums and callbacks' state from a checkpoint's JSON
+ * (state_json's), into st and t's optimizer counters. */
+static void read_state(json_t *j, nn_train_cfg *t, nn_fit_state *st)
 {
-    memset(st, 0, sizeof *st);
-    nn_status rc = NN_OK;
-    json_error_t jerr;
-    json_t *j = f->nnctl_state ? json_loads(f->nnctl_state, 0, &jerr) : NULL;
-    if (!j) {
-        rc = nn_fail(err, NN_ERR_RUNTIME, "'%s': no training state: not an nnctl checkpoint",
-                     path);
-        goto done;
-    }
-    if (json_num(j, "seed", (double)t->seed) != (double)t->seed) {
-        rc = nn_fail(err, NN_ERR_USAGE,
-                     "'%s' was trained with seed %.0f but the spec says %lld: an exact resume "
-                     "needs the same seed",
-                     path, json_num(j, "seed", 0), t->seed);
-        goto done;
-    }
-    if ((rc = nn_model_load_weights(m, f, path, err)) ||
-        (rc = nn_model_load_optimizer(m, f, &t->optimizer, path, err)))
-        goto done;
     st->epoch = (long long)json_num(j, "epoch", 0);
     st->step = (long long)json_num(j, "step", 0);
     st->loss_sum = json_num(j, "loss_sum", 0.0);
@@ -380,6 +377,31 @@ nn_status nn_fit_load_resume(const nn_h5_model *f, const char *path, nn_model *m
     json_t *v;
     json_object_foreach(json_object_get(j, "last_logs"), name, v) if (json_is_number(v))
         nn_logs_set(&st->last, name, json_number_value(v));
+}
+
+nn_status nn_fit_load_resume(const nn_h5_model *f, const char *path, nn_model *m,
+                             nn_train_cfg *t, nn_fit_state *st, nn_error *err)
+{
+    memset(st, 0, sizeof *st);
+    nn_status rc = NN_OK;
+    json_error_t jerr;
+    json_t *j = f->nnctl_state ? json_loads(f->nnctl_state, 0, &jerr) : NULL;
+    if (!j) {
+        rc = nn_fail(err, NN_ERR_RUNTIME, "'%s': no training state: not an nnctl checkpoint",
+                     path);
+        goto done;
+    }
+    if (json_num(j, "seed", (double)t->seed) != (double)t->seed) {
+        rc = nn_fail(err, NN_ERR_USAGE,
+                     "'%s' was trained with seed %.0f but the spec says %lld: an exact resume "
+                     "needs the same seed",
+                     path, json_num(j, "seed", 0), t->seed);
+        goto done;
+    }
+    if ((rc = nn_model_load_weights(m, f, path, err)) ||
+        (rc = nn_model_load_optimizer(m, f, &t->optimizer, path, err)))
+        goto done;
+    read_state(j, t, st);
     if (json_is_true(json_object_get(j, "best_weights"))) {
         if (!(st->best_weights = nn_malloc(total_weights(m) * sizeof(float), err))) {
             rc = NN_ERR_RUNTIME;
@@ -401,6 +423,58 @@ void nn_fit_state_free(nn_fit_state *st)
     free(st->best_weights);
     json_decref(st->callbacks);
     memset(st, 0, sizeof *st);
+}
+
+nn_status nn_fit_share_resume(nn_dist *d, nn_model *m, nn_train_cfg *t, nn_fit_state *st,
+                              nn_error *err)
+{
+    if (!d)
+        return NN_OK;
+    /* the state as rank 0 read it, in its checkpoint form (the callbacks'
+     * states as read: their instances start later) */
+    char *text = NULL;
+    if (nn_dist_is_root(d)) {
+        char *base = state_json(t, st);
+        json_error_t jerr;
+        json_t *j = base ? json_loads(base, 0, &jerr) : NULL;
+        if (j && st->callbacks)
+            json_object_set(j, "callbacks", st->callbacks);
+        text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+        json_decref(j);
+        free(base);
+    }
+    unsigned long long len = text ? strlen(text) + 1 : 0;
+    nn_status rc = nn_dist_is_root(d) && !text
+                       ? nn_fail(err, NN_ERR_RUNTIME, "cannot encode the training state")
+                       : NN_OK;
+    if ((rc = nn_dist_agree(d, rc, err)) || (rc = nn_dist_bcast(d, &len, sizeof len, err)))
+        goto done;
+    if (!nn_dist_is_root(d) && !(text = calloc(1, (size_t)len)))
+        rc = nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    if ((rc = nn_dist_agree(d, rc, err)) || (rc = nn_dist_bcast(d, text, (size_t)len, err)))
+        goto done;
+    if (!nn_dist_is_root(d)) {
+        json_error_t jerr;
+        json_t *j = json_loads(text, 0, &jerr);
+        nn_fit_state_free(st);
+        if (j)
+            read_state(j, t, st);
+        st->have_best_weights = json_is_true(json_object_get(j, "best_weights"));
+        json_decref(j);
+        if (!j)
+            rc = nn_fail(err, NN_ERR_RUNTIME, "the training state from rank 0 is not JSON");
+    }
+    if ((rc = nn_dist_agree(d, rc, err)) || !st->have_best_weights)
+        goto done;
+    /* restore_best_weights' snapshot */
+    size_t n = total_weights(m);
+    if (!st->best_weights && !(st->best_weights = nn_malloc(n * sizeof(float), err)))
+        rc = NN_ERR_RUNTIME;
+    if (!(rc = nn_dist_agree(d, rc, err)))
+        rc = nn_dist_bcast(d, st->best_weights, n * sizeof(float), err);
+done:
+    free(text);
+    return rc;
 }
 
 /* ---- services to callbacks (callback.h) ---- */
@@ -462,13 +536,15 @@ void nn_fit_set_lr(nn_fit_ctx *c, double lr)
 
 /* ---- the callbacks' hooks, in the spec's order ---- */
 
-#define EACH_CALLBACK(t, cb) \
-    for (nn_callback *cb = (t)->callbacks; cb < (t)->callbacks + (t)->n_callbacks; cb++)
+/* root_only callbacks run on rank 0 alone (callback.h) */
+#define EACH_CALLBACK(t, c, cb)                                                          \
+    for (nn_callback *cb = (t)->callbacks; cb < (t)->callbacks + (t)->n_callbacks; cb++) \
+        if (!cb->type->root_only || (c)->root)
 
 static nn_status callbacks_epoch_begin(nn_train_cfg *t, nn_fit_ctx *c, nn_error *err)
 {
     nn_status st = NN_OK;
-    EACH_CALLBACK(t, cb)
+    EACH_CALLBACK(t, c, cb)
     if (!st && cb->type->epoch_begin)
         st = cb->type->epoch_begin(cb, c, err);
     return st;
@@ -478,6 +554,8 @@ static bool callbacks_want_batch(const nn_train_cfg *t, const nn_fit_ctx *c)
 {
     for (int i = 0; i < t->n_callbacks; i++) {
         const nn_callback_type *ty = t->callbacks[i].type;
+        if (ty->root_only && !c->root)
+            continue;
         if (ty->batch_end && (!ty->wants_batch || ty->wants_batch(&t->callbacks[i], c)))
             return true;
     }
@@ -488,7 +566,7 @@ static nn_status callbacks_batch_end(nn_train_cfg *t, nn_fit_ctx *c, const nn_lo
                                      nn_error *err)
 {
     nn_status st = NN_OK;
-    EACH_CALLBACK(t, cb)
+    EACH_CALLBACK(t, c, cb)
     if (!st && cb->type->batch_end && (!cb->type->wants_batch || cb->type->wants_batch(cb, c)))
         st = cb->type->batch_end(cb, c, running, err);
     return st;
@@ -498,7 +576,7 @@ static nn_status callbacks_epoch_end(nn_train_cfg *t, nn_fit_ctx *c, const nn_lo
                                      nn_error *err)
 {
     nn_status st = NN_OK;
-    EACH_CALLBACK(t, cb)
+    EACH_CALLBACK(t, c, cb)
     if (!st && cb->type->epoch_end)
         st = cb->type->epoch_end(cb, c, logs, err);
     return st;
@@ -510,6 +588,8 @@ static nn_status callbacks_train_end(nn_train_cfg *t, nn_fit_ctx *c, int n, nn_e
     nn_status st = NN_OK;
     for (int i = 0; i < n; i++) {
         nn_callback *cb = &t->callbacks[i];
+        if (cb->type->root_only && !c->root)
+            continue;
         nn_error e2 = {0};
         nn_status r = cb->type->train_end ? cb->type->train_end(cb, c, st ? &e2 : err) : NN_OK;
         if (!st)
@@ -529,6 +609,91 @@ static void running_logs(nn_logs *running, const nn_train_cfg *t, const nn_fit_s
                     metric_value(&t->metrics[i], s->sums[i], s->seen));
 }
 
+/* What one training batch added up, over every process: [data loss,
+ * activity loss, each output's loss, each metric's sum, stop] (losses as
+ * shares of the batch's mean; stop: processes that got a signal). */
+typedef struct step_sums {
+    nn_model *m;
+    const nn_train_cfg *t;
+    const nn_objective *o;
+    const batcher *b;
+    const nn_batch_loss *parts;
+    int rows;
+    double v[3 + NN_MAX_IO + NN_MAX_METRICS];
+    size_t n;
+} step_sums;
+
+static double *sum_heads(step_sums *ss) { return ss->v + 2; }
+static double *sum_metrics(step_sums *ss) { return ss->v + 2 + ss->o->n; }
+static double *sum_stop(step_sums *ss) { return ss->v + ss->n - 1; }
+
+/* this process's share, once its loss is known (before backward: summing
+ * it overlaps the gradients') */
+static void fill_step_sums(void *ctx, double *v)
+{
+    step_sums *ss = ctx;
+    (void)v;
+    memset(ss->v, 0, sizeof ss->v);
+    ss->v[0] = ss->parts->data;
+    ss->v[1] = ss->parts->activity;
+    for (int k = 0; k < ss->o->n; k++)
+        sum_heads(ss)[k] = ss->parts->head[k];
+    add_metrics(ss->m, ss->t, ss->o, ss->b, ss->rows, sum_metrics(ss));
+    *sum_stop(ss) = nn_interrupt_pending() ? 1.0 : 0.0;
+}
+
+/* Did any process get a signal? (every process asks at the same point) */
+static int stop_signal(nn_dist *d, nn_error *err)
+{
+    double sig = nn_interrupt_pending();
+    if (nn_dist_max(d, &sig, 1, err))
+        return 0;
+    return (int)sig;
+}
+
+/* Setting up data-parallel training: gradients in buckets, every rank
+ * starting from rank 0's model (and optimizer state), checked equal. */
+static nn_status dp_begin(nn_model *m, const nn_train_cfg *t, const nn_dataset *train, int batch,
+                          const nn_fit_opts *opts, nn_data_parallel **dp, nn_error *err)
+{
+    nn_dist *d = opts->dist;
+    const int ranks = nn_dist_size(d);
+    /* SyncBatchNormalization sums inside the forward pass: every process
+     * must run each batch, so none may get an empty share */
+    size_t last = train->n % (size_t)batch ? train->n % (size_t)batch : (size_t)batch;
+    bool empty = (size_t)batch < (size_t)ranks || last < (size_t)ranks;
+    for (int i = 0; empty && i < m->n_nodes; i++)
+        if (nn_layer_syncs_processes(m->nodes[i]))
+            return nn_fail(err, NN_ERR_USAGE,
+                           "layer '%s' (sync = true) needs every one of the %d ranks to get "
+                           "samples of each batch, but %s has %zu samples: use a batch size "
+                           "and sample count that leave at least one per rank",
+                           m->nodes[i]->name, ranks,
+                           (size_t)batch < (size_t)ranks ? "a batch" : "the epoch's last batch",
+                           (size_t)batch < (size_t)ranks ? (size_t)batch : last);
+    nn_status st = nn_dp_create(dp, d, m, t->distributed.bucket_mb, err);
+    if ((st = nn_dist_agree(d, st, err)) || (st = nn_dist_bcast_model(d, m, true, err)) ||
+        (st = nn_dist_check_model(d, m, err)))
+        return st;
+    if (!opts->quiet && nn_dist_is_root(d))
+        fprintf(opts->out, "Data-parallel over %d ranks (%s): %s\n", ranks, nn_dist_library(d),
+                nn_dp_describe(*dp));
+    return NN_OK;
+}
+
+/* After the epoch's callbacks: a stop any rank's callbacks asked for (only
+ * rank 0 runs commands) and rank 0's learning rate, on every rank. */
+static nn_status agree_callbacks(nn_dist *d, nn_fit_ctx *c, nn_error *err)
+{
+    double stop = c->stop_training ? 1.0 : 0.0, lr = c->train->optimizer.lr;
+    nn_status st = nn_dist_max(d, &stop, 1, err);
+    if (!st)
+        st = nn_dist_bcast(d, &lr, sizeof lr, err);
+    c->stop_training = stop > 0.0;
+    c->train->optimizer.lr = lr;
+    return st;
+}
+
 nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_dataset *train,
                  const nn_dataset *val, const nn_fit_opts *opts, nn_fit_result *res,
                  nn_error *err)
@@ -540,6 +705,13 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
         return nn_fail(err, NN_ERR_RUNTIME, "more than 2^32 training samples");
     const int batch =
         (int)(t->batch_size < (long long)train->n ? t->batch_size : (long long)train->n);
+    /* several processes (mpirun): each runs its share of every batch;
+     * rank 0 alone prints and writes */
+    nn_dist *d = opts->dist;
+    const bool root = nn_dist_is_root(d);
+    const bool quiet = opts->quiet || !root;
+    const int ranks = nn_dist_size(d), me = nn_dist_rank(d);
+    nn_data_parallel *dp = NULL;
     nn_fit_state s;
     memset(&s, 0, sizeof s);
     batcher b;
@@ -547,7 +719,7 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
     nn_fit_loop loop = {.s = &s, .t = t, .opts = opts};
     const long long steps = (long long)((train->n + (size_t)batch - 1) / (size_t)batch);
     nn_fit_ctx ctx = {.model = m, .train = t, .run_dir = opts->run_dir, .out = opts->out,
-                      .tty = opts->tty, .quiet = opts->quiet, .epochs = t->epochs,
+                      .tty = opts->tty, .quiet = quiet, .root = root, .epochs = t->epochs,
                       .steps = steps, .samples = train->n, .resumed = opts->resume != NULL,
                       .loop = &loop};
     int begun = 0; /* callbacks whose train_begin ran */
@@ -558,7 +730,8 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
     size_t most = val && val->n > train->n ? val->n : train->n;
     if (!st)
         st = batcher_init(&b, m, o, most, batch, err);
-    if (st)
+    if ((st = nn_dist_agree(d, st, err)) ||
+        (d && (st = dp_begin(m, t, train, batch, opts, &dp, err))))
         goto done;
     if (opts->resume) {
         s = *opts->resume;
@@ -572,22 +745,31 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
     for (; begun < t->n_callbacks; begun++) {
         nn_callback *cb = &t->callbacks[begun];
         cb->state = NULL;
+        /* files and commands (history, TensorBoard, exec): rank 0's */
+        if (cb->type->root_only && !root)
+            continue;
         if (cb->type->train_begin && (st = cb->type->train_begin(cb, &ctx, err))) {
             begun++; /* its train_end releases what it made */
-            goto done;
+            break;
         }
         json_t *saved = opts->resume ? json_object_get(opts->resume->callbacks, cb->key) : NULL;
         if (saved && cb->state && cb->type->load_state)
             cb->type->load_state(cb, saved);
     }
+    if ((st = nn_dist_agree(d, st, err)))
+        goto done;
     char last_path[4200];
     snprintf(last_path, sizeof last_path, "%s/last.h5", opts->run_dir);
     bool first_done = false;
     nn_rng shuffle_base, dropout_base;
     nn_rng_seed(&shuffle_base, (uint64_t)t->seed, NN_STREAM_SHUFFLE);
     nn_rng_seed(&dropout_base, (uint64_t)t->seed, NN_STREAM_DROPOUT);
-    nn_progress prog = {.out = opts->out, .tty = opts->tty, .quiet = opts->quiet,
+    nn_progress prog = {.out = opts->out, .tty = opts->tty, .quiet = quiet,
                         .epochs = t->epochs, .steps = steps};
+    step_sums ss = {.m = m, .t = t, .o = o, .b = &b, .n = 3 + (size_t)o->n + (size_t)t->n_metrics};
+    bool batch_stops = false; /* the same on every rank: the types, not their states */
+    for (int i = 0; d && i < t->n_callbacks; i++)
+        batch_stops |= t->callbacks[i].type->batch_end != NULL;
     double t_start = now();
     nn_interrupt_install();
     res->epochs_run = s.epoch;
@@ -602,7 +784,8 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             b.idx[i] = (uint32_t)i;
         if (opts->shuffle) {
             /* One stream per epoch: the order depends on (seed, epoch) only,
-             * so a resumed run sees the same batches. */
+             * so a resumed run sees the same batches, and so does every
+             * process of a data-parallel run. */
             nn_rng r = nn_rng_split(&shuffle_base, (uint64_t)epoch);
             nn_rng_shuffle_u32(&r, b.idx, train->n);
         }
@@ -617,13 +800,39 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             ctx.step = step;
             size_t start = (size_t)step * (size_t)batch;
             int rows = (int)(train->n - start < (size_t)batch ? train->n - start : (size_t)batch);
-            load_batch(&b, m, o, train, b.idx + start, rows, &(batch_pos){(uint64_t)t->seed, epoch});
+            /* this process's share of the batch */
+            int lo = (int)((long long)rows * me / ranks);
+            int hi = (int)((long long)rows * (me + 1) / ranks);
+            ss.rows = hi - lo;
             /* the same stream for every batch of the epoch: each dropout
              * call takes the next key, each sample its own mask */
             nn_rng drop = nn_rng_split(&dropout_base, (uint64_t)epoch);
             nn_batch_loss parts;
-            nn_pass pass = {.e = m->e, .rows = rows, .training = true, .rng = &drop, .ids = &b.ids};
-            double loss = nn_batch_gradients(m, o, b.ytp, &pass, &parts);
+            ss.parts = &parts;
+            double loss = 0.0;
+            if (ss.rows > 0) {
+                load_batch(&b, m, o, train, b.idx + start + lo, ss.rows,
+                           &(batch_pos){(uint64_t)t->seed, epoch});
+                nn_pass pass = {.e = m->e, .rows = ss.rows, .training = true, .rng = &drop,
+                                .ids = &b.ids};
+                if (dp)
+                    pass.rep = nn_dp_batch(dp, rows, fill_step_sums, &ss, ss.v, ss.n);
+                loss = nn_batch_gradients(m, o, b.ytp, &pass, &parts);
+                if (!dp)
+                    fill_step_sums(&ss, ss.v);
+                else if ((st = nn_dp_status(dp, err)))
+                    goto done;
+            } else {
+                /* nothing of this batch here: zero gradients, summed with
+                 * the others' */
+                memset(ss.v, 0, sizeof ss.v);
+                *sum_stop(&ss) = nn_interrupt_pending() || ctx.stop_training ? 1.0 : 0.0;
+                if ((st = nn_dp_empty_batch(dp, ss.v, ss.n, err)))
+                    goto done;
+                parts.weights = nn_model_weight_penalty(m, true);
+            }
+            if (dp) /* the whole batch's loss */
+                loss = ss.v[0] + ss.v[1] + parts.weights;
             if (!isfinite(loss)) {
                 bool have_last = access(last_path, F_OK) == 0;
                 st = nn_fail(err, NN_ERR_RUNTIME,
@@ -638,10 +847,11 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             nn_optimizer_step(&t->optimizer, m);
             s.loss_sum += loss * rows;
             for (int k = 0; k < o->n; k++)
-                s.head_sums[k] += parts.head[k] * rows;
-            add_metrics(m, t, o, &b, rows, s.sums);
+                s.head_sums[k] += sum_heads(&ss)[k] * rows;
+            for (int i = 0; i < t->n_metrics; i++)
+                s.sums[i] += sum_metrics(&ss)[i];
             s.seen += (size_t)rows;
-            bool show = opts->tty && !opts->quiet, hooks = callbacks_want_batch(t, &ctx);
+            bool show = opts->tty && !quiet, hooks = callbacks_want_batch(t, &ctx);
             if (show || hooks) {
                 running_logs(&running, t, &s);
                 if (show)
@@ -649,14 +859,29 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
                 if (hooks && (st = callbacks_batch_end(t, &ctx, &running, err)))
                     goto done;
             }
-            if (nn_interrupt_pending() && step + 1 < steps) {
-                /* Stop between batches with everything needed to go on. */
-                s.step = step + 1;
-                if (opts->tty && !opts->quiet)
-                    fputc('\n', opts->out);
-                if ((st = save_last(m, t, &s, opts, last_path, &first_done, err)))
+            /* a batch callback stopping training (on rank 0 alone, for
+             * one that runs commands) stops every rank after this batch */
+            if (batch_stops) {
+                double v = ctx.stop_training ? 1.0 : 0.0;
+                if ((st = nn_dist_max(d, &v, 1, err)))
                     goto done;
-                res->interrupted = nn_interrupt_pending();
+                ctx.stop_training = v > 0.0;
+            }
+            /* a signal here or on any other rank (summed with the batch) */
+            if (*sum_stop(&ss) > 0 && step + 1 < steps) {
+                /* Stop between batches with everything needed to go on:
+                 * every process stops at this batch and rank 0 writes the
+                 * checkpoint. */
+                s.step = step + 1;
+                if (opts->tty && !quiet)
+                    fputc('\n', opts->out);
+                res->interrupted = stop_signal(d, err);
+                if ((st = nn_dist_average_moving(d, m, err)))
+                    goto done;
+                if (root)
+                    st = save_last(m, t, &s, opts, last_path, &first_done, err);
+                if ((st = nn_dist_agree(d, st, err)))
+                    goto done;
                 snprintf(res->last_path, sizeof res->last_path, "%s", last_path);
                 st = nn_fail(err, NN_ERR_RUNTIME,
                              "interrupted at epoch %lld, batch %lld of %lld; saved %s (resume "
@@ -672,9 +897,14 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
         for (int i = 0; i < t->n_metrics; i++)
             nn_logs_set(&logs, t->metrics[i].name,
                         metric_value(&t->metrics[i], s.sums[i], s.seen));
+        /* the processes' moving statistics (per-rank BatchNormalization)
+         * averaged before validation reads them and checkpoints store them */
+        if ((st = nn_dist_average_moving(d, m, err)))
+            goto done;
         if (val && val->n) {
             nn_eval_result vr;
-            evaluate_batches(m, t, o, val, batch, &b, &vr, false);
+            if ((st = evaluate_batches(m, t, o, val, batch, &b, d, &vr, false, err)))
+                goto done;
             set_losses(&logs, t, "val_", vr.loss, vr.head_loss, 1);
             for (int i = 0; i < t->n_metrics; i++) {
                 char name[160];
@@ -690,29 +920,36 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
         res->epochs_run = epoch + 1;
         s.last = logs;
         loop.n_saves = 0;
-        if ((st = callbacks_epoch_end(t, &ctx, &logs, err)))
+        st = callbacks_epoch_end(t, &ctx, &logs, err);
+        /* every rank stops when one's callbacks say so (rank 0's alone run
+         * commands) and goes on with rank 0's learning rate */
+        if (!(st = nn_dist_agree(d, st, err)) && d &&
+            (st = agree_callbacks(d, &ctx, err)))
+            goto done;
+        if (st)
             goto done;
         /* The state as of the end of this epoch: resuming starts the next
          * (or, after early stopping, only writes the final model). */
         bool stop = ctx.stop_training;
         s.epoch = epoch + 1;
         s.stopped = stop;
-        for (int i = 0; i < loop.n_saves; i++)
-            if ((st = save_model(m, t, &s, opts, loop.saves[i].path, loop.saves[i].weights_only,
-                                 err)))
-                goto done;
-        if ((st = save_last(m, t, &s, opts, last_path, &first_done, err)))
+        for (int i = 0; root && !st && i < loop.n_saves; i++)
+            st = save_model(m, t, &s, opts, loop.saves[i].path, loop.saves[i].weights_only, err);
+        if (root && !st)
+            st = save_last(m, t, &s, opts, last_path, &first_done, err);
+        if ((st = nn_dist_agree(d, st, err)))
             goto done;
         s.epoch = epoch;
         if (stop) {
-            if (!opts->quiet)
+            if (!quiet)
                 fprintf(opts->out, "Epoch %lld: early stopping\n", epoch + 1);
             s.epoch = epoch + 1;
             break;
         }
-        if (nn_interrupt_pending()) {
+        int sig = d ? stop_signal(d, err) : nn_interrupt_pending();
+        if (sig) {
             s.epoch = epoch + 1;
-            res->interrupted = nn_interrupt_pending();
+            res->interrupted = sig;
             snprintf(res->last_path, sizeof res->last_path, "%s", last_path);
             st = nn_fail(err, NN_ERR_RUNTIME,
                          "interrupted after epoch %lld; saved %s (resume with --resume %s)",
@@ -729,13 +966,16 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
         goto done;
     res->seconds = now() - t_start;
     snprintf(res->model_path, sizeof res->model_path, "%s/model.h5", opts->run_dir);
-    st = save_model(m, t, &s, opts, res->model_path, false, err);
+    if (root)
+        st = save_model(m, t, &s, opts, res->model_path, false, err);
+    st = nn_dist_agree(d, st, err);
 done:
     nn_interrupt_uninstall();
     ctx.failed = true;
     nn_error ignored = {0}; /* the first error is the one to report */
     callbacks_train_end(t, &ctx, begun, &ignored);
     free(s.best_weights);
+    nn_dp_free(dp);
     batcher_free(&b, m->e);
     return st;
 }

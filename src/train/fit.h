@@ -7,6 +7,7 @@
 
 #include "data/dataset.h"
 #include "io/keras/h5file.h"
+#include "dist/dist.h"
 #include "model/model.h"
 #include "train/logs.h"
 #include "train/train_spec.h"
@@ -49,9 +50,12 @@ typedef struct nn_eval_result {
 
 /* Inference over a whole dataset in batches of `batch`. While Ctrl-C
  * handling is installed (nn_interrupt_install), a signal stops it after the
- * current batch: NN_ERR_RUNTIME, "interrupted". */
+ * current batch: NN_ERR_RUNTIME, "interrupted". dist (NULL: one process):
+ * the processes of an MPI job each take a share of d and all get the
+ * result. */
 nn_status nn_evaluate(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
-                      const nn_dataset *d, int batch, nn_eval_result *r, nn_error *err);
+                      const nn_dataset *d, int batch, nn_dist *dist, nn_eval_result *r,
+                      nn_error *err);
 
 /* Where a run stands, beyond weights and optimizer slots: everything an
  * exact resume needs (stored as JSON in every checkpoint). */
@@ -77,6 +81,10 @@ nn_status nn_fit_checkpoint_position(const nn_h5_model *f, const char *path, lon
 nn_status nn_fit_load_resume(const nn_h5_model *f, const char *path, nn_model *m,
                              nn_train_cfg *t, nn_fit_state *st, nn_error *err);
 void nn_fit_state_free(nn_fit_state *st);
+/* Data-parallel resume: rank 0 loaded the checkpoint (nn_fit_load_resume)
+ * into m, t and st; every other rank gets the same from it. */
+nn_status nn_fit_share_resume(nn_dist *d, nn_model *m, nn_train_cfg *t, nn_fit_state *st,
+                              nn_error *err);
 
 typedef struct nn_fit_opts {
     const char *run_dir;
@@ -93,6 +101,10 @@ typedef struct nn_fit_opts {
      * an error stops training. NULL: nothing. */
     nn_status (*first_checkpoint)(void *ctx, nn_error *err);
     void *ctx;
+    /* Data-parallel training (mpirun; NULL: one process): each process
+     * runs its share of every batch of train.batch_size samples and rank
+     * 0 alone prints and writes; every rank calls nn_fit. */
+    nn_dist *dist;
 } nn_fit_opts;
 
 typedef struct nn_fit_result {

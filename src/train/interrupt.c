@@ -7,13 +7,18 @@ static volatile sig_atomic_t pending;
 
 static void on_signal(int sig)
 {
-    if (pending) {
-        /* second signal: default action, now */
+    if (pending == sig) {
+        /* the same signal again (a second Ctrl-C): default action, now */
         signal(sig, SIG_DFL);
         raise(sig);
         return;
     }
-    pending = sig;
+    /* another signal after the first is the same request: Ctrl-C on
+     * mpirun reaches each rank from the terminal (SIGINT) and from mpirun
+     * (SIGTERM), and the rank must still stop at a batch boundary and
+     * save */
+    if (!pending)
+        pending = sig;
 }
 
 void nn_interrupt_install(void)

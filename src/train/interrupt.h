@@ -1,7 +1,9 @@
 /* Ctrl-C and SIGTERM during training: the first one asks the fit loop to
- * stop after the current batch (it then writes a resumable checkpoint); a
- * second one ends the process at once, which is safe because every file is
- * written to a temporary name and renamed. */
+ * stop after the current batch (it then writes a resumable checkpoint); the
+ * same signal again ends the process at once, which is safe because every
+ * file is written to a temporary name and renamed. (The other signal after
+ * the first changes nothing: under mpirun a Ctrl-C reaches each rank as
+ * SIGINT from the terminal and SIGTERM from mpirun.) */
 #ifndef NN_TRAIN_INTERRUPT_H
 #define NN_TRAIN_INTERRUPT_H
 

@@ -114,6 +114,20 @@ static nn_status parse_metrics(nn_spec_node *t, const nn_model *m, nn_train_cfg 
     return by_output ? nn_spec_check_unknown(node, err) : NN_OK;
 }
 
+/* train.distributed = { bucket_mb = 25; } */
+static nn_status parse_distributed(nn_spec_node *t, nn_train_cfg *c, nn_error *err)
+{
+    nn_spec_node *g;
+    nn_status st = nn_spec_group(t, "distributed", false, &g, err);
+    c->distributed.bucket_mb = 25.0;
+    if (st || !g)
+        return st;
+    if ((st = nn_spec_float(g, "bucket_mb", false, 25.0, 0.001, 4096.0, &c->distributed.bucket_mb,
+                            err)))
+        return st;
+    return nn_spec_check_unknown(g, err);
+}
+
 nn_status nn_spec_train(nn_spec_node *t, const nn_model *m, nn_train_cfg *c, nn_error *err)
 {
     static const char *const engines[] = {"cpu", "gpu", NULL};
@@ -135,7 +149,7 @@ nn_status nn_spec_train(nn_spec_node *t, const nn_model *m, nn_train_cfg *c, nn_
     if (strlen(init_from) >= sizeof c->init_from)
         return nn_spec_fail(t, "init_from", err, NN_ERR_USAGE, "path too long");
     snprintf(c->init_from, sizeof c->init_from, "%s", init_from);
-    if ((st = nn_spec_callbacks(t, c, err)))
+    if ((st = nn_spec_callbacks(t, c, err)) || (st = parse_distributed(t, c, err)))
         return st;
     return nn_spec_check_unknown(t, err);
 }

@@ -10,6 +10,13 @@
 #include "train/metrics.h"
 #include "train/optimizers.h"
 
+/* Data-parallel training (mpirun): gradients are summed over the
+ * processes in buckets of about bucket_mb megabytes, each started as soon
+ * as backward has finished its layers (PyTorch DDP's bucket_cap_mb). */
+typedef struct nn_distributed_cfg {
+    double bucket_mb;
+} nn_distributed_cfg;
+
 typedef struct nn_train_cfg {
     const nn_loss_info *loss; /* the first output's (the only one's) */
     /* One loss and one weight per model output, in model order: train.loss
@@ -33,6 +40,7 @@ typedef struct nn_train_cfg {
     /* train.callbacks, in the spec's order (callback.h) */
     nn_callback callbacks[NN_MAX_CALLBACKS];
     int n_callbacks;
+    nn_distributed_cfg distributed;
     /* init_from: a model file whose weights, by layer name, start training
      * (layers it lacks, or holds with other shapes, keep their fresh
      * draws); "" for none. As written: resolved against the current

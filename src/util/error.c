@@ -55,3 +55,9 @@ char *nn_strdup(const char *s, nn_error *err)
         memcpy(p, s, n);
     return p;
 }
+
+static int quiet_process;
+
+void nn_set_quiet(int quiet) { quiet_process = quiet; }
+
+int nn_is_quiet(void) { return quiet_process; }

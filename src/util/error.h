@@ -25,6 +25,12 @@ nn_status nn_fail(nn_error *err, nn_status code, const char *fmt, ...)
 nn_status nn_error_prefix(nn_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Ranks other than 0 of an MPI job stay quiet: rank 0 prints errors,
+ * warnings and notes for the whole job (other ranks' errors reach it
+ * through nn_dist_agree). */
+void nn_set_quiet(int quiet);
+int nn_is_quiet(void);
+
 /* Allocation helpers that report failure through err instead of aborting. */
 void *nn_malloc(size_t bytes, nn_error *err);
 void *nn_calloc(size_t count, size_t size, nn_error *err);

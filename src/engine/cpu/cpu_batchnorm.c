@@ -57,14 +57,41 @@ static int channel_sums(nn_engine *e, const float *a, const float *b, int rows, 
     return threads;
 }
 
+/* The statistics of the whole batch over every process: the mean from
+ * the summed channel sums, then the variance from the sums of squares
+ * about that mean (two passes: as stable as one process's shifted sums). */
+static void synced_stats(nn_engine *e, const float *x, int rows, int cols, const nn_sum_hook *sync,
+                         float *mu, float *va)
+{
+    double s1[cols + 1], s2[2 * cols];
+    channel_sums(e, x, NULL, rows, cols, NULL, s1, s2);
+    s1[cols] = rows;
+    sync->sum(sync->ctx, s1, (size_t)cols + 1);
+    const double total = s1[cols];
+    float shift[cols];
+    for (int c = 0; c < cols; c++)
+        shift[c] = total > 0 ? (float)(s1[c] / total) : 0.0f;
+    channel_sums(e, x, NULL, rows, cols, shift, s2, s2 + cols);
+    sync->sum(sync->ctx, s2, 2 * (size_t)cols);
+    for (int c = 0; c < cols; c++) {
+        double m = total > 0 ? s2[c] / total : 0.0;
+        double v = total > 0 ? s2[cols + c] / total - m * m : 0.0;
+        mu[c] = (float)(m + shift[c]);
+        va[c] = (float)(v > 0.0 ? v : 0.0);
+    }
+}
+
 void nn_cpu_batchnorm_forward(nn_engine *e, bool training, const nn_tensor *xt, int rows,
                               int cols, const nn_tensor *gamma, const nn_tensor *beta,
-                              nn_tensor *mean, nn_tensor *var, float eps, nn_tensor *yt)
+                              nn_tensor *mean, nn_tensor *var, float eps, nn_tensor *yt,
+                              const nn_sum_hook *sync)
 {
     const float *x = xt->data;
     float *y = yt->data, *mu = mean->data, *va = var->data;
     float scale[cols], shift[cols];
-    if (training) {
+    if (training && sync) {
+        synced_stats(e, x, rows, cols, sync, mu, va);
+    } else if (training) {
         double s1[cols], s2[cols];
         /* shifted by the first row for a stable variance */
         float first[cols];
@@ -95,13 +122,35 @@ void nn_cpu_batchnorm_forward(nn_engine *e, bool training, const nn_tensor *xt, 
 void nn_cpu_batchnorm_backward(nn_engine *e, const nn_tensor *xt, const nn_tensor *dyt, int rows,
                                int cols, const nn_tensor *gamma, const nn_tensor *mean,
                                const nn_tensor *var, float eps, nn_tensor *dxt, nn_tensor *dgamma,
-                               nn_tensor *dbeta)
+                               nn_tensor *dbeta, const nn_sum_hook *sync)
 {
     const float *x = xt->data, *dy = dyt->data, *mu = mean->data, *va = var->data;
     float *dx = dxt ? dxt->data : NULL;
     double sum_dy[cols], sum_dy_xc[cols];
     /* sum(dy) and sum(dy * (x - mean)) per channel */
     channel_sums(e, x, dy, rows, cols, mu, sum_dy, sum_dy_xc);
+    for (int c = 0; c < cols; c++) {
+        double inv = 1.0 / sqrt((double)va[c] + eps);
+        if (dgamma)
+            dgamma->data[c] = (float)(sum_dy_xc[c] * inv);
+        if (dbeta)
+            dbeta->data[c] = (float)sum_dy[c];
+    }
+    if (!dx)
+        return;
+    double n = rows;
+    if (sync) {
+        /* dx needs the sums over the whole batch; the parameter
+         * gradients above stay this process's share */
+        double all[2 * cols + 1];
+        memcpy(all, sum_dy, sizeof sum_dy);
+        memcpy(all + cols, sum_dy_xc, sizeof sum_dy_xc);
+        all[2 * cols] = rows;
+        sync->sum(sync->ctx, all, 2 * (size_t)cols + 1);
+        memcpy(sum_dy, all, sizeof sum_dy);
+        memcpy(sum_dy_xc, all + cols, sizeof sum_dy_xc);
+        n = all[2 * cols];
+    }
     float k1[cols], k2[cols], k3[cols];
     for (int c = 0; c < cols; c++) {
         double inv = 1.0 / sqrt((double)va[c] + eps);
@@ -110,15 +159,9 @@ void nn_cpu_batchnorm_backward(nn_engine *e, const nn_tensor *xt, const nn_tenso
         double dxhat_xhat = g * sum_dy_xc[c] * inv;       /* sum(dxhat * xhat) */
         /* dx = g*inv*dy - inv/N * (sum(dxhat) + xhat * sum(dxhat*xhat)) */
         k1[c] = (float)(g * inv);
-        k2[c] = (float)(inv / rows * dxhat_sum);
-        k3[c] = (float)(inv * inv / rows * dxhat_xhat);
-        if (dgamma)
-            dgamma->data[c] = (float)(sum_dy_xc[c] * inv);
-        if (dbeta)
-            dbeta->data[c] = (float)sum_dy[c];
+        k2[c] = (float)(inv / n * dxhat_sum);
+        k3[c] = (float)(inv * inv / n * dxhat_xhat);
     }
-    if (!dx)
-        return;
 #pragma omp parallel for num_threads(e->threads) schedule(static) \
     if ((size_t)rows * cols > NN_CPU_PAR_MIN)
     for (int r = 0; r < rows; r++) {

@@ -90,11 +90,12 @@ double nn_cpu_regularize(nn_engine *e, const nn_tensor *w, float l1, float l2, n
 double nn_cpu_sum_squares(nn_engine *e, const nn_tensor *x, size_t n);
 void nn_cpu_batchnorm_forward(nn_engine *e, bool training, const nn_tensor *x, int rows,
                               int cols, const nn_tensor *gamma, const nn_tensor *beta,
-                              nn_tensor *mean, nn_tensor *var, float eps, nn_tensor *y);
+                              nn_tensor *mean, nn_tensor *var, float eps, nn_tensor *y,
+                              const nn_sum_hook *sync);
 void nn_cpu_batchnorm_backward(nn_engine *e, const nn_tensor *x, const nn_tensor *dy, int rows,
                                int cols, const nn_tensor *gamma, const nn_tensor *mean,
                                const nn_tensor *var, float eps, nn_tensor *dx, nn_tensor *dgamma,
-                               nn_tensor *dbeta);
+                               nn_tensor *dbeta, const nn_sum_hook *sync);
 void nn_cpu_depthwise_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
                               const nn_tensor *k, nn_tensor *y);
 void nn_cpu_depthwise_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,

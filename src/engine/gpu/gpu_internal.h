@@ -122,11 +122,12 @@ double nn_gpu_sum_squares(nn_engine *e, const nn_tensor *x, size_t n);
 /* gpu_batchnorm.cu */
 void nn_gpu_batchnorm_forward(nn_engine *e, bool training, const nn_tensor *x, int rows,
                               int cols, const nn_tensor *gamma, const nn_tensor *beta,
-                              nn_tensor *mean, nn_tensor *var, float eps, nn_tensor *y);
+                              nn_tensor *mean, nn_tensor *var, float eps, nn_tensor *y,
+                              const nn_sum_hook *sync);
 void nn_gpu_batchnorm_backward(nn_engine *e, const nn_tensor *x, const nn_tensor *dy, int rows,
                                int cols, const nn_tensor *gamma, const nn_tensor *mean,
                                const nn_tensor *var, float eps, nn_tensor *dx, nn_tensor *dgamma,
-                               nn_tensor *dbeta);
+                               nn_tensor *dbeta, const nn_sum_hook *sync);
 /* gpu_conv.c (cuDNN) and gpu_conv_kernels.cu (its padding copies) */
 size_t nn_gpu_conv_workspace(nn_engine *e, const nn_conv_geom *g);
 void nn_gpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,

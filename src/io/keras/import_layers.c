@@ -283,11 +283,15 @@ static nn_status conv_batchnorm(const kx_layer *L, kx_text *t, kx_shapes *s)
                           "the last axis only",
                        a);
     double momentum, epsilon;
-    bool center, scale;
+    bool center, scale, sync;
+    /* synchronized=True (Keras 3, tf.keras 2.12+) or tf.keras's
+     * experimental SyncBatchNormalization class */
     if ((st = kx_want_float(L, "momentum", NULL, 0.99, &momentum)) ||
         (st = kx_want_float(L, "epsilon", NULL, 1e-3, &epsilon)) ||
         (st = kx_want_bool(L, "center", NULL, true, &center)) ||
-        (st = kx_want_bool(L, "scale", NULL, true, &scale)))
+        (st = kx_want_bool(L, "scale", NULL, true, &scale)) ||
+        (st = kx_want_bool(L, "synchronized", NULL, !strcmp(L->cls, "SyncBatchNormalization"),
+                           &sync)))
         return st;
     if (momentum < 0.0 || momentum > 1.0 || epsilon < 0.0 || epsilon > 1.0)
         return kx_fail(L, "momentum and epsilon must lie in [0, 1]");
@@ -297,6 +301,8 @@ static nn_status conv_batchnorm(const kx_layer *L, kx_text *t, kx_shapes *s)
     kx_key_float(t, "epsilon", epsilon);
     kx_key_bool(t, "center", center);
     kx_key_bool(t, "scale", scale);
+    if (sync)
+        kx_key_bool(t, "sync", true);
     kx_write_init(L, t, "beta_initializer", "beta_init");
     kx_write_init(L, t, "gamma_initializer", "gamma_init");
     kx_write_init(L, t, "moving_mean_initializer", NULL);
@@ -589,6 +595,7 @@ static const struct {
     {"GlobalAvgPool1D", conv_pool},
     {"GlobalAvgPool2D", conv_pool},
     {"BatchNormalization", conv_batchnorm},
+    {"SyncBatchNormalization", conv_batchnorm},
     {"Add", conv_merge},
     {"Subtract", conv_merge},
     {"Multiply", conv_merge},

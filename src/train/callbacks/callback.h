@@ -61,6 +61,12 @@ typedef struct nn_callback_type {
     json_t *(*save_state)(const nn_callback *cb);
     void (*load_state)(nn_callback *cb, const json_t *state);
     const void *plugin; /* the plugin's row (plugin types), else NULL */
+    /* Data-parallel training (mpirun): true for callbacks that only write
+     * files or run commands (history, TensorBoard, exec): they run on rank
+     * 0 alone. The others run on every rank with the same logs, and take
+     * the same decisions (a stop any rank asks for ends every rank's
+     * training; rank 0's learning rate is every rank's). */
+    bool root_only;
 } nn_callback_type;
 
 struct nn_callback {
@@ -85,6 +91,7 @@ struct nn_fit_ctx {
     bool resumed;            /* continuing a checkpoint */
     bool stop_training;      /* set by a callback: training ends after this epoch */
     bool failed;             /* train_end after an error or an interruption */
+    bool root;               /* rank 0 of a data-parallel run, or the only process */
     nn_fit_loop *loop;       /* the fit loop's own */
 };
 

@@ -265,6 +265,7 @@ static const nn_doc_key exec_keys[] = {
 };
 
 const nn_callback_type nn_callback_exec = {
+    .root_only = true,
     .name = "exec",
     .doc = "runs a shell command with the logs (no plugin to compile)",
     .keys = exec_keys,

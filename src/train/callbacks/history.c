@@ -199,6 +199,7 @@ static const nn_doc_key hist_keys[] = {
 };
 
 const nn_callback_type nn_callback_history = {
+    .root_only = true,
     .name = "history",
     .keras_class = "CSVLogger",
     .doc = "writes each epoch's logged values, learning rate and time to a CSV file (on by "

@@ -241,6 +241,7 @@ static const nn_doc_key tb_keys[] = {
 };
 
 const nn_callback_type nn_callback_tensorboard = {
+    .root_only = true,
     .name = "tensorboard",
     .keras_class = "TensorBoard",
     .doc = "writes TensorBoard event files (scalars, weight histograms)",
