@@ -344,6 +344,12 @@ static void test_dropout(void **state)
 }
 
 /* values on a grid of 0.25 steps: equal values (ties) are common */
+/* a data-parallel sum over one process: nothing to add */
+static void no_sum(void *ctx, double *v, size_t n)
+{
+    (void)ctx, (void)v, (void)n;
+}
+
 static pair pair_grid(size_t n)
 {
     float *v = rnd(n, -2, 2);
@@ -826,9 +832,9 @@ static void bn_case(int rows, int cols, bool affine)
          bt = pair_rnd(cols, -1, 1), mu = pair_new(cols, NULL), var = pair_new(cols, NULL);
     free(xv);
     C->ops->batchnorm_forward(C, true, &x.c, rows, cols, affine ? &gm.c : NULL,
-                              affine ? &bt.c : NULL, &mu.c, &var.c, 1e-3f, &y.c);
+                              affine ? &bt.c : NULL, &mu.c, &var.c, 1e-3f, &y.c, NULL);
     G->ops->batchnorm_forward(G, true, &x.g, rows, cols, affine ? &gm.g : NULL,
-                              affine ? &bt.g : NULL, &mu.g, &var.g, 1e-3f, &y.g);
+                              affine ? &bt.g : NULL, &mu.g, &var.g, 1e-3f, &y.g, NULL);
     char what[80];
     snprintf(what, sizeof what, "batchnorm %dx%d batch mean", rows, cols);
     expect_close(what, &mu, 1e-6);
@@ -839,9 +845,9 @@ static void bn_case(int rows, int cols, bool affine)
     pair dy = pair_rnd(n, -1, 1), dx = pair_new(n, NULL), dg = pair_new(cols, NULL),
          db = pair_new(cols, NULL);
     C->ops->batchnorm_backward(C, &x.c, &dy.c, rows, cols, affine ? &gm.c : NULL, &mu.c, &var.c,
-                               1e-3f, &dx.c, affine ? &dg.c : NULL, affine ? &db.c : NULL);
+                               1e-3f, &dx.c, affine ? &dg.c : NULL, affine ? &db.c : NULL, NULL);
     G->ops->batchnorm_backward(G, &x.g, &dy.g, rows, cols, affine ? &gm.g : NULL, &mu.g, &var.g,
-                               1e-3f, &dx.g, affine ? &dg.g : NULL, affine ? &db.g : NULL);
+                               1e-3f, &dx.g, affine ? &dg.g : NULL, affine ? &db.g : NULL, NULL);
     snprintf(what, sizeof what, "batchnorm %dx%d input gradient", rows, cols);
     expect_close(what, &dx, RTOL);
     if (affine) {
@@ -850,15 +856,31 @@ static void bn_case(int rows, int cols, bool affine)
     }
     /* parameter gradients alone (a frozen input), then inference */
     C->ops->batchnorm_backward(C, &x.c, &dy.c, rows, cols, &gm.c, &mu.c, &var.c, 1e-3f, NULL,
-                               &dg.c, &db.c);
+                               &dg.c, &db.c, NULL);
     G->ops->batchnorm_backward(G, &x.g, &dy.g, rows, cols, &gm.g, &mu.g, &var.g, 1e-3f, NULL,
-                               &dg.g, &db.g);
+                               &dg.g, &db.g, NULL);
     expect_close("batchnorm gamma gradient without dx", &dg, RTOL);
     C->ops->batchnorm_forward(C, false, &x.c, rows, cols, &gm.c, &bt.c, &mu.c, &var.c, 1e-3f,
-                              &y.c);
+                              &y.c, NULL);
     G->ops->batchnorm_forward(G, false, &x.g, rows, cols, &gm.g, &bt.g, &mu.g, &var.g, 1e-3f,
-                              &y.g);
+                              &y.g, NULL);
     expect_close("batchnorm inference output", &y, RTOL);
+    /* SyncBatchNormalization's path (one process: the sums stay as they
+     * are), on both engines */
+    nn_sum_hook one = {.sum = no_sum, .ctx = NULL};
+    C->ops->batchnorm_forward(C, true, &x.c, rows, cols, &gm.c, &bt.c, &mu.c, &var.c, 1e-3f,
+                              &y.c, &one);
+    G->ops->batchnorm_forward(G, true, &x.g, rows, cols, &gm.g, &bt.g, &mu.g, &var.g, 1e-3f,
+                              &y.g, &one);
+    expect_close("synchronized batchnorm mean", &mu, 1e-6);
+    expect_close("synchronized batchnorm variance", &var, 1e-5);
+    expect_close("synchronized batchnorm output", &y, RTOL);
+    C->ops->batchnorm_backward(C, &x.c, &dy.c, rows, cols, &gm.c, &mu.c, &var.c, 1e-3f, &dx.c,
+                               &dg.c, &db.c, &one);
+    G->ops->batchnorm_backward(G, &x.g, &dy.g, rows, cols, &gm.g, &mu.g, &var.g, 1e-3f, &dx.g,
+                               &dg.g, &db.g, &one);
+    expect_close("synchronized batchnorm input gradient", &dx, RTOL);
+    expect_close("synchronized batchnorm gamma gradient", &dg, RTOL);
     pair_free(&x), pair_free(&y), pair_free(&gm), pair_free(&bt), pair_free(&mu);
     pair_free(&var), pair_free(&dy), pair_free(&dx), pair_free(&dg), pair_free(&db);
 }
