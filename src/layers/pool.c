@@ -9,6 +9,7 @@ typedef struct {
     nn_window win;
     nn_pool_kind kind;
     bool global;
+    bool keepdims; /* global: (1, 1, C) (or (1, C)) instead of (C): same values */
 } pool_cfg;
 
 static nn_status pool_parse(nn_node *n, nn_spec_node *s, int rank, nn_pool_kind kind,
@@ -22,9 +23,9 @@ static nn_status pool_parse(nn_node *n, nn_spec_node *s, int rank, nn_pool_kind 
     c->kind = kind;
     c->global = global;
     c->win.d[0] = c->win.d[1] = 1;
-    if (global)
-        return NN_OK;
     nn_status st;
+    if (global)
+        return nn_spec_bool(s, "keepdims", false, false, &c->keepdims, err);
     if ((st = nn_spec_window_ints(s, "pool_size", false, 2, rank, c->win.k, err)))
         return st;
     /* strides default to the pool size, as Keras */
@@ -81,8 +82,10 @@ static nn_status pool_infer(nn_node *n, nn_error *err)
         return nn_node_fail(n, err, "pool_size %dx%d is larger than its %dx%d input", g.kh, g.kw,
                             g.h, g.w);
     if (c->global) {
-        n->ndim = 1;
-        n->shape[0] = g.c;
+        n->ndim = c->keepdims ? rank + 1 : 1;
+        for (int i = 0; i < n->ndim; i++)
+            n->shape[i] = 1;
+        n->shape[n->ndim - 1] = g.c;
     } else if (rank == 1) {
         n->ndim = 2;
         n->shape[0] = g.ow;
@@ -121,7 +124,7 @@ static nn_status pool_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
     nn_keras_config_common(n, cfg);
     if (c->global) {
         json_object_set_new(cfg, "data_format", json_string("channels_last"));
-        json_object_set_new(cfg, "keepdims", json_false());
+        json_object_set_new(cfg, "keepdims", json_boolean(c->keepdims));
         return NN_OK;
     }
     nn_window_keras_config(&c->win, "pool_size", false, cfg);

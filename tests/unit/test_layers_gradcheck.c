@@ -307,6 +307,18 @@ static void test_depthwise_gradients(void **state)
                     3, 4, true);
 }
 
+/* ZeroPadding2D (each side its own amount) and ReLU with a cap (ReLU6):
+ * the cap sits inside the inputs' range so both kinks are crossed. */
+static void test_padding_relu_gradients(void **state)
+{
+    (void)state;
+    gradcheck_layer("3, 4, 2", "type = \"zero_padding2d\"; padding = [1, 2, 0, 3];", 3, 3, true);
+    gradcheck_layer("3, 4, 2", "type = \"zero_padding2d\";", 2, 3, true);
+    gradcheck_layer("3, 4, 2", "type = \"zero_padding2d\"; padding = [2, 1];", 3, 4, true);
+    gradcheck_layer("3, 4, 2", "type = \"relu\"; max_value = 0.5;", 3, 3, true);
+    gradcheck_layer("6", "type = \"relu\"; max_value = 6.0;", 3, 3, true);
+}
+
 /* input [4] -> one dense branch per shape in `shapes` (named a, b, c, ...;
  * units = the shape's size, a random trainable kernel and bias), each
  * reshaped to its shape -> merge(inputs), inputs naming branches (one may be
@@ -433,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_batchnorm_inference_gradients),
         cmocka_unit_test(test_depthwise_gradients),
         cmocka_unit_test(test_merge_gradients),
+        cmocka_unit_test(test_padding_relu_gradients),
         cmocka_unit_test(test_concat_gradients),
         cmocka_unit_test(test_recurrent_gradients),
     };

@@ -55,9 +55,16 @@ static nn_status conv_activation(const kx_layer *L, kx_text *t, kx_shapes *s)
     return kx_write_activation(L, t, "activation", NULL);
 }
 
+/* Layer rows that read their own Keras configs (layers/<type>.c). */
+nn_status nn_keras_import_relu(const kx_layer *L, kx_text *t, kx_shapes *s);
+nn_status nn_keras_import_zero_padding2d(const kx_layer *L, kx_text *t, kx_shapes *s);
+
 /* The activation layers: LeakyReLU, ReLU, ELU, Softmax. */
 static nn_status conv_act_layer(const kx_layer *L, kx_text *t, kx_shapes *s)
 {
+    /* a ReLU with a cap is a layer of its own (layers/relu.c) */
+    if (!strcmp(L->cls, "ReLU") && kx_get(L, "max_value", NULL))
+        return nn_keras_import_relu(L, t, s);
     nn_status st = kx_one_input(L, s, 0);
     if (st)
         return st;
@@ -83,8 +90,7 @@ static nn_status conv_act_layer(const kx_layer *L, kx_text *t, kx_shapes *s)
         kx_key_str(t, "activation", "softmax");
     } else { /* ReLU */
         double slope, threshold;
-        if ((st = kx_refuse(L, "max_value", NULL, "a capped ReLU")) ||
-            (st = kx_want_float(L, "negative_slope", NULL, 0.0, &slope)) ||
+        if ((st = kx_want_float(L, "negative_slope", NULL, 0.0, &slope)) ||
             (st = kx_want_float(L, "threshold", NULL, 0.0, &threshold)))
             return st;
         if (threshold != 0.0)
@@ -248,8 +254,13 @@ static nn_status conv_pool(const kx_layer *L, kx_text *t, kx_shapes *s)
     kx_printf(t, "type = \"%s%s_pooling%dd\";", global ? "global_" : "", avg ? "average" : "max",
               rank);
     if (global) {
-        s->rank = 1;
-        return kx_refuse(L, "keepdims", NULL, NULL);
+        bool keep;
+        if ((st = kx_want_bool(L, "keepdims", NULL, false, &keep)))
+            return st;
+        s->rank = keep ? rank + 1 : 1;
+        if (keep)
+            kx_key_bool(t, "keepdims", true);
+        return NN_OK;
     }
     long long k[2], str[2];
     if ((st = kx_want_window(L, "pool_size", rank == 1 ? "pool_length" : NULL, rank, 2, k)) ||
@@ -610,6 +621,7 @@ static const struct {
     {"Bidirectional", conv_bidirectional},
     {"TimeDistributed", conv_time_distributed},
     {"Embedding", conv_embedding},
+    {"ZeroPadding2D", nn_keras_import_zero_padding2d},
 };
 
 nn_status kx_layer_body(const kx_layer *L, const int *in_rank, int n_in, kx_text *t, int *rank)
@@ -648,6 +660,6 @@ nn_status kx_layer_body(const kx_layer *L, const int *in_rank, int n_in, kx_text
                       "AveragePooling1D/2D, GlobalMaxPooling1D/2D, GlobalAveragePooling1D/2D, "
                       "BatchNormalization, Add, Subtract, Multiply, Average, Maximum, Minimum, "
                       "Concatenate, SimpleRNN, LSTM, GRU, Bidirectional, "
-                      "TimeDistributed(Dense), Embedding",
+                      "TimeDistributed(Dense), Embedding, ZeroPadding2D",
                    L->cls);
 }

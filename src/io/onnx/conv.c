@@ -196,7 +196,7 @@ nn_status onnx_map_global_pool(onnx_layer *L, nn_error *err)
     onnx_node_input(&nd, L->in[0]);
     onnx_node_output(&nd, L->out);
     onnx_attr_ints(&nd, "axes", axes, rank);
-    onnx_attr_int(&nd, "keepdims", 0);
+    onnx_attr_int(&nd, "keepdims", onnx_cfg_bool(L->cfg, "keepdims", false));
     onnx_node_end(&nd);
     return NN_OK;
 }

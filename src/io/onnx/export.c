@@ -11,6 +11,10 @@
 
 /* ---- the driver ---- */
 
+/* Mappings that live with their layer rows (layers/<type>.c). */
+nn_status onnx_map_relu(onnx_layer *L, nn_error *err);
+nn_status onnx_map_zero_padding2d(onnx_layer *L, nn_error *err);
+
 static const struct {
     const char *keras_class;
     nn_status (*map)(onnx_layer *L, nn_error *err);
@@ -46,6 +50,8 @@ static const struct {
     {"LSTM", onnx_map_rnn},
     {"GRU", onnx_map_rnn},
     {"Bidirectional", onnx_map_bidirectional},
+    {"ReLU", onnx_map_relu},
+    {"ZeroPadding2D", onnx_map_zero_padding2d},
 };
 #define N_MAPPINGS ((int)(sizeof mappings / sizeof mappings[0]))
 
