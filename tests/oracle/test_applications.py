@@ -80,6 +80,12 @@ NOT_YET = {
     "ConvNeXtTiny": "LayerNormalization, LayerScale, grouped Conv2D, Dense on 4-D",
     "ConvNeXtSmall": "LayerNormalization, LayerScale, grouped Conv2D, Dense on 4-D",
 }
+# tf-keras files nnctl cannot load yet although the Keras 3 ones load
+NOT_YET_TF = {
+    "DenseNet121": "layer names with '/' (conv1/conv)",
+    "DenseNet169": "layer names with '/' (conv1/conv)",
+    "DenseNet201": "layer names with '/' (conv1/conv)",
+}
 FULL = [
     ("VGG19", 32, {}), ("ResNet101", 32, {}), ("ResNet152", 32, {}),
     ("ResNet101V2", 32, {}), ("ResNet152V2", 32, {}), ("DenseNet169", 32, {}),
@@ -253,6 +259,10 @@ def main():
             path = os.path.join(cache, "%s-%s" % (which, name))
             tag = "%s %s %dx%d%s" % ("Keras 3" if which == "keras3" else "tf-keras", name, side,
                                      side, "".join(" %s=%s" % kv for kv in kw.items()))
+            if which == "tfkeras" and name in NOT_YET_TF and not args.all:
+                skipped += 1
+                print("---- skipped: %s (nnctl lacks %s)" % (tag, NOT_YET_TF[name]))
+                continue
             if os.path.exists(path + ".absent"):
                 print("---- %s: not in this Keras (%s)" % (tag, open(path + ".absent").read()[:200]))
                 continue
