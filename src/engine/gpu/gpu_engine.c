@@ -249,6 +249,7 @@ static void gpu_destroy(nn_engine *e)
     if (g) {
         if (g->stream)
             cudaStreamSynchronize(g->stream);
+        nn_gpu_comm_free(e);
         nn_gpu_conv_cache_free(e);
         for (int i = 0; i < NN_GPU_SCRATCH_SLOTS; i++)
             cudaFree(g->scratch[i]);
@@ -319,6 +320,10 @@ static const nn_engine_ops gpu_ops = {
     .gru_reset_backward = nn_gpu_gru_reset_backward,
     .embedding_forward = nn_gpu_embedding_forward,
     .embedding_backward = nn_gpu_embedding_backward,
+    .comm_init = nn_gpu_comm_init,
+    .comm_sum_start = nn_gpu_comm_sum_start,
+    .comm_wait = nn_gpu_comm_wait,
+    .sync = nn_gpu_sync,
     .destroy = gpu_destroy,
 };
 

@@ -77,6 +77,13 @@ static inline unsigned nn_gpu_blocks(size_t n)
 }
 
 /* The operations, by file. */
+/* gpu_comm.c: data-parallel sums on the device (NCCL, loaded when asked) */
+nn_status nn_gpu_comm_init(nn_engine *e, int rank, int size, nn_bcast_fn bcast, void *ctx,
+                           char *desc, size_t desc_len, nn_error *err);
+nn_status nn_gpu_comm_sum_start(nn_engine *e, nn_tensor *t, size_t n, nn_error *err);
+nn_status nn_gpu_comm_wait(nn_engine *e, nn_error *err);
+void nn_gpu_comm_free(nn_engine *e);
+void nn_gpu_sync(nn_engine *e);
 /* gpu_elementwise.cu */
 void nn_gpu_fill(nn_engine *e, nn_tensor *t, float value, size_t n);
 void nn_gpu_add_bias(nn_engine *e, nn_tensor *Y, const nn_tensor *b, int rows, int cols);
