@@ -23,7 +23,7 @@ static const struct {
     {"metric", 0, F_STRING},   {"width", 0, F_INT},        {"height", 0, F_INT},
     {"jobs", 'j', F_INT},      {"layer", 0, F_STRING},     {"device", 0, F_STRING},
     {"threshold", 0, F_STRING}, {"labels", 0, F_STRING},   {"input", 0, F_LIST},
-    {"overwrite", 0, F_BOOL},
+    {"overwrite", 0, F_BOOL},  {"weights", 0, F_BOOL},
 };
 #define N_FLAGS ((int)(sizeof flags / sizeof flags[0]))
 
@@ -113,6 +113,7 @@ static void set_bool(nn_args *a, const char *name)
     else if (!strcmp(name, "csv")) a->csv = true;
     else if (!strcmp(name, "markdown")) a->markdown = true;
     else if (!strcmp(name, "overwrite")) a->overwrite = true;
+    else if (!strcmp(name, "weights")) a->weights = true;
 }
 
 static nn_status unknown(const nn_args *a, const char *arg, const char *allowed, nn_error *err)

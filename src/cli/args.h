@@ -22,6 +22,7 @@ typedef struct nn_args {
     long long threads, top_k, batch_size, width, height, jobs;
     bool threads_given; /* --threads N; 0 means every core, as train.threads = 0 */
     bool json, quiet, help, resize, crop, invert, resume, csv, markdown, overwrite;
+    bool weights; /* summary --weights */
 } nn_args;
 
 /* allowed: space-separated long flag names without dashes, e.g.

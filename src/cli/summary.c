@@ -1,5 +1,8 @@
 /* nnctl summary SPEC|MODEL */
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -17,7 +20,14 @@ static const char help[] =
     "\n"
     "options:\n"
     "  -s, --set KEY=VALUE   override a spec key (repeatable)\n"
-    "      --spec FILE       with a model file: use this spec instead of the stored one\n";
+    "      --spec FILE       with a model file: use this spec instead of the stored one\n"
+    "      --weights         (a model file) per layer: the weights with |w| > the\n"
+    "                        threshold and their share of the layer's parameters,\n"
+    "                        then the totals (the complexity an L1 penalty lowers)\n"
+    "      --threshold T     for --weights: count |w| > T (default 0: nonzero)\n"
+    "      --json            for --weights: one JSON object: threshold, params,\n"
+    "                        nonzero, share and layers [{name, type, params,\n"
+    "                        nonzero, share}]\n";
 
 /* A model file by its HDF5 signature or its name (then the loader says
  * what is wrong with it); anything else is read as a spec. */
@@ -38,11 +48,49 @@ static bool is_hdf5(const char *path)
     return ok;
 }
 
+/* --weights: the nonzero table, or its JSON. */
+static nn_status weights_summary(const nn_model *m, double threshold, bool json, nn_error *err)
+{
+    size_t *per = calloc((size_t)m->n_nodes, sizeof *per), nonzero, params;
+    if (!per)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    nn_status st = nn_model_nonzero(m, threshold, per, &nonzero, &params, err);
+    if (!st && !json)
+        nn_model_weights_summary(m, per, threshold, stdout);
+    if (!st && json) {
+        json_t *layers = json_array();
+        for (int i = 0; i < m->n_nodes; i++) {
+            const nn_node *n = m->nodes[i];
+            size_t p = 0;
+            for (int k = 0; k < n->n_params; k++)
+                p += n->params[k].size;
+            if (!p)
+                continue;
+            json_array_append_new(layers, json_pack("{s:s, s:s, s:I, s:I, s:f}", "name", n->name,
+                                                    "type", n->type->keras_class, "params",
+                                                    (json_int_t)p, "nonzero", (json_int_t)per[i],
+                                                    "share", (double)per[i] / (double)p));
+        }
+        json_t *j = json_pack("{s:f, s:I, s:I, s:f, s:o}", "threshold", threshold, "params",
+                              (json_int_t)params, "nonzero", (json_int_t)nonzero, "share",
+                              params ? (double)nonzero / (double)params : 0.0, "layers", layers);
+        char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) : NULL;
+        if (text)
+            puts(text);
+        else
+            st = nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+        free(text);
+        json_decref(j);
+    }
+    free(per);
+    return st;
+}
+
 int nn_cmd_summary(int argc, char **argv)
 {
     nn_args a;
     nn_error err = {0};
-    if (nn_args_parse(argc, argv, "summary", "set spec", &a, &err))
+    if (nn_args_parse(argc, argv, "summary", "set spec weights threshold json", &a, &err))
         return nn_cli_report(&err);
     if (a.help)
         return nn_cli_help(help);
@@ -53,15 +101,36 @@ int nn_cmd_summary(int argc, char **argv)
     }
     nn_status st;
     int rc = 0;
+    double threshold = 0.0;
+    if ((a.threshold || a.json) && !a.weights) {
+        fprintf(stderr, "nnctl summary: --%s goes with --weights\n", a.threshold ? "threshold" : "json");
+        return 2;
+    }
+    if (a.threshold) {
+        char *end;
+        threshold = strtod(a.threshold, &end);
+        if (*end || end == a.threshold || !(threshold >= 0.0) || !isfinite(threshold)) {
+            fprintf(stderr, "nnctl summary: --threshold: expected a number >= 0, got '%s'\n",
+                    a.threshold);
+            return 2;
+        }
+    }
     if (is_hdf5(a.pos[0])) {
         nn_session s;
         st = nn_session_from_model_file(&s, a.pos[0], a.spec, a.sets, a.n_sets, &err);
-        if (!st)
+        if (!st && a.weights)
+            st = weights_summary(s.model, threshold, a.json, &err);
+        else if (!st)
             nn_model_summary(s.model, stdout);
-        else
+        if (st)
             rc = nn_cli_report(&err);
         nn_session_free(&s);
         return rc;
+    }
+    if (a.weights) {
+        fprintf(stderr, "nnctl summary: --weights counts a trained model's weights: give a "
+                        "model file (.h5), not the spec '%s'\n", a.pos[0]);
+        return 2;
     }
     /* A spec: only the model section is needed to describe the model (from
      * a Keras JSON file with model.from_json). */

@@ -356,6 +356,14 @@ agree:
     nn_model_count_params(s.model, &trainable, &frozen);
     json_object_set_new(summary, "params", json_integer((json_int_t)(trainable + frozen)));
     json_object_set_new(summary, "trainable_params", json_integer((json_int_t)trainable));
+    /* the final model's nonzero weights (summary --weights), and those over
+     * 1e-3, which an L1 penalty lowers (it makes weights small, not 0) */
+    size_t nz0, nz3, total;
+    if ((st = nn_model_nonzero(s.model, 0.0, NULL, &nz0, &total, &err)) ||
+        (st = nn_model_nonzero(s.model, 1e-3, NULL, &nz3, &total, &err)))
+        goto done;
+    json_object_set_new(summary, "nonzero_weights", json_integer((json_int_t)nz0));
+    json_object_set_new(summary, "nonzero_weights_1e-3", json_integer((json_int_t)nz3));
     json_object_set_new(summary, "run_dir", json_string(run_dir));
     json_object_set_new(summary, "model", json_string(res.model_path));
     json_object_set_new(summary, "epochs", json_integer(res.epochs_run));

@@ -144,7 +144,7 @@ static char *base_name(const char *path)
 nn_status nn_run_load(const char *dir, nn_run *run, nn_error *err)
 {
     memset(run, 0, sizeof *run);
-    run->params = run->trainable_params = run->test_samples = -1;
+    run->params = run->trainable_params = run->test_samples = run->nonzero = -1;
     run->epochs = -1;
     run->seconds = NAN;
     struct stat sb;
@@ -194,6 +194,7 @@ nn_status nn_run_load(const char *dir, nn_run *run, nn_error *err)
         run->has_info = true;
         run->params = json_int_or(info, "params", -1);
         run->trainable_params = json_int_or(info, "trainable_params", -1);
+        run->nonzero = json_int_or(info, "nonzero_weights_1e-3", -1);
         if (run->epochs < 0)
             run->epochs = (int)json_int_or(info, "epochs", -1);
         json_t *sec = json_object_get(info, "seconds");

@@ -108,6 +108,7 @@ typedef struct nn_run {
     nn_history history; /* n_rows == 0 when there is no history.csv */
     bool has_info;      /* run.json was read */
     long long params, trainable_params; /* -1 when unknown */
+    long long nonzero;                  /* run.json "nonzero_weights_1e-3"; -1 when unknown */
     int epochs;                         /* epochs run: history rows, else run.json's; -1 */
     double seconds;                     /* run.json "seconds"; NaN when unknown */
     nn_named *final;                    /* run.json "final": last epoch's logs */
@@ -156,7 +157,9 @@ typedef enum { NN_TABLE_TEXT, NN_TABLE_CSV, NN_TABLE_MARKDOWN } nn_table_format;
 /* Columns: run, every spec key that differs between the runs, epochs,
  * best_<m> and final_<m> for the primary metric m, test_<t> when any run was
  * evaluated (t: accuracy when logged, else loss), sec/epoch (mean of
- * history's time column), params. Missing values print as "-" (empty in CSV).
+ * history's time column), params, and nonzero>1e-3 (the final model's
+ * weights with |w| > 1e-3, when a run.json has them). Missing values print
+ * as "-" (empty in CSV).
  *
  * sort_key: a column name (e.g. "train.optimizer.lr", "params"), a spec
  * key, best_X / final_X for any history column X (best by X's own

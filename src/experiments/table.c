@@ -161,7 +161,7 @@ nn_status nn_runs_table(const nn_run *runs, int n, const char *sort_key, bool ma
     }
     const char *test_metric = test_acc ? "accuracy" : "loss";
 
-    int max_cols = 1 + n_keys + 7;
+    int max_cols = 1 + n_keys + 8;
     column *cols = calloc((size_t)max_cols, sizeof *cols);
     cell *cells = calloc((size_t)max_cols * (size_t)n, sizeof *cells);
     cell *sort_cells = calloc((size_t)n, sizeof *sort_cells);
@@ -230,6 +230,17 @@ nn_status nn_runs_table(const nn_run *runs, int n, const char *sort_key, bool ma
     for (int r = 0; r < n; r++)
         set_int(&CELL(r, nc), runs[r].params);
     nc++;
+    /* weights over 1e-3 in the final model: lower after an L1 penalty */
+    bool any_nonzero = false;
+    for (int r = 0; r < n; r++)
+        any_nonzero |= runs[r].nonzero >= 0;
+    if (any_nonzero) {
+        cols[nc].name = strdup("nonzero>1e-3");
+        cols[nc].numeric = true;
+        for (int r = 0; r < n; r++)
+            set_int(&CELL(r, nc), runs[r].nonzero);
+        nc++;
+    }
     for (int c = 0; c < nc; c++) {
         if (!cols[c].name) {
             st = nn_fail(err, NN_ERR_RUNTIME, "out of memory");

@@ -51,12 +51,21 @@ void nn_model_backward(nn_model *m, const nn_pass *p);
 
 nn_node *nn_model_find(const nn_model *m, const char *name);
 void nn_model_count_params(const nn_model *m, size_t *trainable, size_t *non_trainable);
+/* Weights with |w| > threshold, over every parameter of every node (as the
+ * Param # column counts them): per node into per_node (n_nodes entries;
+ * may be NULL), and the totals. Reads the weights back from the engine. */
+nn_status nn_model_nonzero(const nn_model *m, double threshold, size_t *per_node,
+                           size_t *nonzero, size_t *params, nn_error *err);
 
 /* Keras's model_config JSON ({"class_name": "Sequential" | "Functional",...}). */
 nn_status nn_model_keras_json(const nn_model *m, json_t **out, nn_error *err);
 
 /* Keras-style summary table. */
 void nn_model_summary(const nn_model *m, FILE *f);
+/* The weights table of `nnctl summary --weights`: per layer with
+ * parameters, its Param #, the nonzero count (nonzero[i] for node i, from
+ * nn_model_nonzero with threshold) and its share; then the totals. */
+void nn_model_weights_summary(const nn_model *m, const size_t *nonzero, double threshold, FILE *f);
 /* "(None, 28, 28, 1)" */
 void nn_shape_string(const nn_node *n, char *buf, size_t len);
 

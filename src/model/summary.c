@@ -142,3 +142,40 @@ void nn_model_summary(const nn_model *m, FILE *f)
             a, sa, b, sb, c, sc);
     rule(f, '_', width);
 }
+
+void nn_model_weights_summary(const nn_model *m, const size_t *nonzero, double threshold, FILE *f)
+{
+    const int pos[4] = {33, 47, 61, 70}, width = 70;
+    fprintf(f, "Model: \"%s\": weights with |w| > %g\n", m->name, threshold);
+    rule(f, '_', width);
+    const char *head[4] = {"Layer (type)", "Param #", "Nonzero", "Share"};
+    print_row(f, head, pos, 4);
+    rule(f, '=', width);
+    size_t total = 0, nz = 0;
+    bool first = true;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const nn_node *n = m->nodes[i];
+        size_t p = node_params(n);
+        if (!p)
+            continue; /* nothing to count */
+        total += p;
+        nz += nonzero[i];
+        char name[160], params[32], count[32], share[32];
+        snprintf(name, sizeof name, "%s (%s)", n->name, n->type->keras_class);
+        thousands(p, params, sizeof params);
+        thousands(nonzero[i], count, sizeof count);
+        snprintf(share, sizeof share, "%.2f%%", 100.0 * (double)nonzero[i] / (double)p);
+        if (!first)
+            fprintf(f, "%*s\n", width, "");
+        first = false;
+        const char *row[4] = {name, params, count, share};
+        print_row(f, row, pos, 4);
+    }
+    rule(f, '=', width);
+    char a[32], b[32];
+    thousands(total, a, sizeof a);
+    thousands(nz, b, sizeof b);
+    fprintf(f, "Total params: %s\nNonzero: %s (%.2f%%)\n", a, b,
+            total ? 100.0 * (double)nz / (double)total : 0.0);
+    rule(f, '_', width);
+}

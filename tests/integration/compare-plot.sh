@@ -35,7 +35,9 @@ nn() {
     "$NNCTL" "$@" >"$W/out" 2>"$W/err"
     rc=$?
 }
-py() { python3 -c "$@"; }
+# the system Python: Debian's python3-numpy and python3-h5py (scripts/install-deps)
+PYTHON=$(command -v /usr/bin/python3 || command -v python3)
+py() { "$PYTHON" -c "$@"; }
 
 cat >"$W/tiny.cfg" <<'EOF'
 model: {
@@ -79,9 +81,17 @@ mkdir -p "$W/notarun"
 echo "hello" >"$W/notarun/readme.txt"
 
 # The expected table, computed here from each run's files:
-# name -> {rate, lr, epochs, best, final, test, spe, params}
+# name -> {rate, lr, epochs, best, final, test, spe, params, nonzero (h5py)}
 cat >"$W/expect.py" <<'EOF'
 import csv, json, os
+def weights(path):
+    import h5py, numpy as np
+    out = []
+    with h5py.File(path) as f:
+        f["model_weights"].visititems(lambda n, o: out.append(np.asarray(o[()]).ravel()) if hasattr(o, "shape") else None)
+    return out
+def count(path, threshold):
+    return int(sum((abs(w) > threshold).sum() for w in weights(path)))
 def expected(R):
     out = {}
     for name in ("base", "drop", "lr"):
@@ -98,10 +108,11 @@ def expected(R):
             "best_val_accuracy": max(va), "final_val_accuracy": va[-1],
             "test_accuracy": ev["accuracy"], "run_test_accuracy": run["test"]["accuracy"],
             "sec/epoch": sum(times) / len(times), "params": run["params"],
+            "nonzero>1e-3": count(os.path.join(d, "model.h5"), 1e-3),
         }
     return out
 EOF
-COLS='["run", "model.layers.dropout.rate", "train.optimizer.lr", "epochs", "best_val_accuracy", "final_val_accuracy", "test_accuracy", "sec/epoch", "params"]'
+COLS='["run", "model.layers.dropout.rate", "train.optimizer.lr", "epochs", "best_val_accuracy", "final_val_accuracy", "test_accuracy", "sec/epoch", "params", "nonzero>1e-3"]'
 
 # ---- compare ---------------------------------------------------------------
 nn compare "$R/base" "$R/lr" "$R/drop"
@@ -125,7 +136,8 @@ for r in rows:
     assert int(r[3]) == e["epochs"] == e["run_epochs"] == 2, (r, e)
     for i, k in ((4, "best_val_accuracy"), (5, "final_val_accuracy"), (6, "test_accuracy"), (7, "sec/epoch")):
         assert r[i] == "%.4f" % e[k], (k, r[i], e[k])
-    assert int(r[8]) == e["params"] == 784 * 32 + 32 + 32 * 10 + 10, (r, e)' "$W/text" "$W" "$R"
+    assert int(r[8]) == e["params"] == 784 * 32 + 32 + 32 * 10 + 10, (r, e)
+    assert int(r[9]) == e["nonzero>1e-3"], (r, e)' "$W/text" "$W" "$R"
 
 nn compare "$R/base" "$R/lr" "$R/drop" --csv
 cp "$W/out" "$W/csv"
@@ -140,10 +152,43 @@ assert rows[0] == '"$COLS"', rows[0]
 assert len(rows) == 4 and all(len(r) == len(rows[0]) for r in rows), rows
 for r in rows[1:]:
     d = dict(zip(rows[0], r)); e = E[d["run"]]
-    for k in ("model.layers.dropout.rate", "train.optimizer.lr", "best_val_accuracy", "final_val_accuracy", "test_accuracy", "params", "epochs"):
+    for k in ("model.layers.dropout.rate", "train.optimizer.lr", "best_val_accuracy", "final_val_accuracy", "test_accuracy", "params", "epochs", "nonzero>1e-3"):
         assert float(d[k]) == e[k], (d["run"], k, d[k], e[k])
     assert e["test_accuracy"] == e["run_test_accuracy"], e
     assert abs(float(d["sec/epoch"]) - e["sec/epoch"]) < 1e-12, (d, e)' "$W/csv" "$W" "$R"
+
+# summary --weights: per layer and in total, the weights numpy counts in
+# model.h5 (|w| > 0 by default, > --threshold), as text and --json
+nn summary "$R/base/model.h5" --weights
+cp "$W/out" "$W/wtext"
+nn summary "$R/base/model.h5" --weights --threshold 0.05 --json
+check "summary --weights (text, |w| > 0) and --threshold 0.05 --json: numpy's counts over model.h5's weights" py '
+import json, sys
+sys.path.insert(0, sys.argv[2]); from expect import weights
+import h5py, numpy as np
+path = sys.argv[3] + "/base/model.h5"
+per = {}
+with h5py.File(path) as f:
+    for layer in f["model_weights"]:
+        ws = []
+        f["model_weights"][layer].visititems(lambda n, o: ws.append(np.asarray(o[()]).ravel()) if hasattr(o, "shape") else None)
+        if ws:
+            per[layer] = np.concatenate(ws)
+text = open(sys.argv[4]).read()
+allw = np.concatenate(list(per.values()))
+assert "Total params: {:,}".format(allw.size) in text, text
+assert "Nonzero: {:,} ({:.2f}%)".format(int((allw != 0).sum()), 100 * (allw != 0).mean()) in text, text
+j = json.load(open(sys.argv[1]))
+assert j["threshold"] == 0.05 and j["params"] == allw.size, j
+assert j["nonzero"] == int((abs(allw) > 0.05).sum()), (j["nonzero"], int((abs(allw) > 0.05).sum()))
+assert [l["name"] for l in j["layers"]] == list(per), (j["layers"], list(per))
+for l in j["layers"]:
+    w = per[l["name"]]
+    assert l["params"] == w.size and l["nonzero"] == int((abs(w) > 0.05).sum()), l
+    assert abs(l["share"] - l["nonzero"] / l["params"]) < 1e-12, l' "$W/out" "$W" "$R" "$W/wtext"
+nn summary "$W/tiny.cfg" --weights
+if [ $rc = 2 ] && grep -q "give a model file" "$W/err"; then ok "summary --weights of a spec: exit 2, a model file is needed"
+else bad "summary --weights of a spec: exit 2" "exit $rc: $(cat "$W/err")"; fi
 
 nn compare "$R/base" "$R/lr" "$R/drop" --markdown
 check "compare --markdown: header row, |---| separator, 3 rows" py '
@@ -151,7 +196,7 @@ import re, sys
 lines = open(sys.argv[1]).read().splitlines()
 assert len(lines) == 5, lines
 assert [c.strip() for c in lines[0].strip("|").split("|")] == '"$COLS"', lines[0]
-assert re.fullmatch(r"\|( -{3,}:? \|){9}", lines[1]), lines[1]
+assert re.fullmatch(r"\|( -{3,}:? \|){10}", lines[1]), lines[1]
 assert all(l.startswith("| ") and l.endswith(" |") for l in lines[2:]), lines' "$W/out"
 
 nn compare "$R/base" "$R/lr" "$R/drop" --sort val_accuracy --csv
@@ -199,7 +244,7 @@ if [ $rc = 0 ]; then
 import csv, json, sys
 rows = list(csv.reader(open(sys.argv[1])))
 assert rows[0] == ["run", "train.epochs", "layers", "epochs", "best_val_accuracy", "final_val_accuracy",
-                   "test_accuracy", "sec/epoch", "params"], rows[0]
+                   "test_accuracy", "sec/epoch", "params", "nonzero>1e-3"], rows[0]
 by = {r[0]: r for r in rows[1:]}
 assert by["base"][2] == "3" and by["deep"][2] == "4", rows
 for name, d in (("base", sys.argv[2] + "/base"), ("deep", sys.argv[3] + "/deep")):

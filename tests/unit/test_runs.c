@@ -224,6 +224,7 @@ static void make_run(nn_run *r, const char *name, const char *spec, const char *
     assert_int_equal(nn_history_parse(history, name, &r->history, &err), NN_OK);
     r->epochs = r->history.n_rows;
     r->params = params;
+    r->nonzero = -1;
     r->seconds = NAN;
     r->test_samples = -1;
     if (!isnan(test_acc)) {
@@ -273,6 +274,18 @@ static void test_table(void **state)
         "\"c,drop\",0.5,0.001,7,2,0.75,0.74,0.25,1,1000\r\n";
     assert_string_equal(csv, want);
     free(csv);
+
+    /* the nonzero-weights column appears once a run's run.json has it;
+     * a run without it shows an empty cell */
+    runs[0].nonzero = 640;
+    runs[2].nonzero = 985;
+    csv = table(runs, 3, "nonzero>1e-3", false, NN_TABLE_CSV, NN_OK);
+    assert_non_null(strstr(csv, ",sec/epoch,params,nonzero>1e-3\r\n"));
+    assert_non_null(strstr(csv, "\r\nb_first,0.2,0.001,,2,0.7,0.65,0.5,2,1000,640\r\n"
+                                "\"c,drop\",0.5,0.001,7,2,0.75,0.74,0.25,1,1000,985\r\n"
+                                "a_lr,0.2,0.01,,2,0.9,0.9,,2,1000,\r\n"));
+    free(csv);
+    runs[0].nonzero = runs[2].nonzero = -1;
 
     /* best val_accuracy first: a_lr 0.9, c 0.75, b 0.7 */
     char *md = table(runs, 3, "val_accuracy", true, NN_TABLE_MARKDOWN, NN_OK);
