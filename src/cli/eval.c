@@ -28,7 +28,11 @@ static const char help[] =
     "  -t, --threads N       threads (0: all cores)\n"
     "      --engine cpu|gpu  compute engine\n"
     "      --device N        the GPU for --engine gpu (default 0)\n"
-    "      --json            print {\"loss\": ..., \"accuracy\": ..., ...} on stdout\n";
+    "      --json            print {\"loss\": ..., \"accuracy\": ..., ...} on stdout\n"
+    "\n"
+    "A classifier whose classes have names (the training data's, stored in the\n"
+    "model file: CIFAR-10's batches.meta.txt, an image folder's sub-folders) also\n"
+    "gets each class's samples and accuracy, by name (--json: \"classes\").\n";
 
 int nn_cmd_eval(int argc, char **argv)
 {
@@ -69,6 +73,7 @@ int nn_cmd_eval(int argc, char **argv)
         rc = nn_cli_report(&err);
     } else if (a.json) {
         json_t *o = nn_eval_json(&s.train, &r, which);
+        nn_eval_json_classes(o, &r, &s.class_names);
         char *text = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
         if (text)
             puts(text);
@@ -76,6 +81,7 @@ int nn_cmd_eval(int argc, char **argv)
         json_decref(o);
     } else {
         nn_eval_print(stdout, which, &s.train, &r);
+        nn_eval_print_classes(stdout, &r, &s.class_names);
     }
     nn_session_free(&s);
     nn_dist_leave(dist);

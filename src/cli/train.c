@@ -398,9 +398,12 @@ agree:
         }
         if (st)
             goto done;
-        if (!quiet)
+        if (!quiet) {
             nn_eval_print(out, "Test", &s.train, &r);
+            nn_eval_print_classes(out, &r, &s.class_names);
+        }
         json_t *ej = nn_eval_json(&s.train, &r, "test");
+        nn_eval_json_classes(ej, &r, &s.class_names);
         char *text = json_dumps(ej, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
         char path[4200];
         snprintf(path, sizeof path, "%s/eval.json", run_dir);

@@ -156,18 +156,47 @@ static double metric_value(const nn_metric *mt, double sum, size_t n)
     return mt->root ? sqrt(v) : v;
 }
 
+/* Per class of output 0: the batch's rows [start, start + rows) against
+ * their labels (host holds the batch's outputs). */
+static void count_classes(const nn_model *m, const nn_objective *o, const nn_dataset *labels,
+                          size_t start, int rows, float *host, nn_eval_result *r)
+{
+    const nn_head *h = &o->h[0];
+    m->e->ops->download(m->e, host, &h->node->out, (size_t)rows * (size_t)h->cols);
+    for (int j = 0; j < rows; j++) {
+        const float *p = host + (size_t)j * (size_t)h->cols;
+        int best = 0;
+        if (h->cols == 1) {
+            best = p[0] > 0.5f;
+        } else {
+            for (int c = 1; c < h->cols; c++)
+                if (p[c] > p[best])
+                    best = c;
+        }
+        int label = labels->labels[start + (size_t)j];
+        if (label < 0 || label >= r->n_classes)
+            continue;
+        r->class_samples[label]++;
+        r->class_right[label] += best == label;
+    }
+}
+
 /* Inference over d in batches through b (planned for batch, its index
  * array at least d->n long): allocates nothing, so the fit loop's
  * validation passes reuse its training batcher. With several processes
  * (dist) each takes its contiguous share of d and the sums are added up:
  * every process gets the whole set's result. stop_on_signal (one process
  * only: ranks could not agree on a batch): a signal stops it before the
- * end (NN_ERR_RUNTIME, "interrupted"). */
+ * end (NN_ERR_RUNTIME, "interrupted"). host (batch x output 0's units
+ * floats, or NULL): output 0 counted per class (r->n_classes set). */
 static nn_status evaluate_batches(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
                                   const nn_dataset *d, int batch, batcher *b, nn_dist *dist,
-                                  nn_eval_result *r, bool stop_on_signal, nn_error *err)
+                                  nn_eval_result *r, bool stop_on_signal, float *host,
+                                  nn_error *err)
 {
+    int n_classes = r->n_classes;
     memset(r, 0, sizeof *r);
+    r->n_classes = n_classes;
     const size_t size = (size_t)nn_dist_size(dist), me = (size_t)nn_dist_rank(dist);
     const size_t lo = d->n * me / size, hi = d->n * (me + 1) / size;
     for (size_t i = lo; i < hi; i++)
@@ -189,10 +218,25 @@ static nn_status evaluate_batches(nn_model *m, const nn_train_cfg *t, const nn_o
         for (int k = 0; k < o->n; k++)
             head_sums[k] += head[k] * rows;
         add_metrics(m, t, o, b, rows, metric_sums);
+        if (host)
+            count_classes(m, o, nn_dataset_output_part(d, 0), start, rows, host, r);
     }
     nn_status st = nn_dist_sum(dist, sums, sizeof sums / sizeof sums[0], err);
     if (st)
         return st;
+    if (dist && r->n_classes) { /* every process's counts, added up */
+        double counts[2 * NN_EVAL_MAX_CLASSES];
+        for (int c = 0; c < r->n_classes; c++) {
+            counts[c] = (double)r->class_samples[c];
+            counts[r->n_classes + c] = (double)r->class_right[c];
+        }
+        if ((st = nn_dist_sum(dist, counts, 2 * (size_t)r->n_classes, err)))
+            return st;
+        for (int c = 0; c < r->n_classes; c++) {
+            r->class_samples[c] = (size_t)counts[c];
+            r->class_right[c] = (size_t)counts[r->n_classes + c];
+        }
+    }
     r->samples = d->n;
     r->loss = sums[0] / (double)d->n + penalty;
     for (int k = 0; k < o->n; k++)
@@ -212,11 +256,22 @@ nn_status nn_evaluate(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
     nn_status st = nn_model_plan(m, batch, err);
     batcher b;
     memset(&b, 0, sizeof b);
+    /* a classifier's output 0 with class labels: counted per class */
+    const nn_dataset *labels = nn_dataset_output_part(d, 0);
+    const nn_head *h = &o->h[0];
+    int classes = labels && labels->labels ? labels->n_classes : 0;
+    float *host = NULL;
+    if (!st && classes >= 2 && classes <= NN_EVAL_MAX_CLASSES &&
+        (h->cols == classes || (h->cols == 1 && classes == 2)) &&
+        !(host = nn_malloc((size_t)batch * (size_t)h->cols * sizeof *host, err)))
+        st = NN_ERR_RUNTIME;
+    r->n_classes = host ? classes : 0;
     if (!st)
         st = batcher_init(&b, m, o, d->n, batch, err);
     /* a process that could not set up must not leave the others waiting */
     if (!(st = nn_dist_agree(dist, st, err)))
-        st = evaluate_batches(m, t, o, d, batch, &b, dist, r, true, err);
+        st = evaluate_batches(m, t, o, d, batch, &b, dist, r, true, host, err);
+    free(host);
     batcher_free(&b, m->e); /* also what batcher_init made before it failed */
     return st;
 }
@@ -903,7 +958,8 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             goto done;
         if (val && val->n) {
             nn_eval_result vr;
-            if ((st = evaluate_batches(m, t, o, val, batch, &b, d, &vr, false, err)))
+            vr.n_classes = 0;
+            if ((st = evaluate_batches(m, t, o, val, batch, &b, d, &vr, false, NULL, err)))
                 goto done;
             set_losses(&logs, t, "val_", vr.loss, vr.head_loss, 1);
             for (int i = 0; i < t->n_metrics; i++) {

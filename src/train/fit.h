@@ -41,11 +41,18 @@ typedef struct nn_objective {
 nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one_hot_setting,
                                const int *n_classes, nn_objective *o, nn_error *err);
 
+#define NN_EVAL_MAX_CLASSES 256
+
 typedef struct nn_eval_result {
     double loss;
     double head_loss[NN_MAX_IO];   /* each output's (unweighted) data loss */
     double metrics[NN_MAX_METRICS];
     size_t samples;
+    /* Output 0 of a classifier with class labels (the top unit, or one
+     * sigmoid unit over 0.5): each class's samples and how many were
+     * predicted right; n_classes = 0 otherwise. */
+    int n_classes;
+    size_t class_samples[NN_EVAL_MAX_CLASSES], class_right[NN_EVAL_MAX_CLASSES];
 } nn_eval_result;
 
 /* Inference over a whole dataset in batches of `batch`. While Ctrl-C

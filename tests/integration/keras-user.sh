@@ -79,13 +79,18 @@ open("names.txt", "w").write("north\nsouth\n\neast\n")
 import os, struct, zlib
 def png(path, rows):
     def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
-    raw = b"".join(b"\0" + bytes(row) for row in rows)
+    raw = b"".join(b"\0" + np.asarray(row, np.uint8).tobytes() for row in rows)
     open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 0, 0, 0, 0))
                            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+pix, lab = [], []
 for cls, lo, hi in (("night", 0, 90), ("day", 160, 256)):
     os.makedirs("imgs/" + cls, exist_ok=True)
     for i in range(40):
-        png("imgs/%s/%02d.png" % (cls, i), r.integers(lo, hi, size=(4, 4)))
+        img = r.integers(lo, hi, size=(4, 4))
+        img[i % 4, i % 3] = 255 - img[i % 4, i % 3]  # some noise: not every sample is easy
+        png("imgs/%s/%02d.png" % (cls, i), img)
+        pix.append(img); lab.append(["day", "night"].index(cls))
+np.save("imgs_x.npy", np.array(pix, np.float64)); np.save("imgs_y.npy", np.array(lab))
 png("bright.png", r.integers(170, 256, size=(4, 4)))
 png("dark.png", r.integers(0, 80, size=(4, 4)))
 os.makedirs("sub/deeper", exist_ok=True)
@@ -237,6 +242,21 @@ assert t[0].startswith('bright.png: 0 day (') and t[1].startswith('dark.png: 1 n
 with h5py.File('run_folder/model.h5', 'r') as f:
     assert json.loads(f['nnctl'].attrs['class_names']) == {'out': names}, dict(f['nnctl'].attrs)"
 else bad "class names from an image folder" "$(head -3 err.txt)"; fi
+if nn eval run_folder/model.h5 --data train --json && cp out.txt folder_eval.json &&
+   nn eval run_folder/model.h5 --data train; then
+    pycheck "eval by class name: each class's samples and accuracy equal numpy's (JSON and the table)" "
+W, b = wts('run_folder/model.h5', 'out')
+x = np.load('imgs_x.npy').reshape(80, 16) / 255; y = np.load('imgs_y.npy')
+pred = np.argmax(x @ W + b, 1)
+got = json.load(open('folder_eval.json'))['classes']
+text = open('out.txt').read()
+for c, name in enumerate(['day', 'night']):
+    acc = np.mean(pred[y == c] == c)
+    e = got[c]
+    assert e['class'] == c and e['label'] == name and e['samples'] == 40, e
+    assert abs(e['accuracy'] - acc) < 1e-12, (e, acc)
+    assert '%d %s' % (c, name) in text, text"
+else bad "eval with class names" "$(head -3 err.txt)"; fi
 
 # ---- data paths: ./ and ../ from the spec's folder, bare names on the search path ----
 cat > sub/deeper/paths.cfg <<'CFG'
