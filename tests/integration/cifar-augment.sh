@@ -105,6 +105,33 @@ else
     bad "CIFAR-10 training" "rc=$rc $(head -c 400 "$W/err")"
 fi
 
+# CIFAR-10's class names (the archive's batches.meta.txt, as the CIFAR
+# page lists them): in eval.json by class, and predict names the class
+names='["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]'
+if [ -f "$W/run/eval.json" ] && python3 -c 'import json,sys
+e = json.load(open(sys.argv[1])); want = json.loads(sys.argv[2])
+assert [c["label"] for c in e["classes"]] == want, e.get("classes")
+assert all(c["samples"] == 1000 for c in e["classes"]), e["classes"]
+right = sum(round(c["accuracy"] * 1000) for c in e["classes"])
+assert abs(right / 10000 - e["accuracy"]) < 1e-9, (right, e["accuracy"])' "$W/run/eval.json" "$names"; then
+    ok "CIFAR-10 class names from the archive: eval.json per class (1000 each; accuracies add up to the total)"
+else
+    bad "CIFAR-10 class names in eval.json" "$(head -c 300 "$W/run/eval.json" 2>/dev/null)"
+fi
+python3 -c 'import struct, zlib, sys
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+raw = b"".join(b"\0" + bytes((x * 7 + y * 3 + c * 50) % 256 for x in range(32) for c in range(3)) for y in range(32))
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 32, 32, 8, 2, 0, 0, 0))
+                           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))' "$W/x.png"
+nn predict "$W/run/model.h5" "$W/x.png" --json
+if [ $rc -eq 0 ] && python3 -c 'import json,sys
+e = json.load(open(sys.argv[1]))[0]; want = json.loads(sys.argv[2])
+assert e["label"] == want[e["class"]] and all(t["label"] == want[t["class"]] for t in e["top"]), e' "$W/out" "$names"; then
+    ok "predict on a CIFAR-10 model names the classes"
+else
+    bad "predict names CIFAR-10 classes" "rc=$rc $(head -c 300 "$W/out") $(head -c 300 "$W/err")"
+fi
+
 nn train "$W/cifar.cfg" -o "$W/run2" -q --set 'data.train.format="cifar"'
 if [ $rc -eq 2 ] && grep -q 'did you mean "cifar10"\|did you mean .cifar10' "$W/err"; then
     ok "format typo: did you mean cifar10"
