@@ -1,11 +1,11 @@
 /* Class names: one per line in a text file (CIFAR-10's batches.meta.txt,
  * predict's --labels FILE). */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "data/dataset.h"
+#include "util/fileio.h"
 
 void nn_class_names_free(nn_class_names *c)
 {
@@ -58,31 +58,13 @@ nn_status nn_class_names_parse(const char *text, size_t len, int max, nn_class_n
 nn_status nn_class_names_read(const char *path, int max, nn_class_names *names, nn_error *err)
 {
     memset(names, 0, sizeof *names);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return nn_fail(err, NN_ERR_RUNTIME, "cannot read '%s': %s", path, strerror(errno));
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        len += fread(buf + len, 1, cap - len, f);
-        if (len < cap || cap >= (64u << 20))
-            break;
-        char *grown = realloc(buf, cap * 2);
-        if (!grown) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = grown;
-        cap *= 2;
-    }
-    bool bad = ferror(f);
-    fclose(f);
-    if (!buf)
-        return nn_fail(err, NN_ERR_RUNTIME, "out of memory reading '%s'", path);
-    nn_status st = bad ? nn_fail(err, NN_ERR_RUNTIME, "cannot read '%s'", path)
-                       : nn_class_names_parse(buf, len, max, names, err);
-    free(buf);
+    char *text;
+    size_t len;
+    nn_status st = nn_read_file(path, &text, &len, err);
+    if (st)
+        return st;
+    st = nn_class_names_parse(text, len, max, names, err);
+    free(text);
     if (!st && names->n == 0)
         st = nn_fail(err, NN_ERR_USAGE, "'%s' names no classes (one name a line)", path);
     return st;

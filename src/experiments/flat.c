@@ -178,18 +178,24 @@ bool nn_kv_equal(const nn_kv *a, const nn_kv *b)
     return a->numeric == b->numeric && !strcmp(a->value, b->value);
 }
 
-/* "model.layers.[N]..." -> N, and where the rest of the key starts. */
-static int layer_index(const char *key, const char **rest)
+/* "<list>.[N]..." -> N (list: "model.layers", "train.callbacks"), and
+ * where the rest of the key starts; -1 for a key elsewhere. */
+static int list_index(const char *key, const char *list, const char **rest)
 {
-    static const char prefix[] = "model.layers.[";
-    if (strncmp(key, prefix, sizeof prefix - 1) != 0)
+    size_t n = strlen(list);
+    if (strncmp(key, list, n) != 0 || strncmp(key + n, ".[", 2) != 0)
         return -1;
     char *end;
-    long n = strtol(key + sizeof prefix - 1, &end, 10);
-    if (end[0] != ']' || (end[1] != '.' && end[1] != '\0') || n < 0 || n > 100000)
+    long k = strtol(key + n + 2, &end, 10);
+    if (end[0] != ']' || (end[1] != '.' && end[1] != '\0') || k < 0 || k > 100000)
         return -1;
     *rest = end + 1;
-    return (int)n;
+    return (int)k;
+}
+
+static int layer_index(const char *key, const char **rest)
+{
+    return list_index(key, "model.layers", rest);
 }
 
 nn_status nn_flat_layers_by_name(nn_flat *f, nn_error *err)
@@ -324,15 +330,7 @@ nn_status nn_flat_diff(const nn_flat *const *specs, int n, const char ***keys, i
 /* "train.callbacks.[N]." -> N, and where the rest of the key starts. */
 static int callback_index(const char *key, const char **rest)
 {
-    static const char prefix[] = "train.callbacks.[";
-    if (strncmp(key, prefix, sizeof prefix - 1) != 0)
-        return -1;
-    char *end;
-    long n = strtol(key + sizeof prefix - 1, &end, 10);
-    if (end[0] != ']' || (end[1] != '.' && end[1] != '\0') || n < 0 || n > 100000)
-        return -1;
-    *rest = end + 1;
-    return (int)n;
+    return list_index(key, "train.callbacks", rest);
 }
 
 nn_status nn_flat_callbacks_by_type(nn_flat *f, nn_error *err)
