@@ -307,6 +307,10 @@ static void test_depthwise_gradients(void **state)
                     3, 4, true);
 }
 
+static void merge_model(const char *merge, const char *inputs, const char *const *shapes,
+                        int n_branches);
+static const char *const shapes_23[3] = {"2, 3", "2, 3", "2, 3"};
+
 /* ZeroPadding2D (each side its own amount) and ReLU with a cap (ReLU6):
  * the cap sits inside the inputs' range so both kinks are crossed. */
 static void test_padding_relu_gradients(void **state)
@@ -317,6 +321,9 @@ static void test_padding_relu_gradients(void **state)
     gradcheck_layer("3, 4, 2", "type = \"zero_padding2d\"; padding = [2, 1];", 3, 4, true);
     gradcheck_layer("3, 4, 2", "type = \"relu\"; max_value = 0.5;", 3, 3, true);
     gradcheck_layer("6", "type = \"relu\"; max_value = 6.0;", 3, 3, true);
+    /* CustomScaleLayer: trunk + 0.17 * branch, and the same node as both */
+    merge_model("type = \"custom_scale\"; scale = 0.17;", "\"a\", \"b\"", shapes_23, 2);
+    merge_model("type = \"custom_scale\"; scale = -2.5;", "\"a\", \"a\"", shapes_23, 1);
 }
 
 /* input [4] -> one dense branch per shape in `shapes` (named a, b, c, ...;

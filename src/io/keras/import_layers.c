@@ -58,6 +58,7 @@ static nn_status conv_activation(const kx_layer *L, kx_text *t, kx_shapes *s)
 /* Layer rows that read their own Keras configs (layers/<type>.c). */
 nn_status nn_keras_import_relu(const kx_layer *L, kx_text *t, kx_shapes *s);
 nn_status nn_keras_import_zero_padding2d(const kx_layer *L, kx_text *t, kx_shapes *s);
+nn_status nn_keras_import_custom_scale(const kx_layer *L, kx_text *t, kx_shapes *s);
 
 /* The activation layers: LeakyReLU, ReLU, ELU, Softmax. */
 static nn_status conv_act_layer(const kx_layer *L, kx_text *t, kx_shapes *s)
@@ -622,6 +623,7 @@ static const struct {
     {"TimeDistributed", conv_time_distributed},
     {"Embedding", conv_embedding},
     {"ZeroPadding2D", nn_keras_import_zero_padding2d},
+    {"CustomScaleLayer", nn_keras_import_custom_scale},
 };
 
 nn_status kx_layer_body(const kx_layer *L, const int *in_rank, int n_in, kx_text *t, int *rank)
@@ -660,6 +662,7 @@ nn_status kx_layer_body(const kx_layer *L, const int *in_rank, int n_in, kx_text
                       "AveragePooling1D/2D, GlobalMaxPooling1D/2D, GlobalAveragePooling1D/2D, "
                       "BatchNormalization, Add, Subtract, Multiply, Average, Maximum, Minimum, "
                       "Concatenate, SimpleRNN, LSTM, GRU, Bidirectional, "
-                      "TimeDistributed(Dense), Embedding, ZeroPadding2D",
+                      "TimeDistributed(Dense), Embedding, ZeroPadding2D, "
+                      "CustomScaleLayer",
                    L->cls);
 }

@@ -14,6 +14,7 @@
 /* Mappings that live with their layer rows (layers/<type>.c). */
 nn_status onnx_map_relu(onnx_layer *L, nn_error *err);
 nn_status onnx_map_zero_padding2d(onnx_layer *L, nn_error *err);
+nn_status onnx_map_custom_scale(onnx_layer *L, nn_error *err);
 
 static const struct {
     const char *keras_class;
@@ -52,6 +53,7 @@ static const struct {
     {"Bidirectional", onnx_map_bidirectional},
     {"ReLU", onnx_map_relu},
     {"ZeroPadding2D", onnx_map_zero_padding2d},
+    {"CustomScaleLayer", onnx_map_custom_scale},
 };
 #define N_MAPPINGS ((int)(sizeof mappings / sizeof mappings[0]))
 
