@@ -4,6 +4,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "experiments/runs.h"
+#include "train/metrics.h"
 
 static const char help[] =
     "usage: nnctl compare RUN_DIR... [--csv|--markdown] [--sort KEY]\n"
@@ -47,6 +48,13 @@ int nn_cmd_compare(int argc, char **argv)
     nn_table_format fmt = a.csv ? NN_TABLE_CSV : a.markdown ? NN_TABLE_MARKDOWN : NN_TABLE_TEXT;
     bool maximize = a.sort && nn_runs_key_maximize(a.sort);
     nn_status st = nn_runs_table(runs, n, a.sort, maximize, fmt, stdout, &err);
+    /* Keras 2's spelling: --sort val_acc is val_accuracy (nothing is
+     * printed before a sort key is found) */
+    char alias[160];
+    nn_error first = err;
+    if (st == NN_ERR_USAGE && a.sort && nn_metric_keras2_alias(a.sort, alias, sizeof alias) &&
+        (st = nn_runs_table(runs, n, alias, maximize, fmt, stdout, &err)) == NN_ERR_USAGE)
+        err = first;
     nn_runs_free(runs, n);
     if (!st && fflush(stdout))
         st = nn_fail(&err, NN_ERR_RUNTIME, "writing standard output failed");

@@ -20,6 +20,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "experiments/runs.h"
+#include "train/metrics.h"
 #include "util/fileio.h"
 
 extern char **environ;
@@ -95,13 +96,18 @@ static nn_status pick_metric(const nn_run *runs, int n, const char *asked, const
     *metric = NULL;
     if (asked) {
         const char *m = strncmp(asked, "val_", 4) ? asked : asked + 4;
-        char val[256];
-        snprintf(val, sizeof val, "val_%s", m);
-        for (int r = 0; r < n; r++)
-            if (has_col(&runs[r], m) || has_col(&runs[r], val)) {
-                *metric = m;
-                return NN_OK;
-            }
+        /* Keras 2's spelling: acc is accuracy */
+        static char alias[160];
+        bool keras2 = nn_metric_keras2_alias(m, alias, sizeof alias);
+        for (int pass = 0; pass < (keras2 ? 2 : 1); pass++, m = alias) {
+            char val[256];
+            snprintf(val, sizeof val, "val_%s", m);
+            for (int r = 0; r < n; r++)
+                if (has_col(&runs[r], m) || has_col(&runs[r], val)) {
+                    *metric = m;
+                    return NN_OK;
+                }
+        }
         char cols[1024] = "";
         const nn_history *h = &runs[0].history;
         for (int c = 0; c < h->n_cols; c++)

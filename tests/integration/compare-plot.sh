@@ -208,6 +208,10 @@ rows = list(csv.DictReader(open(sys.argv[1], newline="")))
 got = [r["run"] for r in rows]
 want = sorted(E, key=lambda n: (-E[n]["best_val_accuracy"], n))
 assert got == want, (got, want, {n: E[n]["best_val_accuracy"] for n in E})' "$W/out" "$W" "$R"
+cp "$W/out" "$W/by_val_accuracy"
+nn compare "$R/base" "$R/lr" "$R/drop" --sort val_acc --csv
+if [ $rc = 0 ] && cmp -s "$W/out" "$W/by_val_accuracy"; then ok "compare --sort val_acc (Keras 2's name) sorts as val_accuracy"
+else bad "compare --sort val_acc" "exit $rc: $(head -3 "$W/err")"; fi
 nn compare "$R/base" "$R/lr" "$R/drop" --sort final_val_loss
 check "compare --sort final_val_loss: lowest final val_loss first" py '
 import csv, os, sys
@@ -285,6 +289,9 @@ nn plot "$W/notarun" "$W/stray.txt" -o "$W/bad.png"
 if [ $rc = 2 ] && grep -q "no run directory among" "$W/err" && [ ! -e "$W/bad.png" ]; then
     ok "plot with no run among its paths: exit 2, 'no run directory among', no PNG"
 else bad "plot with no run among its paths: exit 2, no PNG" "exit $rc: $(cat "$W/err")"; fi
+nn plot "$R/base" -o "$W/acc.png" --metric acc
+if [ $rc = 0 ] && [ -s "$W/acc.png" ]; then ok "plot --metric acc (Keras 2's name) plots accuracy"
+else bad "plot --metric acc" "exit $rc: $(head -3 "$W/err")"; fi
 nn plot "$R/base" -o "$W/bad.png" --metric bogus
 if [ $rc = 2 ] && grep -q -- "--metric bogus" "$W/err"; then ok "plot --metric bogus: exit 2 naming the metric"
 else bad "plot --metric bogus: exit 2 naming the metric" "exit $rc: $(cat "$W/err")"; fi
