@@ -30,7 +30,8 @@ static nn_status mpi_fail(const nn_dist *d, nn_error *err, const char *msg)
                    d->rank, d->hosts ? d->hosts[d->rank] : "?", msg);
 }
 
-/* <dir of this executable>/<name>, then <dir>/../lib/nnctl/<name> */
+/* <dir of this executable>/<name>, then <dir>/../lib/nnctl/<name> (an
+ * installed nnctl), then <dir>/../<name> (the build's tools) */
 static bool find_plugin(const char *name, char *path, size_t n)
 {
     const char *forced = getenv("NNCTL_MPI_PLUGIN");
@@ -51,6 +52,10 @@ static bool find_plugin(const char *name, char *path, size_t n)
     if (access(path, R_OK) == 0)
         return true;
     snprintf(path, n, "%s/../lib/nnctl/%s", exe, name);
+    if (access(path, R_OK) == 0)
+        return true;
+    /* the build's tools and tests (build/tools/, build/tests/) */
+    snprintf(path, n, "%s/../%s", exe, name);
     return access(path, R_OK) == 0;
 }
 
