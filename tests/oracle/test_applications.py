@@ -74,8 +74,6 @@ NOT_YET = {
     "EfficientNetB7": "Rescaling, Normalization, Multiply broadcast, Dropout noise_shape",
     "EfficientNetV2B0": "Rescaling, Normalization, Multiply broadcast, Dropout noise_shape",
     "EfficientNetV2S": "Rescaling, Normalization, Multiply broadcast, Dropout noise_shape",
-    "NASNetMobile": "Cropping2D",
-    "NASNetLarge": "Cropping2D",
     "ConvNeXtTiny": "LayerNormalization, LayerScale, grouped Conv2D, Dense on 4-D",
     "ConvNeXtSmall": "LayerNormalization, LayerScale, grouped Conv2D, Dense on 4-D",
 }

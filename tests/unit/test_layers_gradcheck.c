@@ -321,6 +321,8 @@ static void test_padding_relu_gradients(void **state)
     gradcheck_layer("3, 4, 2", "type = \"zero_padding2d\"; padding = [2, 1];", 3, 4, true);
     gradcheck_layer("3, 4, 2", "type = \"relu\"; max_value = 0.5;", 3, 3, true);
     gradcheck_layer("6", "type = \"relu\"; max_value = 6.0;", 3, 3, true);
+    gradcheck_layer("4, 5, 2", "type = \"cropping2d\"; cropping = [1, 0, 1, 2];", 3, 3, true);
+    gradcheck_layer("4, 5, 2", "type = \"cropping2d\"; cropping = 1;", 2, 3, true);
     /* CustomScaleLayer: trunk + 0.17 * branch, and the same node as both */
     merge_model("type = \"custom_scale\"; scale = 0.17;", "\"a\", \"b\"", shapes_23, 2);
     merge_model("type = \"custom_scale\"; scale = -2.5;", "\"a\", \"a\"", shapes_23, 1);

@@ -59,6 +59,7 @@ static nn_status conv_activation(const kx_layer *L, kx_text *t, kx_shapes *s)
 nn_status nn_keras_import_relu(const kx_layer *L, kx_text *t, kx_shapes *s);
 nn_status nn_keras_import_zero_padding2d(const kx_layer *L, kx_text *t, kx_shapes *s);
 nn_status nn_keras_import_custom_scale(const kx_layer *L, kx_text *t, kx_shapes *s);
+nn_status nn_keras_import_cropping2d(const kx_layer *L, kx_text *t, kx_shapes *s);
 
 /* The activation layers: LeakyReLU, ReLU, ELU, Softmax. */
 static nn_status conv_act_layer(const kx_layer *L, kx_text *t, kx_shapes *s)
@@ -624,6 +625,7 @@ static const struct {
     {"Embedding", conv_embedding},
     {"ZeroPadding2D", nn_keras_import_zero_padding2d},
     {"CustomScaleLayer", nn_keras_import_custom_scale},
+    {"Cropping2D", nn_keras_import_cropping2d},
 };
 
 nn_status kx_layer_body(const kx_layer *L, const int *in_rank, int n_in, kx_text *t, int *rank)
@@ -663,6 +665,6 @@ nn_status kx_layer_body(const kx_layer *L, const int *in_rank, int n_in, kx_text
                       "BatchNormalization, Add, Subtract, Multiply, Average, Maximum, Minimum, "
                       "Concatenate, SimpleRNN, LSTM, GRU, Bidirectional, "
                       "TimeDistributed(Dense), Embedding, ZeroPadding2D, "
-                      "CustomScaleLayer",
+                      "CustomScaleLayer, Cropping2D",
                    L->cls);
 }

@@ -15,6 +15,7 @@
 nn_status onnx_map_relu(onnx_layer *L, nn_error *err);
 nn_status onnx_map_zero_padding2d(onnx_layer *L, nn_error *err);
 nn_status onnx_map_custom_scale(onnx_layer *L, nn_error *err);
+nn_status onnx_map_cropping2d(onnx_layer *L, nn_error *err);
 
 static const struct {
     const char *keras_class;
@@ -54,6 +55,7 @@ static const struct {
     {"ReLU", onnx_map_relu},
     {"ZeroPadding2D", onnx_map_zero_padding2d},
     {"CustomScaleLayer", onnx_map_custom_scale},
+    {"Cropping2D", onnx_map_cropping2d},
 };
 #define N_MAPPINGS ((int)(sizeof mappings / sizeof mappings[0]))
 
