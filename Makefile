@@ -4,8 +4,10 @@
 # make GPU=1      build build-gpu/nnctl with engines cpu and gpu (CUDA_HOME=/usr/local/cuda)
 # make test-gpu   the GPU engine against the CPU engine, op by op and in training
 #                 (needs a CUDA device; without one it says so and passes)
-# make test       unit tests (cmocka) + end-to-end scripts; SANITIZE=1 for ASan+UBSan
-# make check      install deps, then make test, then make test SANITIZE=1 (what CI runs)
+# make test       unit tests (cmocka), oracles, end-to-end scripts (scripts/run-tests;
+#                 the counting rules are tests/README.md's); SANITIZE=1 for ASan+UBSan
+# make check      install deps, make test, make test SANITIZE=1, make fuzz-smoke, and one
+#                 total line; STRICT=1 (what CI runs) fails on any skip but the GPU ones
 # make demo       install deps, build, train on the shipped MNIST, eval, predict
 #                 (DEMO_ARGS="--set train.epochs=1": options for nnctl train)
 # make bench      benchmarks (scripts/bench)
@@ -125,13 +127,13 @@ $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libnnctl.a
 unit-tests: $(TEST_BIN) $(TOOL_BIN) $(NNCTL) $(MPI_PLUGINS)
 
 test: unit-tests
-	NNCTL=$(NNCTL) BUILD=$(BUILD) SANITIZE=$(SANITIZE) scripts/run-tests
+	NNCTL=$(NNCTL) BUILD=$(BUILD) SANITIZE=$(SANITIZE) STRICT=$(STRICT) scripts/run-tests
 
 # The GPU engine's test program (tests/gpu/) and the binary it trains with.
 GPU_BUILD ?= build-gpu
 gpu-tests: $(BUILD)/gpu-tests/test_gpu_engine $(NNCTL)
 
-$(BUILD)/gpu-tests/%: tests/gpu/%.c $(BUILD)/libnnctl.a
+$(BUILD)/gpu-tests/%: tests/gpu/%.c $(wildcard tests/unit/*.h) $(BUILD)/libnnctl.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(BUILD)/libnnctl.a $(LDLIBS) -lcmocka
 
@@ -143,10 +145,17 @@ test-gpu:
 gpu-bundle:
 	scripts/gpu-bundle
 
+# Every step runs even after one fails (CI shows all failures at once); the
+# last line is the total over the three: tests: N passed, M failed, K skipped
+CHECK_RESULTS := build/test-results build-san/test-results build-fuzz/test-results
 check:
 	scripts/install-deps
-	$(MAKE) test
-	$(MAKE) test SANITIZE=1
+	@rm -rf $(CHECK_RESULTS); rc=0; \
+	$(MAKE) test STRICT=$(STRICT) || rc=1; \
+	$(MAKE) test SANITIZE=1 STRICT=$(STRICT) || rc=1; \
+	$(MAKE) fuzz-smoke STRICT=$(STRICT) || rc=1; \
+	STRICT=$(STRICT) scripts/run-tests --total $(CHECK_RESULTS) || rc=1; \
+	exit $$rc
 
 demo:
 	scripts/demo $(DEMO_ARGS)
@@ -178,16 +187,20 @@ $(BUILD)/src/engine/%.o: CFLAGS += -O3
 # to build-fuzz/ and nothing above depends on it.
 #   make fuzz                     build and run every target FUZZ_SECONDS each
 #   make fuzz-build               just build build-fuzz/fuzz_<target>
-#   make fuzz-run-<target>        run one (spec, idx, png, model)
+#   make fuzz-run-<target>        run one (FUZZ_TARGETS below; tests/fuzz/targets.h)
+#   make fuzz-smoke               every target FUZZ_SMOKE_SECONDS, counted as a
+#                                 test part (make check's step)
+# Runs go through tests/fuzz/run.sh: no -ignore_crashes; a finding inside
+# libhdf5/libconfig is set aside (build-fuzz/crashes/upstream/), any other
+# stops the run with its report (status 1).
 # Seeds: tests/fuzz/corpus/<target>/ (read only); new inputs go to
 # build-fuzz/corpus-<target>/, crashes to build-fuzz/crashes/.
-# Crashers worth keeping go to tests/fuzz/regressions/<target>/, which
+# Crashers go to tests/fuzz/regressions/<target>/, which
 # tests/unit/test_fuzz_regressions.c replays in the normal test suite; ones
 # inside libhdf5/libconfig go to tests/fuzz/known-upstream/ (see its README).
-# Temporary model files live in build-fuzz/tmp-<target>/ (removed after a run).
 # ===========================================================================
 FUZZ_CC      ?= clang
-FUZZ_SECONDS ?= 60
+FUZZ_SECONDS ?= 600
 FUZZ_DIR     := build-fuzz
 FUZZ_TARGETS := spec idx png model
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -195,27 +208,26 @@ FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -std=gnu11 -fno-math-errno -fopen
                 $(PKG_CFLAGS) -DNNCTL_VERSION=\"$(VERSION)\"
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
-FUZZ_MAXLEN_spec  := 8192
-FUZZ_MAXLEN_idx   := 16384
-FUZZ_MAXLEN_png   := 32768
-FUZZ_MAXLEN_model := 65536
-FUZZ_ENV     := ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
-                LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp:print_suppressions=0 \
-                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-                OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 HDF5_USE_FILE_LOCKING=FALSE
-# libhdf5 hangs on some corrupt files (tests/fuzz/known-upstream/model/):
-# fork mode goes on past them; every crash is still saved to build-fuzz/crashes/
-# and needs triage (an nnctl frame on top is ours to fix).
-FUZZ_OPTS_model := -fork=1 -ignore_timeouts=1 -ignore_crashes=1
+FUZZ_MAXLEN_spec   := 8192
+FUZZ_MAXLEN_idx    := 16384
+FUZZ_MAXLEN_png    := 32768
+FUZZ_MAXLEN_model  := 65536
 
-.PHONY: fuzz fuzz-build fuzz-clean $(FUZZ_TARGETS:%=fuzz-run-%)
+.PHONY: fuzz fuzz-build fuzz-clean fuzz-list fuzz-smoke $(FUZZ_TARGETS:%=fuzz-run-%)
 fuzz-build: $(FUZZ_BINS)
+
+fuzz-list:
+	@echo $(FUZZ_TARGETS)
+
+# make check's step: every target FUZZ_SMOKE_SECONDS (30), counted like a test
+fuzz-smoke:
+	STRICT=$(STRICT) scripts/run-tests --fuzz-smoke
 
 fuzz-clean:
 	rm -rf $(FUZZ_DIR)
 
 fuzz: fuzz-build
-	@for t in $(FUZZ_TARGETS); do $(MAKE) --no-print-directory fuzz-run-$$t || exit 1; done
+	@rc=0; for t in $(FUZZ_TARGETS); do $(MAKE) --no-print-directory fuzz-run-$$t || rc=1; done; exit $$rc
 
 $(FUZZ_DIR)/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
@@ -229,10 +241,6 @@ $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/targets.c tests/fuzz/targets.
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(FUZZ_DIR)/libnnctl-fuzz.a $(PKG_LIBS) -fopenmp -lm -lpthread
 
 $(FUZZ_TARGETS:%=fuzz-run-%): fuzz-run-%: $(FUZZ_DIR)/fuzz_%
-	@mkdir -p $(FUZZ_DIR)/corpus-$* $(FUZZ_DIR)/crashes $(FUZZ_DIR)/tmp-$*
-	$(FUZZ_ENV) TMPDIR=$(CURDIR)/$(FUZZ_DIR)/tmp-$* $(FUZZ_DIR)/fuzz_$* $(FUZZ_DIR)/corpus-$* tests/fuzz/corpus/$* \
-	  -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAXLEN_$*) -rss_limit_mb=2048 -timeout=10 \
-	  -artifact_prefix=$(FUZZ_DIR)/crashes/$*- -print_final_stats=1 $(FUZZ_OPTS_$*) $(FUZZ_FLAGS); \
-	  rc=$$?; rm -rf $(FUZZ_DIR)/tmp-$*; exit $$rc
+	tests/fuzz/run.sh $* $(FUZZ_SECONDS) -max_len=$(FUZZ_MAXLEN_$*) $(FUZZ_FLAGS)
 
 -include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)

@@ -11,7 +11,7 @@
 #
 # Needs MNIST under $NNCTL_DATA/mnist/ (the first 200 training digits make
 # the good files the bad ones are derived from) and /usr/bin/python3 with
-# h5py. Prints one line per case and `bad-files: N passed, M failed`; exits 1
+# h5py. Prints one line per case and `bad-files: N passed, M failed, K skipped`; exits 1
 # on any failure. About 15 s.
 set -u
 
@@ -23,16 +23,8 @@ if [ ! -x "$NNCTL" ]; then
     echo "bad-files: nnctl binary '$NNCTL' not found (set NNCTL or run make)" >&2
     exit 2
 fi
-export NNCTL_DATA=${NNCTL_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/nnctl/datasets}
-if [ ! -f "$NNCTL_DATA/mnist/train-images-idx3-ubyte.gz" ]; then
-    echo "bad-files: MNIST not found under \$NNCTL_DATA=$NNCTL_DATA (scripts/fetch-data mnist)" >&2
-    exit 2
-fi
-PY=${PY:-/usr/bin/python3}
-if ! "$PY" -c 'import h5py, numpy' 2>/dev/null; then
-    echo "bad-files: $PY lacks h5py/numpy" >&2
-    exit 2
-fi
+nn_need_mnist bad-files
+nn_need_python bad-files h5py numpy
 THREADS=${THREADS:-2}
 T=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-badfiles.XXXXXX")
 trap 'rm -rf "$T"' EXIT
@@ -267,8 +259,8 @@ tr_labels() { echo train t.cfg -o "$T/run" --overwrite -q --threads "$THREADS" -
 expect "good IDX pair trains" 0 -- train t.cfg -o "$T/good" -q --threads "$THREADS"
 MODEL="$T/good/model.h5"
 if [ ! -f "$MODEL" ] || [ ! -f "$T/good/w.h5" ]; then
-    echo "bad-files: the good spec did not train; stopping" >&2
-    echo "bad-files: $passed passed, $((failed + 1)) failed"
+    bad "the good run leaves model.h5 and w.h5 (the other cases need them): stopping" "$(ls "$T/good" 2>&1)"
+    nn_summary bad-files
     exit 1
 fi
 if ! out=$("$PY" "$T/gen.py" "$NNCTL_DATA/mnist" "$T/c" "$MODEL" "$T/good/w.h5" 2>&1); then
@@ -640,5 +632,4 @@ expect "init_from: a missing file" 1 "train.init_from" "no-such.h5" -- train if-
 expect "init_from: no layer in common (exit 2)" 2 "no layer of the model matches" "dense, dense_1" -- train if-nomatch.cfg -o "$T/if" -q --threads "$THREADS"
 }
 
-echo "bad-files: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+nn_summary bad-files

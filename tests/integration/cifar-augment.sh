@@ -12,22 +12,14 @@
 # (32c + 2(c-1)) x (32r + 2(r-1)) pixels. About 20 s on 2 busy cores.
 set -u
 
-NNCTL=${NNCTL:-./nnctl}
-case "$NNCTL" in
-/*) ;;
-*/*) NNCTL="$(cd "$(dirname "$NNCTL")" && pwd)/$(basename "$NNCTL")" ;;
-esac
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+nn_abs_nnctl
 export NNCTL_DATA=${NNCTL_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/nnctl/datasets}
 if [ ! -f "$NNCTL_DATA/cifar-10-binary.tar.gz" ]; then
-    echo "cifar-augment: no cifar-10-binary.tar.gz under \$NNCTL_DATA=$NNCTL_DATA (scripts/fetch-data cifar10)" >&2
-    exit 2
+    nn_skip_all cifar-augment "no cifar-10-binary.tar.gz under \$NNCTL_DATA=$NNCTL_DATA (scripts/fetch-data cifar10)"
 fi
 W=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-cifar.XXXXXX")
 trap 'rm -rf "$W"' EXIT
-
-passed=0 failed=0
-ok() { echo "ok   $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL $1${2:+: $2}"; failed=$((failed + 1)); }
 nn() { "$NNCTL" "$@" >"$W/out" 2>"$W/err"; rc=$?; }
 # png_info FILE: "width height color_type" from the IHDR chunk
 png_info() {
@@ -139,5 +131,4 @@ else
     bad "format typo" "rc=$rc $(cat "$W/err")"
 fi
 
-echo "cifar-augment: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+nn_summary cifar-augment

@@ -8,23 +8,17 @@
 # for the PNG checks, gnuplot (gnuplot-nox; skipped without it). Every number
 # the table shows is checked against the run's own history.csv, run.json and
 # eval.json, read here with python. Prints one line per check and
-# `compare-plot: N passed, M failed`; exits 1 on any failure.
+# `compare-plot: N passed, M failed, K skipped`; exits 1 on any failure.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 nn_abs_nnctl
-export NNCTL_DATA=${NNCTL_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/nnctl/datasets}
-if [ ! -f "$NNCTL_DATA/mnist/t10k-images-idx3-ubyte.gz" ]; then
-    echo "compare-plot: MNIST not found under \$NNCTL_DATA=$NNCTL_DATA (scripts/fetch-data mnist)" >&2
-    exit 2
-fi
+nn_need_mnist compare-plot
 THREADS=${THREADS:-2}
 W=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-compare.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 
-
-skip() { echo "skip $1${2:+ ($2)}"; }
 check() {
     local name=$1
     shift
@@ -270,20 +264,60 @@ assert t == b"IHDR" and n == 13, (n, t)
 w, h = struct.unpack(">II", b[16:24])
 assert (w, h) == (int(sys.argv[2]), int(sys.argv[3])), (w, h)' "$@"
 }
-if command -v gnuplot >/dev/null 2>&1; then
-    nn plot "$R/base" "$R/lr" "$R/drop" -o "$W/curves.png" --width 640 --height 480
-    if [ $rc = 0 ]; then ok "plot 3 runs -o curves.png exits 0"; else bad "plot 3 runs exits 0" "exit $rc: $(cat "$W/err")"; fi
-    check "plot: curves.png is a PNG of 640x480 (signature, IHDR)" pngsize "$W/curves.png" 640 480
+# The points gnuplot draws, read back: a gnuplot of our own first on PATH
+# runs the real one once with `set table` (the curves as text) and once as
+# asked (the PNG). Every curve, in the order nnctl's script plots them
+# (panel loss, then panel accuracy; per run training then validation),
+# must hold the run's history.csv values at epochs 1..n (gnuplot's table
+# prints 6 significant digits).
+GP=$(command -v gnuplot || true)
+if [ -z "$GP" ]; then
+    for c in "plot 3 runs: exit 0" "plot: a PNG of 640x480" "plot: the drawn points are the histories" \
+        "plot PARENT_DIR: a PNG of 1200x500" "plot with a stray file" "plot: no temporary files left"; do
+        skip "$c" "gnuplot not installed: scripts/install-deps (gnuplot-nox)"
+    done
+else
+    mkdir -p "$W/gpbin" "$W/tables"
+    cat >"$W/gpbin/gnuplot" <<GPEOF
+#!/bin/sh
+n=\$(ls "$W/tables" | wc -l)
+"$GP" -e "set table '$W/tables/table-\$n.txt'" "\$@" || exit 1
+exec "$GP" "\$@"
+GPEOF
+    chmod +x "$W/gpbin/gnuplot"
+    PATH="$W/gpbin:$PATH" nn plot "$R/base" "$R/lr" "$R/drop" -o "$W/curves.png" --width 640 --height 480
+    if [ $rc = 0 ]; then ok "plot 3 runs: exit 0"; else bad "plot 3 runs: exit 0" "exit $rc: $(cat "$W/err")"; fi
+    check "plot: a PNG of 640x480 (signature, IHDR)" pngsize "$W/curves.png" 640 480
+    check "plot: the drawn points are the histories (loss, val_loss, accuracy, val_accuracy of 3 runs)" py '
+import csv, re, sys
+text = open(sys.argv[1]).read()
+curves = []
+for block in re.split(r"\n(?=# Curve \d+ of)", text.strip()):
+    title = re.search(r"# Curve title: \"(.*)\"", block)
+    pts = [tuple(float(v) for v in l.split()[:2]) for l in block.splitlines()
+           if l.strip() and not l.startswith("#")]
+    curves.append((title.group(1) if title else None, pts))
+want = []
+for col in ("loss", "accuracy"):
+    for run in sys.argv[3:]:
+        rows = list(csv.DictReader(open("%s/%s/history.csv" % (sys.argv[2], run))))
+        for v, c in enumerate((col, "val_" + col)):
+            want.append((run if v == 0 else None, [(int(r["epoch"]) + 1, float(r[c])) for r in rows]))
+assert len(curves) == len(want) == 12, (len(curves), len(want))
+for (gt, gp), (wt, wp) in zip(curves, want):
+    assert gt == wt, (gt, wt)
+    assert len(gp) == len(wp) == 2, (gp, wp)
+    for (gx, gy), (wx, wy) in zip(gp, wp):
+        assert gx == wx and abs(gy - wy) <= 1e-5 * abs(wy) + 1e-12, (wt, gx, gy, wx, wy)
+print("     12 curves, 24 points")' "$W/tables/table-0.txt" "$R" base lr drop
     nn plot "$R" --output "$W/default.png" --metric accuracy
-    check "plot PARENT_DIR --metric accuracy: a PNG of the default 1200x500" pngsize "$W/default.png" 1200 500
+    check "plot PARENT_DIR: a PNG of 1200x500 (the default size)" pngsize "$W/default.png" 1200 500
     nn plot "$R/base" "$W/stray.txt" -o "$W/skip.png"
     if [ $rc = 0 ] && [ "$(wc -l <"$W/err")" = 1 ] && grep -qx "skipping $W/stray.txt: not a directory" "$W/err"; then
         ok "plot with a stray file: one 'skipping' line, the run plotted, exit 0"
     else bad "plot with a stray file: one 'skipping' line, exit 0" "exit $rc: $(cat "$W/err")"; fi
     if ls "$W"/.*.tmp* "$W"/*.tmp* >/dev/null 2>&1; then bad "plot: no temporary files left next to the PNG" "$(ls -a "$W")"
     else ok "plot: no temporary files left next to the PNG"; fi
-else
-    skip "plot PNG checks" "gnuplot not installed: scripts/install-deps"
 fi
 nn plot "$W/notarun" "$W/stray.txt" -o "$W/bad.png"
 if [ $rc = 2 ] && grep -q "no run directory among" "$W/err" && [ ! -e "$W/bad.png" ]; then
@@ -304,5 +338,4 @@ if [ $rc = 1 ] && grep -q "install gnuplot-nox (scripts/install-deps)" "$W/err" 
     ok "plot without gnuplot on PATH: exit 1, 'install gnuplot-nox (scripts/install-deps)'"
 else bad "plot without gnuplot on PATH: exit 1 with the install hint" "exit $rc: $(cat "$W/err")"; fi
 
-echo "compare-plot: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+nn_summary compare-plot

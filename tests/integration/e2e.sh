@@ -8,7 +8,7 @@
 # Every expected value below is stated by hand (Keras's rules, arithmetic,
 # the MNIST labels); nothing is compared against output nnctl produced earlier
 # except where the check is nnctl's agreement with itself (reproducibility,
-# eval vs evaluate). Prints one line per check and `e2e: N passed, M failed`;
+# eval vs evaluate). Prints one line per check and `e2e: N passed, M failed, K skipped`;
 # exits 1 on any failure. About 15 s on 2 cores.
 set -u
 
@@ -16,11 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 nn_abs_nnctl
-export NNCTL_DATA=${NNCTL_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/nnctl/datasets}
-if [ ! -f "$NNCTL_DATA/mnist/t10k-images-idx3-ubyte.gz" ]; then
-    echo "e2e: MNIST not found under \$NNCTL_DATA=$NNCTL_DATA (scripts/fetch-data mnist)" >&2
-    exit 2
-fi
+nn_need_mnist e2e
 THREADS=${THREADS:-2}
 W=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-e2e.XXXXXX")
 trap 'rm -rf "$W"' EXIT
@@ -327,12 +323,46 @@ for c in "$W"/es/ckpt-*.h5; do
     n=$((n + 1))
     nn eval "$c" --json --data validation --threads "$THREADS"
     [ $rc = 0 ] || cat "$W/err" >&2
-    check "f: $(basename "$c") loads with nnctl eval (200 validation samples)" py '
-import json, sys
+    # the file holds the weights of the end of its epoch: evaluating it on
+    # the validation split gives that epoch's logged val_loss/val_accuracy
+    check "f: $(basename "$c") evaluates to its epoch's logged val_loss and val_accuracy" py '
+import csv, json, re, sys
 d = json.load(open(sys.argv[1]))
-assert d["samples"] == 200 and 0 <= d["accuracy"] <= 1, d' "$W/out"
+epoch = int(re.match(r"ckpt-(\d+)-", sys.argv[3]).group(1))
+row = list(csv.DictReader(open(sys.argv[2])))[epoch - 1]
+assert d["samples"] == 200, d
+for k, v in (("loss", "val_loss"), ("accuracy", "val_accuracy")):
+    want = float(row[v])
+    assert abs(d[k] - want) <= 1e-5 * abs(want) + 1e-6, (k, d[k], v, want)' "$W/out" "$W/es/history.csv" "$(basename "$c")"
 done
 [ $n -gt 0 ] || bad "f: checkpoints load with nnctl eval" "no checkpoint files"
+
+# restore_best_weights: the same run stops after epoch 2 (min_delta = 10:
+# nothing improves on epoch 1), so model.h5 must hold epoch 1's weights,
+# bit for bit those of ckpt-01, and not epoch 2's.
+nn train "$W/es.cfg" -o "$W/rbw" --threads "$THREADS" \
+    --set train.callbacks.early_stopping.restore_best_weights=true \
+    --set 'train.callbacks.checkpoint.path="ckpt-{epoch:02d}.h5"'
+if [ $rc = 0 ] && grep -q "Restoring model weights from the end of the best epoch: 1" "$W/out" "$W/err"; then
+    ok "f: restore_best_weights: stops after epoch 2, restoring epoch 1"
+else bad "f: restore_best_weights: stops after epoch 2, restoring epoch 1" "exit $rc: $(tail -3 "$W/out")"; fi
+if ! /usr/bin/python3 -c 'import h5py, numpy' 2>/dev/null; then
+    skip "f: restore_best_weights: model.h5 equals ckpt-01.h5 bit for bit" "python3-h5py is not installed (scripts/install-deps)"
+else
+    check "f: restore_best_weights: model.h5 equals ckpt-01.h5 bit for bit, not ckpt-02.h5" /usr/bin/python3 -c '
+import sys, h5py, numpy as np
+def weights(p):
+    with h5py.File(p, "r") as f:
+        out = {}
+        f["model_weights"].visititems(lambda k, v: out.__setitem__(k, v[()]) if isinstance(v, h5py.Dataset) else None)
+        return out
+m, c1, c2 = (weights(sys.argv[i]) for i in (1, 2, 3))
+assert m and sorted(m) == sorted(c1) == sorted(c2), (sorted(m), sorted(c1))
+for k in m:
+    assert m[k].dtype == c1[k].dtype and m[k].tobytes() == c1[k].tobytes(), "%s differs from epoch 1" % k
+assert any(m[k].tobytes() != c2[k].tobytes() for k in m), "epoch 2 trained nothing: the check shows nothing"
+print("     %d arrays equal epoch 1 bit for bit" % len(m))' "$W/rbw/model.h5" "$W/rbw/ckpt-01.h5" "$W/rbw/ckpt-02.h5"
+fi
 
 # save_best_only: the first epoch always improves on inf (Keras's message).
 nn train "$W/es.cfg" -o "$W/best" --threads "$THREADS" \
@@ -343,5 +373,4 @@ contains "f: save_best_only: 'Epoch 1: val_loss improved from inf to ...'" "$W/o
     "Epoch 1: val_loss improved from inf to "
 if [ -f "$W/best/best.h5" ]; then ok "f: save_best_only writes best.h5"; else bad "f: save_best_only writes best.h5" "$(ls "$W/best")"; fi
 
-echo "e2e: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+nn_summary e2e

@@ -364,5 +364,4 @@ else
     bad "two-channel model trains" "$(tail -2 ch2.log)"
 fi
 
-echo "npy: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+nn_summary npy

@@ -168,5 +168,4 @@ spec regwide "input = { shape = [12, 2]; }; layers = ( { type = \"lstm\"; units 
 expect_error "one regression value a row for an output of 3 units is refused" regwide \
     "regwide.cfg:[0-9]*: data.train: 'reg_train.csv' has 1 target value per sample but output layer 'dense' gives 3 (shape (None, 3)): give one target per output unit, or change the layer's units; class labels are integers (npy), or csv's label = \"class\""
 
-echo "rnn: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+nn_summary rnn

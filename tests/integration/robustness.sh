@@ -9,7 +9,7 @@
 # weights of two runs are compared dataset by dataset under /model_weights).
 # Mounts a 3 MiB tmpfs for the disk-full check when allowed (root), skips it
 # otherwise. Prints one line per check (ok / FAIL / skip / note) and
-# `robustness: N passed, M failed`; exits 1 on any failure. About 2 minutes
+# `robustness: N passed, M failed, K skipped`; exits 1 on any failure. About 2 minutes
 # on 2 busy cores (interrupt timings adapt to the epoch times that
 # history.csv reports, and retry when a run finished before the signal).
 set -u
@@ -22,21 +22,16 @@ if [ ! -x "$NNCTL" ]; then
     echo "robustness: nnctl binary '$NNCTL' not found (set NNCTL or run make)" >&2
     exit 2
 fi
-export NNCTL_DATA=${NNCTL_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/nnctl/datasets}
-if [ ! -f "$NNCTL_DATA/mnist/t10k-images-idx3-ubyte.gz" ]; then
-    echo "robustness: MNIST not found under \$NNCTL_DATA=$NNCTL_DATA (scripts/fetch-data mnist)" >&2
-    exit 2
-fi
+nn_need_mnist robustness
 # Other builds may replace the binary while this runs: use a private copy
 # (nnctl re-executes /proc/self/exe, so the copy is what runs throughout).
 W=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-robust.XXXXXX")
 cp "$NNCTL" "$W/nnctl" && NNCTL="$W/nnctl"
-PY=${PY:-/usr/bin/python3}
-if ! "$PY" -c 'import h5py, numpy' 2>/dev/null; then
-    echo "robustness: $PY lacks h5py/numpy" >&2
+if ! /usr/bin/python3 -c 'import h5py, numpy' 2>/dev/null; then
     rm -rf "$W"
-    exit 2
+    nn_need_python robustness h5py numpy
 fi
+PY=/usr/bin/python3
 THREADS=${THREADS:-2}
 MNT=""
 cleanup() {
@@ -46,7 +41,6 @@ cleanup() {
 trap cleanup EXIT
 
 note() { echo "note $1"; }
-skip() { echo "skip $1"; }
 # check NAME COMMAND...: ok when the command succeeds (its output shown on failure)
 check() {
     local name=$1
@@ -708,7 +702,7 @@ if mount -t tmpfs -o size=3m tmpfs "$MNT" 2>/dev/null; then
     umount "$MNT" 2>/dev/null
     MNT=""
 else
-    skip "disk full on a 3 MiB tmpfs (mount not permitted here)"
+    skip "disk full on a 3 MiB tmpfs" "mount -t tmpfs not permitted here (needs root)"
     MNT=""
 fi
 
@@ -741,5 +735,4 @@ if [ $rc = 0 ]; then
 else bad "ulimit -f: resumes without the limit" "exit $rc: $(tail -3 "$W/log")"; fi
 fi
 
-echo "robustness: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+nn_summary robustness

@@ -12,9 +12,10 @@
 #   # needs: mnist                     (skipped when $NNCTL_DATA has no MNIST)
 #   # xfail: <why>                     (a known-bad message: the case states the
 #                                       message nnctl *should* give. While nnctl
-#                                       fails it, it is counted as xfail; once it
-#                                       passes, it is a FAIL (XPASS) until the
-#                                       xfail line is removed.)
+#                                       fails it, it is counted as a skip with
+#                                       the reason "xfail: <why>" (STRICT=1
+#                                       fails it); once it passes, it is a FAIL
+#                                       (XPASS) until the xfail line is removed.)
 # Every spec case runs as `nnctl train CASE -o TMP/run -q` from tests/specs
 # (no --threads: that flag is an override of train.threads, see cli.txt).
 #
@@ -23,30 +24,27 @@
 # split by the shell after expanding these fixtures: $SPECS (tests/specs),
 # $VALID (a valid spec), $MODEL (a model trained from it),
 # $TMP (a scratch directory holding fake.h5, a text file, and small.png, a
-# 20x20 gray PNG). Prints ok/FAIL/xfail/skip per case and a last line
-# `corpus: N passed, M failed, K xfail, S skipped`; exits 1 on any failure.
+# 20x20 gray PNG). Prints ok/FAIL/skip per case and a last line
+# `corpus: N passed, M failed, K skipped`; exits 1 on any failure. The
+# fixture model failing to train is a failure, and every case needing it
+# fails with it.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 specs="$root/tests/specs"
-NNCTL=${NNCTL:-./nnctl}
-case "$NNCTL" in
-/*) ;;
-*/*) NNCTL="$(cd "$(dirname "$NNCTL")" && pwd)/$(basename "$NNCTL")" ;;
-esac
+source "$here/lib.sh"
+nn_abs_nnctl
 if ! command -v "$NNCTL" >/dev/null 2>&1 && [ ! -x "$NNCTL" ]; then
     echo "run-corpus: nnctl binary '$NNCTL' not found (set NNCTL or run make)" >&2
     exit 2
 fi
-export NNCTL_DATA=${NNCTL_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/nnctl/datasets}
 have_mnist=0
-[ -f "$NNCTL_DATA/mnist/train-images-idx3-ubyte.gz" ] && have_mnist=1
+nn_find_mnist && have_mnist=1
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-corpus.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 
-passed=0 failed=0 xfailed=0 skipped=0
 filter=("$@")
 
 selected() {
@@ -76,8 +74,7 @@ check() {
     fi
     if [ -n "$xfail" ]; then
         if [ -n "$why" ]; then
-            echo "xfail $name ($xfail)"
-            xfailed=$((xfailed + 1))
+            skip "$name" "xfail: $xfail (nnctl gives: $why)"
         else
             echo "FAIL $name: XPASS, nnctl now passes this case: remove its '# xfail:' line"
             failed=$((failed + 1))
@@ -116,8 +113,7 @@ for f in "$specs"/[0-9]*.cfg; do
     done < <(grep '^# expect: ' "$f")
     xfail=$(sed -n 's/^# xfail: //p' "$f" | head -1)
     if grep -q '^# needs: mnist' "$f" && [ $have_mnist = 0 ]; then
-        echo "skip $name (needs MNIST under \$NNCTL_DATA)"
-        skipped=$((skipped + 1))
+        skip "$name" "needs MNIST under \$NNCTL_DATA (scripts/fetch-data mnist)"
         continue
     fi
     rm -rf "$TMP/run"
@@ -171,10 +167,15 @@ png = (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 0,
 open(sys.argv[1], 'wb').write(png)
 EOF
     have_model=0
-    if [ $have_mnist = 1 ] &&
-        "$NNCTL" train "$VALID" -o "$TMP/model" -q --threads 1 >/dev/null 2>"$TMP/err" &&
+    if [ $have_mnist = 0 ]; then
+        model_why="needs MNIST to train the fixture model (scripts/fetch-data mnist)"
+    elif "$NNCTL" train "$VALID" -o "$TMP/model" -q --threads 1 >/dev/null 2>"$TMP/err" &&
         [ -f "$MODEL" ]; then
         have_model=1
+        ok "the fixture model for cli.txt trains"
+    else
+        bad "the fixture model for cli.txt trains" "$(head -3 "$TMP/err")"
+        model_why=""
     fi
     n=0
     while IFS= read -r l || [ -n "$l" ]; do
@@ -191,8 +192,8 @@ EOF
         case "$args" in
         *'$MODEL'*)
             if [ $have_model = 0 ]; then
-                echo "skip $name (needs MNIST to train the fixture model)"
-                skipped=$((skipped + 1))
+                if [ -n "$model_why" ]; then skip "$name" "$model_why"
+                else bad "$name" "the fixture model did not train"; fi
                 continue
             fi
             ;;
@@ -204,5 +205,4 @@ EOF
     done <"$cli"
 fi
 
-echo "corpus: $passed passed, $failed failed, $xfailed xfail, $skipped skipped"
-[ $failed -eq 0 ]
+nn_summary corpus

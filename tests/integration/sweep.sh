@@ -5,7 +5,7 @@
 #   NNCTL=build/nnctl NNCTL_DATA=/path/to/datasets tests/integration/sweep.sh
 #
 # Needs MNIST under $NNCTL_DATA/mnist/ and python3 (standard library only).
-# Prints one line per check and `sweep: N passed, M failed`; exits 1 on any
+# Prints one line per check and `sweep: N passed, M failed, K skipped`; exits 1 on any
 # failure. About 30 s on 2 cores.
 #
 # Bayes vs random: the trials are not networks but the sweep file's
@@ -22,11 +22,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 nn_abs_nnctl
-export NNCTL_DATA=${NNCTL_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/nnctl/datasets}
-if [ ! -f "$NNCTL_DATA/mnist/train-images-idx3-ubyte.gz" ]; then
-    echo "sweep: MNIST not found under \$NNCTL_DATA=$NNCTL_DATA (scripts/fetch-data mnist)" >&2
-    exit 2
-fi
+nn_need_mnist sweep
 W=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-sweep.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 
@@ -251,5 +247,4 @@ print('     bayes  best per seed %s mean %.4f' % (' '.join('%.3f' % x for x in b
 print('     random best per seed %s mean %.4f (optimum 0.3979)' % (' '.join('%.3f' % x for x in r), mr))
 assert mb < mr"
 
-echo "sweep: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+nn_summary sweep

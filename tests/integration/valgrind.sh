@@ -14,7 +14,7 @@
 # --trace-children=yes follows an exec anyway. Third-party startup noise goes
 # in tests/valgrind.supp. Needs MNIST under $NNCTL_DATA/mnist/ (500 training
 # and 100 test digits are copied into small IDX files) and python3.
-# Prints one line per check and `valgrind: N passed, M failed`; exits 1 on
+# Prints one line per check and `valgrind: N passed, M failed, K skipped`; exits 1 on
 # any failure. About 1.5 minutes on 2 cores.
 set -u
 
@@ -27,15 +27,9 @@ if [ ! -x "$NNCTL" ]; then
     echo "valgrind: nnctl binary '$NNCTL' not found (set NNCTL or run make)" >&2
     exit 2
 fi
-if ! command -v valgrind >/dev/null 2>&1; then
-    echo "valgrind: valgrind is not installed" >&2
-    exit 2
-fi
-MNIST=${NNCTL_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/nnctl/datasets}/mnist
-if [ ! -f "$MNIST/train-images-idx3-ubyte.gz" ]; then
-    echo "valgrind: MNIST not found under \$NNCTL_DATA (scripts/fetch-data mnist)" >&2
-    exit 2
-fi
+command -v valgrind >/dev/null 2>&1 || nn_skip_all valgrind "valgrind is not installed (scripts/install-deps)"
+nn_need_mnist valgrind
+MNIST=$NNCTL_DATA/mnist
 THREADS=${THREADS:-2}
 W=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-valgrind.XXXXXX")
 trap 'rm -rf "$W"' EXIT
@@ -142,5 +136,4 @@ printf 'not HDF5\n' >"$W/fake.h5"
 vg "error path: eval a text file named .h5" 1 eval "$W/fake.h5" --threads "$THREADS"
 vg "error path: a spec error (unknown key)" 2 train vg.cfg -o "$W/bad" -q --threads "$THREADS" --set train.epochz=1
 
-echo "valgrind: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+nn_summary valgrind

@@ -9,8 +9,9 @@ Opens FILE with h5py, walks it the way keras.models.load_model does
 weight_names; datasets at those names under the layer group) and asserts the
 types: root model_config / training_config / keras_version / backend are
 str; name lists are numpy arrays of fixed-length bytes ('S'); weights are
-float32. Also checks nnctl's /nnctl group when present. Prints each check;
-exits 1 on the first mismatch, 2 on bad usage.
+float32. Also checks nnctl's /nnctl group when present. Prints each check
+and "h5-layout: N passed, M failed, 0 skipped"; exits 1 on the first
+mismatch, 2 on bad usage.
 """
 import json
 import sys
@@ -27,9 +28,10 @@ def check(cond, what):
     global n_checks
     if not cond:
         print(f"FAIL: {what}")
+        print(f"h5-layout: {n_checks} passed, 1 failed, 0 skipped")
         sys.exit(1)
     n_checks += 1
-    print(f"ok: {what}")
+    print(f"ok   {what}")
 
 
 def check_str_attr(obj, name, required=True):
@@ -133,7 +135,7 @@ def main():
             for n in names:
                 check_dataset(og, n, "optimizer")
             print(f"note: optimizer arrays in order: {names}")
-    print(f"PASS: {path}: {n_checks} checks")
+    print(f"h5-layout: {n_checks} passed, 0 failed, 0 skipped")
     return 0
 
 

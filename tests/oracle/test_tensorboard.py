@@ -27,7 +27,7 @@ masked_crc32c):
     epochs, then --resume to 3): no validation directory, no histograms, two
     train event files (a resumed run adds one, as TensorFlow does), batch
     steps 2, 4, ... and epoch steps 0, 1, 2 matching history.csv.
-Prints one line per check and ends with "tensorboard: N passed, M failed";
+Prints one line per check and ends with "tensorboard: N passed, M failed, 0 skipped";
 exits 1 when M > 0.
 """
 import argparse
@@ -359,7 +359,7 @@ def main():
             print("kept " + d)
         else:
             shutil.rmtree(d, ignore_errors=True)
-    print("tensorboard: %d passed, %d failed" % (passed, failed))
+    print("tensorboard: %d passed, %d failed, 0 skipped" % (passed, failed))
     return 1 if failed else 0
 
 

@@ -10,7 +10,7 @@ Needs tf-keras and tensorflow-cpu (scripts/oracle-venv --tf makes .venv-tf),
 numpy. Everything is generated here: models with random weights (set with
 set_weights), inputs drawn with a fixed seed. Outputs must agree to 1e-5
 relative plus 1e-6 of the largest magnitude. Prints one line per check and
-"tf-keras: N passed, M failed"; exits 1 when M > 0.
+"tf-keras: N passed, M failed, 0 skipped"; exits 1 when M > 0.
 """
 import argparse
 import json
@@ -256,7 +256,7 @@ def main():
     finally:
         if not a.keep:
             shutil.rmtree(TMP, ignore_errors=True)
-    print(f"tf-keras: {passed} passed, {failed} failed")
+    print(f"tf-keras: {passed} passed, {failed} failed, 0 skipped")
     sys.exit(1 if failed else 0)
 
 

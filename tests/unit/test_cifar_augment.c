@@ -30,6 +30,7 @@
 #include "data/dataset.h"
 #include "data/featurewise.h"
 
+#include "unit/skip.h"
 #include "unit/tmpfiles.h"
 #include "unit/spec_data.h"
 
@@ -78,7 +79,7 @@ static void test_cifar_real_test(void **state)
     (void)state;
     const char *path = cifar_archive();
     if (!path)
-        skip();
+        NN_SKIP("no cifar-10-binary.tar.gz under $NNCTL_DATA (scripts/fetch-data cifar10)");
     nn_error err = {0};
     nn_dataset d;
     nn_class_names names;
@@ -118,7 +119,7 @@ static void test_cifar_real_train(void **state)
     (void)state;
     const char *path = cifar_archive();
     if (!path)
-        skip();
+        NN_SKIP("no cifar-10-binary.tar.gz under $NNCTL_DATA (scripts/fetch-data cifar10)");
     nn_error err = {0};
     nn_dataset d;
     nn_status st = nn_cifar10_load_archive(path, "train", &d, NULL, &err);

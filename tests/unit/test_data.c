@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include "data/dataset.h"
+#include "unit/skip.h"
 
 #include "unit/tmpfiles.h"
 
@@ -76,8 +77,9 @@ static const char *mnist_path(const char *name)
 static void test_mnist_real(void **state)
 {
     (void)state;
-    if (!getenv("NNCTL_DATA") || !*getenv("NNCTL_DATA"))
-        skip();
+    if (!getenv("NNCTL_DATA") || !*getenv("NNCTL_DATA") ||
+        access(mnist_path("train-images-idx3-ubyte.gz"), R_OK) != 0)
+        NN_SKIP("no mnist/ under $NNCTL_DATA (scripts/fetch-data mnist)");
     nn_error err = {0};
     nn_dataset tr, te;
     nn_status st = nn_dataset_load_idx(mnist_path("train-images-idx3-ubyte.gz"),
