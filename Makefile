@@ -193,7 +193,8 @@ $(BUILD)/src/engine/%.o: CFLAGS += -O3
 # Runs go through tests/fuzz/run.sh: no -ignore_crashes; a finding inside
 # libhdf5/libconfig is set aside (build-fuzz/crashes/upstream/), any other
 # stops the run with its report (status 1).
-# Seeds: tests/fuzz/corpus/<target>/ (read only); new inputs go to
+# Seeds: tests/fuzz/corpus/<target>/ (read only; tests/fuzz/make-seeds
+# writes them with numpy, h5py, Keras 3 and tf-keras); new inputs go to
 # build-fuzz/corpus-<target>/, crashes to build-fuzz/crashes/.
 # Crashers go to tests/fuzz/regressions/<target>/, which
 # tests/unit/test_fuzz_regressions.c replays in the normal test suite; ones
@@ -202,7 +203,7 @@ $(BUILD)/src/engine/%.o: CFLAGS += -O3
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 600
 FUZZ_DIR     := build-fuzz
-FUZZ_TARGETS := spec idx png model
+FUZZ_TARGETS := spec idx png model npy csv tokens cifar keras_json rundir sweep resume
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -std=gnu11 -fno-math-errno -fopenmp -Isrc -Itests \
                 $(PKG_CFLAGS) -DNNCTL_VERSION=\"$(VERSION)\"
@@ -212,6 +213,14 @@ FUZZ_MAXLEN_spec   := 8192
 FUZZ_MAXLEN_idx    := 16384
 FUZZ_MAXLEN_png    := 32768
 FUZZ_MAXLEN_model  := 65536
+FUZZ_MAXLEN_npy    := 16384
+FUZZ_MAXLEN_csv    := 16384
+FUZZ_MAXLEN_tokens := 16384
+FUZZ_MAXLEN_cifar  := 65536
+FUZZ_MAXLEN_keras_json := 32768
+FUZZ_MAXLEN_rundir := 16384
+FUZZ_MAXLEN_sweep  := 8192
+FUZZ_MAXLEN_resume := 4096
 
 .PHONY: fuzz fuzz-build fuzz-clean fuzz-list fuzz-smoke $(FUZZ_TARGETS:%=fuzz-run-%)
 fuzz-build: $(FUZZ_BINS)

@@ -15,10 +15,16 @@
 
 #include "data/data_spec.h"
 #include "data/dataset.h"
+#include "data/npy.h"
+#include "experiments/runs.h"
 #include "io/keras/h5file.h"
+#include "io/keras/import.h"
+#include "io/keras/model_file.h"
 #include "model/model.h"
-#include "spec/spec.h"
 #include "session/session.h"
+#include "spec/spec.h"
+#include "sweep/sweep.h"
+#include "train/fit.h"
 #include "train/train_spec.h"
 
 #include "fuzz/targets.h"
@@ -378,10 +384,502 @@ int nn_fuzz_model(const uint8_t *data, size_t size)
     return 0;
 }
 
+/* ---- shared: a scratch folder, parts of one input ---------------------- */
+
+/* One folder per process under $TMPDIR for the targets whose code under
+ * test reads files by name from a directory (run directories, sweeps,
+ * checkpoints); the files in it are rewritten by every input. */
+static const char *scratch_dir(void)
+{
+    static char dir[200];
+    if (!dir[0]) {
+        const char *t = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/nnctl-fuzz-dir.XXXXXX",
+                 t && *t && strlen(t) < sizeof dir - 32 ? t : "/tmp");
+        if (!mkdtemp(dir)) {
+            perror("mkdtemp");
+            abort();
+        }
+    }
+    return dir;
+}
+
+static void scratch_write(const char *name, const char *data, size_t len)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", scratch_dir(), name);
+    if (!data) {
+        unlink(path);
+        return;
+    }
+    FILE *f = fopen(path, "wb");
+    if (!f || (len && fwrite(data, 1, len, f) != len) || fclose(f) != 0) {
+        perror(path);
+        abort();
+    }
+}
+
+/* Splits a NUL-terminated copy of the input at lines that are exactly
+ * "%%": parts[i] points into buf (missing parts are NULL). */
+static int split_parts(char *buf, char **parts, int max)
+{
+    int n = 0;
+    for (int i = 0; i < max; i++)
+        parts[i] = NULL;
+    parts[n++] = buf;
+    for (char *p = buf; *p && n < max;) {
+        char *nl = strchr(p, '\n');
+        char *line = p;
+        if (line[0] == '%' && line[1] == '%' && (line[2] == '\n' || line[2] == '\0')) {
+            *line = '\0';
+            parts[n++] = nl ? nl + 1 : line + 2;
+        }
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    return n;
+}
+
+static char *nul_copy(const uint8_t *data, size_t size)
+{
+    char *buf = malloc(size + 1);
+    if (buf) {
+        memcpy(buf, data, size);
+        buf[size] = '\0';
+    }
+    return buf;
+}
+
+/* Reads every sample and target of d the way batches do. */
+static void touch_dataset(const nn_dataset *d)
+{
+    size_t count = d->n < 32 ? d->n : 32;
+    if (!count || !d->sample_size)
+        return;
+    uint32_t idx[32];
+    for (size_t i = 0; i < count; i++)
+        idx[i] = (uint32_t)(d->n - 1 - i);
+    float *x = malloc(count * d->sample_size * sizeof *x);
+    size_t ty = d->target_size > (size_t)d->n_classes ? d->target_size : (size_t)d->n_classes;
+    float *y = malloc(count * (ty ? ty : 1) * sizeof *y);
+    if (x && y) {
+        nn_dataset_gather_x(d, idx, count, x);
+        if (d->labels || d->targets)
+            nn_dataset_gather_y(d, idx, count, d->labels ? d->n_classes : 0, y);
+    }
+    free(x);
+    free(y);
+}
+
+/* ---- npy --------------------------------------------------------------- */
+
+/* A valid '<i4' labels file of n rows (0, 1, 0, ...). */
+static uint8_t *make_npy_labels(size_t n, size_t *len)
+{
+    char hdr[128];
+    int h = snprintf(hdr, sizeof hdr, "{'descr': '<i4', 'fortran_order': False, 'shape': (%zu,), }",
+                     n);
+    size_t total = 10 + (size_t)h + 1;
+    size_t pad = (64 - total % 64) % 64;
+    size_t hlen = (size_t)h + pad + 1;
+    uint8_t *b = calloc(1, 10 + hlen + 4 * n);
+    if (!b)
+        return NULL;
+    memcpy(b, "\x93NUMPY\x01\x00", 8);
+    b[8] = (uint8_t)(hlen & 0xff);
+    b[9] = (uint8_t)(hlen >> 8);
+    memcpy(b + 10, hdr, (size_t)h);
+    memset(b + 10 + h, ' ', pad);
+    b[10 + hlen - 1] = '\n';
+    for (size_t i = 0; i < n; i++)
+        b[10 + hlen + 4 * i] = (uint8_t)(i % 2);
+    *len = 10 + hlen + 4 * n;
+    return b;
+}
+
+#define FUZZ_NPY_MAX_N 4096
+
+int nn_fuzz_npy(const uint8_t *data, size_t size)
+{
+    fuzz_file f;
+    fuzz_file_open(&f, data, size);
+    nn_error err;
+    nn_npy_reader r;
+    size_t n = 1;
+    if (nn_npy_open(f.path, &r, &err) == NN_OK) {
+        if (r.info.ndim >= 1 && r.info.shape[0] > 0)
+            n = r.info.shape[0] < FUZZ_NPY_MAX_N ? r.info.shape[0] : FUZZ_NPY_MAX_N;
+        size_t count = r.info.count < 65536 ? r.info.count : 65536;
+        float *v = malloc((count ? count : 1) * sizeof *v);
+        int32_t *l = malloc((count ? count : 1) * sizeof *l);
+        uint8_t *u = malloc(count ? count : 1);
+        if (v && l && u) {
+            (void)nn_npy_read_f32(&r, v, count / 2, &err);
+            if (nn_npy_is_integer(r.info.dtype))
+                (void)nn_npy_read_labels(&r, l, count - count / 2, &err);
+            else
+                (void)nn_npy_read_f32(&r, v, count - count / 2, &err);
+        }
+        nn_npy_close(&r);
+        if (r.info.dtype == NN_NPY_U1 && nn_npy_open(f.path, &r, &err) == NN_OK) {
+            (void)nn_npy_read_u8(&r, u, count, &err);
+            nn_npy_close(&r);
+        }
+        free(v);
+        free(l);
+        free(u);
+    }
+    /* as a dataset's samples (with valid labels), and as its targets */
+    size_t len;
+    uint8_t *labels = make_npy_labels(n, &len);
+    if (labels) {
+        fuzz_file fl;
+        fuzz_file_open(&fl, labels, len);
+        nn_dataset d;
+        memset(&d, 0, sizeof d);
+        if (nn_npy_load_dataset(f.path, fl.path, &d, &err) == NN_OK)
+            touch_dataset(&d);
+        nn_dataset_free(&d);
+        memset(&d, 0, sizeof d);
+        if (nn_npy_load_dataset(fl.path, f.path, &d, &err) == NN_OK)
+            touch_dataset(&d);
+        nn_dataset_free(&d);
+        fuzz_file_close(&fl);
+        free(labels);
+    }
+    fuzz_file_close(&f);
+    return 0;
+}
+
+/* ---- csv and tokens ---------------------------------------------------- */
+
+/* The first byte picks the options; the rest is the file. */
+int nn_fuzz_csv(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    nn_csv_seq_opts o = {.timesteps = 1 + (data[0] & 7),
+                         .features = 1 + ((data[0] >> 3) & 3),
+                         .header = (data[0] & 0x20) != 0,
+                         .regression = (data[0] & 0x40) != 0};
+    fuzz_file f;
+    fuzz_file_open(&f, data + 1, size - 1);
+    nn_dataset d;
+    nn_error err;
+    memset(&d, 0, sizeof d);
+    if (nn_csv_seq_load(f.path, &o, &d, &err) == NN_OK)
+        touch_dataset(&d);
+    else if (verbose())
+        fprintf(stderr, "nn_csv_seq_load: %s\n", err.msg);
+    nn_dataset_free(&d);
+    fuzz_file_close(&f);
+    return 0;
+}
+
+int nn_fuzz_tokens(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    nn_tokens_opts o = {.maxlen = 1 + (data[0] & 15),
+                        .pad_post = (data[0] & 0x10) != 0,
+                        .trunc_post = (data[0] & 0x20) != 0,
+                        .value = (data[0] >> 6)};
+    fuzz_file f;
+    fuzz_file_open(&f, data + 1, size - 1);
+    nn_dataset d;
+    nn_error err;
+    memset(&d, 0, sizeof d);
+    if (nn_tokens_load(f.path, &o, &d, &err) == NN_OK)
+        touch_dataset(&d);
+    else if (verbose())
+        fprintf(stderr, "nn_tokens_load: %s\n", err.msg);
+    nn_dataset_free(&d);
+    fuzz_file_close(&f);
+    return 0;
+}
+
+/* ---- the CIFAR-10 archive (tar, gzipped or not) and its batch files ----- */
+
+int nn_fuzz_cifar(const uint8_t *data, size_t size)
+{
+    fuzz_file f;
+    fuzz_file_open(&f, data, size);
+    nn_error err;
+    static const char *const parts[] = {"test", "train"};
+    for (int i = 0; i < 2; i++) {
+        nn_dataset d;
+        nn_class_names names;
+        if (nn_cifar10_load_archive(f.path, parts[i], &d, &names, &err) == NN_OK) {
+            touch_dataset(&d);
+            for (int k = 0; k < names.n; k++)
+                if (!names.names[k]) {
+                    fprintf(stderr, "class name %d is NULL\n", k);
+                    abort();
+                }
+        } else if (verbose())
+            fprintf(stderr, "nn_cifar10_load_archive(%s): %s\n", parts[i], err.msg);
+        nn_class_names_free(&names);
+        nn_dataset_free(&d);
+    }
+    /* the same bytes as one data_batch_N.bin */
+    const char *paths[1] = {f.path};
+    nn_dataset d;
+    if (nn_cifar10_load_files(paths, 1, &d, NULL, &err) == NN_OK)
+        touch_dataset(&d);
+    nn_dataset_free(&d);
+    fuzz_file_close(&f);
+    return 0;
+}
+
+/* ---- Keras JSON: model_config / to_json() and training_config ---------- */
+
+/* The converted text must load as a spec; a model that converts is built. */
+static void keras_spec(const char *text, const char *what)
+{
+    nn_spec *s = NULL;
+    nn_error err;
+    if (nn_spec_load_string(&s, text, what, &err) != NN_OK) {
+        fprintf(stderr, "%s: the converted spec does not load: %s\n---\n%s---\n", what,
+                err.msg, text);
+        abort();
+    }
+    nn_spec_node *root = nn_spec_root(s), *ms = NULL;
+    nn_model *m = NULL;
+    if (nn_spec_group(root, "model", false, &ms, &err) == NN_OK && ms &&
+        nn_model_from_spec(ms, &m, &err) != NN_OK && verbose())
+        fprintf(stderr, "nn_model_from_spec: %s\n", err.msg);
+    nn_model_free(m);
+    nn_spec_free(s);
+}
+
+/* The first byte picks the keras_version the file would declare. */
+int nn_fuzz_keras_json(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    static const char *const versions[] = {NULL, "1.2.2", "2.15.0", "3.3.3"};
+    const char *version = versions[data[0] & 3];
+    char *json = nul_copy(data + 1, size - 1);
+    if (!json)
+        return 0;
+    char *text = NULL;
+    nn_error err;
+    if (nn_keras_model_text(json, "fuzz.json", version, &text, &err) == NN_OK)
+        keras_spec(text, "fuzz.json (model_config)");
+    else if (verbose())
+        fprintf(stderr, "nn_keras_model_text: %s\n", err.msg);
+    free(text);
+    text = NULL;
+    if (nn_keras_train_text(json, "fuzz.json", &text, &err) == NN_OK) {
+        nn_spec *s = NULL;
+        if (nn_spec_load_string(&s, text, "fuzz.json (training_config)", &err) != NN_OK) {
+            fprintf(stderr, "training_config: the converted spec does not load: %s\n---\n%s---\n",
+                    err.msg, text);
+            abort();
+        }
+        nn_spec_free(s);
+    }
+    free(text);
+    free(json);
+    return 0;
+}
+
+/* ---- run directories: spec.cfg, history.csv, run.json, eval.json -------- */
+
+/* Input: history.csv, then optional parts after "%%" lines: run.json,
+ * eval.json, spec.cfg (a small valid spec when absent). A missing part is
+ * a missing file. */
+int nn_fuzz_rundir(const uint8_t *data, size_t size)
+{
+    char *buf = nul_copy(data, size);
+    if (!buf)
+        return 0;
+    char *p[4];
+    split_parts(buf, p, 4);
+    static const char spec[] =
+        "model: { input = { shape = [4]; }; layers = ({ type = \"dense\"; units = 2; }); };\n"
+        "train: { loss = \"mse\"; optimizer = \"sgd\"; };\n";
+    scratch_write("history.csv", p[0], p[0] ? strlen(p[0]) : 0);
+    scratch_write("run.json", p[1], p[1] ? strlen(p[1]) : 0);
+    scratch_write("eval.json", p[2], p[2] ? strlen(p[2]) : 0);
+    scratch_write("spec.cfg", p[3] ? p[3] : spec, strlen(p[3] ? p[3] : spec));
+    nn_error err;
+    nn_history h;
+    if (nn_history_parse(p[0], "history.csv", &h, &err) == NN_OK)
+        nn_history_free(&h);
+    const char *dirs[1] = {scratch_dir()};
+    nn_run *runs = NULL;
+    int n = 0;
+    if (nn_runs_load(dirs, 1, NULL, &runs, &n, &err) == NN_OK) {
+        FILE *out = fopen("/dev/null", "w");
+        static const char *const sorts[] = {NULL, "val_accuracy", "params", "test_loss"};
+        for (int fmt = 0; out && fmt < 3; fmt++)
+            (void)nn_runs_table(runs, n, sorts[fmt], fmt == 1, (nn_table_format)fmt, out, &err);
+        if (out)
+            fclose(out);
+        (void)nn_runs_primary_metric(runs, n);
+        nn_runs_free(runs, n);
+    } else if (verbose())
+        fprintf(stderr, "nn_runs_load: %s\n", err.msg);
+    /* a sweep reads the same files for its objective */
+    static const char *const objectives[] = {"val_loss", "val_accuracy", "test_accuracy", "loss"};
+    static nn_sweep sw;
+    for (int i = 0; i < 4; i++) {
+        snprintf(sw.objective, sizeof sw.objective, "%s", objectives[i]);
+        sw.maximize = nn_objective_maximize(objectives[i]);
+        double v;
+        (void)nn_sweep_read_objective(&sw, scratch_dir(), &v, &err);
+    }
+    free(buf);
+    return 0;
+}
+
+/* ---- sweep files, and sweep.json (a resumed sweep's state) --------------- */
+
+/* Input: the sweep file, then optionally "%%" and sweep.json, in which the
+ * text FINGERPRINT stands for the sweep's own fingerprint (so mutations
+ * get past that check). base = "base.cfg" names a valid spec that is there. */
+int nn_fuzz_sweep(const uint8_t *data, size_t size)
+{
+    char *buf = nul_copy(data, size);
+    if (!buf)
+        return 0;
+    char *p[2];
+    split_parts(buf, p, 2);
+    static const char base[] =
+        "model: { input = { shape = [4]; }; layers = ({ type = \"dense\"; units = 2; }); };\n"
+        "train: { loss = \"mse\"; optimizer = { type = \"sgd\"; lr = 0.1; }; epochs = 2; };\n";
+    scratch_write("base.cfg", base, sizeof base - 1);
+    if (has_include(p[0])) {
+        free(buf);
+        return 0;
+    }
+    scratch_write("sweep.cfg", p[0], strlen(p[0]));
+    char path[400];
+    snprintf(path, sizeof path, "%s/sweep.cfg", scratch_dir());
+    nn_sweep sw;
+    nn_error err;
+    if (nn_sweep_load(&sw, path, &err) != NN_OK) {
+        if (verbose())
+            fprintf(stderr, "nn_sweep_load: %s\n", err.msg);
+        nn_sweep_free(&sw);
+        free(buf);
+        return 0;
+    }
+    nn_trials ts;
+    memset(&ts, 0, sizeof ts);
+    if (sw.trials <= 4096 && nn_sweep_initial(&sw, &ts, &err) == NN_OK) {
+        char a[2 * NN_PARAM_TEXT];
+        for (int t = 0; t < ts.n && t < 8; t++)
+            for (int i = 0; i < sw.space.n; i++)
+                nn_trial_assignment(&sw, &ts.t[t], i, a, sizeof a);
+    }
+    nn_trials_free(&ts);
+    memset(&ts, 0, sizeof ts);
+    if (p[1]) {
+        char fp[32];
+        snprintf(fp, sizeof fp, "%016llx", nn_sweep_fingerprint(&sw));
+        size_t len = strlen(p[1]);
+        char *state = malloc(len + 1);
+        if (state) {
+            /* "FINGERPRINT" (11 bytes) -> the 16 hex digits, in a bigger buffer */
+            size_t cap = len * 2 + 1, o = 0;
+            char *out = malloc(cap);
+            for (size_t i = 0; out && i < len;) {
+                if (!strncmp(p[1] + i, "FINGERPRINT", 11)) {
+                    memcpy(out + o, fp, 16);
+                    o += 16;
+                    i += 11;
+                } else
+                    out[o++] = p[1][i++];
+            }
+            if (out) {
+                scratch_write("sweep.json", out, o);
+                bool found;
+                if (nn_sweep_restore(&sw, &ts, scratch_dir(), &found, &err) == NN_OK && found &&
+                    sw.strategy == NN_SWEEP_BAYES && ts.n < 64) {
+                    for (int t = 0; t < ts.n; t++)
+                        if (ts.t[t].status != NN_TRIAL_FAILED) {
+                            ts.t[t].status = NN_TRIAL_DONE;
+                            ts.t[t].objective = (double)t * 0.25 - 1.0;
+                        }
+                    (void)nn_sweep_propose(&sw, &ts, &err);
+                }
+                free(out);
+            }
+            free(state);
+        }
+        nn_trials_free(&ts);
+    }
+    nn_sweep_free(&sw);
+    free(buf);
+    return 0;
+}
+
+/* ---- resume: a checkpoint's training state (JSON) ------------------------ */
+
+/* The input is the /nnctl "state" attribute of a checkpoint of a small
+ * model: the checkpoint is written once by nnctl's own writer (weights,
+ * optimizer slots, a best-weights snapshot) and read back with nn_h5_load;
+ * each input replaces its state text, which nn_fit_checkpoint_position and
+ * nn_fit_load_resume then read as `nnctl train --resume` does. */
+int nn_fuzz_resume(const uint8_t *data, size_t size)
+{
+    static nn_session s;
+    static nn_h5_model f;
+    static char path[400];
+    static const char spec[] =
+        "model: { input = { shape = [3]; }; layers = ({ type = \"dense\"; units = 4; "
+        "activation = \"relu\"; }, { type = \"dense\"; units = 2; activation = \"softmax\"; }); };\n"
+        "train: { loss = \"categorical_crossentropy\"; optimizer = { type = \"adam\"; }; "
+        "metrics = [\"accuracy\"]; seed = 7; callbacks = { early_stopping = { enabled = true; "
+        "restore_best_weights = true; }; }; };\n";
+    nn_error err;
+    if (!s.model) {
+        nn_spec *sp = NULL;
+        static float best[64]; /* the model has 26 parameters */
+        snprintf(path, sizeof path, "%s/last.h5", scratch_dir());
+        nn_h5_sandbox_enable(false); /* the checkpoint is nnctl's own, read once */
+        nn_status st = nn_spec_load_string(&sp, spec, "resume.cfg", &err);
+        if (!st)
+            st = nn_session_build(&s, sp, &err);
+        if (!st) {
+            nn_model_file_opts fo = {.spec_text = spec, .state_json = "{}", .train = &s.train,
+                                     .best_weights = best};
+            st = nn_model_save(s.model, path, &fo, &err);
+        }
+        if (!st)
+            st = nn_h5_load(path, &f, &err);
+        if (st) {
+            fprintf(stderr, "the resume target's checkpoint: %s\n", err.msg);
+            abort();
+        }
+    }
+    char *state = nul_copy(data, size);
+    if (!state)
+        return 0;
+    char *kept = f.nnctl_state;
+    f.nnctl_state = state;
+    long long epoch, step;
+    (void)nn_fit_checkpoint_position(&f, path, &epoch, &step, &err);
+    nn_train_cfg t = s.train;
+    nn_fit_state st;
+    if (nn_fit_load_resume(&f, path, s.model, &t, &st, &err) == NN_OK)
+        nn_fit_state_free(&st);
+    else if (verbose())
+        fprintf(stderr, "nn_fit_load_resume: %s\n", err.msg);
+    f.nnctl_state = kept;
+    free(state);
+    return 0;
+}
+
 const nn_fuzz_target nn_fuzz_targets[] = {
-    {"spec", nn_fuzz_spec},
-    {"idx", nn_fuzz_idx},
-    {"png", nn_fuzz_png},
-    {"model", nn_fuzz_model},
+    {"spec", nn_fuzz_spec},       {"idx", nn_fuzz_idx},
+    {"png", nn_fuzz_png},         {"model", nn_fuzz_model},
+    {"npy", nn_fuzz_npy},         {"csv", nn_fuzz_csv},
+    {"tokens", nn_fuzz_tokens},   {"cifar", nn_fuzz_cifar},
+    {"keras_json", nn_fuzz_keras_json}, {"rundir", nn_fuzz_rundir},
+    {"sweep", nn_fuzz_sweep},     {"resume", nn_fuzz_resume},
     {NULL, NULL},
 };

@@ -131,6 +131,54 @@ static void test_model(void **state)
     replay("model");
 }
 
+static void test_npy(void **state)
+{
+    (void)state;
+    replay("npy");
+}
+
+static void test_csv(void **state)
+{
+    (void)state;
+    replay("csv");
+}
+
+static void test_tokens(void **state)
+{
+    (void)state;
+    replay("tokens");
+}
+
+static void test_cifar(void **state)
+{
+    (void)state;
+    replay("cifar");
+}
+
+static void test_keras_json(void **state)
+{
+    (void)state;
+    replay("keras_json");
+}
+
+static void test_rundir(void **state)
+{
+    (void)state;
+    replay("rundir");
+}
+
+static void test_sweep(void **state)
+{
+    (void)state;
+    replay("sweep");
+}
+
+static void test_resume(void **state)
+{
+    (void)state;
+    replay("resume");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -138,6 +186,14 @@ int main(void)
         cmocka_unit_test(test_idx),
         cmocka_unit_test(test_png),
         cmocka_unit_test(test_model),
+        cmocka_unit_test(test_npy),
+        cmocka_unit_test(test_csv),
+        cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_cifar),
+        cmocka_unit_test(test_keras_json),
+        cmocka_unit_test(test_rundir),
+        cmocka_unit_test(test_sweep),
+        cmocka_unit_test(test_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,12 +68,22 @@ nn_cpu_dnnl *nn_cpu_dnnl_of(nn_engine *e);
         }                                                                               \
     } while (0)
 
+/* A target_clones function called from other files: clang links callers to
+ * it only when they see the attribute too (make fuzz builds with clang);
+ * GCC must not see it there (each caller would get a resolver of its own
+ * naming the clones, which are local to the defining file). */
+#ifdef __clang__
+#define NN_KERNEL_DECL NN_KERNEL
+#else
+#define NN_KERNEL_DECL
+#endif
+
 /* The activations on one contiguous range (vectorized; the recurrent cells
  * call them per gate block). x may be NULL in bwd where act' needs only y. */
-void nn_cpu_act_fwd_range(nn_act act, float alpha, const float *restrict x, float *restrict y,
-                          size_t n);
-void nn_cpu_act_bwd_range(nn_act act, float alpha, const float *x, const float *y,
-                          const float *dy, float *dx, size_t n);
+NN_KERNEL_DECL void nn_cpu_act_fwd_range(nn_act act, float alpha, const float *restrict x,
+                                         float *restrict y, size_t n);
+NN_KERNEL_DECL void nn_cpu_act_bwd_range(nn_act act, float alpha, const float *x,
+                                         const float *y, const float *dy, float *dx, size_t n);
 void nn_cpu_act_forward(nn_engine *e, nn_act act, float alpha, const nn_tensor *x, nn_tensor *y,
                         int rows, int cols);
 void nn_cpu_act_backward(nn_engine *e, nn_act act, float alpha, const nn_tensor *x,
