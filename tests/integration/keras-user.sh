@@ -9,7 +9,7 @@
 #   NNCTL=build/nnctl tests/integration/keras-user.sh
 #
 # Needs /usr/bin/python3 with numpy and h5py. Prints one line per check and
-# "keras-user: N passed, M failed" last; exits 1 on any failure.
+# "keras-user: N passed, M failed, K skipped" last; exits 1 on any failure.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -341,5 +341,4 @@ else
     bad "Ctrl-C during the test evaluation" "exit $rc: $(tail -2 ctrlc.err) $(ls run_ctrlc)"
 fi
 
-echo "keras-user: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+nn_summary keras-user

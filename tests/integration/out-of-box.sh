@@ -41,8 +41,9 @@ else bad "datasets/README.md: MNIST's licence (CC BY-SA 3.0, Yann LeCun and Cori
 # 2. make demo on a copy of the checkout: the files git would clone (tracked
 # and untracked-but-not-ignored, as they are now), plus the build.
 if ! command -v git >/dev/null || ! git rev-parse --git-dir >/dev/null 2>&1; then
-    echo "out-of-box: not a git checkout: cannot copy it as a clone would be"
-    exit 77
+    skip "make demo on a copy of the checkout" "not a git checkout: cannot copy it as a clone would be"
+    nn_summary out-of-box
+    exit
 fi
 mkdir -p "$W/clone" "$W/home"
 git ls-files -z --cached --others --exclude-standard |
@@ -81,5 +82,4 @@ else
     echo "skip: Fashion-MNIST checks (dataset-fashion-mnist not installed: scripts/install-deps)"
 fi
 
-echo "out-of-box: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+nn_summary out-of-box

@@ -15,15 +15,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 source "$here/lib.sh"
 nn_abs_nnctl
-export NNCTL_DATA=${NNCTL_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/nnctl/datasets}
-if [ ! -f "$NNCTL_DATA/mnist/t10k-images-idx3-ubyte.gz" ]; then
-    echo "plugins: MNIST not found under \$NNCTL_DATA=$NNCTL_DATA (scripts/fetch-data mnist)" >&2
-    exit 2
-fi
+nn_need_mnist plugins
 W=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-plugins.XXXXXX")
 trap 'rm -rf "$W"' EXIT
-skipped=0
-skip() { echo "skip $1${2:+: $2}"; skipped=$((skipped + 1)); }
 nn() {
     "$NNCTL" "$@" >"$W/out" 2>"$W/err"
     rc=$?
@@ -146,5 +140,4 @@ rc, err = int(sys.argv[1]), open(sys.argv[2]).read()
 assert rc == 2 and "epoch_ends" in err and "epoch_end" in err, (rc, err)
 ' "$rc" "$W/err"
 
-echo "plugins: $passed passed, $failed failed, $skipped skipped"
-[ "$failed" = 0 ]
+nn_summary plugins

@@ -9,17 +9,13 @@
 # util-linux (an outside view of the lock). Expected values come from the
 # commands' own arguments (which process ran, how many epochs it was asked
 # for) and from file checksums taken before each step. Prints one line per
-# check and `rundir: N passed, M failed`; exits 1 on any failure.
+# check and `rundir: N passed, M failed, K skipped`; exits 1 on any failure.
 set -u
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 nn_abs_nnctl
 nn_need_python rundir h5py
-export NNCTL_DATA=${NNCTL_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/nnctl/datasets}
-if [ ! -f "$NNCTL_DATA/mnist/train-images-idx3-ubyte.gz" ]; then
-    echo "rundir: MNIST not found under \$NNCTL_DATA=$NNCTL_DATA (scripts/fetch-data mnist)" >&2
-    exit 2
-fi
+nn_need_mnist rundir
 W=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-rundir.XXXXXX")
 # The first 4000 training images as the script's own MNIST: every train
 # below loads in a few milliseconds instead of decompressing all 60000.
@@ -279,5 +275,4 @@ nn s4 sweep s2.cfg -o S2 -q
 if [ $rc = 0 ] && [ -f S2/trial-0001/model.h5 ]; then ok "a sweep trial's command runs nnctl train into \$NNCTL_RUN_DIR under the sweep's lock"
 else bad "a sweep trial's command runs nnctl train into \$NNCTL_RUN_DIR" "exit $rc: $(cat s4.out s4.err S2/trial-0001/train.log 2>/dev/null)"; fi
 
-echo "rundir: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+nn_summary rundir

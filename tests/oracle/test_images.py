@@ -25,7 +25,7 @@ restart markers, odd sizes; PNG gray and RGB.
   * data.preprocess "caffe", "tf", "torch": the model's input activations
     (predict --layer) equal keras.applications.imagenet_utils.
     preprocess_input's, and data.scale other than 1 is refused.
-Prints one line per check and "images: N passed, M failed".
+Prints one line per check and "images: N passed, M failed, 0 skipped".
 """
 import argparse
 import io
@@ -267,7 +267,7 @@ def main():
             check(r.returncode == 0 and '"samples": 6' in r.stdout.replace(" ", " "),
                   "eval on an image folder of mixed JPEG/PNG sizes with image_size",
                   (r.stderr + r.stdout).strip()[:400])
-    print("images: %d passed, %d failed" % (passed, failed))
+    print("images: %d passed, %d failed, 0 skipped" % (passed, failed))
     return 1 if failed else 0
 
 
