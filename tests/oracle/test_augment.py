@@ -31,7 +31,7 @@ featurewise_std_normalization).fit(x_train); nnctl predict must give Keras's
 predict of the same model.h5 on datagen.standardize(x_test), and nnctl eval
 Keras's evaluate on it.
 
-Prints one line per case and "augment: N passed, M failed".
+Prints one line per case and "augment: N passed, M failed, 0 skipped".
 """
 import argparse
 import json
@@ -210,7 +210,7 @@ def main():
             report(err <= tol, "augment " + name, "max difference %g (tolerance %g)" % (err, tol))
     if a.nnctl:
         featurewise(os.path.abspath(a.nnctl))
-    print("augment: %d passed, %d failed" % (passed, failed))
+    print("augment: %d passed, %d failed, 0 skipped" % (passed, failed))
     return 1 if failed else 0
 
 
