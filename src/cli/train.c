@@ -183,7 +183,7 @@ int nn_cmd_train(int argc, char **argv)
     overwrite_ctx ow = {0};
     nn_spec_changes changes = {0};
     nn_h5_model ckpt;
-    bool have_ckpt = false;
+    bool have_ckpt = false, handling = false;
     int rc = 0;
     const char *extra[2];
     char bufs[2][64];
@@ -332,6 +332,10 @@ agree:
                       .ctx = &ow,
                       .dist = d};
     nn_fit_result res;
+    /* Ctrl-C handling from training through the final test evaluation: a
+     * signal between the two is that evaluation's to stop */
+    nn_interrupt_install();
+    handling = true;
     st = nn_fit(s.model, &s.train, &s.obj, &s.train_set, s.val_set.n ? &s.val_set : NULL, &fo,
                 &res, &err);
     nn_fit_state_free(&resume);
@@ -434,6 +438,8 @@ done:
     if (st)
         rc = nn_cli_report(&err);
 done_quiet:
+    if (handling)
+        nn_interrupt_uninstall();
     if (have_ckpt)
         nn_h5_model_free(&ckpt);
     nn_run_files_free(&ow.old);

@@ -4,6 +4,7 @@
 #include "train/interrupt.h"
 
 static volatile sig_atomic_t pending;
+static int depth; /* installs not yet undone: the outermost pair counts */
 
 static void on_signal(int sig)
 {
@@ -23,6 +24,8 @@ static void on_signal(int sig)
 
 void nn_interrupt_install(void)
 {
+    if (depth++ > 0)
+        return;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -34,6 +37,8 @@ void nn_interrupt_install(void)
 
 void nn_interrupt_uninstall(void)
 {
+    if (depth > 0 && --depth > 0)
+        return;
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
 }

@@ -7,6 +7,9 @@
 #ifndef NN_TRAIN_INTERRUPT_H
 #define NN_TRAIN_INTERRUPT_H
 
+/* Pairs nest: only the outermost install sets the handler (and clears a
+ * pending signal) and only its uninstall restores the default, so a
+ * command can keep Ctrl-C handling across training and what follows. */
 void nn_interrupt_install(void);
 void nn_interrupt_uninstall(void);
 /* The signal received (SIGINT, SIGTERM), or 0. */

@@ -313,7 +313,8 @@ CFG
 "$NNCTL" train ctrlc.cfg -o run_ctrlc > ctrlc.out 2> ctrlc.err &
 pid=$!
 for _ in $(seq 6000); do [ -f run_ctrlc/model.h5 ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.01; done
-sleep 0.3  # into the evaluation (60000 samples through 256-512-512-10: seconds)
+# model.h5 is written: training is over and Ctrl-C handling lasts until the
+# test evaluation (60000 samples through 256-512-512-10) ends
 kill -INT $pid 2>/dev/null
 wait $pid
 rc=$?
