@@ -277,6 +277,7 @@ static nn_status read_array(rctx *r, hid_t grp, const char *where, nn_h5_array *
     a->ndim = nd;
     a->data = r->alloc ? r->alloc->fn(r->alloc->ctx, n, r->err)
                        : nn_malloc(n * sizeof(float), r->err);
+    a->in_arena = r->alloc != NULL;
     if (!a->data) {
         st = NN_ERR_RUNTIME;
         goto done;
@@ -539,14 +540,15 @@ nn_status nn_h5_load_in_process(const char *path, nn_h5_model *m, nn_error *err)
     return nn_h5__read(path, m, NULL, err);
 }
 
-/* Arrays' data live in the model's arena when it has one. */
-static void free_arrays(nn_h5_array *a, int n, bool own_data)
+/* An array's data is its own unless it lies in the model's arena (an
+ * importer may replace arena arrays by ones it allocated). */
+static void free_arrays(nn_h5_array *a, int n)
 {
     if (!a)
         return;
     for (int i = 0; i < n; i++) {
         free(a[i].name);
-        if (own_data)
+        if (!a[i].in_arena)
             free(a[i].data);
     }
     free(a);
@@ -563,7 +565,7 @@ void nn_h5_model_free(nn_h5_model *m)
     if (m->layers) {
         for (int i = 0; i < m->n_layers; i++) {
             free(m->layers[i].name);
-            free_arrays(m->layers[i].weights, m->layers[i].n_weights, !m->arena);
+            free_arrays(m->layers[i].weights, m->layers[i].n_weights);
         }
         free(m->layers);
     }
@@ -572,7 +574,7 @@ void nn_h5_model_free(nn_h5_model *m)
     free(m->nnctl_class_names);
     free(m->nnctl_preprocess);
     free(m->nnctl_state);
-    free_arrays(m->optimizer, m->n_optimizer, !m->arena);
+    free_arrays(m->optimizer, m->n_optimizer);
     if (m->arena)
         nn_h5__arena_release(m->arena, m->arena_len);
     memset(m, 0, sizeof *m);

@@ -266,6 +266,7 @@ static bool get_arrays(reader *r, char *base, size_t used, nn_h5_array **out, in
             break;
         }
         a[i].data = (float *)(base + off);
+        a[i].in_arena = true;
     }
     return !r->bad;
 }

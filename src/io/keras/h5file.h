@@ -27,6 +27,7 @@ typedef struct nn_h5_array {
     int ndim;
     size_t dims[NN_H5_MAX_DIMS];
     float *data;      /* product(dims) floats */
+    bool in_arena;    /* data lies in the model's arena (not freed on its own) */
 } nn_h5_array;
 
 typedef struct nn_h5_layer {

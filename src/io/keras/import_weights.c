@@ -89,7 +89,8 @@ static nn_status merge_gates(nn_h5_layer *L, bool lstm, int sets, const char *in
     }
     for (int i = 0; i < L->n_weights; i++) {
         free(L->weights[i].name);
-        free(L->weights[i].data);
+        if (!L->weights[i].in_arena)
+            free(L->weights[i].data);
     }
     free(L->weights);
     L->weights = out;
