@@ -355,6 +355,9 @@ agree:
     if (!quiet)
         fprintf(out, "Saved %s (%lld epoch%s, %.1fs)\n", res.model_path, res.epochs_run,
                 res.epochs_run == 1 ? "" : "s", res.seconds);
+    if (!quiet && d)
+        fprintf(out, "Waiting for the gradient sums after backward: %.1fs of %.1fs (rank 0)\n",
+                res.comm_wait, res.seconds);
     summary = json_object();
     size_t trainable, frozen;
     nn_model_count_params(s.model, &trainable, &frozen);
@@ -420,8 +423,10 @@ agree:
     }
     {
         /* run.json: what this run did, for scripts and nnctl compare */
-        if (d)
+        if (d) {
             json_object_set_new(summary, "ranks", json_integer(nn_dist_size(d)));
+            json_object_set_new(summary, "comm_wait_seconds", nn_json_number(res.comm_wait));
+        }
         char *text = json_dumps(summary, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
         char path[4200];
         snprintf(path, sizeof path, "%s/run.json", run_dir);

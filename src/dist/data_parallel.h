@@ -40,6 +40,9 @@ nn_replicas *nn_dp_batch(nn_data_parallel *dp, int batch_rows,
 nn_status nn_dp_empty_batch(nn_data_parallel *dp, double *stats, size_t n_stats, nn_error *err);
 /* The first communication error of the last batch, NN_OK when none. */
 nn_status nn_dp_status(nn_data_parallel *dp, nn_error *err);
+/* Seconds spent waiting for the sums after backward (what the overlap did
+ * not hide, and other ranks' lateness), over every batch so far. */
+double nn_dp_waited(const nn_data_parallel *dp);
 
 /* Model state shared by the processes: parameters (and, with slots, the
  * optimizer's) sent from rank 0 to every rank; a check that every rank

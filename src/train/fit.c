@@ -1021,6 +1021,7 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
     if (st)
         goto done;
     res->seconds = now() - t_start;
+    res->comm_wait = nn_dp_waited(dp);
     snprintf(res->model_path, sizeof res->model_path, "%s/model.h5", opts->run_dir);
     if (root)
         st = save_model(m, t, &s, opts, res->model_path, false, err);

@@ -118,6 +118,7 @@ typedef struct nn_fit_result {
     long long epochs_run;
     nn_logs last;            /* the last epoch's logs */
     double seconds;
+    double comm_wait;        /* data-parallel: seconds waiting for the sums after backward */
     char model_path[4096];
     int interrupted;         /* the signal that stopped training, or 0 */
     char last_path[4096];    /* the resumable checkpoint written at the stop */
