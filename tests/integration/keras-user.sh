@@ -23,6 +23,7 @@ cd "$W" || exit 1
 nn() {
     "$NNCTL" "$@" > out.txt 2> err.txt
     rc=$?
+    return $rc
 }
 # expect NAME WANT_EXIT SUBSTRING... -- ARGS...: exit status and stderr+stdout substrings
 expect() {
