@@ -16,6 +16,7 @@
 #include "session/session.h"
 #include "train/interrupt.h"
 #include "util/fileio.h"
+#include "util/memory.h"
 
 static const char help[] =
     "usage: nnctl train SPEC [options]\n"
@@ -422,7 +423,14 @@ agree:
             goto done;
     }
     {
-        /* run.json: what this run did, for scripts and nnctl compare */
+        /* run.json: what this run did, for scripts and nnctl compare; the
+         * memory peaks as of the end (the test evaluation included) */
+        json_object_set_new(summary, "peak_rss_bytes",
+                            json_integer((json_int_t)nn_peak_rss_bytes()));
+        if (s.engine->ops->device_peak_bytes)
+            json_object_set_new(
+                summary, "device_peak_bytes",
+                json_integer((json_int_t)s.engine->ops->device_peak_bytes(s.engine)));
         if (d) {
             json_object_set_new(summary, "ranks", json_integer(nn_dist_size(d)));
             json_object_set_new(summary, "comm_wait_seconds", nn_json_number(res.comm_wait));

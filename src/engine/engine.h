@@ -184,6 +184,10 @@ typedef struct nn_engine_ops {
      * out of memory; free_host(NULL) does nothing. */
     void *(*alloc_host)(nn_engine *e, size_t bytes, nn_error *err);
     void (*free_host)(nn_engine *e, void *p);
+    /* The most device memory the engine has held at once, in bytes: its
+     * tensors and scratch buffers (not the CUDA context, cuBLAS's or
+     * cuDNN's own). Optional: NULL for engines without device memory. */
+    size_t (*device_peak_bytes)(nn_engine *e);
 
     /* C[M,N] = alpha * op(A) op(B) + beta * C, row-major; op = transpose if ta/tb.
      * A is M x K (K x M when ta), B is K x N (N x K when tb). */

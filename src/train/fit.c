@@ -819,7 +819,7 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
     nn_rng shuffle_base, dropout_base;
     nn_rng_seed(&shuffle_base, (uint64_t)t->seed, NN_STREAM_SHUFFLE);
     nn_rng_seed(&dropout_base, (uint64_t)t->seed, NN_STREAM_DROPOUT);
-    nn_progress prog = {.out = opts->out, .tty = opts->tty, .quiet = quiet,
+    nn_progress prog = {.out = opts->out, .tty = opts->tty, .quiet = quiet, .engine = m->e,
                         .epochs = t->epochs, .steps = steps};
     step_sums ss = {.m = m, .t = t, .o = o, .b = &b, .n = 3 + (size_t)o->n + (size_t)t->n_metrics};
     bool batch_stops = false; /* the same on every rank: the types, not their states */

@@ -308,6 +308,29 @@ static void test_activations(void **state)
     act_case(NN_ACT_SOFTMAX, 129, 1);
 }
 
+/* The device memory peak the progress line and run.json report: a tensor
+ * of 3 MiB raises it by at least that; freeing it leaves the peak; a second
+ * one of the same size reuses the room (no new peak). */
+static void test_device_peak(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    assert_non_null(G->ops->device_peak_bytes);
+    assert_null(C->ops->device_peak_bytes);
+    size_t before = G->ops->device_peak_bytes(G);
+    nn_tensor t;
+    nn_error err = {0};
+    int shape[1] = {3 << 18}; /* 3 MiB of floats */
+    assert_int_equal(G->ops->alloc(G, &t, 1, shape, &err), NN_OK);
+    size_t peak = G->ops->device_peak_bytes(G);
+    assert_true(peak >= before + ((size_t)3 << 20));
+    G->ops->free(G, &t);
+    assert_int_equal(G->ops->device_peak_bytes(G), peak);
+    assert_int_equal(G->ops->alloc(G, &t, 1, shape, &err), NN_OK);
+    assert_int_equal(G->ops->device_peak_bytes(G), peak);
+    G->ops->free(G, &t);
+}
+
 static void test_dropout(void **state)
 {
     (void)state;
@@ -1326,6 +1349,7 @@ int main(void)
         cmocka_unit_test(test_no_device_nnctl), cmocka_unit_test(test_memory),
         cmocka_unit_test(test_gemm),         cmocka_unit_test(test_bias),
         cmocka_unit_test(test_activations),  cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_device_peak),
         cmocka_unit_test(test_comm_one_rank),
         cmocka_unit_test(test_elementwise),  cmocka_unit_test(test_losses),
         cmocka_unit_test(test_metrics),      cmocka_unit_test(test_penalties),

@@ -373,4 +373,24 @@ contains "f: save_best_only: 'Epoch 1: val_loss improved from inf to ...'" "$W/o
     "Epoch 1: val_loss improved from inf to "
 if [ -f "$W/best/best.h5" ]; then ok "f: save_best_only writes best.h5"; else bad "f: save_best_only writes best.h5" "$(ls "$W/best")"; fi
 
+# ---- (g) memory ------------------------------------------------------------
+# The peak resident memory on each epoch's progress line and in run.json,
+# against the kernel's own high-water mark of the same process (Python's
+# getrusage of its child) and a floor it must exceed: the 47,040,000 bytes
+# of MNIST's training images, all loaded before train_subset picks 5000.
+check "g: run.json peak_rss_bytes is the kernel's peak of the process (within 10%), above the data's 47 MB; each epoch's line shows a peak RSS that never falls" py '
+import json, re, resource, subprocess, sys
+nnctl, cfg, out = sys.argv[1:4]
+r = subprocess.run([nnctl, "train", cfg, "-o", out, "--threads", sys.argv[4]], capture_output=True, text=True)
+assert r.returncode == 0, r.stderr
+kernel = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+peak = json.load(open(out + "/run.json"))["peak_rss_bytes"]
+assert 0.9 * kernel <= peak <= kernel, (peak, kernel)
+assert peak > 47040000, peak
+unit = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}
+lines = [m for m in re.findall(r"peak RSS: ([0-9.]+) (\w+)$", r.stdout, re.M)]
+assert len(lines) == 3, r.stdout
+vals = [float(v) * unit[u] for v, u in lines]
+assert vals == sorted(vals) and vals[-1] <= peak * 1.001, (vals, peak)' "$NNCTL" "$W/mlp.cfg" "$W/mem" "$THREADS"
+
 nn_summary e2e

@@ -45,6 +45,24 @@ bool nn_gpu_check_dnn(nn_engine *e, cudnnStatus_t rc, const char *what)
     return false;
 }
 
+/* Device memory the engine holds: released, then added, and the peak. */
+static void device_held(gpu_impl *g, size_t released, size_t added)
+{
+    g->dev_bytes -= released <= g->dev_bytes ? released : g->dev_bytes;
+    g->dev_bytes += added;
+    if (g->dev_bytes > g->dev_peak)
+        g->dev_peak = g->dev_bytes;
+}
+
+/* What cudaMalloc was asked for a tensor of n floats (gpu_alloc). */
+static size_t tensor_bytes(size_t n)
+{
+    size_t bytes = (n * sizeof(float) + 255) & ~(size_t)255;
+    return bytes ? bytes : 256;
+}
+
+static size_t gpu_device_peak_bytes(nn_engine *e) { return nn_gpu(e)->dev_peak; }
+
 void *nn_gpu_scratch(nn_engine *e, nn_gpu_scratch_slot slot, size_t bytes)
 {
     gpu_impl *g = nn_gpu(e);
@@ -52,6 +70,8 @@ void *nn_gpu_scratch(nn_engine *e, nn_gpu_scratch_slot slot, size_t bytes)
         return g->scratch[slot];
     /* cudaFree waits for the device: kernels still using the old buffer
      * finish first */
+    if (g->scratch[slot])
+        device_held(g, g->scratch_cap[slot] ? g->scratch_cap[slot] : 256, 0);
     cudaFree(g->scratch[slot]);
     g->scratch[slot] = NULL;
     g->scratch_cap[slot] = 0;
@@ -60,6 +80,7 @@ void *nn_gpu_scratch(nn_engine *e, nn_gpu_scratch_slot slot, size_t bytes)
         cudaFree(p); /* allocated, but the engine had already failed */
         return NULL;
     }
+    device_held(g, 0, bytes ? bytes : 256);
     g->scratch[slot] = p;
     g->scratch_cap[slot] = bytes;
     return p;
@@ -100,9 +121,11 @@ static nn_status gpu_alloc(nn_engine *e, nn_tensor *t, int ndim, const int *shap
                        t->size, bytes / MIB, free_b / MIB, total_b / MIB, cudaGetErrorString(rc));
     }
     t->data = p;
+    device_held(nn_gpu(e), 0, tensor_bytes(t->size));
     /* zeroed, as the CPU engine's tensors */
     if (!nn_gpu_check(e, cudaMemsetAsync(p, 0, bytes ? bytes : 256, nn_gpu(e)->stream), "alloc")) {
         cudaFree(p);
+        device_held(nn_gpu(e), tensor_bytes(t->size), 0);
         t->data = NULL;
         return nn_fail(err, NN_ERR_RUNTIME, "the GPU engine failed (see the message above)");
     }
@@ -111,9 +134,10 @@ static nn_status gpu_alloc(nn_engine *e, nn_tensor *t, int ndim, const int *shap
 
 static void gpu_free(nn_engine *e, nn_tensor *t)
 {
-    (void)e;
-    if (t && !t->view && t->data)
+    if (t && !t->view && t->data) {
         cudaFree(t->data);
+        device_held(nn_gpu(e), tensor_bytes(t->size), 0);
+    }
     if (t)
         memset(t, 0, sizeof *t);
 }
@@ -281,6 +305,7 @@ static const nn_engine_ops gpu_ops = {
     .host_ptr = gpu_host_ptr,
     .alloc_host = gpu_alloc_host,
     .free_host = gpu_free_host,
+    .device_peak_bytes = gpu_device_peak_bytes,
     .gemm = gpu_gemm,
     .gemm_ex = gpu_gemm_ex,
     .add_bias = nn_gpu_add_bias,

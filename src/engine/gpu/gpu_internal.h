@@ -36,6 +36,7 @@ typedef struct gpu_impl {
     cudnnHandle_t dnn;
     void *scratch[NN_GPU_SCRATCH_SLOTS];
     size_t scratch_cap[NN_GPU_SCRATCH_SLOTS];
+    size_t dev_bytes, dev_peak; /* device memory held by tensors and scratch, and its peak */
     double *host_sum; /* pinned: where a reduction's result lands */
     double *dev_sum;  /* the reduction's result on the device */
     int *dev_flag;    /* one int of device scratch (the hinge losses' label check) */

@@ -59,6 +59,7 @@ extern const nn_callback_type nn_callback_early_stopping, nn_callback_checkpoint
 typedef struct nn_progress {
     FILE *out;
     bool tty, quiet;
+    struct nn_engine *engine; /* for its device memory (GPU), or NULL */
     long long epochs, steps;
     double t_epoch, t_last_draw;
 } nn_progress;

@@ -1,12 +1,15 @@
 /* Keras-style progress: "Epoch 1/20" then
  * "469/469 [==============================] - 2s 4ms/step - loss: 0.2101 - ..."
  * redrawn in place on a terminal (at most 10 times a second); one line per
- * epoch otherwise, so logs of batch jobs stay short. */
+ * epoch otherwise, so logs of batch jobs stay short. The epoch's last line
+ * ends with the peak resident memory (and the GPU engine's device memory). */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "engine/engine.h"
 #include "train/callbacks/callbacks.h"
+#include "util/memory.h"
 
 static double now(void)
 {
@@ -83,6 +86,15 @@ void nn_progress_epoch_end(nn_progress *p, const nn_logs *logs, double seconds)
     if (p->tty)
         fputs("\r\033[K", p->out);
     draw(p, p->steps, logs, true, seconds);
+    /* memory, as nvidia-smi and top would show it: the process's peak
+     * resident set, and on a GPU the device memory the engine held */
+    char mem[32];
+    nn_format_bytes(nn_peak_rss_bytes(), mem, sizeof mem);
+    fprintf(p->out, " - peak RSS: %s", mem);
+    if (p->engine && p->engine->ops->device_peak_bytes) {
+        nn_format_bytes(p->engine->ops->device_peak_bytes(p->engine), mem, sizeof mem);
+        fprintf(p->out, " - device peak: %s", mem);
+    }
     fputc('\n', p->out);
     fflush(p->out);
 }
