@@ -19,6 +19,7 @@ struct nn_dist {
     char library[160];
     const char *launcher;
     char (*hosts)[HOST_MAX];
+    long *pids;
     bool lost; /* a rank died: MPI_Finalize would wait for it */
 };
 
@@ -118,8 +119,11 @@ nn_status nn_dist_join(nn_dist **out, nn_error *err)
     }
     char me[HOST_MAX] = "";
     gethostname(me, sizeof me - 1);
-    if (d->ops->allgather(me, HOST_MAX, d->hosts, msg, sizeof msg)) {
-        mpi_fail(d, err, msg);
+    long pid = (long)getpid();
+    if (!(d->pids = calloc((size_t)size, sizeof *d->pids)) ||
+        d->ops->allgather(me, HOST_MAX, d->hosts, msg, sizeof msg) ||
+        d->ops->allgather(&pid, sizeof pid, d->pids, msg, sizeof msg)) {
+        mpi_fail(d, err, d->pids ? msg : "out of memory");
         d->ops->abort(1);
     }
     for (int i = 0; i < size; i++)
@@ -147,7 +151,13 @@ void nn_dist_leave(nn_dist *d)
         d->ops->finalize();
     /* the library stays loaded: MPI may have left threads and handlers */
     free(d->hosts);
+    free(d->pids);
     free(d);
+}
+
+long nn_dist_pid(const nn_dist *d, int rank)
+{
+    return d && rank >= 0 && rank < d->size ? d->pids[rank] : (long)getpid();
 }
 
 int nn_dist_rank(const nn_dist *d) { return d ? d->rank : 0; }

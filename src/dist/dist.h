@@ -32,6 +32,9 @@ void nn_dist_lost(nn_dist *d);
 int nn_dist_rank(const nn_dist *d);
 int nn_dist_size(const nn_dist *d);
 const char *nn_dist_host(const nn_dist *d, int rank);
+/* A rank's process id on its host (a launcher that reports a dead process
+ * by pid, as MPICH's does, can be matched to a rank). */
+long nn_dist_pid(const nn_dist *d, int rank);
 /* "Open MPI v4.1.4" (the library's own words) and how it was launched */
 const char *nn_dist_library(const nn_dist *d);
 const char *nn_dist_launcher(const nn_dist *d);

@@ -730,9 +730,17 @@ static nn_status dp_begin(nn_model *m, const nn_train_cfg *t, const nn_dataset *
     if ((st = nn_dist_agree(d, st, err)) || (st = nn_dist_bcast_model(d, m, true, err)) ||
         (st = nn_dist_check_model(d, m, err)))
         return st;
-    if (!opts->quiet && nn_dist_is_root(d))
+    if (!opts->quiet && nn_dist_is_root(d)) {
         fprintf(opts->out, "Data-parallel over %d ranks (%s): %s\n", ranks, nn_dist_library(d),
                 nn_dp_describe(*dp));
+        /* where each rank runs, to match a launcher's report of a dead
+         * process (MPICH names its pid and host) */
+        fprintf(opts->out, "Ranks:");
+        for (int r = 0; r < ranks && r < 16; r++)
+            fprintf(opts->out, " %d %s (pid %ld)%s", r, nn_dist_host(d, r), nn_dist_pid(d, r),
+                    r + 1 < ranks && r < 15 ? "," : "");
+        fprintf(opts->out, "%s\n", ranks > 16 ? ", ..." : "");
+    }
     return NN_OK;
 }
 
