@@ -441,3 +441,77 @@ nn_status kx_one_input(const kx_layer *L, const kx_shapes *s, int want_rank)
                        s->in_rank[0]);
     return NN_OK;
 }
+
+nn_status kx_generic_layer(const kx_layer *L, const char *type, kx_text *t, kx_shapes *s)
+{
+    static const char *const skip[] = {"name", "trainable", "dtype", "batch_input_shape",
+                                       "batch_shape", "input_shape", "input_dim", "autocast",
+                                       NULL};
+    if (s->n_in < 1)
+        return kx_fail(L, "takes at least one input");
+    s->rank = s->in_rank[0];
+    kx_printf(t, "type = ");
+    kx_string(t, type);
+    kx_printf(t, ";");
+    const char *key;
+    json_t *v;
+    json_object_foreach(L->cfg, key, v) {
+        bool skipped = false;
+        for (int i = 0; skip[i]; i++)
+            skipped |= !strcmp(key, skip[i]);
+        if (skipped || json_is_null(v))
+            continue;
+        if (!strcmp(key, "type") || !strcmp(key, "inputs"))
+            return kx_fail(L, "config key \"%s\" would clash with nnctl's own", key);
+        if (json_is_boolean(v)) {
+            kx_key_bool(t, key, json_is_true(v));
+        } else if (json_is_integer(v)) {
+            kx_key_int(t, key, json_integer_value(v));
+        } else if (json_is_real(v)) {
+            kx_key_float(t, key, json_real_value(v));
+        } else if (json_is_string(v)) {
+            kx_key_str(t, key, json_string_value(v));
+        } else if (json_is_array(v)) {
+            size_t i;
+            json_t *e;
+            kx_printf(t, " %s = [", key);
+            json_array_foreach(v, i, e) {
+                if (i)
+                    kx_printf(t, ", ");
+                if (json_is_integer(e))
+                    kx_printf(t, "%lld", (long long)json_integer_value(e));
+                else if (json_is_real(e))
+                    kx_float_text(t, json_real_value(e));
+                else if (json_is_string(e))
+                    kx_string(t, json_string_value(e));
+                else if (json_is_boolean(e))
+                    kx_printf(t, "%s", json_is_true(e) ? "true" : "false");
+                else
+                    return kx_fail(L, "config key \"%s\": only numbers, strings and booleans "
+                                      "can go in a plugin layer's list",
+                                   key);
+            }
+            kx_printf(t, "];");
+        } else {
+            return kx_fail(L, "config key \"%s\" holds an object: a plugin layer's settings "
+                              "are numbers, strings, booleans and lists of them",
+                           key);
+        }
+    }
+    return NN_OK;
+}
+
+/* The wrapped layer of Bidirectional/TimeDistributed as a kx_layer. */
+nn_status kx_wrapped(const kx_layer *L, const char *key, kx_layer *in)
+{
+    json_t *w = json_object_get(L->cfg, key);
+    json_t *cn = json_object_get(w, "class_name"), *cfg = json_object_get(w, "config");
+    if (!json_is_string(cn) || !json_is_object(cfg))
+        return kx_fail(L, "\"%s\" must be a layer object with class_name and config", key);
+    *in = *L;
+    in->cls = json_string_value(cn);
+    in->cfg = cfg;
+    json_t *nm = json_object_get(cfg, "name");
+    in->name = json_is_string(nm) ? json_string_value(nm) : in->cls;
+    return NN_OK;
+}

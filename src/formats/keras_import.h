@@ -31,7 +31,9 @@ typedef struct kx_layer {
     const char *what; /* "'x.h5': model_config" */
     const char *name; /* Keras layer name */
     const char *cls;  /* Keras class_name */
+    const char *row_class; /* the class of the row reading it (cls, unless cls is an alias) */
     json_t *cfg;      /* its config object */
+    json_t *obj;      /* the whole layer object (module, registered_name), or NULL */
     int keras_major;  /* 1, 2 or 3; 0 when unknown */
     nn_error *err;
 } kx_layer;
@@ -55,7 +57,7 @@ typedef struct {
 
 /* The per-sample ranks of a layer's inputs, and its output's (set by the
  * hook). */
-typedef struct {
+typedef struct kx_shapes {
     const int *in_rank;
     int n_in;
     int rank; /* output */
@@ -100,5 +102,15 @@ void kx_key_window(kx_text *t, const char *key, int rank, const long long *v);
 nn_status kx_write_padding(const kx_layer *L, kx_text *t);
 /* One input of want_rank axes per sample (0: any). */
 nn_status kx_one_input(const kx_layer *L, const kx_shapes *s, int want_rank);
+
+/* A layer whose row has no keras_import (a plugin's): "type = <type>;" and
+ * every config key whose value is a number, a boolean, a string or an
+ * array of them, as spec keys of the same name (Keras's bookkeeping keys
+ * name, trainable, dtype, batch_input_shape, ... are left out); the output
+ * keeps the input's rank. */
+nn_status kx_generic_layer(const kx_layer *L, const char *type, kx_text *t, kx_shapes *s);
+/* The layer a wrapper (Bidirectional, TimeDistributed) holds under key,
+ * as a kx_layer of its own. */
+nn_status kx_wrapped(const kx_layer *L, const char *key, kx_layer *in);
 
 #endif

@@ -1,5 +1,5 @@
-/* What a layer row writes its ONNX export with (io/onnx/export.c drives
- * the rows' mappings; formats/onnx_layer.c holds these helpers).
+/* What a layer row writes its ONNX export with: the row's export_onnx
+ * (model/layer.h) gets an onnx_layer; io/onnx/export.c drives the rows.
  *
  * A mapping reads the layer's settings from its Keras config (the same JSON
  * that model files carry, so the export sees exactly what was saved), its
@@ -43,19 +43,5 @@ void onnx_cfg_ints(const json_t *cfg, const char *key, int rank, int def, int *o
 const char *onnx_activation(onnx_graph *g, const char *x, nn_act act, float alpha);
 /* Transpose with a permutation. */
 const char *onnx_transpose(onnx_graph *g, const char *x, int n, const int64_t *perm);
-
-nn_status onnx_map_dense(onnx_layer *L, nn_error *err);       /* Dense, TimeDistributed */
-nn_status onnx_map_activation(onnx_layer *L, nn_error *err);
-nn_status onnx_map_identity(onnx_layer *L, nn_error *err);    /* Dropout */
-nn_status onnx_map_reshape(onnx_layer *L, nn_error *err);     /* Flatten, Reshape */
-nn_status onnx_map_batchnorm(onnx_layer *L, nn_error *err);
-nn_status onnx_map_merge(onnx_layer *L, nn_error *err);       /* Add ... Concatenate */
-nn_status onnx_map_embedding(onnx_layer *L, nn_error *err);
-nn_status onnx_map_conv(onnx_layer *L, nn_error *err);        /* Conv1D, Conv2D */
-nn_status onnx_map_depthwise(onnx_layer *L, nn_error *err);   /* Depthwise/SeparableConv2D */
-nn_status onnx_map_pool(onnx_layer *L, nn_error *err);        /* Max/AveragePooling1D/2D */
-nn_status onnx_map_global_pool(onnx_layer *L, nn_error *err); /* Global*Pooling1D/2D */
-nn_status onnx_map_rnn(onnx_layer *L, nn_error *err);         /* SimpleRNN, LSTM, GRU */
-nn_status onnx_map_bidirectional(onnx_layer *L, nn_error *err);
 
 #endif

@@ -1,8 +1,12 @@
 /* Activation: y = act(x), elementwise (softmax over the last axis). */
 #include <stdlib.h>
 
+#include <string.h>
+
 #include "formats/c_code.h"
 #include "layers/common.h"
+#include "formats/keras_import.h"
+#include "formats/onnx_layer.h"
 
 typedef struct {
     nn_tensor dz; /* gradient w.r.t. the input when a fused loss writes it */
@@ -98,9 +102,94 @@ static nn_status act_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
     return nn_c_status(w, err);
 }
 
+/* ---- Keras import ---- */
+
+
+static nn_status conv_activation(const kx_layer *L, kx_text *t, kx_shapes *s)
+{
+    nn_status st = kx_one_input(L, s, 0);
+    if (st)
+        return st;
+    s->rank = s->in_rank[0];
+    kx_printf(t, "type = \"activation\";");
+    if (!kx_get(L, "activation", NULL))
+        return kx_fail(L, "missing key \"activation\"");
+    return kx_write_activation(L, t, "activation", NULL);
+}
+
+/* The activation layers: LeakyReLU, ReLU, ELU, Softmax. */
+static nn_status conv_act_layer(const kx_layer *L, kx_text *t, kx_shapes *s)
+{
+    nn_status st = kx_one_input(L, s, 0);
+    if (st)
+        return st;
+    s->rank = s->in_rank[0];
+    kx_printf(t, "type = \"activation\";");
+    double alpha;
+    if (!strcmp(L->cls, "LeakyReLU")) {
+        /* Keras 3 calls alpha negative_slope; both default to 0.3 */
+        if ((st = kx_want_float(L, "negative_slope", "alpha", 0.3, &alpha)))
+            return st;
+        kx_key_str(t, "activation", "leaky_relu");
+        kx_key_float(t, "alpha", alpha);
+    } else if (!strcmp(L->cls, "ELU")) {
+        if ((st = kx_want_float(L, "alpha", NULL, 1.0, &alpha)))
+            return st;
+        kx_key_str(t, "activation", "elu");
+        kx_key_float(t, "alpha", alpha);
+    } else if (!strcmp(L->cls, "Softmax")) {
+        json_t *axis = kx_get(L, "axis", NULL);
+        long long a = -1;
+        if (axis && (!kx_as_int(axis, &a) || (a != -1 && a != s->rank)))
+            return kx_fail(L, "softmax over an axis other than the last is not supported");
+        kx_key_str(t, "activation", "softmax");
+    } else { /* ReLU */
+        double slope, threshold;
+        if ((st = kx_refuse(L, "max_value", NULL, "a capped ReLU")) ||
+            (st = kx_want_float(L, "negative_slope", NULL, 0.0, &slope)) ||
+            (st = kx_want_float(L, "threshold", NULL, 0.0, &threshold)))
+            return st;
+        if (threshold != 0.0)
+            return kx_fail(L, "threshold = %g is not supported", threshold);
+        kx_key_str(t, "activation", slope != 0.0 ? "leaky_relu" : "relu");
+        if (slope != 0.0)
+            kx_key_float(t, "alpha", slope);
+    }
+    return NN_OK;
+}
+
+/* Activation itself, or one of the activation layers read as it. */
+static nn_status activation_keras_import(const kx_layer *L, kx_text *t, kx_shapes *s)
+{
+    return strcmp(L->cls, "Activation") ? conv_act_layer(L, t, s) : conv_activation(L, t, s);
+}
+
+/* ---- ONNX export ---- */
+
+static nn_status onnx_map_activation(onnx_layer *L, nn_error *err)
+{
+    (void)err;
+    L->out = onnx_activation(L->g, L->in[0], L->n->act, L->n->act_alpha);
+    return NN_OK;
+}
+
+static const nn_doc_key activation_keys[] = {
+    {"activation", "string", "required", "see Activations"},
+    {"alpha", "float", "0.2 (leaky_relu), 1.0 (elu)", "the slope of leaky_relu, the scale of elu"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const char *const activation_aliases[] = {"LeakyReLU", "ReLU", "ELU", "Softmax", NULL};
+
 const nn_layer_type nn_layer_activation = {
     .name = "activation",
     .keras_class = "Activation",
+    .doc = "an activation on its own (Keras's Activation, ReLU, LeakyReLU, ELU and Softmax "
+         "layers read as this)",
+    .keys = activation_keys,
+    .keras_aliases = activation_aliases,
+    .keras_import = activation_keras_import,
+    .export_onnx = onnx_map_activation,
     .parse = act_parse,
     .infer = act_infer,
     .plan = act_plan,

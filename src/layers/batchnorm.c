@@ -9,8 +9,12 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include <string.h>
+
 #include "formats/c_code.h"
 #include "layers/common.h"
+#include "formats/keras_import.h"
+#include "formats/onnx_layer.h"
 #include "layers/registry.h"
 
 typedef struct {
@@ -230,9 +234,123 @@ static nn_status bn_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
     return nn_c_status(w, err);
 }
 
+/* ---- Keras import ---- */
+
+
+
+
+
+static nn_status conv_batchnorm(const kx_layer *L, kx_text *t, kx_shapes *s)
+{
+    nn_status st = kx_one_input(L, s, 0);
+    if (st || (st = kx_refuse(L, "renorm", NULL, NULL)) ||
+        (st = kx_refuse(L, "virtual_batch_size", NULL, NULL)) ||
+        (st = kx_refuse(L, "adjustment", NULL, NULL)) || (st = kx_refuse(L, "mode", NULL, NULL)))
+        return st;
+    json_t *axis = kx_get(L, "axis", NULL);
+    if (json_is_array(axis) && json_array_size(axis) == 1)
+        axis = json_array_get(axis, 0);
+    long long a = -1;
+    if (axis && !kx_as_int(axis, &a))
+        return kx_fail(L, "axis must be an integer (or a list of one)");
+    /* Keras counts the batch axis: the channels axis is -1 or the rank */
+    if (a != -1 && a != s->in_rank[0])
+        return kx_fail(L, "axis %lld is not the channels (last) axis: nnctl normalizes over "
+                          "the last axis only",
+                       a);
+    double momentum, epsilon;
+    bool center, scale, sync;
+    /* synchronized=True (Keras 3, tf.keras 2.12+) or tf.keras's
+     * experimental SyncBatchNormalization class */
+    if ((st = kx_want_float(L, "momentum", NULL, 0.99, &momentum)) ||
+        (st = kx_want_float(L, "epsilon", NULL, 1e-3, &epsilon)) ||
+        (st = kx_want_bool(L, "center", NULL, true, &center)) ||
+        (st = kx_want_bool(L, "scale", NULL, true, &scale)) ||
+        (st = kx_want_bool(L, "synchronized", NULL, !strcmp(L->cls, "SyncBatchNormalization"),
+                           &sync)))
+        return st;
+    if (momentum < 0.0 || momentum > 1.0 || epsilon < 0.0 || epsilon > 1.0)
+        return kx_fail(L, "momentum and epsilon must lie in [0, 1]");
+    s->rank = s->in_rank[0];
+    kx_printf(t, "type = \"batch_normalization\";");
+    kx_key_float(t, "momentum", momentum);
+    kx_key_float(t, "epsilon", epsilon);
+    kx_key_bool(t, "center", center);
+    kx_key_bool(t, "scale", scale);
+    if (sync)
+        kx_key_bool(t, "sync", true);
+    kx_write_init(L, t, "beta_initializer", "beta_init");
+    kx_write_init(L, t, "gamma_initializer", "gamma_init");
+    kx_write_init(L, t, "moving_mean_initializer", NULL);
+    kx_write_init(L, t, "moving_variance_initializer", NULL);
+    if ((st = kx_write_reg(L, t, "beta_regularizer", NULL)) ||
+        (st = kx_write_reg(L, t, "gamma_regularizer", NULL)))
+        return st;
+    return NN_OK;
+}
+
+/* ---- ONNX export ---- */
+
+/* Inference BatchNormalization on the last axis, folded as the CPU engine
+ * folds it (in float): x * scale + shift with scale = gamma / sqrt(var +
+ * eps) and shift = beta - mean * scale. */
+static nn_status onnx_map_batchnorm(onnx_layer *L, nn_error *err)
+{
+    const nn_param *mp = NULL;
+    const float *mean = onnx_param(L, "moving_mean", &mp);
+    const float *var = onnx_param(L, "moving_variance", NULL);
+    const float *gamma = onnx_param(L, "gamma", NULL), *beta = onnx_param(L, "beta", NULL);
+    if (!mean || !var)
+        return onnx_layer_fail(L, err, "no moving statistics");
+    const int C = mp->shape[0];
+    const float eps = (float)onnx_cfg_real(L->cfg, "epsilon", 1e-3);
+    float *scale = malloc((size_t)C * sizeof *scale), *shift = malloc((size_t)C * sizeof *shift);
+    if (!scale || !shift) {
+        free(scale);
+        free(shift);
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    }
+    for (int c = 0; c < C; c++) {
+        float inv = 1.0f / sqrtf(var[c] + eps);
+        scale[c] = (gamma ? gamma[c] : 1.0f) * inv;
+        shift[c] = (beta ? beta[c] : 0.0f) - mean[c] * scale[c];
+    }
+    int64_t dims[1] = {C};
+    const char *y = onnx_op2(L->g, "Mul", L->in[0], onnx_const_float(L->g, "scale", 1, dims, scale));
+    L->out = onnx_op2(L->g, "Add", y, onnx_const_float(L->g, "shift", 1, dims, shift));
+    free(scale);
+    free(shift);
+    return NN_OK;
+}
+
+static const char *const batchnorm_aliases[] = {"SyncBatchNormalization", NULL};
+
+static const nn_doc_key batchnorm_keys[] = {
+    {"axis", "int", "-1", "the channels axis (only the last is supported)"},
+    {"momentum", "float", "0.99", "of the moving averages"},
+    {"epsilon", "float", "0.001", "added to the variance"},
+    {"center", "bool", "true", "learn a shift (beta)"},
+    {"scale", "bool", "true", "learn a scale (gamma)"},
+    {"beta_initializer", "initializer", "zeros", "see Initializers"},
+    {"gamma_initializer", "initializer", "ones", "see Initializers"},
+    {"moving_mean_initializer", "initializer", "zeros", "see Initializers"},
+    {"moving_variance_initializer", "initializer", "ones", "see Initializers"},
+    {"beta_regularizer", "regularizer", "none", "see Regularizers"},
+    {"gamma_regularizer", "regularizer", "none", "see Regularizers"},
+    {"sync", "bool", "false",
+     "statistics over every process of a data-parallel run (Keras's synchronized)"},
+    {NULL, NULL, NULL, NULL},
+};
+
 const nn_layer_type nn_layer_batch_normalization = {
     .name = "batch_normalization",
     .keras_class = "BatchNormalization",
+    .doc = "normalizes the last axis with batch statistics while training, moving averages "
+         "otherwise",
+    .keys = batchnorm_keys,
+    .keras_aliases = batchnorm_aliases,
+    .keras_import = conv_batchnorm,
+    .export_onnx = onnx_map_batchnorm,
     .parse = bn_parse,
     .infer = bn_infer,
     .plan = bn_plan,

@@ -3,12 +3,14 @@
  * merged by concat (forward first), sum, mul or ave. As Keras, with
  * return_sequences the backward run's outputs are put back in input order
  * before merging. Weights: forward_<inner>/kernel ... then backward_<inner>/. */
+#include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "formats/c_code.h"
 #include "layers/recurrent.h"
 #include "layers/wrapper.h"
+#include "formats/keras_import.h"
 
 typedef enum { MERGE_CONCAT = 0, MERGE_SUM, MERGE_MUL, MERGE_AVE } merge_mode;
 static const char *const merge_names[] = {"concat", "sum", "mul", "ave", NULL};
@@ -211,9 +213,87 @@ static nn_status bidir_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
     return nn_c_status(w, err);
 }
 
+/* ---- Keras import ---- */
+
+
+
+static nn_status conv_bidirectional(const kx_layer *L, kx_text *t, kx_shapes *s)
+{
+    nn_status st = kx_one_input(L, s, 2);
+    if (st)
+        return st;
+    kx_layer in;
+    if ((st = kx_wrapped(L, "layer", &in)))
+        return st;
+    if (strcmp(in.cls, "SimpleRNN") && strcmp(in.cls, "LSTM") && strcmp(in.cls, "GRU"))
+        return kx_fail(L, "wraps a %s: nnctl's Bidirectional wraps SimpleRNN, LSTM or GRU",
+                       in.cls);
+    json_t *mm = json_object_get(L->cfg, "merge_mode");
+    const char *mode = json_is_string(mm) ? json_string_value(mm) : mm ? NULL : "concat";
+    if (!mode || (strcmp(mode, "concat") && strcmp(mode, "sum") && strcmp(mode, "mul") &&
+                  strcmp(mode, "ave")))
+        return kx_fail(L, "merge_mode %s is not supported (concat, sum, mul, ave are)",
+                       mode ? mode : "None (two outputs)");
+    /* Keras 3 names the inner layer forward_<name> */
+    const char *inner = in.name;
+    if (!strncmp(inner, "forward_", 8) && inner[8])
+        inner += 8;
+    if ((st = kx_check_name(L, inner)))
+        return st;
+    kx_text body = {0};
+    if ((st = nn_rnn_keras_keys(&in, &body, true))) {
+        free(body.s);
+        return st;
+    }
+    /* a backward_layer must be the mirror image of the forward one */
+    if (json_object_get(L->cfg, "backward_layer") &&
+        !json_is_null(json_object_get(L->cfg, "backward_layer"))) {
+        kx_layer back;
+        kx_text bt = {0};
+        if (!(st = kx_wrapped(L, "backward_layer", &back))) {
+            json_t *copy = json_deep_copy(back.cfg);
+            json_t *gb = json_object_get(back.cfg, "go_backwards");
+            json_object_set_new(copy, "go_backwards", json_boolean(!json_is_true(gb)));
+            back.cfg = copy;
+            if (strcmp(back.cls, in.cls))
+                st = kx_fail(L, "backward_layer is a %s but layer is a %s", back.cls, in.cls);
+            else if (!(st = nn_rnn_keras_keys(&back, &bt, true)) && !bt.oom && !body.oom &&
+                     strcmp(bt.s, body.s))
+                st = kx_fail(L, "backward_layer differs from layer beyond go_backwards: nnctl "
+                                "runs one configuration both ways");
+            json_decref(copy);
+            free(bt.s);
+        }
+        if (st) {
+            free(body.s);
+            return st;
+        }
+    }
+    s->rank = nn_rnn_keras_out_rank(&in);
+    kx_printf(t, "type = \"bidirectional\";");
+    kx_key_str(t, "merge_mode", mode);
+    kx_printf(t, " layer = { name = ");
+    kx_string(t, inner);
+    kx_printf(t, "; %s };", body.s ? body.s : "");
+    if (body.oom)
+        t->oom = true;
+    free(body.s);
+    return NN_OK;
+}
+
+static const nn_doc_key bidirectional_keys[] = {
+    {"layer", "group", "required", "a simple_rnn, lstm or gru layer (type, name and its keys)"},
+    {"merge_mode", "string", "\"concat\"", "concat, sum, mul or ave of the two directions"},
+    {NULL, NULL, NULL, NULL},
+};
+
 const nn_layer_type nn_layer_bidirectional = {
     .name = "bidirectional",
     .keras_class = "Bidirectional",
+    .doc = "one recurrent layer run both ways over the sequence",
+    .keys = bidirectional_keys,
+    .keras_import = conv_bidirectional,
+    .export_onnx = onnx_map_bidirectional,
     .parse = bidir_parse,
     .infer = bidir_infer,
     .plan = bidir_plan,

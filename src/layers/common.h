@@ -51,6 +51,11 @@ void nn_keras_config_kernel(const nn_node *n, json_t *config, bool use_bias,
                             const nn_initializer *kernel_init, const nn_initializer *bias_init,
                             const nn_regularizer *kernel_reg, const nn_regularizer *bias_reg);
 
+/* Keras import: Dense's keys (also inside TimeDistributed). */
+nn_status nn_dense_keras_keys(const kx_layer *L, kx_text *t);
+/* ONNX export: Dense, also TimeDistributed(Dense) (x W + b broadcasts). */
+nn_status onnx_map_dense(onnx_layer *L, nn_error *err);
+
 /* For layers that end in an activation: points n->preact/dpreact at the
  * pre-activation tensors, allocating z/dz unless the activation is linear
  * (then they are the output and its gradient). */

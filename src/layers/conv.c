@@ -5,6 +5,7 @@
 
 #include "formats/c_code.h"
 #include "layers/conv_geom.h"
+#include "formats/keras_import.h"
 
 typedef struct {
     nn_window win;
@@ -191,9 +192,86 @@ static nn_status conv_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
     return nn_c_status(w, err);
 }
 
+/* ---- Keras import ---- */
+
+/* Conv1D, Conv2D (Keras 1: Convolution1D/2D, AtrousConvolution1D/2D). */
+static nn_status conv_conv(const kx_layer *L, kx_text *t, kx_shapes *s)
+{
+    const int rank = strstr(L->cls, "1D") ? 1 : 2;
+    nn_status st = kx_one_input(L, s, rank + 1);
+    if (st || (st = kx_channels_last(L)))
+        return st;
+    if (kx_get(L, "groups", NULL)) {
+        long long g;
+        if (!kx_as_int(kx_get(L, "groups", NULL), &g) || g != 1)
+            return kx_fail(L, "groups other than 1 are not supported");
+    }
+    long long filters, k[2], str[2], dil[2];
+    bool bias;
+    if ((st = kx_want_int(L, "filters", "nb_filter", true, 0, 1, &filters)))
+        return st;
+    if (rank == 2 && !kx_get(L, "kernel_size", NULL) && kx_get(L, "nb_row", NULL)) {
+        if ((st = kx_want_int(L, "nb_row", NULL, true, 0, 1, &k[0])) ||
+            (st = kx_want_int(L, "nb_col", NULL, true, 0, 1, &k[1])))
+            return st;
+    } else if ((st = kx_want_window(L, "kernel_size", rank == 1 ? "filter_length" : NULL, rank, 0,
+                                 k))) {
+        return st;
+    }
+    if ((st = kx_want_window(L, "strides", rank == 1 ? "subsample_length" : "subsample", rank, 1,
+                          str)) ||
+        (st = kx_want_window(L, "dilation_rate", "atrous_rate", rank, 1, dil)) ||
+        (st = kx_want_bool(L, "use_bias", "bias", true, &bias)))
+        return st;
+    kx_printf(t, "type = \"%s\";", rank == 1 ? "conv1d" : "conv2d");
+    kx_key_int(t, "filters", filters);
+    kx_key_window(t, "kernel_size", rank, k);
+    kx_key_window(t, "strides", rank, str);
+    kx_key_window(t, "dilation_rate", rank, dil);
+    if ((st = kx_write_padding(L, t)) || (st = kx_write_activation(L, t, "activation", NULL)))
+        return st;
+    kx_key_bool(t, "use_bias", bias);
+    kx_write_init(L, t, "kernel_initializer", "init");
+    kx_write_init(L, t, "bias_initializer", NULL);
+    if ((st = kx_write_reg(L, t, "kernel_regularizer", "W_regularizer")) ||
+        (st = kx_write_reg(L, t, "bias_regularizer", "b_regularizer")) ||
+        (st = kx_write_reg(L, t, "activity_regularizer", NULL)))
+        return st;
+    s->rank = rank + 1;
+    return NN_OK;
+}
+
+static const nn_doc_key conv_keys[] = {
+    {"filters", "int", "required", "output channels"},
+    {"kernel_size", "int or [int]", "required", "the window, one size per spatial axis or one "
+     "for all"},
+    {"strides", "int or [int]", "1", "step of the window"},
+    {"dilation_rate", "int or [int]", "1", "spacing of the window's taps (strides must be 1 "
+     "when > 1)"},
+    {"padding", "string", "\"valid\"", "valid, or same (the odd pixel at the bottom/right, as "
+     "Keras)"},
+    {"activation", "string", "linear", "applied to the output (see Activations)"},
+    {"use_bias", "bool", "true", "add a bias"},
+    {"kernel_initializer", "initializer", "glorot_uniform", "see Initializers"},
+    {"bias_initializer", "initializer", "zeros", "see Initializers"},
+    {"kernel_regularizer", "regularizer", "none", "see Regularizers"},
+    {"bias_regularizer", "regularizer", "none", "see Regularizers"},
+    {"activity_regularizer", "regularizer", "none", "on the output, divided by the batch size"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const char *const conv1d_aliases[] = {"Convolution1D", "AtrousConvolution1D", NULL};
+
+static const char *const conv2d_aliases[] = {"Convolution2D", "AtrousConvolution2D", NULL};
+
 const nn_layer_type nn_layer_conv1d = {
     .name = "conv1d",
     .keras_class = "Conv1D",
+    .doc = "1-D convolution over (steps, channels) inputs (Keras kernel layout)",
+    .keys = conv_keys,
+    .keras_aliases = conv1d_aliases,
+    .keras_import = conv_conv,
+    .export_onnx = onnx_map_conv,
     .parse = conv1d_parse,
     .infer = conv_infer,
     .plan = conv_plan,
@@ -207,6 +285,11 @@ const nn_layer_type nn_layer_conv1d = {
 const nn_layer_type nn_layer_conv2d = {
     .name = "conv2d",
     .keras_class = "Conv2D",
+    .doc = "2-D convolution over (height, width, channels) inputs (Keras kernel layout)",
+    .keys = conv_keys,
+    .keras_aliases = conv2d_aliases,
+    .keras_import = conv_conv,
+    .export_onnx = onnx_map_conv,
     .parse = conv2d_parse,
     .infer = conv_infer,
     .plan = conv_plan,

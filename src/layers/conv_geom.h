@@ -27,4 +27,11 @@ json_t *nn_window_ints_json(const nn_window *win, const int *v);
 void nn_window_keras_config(const nn_window *win, const char *size_key, bool dilation,
                             json_t *cfg);
 
+/* ONNX export of the convolution family (conv_onnx.c): Conv1D/2D,
+ * Depthwise/SeparableConv2D, Max/AveragePooling1D/2D, Global*Pooling1D/2D. */
+nn_status onnx_map_conv(onnx_layer *L, nn_error *err);
+nn_status onnx_map_depthwise(onnx_layer *L, nn_error *err);
+nn_status onnx_map_pool(onnx_layer *L, nn_error *err);
+nn_status onnx_map_global_pool(onnx_layer *L, nn_error *err);
+
 #endif

@@ -106,19 +106,10 @@ static nn_status crop_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
     return NN_OK;
 }
 
-const nn_layer_type nn_layer_cropping2d = {
-    .name = "cropping2d",
-    .keras_class = "Cropping2D",
-    .parse = crop_parse,
-    .infer = crop_infer,
-    .forward = crop_forward,
-    .backward = crop_backward,
-    .keras_config = crop_keras_config,
-};
 
 /* ---- Keras import and ONNX export -------------------------------------- */
 
-nn_status nn_keras_import_cropping2d(const kx_layer *L, kx_text *t, kx_shapes *s)
+static nn_status nn_keras_import_cropping2d(const kx_layer *L, kx_text *t, kx_shapes *s)
 {
     nn_status st = kx_one_input(L, s, 3);
     if (st || (st = kx_channels_last(L)))
@@ -153,7 +144,7 @@ nn_status nn_keras_import_cropping2d(const kx_layer *L, kx_text *t, kx_shapes *s
     return NN_OK;
 }
 
-nn_status onnx_map_cropping2d(onnx_layer *L, nn_error *err)
+static nn_status onnx_map_cropping2d(onnx_layer *L, nn_error *err)
 {
     (void)err;
     const crop_cfg *c = L->n->cfg;
@@ -173,3 +164,22 @@ nn_status onnx_map_cropping2d(onnx_layer *L, nn_error *err)
     L->out = out;
     return NN_OK;
 }
+
+static const nn_doc_key cropping_keys[] = {
+    {"cropping", "int or [int]", "0", "removed: one for all sides, [rows, cols], or [top, bottom, left, right]"},
+    {NULL, NULL, NULL, NULL},
+};
+
+const nn_layer_type nn_layer_cropping2d = {
+    .name = "cropping2d",
+    .keras_class = "Cropping2D",
+    .doc = "rows and columns removed from the edges of a (height, width, channels) input",
+    .keys = cropping_keys,
+    .keras_import = nn_keras_import_cropping2d,
+    .export_onnx = onnx_map_cropping2d,
+    .parse = crop_parse,
+    .infer = crop_infer,
+    .forward = crop_forward,
+    .backward = crop_backward,
+    .keras_config = crop_keras_config,
+};

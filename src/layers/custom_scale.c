@@ -74,19 +74,10 @@ static nn_status cs_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
     return NN_OK;
 }
 
-const nn_layer_type nn_layer_custom_scale = {
-    .name = "custom_scale",
-    .keras_class = "CustomScaleLayer",
-    .parse = cs_parse,
-    .infer = cs_infer,
-    .forward = cs_forward,
-    .backward = cs_backward,
-    .keras_config = cs_keras_config,
-};
 
 /* ---- Keras import and ONNX export -------------------------------------- */
 
-nn_status nn_keras_import_custom_scale(const kx_layer *L, kx_text *t, kx_shapes *s)
+static nn_status nn_keras_import_custom_scale(const kx_layer *L, kx_text *t, kx_shapes *s)
 {
     if (s->n_in != 2)
         return kx_fail(L, "takes two inputs, got %d", s->n_in);
@@ -99,7 +90,7 @@ nn_status nn_keras_import_custom_scale(const kx_layer *L, kx_text *t, kx_shapes 
     return NN_OK;
 }
 
-nn_status onnx_map_custom_scale(onnx_layer *L, nn_error *err)
+static nn_status onnx_map_custom_scale(onnx_layer *L, nn_error *err)
 {
     (void)err;
     const cs_cfg *c = L->n->cfg;
@@ -107,3 +98,22 @@ nn_status onnx_map_custom_scale(onnx_layer *L, nn_error *err)
     L->out = onnx_op2(L->g, "Add", L->in[0], scaled);
     return NN_OK;
 }
+
+static const nn_doc_key custom_scale_keys[] = {
+    {"scale", "float", "required", "the branch's factor"},
+    {NULL, NULL, NULL, NULL},
+};
+
+const nn_layer_type nn_layer_custom_scale = {
+    .name = "custom_scale",
+    .keras_class = "CustomScaleLayer",
+    .doc = "trunk + scale * branch of its two inputs (Keras 3's CustomScaleLayer)",
+    .keys = custom_scale_keys,
+    .keras_import = nn_keras_import_custom_scale,
+    .export_onnx = onnx_map_custom_scale,
+    .parse = cs_parse,
+    .infer = cs_infer,
+    .forward = cs_forward,
+    .backward = cs_backward,
+    .keras_config = cs_keras_config,
+};

@@ -4,6 +4,8 @@
 
 #include "formats/c_code.h"
 #include "layers/common.h"
+#include "formats/keras_import.h"
+#include "formats/onnx_layer.h"
 
 typedef struct {
     int units;
@@ -139,9 +141,82 @@ static nn_status dense_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
     return nn_c_status(w, err);
 }
 
+/* ---- Keras import ---- */
+
+/* Keys shared by Dense (also inside TimeDistributed). */
+nn_status nn_dense_keras_keys(const kx_layer *L, kx_text *t)
+{
+    long long units;
+    bool bias;
+    nn_status st;
+    if ((st = kx_want_int(L, "units", "output_dim", true, 0, 1, &units)) ||
+        (st = kx_want_bool(L, "use_bias", "bias", true, &bias)) ||
+        (st = kx_refuse(L, "lora_rank", NULL, "LoRA layers have extra weights")) ||
+        (st = kx_refuse(L, "quantization_config", NULL, NULL)))
+        return st;
+    kx_key_int(t, "units", units);
+    if ((st = kx_write_activation(L, t, "activation", NULL)))
+        return st;
+    kx_key_bool(t, "use_bias", bias);
+    kx_write_init(L, t, "kernel_initializer", "init");
+    kx_write_init(L, t, "bias_initializer", NULL);
+    if ((st = kx_write_reg(L, t, "kernel_regularizer", "W_regularizer")) ||
+        (st = kx_write_reg(L, t, "bias_regularizer", "b_regularizer")) ||
+        (st = kx_write_reg(L, t, "activity_regularizer", NULL)))
+        return st;
+    return NN_OK;
+}
+
+
+
+static nn_status conv_dense(const kx_layer *L, kx_text *t, kx_shapes *s)
+{
+    nn_status st = kx_one_input(L, s, 0);
+    if (st)
+        return st;
+    kx_printf(t, "type = \"dense\";");
+    s->rank = s->in_rank[0];
+    return nn_dense_keras_keys(L, t);
+}
+
+/* ---- ONNX export ---- */
+
+/* x W + b on the last axis of any rank (MatMul broadcasts the leading axes),
+ * then the activation: Dense and TimeDistributed(Dense). */
+nn_status onnx_map_dense(onnx_layer *L, nn_error *err)
+{
+    const nn_param *kp = NULL;
+    const float *k = onnx_param(L, "kernel", &kp), *b = onnx_param(L, "bias", NULL);
+    if (!k)
+        return onnx_layer_fail(L, err, "no kernel");
+    int64_t dims[2] = {kp->shape[0], kp->shape[1]};
+    const char *y = onnx_op2(L->g, "MatMul", L->in[0],
+                             onnx_const_float(L->g, "kernel", 2, dims, k));
+    if (b)
+        y = onnx_op2(L->g, "Add", y, onnx_const_float(L->g, "bias", 1, dims + 1, b));
+    L->out = onnx_activation(L->g, y, L->n->act, L->n->act_alpha);
+    return NN_OK;
+}
+
+static const nn_doc_key dense_keys[] = {
+    {"units", "int", "required", "output width, 1 to 16777216"},
+    {"activation", "string", "linear", "applied to the output (see Activations)"},
+    {"use_bias", "bool", "true", "add a bias"},
+    {"kernel_initializer", "initializer", "glorot_uniform", "see Initializers"},
+    {"bias_initializer", "initializer", "zeros", "see Initializers"},
+    {"kernel_regularizer", "regularizer", "none", "see Regularizers"},
+    {"bias_regularizer", "regularizer", "none", "see Regularizers"},
+    {"activity_regularizer", "regularizer", "none", "on the output, divided by the batch size"},
+    {NULL, NULL, NULL, NULL},
+};
+
 const nn_layer_type nn_layer_dense = {
     .name = "dense",
     .keras_class = "Dense",
+    .doc = "densely connected: act(x W + b) on the last axis of its input",
+    .keys = dense_keys,
+    .keras_import = conv_dense,
+    .export_onnx = onnx_map_dense,
     .parse = dense_parse,
     .infer = dense_infer,
     .plan = dense_plan,

@@ -1,10 +1,12 @@
 /* DepthwiseConv2D (a (kh, kw) filter per input channel, depth_multiplier
  * of them) and SeparableConv2D (depthwise, then a 1x1 convolution to
  * `filters` channels), with Keras's weight names and layouts. */
+#include <string.h>
 #include <stdlib.h>
 
 #include "formats/c_code.h"
 #include "layers/conv_geom.h"
+#include "formats/keras_import.h"
 
 typedef struct {
     nn_window win;
@@ -237,9 +239,104 @@ static nn_status dw_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
     return nn_c_status(w, err);
 }
 
+/* ---- Keras import ---- */
+
+/* DepthwiseConv2D and SeparableConv2D. */
+static nn_status conv_depthwise(const kx_layer *L, kx_text *t, kx_shapes *s)
+{
+    const bool sep = strstr(L->cls, "Separable") != NULL;
+    nn_status st = kx_one_input(L, s, 3);
+    if (st || (st = kx_channels_last(L)))
+        return st;
+    long long filters = 0, k[2], str[2], dil[2], mult;
+    bool bias;
+    if (sep && (st = kx_want_int(L, "filters", "nb_filter", true, 0, 1, &filters)))
+        return st;
+    if (!kx_get(L, "kernel_size", NULL) && kx_get(L, "nb_row", NULL)) {
+        if ((st = kx_want_int(L, "nb_row", NULL, true, 0, 1, &k[0])) ||
+            (st = kx_want_int(L, "nb_col", NULL, true, 0, 1, &k[1])))
+            return st;
+    } else if ((st = kx_want_window(L, "kernel_size", NULL, 2, 0, k))) {
+        return st;
+    }
+    if ((st = kx_want_window(L, "strides", "subsample", 2, 1, str)) ||
+        (st = kx_want_window(L, "dilation_rate", NULL, 2, 1, dil)) ||
+        (st = kx_want_int(L, "depth_multiplier", NULL, false, 1, 1, &mult)) ||
+        (st = kx_want_bool(L, "use_bias", "bias", true, &bias)))
+        return st;
+    kx_printf(t, "type = \"%s\";", sep ? "separable_conv2d" : "depthwise_conv2d");
+    if (sep)
+        kx_key_int(t, "filters", filters);
+    kx_key_window(t, "kernel_size", 2, k);
+    kx_key_window(t, "strides", 2, str);
+    kx_key_window(t, "dilation_rate", 2, dil);
+    kx_key_int(t, "depth_multiplier", mult);
+    if ((st = kx_write_padding(L, t)) || (st = kx_write_activation(L, t, "activation", NULL)))
+        return st;
+    kx_key_bool(t, "use_bias", bias);
+    kx_write_init(L, t, "depthwise_initializer", sep ? "depthwise_initializer" : "init");
+    kx_write_init(L, t, "bias_initializer", NULL);
+    if (sep)
+        kx_write_init(L, t, "pointwise_initializer", NULL);
+    if ((st = kx_write_reg(L, t, "depthwise_regularizer", NULL)) ||
+        (st = kx_write_reg(L, t, "bias_regularizer", "b_regularizer")) ||
+        (st = kx_write_reg(L, t, "activity_regularizer", NULL)) ||
+        (sep && (st = kx_write_reg(L, t, "pointwise_regularizer", NULL))))
+        return st;
+    s->rank = 3;
+    return NN_OK;
+}
+
+static const nn_doc_key depthwise_keys[] = {
+    {"kernel_size", "int or [int]", "required", "the window, one size per spatial axis or one "
+     "for all"},
+    {"strides", "int or [int]", "1", "step of the window"},
+    {"dilation_rate", "int or [int]", "1", "spacing of the window's taps (strides must be 1 "
+     "when > 1)"},
+    {"padding", "string", "\"valid\"", "valid, or same (the odd pixel at the bottom/right, as "
+     "Keras)"},
+    {"depth_multiplier", "int", "1", "output channels per input channel"},
+    {"activation", "string", "linear", "see Activations"},
+    {"use_bias", "bool", "true", "add a bias"},
+    {"depthwise_initializer", "initializer", "glorot_uniform", "see Initializers"},
+    {"bias_initializer", "initializer", "zeros", "see Initializers"},
+    {"depthwise_regularizer", "regularizer", "none", "see Regularizers"},
+    {"bias_regularizer", "regularizer", "none", "see Regularizers"},
+    {"activity_regularizer", "regularizer", "none", "on the output"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const nn_doc_key separable_keys[] = {
+    {"filters", "int", "required", "output channels"},
+    {"kernel_size", "int or [int]", "required", "the window, one size per spatial axis or one "
+     "for all"},
+    {"strides", "int or [int]", "1", "step of the window"},
+    {"dilation_rate", "int or [int]", "1", "spacing of the window's taps (strides must be 1 "
+     "when > 1)"},
+    {"padding", "string", "\"valid\"", "valid, or same (the odd pixel at the bottom/right, as "
+     "Keras)"},
+    {"depth_multiplier", "int", "1", "output channels per input channel"},
+    {"activation", "string", "linear", "see Activations"},
+    {"use_bias", "bool", "true", "add a bias"},
+    {"depthwise_initializer", "initializer", "glorot_uniform", "see Initializers"},
+    {"bias_initializer", "initializer", "zeros", "see Initializers"},
+    {"depthwise_regularizer", "regularizer", "none", "see Regularizers"},
+    {"bias_regularizer", "regularizer", "none", "see Regularizers"},
+    {"activity_regularizer", "regularizer", "none", "on the output"},
+    {"pointwise_initializer", "initializer", "glorot_uniform", "see Initializers"},
+    {"pointwise_regularizer", "regularizer", "none", "see Regularizers"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const char *const separable_aliases[] = {"SeparableConvolution2D", NULL};
+
 const nn_layer_type nn_layer_depthwise_conv2d = {
     .name = "depthwise_conv2d",
     .keras_class = "DepthwiseConv2D",
+    .doc = "a 2-D convolution of each channel on its own",
+    .keys = depthwise_keys,
+    .keras_import = conv_depthwise,
+    .export_onnx = onnx_map_depthwise,
     .parse = depthwise_parse,
     .infer = dw_infer,
     .plan = dw_plan,
@@ -253,6 +350,11 @@ const nn_layer_type nn_layer_depthwise_conv2d = {
 const nn_layer_type nn_layer_separable_conv2d = {
     .name = "separable_conv2d",
     .keras_class = "SeparableConv2D",
+    .doc = "a depthwise convolution then a 1x1 convolution to filters channels",
+    .keys = separable_keys,
+    .keras_aliases = separable_aliases,
+    .keras_import = conv_depthwise,
+    .export_onnx = onnx_map_depthwise,
     .parse = separable_parse,
     .infer = dw_infer,
     .plan = dw_plan,

@@ -4,6 +4,8 @@
 
 #include "formats/c_code.h"
 #include "layers/common.h"
+#include "formats/keras_import.h"
+#include "formats/onnx_layer.h"
 
 typedef struct {
     float rate;
@@ -106,9 +108,48 @@ static nn_status dropout_export_c(const nn_node *n, nn_c_writer *w, nn_error *er
     return nn_c_status(w, err);
 }
 
+/* ---- Keras import ---- */
+
+
+
+static nn_status conv_dropout(const kx_layer *L, kx_text *t, kx_shapes *s)
+{
+    nn_status st = kx_one_input(L, s, 0);
+    double rate;
+    if (st || (st = kx_want_float(L, "rate", "p", 0.0, &rate)) ||
+        (st = kx_refuse(L, "noise_shape", NULL, "nnctl drops units independently")))
+        return st;
+    if (rate < 0.0 || rate >= 1.0)
+        return kx_fail(L, "rate %g is outside [0, 1)", rate);
+    s->rank = s->in_rank[0];
+    kx_printf(t, "type = \"dropout\";");
+    kx_key_float(t, "rate", rate);
+    return NN_OK;
+}
+
+/* ---- ONNX export ---- */
+
+
+
+static nn_status onnx_map_identity(onnx_layer *L, nn_error *err) /* Dropout at inference */
+{
+    (void)err;
+    L->out = onnx_op1(L->g, "Identity", L->in[0]);
+    return NN_OK;
+}
+
+static const nn_doc_key dropout_keys[] = {
+    {"rate", "float", "required", "fraction dropped, 0 <= rate < 1"},
+    {NULL, NULL, NULL, NULL},
+};
+
 const nn_layer_type nn_layer_dropout = {
     .name = "dropout",
     .keras_class = "Dropout",
+    .doc = "inverted dropout while training, the identity otherwise",
+    .keys = dropout_keys,
+    .keras_import = conv_dropout,
+    .export_onnx = onnx_map_identity,
     .parse = dropout_parse,
     .infer = dropout_infer,
     .plan = dropout_plan,

@@ -8,6 +8,8 @@
 #include "formats/c_code.h"
 #include "layers/common.h"
 #include "layers/registry.h"
+#include "formats/keras_import.h"
+#include "formats/onnx_layer.h"
 
 typedef struct {
     int input_dim, output_dim;
@@ -105,9 +107,67 @@ int nn_embedding_input_dim(const nn_node *n)
     return n->type == &nn_layer_embedding ? ((const embedding_cfg *)n->cfg)->input_dim : 0;
 }
 
+/* ---- Keras import ---- */
+
+
+static nn_status conv_embedding(const kx_layer *L, kx_text *t, kx_shapes *s)
+{
+    nn_status st = kx_one_input(L, s, 0);
+    long long in_dim, out_dim;
+    if (st || (st = kx_refuse(L, "mask_zero", NULL, "nnctl has no masking")) ||
+        (st = kx_refuse(L, "dropout", NULL, NULL)) || (st = kx_refuse(L, "lora_rank", NULL, NULL)) ||
+        (st = kx_want_int(L, "input_dim", NULL, true, 0, 1, &in_dim)) ||
+        (st = kx_want_int(L, "output_dim", NULL, true, 0, 1, &out_dim)))
+        return st;
+    s->rank = s->in_rank[0] + 1;
+    kx_printf(t, "type = \"embedding\";");
+    kx_key_int(t, "input_dim", in_dim);
+    kx_key_int(t, "output_dim", out_dim);
+    kx_write_init(L, t, "embeddings_initializer", "init");
+    if ((st = kx_write_reg(L, t, "embeddings_regularizer", "W_regularizer")) ||
+        (st = kx_write_reg(L, t, "activity_regularizer", NULL)))
+        return st;
+    return NN_OK;
+}
+
+/* ---- ONNX export ---- */
+
+/* Token ids arrive as floats (as nnctl holds them): Cast, then Gather rows. */
+static nn_status onnx_map_embedding(onnx_layer *L, nn_error *err)
+{
+    const nn_param *p = NULL;
+    const float *table = onnx_param(L, "embeddings", &p);
+    if (!table)
+        return onnx_layer_fail(L, err, "no embeddings");
+    onnx_graph *g = L->g;
+    const char *ids = onnx_fresh(g, "Cast");
+    onnx_node nd;
+    onnx_node_begin(&nd, g, "Cast");
+    onnx_node_input(&nd, L->in[0]);
+    onnx_node_output(&nd, ids);
+    onnx_attr_int(&nd, "to", ONNX_INT64);
+    onnx_node_end(&nd);
+    int64_t dims[2] = {p->shape[0], p->shape[1]};
+    L->out = onnx_op2(g, "Gather", onnx_const_float(g, "embeddings", 2, dims, table), ids);
+    return NN_OK;
+}
+
+static const nn_doc_key embedding_keys[] = {
+    {"input_dim", "int", "required", "vocabulary size"},
+    {"output_dim", "int", "required", "row width"},
+    {"embeddings_initializer", "initializer", "random_uniform", "see Initializers"},
+    {"embeddings_regularizer", "regularizer", "none", "see Regularizers"},
+    {"activity_regularizer", "regularizer", "none", "on the output"},
+    {NULL, NULL, NULL, NULL},
+};
+
 const nn_layer_type nn_layer_embedding = {
     .name = "embedding",
     .keras_class = "Embedding",
+    .doc = "token ids (as numbers) to rows of a trainable table",
+    .keys = embedding_keys,
+    .keras_import = conv_embedding,
+    .export_onnx = onnx_map_embedding,
     .parse = embedding_parse,
     .infer = embedding_infer,
     .forward = embedding_forward,

@@ -17,8 +17,15 @@ static nn_status input_keras_config(const nn_node *n, json_t *config, nn_error *
     return NN_OK;
 }
 
+static const nn_doc_key input_keys[] = {
+
+    {NULL, NULL, NULL, NULL},
+};
+
 const nn_layer_type nn_layer_input = {
     .name = "input",
     .keras_class = "InputLayer",
+    .doc = "a model input (declared in model.input or model.inputs)",
+    .keys = input_keys,
     .keras_config = input_keras_config,
 };

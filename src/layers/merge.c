@@ -7,6 +7,8 @@
 #include "formats/c_code.h"
 #include "layers/common.h"
 #include "model/model.h"
+#include "formats/keras_import.h"
+#include "formats/onnx_layer.h"
 
 typedef enum { M_ADD, M_SUBTRACT, M_MULTIPLY, M_AVERAGE, M_MAXIMUM, M_MINIMUM, M_CONCAT } merge_op;
 
@@ -235,10 +237,105 @@ static nn_status merge_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
     return nn_c_status(w, err);
 }
 
-#define MERGE_TYPE(var, spec_name, keras, parser)                                            \
+/* ---- Keras import ---- */
+
+/* Add, Subtract, ..., Concatenate; Keras 1's Merge by its mode. */
+static nn_status conv_merge(const kx_layer *L, kx_text *t, kx_shapes *s)
+{
+    static const kx_name_map ops[] = {{"Add", "add"},         {"Subtract", "subtract"},
+                                   {"Multiply", "multiply"}, {"Average", "average"},
+                                   {"Maximum", "maximum"}, {"Minimum", "minimum"},
+                                   {"Concatenate", "concatenate"}};
+    static const kx_name_map modes[] = {{"sum", "add"},     {"mul", "multiply"}, {"ave", "average"},
+                                     {"max", "maximum"}, {"concat", "concatenate"}};
+    const char *type = NULL, *axis_key = "axis";
+    if (!strcmp(L->cls, "Merge")) {
+        json_t *m = kx_get(L, "mode", NULL);
+        const char *mode = json_is_string(m) ? json_string_value(m) : "sum";
+        for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+            if (!strcmp(mode, modes[i].keras))
+                type = modes[i].nnctl;
+        if (!type)
+            return kx_fail(L, "Merge mode %s is not supported (sum, mul, ave, max, concat are)",
+                           json_is_string(m) ? mode : "(not a name)");
+        axis_key = "concat_axis";
+    } else {
+        for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+            if (!strcmp(L->cls, ops[i].keras))
+                type = ops[i].nnctl;
+    }
+    if (s->n_in < 2)
+        return kx_fail(L, "merges at least 2 inputs, got %d", s->n_in);
+    s->rank = s->in_rank[0];
+    kx_printf(t, "type = \"%s\";", type);
+    if (!strcmp(type, "concatenate")) {
+        long long axis;
+        nn_status st = kx_want_int(L, axis_key, NULL, false, -1, -8, &axis);
+        if (st)
+            return st;
+        if (axis > 8)
+            return kx_fail(L, "axis %lld is out of range", axis);
+        kx_key_int(t, "axis", axis);
+    }
+    return NN_OK;
+}
+
+/* ---- ONNX export ---- */
+
+/* Elementwise merges in nnctl's order of operations ((a + b) + c ...). */
+static nn_status onnx_map_merge(onnx_layer *L, nn_error *err)
+{
+    (void)err;
+    const char *cls = L->n->type->keras_class;
+    onnx_graph *g = L->g;
+    int n_in = L->n->n_in;
+    if (!strcmp(cls, "Concatenate")) {
+        long long axis = onnx_cfg_int(L->cfg, "axis", -1);
+        /* Keras counts the batch axis, so does ONNX; a negative axis is
+         * the same in both */
+        L->out = onnx_fresh(g, "Concat");
+        onnx_node nd;
+        onnx_node_begin(&nd, g, "Concat");
+        for (int i = 0; i < n_in; i++)
+            onnx_node_input(&nd, L->in[i]);
+        onnx_node_output(&nd, L->out);
+        onnx_attr_int(&nd, "axis", axis);
+        onnx_node_end(&nd);
+        return NN_OK;
+    }
+    const char *op = !strcmp(cls, "Subtract")   ? "Sub"
+                     : !strcmp(cls, "Multiply") ? "Mul"
+                     : !strcmp(cls, "Maximum")  ? "Max"
+                     : !strcmp(cls, "Minimum")  ? "Min"
+                                                : "Add"; /* Add, Average */
+    const char *y = L->in[0];
+    for (int i = 1; i < n_in; i++)
+        y = onnx_op2(g, op, y, L->in[i]);
+    if (!strcmp(cls, "Average"))
+        y = onnx_op2(g, "Mul", y, onnx_scalar(g, "inv_n", 1.0f / (float)n_in));
+    L->out = y;
+    return NN_OK;
+}
+
+static const nn_doc_key concat_keys[] = {
+    {"axis", "int", "-1", "the axis joined, counting the batch axis as 0 (Keras)"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const nn_doc_key no_keys[] = {{NULL, NULL, NULL, NULL}};
+
+/* Keras 1's Merge layer: its mode names the operation */
+static const char *const merge_aliases[] = {"Merge", NULL};
+
+#define MERGE_TYPE(var, spec_name, keras, parser, aliases, docs, keylist)                          \
     const nn_layer_type var = {                                                              \
         .name = spec_name,                                                                   \
         .keras_class = keras,                                                                \
+        .keras_aliases = aliases, \
+        .doc = docs, \
+        .keys = keylist, \
+        .keras_import = conv_merge, \
+        .export_onnx = onnx_map_merge, \
         .parse = parser,                                                                     \
         .infer = merge_infer,                                                                \
         .plan = merge_plan,                                                                  \
@@ -248,10 +345,17 @@ static nn_status merge_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
         .release = merge_release,                                                            \
         .export_c = merge_export_c,                                                          \
     };
-MERGE_TYPE(nn_layer_add, "add", "Add", add_parse)
-MERGE_TYPE(nn_layer_subtract, "subtract", "Subtract", subtract_parse)
-MERGE_TYPE(nn_layer_multiply, "multiply", "Multiply", multiply_parse)
-MERGE_TYPE(nn_layer_average, "average", "Average", average_parse)
-MERGE_TYPE(nn_layer_maximum, "maximum", "Maximum", maximum_parse)
-MERGE_TYPE(nn_layer_minimum, "minimum", "Minimum", minimum_parse)
-MERGE_TYPE(nn_layer_concatenate, "concatenate", "Concatenate", concat_parse)
+MERGE_TYPE(nn_layer_add, "add", "Add", add_parse,
+           merge_aliases, "the sum of its inputs (same shapes)", no_keys)
+MERGE_TYPE(nn_layer_subtract, "subtract", "Subtract", subtract_parse,
+           NULL, "the first input minus the second", no_keys)
+MERGE_TYPE(nn_layer_multiply, "multiply", "Multiply", multiply_parse,
+           NULL, "the elementwise product of its inputs", no_keys)
+MERGE_TYPE(nn_layer_average, "average", "Average", average_parse,
+           NULL, "the mean of its inputs", no_keys)
+MERGE_TYPE(nn_layer_maximum, "maximum", "Maximum", maximum_parse,
+           NULL, "the elementwise maximum of its inputs", no_keys)
+MERGE_TYPE(nn_layer_minimum, "minimum", "Minimum", minimum_parse,
+           NULL, "the elementwise minimum of its inputs", no_keys)
+MERGE_TYPE(nn_layer_concatenate, "concatenate", "Concatenate", concat_parse,
+           NULL, "its inputs joined along one axis", concat_keys)

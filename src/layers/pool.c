@@ -4,6 +4,7 @@
 
 #include "formats/c_code.h"
 #include "layers/conv_geom.h"
+#include "formats/keras_import.h"
 
 typedef struct {
     nn_window win;
@@ -139,10 +140,68 @@ static nn_status pool_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
     return nn_c_status(w, err);
 }
 
-#define POOL_TYPE(var, spec_name, keras, parser)                                             \
+/* ---- Keras import ---- */
+
+/* MaxPooling1D/2D, AveragePooling1D/2D and the global forms. */
+static nn_status conv_pool(const kx_layer *L, kx_text *t, kx_shapes *s)
+{
+    const int rank = strstr(L->row_class, "1D") ? 1 : 2;
+    const bool global = strncmp(L->row_class, "Global", 6) == 0;
+    const bool avg = strstr(L->row_class, "Average") != NULL;
+    nn_status st = kx_one_input(L, s, rank + 1);
+    if (st || (st = kx_channels_last(L)))
+        return st;
+    kx_printf(t, "type = \"%s%s_pooling%dd\";", global ? "global_" : "", avg ? "average" : "max",
+              rank);
+    if (global) {
+        bool keep;
+        if ((st = kx_want_bool(L, "keepdims", NULL, false, &keep)))
+            return st;
+        s->rank = keep ? rank + 1 : 1;
+        if (keep)
+            kx_key_bool(t, "keepdims", true);
+        return NN_OK;
+    }
+    long long k[2], str[2];
+    if ((st = kx_want_window(L, "pool_size", rank == 1 ? "pool_length" : NULL, rank, 2, k)) ||
+        (st = kx_want_window(L, "strides", rank == 1 ? "stride" : NULL, rank, k[0], str)))
+        return st;
+    if (!kx_get(L, "strides", rank == 1 ? "stride" : NULL))
+        for (int i = 0; i < rank; i++)
+            str[i] = k[i]; /* Keras: strides default to the pool size */
+    kx_key_window(t, "pool_size", rank, k);
+    kx_key_window(t, "strides", rank, str);
+    s->rank = rank + 1;
+    return kx_write_padding(L, t);
+}
+
+static const nn_doc_key pool_keys[] = {
+    {"pool_size", "int or [int]", "2", "the window"},
+    {"strides", "int or [int]", "pool_size", "step of the window"},
+    {"padding", "string", "\"valid\"", "valid or same"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const nn_doc_key no_keys[] = {{NULL, NULL, NULL, NULL}};
+
+static const char *const max1_aliases[] = {"MaxPool1D", NULL};
+static const char *const max2_aliases[] = {"MaxPool2D", NULL};
+static const char *const avg1_aliases[] = {"AvgPool1D", NULL};
+static const char *const avg2_aliases[] = {"AvgPool2D", NULL};
+static const char *const gmax1_aliases[] = {"GlobalMaxPool1D", NULL};
+static const char *const gmax2_aliases[] = {"GlobalMaxPool2D", NULL};
+static const char *const gavg1_aliases[] = {"GlobalAvgPool1D", NULL};
+static const char *const gavg2_aliases[] = {"GlobalAvgPool2D", NULL};
+
+#define POOL_TYPE(var, spec_name, keras, parser, aliases, onnx, docs, keylist)                     \
     const nn_layer_type var = {                                                              \
         .name = spec_name,                                                                   \
         .keras_class = keras,                                                                \
+        .keras_aliases = aliases, \
+        .doc = docs, \
+        .keys = keylist, \
+        .keras_import = conv_pool, \
+        .export_onnx = onnx, \
         .parse = parser,                                                                     \
         .infer = pool_infer,                                                                 \
         .forward = pool_forward,                                                             \
@@ -150,15 +209,28 @@ static nn_status pool_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
         .keras_config = pool_keras_config,                                                   \
         .export_c = pool_export_c,                                                           \
     };
-POOL_TYPE(nn_layer_max_pooling1d, "max_pooling1d", "MaxPooling1D", max1_parse)
-POOL_TYPE(nn_layer_max_pooling2d, "max_pooling2d", "MaxPooling2D", max2_parse)
-POOL_TYPE(nn_layer_average_pooling1d, "average_pooling1d", "AveragePooling1D", avg1_parse)
-POOL_TYPE(nn_layer_average_pooling2d, "average_pooling2d", "AveragePooling2D", avg2_parse)
+POOL_TYPE(nn_layer_max_pooling1d, "max_pooling1d", "MaxPooling1D", max1_parse, max1_aliases,
+          onnx_map_pool, "the maximum over each window of a (steps, channels) input", pool_keys)
+POOL_TYPE(nn_layer_max_pooling2d, "max_pooling2d", "MaxPooling2D", max2_parse, max2_aliases,
+          onnx_map_pool, "the maximum over each window of a (height, width, channels) input",
+          pool_keys)
+POOL_TYPE(nn_layer_average_pooling1d, "average_pooling1d", "AveragePooling1D", avg1_parse,
+          avg1_aliases, onnx_map_pool,
+          "the mean over each window of a (steps, channels) input (padding not counted)",
+          pool_keys)
+POOL_TYPE(nn_layer_average_pooling2d, "average_pooling2d", "AveragePooling2D", avg2_parse,
+          avg2_aliases, onnx_map_pool,
+          "the mean over each window of a (height, width, channels) input (padding not counted)",
+          pool_keys)
 POOL_TYPE(nn_layer_global_max_pooling1d, "global_max_pooling1d", "GlobalMaxPooling1D",
-          gmax1_parse)
+          gmax1_parse, gmax1_aliases, onnx_map_global_pool,
+          "the maximum over all steps, per channel", no_keys)
 POOL_TYPE(nn_layer_global_max_pooling2d, "global_max_pooling2d", "GlobalMaxPooling2D",
-          gmax2_parse)
+          gmax2_parse, gmax2_aliases, onnx_map_global_pool,
+          "the maximum over all pixels, per channel", no_keys)
 POOL_TYPE(nn_layer_global_average_pooling1d, "global_average_pooling1d",
-          "GlobalAveragePooling1D", gavg1_parse)
+          "GlobalAveragePooling1D", gavg1_parse, gavg1_aliases, onnx_map_global_pool,
+          "the mean over all steps, per channel", no_keys)
 POOL_TYPE(nn_layer_global_average_pooling2d, "global_average_pooling2d",
-          "GlobalAveragePooling2D", gavg2_parse)
+          "GlobalAveragePooling2D", gavg2_parse, gavg2_aliases, onnx_map_global_pool,
+          "the mean over all pixels, per channel", no_keys)

@@ -65,4 +65,13 @@ void nn_rnn_forward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *x, nn_tens
 void nn_rnn_backward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *dy, nn_tensor *dx,
                      bool reverse_output);
 
+/* Keras import: the keys of SimpleRNN, LSTM, GRU (inner: inside
+ * Bidirectional, which takes no activity_regularizer), and the output's
+ * rank (2 with return_sequences). */
+nn_status nn_rnn_keras_keys(const kx_layer *L, kx_text *t, bool inner);
+int nn_rnn_keras_out_rank(const kx_layer *L);
+/* ONNX export (rnn_onnx.c): SimpleRNN/LSTM/GRU as ONNX's RNN/LSTM/GRU ops. */
+nn_status onnx_map_rnn(onnx_layer *L, nn_error *err);
+nn_status onnx_map_bidirectional(onnx_layer *L, nn_error *err);
+
 #endif

@@ -108,23 +108,12 @@ static nn_status relu_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
     return NN_OK;
 }
 
-const nn_layer_type nn_layer_relu = {
-    .name = "relu",
-    .keras_class = "ReLU",
-    .parse = relu_parse,
-    .infer = relu_infer,
-    .plan = relu_plan,
-    .forward = relu_forward,
-    .backward = relu_backward,
-    .keras_config = relu_keras_config,
-    .release = relu_release,
-};
 
 /* ---- Keras import and ONNX export -------------------------------------- */
 
-/* Keras's ReLU with a max_value (the other ReLUs are Activations:
- * io/keras/import_layers.c). */
-nn_status nn_keras_import_relu(const kx_layer *L, kx_text *t, kx_shapes *s)
+/* Keras's ReLU with a max_value; the other ReLUs are activation layers
+ * (the activation row reads them). */
+static nn_status import_capped(const kx_layer *L, kx_text *t, kx_shapes *s)
 {
     double max_value, slope, threshold;
     nn_status st = kx_one_input(L, s, 0);
@@ -145,7 +134,7 @@ nn_status nn_keras_import_relu(const kx_layer *L, kx_text *t, kx_shapes *s)
     return NN_OK;
 }
 
-nn_status onnx_map_relu(onnx_layer *L, nn_error *err)
+static nn_status onnx_map_relu(onnx_layer *L, nn_error *err)
 {
     (void)err;
     const relu_cfg *c = L->n->cfg;
@@ -160,3 +149,34 @@ nn_status onnx_map_relu(onnx_layer *L, nn_error *err)
     L->out = out;
     return NN_OK;
 }
+
+extern const nn_layer_type nn_layer_activation;
+
+static nn_status relu_keras_import(const kx_layer *L, kx_text *t, kx_shapes *s)
+{
+    /* without a cap it is an activation layer, as Keras 2 files have it */
+    if (!kx_get(L, "max_value", NULL))
+        return nn_layer_activation.keras_import(L, t, s);
+    return import_capped(L, t, s);
+}
+
+static const nn_doc_key relu_keys[] = {
+    {"max_value", "float", "required", "the cap (> 0)"},
+    {NULL, NULL, NULL, NULL},
+};
+
+const nn_layer_type nn_layer_relu = {
+    .name = "relu",
+    .keras_class = "ReLU",
+    .doc = "min(max(x, 0), max_value): a ReLU with a cap (relu6 as max_value = 6)",
+    .keys = relu_keys,
+    .keras_import = relu_keras_import,
+    .export_onnx = onnx_map_relu,
+    .parse = relu_parse,
+    .infer = relu_infer,
+    .plan = relu_plan,
+    .forward = relu_forward,
+    .backward = relu_backward,
+    .keras_config = relu_keras_config,
+    .release = relu_release,
+};

@@ -4,6 +4,8 @@
 
 #include "formats/c_code.h"
 #include "layers/common.h"
+#include "formats/keras_import.h"
+#include "formats/onnx_layer.h"
 
 typedef struct {
     int ndim;
@@ -114,9 +116,73 @@ static nn_status reshape_export_c(const nn_node *n, nn_c_writer *w, nn_error *er
     return nn_c_status(w, err);
 }
 
+/* ---- Keras import ---- */
+
+
+static nn_status conv_flatten(const kx_layer *L, kx_text *t, kx_shapes *s)
+{
+    nn_status st = kx_one_input(L, s, 0);
+    if (st || (st = kx_channels_last(L)))
+        return st;
+    s->rank = 1;
+    kx_printf(t, "type = \"flatten\";");
+    return NN_OK;
+}
+
+
+static nn_status conv_reshape(const kx_layer *L, kx_text *t, kx_shapes *s)
+{
+    nn_status st = kx_one_input(L, s, 0);
+    if (st)
+        return st;
+    json_t *v = kx_get(L, "target_shape", "dims");
+    size_t n = json_array_size(v);
+    if (!json_is_array(v) || n < 1 || n > NN_MAX_DIMS - 1)
+        return kx_fail(L, "\"target_shape\" must be a list of 1 to %d integers",
+                       NN_MAX_DIMS - 1);
+    kx_printf(t, "type = \"reshape\"; target_shape = [");
+    for (size_t i = 0; i < n; i++) {
+        long long d;
+        if (!kx_as_int(json_array_get(v, i), &d) || d == 0 || d < -1 || d > (1LL << 30))
+            return kx_fail(L, "\"target_shape\" must hold positive integers (or -1)");
+        kx_printf(t, "%s%lld", i ? ", " : "", d);
+    }
+    kx_printf(t, "];");
+    s->rank = (int)n;
+    return NN_OK;
+}
+
+/* ---- ONNX export ---- */
+
+/* Flatten and Reshape: the node's inferred shape, the batch axis copied (0). */
+static nn_status onnx_map_reshape(onnx_layer *L, nn_error *err)
+{
+    (void)err;
+    int64_t shape[NN_MAX_DIMS + 1] = {0};
+    for (int i = 0; i < L->n->ndim; i++)
+        shape[i + 1] = L->n->shape[i];
+    L->out = onnx_op2(L->g, "Reshape", L->in[0],
+                      onnx_ints(L->g, "shape", L->n->ndim + 1, shape));
+    return NN_OK;
+}
+
+static const nn_doc_key flatten_keys[] = {
+
+    {NULL, NULL, NULL, NULL},
+};
+
+static const nn_doc_key reshape_keys[] = {
+    {"target_shape", "[int]", "required", "the per-sample shape; at most one -1 for the rest"},
+    {NULL, NULL, NULL, NULL},
+};
+
 const nn_layer_type nn_layer_flatten = {
     .name = "flatten",
     .keras_class = "Flatten",
+    .doc = "one axis of all the input's values",
+    .keys = flatten_keys,
+    .keras_import = conv_flatten,
+    .export_onnx = onnx_map_reshape,
     .parse = flatten_parse,
     .infer = flatten_infer,
     .backward = reshape_backward,
@@ -128,6 +194,10 @@ const nn_layer_type nn_layer_flatten = {
 const nn_layer_type nn_layer_reshape = {
     .name = "reshape",
     .keras_class = "Reshape",
+    .doc = "the input's values in another shape",
+    .keys = reshape_keys,
+    .keras_import = conv_reshape,
+    .export_onnx = onnx_map_reshape,
     .parse = reshape_parse,
     .infer = reshape_infer,
     .backward = reshape_backward,

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "layers/wrapper.h"
+#include "formats/keras_import.h"
 
 extern const nn_layer_type nn_layer_dense;
 
@@ -58,9 +59,45 @@ static nn_status td_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
     return nn_layer_dense.export_c(n, w, err);
 }
 
+/* ---- Keras import ---- */
+
+
+static nn_status conv_time_distributed(const kx_layer *L, kx_text *t, kx_shapes *s)
+{
+    nn_status st = kx_one_input(L, s, 0);
+    if (st)
+        return st;
+    if (s->in_rank[0] < 2)
+        return kx_fail(L, "expects a (timesteps, features) input");
+    kx_layer in;
+    if ((st = kx_wrapped(L, "layer", &in)))
+        return st;
+    if (strcmp(in.cls, "Dense"))
+        return kx_fail(L, "wraps a %s: nnctl's TimeDistributed wraps Dense only", in.cls);
+    if ((st = kx_check_name(L, in.name)))
+        return st;
+    s->rank = s->in_rank[0];
+    kx_printf(t, "type = \"time_distributed\"; layer = { type = \"dense\"; name = ");
+    kx_string(t, in.name);
+    kx_printf(t, ";");
+    if ((st = nn_dense_keras_keys(&in, t)))
+        return st;
+    kx_printf(t, " };");
+    return NN_OK;
+}
+
+static const nn_doc_key time_distributed_keys[] = {
+    {"layer", "group", "required", "a dense layer (type, name and its keys)"},
+    {NULL, NULL, NULL, NULL},
+};
+
 const nn_layer_type nn_layer_time_distributed = {
     .name = "time_distributed",
     .keras_class = "TimeDistributed",
+    .doc = "a dense layer applied to every step of a sequence",
+    .keys = time_distributed_keys,
+    .keras_import = conv_time_distributed,
+    .export_onnx = onnx_map_dense,
     .parse = td_parse,
     .infer = td_infer,
     .plan = td_plan,

@@ -102,20 +102,11 @@ static nn_status pad_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
     return NN_OK;
 }
 
-const nn_layer_type nn_layer_zero_padding2d = {
-    .name = "zero_padding2d",
-    .keras_class = "ZeroPadding2D",
-    .parse = pad_parse,
-    .infer = pad_infer,
-    .forward = pad_forward,
-    .backward = pad_backward,
-    .keras_config = pad_keras_config,
-};
 
 /* ---- Keras import and ONNX export -------------------------------------- */
 
 /* Keras's padding: n, (h, w) or ((top, bottom), (left, right)). */
-nn_status nn_keras_import_zero_padding2d(const kx_layer *L, kx_text *t, kx_shapes *s)
+static nn_status nn_keras_import_zero_padding2d(const kx_layer *L, kx_text *t, kx_shapes *s)
 {
     nn_status st = kx_one_input(L, s, 3);
     if (st || (st = kx_channels_last(L)))
@@ -149,7 +140,7 @@ nn_status nn_keras_import_zero_padding2d(const kx_layer *L, kx_text *t, kx_shape
     return NN_OK;
 }
 
-nn_status onnx_map_zero_padding2d(onnx_layer *L, nn_error *err)
+static nn_status onnx_map_zero_padding2d(onnx_layer *L, nn_error *err)
 {
     (void)err;
     const pad_cfg *c = L->n->cfg;
@@ -164,3 +155,22 @@ nn_status onnx_map_zero_padding2d(onnx_layer *L, nn_error *err)
     L->out = out;
     return NN_OK;
 }
+
+static const nn_doc_key zero_padding_keys[] = {
+    {"padding", "int or [int]", "1", "rows/columns added: one for all sides, [rows, cols], or [top, bottom, left, right]"},
+    {NULL, NULL, NULL, NULL},
+};
+
+const nn_layer_type nn_layer_zero_padding2d = {
+    .name = "zero_padding2d",
+    .keras_class = "ZeroPadding2D",
+    .doc = "zeros around a (height, width, channels) input",
+    .keys = zero_padding_keys,
+    .keras_import = nn_keras_import_zero_padding2d,
+    .export_onnx = onnx_map_zero_padding2d,
+    .parse = pad_parse,
+    .infer = pad_infer,
+    .forward = pad_forward,
+    .backward = pad_backward,
+    .keras_config = pad_keras_config,
+};

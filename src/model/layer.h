@@ -1,7 +1,9 @@
-/* Layer nodes and the layer-type table entry. A layer is written once
- * against the engine interface; its registry row (nn_layer_type) carries
- * its spec parser, shape inference, forward/backward and its Keras JSON
- * config, so summary, model files and training cannot disagree. */
+/* Layer nodes and the layer-type row. A layer is written once against the
+ * engine interface; its registry row (nn_layer_type) is the only place that
+ * knows the type: its spec parser, shape inference, forward/backward, its
+ * Keras config both ways, its ONNX and C exports and its man-page text, so
+ * summary, model files, exports and the documentation cannot disagree.
+ * Built-in types and plugin types go through the same rows. */
 #ifndef NN_MODEL_LAYER_H
 #define NN_MODEL_LAYER_H
 
@@ -10,6 +12,7 @@
 
 #include "engine/engine.h"
 #include "spec/spec.h"
+#include "util/doc.h"
 #include "util/error.h"
 #include "util/rng.h"
 
@@ -17,6 +20,9 @@
 #define NN_MAX_PARAMS 8
 #define NN_NAME_MAX 64
 #define NN_MAX_IO 8 /* model inputs, and model outputs */
+/* Metrics a model's outputs may be given (train.metrics, Keras files). */
+#define NN_MAX_METRICS_PER_OUTPUT 8
+#define NN_MAX_METRICS 32 /* over all outputs */
 
 typedef struct nn_regularizer {
     float l1, l2; /* both 0: none */
@@ -47,6 +53,10 @@ typedef struct nn_param {
 
 typedef struct nn_node nn_node;
 typedef struct nn_c_writer nn_c_writer; /* formats/c_code.h */
+typedef struct kx_layer kx_layer;       /* formats/keras_import.h */
+typedef struct kx_text kx_text;
+typedef struct kx_shapes kx_shapes;
+typedef struct onnx_layer onnx_layer;   /* formats/onnx_layer.h */
 
 /* Data-parallel training: several processes share each batch, each
  * running its own rows (train/ and dist/ fill this in; NULL in an nn_pass
@@ -88,7 +98,13 @@ static inline int nn_pass_batch_rows(const nn_pass *p)
 
 typedef struct nn_layer_type {
     const char *name;        /* spec "type", e.g. "dense" */
-    const char *keras_class; /* Keras class_name, e.g. "Dense" */
+    const char *keras_class; /* Keras class_name written, e.g. "Dense" */
+    /* Other Keras class names read as this type (Keras 1 names, short
+     * aliases), NULL-terminated; may be NULL. */
+    const char *const *keras_aliases;
+    const char *keras_module;   /* the Keras config's "module" (NULL: keras.layers) */
+    const char *doc;            /* one sentence for the man page */
+    const nn_doc_key *keys;     /* its own keys for the man page, ending with {NULL} */
     /* Reads layer-specific keys from the spec group (the caller has read
      * type/name/inputs and checks unknown keys afterwards). */
     nn_status (*parse)(nn_node *n, nn_spec_node *spec, nn_error *err);
@@ -101,12 +117,22 @@ typedef struct nn_layer_type {
     void (*backward)(nn_node *n, const nn_pass *p);
     /* Fills the layer-specific fields of a Keras "config" object. */
     nn_status (*keras_config)(const nn_node *n, json_t *config, nn_error *err);
+    /* A Keras layer config (class keras_class or an alias) as this type's
+     * spec keys: writes "type = ...; <keys>" into t and the output's rank
+     * into s->rank (formats/keras_import.h). */
+    nn_status (*keras_import)(const kx_layer *L, kx_text *t, kx_shapes *s);
     void (*release)(nn_node *n, nn_engine *e); /* frees what plan made (optional) */
     /* Writes the layer's inference pass as C for `nnctl export --format c`
      * (formats/c_code.h; optional: a layer without it cannot be exported). */
     nn_status (*export_c)(const nn_node *n, nn_c_writer *w, nn_error *err);
+    /* Adds ONNX nodes computing the inference pass (formats/onnx_layer.h;
+     * optional: a layer without it cannot be exported to ONNX). */
+    nn_status (*export_onnx)(onnx_layer *L, nn_error *err);
+    /* Frees n->cfg (optional: plain free). */
+    void (*free_cfg)(nn_node *n);
     /* Output aliases input 0's output (Flatten, Reshape, inference Dropout). */
     bool aliases_input;
+    const void *plugin; /* the plugin's own row (plugin types), else NULL */
 } nn_layer_type;
 
 struct nn_node {
@@ -151,6 +177,9 @@ void nn_grad_commit(nn_node *n, int i, nn_tensor *written, const nn_pass *p);
 /* Declares parameter k of node n. */
 nn_param *nn_node_add_param(nn_node *n, const char *name, int ndim, const int *shape,
                             int fan_in, int fan_out, nn_initializer init, nn_regularizer reg);
+
+/* Frees n->cfg (the type's free_cfg, else free). */
+void nn_node_free_cfg(nn_node *n);
 
 /* Shared helpers for layer files. */
 nn_status nn_node_fail(const nn_node *n, nn_error *err, const char *fmt, ...)

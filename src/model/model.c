@@ -259,7 +259,7 @@ static nn_status parse_layer(nn_model *m, nn_spec_node *ls, nn_error *err)
         n->in[i]->n_consumers++;
     return add_node(m, n, err);
 fail:
-    free(n->cfg);
+    nn_node_free_cfg(n);
     free(n);
     return st;
 }
@@ -338,7 +338,7 @@ void nn_model_free(nn_model *m)
             }
     }
     for (int i = 0; i < m->n_nodes; i++) {
-        free(m->nodes[i]->cfg);
+        nn_node_free_cfg(m->nodes[i]);
         free(m->nodes[i]);
     }
     free(m->nodes);

@@ -1,6 +1,7 @@
 /* Helpers every layer uses: parameters, gradient routing, errors. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model/layer.h"
@@ -50,4 +51,13 @@ nn_status nn_node_fail(const nn_node *n, nn_error *err, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return nn_fail(err, NN_ERR_USAGE, "layer '%s' (%s): %s", n->name, n->type->name, msg);
+}
+
+void nn_node_free_cfg(nn_node *n)
+{
+    if (n->type && n->type->free_cfg)
+        n->type->free_cfg(n);
+    else
+        free(n->cfg);
+    n->cfg = NULL;
 }

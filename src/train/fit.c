@@ -344,19 +344,25 @@ static nn_status save_model(nn_model *m, const nn_train_cfg *t, const nn_fit_sta
                             const nn_fit_opts *opts, const char *path, bool weights_only,
                             nn_error *err)
 {
-    char *state = state_json(t, s);
-    if (!state)
+    char *state = state_json(t, s), *compile = nn_train_keras_config(t);
+    if (!state || !compile) {
+        free(state);
+        free(compile);
         return nn_fail(err, NN_ERR_RUNTIME, "cannot encode the training state");
+    }
+    nn_opt_slots slots = {t->optimizer.kind, t->optimizer.amsgrad, t->optimizer.name};
     nn_model_file_opts fo = {.spec_text = opts->spec_text,
                              .spec_dir = opts->spec_dir,
                              .class_names = opts->class_names,
                              .preprocess = opts->preprocess,
                              .state_json = state,
-                             .train = t,
+                             .training_config = compile,
+                             .opt = &slots,
                              .weights_only = weights_only,
                              .best_weights = s->have_best_weights ? s->best_weights : NULL};
     nn_status st = nn_model_save(m, path, &fo, err);
     free(state);
+    free(compile);
     return st;
 }
 
@@ -453,8 +459,9 @@ nn_status nn_fit_load_resume(const nn_h5_model *f, const char *path, nn_model *m
                      path, json_num(j, "seed", 0), t->seed);
         goto done;
     }
+    nn_opt_slots slots = {t->optimizer.kind, t->optimizer.amsgrad, t->optimizer.name};
     if ((rc = nn_model_load_weights(m, f, path, err)) ||
-        (rc = nn_model_load_optimizer(m, f, &t->optimizer, path, err)))
+        (rc = nn_model_load_optimizer(m, f, &slots, path, err)))
         goto done;
     read_state(j, t, st);
     if (json_is_true(json_object_get(j, "best_weights"))) {

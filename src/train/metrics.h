@@ -5,10 +5,9 @@
 #define NN_TRAIN_METRICS_H
 
 #include "spec/spec.h"
+#include "model/layer.h"
 #include "train/losses.h"
 
-#define NN_MAX_METRICS_PER_OUTPUT 8
-#define NN_MAX_METRICS 32 /* over all outputs */
 
 typedef struct nn_metric {
     /* column name: "accuracy", "top_k_categorical_accuracy"; with several

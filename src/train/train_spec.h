@@ -50,6 +50,9 @@ typedef struct nn_train_cfg {
 
 /* Reads `train` for model m (its outputs' names and widths). */
 nn_status nn_spec_train(nn_spec_node *train, const nn_model *m, nn_train_cfg *out, nn_error *err);
+/* Keras's compile() arguments as JSON text (training_config of model
+ * files; malloc'd, NULL when out of memory). */
+char *nn_train_keras_config(const nn_train_cfg *t);
 /* The name an output's loss is logged under: "digit_loss" (several outputs). */
 void nn_head_loss_name(const nn_train_cfg *t, int head, char *buf, size_t len);
 

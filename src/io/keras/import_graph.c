@@ -97,7 +97,9 @@ nn_status kx_read_layer(kx_model *M, json_t *l, size_t i, kx_node *n)
     if (!json_is_string(cn) || !json_is_object(cfg))
         return kx_model_fail(M, "layer %zu has no class_name and config", i);
     L->cls = json_string_value(cn);
+    L->row_class = L->cls;
     L->cfg = cfg;
+    L->obj = l;
     json_t *nm = json_object_get(l, "name");
     if (!json_is_string(nm))
         nm = json_object_get(cfg, "name");

@@ -109,76 +109,6 @@ static nn_status fill_array(nn_engine *e, const nn_tensor *t, const float *host,
     return NN_OK;
 }
 
-/* One metric as Keras's compile() takes it: its name, or for a top-k
- * metric with k other than Keras's default 5 the serialized object (a name
- * like "top_3_categorical_accuracy" means nothing to Keras). */
-static json_t *keras_metric(const nn_metric *m)
-{
-    bool sparse = m->kind == NN_METRIC_SPARSE_TOP_K;
-    if ((m->kind != NN_METRIC_TOP_K && !sparse) || m->k == 5)
-        return json_string(m->base);
-    return json_pack("{s:s, s:s, s:{s:s, s:s, s:i}, s:n}", "module", "keras.metrics", "class_name",
-                     sparse ? "SparseTopKCategoricalAccuracy" : "TopKCategoricalAccuracy",
-                     "config", "name", m->base, "dtype", "float32", "k", m->k,
-                     "registered_name");
-}
-
-/* Output k's loss as Keras's compile() takes it: its name, or for a loss
- * whose parameter is not Keras's default the serialized loss object (Huber
- * with its delta; both Keras 2 and 3 build it from this config). */
-static json_t *keras_loss(const nn_train_cfg *t, int k)
-{
-    const nn_loss_info *L = t->losses[k];
-    if (!L->param_name || t->loss_params[k] == (float)L->param_default)
-        return json_string(L->keras_name);
-    return json_pack("{s:s, s:s, s:{s:f}, s:n}", "module", "keras.losses", "class_name",
-                     L->keras_class, "config", L->param_name, (double)t->loss_params[k],
-                     "registered_name");
-}
-
-/* The metrics output k takes, as a JSON list. */
-static json_t *head_metrics(const nn_train_cfg *t, int k)
-{
-    json_t *list = json_array();
-    for (int i = 0; i < t->n_metrics; i++)
-        if (t->metrics[i].head == k)
-            json_array_append_new(list, keras_metric(&t->metrics[i]));
-    return list;
-}
-
-/* Keras's compile() arguments. Several outputs: loss and loss_weights as
- * {output: ...} objects when the spec named them per output; metrics as
- * {output: its list} (Keras 3 takes a flat list only for one output). */
-static char *training_config(const nn_train_cfg *t)
-{
-    json_t *metrics = head_metrics(t, 0);
-    if (t->n_outputs > 1) {
-        json_decref(metrics);
-        metrics = json_object();
-        for (int k = 0; k < t->n_outputs; k++)
-            json_object_set_new(metrics, t->output_names[k], head_metrics(t, k));
-    }
-    json_t *loss = keras_loss(t, 0), *weights = json_null();
-    if (t->loss_by_output) {
-        json_decref(loss);
-        loss = json_object();
-        for (int k = 0; k < t->n_outputs; k++)
-            json_object_set_new(loss, t->output_names[k], keras_loss(t, k));
-    }
-    if (t->weights_given) {
-        json_decref(weights);
-        weights = json_object();
-        for (int k = 0; k < t->n_outputs; k++)
-            json_object_set_new(weights, t->output_names[k], json_real(t->loss_weights[k]));
-    }
-    json_t *cfg = json_pack("{s:o, s:o, s:n, s:o, s:n, s:o}", "loss", loss, "metrics", metrics,
-                            "weighted_metrics", "loss_weights", weights, "sample_weight_mode",
-                            "optimizer_config", nn_optimizer_keras_json(&t->optimizer));
-    char *s = json_dumps(cfg, JSON_COMPACT);
-    json_decref(cfg);
-    return s;
-}
-
 nn_status nn_model_save(const nn_model *m, const char *path, const nn_model_file_opts *o,
                         nn_error *err)
 {
@@ -194,8 +124,8 @@ nn_status nn_model_save(const nn_model *m, const char *path, const nn_model_file
     f.weights_only = o->weights_only;
     f.keras_version = nn_strdup(NN_KERAS_VERSION, err);
     f.backend = nn_strdup("tensorflow", err);
-    if (o->train)
-        f.training_config = training_config(o->train);
+    if (o->training_config && !(f.training_config = nn_strdup(o->training_config, err)))
+        return NN_ERR_RUNTIME;
     if (o->spec_text)
         f.nnctl_spec = nn_strdup(o->spec_text, err);
     if (o->state_json)
@@ -207,10 +137,10 @@ nn_status nn_model_save(const nn_model *m, const char *path, const nn_model_file
     if (o->preprocess)
         f.nnctl_preprocess = nn_strdup(o->preprocess, err);
     /* a part that could not be made must not vanish from the file quietly */
-    if (!f.model_config || !f.keras_version || !f.backend || (o->train && !f.training_config) ||
-        (o->spec_text && !f.nnctl_spec) || (o->state_json && !f.nnctl_state) ||
-        (o->spec_dir && !f.nnctl_spec_dir) || (o->class_names && !f.nnctl_class_names) ||
-        (o->preprocess && !f.nnctl_preprocess)) {
+    if (!f.model_config || !f.keras_version || !f.backend ||
+        (o->training_config && !f.training_config) || (o->spec_text && !f.nnctl_spec) ||
+        (o->state_json && !f.nnctl_state) || (o->spec_dir && !f.nnctl_spec_dir) ||
+        (o->class_names && !f.nnctl_class_names) || (o->preprocess && !f.nnctl_preprocess)) {
         st = nn_fail(err, NN_ERR_RUNTIME, "out of memory writing '%s'", path);
         goto done;
     }
@@ -228,7 +158,7 @@ nn_status nn_model_save(const nn_model *m, const char *path, const nn_model_file
         order[i] = i;
     if (!first && (st = keras_order(m, order, err)))
         goto done;
-    int n_opt = 0, slots = o->train ? nn_optimizer_slots(&o->train->optimizer) : 0;
+    int n_opt = 0, slots = o->opt ? nn_opt_slot_count(o->opt->kind, o->opt->amsgrad) : 0;
     int n_params = 0;
     for (int i = first; i < m->n_nodes; i++) {
         const nn_node *n = m->nodes[order[i]];
@@ -251,7 +181,7 @@ nn_status nn_model_save(const nn_model *m, const char *path, const nn_model_file
             n_params++;
         }
     }
-    if (!o->train)
+    if (!o->opt)
         n_opt = 0;
     if (o->best_weights)
         n_opt += n_params;
@@ -274,12 +204,12 @@ nn_status nn_model_save(const nn_model *m, const char *path, const nn_model_file
                     f.n_optimizer++;
                 }
                 off += p->size;
-                if (!p->trainable || !o->train)
+                if (!p->trainable || !o->opt)
                     continue;
                 for (int s = 0; s < slots; s++) {
                     char name[200];
                     snprintf(name, sizeof name, "%s/%s/%s", m->nodes[i]->name, p->name,
-                             slot_name(o->train->optimizer.kind, s));
+                             slot_name(o->opt->kind, s));
                     if ((st = fill_array(m->e, &p->slots[s], NULL, p, name,
                                          &f.optimizer[f.n_optimizer], err)))
                         goto done;
@@ -436,10 +366,10 @@ nn_init_result nn_model_load_matching(nn_model *m, const nn_h5_model *f, int nod
     return NN_INIT_LOADED;
 }
 
-nn_status nn_model_load_optimizer(nn_model *m, const nn_h5_model *f, const nn_optimizer *opt,
+nn_status nn_model_load_optimizer(nn_model *m, const nn_h5_model *f, const nn_opt_slots *opt,
                                   const char *path, nn_error *err)
 {
-    int slots = nn_optimizer_slots(opt);
+    int slots = nn_opt_slot_count(opt->kind, opt->amsgrad);
     for (int i = 0; i < m->n_nodes; i++)
         for (int k = 0; k < m->nodes[i]->n_params; k++) {
             nn_param *p = &m->nodes[i]->params[k];

@@ -5,7 +5,14 @@
 
 #include "io/keras/h5file.h"
 #include "model/model.h"
-#include "train/train_spec.h"
+
+/* Which optimizer's slots a file holds: their number and names follow the
+ * kind (Keras's names: m and v for Adam, ...). */
+typedef struct nn_opt_slots {
+    nn_opt_kind kind;
+    bool amsgrad;
+    const char *name; /* for messages: "adam" */
+} nn_opt_slots;
 
 typedef struct nn_model_file_opts {
     const char *spec_text;           /* stored under /nnctl, may be NULL */
@@ -13,7 +20,8 @@ typedef struct nn_model_file_opts {
     const char *class_names;         /* JSON {"<output>": [names]}; may be NULL */
     const char *preprocess;          /* JSON featurewise statistics; may be NULL */
     const char *state_json;          /* training state, may be NULL */
-    const nn_train_cfg *train;       /* for training_config and optimizer state; may be NULL */
+    const char *training_config;     /* Keras's compile() arguments as JSON, may be NULL */
+    const nn_opt_slots *opt;         /* whose slots to store; NULL: none */
     bool weights_only;
     /* A host copy of every parameter (model order), stored as
      * "best/<layer>/<param>" (EarlyStopping's restore_best_weights snapshot,
@@ -43,7 +51,7 @@ typedef enum {
 } nn_init_result;
 nn_init_result nn_model_load_matching(nn_model *m, const nn_h5_model *f, int node);
 
-nn_status nn_model_load_optimizer(nn_model *m, const nn_h5_model *f, const nn_optimizer *opt,
+nn_status nn_model_load_optimizer(nn_model *m, const nn_h5_model *f, const nn_opt_slots *opt,
                                   const char *path, nn_error *err);
 
 /* Reads the "best/..." snapshot into host (total parameter count floats);

@@ -1,6 +1,6 @@
 /* The ONNX export driver: each layer's Keras config, weights and input
- * names handed to its mapping (formats/onnx_layer.h), in topological
- * order, then the graph's output and the file. */
+ * names handed to its row's export_onnx (formats/onnx_layer.h), in
+ * topological order, then the graph's outputs and the file. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,54 +10,6 @@
 #include "formats/onnx_layer.h"
 
 /* ---- the driver ---- */
-
-/* Mappings that live with their layer rows (layers/<type>.c). */
-nn_status onnx_map_relu(onnx_layer *L, nn_error *err);
-nn_status onnx_map_zero_padding2d(onnx_layer *L, nn_error *err);
-nn_status onnx_map_custom_scale(onnx_layer *L, nn_error *err);
-nn_status onnx_map_cropping2d(onnx_layer *L, nn_error *err);
-
-static const struct {
-    const char *keras_class;
-    nn_status (*map)(onnx_layer *L, nn_error *err);
-} mappings[] = {
-    {"Dense", onnx_map_dense},
-    {"TimeDistributed", onnx_map_dense},
-    {"Activation", onnx_map_activation},
-    {"Dropout", onnx_map_identity},
-    {"Flatten", onnx_map_reshape},
-    {"Reshape", onnx_map_reshape},
-    {"BatchNormalization", onnx_map_batchnorm},
-    {"Add", onnx_map_merge},
-    {"Subtract", onnx_map_merge},
-    {"Multiply", onnx_map_merge},
-    {"Average", onnx_map_merge},
-    {"Maximum", onnx_map_merge},
-    {"Minimum", onnx_map_merge},
-    {"Concatenate", onnx_map_merge},
-    {"Embedding", onnx_map_embedding},
-    {"Conv1D", onnx_map_conv},
-    {"Conv2D", onnx_map_conv},
-    {"DepthwiseConv2D", onnx_map_depthwise},
-    {"SeparableConv2D", onnx_map_depthwise},
-    {"MaxPooling1D", onnx_map_pool},
-    {"MaxPooling2D", onnx_map_pool},
-    {"AveragePooling1D", onnx_map_pool},
-    {"AveragePooling2D", onnx_map_pool},
-    {"GlobalMaxPooling1D", onnx_map_global_pool},
-    {"GlobalMaxPooling2D", onnx_map_global_pool},
-    {"GlobalAveragePooling1D", onnx_map_global_pool},
-    {"GlobalAveragePooling2D", onnx_map_global_pool},
-    {"SimpleRNN", onnx_map_rnn},
-    {"LSTM", onnx_map_rnn},
-    {"GRU", onnx_map_rnn},
-    {"Bidirectional", onnx_map_bidirectional},
-    {"ReLU", onnx_map_relu},
-    {"ZeroPadding2D", onnx_map_zero_padding2d},
-    {"CustomScaleLayer", onnx_map_custom_scale},
-    {"Cropping2D", onnx_map_cropping2d},
-};
-#define N_MAPPINGS ((int)(sizeof mappings / sizeof mappings[0]))
 
 /* (N, shape...) with N symbolic. */
 static int batch_dims(const nn_node *n, int64_t *dims)
@@ -72,13 +24,11 @@ static int batch_dims(const nn_node *n, int64_t *dims)
 static nn_status export_layer(const nn_model *m, const nn_node *n, onnx_graph *g,
                               const char **names, nn_error *err)
 {
-    int k = 0;
-    while (k < N_MAPPINGS && strcmp(mappings[k].keras_class, n->type->keras_class))
-        k++;
-    if (k == N_MAPPINGS)
+    if (!n->type->export_onnx)
         return nn_fail(err, NN_ERR_RUNTIME,
-                       "ONNX export: layer '%s' (%s): no ONNX mapping for this layer type",
-                       n->name, n->type->keras_class);
+                       "ONNX export: layer '%s' (%s): no ONNX mapping for this layer type%s",
+                       n->name, n->type->keras_class,
+                       n->type->plugin ? " (a plugin layer)" : "");
     onnx_layer L = {.g = g, .n = n};
     for (int i = 0; i < n->n_in; i++)
         L.in[i] = names[n->in[i]->index];
@@ -96,7 +46,7 @@ static nn_status export_layer(const nn_model *m, const nn_node *n, onnx_graph *g
         m->e->ops->download(m->e, L.w[p], &n->params[p].w, n->params[p].size);
     }
     g->scope = n->name;
-    if (!(st = mappings[k].map(&L, err)))
+    if (!(st = n->type->export_onnx(&L, err)))
         names[n->index] = L.out;
 done:
     for (int p = 0; p < n->n_params; p++)

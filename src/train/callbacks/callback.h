@@ -15,6 +15,7 @@
 #include "model/model.h"
 #include "spec/spec.h"
 #include "train/logs.h"
+#include "util/doc.h"
 
 #define NN_MAX_CALLBACKS 16
 /* Room for a row's settings inside its instance (a checkpoint's path
@@ -25,11 +26,6 @@ typedef struct nn_train_cfg nn_train_cfg;
 typedef struct nn_callback nn_callback;
 typedef struct nn_fit_ctx nn_fit_ctx;
 typedef struct nn_fit_loop nn_fit_loop;
-
-/* One key of a type's settings, for the man page and `nnctl plugins`. */
-typedef struct nn_doc_key {
-    const char *name, *type, *def, *doc;
-} nn_doc_key;
 
 typedef struct nn_callback_type {
     const char *name;        /* spec type, e.g. "early_stopping" */
