@@ -1,6 +1,6 @@
 #include <string.h>
 
-#include "train/losses.h"
+#include "objectives/losses.h"
 
 /* One row per loss. kind: computed on the output; fused_kind with
  * fused_act: on the pre-activation when the model ends in that activation

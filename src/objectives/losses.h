@@ -1,8 +1,8 @@
 /* The loss registry. Cross-entropies are fused with the output activation
  * (softmax or sigmoid) when the model ends in one: computed from logits,
  * which is stable and is what Keras does internally too. */
-#ifndef NN_TRAIN_LOSSES_H
-#define NN_TRAIN_LOSSES_H
+#ifndef NN_OBJECTIVES_LOSSES_H
+#define NN_OBJECTIVES_LOSSES_H
 
 #include "engine/engine.h"
 #include "spec/spec.h"

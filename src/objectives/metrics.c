@@ -1,7 +1,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "train/metrics.h"
+#include "objectives/metrics.h"
 
 typedef struct {
     const char *name;

@@ -1,12 +1,12 @@
 /* The metric registry. "accuracy" resolves from the output's width and its
  * targets, as in Keras 3 and tf.keras: binary for one unit, sparse
  * categorical for integer labels, else categorical. */
-#ifndef NN_TRAIN_METRICS_H
-#define NN_TRAIN_METRICS_H
+#ifndef NN_OBJECTIVES_METRICS_H
+#define NN_OBJECTIVES_METRICS_H
 
 #include "spec/spec.h"
 #include "model/layer.h"
-#include "train/losses.h"
+#include "objectives/losses.h"
 
 
 typedef struct nn_metric {

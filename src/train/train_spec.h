@@ -6,8 +6,8 @@
 
 #include "model/model.h"
 #include "train/callbacks/callback.h"
-#include "train/losses.h"
-#include "train/metrics.h"
+#include "objectives/losses.h"
+#include "objectives/metrics.h"
 #include "train/optimizers.h"
 
 /* Data-parallel training (mpirun): gradients are summed over the

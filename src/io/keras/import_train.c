@@ -10,7 +10,7 @@
 
 #include "io/keras/import.h"
 #include "io/keras/import_internal.h"
-#include "train/metrics.h"
+#include "objectives/metrics.h"
 
 typedef struct {
     const char *keras, *nnctl;
