@@ -21,8 +21,8 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
-CFLAGS   += -std=gnu11 -fno-math-errno -Wall -Wextra -Werror -Wno-format-truncation -fopenmp -Isrc $(PKG_CFLAGS)
-LDLIBS   += $(PKG_LIBS) -fopenmp -lm -lpthread
+CFLAGS   += -std=gnu11 -fno-math-errno -Wall -Wextra -Werror -Wno-format-truncation -fopenmp -Isrc -Iinclude $(PKG_CFLAGS)
+LDLIBS   += $(PKG_LIBS) -fopenmp -lm -lpthread -ldl
 
 # oneDNN (Debian's libdnnl-dev) runs the CPU engine's convolutions when its
 # header is there; DNNL=0 builds without it (the im2col + OpenBLAS path).
@@ -69,7 +69,7 @@ NVCC      ?= $(CUDA_HOME)/bin/nvcc
 CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_75,code=compute_75
 NVCCFLAGS ?= -O3 -g
 # engine.h is C: its designated initializers skip fields, fine in C
-NVCCFLAGS += -std=c++20 -Isrc -I$(CUDA_HOME)/include $(CUDA_ARCH) -Werror all-warnings \
+NVCCFLAGS += -std=c++20 -Isrc -Iinclude -I$(CUDA_HOME)/include $(CUDA_ARCH) -Werror all-warnings \
              -Xcompiler -Wall,-Wextra,-Werror,-Wno-missing-field-initializers
 GPU_CU   := $(sort $(wildcard src/engine/gpu/*.cu))
 ifeq ($(GPU),1)
@@ -205,7 +205,7 @@ FUZZ_SECONDS ?= 600
 FUZZ_DIR     := build-fuzz
 FUZZ_TARGETS := spec idx png model npy csv tokens cifar keras_json rundir sweep resume
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -std=gnu11 -fno-math-errno -fopenmp -Isrc -Itests \
+FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -std=gnu11 -fno-math-errno -fopenmp -Isrc -Iinclude -Itests \
                 $(PKG_CFLAGS) -DNNCTL_VERSION=\"$(VERSION)\"
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
@@ -247,7 +247,7 @@ $(FUZZ_DIR)/libnnctl-fuzz.a: $(FUZZ_LIB_OBJ)
 	ar rcs $@ $^
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/targets.c tests/fuzz/targets.h $(FUZZ_DIR)/libnnctl-fuzz.a
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(FUZZ_DIR)/libnnctl-fuzz.a $(PKG_LIBS) -fopenmp -lm -lpthread
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(FUZZ_DIR)/libnnctl-fuzz.a $(PKG_LIBS) -fopenmp -lm -lpthread -ldl
 
 $(FUZZ_TARGETS:%=fuzz-run-%): fuzz-run-%: $(FUZZ_DIR)/fuzz_%
 	tests/fuzz/run.sh $* $(FUZZ_SECONDS) -max_len=$(FUZZ_MAXLEN_$*) $(FUZZ_FLAGS)

@@ -11,26 +11,25 @@
 
 #include "cli/commands.h"
 #include "dist/dist.h"
+#include "plugin/loader.h"
 #include "io/keras/h5file.h"
 #include "engine/engine.h"
 #include "spec/spec.h"
 
-static const char usage[] =
-    "usage: nnctl <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  train SPEC          train the model a spec describes; writes runs/<name>/\n"
-    "  eval MODEL          evaluate a saved model on its test data (alias: evaluate)\n"
-    "  predict MODEL IN..  classify PNG or IDX inputs with a saved model\n"
-    "  summary SPEC|MODEL  print the model's layers, output shapes and parameters\n"
-    "  compare RUN_DIR...  a table of runs: differing spec keys, metrics, timing\n"
-    "  plot RUN_DIR... -o PNG  training/validation curves of runs (gnuplot)\n"
-    "  sweep SWEEP [-j N]  hyper-parameter search: grid, random or bayes trials\n"
-    "  augment-preview SPEC -o PNG  a grid of augmented training samples\n"
-    "  export MODEL --format json|yaml|onnx|c  the model as Keras JSON, YAML, ONNX or C\n"
-    "\n"
-    "nnctl <command> --help describes each command; nnctl --version prints the version.\n"
-    "Exit codes: 0 success, 1 runtime failure, 2 usage or spec error.\n";
+static void usage(FILE *out)
+{
+    fputs("usage: nnctl <command> [options] [--plugin FILE]...\n\ncommands:\n", out);
+    const nn_command *c;
+    for (int i = 0; (c = nn_command_at(i)); i++) {
+        char head[64];
+        snprintf(head, sizeof head, "%s %s", c->name, c->args);
+        fprintf(out, "  %-30s %s\n", head, c->help);
+    }
+    fputs("\nnnctl <command> --help describes each command; nnctl --version prints the version.\n"
+          "--plugin FILE (any command, repeatable) loads a plugin: see nnctl plugins.\n"
+          "Exit codes: 0 success, 1 runtime failure, 2 usage or spec error.\n",
+          out);
+}
 
 int nn_cli_report(const nn_error *err)
 {
@@ -54,8 +53,12 @@ int main(int argc, char **argv)
      * killing the process mid-write */
     signal(SIGXFSZ, SIG_IGN);
     nn_h5_library_init();
+    /* --plugin FILE works with every command: loaded first, then taken out */
+    nn_error err = {0};
+    if (nn_cli_take_plugins(&argc, argv, &err))
+        return nn_cli_report(&err);
     if (argc < 2) {
-        fputs(usage, stderr);
+        usage(stderr);
         return 2;
     }
     const char *cmd = argv[1];
@@ -89,37 +92,33 @@ int main(int argc, char **argv)
         char mpi[512];
         nn_dist_describe_plugins(mpi, sizeof mpi);
         printf("nnctl %s\nengines: %s\nmpi: %s\nmodel files: Keras HDF5 "
-               "(HDF5 %u.%u.%u)\n",
-               NNCTL_VERSION, engines, mpi, maj, min, rel);
+               "(HDF5 %u.%u.%u)\nplugin ABI: %d.%d\n",
+               NNCTL_VERSION, engines, mpi, maj, min, rel, NNCTL_PLUGIN_ABI_MAJOR,
+               NNCTL_PLUGIN_ABI_MINOR);
         return 0;
     }
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
-        fputs(usage, stdout);
+        usage(stdout);
         return 0;
     }
-    if (!strcmp(cmd, "train"))
-        return nn_cmd_train(argc - 2, argv + 2);
-    if (!strcmp(cmd, "eval") || !strcmp(cmd, "evaluate"))
-        return nn_cmd_eval(argc - 2, argv + 2);
-    if (!strcmp(cmd, "predict"))
-        return nn_cmd_predict(argc - 2, argv + 2);
-    if (!strcmp(cmd, "summary"))
-        return nn_cmd_summary(argc - 2, argv + 2);
-    if (!strcmp(cmd, "compare"))
-        return nn_cmd_compare(argc - 2, argv + 2);
-    if (!strcmp(cmd, "plot"))
-        return nn_cmd_plot(argc - 2, argv + 2);
-    if (!strcmp(cmd, "sweep"))
-        return nn_cmd_sweep(argc - 2, argv + 2);
-    if (!strcmp(cmd, "augment-preview"))
-        return nn_cmd_augment_preview(argc - 2, argv + 2);
-    if (!strcmp(cmd, "export"))
-        return nn_cmd_export(argc - 2, argv + 2);
-    const char *commands[] = {"train",   "eval",    "evaluate", "predict", "summary",
-                              "compare", "plot",    "sweep",    "export"};
-    const char *guess = nn_did_you_mean(cmd, commands, 9);
-    fprintf(stderr, "nnctl: error: unknown command '%s'%s%s%s (commands: train, eval, predict, "
-                    "summary, compare, plot, sweep, export; see nnctl --help)\n",
-            cmd, guess ? "; did you mean '" : "", guess ? guess : "", guess ? "'?" : "");
+    if (!strcmp(cmd, "evaluate"))
+        cmd = "eval";
+    const nn_command *c = nn_command_find(cmd);
+    if (c) {
+        int rc = c->run(argc - 2, argv + 2);
+        nn_plugins_release();
+        return rc;
+    }
+    const char *names[32];
+    int n = 0;
+    char list[512] = "";
+    for (; (c = nn_command_at(n)) && n < 32; n++) {
+        names[n] = c->name;
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", n ? ", " : "",
+                 c->name);
+    }
+    const char *guess = nn_did_you_mean(cmd, names, n);
+    fprintf(stderr, "nnctl: error: unknown command '%s'%s%s%s (commands: %s; see nnctl --help)\n",
+            cmd, guess ? "; did you mean '" : "", guess ? guess : "", guess ? "'?" : "", list);
     return 2;
 }

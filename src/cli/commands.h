@@ -14,6 +14,17 @@ int nn_cmd_plot(int argc, char **argv);
 int nn_cmd_sweep(int argc, char **argv);
 int nn_cmd_augment_preview(int argc, char **argv);
 int nn_cmd_export(int argc, char **argv);
+int nn_cmd_plugins(int argc, char **argv);
+
+/* One subcommand: its name, arguments, one line of help, its function. */
+typedef struct nn_command {
+    const char *name, *args, *help;
+    int (*run)(int argc, char **argv);
+} nn_command;
+
+/* The i-th command (NULL past the end), and one by name. */
+const nn_command *nn_command_at(int i);
+const nn_command *nn_command_find(const char *name);
 
 /* Prints "nnctl: error: ..." and returns the exit code for err. */
 int nn_cli_report(const nn_error *err);

@@ -175,6 +175,8 @@ static nn_status predict_all(nn_session *s, const nn_node *node, nn_predict_in *
             break;
         nn_pass p = {.e = s->engine, .rows = rows, .training = false};
         nn_model_forward(m, &p);
+        if ((st = nn_error_take_deferred(err))) /* a plugin layer that failed */
+            break;
         s->engine->ops->download(s->engine, y, &node->out, (size_t)rows * node->size);
         st = nn_predict_out_rows(out, y, names, rows, err);
     }

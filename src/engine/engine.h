@@ -178,6 +178,9 @@ typedef struct nn_engine_ops {
      * memory (then callers fill it in place instead of uploading a copy),
      * else NULL. */
     float *(*host_ptr)(nn_engine *e, nn_tensor *t);
+    /* The stream device work is queued on (the GPU engine's cudaStream_t:
+     * plugin layers' GPU functions run on it); NULL or absent on the CPU. */
+    void *(*native_stream)(nn_engine *e);
     /* Host memory for the staging buffers that batches are uploaded from
      * (when host_ptr is NULL): page-locked where the engine's uploads are
      * faster from it (GPU), plain malloc otherwise. NULL with err set when

@@ -69,7 +69,7 @@ static nn_status bn_infer(nn_node *n, nn_error *err)
     for (int i = 0; i < in->ndim; i++)
         n->shape[i] = in->shape[i];
     int ch = in->shape[in->ndim - 1];
-    nn_regularizer none = {0, 0};
+    nn_regularizer none = {0};
     c->gamma = c->beta = -1;
     if (c->scale) {
         c->gamma = n->n_params;

@@ -35,6 +35,8 @@ void nn_initializer_fill(const nn_initializer *init, int fan_in, int fan_out, nn
                          float *w, size_t n);
 json_t *nn_initializer_keras_json(const nn_initializer *init);
 nn_initializer nn_initializer_named(const char *name); /* must exist */
+/* The initializer of that name with its default settings; false when none. */
+bool nn_initializer_find(const char *name, nn_initializer *out);
 
 /* ---- regularizers (layers/regularizers.c) ---- */
 /* "l1" | "l2" | "l1_l2" (Keras defaults 0.01), or { l1 = ...; l2 = ...; }
@@ -42,6 +44,11 @@ nn_initializer nn_initializer_named(const char *name); /* must exist */
 nn_status nn_spec_regularizer(nn_spec_node *s, const char *key, nn_regularizer *out,
                               nn_error *err);
 json_t *nn_regularizer_keras_json(const nn_regularizer *r); /* json null for none */
+/* The penalty of w (n values of shape dims) and, when grad is not NULL,
+ * grad += scale * its gradient: through the engine for l1/l2, on host
+ * floats for a plugin's (an error there is deferred: NAN returned). */
+double nn_regularizer_apply(const nn_regularizer *r, nn_engine *e, const nn_tensor *w, int ndim,
+                            const int *dims, nn_tensor *grad, float scale, size_t n);
 
 /* Adds "name", "trainable", "dtype" to a Keras layer config. */
 void nn_keras_config_common(const nn_node *n, json_t *config);

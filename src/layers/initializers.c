@@ -41,6 +41,16 @@ nn_initializer nn_initializer_named(const char *name)
     return r;
 }
 
+bool nn_initializer_find(const char *name, nn_initializer *out)
+{
+    for (int i = 0; i < N_INIT; i++)
+        if (strcmp(inits[i].name, name) == 0) {
+            *out = (nn_initializer){i, inits[i].a, inits[i].b};
+            return true;
+        }
+    return false;
+}
+
 nn_status nn_spec_initializer(nn_spec_node *s, const char *key, const char *def_name,
                               nn_initializer *out, nn_error *err)
 {

@@ -24,9 +24,41 @@
 #define NN_MAX_METRICS_PER_OUTPUT 8
 #define NN_MAX_METRICS 32 /* over all outputs */
 
+/* A regularizer type (model/regularizers.c): l1, l2, l1_l2 built in (the
+ * engine computes them), or a plugin's, computed on host floats. */
+typedef struct nn_reg_type {
+    const char *name;        /* spec type */
+    const char *keras_class; /* class_name in model files */
+    const char *keras_module;
+    const char *doc;
+    const nn_doc_key *keys;
+    /* A plugin's: its instance from the settings group (NULL when named
+     * alone), and the penalty of w (shape dims) with, when grad is not
+     * NULL, scale * d(penalty)/dw added to grad. */
+    nn_status (*create)(const struct nn_reg_type *t, nn_spec_node *g, void **inst, nn_error *err);
+    nn_status (*host_apply)(const struct nn_reg_type *t, void *inst, const float *w, int ndim,
+                            const int *dims, double *penalty, float *grad, float scale,
+                            nn_error *err);
+    const void *plugin;
+} nn_reg_type;
+
 typedef struct nn_regularizer {
-    float l1, l2; /* both 0: none */
+    float l1, l2;             /* L1/L2 factors (both 0 and no type: none) */
+    const nn_reg_type *type;  /* a plugin's regularizer, or NULL */
+    void *inst;               /* its instance (lives as long as the program) */
+    nn_spec_node *spec;       /* its settings, written to model files */
 } nn_regularizer;
+
+/* Any penalty at all? */
+static inline bool nn_regularizer_active(const nn_regularizer *r)
+{
+    return r->type || r->l1 != 0.0f || r->l2 != 0.0f;
+}
+/* The regularizer rows: built-in first, then plugins' (NULL past the end). */
+const nn_reg_type *nn_reg_type_at(int i);
+const nn_reg_type *nn_reg_type_find(const char *name);
+const nn_reg_type *nn_reg_type_for_keras(const char *keras_class);
+nn_status nn_reg_type_register(const nn_reg_type *t, nn_error *err);
 
 typedef struct nn_initializer {
     int kind;            /* index into the initializer table (layers/initializers.c) */

@@ -434,11 +434,13 @@ void nn_model_forward(nn_model *m, const nn_pass *p)
         if (n->type->forward)
             n->type->forward(n, p);
         const nn_regularizer *r = &n->activity_reg;
-        if (r->l1 != 0.0f || r->l2 != 0.0f)
+        if (nn_regularizer_active(r)) {
             /* Keras 2: an activity penalty is divided by the batch size. */
-            m->activity_penalty += p->e->ops->regularize(p->e, &n->out, r->l1, r->l2, NULL, 0.0f,
-                                                         (size_t)p->rows * n->size) /
+            int dims[2] = {p->rows, (int)n->size};
+            m->activity_penalty += nn_regularizer_apply(r, p->e, &n->out, 2, dims, NULL, 0.0f,
+                                                        (size_t)p->rows * n->size) /
                                    nn_pass_batch_rows(p);
+        }
     }
 }
 
@@ -453,9 +455,11 @@ void nn_model_backward(nn_model *m, const nn_pass *p)
         if (!n->needs_grad || n->type == &nn_layer_input)
             continue;
         const nn_regularizer *r = &n->activity_reg;
-        if ((r->l1 != 0.0f || r->l2 != 0.0f) && !n->loss_wrote_preact)
-            p->e->ops->regularize(p->e, &n->out, r->l1, r->l2, &n->dout,
-                                  1.0f / (float)nn_pass_batch_rows(p), (size_t)p->rows * n->size);
+        if (nn_regularizer_active(r) && !n->loss_wrote_preact) {
+            int dims[2] = {p->rows, (int)n->size};
+            nn_regularizer_apply(r, p->e, &n->out, 2, dims, &n->dout,
+                                 1.0f / (float)nn_pass_batch_rows(p), (size_t)p->rows * n->size);
+        }
         if (n->type->backward)
             n->type->backward(n, p);
         if (p->rep && p->rep->grads_ready && n->n_params)

@@ -36,12 +36,36 @@ static const nn_loss_info losses[] = {
 };
 #define N_LOSSES ((int)(sizeof losses / sizeof losses[0]))
 
+#define MAX_PLUGIN 64
+static const nn_loss_info *plugin_losses[MAX_PLUGIN];
+static int n_plugin;
+
+const nn_loss_info *nn_loss_at(int i)
+{
+    if (i < 0)
+        return NULL;
+    if (i < N_LOSSES)
+        return &losses[i];
+    return i - N_LOSSES < n_plugin ? plugin_losses[i - N_LOSSES] : NULL;
+}
+
 const nn_loss_info *nn_loss_find(const char *name)
 {
-    for (int i = 0; i < N_LOSSES; i++)
-        if (strcmp(losses[i].name, name) == 0 || strcmp(losses[i].keras_name, name) == 0)
-            return &losses[i];
+    const nn_loss_info *L;
+    for (int i = 0; (L = nn_loss_at(i)); i++)
+        if (strcmp(L->name, name) == 0 || strcmp(L->keras_name, name) == 0)
+            return L;
     return NULL;
+}
+
+nn_status nn_loss_register(const nn_loss_info *L, nn_error *err)
+{
+    if (nn_loss_find(L->name) || nn_loss_find(L->keras_name))
+        return nn_fail(err, NN_ERR_USAGE, "loss \"%s\" is already registered", L->name);
+    if (n_plugin == MAX_PLUGIN)
+        return nn_fail(err, NN_ERR_USAGE, "more than %d plugin losses", MAX_PLUGIN);
+    plugin_losses[n_plugin++] = L;
+    return NN_OK;
 }
 
 /* node.key as a loss name */
@@ -49,42 +73,49 @@ static nn_status loss_name(nn_spec_node *node, const char *key, const nn_loss_in
                            nn_error *err)
 {
     /* short names, then Keras's long ones where they differ */
-    const char *names[2 * N_LOSSES + 1];
-    int owner[2 * N_LOSSES], n = 0;
-    for (int i = 0; i < N_LOSSES; i++) {
-        owner[n] = i;
-        names[n++] = losses[i].name;
+    const char *names[2 * (N_LOSSES + MAX_PLUGIN) + 1];
+    const nn_loss_info *owner[2 * (N_LOSSES + MAX_PLUGIN)];
+    const nn_loss_info *L;
+    int n = 0;
+    for (int i = 0; (L = nn_loss_at(i)); i++) {
+        owner[n] = L;
+        names[n++] = L->name;
     }
-    for (int i = 0; i < N_LOSSES; i++)
-        if (strcmp(losses[i].name, losses[i].keras_name) != 0) {
-            owner[n] = i;
-            names[n++] = losses[i].keras_name;
+    for (int i = 0; (L = nn_loss_at(i)); i++)
+        if (strcmp(L->name, L->keras_name) != 0) {
+            owner[n] = L;
+            names[n++] = L->keras_name;
         }
     names[n] = NULL;
     int idx;
     nn_status st = nn_spec_choice(node, key, true, names, -1, &idx, err);
     if (st)
         return st;
-    *out = &losses[owner[idx]];
+    *out = owner[idx];
     return NN_OK;
 }
 
 nn_status nn_spec_loss_key(nn_spec_node *node, const char *key, const nn_loss_info **out,
-                           float *param, nn_error *err)
+                           float *param, void **inst, nn_error *err)
 {
     nn_status st;
     *param = 0.0f;
+    *inst = NULL;
     if (!nn_spec_is_group(node, key)) {
         if ((st = loss_name(node, key, out, err)))
             return st;
         *param = (float)(*out)->param_default;
-        return NN_OK;
+        /* a plugin's loss named alone: its settings all default */
+        return (*out)->create ? (*out)->create(*out, NULL, inst, err) : NN_OK;
     }
     nn_spec_node *g;
     if ((st = nn_spec_group(node, key, true, &g, err)) || (st = loss_name(g, "type", out, err)))
         return st;
     const nn_loss_info *L = *out;
-    if (L->param_name) {
+    if (L->create) {
+        if ((st = L->create(L, g, inst, err)))
+            return st;
+    } else if (L->param_name) {
         double v;
         if ((st = nn_spec_float(g, L->param_name, false, L->param_default, -1e30, 1e30, &v, err)))
             return st;

@@ -27,6 +27,53 @@ static const metric_row rows[] = {
 };
 #define N_ROWS ((int)(sizeof rows / sizeof rows[0]))
 
+#define MAX_PLUGIN 64
+static const nn_metric_type *plugin_metrics[MAX_PLUGIN];
+static int n_plugin;
+
+const nn_metric_type *nn_metric_type_at(int i)
+{
+    return i >= 0 && i < n_plugin ? plugin_metrics[i] : NULL;
+}
+
+const char *nn_metric_builtin_name(int i) { return i >= 0 && i < N_ROWS ? rows[i].name : NULL; }
+
+static const nn_metric_type *plugin_metric(const char *name)
+{
+    for (int i = 0; i < n_plugin; i++)
+        if (!strcmp(plugin_metrics[i]->name, name))
+            return plugin_metrics[i];
+    return NULL;
+}
+
+nn_status nn_metric_type_register(const nn_metric_type *t, nn_error *err)
+{
+    for (int i = 0; i < N_ROWS; i++)
+        if (!strcmp(rows[i].name, t->name))
+            return nn_fail(err, NN_ERR_USAGE, "metric \"%s\" is built in", t->name);
+    if (plugin_metric(t->name))
+        return nn_fail(err, NN_ERR_USAGE, "metric \"%s\" is already registered", t->name);
+    if (n_plugin == MAX_PLUGIN)
+        return nn_fail(err, NN_ERR_USAGE, "more than %d plugin metrics", MAX_PLUGIN);
+    plugin_metrics[n_plugin++] = t;
+    return NN_OK;
+}
+
+/* A plugin's metric from its name and settings g (NULL: named alone). */
+static nn_status plugin_one(const nn_metric_type *t, nn_spec_node *g, nn_metric *m,
+                            nn_error *err)
+{
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "%s", t->name);
+    snprintf(m->base, sizeof m->base, "%s", t->name);
+    m->maximize = t->maximize;
+    m->plugin = t;
+    nn_status st = t->create(t, g, &m->inst, err);
+    if (!st && g)
+        st = nn_spec_check_unknown(g, err);
+    return st;
+}
+
 static nn_status one_metric(nn_spec_node *where, const char *key, int idx, int k,
                             const nn_loss_info *loss, int units, nn_metric *m, nn_error *err)
 {
@@ -77,10 +124,13 @@ bool nn_metric_keras2_alias(const char *name, char *out, size_t len)
 nn_status nn_spec_metrics(nn_spec_node *node, const char *key, const nn_loss_info *loss,
                           int units, nn_metric *out, int *n_out, nn_error *err)
 {
-    const char *names[N_ROWS + 1];
+    const char *names[N_ROWS + MAX_PLUGIN + 1];
+    int n_names = 0;
     for (int i = 0; i < N_ROWS; i++)
-        names[i] = rows[i].name;
-    names[N_ROWS] = NULL;
+        names[n_names++] = rows[i].name;
+    for (int i = 0; i < n_plugin; i++)
+        names[n_names++] = plugin_metrics[i]->name;
+    names[n_names] = NULL;
     *n_out = 0;
     nn_spec_node *list;
     nn_status st = nn_spec_list(node, key, false, &list, err);
@@ -98,12 +148,18 @@ nn_status nn_spec_metrics(nn_spec_node *node, const char *key, const nn_loss_inf
                              &probe) ==
         NN_OK) {
         for (int i = 0; i < ns; i++) {
+            const nn_metric_type *pt = plugin_metric(strs[i]);
+            if (pt) {
+                if ((st = plugin_one(pt, NULL, &out[i], err)))
+                    return st;
+                continue;
+            }
             int idx = -1;
             for (int j = 0; j < N_ROWS; j++)
                 if (strcmp(rows[j].name, strs[i]) == 0)
                     idx = j;
             if (idx < 0) {
-                const char *guess = nn_did_you_mean(strs[i], names, N_ROWS);
+                const char *guess = nn_did_you_mean(strs[i], names, n_names);
                 return nn_spec_fail(node, key, err, NN_ERR_USAGE,
                                     "unknown metric \"%s\"%s%s%s", strs[i],
                                     guess ? "; did you mean \"" : "", guess ? guess : "",
@@ -119,8 +175,14 @@ nn_status nn_spec_metrics(nn_spec_node *node, const char *key, const nn_loss_inf
             int idx;
             long long k;
             if ((st = nn_spec_elem_group(list, i, &g, err)) ||
-                (st = nn_spec_choice(g, "type", true, names, -1, &idx, err)) ||
-                (st = nn_spec_int(g, "k", false, 5, 1, 1 << 20, &k, err)) ||
+                (st = nn_spec_choice(g, "type", true, names, -1, &idx, err)))
+                return st;
+            if (idx >= N_ROWS) {
+                if ((st = plugin_one(plugin_metrics[idx - N_ROWS], g, &out[i], err)))
+                    return st;
+                continue;
+            }
+            if ((st = nn_spec_int(g, "k", false, 5, 1, 1 << 20, &k, err)) ||
                 (st = nn_spec_check_unknown(g, err)) ||
                 (st = one_metric(g, "type", idx, (int)k, loss, units, &out[i], err)))
                 return st;

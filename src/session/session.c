@@ -8,6 +8,7 @@
 
 #include "io/keras/import.h"
 #include "io/keras/model_file.h"
+#include "plugin/loader.h"
 #include "session/session.h"
 #include "layers/registry.h"
 
@@ -130,6 +131,9 @@ static nn_status session_build(nn_session *s, nn_spec *spec, nn_spec *aux, nn_er
     s->model_spec = aux;
     nn_spec_node *root = nn_spec_root(spec), *data;
     nn_status st;
+    /* plugins = [...] (a model file's were loaded as far as they could be) */
+    if (!s->from_model_file && (st = nn_spec_plugins(spec, err)))
+        return st;
     if ((st = build_model(s, root, aux, err)) ||
         (st = build_train(s, root, aux != NULL, err)) ||
         (st = nn_spec_group(root, "data", false, &data, err)))
@@ -617,6 +621,13 @@ nn_status nn_session_from_model_file(nn_session *s, const char *path, const char
     } else {
         st = nn_spec_load_string(&spec, "", "command line", err);
     }
+    /* a stored spec names the plugins the model was trained with, where
+     * they were then: loaded when they are still there (--plugin covers
+     * the rest; a type still missing is reported by its name below) */
+    if (!st) {
+        nn_error quiet;
+        nn_spec_plugins(spec, &quiet);
+    }
     /* The model: the spec's, unless it has none (a Keras file, or --spec
      * with data and train only) or a stored one names a from_json file:
      * then the file's own model_config. */
@@ -666,7 +677,8 @@ nn_status nn_session_from_model_file(nn_session *s, const char *path, const char
         nn_h5_model_free(&f);
         return st;
     }
-    if ((st = session_build(s, spec, aux, err)) ||
+    if ((st = f.model_config ? nn_keras_check_plugins(f.model_config, path, err) : NN_OK) ||
+        (st = session_build(s, spec, aux, err)) ||
         (st = nn_model_load_weights(s->model, &f, path, err))) {
         nn_h5_model_free(&f);
         return st;
@@ -695,6 +707,7 @@ double nn_session_input_scale(const nn_session *s)
 
 void nn_session_free(nn_session *s)
 {
+    nn_objective_release(&s->obj);
     nn_dataset_free(&s->train_set);
     nn_dataset_free(&s->val_set);
     nn_dataset_free(&s->test_set);

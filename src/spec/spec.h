@@ -11,6 +11,7 @@
 #ifndef NN_SPEC_SPEC_H
 #define NN_SPEC_SPEC_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -105,6 +106,10 @@ nn_status nn_spec_string_array(nn_spec_node *n, const char *key, bool required, 
  * getters do this for required keys; a consumer that words its own
  * "missing" error calls it first. */
 nn_status nn_spec_misspelt(nn_spec_node *n, const char *key, nn_error *err);
+
+/* Group g's keys and values as a JSON object (keys in skip left out;
+ * NULL-terminated, may be NULL). */
+json_t *nn_spec_group_json(nn_spec_node *g, const char *const *skip);
 
 /* Rejects keys of group n that no getter asked for. */
 nn_status nn_spec_check_unknown(nn_spec_node *n, nn_error *err);

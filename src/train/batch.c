@@ -1,4 +1,59 @@
+#include <math.h>
+#include <stdlib.h>
+
+#include "layers/common.h"
 #include "train/batch.h"
+
+/* A plugin's loss on host floats: the sum over this process's rows (its
+ * mean times rows), and (grad) the gradient of scale * its mean into the
+ * output's gradient. */
+static double host_loss(nn_engine *e, nn_head *h, nn_tensor *yt, int rows, bool grad,
+                        float scale)
+{
+    nn_node *out = h->node;
+    size_t n = (size_t)rows * (size_t)h->cols;
+    float *pred = e->ops->host_ptr(e, &out->out), *tru = e->ops->host_ptr(e, yt);
+    float *g = grad ? e->ops->host_ptr(e, &out->dout) : NULL;
+    if ((!pred || !tru || (grad && !g)) && n > h->stage_n) {
+        /* the first batch only: the batch size does not grow */
+        float *a = realloc(h->stage_pred, n * sizeof *a);
+        if (a)
+            h->stage_pred = a;
+        float *b = a ? realloc(h->stage_true, n * sizeof *b) : NULL;
+        if (b)
+            h->stage_true = b;
+        float *c = b ? realloc(h->stage_grad, n * sizeof *c) : NULL;
+        if (c)
+            h->stage_grad = c;
+        if (!c) {
+            nn_error_defer(NN_ERR_RUNTIME, "out of memory for loss %s", h->loss->name);
+            return NAN;
+        }
+        h->stage_n = n;
+    }
+    if (!pred)
+        e->ops->download(e, pred = h->stage_pred, &out->out, n);
+    if (!tru)
+        e->ops->download(e, tru = h->stage_true, yt, n);
+    bool upload = grad && !g;
+    if (upload)
+        g = h->stage_grad;
+    double loss = 0.0;
+    nn_error err = {0};
+    if (h->loss->host_loss(h->loss, h->inst, pred, tru, rows, h->cols, &loss, g, &err)) {
+        nn_error_defer(err.code ? err.code : NN_ERR_RUNTIME, "loss %s: %s", h->loss->name,
+                       err.msg);
+        return NAN;
+    }
+    if (grad) {
+        for (size_t i = 0; i < n; i++)
+            g[i] *= scale;
+        if (upload)
+            e->ops->upload(e, &out->dout, g, n);
+        out->loss_wrote_preact = false;
+    }
+    return loss * rows;
+}
 
 /* The outputs' losses as means over batch_rows rows (the whole batch over
  * every process; this process has `rows` of them): the engine's gradient
@@ -15,7 +70,9 @@ static double data_loss(nn_model *m, const nn_objective *o, nn_tensor *const *yt
         /* the gradient of w * mean loss: the engine scales it by w / rows */
         float w = (float)(h->weight * share);
         double sum;
-        if (h->fused) {
+        if (h->loss && h->loss->host_loss) {
+            sum = host_loss(e, (nn_head *)h, yt[k], rows, grad, w);
+        } else if (h->fused) {
             sum = e->ops->loss(e, h->kind, h->param, out->preact, yt[k], rows, h->cols,
                                grad ? out->dpreact : NULL, w);
             out->loss_wrote_preact = grad;
@@ -43,10 +100,10 @@ double nn_model_weight_penalty(nn_model *m, bool grad)
     for (int i = 0; i < m->n_nodes; i++)
         for (int k = 0; k < m->nodes[i]->n_params; k++) {
             nn_param *p = &m->nodes[i]->params[k];
-            if (p->reg.l1 == 0.0f && p->reg.l2 == 0.0f)
+            if (!nn_regularizer_active(&p->reg))
                 continue;
-            total += m->e->ops->regularize(m->e, &p->w, p->reg.l1, p->reg.l2,
-                                           grad && p->trainable ? &p->g : NULL, 1.0f, p->size);
+            total += nn_regularizer_apply(&p->reg, m->e, &p->w, p->ndim, p->shape,
+                                          grad && p->trainable ? &p->g : NULL, 1.0f, p->size);
         }
     return total;
 }

@@ -31,6 +31,7 @@ typedef struct batcher {
     nn_tensor ids;                      /* the batch's sample indices, for dropout */
     nn_tensor yt[NN_MAX_IO];            /* each output's targets */
     nn_tensor *ytp[NN_MAX_IO];          /* &yt[k], as nn_batch_* take them */
+    float *pred[NN_MAX_IO]; /* host copies of the outputs, for plugin metrics off the host */
 } batcher;
 
 static nn_status batcher_init(batcher *b, nn_model *m, const nn_objective *o, size_t n, int batch,
@@ -53,6 +54,11 @@ static nn_status batcher_init(batcher *b, nn_model *m, const nn_objective *o, si
                   e, (size_t)batch * (size_t)o->h[k].target_cols * sizeof(float), err)))
             return NN_ERR_RUNTIME;
     }
+    for (int k = 0; k < o->n; k++)
+        if (!e->ops->host_ptr(e, &o->h[k].node->out) &&
+            !(b->pred[k] =
+                  nn_malloc((size_t)batch * (size_t)o->h[k].cols * sizeof(float), err)))
+            return NN_ERR_RUNTIME;
     for (int i = 0; i < m->n_inputs; i++)
         if (!e->ops->host_ptr(e, nn_model_input_tensor_at(m, i)) &&
             !(b->x[i] = e->ops->alloc_host(
@@ -78,6 +84,7 @@ static void batcher_free(batcher *b, nn_engine *e)
         e->ops->free_host(e, b->x[k]);
         e->ops->free_host(e, b->y[k]);
         e->ops->free(e, &b->yt[k]);
+        free(b->pred[k]);
     }
     e->ops->free(e, &b->ids);
     free(b->idx);
@@ -125,13 +132,32 @@ static void load_batch(batcher *b, nn_model *m, const nn_objective *o, const nn_
         e->ops->upload(e, &b->ids, nn_ids_bits(idx), (size_t)rows);
 }
 
+/* Adds a batch to the metrics: sums of the engine's per-batch values, and
+ * each plugin metric's state (on host copies of outputs and targets). */
 static void add_metrics(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
-                        const batcher *b, int rows, double *sums)
+                        const batcher *b, int rows, double *sums,
+                        double (*mstate)[NN_METRIC_STATE_MAX])
 {
+    nn_engine *e = m->e;
     for (int i = 0; i < t->n_metrics; i++) {
-        int k = t->metrics[i].head;
-        sums[i] += m->e->ops->metric(m->e, t->metrics[i].kind, t->metrics[i].k,
-                                     &o->h[k].node->out, &b->yt[k], rows, o->h[k].cols);
+        const nn_metric *mt = &t->metrics[i];
+        int k = mt->head;
+        if (!mt->plugin) {
+            sums[i] += e->ops->metric(e, mt->kind, mt->k, &o->h[k].node->out, &b->yt[k], rows,
+                                      o->h[k].cols);
+            continue;
+        }
+        nn_tensor *out = &o->h[k].node->out, *yt = (nn_tensor *)&b->yt[k];
+        float *pred = e->ops->host_ptr(e, out), *tru = e->ops->host_ptr(e, yt);
+        if (!pred)
+            e->ops->download(e, pred = b->pred[k], out, (size_t)rows * (size_t)o->h[k].cols);
+        if (!tru)
+            tru = b->y[k]; /* the batch's targets, staged on the host before the upload */
+        nn_error err = {0};
+        if (mt->plugin->update(mt->plugin, mt->inst, mstate[i], pred, tru, rows, o->h[k].cols,
+                               &err))
+            nn_error_defer(err.code ? err.code : NN_ERR_RUNTIME, "metric %s: %s", mt->name,
+                           err.msg);
     }
 }
 
@@ -150,8 +176,10 @@ static void set_losses(nn_logs *l, const nn_train_cfg *t, const char *prefix, do
     }
 }
 
-static double metric_value(const nn_metric *mt, double sum, size_t n)
+static double metric_value(const nn_metric *mt, double sum, size_t n, const double *state)
 {
+    if (mt->plugin)
+        return mt->plugin->result(mt->plugin, mt->inst, state);
     double v = sum / (double)n;
     return mt->root ? sqrt(v) : v;
 }
@@ -204,6 +232,8 @@ static nn_status evaluate_batches(nn_model *m, const nn_train_cfg *t, const nn_o
     /* loss, the outputs' losses, the metrics' sums */
     double sums[1 + NN_MAX_IO + NN_MAX_METRICS] = {0};
     double *head_sums = sums + 1, *metric_sums = sums + 1 + NN_MAX_IO;
+    /* plugin metrics' state: additive (counts, sums), so processes add up */
+    double mstate[NN_MAX_METRICS][NN_METRIC_STATE_MAX] = {{0}};
     double penalty = nn_model_weight_penalty(m, false);
     for (size_t start = lo; start < hi; start += (size_t)batch) {
         if (stop_on_signal && !dist && nn_interrupt_pending())
@@ -217,11 +247,16 @@ static nn_status evaluate_batches(nn_model *m, const nn_train_cfg *t, const nn_o
             (nn_batch_data_loss(m, o, b->ytp, rows, false, head) + m->activity_penalty) * rows;
         for (int k = 0; k < o->n; k++)
             head_sums[k] += head[k] * rows;
-        add_metrics(m, t, o, b, rows, metric_sums);
+        add_metrics(m, t, o, b, rows, metric_sums, mstate);
+        nn_status failed = nn_error_take_deferred(err); /* a plugin that failed in the pass */
+        if (failed)
+            return failed;
         if (host)
             count_classes(m, o, nn_dataset_output_part(d, 0), start, rows, host, r);
     }
     nn_status st = nn_dist_sum(dist, sums, sizeof sums / sizeof sums[0], err);
+    if (!st && dist && t->n_metrics)
+        st = nn_dist_sum(dist, &mstate[0][0], (size_t)t->n_metrics * NN_METRIC_STATE_MAX, err);
     if (st)
         return st;
     if (dist && r->n_classes) { /* every process's counts, added up */
@@ -242,7 +277,7 @@ static nn_status evaluate_batches(nn_model *m, const nn_train_cfg *t, const nn_o
     for (int k = 0; k < o->n; k++)
         r->head_loss[k] = head_sums[k] / (double)d->n;
     for (int i = 0; i < t->n_metrics; i++)
-        r->metrics[i] = metric_value(&t->metrics[i], metric_sums[i], d->n);
+        r->metrics[i] = metric_value(&t->metrics[i], metric_sums[i], d->n, mstate[i]);
     return NN_OK;
 }
 
@@ -315,8 +350,14 @@ struct nn_fit_loop {
 static char *state_json(const nn_train_cfg *t, const nn_fit_state *s)
 {
     json_t *sums = json_array(), *heads = json_array(), *cbs = json_object();
-    for (int i = 0; i < t->n_metrics; i++)
+    json_t *mstates = json_array();
+    for (int i = 0; i < t->n_metrics; i++) {
         json_array_append_new(sums, json_real(s->sums[i]));
+        json_t *one = json_array();
+        for (int k = 0; t->metrics[i].plugin && k < t->metrics[i].plugin->state_count; k++)
+            json_array_append_new(one, json_real(s->mstate[i][k]));
+        json_array_append_new(mstates, one);
+    }
     for (int k = 0; k < t->n_outputs; k++)
         json_array_append_new(heads, json_real(s->head_sums[k]));
     for (int i = 0; i < t->n_callbacks; i++) {
@@ -334,6 +375,7 @@ static char *state_json(const nn_train_cfg *t, const nn_fit_state *s)
         (json_int_t)t->optimizer.iterations, "nadam_m_schedule", t->optimizer.nadam_m_schedule,
         "seed", (json_int_t)t->seed, "callbacks", cbs, "best_weights", s->have_best_weights,
         "stopped", s->stopped, "last_logs", last);
+    json_object_set_new(j, "metric_states", mstates);
     /* %.17g: doubles round-trip exactly, so a resumed epoch sums the same */
     char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(j);
@@ -414,6 +456,14 @@ static void read_state(json_t *j, nn_train_cfg *t, nn_fit_state *st)
         st->sums[i] = json_is_number(json_array_get(sums, (size_t)i))
                           ? json_number_value(json_array_get(sums, (size_t)i))
                           : 0.0;
+    json_t *mstates = json_object_get(j, "metric_states");
+    for (int i = 0; i < t->n_metrics; i++) {
+        json_t *one = json_array_get(mstates, (size_t)i);
+        for (int k = 0; t->metrics[i].plugin && k < t->metrics[i].plugin->state_count; k++) {
+            json_t *v = json_array_get(one, (size_t)k);
+            st->mstate[i][k] = json_is_number(v) ? json_number_value(v) : 0.0;
+        }
+    }
     for (int k = 0; k < t->n_outputs; k++)
         st->head_sums[k] = json_is_number(json_array_get(heads, (size_t)k))
                                ? json_number_value(json_array_get(heads, (size_t)k))
@@ -612,6 +662,15 @@ static nn_status callbacks_epoch_begin(nn_train_cfg *t, nn_fit_ctx *c, nn_error 
     return st;
 }
 
+static nn_status callbacks_batch_begin(nn_train_cfg *t, nn_fit_ctx *c, nn_error *err)
+{
+    nn_status st = NN_OK;
+    EACH_CALLBACK(t, c, cb)
+    if (!st && cb->type->batch_begin)
+        st = cb->type->batch_begin(cb, c, err);
+    return st;
+}
+
 static bool callbacks_want_batch(const nn_train_cfg *t, const nn_fit_ctx *c)
 {
     for (int i = 0; i < t->n_callbacks; i++) {
@@ -668,7 +727,7 @@ static void running_logs(nn_logs *running, const nn_train_cfg *t, const nn_fit_s
     set_losses(running, t, "", s->loss_sum / (double)s->seen, s->head_sums, s->seen);
     for (int i = 0; i < t->n_metrics; i++)
         nn_logs_set(running, t->metrics[i].name,
-                    metric_value(&t->metrics[i], s->sums[i], s->seen));
+                    metric_value(&t->metrics[i], s->sums[i], s->seen, s->mstate[i]));
 }
 
 /* What one training batch added up, over every process: [data loss,
@@ -681,6 +740,7 @@ typedef struct step_sums {
     const batcher *b;
     const nn_batch_loss *parts;
     int rows;
+    double (*mstate)[NN_METRIC_STATE_MAX]; /* plugin metrics' state (this process's) */
     double v[3 + NN_MAX_IO + NN_MAX_METRICS];
     size_t n;
 } step_sums;
@@ -700,7 +760,7 @@ static void fill_step_sums(void *ctx, double *v)
     ss->v[1] = ss->parts->activity;
     for (int k = 0; k < ss->o->n; k++)
         sum_heads(ss)[k] = ss->parts->head[k];
-    add_metrics(ss->m, ss->t, ss->o, ss->b, ss->rows, sum_metrics(ss));
+    add_metrics(ss->m, ss->t, ss->o, ss->b, ss->rows, sum_metrics(ss), ss->mstate);
     *sum_stop(ss) = nn_interrupt_pending() ? 1.0 : 0.0;
 }
 
@@ -836,7 +896,8 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
     nn_rng_seed(&dropout_base, (uint64_t)t->seed, NN_STREAM_DROPOUT);
     nn_progress prog = {.out = opts->out, .tty = opts->tty, .quiet = quiet, .engine = m->e,
                         .epochs = t->epochs, .steps = steps};
-    step_sums ss = {.m = m, .t = t, .o = o, .b = &b, .n = 3 + (size_t)o->n + (size_t)t->n_metrics};
+    step_sums ss = {.m = m, .t = t, .o = o, .b = &b, .mstate = s.mstate,
+                    .n = 3 + (size_t)o->n + (size_t)t->n_metrics};
     bool batch_stops = false; /* the same on every rank: the types, not their states */
     for (int i = 0; d && i < t->n_callbacks; i++)
         batch_stops |= t->callbacks[i].type->batch_end != NULL;
@@ -863,11 +924,14 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             s.loss_sum = 0.0;
             s.seen = 0;
             memset(s.sums, 0, sizeof s.sums);
+            memset(s.mstate, 0, sizeof s.mstate);
             memset(s.head_sums, 0, sizeof s.head_sums);
         }
         for (; s.step < steps && !ctx.stop_training; s.step++) {
             const long long step = s.step;
             ctx.step = step;
+            if (t->has_batch_begin && (st = callbacks_batch_begin(t, &ctx, err)))
+                goto done;
             size_t start = (size_t)step * (size_t)batch;
             int rows = (int)(train->n - start < (size_t)batch ? train->n - start : (size_t)batch);
             /* this process's share of the batch */
@@ -903,6 +967,11 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             }
             if (dp) /* the whole batch's loss */
                 loss = ss.v[0] + ss.v[1] + parts.weights;
+            /* a plugin's layer, loss, metric or regularizer that failed in
+             * the pass (every process stops with it) */
+            st = nn_error_take_deferred(err);
+            if ((st = nn_dist_agree(d, st, err)))
+                goto done;
             if (!isfinite(loss)) {
                 bool have_last = access(last_path, F_OK) == 0;
                 st = nn_fail(err, NN_ERR_RUNTIME,
@@ -964,9 +1033,18 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
         nn_logs logs = {0};
         /* s.seen: every sample, unless a callback stopped the epoch early */
         set_losses(&logs, t, "", s.loss_sum / (double)s.seen, s.head_sums, s.seen);
-        for (int i = 0; i < t->n_metrics; i++)
-            nn_logs_set(&logs, t->metrics[i].name,
-                        metric_value(&t->metrics[i], s.sums[i], s.seen));
+        {
+            /* plugin metrics: every process's state added up */
+            double mst[NN_MAX_METRICS][NN_METRIC_STATE_MAX];
+            memcpy(mst, s.mstate, sizeof mst);
+            if (d && t->n_metrics &&
+                (st = nn_dist_sum(d, &mst[0][0], (size_t)t->n_metrics * NN_METRIC_STATE_MAX,
+                                  err)))
+                goto done;
+            for (int i = 0; i < t->n_metrics; i++)
+                nn_logs_set(&logs, t->metrics[i].name,
+                            metric_value(&t->metrics[i], s.sums[i], s.seen, mst[i]));
+        }
         /* the processes' moving statistics (per-rank BatchNormalization)
          * averaged before validation reads them and checkpoints store them */
         if ((st = nn_dist_average_moving(d, m, err)))

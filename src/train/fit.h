@@ -19,6 +19,10 @@ typedef struct nn_head {
     double weight;      /* its share of the total loss (train.loss_weights) */
     nn_loss_kind kind;  /* effective (fused or not) */
     float param;        /* the loss's parameter (huber's delta) */
+    void *inst;         /* a plugin loss's instance */
+    /* host copies for a plugin loss on an engine off the host (grown once) */
+    float *stage_pred, *stage_true, *stage_grad;
+    size_t stage_n;
     bool fused;         /* loss reads the output's pre-activation */
     bool one_hot;       /* targets are one-hot rows, else one label per row */
     int cols;           /* output units */
@@ -42,6 +46,8 @@ nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one
                                const int *n_classes, nn_objective *o, nn_error *err);
 
 #define NN_EVAL_MAX_CLASSES 256
+/* Frees what a plugin loss's host copies took. */
+void nn_objective_release(nn_objective *o);
 
 typedef struct nn_eval_result {
     double loss;
@@ -69,6 +75,7 @@ nn_status nn_evaluate(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
 typedef struct nn_fit_state {
     long long epoch, step;         /* the next batch to run */
     double loss_sum, sums[NN_MAX_METRICS], head_sums[NN_MAX_IO];
+    double mstate[NN_MAX_METRICS][NN_METRIC_STATE_MAX]; /* plugin metrics' state */
     size_t seen;
     json_t *callbacks;             /* each callback's state by its key (a resume), or NULL */
     float *best_weights;           /* restore_best_weights snapshot, or NULL */

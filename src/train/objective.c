@@ -1,4 +1,5 @@
 /* Matching the loss to the output layer and to the data's labels. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "train/fit.h"
@@ -10,7 +11,7 @@ static void finish_head(const nn_loss_info *L, const nn_node *out, nn_head *o)
     bool has_act =
         strcmp(out->type->name, "dense") == 0 || strcmp(out->type->name, "activation") == 0;
     o->fused = L->can_fuse && has_act && out->act == L->fused_act &&
-               out->activity_reg.l1 == 0.0f && out->activity_reg.l2 == 0.0f;
+               !nn_regularizer_active(&out->activity_reg);
     o->kind = o->fused ? L->fused_kind : L->kind;
 }
 
@@ -112,6 +113,7 @@ nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one
             return st;
         o->h[k].weight = t->loss_weights[k];
         o->h[k].param = t->loss_params[k];
+        o->h[k].inst = t->loss_inst[k];
     }
     /* Element-wise metrics compare each output unit with its target: they
      * need targets as wide as the output (not one integer label a row). */
@@ -132,4 +134,15 @@ nn_status nn_objective_resolve(const nn_train_cfg *t, const nn_model *m, int one
     }
     o->n = m->n_outputs;
     return NN_OK;
+}
+
+void nn_objective_release(nn_objective *o)
+{
+    for (int k = 0; k < NN_MAX_IO; k++) {
+        free(o->h[k].stage_pred);
+        free(o->h[k].stage_true);
+        free(o->h[k].stage_grad);
+        o->h[k].stage_pred = o->h[k].stage_true = o->h[k].stage_grad = NULL;
+        o->h[k].stage_n = 0;
+    }
 }

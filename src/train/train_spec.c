@@ -54,17 +54,19 @@ static nn_status parse_losses(nn_spec_node *t, const nn_model *m, nn_train_cfg *
     if (g) {
         for (int k = 0; k < m->n_outputs; k++)
             if ((st = nn_spec_loss_key(g, c->output_names[k], &c->losses[k], &c->loss_params[k],
-                                       err)))
+                                       &c->loss_inst[k], err)))
                 return st;
         if ((st = nn_spec_check_unknown(g, err)))
             return st;
         c->loss_by_output = true;
     } else {
-        if ((st = nn_spec_loss_key(t, "loss", &c->losses[0], &c->loss_params[0], err)))
+        if ((st = nn_spec_loss_key(t, "loss", &c->losses[0], &c->loss_params[0],
+                                   &c->loss_inst[0], err)))
             return st;
         for (int k = 1; k < m->n_outputs; k++) {
             c->losses[k] = c->losses[0];
             c->loss_params[k] = c->loss_params[0];
+            c->loss_inst[k] = c->loss_inst[0];
         }
     }
     c->loss = c->losses[0];

@@ -26,6 +26,7 @@ typedef struct nn_train_cfg {
     int n_outputs;
     const nn_loss_info *losses[NN_MAX_IO];
     float loss_params[NN_MAX_IO]; /* each loss's parameter (huber's delta), or 0 */
+    void *loss_inst[NN_MAX_IO];    /* a plugin loss's instance, else NULL */
     double loss_weights[NN_MAX_IO];
     bool loss_by_output, weights_given;
     char output_names[NN_MAX_IO][NN_NAME_MAX];
@@ -41,6 +42,7 @@ typedef struct nn_train_cfg {
     nn_callback callbacks[NN_MAX_CALLBACKS];
     int n_callbacks;
     nn_distributed_cfg distributed;
+    bool has_batch_begin; /* some callback has a batch_begin hook */
     /* init_from: a model file whose weights, by layer name, start training
      * (layers it lacks, or holds with other shapes, keep their fresh
      * draws); "" for none. As written: resolved against the current

@@ -61,3 +61,25 @@ static int quiet_process;
 void nn_set_quiet(int quiet) { quiet_process = quiet; }
 
 int nn_is_quiet(void) { return quiet_process; }
+
+static nn_error deferred;
+
+void nn_error_defer(nn_status code, const char *fmt, ...)
+{
+    if (deferred.code != NN_OK)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(deferred.msg, sizeof deferred.msg, fmt, ap);
+    va_end(ap);
+    deferred.code = code;
+}
+
+nn_status nn_error_take_deferred(nn_error *err)
+{
+    nn_status code = deferred.code;
+    if (code != NN_OK && err)
+        *err = deferred;
+    deferred.code = NN_OK;
+    return code;
+}

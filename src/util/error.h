@@ -30,6 +30,12 @@ nn_status nn_error_prefix(nn_error *err, const char *fmt, ...)
  * through nn_dist_agree). */
 void nn_set_quiet(int quiet);
 int nn_is_quiet(void);
+/* Errors from code that cannot return one (a plugin layer's pass inside a
+ * model's forward pass): the first is kept until taken, and whoever runs
+ * the passes (the fit loop, evaluation, predict) takes it after them. */
+void nn_error_defer(nn_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The deferred error into err (returns its code), or NN_OK when none. */
+nn_status nn_error_take_deferred(nn_error *err);
 
 /* Allocation helpers that report failure through err instead of aborting. */
 void *nn_malloc(size_t bytes, nn_error *err);

@@ -206,6 +206,8 @@ static float *gpu_host_ptr(nn_engine *e, nn_tensor *t)
     return NULL; /* device memory: callers stage batches and upload */
 }
 
+static void *gpu_native_stream(nn_engine *e) { return (void *)nn_gpu(e)->stream; }
+
 /* Page-locked staging buffers upload faster; plain memory if the driver
  * has none to give (or the table of them is full). */
 static void *gpu_alloc_host(nn_engine *e, size_t bytes, nn_error *err)
@@ -303,6 +305,7 @@ static const nn_engine_ops gpu_ops = {
     .copy = gpu_copy,
     .fill = nn_gpu_fill,
     .host_ptr = gpu_host_ptr,
+    .native_stream = gpu_native_stream,
     .alloc_host = gpu_alloc_host,
     .free_host = gpu_free_host,
     .device_peak_bytes = gpu_device_peak_bytes,

@@ -5,6 +5,7 @@
 
 #include "io/keras/import.h"
 #include "io/keras/import_internal.h"
+#include "layers/registry.h"
 #include "util/fileio.h"
 
 static nn_status emit_one(kx_model *M, kx_node *n, kx_text *t, bool first)
@@ -283,5 +284,57 @@ nn_status nn_keras_json_file_spec(nn_spec_node *model, const char *spec_dir, nn_
     snprintf(what, sizeof what, "%s (Keras JSON, converted)", path);
     st = nn_spec_load_string(out, text, what, err);
     free(text);
+    return st;
+}
+
+/* Every custom object nnctl wrote for a plugin type (module
+ * "nnctl.plugins.<plugin>") must have its row. */
+static nn_status check_plugin_object(json_t *v, const char *path, const char *layer,
+                                     nn_error *err)
+{
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+            nn_status st = check_plugin_object(e, path, layer, err);
+            if (st)
+                return st;
+        }
+        return NN_OK;
+    }
+    if (!json_is_object(v))
+        return NN_OK;
+    json_t *cls = json_object_get(v, "class_name"), *mod = json_object_get(v, "module");
+    json_t *cfg = json_object_get(v, "config");
+    json_t *nm = json_is_object(cfg) ? json_object_get(cfg, "name") : NULL;
+    if (json_is_string(nm) && json_is_string(cls))
+        layer = json_string_value(nm);
+    if (json_is_string(cls) && json_is_string(mod) &&
+        !strncmp(json_string_value(mod), "nnctl.plugins.", 14)) {
+        const char *c = json_string_value(cls), *plugin = json_string_value(mod) + 14;
+        if (!nn_layer_type_for_keras(c) && !nn_reg_type_for_keras(c))
+            return nn_fail(err, NN_ERR_USAGE,
+                           "'%s': layer '%s' uses %s, a type of the plugin '%s' that is not "
+                           "loaded: load it with --plugin FILE (the %s.so it was trained with)",
+                           path, layer ? layer : "?", c, plugin, plugin);
+    }
+    const char *key;
+    json_t *e;
+    json_object_foreach(v, key, e) {
+        nn_status st = check_plugin_object(e, path, layer, err);
+        if (st)
+            return st;
+    }
+    return NN_OK;
+}
+
+nn_status nn_keras_check_plugins(const char *model_config, const char *path, nn_error *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(model_config, 0, &jerr);
+    if (!root)
+        return NN_OK; /* the importer reports unreadable configs */
+    nn_status st = check_plugin_object(root, path, NULL, err);
+    json_decref(root);
     return st;
 }

@@ -43,4 +43,9 @@ nn_status nn_keras_json_file_spec(nn_spec_node *model, const char *spec_dir, nn_
  * squeezed. Conv kernels from a Theano-backend file are refused. */
 nn_status nn_keras_fix_weights(nn_h5_model *f, const char *path, nn_error *err);
 
+/* A model_config that names plugin types (nnctl wrote them with module
+ * "nnctl.plugins.<plugin>") whose plugin is not loaded: an error naming
+ * the layer, the type and the plugin, and saying to load it with --plugin. */
+nn_status nn_keras_check_plugins(const char *model_config, const char *path, nn_error *err);
+
 #endif

@@ -128,8 +128,10 @@ static nn_status add_callback(nn_train_cfg *t, const nn_callback_type *ty, nn_sp
     nn_status st = ty->parse ? ty->parse(cb, g, t, err) : NN_OK;
     if (!st && g)
         st = nn_spec_check_unknown(g, err);
-    if (!st)
+    if (!st) {
         t->n_callbacks++;
+        t->has_batch_begin |= ty->batch_begin != NULL;
+    }
     return st;
 }
 
@@ -155,6 +157,7 @@ static nn_status unknown_type(nn_spec_node *n, const char *key, const char *name
 nn_status nn_spec_callbacks(nn_spec_node *train, nn_train_cfg *t, nn_error *err)
 {
     t->n_callbacks = 0;
+    t->has_batch_begin = false;
     nn_spec_node *cb = NULL;
     nn_status st;
     bool list = nn_spec_has(train, "callbacks") && !nn_spec_is_group(train, "callbacks");
