@@ -88,7 +88,16 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 NNCTL    := $(BUILD)/nnctl
 
-.PHONY: all test check unit-tests demo bench install clean test-gpu gpu-tests gpu-bundle
+# Plugins: the examples (examples/plugins/) and the tests' own
+# (tests/plugins/), built as a user builds one: C99, only the public header.
+PLUGIN_SAN    := -fsanitize=address,undefined -fno-omit-frame-pointer
+PLUGIN_CFLAGS := -std=c99 -pedantic -Wall -Wextra -Werror -O2 -g -fPIC -Iinclude \
+                 $(if $(filter 1,$(SANITIZE)),$(PLUGIN_SAN))
+PLUGIN_SRC := $(sort $(wildcard examples/plugins/*.c tests/plugins/*.c))
+PLUGIN_SO  := $(patsubst %.c,$(BUILD)/plugins/%.so,$(notdir $(PLUGIN_SRC)))
+vpath %.c examples/plugins tests/plugins
+
+.PHONY: all test check unit-tests plugins demo bench install clean test-gpu gpu-tests gpu-bundle
 all: nnctl
 
 nnctl: $(NNCTL) $(MPI_PLUGINS)
@@ -124,7 +133,16 @@ $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libnnctl.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(BUILD)/libnnctl.a $(LDLIBS)
 
-unit-tests: $(TEST_BIN) $(TOOL_BIN) $(NNCTL) $(MPI_PLUGINS)
+unit-tests: $(TEST_BIN) $(TOOL_BIN) $(NNCTL) $(MPI_PLUGINS) $(PLUGIN_SO)
+
+plugins: $(PLUGIN_SO)
+
+$(BUILD)/plugins/%.so: %.c include/nnctl/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_CFLAGS) -shared -o $@ $< -lm
+
+# the tests that load plugins find them here
+$(BUILD)/tests/test_plugins $(BUILD)/tests/test_gradcheck: CFLAGS += -DNN_PLUGIN_DIR=\"$(BUILD)/plugins\"
 
 test: unit-tests
 	NNCTL=$(NNCTL) BUILD=$(BUILD) SANITIZE=$(SANITIZE) STRICT=$(STRICT) scripts/run-tests
@@ -167,12 +185,17 @@ bench: $(NNCTL) $(BUILD)/tools/bench_gemm
 
 install: $(NNCTL) $(MPI_PLUGINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/include/nnctl $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(NNCTL) $(DESTDIR)$(PREFIX)/bin/nnctl
 	$(if $(MPI_PLUGINS),install -d $(DESTDIR)$(PREFIX)/lib/nnctl && \
 	  install -m 644 $(MPI_PLUGINS) $(DESTDIR)$(PREFIX)/lib/nnctl/)
 	install -m 644 docs/nnctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/nnctl.1
 	install -m 644 scripts/nnctl.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/nnctl
+	install -m 644 include/nnctl/plugin.h $(DESTDIR)$(PREFIX)/include/nnctl/plugin.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' nnctl.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nnctl.pc
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/nnctl.pc
 
 clean:
 	rm -rf build build-san build-gpu gpu-dist nnctl

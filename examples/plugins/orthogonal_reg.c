@@ -91,7 +91,7 @@ nnctl_status nnctl_plugin_init(const nnctl_host *host, nnctl_registry *reg)
     static const nnctl_regularizer_desc d = {
         .size = sizeof d,
         .name = "orthogonal",
-        .keras_class = "OrthogonalRegularizer",
+        .keras_class = "OrthogonalPenalty",
         .doc = "factor * ||W^T W - I||_F^2 over a kernel's columns",
         .keys = keys,
         .create = create,

@@ -235,6 +235,12 @@ typedef struct nnctl_host {
     nnctl_status (*add_metric)(nnctl_registry *reg, const nnctl_metric_desc *d);
     nnctl_status (*add_callback)(nnctl_registry *reg, const nnctl_callback_desc *d);
     nnctl_status (*add_layer)(nnctl_registry *reg, const nnctl_layer_desc *d);
+    /* Why nnctl_plugin_init fails (printf format); returns NNCTL_ERROR. */
+    nnctl_status (*init_fail)(nnctl_registry *reg, const char *fmt, ...)
+#if defined(__GNUC__)
+        __attribute__((format(printf, 2, 3)))
+#endif
+        ;
 
     /* settings: typed getters with nnctl's own error messages (file:line,
      * the key, what was expected); absent and not required gives def */

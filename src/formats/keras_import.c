@@ -4,7 +4,7 @@
 
 #include "engine/engine.h"
 #include "formats/keras_import.h"
-#include "layers/common.h"
+#include "model/activations.h"
 #include "model/layer.h"
 
 /* ---- text --------------------------------------------------------------- */
@@ -330,6 +330,66 @@ void kx_write_init(const kx_layer *L, kx_text *t, const char *key, const char *k
 
 /* ---- regularizers (part of the reported loss) ---------------------------- */
 
+/* " key = value;" for a JSON number, boolean, string or array of them;
+ * an error for anything else. */
+static nn_status write_value(const kx_layer *L, kx_text *t, const char *key, json_t *v)
+{
+    if (json_is_boolean(v)) {
+        kx_key_bool(t, key, json_is_true(v));
+    } else if (json_is_integer(v)) {
+        kx_key_int(t, key, json_integer_value(v));
+    } else if (json_is_real(v)) {
+        kx_key_float(t, key, json_real_value(v));
+    } else if (json_is_string(v)) {
+        kx_key_str(t, key, json_string_value(v));
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        kx_printf(t, " %s = [", key);
+        json_array_foreach(v, i, e) {
+            if (i)
+                kx_printf(t, ", ");
+            if (json_is_integer(e))
+                kx_printf(t, "%lld", (long long)json_integer_value(e));
+            else if (json_is_real(e))
+                kx_float_text(t, json_real_value(e));
+            else if (json_is_string(e))
+                kx_string(t, json_string_value(e));
+            else if (json_is_boolean(e))
+                kx_printf(t, "%s", json_is_true(e) ? "true" : "false");
+            else
+                return kx_fail(L, "config key \"%s\": only numbers, strings and booleans can "
+                                  "go in a plugin type's list",
+                               key);
+        }
+        kx_printf(t, "];");
+    } else {
+        return kx_fail(L, "config key \"%s\" holds an object: a plugin type's settings are "
+                          "numbers, strings, booleans and lists of them",
+                       key);
+    }
+    return NN_OK;
+}
+
+static nn_status write_plugin_reg(const kx_layer *L, kx_text *t, const char *key,
+                                  const nn_reg_type *r, json_t *cfg)
+{
+    kx_printf(t, " %s = { type = ", key);
+    kx_string(t, r->name);
+    kx_printf(t, ";");
+    const char *k;
+    json_t *v;
+    json_object_foreach(cfg, k, v) {
+        if (json_is_null(v) || !strcmp(k, "name"))
+            continue;
+        nn_status st = write_value(L, t, k, v);
+        if (st)
+            return st;
+    }
+    kx_printf(t, " };");
+    return NN_OK;
+}
+
 nn_status kx_write_reg(const kx_layer *L, kx_text *t, const char *key, const char *k1)
 {
     json_t *v = kx_get(L, key, k1);
@@ -356,6 +416,11 @@ nn_status kx_write_reg(const kx_layer *L, kx_text *t, const char *key, const cha
         } else if (json_is_string(json_object_get(v, "name"))) {
             cls = json_string_value(json_object_get(v, "name"));
         }
+        /* a plugin's regularizer (a Keras custom object of the class the
+         * plugin names): its config keys are its settings */
+        const nn_reg_type *plug = cls ? nn_reg_type_for_keras(cls) : NULL;
+        if (plug && plug->create && json_is_object(c))
+            return write_plugin_reg(L, t, key, plug, c);
         if (!cls || !json_is_object(c) ||
             (strcasecmp(cls, "L1") && strcasecmp(cls, "L2") && strcasecmp(cls, "L1L2") &&
              strcmp(cls, "WeightRegularizer") && strcmp(cls, "ActivityRegularizer") &&
@@ -463,40 +528,9 @@ nn_status kx_generic_layer(const kx_layer *L, const char *type, kx_text *t, kx_s
             continue;
         if (!strcmp(key, "type") || !strcmp(key, "inputs"))
             return kx_fail(L, "config key \"%s\" would clash with nnctl's own", key);
-        if (json_is_boolean(v)) {
-            kx_key_bool(t, key, json_is_true(v));
-        } else if (json_is_integer(v)) {
-            kx_key_int(t, key, json_integer_value(v));
-        } else if (json_is_real(v)) {
-            kx_key_float(t, key, json_real_value(v));
-        } else if (json_is_string(v)) {
-            kx_key_str(t, key, json_string_value(v));
-        } else if (json_is_array(v)) {
-            size_t i;
-            json_t *e;
-            kx_printf(t, " %s = [", key);
-            json_array_foreach(v, i, e) {
-                if (i)
-                    kx_printf(t, ", ");
-                if (json_is_integer(e))
-                    kx_printf(t, "%lld", (long long)json_integer_value(e));
-                else if (json_is_real(e))
-                    kx_float_text(t, json_real_value(e));
-                else if (json_is_string(e))
-                    kx_string(t, json_string_value(e));
-                else if (json_is_boolean(e))
-                    kx_printf(t, "%s", json_is_true(e) ? "true" : "false");
-                else
-                    return kx_fail(L, "config key \"%s\": only numbers, strings and booleans "
-                                      "can go in a plugin layer's list",
-                                   key);
-            }
-            kx_printf(t, "];");
-        } else {
-            return kx_fail(L, "config key \"%s\" holds an object: a plugin layer's settings "
-                              "are numbers, strings, booleans and lists of them",
-                           key);
-        }
+        nn_status st = write_value(L, t, key, v);
+        if (st)
+            return st;
     }
     return NN_OK;
 }

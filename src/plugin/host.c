@@ -275,6 +275,16 @@ static int log_get(const nnctl_logs *l, const char *name, double *v)
     return nn_logs_get(L(l), name, v);
 }
 
+static nnctl_status init_fail(nnctl_registry *reg, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return nn_plugin_refuse(reg, "%s", msg);
+}
+
 const nnctl_host nn_plugin_host = {
     .size = sizeof(nnctl_host),
     .abi_major = NNCTL_PLUGIN_ABI_MAJOR,
@@ -286,6 +296,7 @@ const nnctl_host nn_plugin_host = {
     .add_metric = nn_plugin_add_metric,
     .add_callback = nn_plugin_add_callback,
     .add_layer = nn_plugin_add_layer,
+    .init_fail = init_fail,
     .has = has,
     .get_int = get_int,
     .get_float = get_float,

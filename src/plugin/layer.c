@@ -305,5 +305,10 @@ nnctl_status nn_plugin_add_layer(nnctl_registry *reg, const nnctl_layer_desc *d)
                               .release = pl_release,
                               .free_cfg = pl_free_cfg,
                               .plugin = reg->rec};
-    return nn_layer_type_register(&pl->row, &reg->err) ? NNCTL_ERROR : NNCTL_OK;
+    if (nn_layer_type_register(&pl->row, &reg->err)) {
+        free((void *)pl->row.keys); /* refused: nothing refers to it */
+        free(pl);
+        return NNCTL_ERROR;
+    }
+    return NNCTL_OK;
 }

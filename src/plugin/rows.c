@@ -104,8 +104,11 @@ nnctl_status nn_plugin_add_regularizer(nnctl_registry *reg, const nnctl_regulari
                            .create = reg_create,
                            .host_apply = reg_apply,
                            .plugin = reg->rec};
-    if (nn_reg_type_register(&r->row, &reg->err))
-        return NNCTL_ERROR; /* the row stays allocated: a refused plugin stops nnctl */
+    if (nn_reg_type_register(&r->row, &reg->err)) {
+        free((void *)r->row.keys); /* refused: nothing refers to it */
+        free(r);
+        return NNCTL_ERROR;
+    }
     return NNCTL_OK;
 }
 
@@ -161,7 +164,12 @@ nnctl_status nn_plugin_add_loss(nnctl_registry *reg, const nnctl_loss_desc *d)
                             .doc = p->d.doc,
                             .keys = nn_plugin_keys(p->d.keys),
                             .plugin = reg->rec};
-    return nn_loss_register(&p->row, &reg->err) ? NNCTL_ERROR : NNCTL_OK;
+    if (nn_loss_register(&p->row, &reg->err)) {
+        free((void *)p->row.keys);
+        free(p);
+        return NNCTL_ERROR;
+    }
+    return NNCTL_OK;
 }
 
 /* ---- metrics -------------------------------------------------------------------- */
@@ -221,7 +229,12 @@ nnctl_status nn_plugin_add_metric(nnctl_registry *reg, const nnctl_metric_desc *
                               .update = metric_update,
                               .result = metric_result,
                               .plugin = reg->rec};
-    return nn_metric_type_register(&p->row, &reg->err) ? NNCTL_ERROR : NNCTL_OK;
+    if (nn_metric_type_register(&p->row, &reg->err)) {
+        free((void *)p->row.keys);
+        free(p);
+        return NNCTL_ERROR;
+    }
+    return NNCTL_OK;
 }
 
 /* ---- callbacks --------------------------------------------------------------------- */
@@ -352,5 +365,10 @@ nnctl_status nn_plugin_add_callback(nnctl_registry *reg, const nnctl_callback_de
                                  * learning rate reach every rank) */
                                 .root_only = true,
                                 .plugin = reg->rec};
-    return nn_callback_type_register(&p->row, &reg->err) ? NNCTL_ERROR : NNCTL_OK;
+    if (nn_callback_type_register(&p->row, &reg->err)) {
+        free((void *)p->row.keys);
+        free(p);
+        return NNCTL_ERROR;
+    }
+    return NNCTL_OK;
 }

@@ -27,6 +27,8 @@
 
 #include "engine/engine.h"
 #include "model/model.h"
+#include "objectives/losses.h"
+#include "plugin/loader.h"
 #include "train/batch.h"
 #include "spec/spec.h"
 
@@ -618,6 +620,83 @@ static void test_regularizer_gradients_in_model(void **state)
     free_model(&b);
 }
 
+/* ---- plugins: the example layer (swish_beta, a trainable beta) and
+ * regularizer (orthogonal) and the tests' loss (pseudo_huber) through the
+ * same training step, against finite differences ---- */
+
+#ifndef NN_PLUGIN_DIR
+#define NN_PLUGIN_DIR "build/plugins"
+#endif
+
+static void load_plugin(const char *name)
+{
+    char path[4096];
+    nn_error err;
+    snprintf(path, sizeof path, "%s/%s.so", NN_PLUGIN_DIR, name);
+    if (nn_plugin_load(path, &err)) {
+        print_error("%s\n", err.msg);
+        fail();
+    }
+}
+
+static void test_plugin_gradients(void **state)
+{
+    (void)state;
+    load_plugin("swish_beta");
+    load_plugin("orthogonal_reg");
+    load_plugin("pseudo_huber");
+    const int rows = 6, in = 5, out = 3;
+    const char *text =
+        "model = { input = { shape = [5]; }; layers = (\n"
+        "  { type = \"dense\"; name = \"h\"; units = 4;\n"
+        "    kernel_regularizer = { type = \"orthogonal\"; factor = 0.05; };\n"
+        "    bias_initializer = \"random_normal\"; },\n"
+        "  { type = \"swish_beta\"; name = \"sb\"; initial_beta = 0.7; },\n"
+        "  { type = \"dense\"; name = \"o\"; units = 3;\n"
+        "    activity_regularizer = { type = \"orthogonal\"; factor = 0.02; }; }\n"
+        "); };";
+    built b = build_model(text, rows, true);
+    nn_model *m = b.m;
+    float x[30], y[18];
+    for (int i = 0; i < rows * in; i++)
+        x[i] = (float)nrand();
+    for (int i = 0; i < rows * out; i++)
+        y[i] = (float)nrand();
+    nn_tensor *xt = nn_model_input_tensor(m);
+    E->ops->upload(E, xt, x, (size_t)rows * in);
+    nn_tensor yt = tnew((size_t)rows * out, y);
+    /* beta away from its start, different per unit */
+    nn_param *beta = &m->nodes[2]->params[0];
+    assert_string_equal(beta->name, "beta");
+    float bv[4] = {0.4f, 1.3f, -0.6f, 2.1f};
+    E->ops->upload(E, &beta->w, bv, 4);
+    const nn_loss_info *L = nn_loss_find("pseudo_huber");
+    assert_non_null(L);
+    nn_error err;
+    void *inst;
+    assert_int_equal(L->create(L, NULL, &inst, &err), NN_OK);
+    nn_objective mse = {.n = 1,
+                        .h[0] = {.node = m->output, .kind = NN_LOSS_MSE, .weight = 1.0,
+                                 .cols = out}};
+    nn_objective ph = {.n = 1,
+                       .h[0] = {.node = m->output, .loss = L, .inst = inst, .weight = 0.7,
+                                .cols = out, .target_cols = out}};
+    const nn_objective *objs[2] = {&mse, &ph};
+    for (int k = 0; k < 2; k++) {
+        train_ctx ctx = {m, &yt, rows, objs[k]};
+        train_loss(&ctx, true);
+        assert_true(nn_model_weight_penalty(m, false) > 0.0);
+        assert_true(m->activity_penalty > 0.0);
+        assert_int_equal(fd_every_param(&ctx, k ? "pseudo_huber loss" : "mse loss"), 5);
+        /* the input's gradient passes through swish_beta's dx */
+        float *dx = dl(&m->input->dout, (size_t)rows * in);
+        fd_tensor(xt, (size_t)rows * in, dx, train_f, &ctx, k ? "dx (pseudo_huber)" : "dx");
+        free(dx);
+    }
+    E->ops->free(E, &yt);
+    free_model(&b);
+}
+
 /* ---- several inputs and outputs: the weighted sum of the outputs' losses
  * (one fused softmax cross-entropy, one MSE) against finite differences,
  * and the value against the outputs' losses computed one by one ---- */
@@ -755,6 +834,7 @@ int main(void)
         cmocka_unit_test(test_regularize_engine),
         cmocka_unit_test(test_regularizer_gradients_in_model),
         cmocka_unit_test(test_multi_io_gradients),
+        cmocka_unit_test(test_plugin_gradients),
         cmocka_unit_test(test_fusion),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -6,7 +6,7 @@
  * aliases (Keras 3 accepts both names). */
 #include <string.h>
 
-#include "layers/common.h"
+#include "model/activations.h"
 
 static const nn_activation_info activations[] = {
     {"linear", NN_ACT_LINEAR, 0.0f},       {"relu", NN_ACT_RELU, 0.0f},
