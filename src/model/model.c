@@ -191,8 +191,12 @@ static nn_status parse_layer(nn_model *m, nn_spec_node *ls, nn_error *err)
         return nn_spec_fail(ls, "type", err, NN_ERR_USAGE,
                             "the model's input is declared in model.input, not as a layer");
     nn_status st = nn_spec_choice(ls, "type", true, names, -1, &type_idx, err);
-    if (st)
+    if (st) {
+        if (type_name && !nn_layer_type_find(type_name) && strlen(err->msg) < 1800)
+            strcat(err->msg, "; a plugin's layer type needs its plugin: --plugin FILE, or "
+                             "plugins = [\"FILE\"] in the spec");
         return st;
+    }
     const nn_layer_type *type = nn_layer_type_find(names[type_idx]);
     nn_node *n = calloc(1, sizeof *n);
     if (!n)

@@ -195,7 +195,7 @@ nn_status nn_cli_take_plugins(int *argc, char **argv, nn_error *err)
     return NN_OK;
 }
 
-nn_status nn_spec_plugins(nn_spec *spec, nn_error *err)
+nn_status nn_spec_plugins(nn_spec *spec, bool keep_going, nn_error *err)
 {
     nn_spec_node *root = nn_spec_root(spec);
     if (!nn_spec_has(root, "plugins"))
@@ -203,6 +203,7 @@ nn_status nn_spec_plugins(nn_spec *spec, nn_error *err)
     const char *files[MAX_PLUGINS];
     int n;
     nn_status st = nn_spec_string_array(root, "plugins", true, MAX_PLUGINS, files, &n, err);
+    nn_status first = NN_OK;
     for (int i = 0; !st && i < n; i++) {
         char path[PATH_MAX];
         const char *dir = nn_spec_dir(spec);
@@ -214,8 +215,12 @@ nn_status nn_spec_plugins(nn_spec *spec, nn_error *err)
             snprintf(path, sizeof path, "%s", files[i]);
         if ((st = nn_plugin_load(path, err)))
             nn_error_prefix(err, "%s: plugins", nn_spec_filename(spec));
+        if (st && keep_going) {
+            first = first ? first : st;
+            st = NN_OK;
+        }
     }
-    return st;
+    return st ? st : first;
 }
 
 const char *nn_plugin_name_of(const void *row_plugin)

@@ -5,6 +5,7 @@
 #ifndef NN_PLUGIN_LOADER_H
 #define NN_PLUGIN_LOADER_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "spec/spec.h"
@@ -20,8 +21,9 @@ nn_status nn_plugin_load(const char *path, nn_error *err);
 nn_status nn_cli_take_plugins(int *argc, char **argv, nn_error *err);
 
 /* Loads a spec's `plugins = ["FILE", ...]` (relative to the spec's folder,
- * else as given). */
-nn_status nn_spec_plugins(nn_spec *spec, nn_error *err);
+ * else as given); keep_going: past a file that fails (the first error is
+ * still returned). */
+nn_status nn_spec_plugins(nn_spec *spec, bool keep_going, nn_error *err);
 
 /* What loaded plugins registered, for `nnctl plugins`: every plugin with
  * its types and their keys. */

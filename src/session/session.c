@@ -132,7 +132,7 @@ static nn_status session_build(nn_session *s, nn_spec *spec, nn_spec *aux, nn_er
     nn_spec_node *root = nn_spec_root(spec), *data;
     nn_status st;
     /* plugins = [...] (a model file's were loaded as far as they could be) */
-    if (!s->from_model_file && (st = nn_spec_plugins(spec, err)))
+    if (!s->from_model_file && (st = nn_spec_plugins(spec, false, err)))
         return st;
     if ((st = build_model(s, root, aux, err)) ||
         (st = build_train(s, root, aux != NULL, err)) ||
@@ -626,7 +626,7 @@ nn_status nn_session_from_model_file(nn_session *s, const char *path, const char
      * the rest; a type still missing is reported by its name below) */
     if (!st) {
         nn_error quiet;
-        nn_spec_plugins(spec, &quiet);
+        nn_spec_plugins(spec, true, &quiet);
     }
     /* The model: the spec's, unless it has none (a Keras file, or --spec
      * with data and train only) or a stored one names a from_json file:
@@ -671,14 +671,16 @@ nn_status nn_session_from_model_file(nn_session *s, const char *path, const char
         st = nn_keras_fix_weights(&f, path, err);
     if (!st && nn_spec_has(nn_spec_root(spec), "train"))
         s->train_note[0] = '\0'; /* the spec gives the loss */
+    /* plugin types whose plugin is not loaded: named, before the build */
+    if (!st && f.model_config)
+        st = nn_keras_check_plugins(f.model_config, path, err);
     if (st) {
         nn_spec_free(spec);
         nn_spec_free(aux);
         nn_h5_model_free(&f);
         return st;
     }
-    if ((st = f.model_config ? nn_keras_check_plugins(f.model_config, path, err) : NN_OK) ||
-        (st = session_build(s, spec, aux, err)) ||
+    if ((st = session_build(s, spec, aux, err)) ||
         (st = nn_model_load_weights(s->model, &f, path, err))) {
         nn_h5_model_free(&f);
         return st;

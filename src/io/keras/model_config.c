@@ -22,6 +22,13 @@ static nn_status layer_json(const nn_node *n, json_t **out, nn_error *err)
         json_decref(cfg);
         return st;
     }
+    if (n->type->keras_module) {
+        /* a custom object (a plugin's type), as Keras serializes one */
+        *out = json_pack("{s:s, s:s, s:o, s:s}", "module", n->type->keras_module, "class_name",
+                         n->type->keras_class, "config", cfg, "registered_name",
+                         n->type->keras_class);
+        return NN_OK;
+    }
     *out = json_pack("{s:s, s:o}", "class_name", n->type->keras_class, "config", cfg);
     return NN_OK;
 }
