@@ -97,7 +97,7 @@ PLUGIN_SRC := $(sort $(wildcard examples/plugins/*.c tests/plugins/*.c))
 PLUGIN_SO  := $(patsubst %.c,$(BUILD)/plugins/%.so,$(notdir $(PLUGIN_SRC)))
 vpath %.c examples/plugins tests/plugins
 
-.PHONY: all test check unit-tests plugins demo bench install clean test-gpu gpu-tests gpu-bundle
+.PHONY: all test check unit-tests plugins man demo bench install clean test-gpu gpu-tests gpu-bundle
 all: nnctl
 
 nnctl: $(NNCTL) $(MPI_PLUGINS)
@@ -136,6 +136,10 @@ $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libnnctl.a
 unit-tests: $(TEST_BIN) $(TOOL_BIN) $(NNCTL) $(MPI_PLUGINS) $(PLUGIN_SO)
 
 plugins: $(PLUGIN_SO)
+
+# the man page's tables from the registry rows (tests/integration/man.sh checks them)
+man: $(BUILD)/tools/mantables
+	scripts/man-tables $(BUILD)/tools/mantables docs/nnctl.1
 
 $(BUILD)/plugins/%.so: %.c include/nnctl/plugin.h
 	@mkdir -p $(dir $@)

@@ -31,19 +31,6 @@ static void usage(FILE *out)
           out);
 }
 
-int nn_cli_report(const nn_error *err)
-{
-    if (!nn_is_quiet())
-        fprintf(stderr, "nnctl: error: %s\n", err->msg);
-    return err->code == NN_OK ? 1 : (int)err->code;
-}
-
-int nn_cli_help(const char *text)
-{
-    fputs(text, stdout);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     nn_engine_preflight(argv);

@@ -1,6 +1,7 @@
 /* The subcommand table: what main dispatches to, what --help lists and
  * what the man page must describe (tests/integration/man.sh checks). */
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cli/commands.h"
@@ -37,4 +38,17 @@ const nn_command *nn_command_find(const char *name)
         if (!strcmp(commands[i].name, name))
             return &commands[i];
     return NULL;
+}
+
+int nn_cli_report(const nn_error *err)
+{
+    if (!nn_is_quiet())
+        fprintf(stderr, "nnctl: error: %s\n", err->msg);
+    return err->code == NN_OK ? 1 : (int)err->code;
+}
+
+int nn_cli_help(const char *text)
+{
+    fputs(text, stdout);
+    return 0;
 }

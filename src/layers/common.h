@@ -21,6 +21,8 @@ void nn_initializer_fill(const nn_initializer *init, int fan_in, int fan_out, nn
                          float *w, size_t n);
 json_t *nn_initializer_keras_json(const nn_initializer *init);
 nn_initializer nn_initializer_named(const char *name); /* must exist */
+/* The i-th initializer's name and Keras class (NULL past the end). */
+const char *nn_initializer_name_at(int i, const char **keras_class);
 /* The initializer of that name with its default settings; false when none. */
 bool nn_initializer_find(const char *name, nn_initializer *out);
 

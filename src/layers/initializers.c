@@ -29,6 +29,15 @@ static const struct {
     [ORTHOGONAL] = {"orthogonal", "Orthogonal", 1.0, 0},
 };
 
+const char *nn_initializer_name_at(int i, const char **keras_class)
+{
+    if (i < 0 || i >= N_INIT)
+        return NULL;
+    if (keras_class)
+        *keras_class = inits[i].keras;
+    return inits[i].name;
+}
+
 nn_initializer nn_initializer_named(const char *name)
 {
     nn_initializer r = {GLOROT_UNIFORM, 0, 0};

@@ -182,7 +182,10 @@ static const nn_doc_key pool_keys[] = {
     {NULL, NULL, NULL, NULL},
 };
 
-static const nn_doc_key no_keys[] = {{NULL, NULL, NULL, NULL}};
+static const nn_doc_key global_keys[] = {
+    {"keepdims", "bool", "false", "keep the pooled axes, each of size 1"},
+    {NULL, NULL, NULL, NULL},
+};
 
 static const char *const max1_aliases[] = {"MaxPool1D", NULL};
 static const char *const max2_aliases[] = {"MaxPool2D", NULL};
@@ -224,13 +227,13 @@ POOL_TYPE(nn_layer_average_pooling2d, "average_pooling2d", "AveragePooling2D", a
           pool_keys)
 POOL_TYPE(nn_layer_global_max_pooling1d, "global_max_pooling1d", "GlobalMaxPooling1D",
           gmax1_parse, gmax1_aliases, onnx_map_global_pool,
-          "the maximum over all steps, per channel", no_keys)
+          "the maximum over all steps, per channel", global_keys)
 POOL_TYPE(nn_layer_global_max_pooling2d, "global_max_pooling2d", "GlobalMaxPooling2D",
           gmax2_parse, gmax2_aliases, onnx_map_global_pool,
-          "the maximum over all pixels, per channel", no_keys)
+          "the maximum over all pixels, per channel", global_keys)
 POOL_TYPE(nn_layer_global_average_pooling1d, "global_average_pooling1d",
           "GlobalAveragePooling1D", gavg1_parse, gavg1_aliases, onnx_map_global_pool,
-          "the mean over all steps, per channel", no_keys)
+          "the mean over all steps, per channel", global_keys)
 POOL_TYPE(nn_layer_global_average_pooling2d, "global_average_pooling2d",
           "GlobalAveragePooling2D", gavg2_parse, gavg2_aliases, onnx_map_global_pool,
-          "the mean over all pixels, per channel", no_keys)
+          "the mean over all pixels, per channel", global_keys)

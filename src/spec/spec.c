@@ -506,6 +506,11 @@ nn_status nn_spec__type_error(nn_spec_node *n, const config_setting_t *st, const
     return nn_spec__fail_at(n->spec, st, path, err, "expected %s, got %s", expected, got);
 }
 
+const char *nn_spec_known_key(const nn_spec_node *n, int i)
+{
+    return n && i >= 0 && i < n->n_known ? n->known[i] : NULL;
+}
+
 bool nn_spec_has(nn_spec_node *n, const char *key)
 {
     if (!n)

@@ -111,6 +111,10 @@ nn_status nn_spec_misspelt(nn_spec_node *n, const char *key, nn_error *err);
  * NULL-terminated, may be NULL). */
 json_t *nn_spec_group_json(nn_spec_node *g, const char *const *skip);
 
+/* The i-th key a getter asked group n about (NULL past the end): what a
+ * parser reads, for checking that its docs name every key. */
+const char *nn_spec_known_key(const nn_spec_node *n, int i);
+
 /* Rejects keys of group n that no getter asked for. */
 nn_status nn_spec_check_unknown(nn_spec_node *n, nn_error *err);
 

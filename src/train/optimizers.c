@@ -20,6 +20,15 @@ static const opt_row rows[] = {
 };
 #define N_ROWS ((int)(sizeof rows / sizeof rows[0]))
 
+const char *nn_optimizer_name_at(int i, const char **keras_class)
+{
+    if (i < 0 || i >= N_ROWS)
+        return NULL;
+    if (keras_class)
+        *keras_class = rows[i].keras_class;
+    return rows[i].name;
+}
+
 nn_status nn_spec_optimizer(nn_spec_node *train, nn_optimizer *o, nn_error *err)
 {
     const char *names[N_ROWS + 1];

@@ -21,6 +21,8 @@ typedef struct nn_optimizer {
 /* Reads train.optimizer: a name ("adam") or a group { type = "adam"; lr = ...; }. */
 nn_status nn_spec_optimizer(nn_spec_node *train, nn_optimizer *out, nn_error *err);
 int nn_optimizer_slots(const nn_optimizer *o);
+/* The i-th optimizer's spec name and Keras class (NULL past the end). */
+const char *nn_optimizer_name_at(int i, const char **keras_class);
 /* Sets initial slot values (Adagrad's accumulator starts at 0.1). */
 void nn_optimizer_init_slots(const nn_optimizer *o, nn_model *m);
 /* The learning rate the next step uses. */
