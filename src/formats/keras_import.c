@@ -418,15 +418,18 @@ nn_status kx_write_reg(const kx_layer *L, kx_text *t, const char *key, const cha
         }
         /* a plugin's regularizer (a Keras custom object of the class the
          * plugin names): its config keys are its settings */
-        const nn_reg_type *plug = cls ? nn_reg_type_for_keras(cls) : NULL;
+        const nn_reg_type *plug = cls ? nn_reg_type_for_keras(kx_class_name(cls)) : NULL;
         if (plug && plug->create && json_is_object(c))
             return write_plugin_reg(L, t, key, plug, c);
         if (!cls || !json_is_object(c) ||
             (strcasecmp(cls, "L1") && strcasecmp(cls, "L2") && strcasecmp(cls, "L1L2") &&
              strcmp(cls, "WeightRegularizer") && strcmp(cls, "ActivityRegularizer") &&
              strcmp(cls, "L1L2Regularizer")))
-            return kx_fail(L, "%s %s is not supported (L1, L2, L1L2 are)", key,
-                           cls ? cls : "(no class_name)");
+            return kx_fail(L, "%s %s is not supported (L1, L2, L1L2 are%s)", key,
+                           cls ? cls : "(no class_name)",
+                           cls && !plug ? "; a custom regularizer needs the plugin that "
+                                          "implements it: load it with --plugin"
+                                        : "");
         json_t *a = json_object_get(c, "l1"), *b = json_object_get(c, "l2");
         if ((a && !json_is_number(a)) || (b && !json_is_number(b)))
             return kx_fail(L, "%s: l1 and l2 must be numbers", key);
@@ -548,4 +551,10 @@ nn_status kx_wrapped(const kx_layer *L, const char *key, kx_layer *in)
     json_t *nm = json_object_get(cfg, "name");
     in->name = json_is_string(nm) ? json_string_value(nm) : in->cls;
     return NN_OK;
+}
+
+const char *kx_class_name(const char *cls)
+{
+    const char *gt = strrchr(cls, '>');
+    return gt && gt[1] ? gt + 1 : cls;
 }

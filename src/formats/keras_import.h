@@ -109,6 +109,10 @@ nn_status kx_one_input(const kx_layer *L, const kx_shapes *s, int want_rank);
  * name, trainable, dtype, batch_input_shape, ... are left out); the output
  * keeps the input's rank. */
 nn_status kx_generic_layer(const kx_layer *L, const char *type, kx_text *t, kx_shapes *s);
+/* A class name without Keras 3's registration package: "pkg>Class" is
+ * "Class". */
+const char *kx_class_name(const char *cls);
+
 /* The layer a wrapper (Bidirectional, TimeDistributed) holds under key,
  * as a kx_layer of its own. */
 nn_status kx_wrapped(const kx_layer *L, const char *key, kx_layer *in);

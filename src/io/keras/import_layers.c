@@ -15,7 +15,7 @@ nn_status kx_layer_body(const kx_layer *L, const int *in_rank, int n_in, kx_text
     json_t *dcls = json_is_object(dt) ? json_object_get(dt, "class_name") : NULL;
     if (json_is_string(dcls) && strstr(json_string_value(dcls), "Quantized"))
         return kx_fail(L, "quantized layers (%s) are not supported", json_string_value(dcls));
-    const nn_layer_type *row = nn_layer_type_for_keras(L->cls);
+    const nn_layer_type *row = nn_layer_type_for_keras(kx_class_name(L->cls));
     if (row) {
         kx_layer named = *L;
         named.row_class = row->keras_class;
@@ -32,6 +32,8 @@ nn_status kx_layer_body(const kx_layer *L, const int *in_rank, int n_in, kx_text
     nn_layer_keras_classes(list, sizeof list);
     json_t *module = json_object_get(L->obj, "module");
     bool custom = json_is_string(module) && strncmp(json_string_value(module), "keras.", 6);
+    /* Keras 3 names a registered custom class "package>Class" */
+    custom |= strchr(L->cls, '>') != NULL;
     return kx_fail(L, "layer class %s is not supported%s. nnctl reads: InputLayer, %s", L->cls,
                    custom ? " (a custom layer: load the plugin that implements it with "
                             "--plugin)"
