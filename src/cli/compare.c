@@ -4,7 +4,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "experiments/runs.h"
-#include "train/metrics.h"
+#include "objectives/metrics.h"
 
 static const char help[] =
     "usage: nnctl compare RUN_DIR... [--csv|--markdown] [--sort KEY]\n"

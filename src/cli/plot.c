@@ -20,7 +20,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "experiments/runs.h"
-#include "train/metrics.h"
+#include "objectives/metrics.h"
 #include "util/fileio.h"
 
 extern char **environ;

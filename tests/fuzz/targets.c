@@ -845,9 +845,15 @@ int nn_fuzz_resume(const uint8_t *data, size_t size)
         if (!st)
             st = nn_session_build(&s, sp, &err);
         if (!st) {
-            nn_model_file_opts fo = {.spec_text = spec, .state_json = "{}", .train = &s.train,
+            char *compile = nn_train_keras_config(&s.train);
+            nn_opt_slots slots = {s.train.optimizer.kind, s.train.optimizer.amsgrad,
+                                  s.train.optimizer.name};
+            nn_model_file_opts fo = {.spec_text = spec, .state_json = "{}",
+                                     .training_config = compile, .opt = &slots,
                                      .best_weights = best};
-            st = nn_model_save(s.model, path, &fo, &err);
+            st = compile ? nn_model_save(s.model, path, &fo, &err)
+                         : nn_fail(&err, NN_ERR_RUNTIME, "out of memory");
+            free(compile);
         }
         if (!st)
             st = nn_h5_load(path, &f, &err);

@@ -34,5 +34,4 @@ if command -v man >/dev/null && man --warnings -l "$page" 2>&1 >/dev/null | grep
 else
     ok "man renders the page without warnings"
 fi
-echo "man: $passed passed, $failed failed, 0 skipped"
-[ "$failed" = 0 ]
+nn_summary man
