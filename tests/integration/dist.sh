@@ -393,10 +393,14 @@ else
 fi
 
 # ---- several hosts: network namespaces talking TCP --------------------------------
+# (a lock: two runs of this script at once would tear down each other's
+# namespaces, which netns-hosts names nnh1, nnh2)
 if [ $quick = 1 ]; then
     :
 elif [ "$(id -u)" != 0 ] || [ ! -x "$NETNS" ] || ! command -v ip >/dev/null; then
     skip "2 hosts over TCP" "needs root, iproute2 (scripts/install-deps) and $NETNS"
+elif ! exec 9>"${TMPDIR:-/tmp}/nnctl-netns-hosts.lock" || ! flock -w 300 9; then
+    bad "2 hosts over TCP" "another run held the network namespaces for 5 minutes"
 elif ! { "$NETNS" down 2 >/dev/null 2>&1; hosts=$("$NETNS" up 2 2>&1); }; then
     bad "2 hosts over TCP: netns-hosts up 2" "$hosts"
 else
@@ -409,6 +413,7 @@ else
     same "2 hosts over TCP" mlp1 hosts
     "$NETNS" down 2 >/dev/null 2>&1
     netns_up=0
+    exec 9>&- # the namespaces are free for another run
 fi
 [ $quick = 1 ] && echo "note the sanitizer build runs the shorter set: no CNN, per-rank BatchNormalization, resume, rank death, dead-rank sweep, MPICH or multi-host checks (the plain build runs them)"
 
