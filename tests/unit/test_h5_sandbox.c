@@ -1,4 +1,4 @@
-/* The HDF5 reader's sandbox (src/io/keras/h5_sandbox.c): its seccomp
+/* The HDF5 reader's sandbox (src/io/keras/h5_sandbox.c, h5_child.c): its seccomp
  * filter, tried call by call in a child process, and loads through the
  * sandbox of a good file, a file the limits stop and files libhdf5 crashes
  * on (tests/fuzz/known-upstream/model). */

@@ -1,5 +1,5 @@
 /* Tests for multi-input / multi-output data (format "npy" with x and y
- * groups: src/data/data_spec.c, npy_dataset.c, dataset.c). Every row of
+ * groups: src/data/data_spec.c, data_load.c, npy_dataset.c, dataset.c). Every row of
  * every array carries its row number (image pixels 10 * row + j, meta
  * 100 * k + row, digit label row % 3, parity row % 2, score 1000 + row), so
  * a split, subset or reordering that misaligned any part shows up. */

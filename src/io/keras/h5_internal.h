@@ -35,7 +35,7 @@ typedef struct nn_h5_alloc {
  * arrays. */
 nn_status nn_h5__read(const char *path, nn_h5_model *m, const nn_h5_alloc *alloc,
                       nn_error *err);
-/* The sandbox's seccomp filter (h5_sandbox.c), for this process from now
+/* The sandbox's seccomp filter (h5_child.c), for this process from now
  * on: files open read-only, no executable memory, writes only to fd 3 (the
  * child's pipe), no network, fork or exec. 0 on success, else -1 with
  * errno set (ENOSYS: no seccomp here). */

@@ -47,7 +47,7 @@ typedef struct nn_h5_model {
      * keras_version on the root, one group per layer at the root. */
     bool weights_only;
     /* nnctl extras; all optional (NULL/0) when reading a file Keras wrote.
-     * (A new string field must also go in h5_sandbox.c's str_fields.) */
+     * (A new string field must also go in h5_message.c's str_fields.) */
     char *nnctl_spec;
     char *nnctl_spec_dir;     /* the spec's folder (absolute): where its ./ paths start */
     char *nnctl_class_names;  /* JSON {"<output>": ["name", ...]}: the data's class names */
