@@ -32,6 +32,8 @@ struct nn_spec_node {
  * text (malloc'd, freed by libconfig through config_set_destructor) as their
  * libconfig hook, so errors can cite "--set <assignment>". */
 
+/* The file name errors show for file (the display name of a spec from a string). */
+void nn_spec__file_name(const nn_spec *s, const char *file, char *buf, size_t n);
 /* "file:line", "--set a.b=c" or "file": where setting st came from. */
 void nn_spec__where(const nn_spec *s, const config_setting_t *st, char *buf, size_t n);
 

@@ -6,9 +6,6 @@
 
 #include "spec/spec_internal.h"
 
-#define PATH_MAX_LEN 512
-#define WHERE_LEN 600
-#define DESC_LEN 128
 /* ---- scalars ----------------------------------------------------------- */
 
 static void int_expectation(long long min, long long max, char *buf, size_t n)
