@@ -198,4 +198,5 @@ const nn_layer_type nn_layer_activation = {
     .keras_config = act_keras_config,
     .release = act_release,
     .export_c = act_export_c,
+    .fuses_loss = true,
 };

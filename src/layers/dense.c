@@ -225,4 +225,5 @@ const nn_layer_type nn_layer_dense = {
     .keras_config = dense_keras_config,
     .release = dense_release,
     .export_c = dense_export_c,
+    .fuses_loss = true,
 };

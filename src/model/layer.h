@@ -164,6 +164,11 @@ typedef struct nn_layer_type {
     void (*free_cfg)(nn_node *n);
     /* Output aliases input 0's output (Flatten, Reshape, inference Dropout). */
     bool aliases_input;
+    /* Computes act(preact) with n->act and keeps preact/dpreact, skipping
+     * the activation's backward when the loss wrote dpreact: a
+     * cross-entropy loss fuses with its softmax or sigmoid (Dense,
+     * Activation). */
+    bool fuses_loss;
     const void *plugin; /* the plugin's own row (plugin types), else NULL */
 } nn_layer_type;
 

@@ -8,9 +8,7 @@
  * logits, stable where probabilities underflow. */
 static void finish_head(const nn_loss_info *L, const nn_node *out, nn_head *o)
 {
-    bool has_act =
-        strcmp(out->type->name, "dense") == 0 || strcmp(out->type->name, "activation") == 0;
-    o->fused = L->can_fuse && has_act && out->act == L->fused_act &&
+    o->fused = L->can_fuse && out->type->fuses_loss && out->act == L->fused_act &&
                !nn_regularizer_active(&out->activity_reg);
     o->kind = o->fused ? L->fused_kind : L->kind;
 }
