@@ -11,7 +11,7 @@ custom regularizer (OrthogonalPenalty: factor * ||W^T W - I||^2), saved to
     KERAS_BACKEND=jax test_plugins_keras.py --nnctl build/nnctl --plugins build/plugins
 
 Without the plugins, loading names the class and says to load it with
---plugin. Prints one line per check and "plugins-keras: N passed, M failed"."""
+--plugin. Prints one line per check and "plugins-keras: N passed, M failed, 0 skipped"."""
 import argparse
 import json
 import os
@@ -132,7 +132,7 @@ def main():
         check("... and nnctl eval's loss equals model.evaluate's, the custom penalty included",
               evaluate)
         check("... and without the plugins, loading names the class and says --plugin", without)
-    print(f"plugins-keras: {passed} passed, {failed} failed")
+    print(f"plugins-keras: {passed} passed, {failed} failed, 0 skipped")
     return 1 if failed else 0
 
 

@@ -9,7 +9,7 @@ runs through nnctl's own session, passes and penalties (op train_step).
 PyTorch computes the same network by autograd, written here from the
 formulas (examples/plugins/*.c say what each plugin computes):
     penalty = factor * ||W^T W - I||_F^2,   swish_beta(x) = x * sigmoid(beta x).
-Prints one line per check and "plugins-torch: N passed, M failed"."""
+Prints one line per check and "plugins-torch: N passed, M failed, 0 skipped"."""
 import argparse
 import json
 import subprocess
@@ -98,7 +98,7 @@ train = {{ loss = "mse"; optimizer = {{ type = "sgd"; lr = 0.1; }}; }};
     for k in w:
         check(f"gradient of {k} (swish_beta's dx and dbeta, orthogonal's gradient inside)",
               res["grads"][k], t[k].grad.numpy().ravel(), 2e-5)
-    print(f"plugins-torch: {passed} passed, {failed} failed")
+    print(f"plugins-torch: {passed} passed, {failed} failed, 0 skipped")
     return 1 if failed else 0
 
 
