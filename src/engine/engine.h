@@ -229,6 +229,18 @@ typedef struct nn_engine_ops {
                             size_t cols);
     /* out = a * b elementwise (out may be a or b) */
     void (*mul)(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out, size_t n);
+    /* Broadcasting along the middle axis: x and y are (outer, mid, inner),
+     * g is (outer, inner); y = x * g (mul) or x + g (else). y may be x.
+     * (Squeeze-excite's (h, w, c) * (1, 1, c) per sample: outer = batch,
+     * mid = h * w; a per-channel scale: outer = 1, mid = rows * h * w;
+     * a per-sample one: inner = 1.) */
+    void (*bcast_apply)(nn_engine *e, bool mul, const nn_tensor *x, const nn_tensor *g,
+                        nn_tensor *y, int outer, int mid, int inner);
+    /* Its reduction: dg[o, i] = beta * dg[o, i] + sum over m of a[o, m, i]
+     * (times b[o, m, i] when b is not NULL). Sums in a fixed order: the
+     * result depends on the thread count only. */
+    void (*bcast_reduce)(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *dg,
+                         int outer, int mid, int inner, float beta);
     /* y = alpha * x + y */
     void (*axpy)(nn_engine *e, float alpha, const nn_tensor *x, nn_tensor *y, size_t n);
     void (*scale)(nn_engine *e, nn_tensor *x, float alpha, size_t n);
@@ -314,6 +326,20 @@ typedef struct nn_engine_ops {
                                int cols, const nn_tensor *gamma, const nn_tensor *mean,
                                const nn_tensor *var, float eps, nn_tensor *dx, nn_tensor *dgamma,
                                nn_tensor *dbeta, const nn_sum_hook *sync);
+
+    /* Layer normalization of `rows` rows of `cols` values: y = (x - mean) /
+     * sqrt(var + eps) * gamma + beta with each row's mean and (biased)
+     * variance; gamma/beta may be NULL (1 and 0). Writes each row's mean
+     * and 1 / sqrt(var + eps) (rows floats each) for the backward pass. */
+    void (*layernorm_forward)(nn_engine *e, const nn_tensor *x, int rows, int cols,
+                              const nn_tensor *gamma, const nn_tensor *beta, float eps,
+                              nn_tensor *y, nn_tensor *mean, nn_tensor *rstd);
+    /* dx from dy (overwritten; may be NULL), dgamma and dbeta (overwritten;
+     * may be NULL) with the forward pass's mean and rstd. */
+    void (*layernorm_backward)(nn_engine *e, const nn_tensor *x, const nn_tensor *dy, int rows,
+                               int cols, const nn_tensor *gamma, const nn_tensor *mean,
+                               const nn_tensor *rstd, nn_tensor *dx, nn_tensor *dgamma,
+                               nn_tensor *dbeta);
 
     /* out = max(a, b) or min(a, b) elementwise (is_max picks). */
     void (*extremum)(nn_engine *e, bool is_max, const nn_tensor *a, const nn_tensor *b,

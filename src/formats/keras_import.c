@@ -104,11 +104,8 @@ bool kx_as_int(const json_t *v, long long *out)
 
 nn_status kx_check_name(const kx_layer *L, const char *name)
 {
-    size_t n = strlen(name);
-    if (n == 0 || n >= NN_NAME_MAX || strchr(name, '/'))
-        return kx_fail(L, "name \"%s\" is not usable: nnctl takes names of 1 to %d characters "
-                          "without '/'",
-                       name, NN_NAME_MAX - 1);
+    if (!nn_layer_name_ok(name))
+        return kx_fail(L, "name \"%s\" is not usable: nnctl takes " NN_LAYER_NAME_RULE, name);
     return NN_OK;
 }
 
@@ -196,6 +193,26 @@ void kx_key_str(kx_text *t, const char *key, const char *v)
     kx_printf(t, " %s = ", key);
     kx_string(t, v);
     kx_printf(t, ";");
+}
+
+nn_status kx_key_numbers(const kx_layer *L, kx_text *t, const char *key, json_t *v)
+{
+    if (json_is_number(v)) {
+        kx_key_float(t, key, json_number_value(v));
+        return NN_OK;
+    }
+    if (!json_is_array(v) || !json_array_size(v))
+        return kx_fail(L, "\"%s\" must be a number or a list of numbers", key);
+    kx_printf(t, " %s = [", key);
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        json_t *e = json_array_get(v, i);
+        if (!json_is_number(e))
+            return kx_fail(L, "\"%s\" must be a number or a list of numbers", key);
+        kx_printf(t, "%s", i ? ", " : "");
+        kx_float_text(t, json_number_value(e));
+    }
+    kx_printf(t, "];");
+    return NN_OK;
 }
 
 /* ---- activations -------------------------------------------------------- */

@@ -82,6 +82,9 @@ void kx_key_int(kx_text *t, const char *key, long long v);
 void kx_key_bool(kx_text *t, const char *key, bool v);
 void kx_key_float(kx_text *t, const char *key, double v);
 void kx_key_str(kx_text *t, const char *key, const char *v);
+/* " key = v;" or " key = [a, b, ...];" from a Keras number or list of
+ * numbers; anything else is an error naming key. */
+nn_status kx_key_numbers(const kx_layer *L, kx_text *t, const char *key, json_t *v);
 /* The nnctl name of a Keras activation value (a name, or Keras 3's
  * {"class_name": "function", "config": name}); null or absent: linear. */
 nn_status kx_activation_name(const kx_layer *L, const char *key, json_t *v, const char **out);

@@ -56,4 +56,34 @@ nn_status onnx_map_dense(onnx_layer *L, nn_error *err);
  * (then they are the output and its gradient). */
 nn_status nn_preact_plan(nn_node *n, nn_engine *e, nn_tensor *z, nn_tensor *dz, nn_error *err);
 
+/* ---- per-channel constants (layers/channel_values.c) ---- */
+/* Values of a layer that apply along the last axis: one for every channel,
+ * or one for all (Rescaling's scale, Normalization's mean). */
+typedef struct nn_channel_values {
+    float *v; /* count values (malloc'd) */
+    int count;
+} nn_channel_values;
+
+/* key = a number or a list of numbers; absent: def (one value) unless
+ * required. */
+nn_status nn_spec_channel_values(nn_spec_node *s, const char *key, bool required, double def,
+                                 nn_channel_values *out, nn_error *err);
+/* count is 1 or n's last axis: else an error naming the layer and key. */
+nn_status nn_channel_values_check(const nn_node *n, const nn_channel_values *c, const char *key,
+                                  nn_error *err);
+/* A number (one value) or a list, as Keras configs write them. */
+json_t *nn_channel_values_json(const nn_channel_values *c);
+/* The values for each of `channels` channels (a single value repeated)
+ * into out. */
+void nn_channel_values_expand(const nn_channel_values *c, int channels, float *out);
+/* Engine tensor of the values (count floats), uploaded. */
+nn_status nn_channel_values_upload(const nn_channel_values *c, nn_engine *e, nn_tensor *t,
+                                   nn_error *err);
+
+/* Broadcasting a per-channel tensor g (1 or `channels` values) over a
+ * batch: y = x * g or x + g, for rows * size values whose last axis has
+ * `channels` entries. */
+void nn_channel_apply(nn_engine *e, bool mul, const nn_tensor *x, const nn_tensor *g,
+                      int g_count, nn_tensor *y, size_t total, int channels);
+
 #endif

@@ -1,5 +1,10 @@
 /* Conv1D and Conv2D: y = act(conv(x, kernel) + bias), channels-last, with
- * Keras's kernel layout (k, in, out) / (kh, kw, in, out). */
+ * Keras's kernel layout (k, in, out) / (kh, kw, in, out). groups > 1
+ * (Keras's grouped convolution, kernel (kh, kw, in / groups, out)): group
+ * g's filters see its share of the input channels only. One input channel
+ * per group (ConvNeXt's 7x7 depthwise) runs as the depthwise convolution
+ * (its kernel has the same layout); other group counts (RegNet) run group
+ * by group on gathered channels. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,7 +14,7 @@
 
 typedef struct {
     nn_window win;
-    int filters;
+    int filters, groups;
     bool use_bias;
     nn_initializer kernel_init, bias_init;
     nn_regularizer kernel_reg, bias_reg;
@@ -17,6 +22,9 @@ typedef struct {
 
 typedef struct {
     nn_tensor z, dz, ws;
+    /* groups > 1, not depthwise: one group's input, kernel, output and
+     * gradients, gathered */
+    nn_tensor gx, gw, gy, gdx, gdw;
 } conv_state;
 
 static nn_status conv_parse(nn_node *n, nn_spec_node *s, int rank, nn_error *err)
@@ -26,9 +34,10 @@ static nn_status conv_parse(nn_node *n, nn_spec_node *s, int rank, nn_error *err
         return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
     n->cfg = c;
     c->win.rank = rank;
-    long long filters;
+    long long filters, groups;
     nn_status st;
     if ((st = nn_spec_int(s, "filters", true, 0, 1, 1 << 20, &filters, err)) ||
+        (st = nn_spec_int(s, "groups", false, 1, 1, 1 << 20, &groups, err)) ||
         (st = nn_spec_window_ints(s, "kernel_size", true, 1, rank, c->win.k, err)) ||
         (st = nn_spec_window_ints(s, "strides", false, 1, rank, c->win.s, err)) ||
         (st = nn_spec_window_ints(s, "dilation_rate", false, 1, rank, c->win.d, err)) ||
@@ -43,6 +52,10 @@ static nn_status conv_parse(nn_node *n, nn_spec_node *s, int rank, nn_error *err
         (st = nn_spec_regularizer(s, "activity_regularizer", &n->activity_reg, err)))
         return st;
     c->filters = (int)filters;
+    c->groups = (int)groups;
+    if (filters % groups)
+        return nn_spec_fail(s, "groups", err, NN_ERR_USAGE,
+                            "filters (%lld) must be a multiple of groups (%lld)", filters, groups);
     for (int i = 0; i < rank; i++)
         if (c->win.s[i] > 1 && c->win.d[i] > 1)
             return nn_spec_fail(s, "dilation_rate", err, NN_ERR_USAGE,
@@ -75,6 +88,10 @@ static nn_status conv_infer(nn_node *n, nn_error *err)
                             rank == 1 ? "2-D" : "3-D", rank == 1 ? "steps" : "height, width",
                             in->ndim);
     nn_conv_geom g = nn_window_geom(&c->win, in, 1, c->filters);
+    if (g.c % c->groups)
+        return nn_node_fail(n, err, "its %d input channels do not split into %d groups", g.c,
+                            c->groups);
+    g.c /= c->groups; /* the kernel sees one group's channels */
     if (g.oh <= 0 || g.ow <= 0)
         return nn_node_fail(n, err,
                             "kernel_size %d%s%d is larger than its %dx%d input (use padding "
@@ -104,6 +121,23 @@ static nn_status conv_infer(nn_node *n, nn_error *err)
     return NN_OK;
 }
 
+/* One input channel per group: a depthwise convolution (kernel (kh, kw,
+ * 1, C * M) has the depthwise layout (kh, kw, C, M)). */
+static bool depthwise(const nn_node *n)
+{
+    const conv_cfg *c = n->cfg;
+    return c->groups > 1 && c->win.rank == 2 && c->groups == n->in[0]->shape[2];
+}
+
+/* One group's geometry (groups > 1). */
+static nn_conv_geom group_geom(const nn_node *n, int batch)
+{
+    const conv_cfg *c = n->cfg;
+    nn_conv_geom q = nn_window_geom(&c->win, n->in[0], batch, c->filters / c->groups);
+    q.c /= c->groups;
+    return q;
+}
+
 static nn_status conv_plan(nn_node *n, nn_engine *e, int batch, nn_error *err)
 {
     conv_cfg *c = n->cfg;
@@ -111,11 +145,24 @@ static nn_status conv_plan(nn_node *n, nn_engine *e, int batch, nn_error *err)
     if (!s)
         return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
     n->state = s;
-    nn_conv_geom g = nn_window_geom(&c->win, n->in[0], batch, c->filters);
-    int wsn[1] = {(int)e->ops->conv_workspace(e, &g)};
+    /* the workspace of the convolution that runs: the whole one, one
+     * group's, or none (the depthwise kernels need none) */
+    nn_conv_geom g = c->groups > 1 ? group_geom(n, batch)
+                                   : nn_window_geom(&c->win, n->in[0], batch, c->filters);
+    int wsn[1] = {depthwise(n) ? 1 : (int)e->ops->conv_workspace(e, &g)};
     nn_status st = e->ops->alloc(e, &s->ws, 1, wsn, err);
     if (st)
         return st;
+    if (c->groups > 1 && !depthwise(n)) {
+        int xs[1] = {g.n * g.h * g.w * g.c}, ys[1] = {g.n * g.oh * g.ow * g.f};
+        int ks[1] = {g.kh * g.kw * g.c * g.f};
+        if ((st = e->ops->alloc(e, &s->gx, 1, xs, err)) ||
+            (st = e->ops->alloc(e, &s->gw, 1, ks, err)) ||
+            (st = e->ops->alloc(e, &s->gy, 1, ys, err)) ||
+            (n->needs_grad && (st = e->ops->alloc(e, &s->gdx, 1, xs, err))) ||
+            (n->needs_grad && (st = e->ops->alloc(e, &s->gdw, 1, ks, err))))
+            return st;
+    }
     return nn_preact_plan(n, e, &s->z, &s->dz, err);
 }
 
@@ -126,9 +173,60 @@ static void conv_release(nn_node *n, nn_engine *e)
         e->ops->free(e, &s->z);
         e->ops->free(e, &s->dz);
         e->ops->free(e, &s->ws);
+        nn_tensor *t[] = {&s->gx, &s->gw, &s->gy, &s->gdx, &s->gdw};
+        for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+            e->ops->free(e, t[i]);
         free(s);
         n->state = NULL;
     }
+}
+
+/* Group by group: its input channels and kernel columns gathered, the
+ * convolution, its output columns put in place; then the bias. */
+static void grouped_forward(nn_node *n, const nn_pass *p)
+{
+    const conv_cfg *c = n->cfg;
+    conv_state *s = n->state;
+    nn_engine *e = p->e;
+    nn_conv_geom q = group_geom(n, p->rows);
+    const int C = q.c * c->groups, F = c->filters, K = q.kh * q.kw * q.c;
+    const int in_px = p->rows * q.h * q.w, out_px = p->rows * q.oh * q.ow;
+    for (int k = 0; k < c->groups; k++) {
+        e->ops->copy_cols(e, &n->in[0]->out, C, k * q.c, &s->gx, q.c, 0, in_px, q.c);
+        e->ops->copy_cols(e, &n->params[0].w, F, k * q.f, &s->gw, q.f, 0, K, q.f);
+        e->ops->conv2d_forward(e, &q, &s->gx, &s->gw, NULL, &s->gy, &s->ws);
+        e->ops->copy_cols(e, &s->gy, q.f, 0, n->preact, F, k * q.f, out_px, q.f);
+    }
+    if (c->use_bias)
+        e->ops->add_bias(e, n->preact, &n->params[1].w, out_px, F);
+}
+
+/* The gradients group by group (dx when wanted, the kernel's when it
+ * trains); the bias's over all filters at once. */
+static void grouped_backward(nn_node *n, const nn_pass *p, nn_tensor *dx)
+{
+    const conv_cfg *c = n->cfg;
+    conv_state *s = n->state;
+    nn_engine *e = p->e;
+    nn_conv_geom q = group_geom(n, p->rows);
+    const int C = q.c * c->groups, F = c->filters, K = q.kh * q.kw * q.c;
+    const int in_px = p->rows * q.h * q.w, out_px = p->rows * q.oh * q.ow;
+    nn_param *W = &n->params[0];
+    for (int k = 0; k < c->groups; k++) {
+        e->ops->copy_cols(e, n->dpreact, F, k * q.f, &s->gy, q.f, 0, out_px, q.f);
+        if (W->trainable) {
+            e->ops->copy_cols(e, &n->in[0]->out, C, k * q.c, &s->gx, q.c, 0, in_px, q.c);
+            e->ops->conv2d_backward_filter(e, &q, &s->gx, &s->gy, &s->gdw, NULL, 0.0f, &s->ws);
+            e->ops->copy_cols(e, &s->gdw, q.f, 0, &W->g, F, k * q.f, K, q.f);
+        }
+        if (dx) {
+            e->ops->copy_cols(e, &W->w, F, k * q.f, &s->gw, q.f, 0, K, q.f);
+            e->ops->conv2d_backward_data(e, &q, &s->gy, &s->gw, &s->gdx, &s->ws);
+            e->ops->copy_cols(e, &s->gdx, q.c, 0, dx, C, k * q.c, in_px, q.c);
+        }
+    }
+    if (c->use_bias && n->params[1].trainable)
+        e->ops->bias_grad(e, n->dpreact, &n->params[1].g, out_px, F, 0.0f);
 }
 
 static void conv_forward(nn_node *n, const nn_pass *p)
@@ -138,8 +236,16 @@ static void conv_forward(nn_node *n, const nn_pass *p)
     nn_engine *e = p->e;
     nn_conv_geom g = nn_window_geom(&c->win, n->in[0], p->rows, c->filters);
     int pixels = p->rows * g.oh * g.ow;
-    e->ops->conv2d_forward(e, &g, &n->in[0]->out, &n->params[0].w,
-                           c->use_bias ? &n->params[1].w : NULL, n->preact, &s->ws);
+    if (depthwise(n)) {
+        e->ops->depthwise_forward(e, &g, &n->in[0]->out, &n->params[0].w, n->preact);
+        if (c->use_bias)
+            e->ops->add_bias(e, n->preact, &n->params[1].w, pixels, c->filters);
+    } else if (c->groups > 1) {
+        grouped_forward(n, p);
+    } else {
+        e->ops->conv2d_forward(e, &g, &n->in[0]->out, &n->params[0].w,
+                               c->use_bias ? &n->params[1].w : NULL, n->preact, &s->ws);
+    }
     if (n->act != NN_ACT_LINEAR)
         e->ops->act_forward(e, n->act, n->act_alpha, n->preact, &n->out, pixels, c->filters);
 }
@@ -155,17 +261,28 @@ static void conv_backward(nn_node *n, const nn_pass *p)
         e->ops->act_backward(e, n->act, n->act_alpha, n->preact, &n->out, &n->dout, n->dpreact,
                              pixels, c->filters);
     nn_param *W = &n->params[0];
-    if (W->trainable) {
-        e->ops->conv2d_backward_filter(e, &g, &n->in[0]->out, n->dpreact, &W->g,
-                                       c->use_bias && n->params[1].trainable ? &n->params[1].g
-                                                                             : NULL,
-                                       0.0f, &s->ws);
-    }
     nn_tensor *dx = nn_grad_target(n, 0);
-    if (dx) {
-        e->ops->conv2d_backward_data(e, &g, n->dpreact, &W->w, dx, &s->ws);
-        nn_grad_commit(n, 0, dx, p);
+    if (depthwise(n)) {
+        if (W->trainable)
+            e->ops->depthwise_backward_filter(e, &g, &n->in[0]->out, n->dpreact, &W->g, 0.0f);
+        if (c->use_bias && n->params[1].trainable)
+            e->ops->bias_grad(e, n->dpreact, &n->params[1].g, pixels, c->filters, 0.0f);
+        if (dx)
+            e->ops->depthwise_backward_data(e, &g, n->dpreact, &W->w, dx);
+    } else if (c->groups > 1) {
+        grouped_backward(n, p, dx);
+    } else {
+        if (W->trainable)
+            e->ops->conv2d_backward_filter(e, &g, &n->in[0]->out, n->dpreact, &W->g,
+                                           c->use_bias && n->params[1].trainable
+                                               ? &n->params[1].g
+                                               : NULL,
+                                           0.0f, &s->ws);
+        if (dx)
+            e->ops->conv2d_backward_data(e, &g, n->dpreact, &W->w, dx, &s->ws);
     }
+    if (dx)
+        nn_grad_commit(n, 0, dx, p);
 }
 
 static nn_status conv_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
@@ -175,7 +292,7 @@ static nn_status conv_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
     nn_keras_config_common(n, cfg);
     json_object_set_new(cfg, "filters", json_integer(c->filters));
     nn_window_keras_config(&c->win, "kernel_size", true, cfg);
-    json_object_set_new(cfg, "groups", json_integer(1));
+    json_object_set_new(cfg, "groups", json_integer(c->groups));
     nn_keras_config_kernel(n, cfg, c->use_bias, &c->kernel_init, &c->bias_init, &c->kernel_reg,
                            &c->bias_reg);
     return NN_OK;
@@ -187,7 +304,18 @@ static nn_status conv_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
     nn_conv_geom g = nn_window_geom(&c->win, n->in[0], 1, c->filters);
     const char *x = nn_c_in(w, n, 0), *y = nn_c_out(w, n);
     const char *K = nn_c_param(w, n, 0), *b = c->use_bias ? nn_c_param(w, n, 1) : NULL;
-    nn_c_conv(w, &g, x, y, K, b);
+    if (c->groups > 1 && !depthwise(n))
+        return nn_fail(err, NN_ERR_USAGE,
+                       "C export: layer '%s' (%s): grouped convolutions other than one input "
+                       "channel per group are not supported",
+                       n->name, n->type->name);
+    if (depthwise(n)) {
+        nn_c_depthwise(w, &g, x, y, K);
+        if (b)
+            nn_c_bias(w, y, (size_t)g.oh * g.ow, c->filters, b);
+    } else {
+        nn_c_conv(w, &g, x, y, K, b);
+    }
     nn_c_activation(w, n->act, n->act_alpha, y, y, (size_t)g.oh * g.ow, c->filters);
     return nn_c_status(w, err);
 }
@@ -201,14 +329,10 @@ static nn_status conv_conv(const kx_layer *L, kx_text *t, kx_shapes *s)
     nn_status st = kx_one_input(L, s, rank + 1);
     if (st || (st = kx_channels_last(L)))
         return st;
-    if (kx_get(L, "groups", NULL)) {
-        long long g;
-        if (!kx_as_int(kx_get(L, "groups", NULL), &g) || g != 1)
-            return kx_fail(L, "groups other than 1 are not supported");
-    }
-    long long filters, k[2], str[2], dil[2];
+    long long filters, k[2], str[2], dil[2], groups;
     bool bias;
-    if ((st = kx_want_int(L, "filters", "nb_filter", true, 0, 1, &filters)))
+    if ((st = kx_want_int(L, "filters", "nb_filter", true, 0, 1, &filters)) ||
+        (st = kx_want_int(L, "groups", NULL, false, 1, 1, &groups)))
         return st;
     if (rank == 2 && !kx_get(L, "kernel_size", NULL) && kx_get(L, "nb_row", NULL)) {
         if ((st = kx_want_int(L, "nb_row", NULL, true, 0, 1, &k[0])) ||
@@ -225,6 +349,8 @@ static nn_status conv_conv(const kx_layer *L, kx_text *t, kx_shapes *s)
         return st;
     kx_printf(t, "type = \"%s\";", rank == 1 ? "conv1d" : "conv2d");
     kx_key_int(t, "filters", filters);
+    if (groups != 1)
+        kx_key_int(t, "groups", groups);
     kx_key_window(t, "kernel_size", rank, k);
     kx_key_window(t, "strides", rank, str);
     kx_key_window(t, "dilation_rate", rank, dil);
@@ -243,6 +369,8 @@ static nn_status conv_conv(const kx_layer *L, kx_text *t, kx_shapes *s)
 
 static const nn_doc_key conv_keys[] = {
     {"filters", "int", "required", "output channels"},
+    {"groups", "int", "1", "channel groups: each sees in / groups channels and makes "
+     "filters / groups (Keras's grouped convolution)"},
     {"kernel_size", "int or [int]", "required", "the window, one size per spatial axis or one "
      "for all"},
     {"strides", "int or [int]", "1", "step of the window"},

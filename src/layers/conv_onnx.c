@@ -109,9 +109,12 @@ nn_status onnx_map_conv(onnx_layer *L, nn_error *err)
     int cin = kp->shape[w.rank], cout = kp->shape[w.rank + 1];
     onnx_graph *g = L->g;
     int64_t bdim[1] = {cout};
+    /* grouped: the kernel (kh, kw, in / groups, out) maps as any other, and
+     * Conv's group attribute splits the channels the same way */
     const char *W = conv_kernel(g, "kernel", k, kh, kw, cin, cout, w.rank);
     const char *B = b ? onnx_const_float(g, "bias", 1, bdim, b) : NULL;
-    const char *y = conv(L, channels_first(g, L->in[0], w.rank), &w, W, B, 1);
+    const char *y = conv(L, channels_first(g, L->in[0], w.rank), &w, W, B,
+                         (int)onnx_cfg_int(L->cfg, "groups", 1));
     L->out = onnx_activation(g, channels_last(g, y, w.rank), L->n->act, L->n->act_alpha);
     return NN_OK;
 }

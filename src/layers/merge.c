@@ -1,6 +1,8 @@
 /* Merge layers of the functional API: Add, Subtract, Multiply, Average,
  * Maximum, Minimum (elementwise over inputs of one shape) and Concatenate
- * (along an axis). */
+ * (along an axis). Add, Subtract and Multiply also broadcast, as Keras
+ * does: an input may have 1 where the output has more along a block of
+ * adjacent axes (squeeze-excite's (h, w, c) * (1, 1, c)). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,14 +14,23 @@
 
 typedef enum { M_ADD, M_SUBTRACT, M_MULTIPLY, M_AVERAGE, M_MAXIMUM, M_MINIMUM, M_CONCAT } merge_op;
 
+/* How input i spreads over the output: per sample (outer, mid, inner)
+ * with its values repeated along mid (mid 1: the output's own shape). */
+typedef struct {
+    int outer, mid, inner;
+} merge_spread;
+
 typedef struct {
     merge_op op;
     int axis; /* Concatenate: per-sample axis, resolved in infer */
     long long axis_spec;
+    bool broadcast; /* some input is spread */
+    merge_spread spread[NN_MAX_INPUTS];
 } merge_cfg;
 
 typedef struct {
     nn_tensor scratch, taken;
+    nn_tensor tmp; /* broadcasting: an output-sized gradient */
 } merge_state;
 
 static nn_status merge_parse(nn_node *n, nn_spec_node *s, merge_op op, nn_error *err)
@@ -47,6 +58,25 @@ MERGE_PARSER(maximum_parse, M_MAXIMUM)
 MERGE_PARSER(minimum_parse, M_MINIMUM)
 MERGE_PARSER(concat_parse, M_CONCAT)
 
+/* Input b's spread over n's shape: the axes where b has 1 and n more must
+ * be one block (kept axes, spread axes, kept axes). */
+static bool spread_of(const nn_node *n, const nn_node *b, merge_spread *sp)
+{
+    int d = 0, outer = 1, mid = 1, inner = 1;
+    while (d < n->ndim && b->shape[d] == n->shape[d])
+        outer *= n->shape[d++];
+    while (d < n->ndim && b->shape[d] == 1)
+        mid *= n->shape[d++];
+    while (d < n->ndim && b->shape[d] == n->shape[d])
+        inner *= n->shape[d++];
+    if (d < n->ndim)
+        return false;
+    if (mid == 1) /* nothing spread: the whole sample is one block */
+        inner *= outer, outer = 1;
+    *sp = (merge_spread){outer, mid, inner};
+    return true;
+}
+
 static nn_status merge_infer(nn_node *n, nn_error *err)
 {
     merge_cfg *c = n->cfg;
@@ -72,21 +102,35 @@ static nn_status merge_infer(nn_node *n, nn_error *err)
         c->axis = axis;
         n->shape[axis] = 0;
     }
+    bool spreads = c->op == M_ADD || c->op == M_SUBTRACT || c->op == M_MULTIPLY;
+    if (spreads)
+        for (int i = 1; i < n->n_in; i++)
+            for (int d = 0; d < a->ndim && n->in[i]->ndim == a->ndim; d++)
+                if (n->shape[d] == 1)
+                    n->shape[d] = n->in[i]->shape[d];
     for (int i = 0; i < n->n_in; i++) {
         const nn_node *b = n->in[i];
         bool ok = b->ndim == a->ndim;
         for (int d = 0; ok && d < a->ndim; d++)
-            ok = b->shape[d] == a->shape[d] || (c->op == M_CONCAT && d == c->axis);
+            ok = b->shape[d] == n->shape[d] || (c->op == M_CONCAT && d == c->axis) ||
+                 (spreads && b->shape[d] == 1);
+        if (ok && spreads)
+            ok = spread_of(n, b, &c->spread[i]);
         if (!ok) {
             char sa[96], sb[96];
             nn_shape_string(a, sa, sizeof sa);
             nn_shape_string(b, sb, sizeof sb);
             return nn_node_fail(n, err, "inputs '%s' %s and '%s' %s do not match%s", a->name, sa,
                                 b->name, sb,
-                                c->op == M_CONCAT ? " outside the concatenation axis" : "");
+                                c->op == M_CONCAT ? " outside the concatenation axis"
+                                : spreads ? " (an input may have 1 where the other has more, "
+                                            "along one block of adjacent axes)"
+                                          : "");
         }
         if (c->op == M_CONCAT)
             n->shape[c->axis] += b->shape[c->axis];
+        if (spreads && c->spread[i].mid > 1)
+            c->broadcast = true;
     }
     return NN_OK;
 }
@@ -104,6 +148,8 @@ static nn_status merge_plan(nn_node *n, nn_engine *e, int batch, nn_error *err)
         st = e->ops->alloc(e, &s->taken, n->out.ndim, n->out.shape, err);
     if (!st && (c->op == M_MAXIMUM || c->op == M_MINIMUM))
         st = e->ops->alloc(e, &s->scratch, n->out.ndim, n->out.shape, err);
+    if (!st && c->broadcast && n->needs_grad)
+        st = e->ops->alloc(e, &s->tmp, n->out.ndim, n->out.shape, err);
     return st;
 }
 
@@ -113,6 +159,7 @@ static void merge_release(nn_node *n, nn_engine *e)
     if (s) {
         e->ops->free(e, &s->scratch);
         e->ops->free(e, &s->taken);
+        e->ops->free(e, &s->tmp);
         free(s);
         n->state = NULL;
     }
@@ -127,6 +174,27 @@ static void concat_layout(const nn_node *n, const nn_node *x, int rows, int *out
         o *= x->shape[d];
     *outer = o;
     *cols = (int)((size_t)rows * x->size / (size_t)o);
+}
+
+/* y = y op x_i for input i (x spread over y as the input's spread says;
+ * Subtract negates its second input). */
+static void fold(nn_engine *e, const merge_cfg *c, int i, int rows, const nn_tensor *x,
+                 nn_tensor *y, size_t count)
+{
+    const merge_spread *sp = &c->spread[i];
+    const bool mul = c->op == M_MULTIPLY, neg = c->op == M_SUBTRACT && i == 1;
+    if (sp->mid == 1) {
+        if (mul)
+            e->ops->mul(e, y, x, y, count);
+        else
+            e->ops->axpy(e, neg ? -1.0f : 1.0f, x, y, count);
+        return;
+    }
+    if (neg) /* y - x: negate around the addition */
+        e->ops->scale(e, y, -1.0f, count);
+    e->ops->bcast_apply(e, mul, y, x, y, rows * sp->outer, sp->mid, sp->inner);
+    if (neg)
+        e->ops->scale(e, y, -1.0f, count);
 }
 
 static void merge_forward(nn_node *n, const nn_pass *p)
@@ -151,6 +219,13 @@ static void merge_forward(nn_node *n, const nn_pass *p)
             e->ops->extremum(e, c->op == M_MAXIMUM, &n->out, &n->in[i]->out, &n->out, count);
         return;
     }
+    if (c->broadcast) {
+        /* from the identity of the operation, each input folded in */
+        e->ops->fill(e, &n->out, c->op == M_MULTIPLY ? 1.0f : 0.0f, count);
+        for (int i = 0; i < n->n_in; i++)
+            fold(e, c, i, p->rows, &n->in[i]->out, &n->out, count);
+        return;
+    }
     e->ops->copy(e, &n->out, &n->in[0]->out, count);
     for (int i = 1; i < n->n_in; i++) {
         if (c->op == M_MULTIPLY)
@@ -162,6 +237,33 @@ static void merge_forward(nn_node *n, const nn_pass *p)
         e->ops->scale(e, &n->out, 1.0f / (float)n->n_in, count);
 }
 
+/* Input i's gradient: dy (times the other inputs, for Multiply; negated
+ * for Subtract's second), summed over the axes it was spread along. */
+static void broadcast_backward(nn_node *n, const nn_pass *p)
+{
+    const merge_cfg *c = n->cfg;
+    merge_state *s = n->state;
+    nn_engine *e = p->e;
+    size_t count = (size_t)p->rows * n->size;
+    for (int i = 0; i < n->n_in; i++) {
+        nn_tensor *dx = nn_grad_target(n, i);
+        if (!dx)
+            continue;
+        const merge_spread *sp = &c->spread[i];
+        nn_tensor *g = sp->mid == 1 ? dx : &s->tmp;
+        e->ops->copy(e, g, &n->dout, count);
+        if (c->op == M_SUBTRACT && i == 1)
+            e->ops->scale(e, g, -1.0f, count);
+        if (c->op == M_MULTIPLY)
+            for (int j = 0; j < n->n_in; j++)
+                if (j != i)
+                    fold(e, c, j, p->rows, &n->in[j]->out, g, count);
+        if (sp->mid > 1)
+            e->ops->bcast_reduce(e, g, NULL, dx, p->rows * sp->outer, sp->mid, sp->inner, 0.0f);
+        nn_grad_commit(n, i, dx, p);
+    }
+}
+
 static void merge_backward(nn_node *n, const nn_pass *p)
 {
     const merge_cfg *c = n->cfg;
@@ -171,6 +273,10 @@ static void merge_backward(nn_node *n, const nn_pass *p)
     int off = 0, outer = 0, out_cols = 0;
     if (c->op == M_CONCAT)
         concat_layout(n, n, p->rows, &outer, &out_cols);
+    if (c->broadcast) {
+        broadcast_backward(n, p);
+        return;
+    }
     if (c->op == M_MAXIMUM || c->op == M_MINIMUM)
         e->ops->fill(e, &s->taken, 0.0f, count);
     for (int i = 0; i < n->n_in; i++) {
@@ -217,6 +323,11 @@ static nn_status merge_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
                                   [M_MULTIPLY] = NN_C_MUL, [M_AVERAGE] = NN_C_ADD,
                                   [M_MAXIMUM] = NN_C_MAX,  [M_MINIMUM] = NN_C_MIN};
     const merge_cfg *c = n->cfg;
+    if (c->broadcast)
+        return nn_fail(err, NN_ERR_USAGE,
+                       "C export: layer '%s' (%s) broadcasts an input; the C export takes "
+                       "inputs of one shape only",
+                       n->name, n->type->name);
     const char *y = nn_c_out(w, n);
     if (c->op == M_CONCAT) {
         int outer, out_cols, cols, off = 0;

@@ -15,7 +15,8 @@ extern const nn_layer_type nn_layer_dense, nn_layer_activation, nn_layer_dropout
     nn_layer_depthwise_conv2d, nn_layer_separable_conv2d, nn_layer_simple_rnn, nn_layer_lstm,
     nn_layer_gru, nn_layer_bidirectional, nn_layer_time_distributed, nn_layer_embedding,
     nn_layer_zero_padding2d, nn_layer_relu, nn_layer_custom_scale,
-    nn_layer_cropping2d;
+    nn_layer_cropping2d, nn_layer_rescaling, nn_layer_normalization,
+    nn_layer_layer_normalization, nn_layer_layer_scale;
 
 static const nn_layer_type *const types[] = {
     &nn_layer_input,   &nn_layer_dense,   &nn_layer_activation,
@@ -32,7 +33,8 @@ static const nn_layer_type *const types[] = {
     &nn_layer_simple_rnn, &nn_layer_lstm, &nn_layer_gru,
     &nn_layer_bidirectional, &nn_layer_time_distributed, &nn_layer_embedding,
     &nn_layer_zero_padding2d, &nn_layer_relu, &nn_layer_custom_scale,
-    &nn_layer_cropping2d,
+    &nn_layer_cropping2d, &nn_layer_rescaling, &nn_layer_normalization,
+    &nn_layer_layer_normalization, &nn_layer_layer_scale,
 };
 #define N_TYPES ((int)(sizeof types / sizeof types[0]))
 #define MAX_PLUGIN 64

@@ -14,10 +14,8 @@ nn_status nn_wrapper_inner(nn_node *n, nn_spec_node *s, const char *const *types
     const char *name = NULL;
     if ((st = nn_spec_string(*inner, "name", false, types[*type_idx], &name, err)))
         return st;
-    if (!name[0] || strlen(name) >= NN_NAME_MAX || strchr(name, '/'))
-        return nn_spec_fail(*inner, "name", err, NN_ERR_USAGE,
-                            "expected a non-empty name of at most %d characters without '/'",
-                            NN_NAME_MAX - 1);
+    if (!nn_layer_name_ok(name))
+        return nn_spec_fail(*inner, "name", err, NN_ERR_USAGE, "expected " NN_LAYER_NAME_RULE);
     snprintf(n->inner_name, sizeof n->inner_name, "%s", name);
     return NN_OK;
 }

@@ -154,14 +154,15 @@ typedef struct nn_layer_type {
      * into s->rank (formats/keras_import.h). */
     nn_status (*keras_import)(const kx_layer *L, kx_text *t, kx_shapes *s);
     void (*release)(nn_node *n, nn_engine *e); /* frees what plan made (optional) */
+    /* Frees n->cfg when parse allocated more than the one block (optional:
+     * free(n->cfg) otherwise). Called after a failed parse too. */
+    void (*free_cfg)(nn_node *n);
     /* Writes the layer's inference pass as C for `nnctl export --format c`
      * (formats/c_code.h; optional: a layer without it cannot be exported). */
     nn_status (*export_c)(const nn_node *n, nn_c_writer *w, nn_error *err);
     /* Adds ONNX nodes computing the inference pass (formats/onnx_layer.h;
      * optional: a layer without it cannot be exported to ONNX). */
     nn_status (*export_onnx)(onnx_layer *L, nn_error *err);
-    /* Frees n->cfg (optional: plain free). */
-    void (*free_cfg)(nn_node *n);
     /* Output aliases input 0's output (Flatten, Reshape, inference Dropout). */
     bool aliases_input;
     /* Computes act(preact) with n->act and keeps preact/dpreact, skipping
@@ -214,6 +215,13 @@ void nn_grad_commit(nn_node *n, int i, nn_tensor *written, const nn_pass *p);
 /* Declares parameter k of node n. */
 nn_param *nn_node_add_param(nn_node *n, const char *name, int ndim, const int *shape,
                             int fan_in, int fan_out, nn_initializer init, nn_regularizer reg);
+
+/* A usable layer (or input) name: 1 to NN_NAME_MAX - 1 characters, '/'
+ * only between non-empty parts other than "." and ".." (Keras names such
+ * as conv1/conv become nested groups in model files). */
+bool nn_layer_name_ok(const char *name);
+#define NN_LAYER_NAME_RULE                                                                   \
+    "a non-empty name of at most 63 characters ('/' only between parts, as in conv1/conv)"
 
 /* Frees n->cfg (the type's free_cfg, else free). */
 void nn_node_free_cfg(nn_node *n);

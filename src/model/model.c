@@ -54,11 +54,9 @@ static nn_status parse_input_group(nn_model *m, nn_spec_node *in, int k, nn_erro
         free(n);
         return st;
     }
-    if (!name[0] || strlen(name) >= NN_NAME_MAX || strchr(name, '/')) {
+    if (!nn_layer_name_ok(name)) {
         free(n);
-        return nn_spec_fail(in, "name", err, NN_ERR_USAGE,
-                            "expected a non-empty name of at most %d characters without '/'",
-                            NN_NAME_MAX - 1);
+        return nn_spec_fail(in, "name", err, NN_ERR_USAGE, "expected " NN_LAYER_NAME_RULE);
     }
     if (nn_model_find(m, name)) {
         free(n);
@@ -207,10 +205,8 @@ static nn_status parse_layer(nn_model *m, nn_spec_node *ls, nn_error *err)
     if ((st = nn_spec_string(ls, "name", false, NULL, &name, err)))
         goto fail;
     if (name) {
-        if (strlen(name) == 0 || strlen(name) >= NN_NAME_MAX || strchr(name, '/')) {
-            st = nn_spec_fail(ls, "name", err, NN_ERR_USAGE,
-                              "expected a non-empty name of at most %d characters without '/'",
-                              NN_NAME_MAX - 1);
+        if (!nn_layer_name_ok(name)) {
+            st = nn_spec_fail(ls, "name", err, NN_ERR_USAGE, "expected " NN_LAYER_NAME_RULE);
             goto fail;
         }
         if (nn_model_find(m, name)) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "model/layer.h"
+#include "util/fileio.h"
 
 nn_tensor *nn_grad_target(nn_node *n, int i)
 {
@@ -55,9 +56,15 @@ nn_status nn_node_fail(const nn_node *n, nn_error *err, const char *fmt, ...)
 
 void nn_node_free_cfg(nn_node *n)
 {
-    if (n->type && n->type->free_cfg)
+    if (n->cfg && n->type && n->type->free_cfg)
         n->type->free_cfg(n);
     else
         free(n->cfg);
     n->cfg = NULL;
+}
+
+bool nn_layer_name_ok(const char *name)
+{
+    /* '/' separates parts (Keras's conv1/conv, stored as nested HDF5 groups) */
+    return strlen(name) < NN_NAME_MAX && nn_rel_path_ok(name);
 }

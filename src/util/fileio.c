@@ -146,3 +146,18 @@ nn_status nn_read_file(const char *path, char **data, size_t *len, nn_error *err
         *len = n;
     return NN_OK;
 }
+
+bool nn_rel_path_ok(const char *s)
+{
+    if (!s || !s[0] || s[0] == '/')
+        return false;
+    for (const char *p = s;;) {
+        const char *e = strchr(p, '/');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+            return false;
+        if (!e)
+            return true;
+        p = e + 1;
+    }
+}

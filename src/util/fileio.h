@@ -3,6 +3,7 @@
 #ifndef NN_UTIL_FILEIO_H
 #define NN_UTIL_FILEIO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "util/error.h"
@@ -16,6 +17,10 @@ nn_status nn_mkdirs(const char *path, nn_error *err);
  * run (killed while writing); returns how many. */
 int nn_remove_stale_temps(const char *dir);
 /* Reads a whole file (NUL-terminated); caller frees. */
+/* A relative path of parts: nonempty, not starting with '/', no empty,
+ * "." or ".." part (HDF5 group paths, Keras names such as conv1/conv). */
+bool nn_rel_path_ok(const char *s);
+
 nn_status nn_read_file(const char *path, char **data, size_t *len, nn_error *err);
 
 #endif

@@ -957,6 +957,80 @@ static void test_batchnorm(void **state)
     bn_case(1, 3, true);
 }
 
+/* ---- broadcasting and layer normalization ------------------------------ */
+
+static void bcast_case(int outer, int mid, int inner)
+{
+    size_t n = (size_t)outer * mid * inner, gn = (size_t)outer * inner;
+    pair x = pair_rnd(n, -2, 2), g = pair_rnd(gn, -1, 1), y = pair_new(n, NULL),
+         dg = pair_rnd(gn, -1, 1);
+    char what[120];
+    for (int mul = 0; mul < 2; mul++) {
+        C->ops->bcast_apply(C, mul, &x.c, &g.c, &y.c, outer, mid, inner);
+        G->ops->bcast_apply(G, mul, &x.g, &g.g, &y.g, outer, mid, inner);
+        snprintf(what, sizeof what, "bcast %s %dx%dx%d", mul ? "mul" : "add", outer, mid, inner);
+        expect_close(what, &y, 1e-6);
+    }
+    C->ops->bcast_reduce(C, &x.c, &y.c, &dg.c, outer, mid, inner, 0.5f);
+    G->ops->bcast_reduce(G, &x.g, &y.g, &dg.g, outer, mid, inner, 0.5f);
+    snprintf(what, sizeof what, "bcast reduce of a product %dx%dx%d", outer, mid, inner);
+    expect_close(what, &dg, RTOL);
+    C->ops->bcast_reduce(C, &x.c, NULL, &dg.c, outer, mid, inner, 0.0f);
+    G->ops->bcast_reduce(G, &x.g, NULL, &dg.g, outer, mid, inner, 0.0f);
+    snprintf(what, sizeof what, "bcast reduce %dx%dx%d", outer, mid, inner);
+    expect_close(what, &dg, RTOL);
+    pair_free(&x), pair_free(&g), pair_free(&y), pair_free(&dg);
+}
+
+static void test_bcast(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    bcast_case(3, 49, 17);   /* squeeze-excite: per sample and channel */
+    bcast_case(1, 5000, 33); /* a per-channel scale over many rows */
+    bcast_case(4, 300, 1);   /* a per-sample scalar */
+}
+
+static void ln_case(int rows, int cols, bool affine)
+{
+    size_t n = (size_t)rows * cols;
+    float *xv = rnd(n, -1, 1);
+    for (size_t i = 0; i < n; i++)
+        xv[i] += 3.0f; /* far from zero: the two-pass variance matters */
+    pair x = pair_new(n, xv), y = pair_new(n, NULL), gm = pair_rnd(cols, 0.5f, 1.5f),
+         bt = pair_rnd(cols, -1, 1), mu = pair_new(rows, NULL), rs = pair_new(rows, NULL);
+    free(xv);
+    C->ops->layernorm_forward(C, &x.c, rows, cols, affine ? &gm.c : NULL, affine ? &bt.c : NULL,
+                              1e-6f, &y.c, &mu.c, &rs.c);
+    G->ops->layernorm_forward(G, &x.g, rows, cols, affine ? &gm.g : NULL, affine ? &bt.g : NULL,
+                              1e-6f, &y.g, &mu.g, &rs.g);
+    expect_close("layernorm mean", &mu, 1e-6);
+    expect_close("layernorm 1 / std", &rs, 1e-5);
+    expect_close("layernorm output", &y, RTOL);
+    pair dy = pair_rnd(n, -1, 1), dx = pair_new(n, NULL), dg = pair_new(cols, NULL),
+         db = pair_new(cols, NULL);
+    C->ops->layernorm_backward(C, &x.c, &dy.c, rows, cols, affine ? &gm.c : NULL, &mu.c, &rs.c,
+                               &dx.c, affine ? &dg.c : NULL, affine ? &db.c : NULL);
+    G->ops->layernorm_backward(G, &x.g, &dy.g, rows, cols, affine ? &gm.g : NULL, &mu.g, &rs.g,
+                               &dx.g, affine ? &dg.g : NULL, affine ? &db.g : NULL);
+    expect_close("layernorm input gradient", &dx, RTOL);
+    if (affine) {
+        expect_close("layernorm gamma gradient", &dg, RTOL);
+        expect_close("layernorm beta gradient", &db, RTOL);
+    }
+    pair_free(&x), pair_free(&y), pair_free(&gm), pair_free(&bt), pair_free(&mu);
+    pair_free(&rs), pair_free(&dy), pair_free(&dx), pair_free(&dg), pair_free(&db);
+}
+
+static void test_layernorm(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    ln_case(37, 13, true);
+    ln_case(37, 13, false);
+    ln_case(3000, 96, true);
+}
+
 /* ---- recurrent cells, sequences, embedding ------------------------------ */
 
 static void test_swap_axes(void **state)
@@ -1357,6 +1431,7 @@ int main(void)
         cmocka_unit_test(test_conv_direct),
         cmocka_unit_test(test_depthwise),    cmocka_unit_test(test_pool),
         cmocka_unit_test(test_batchnorm),    cmocka_unit_test(test_swap_axes),
+        cmocka_unit_test(test_bcast),        cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_lstm),         cmocka_unit_test(test_gru),
         cmocka_unit_test(test_embedding),    cmocka_unit_test(test_training),
     };

@@ -194,6 +194,63 @@ def nnctl_to_keras2(rng):
             report(False, f"nnctl {name} -> tf-keras", str(e))
 
 
+def keras2_app_forms(rng):
+    """What Keras Applications files from tf-keras hold besides plain layers:
+    layer names with '/' (DenseNet's conv1/conv, stored as nested groups) both
+    ways; Keras 2's InceptionResNetV2 residual Lambda (inputs[0] + inputs[1]
+    * scale, read from its bytecode, never run) and a Lambda computing
+    something else, which nnctl must refuse."""
+    def lam(fn):
+        x = keras.Input((5, 4, 3))
+        a = L.Conv2D(3, 1, name="conv1/conv")(x)
+        a = L.BatchNormalization(name="conv1/bn")(a)
+        b = L.Conv2D(3, 3, padding="same", name="branch/conv")(x)
+        y = L.Lambda(fn, output_shape=(5, 4, 3), arguments={"scale": 0.17}, name="block35_1")([a, b])
+        return keras.Model(x, L.Dense(2, name="head")(y))
+
+    x = rng.normal(0, 1, (N, 5, 4, 3)).astype(np.float32)
+    np.save(os.path.join(TMP, "x.npy"), x)
+    try:
+        m = lam(lambda inputs, scale: inputs[0] + inputs[1] * scale)
+        randomize(m, rng)
+        f = os.path.join(TMP, "k2_lambda.h5")
+        m.save(f)
+        nnctl("predict", f, os.path.join(TMP, "x.npy"), "-o", os.path.join(TMP, "y.npy"))
+        compare("tf-keras names with '/' and InceptionResNetV2's residual Lambda -> nnctl predict",
+                np.load(os.path.join(TMP, "y.npy")), m.predict(x, verbose=0))
+    except Exception as e:  # noqa: BLE001
+        report(False, "tf-keras residual Lambda -> nnctl", str(e))
+    m = lam(lambda inputs, scale: inputs[0] - inputs[1] * scale)
+    f = os.path.join(TMP, "k2_lambda_sub.h5")
+    m.save(f)
+    r = subprocess.run([NNCTL, "summary", f], capture_output=True, text=True)
+    report(r.returncode == 1 and "Lambda" in r.stderr and "block35_1" in r.stderr,
+           "tf-keras Lambda computing inputs[0] - inputs[1] * scale: nnctl refuses it (exit 1, "
+           "naming the layer)", f"exit {r.returncode}: {r.stderr.strip()[-300:]}")
+    try:
+        cfg = os.path.join(TMP, "slash.cfg")
+        np.save(os.path.join(TMP, "s_x.npy"), rng.normal(0, 1, (32, 5, 4, 3)).astype(np.float32))
+        np.save(os.path.join(TMP, "s_y.npy"), rng.integers(0, 3, 32).astype(np.int64))
+        with open(cfg, "w") as fh:
+            fh.write('model: { input = { shape = [5, 4, 3]; }; layers = ( '
+                     '{ name = "conv1/conv"; type = "conv2d"; filters = 4; kernel_size = 3; }, '
+                     '{ name = "conv1/bn"; type = "batch_normalization"; }, '
+                     '{ name = "pool/gap"; type = "global_average_pooling2d"; }, '
+                     '{ name = "head"; type = "dense"; units = 3; activation = "softmax"; } ); };\n'
+                     'data: { train = { format = "npy"; x = "s_x.npy"; y = "s_y.npy"; }; };\n'
+                     'train: { loss = "sparse_categorical_crossentropy"; optimizer = "adam"; '
+                     'epochs = 1; batch_size = 8; seed = 2; };\n')
+        run = os.path.join(TMP, "run_slash")
+        nnctl("train", cfg, "--quiet", "--run-dir", run)
+        nnctl("predict", os.path.join(run, "model.h5"), os.path.join(TMP, "x.npy"), "-o",
+              os.path.join(TMP, "y.npy"))
+        m = keras.models.load_model(os.path.join(run, "model.h5"), compile=False)
+        compare("nnctl names with '/' (conv1/conv) -> tf-keras load_model",
+                m.predict(x, verbose=0), np.load(os.path.join(TMP, "y.npy")))
+    except Exception as e:  # noqa: BLE001
+        report(False, "nnctl names with '/' -> tf-keras", str(e))
+
+
 def keras2_losses(rng):
     """Keras 2's loss objects and names (the training_config tf-keras writes)
     give nnctl eval tf-keras's evaluate: Huber with its delta (which Keras 3
@@ -250,6 +307,7 @@ def main():
     try:
         keras2_to_nnctl(rng)
         nnctl_to_keras2(rng)
+        keras2_app_forms(rng)
         keras2_losses(rng)
         # "accuracy" for every loss and output width, as tf-keras's evaluate
         accuracy_cases.run(keras, NNCTL, TMP, lambda ok, name, detail: report(ok, name, detail))

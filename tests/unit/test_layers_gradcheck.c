@@ -187,7 +187,7 @@ redraw:
         for (int k = 0; k < n->n_params; k++) {
             nn_param *q = &n->params[k];
             float *w = falloc(q->size);
-            bool var = strcmp(q->name, "moving_variance") == 0;
+            bool var = !strcmp(q->name, "moving_variance") || !strcmp(q->name, "variance");
             for (size_t i = 0; i < q->size; i++)
                 w[i] = var ? (float)urand(0.5, 2.0) : (float)(0.7 * nrand());
             E->ops->upload(E, &q->w, w, q->size);
@@ -380,6 +380,50 @@ static void test_merge_gradients(void **state)
     merge_model("type = \"subtract\";", "\"b\", \"a\"", vec, 2);
 }
 
+/* The layers Keras Applications added: rescaling (one value, one per
+ * channel), normalization (the spec's statistics, and its weights),
+ * layer_normalization, layer_scale, grouped conv2d (one input channel per
+ * group: the depthwise path; two channels per group: the gathered one),
+ * dense on (h, w, c) inputs, dropout with a noise_shape (the same mask in
+ * every pass), and add / subtract / multiply broadcasting a (1, 1, c) or
+ * (h, 1, 1) input over (h, w, c). */
+static void test_application_layer_gradients(void **state)
+{
+    (void)state;
+    gradcheck_layer("3, 4, 2", "type = \"rescaling\"; scale = 0.5; offset = -1.0;", 3, 3, true);
+    gradcheck_layer("3, 4, 2", "type = \"rescaling\"; scale = [0.5, -2.0]; offset = [1.0, 3.0];",
+                    3, 3, true);
+    gradcheck_layer("3, 4, 2", "type = \"normalization\"; mean = [0.5, -1.0]; variance = [4.0, 0.25];",
+                    3, 3, true);
+    gradcheck_layer("3, 4, 2", "type = \"normalization\";", 3, 3, true);
+    gradcheck_layer("3, 4, 5", "type = \"layer_normalization\"; epsilon = 1e-6;", 3, 3, true);
+    gradcheck_layer("6", "type = \"layer_normalization\"; center = false;", 3, 3, true);
+    gradcheck_layer("3, 4, 5", "type = \"layer_scale\"; init_values = 0.3;", 3, 3, true);
+    gradcheck_layer("5, 6, 4",
+                    "type = \"conv2d\"; filters = 8; kernel_size = 3; groups = 4; "
+                    "padding = \"same\";",
+                    2, 3, true);
+    gradcheck_layer("5, 6, 4",
+                    "type = \"conv2d\"; filters = 6; kernel_size = [3, 2]; groups = 2; "
+                    "strides = 2; activation = \"tanh\";",
+                    2, 3, true);
+    gradcheck_layer("3, 4, 5", "type = \"dense\"; units = 3;", 3, 3, true);
+    g_rng_seed = 7;
+    gradcheck_layer("3, 4, 2", "type = \"dropout\"; rate = 0.5; noise_shape = [1, 1, 1];", 4, 4,
+                    true);
+    gradcheck_layer("3, 4, 2", "type = \"dropout\"; rate = 0.5; noise_shape = [1, 1, 0];", 4, 4,
+                    true);
+    g_rng_seed = 0;
+    static const char *const se[2] = {"2, 3, 4", "1, 1, 4"};
+    static const char *const col[2] = {"2, 3, 4", "2, 1, 1"};
+    static const char *const rev[2] = {"1, 1, 4", "2, 3, 4"};
+    merge_model("type = \"multiply\";", "\"a\", \"b\"", se, 2);
+    merge_model("type = \"multiply\";", "\"b\", \"a\"", se, 2);
+    merge_model("type = \"add\";", "\"a\", \"b\"", col, 2);
+    merge_model("type = \"subtract\";", "\"a\", \"b\"", se, 2);
+    merge_model("type = \"subtract\";", "\"a\", \"b\"", rev, 2);
+}
+
 static void test_concat_gradients(void **state)
 {
     (void)state;
@@ -455,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_depthwise_gradients),
         cmocka_unit_test(test_merge_gradients),
         cmocka_unit_test(test_padding_relu_gradients),
+        cmocka_unit_test(test_application_layer_gradients),
         cmocka_unit_test(test_concat_gradients),
         cmocka_unit_test(test_recurrent_gradients),
     };

@@ -12,6 +12,8 @@ typedef enum {
     NN_SCRATCH_GEMM = 0,
     NN_SCRATCH_BATCHNORM,
     NN_SCRATCH_DEPTHWISE,
+    NN_SCRATCH_BCAST,
+    NN_SCRATCH_LAYERNORM,
     NN_CPU_SCRATCH_SLOTS
 } nn_cpu_scratch_slot;
 void *nn_cpu_scratch(nn_engine *e, nn_cpu_scratch_slot slot, size_t bytes);
@@ -106,6 +108,17 @@ void nn_cpu_batchnorm_backward(nn_engine *e, const nn_tensor *x, const nn_tensor
                                int cols, const nn_tensor *gamma, const nn_tensor *mean,
                                const nn_tensor *var, float eps, nn_tensor *dx, nn_tensor *dgamma,
                                nn_tensor *dbeta, const nn_sum_hook *sync);
+void nn_cpu_bcast_apply(nn_engine *e, bool mul, const nn_tensor *x, const nn_tensor *g,
+                        nn_tensor *y, int outer, int mid, int inner);
+void nn_cpu_bcast_reduce(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *dg,
+                         int outer, int mid, int inner, float beta);
+void nn_cpu_layernorm_forward(nn_engine *e, const nn_tensor *x, int rows, int cols,
+                              const nn_tensor *gamma, const nn_tensor *beta, float eps,
+                              nn_tensor *y, nn_tensor *mean, nn_tensor *rstd);
+void nn_cpu_layernorm_backward(nn_engine *e, const nn_tensor *x, const nn_tensor *dy, int rows,
+                               int cols, const nn_tensor *gamma, const nn_tensor *mean,
+                               const nn_tensor *rstd, nn_tensor *dx, nn_tensor *dgamma,
+                               nn_tensor *dbeta);
 void nn_cpu_depthwise_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
                               const nn_tensor *k, nn_tensor *y);
 void nn_cpu_depthwise_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,

@@ -110,6 +110,18 @@ void nn_gpu_copy_cols(nn_engine *e, const nn_tensor *src, int src_cols, int src_
  * memory holding s1 (cols doubles) then s2, or NULL on failure. */
 double *nn_gpu_col_sums(nn_engine *e, const float *a, const float *b, const float *shift,
                         int rows, int cols);
+/* gpu_bcast.cu */
+void nn_gpu_bcast_apply(nn_engine *e, bool mul, const nn_tensor *x, const nn_tensor *g,
+                        nn_tensor *y, int outer, int mid, int inner);
+void nn_gpu_bcast_reduce(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *dg,
+                         int outer, int mid, int inner, float beta);
+void nn_gpu_layernorm_forward(nn_engine *e, const nn_tensor *x, int rows, int cols,
+                              const nn_tensor *gamma, const nn_tensor *beta, float eps,
+                              nn_tensor *y, nn_tensor *mean, nn_tensor *rstd);
+void nn_gpu_layernorm_backward(nn_engine *e, const nn_tensor *x, const nn_tensor *dy, int rows,
+                               int cols, const nn_tensor *gamma, const nn_tensor *mean,
+                               const nn_tensor *rstd, nn_tensor *dx, nn_tensor *dgamma,
+                               nn_tensor *dbeta);
 /* gpu_act.cu */
 void nn_gpu_act_forward(nn_engine *e, nn_act act, float alpha, const nn_tensor *x, nn_tensor *y,
                         int rows, int cols);

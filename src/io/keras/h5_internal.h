@@ -21,9 +21,6 @@ void nn_h5__quiet_hdf5(void);
 nn_status nn_h5__fail(nn_error *err, const char *path, const char *what);
 /* A variable-length string type of that character set (-1 on failure). */
 hid_t nn_h5__vlen_str_type(H5T_cset_t cset);
-/* A path inside a group: nonempty, relative, no empty / "." / ".."
- * components (HDF5 would resolve those somewhere else). */
-int nn_h5__valid_rel_path(const char *s);
 
 /* Where the reader puts each weight's n floats (the sandbox's child: its
  * shared arena); NULL with err set when there is no room. */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "io/keras/h5_internal.h"
+#include "util/fileio.h"
 
 /* ---------- reading ---------- */
 
@@ -228,7 +229,7 @@ static nn_status read_array(rctx *r, hid_t grp, const char *where, nn_h5_array *
     hid_t ds = -1, t = -1, s = -1;
     nn_status st = NN_OK;
     char what[768];
-    if (!nn_h5__valid_rel_path(a->name)) {
+    if (!nn_rel_path_ok(a->name)) {
         return nn_fail(r->err, NN_ERR_RUNTIME, "'%s': %s: invalid weight name '%s'", r->path,
                        where, a->name);
     }
@@ -359,7 +360,7 @@ static nn_status read_layers(rctx *r, hid_t f, nn_h5_model *m)
         char where[512], gpath[512];
         snprintf(where, sizeof where, "layer '%s'", L->name);
         snprintf(gpath, sizeof gpath, "%s/%s", m->weights_only ? "" : "/model_weights", L->name);
-        ex = nn_h5__valid_rel_path(L->name) ? H5Lexists(mw, L->name, H5P_DEFAULT) : 0;
+        ex = nn_rel_path_ok(L->name) ? H5Lexists(mw, L->name, H5P_DEFAULT) : 0;
         if (ex <= 0 || (g = H5Gopen2(mw, L->name, H5P_DEFAULT)) < 0) {
             st = nn_fail(r->err, NN_ERR_RUNTIME,
                          "'%s': layer '%s' is listed in layer_names but has no group in "

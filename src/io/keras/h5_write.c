@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "io/keras/h5_internal.h"
+#include "util/fileio.h"
 
 /* ---------- writing ---------- */
 
@@ -116,7 +117,7 @@ static nn_status write_name_list(wctx *w, hid_t obj, const char *objname,
 
 static nn_status check_array(wctx *w, const char *where, const nn_h5_array *a)
 {
-    if (!a->name || !nn_h5__valid_rel_path(a->name))
+    if (!a->name || !nn_rel_path_ok(a->name))
         return nn_fail(w->err, NN_ERR_RUNTIME,
                        "'%s': %s: invalid weight name '%s' (must be a nonempty relative path)",
                        w->path, where, a->name ? a->name : "(null)");
@@ -160,18 +161,18 @@ static nn_status write_array(wctx *w, hid_t grp, const char *where, const nn_h5_
 
 static nn_status write_layer(wctx *w, hid_t mw, const nn_h5_layer *L)
 {
-    if (!L->name || !L->name[0] || strchr(L->name, '/') || !strcmp(L->name, ".") ||
-        !strcmp(L->name, ".."))
+    if (!L->name || !nn_rel_path_ok(L->name))
         return nn_fail(w->err, NN_ERR_RUNTIME,
-                       "'%s': invalid layer name '%s' (nonempty, no '/')", w->path,
-                       L->name ? L->name : "(null)");
+                       "'%s': invalid layer name '%s' (nonempty; '/' only between parts)",
+                       w->path, L->name ? L->name : "(null)");
     if (L->n_weights < 0 || (L->n_weights > 0 && !L->weights))
         return nn_fail(w->err, NN_ERR_RUNTIME, "'%s': layer '%s': bad weight list", w->path,
                        L->name);
     char where[512], gpath[512];
     snprintf(where, sizeof where, "layer '%s'", L->name);
     snprintf(gpath, sizeof gpath, "/model_weights/%s", L->name);
-    hid_t g = H5Gcreate2(mw, L->name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    /* a name with '/' (Keras's conv1/conv) is a group inside a group */
+    hid_t g = H5Gcreate2(mw, L->name, w->lcpl, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) {
         char what[600];
         snprintf(what, sizeof what, "cannot create group for %s (duplicate layer name?)", where);

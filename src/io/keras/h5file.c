@@ -84,22 +84,3 @@ hid_t nn_h5__vlen_str_type(H5T_cset_t cset)
     return t;
 }
 
-/* A path inside a group: nonempty, relative, no empty / "." / ".."
- * components (HDF5 would resolve those somewhere else). */
-int nn_h5__valid_rel_path(const char *s)
-{
-    if (!s || !s[0] || s[0] == '/')
-        return 0;
-    const char *p = s;
-    for (;;) {
-        const char *e = strchr(p, '/');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (len == 0)
-            return 0;
-        if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
-            return 0;
-        if (!e)
-            return 1;
-        p = e + 1;
-    }
-}

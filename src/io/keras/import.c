@@ -110,6 +110,14 @@ static nn_status convert(kx_model *M, json_t *root, kx_text *t)
     json_t *layers = json_is_array(cfg) ? cfg : json_object_get(cfg, "layers");
     if (!json_is_array(layers) || json_array_size(layers) == 0)
         return kx_model_fail(M, "the model has no layers");
+    nn_status st = kx_flatten_nested(M, root);
+    if (st)
+        return st;
+    cn = json_object_get(root, "class_name");
+    cfg = json_object_get(root, "config");
+    cls = json_string_value(cn);
+    seq = !strcmp(cls, "Sequential");
+    layers = json_is_array(cfg) ? cfg : json_object_get(cfg, "layers");
     if (json_array_size(layers) > 100000)
         return kx_model_fail(M, "too many layers");
     if (!M->keras_major)
@@ -120,7 +128,6 @@ static nn_status convert(kx_model *M, json_t *root, kx_text *t)
     M->nodes = calloc((size_t)M->n, sizeof *M->nodes);
     if (!M->nodes)
         return nn_fail(M->err, NN_ERR_RUNTIME, "out of memory");
-    nn_status st;
     for (int i = 0; i < M->n; i++)
         if ((st = kx_read_layer(M, json_array_get(layers, (size_t)i), (size_t)i, &M->nodes[i])))
             return st;

@@ -193,19 +193,31 @@ static nn_status read_inbound(kx_node *n, json_t *l)
         return st;
     }
     /* Keras 1/2: [[name, node_index, tensor_index(, kwargs)], ...]; entries
-     * of other forms (TFOpLambda's constants) are left to the class check */
+     * of other forms (TFOpLambda's constants) are left to the class check.
+     * tf-keras writes a TFOpLambda's call as one entry, unwrapped. */
+    if (json_is_string(json_array_get(call, 0)))
+        call = json_pack("[O]", call);
+    else
+        json_incref(call);
     size_t i;
     json_t *e;
+    nn_status st = NN_OK;
     json_array_foreach(call, i, e) {
         long long node, tensor;
         if (!json_is_string(json_array_get(e, 0)) || !kx_as_int(json_array_get(e, 1), &node) ||
             !kx_as_int(json_array_get(e, 2), &tensor))
             continue;
-        nn_status st = add_input(n, json_string_value(json_array_get(e, 0)), node, tensor);
-        if (st)
-            return st;
+        if ((st = add_input(n, json_string_value(json_array_get(e, 0)), node, tensor)))
+            break;
+        /* tf-keras's TFOpLambda: a tensor y among the keyword arguments */
+        json_t *y = json_object_get(json_array_get(e, 3), "y");
+        if (!strcmp(n->L.cls, "TFOpLambda") && json_is_string(json_array_get(y, 0)) &&
+            kx_as_int(json_array_get(y, 1), &node) && kx_as_int(json_array_get(y, 2), &tensor) &&
+            (st = add_input(n, json_string_value(json_array_get(y, 0)), node, tensor)))
+            break;
     }
-    return NN_OK;
+    json_decref(call);
+    return st;
 }
 
 static int str_cmp(const void *a, const void *b)

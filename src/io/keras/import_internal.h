@@ -85,4 +85,22 @@ kx_node *kx_find(kx_model *M, const char *name);
 nn_status kx_read_sequential(kx_model *M, json_t *cfg);
 nn_status kx_read_functional(kx_model *M, json_t *cfg, json_t *layers);
 
+/* ---- arithmetic nodes and Lambda (import_ops.c, import_lambda.c) ---- */
+
+/* Is L a Keras 3 operation node (keras.src.ops.*) rather than a layer? */
+bool kx_is_operation(const kx_layer *L);
+nn_status kx_import_operation(const kx_layer *L, kx_text *t, kx_shapes *s);
+/* tf-keras's TFOpLambda (add, subtract, multiply, divide). */
+nn_status kx_import_tf_op(const kx_layer *L, kx_text *t, kx_shapes *s);
+/* Keras 2's InceptionResNetV2 residual Lambda as custom_scale; any other
+ * Lambda refused. */
+nn_status kx_import_lambda(const kx_layer *L, kx_text *t, kx_shapes *s);
+
+/* ---- nested models (import_nested.c) ---- */
+
+bool kx_is_model_class(const char *cls);
+/* Splices models nested as layers into root's layer list (in place): an
+ * outer Sequential that nests one becomes a Functional model. */
+nn_status kx_flatten_nested(kx_model *M, json_t *root);
+
 #endif

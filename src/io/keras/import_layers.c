@@ -15,12 +15,28 @@ nn_status kx_layer_body(const kx_layer *L, const int *in_rank, int n_in, kx_text
     json_t *dcls = json_is_object(dt) ? json_object_get(dt, "class_name") : NULL;
     if (json_is_string(dcls) && strstr(json_string_value(dcls), "Quantized"))
         return kx_fail(L, "quantized layers (%s) are not supported", json_string_value(dcls));
+    /* arithmetic on tensors (an operation's class may be a merge layer's:
+     * Add), and the one Lambda nnctl reads */
+    nn_status st = NN_OK;
+    bool done = true;
+    if (!strcmp(L->cls, "TFOpLambda"))
+        st = kx_import_tf_op(L, t, &s);
+    else if (kx_is_operation(L))
+        st = kx_import_operation(L, t, &s);
+    else if (!strcmp(L->cls, "Lambda"))
+        st = kx_import_lambda(L, t, &s);
+    else
+        done = false;
+    if (done) {
+        *rank = s.rank;
+        return st;
+    }
     const nn_layer_type *row = nn_layer_type_for_keras(kx_class_name(L->cls));
     if (row) {
         kx_layer named = *L;
         named.row_class = row->keras_class;
-        nn_status st = row->keras_import ? row->keras_import(&named, t, &s)
-                                         : kx_generic_layer(&named, row->name, t, &s);
+        st = row->keras_import ? row->keras_import(&named, t, &s)
+                               : kx_generic_layer(&named, row->name, t, &s);
         *rank = s.rank;
         return st;
     }

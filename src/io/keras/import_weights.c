@@ -5,11 +5,13 @@
  * Keras 2's order (i, f, c, o; z, r, h); Conv1D kernels (k, 1, in, out)
  * lose their unit axis. */
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "io/keras/import.h"
+#include "io/keras/import_internal.h"
 
 static nn_h5_layer *find_layer(nn_h5_model *f, const char *name)
 {
@@ -147,6 +149,76 @@ static nn_status fix_layer(nn_h5_model *f, json_t *layer, const char *path, nn_e
     return NN_OK;
 }
 
+/* Does weight name w have the component `layer` before its base name? */
+static bool under_layer(const char *w, const char *layer)
+{
+    size_t n = strlen(layer);
+    for (const char *c = w; c; c = strchr(c, '/') ? strchr(c, '/') + 1 : NULL)
+        if (!strncmp(c, layer, n) && c[n] == '/')
+            return true;
+    return false;
+}
+
+/* A nested model's weights live in its own group, named
+ * "<model>/<layer>/kernel" (Keras 3) or "<layer>/kernel:0" (Keras 2):
+ * each of its layers (inner nested models' layers too) gets a group of its
+ * own, as the spliced model (import_nested.c) has them at the top. */
+static nn_status split_nested(nn_h5_model *f, nn_h5_layer *group, json_t *model, int depth,
+                              nn_error *err)
+{
+    json_t *cfg = json_object_get(model, "config");
+    json_t *inner = json_is_array(cfg) ? cfg : json_object_get(cfg, "layers");
+    size_t i;
+    json_t *l;
+    json_array_foreach(inner, i, l) {
+        json_t *cn = json_object_get(l, "class_name");
+        json_t *nm = json_object_get(l, "name");
+        if (!json_is_string(nm))
+            nm = json_object_get(json_object_get(l, "config"), "name");
+        if (!json_is_string(cn) || !json_is_string(nm))
+            continue;
+        if (kx_is_model_class(json_string_value(cn))) {
+            if (depth < 16) {
+                nn_status st = split_nested(f, group, l, depth + 1, err);
+                if (st)
+                    return st;
+            }
+            continue;
+        }
+        const char *name = json_string_value(nm);
+        int n = 0;
+        for (int k = 0; k < group->n_weights; k++)
+            n += under_layer(group->weights[k].name, name);
+        if (!n || find_layer(f, name))
+            continue;
+        nn_h5_layer *grown = realloc(f->layers, (size_t)(f->n_layers + 1) * sizeof *grown);
+        if (!grown)
+            return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+        ptrdiff_t at = group - f->layers;
+        f->layers = grown;
+        group = f->layers + at;
+        nn_h5_layer *L = &f->layers[f->n_layers];
+        memset(L, 0, sizeof *L);
+        L->name = nn_strdup(name, err);
+        L->weights = nn_calloc((size_t)n, sizeof *L->weights, err);
+        if (!L->name || !L->weights) {
+            free(L->name);
+            free(L->weights);
+            return NN_ERR_RUNTIME;
+        }
+        f->n_layers++;
+        int kept = 0;
+        for (int k = 0; k < group->n_weights; k++) {
+            if (under_layer(group->weights[k].name, name))
+                L->weights[L->n_weights++] = group->weights[k];
+            else
+                group->weights[kept++] = group->weights[k];
+        }
+        group->n_weights = kept;
+    }
+    return NN_OK;
+}
+
 nn_status nn_keras_fix_weights(nn_h5_model *f, const char *path, nn_error *err)
 {
     if (!f->model_config)
@@ -158,7 +230,19 @@ nn_status nn_keras_fix_weights(nn_h5_model *f, const char *path, nn_error *err)
     size_t i;
     json_t *l;
     json_array_foreach(layers, i, l) {
-        if ((st = fix_layer(f, l, path, err)))
+        json_t *cn = json_object_get(l, "class_name");
+        json_t *nm = json_object_get(l, "name");
+        if (!json_is_string(nm))
+            nm = json_object_get(json_object_get(l, "config"), "name");
+        if (!json_is_string(cn) || !json_is_string(nm) ||
+            !kx_is_model_class(json_string_value(cn)))
+            continue;
+        nn_h5_layer *group = find_layer(f, json_string_value(nm));
+        if (group && (st = split_nested(f, group, l, 0, err)))
+            break;
+    }
+    json_array_foreach(layers, i, l) {
+        if (st || (st = fix_layer(f, l, path, err)))
             break;
     }
     json_decref(root);
