@@ -68,30 +68,23 @@ FAMILIES = [
 # The families nnctl cannot load yet, and the Keras layers they need that it
 # lacks: a "note" line, not counted (see above), unless --all, which builds and
 # checks them too.
-NOT_YET = {
-    "MobileNetV3Small": "Rescaling, raw ops (x + 3, x * (1 / 6): hard_sigmoid/hard_swish)",
-    "MobileNetV3Large": "Rescaling, raw ops (hard_sigmoid/hard_swish)",
-    "EfficientNetB0": "Rescaling, Normalization, Multiply broadcast, Dropout noise_shape",
-    "EfficientNetB1": "Rescaling, Normalization, Multiply broadcast, Dropout noise_shape",
-    "EfficientNetB7": "Rescaling, Normalization, Multiply broadcast, Dropout noise_shape",
-    "EfficientNetV2B0": "Rescaling, Normalization, Multiply broadcast, Dropout noise_shape",
-    "EfficientNetV2S": "Rescaling, Normalization, Multiply broadcast, Dropout noise_shape",
-    "ConvNeXtTiny": "LayerNormalization, LayerScale, grouped Conv2D, Dense on 4-D",
-    "ConvNeXtSmall": "LayerNormalization, LayerScale, grouped Conv2D, Dense on 4-D",
-}
+NOT_YET = {}
 # tf-keras files nnctl cannot load yet although the Keras 3 ones load
-NOT_YET_TF = {
-    "InceptionResNetV2": "Lambda layers (tf-keras scales the residual branch in Python code)",
-    "DenseNet121": "layer names with '/' (conv1/conv)",
-    "DenseNet169": "layer names with '/' (conv1/conv)",
-    "DenseNet201": "layer names with '/' (conv1/conv)",
-}
+NOT_YET_TF = {}
+# tf-keras only: InceptionResNetV2 as Keras 2 up to 2.12 built it, each residual
+# joined by layers.Lambda(lambda inputs, scale: inputs[0] + inputs[1] * scale)
+# (tf-keras 2.13+ writes its CustomScaleLayer instead)
+TF_EXTRA = [("InceptionResNetV2", 75, {"_lambda": True})]
 FULL = [
     ("VGG19", 32, {}), ("ResNet101", 32, {}), ("ResNet152", 32, {}),
     ("ResNet101V2", 32, {}), ("ResNet152V2", 32, {}), ("DenseNet169", 32, {}),
     ("DenseNet201", 32, {}), ("MobileNetV3Large", 32, {}),
-    ("EfficientNetB1", 32, {}), ("EfficientNetB7", 32, {}), ("EfficientNetV2S", 32, {}),
-    ("NASNetLarge", 32, {}), ("ConvNeXtSmall", 32, {}),
+    ("EfficientNetB1", 32, {}), ("EfficientNetB2", 32, {}), ("EfficientNetB3", 32, {}),
+    ("EfficientNetB4", 32, {}), ("EfficientNetB5", 32, {}), ("EfficientNetB6", 32, {}),
+    ("EfficientNetB7", 32, {}), ("EfficientNetV2B1", 32, {}), ("EfficientNetV2B2", 32, {}),
+    ("EfficientNetV2B3", 32, {}), ("EfficientNetV2S", 32, {}), ("EfficientNetV2M", 32, {}),
+    ("EfficientNetV2L", 32, {}), ("NASNetLarge", 32, {}), ("ConvNeXtSmall", 32, {}),
+    ("ConvNeXtBase", 32, {}), ("ConvNeXtLarge", 32, {}), ("ConvNeXtXLarge", 32, {}),
 ]
 
 GEN = r'''
@@ -110,7 +103,12 @@ else:
     from tf_keras import applications as A
 specs = json.loads(names[0])
 for name, side, kw in specs:
-    path = os.path.join(out, "%s-%s" % (which, name))
+    lam = kw.pop("_lambda", False)
+    path = os.path.join(out, "%s-%s%s" % (which, name, "-lambda" if lam else ""))
+    if lam:  # Keras 2's residual join: a Lambda holding Python code
+        import tf_keras.src.applications.inception_resnet_v2 as irv2
+        irv2.CustomScaleLayer = lambda scale: keras.layers.Lambda(
+            lambda inputs, scale: inputs[0] + inputs[1] * scale, arguments={"scale": scale})
     if os.path.exists(path + ".done"):
         continue
     if not hasattr(A, name):
@@ -153,11 +151,11 @@ for name, side, kw in specs:
 passed = failed = 0
 
 
-def check(ok, what, detail=""):
+def check(ok, what, detail="", measured=""):
     global passed, failed
     if ok:
         passed += 1
-        print("ok   " + what)
+        print("ok   " + what + (" (%s)" % measured if measured else ""))
     else:
         failed += 1
         print("FAIL " + what + (": " + detail if detail else ""))
@@ -169,6 +167,12 @@ def rel(a, b):
         return float("inf")
     scale = max(float(np.max(np.abs(b))), 1e-30)
     return float(np.max(np.abs(a.astype(np.float64) - b))) / scale
+
+
+def seen(a, b):
+    """What an ok line reports: the largest absolute and relative difference."""
+    return "max abs difference %.2g, relative %.2g" % (
+        float(np.max(np.abs(a.astype(np.float64) - b))), rel(a, b))
 
 
 def params(text):
@@ -200,13 +204,15 @@ def check_file(nnctl, path, tag, tmp):
     rc, _, err = run_nnctl(nnctl, "predict", h5, path + "-x.npy", "-o", y, "--threads", "2")
     d = rel(np.load(y), np.load(path + "-y.npy")) if rc == 0 else None
     check(rc == 0 and d <= 1e-4, "%s: predictions equal Keras's to 1e-4 relative" % tag,
-          err if rc else "relative difference %.3g" % d)
+          err if rc else "relative difference %.3g" % d,
+          seen(np.load(y), np.load(path + "-y.npy")) if rc == 0 and d < 1 else "")
     rc, _, err = run_nnctl(nnctl, "predict", h5, path + "-x.npy", "--layer", meta["layer"], "-o",
                            y, "--threads", "2")
     d = rel(np.load(y), np.load(path + "-f.npy")) if rc == 0 else None
     check(rc == 0 and d <= 1e-4,
           "%s: --layer %s features equal Keras's to 1e-4 relative" % (tag, meta["layer"]),
-          err if rc else "relative difference %.3g" % d)
+          err if rc else "relative difference %.3g" % d,
+          seen(np.load(y), np.load(path + "-f.npy")) if rc == 0 and d < 1 else "")
     try:
         import onnxruntime as ort
     except ImportError:
@@ -221,7 +227,7 @@ def check_file(nnctl, path, tag, tmp):
     got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
     d = rel(got, np.load(path + "-y.npy"))
     check(d <= 1e-4, "%s: its ONNX export in onnxruntime equals Keras to 1e-4 relative" % tag,
-          "relative difference %.3g" % d)
+          "relative difference %.3g" % d, seen(got, np.load(path + "-y.npy")) if d < 1 else "")
 
 
 def main():
@@ -255,16 +261,23 @@ def main():
     for which, py in gens:
         env = dict(os.environ, KERAS_BACKEND="jax", TF_USE_LEGACY_KERAS="1")
         todo = [f for f in fams if which != "tfkeras" or args.all or f[0] not in NOT_YET_TF]
+        if which == "tfkeras":
+            todo += [f for f in TF_EXTRA if not args.only or f[0] in args.only.split(",")]
         p = subprocess.run([py, "-c", GEN, which, cache, json.dumps(todo)], env=env,
                            capture_output=True, text=True)
         if p.returncode != 0:
             check(False, "%s builds the networks" % which, p.stderr[-2000:])
     tmp = tempfile.mkdtemp(prefix="nnctl-apps.")
     for which, _ in gens:
-        for name, side, kw in fams:
-            path = os.path.join(cache, "%s-%s" % (which, name))
+        extra = [f for f in TF_EXTRA if not args.only or f[0] in args.only.split(",")]
+        for name, side, kw in fams + (extra if which == "tfkeras" else []):
+            lam = kw.get("_lambda", False)
+            path = os.path.join(cache, "%s-%s%s" % (which, name, "-lambda" if lam else ""))
             tag = "%s %s %dx%d%s" % ("Keras 3" if which == "keras3" else "tf-keras", name, side,
-                                     side, "".join(" %s=%s" % kv for kv in kw.items()))
+                                     side, "".join(" %s=%s" % kv for kv in kw.items()
+                                                   if kv[0] != "_lambda"))
+            if lam:
+                tag += " (Keras 2's residual Lambda layers)"
             if which == "tfkeras" and name in NOT_YET_TF and not args.all:
                 print("note %s: not checked, nnctl lacks %s" % (tag, NOT_YET_TF[name]))
                 continue
