@@ -74,7 +74,7 @@ void nn_opt_step_constants(nn_opt_step *s)
         s->c0 = (float)(s->lr / (1.0 - pow(b1, t)));
         break;
     case NN_OPT_NADAM: {
-        /* Keras 2 Nadam: momentum schedule mu_t; the product of the mu's so
+        /* Keras's Nadam: momentum schedule mu_t; the product of the mu's so
          * far (including mu_t) is s->nadam_mu_product. */
         const double prod = s->nadam_mu_product, prod_next = prod * s->nadam_mu_next;
         s->c0 = (float)((1.0 - s->nadam_mu_t) / (1.0 - prod));

@@ -16,9 +16,11 @@
  * { type = "random_normal"; mean = 0.0; stddev = 0.05; }. */
 nn_status nn_spec_initializer(nn_spec_node *s, const char *key, const char *def_name,
                               nn_initializer *out, nn_error *err);
-/* Fills w[0..n) for a parameter with the given fans. */
-void nn_initializer_fill(const nn_initializer *init, int fan_in, int fan_out, nn_rng *rng,
-                         float *w, size_t n);
+/* Fills w[0..n) for a parameter with the given fans; cols is its shape's
+ * last dimension (orthogonal, as Keras, works on the matrix
+ * (n / cols) x cols: a conv kernel (kh, kw, in, out) is (kh kw in) x out). */
+void nn_initializer_fill(const nn_initializer *init, int fan_in, int fan_out, int cols,
+                         nn_rng *rng, float *w, size_t n);
 json_t *nn_initializer_keras_json(const nn_initializer *init);
 nn_initializer nn_initializer_named(const char *name); /* must exist */
 /* The i-th initializer's name and Keras class (NULL past the end). */

@@ -158,8 +158,8 @@ static void orthogonal_fill(float *w, size_t n, int cols, double gain, nn_rng *r
     free(q);
 }
 
-void nn_initializer_fill(const nn_initializer *init, int fan_in, int fan_out, nn_rng *rng,
-                         float *w, size_t n)
+void nn_initializer_fill(const nn_initializer *init, int fan_in, int fan_out, int cols,
+                         nn_rng *rng, float *w, size_t n)
 {
     const double trunc = 0.87962566103423978;
     double limit = 0.0, stddev = 0.0;
@@ -185,7 +185,7 @@ void nn_initializer_fill(const nn_initializer *init, int fan_in, int fan_out, nn
             w[i] = (float)(init->a + (init->b - init->a) * nn_rng_uniform_d(rng));
         return;
     case ORTHOGONAL:
-        orthogonal_fill(w, n, fan_out > 0 ? fan_out : 1, init->a, rng);
+        orthogonal_fill(w, n, cols > 0 ? cols : 1, init->a, rng);
         return;
     case GLOROT_UNIFORM: limit = sqrt(6.0 / (fan_in + fan_out)); break;
     case HE_UNIFORM: limit = sqrt(6.0 / fan_in); break;

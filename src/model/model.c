@@ -373,7 +373,8 @@ nn_status nn_model_init_params(nn_model *m, nn_rng *rng, nn_error *err)
             /* One child stream per parameter: adding a layer never changes
              * the draws of the others. */
             nn_rng r = nn_rng_split(rng, (uint64_t)i * 16 + (uint64_t)k);
-            nn_initializer_fill(&p->init, p->fan_in, p->fan_out, &r, host, p->size);
+            nn_initializer_fill(&p->init, p->fan_in, p->fan_out,
+                                p->ndim > 0 ? p->shape[p->ndim - 1] : 1, &r, host, p->size);
             for (size_t j = p->ones_lo; j < p->ones_hi && j < p->size; j++)
                 host[j] = 1.0f;
             m->e->ops->upload(m->e, &p->w, host, p->size);

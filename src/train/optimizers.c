@@ -154,10 +154,12 @@ void nn_optimizer_step(nn_optimizer *o, nn_model *m)
         .t = o->iterations + 1,
     };
     if (o->kind == NN_OPT_NADAM) {
-        /* Keras 2 / Dozat: mu_t = beta_1 (1 - 0.5 * 0.96^(0.004 t)) */
+        /* Keras's (tf.keras >= 2.11 and Keras 3) momentum schedule:
+         * mu_t = beta_1 (1 - 0.5 * 0.96^t); Keras 2's legacy Nadam had
+         * 0.96^(0.004 t) */
         double t = (double)s.t;
-        s.nadam_mu_t = o->beta_1 * (1.0 - 0.5 * pow(0.96, 0.004 * t));
-        s.nadam_mu_next = o->beta_1 * (1.0 - 0.5 * pow(0.96, 0.004 * (t + 1.0)));
+        s.nadam_mu_t = o->beta_1 * (1.0 - 0.5 * pow(0.96, t));
+        s.nadam_mu_next = o->beta_1 * (1.0 - 0.5 * pow(0.96, t + 1.0));
         o->nadam_m_schedule *= s.nadam_mu_t;
         s.nadam_mu_product = o->nadam_m_schedule;
     }

@@ -660,10 +660,10 @@ static void opt_case(nn_opt_step s, const char *name)
     for (int t = 1; t <= 3; t++) {
         pair g = pair_rnd(n, -1, 1);
         s.t = t;
-        double mu = s.beta_1 * (1.0 - 0.5 * pow(0.96, t * 0.004));
+        double mu = s.beta_1 * (1.0 - 0.5 * pow(0.96, t)); /* Keras's Nadam schedule */
         prod *= mu;
         s.nadam_mu_t = mu;
-        s.nadam_mu_next = s.beta_1 * (1.0 - 0.5 * pow(0.96, (t + 1) * 0.004));
+        s.nadam_mu_next = s.beta_1 * (1.0 - 0.5 * pow(0.96, t + 1));
         s.nadam_mu_product = prod;
         nn_opt_step_constants(&s);
         C->ops->opt_update(C, &s, &w.c, &g.c, cs, n);

@@ -516,7 +516,8 @@ def torch_opt_ref(kind, hp, w0s, grads):
 
 
 def keras_opt_ref(kind, hp, w0s, grads):
-    """Keras 2 / TF update rules written out in float64 numpy."""
+    """Keras's update rules (tf.keras >= 2.11, Keras 3) written out in float64
+    numpy; tests/oracle/test_keras_names.py checks them against Keras itself."""
     ws = [np.array(w, dtype=np.float64) for w in w0s]
     b1, b2 = hp.get("beta_1", 0.9), hp.get("beta_2", 0.999)
     eps = hp.get("epsilon", EPS)
@@ -528,9 +529,9 @@ def keras_opt_ref(kind, hp, w0s, grads):
         t = it + 1
         lr = hp["lr"] / (1.0 + hp.get("decay", 0.0) * it)
         gs = clip_grads(gs, hp.get("clipnorm"), hp.get("clipvalue"))
-        if kind == "nadam":
-            mu_t = b1 * (1 - 0.5 * 0.96 ** (0.004 * t))
-            mu_next = b1 * (1 - 0.5 * 0.96 ** (0.004 * (t + 1)))
+        if kind == "nadam":  # Keras (tf.keras >= 2.11, Keras 3): 0.96^t
+            mu_t = b1 * (1 - 0.5 * 0.96 ** t)
+            mu_next = b1 * (1 - 0.5 * 0.96 ** (t + 1))
             prod_new = prod * mu_t
             prod_next = prod * mu_t * mu_next
             prod = prod_new
@@ -547,6 +548,9 @@ def keras_opt_ref(kind, hp, w0s, grads):
                     w -= lr_t * s["m"] / (np.sqrt(s["vh"]) + eps)
                 else:
                     w -= lr_t * s["m"] / (np.sqrt(s["v"]) + eps)
+            elif kind == "rmsprop":  # Keras: epsilon under the root (torch adds it after)
+                s["v"] = hp.get("rho", 0.9) * s["v"] + (1 - hp.get("rho", 0.9)) * g * g
+                w -= lr * g / np.sqrt(s["v"] + eps)
             elif kind == "adamax":
                 s["m"] = b1 * s["m"] + (1 - b1) * g
                 s["v"] = np.maximum(b2 * s["v"], np.abs(g))
@@ -577,9 +581,9 @@ OPT_CASES = [
     ("sgd clipnorm", {"type": "sgd", "lr": 0.1, "clipnorm": 0.5}, "torch"),
     ("sgd momentum clipvalue", {"type": "sgd", "lr": 0.1, "momentum": 0.9, "clipvalue": 0.3},
      "torch"),
-    ("rmsprop", {"type": "rmsprop", "lr": 0.01}, "torch"),
-    ("rmsprop decay rho", {"type": "rmsprop", "lr": 0.01, "rho": 0.8, "decay": 0.5}, "torch"),
-    ("rmsprop epsilon", {"type": "rmsprop", "lr": 0.01, "epsilon": 0.1}, "torch"),
+    ("rmsprop", {"type": "rmsprop", "lr": 0.01}, "keras"),
+    ("rmsprop decay rho", {"type": "rmsprop", "lr": 0.01, "rho": 0.8, "decay": 0.5}, "keras"),
+    ("rmsprop epsilon", {"type": "rmsprop", "lr": 0.01, "epsilon": 0.1}, "keras"),
     ("adagrad", {"type": "adagrad", "lr": 0.1}, "torch"),
     ("adagrad decay", {"type": "adagrad", "lr": 0.1, "decay": 0.5,
                        "initial_accumulator_value": 0.5}, "torch"),
@@ -604,7 +608,7 @@ OPT_CASES = [
     # Keras 2 (tf.keras) defaults: only the type is given; the reference
     # gets the documented default values
     ("sgd defaults", {"type": "sgd"}, "torch", {"lr": 0.01}),
-    ("rmsprop defaults", {"type": "rmsprop"}, "torch", {"lr": 0.001, "rho": 0.9}),
+    ("rmsprop defaults", {"type": "rmsprop"}, "keras", {"lr": 0.001, "rho": 0.9}),
     ("adagrad defaults", {"type": "adagrad"}, "torch",
      {"lr": 0.001, "initial_accumulator_value": 0.1}),
     ("adadelta defaults", {"type": "adadelta"}, "torch", {"lr": 0.001, "rho": 0.95}),
@@ -776,6 +780,22 @@ def test_train_step_regularizers(rng):
                             "weight_penalty": float(weight)})
 
 
+class KerasRMSprop(torch.optim.Optimizer):
+    """Keras's RMSprop (epsilon under the square root; torch's RMSprop adds it
+    after the root, which differs for gradients near sqrt(epsilon))."""
+
+    def __init__(self, params, lr, rho, eps):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                v = self.state[p].setdefault("v", torch.zeros_like(p))
+                v.mul_(group["rho"]).add_((1 - group["rho"]) * p.grad * p.grad)
+                p.sub_(group["lr"] * p.grad / torch.sqrt(v + group["eps"]))
+
+
 def test_train_step_mlp(rng):
     """A 2-layer MLP with dropout rate 0 against the same torch model, with
     the cross-entropies fused with their output activations, and an unfused
@@ -788,7 +808,7 @@ def test_train_step_mlp(rng):
          lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9), True),
         ("softmax + sparse_categorical_crossentropy, rmsprop", 10, "softmax",
          "sparse_categorical_crossentropy", "sparse", 'type = "rmsprop"; lr = 0.01;',
-         lambda ps: torch.optim.RMSprop(ps, lr=0.01, alpha=0.9, eps=EPS), True),
+         lambda ps: KerasRMSprop(ps, lr=0.01, rho=0.9, eps=EPS), True),
         ("sigmoid + binary_crossentropy, adagrad", 1, "sigmoid", "binary_crossentropy",
          "binary", 'type = "adagrad"; lr = 0.1;',
          lambda ps: torch.optim.Adagrad(ps, lr=0.1, eps=EPS, initial_accumulator_value=0.1),

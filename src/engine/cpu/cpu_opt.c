@@ -36,7 +36,7 @@ NN_KERNEL static void update_range(const nn_opt_step *s, float c0, float c1, flo
         for (size_t i = 0; i < n; i++) {
             float a = rho * s0[i] + (1.0f - rho) * g[i] * g[i];
             s0[i] = a;
-            w[i] -= lr * g[i] / (sqrtf(a) + eps);
+            w[i] -= lr * g[i] / sqrtf(a + eps); /* Keras: epsilon under the root */
         }
         break;
     case NN_OPT_ADAM:
@@ -65,7 +65,7 @@ NN_KERNEL static void update_range(const nn_opt_step *s, float c0, float c1, flo
         for (size_t i = 0; i < n; i++) {
             float a = s0[i] + g[i] * g[i];
             s0[i] = a;
-            w[i] -= lr * g[i] / (sqrtf(a) + eps);
+            w[i] -= lr * g[i] / sqrtf(a + eps); /* Keras: epsilon under the root */
         }
         break;
     case NN_OPT_ADADELTA:

@@ -33,7 +33,7 @@ static __global__ void update_kernel(opt_args s, float *w, const float *g, float
         case NN_OPT_RMSPROP: {
             float a = rho * s0[i] + (1.0f - rho) * gi * gi;
             s0[i] = a;
-            w[i] -= lr * gi / (sqrtf(a) + eps);
+            w[i] -= lr * gi / sqrtf(a + eps); /* Keras: epsilon under the root */
             break;
         }
         case NN_OPT_ADAM: {
@@ -52,7 +52,7 @@ static __global__ void update_kernel(opt_args s, float *w, const float *g, float
         case NN_OPT_ADAGRAD: {
             float a = s0[i] + gi * gi;
             s0[i] = a;
-            w[i] -= lr * gi / (sqrtf(a) + eps);
+            w[i] -= lr * gi / sqrtf(a + eps); /* Keras: epsilon under the root */
             break;
         }
         case NN_OPT_ADADELTA: {
