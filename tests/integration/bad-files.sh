@@ -74,6 +74,15 @@ expect() {
     fi
     return 0
 }
+# value NAME PYTHON-CODE ARGS...: a check of the numbers a case gave (the
+# code exits non-zero, printing why, when they are wrong)
+value() {
+    local name=$1 code=$2 out
+    shift 2
+    selected "$name" || return 0
+    if out=$(cd "$T/c" && "$PY" -c "$code" "$@" 2>&1); then ok "$name${out:+ ($out)}"
+    else bad "$name" "$(printf '%s' "$out" | tail -3)"; fi
+}
 
 mkdir -p "$T/c"
 cat >"$T/gen.py" <<'EOF'
@@ -457,8 +466,36 @@ for cmd in eval summary predict resume; do
     # summary takes a spec or a model: a directory is a usage error there
     expect "h5 $cmd: a directory named .h5" 1 "adir.h5" "directory" -- "${a[@]}"
 done
+expect "h5 eval: the reference: the trained model on its training data" 0 -- eval "$MODEL" --json --data train --threads "$THREADS"
+cp "$T/out" "$T/c/ref-eval.json"
 expect "h5 eval: the weights-only checkpoint with --spec works" 0 -- eval weights-only-no-spec.h5 --spec t.cfg --json --data train --threads "$THREADS"
+cp "$T/out" "$T/c/wonly-eval.json"
+# same weights (the last epoch's checkpoint and model.h5), so the same numbers
+value "h5 eval: the weights-only checkpoint holds model.h5's weights and evaluates to its loss and accuracy" '
+import json, sys, h5py
+def ws(p):
+    with h5py.File(p, "r") as f:
+        g = f["model_weights"] if "model_weights" in f else f
+        out = {}
+        g.visititems(lambda k, v: out.__setitem__(k, v[()])
+                     if isinstance(v, h5py.Dataset) and not k.startswith("nnctl/") else None)
+        return out
+a, b = ws(sys.argv[1]), ws(sys.argv[2])
+assert a and a.keys() == b.keys(), (sorted(a), sorted(b))
+assert all((a[k] == b[k]).all() for k in a), "the weights differ"
+r, w = json.load(open(sys.argv[3])), json.load(open(sys.argv[4]))
+for k in ("loss", "accuracy"):
+    assert abs(r[k] - w[k]) <= 1e-6 * abs(r[k]) + 1e-7, (k, r[k], w[k])
+print("loss %.6f" % w["loss"])' "$MODEL" weights-only-no-spec.h5 ref-eval.json wonly-eval.json
 expect "h5 eval: float64 kernel is converted (works)" 0 -- eval kernel-float64.h5 --json --data train --threads "$THREADS"
+cp "$T/out" "$T/c/f64-eval.json"
+# the float64 kernel holds the same values (float32 ones, widened): the
+# same loss and accuracy as the float32 file
+value "h5 eval: the float64 kernel evaluates to the float32 model's loss and accuracy" '
+import json, sys
+r, d = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+for k in ("loss", "accuracy"):
+    assert abs(r[k] - d[k]) <= 1e-6 * abs(r[k]) + 1e-7, (k, r[k], d[k])' ref-eval.json f64-eval.json
 
 # ---- Keras-layout model files (written here with h5py, as Keras 1/2/3 write them) ----
 cat >"$T/genk.py" <<'EOF'
@@ -562,6 +599,8 @@ import zipfile  # Keras 3's native format: a zip, not HDF5
 with zipfile.ZipFile(os.path.join(out, "k-archive.keras"), "w") as z:
     z.writestr("config.json", json.dumps(SEQ))
 np.save(os.path.join(out, "k-in.npy"), r.normal(size=(5, 4)).astype(np.float32))
+np.savez(os.path.join(out, "k-weights.npz"), **{"%s_%d" % (n, i): np.asarray(a, np.float32)
+                                               for n, ws in W.items() for i, a in enumerate(ws)})
 np.save(os.path.join(out, "k-x.npy"), r.normal(size=(40, 4)).astype(np.float32))
 np.save(os.path.join(out, "k-y.npy"), r.integers(0, 2, size=40).astype(np.int64))
 with open(os.path.join(out, "k-data.cfg"), "w") as f:
@@ -574,7 +613,8 @@ for name, model in (("fj-unknown.cfg", 'from_json = "unknown.json";'),
                     ("fj-good.cfg", 'from_json = "good.json";')):
     open(os.path.join(out, name), "w").write(
         "model: { %s };\ndata: { train = { format = \"npy\"; x = \"k-x.npy\"; y = \"k-y.npy\"; }; };\n"
-        "train: { loss = \"sparse_categorical_crossentropy\"; optimizer = \"adam\"; };\n" % model)
+        "train: { loss = \"sparse_categorical_crossentropy\"; optimizer = { type = \"adam\"; lr = 0.05; }; "
+        "epochs = 5; };\n" % model)
 for name, init in (("if-missing.cfg", "no-such.h5"), ("if-nomatch.cfg", "k-good.h5")):
     open(os.path.join(out, name), "w").write(
         "model: { input = { shape = [4]; }; layers = ( { type = \"dense\"; name = \"other\"; units = 2; "
@@ -589,7 +629,18 @@ fi
 {
 kp() { echo predict "$1" k-in.npy --threads "$THREADS"; }
 # shellcheck disable=SC2046  # word splitting of kp is wanted
-expect "keras: a good tf.keras 2 file predicts" 0 -- $(kp k-good.h5)
+expect "keras: a good tf.keras 2 file predicts" 0 -- predict k-good.h5 k-in.npy -o k-out.npy --threads "$THREADS"
+# softmax(relu(x W0 + b0) W1 + b1), computed here from the weights written
+value "keras: the tf.keras 2 file predicts softmax(relu(x W0 + b0) W1 + b1) (1e-5)" '
+import numpy as np
+w = np.load("k-weights.npz")
+x = np.load("k-in.npy").astype(np.float64)
+h = np.maximum(x @ w["dense_0"] + w["dense_1"], 0)
+z = h @ w["dense_1_0"] + w["dense_1_1"]
+p = np.exp(z - z.max(1, keepdims=True))
+p /= p.sum(1, keepdims=True)
+got = np.load("k-out.npy")
+assert got.shape == p.shape and np.allclose(got, p, rtol=1e-5, atol=1e-6), (got, p)' 
 expect "keras: a good tf.keras 2 file summarizes" 0 -- summary k-good.h5
 expect "keras: eval with the data from --spec" 0 -- eval k-good.h5 --spec k-data.cfg --json --threads "$THREADS"
 expect "keras: eval without a spec asks for the data (exit 2)" 2 "k-good.h5" "names no data" "--spec" -- eval k-good.h5
@@ -628,6 +679,18 @@ expect "from_json: an unknown layer class (names the spec key)" 2 "fj-unknown.cf
 expect "from_json: a missing file" 2 "fj-missing.cfg:1" "no-such.json" -- summary fj-missing.cfg
 expect "from_json: with input too" 2 "fj-both.cfg:1" "one or the other" -- train fj-both.cfg -o "$T/fj" -q
 expect "from_json: a good file trains" 0 -- train fj-good.cfg -o "$T/fj" -q --threads "$THREADS"
+# the model trained is the JSON's (layers, shapes, activations), and it learned
+value "from_json: the trained model is the JSON's Dense(3, relu) -> Dense(2, softmax), and its loss fell" '
+import csv, json, sys, h5py
+with h5py.File(sys.argv[1] + "/model.h5", "r") as f:
+    cfg = json.loads(f.attrs["model_config"])
+    shapes = {k: f["model_weights"][k].shape for k in ("dense/dense/kernel:0", "dense_1/dense_1/kernel:0")}
+layers = [(l["class_name"], l["config"].get("units"), l["config"].get("activation"))
+          for l in cfg["config"]["layers"] if l["class_name"] != "InputLayer"]
+assert layers == [("Dense", 3, "relu"), ("Dense", 2, "softmax")], layers
+assert shapes == {"dense/dense/kernel:0": (4, 3), "dense_1/dense_1/kernel:0": (3, 2)}, shapes
+rows = list(csv.DictReader(open(sys.argv[1] + "/history.csv")))
+assert float(rows[-1]["loss"]) < float(rows[0]["loss"]), [r["loss"] for r in rows]' "$T/fj"
 expect "init_from: a missing file" 1 "train.init_from" "no-such.h5" -- train if-missing.cfg -o "$T/if" -q --threads "$THREADS"
 expect "init_from: no layer in common (exit 2)" 2 "no layer of the model matches" "dense, dense_1" -- train if-nomatch.cfg -o "$T/if" -q --threads "$THREADS"
 }

@@ -12,6 +12,7 @@
 # (32c + 2(c-1)) x (32r + 2(r-1)) pixels. About 20 s on 2 busy cores.
 set -u
 
+here=$(cd "$(dirname "$0")" && pwd)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 nn_abs_nnctl
 export NNCTL_DATA=${NNCTL_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/nnctl/datasets}
@@ -122,6 +123,34 @@ assert e["label"] == want[e["class"]] and all(t["label"] == want[t["class"]] for
     ok "predict on a CIFAR-10 model names the classes"
 else
     bad "predict names CIFAR-10 classes" "rc=$rc $(head -c 300 "$W/out") $(head -c 300 "$W/err")"
+fi
+
+# Accuracy: a small conv net trained on the first 2000 images of
+# data_batch_1.bin (one batch file, written here), 3 epochs, tested on the
+# 10000 test images, must reach a floor measured against Keras 3 on the same
+# images, network and settings (tests/oracle/measure_cifar_floor.py, on
+# 2 busy cores: Keras 3.15.1 (JAX) seeds 1-3: 0.3718, 0.3289,
+# 0.3496; nnctl seeds 1-3: 0.3657, 0.3124, 0.3265; chance is 0.10). The floor
+# is Keras's worst seed minus 0.05, for seed-to-seed spread: 0.28.
+CIFAR_FLOOR=0.28
+python3 - "$NNCTL_DATA/cifar-10-binary.tar.gz" "$W/sub.bin" <<'PY'
+import sys, tarfile
+with tarfile.open(sys.argv[1]) as t:
+    m = next(m for m in t.getmembers() if m.name.endswith("data_batch_1.bin"))
+    open(sys.argv[2], "wb").write(t.extractfile(m).read(2000 * 3073))
+PY
+sed -n '/^SPEC = """/,/^"""/p' "$here/../oracle/measure_cifar_floor.py" | sed -e '1s/^SPEC = """//' -e '$d' |
+    sed -e 's/{{/{/g; s/}}/}/g' -e "s|{sub}|sub.bin|; s|{archive}|$NNCTL_DATA/cifar-10-binary.tar.gz|" \
+        -e 's/{epochs}/3/; s/{seed}/1/' >"$W/floor.cfg"
+(cd "$W" && NNCTL_DATA="$W" "$NNCTL" train floor.cfg -o floor -q >"$W/out" 2>"$W/err")
+rc=$?
+if [ $rc -eq 0 ] && python3 -c 'import json, sys
+a = json.load(open(sys.argv[1]))["accuracy"]
+print("     test accuracy %.4f (floor %s)" % (a, sys.argv[2]))
+sys.exit(0 if a >= float(sys.argv[2]) else 1)' "$W/floor/eval.json" "$CIFAR_FLOOR"; then
+    ok "CIFAR-10: 2000 images, 3 epochs: test accuracy at least Keras's floor $CIFAR_FLOOR"
+else
+    bad "CIFAR-10: test accuracy at least $CIFAR_FLOOR" "rc=$rc $(head -c 400 "$W/err") $(cat "$W/floor/eval.json" 2>/dev/null)"
 fi
 
 nn train "$W/cifar.cfg" -o "$W/run2" -q --set 'data.train.format="cifar"'
