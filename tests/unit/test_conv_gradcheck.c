@@ -54,6 +54,7 @@ static int g_failures;
 static void check_close(double analytic, double numeric, const char *what, size_t i)
 {
     double tol = TOL_ABS + TOL_REL * fabs(numeric);
+    g_failures += gc_tensor_add(what, analytic, numeric);
     if (!(fabs(analytic - numeric) <= tol)) {
         if (g_failures++ < 10)
             print_error("%s [%zu]: analytic %.7g, finite difference %.7g (tolerance %.3g)\n",
@@ -196,6 +197,7 @@ static void gradcheck_layer(const char *layer, const int *ishape, int nd, int ro
     }
     snprintf(what, sizeof what, "{ %s } rows %d: dx", layer, rows);
     fd_tensor(&lm, nn_model_input_tensor(m), nx, dx, distinct ? 5e-3 : 0.0, what);
+    g_failures += gc_tensor_flush();
     if (g_failures) {
         print_error("{ %s }: %d mismatches\n", layer, g_failures);
         fail();
@@ -212,6 +214,7 @@ static void gradcheck_layer(const char *layer, const int *ishape, int nd, int ro
 static void test_conv2d_gradients(void **state)
 {
     (void)state;
+    gc_tensor_reset();
     const int img[3] = {5, 7, 3};
     static const char *const layers[] = {
         "type = \"conv2d\"; filters = 4; kernel_size = 3;",
@@ -237,6 +240,7 @@ static void test_conv2d_gradients(void **state)
 static void test_conv1d_gradients(void **state)
 {
     (void)state;
+    gc_tensor_reset();
     const int seq[2] = {11, 3};
     static const char *const layers[] = {
         "type = \"conv1d\"; filters = 5; kernel_size = 3;",
@@ -255,6 +259,7 @@ static void test_conv1d_gradients(void **state)
 static void test_pool_gradients(void **state)
 {
     (void)state;
+    gc_tensor_reset();
     const int img[3] = {7, 9, 2}, seq[2] = {11, 3};
     static const char *const kinds[] = {"max", "average"};
     static const char *const pads[] = {"valid", "same"};
@@ -331,6 +336,7 @@ static void expect_values(const float *got, const float *want, int n, const char
 static void test_same_padding_by_hand(void **state)
 {
     (void)state;
+    gc_tensor_reset();
     /* Keras 'same' with an even window puts the extra zero AFTER the input:
      * x = [1, 2, 4], kernel [1, 10] -> [1 + 20, 2 + 40, 4 + 0] */
     const int seq[2] = {3, 1}, out3[2] = {3, 1};
@@ -383,6 +389,7 @@ static int keras_len(int in, int k, int s, int d, bool same)
 static void test_output_shapes(void **state)
 {
     (void)state;
+    gc_tensor_reset();
     const int img[3] = {7, 9, 3};
     static const struct {
         const char *layer;
@@ -494,12 +501,12 @@ static void expect_close(const float *got, const double *ref, size_t n, double t
         }
 }
 
-static void test_conv_engine_chunked(void **state)
+/* 3 images of 48x48x144, 3x3 'same', 4 filters: 2304 x 1296 patch floats
+ * per image, so the 8M-float workspace holds 2 images and the batch runs
+ * as chunks of 2 and 1 (on the im2col path; oneDNN, when it runs the
+ * convolution, needs no such workspace) */
+static void chunked_conv_on_E(void)
 {
-    (void)state;
-    /* 3 images of 48x48x144, 3x3 'same', 4 filters: 2304 x 1296 patch
-     * floats per image, so the 8M-float workspace holds 2 images and the
-     * batch runs as chunks of 2 and 1 */
     nn_conv_geom g = {.n = 3, .h = 48, .w = 48, .c = 144, .kh = 3, .kw = 3, .f = 4,
                       .sh = 1, .sw = 1, .dh = 1, .dw = 1, .pad_top = 1, .pad_left = 1,
                       .oh = 48, .ow = 48};
@@ -579,6 +586,34 @@ static void test_conv_engine_chunked(void **state)
     free(rdw);
 }
 
+static void test_conv_engine_chunked(void **state)
+{
+    (void)state;
+    gc_tensor_reset();
+    /* the engine's default path (oneDNN when the build has it) */
+    chunked_conv_on_E();
+    /* and im2col + OpenBLAS, whose chunks the workspace size forces: an
+     * engine made with NNCTL_CONV=im2col has no oneDNN state at all */
+    nn_engine *saved = E, *im2col = NULL;
+    nn_error err;
+    const char *was = getenv("NNCTL_CONV");
+    char *keep = was ? strdup(was) : NULL;
+    setenv("NNCTL_CONV", "im2col", 1);
+    nn_status st = nn_engine_create("cpu", GC_THREADS, &im2col, &err);
+    if (keep) {
+        setenv("NNCTL_CONV", keep, 1);
+        free(keep);
+    } else {
+        unsetenv("NNCTL_CONV");
+    }
+    assert_int_equal(st, NN_OK);
+    assert_null(nn_cpu_dnnl_of(im2col));
+    E = im2col;
+    chunked_conv_on_E();
+    E = saved;
+    nn_engine_destroy(im2col);
+}
+
 /* ---- the engine's convolution (oneDNN when the build has it) with bias,
  * on awkward geometries, against direct loops in double ---- */
 
@@ -651,6 +686,7 @@ static void check_conv_with_bias(const nn_conv_geom *gp, const char *name)
 static void test_conv_engine_geometries(void **state)
 {
     (void)state;
+    gc_tensor_reset();
     long ran0, declined0;
     nn_cpu_dnnl_counts(nn_cpu_dnnl_of(E), &ran0, &declined0);
     static const struct {

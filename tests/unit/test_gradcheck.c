@@ -42,6 +42,8 @@ static double step_for(float x) { return 1e-2 * fmax(fabs((double)x), 0.5); }
 static void check_close(double analytic, double numeric, const char *what, int i)
 {
     double tol = TOL_ABS + TOL_REL * fabs(numeric);
+    if (gc_tensor_add(what, analytic, numeric))
+        fail();
     if (!(fabs(analytic - numeric) <= tol)) {
         print_error("%s [%d]: analytic %.7g, finite difference %.7g (tolerance %.3g)\n", what, i,
                     analytic, numeric, tol);
@@ -118,6 +120,8 @@ static void gradcheck_activation(nn_act a, int rows, int cols)
         E->ops->upload(E, &tx, x, n);
         check_close(dx[i], (fp - fm) / (hp + hm), what, (int)i);
     }
+    if (gc_tensor_flush())
+        fail();
     E->ops->free(E, &tx);
     E->ops->free(E, &ty);
     E->ops->free(E, &tdy);
@@ -131,6 +135,7 @@ static void gradcheck_activation(nn_act a, int rows, int cols)
 static void test_activation_backward(void **state)
 {
     (void)state;
+    gc_tensor_reset();
     for (int a = 0; a < NN_ACT_COUNT; a++) {
         gradcheck_activation((nn_act)a, 3, 5);
         gradcheck_activation((nn_act)a, 7, 10);
@@ -295,6 +300,8 @@ static void gradcheck_loss(nn_loss_kind k, int variant, int rows, int cols, floa
         E->ops->upload(E, &tp, p, n);
         check_close(g[i], (fp - fm) / (hp + hm), what, (int)i);
     }
+    if (gc_tensor_flush())
+        fail();
     E->ops->free(E, &tp);
     E->ops->free(E, &tt);
     E->ops->free(E, &tg);
@@ -306,6 +313,7 @@ static void gradcheck_loss(nn_loss_kind k, int variant, int rows, int cols, floa
 static void test_loss_gradients(void **state)
 {
     (void)state;
+    gc_tensor_reset();
     for (int k = 0; k < NN_LOSS_COUNT; k++) {
         gradcheck_loss((nn_loss_kind)k, 0, 3, 5, 1.0f);
         gradcheck_loss((nn_loss_kind)k, 0, 7, 10, 1.0f);
@@ -318,6 +326,7 @@ static void test_loss_gradients(void **state)
 static void test_loss_clipped_regions(void **state)
 {
     (void)state;
+    gc_tensor_reset();
     float p[4] = {-0.5f, -2.0f, 0.5f, 1.0f}, t[4] = {0.3f, 0.5f, 0.2f, 0.1f}, g[4];
     nn_tensor tp = tnew(4, p), tt = tnew(4, t), tg = tnew(4, NULL);
     E->ops->loss(E, NN_LOSS_MSLE, 0.0f, &tp, &tt, 1, 4, &tg, 1.0f);
@@ -405,6 +414,8 @@ static void fd_tensor(nn_tensor *t, size_t n, const float *ga, objective_fn f, v
         E->ops->upload(E, t, v, n);
         check_close(ga[i], (fp - fm) / (hp + hm), what, (int)i);
     }
+    if (gc_tensor_flush())
+        fail();
     free(v);
 }
 
@@ -473,6 +484,7 @@ static void gradcheck_dense(const char *act, bool bias, int rows, int in, int un
 static void test_dense_gradients(void **state)
 {
     (void)state;
+    gc_tensor_reset();
     gradcheck_dense("linear", true, 3, 5, 10);
     gradcheck_dense("linear", false, 7, 10, 5);
     gradcheck_dense("tanh", true, 7, 5, 10);
@@ -498,6 +510,7 @@ static double reg_f(void *c)
 static void test_regularize_engine(void **state)
 {
     (void)state;
+    gc_tensor_reset();
     const size_t n = 35;
     float w[35];
     for (size_t i = 0; i < n; i++) {
@@ -581,6 +594,7 @@ static int fd_every_param(train_ctx *ctx, const char *label)
 static void test_regularizer_gradients_in_model(void **state)
 {
     (void)state;
+    gc_tensor_reset();
     const int rows = 7, in = 5, out = 3;
     const char *text =
         "model = { input = { shape = [5]; }; layers = (\n"
@@ -704,6 +718,7 @@ static void test_plugin_gradients(void **state)
 static void test_multi_io_gradients(void **state)
 {
     (void)state;
+    gc_tensor_reset();
     const int rows = 5;
     const char *text =
         "model = { inputs = ( { name = \"a\"; shape = [4]; }, { name = \"b\"; shape = [3]; } );\n"
@@ -817,6 +832,7 @@ static void check_fusion(nn_loss_kind fused, nn_loss_kind plain, nn_act act, int
 static void test_fusion(void **state)
 {
     (void)state;
+    gc_tensor_reset();
     check_fusion(NN_LOSS_SOFTMAX_CE, NN_LOSS_CATEGORICAL_CE, NN_ACT_SOFTMAX, 3, 5, false, false);
     check_fusion(NN_LOSS_SOFTMAX_CE, NN_LOSS_CATEGORICAL_CE, NN_ACT_SOFTMAX, 7, 10, false, true);
     check_fusion(NN_LOSS_SPARSE_SOFTMAX_CE, NN_LOSS_SPARSE_CE, NN_ACT_SOFTMAX, 7, 10, true, false);

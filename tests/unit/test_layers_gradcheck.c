@@ -68,10 +68,27 @@ static double g_fixed_h;
 static uint64_t g_rng_seed;
 /* a parameter ("node/param") whose gradient is 0 by construction */
 static const char *g_zero_ok;
+/* > 0: the input holds integer ids in [0, g_int_ids) (an embedding), which
+ * have no gradient: only the parameters are differenced */
+static int g_int_ids;
+
+/* A test that fails (fail() does not return) leaves its knobs set: every
+ * test starts from none, and from the same random draws whatever ran
+ * before it. */
+static void reset_knobs(void)
+{
+    g_seed = GC_SEED;
+    g_fixed_h = 0.0;
+    g_rng_seed = 0;
+    g_zero_ok = NULL;
+    g_int_ids = 0;
+    gc_tensor_reset();
+}
 
 static void check_close(double analytic, double numeric, const char *what, size_t i)
 {
     double tol = TOL_ABS + TOL_REL * fabs(numeric);
+    g_failures += gc_tensor_add(what, analytic, numeric);
     if (!(fabs(analytic - numeric) <= tol)) {
         if (g_failures++ < 10)
             print_error("%s [%zu]: analytic %.7g, finite difference %.7g (tolerance %.3g)\n",
@@ -181,7 +198,7 @@ static void gradcheck_model(const char *text, int rows, int plan_batch, bool tra
         r[i] = (float)nrand();
 redraw:
     for (size_t i = 0; i < nx; i++)
-        x[i] = (float)(nrand() + 0.5);
+        x[i] = g_int_ids > 0 ? (float)floor(urand(0.0, g_int_ids)) : (float)(nrand() + 0.5);
     for (int j = 0; j < m->n_nodes; j++) {
         nn_node *n = m->nodes[j];
         for (int k = 0; k < n->n_params; k++) {
@@ -222,13 +239,15 @@ redraw:
         }
     }
     snprintf(what, sizeof what, "%s rows %d: dx", text, rows);
-    fd_tensor(&gm, nn_model_input_tensor(m), nx, dx, what, false);
+    if (g_int_ids == 0)
+        fd_tensor(&gm, nn_model_input_tensor(m), nx, dx, what, false);
     free(dx);
     free(x);
     free(r);
     free(gm.yh);
     nn_model_free(gm.m);
     nn_spec_free(gm.spec);
+    g_failures += gc_tensor_flush();
     if (g_failures) { /* after the frees: fail() does not return */
         print_error("%s: %d mismatches\n", text, g_failures);
         fail();
@@ -248,6 +267,7 @@ static void gradcheck_layer(const char *ishape, const char *layer, int rows, int
 static void test_batchnorm_gradients(void **state)
 {
     (void)state;
+    reset_knobs();
     static const char *const layers[] = {
         "type = \"batch_normalization\";",
         "type = \"batch_normalization\"; momentum = 0.9; epsilon = 0.01;",
@@ -274,6 +294,7 @@ static void test_batchnorm_gradients(void **state)
 static void test_batchnorm_inference_gradients(void **state)
 {
     (void)state;
+    reset_knobs();
     /* a trainable layer in an inference pass: y = gamma (x - mm) /
      * sqrt(mv + eps) + beta, so dx = gamma dy / sqrt(mv + eps) and dgamma,
      * dbeta of that affine map */
@@ -283,6 +304,7 @@ static void test_batchnorm_inference_gradients(void **state)
 static void test_depthwise_gradients(void **state)
 {
     (void)state;
+    reset_knobs();
     static const char *const layers[] = {
         "type = \"depthwise_conv2d\"; kernel_size = 3;",
         "type = \"depthwise_conv2d\"; kernel_size = 3; depth_multiplier = 2; padding = \"same\";",
@@ -316,6 +338,7 @@ static const char *const shapes_23[3] = {"2, 3", "2, 3", "2, 3"};
 static void test_padding_relu_gradients(void **state)
 {
     (void)state;
+    reset_knobs();
     gradcheck_layer("3, 4, 2", "type = \"zero_padding2d\"; padding = [1, 2, 0, 3];", 3, 3, true);
     gradcheck_layer("3, 4, 2", "type = \"zero_padding2d\";", 2, 3, true);
     gradcheck_layer("3, 4, 2", "type = \"zero_padding2d\"; padding = [2, 1];", 3, 4, true);
@@ -363,6 +386,7 @@ static void merge_model(const char *merge, const char *inputs, const char *const
 static void test_merge_gradients(void **state)
 {
     (void)state;
+    reset_knobs();
     static const char *const ops[] = {"add", "multiply", "average", "maximum", "minimum"};
     static const char *const img[3] = {"2, 3", "2, 3", "2, 3"};
     static const char *const vec[3] = {"6", "6", "6"};
@@ -427,6 +451,7 @@ static void test_application_layer_gradients(void **state)
 static void test_concat_gradients(void **state)
 {
     (void)state;
+    reset_knobs();
     static const char *const ax1[3] = {"2, 3, 2", "1, 3, 2", "3, 3, 2"};
     static const char *const ax2[3] = {"2, 3, 2", "2, 1, 2", "2, 4, 2"};
     static const char *const ax3[3] = {"2, 3, 2", "2, 3, 1", "2, 3, 3"};
@@ -439,6 +464,7 @@ static void test_concat_gradients(void **state)
 static void test_recurrent_gradients(void **state)
 {
     (void)state;
+    reset_knobs();
     static const char *const layers[] = {
         "type = \"simple_rnn\"; units = 3;",
         "type = \"simple_rnn\"; units = 3; return_sequences = true; go_backwards = true;",
@@ -491,9 +517,58 @@ static void test_recurrent_gradients(void **state)
     g_rng_seed = 0;
 }
 
+/* The layers without weights of their own, and the embedding: the
+ * Activation layer with every smooth activation (relu, leaky_relu and
+ * hard_sigmoid have kinks a difference would cross: test_gradcheck.c checks
+ * their derivatives at inputs kept off the kinks), flatten and reshape
+ * (dx must be dy, reordered as the forward reordered), dropout with rate >
+ * 0 in training (the same masks in every pass: dx is dy / (1 - rate) where
+ * kept, 0 where dropped), each alone and between dense layers, and the
+ * embedding's table (ids are not differentiable). */
+static void test_plain_layer_gradients(void **state)
+{
+    (void)state;
+    reset_knobs();
+    static const char *const acts[] = {"linear", "sigmoid", "tanh", "softmax", "elu",
+                                       "selu",   "softplus", "softsign", "swish", "gelu"};
+    char layer[160], text[600];
+    for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) {
+        snprintf(layer, sizeof layer, "type = \"activation\"; activation = \"%s\";", acts[i]);
+        gradcheck_layer("3, 4", layer, 3, 3, true);
+        snprintf(text, sizeof text,
+                 "model = { input = { shape = [5]; }; layers = ( { type = \"dense\"; units = 4; "
+                 "}, { %s }, { type = \"dense\"; units = 3; } ); };",
+                 layer);
+        gradcheck_model(text, 4, 4, true);
+    }
+    gradcheck_layer("3, 2, 2", "type = \"flatten\";", 3, 3, true);
+    gradcheck_model("model = { input = { shape = [3, 2, 2]; }; layers = ( { type = \"flatten\"; "
+                    "}, { type = \"dense\"; units = 3; activation = \"tanh\"; } ); };",
+                    3, 3, true);
+    gradcheck_layer("3, 4", "type = \"reshape\"; target_shape = [2, 6];", 3, 3, true);
+    gradcheck_model("model = { input = { shape = [6]; }; layers = ( { type = \"dense\"; units = 12; "
+                    "}, { type = \"reshape\"; target_shape = [4, 3]; }, { type = \"dense\"; "
+                    "units = 2; activation = \"tanh\"; } ); };",
+                    3, 3, true);
+    g_rng_seed = 4242;
+    gradcheck_layer("8", "type = \"dropout\"; rate = 0.4;", 5, 5, true);
+    gradcheck_model("model = { input = { shape = [5]; }; layers = ( { type = \"dense\"; units = 8; "
+                    "activation = \"tanh\"; }, { type = \"dropout\"; rate = 0.3; }, { type = "
+                    "\"dense\"; units = 3; } ); };",
+                    4, 4, true);
+    g_rng_seed = 0;
+    g_int_ids = 9;
+    gradcheck_layer("5", "type = \"embedding\"; input_dim = 9; output_dim = 3;", 4, 4, true);
+    gradcheck_model("model = { input = { shape = [5]; }; layers = ( { type = \"embedding\"; "
+                    "input_dim = 9; output_dim = 3; }, { type = \"lstm\"; units = 2; } ); };",
+                    3, 3, true);
+    g_int_ids = 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plain_layer_gradients),
         cmocka_unit_test(test_batchnorm_gradients),
         cmocka_unit_test(test_batchnorm_inference_gradients),
         cmocka_unit_test(test_depthwise_gradients),
