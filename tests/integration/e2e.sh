@@ -103,10 +103,12 @@ assert loss[0] > loss[1] > loss[2], loss' "$W/a/history.csv"
 nn train "$root/configs/mnist_mlp.cfg" -o "$W/shipped" --threads "$THREADS" -q \
     --set data.train_subset=2000 --set train.epochs=1
 if [ $rc = 0 ]; then
-    check "a: configs/mnist_mlp.cfg with --set overrides trains (test accuracy > 0.80)" py '
+    # floor: Keras 3's own RMSprop on the same network, 2000 images and 1 epoch
+    # reached 0.766-0.842 test accuracy over seeds 1-5 (chance: 0.10)
+    check "a: configs/mnist_mlp.cfg with --set overrides trains (test accuracy > 0.70)" py '
 import json, sys
 d = json.load(open(sys.argv[1]))
-assert d["samples"] == 10000 and d["accuracy"] > 0.80, d' "$W/shipped/eval.json"
+assert d["samples"] == 10000 and d["accuracy"] > 0.70, d' "$W/shipped/eval.json"
     check "a: --set epochs=1 gives one history row" py '
 import sys
 assert len(open(sys.argv[1]).read().splitlines()) == 2' "$W/shipped/history.csv"

@@ -539,9 +539,13 @@ def check_initializers():
             lo = min(float(k.min()) for k in ks)
             hi = max(float(k.max()) for k in ks)
             if "uniform" in name or "truncated" in name:
-                # bounded: every value inside Keras's range, and the range used
+                # bounded: every value inside Keras's range, and the range used.
+                # Keras's range is its samples' extremes, which fall short of the
+                # true bound (a truncated normal's density at its cut is not
+                # small: 0.5978 against nnctl's 0.5996 under a cut at 2 sigma = 0.6)
+                # by about a part in a thousand; an untruncated normal overshoots it by half
                 span = hi - lo
-                ok = w.min() >= lo - 1e-3 * span and w.max() <= hi + 1e-3 * span and \
+                ok = w.min() >= lo - 1e-2 * span and w.max() <= hi + 1e-2 * span and \
                     w.min() <= lo + 0.02 * span and w.max() >= hi - 0.02 * span
                 report(ok, "%s: values span Keras %d's range [%.4f, %.4f]" % (tag, KERAS, lo, hi),
                        "nnctl's [%.4f, %.4f]" % (w.min(), w.max()))
