@@ -36,3 +36,13 @@ void nn_keras_config_common(const nn_node *n, json_t *config)
     json_object_set_new(config, "trainable", json_boolean(n->trainable));
     json_object_set_new(config, "dtype", json_string("float32"));
 }
+
+nn_status nn_infer_same_shape(nn_node *n, nn_error *err)
+{
+    if (n->n_in != 1)
+        return nn_node_fail(n, err, "takes one input, got %d", n->n_in);
+    n->ndim = n->in[0]->ndim;
+    for (int i = 0; i < n->ndim; i++)
+        n->shape[i] = n->in[0]->shape[i];
+    return NN_OK;
+}

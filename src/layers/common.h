@@ -57,6 +57,8 @@ nn_status onnx_map_dense(onnx_layer *L, nn_error *err);
  * pre-activation tensors, allocating z/dz unless the activation is linear
  * (then they are the output and its gradient). */
 nn_status nn_preact_plan(nn_node *n, nn_engine *e, nn_tensor *z, nn_tensor *dz, nn_error *err);
+/* infer for a layer of one input whose output has the input's shape. */
+nn_status nn_infer_same_shape(nn_node *n, nn_error *err);
 
 /* ---- per-channel constants (layers/channel_values.c) ---- */
 /* Values of a layer that apply along the last axis: one for every channel,

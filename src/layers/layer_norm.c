@@ -52,11 +52,9 @@ static int channels(const nn_node *n) { return n->shape[n->ndim - 1]; }
 static nn_status ln_infer(nn_node *n, nn_error *err)
 {
     ln_cfg *c = n->cfg;
-    if (n->n_in != 1)
-        return nn_node_fail(n, err, "takes one input, got %d", n->n_in);
-    n->ndim = n->in[0]->ndim;
-    for (int i = 0; i < n->ndim; i++)
-        n->shape[i] = n->in[0]->shape[i];
+    nn_status shaped = nn_infer_same_shape(n, err);
+    if (shaped)
+        return shaped;
     int ch = channels(n);
     c->gamma = c->beta = -1;
     if (c->scale) {

@@ -32,11 +32,9 @@ static int channels(const nn_node *n) { return n->shape[n->ndim - 1]; }
 static nn_status lsc_infer(nn_node *n, nn_error *err)
 {
     const lsc_cfg *c = n->cfg;
-    if (n->n_in != 1)
-        return nn_node_fail(n, err, "takes one input, got %d", n->n_in);
-    n->ndim = n->in[0]->ndim;
-    for (int i = 0; i < n->ndim; i++)
-        n->shape[i] = n->in[0]->shape[i];
+    nn_status shaped = nn_infer_same_shape(n, err);
+    if (shaped)
+        return shaped;
     int ch = channels(n);
     nn_initializer init = nn_initializer_named("constant");
     init.a = c->init_values;

@@ -36,12 +36,9 @@ static nn_status rs_parse(nn_node *n, nn_spec_node *s, nn_error *err)
 static nn_status rs_infer(nn_node *n, nn_error *err)
 {
     const rs_cfg *c = n->cfg;
-    if (n->n_in != 1)
-        return nn_node_fail(n, err, "takes one input, got %d", n->n_in);
-    n->ndim = n->in[0]->ndim;
-    for (int i = 0; i < n->ndim; i++)
-        n->shape[i] = n->in[0]->shape[i];
-    nn_status st = nn_channel_values_check(n, &c->scale, "scale", err);
+    nn_status st = nn_infer_same_shape(n, err);
+    if (!st)
+        st = nn_channel_values_check(n, &c->scale, "scale", err);
     return st ? st : nn_channel_values_check(n, &c->offset, "offset", err);
 }
 
