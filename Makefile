@@ -17,19 +17,36 @@ PREFIX   ?= /usr/local
 CC       ?= cc
 PKGS     := openblas libconfig hdf5 libpng libjpeg jansson zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# What a start costs is mostly the libraries the loader maps and relocates,
+# so nnctl links only what every command needs. OpenBLAS (and oneDNN,
+# below) are loaded when the engine first computes (src/engine/cpu/
+# blas_api.h). HDF5 is linked statically where Debian's libhdf5-dev has the
+# archive: its shared library pulls in libcurl, OpenSSL, Kerberos and LDAP
+# (30 more libraries, 5-8 ms of every start) for remote-file drivers nnctl
+# never uses. HDF5_STATIC=0 links the shared one.
+HDF5_DIR   := $(patsubst -L%,%,$(filter -L%,$(shell pkg-config --libs hdf5 2>/dev/null)))
+HDF5_STATIC ?= $(if $(wildcard $(HDF5_DIR)/libhdf5.a),1,0)
+ifeq ($(HDF5_STATIC),1)
+HDF5_LIBS  := $(HDF5_DIR)/libhdf5.a -lsz -lz -ldl -lm
+else
+HDF5_LIBS  := $(shell pkg-config --libs hdf5 2>/dev/null)
+endif
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out openblas hdf5,$(PKGS)) 2>/dev/null) \
+              $(HDF5_LIBS) -ldl
 
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=gnu11 -fno-math-errno -Wall -Wextra -Werror -Wno-format-truncation -fopenmp -Isrc -Iinclude $(PKG_CFLAGS)
 LDLIBS   += $(PKG_LIBS) -fopenmp -lm -lpthread -ldl
 
-# oneDNN (Debian's libdnnl-dev) runs the CPU engine's convolutions when its
-# header is there; DNNL=0 builds without it (the im2col + OpenBLAS path).
+# oneDNN (Debian's libdnnl-dev) runs the CPU engine's convolutions and its
+# bf16 products when its header is there; DNNL=0 builds without it (the
+# im2col + OpenBLAS path, fp32 only). It is not linked: the engine loads
+# libdnnl.so.2 when a command first needs it (src/engine/cpu/dnnl_api.h).
 DNNL     ?= $(if $(wildcard /usr/include/oneapi/dnnl/dnnl.h),1,0)
 ifeq ($(DNNL),1)
 CFLAGS   += -DNN_HAVE_DNNL
-LDLIBS   += -ldnnl
+LDLIBS   += -ldl
 endif
 
 ifeq ($(GPU),1)
@@ -39,6 +56,11 @@ ifeq ($(SANITIZE),1)
 BUILD    ?= build-san
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
+# LeakSanitizer (GCC 12's) crashes scanning the thread-local storage of a
+# library loaded with dlopen (oneDNN's, in OpenMP threads): sanitizer
+# builds link OpenBLAS and oneDNN, and the engine's dlopen finds them loaded
+LDLIBS   += -Wl,--no-as-needed $(shell pkg-config --libs openblas 2>/dev/null) \
+            $(if $(filter 1,$(DNNL)),-ldnnl) -Wl,--as-needed
 else
 BUILD    ?= build
 endif

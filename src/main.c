@@ -31,9 +31,28 @@ static void usage(FILE *out)
           out);
 }
 
+/* The command word: the first argument that is not an option or the file
+ * of a --plugin (which may come before it). */
+static const char *command_word(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--plugin")) {
+            i++;
+            continue;
+        }
+        if (argv[i][0] != '-')
+            return argv[i];
+    }
+    return "";
+}
+
 int main(int argc, char **argv)
 {
-    nn_engine_preflight(argv);
+    /* train and sweep start again once, with libgomp's spin time set
+     * (before anything, with every argument as given) */
+    const char *word = command_word(argc, argv);
+    if (!strcmp(word, "train") || !strcmp(word, "sweep"))
+        nn_engine_preflight(argv);
     /* progress lines reach a log file (or a pipe) as they are printed */
     setvbuf(stdout, NULL, _IOLBF, 0);
     /* a file-size limit makes writes fail with EFBIG (reported) instead of

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "model/precision.h"
 #include "spec/spec.h"
 
 typedef enum { F_BOOL, F_STRING, F_INT, F_LIST } flag_kind;
@@ -24,6 +25,7 @@ static const struct {
     {"jobs", 'j', F_INT},      {"layer", 0, F_STRING},     {"device", 0, F_STRING},
     {"threshold", 0, F_STRING}, {"labels", 0, F_STRING},   {"input", 0, F_LIST},
     {"overwrite", 0, F_BOOL},  {"weights", 0, F_BOOL},
+    {"precision", 0, F_STRING},
 };
 #define N_FLAGS ((int)(sizeof flags / sizeof flags[0]))
 
@@ -87,6 +89,7 @@ static nn_status store(nn_args *a, int f, const char *value, nn_error *err)
     else if (!strcmp(name, "layer")) a->layer = value;
     else if (!strcmp(name, "threshold")) a->threshold = value;
     else if (!strcmp(name, "labels")) a->labels = value;
+    else if (!strcmp(name, "precision")) a->precision = value;
     else if (!strcmp(name, "device")) {
         /* The GPU engine reads NNCTL_DEVICE: the spec has no device key, and
          * child processes (a sweep's trials) inherit the choice. */
@@ -206,6 +209,38 @@ nn_status nn_args_parse(int argc, char **argv, const char *cmd, const char *allo
             return st;
     }
     return NN_OK;
+}
+
+nn_status nn_args_precision(const nn_args *a, bool allow_auto, nn_precision *out, bool *is_auto,
+                            nn_error *err)
+{
+    *is_auto = allow_auto && a->precision && !strcmp(a->precision, "auto");
+    if (*is_auto) {
+        *out = NN_PREC_FLOAT32;
+        return NN_OK;
+    }
+    if (a->precision && nn_precision_parse(a->precision, out))
+        return NN_OK;
+    const char *choices[] = {"float32", "mixed_bfloat16", "mixed_float16", "auto"};
+    const char *guess = a->precision ? nn_did_you_mean(a->precision, choices, allow_auto ? 4 : 3)
+                                     : NULL;
+    return nn_fail(err, NN_ERR_USAGE,
+                   "nnctl %s: --precision: expected float32, mixed_bfloat16 or mixed_float16%s, "
+                   "got '%s'%s%s%s",
+                   a->cmd, allow_auto ? " (or auto)" : "", a->precision ? a->precision : "",
+                   guess ? "; did you mean '" : "", guess ? guess : "", guess ? "'?" : "");
+}
+
+nn_status nn_args_apply_precision(const nn_args *a, nn_model *m, nn_engine *e, nn_error *err)
+{
+    if (!a->precision)
+        return NN_OK;
+    nn_precision p;
+    bool is_auto;
+    nn_status st = nn_args_precision(a, false, &p, &is_auto, err);
+    if (!st)
+        nn_precision_apply(m, e, p, true, stderr);
+    return st;
 }
 
 int nn_args_overrides(const nn_args *a, const char **out, char bufs[2][64])

@@ -27,6 +27,9 @@ static const char help[] =
     "      --batch-size N    evaluation batch size (default: the training one)\n"
     "  -t, --threads N       threads (0: all cores)\n"
     "      --engine cpu|gpu  compute engine\n"
+    "      --precision P     products in P: float32, mixed_bfloat16 or mixed_float16\n"
+    "                        (GPU), whatever the model was trained in (default: its\n"
+    "                        own dtype policy)\n"
     "      --device N        the GPU for --engine gpu (default 0)\n"
     "      --json            print {\"loss\": ..., \"accuracy\": ..., ...} on stdout\n"
     "\n"
@@ -38,7 +41,7 @@ int nn_cmd_eval(int argc, char **argv)
 {
     nn_args a;
     nn_error err = {0};
-    if (nn_args_parse(argc, argv, "eval", "set spec data threads engine json batch-size", &a, &err))
+    if (nn_args_parse(argc, argv, "eval", "set spec data threads engine precision json batch-size", &a, &err))
         return nn_cli_report(&err);
     if (a.help)
         return nn_cli_help(help);
@@ -63,6 +66,8 @@ int nn_cmd_eval(int argc, char **argv)
     if (st)
         return nn_cli_report(&err);
     st = nn_session_from_model_file(&s, a.pos[0], a.spec, overrides, n, &err);
+    if (!st)
+        st = nn_args_apply_precision(&a, s.model, s.engine, &err);
     if (!st)
         st = nn_session_load_eval(&s, which, &d, &err);
     if (!(st = nn_dist_agree(dist, st, &err)))

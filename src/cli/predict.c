@@ -73,6 +73,9 @@ static const char help[] =
     "      --spec FILE       use this spec instead of the stored one\n"
     "  -t, --threads N       threads (0: all cores)\n"
     "      --engine cpu|gpu  compute engine\n"
+    "      --precision P     products in P: float32, mixed_bfloat16 or mixed_float16\n"
+    "                        (GPU), whatever the model was trained in (default: its\n"
+    "                        own dtype policy)\n"
     "      --device N        the GPU for --engine gpu (default 0)\n"
     "      --json            print a JSON array on stdout, an object per input:\n"
     "                        {input, class, top: [{class, probability}]} (softmax),\n"
@@ -331,7 +334,7 @@ int nn_cmd_predict(int argc, char **argv)
     nn_args a;
     nn_error err = {0};
     if (nn_args_parse(argc, argv, "predict",
-                      "set spec threads engine json top-k resize invert output layer threshold "
+                      "set spec threads engine precision json top-k resize invert output layer threshold "
                       "labels crop input",
                       &a, &err))
         return nn_cli_report(&err);
@@ -361,6 +364,8 @@ int nn_cmd_predict(int argc, char **argv)
     nn_class_names names = {0};
     int rc = 0;
     nn_status st = nn_session_from_model_file(&s, a.pos[0], a.spec, overrides, n, &err);
+    if (!st)
+        st = nn_args_apply_precision(&a, s.model, s.engine, &err);
     if (st)
         goto done;
     const nn_node *node = s.model->output;

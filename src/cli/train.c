@@ -13,6 +13,7 @@
 #include "experiments/resume_spec.h"
 #include "experiments/rundir.h"
 #include "util/json.h"
+#include "model/precision.h"
 #include "session/session.h"
 #include "train/interrupt.h"
 #include "util/fileio.h"
@@ -36,6 +37,9 @@ static const char help[] =
     "  -t, --threads N       threads (default and 0: all cores; same as --set\n"
     "                        train.threads=N)\n"
     "      --engine cpu|gpu  compute engine (same as --set train.engine=...)\n"
+    "      --precision P     float32, mixed_bfloat16, mixed_float16 (GPU) or auto\n"
+    "                        (same as --set train.precision=P; auto times both on\n"
+    "                        the first batch and keeps the faster)\n"
     "      --device N        the GPU for --engine gpu (default 0)\n"
     "      --resume [FILE]   continue an interrupted run from FILE (default\n"
     "                        RUN_DIR/last.h5, written after every epoch and on Ctrl-C;\n"
@@ -158,12 +162,92 @@ static json_t *report_changes(const nn_spec_changes *c, FILE *out, bool quiet)
     return o;
 }
 
+/* train.precision = "auto": measure, say what was picked, and record the
+ * pick as the run's train.precision (spec.cfg, the model file), so eval,
+ * predict and a resumed run use it without measuring again. */
+static nn_status settle_precision(nn_session *s, nn_precision p, char **spec_text,
+                                  nn_error *err)
+{
+    nn_status st;
+    nn_precision_apply(s->model, s->engine, p, false, NULL);
+    s->train.precision = p;
+    s->train.precision_auto = false;
+    char set[80];
+    snprintf(set, sizeof set, "train.precision=%s", nn_precision_policy(p));
+    char *text = NULL;
+    if ((st = nn_spec_override(s->spec, set, err)) || (st = nn_spec_to_text(s->spec, &text, err)))
+        return st;
+    free(*spec_text);
+    *spec_text = text;
+    return NN_OK;
+}
+
+static nn_status pick_precision(nn_session *s, FILE *out, char **spec_text, nn_error *err)
+{
+    nn_precision p;
+    double secs[2];
+    nn_status st = nn_fit_pick_precision(s->model, &s->train, &s->obj, &s->train_set, &p, secs,
+                                         err);
+    if (st)
+        return st;
+    if (out && secs[0] > 0.0)
+        fprintf(out, "precision auto: a training step takes %.1f ms in float32, %.1f ms in "
+                     "mixed_bfloat16: %s\n",
+                secs[0] * 1e3, secs[1] * 1e3, nn_precision_policy(p));
+    else if (out) {
+        char why[256];
+        s->engine->ops->precision_supported(s->engine, NN_PREC_BFLOAT16, why, sizeof why);
+        fprintf(out, "precision auto: %s: float32\n", why);
+    }
+    return settle_precision(s, p, spec_text, err);
+}
+
+/* --resume with precision "auto": the pick the run made (its checkpoint's
+ * spec), not a new measurement, so the run goes on as it started. */
+static nn_status resumed_precision(nn_session *s, const nn_h5_model *ckpt, char **spec_text,
+                                   nn_error *err)
+{
+    nn_precision p = NN_PREC_FLOAT32;
+    nn_spec *stored = NULL;
+    nn_error ignore;
+    nn_spec_node *train;
+    const char *name;
+    if (ckpt->nnctl_spec &&
+        nn_spec_load_string(&stored, ckpt->nnctl_spec, "checkpoint", &ignore) == NN_OK &&
+        nn_spec_group(nn_spec_root(stored), "train", false, &train, &ignore) == NN_OK && train &&
+        nn_spec_string(train, "precision", false, "float32", &name, &ignore) == NN_OK &&
+        !nn_precision_parse(name, &p))
+        p = NN_PREC_FLOAT32;
+    nn_spec_free(stored);
+    return settle_precision(s, p, spec_text, err);
+}
+
+/* Every process of a run computes in the same precision: rank 0 measures
+ * (or took the pick from the checkpoint) and tells the others. st: how the
+ * session's data loaded here (every rank takes part whatever it is). */
+static nn_status settle_auto(nn_session *s, nn_dist *d, bool root, nn_status st, FILE *out,
+                             char **spec_text, nn_error *err)
+{
+    if (!st && root && s->train.precision_auto)
+        st = pick_precision(s, out, spec_text, err);
+    if ((st = nn_dist_agree(d, st, err)))
+        return st;
+    char pick[32];
+    snprintf(pick, sizeof pick, "%s", nn_precision_policy(s->train.precision));
+    if ((st = nn_dist_bcast(d, pick, sizeof pick, err)))
+        return st;
+    nn_precision p;
+    if (!root && nn_precision_parse(pick, &p))
+        st = settle_precision(s, p, spec_text, err);
+    return st;
+}
+
 int nn_cmd_train(int argc, char **argv)
 {
     nn_args a;
     nn_error err = {0};
     if (nn_args_parse(argc, argv, "train",
-                      "set run-dir threads engine quiet json resume overwrite", &a, &err))
+                      "set run-dir threads engine precision quiet json resume overwrite", &a, &err))
         return nn_cli_report(&err);
     if (a.help)
         return nn_cli_help(help);
@@ -186,9 +270,17 @@ int nn_cmd_train(int argc, char **argv)
     nn_h5_model ckpt;
     bool have_ckpt = false, handling = false;
     int rc = 0;
-    const char *extra[2];
-    char bufs[2][64];
+    const char *extra[3];
+    char bufs[2][64], prec_set[80];
     int n_extra = nn_args_overrides(&a, extra, bufs);
+    if (a.precision) {
+        nn_precision p;
+        bool is_auto;
+        if (nn_args_precision(&a, true, &p, &is_auto, &err))
+            return nn_cli_report(&err);
+        snprintf(prec_set, sizeof prec_set, "train.precision=%s", a.precision);
+        extra[n_extra++] = prec_set;
+    }
     /* several processes under mpirun: each builds the session and reads
      * the data itself and trains its share; rank 0 alone owns the run
      * directory */
@@ -210,6 +302,7 @@ int nn_cmd_train(int argc, char **argv)
         st = nn_session_build(&s, spec, &err);
     else
         nn_spec_free(spec);
+    const bool auto_asked = !st && s.train.precision_auto;
     /* The run directory, locked before anything is read or written: a
      * second process is refused at once and the directory never mixes two
      * runs. */
@@ -251,10 +344,19 @@ int nn_cmd_train(int argc, char **argv)
         if ((st = nn_h5_load(resume_path, &ckpt, &err)))
             goto agree;
         have_ckpt = true;
+        if (s.train.precision_auto && (st = resumed_precision(&s, &ckpt, &spec_text, &err)))
+            goto agree;
         if ((st = check_resume_spec(&ckpt, resume_path, spec_text, &changes, &err)))
             goto agree;
     }
     st = nn_session_load_train(&s, &err);
+    /* precision "auto": measured on the first batch (by rank 0 under
+     * mpirun, which tells the others), recorded as the run's
+     * train.precision; a resumed run kept its pick (above) */
+    if (auto_asked)
+        st = settle_auto(&s, d, root, st, quiet ? NULL : out, &spec_text, &err);
+    if (ow.run_dir)
+        ow.spec_text = spec_text;
     /* spec.cfg names the run in the directory: an overwritten run keeps its
      * own until the new run's first checkpoint */
     if (!st && root && !ow.run_dir)
@@ -267,13 +369,15 @@ agree:
         fprintf(out, "Train on %zu sample%s", s.train_set.n, s.train_set.n == 1 ? "" : "s");
         if (s.val_set.n)
             fprintf(out, ", validate on %zu sample%s", s.val_set.n, s.val_set.n == 1 ? "" : "s");
+        char prec[512];
+        nn_precision_describe(s.model, s.engine, prec, sizeof prec);
         if (d)
-            fprintf(out, " (%s engine, %d ranks x %d thread%s) -> %s\n", s.engine->ops->name,
-                    nn_dist_size(d), s.engine->threads, s.engine->threads == 1 ? "" : "s",
+            fprintf(out, " (%s engine, %d ranks x %d thread%s; %s) -> %s\n", s.engine->ops->name,
+                    nn_dist_size(d), s.engine->threads, s.engine->threads == 1 ? "" : "s", prec,
                     run_dir);
         else
-            fprintf(out, " (%s engine, %d thread%s) -> %s\n", s.engine->ops->name,
-                    s.engine->threads, s.engine->threads == 1 ? "" : "s", run_dir);
+            fprintf(out, " (%s engine, %d thread%s; %s) -> %s\n", s.engine->ops->name,
+                    s.engine->threads, s.engine->threads == 1 ? "" : "s", prec, run_dir);
     }
     if (!s.val_set.n && root) {
         for (int i = 0; i < s.train.n_callbacks; i++) {

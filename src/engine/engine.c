@@ -42,6 +42,32 @@ void nn_engine_describe(char *buf, size_t len)
 #endif
 }
 
+void nn_tensor_touch(nn_tensor *t)
+{
+    /* one counter for every tensor of every engine: a tensor allocated where
+     * a freed one was never inherits its version */
+    static uint64_t counter;
+    t->version = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+}
+
+static const char *const policies[NN_PREC_COUNT] = {"float32", "mixed_bfloat16",
+                                                    "mixed_float16"};
+
+const char *nn_precision_policy(nn_precision p)
+{
+    return p >= 0 && p < NN_PREC_COUNT ? policies[p] : "float32";
+}
+
+bool nn_precision_parse(const char *policy, nn_precision *out)
+{
+    for (int i = 0; i < NN_PREC_COUNT; i++)
+        if (strcmp(policy, policies[i]) == 0) {
+            *out = (nn_precision)i;
+            return true;
+        }
+    return false;
+}
+
 void nn_engine_destroy(nn_engine *e)
 {
     if (e)

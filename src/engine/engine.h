@@ -29,7 +29,25 @@ typedef struct nn_tensor {
     int ndim;
     int shape[NN_MAX_DIMS];
     bool view;     /* points into another tensor; not freed */
+    /* A layer's weights (set by nn_model_alloc): written only by alloc,
+     * upload, copy, fill, host_ptr and opt_update, which give the tensor a
+     * new version each time, so an engine may keep a converted form (bf16,
+     * a kernel's blocked layout) until the version changes: weights are
+     * reordered once per update, not once per product. */
+    bool weights;
+    uint64_t version;
 } nn_tensor;
+
+/* The precision products are computed in (Keras's dtype policies): with
+ * mixed_bfloat16 / mixed_float16 the convolutions, Dense and recurrent
+ * products read their operands rounded to bf16 / fp16 and accumulate in
+ * fp32; tensors, weights (the master copy) and every other operation
+ * (activations, softmax, losses, batch normalization statistics,
+ * reductions, optimizer updates) stay fp32. */
+typedef enum { NN_PREC_FLOAT32 = 0, NN_PREC_BFLOAT16, NN_PREC_FLOAT16, NN_PREC_COUNT } nn_precision;
+
+/* A fresh version for a tensor that was (or is about to be) written. */
+void nn_tensor_touch(nn_tensor *t);
 
 /* Activations, by id (the registry in model/activations.c maps names). */
 typedef enum {
@@ -166,6 +184,14 @@ typedef int (*nn_bcast_fn)(void *ctx, void *buf, size_t bytes);
 
 typedef struct nn_engine_ops {
     const char *name;
+
+    /* Can products run in precision p here? false with why set to one
+     * line saying what is missing (the CPU's bf16 instructions, a GPU's
+     * tensor cores). float32 always can. */
+    bool (*precision_supported)(nn_engine *e, nn_precision p, char *why, size_t len);
+    /* The kernels that run products in p, for --version and the first
+     * training line ("oneDNN 2.6.3 avx512_core_amx: AMX bf16 tiles"). */
+    void (*describe_precision)(nn_engine *e, nn_precision p, char *buf, size_t len);
 
     /* memory */
     nn_status (*alloc)(nn_engine *e, nn_tensor *t, int ndim, const int *shape, nn_error *err);
@@ -431,10 +457,14 @@ struct nn_engine {
     const nn_engine_ops *ops;
     int threads;
     void *impl;
+    /* The precision of the products that follow: the model sets it to each
+     * layer's before running the layer (float32 when the engine was made). */
+    nn_precision precision;
 };
 
-/* Called first thing in main(): lets an engine fix up its libraries'
- * process-wide setup (it may re-execute the program). */
+/* Called by the commands that train for long (train, sweep) before
+ * anything else: sets libgomp's spin time, which it reads as it loads, by
+ * starting the program again once (src/engine/cpu/cpu_engine.c). */
 void nn_engine_preflight(char **argv);
 /* The engines this binary has, for --version. */
 void nn_engine_describe(char *buf, size_t len);
@@ -443,6 +473,11 @@ void nn_engine_describe(char *buf, size_t len);
 nn_status nn_engine_create(const char *name, int threads, nn_engine **out, nn_error *err);
 void nn_engine_destroy(nn_engine *e);
 
+/* Keras's policy names: "float32", "mixed_bfloat16", "mixed_float16";
+ * parse returns false for any other name. */
+const char *nn_precision_policy(nn_precision p);
+bool nn_precision_parse(const char *policy, nn_precision *out);
+
 /* Number of state slots each optimizer keeps per parameter tensor. */
 int nn_opt_slot_count(nn_opt_kind kind, bool amsgrad);
 
@@ -450,7 +485,8 @@ int nn_opt_slot_count(nn_opt_kind kind, bool amsgrad);
  * for host and device memory; the view owns nothing). */
 static inline nn_tensor nn_tensor_view(const nn_tensor *t, size_t offset, size_t n)
 {
-    nn_tensor v = {.data = t->data + offset, .size = n, .ndim = 1, .view = true};
+    nn_tensor v = {.data = t->data + offset, .size = n, .ndim = 1, .view = true,
+                   .weights = t->weights, .version = t->version};
     v.shape[0] = (int)n;
     return v;
 }

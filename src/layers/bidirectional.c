@@ -181,7 +181,7 @@ static nn_status bidir_keras_config(const nn_node *n, json_t *cfg, nn_error *err
     json_t *inner = json_object();
     json_object_set_new(inner, "name", json_string(n->inner_name));
     json_object_set_new(inner, "trainable", json_boolean(n->trainable));
-    json_object_set_new(inner, "dtype", json_string("float32"));
+    json_object_set_new(inner, "dtype", nn_keras_dtype_policy(n->policy));
     nn_rnn_keras_config(&b->cfg[0], inner);
     json_object_set_new(inner, "activity_regularizer", json_null());
     nn_keras_config_common(n, cfg);

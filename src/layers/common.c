@@ -30,11 +30,20 @@ nn_status nn_preact_plan(nn_node *n, nn_engine *e, nn_tensor *z, nn_tensor *dz, 
     return st;
 }
 
+json_t *nn_keras_dtype_policy(nn_precision p)
+{
+    /* The policy's name: Keras 3 reads it as DTypePolicy("mixed_bfloat16")
+     * and tf-keras as Policy("mixed_bfloat16"). Keras 3 itself writes a
+     * {"class_name": "DTypePolicy", ...} object, which tf-keras cannot
+     * read; nnctl reads either form (io/keras_import.c). */
+    return json_string(nn_precision_policy(p));
+}
+
 void nn_keras_config_common(const nn_node *n, json_t *config)
 {
     json_object_set_new(config, "name", json_string(n->name));
     json_object_set_new(config, "trainable", json_boolean(n->trainable));
-    json_object_set_new(config, "dtype", json_string("float32"));
+    json_object_set_new(config, "dtype", nn_keras_dtype_policy(n->policy));
 }
 
 nn_status nn_infer_same_shape(nn_node *n, nn_error *err)

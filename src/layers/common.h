@@ -40,6 +40,8 @@ json_t *nn_regularizer_keras_json(const nn_regularizer *r); /* json null for non
 double nn_regularizer_apply(const nn_regularizer *r, nn_engine *e, const nn_tensor *w, int ndim,
                             const int *dims, nn_tensor *grad, float scale, size_t n);
 
+/* A layer's "dtype" as Keras writes its dtype policy. */
+json_t *nn_keras_dtype_policy(nn_precision p);
 /* Adds "name", "trainable", "dtype" to a Keras layer config. */
 void nn_keras_config_common(const nn_node *n, json_t *config);
 /* Adds activation, use_bias, initializers, regularizers and constraints, as

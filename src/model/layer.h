@@ -120,6 +120,9 @@ typedef struct nn_pass {
     nn_rng *rng;
     const nn_tensor *ids;
     nn_replicas *rep; /* NULL: this process has the whole batch */
+    /* the loss's gradient arrives multiplied by this (loss scaling, which
+     * gradients added in the backward pass follow); 0 means 1 */
+    float loss_scale;
 } nn_pass;
 
 /* The rows a pass's losses are means over: the whole batch's. */
@@ -187,6 +190,10 @@ struct nn_node {
     nn_param params[NN_MAX_PARAMS];
     bool trainable;
     bool needs_grad;           /* some trainable parameter lies upstream */
+    nn_precision precision;    /* of the layer's products now (nn_precision_apply) */
+    nn_precision policy;       /* the policy it was given (what model files store) */
+    bool has_dtype;            /* the spec gave the layer its own dtype policy: */
+    nn_precision dtype;        /* that policy (Keras's per-layer dtype) */
 
     /* Per-batch tensors, [batch, shape...], planned once. */
     nn_tensor out, dout;

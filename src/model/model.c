@@ -245,6 +245,13 @@ static nn_status parse_layer(nn_model *m, nn_spec_node *ls, nn_error *err)
     if ((st = nn_spec_bool(ls, "trainable", false, true, &trainable, err)))
         goto fail;
     n->trainable = trainable;
+    /* a layer's own dtype policy (Keras's dtype argument) beats train.precision */
+    static const char *const policies[] = {"float32", "mixed_bfloat16", "mixed_float16", NULL};
+    int policy;
+    n->has_dtype = nn_spec_has(ls, "dtype");
+    if ((st = nn_spec_choice(ls, "dtype", false, policies, 0, &policy, err)))
+        goto fail;
+    n->dtype = (nn_precision)policy;
     n->act = NN_ACT_LINEAR;
     if ((st = type->parse(n, ls, err)) || (st = nn_spec_check_unknown(ls, err)))
         goto fail;
@@ -345,21 +352,35 @@ void nn_model_free(nn_model *m)
     free(m);
 }
 
-nn_status nn_model_alloc(nn_model *m, nn_engine *e, int slots, nn_error *err)
+static nn_status alloc_params(nn_model *m, nn_engine *e, int slots, bool grads, nn_error *err)
 {
     m->e = e;
     for (int i = 0; i < m->n_nodes; i++)
         for (int k = 0; k < m->nodes[i]->n_params; k++) {
             nn_param *p = &m->nodes[i]->params[k];
             nn_status st = e->ops->alloc(e, &p->w, p->ndim, p->shape, err);
-            if (!st && p->trainable)
+            p->w.weights = true;
+            if (!st && grads && p->trainable)
                 st = e->ops->alloc(e, &p->g, p->ndim, p->shape, err);
-            for (int s = 0; !st && p->trainable && s < slots; s++)
+            for (int s = 0; !st && grads && p->trainable && s < slots; s++)
                 st = e->ops->alloc(e, &p->slots[s], p->ndim, p->shape, err);
             if (st)
                 return st;
         }
     return NN_OK;
+}
+
+nn_status nn_model_alloc(nn_model *m, nn_engine *e, int slots, nn_error *err)
+{
+    return alloc_params(m, e, slots, true, err);
+}
+
+nn_status nn_model_alloc_inference(nn_model *m, nn_engine *e, nn_error *err)
+{
+    /* no layer computes a gradient: planning makes no gradient tensors */
+    for (int i = 0; i < m->n_nodes; i++)
+        m->nodes[i]->needs_grad = false;
+    return alloc_params(m, e, 0, false, err);
 }
 
 nn_status nn_model_init_params(nn_model *m, nn_rng *rng, nn_error *err)
@@ -427,13 +448,21 @@ nn_status nn_model_plan(nn_model *m, int batch, nn_error *err)
 nn_tensor *nn_model_input_tensor(nn_model *m) { return &m->input->out; }
 nn_tensor *nn_model_input_tensor_at(nn_model *m, int i) { return &m->inputs[i]->out; }
 
+void nn_model_set_precision(nn_model *m, nn_precision prec)
+{
+    for (int i = 0; i < m->n_nodes; i++)
+        m->nodes[i]->precision = prec;
+}
+
 void nn_model_forward(nn_model *m, const nn_pass *p)
 {
     m->activity_penalty = 0.0;
     for (int i = 0; i < m->n_nodes; i++) {
         nn_node *n = m->nodes[i];
+        p->e->precision = n->precision;
         if (n->type->forward)
             n->type->forward(n, p);
+        p->e->precision = NN_PREC_FLOAT32;
         const nn_regularizer *r = &n->activity_reg;
         if (nn_regularizer_active(r)) {
             /* Keras 2: an activity penalty is divided by the batch size. */
@@ -459,10 +488,14 @@ void nn_model_backward(nn_model *m, const nn_pass *p)
         if (nn_regularizer_active(r) && !n->loss_wrote_preact) {
             int dims[2] = {p->rows, (int)n->size};
             nn_regularizer_apply(r, p->e, &n->out, 2, dims, &n->dout,
-                                 1.0f / (float)nn_pass_batch_rows(p), (size_t)p->rows * n->size);
+                                 (p->loss_scale > 0.0f ? p->loss_scale : 1.0f) /
+                                     (float)nn_pass_batch_rows(p),
+                                 (size_t)p->rows * n->size);
         }
+        p->e->precision = n->precision;
         if (n->type->backward)
             n->type->backward(n, p);
+        p->e->precision = NN_PREC_FLOAT32;
         if (p->rep && p->rep->grads_ready && n->n_params)
             p->rep->grads_ready(p->rep, n);
     }

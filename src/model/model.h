@@ -32,6 +32,10 @@ void nn_model_free(nn_model *m);
 /* Allocates parameters (and gradients, and `slots` optimizer slots each)
  * on engine e. */
 nn_status nn_model_alloc(nn_model *m, nn_engine *e, int slots, nn_error *err);
+/* Weights only, for a model that only runs forward (eval, predict, export:
+ * its weights come from a file): no gradients, no optimizer slots, and no
+ * layer marked as needing a gradient. */
+nn_status nn_model_alloc_inference(nn_model *m, nn_engine *e, nn_error *err);
 /* Draws initial values for every parameter from rng. */
 nn_status nn_model_init_params(nn_model *m, nn_rng *rng, nn_error *err);
 /* Plans per-batch tensors for batches of up to `batch` samples. */
@@ -44,6 +48,9 @@ nn_tensor *nn_model_input_tensor_at(nn_model *m, int i);
 /* Is n one of the model's outputs / inputs? */
 bool nn_model_is_output(const nn_model *m, const nn_node *n);
 bool nn_model_is_input(const nn_model *m, const nn_node *n);
+/* Every layer's products in precision prec (train.precision, --precision;
+ * a Keras file's layers may each have their own). */
+void nn_model_set_precision(nn_model *m, nn_precision prec);
 void nn_model_forward(nn_model *m, const nn_pass *p);
 /* Backpropagates from every output's dout (or dpreact when the loss was
  * fused with the output activation). */

@@ -13,6 +13,7 @@
 #include "io/keras/model_file.h"
 #include "plugin/loader.h"
 #include "session/session_internal.h"
+#include "model/precision.h"
 #include "layers/registry.h"
 
 static size_t available_memory(void)
@@ -152,14 +153,23 @@ static nn_status session_build(nn_session *s, nn_spec *spec, nn_spec *aux, nn_er
         return st;
     if ((st = nn_session__check_memory(s, false, err)))
         return st;
-    if ((st = nn_engine_create(s->train.engine, (int)s->train.threads, &s->engine, err)) ||
-        (st = nn_model_alloc(s->model, s->engine, nn_optimizer_slots(&s->train.optimizer), err)))
+    if ((st = nn_engine_create(s->train.engine, (int)s->train.threads, &s->engine, err)))
         return st;
-    nn_rng init;
-    nn_rng_seed(&init, (uint64_t)s->train.seed, NN_STREAM_INIT);
-    if ((st = nn_model_init_params(s->model, &init, err)))
+    /* a model file's session only runs forward, on the file's weights */
+    if (s->from_model_file) {
+        st = nn_model_alloc_inference(s->model, s->engine, err);
+    } else {
+        nn_rng init;
+        nn_rng_seed(&init, (uint64_t)s->train.seed, NN_STREAM_INIT);
+        if (!(st = nn_model_alloc(s->model, s->engine, nn_optimizer_slots(&s->train.optimizer),
+                                  err)) &&
+            !(st = nn_model_init_params(s->model, &init, err)))
+            nn_optimizer_init_slots(&s->train.optimizer, s->model);
+    }
+    if (st)
         return st;
-    nn_optimizer_init_slots(&s->train.optimizer, s->model);
+    /* "auto" starts in float32: nnctl train measures and picks */
+    nn_precision_apply(s->model, s->engine, s->train.precision, false, stderr);
     return NN_OK;
 }
 

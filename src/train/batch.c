@@ -59,7 +59,7 @@ static double host_loss(nn_engine *e, nn_head *h, nn_tensor *yt, int rows, bool 
  * every process; this process has `rows` of them): the engine's gradient
  * of its own rows' mean is scaled by rows / batch_rows. */
 static double data_loss(nn_model *m, const nn_objective *o, nn_tensor *const *yt, int rows,
-                        int batch_rows, bool grad, double *head_loss)
+                        int batch_rows, bool grad, float scale, double *head_loss)
 {
     nn_engine *e = m->e;
     double total = 0.0;
@@ -67,8 +67,9 @@ static double data_loss(nn_model *m, const nn_objective *o, nn_tensor *const *yt
     for (int k = 0; k < o->n; k++) {
         const nn_head *h = &o->h[k];
         nn_node *out = h->node;
-        /* the gradient of w * mean loss: the engine scales it by w / rows */
-        float w = (float)(h->weight * share);
+        /* the gradient of w * mean loss: the engine scales it by w / rows
+         * (and by the loss scale) */
+        float w = (float)(h->weight * share) * scale;
         double sum;
         if (h->loss && h->loss->host_loss) {
             sum = host_loss(e, (nn_head *)h, yt[k], rows, grad, w);
@@ -91,7 +92,7 @@ static double data_loss(nn_model *m, const nn_objective *o, nn_tensor *const *yt
 double nn_batch_data_loss(nn_model *m, const nn_objective *o, nn_tensor *const *yt, int rows,
                           bool grad, double *head_loss)
 {
-    return data_loss(m, o, yt, rows, rows, grad, head_loss);
+    return data_loss(m, o, yt, rows, rows, grad, 1.0f, head_loss);
 }
 
 double nn_model_weight_penalty(nn_model *m, bool grad)
@@ -108,12 +109,41 @@ double nn_model_weight_penalty(nn_model *m, bool grad)
     return total;
 }
 
-double nn_batch_gradients(nn_model *m, const nn_objective *o, nn_tensor *const *yt,
-                          const nn_pass *p, nn_batch_loss *parts)
+bool nn_batch_unscale(nn_model *m, float scale)
 {
+    nn_engine *e = m->e;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i]->n_params; k++) {
+            nn_param *p = &m->nodes[i]->params[k];
+            if (p->trainable && !isfinite(e->ops->sum_squares(e, &p->g, p->size)))
+                return false;
+        }
+    /* 1/scale as factors that stay normal floats (a denormal factor is
+     * zero to a CPU that flushes denormals, as the engine's do) */
+    float factors[4];
+    int nf = 0;
+    double rest = 1.0 / scale;
+    while (rest < 0x1p-100 && nf < 3) {
+        factors[nf++] = 0x1p-100f;
+        rest *= 0x1p100;
+    }
+    factors[nf++] = (float)rest;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i]->n_params; k++) {
+            nn_param *p = &m->nodes[i]->params[k];
+            for (int f = 0; p->trainable && f < nf; f++)
+                e->ops->scale(e, &p->g, factors[f], p->size);
+        }
+    return true;
+}
+
+double nn_batch_gradients_finite(nn_model *m, const nn_objective *o, nn_tensor *const *yt,
+                                 const nn_pass *p, nn_batch_loss *parts, bool *finite)
+{
+    const float scale = p->loss_scale > 0.0f ? p->loss_scale : 1.0f;
     nn_batch_loss l, *out = parts ? parts : &l;
     nn_model_forward(m, p);
-    out->data = data_loss(m, o, yt, p->rows, nn_pass_batch_rows(p), true, out->head);
+    out->data = data_loss(m, o, yt, p->rows, nn_pass_batch_rows(p), true, scale, out->head);
     out->activity = m->activity_penalty;
     out->weights = 0.0;
     if (p->rep && p->rep->loss_ready)
@@ -123,6 +153,17 @@ double nn_batch_gradients(nn_model *m, const nn_objective *o, nn_tensor *const *
      * process adds the same (the weights are equal everywhere) */
     if (p->rep && p->rep->grads_wait)
         p->rep->grads_wait(p->rep);
-    out->weights = nn_model_weight_penalty(m, true);
+    /* back to the loss's own scale before the weight penalties, whose
+     * gradients never went through a low-precision product; every process
+     * sees the same summed gradients, so all skip an overflowed step */
+    *finite = scale == 1.0f || nn_batch_unscale(m, scale);
+    out->weights = nn_model_weight_penalty(m, *finite);
     return out->data + out->activity + out->weights;
+}
+
+double nn_batch_gradients(nn_model *m, const nn_objective *o, nn_tensor *const *yt,
+                          const nn_pass *p, nn_batch_loss *parts)
+{
+    bool finite;
+    return nn_batch_gradients_finite(m, o, yt, p, parts, &finite);
 }

@@ -28,8 +28,19 @@ double nn_model_weight_penalty(nn_model *m, bool grad);
  * references. With p->rep (data-parallel training) the data and activity
  * losses are this process's share of means over the whole batch (parts
  * filled before p->rep->loss_ready is called), and the gradients are
- * summed over the processes before the weight penalties' are added. */
+ * summed over the processes before the weight penalties' are added.
+ * With p->loss_scale (loss scaling), the loss's gradient is multiplied
+ * by it, backward runs on the scaled gradients, and each is divided by it
+ * before the weight penalties' gradients are added. */
 double nn_batch_gradients(nn_model *m, const nn_objective *o, nn_tensor *const *yt,
                           const nn_pass *p, nn_batch_loss *parts);
+/* The same, saying whether the scaled gradients stayed finite: false when
+ * one overflowed (inf or NaN; the gradients are then left as they are and
+ * the caller skips the step). */
+/* Divides every trainable gradient by scale (loss scaling); false, with
+ * nothing divided, when one holds an inf or a NaN. */
+bool nn_batch_unscale(nn_model *m, float scale);
+double nn_batch_gradients_finite(nn_model *m, const nn_objective *o, nn_tensor *const *yt,
+                                 const nn_pass *p, nn_batch_loss *parts, bool *finite);
 
 #endif

@@ -203,6 +203,21 @@ static nn_status agree_callbacks(nn_dist *d, nn_fit_ctx *c, nn_error *err)
     return st;
 }
 
+/* Keras's LossScaleOptimizer: a step whose gradients overflowed halves
+ * the scale (and was skipped); growth_steps good steps in a row double it. */
+static void loss_scale_update(nn_fit_state *s, const nn_loss_scale_cfg *ls, bool finite)
+{
+    if (!finite) {
+        s->skipped++;
+        s->ls_good = 0;
+        s->loss_scale = s->loss_scale / 2.0 > 1e-30 ? s->loss_scale / 2.0 : 1e-30;
+    } else if (++s->ls_good >= ls->growth_steps) {
+        s->ls_good = 0;
+        if (s->loss_scale * 2.0 < 1e38)
+            s->loss_scale *= 2.0;
+    }
+}
+
 nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_dataset *train,
                  const nn_dataset *val, const nn_fit_opts *opts, nn_fit_result *res,
                  nn_error *err)
@@ -280,6 +295,9 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
     bool batch_stops = false; /* the same on every rank: the types, not their states */
     for (int i = 0; d && i < t->n_callbacks; i++)
         batch_stops |= t->callbacks[i].type->batch_end != NULL;
+    const nn_loss_scale_cfg *ls = &t->loss_scale;
+    if (ls->enabled && s.loss_scale <= 0.0)
+        s.loss_scale = ls->initial_scale;
     double t_start = now();
     nn_interrupt_install();
     res->epochs_run = s.epoch;
@@ -302,6 +320,7 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
         if (s.step == 0) {
             s.loss_sum = 0.0;
             s.seen = 0;
+            s.skipped = 0;
             memset(s.sums, 0, sizeof s.sums);
             memset(s.mstate, 0, sizeof s.mstate);
             memset(s.head_sums, 0, sizeof s.head_sums);
@@ -323,14 +342,16 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             nn_batch_loss parts;
             ss.parts = &parts;
             double loss = 0.0;
+            bool finite = true; /* loss scaling: the gradients did not overflow */
             if (ss.rows > 0) {
                 nn_fit__load_batch(&b, m, o, train, b.idx + start + lo, ss.rows,
                                    &(batch_pos){(uint64_t)t->seed, epoch});
                 nn_pass pass = {.e = m->e, .rows = ss.rows, .training = true, .rng = &drop,
-                                .ids = &b.ids};
+                                .ids = &b.ids,
+                                .loss_scale = ls->enabled ? (float)s.loss_scale : 0.0f};
                 if (dp)
                     pass.rep = nn_dp_batch(dp, rows, fill_step_sums, &ss, ss.v, ss.n);
-                loss = nn_batch_gradients(m, o, b.ytp, &pass, &parts);
+                loss = nn_batch_gradients_finite(m, o, b.ytp, &pass, &parts, &finite);
                 if (!dp)
                     fill_step_sums(&ss, ss.v);
                 else if ((st = nn_dp_status(dp, err)))
@@ -342,7 +363,11 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
                 *sum_stop(&ss) = nn_interrupt_pending() || ctx.stop_training ? 1.0 : 0.0;
                 if ((st = nn_dp_empty_batch(dp, ss.v, ss.n, err)))
                     goto done;
-                parts.weights = nn_model_weight_penalty(m, true);
+                /* the summed gradients, scaled as everywhere: the same
+                 * unscaling and the same skip as the other processes */
+                if (ls->enabled)
+                    finite = nn_batch_unscale(m, (float)s.loss_scale);
+                parts.weights = nn_model_weight_penalty(m, finite);
             }
             if (dp) /* the whole batch's loss */
                 loss = ss.v[0] + ss.v[1] + parts.weights;
@@ -362,7 +387,10 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
                              have_last ? last_path : "", have_last ? ", is kept" : "");
                 goto done;
             }
-            nn_optimizer_step(&t->optimizer, m);
+            if (finite) /* loss scaling: an overflowed step is skipped */
+                nn_optimizer_step(&t->optimizer, m);
+            if (ls->enabled)
+                loss_scale_update(&s, ls, finite);
             s.loss_sum += loss * rows;
             for (int k = 0; k < o->n; k++)
                 s.head_sums[k] += sum_heads(&ss)[k] * rows;
@@ -441,6 +469,10 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             }
         }
         nn_logs_set(&logs, "lr", nn_optimizer_current_lr(&t->optimizer));
+        if (ls->enabled) {
+            nn_logs_set(&logs, "loss_scale", s.loss_scale);
+            nn_logs_set(&logs, "skipped_steps", (double)s.skipped);
+        }
         double secs = now() - t_epoch;
         ctx.epoch_seconds = secs;
         nn_progress_epoch_end(&prog, &logs, secs);

@@ -82,6 +82,9 @@ typedef struct nn_fit_state {
     bool have_best_weights;
     bool stopped;                  /* a callback ended the run (early stopping) */
     nn_logs last;                  /* the last finished epoch's logs */
+    double loss_scale;             /* loss scaling: the scale now (0: not started) */
+    long long ls_good;             /* good steps in a row since it last changed */
+    long long skipped;             /* steps skipped this epoch (gradients overflowed) */
 } nn_fit_state;
 
 /* Where a checkpoint f (loaded from path) stands: the next epoch and
@@ -99,6 +102,15 @@ void nn_fit_state_free(nn_fit_state *st);
  * into m, t and st; every other rank gets the same from it. */
 nn_status nn_fit_share_resume(nn_dist *d, nn_model *m, nn_train_cfg *t, nn_fit_state *st,
                               nn_error *err);
+
+/* train.precision = "auto": times a few training steps (forward and
+ * backward, no update) on the first batch in float32 and mixed_bfloat16
+ * and gives the model the faster (weights and batch statistics are put
+ * back). secs: the best step time of each (0 when not measured: no bf16
+ * here, and then float32). */
+nn_status nn_fit_pick_precision(nn_model *m, const nn_train_cfg *t, const nn_objective *o,
+                                const nn_dataset *train, nn_precision *picked, double secs[2],
+                                nn_error *err);
 
 typedef struct nn_fit_opts {
     const char *run_dir;

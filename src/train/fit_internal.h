@@ -70,6 +70,10 @@ nn_status nn_fit__evaluate_batches(nn_model *m, const nn_train_cfg *t, const nn_
 
 /* ---- fit_state.c ---- */
 
+/* Every parameter's values (moving statistics included) to or from host
+ * memory of nn_fit__total_weights(m) floats. */
+size_t nn_fit__total_weights(const nn_model *m);
+void nn_fit__copy_weights(nn_model *m, float *host, bool to_host);
 /* Saves the model with the training state (a checkpoint) to path. */
 nn_status nn_fit__save_model(nn_model *m, const nn_train_cfg *t, const nn_fit_state *s,
                              const nn_fit_opts *opts, const char *path, bool weights_only,

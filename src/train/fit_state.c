@@ -7,7 +7,7 @@
 #include "io/keras/model_file.h"
 #include "train/fit_internal.h"
 
-static size_t total_weights(const nn_model *m)
+size_t nn_fit__total_weights(const nn_model *m)
 {
     size_t n = 0;
     for (int i = 0; i < m->n_nodes; i++)
@@ -16,7 +16,7 @@ static size_t total_weights(const nn_model *m)
     return n;
 }
 
-static void copy_weights(nn_model *m, float *host, bool to_host)
+void nn_fit__copy_weights(nn_model *m, float *host, bool to_host)
 {
     size_t off = 0;
     for (int i = 0; i < m->n_nodes; i++)
@@ -60,6 +60,10 @@ static char *state_json(const nn_train_cfg *t, const nn_fit_state *s)
         "seed", (json_int_t)t->seed, "callbacks", cbs, "best_weights", s->have_best_weights,
         "stopped", s->stopped, "last_logs", last);
     json_object_set_new(j, "metric_states", mstates);
+    /* loss scaling: where the dynamic scale stands */
+    json_object_set_new(j, "loss_scale", json_real(s->loss_scale));
+    json_object_set_new(j, "loss_scale_good_steps", json_integer((json_int_t)s->ls_good));
+    json_object_set_new(j, "skipped_steps", json_integer((json_int_t)s->skipped));
     /* %.17g: doubles round-trip exactly, so a resumed epoch sums the same */
     char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(j);
@@ -168,6 +172,9 @@ static void read_state(json_t *j, nn_train_cfg *t, nn_fit_state *st)
         st->callbacks = json_incref(cbs);
     }
     st->stopped = json_is_true(json_object_get(j, "stopped"));
+    st->loss_scale = json_num(j, "loss_scale", 0.0);
+    st->ls_good = (long long)json_num(j, "loss_scale_good_steps", 0);
+    st->skipped = (long long)json_num(j, "skipped_steps", 0);
     const char *name;
     json_t *v;
     json_object_foreach(json_object_get(j, "last_logs"), name, v) if (json_is_number(v))
@@ -199,7 +206,7 @@ nn_status nn_fit_load_resume(const nn_h5_model *f, const char *path, nn_model *m
         goto done;
     read_state(j, t, st);
     if (json_is_true(json_object_get(j, "best_weights"))) {
-        if (!(st->best_weights = nn_malloc(total_weights(m) * sizeof(float), err))) {
+        if (!(st->best_weights = nn_malloc(nn_fit__total_weights(m) * sizeof(float), err))) {
             rc = NN_ERR_RUNTIME;
             goto done;
         }
@@ -263,7 +270,7 @@ nn_status nn_fit_share_resume(nn_dist *d, nn_model *m, nn_train_cfg *t, nn_fit_s
     if ((rc = nn_dist_agree(d, rc, err)) || !st->have_best_weights)
         goto done;
     /* restore_best_weights' snapshot */
-    size_t n = total_weights(m);
+    size_t n = nn_fit__total_weights(m);
     if (!st->best_weights && !(st->best_weights = nn_malloc(n * sizeof(float), err)))
         rc = NN_ERR_RUNTIME;
     if (!(rc = nn_dist_agree(d, rc, err)))
@@ -280,7 +287,7 @@ nn_status nn_fit_keep_best(nn_fit_ctx *c, nn_error *err)
     nn_fit_loop *l = c->loop;
     if (l->s->best_weights)
         return NN_OK;
-    size_t n = total_weights(c->model);
+    size_t n = nn_fit__total_weights(c->model);
     if (!(l->s->best_weights = nn_malloc((n ? n : 1) * sizeof(float), err)))
         return NN_ERR_RUNTIME;
     const nn_fit_state *r = l->opts->resume;
@@ -296,7 +303,7 @@ void nn_fit_snapshot_best(nn_fit_ctx *c)
     nn_fit_loop *l = c->loop;
     if (!l->s->best_weights)
         return;
-    copy_weights(c->model, l->s->best_weights, true);
+    nn_fit__copy_weights(c->model, l->s->best_weights, true);
     l->s->have_best_weights = true;
 }
 
@@ -305,7 +312,7 @@ bool nn_fit_restore_best(nn_fit_ctx *c)
     nn_fit_loop *l = c->loop;
     if (!l->s->best_weights || !l->s->have_best_weights)
         return false;
-    copy_weights(c->model, l->s->best_weights, false);
+    nn_fit__copy_weights(c->model, l->s->best_weights, false);
     return true;
 }
 

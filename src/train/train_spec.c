@@ -130,6 +130,27 @@ static nn_status parse_distributed(nn_spec_node *t, nn_train_cfg *c, nn_error *e
     return nn_spec_check_unknown(g, err);
 }
 
+static nn_status parse_loss_scale(nn_spec_node *t, nn_train_cfg *c, nn_error *err)
+{
+    nn_loss_scale_cfg *l = &c->loss_scale;
+    nn_spec_node *g;
+    nn_status st = nn_spec_group(t, "loss_scale", false, &g, err);
+    if (st)
+        return st;
+    l->enabled = c->precision == NN_PREC_FLOAT16;
+    l->initial_scale = 32768.0;
+    l->growth_steps = 2000;
+    if (!g)
+        return NN_OK;
+    if ((st = nn_spec_bool(g, "enabled", false, true, &l->enabled, err)) ||
+        (st = nn_spec_float(g, "initial_scale", false, 32768.0, 1e-30, 1e38, &l->initial_scale,
+                            err)) ||
+        (st = nn_spec_int(g, "dynamic_growth_steps", false, 2000, 1, 1LL << 40, &l->growth_steps,
+                          err)))
+        return st;
+    return nn_spec_check_unknown(g, err);
+}
+
 nn_status nn_spec_train(nn_spec_node *t, const nn_model *m, nn_train_cfg *c, nn_error *err)
 {
     static const char *const engines[] = {"cpu", "gpu", NULL};
@@ -145,6 +166,15 @@ nn_status nn_spec_train(nn_spec_node *t, const nn_model *m, nn_train_cfg *c, nn_
         (st = nn_spec_choice(t, "engine", false, engines, 0, &engine, err)))
         return st;
     snprintf(c->engine, sizeof c->engine, "%s", engines[engine]);
+    static const char *const precisions[] = {"float32", "mixed_bfloat16", "mixed_float16",
+                                             "auto", NULL};
+    int precision;
+    if ((st = nn_spec_choice(t, "precision", false, precisions, 0, &precision, err)))
+        return st;
+    c->precision_auto = precision == 3;
+    c->precision = c->precision_auto ? NN_PREC_FLOAT32 : (nn_precision)precision;
+    if ((st = parse_loss_scale(t, c, err)))
+        return st;
     const char *init_from;
     if ((st = nn_spec_string(t, "init_from", false, "", &init_from, err)))
         return st;

@@ -17,6 +17,19 @@ typedef struct nn_distributed_cfg {
     double bucket_mb;
 } nn_distributed_cfg;
 
+/* Dynamic loss scaling, as Keras's LossScaleOptimizer: the loss's gradient
+ * is multiplied by `scale` so small fp16 gradients do not flush to zero;
+ * the gradients are divided by it before the update. A step whose
+ * gradients overflowed (inf or NaN) is skipped and the scale halved; after
+ * dynamic_growth_steps good steps in a row it doubles. train.loss_scale =
+ * { initial_scale; dynamic_growth_steps; enabled; }; on by default with
+ * precision mixed_float16. */
+typedef struct nn_loss_scale_cfg {
+    bool enabled;
+    double initial_scale;       /* Keras: 2^15 */
+    long long growth_steps;     /* Keras: 2000 */
+} nn_loss_scale_cfg;
+
 typedef struct nn_train_cfg {
     const nn_loss_info *loss; /* the first output's (the only one's) */
     /* One loss and one weight per model output, in model order: train.loss
@@ -43,6 +56,12 @@ typedef struct nn_train_cfg {
     int n_callbacks;
     nn_distributed_cfg distributed;
     bool has_batch_begin; /* some callback has a batch_begin hook */
+    /* train.precision: Keras's dtype policy for every layer without its
+     * own ("float32", "mixed_bfloat16", "mixed_float16"), or "auto": the
+     * faster of float32 and mixed_bfloat16, measured when training starts */
+    nn_precision precision;
+    bool precision_auto;
+    nn_loss_scale_cfg loss_scale;
     /* init_from: a model file whose weights, by layer name, start training
      * (layers it lacks, or holds with other shapes, keep their fresh
      * draws); "" for none. As written: resolved against the current

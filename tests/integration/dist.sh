@@ -198,7 +198,8 @@ ran "mnist_mlp, 1 process" mlp1
 "${MPIRUN[@]}" -np 2 "$NNCTL" train "$MLP" "${MLP_SET[@]}" --run-dir "$W/mlp2" --threads 1 >"$W/mlp2.log" 2>&1
 ran "mnist_mlp, 2 ranks" mlp2
 same "mnist_mlp, 2 ranks" mlp1 mlp2
-if [ "$(grep -c "^Train on 2560 samples (cpu engine, 2 ranks x 1 thread)" "$W/mlp2.log")" = 1 ]; then
+# (after the ranks, the precision and its kernels: "; float32: products on ...)")
+if [ "$(grep -cE "^Train on 2560 samples \(cpu engine, 2 ranks x 1 thread[;)]" "$W/mlp2.log")" = 1 ]; then
     ok "the first line says 'Train on 2560 samples (cpu engine, 2 ranks x 1 thread)', once"
 else
     bad "the first line says 'Train on 2560 samples (cpu engine, 2 ranks x 1 thread)', once" "$(head -2 "$W/mlp2.log")"

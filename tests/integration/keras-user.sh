@@ -115,7 +115,7 @@ EPOCHS=1 spec plain '{ type = "dense"; name = "out"; units = 1; activation = "si
 cores=$($PY -c 'import os; print(os.cpu_count())')
 expect "--threads 0 means every core, as train.threads = 0" 0 "(cpu engine, $cores thread" \
     -- train plain.cfg -o run_t0 --threads 0
-expect "--threads 1: \"1 thread\", one epoch: \"1 epoch\"" 0 "(cpu engine, 1 thread)" "(1 epoch," \
+expect "--threads 1: \"1 thread\", one epoch: \"1 epoch\"" 0 "(cpu engine, 1 thread;" "(1 epoch," \
     -- train plain.cfg -o run_t1 --threads 1
 expect "--threads -2 is refused, naming 0 as every core" 2 "0 (every core) or a positive integer" \
     -- train plain.cfg -o run_bad --threads -2

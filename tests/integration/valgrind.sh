@@ -8,9 +8,10 @@
 #
 #   NNCTL=build/nnctl NNCTL_DATA=/path/to/datasets tests/integration/valgrind.sh
 #
-# nnctl re-executes itself once at startup to set OPENBLAS_CORETYPE and
-# OMP_WAIT_POLICY; both are set here (Haswell: AVX2 kernels, which valgrind
-# runs; it may not run AVX-512 ones), with NNCTL_PREFLIGHT_DONE=1, and
+# nnctl train re-executes itself once at startup to set libgomp's spin time,
+# and picks OpenBLAS's kernels from the CPU's features: both are set here
+# (OPENBLAS_CORETYPE=Haswell: AVX2 kernels, which valgrind runs; it may not
+# run AVX-512 ones; OMP_WAIT_POLICY), with NNCTL_PREFLIGHT_DONE=1, and
 # --trace-children=yes follows an exec anyway. Third-party startup noise goes
 # in tests/valgrind.supp. Needs MNIST under $NNCTL_DATA/mnist/ (500 training
 # and 100 test digits are copied into small IDX files) and python3.

@@ -37,6 +37,15 @@ nnctl -> Keras:
     keras.models.load_model(model.h5) predicts what `nnctl predict` does
     (1e-5), and a weights-only checkpoint (save_weights_only = true) loads
     with model.load_weights into the architecture built from model_config.
+Mixed precision (dtype policies):
+  * Keras -> nnctl: a model built under mixed_bfloat16 with one float32
+    layer (as Keras's guide keeps a softmax head) keeps each layer's policy
+    through nnctl (export --format json shows it); nnctl predicts what
+    Keras's bf16 computation does within bf16's reach (2e-2 of the output's
+    scale, normwise), and not exactly what its own float32 run does;
+  * nnctl -> Keras: a model trained with train.precision = mixed_bfloat16
+    loads with DTypePolicy("mixed_bfloat16") on every layer (compute dtype
+    bfloat16, variables float32).
 Transfer learning:
   * model.from_json = Keras's model.to_json() trains, with Keras's
     parameter counts; train.init_from = a Keras file loads the layers it
@@ -784,6 +793,82 @@ def nnctl_compiled(rng):
               "nnctl's numbers (top-k k = 2, accuracy)" % name, run)
 
 
+# ---- dtype policies ----------------------------------------------------------------
+
+MIXED_SPEC = """
+model: { name = "mx"; input = { shape = [8, 8, 1]; };
+  layers = ( { type = "conv2d"; filters = 4; kernel_size = 3; activation = "relu"; },
+             { type = "flatten"; }, { type = "dense"; units = 3; activation = "softmax"; } ); };
+data: { train = { format = "npy"; x = "mx_x.npy"; y = "mx_y.npy"; }; };
+train: { loss = "sparse_categorical_crossentropy"; optimizer = "adam"; epochs = 1;
+         batch_size = 16; precision = "mixed_bfloat16"; };
+"""
+
+
+def mixed_policies(rng):
+    x = rng.normal(size=(32, 8, 8, 1)).astype(np.float32)
+
+    def keras_to_nnctl():
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        try:
+            m = keras.Sequential([keras.Input((8, 8, 1)),
+                                  L.Conv2D(6, 3, activation="relu", name="conv"),
+                                  L.Flatten(name="flat"), L.Dense(16, activation="tanh", name="d1"),
+                                  L.Dense(3, activation="softmax", dtype="float32", name="out")],
+                                 name="kmixed")
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        randomize(m, rng, 0.3)
+        m.save(path("kmixed.h5"))
+        want = np.asarray(m.predict(x, verbose=0), np.float64)
+        nnctl("export", "kmixed.h5", "--format", "json", "-o", "kmixed.json")
+        layers = json.load(open(path("kmixed.json")))["config"]["layers"]
+        pol = {}
+        for l in layers:
+            d = l["config"].get("dtype")
+            if l["class_name"] != "InputLayer":
+                pol[l["config"]["name"]] = d["config"]["name"] if isinstance(d, dict) else d
+        if pol != {"conv": "mixed_bfloat16", "flat": "mixed_bfloat16", "d1": "mixed_bfloat16",
+                   "out": "float32"}:
+            raise AssertionError("policies in nnctl's export: %s" % pol)
+        got = predict_nnctl("kmixed.h5", x, "kmixed").astype(np.float64)
+        err = np.linalg.norm(got - want) / np.linalg.norm(want)
+        if err > 2e-2:
+            raise AssertionError("nnctl vs Keras's bf16 predictions: %.3g (> 2e-2)" % err)
+        # the file's policies are what runs: neither every layer in float32
+        # nor every layer in bf16 (the head is float32) gives the same numbers
+        outs = {}
+        for p in ("float32", "mixed_bfloat16"):
+            nnctl("predict", "kmixed.h5", "kmixed_in.npy", "-o", "kmixed_%s.npy" % p,
+                  "--precision", p)
+            outs[p] = np.load(path("kmixed_%s.npy" % p))
+        if "float32 instead" not in nnctl("--version").stdout:
+            for p, o in outs.items():
+                if np.array_equal(o, got.astype(np.float32)):
+                    raise AssertionError("the file's per-layer policies ran as --precision " + p)
+
+    def nnctl_to_keras():
+        np.save(path("mx_x.npy"), x)
+        np.save(path("mx_y.npy"), rng.integers(0, 3, size=32).astype(np.int64))
+        with open(path("mx.cfg"), "w") as f:
+            f.write(MIXED_SPEC)
+        nnctl("train", "mx.cfg", "-o", "mx_run", "-q", "--threads", 2)
+        m = keras.models.load_model(path("mx_run/model.h5"), compile=False)
+        got = {l.name: (l.dtype_policy.name, l.compute_dtype, l.variable_dtype) for l in m.layers}
+        if any(v != ("mixed_bfloat16", "bfloat16", "float32") for v in got.values()):
+            raise AssertionError("Keras loaded the policies as %s" % got)
+        want = predict_nnctl("mx_run/model.h5", x[:N], "mx").astype(np.float64)
+        k = np.asarray(m.predict(x[:N], verbose=0), np.float64)
+        err = np.linalg.norm(k - want) / np.linalg.norm(want)
+        if err > 2e-2:
+            raise AssertionError("Keras (bf16) vs nnctl predictions: %.3g (> 2e-2)" % err)
+
+    check("keras->nnctl mixed_bfloat16 model with a float32 head: per-layer policies kept, "
+          "bf16 predictions", keras_to_nnctl)
+    check("nnctl->keras train.precision = mixed_bfloat16: Keras loads DTypePolicy "
+          "mixed_bfloat16 on every layer", nnctl_to_keras)
+
+
 # ---- from_json and init_from -----------------------------------------------------
 
 def transfer(rng):
@@ -1120,7 +1205,8 @@ def main():
     rng = np.random.default_rng(7)
     print("keras %s (%s backend)" % (keras.__version__, keras.backend.backend()))
     for part in (keras_to_nnctl, keras_eval, keras2_files, keras1_files, nnctl_to_keras,
-                 nnctl_compiled, transfer, keras_multi_io, keras_functions, accuracy):
+                 nnctl_compiled, transfer, keras_multi_io, keras_functions, accuracy,
+                 mixed_policies):
         try:
             part(rng)
         except Exception as e:  # noqa: BLE001 - a broken part fails, the rest runs

@@ -75,9 +75,12 @@ KINK_MARGIN = 1e-3
 # reference recurrences (torch, float64, autograd)
 
 def rnn_ref(kind, x, W, R, b, act="tanh", rec_act="sigmoid", go_backwards=False,
-            return_sequences=False, reset_after=True, pre=None):
+            return_sequences=False, reset_after=True, pre=None, mm=None):
     """x: (N, T, F) tensor; W (F, G U), R (U, G U), b as Keras (or None).
-    pre: a list collecting (activation name, input) for the kink check."""
+    pre: a list collecting (activation name, input) for the kink check.
+    mm: the matrix product (test_mixed.py passes one with bf16 operands)."""
+    mm = mm or (lambda a, b: a @ b)
+
     def A(name, z):
         if pre is not None:
             pre.append((name, z.detach()))
@@ -92,12 +95,12 @@ def rnn_ref(kind, x, W, R, b, act="tanh", rec_act="sigmoid", go_backwards=False,
     for t in order:
         xt = x[:, t, :]
         if kind == "simple_rnn":
-            z = xt @ W + h @ R
+            z = mm(xt, W) + mm(h, R)
             if b is not None:
                 z = z + b
             h = A(act, z)
         elif kind == "lstm":
-            z = xt @ W + h @ R
+            z = mm(xt, W) + mm(h, R)
             if b is not None:
                 z = z + b
             i = A(rec_act, z[:, :U])
@@ -107,9 +110,9 @@ def rnn_ref(kind, x, W, R, b, act="tanh", rec_act="sigmoid", go_backwards=False,
             c = f * c + i * g
             h = o * A(act, c)
         elif kind == "gru":
-            xw = xt @ W
+            xw = mm(xt, W)
             if reset_after:
-                hr = h @ R
+                hr = mm(h, R)
                 if b is not None:
                     xw = xw + b[0]
                     hr = hr + b[1]
@@ -119,9 +122,9 @@ def rnn_ref(kind, x, W, R, b, act="tanh", rec_act="sigmoid", go_backwards=False,
             else:
                 if b is not None:
                     xw = xw + b
-                zg = A(rec_act, xw[:, :U] + h @ R[:, :U])
-                r = A(rec_act, xw[:, U:2 * U] + h @ R[:, U:2 * U])
-                hh = A(act, xw[:, 2 * U:] + (r * h) @ R[:, 2 * U:])
+                zg = A(rec_act, xw[:, :U] + mm(h, R[:, :U]))
+                r = A(rec_act, xw[:, U:2 * U] + mm(h, R[:, U:2 * U]))
+                hh = A(act, xw[:, 2 * U:] + mm(r * h, R[:, 2 * U:]))
             h = zg * h + (1.0 - zg) * hh
         else:
             raise ValueError(kind)

@@ -9,7 +9,11 @@ tf-keras loads nnctl's model files with the same predictions.
 Needs tf-keras and tensorflow-cpu (scripts/oracle-venv --tf makes .venv-tf),
 numpy. Everything is generated here: models with random weights (set with
 set_weights), inputs drawn with a fixed seed. Outputs must agree to 1e-5
-relative plus 1e-6 of the largest magnitude. Prints one line per check and
+relative plus 1e-6 of the largest magnitude. Mixed precision: a model nnctl
+trained with train.precision = "mixed_bfloat16" loads with
+Policy("mixed_bfloat16") on every layer, and a tf-keras model built under
+that policy loads in nnctl with each layer's policy (nnctl's predictions
+within bf16's reach of tf-keras's: 2e-2 normwise). Prints one line per check and
 "tf-keras: N passed, M failed, 0 skipped"; exits 1 when M > 0.
 """
 import argparse
@@ -295,6 +299,46 @@ def keras2_losses(rng):
             report(False, f"tf-keras loss {tag} -> nnctl", str(e))
 
 
+def mixed_policies(rng):
+    try:
+        x = rng.normal(0, 1, (32, 12)).astype(np.float32)
+        np.save(os.path.join(TMP, "mx_x.npy"), x)
+        np.save(os.path.join(TMP, "mx_y.npy"), rng.integers(0, 3, 32).astype(np.int64))
+        cfg = os.path.join(TMP, "mx.cfg")
+        with open(cfg, "w") as f:
+            f.write('model: { name = "mx"; input = { shape = [12]; }; layers = ( { type = "dense"; '
+                    'units = 8; activation = "relu"; }, { type = "dense"; units = 3; '
+                    'activation = "softmax"; } ); };\n'
+                    'data: { train = { format = "npy"; x = "mx_x.npy"; y = "mx_y.npy"; }; };\n'
+                    'train: { loss = "sparse_categorical_crossentropy"; optimizer = "adam"; '
+                    'epochs = 1; batch_size = 16; precision = "mixed_bfloat16"; };\n')
+        run = os.path.join(TMP, "run_mx")
+        nnctl("train", cfg, "--quiet", "--run-dir", run)
+        m = keras.models.load_model(os.path.join(run, "model.h5"), compile=False)
+        pol = [(l.dtype_policy.name, l.compute_dtype, l.variable_dtype) for l in m.layers]
+        report(all(p == ("mixed_bfloat16", "bfloat16", "float32") for p in pol),
+               "nnctl mixed_bfloat16 -> tf-keras load_model: Policy mixed_bfloat16 on every layer",
+               str(pol))
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        try:
+            k = keras.Sequential([keras.Input((12,)), L.Dense(8, activation="tanh"),
+                                  L.Dense(3, activation="softmax", dtype="float32")])
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        randomize(k, rng)
+        k.save(os.path.join(TMP, "tfmixed.h5"))
+        np.save(os.path.join(TMP, "x.npy"), x[:N])
+        nnctl("predict", os.path.join(TMP, "tfmixed.h5"), os.path.join(TMP, "x.npy"), "-o",
+              os.path.join(TMP, "y.npy"))
+        want = np.asarray(k.predict(x[:N], verbose=0), np.float64)
+        got = np.load(os.path.join(TMP, "y.npy")).astype(np.float64)
+        err = float(np.linalg.norm(got - want) / np.linalg.norm(want))
+        report(err <= 2e-2, "tf-keras mixed_bfloat16 model -> nnctl predict (bf16's reach)",
+               f"relative error {err:.3g}")
+    except Exception as e:  # noqa: BLE001
+        report(False, "mixed_bfloat16 models between nnctl and tf-keras", str(e))
+
+
 def main():
     global NNCTL, TMP
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -311,6 +355,7 @@ def main():
         keras2_losses(rng)
         # "accuracy" for every loss and output width, as tf-keras's evaluate
         accuracy_cases.run(keras, NNCTL, TMP, lambda ok, name, detail: report(ok, name, detail))
+        mixed_policies(rng)
     finally:
         if not a.keep:
             shutil.rmtree(TMP, ignore_errors=True)

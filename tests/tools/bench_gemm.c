@@ -17,7 +17,6 @@ static double now(void)
 
 int main(int argc, char **argv)
 {
-    nn_engine_preflight(argv);
     int threads = argc > 1 ? atoi(argv[1]) : 0;
     long samples = argc > 2 ? atol(argv[2]) : 60000;
     int L[16] = {784, 512, 512, 10}, nl = 4, B = 128;

@@ -51,6 +51,12 @@
  *               backward too). Outputs and gradients are poisoned with NaN
  *               first, so an element the layer forgets to write shows.
  *               plan_batch > rows runs a partial batch (fit's last batch).
+ *               [precision] ("float32", "mixed_bfloat16"): the layer's
+ *               products in that precision (nn_precision_apply, forced);
+ *               the result then says the precision it really ran in
+ *               ("precision"; "why" when the CPU cannot), and how many
+ *               oneDNN passes/products ran and were declined
+ *               ("onednn_ran", "onednn_declined").
  *   merge       layer (libconfig text of a merge layer without `inputs`, e.g.
  *               'type = "concatenate"; axis = 1;'), rows, inputs (a list of
  *               {"shape": per-sample shape, "x": rows x shape values} or
@@ -87,9 +93,10 @@
 
 #include "data/augment.h"
 #include "data/dataset.h"
+#include "engine/cpu/cpu_internal.h"
 #include "engine/engine.h"
 #include "layers/common.h"
-#include "model/model.h"
+#include "model/precision.h"
 #include "spec/spec.h"
 #include "train/fit.h"
 #include "train/optimizers.h"
@@ -742,6 +749,23 @@ static int op_layer(nn_engine *e, json_t *c, json_t *res)
         goto out;
     }
     nn_node *L = m->output;
+    const char *prec_name = NULL;
+    nn_precision prec = NN_PREC_FLOAT32;
+    if (get_str(c, "precision", false, "float32", &prec_name))
+        goto out;
+    if (!nn_precision_parse(prec_name, &prec)) {
+        fail("\"precision\": expected float32, mixed_bfloat16 or mixed_float16, got \"%s\"",
+             prec_name);
+        goto out;
+    }
+    /* what the layer really ran in (float32 where the CPU has no bf16) */
+    char why[256] = "";
+    if (!e->ops->precision_supported(e, prec, why, sizeof why))
+        json_object_set_new(res, "why", json_string(why));
+    nn_precision_apply(m, e, prec, true, NULL);
+    json_object_set_new(res, "precision", json_string(nn_precision_policy(L->precision)));
+    long ran0, declined0;
+    nn_cpu_dnnl_counts(nn_cpu_dnnl_of(e), &ran0, &declined0);
     size_t in_n = (size_t)rows * m->input->size, out_n = (size_t)rows * L->size;
     if (get_floats(c, "x", (long long)in_n, &x) || get_floats(c, "dy", (long long)out_n, &dy))
         goto out;
@@ -800,6 +824,10 @@ static int op_layer(nn_engine *e, json_t *c, json_t *res)
     L->loss_wrote_preact = false;
     nn_model_backward(m, &p);
     set_floats(res, "dx", e, &m->input->dout, in_n);
+    long ran1, declined1;
+    nn_cpu_dnnl_counts(nn_cpu_dnnl_of(e), &ran1, &declined1);
+    json_object_set_new(res, "onednn_ran", json_integer(ran1 - ran0));
+    json_object_set_new(res, "onednn_declined", json_integer(declined1 - declined0));
     json_t *gj = json_object(), *wj = json_object();
     json_object_set_new(res, "grads", gj);
     json_object_set_new(res, "weights_after", wj);

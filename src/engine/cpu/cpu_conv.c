@@ -130,8 +130,7 @@ void nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor 
                            nn_tensor *ws)
 {
     /* oneDNN adds the bias in its own pass over the output */
-    if (nn_cpu_dnnl_conv(nn_cpu_dnnl_of(e), NN_DNNL_FWD, g, x->data, w->data,
-                         bias ? bias->data : NULL, y->data))
+    if (nn_cpu_dnnl_conv(e, NN_DNNL_FWD, g, x, w, bias ? bias->data : NULL, y->data, false))
         return;
     conv_forward_gemm(e, g, x, w, y, ws);
     if (bias)
@@ -141,8 +140,7 @@ void nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor 
 void nn_cpu_conv2d_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
                                  const nn_tensor *w, nn_tensor *dx, nn_tensor *ws)
 {
-    if (nn_cpu_dnnl_conv(nn_cpu_dnnl_of(e), NN_DNNL_BWD_DATA, g, dy->data, w->data, NULL,
-                         dx->data))
+    if (nn_cpu_dnnl_conv(e, NN_DNNL_BWD_DATA, g, dy, w, NULL, dx->data, false))
         return;
     const int K = (int)patch_size(g), pix = g->oh * g->ow;
     if (is_pointwise(g)) {
@@ -166,8 +164,8 @@ void nn_cpu_conv2d_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn
 {
     /* oneDNN overwrites: beta = 0 only (what the layers ask); it sums the
      * bias gradient in the same pass */
-    if (beta == 0.0f && nn_cpu_dnnl_conv(nn_cpu_dnnl_of(e), NN_DNNL_BWD_FILTER, g, x->data,
-                                         dy->data, dbias ? dbias->data : NULL, dw->data))
+    if (beta == 0.0f && nn_cpu_dnnl_conv(e, NN_DNNL_BWD_FILTER, g, x, dy,
+                                         dbias ? dbias->data : NULL, dw->data, false))
         return;
     if (dbias)
         e->ops->bias_grad(e, dy, dbias, g->n * g->oh * g->ow, g->f, beta);

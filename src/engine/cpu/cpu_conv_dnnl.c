@@ -1,69 +1,29 @@
 /* 2-D convolutions through oneDNN (Debian's libdnnl; built when its header
- * is found, NN_HAVE_DNNL). Its AVX-512 kernels read and write our NHWC
- * tensors as they are: only the weights move between Keras's (kh, kw, in,
- * out) layout and the blocked layout the kernels want, a reorder of a few
- * thousand values per call. On this project's 2-core machine the three
- * convolution passes of mnist_cnn and cifar10_cnn ran 2.1-2.5x faster than
- * im2col + OpenBLAS (docs/benchmarks.md).
+ * is found, NN_HAVE_DNNL; loaded on first use). Its AVX-512 and AMX kernels
+ * read and write our NHWC tensors as they are: only the weights move
+ * between Keras's (kh, kw, in, out) layout and the blocked layout a kernel
+ * wants, once per update (the weights' version says when they changed),
+ * not once per call. On this project's 2-core machine the three passes of
+ * mnist_cnn and cifar10_cnn ran 2.1-2.5x faster than im2col + OpenBLAS
+ * (docs/benchmarks.md).
  *
- * Primitives depend on the geometry (batch size included), so each is made
- * the first time a geometry is seen and kept: a run sees two (the planned
- * batch and the last, partial one) per layer and pass. Nothing is made per
- * batch after that. Any oneDNN failure makes the caller fall back to the
- * im2col path, so results never depend on whether oneDNN is there. */
-#include "engine/cpu/cpu_internal.h"
+ * mixed_bfloat16 (e->precision): the activations a pass reads are rounded
+ * to bf16 into scratch, the weights reordered to bf16, and the kernels
+ * accumulate and write fp32 (the output, the input gradient, the weight
+ * and bias gradients stay fp32 tensors).
+ *
+ * Primitives depend on the geometry (batch size included) and precision,
+ * so each is made the first time they are seen and kept: a run sees two
+ * geometries (the planned batch and the last, partial one) per layer and
+ * pass. Nothing is made per batch after that. Any oneDNN failure makes the
+ * caller fall back to the im2col path, so results never depend on whether
+ * oneDNN is there. */
+#include "engine/cpu/cpu_dnnl.h"
 
 #ifdef NN_HAVE_DNNL
 
-#include <oneapi/dnnl/dnnl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Passes kept: a model uses about 6 per convolution layer (3 passes, 2
- * batch sizes); past this the least recently used is dropped. */
-#define DNNL_CACHE 512
-
-
-/* One convolution pass for one geometry. */
-typedef struct dnnl_conv {
-    nn_conv_geom g;
-    nn_dnnl_op op;
-    bool bias;                   /* with the bias (forward) or its gradient */
-    unsigned long used;          /* when last used (eviction) */
-    dnnl_primitive_t prim;
-    dnnl_primitive_t w_reorder;  /* user weights <-> the primitive's layout; NULL when equal */
-    dnnl_memory_t act_in, act_out; /* NHWC user tensors (handles set per call) */
-    dnnl_memory_t w_user;        /* Keras layout (handle set per call) */
-    dnnl_memory_t w_prim;        /* the primitive's weights when reordered (owns its buffer) */
-    dnnl_memory_t b_user;        /* bias or its gradient (handle set per call), or NULL */
-} dnnl_conv;
-
-struct nn_cpu_dnnl {
-    dnnl_engine_t eng;
-    dnnl_stream_t strm;
-    long ran, declined; /* passes run, and passes left to im2col */
-    unsigned long clock;
-    int n;
-    dnnl_conv *cache[DNNL_CACHE];
-};
-
-nn_cpu_dnnl *nn_cpu_dnnl_create(void)
-{
-    nn_cpu_dnnl *d = calloc(1, sizeof *d);
-    if (!d)
-        return NULL;
-    if (dnnl_engine_create(&d->eng, dnnl_cpu, 0) != dnnl_success) {
-        free(d);
-        return NULL;
-    }
-    if (dnnl_stream_create(&d->strm, d->eng, dnnl_stream_default_flags) != dnnl_success) {
-        dnnl_engine_destroy(d->eng);
-        free(d);
-        return NULL;
-    }
-    return d;
-}
 
 /* Destroys what conv_make made (all of it, or what it got to), leaving
  * the key: an entry without a primitive records a geometry oneDNN
@@ -80,25 +40,15 @@ static void conv_clear(dnnl_conv *c)
             dnnl_memory_destroy(mems[i]);
     c->prim = c->w_reorder = NULL;
     c->act_in = c->act_out = c->w_user = c->w_prim = c->b_user = NULL;
+    c->w_src = NULL;
 }
 
-static void conv_free(dnnl_conv *c)
+void nn_dnnl_conv_free(dnnl_conv *c)
 {
     if (!c)
         return;
     conv_clear(c);
     free(c);
-}
-
-void nn_cpu_dnnl_destroy(nn_cpu_dnnl *d)
-{
-    if (!d)
-        return;
-    for (int i = 0; i < d->n; i++)
-        conv_free(d->cache[i]);
-    dnnl_stream_destroy(d->strm);
-    dnnl_engine_destroy(d->eng);
-    free(d);
 }
 
 static bool same_geom(const nn_conv_geom *a, const nn_conv_geom *b)
@@ -109,9 +59,9 @@ static bool same_geom(const nn_conv_geom *a, const nn_conv_geom *b)
            a->oh == b->oh && a->ow == b->ow;
 }
 
-static bool ok(dnnl_status_t s) { return s == dnnl_success; }
+#define ok nn_dnnl_ok
 
-/* A reorder between two layouts of the same weights. */
+/* A reorder between two layouts (and types) of the same weights. */
 static bool make_reorder(nn_cpu_dnnl *d, const dnnl_memory_desc_t *from,
                          const dnnl_memory_desc_t *to, dnnl_primitive_t *out)
 {
@@ -120,6 +70,23 @@ static bool make_reorder(nn_cpu_dnnl *d, const dnnl_memory_desc_t *from,
         return false;
     bool made = ok(dnnl_primitive_create(out, pd));
     dnnl_primitive_desc_destroy(pd);
+    return made;
+}
+
+/* The forward pass's attributes: ReLU after the bias, in the same pass. */
+static bool relu_attr(bool relu, dnnl_primitive_attr_t *attr)
+{
+    *attr = NULL;
+    if (!relu)
+        return true;
+    dnnl_post_ops_t po;
+    if (!ok(dnnl_primitive_attr_create(attr)))
+        return false;
+    if (!ok(dnnl_post_ops_create(&po)))
+        return false;
+    bool made = ok(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f)) &&
+                ok(dnnl_primitive_attr_set_post_ops(*attr, po));
+    dnnl_post_ops_destroy(po);
     return made;
 }
 
@@ -137,29 +104,41 @@ static bool conv_make(nn_cpu_dnnl *d, dnnl_conv *c)
     int pad_r = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1 - g->w - g->pad_left;
     dnnl_dims_t pad_l = {g->pad_top, g->pad_left}, pad_h = {pad_b > 0 ? pad_b : 0,
                                                             pad_r > 0 ? pad_r : 0};
+    /* what each pass reads is bf16 in mixed precision; what it writes is fp32 */
+    const dnnl_data_type_t lo = c->prec == NN_PREC_BFLOAT16 ? dnnl_bf16 : dnnl_f32;
+    const bool fwd = c->op == NN_DNNL_FWD, data = c->op == NN_DNNL_BWD_DATA;
     dnnl_memory_desc_t src, dst, w_user, w_any, bias;
     dnnl_dims_t b_d = {g->f};
     const dnnl_memory_desc_t *b = c->bias ? &bias : NULL;
     if (!ok(dnnl_memory_desc_init_by_tag(&bias, 1, b_d, dnnl_f32, dnnl_x)) ||
-        !ok(dnnl_memory_desc_init_by_tag(&src, 4, src_d, dnnl_f32, dnnl_nhwc)) ||
-        !ok(dnnl_memory_desc_init_by_tag(&dst, 4, dst_d, dnnl_f32, dnnl_nhwc)) ||
+        !ok(dnnl_memory_desc_init_by_tag(&src, 4, src_d, data ? dnnl_f32 : lo, dnnl_nhwc)) ||
+        !ok(dnnl_memory_desc_init_by_tag(&dst, 4, dst_d, fwd ? dnnl_f32 : lo, dnnl_nhwc)) ||
         !ok(dnnl_memory_desc_init_by_tag(&w_user, 4, w_d, dnnl_f32, dnnl_hwio)) ||
-        !ok(dnnl_memory_desc_init_by_tag(&w_any, 4, w_d, dnnl_f32, dnnl_format_tag_any)))
+        !ok(dnnl_memory_desc_init_by_tag(&w_any, 4, w_d, fwd || data ? lo : dnnl_f32,
+                                         dnnl_format_tag_any)))
+        return false;
+    /* the forward description (also the backward passes' hint) reads lo */
+    dnnl_memory_desc_t hsrc, hdst, hw;
+    if (!ok(dnnl_memory_desc_init_by_tag(&hsrc, 4, src_d, lo, dnnl_nhwc)) ||
+        !ok(dnnl_memory_desc_init_by_tag(&hdst, 4, dst_d, fwd ? dnnl_f32 : lo, dnnl_nhwc)) ||
+        !ok(dnnl_memory_desc_init_by_tag(&hw, 4, w_d, lo, dnnl_format_tag_any)))
         return false;
     dnnl_convolution_desc_t fd, bd;
     if (!ok(dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training,
-                                                        dnnl_convolution_direct, &src, &w_any,
-                                                        c->op == NN_DNNL_FWD ? b : NULL, &dst,
-                                                        strides, dil, pad_l, pad_h)))
+                                                        dnnl_convolution_direct, &hsrc, &hw,
+                                                        fwd ? b : NULL, &hdst, strides, dil,
+                                                        pad_l, pad_h)))
         return false;
+    dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t fpd = NULL, pd = NULL;
-    if (!ok(dnnl_primitive_desc_create(&fpd, &fd, NULL, d->eng, NULL)))
-        return false;
     bool made = false;
-    if (c->op == NN_DNNL_FWD) {
+    if (!relu_attr(fwd && c->relu, &attr) ||
+        !ok(dnnl_primitive_desc_create(&fpd, &fd, fwd ? attr : NULL, d->eng, NULL)))
+        goto done;
+    if (fwd) {
         pd = fpd;
         fpd = NULL;
-    } else if (c->op == NN_DNNL_BWD_DATA) {
+    } else if (data) {
         if (!ok(dnnl_dilated_convolution_backward_data_desc_init(
                 &bd, dnnl_convolution_direct, &src, &w_any, &dst, strides, dil, pad_l, pad_h)) ||
             !ok(dnnl_primitive_desc_create(&pd, &bd, NULL, d->eng, fpd)))
@@ -172,16 +151,15 @@ static bool conv_make(nn_cpu_dnnl *d, dnnl_conv *c)
             goto done;
     }
     const dnnl_memory_desc_t *w_prim = dnnl_primitive_desc_query_md(
-        pd, c->op == NN_DNNL_BWD_FILTER ? dnnl_query_diff_weights_md : dnnl_query_weights_md, 0);
+        pd, fwd || data ? dnnl_query_weights_md : dnnl_query_diff_weights_md, 0);
     /* the activations must stay in our NHWC layout (no hidden copies) */
-    const dnnl_memory_desc_t *a_in = dnnl_primitive_desc_query_md(
-        pd, c->op == NN_DNNL_BWD_DATA ? dnnl_query_diff_dst_md : dnnl_query_src_md, 0);
-    dnnl_query_t out_q = c->op == NN_DNNL_FWD        ? dnnl_query_dst_md
-                         : c->op == NN_DNNL_BWD_DATA ? dnnl_query_diff_src_md
-                                                     : dnnl_query_diff_dst_md;
+    const dnnl_memory_desc_t *a_in =
+        dnnl_primitive_desc_query_md(pd, data ? dnnl_query_diff_dst_md : dnnl_query_src_md, 0);
+    dnnl_query_t out_q = fwd ? dnnl_query_dst_md : data ? dnnl_query_diff_src_md
+                                                        : dnnl_query_diff_dst_md;
     const dnnl_memory_desc_t *a_out = dnnl_primitive_desc_query_md(pd, out_q, 0);
-    const dnnl_memory_desc_t *want_in = c->op == NN_DNNL_BWD_DATA ? &dst : &src;
-    const dnnl_memory_desc_t *want_out = c->op == NN_DNNL_BWD_DATA ? &src : &dst;
+    const dnnl_memory_desc_t *want_in = data ? &dst : &src;
+    const dnnl_memory_desc_t *want_out = data ? &src : &dst;
     if (!w_prim || !a_in || !a_out || !dnnl_memory_desc_equal(a_in, want_in) ||
         !dnnl_memory_desc_equal(a_out, want_out))
         goto done;
@@ -193,12 +171,15 @@ static bool conv_make(nn_cpu_dnnl *d, dnnl_conv *c)
         goto done;
     if (!dnnl_memory_desc_equal(w_prim, &w_user)) {
         if (!ok(dnnl_memory_create(&c->w_prim, w_prim, d->eng, DNNL_MEMORY_ALLOCATE)) ||
-            !(c->op == NN_DNNL_BWD_FILTER ? make_reorder(d, w_prim, &w_user, &c->w_reorder)
-                                          : make_reorder(d, &w_user, w_prim, &c->w_reorder)))
+            !(fwd || data ? make_reorder(d, &w_user, w_prim, &c->w_reorder)
+                          : make_reorder(d, w_prim, &w_user, &c->w_reorder)))
             goto done;
     }
+    nn_dnnl_note_kernel(d, pd);
     made = true;
 done:
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
     if (fpd)
         dnnl_primitive_desc_destroy(fpd);
     if (pd)
@@ -206,59 +187,95 @@ done:
     return made;
 }
 
-/* The pass for (g, op), made on first use; NULL when oneDNN cannot run it
+/* The pass for its key, made on first use; NULL when oneDNN cannot run it
  * (also remembered, so the attempt is not repeated every batch). */
-static dnnl_conv *conv_get(nn_cpu_dnnl *d, const nn_conv_geom *g, nn_dnnl_op op, bool bias)
+static dnnl_conv *conv_get(nn_cpu_dnnl *d, const dnnl_conv *key)
 {
     d->clock++;
-    for (int i = 0; i < d->n; i++)
-        if (d->cache[i]->op == op && d->cache[i]->bias == bias && same_geom(&d->cache[i]->g, g)) {
-            d->cache[i]->used = d->clock;
-            return d->cache[i]->prim ? d->cache[i] : NULL;
+    for (int i = 0; i < d->n_conv; i++) {
+        dnnl_conv *c = d->conv[i];
+        if (c->op == key->op && c->bias == key->bias && c->relu == key->relu &&
+            c->prec == key->prec && same_geom(&c->g, &key->g)) {
+            c->used = d->clock;
+            return c->prim ? c : NULL;
         }
-    if (d->n == DNNL_CACHE) {
+    }
+    if (d->n_conv == DNNL_CONV_CACHE) {
         int old = 0;
-        for (int i = 1; i < d->n; i++)
-            if (d->cache[i]->used < d->cache[old]->used)
+        for (int i = 1; i < d->n_conv; i++)
+            if (d->conv[i]->used < d->conv[old]->used)
                 old = i;
-        conv_free(d->cache[old]);
-        d->cache[old] = d->cache[--d->n];
+        nn_dnnl_conv_free(d->conv[old]);
+        d->conv[old] = d->conv[--d->n_conv];
     }
     dnnl_conv *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    c->g = *g;
-    c->op = op;
-    c->bias = bias;
+    c->g = key->g;
+    c->op = key->op;
+    c->bias = key->bias;
+    c->relu = key->relu;
+    c->prec = key->prec;
     c->used = d->clock;
     bool made = conv_make(d, c);
     if (!made)
         conv_clear(c); /* kept as a declined geometry (prim NULL) */
-    d->cache[d->n++] = c;
+    d->conv[d->n_conv++] = c;
     return made ? c : NULL;
 }
 
-static bool run(nn_cpu_dnnl *d, dnnl_primitive_t p, int n, const dnnl_exec_arg_t *args)
+/* The pass's operand t as the kernel reads it: t itself in fp32, else its
+ * bf16 copy in scratch slot `slot`. */
+static void *operand(nn_engine *e, nn_cpu_dnnl *d, const dnnl_conv *c, const nn_tensor *t,
+                     size_t n, int slot)
 {
-    return ok(dnnl_primitive_execute(p, d->strm, n, args));
+    if (c->prec != NN_PREC_BFLOAT16)
+        return t->data;
+    uint16_t *buf = nn_dnnl_act_buffer(d, slot, n);
+    if (buf)
+        nn_cpu_to_bf16(e->threads, t->data, buf, n);
+    return buf;
 }
 
-bool nn_cpu_dnnl_conv(nn_cpu_dnnl *d, nn_dnnl_op op, const nn_conv_geom *g, const float *a,
-                      const float *b, float *bias, float *out)
+/* The weights in the kernel's layout: reordered when they changed since
+ * this pass last ran (or are not a layer's weights, whose changes only
+ * the version tracks). */
+static bool weights_in(nn_cpu_dnnl *d, dnnl_conv *c, const nn_tensor *w)
 {
-    if (!d)
+    if (!c->w_reorder)
+        return ok(dnnl_memory_set_data_handle(c->w_user, w->data));
+    if (w->weights && c->w_src == w->data && c->w_version == w->version)
+        return true;
+    dnnl_exec_arg_t r[] = {{DNNL_ARG_FROM, c->w_user}, {DNNL_ARG_TO, c->w_prim}};
+    if (!ok(dnnl_memory_set_data_handle(c->w_user, w->data)) || !nn_dnnl_run(d, c->w_reorder, 2, r))
         return false;
-    dnnl_conv *c = conv_get(d, g, op, bias != NULL);
+    c->w_src = w->data;
+    c->w_version = w->version;
+    d->weight_reorders++;
+    return true;
+}
+
+bool nn_cpu_dnnl_conv(nn_engine *e, nn_dnnl_op op, const nn_conv_geom *g, const nn_tensor *a,
+                      const nn_tensor *b, float *bias, float *out, bool relu)
+{
+    nn_cpu_dnnl *d = nn_cpu_dnnl_of(e);
+    if (!d || (e->precision != NN_PREC_FLOAT32 && e->precision != NN_PREC_BFLOAT16) ||
+        !nn_dnnl_ready(d))
+        return false;
+    dnnl_conv key = {.g = *g, .op = op, .bias = bias != NULL, .relu = relu && op == NN_DNNL_FWD,
+                     .prec = e->precision};
+    dnnl_conv *c = conv_get(d, &key);
     if (!c || (bias && !ok(dnnl_memory_set_data_handle(c->b_user, bias)))) {
         d->declined++;
         return false;
     }
-    /* act_in and act_out are the pass's two activation tensors, w_user the
-     * kernel (or its gradient) in Keras's layout */
+    const size_t in_n = (size_t)g->n * g->h * g->w * g->c, out_n = (size_t)g->n * g->oh * g->ow * g->f;
     const bool filter = op == NN_DNNL_BWD_FILTER;
-    if (!ok(dnnl_memory_set_data_handle(c->act_in, (void *)a)) ||
-        !ok(dnnl_memory_set_data_handle(c->act_out, filter ? (void *)b : out)) ||
-        !ok(dnnl_memory_set_data_handle(c->w_user, filter ? out : (void *)b)))
+    /* act_in and act_out are the pass's two activation tensors */
+    void *in = operand(e, d, c, a, op == NN_DNNL_BWD_DATA ? out_n : in_n, 0);
+    void *other = filter ? operand(e, d, c, b, out_n, 1) : out;
+    if (!in || !other || !ok(dnnl_memory_set_data_handle(c->act_in, in)) ||
+        !ok(dnnl_memory_set_data_handle(c->act_out, other)))
         return d->declined++, false;
     dnnl_memory_t wm = c->w_prim ? c->w_prim : c->w_user;
     if (filter) {
@@ -266,63 +283,28 @@ bool nn_cpu_dnnl_conv(nn_cpu_dnnl *d, nn_dnnl_op op, const nn_conv_geom *g, cons
                                   {DNNL_ARG_DIFF_DST, c->act_out},
                                   {DNNL_ARG_DIFF_WEIGHTS, wm},
                                   {DNNL_ARG_DIFF_BIAS, c->b_user}};
-        if (!run(d, c->prim, bias ? 4 : 3, args))
+        if (!ok(dnnl_memory_set_data_handle(c->w_user, out)) ||
+            !nn_dnnl_run(d, c->prim, bias ? 4 : 3, args))
             return d->declined++, false;
         /* computed in the primitive's layout, then into Keras's */
         dnnl_exec_arg_t r[] = {{DNNL_ARG_FROM, c->w_prim}, {DNNL_ARG_TO, c->w_user}};
-        if (c->w_reorder && !run(d, c->w_reorder, 2, r))
+        if (c->w_reorder && !nn_dnnl_run(d, c->w_reorder, 2, r))
             return d->declined++, false;
     } else {
-        dnnl_exec_arg_t r[] = {{DNNL_ARG_FROM, c->w_user}, {DNNL_ARG_TO, c->w_prim}};
-        if (c->w_reorder && !run(d, c->w_reorder, 2, r))
+        if (!weights_in(d, c, b))
             return d->declined++, false;
         const bool fwd = op == NN_DNNL_FWD;
         dnnl_exec_arg_t args[] = {{fwd ? DNNL_ARG_SRC : DNNL_ARG_DIFF_DST, c->act_in},
                                   {DNNL_ARG_WEIGHTS, wm},
                                   {fwd ? DNNL_ARG_DST : DNNL_ARG_DIFF_SRC, c->act_out},
                                   {DNNL_ARG_BIAS, c->b_user}};
-        if (!run(d, c->prim, bias ? 4 : 3, args))
+        if (!nn_dnnl_run(d, c->prim, bias ? 4 : 3, args))
             return d->declined++, false;
     }
     if (!ok(dnnl_stream_wait(d->strm)))
         return d->declined++, false;
     d->ran++;
     return true;
-}
-
-void nn_cpu_dnnl_counts(const nn_cpu_dnnl *d, long *ran, long *declined)
-{
-    *ran = d ? d->ran : 0;
-    *declined = d ? d->declined : 0;
-}
-
-const char *nn_cpu_dnnl_version(char *buf, size_t len)
-{
-    const dnnl_version_t *v = dnnl_version();
-    snprintf(buf, len, "oneDNN %d.%d.%d", v->major, v->minor, v->patch);
-    return buf;
-}
-
-#else /* without oneDNN: the im2col path does every convolution */
-
-nn_cpu_dnnl *nn_cpu_dnnl_create(void) { return NULL; }
-void nn_cpu_dnnl_destroy(nn_cpu_dnnl *d) { (void)d; }
-bool nn_cpu_dnnl_conv(nn_cpu_dnnl *d, nn_dnnl_op op, const nn_conv_geom *g, const float *a,
-                      const float *b, float *bias, float *out)
-{
-    (void)d, (void)op, (void)g, (void)a, (void)b, (void)bias, (void)out;
-    return false;
-}
-void nn_cpu_dnnl_counts(const nn_cpu_dnnl *d, long *ran, long *declined)
-{
-    (void)d;
-    *ran = *declined = 0;
-}
-const char *nn_cpu_dnnl_version(char *buf, size_t len)
-{
-    (void)len;
-    buf[0] = '\0';
-    return buf;
 }
 
 #endif

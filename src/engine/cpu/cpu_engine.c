@@ -1,6 +1,5 @@
 /* CPU engine: OpenBLAS (its OpenMP build) for products, OpenMP loops for the
  * rest, one thread pool shared by both so they never oversubscribe. */
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <xmmintrin.h>
@@ -10,6 +9,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "engine/cpu/blas_api.h"
 #include "engine/cpu/cpu_internal.h"
 
 /* The CPU engine's own state: scratch buffers, one per user, grown as
@@ -18,6 +18,7 @@ typedef struct cpu_impl {
     void *scratch[NN_CPU_SCRATCH_SLOTS];
     size_t scratch_cap[NN_CPU_SCRATCH_SLOTS];
     nn_cpu_dnnl *dnnl; /* oneDNN's convolutions, or NULL */
+    bool blas_threads; /* OpenBLAS told our thread count (on the first product) */
 } cpu_impl;
 
 nn_cpu_dnnl *nn_cpu_dnnl_of(nn_engine *e) { return ((cpu_impl *)e->impl)->dnnl; }
@@ -44,6 +45,26 @@ void *nn_cpu_scratch(nn_engine *e, nn_cpu_scratch_slot slot, size_t bytes)
     return impl->scratch[slot];
 }
 
+/* 64-byte aligned zeroed memory from calloc, which skips clearing memory
+ * fresh from the kernel (large blocks): the pages of a model's weights are
+ * then touched once, by the load, not twice. The block calloc gave is
+ * kept just before the aligned pointer. */
+static float *zalloc64(size_t bytes)
+{
+    char *raw = calloc(1, bytes + 64 + sizeof(void *));
+    if (!raw)
+        return NULL;
+    uintptr_t at = ((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63;
+    ((void **)at)[-1] = raw;
+    return (float *)at;
+}
+
+static void zfree64(float *p)
+{
+    if (p)
+        free(((void **)p)[-1]);
+}
+
 static nn_status cpu_alloc(nn_engine *e, nn_tensor *t, int ndim, const int *shape,
                            nn_error *err)
 {
@@ -57,11 +78,11 @@ static nn_status cpu_alloc(nn_engine *e, nn_tensor *t, int ndim, const int *shap
         t->shape[i] = shape[i];
     t->size = nn_shape_size(ndim, shape);
     size_t bytes = (t->size * sizeof(float) + 63) & ~(size_t)63;
-    t->data = aligned_alloc(64, bytes ? bytes : 64);
+    t->data = zalloc64(bytes ? bytes : 64);
     if (!t->data)
         return nn_fail(err, NN_ERR_RUNTIME, "out of memory allocating a tensor of %zu floats",
                        t->size);
-    memset(t->data, 0, bytes);
+    nn_tensor_touch(t);
     return NN_OK;
 }
 
@@ -69,7 +90,7 @@ static void cpu_free(nn_engine *e, nn_tensor *t)
 {
     (void)e;
     if (t && !t->view)
-        free(t->data);
+        zfree64(t->data);
     if (t)
         memset(t, 0, sizeof *t);
 }
@@ -77,6 +98,7 @@ static void cpu_free(nn_engine *e, nn_tensor *t)
 static void cpu_upload(nn_engine *e, nn_tensor *dst, const float *src, size_t n)
 {
     (void)e;
+    nn_tensor_touch(dst);
     if (dst->data != src)
         memcpy(dst->data, src, n * sizeof(float));
 }
@@ -91,6 +113,7 @@ static void cpu_download(nn_engine *e, float *dst, const nn_tensor *src, size_t 
 static float *cpu_host_ptr(nn_engine *e, nn_tensor *t)
 {
     (void)e;
+    nn_tensor_touch(t); /* the caller may write through it */
     return t->data;
 }
 
@@ -110,12 +133,14 @@ static void cpu_free_host(nn_engine *e, void *p)
 static void cpu_copy(nn_engine *e, nn_tensor *dst, const nn_tensor *src, size_t n)
 {
     (void)e;
+    nn_tensor_touch(dst);
     memmove(dst->data, src->data, n * sizeof(float));
 }
 
 static void cpu_fill(nn_engine *e, nn_tensor *t, float value, size_t n)
 {
     (void)e;
+    nn_tensor_touch(t);
     float *p = t->data;
     if (value == 0.0f) {
         memset(p, 0, n * sizeof(float));
@@ -134,10 +159,19 @@ static void cpu_gemm_ex(nn_engine *e, bool ta, bool tb, int M, int N, int K, flo
                         const nn_tensor *A, int lda, const nn_tensor *B, int ldb, float beta,
                         nn_tensor *C, int ldc)
 {
+    /* mixed_bfloat16: oneDNN's bf16 kernels (fp32 when it cannot) */
+    if (e->precision == NN_PREC_BFLOAT16 &&
+        nn_cpu_dnnl_matmul(e, M, N, K, alpha, A, lda, ta, B, ldb, tb, beta, C, ldc))
+        return;
     const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans;
     const CBLAS_TRANSPOSE opb = tb ? CblasTrans : CblasNoTrans;
     const double flops = 2.0 * M * N * K;
     const int threads = e->threads;
+    cpu_impl *impl = e->impl;
+    if (!impl->blas_threads) { /* the first product: OpenBLAS loads now */
+        openblas_set_num_threads(threads);
+        impl->blas_threads = true;
+    }
     const float *a = A->data, *b = B->data;
     float *c = C->data;
     if (threads <= 1 || flops < 2.0e6) {
@@ -407,8 +441,38 @@ static void cpu_destroy(nn_engine *e)
     free(e);
 }
 
+/* bf16 runs where oneDNN has bf16 kernels for this CPU; fp16 products
+ * are the GPU engine's (oneDNN 2.6 has no fp16 training kernels for CPUs). */
+static bool cpu_precision_supported(nn_engine *e, nn_precision p, char *why, size_t len)
+{
+    if (p == NN_PREC_FLOAT32)
+        return true;
+    if (p == NN_PREC_FLOAT16) {
+        snprintf(why, len, "mixed_float16 needs the GPU engine (the CPU engine's bf16 is "
+                           "mixed_bfloat16)");
+        return false;
+    }
+    return nn_cpu_dnnl_bf16(nn_cpu_dnnl_of(e), why, len);
+}
+
+static void cpu_describe_precision(nn_engine *e, nn_precision p, char *buf, size_t len)
+{
+    char dnnl[160];
+    nn_cpu_dnnl_describe(nn_cpu_dnnl_of(e), p, dnnl, sizeof dnnl);
+    if (p == NN_PREC_BFLOAT16)
+        snprintf(buf, len, "bf16 products and convolutions on %s", dnnl);
+    else if (dnnl[0])
+        snprintf(buf, len, "products on OpenBLAS %s kernels, convolutions on %s",
+                 openblas_get_corename(), dnnl);
+    else
+        snprintf(buf, len, "products and convolutions on OpenBLAS %s kernels",
+                 openblas_get_corename());
+}
+
 static const nn_engine_ops cpu_ops = {
     .name = "cpu",
+    .precision_supported = cpu_precision_supported,
+    .describe_precision = cpu_describe_precision,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .upload = cpu_upload,
@@ -481,57 +545,42 @@ nn_status nn_engine_cpu_create(int threads, nn_engine **out, nn_error *err)
     e->threads = threads;
     omp_set_num_threads(threads);
     impl->dnnl = want_dnnl() ? nn_cpu_dnnl_create() : NULL;
-    openblas_set_num_threads(threads);
-    /* Flush denormals to zero on every thread, as TensorFlow does: tiny
-     * gradients otherwise take microcode assists that cost ~100x. */
+    /* Flush denormals to zero, as TensorFlow does: tiny gradients otherwise
+     * take microcode assists that cost ~100x. Set in this thread, before
+     * libgomp starts its threads (on the first parallel region, from this
+     * thread): a new thread inherits its creator's floating-point state, so
+     * every worker has it too, and a command that never runs a parallel
+     * region (predict on one image) never starts them. */
+    _mm_setcsr(_mm_getcsr() | 0x8040);
+#ifdef __SANITIZE_ADDRESS__
+    /* GCC 12's LeakSanitizer crashes at exit scanning the thread-local
+     * storage of libgomp threads first started inside oneDNN (its record of
+     * glibc 2.36's dynamic TLS is garbage there); threads started here, in
+     * sanitizer builds only, do not trip it */
 #pragma omp parallel num_threads(threads)
     _mm_setcsr(_mm_getcsr() | 0x8040);
+#endif
     *out = e;
     return NN_OK;
 }
 
-/* Two process-wide settings are read by our libraries when they load,
- * before main() runs, so when they need changing we set them and start
- * again (once):
- * - Debian's OpenBLAS picks its kernels by CPU model; on CPUs it does not
- *   know (new Xeons under a hypervisor report a generic model) it falls back
- *   to its SSE3 "Prescott" kernels, 3-7x slower. We then pick the kernel set
- *   the CPU's features allow (OPENBLAS_CORETYPE).
- * - libgomp's threads spin at barriers for a long time by default; when
- *   other processes want the same cores (a build, a second run) the
- *   spinning steals their time slices and an epoch got 10x slower here. A
- *   short spin keeps the idle-machine speed (docs/benchmarks.md).
- * A user's own OPENBLAS_CORETYPE, OMP_WAIT_POLICY or GOMP_SPINCOUNT wins. */
+/* libgomp reads its spin settings when it loads, before main() runs, and
+ * by default its threads spin at barriers for a long time: when other
+ * processes want the same cores (a build, a second run) the spinning
+ * steals their time slices, and an epoch got 10x slower here. A short spin
+ * keeps the idle-machine speed (docs/benchmarks.md). Only commands that
+ * train for long call this (nnctl train, sweep): it sets GOMP_SPINCOUNT and
+ * starts the program again, once (a millisecond or two now that OpenBLAS,
+ * oneDNN and HDF5's dependencies are not loaded at start). A user's own
+ * OMP_WAIT_POLICY or GOMP_SPINCOUNT wins. */
 void nn_engine_preflight(char **argv)
 {
-    if (getenv("NNCTL_PREFLIGHT_DONE"))
+    if (getenv("NNCTL_PREFLIGHT_DONE") || getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
         return;
-    bool again = false;
-    const char *core = openblas_get_corename();
-    if (!getenv("OPENBLAS_CORETYPE") && core &&
-        (strcasecmp(core, "prescott") == 0 || strcasecmp(core, "core2") == 0 ||
-         strcasecmp(core, "nehalem") == 0 || strcasecmp(core, "unknown") == 0)) {
-        __builtin_cpu_init();
-        const char *pick = NULL;
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-            pick = "SkylakeX";
-        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-            pick = "Haswell";
-        if (pick) {
-            setenv("OPENBLAS_CORETYPE", pick, 1);
-            again = true;
-        }
-    }
-    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) {
-        /* spin briefly (back-to-back parallel regions are microseconds
-         * apart), then sleep: on an idle machine as fast as spinning, on a
-         * busy one 2-6x faster than libgomp's default (docs/benchmarks.md) */
-        setenv("GOMP_SPINCOUNT", "10000", 1);
-        again = true;
-    }
-    if (!again)
-        return;
+    /* spin briefly (back-to-back parallel regions are microseconds apart),
+     * then sleep: on an idle machine as fast as spinning, on a busy one 2-6x
+     * faster than libgomp's default (docs/benchmarks.md) */
+    setenv("GOMP_SPINCOUNT", "10000", 1);
     /* exec the real path (not /proc/self/exe) so ps and top show "nnctl" */
     char self[4096];
     ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -549,11 +598,25 @@ void nn_engine_cpu_describe(char *buf, size_t len)
     /* openblas_get_config() starts with "OpenBLAS <version> ..." */
     char version[64] = "OpenBLAS";
     sscanf(openblas_get_config(), "%*s %63s", version);
-    char dnnl[64];
+    char dnnl[64], bf16[256], why[256];
     nn_cpu_dnnl_version(dnnl, sizeof dnnl);
+    /* what mixed_bfloat16 would run on (a state of its own: no engine here) */
+    nn_cpu_dnnl *d = want_dnnl() ? nn_cpu_dnnl_create() : NULL;
+    if (nn_cpu_dnnl_bf16(d, why, sizeof why)) {
+        char k[160];
+        nn_cpu_dnnl_describe(d, NN_PREC_BFLOAT16, k, sizeof k);
+        snprintf(bf16, sizeof bf16, "%s%s", k,
+                 strstr(k, "no AMX") ? "; can be slower than float32: train.precision = "
+                                       "\"auto\" measures"
+                                     : "");
+    } else {
+        snprintf(bf16, sizeof bf16, "float32 instead: %s", why);
+    }
+    nn_cpu_dnnl_destroy(d);
     int cores = omp_get_num_procs();
-    snprintf(buf, len, "cpu (OpenBLAS %s with %s kernels%s%s%s, OpenMP, %d core%s)", version,
-             openblas_get_corename(), dnnl[0] ? "; convolutions: " : "", dnnl,
+    snprintf(buf, len,
+             "cpu (OpenBLAS %s with %s kernels%s%s%s, OpenMP, %d core%s; mixed_bfloat16: %s)",
+             version, openblas_get_corename(), dnnl[0] ? "; convolutions: " : "", dnnl,
              dnnl[0] && !want_dnnl() ? " off (NNCTL_CONV=im2col)" : "", cores,
-             cores == 1 ? "" : "s");
+             cores == 1 ? "" : "s", bf16);
 }

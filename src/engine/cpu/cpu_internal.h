@@ -18,27 +18,52 @@ typedef enum {
 } nn_cpu_scratch_slot;
 void *nn_cpu_scratch(nn_engine *e, nn_cpu_scratch_slot slot, size_t bytes);
 
-/* oneDNN's convolutions (cpu_conv_dnnl.c), when the build has it: NULL
- * from create otherwise, and nn_cpu_dnnl_conv then always returns false
- * (the im2col path runs). */
+/* oneDNN (cpu_dnnl.c and its users), when the build has it: it runs the
+ * convolutions in fp32 and bf16 and the bf16 products (mixed_bfloat16).
+ * It is loaded when first needed. create gives NULL without oneDNN, and
+ * then the calls below return false (the im2col path and OpenBLAS run). */
 typedef struct nn_cpu_dnnl nn_cpu_dnnl;
 typedef enum { NN_DNNL_FWD = 0, NN_DNNL_BWD_DATA, NN_DNNL_BWD_FILTER } nn_dnnl_op;
 nn_cpu_dnnl *nn_cpu_dnnl_create(void);
 void nn_cpu_dnnl_destroy(nn_cpu_dnnl *d);
-/* FWD: a = x, b = kernel, bias (may be NULL) added, out = y. BWD_DATA:
- * a = dy, b = kernel, out = dx (bias NULL). BWD_FILTER: a = x, b = dy, out
- * = the kernel's gradient, bias (may be NULL) = the bias gradient (both
- * overwritten). NHWC tensors, Keras kernel layout. false: not run (the
- * caller does it). */
-bool nn_cpu_dnnl_conv(nn_cpu_dnnl *d, nn_dnnl_op op, const nn_conv_geom *g, const float *a,
-                      const float *b, float *bias, float *out);
-/* Passes oneDNN ran, and passes it left to im2col (a geometry it could
- * not take, or a failure): for tests. */
+/* One convolution pass in e->precision (fp32 or bf16 operands, fp32
+ * results). FWD: a = x, b = kernel, bias (may be NULL) added, out = y,
+ * relu: ReLU applied in the same pass. BWD_DATA: a = dy, b = kernel, out =
+ * dx. BWD_FILTER: a = x, b = dy, out = the kernel's gradient, bias (may be
+ * NULL) = the bias gradient (both overwritten). NHWC tensors, Keras kernel
+ * layout. false: not run (the caller does it). */
+bool nn_cpu_dnnl_conv(nn_engine *e, nn_dnnl_op op, const nn_conv_geom *g, const nn_tensor *a,
+                      const nn_tensor *b, float *bias, float *out, bool relu);
+/* C (M x N, row stride ldc) = alpha op(A) op(B) + beta C with A and B
+ * rounded to bf16 and fp32 accumulation (gemm_ex's arguments). false: not
+ * run. */
+bool nn_cpu_dnnl_matmul(nn_engine *e, int M, int N, int K, float alpha, const nn_tensor *A,
+                        int lda, bool ta, const nn_tensor *B, int ldb, bool tb, float beta,
+                        nn_tensor *C, int ldc);
+/* Passes and products oneDNN ran, and those it left to the fallback (a
+ * geometry it could not take, or a failure): for tests. */
 void nn_cpu_dnnl_counts(const nn_cpu_dnnl *d, long *ran, long *declined);
+/* bf16 copies of weights made for products, and convolution weights
+ * reordered into a kernel's layout: once per update, not per call (tests). */
+void nn_cpu_dnnl_weight_counts(const nn_cpu_dnnl *d, long *packs, long *reorders);
+/* Can oneDNN run bf16 kernels on this CPU? false with the reason. */
+bool nn_cpu_dnnl_bf16(nn_cpu_dnnl *d, char *why, size_t len);
+/* The kernels oneDNN runs in precision p: "oneDNN 2.6.3 avx512_core_bf16
+ * kernels (AVX512-BF16, no AMX)", "oneDNN 2.6.3 fp32 kernels", or "". */
+void nn_cpu_dnnl_describe(nn_cpu_dnnl *d, nn_precision p, char *buf, size_t len);
+/* oneDNN's names of the kernels made so far ("brgconv:avx512_core_bf16, ..."). */
+void nn_cpu_dnnl_kernels(const nn_cpu_dnnl *d, char *buf, size_t len);
 /* "oneDNN 2.6.3", or "" without it. */
 const char *nn_cpu_dnnl_version(char *buf, size_t len);
-/* The engine's oneDNN state, or NULL (not built in, or off: NNCTL_DNNL=0). */
+/* The engine's oneDNN state, or NULL (not built in, or off: NNCTL_CONV=im2col). */
 nn_cpu_dnnl *nn_cpu_dnnl_of(nn_engine *e);
+
+/* float32 -> bfloat16, round to nearest even (cpu_bf16.c). pack: the rows x
+ * cols block of x (row stride ld) into y packed, transposed (cols x rows)
+ * when trans. */
+void nn_cpu_to_bf16(int threads, const float *x, uint16_t *y, size_t n);
+void nn_cpu_pack_bf16(int threads, const float *x, int rows, int cols, int ld, bool trans,
+                      uint16_t *y);
 
 /* Work below this many elements stays on one thread: forking costs more. */
 #define NN_CPU_PAR_MIN 32768

@@ -107,6 +107,7 @@ NN_KERNEL static void update_range(const nn_opt_step *s, float c0, float c1, flo
 void nn_cpu_opt_update(nn_engine *e, const nn_opt_step *s, nn_tensor *wt, const nn_tensor *gt,
                        nn_tensor *slots[3], size_t n)
 {
+    nn_tensor_touch(wt); /* new weights: converted copies are stale */
     float *w = wt->data;
     const float *g = gt->data;
     float *s0 = slots[0] ? slots[0]->data : NULL;

@@ -296,8 +296,26 @@ static void gpu_destroy(nn_engine *e)
     free(e);
 }
 
+static bool gpu_precision_supported(nn_engine *e, nn_precision p, char *why, size_t len)
+{
+    (void)e;
+    if (p == NN_PREC_FLOAT32)
+        return true;
+    snprintf(why, len, "this build's GPU engine computes in float32 only");
+    return false;
+}
+
+static void gpu_describe_precision(nn_engine *e, nn_precision p, char *buf, size_t len)
+{
+    (void)p;
+    snprintf(buf, len, "fp32 products on cuBLAS, convolutions on cuDNN (TF32 %s)",
+             nn_gpu(e)->tf32 ? "on: NNCTL_GPU_TF32=1" : "off");
+}
+
 static const nn_engine_ops gpu_ops = {
     .name = "gpu",
+    .precision_supported = gpu_precision_supported,
+    .describe_precision = gpu_describe_precision,
     .alloc = gpu_alloc,
     .free = gpu_free,
     .upload = gpu_upload,

@@ -8,6 +8,19 @@
 #include "layers/registry.h"
 #include "util/fileio.h"
 
+/* A layer's mixed dtype policy, as Keras 3 ({"class_name": "DTypePolicy",
+ * "config": {"name": ...}}), Keras 2 ("Policy") or a plain name writes it;
+ * NULL for float32 and anything else nnctl runs as float32. */
+static const char *mixed_policy(json_t *cfg)
+{
+    json_t *dt = json_object_get(cfg, "dtype");
+    if (json_is_object(dt))
+        dt = json_object_get(json_object_get(dt, "config"), "name");
+    const char *name = json_is_string(dt) ? json_string_value(dt) : "";
+    return !strcmp(name, "mixed_bfloat16") || !strcmp(name, "mixed_float16") ? name : NULL;
+}
+
+/* Writes one layer group (its inputs are written already). */
 static nn_status emit_one(kx_model *M, kx_node *n, kx_text *t, bool first)
 {
     int ranks[NN_MAX_INPUTS];
@@ -30,8 +43,10 @@ static nn_status emit_one(kx_model *M, kx_node *n, kx_text *t, bool first)
         kx_printf(t, "%s", k ? ", " : "");
         kx_string(t, n->in[k]);
     }
-    kx_printf(t, "];%s %s }",
+    const char *policy = mixed_policy(n->L.cfg);
+    kx_printf(t, "];%s%s%s%s %s }",
               json_is_false(json_object_get(n->L.cfg, "trainable")) ? " trainable = false;" : "",
+              policy ? " dtype = \"" : "", policy ? policy : "", policy ? "\";" : "",
               body.s ? body.s : "");
     if (body.oom)
         t->oom = true;
