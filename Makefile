@@ -56,9 +56,9 @@ ifeq ($(SANITIZE),1)
 BUILD    ?= build-san
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
-# LeakSanitizer (GCC 12's) crashes scanning the thread-local storage of a
-# library loaded with dlopen (oneDNN's, in OpenMP threads): sanitizer
-# builds link OpenBLAS and oneDNN, and the engine's dlopen finds them loaded
+# GCC 12's LeakSanitizer crashes scanning the dynamic thread-local storage
+# of OpenBLAS and oneDNN in OpenMP threads when dlopen loaded them:
+# sanitizer builds link both (the engine's dlopen then finds them loaded)
 LDLIBS   += -Wl,--no-as-needed $(shell pkg-config --libs openblas 2>/dev/null) \
             $(if $(filter 1,$(DNNL)),-ldnnl) -Wl,--as-needed
 else

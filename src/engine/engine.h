@@ -300,12 +300,15 @@ typedef struct nn_engine_ops {
     /* Convolution. Workspace: at least conv_workspace(g) floats, owned by
      * the caller (planned once). y = conv(x, w) + bias (bias NULL: none; one
      * value per output channel, added in the same pass where the engine
-     * can); dx = conv's input gradient (overwritten); dw = beta * dw +
-     * filter gradient and, when dbias is not NULL, dbias = beta * dbias +
-     * the bias gradient (dy summed over pixels). */
+     * can); act: the activation the caller applies next, which the engine
+     * may apply in the same pass (then it returns true and y holds
+     * act(conv + bias); false: y holds conv + bias). dx = conv's input
+     * gradient (overwritten); dw = beta * dw + filter gradient and, when
+     * dbias is not NULL, dbias = beta * dbias + the bias gradient (dy summed
+     * over pixels). */
     size_t (*conv_workspace)(nn_engine *e, const nn_conv_geom *g);
-    void (*conv2d_forward)(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
-                           const nn_tensor *w, const nn_tensor *bias, nn_tensor *y,
+    bool (*conv2d_forward)(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                           const nn_tensor *w, const nn_tensor *bias, nn_act act, nn_tensor *y,
                            nn_tensor *ws);
     void (*conv2d_backward_data)(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
                                  const nn_tensor *w, nn_tensor *dx, nn_tensor *ws);

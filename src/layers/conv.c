@@ -194,7 +194,7 @@ static void grouped_forward(nn_node *n, const nn_pass *p)
     for (int k = 0; k < c->groups; k++) {
         e->ops->copy_cols(e, &n->in[0]->out, C, k * q.c, &s->gx, q.c, 0, in_px, q.c);
         e->ops->copy_cols(e, &n->params[0].w, F, k * q.f, &s->gw, q.f, 0, K, q.f);
-        e->ops->conv2d_forward(e, &q, &s->gx, &s->gw, NULL, &s->gy, &s->ws);
+        e->ops->conv2d_forward(e, &q, &s->gx, &s->gw, NULL, NN_ACT_LINEAR, &s->gy, &s->ws);
         e->ops->copy_cols(e, &s->gy, q.f, 0, n->preact, F, k * q.f, out_px, q.f);
     }
     if (c->use_bias)
@@ -236,15 +236,23 @@ static void conv_forward(nn_node *n, const nn_pass *p)
     nn_engine *e = p->e;
     nn_conv_geom g = nn_window_geom(&c->win, n->in[0], p->rows, c->filters);
     int pixels = p->rows * g.oh * g.ow;
+    const nn_tensor *b = c->use_bias ? &n->params[1].w : NULL;
     if (depthwise(n)) {
         e->ops->depthwise_forward(e, &g, &n->in[0]->out, &n->params[0].w, n->preact);
-        if (c->use_bias)
-            e->ops->add_bias(e, n->preact, &n->params[1].w, pixels, c->filters);
+        if (b)
+            e->ops->add_bias(e, n->preact, b, pixels, c->filters);
     } else if (c->groups > 1) {
         grouped_forward(n, p);
+    } else if (n->act == NN_ACT_RELU) {
+        /* in the convolution's own pass where the engine can (oneDNN): the
+         * output is written once; ReLU's gradient needs only the output */
+        if (!e->ops->conv2d_forward(e, &g, &n->in[0]->out, &n->params[0].w, b, NN_ACT_RELU,
+                                    &n->out, &s->ws))
+            e->ops->act_forward(e, NN_ACT_RELU, 0.0f, &n->out, &n->out, pixels, c->filters);
+        return;
     } else {
-        e->ops->conv2d_forward(e, &g, &n->in[0]->out, &n->params[0].w,
-                               c->use_bias ? &n->params[1].w : NULL, n->preact, &s->ws);
+        e->ops->conv2d_forward(e, &g, &n->in[0]->out, &n->params[0].w, b, NN_ACT_LINEAR,
+                               n->preact, &s->ws);
     }
     if (n->act != NN_ACT_LINEAR)
         e->ops->act_forward(e, n->act, n->act_alpha, n->preact, &n->out, pixels, c->filters);

@@ -14,6 +14,16 @@
  * (pooling, maximum) and the embedding's sums are compared exactly or
  * nearly so.
  *
+ * Mixed precision (fp16, and bf16 where the device has its tensor cores):
+ * products and convolutions against the CPU engine's float32 within the
+ * low precision's reach (rtol 4e-2 for bf16's 8 significant bits, 5e-3 for
+ * fp16's 11: a product's error is 2^-8 (2^-11) of its terms' magnitudes,
+ * more than that of the sum where they cancel), and bf16 against the CPU engine's own bf16 path (where the
+ * CPU has bf16), which rounds the same operands the same way: RTOL. A
+ * layer's weights, converted once per update, must follow new values
+ * (upload, opt_update); nnctl trains the tiny CNN with --precision
+ * mixed_float16 / mixed_bfloat16 to the float32 loss curve within 5e-2.
+ *
  * Without a CUDA device the comparisons are skipped (cmocka prints
  * SKIPPED for each) and the no-device path is checked instead: creating
  * the engine fails with one line naming --engine cpu, nnctl exits 1 with
@@ -736,7 +746,7 @@ static void alloc_ws(nn_engine *e, const nn_conv_geom *g, nn_tensor *ws)
     assert_int_equal(e->ops->alloc(e, ws, 1, n, &err), NN_OK);
 }
 
-static void conv_cases_on(nn_engine *gpu)
+static void conv_cases_on(nn_engine *gpu, double rtol)
 {
     nn_engine *saved = G;
     G = gpu;
@@ -756,28 +766,35 @@ static void conv_cases_on(nn_engine *gpu)
                    ks = (size_t)g.kh * g.kw * g.c * g.f;
             pair x = pair_rnd(xs, -1, 1), wt = pair_rnd(ks, -1, 1), y = pair_new(ys, NULL);
             pair b = pair_rnd((size_t)g.f, -1, 1), db = pair_rnd((size_t)g.f, -1, 1);
-            C->ops->conv2d_forward(C, &g, &x.c, &wt.c, &b.c, &y.c, &wsc);
-            G->ops->conv2d_forward(G, &g, &x.g, &wt.g, &b.g, &y.g, &wsg);
+            C->ops->conv2d_forward(C, &g, &x.c, &wt.c, &b.c, NN_ACT_LINEAR, &y.c, &wsc);
+            G->ops->conv2d_forward(G, &g, &x.g, &wt.g, &b.g, NN_ACT_LINEAR, &y.g, &wsg);
             char what[240];
             snprintf(what, sizeof what, "conv forward %s", name);
-            expect_close(what, &y, RTOL);
+            expect_close(what, &y, rtol);
+            /* with a ReLU: applied in the pass (oneDNN) or after it (cuDNN) */
+            if (!C->ops->conv2d_forward(C, &g, &x.c, &wt.c, &b.c, NN_ACT_RELU, &y.c, &wsc))
+                C->ops->act_forward(C, NN_ACT_RELU, 0.0f, &y.c, &y.c, (int)(ys / g.f), g.f);
+            if (!G->ops->conv2d_forward(G, &g, &x.g, &wt.g, &b.g, NN_ACT_RELU, &y.g, &wsg))
+                G->ops->act_forward(G, NN_ACT_RELU, 0.0f, &y.g, &y.g, (int)(ys / g.f), g.f);
+            snprintf(what, sizeof what, "conv forward + relu %s", name);
+            expect_close(what, &y, rtol);
             pair dy = pair_rnd(ys, -1, 1), dx = pair_rnd(xs, -1, 1), dw = pair_rnd(ks, -1, 1);
             C->ops->conv2d_backward_data(C, &g, &dy.c, &wt.c, &dx.c, &wsc);
             G->ops->conv2d_backward_data(G, &g, &dy.g, &wt.g, &dx.g, &wsg);
             snprintf(what, sizeof what, "conv input gradient %s", name);
-            expect_close(what, &dx, RTOL);
+            expect_close(what, &dx, rtol);
             C->ops->conv2d_backward_filter(C, &g, &x.c, &dy.c, &dw.c, &db.c, 0.0f, &wsc);
             G->ops->conv2d_backward_filter(G, &g, &x.g, &dy.g, &dw.g, &db.g, 0.0f, &wsg);
             snprintf(what, sizeof what, "conv filter gradient %s", name);
-            expect_close(what, &dw, RTOL);
+            expect_close(what, &dw, rtol);
             snprintf(what, sizeof what, "conv bias gradient %s", name);
-            expect_close(what, &db, RTOL);
+            expect_close(what, &db, rtol);
             C->ops->conv2d_backward_filter(C, &g, &x.c, &dy.c, &dw.c, &db.c, 1.0f, &wsc);
             G->ops->conv2d_backward_filter(G, &g, &x.g, &dy.g, &dw.g, &db.g, 1.0f, &wsg);
             snprintf(what, sizeof what, "conv filter gradient, accumulated %s", name);
-            expect_close(what, &dw, RTOL);
+            expect_close(what, &dw, rtol);
             snprintf(what, sizeof what, "conv bias gradient, accumulated %s", name);
-            expect_close(what, &db, RTOL);
+            expect_close(what, &db, rtol);
             pair_free(&x), pair_free(&wt), pair_free(&y), pair_free(&dy), pair_free(&dx);
             pair_free(&dw), pair_free(&b), pair_free(&db);
         }
@@ -791,7 +808,7 @@ static void test_conv(void **state)
 {
     (void)state;
     NEED_DEVICE();
-    conv_cases_on(G);
+    conv_cases_on(G, RTOL);
 }
 
 /* The direct kernels that stand in where cuDNN has no algorithm. */
@@ -805,7 +822,7 @@ static void test_conv_direct(void **state)
     nn_status st = nn_engine_create(self_check ? "cpu" : "gpu", 1, &direct, &err);
     unsetenv("NNCTL_GPU_CONV");
     assert_int_equal(st, NN_OK);
-    conv_cases_on(direct);
+    conv_cases_on(direct, RTOL);
     nn_engine_destroy(direct);
 }
 
@@ -1316,6 +1333,163 @@ static void test_training(void **state)
     run_cmd(cmd, err, sizeof err);
 }
 
+/* ---- mixed precision --------------------------------------------------- */
+
+static bool runs(nn_engine *e, nn_precision p)
+{
+    char why[256];
+    bool ok = e->ops->precision_supported(e, p, why, sizeof why);
+    if (!ok && e == G)
+        printf("    %s on the %s engine: not here (%s)\n", nn_precision_policy(p),
+               e->ops->name, why);
+    return ok;
+}
+
+static double low_rtol(nn_precision p) { return p == NN_PREC_BFLOAT16 ? 4e-2 : 5e-3; }
+
+static void test_mixed_gemm(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    const nn_precision ps[2] = {NN_PREC_BFLOAT16, NN_PREC_FLOAT16};
+    int ran = 0;
+    for (int k = 0; k < 2; k++) {
+        nn_precision p = ps[k];
+        if (!runs(G, p))
+            continue;
+        ran++;
+        G->precision = p;
+        const double rtol = low_rtol(p);
+        for (int t = 0; t < 4; t++) {
+            bool ta = t & 1, tb = t & 2;
+            const int M = 37, N = 29, K = 53;
+            pair A = pair_rnd((size_t)M * K, -1, 1), B = pair_rnd((size_t)K * N, -1, 1),
+                 Cm = pair_rnd((size_t)M * N, -1, 1);
+            B.c.weights = B.g.weights = true; /* converted once per update */
+            char what[120];
+            C->ops->gemm(C, ta, tb, M, N, K, 0.7f, &A.c, &B.c, 0.3f, &Cm.c);
+            G->ops->gemm(G, ta, tb, M, N, K, 0.7f, &A.g, &B.g, 0.3f, &Cm.g);
+            snprintf(what, sizeof what, "%s gemm ta=%d tb=%d vs float32",
+                     nn_precision_policy(p), ta, tb);
+            expect_close(what, &Cm, rtol);
+            /* new weights, by upload and by an update: no stale copy */
+            float *v = rnd(B.n, -1, 1);
+            C->ops->upload(C, &B.c, v, B.n);
+            G->ops->upload(G, &B.g, v, B.n);
+            free(v);
+            C->ops->gemm(C, ta, tb, M, N, K, 1.0f, &A.c, &B.c, 0.0f, &Cm.c);
+            G->ops->gemm(G, ta, tb, M, N, K, 1.0f, &A.g, &B.g, 0.0f, &Cm.g);
+            snprintf(what, sizeof what, "%s gemm after new weights (upload)",
+                     nn_precision_policy(p));
+            expect_close(what, &Cm, rtol);
+            pair gB = pair_rnd(B.n, -1, 1), slot = pair_new(B.n, NULL);
+            nn_opt_step st = {.kind = NN_OPT_SGD, .lr = 0.5f};
+            nn_tensor *sc[3] = {&slot.c, NULL, NULL}, *sg[3] = {&slot.g, NULL, NULL};
+            C->ops->opt_update(C, &st, &B.c, &gB.c, sc, B.n);
+            G->ops->opt_update(G, &st, &B.g, &gB.g, sg, B.n);
+            C->ops->gemm(C, ta, tb, M, N, K, 1.0f, &A.c, &B.c, 0.0f, &Cm.c);
+            G->ops->gemm(G, ta, tb, M, N, K, 1.0f, &A.g, &B.g, 0.0f, &Cm.g);
+            snprintf(what, sizeof what, "%s gemm after an update (opt_update)",
+                     nn_precision_policy(p));
+            expect_close(what, &Cm, rtol);
+            if (p == NN_PREC_BFLOAT16 && runs(C, p)) {
+                /* the same rounding on both engines: fp32 accumulation order only */
+                C->precision = p;
+                C->ops->gemm(C, ta, tb, M, N, K, 1.0f, &A.c, &B.c, 0.0f, &Cm.c);
+                G->ops->gemm(G, ta, tb, M, N, K, 1.0f, &A.g, &B.g, 0.0f, &Cm.g);
+                C->precision = NN_PREC_FLOAT32;
+                expect_close("bf16 gemm vs the CPU engine's bf16", &Cm, RTOL);
+            }
+            pair_free(&A), pair_free(&B), pair_free(&Cm), pair_free(&gB), pair_free(&slot);
+        }
+        G->precision = NN_PREC_FLOAT32;
+    }
+    if (!ran)
+        skip();
+}
+
+static void test_mixed_conv(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    const nn_precision ps[2] = {NN_PREC_BFLOAT16, NN_PREC_FLOAT16};
+    int ran = 0;
+    for (int k = 0; k < 2; k++) {
+        if (!runs(G, ps[k]))
+            continue;
+        ran++;
+        printf("    %s convolutions vs float32 (rtol %.0e)\n", nn_precision_policy(ps[k]),
+               low_rtol(ps[k]));
+        G->precision = ps[k];
+        conv_cases_on(G, low_rtol(ps[k]));
+        if (ps[k] == NN_PREC_BFLOAT16 && runs(C, ps[k])) {
+            printf("    bf16 convolutions vs the CPU engine's bf16 (rtol %.0e)\n", RTOL);
+            C->precision = ps[k];
+            conv_cases_on(G, RTOL);
+            C->precision = NN_PREC_FLOAT32;
+        }
+        G->precision = NN_PREC_FLOAT32;
+    }
+    if (!ran)
+        skip();
+}
+
+static void test_mixed_training(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    char dir[] = "/tmp/nnctl-gpu-mixed.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    write_idx(dir, 480);
+    char spec[4200], cmd[8192], err[4096], hist[4200];
+    snprintf(spec, sizeof spec, "%s/cnn.cfg", dir);
+    write_spec(spec,
+               "{ type = \"conv2d\"; filters = 6; kernel_size = 3; padding = \"same\";"
+               "  activation = \"relu\"; },"
+               "{ type = \"max_pooling2d\"; pool_size = 2; }, { type = \"flatten\"; },"
+               "{ type = \"dense\"; units = 16; activation = \"relu\"; },"
+               "{ type = \"dense\"; units = 3; activation = \"softmax\"; }",
+               "{ type = \"adam\"; lr = 0.003; }");
+    const char *precs[3] = {"float32", "mixed_float16", "mixed_bfloat16"};
+    const nn_precision ids[3] = {NN_PREC_FLOAT32, NN_PREC_FLOAT16, NN_PREC_BFLOAT16};
+    double ref[64];
+    int nref = 0, ran = 0;
+    for (int k = 0; k < 3; k++) {
+        if (k > 0 && !runs(G, ids[k]))
+            continue;
+        const char *engine = k == 0 || self_check ? "cpu" : "gpu";
+        snprintf(hist, sizeof hist, "%s/cnn-%s/history.csv", dir, precs[k]);
+        snprintf(cmd, sizeof cmd,
+                 "cd '%s' && NNCTL_DATA='%s' '%s' train '%s' --engine %s --precision %s "
+                 "--threads 1 --quiet --run-dir '%s/cnn-%s' >/dev/null",
+                 dir, dir, nnctl_path(), spec, engine, precs[k], dir, precs[k]);
+        int rc = run_cmd(cmd, err, sizeof err);
+        if (rc != 0)
+            fail_msg("%s on %s: nnctl exited %d: %s", precs[k], engine, rc, err);
+        double got[64];
+        int n = read_history(hist, got, 64);
+        if (k == 0) {
+            memcpy(ref, got, sizeof ref);
+            nref = n;
+            continue;
+        }
+        ran++;
+        assert_true(n == nref && n >= 4);
+        for (int i = 0; i < n; i++) {
+            printf("    cnn epoch %d %-8s float32 %.6f %s %.6f\n", i / 2 + 1,
+                   i % 2 ? "val_loss" : "loss", ref[i], precs[k], got[i]);
+            if (!(fabs(got[i] - ref[i]) <= 5e-2 * fabs(ref[i]) + 1e-4))
+                fail_msg("%s: epoch %d %s: float32 %.6f, %s %.6f (5e-2 relative)", precs[k],
+                         i / 2 + 1, i % 2 ? "val_loss" : "loss", ref[i], precs[k], got[i]);
+        }
+        assert_true(got[n - 2] < got[0]); /* it learned */
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    run_cmd(cmd, err, sizeof err);
+    if (!ran)
+        skip();
+}
+
 /* ---- without a device --------------------------------------------------- */
 
 /* Engine creation says what is missing, in one line, and the way out. */
@@ -1434,6 +1608,8 @@ int main(void)
         cmocka_unit_test(test_bcast),        cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_lstm),         cmocka_unit_test(test_gru),
         cmocka_unit_test(test_embedding),    cmocka_unit_test(test_training),
+        cmocka_unit_test(test_mixed_gemm),   cmocka_unit_test(test_mixed_conv),
+        cmocka_unit_test(test_mixed_training),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

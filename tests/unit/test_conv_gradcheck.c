@@ -545,7 +545,7 @@ static void chunked_conv_on_E(void)
     E->ops->fill(E, &ty, NAN, ny);
     E->ops->fill(E, &tdx, NAN, nx);
 
-    E->ops->conv2d_forward(E, &g, &tx, &tw, NULL, &ty, &tws);
+    E->ops->conv2d_forward(E, &g, &tx, &tw, NULL, NN_ACT_LINEAR, &ty, &tws);
     E->ops->conv2d_backward_data(E, &g, &tdy, &tw, &tdx, &tws);
     E->ops->conv2d_backward_filter(E, &g, &tx, &tdy, &tdw, NULL, 1.0f, &tws);
     float *y = dl(&ty, ny), *dx = dl(&tdx, nx), *dw = dl(&tdw, nw);
@@ -658,7 +658,7 @@ static void check_conv_with_bias(const nn_conv_geom *gp, const char *name)
     E->ops->fill(E, &tdx, NAN, nx);
     E->ops->fill(E, &tdw, NAN, nw);
     E->ops->fill(E, &tdb, NAN, (size_t)g.f);
-    E->ops->conv2d_forward(E, &g, &tx, &tw, &tb, &ty, &tws);
+    E->ops->conv2d_forward(E, &g, &tx, &tw, &tb, NN_ACT_LINEAR, &ty, &tws);
     E->ops->conv2d_backward_data(E, &g, &tdy, &tw, &tdx, &tws);
     E->ops->conv2d_backward_filter(E, &g, &tx, &tdy, &tdw, &tdb, 0.0f, &tws);
     float *y = dl(&ty, ny), *dx = dl(&tdx, nx), *dw = dl(&tdw, nw), *db = dl(&tdb, (size_t)g.f);

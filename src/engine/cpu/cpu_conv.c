@@ -125,16 +125,19 @@ static void conv_forward_gemm(nn_engine *e, const nn_conv_geom *g, const nn_tens
     }
 }
 
-void nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
-                           const nn_tensor *w, const nn_tensor *bias, nn_tensor *y,
+bool nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                           const nn_tensor *w, const nn_tensor *bias, nn_act act, nn_tensor *y,
                            nn_tensor *ws)
 {
-    /* oneDNN adds the bias in its own pass over the output */
-    if (nn_cpu_dnnl_conv(e, NN_DNNL_FWD, g, x, w, bias ? bias->data : NULL, y->data, false))
-        return;
+    /* oneDNN adds the bias, and applies a ReLU, in its own pass over the
+     * output (post-ops): the output is written once, not read back twice */
+    const bool relu = act == NN_ACT_RELU;
+    if (nn_cpu_dnnl_conv(e, NN_DNNL_FWD, g, x, w, bias ? bias->data : NULL, y->data, relu))
+        return relu;
     conv_forward_gemm(e, g, x, w, y, ws);
     if (bias)
         e->ops->add_bias(e, y, bias, g->n * g->oh * g->ow, g->f);
+    return false;
 }
 
 void nn_cpu_conv2d_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,

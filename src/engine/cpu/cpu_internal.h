@@ -151,8 +151,8 @@ void nn_cpu_depthwise_backward_data(nn_engine *e, const nn_conv_geom *g, const n
 void nn_cpu_depthwise_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
                                       const nn_tensor *dy, nn_tensor *dk, float beta);
 size_t nn_cpu_conv_workspace(nn_engine *e, const nn_conv_geom *g);
-void nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
-                           const nn_tensor *w, const nn_tensor *bias, nn_tensor *y,
+bool nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                           const nn_tensor *w, const nn_tensor *bias, nn_act act, nn_tensor *y,
                            nn_tensor *ws);
 void nn_cpu_conv2d_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
                                  const nn_tensor *w, nn_tensor *dx, nn_tensor *ws);

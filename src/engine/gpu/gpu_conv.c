@@ -6,7 +6,12 @@
  * bottom/right) runs on an explicitly padded copy instead. Algorithms are
  * measured once per geometry (cudnnFind*Ex, deterministic ones preferred)
  * within a workspace limit, and cached. A geometry cuDNN rejects runs on
- * our direct kernels instead (gpu_conv_direct.cu), with a note on stderr. */
+ * our direct kernels instead (gpu_conv_direct.cu), with a note on stderr.
+ *
+ * Mixed precision (e->precision fp16 or bf16): the plan's tensors are
+ * fp16/bf16 with fp32 compute on the tensor cores; each pass converts what
+ * it reads (the kernel once per update, kept by gpu_mixed.c) and converts
+ * its result back to the fp32 tensor. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +22,8 @@
 #define ALGOS 16
 
 typedef struct conv_plan {
-    nn_conv_geom g; /* the key */
+    nn_conv_geom g; /* the key, with prec */
+    nn_precision prec;
     bool padded;    /* cuDNN sees a padded copy of size (hp, wp) */
     int hp, wp;
     cudnnTensorDescriptor_t xd, yd;
@@ -127,6 +133,9 @@ static bool plan_init(nn_engine *e, conv_plan *p, const nn_conv_geom *g)
     gpu_impl *gi = nn_gpu(e);
     memset(p, 0, sizeof *p);
     p->g = *g;
+    p->prec = nn_gpu_low(e) ? e->precision : NN_PREC_FLOAT32;
+    const bool low = p->prec != NN_PREC_FLOAT32;
+    const cudnnDataType_t dt = low ? nn_gpu_cudnn_type(p->prec) : CUDNN_DATA_FLOAT;
     p->direct = gi->conv_direct;
     if (p->direct)
         return true;
@@ -142,20 +151,21 @@ static bool plan_init(nn_engine *e, conv_plan *p, const nn_conv_geom *g)
         !nn_gpu_check_dnn(e, cudnnCreateFilterDescriptor(&p->wd), "conv descriptors") ||
         !nn_gpu_check_dnn(e, cudnnCreateConvolutionDescriptor(&p->cd), "conv descriptors"))
         return false;
-    /* FP32 FMAs unless TF32 was asked for: results match the CPU engine */
-    cudnnStatus_t rc = cudnnSetTensor4dDescriptor(p->xd, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, g->n,
-                                                  g->c, p->hp, p->wp);
+    /* FP32 FMAs unless TF32 was asked for: results match the CPU engine.
+     * fp16/bf16: tensor cores, accumulating in fp32 (compute type float) */
+    cudnnStatus_t rc = cudnnSetTensor4dDescriptor(p->xd, CUDNN_TENSOR_NHWC, dt, g->n, g->c,
+                                                  p->hp, p->wp);
     if (rc == CUDNN_STATUS_SUCCESS)
-        rc = cudnnSetTensor4dDescriptor(p->yd, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, g->n, g->f,
-                                        g->oh, g->ow);
+        rc = cudnnSetTensor4dDescriptor(p->yd, CUDNN_TENSOR_NHWC, dt, g->n, g->f, g->oh, g->ow);
     if (rc == CUDNN_STATUS_SUCCESS)
-        rc = cudnnSetFilter4dDescriptor(p->wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, g->f, g->c,
-                                        g->kh, g->kw);
+        rc = cudnnSetFilter4dDescriptor(p->wd, dt, CUDNN_TENSOR_NHWC, g->f, g->c, g->kh, g->kw);
     if (rc == CUDNN_STATUS_SUCCESS)
         rc = cudnnSetConvolution2dDescriptor(p->cd, pad_h, pad_w, g->sh, g->sw, g->dh, g->dw,
                                              CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT);
     if (rc == CUDNN_STATUS_SUCCESS)
-        rc = cudnnSetConvolutionMathType(p->cd, gi->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH);
+        rc = cudnnSetConvolutionMathType(p->cd, low         ? CUDNN_TENSOR_OP_MATH
+                                                : gi->tf32 ? CUDNN_DEFAULT_MATH
+                                                           : CUDNN_FMA_MATH);
     int on = 0, oc = 0, oh = 0, ow = 0;
     if (rc == CUDNN_STATUS_SUCCESS)
         rc = cudnnGetConvolution2dForwardOutputDim(p->cd, p->xd, p->wd, &on, &oc, &oh, &ow);
@@ -177,8 +187,9 @@ static conv_plan *plan_for(nn_engine *e, const nn_conv_geom *g)
         return NULL;
     }
     nn_gpu_conv_cache *c = gi->conv;
+    const nn_precision prec = nn_gpu_low(e) ? e->precision : NN_PREC_FLOAT32;
     for (int i = 0; i < c->n; i++)
-        if (!memcmp(&c->plans[i].g, g, sizeof *g))
+        if (!memcmp(&c->plans[i].g, g, sizeof *g) && c->plans[i].prec == prec)
             return &c->plans[i];
     conv_plan *p;
     if (c->n < CONV_PLANS) {
@@ -222,7 +233,7 @@ static void *algo_workspace(nn_engine *e)
 /* Each find_*: measures the algorithms once (cudnnFind*Ex on the call's own
  * buffers, whose results are then overwritten by the real call) and keeps
  * the pick; false when the plan goes to the direct kernels or failed. */
-static bool find_fwd(nn_engine *e, conv_plan *p, const float *x, const float *w, float *y)
+static bool find_fwd(nn_engine *e, conv_plan *p, const void *x, const void *w, void *y)
 {
     gpu_impl *gi = nn_gpu(e);
     void *ws = algo_workspace(e);
@@ -244,7 +255,7 @@ static bool find_fwd(nn_engine *e, conv_plan *p, const float *x, const float *w,
     return true;
 }
 
-static bool find_bwd_data(nn_engine *e, conv_plan *p, const float *w, const float *dy, float *dx)
+static bool find_bwd_data(nn_engine *e, conv_plan *p, const void *w, const void *dy, void *dx)
 {
     gpu_impl *gi = nn_gpu(e);
     void *ws = algo_workspace(e);
@@ -266,8 +277,8 @@ static bool find_bwd_data(nn_engine *e, conv_plan *p, const float *w, const floa
     return true;
 }
 
-static bool find_bwd_filter(nn_engine *e, conv_plan *p, const float *x, const float *dy,
-                            float *dw)
+static bool find_bwd_filter(nn_engine *e, conv_plan *p, const void *x, const void *dy,
+                            void *dw)
 {
     gpu_impl *gi = nn_gpu(e);
     void *ws = algo_workspace(e);
@@ -321,6 +332,118 @@ static conv_plan *begin(nn_engine *e, const nn_conv_geom *g, nn_tensor *ws, floa
     return plan_for(e, g);
 }
 
+/* ---- fp16/bf16 passes: false when cuDNN cannot (p->direct: the fp32
+ * direct kernels run it) or something failed ---- */
+
+/* The kernel in cuDNN's layout (f x K, the transpose of Keras's) in the
+ * pass's precision: kept per update for a layer's weights. wt: f32 room. */
+static const void *kernel_low(nn_engine *e, const nn_conv_geom *g, const nn_tensor *w, float *wt)
+{
+    const size_t n = patch(g) * g->f;
+    bool stale;
+    void *buf = nn_gpu_low_weights(e, w, 0x80000000u | (unsigned)e->precision,
+                                   n * NN_GPU_LOW_BYTES, &stale);
+    if (!buf) {
+        buf = nn_gpu_scratch(e, NN_GPU_SCRATCH_LOW_C, n * NN_GPU_LOW_BYTES);
+        stale = true;
+    }
+    if (buf && stale) {
+        if (!transpose_kernel(e, g, w->data, wt))
+            return NULL;
+        nn_gpu_to_low(e, e->precision, wt, 1, n, n, buf);
+    }
+    return buf;
+}
+
+/* n floats at x converted into scratch `slot` */
+static void *low_copy(nn_engine *e, nn_gpu_scratch_slot slot, const float *x, size_t n)
+{
+    void *buf = nn_gpu_scratch(e, slot, n * NN_GPU_LOW_BYTES);
+    if (buf && x)
+        nn_gpu_to_low(e, e->precision, x, 1, n, n, buf);
+    return buf;
+}
+
+static bool forward_low(nn_engine *e, conv_plan *p, const nn_conv_geom *g, const nn_tensor *x,
+                        const nn_tensor *w, nn_tensor *y, float *buf)
+{
+    gpu_impl *gi = nn_gpu(e);
+    float *wt = buf, *xp = buf + 2 * patch(g) * g->f;
+    const float *xin = x->data;
+    if (p->padded) {
+        nn_gpu_pad_nhwc(e, x->data, xp, g->n, g->h, g->w, g->c, p->hp, p->wp, g->pad_top,
+                        g->pad_left);
+        xin = xp;
+    }
+    const size_t xn = (size_t)g->n * p->hp * p->wp * g->c, yn = (size_t)g->n * g->oh * g->ow * g->f;
+    const void *w16 = kernel_low(e, g, w, wt);
+    void *x16 = low_copy(e, NN_GPU_SCRATCH_LOW_A, xin, xn);
+    void *y16 = low_copy(e, NN_GPU_SCRATCH_LOW_B, NULL, yn);
+    const float one = 1.0f, zero = 0.0f;
+    if (!w16 || !x16 || !y16 || !(p->have_fwd || find_fwd(e, p, x16, w16, y16)) ||
+        !dnn_ok(e, p, cudnnConvolutionForward(gi->dnn, &one, p->xd, x16, p->wd, w16, p->cd,
+                                              p->fwd, algo_workspace(e), p->fwd_ws, &zero,
+                                              p->yd, y16),
+                "cudnnConvolutionForward (fp16/bf16)") ||
+        p->direct)
+        return false;
+    nn_gpu_from_low(e, p->prec, y16, y->data, yn);
+    return true;
+}
+
+static bool bwd_data_low(nn_engine *e, conv_plan *p, const nn_conv_geom *g, const nn_tensor *dy,
+                         const nn_tensor *w, nn_tensor *dx, float *buf)
+{
+    gpu_impl *gi = nn_gpu(e);
+    float *wt = buf, *dxp = p->padded ? buf + 2 * patch(g) * g->f : dx->data;
+    const size_t xn = (size_t)g->n * p->hp * p->wp * g->c, yn = (size_t)g->n * g->oh * g->ow * g->f;
+    const void *w16 = kernel_low(e, g, w, wt);
+    void *dy16 = low_copy(e, NN_GPU_SCRATCH_LOW_B, dy->data, yn);
+    void *dx16 = low_copy(e, NN_GPU_SCRATCH_LOW_A, NULL, xn);
+    const float one = 1.0f, zero = 0.0f;
+    if (!w16 || !dy16 || !dx16 || !(p->have_bwd_data || find_bwd_data(e, p, w16, dy16, dx16)) ||
+        !dnn_ok(e, p, cudnnConvolutionBackwardData(gi->dnn, &one, p->wd, w16, p->yd, dy16,
+                                                   p->cd, p->bwd_data, algo_workspace(e),
+                                                   p->bwd_data_ws, &zero, p->xd, dx16),
+                "cudnnConvolutionBackwardData (fp16/bf16)") ||
+        p->direct)
+        return false;
+    nn_gpu_from_low(e, p->prec, dx16, dxp, xn);
+    if (p->padded)
+        nn_gpu_crop_nhwc(e, dxp, dx->data, g->n, g->h, g->w, g->c, p->hp, p->wp, g->pad_top,
+                         g->pad_left);
+    return true;
+}
+
+/* dwt (f x K, fp32) = the filter gradient in cuDNN's layout */
+static bool bwd_filter_low(nn_engine *e, conv_plan *p, const nn_conv_geom *g, const nn_tensor *x,
+                           const nn_tensor *dy, float *dwt, float *xp)
+{
+    gpu_impl *gi = nn_gpu(e);
+    const float *xin = x->data;
+    if (p->padded) {
+        nn_gpu_pad_nhwc(e, x->data, xp, g->n, g->h, g->w, g->c, p->hp, p->wp, g->pad_top,
+                        g->pad_left);
+        xin = xp;
+    }
+    const size_t xn = (size_t)g->n * p->hp * p->wp * g->c, yn = (size_t)g->n * g->oh * g->ow * g->f;
+    const size_t wn = patch(g) * g->f;
+    void *x16 = low_copy(e, NN_GPU_SCRATCH_LOW_A, xin, xn);
+    void *dy16 = low_copy(e, NN_GPU_SCRATCH_LOW_B, dy->data, yn);
+    void *dw16 = low_copy(e, NN_GPU_SCRATCH_LOW_C, NULL, wn);
+    const float one = 1.0f, zero = 0.0f;
+    if (!x16 || !dy16 || !dw16 ||
+        !(p->have_bwd_filter || find_bwd_filter(e, p, x16, dy16, dw16)) ||
+        !dnn_ok(e, p, cudnnConvolutionBackwardFilter(gi->dnn, &one, p->xd, x16, p->yd, dy16,
+                                                     p->cd, p->bwd_filter, algo_workspace(e),
+                                                     p->bwd_filter_ws, &zero, p->wd, dw16),
+                "cudnnConvolutionBackwardFilter (fp16/bf16)") ||
+        p->direct)
+        return false;
+    nn_gpu_from_low(e, p->prec, dw16, dwt, wn);
+    return true;
+}
+
 static void conv_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
                          const nn_tensor *w, nn_tensor *y, nn_tensor *ws)
 {
@@ -331,7 +454,10 @@ static void conv_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x
         return;
     float *wt = buf, *xp = buf + 2 * patch(g) * g->f;
     const float *xin = x->data;
-    if (!p->direct && transpose_kernel(e, g, w->data, wt)) {
+    if (!p->direct && p->prec != NN_PREC_FLOAT32) {
+        if (forward_low(e, p, g, x, w, y, buf))
+            return;
+    } else if (!p->direct && transpose_kernel(e, g, w->data, wt)) {
         if (p->padded) {
             nn_gpu_pad_nhwc(e, x->data, xp, g->n, g->h, g->w, g->c, p->hp, p->wp, g->pad_top,
                             g->pad_left);
@@ -350,13 +476,15 @@ static void conv_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x
         nn_gpu_conv_direct_forward(e, g, x->data, w->data, y->data);
 }
 
-void nn_gpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
-                           const nn_tensor *w, const nn_tensor *bias, nn_tensor *y,
+bool nn_gpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                           const nn_tensor *w, const nn_tensor *bias, nn_act act, nn_tensor *y,
                            nn_tensor *ws)
 {
+    (void)act; /* applied by the caller: the bias is a pass of its own here too */
     conv_forward(e, g, x, w, y, ws);
     if (bias && g->n > 0)
         nn_gpu_add_bias(e, y, bias, g->n * g->oh * g->ow, g->f);
+    return false;
 }
 
 void nn_gpu_conv2d_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
@@ -368,7 +496,10 @@ void nn_gpu_conv2d_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_t
     if (!p)
         return;
     float *wt = buf, *dxp = p->padded ? buf + 2 * patch(g) * g->f : dx->data;
-    if (!p->direct && transpose_kernel(e, g, w->data, wt)) {
+    if (!p->direct && p->prec != NN_PREC_FLOAT32) {
+        if (bwd_data_low(e, p, g, dy, w, dx, buf))
+            return;
+    } else if (!p->direct && transpose_kernel(e, g, w->data, wt)) {
         const float one = 1.0f, zero = 0.0f;
         if ((p->have_bwd_data || find_bwd_data(e, p, wt, dy->data, dxp)) &&
             dnn_ok(e, p, cudnnConvolutionBackwardData(gi->dnn, &one, p->wd, wt, p->yd, dy->data,
@@ -404,29 +535,35 @@ static void conv_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn_t
         return;
     float *dwt = buf + wsz, *xp = buf + 2 * wsz;
     const float *xin = x->data;
-    if (!p->direct) {
+    bool have_dwt = false;
+    if (!p->direct && p->prec != NN_PREC_FLOAT32) {
+        have_dwt = bwd_filter_low(e, p, g, x, dy, dwt, xp);
+    } else if (!p->direct) {
         if (p->padded) {
             nn_gpu_pad_nhwc(e, x->data, xp, g->n, g->h, g->w, g->c, p->hp, p->wp, g->pad_top,
                             g->pad_left);
             xin = xp;
         }
         const float one = 1.0f, zero = 0.0f;
-        if ((p->have_bwd_filter || find_bwd_filter(e, p, xin, dy->data, dwt)) &&
-            dnn_ok(e, p, cudnnConvolutionBackwardFilter(gi->dnn, &one, p->xd, xin, p->yd,
-                                                        dy->data, p->cd, p->bwd_filter,
-                                                        algo_workspace(e), p->bwd_filter_ws,
-                                                        &zero, p->wd, dwt),
-                   "cudnnConvolutionBackwardFilter") &&
-            !p->direct) {
-            /* dw (K x f) = beta * dw + dwt^T; with beta = 0, dw is never read */
-            int K = (int)patch(g);
-            if (beta == 0.0f)
-                nn_gpu_fill(e, dw, 0.0f, wsz);
-            nn_gpu_check_blas(e, cublasSgeam(gi->blas, CUBLAS_OP_T, CUBLAS_OP_N, g->f, K, &one,
-                                             dwt, K, &beta, dw->data, g->f, dw->data, g->f),
-                              "conv filter-gradient transpose");
-            return;
-        }
+        have_dwt = (p->have_bwd_filter || find_bwd_filter(e, p, xin, dy->data, dwt)) &&
+                   dnn_ok(e, p, cudnnConvolutionBackwardFilter(gi->dnn, &one, p->xd, xin, p->yd,
+                                                               dy->data, p->cd, p->bwd_filter,
+                                                               algo_workspace(e),
+                                                               p->bwd_filter_ws, &zero, p->wd,
+                                                               dwt),
+                          "cudnnConvolutionBackwardFilter") &&
+                   !p->direct;
+    }
+    if (have_dwt) {
+        /* dw (K x f) = beta * dw + dwt^T; with beta = 0, dw is never read */
+        const float one = 1.0f;
+        int K = (int)patch(g);
+        if (beta == 0.0f)
+            nn_gpu_fill(e, dw, 0.0f, wsz);
+        nn_gpu_check_blas(e, cublasSgeam(gi->blas, CUBLAS_OP_T, CUBLAS_OP_N, g->f, K, &one, dwt,
+                                         K, &beta, dw->data, g->f, dw->data, g->f),
+                          "conv filter-gradient transpose");
+        return;
     }
     if (p->direct && !gi->failed)
         nn_gpu_conv_direct_backward_filter(e, g, x->data, dy->data, dw->data, beta);

@@ -33,6 +33,7 @@ static __global__ void fill_kernel(float *p, float v, size_t n)
 
 extern "C" void nn_gpu_fill(nn_engine *e, nn_tensor *t, float value, size_t n)
 {
+    nn_tensor_touch(t);
     if (n == 0)
         return;
     if (value == 0.0f) {

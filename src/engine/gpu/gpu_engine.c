@@ -122,6 +122,7 @@ static nn_status gpu_alloc(nn_engine *e, nn_tensor *t, int ndim, const int *shap
     }
     t->data = p;
     device_held(nn_gpu(e), 0, tensor_bytes(t->size));
+    nn_tensor_touch(t);
     /* zeroed, as the CPU engine's tensors */
     if (!nn_gpu_check(e, cudaMemsetAsync(p, 0, bytes ? bytes : 256, nn_gpu(e)->stream), "alloc")) {
         cudaFree(p);
@@ -155,6 +156,7 @@ static bool is_pinned(nn_engine *e, const void *p, size_t bytes)
 static void gpu_upload(nn_engine *e, nn_tensor *dst, const float *src, size_t n)
 {
     gpu_impl *g = nn_gpu(e);
+    nn_tensor_touch(dst);
     if (n == 0)
         return;
     const size_t bytes = n * sizeof(float);
@@ -184,6 +186,7 @@ static void gpu_copy(nn_engine *e, nn_tensor *dst, const nn_tensor *src, size_t 
 {
     gpu_impl *g = nn_gpu(e);
     const size_t bytes = n * sizeof(float);
+    nn_tensor_touch(dst);
     if (n == 0 || dst->data == src->data)
         return;
     const char *d = (const char *)dst->data, *s = (const char *)src->data;
@@ -250,6 +253,10 @@ static void gpu_gemm_ex(nn_engine *e, bool ta, bool tb, int M, int N, int K, flo
 {
     if (M <= 0 || N <= 0)
         return;
+    /* mixed precision: fp16/bf16 operands on the tensor cores */
+    if (nn_gpu_low(e) && K > 0 &&
+        nn_gpu_gemm_low(e, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+        return;
     if (K <= 0) { /* C = beta * C: cuBLAS rejects the leading dimension 0 */
         const float zero = 0.0f;
         nn_gpu_check_blas(e, cublasSgeam(nn_gpu(e)->blas, CUBLAS_OP_N, CUBLAS_OP_N, N, M, &beta,
@@ -277,6 +284,7 @@ static void gpu_destroy(nn_engine *e)
             cudaStreamSynchronize(g->stream);
         nn_gpu_comm_free(e);
         nn_gpu_conv_cache_free(e);
+        nn_gpu_low_cache_free(e);
         for (int i = 0; i < NN_GPU_SCRATCH_SLOTS; i++)
             cudaFree(g->scratch[i]);
         for (int i = 0; i < 64; i++)
@@ -296,26 +304,10 @@ static void gpu_destroy(nn_engine *e)
     free(e);
 }
 
-static bool gpu_precision_supported(nn_engine *e, nn_precision p, char *why, size_t len)
-{
-    (void)e;
-    if (p == NN_PREC_FLOAT32)
-        return true;
-    snprintf(why, len, "this build's GPU engine computes in float32 only");
-    return false;
-}
-
-static void gpu_describe_precision(nn_engine *e, nn_precision p, char *buf, size_t len)
-{
-    (void)p;
-    snprintf(buf, len, "fp32 products on cuBLAS, convolutions on cuDNN (TF32 %s)",
-             nn_gpu(e)->tf32 ? "on: NNCTL_GPU_TF32=1" : "off");
-}
-
 static const nn_engine_ops gpu_ops = {
     .name = "gpu",
-    .precision_supported = gpu_precision_supported,
-    .describe_precision = gpu_describe_precision,
+    .precision_supported = nn_gpu_precision_supported,
+    .describe_precision = nn_gpu_describe_precision,
     .alloc = gpu_alloc,
     .free = gpu_free,
     .upload = gpu_upload,
@@ -453,6 +445,11 @@ static nn_status setup(nn_engine *e, int device, nn_error *err)
                        "engine 'gpu': cuDNN could not start: %s (are cuDNN 9's libraries, e.g. "
                        "libcudnn_cnn.so.9, on the library path?); use --engine cpu",
                        cudnnGetErrorString(drc));
+    struct cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, device) == cudaSuccess) {
+        g->cc_major = prop.major;
+        g->cc_minor = prop.minor;
+    }
     size_t free_b = 0, total_b = 0;
     cudaMemGetInfo(&free_b, &total_b);
     g->conv_ws_limit = env_mib("NNCTL_GPU_WORKSPACE_MB", DEFAULT_CONV_WS_MIB * MIB);

@@ -24,10 +24,17 @@ typedef enum {
     NN_GPU_SCRATCH_CONV,       /* cuDNN's algorithm workspace */
     NN_GPU_SCRATCH_POOL,       /* the max pooling's winner per output */
     NN_GPU_SCRATCH_COPY,       /* an overlapping copy's bounce buffer */
+    /* fp16/bf16 copies for mixed precision products and convolutions:
+     * the two operands (activations, gradients), and a third for a pass's
+     * weights or weight gradient */
+    NN_GPU_SCRATCH_LOW_A,
+    NN_GPU_SCRATCH_LOW_B,
+    NN_GPU_SCRATCH_LOW_C,
     NN_GPU_SCRATCH_SLOTS
 } nn_gpu_scratch_slot;
 
 typedef struct nn_gpu_conv_cache nn_gpu_conv_cache;
+typedef struct nn_gpu_low_cache nn_gpu_low_cache;
 
 typedef struct gpu_impl {
     int device;
@@ -45,6 +52,8 @@ typedef struct gpu_impl {
     bool conv_direct; /* NNCTL_GPU_CONV=direct: our kernels, never cuDNN (tests) */
     size_t conv_ws_limit;
     nn_gpu_conv_cache *conv;
+    int cc_major, cc_minor;   /* the device's compute capability */
+    nn_gpu_low_cache *low;    /* fp16/bf16 copies of weights (gpu_mixed.c) */
     const void *pinned[64]; /* host buffers from alloc_host, with sizes */
     size_t pinned_bytes[64];
 } gpu_impl;
@@ -150,8 +159,8 @@ void nn_gpu_batchnorm_backward(nn_engine *e, const nn_tensor *x, const nn_tensor
                                nn_tensor *dbeta, const nn_sum_hook *sync);
 /* gpu_conv.c (cuDNN) and gpu_conv_kernels.cu (its padding copies) */
 size_t nn_gpu_conv_workspace(nn_engine *e, const nn_conv_geom *g);
-void nn_gpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
-                           const nn_tensor *w, const nn_tensor *bias, nn_tensor *y,
+bool nn_gpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                           const nn_tensor *w, const nn_tensor *bias, nn_act act, nn_tensor *y,
                            nn_tensor *ws);
 void nn_gpu_conv2d_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
                                  const nn_tensor *w, nn_tensor *dx, nn_tensor *ws);
@@ -174,6 +183,39 @@ void nn_gpu_conv_direct_backward_data(nn_engine *e, const nn_conv_geom *g, const
                                       const float *w, float *dx);
 void nn_gpu_conv_direct_backward_filter(nn_engine *e, const nn_conv_geom *g, const float *x,
                                         const float *dy, float *dw, float beta);
+/* Mixed precision (gpu_mixed.c, gpu_half.cu). Products and convolutions in
+ * fp16/bf16 read their operands converted (round to nearest even) and
+ * accumulate in fp32 on the tensor cores; everything else stays fp32. */
+static inline bool nn_gpu_low(const nn_engine *e)
+{
+    return e->precision == NN_PREC_FLOAT16 || e->precision == NN_PREC_BFLOAT16;
+}
+/* bytes of one fp16/bf16 value */
+#define NN_GPU_LOW_BYTES 2
+/* y (rows x cols, packed) = x's rows x cols block (row stride ld) in
+ * precision p; from_low: x (n floats) = y (n values in precision p). */
+void nn_gpu_to_low(nn_engine *e, nn_precision p, const float *x, size_t rows, size_t cols,
+                   size_t ld, void *y);
+void nn_gpu_from_low(nn_engine *e, nn_precision p, const void *y, float *x, size_t n);
+/* The fp16/bf16 copy of t's rows x cols block (row stride ld), packed: a
+ * layer's weights from the cache (converted again only when their version
+ * changed), anything else converted into scratch `slot`. NULL on failure. */
+const void *nn_gpu_low_operand(nn_engine *e, const nn_tensor *t, size_t rows, size_t cols,
+                               size_t ld, nn_gpu_scratch_slot slot);
+/* A cache buffer of `bytes` for a converted form of weights w, tagged by
+ * what form it is; *stale says it must be (re)filled. NULL when w is not a
+ * layer's weights (the caller uses scratch) or memory runs out. */
+void *nn_gpu_low_weights(nn_engine *e, const nn_tensor *w, unsigned tag, size_t bytes,
+                         bool *stale);
+/* gemm_ex in e->precision; false when it cannot (the caller runs fp32). */
+bool nn_gpu_gemm_low(nn_engine *e, bool ta, bool tb, int M, int N, int K, float alpha,
+                     const nn_tensor *A, int lda, const nn_tensor *B, int ldb, float beta,
+                     nn_tensor *C, int ldc);
+bool nn_gpu_precision_supported(nn_engine *e, nn_precision p, char *why, size_t len);
+void nn_gpu_describe_precision(nn_engine *e, nn_precision p, char *buf, size_t len);
+void nn_gpu_low_cache_free(nn_engine *e);
+cudaDataType_t nn_gpu_cuda_type(nn_precision p);
+cudnnDataType_t nn_gpu_cudnn_type(nn_precision p);
 /* gpu_pool.cu */
 void nn_gpu_pool2d_forward(nn_engine *e, nn_pool_kind kind, const nn_conv_geom *g,
                            const nn_tensor *x, nn_tensor *y);

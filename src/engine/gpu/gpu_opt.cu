@@ -89,6 +89,7 @@ static __global__ void update_kernel(opt_args s, float *w, const float *g, float
 extern "C" void nn_gpu_opt_update(nn_engine *e, const nn_opt_step *s, nn_tensor *w,
                                   const nn_tensor *g, nn_tensor *slots[3], size_t n)
 {
+    nn_tensor_touch(w); /* new weights: their fp16/bf16 copies are stale */
     opt_args a = {s->kind,    s->lr,   s->momentum, s->rho,     s->beta_1, s->beta_2,
                   s->epsilon, s->nesterov, s->amsgrad, s->c0,   s->c1,     s->c2};
     if (n == 0)
