@@ -13,16 +13,24 @@
 
 #define ok nn_dnnl_ok
 
-void nn_dnnl_mm_free(dnnl_mm *m)
+/* The primitive and its memories; the entry itself stays. */
+static void mm_release(dnnl_mm *m)
 {
-    if (!m)
-        return;
     if (m->prim)
         dnnl_primitive_destroy(m->prim);
     dnnl_memory_t mems[] = {m->a, m->b, m->c};
     for (int i = 0; i < 3; i++)
         if (mems[i])
             dnnl_memory_destroy(mems[i]);
+    m->prim = NULL;
+    m->a = m->b = m->c = NULL;
+}
+
+void nn_dnnl_mm_free(dnnl_mm *m)
+{
+    if (!m)
+        return;
+    mm_release(m);
     free(m);
 }
 
@@ -92,17 +100,8 @@ static dnnl_mm *mm_get(nn_cpu_dnnl *d, int M, int N, int K, int ldc, float alpha
         return NULL;
     *m = (dnnl_mm){.M = M, .N = N, .K = K, .ldc = ldc, .alpha = alpha, .beta = beta,
                    .used = d->clock};
-    if (!mm_make(d, m)) {
-        /* kept without a primitive: a shape oneDNN declined */
-        if (m->prim)
-            dnnl_primitive_destroy(m->prim);
-        dnnl_memory_t mems[] = {m->a, m->b, m->c};
-        for (int i = 0; i < 3; i++)
-            if (mems[i])
-                dnnl_memory_destroy(mems[i]);
-        m->prim = NULL;
-        m->a = m->b = m->c = NULL;
-    }
+    if (!mm_make(d, m))
+        mm_release(m); /* kept without a primitive: a shape oneDNN declined */
     d->mm[d->n_mm++] = m;
     return m->prim ? m : NULL;
 }
