@@ -10,7 +10,7 @@
 #                 total line; STRICT=1 (what CI runs) fails on any skip but the GPU ones
 # make demo       install deps, build, train on the shipped MNIST, eval, predict
 #                 (DEMO_ARGS="--set train.epochs=1": options for nnctl train)
-# make bench      benchmarks (scripts/bench)
+# make bench      benchmarks (scripts/bench, bench-rnn, bench-cnn, bench-compare, bench-startup)
 # make install    PREFIX=/usr/local
 
 PREFIX   ?= /usr/local
@@ -208,6 +208,8 @@ bench: $(NNCTL) $(BUILD)/tools/bench_gemm
 	NNCTL=$(NNCTL) scripts/bench
 	NNCTL=$(NNCTL) scripts/bench-rnn --cell lstm
 	NNCTL=$(NNCTL) scripts/bench-cnn --model both
+	NNCTL=$(NNCTL) scripts/bench-compare
+	NNCTL=$(NNCTL) scripts/bench-startup
 
 install: $(NNCTL) $(MPI_PLUGINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \

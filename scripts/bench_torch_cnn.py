@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_torch_common import fit_timed, read_idx  # noqa: E402
+from bench_torch_common import add_twin_args, fit_timed, read_idx  # noqa: E402
 
 
 def load(data, model, cifar):
@@ -70,11 +70,14 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--seed", type=int, default=1)
+    add_twin_args(ap)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
     xn, yn = load(a.data, a.model, a.cifar)
+    if a.samples:
+        xn, yn = xn[:a.samples], yn[:a.samples]
     x, y = torch.from_numpy(xn), torch.from_numpy(yn)
     n = x.shape[0]
     model = net(a.model)
@@ -86,9 +89,10 @@ def main():
         bs = a.batch_size or 32
     loss_fn = nn.CrossEntropyLoss()
     perm = lambda n: torch.from_numpy(rng.permutation(n))  # noqa: E731
-    times, _, _ = fit_timed(model, opt, loss_fn, x, y, a.epochs, bs, perm)
+    times, _, _ = fit_timed(model, opt, loss_fn, x, y, a.epochs, bs, perm, autocast=a.autocast)
     print(json.dumps({"epoch_seconds": times, "samples": n, "threads": torch.get_num_threads(),
-                      "torch": torch.__version__, "model": a.model}))
+                      "torch": torch.__version__, "model": a.model,
+                      "autocast": a.autocast}))
 
 
 if __name__ == "__main__":

@@ -22,13 +22,28 @@ def read_idx(path):
     return arr.reshape(dims)
 
 
+def add_twin_args(ap):
+    """The options every CPU twin takes for scripts/bench-compare."""
+    ap.add_argument("--samples", type=int, default=0,
+                    help="train on the first N samples (default: all)")
+    ap.add_argument("--autocast", action="store_true",
+                    help="bf16 autocast (torch.autocast('cpu', torch.bfloat16)) around the "
+                         "forward pass and the loss")
+
+
 def fit_timed(model, opt, loss_fn, x, y, epochs, batch, permutation,
-              after_backward=None, device=None, sync=None, verbose=True):
+              after_backward=None, device=None, sync=None, verbose=True, autocast=False):
     """Trains for `epochs` epochs; permutation(n) gives each epoch's order
     (a LongTensor); after_backward(), when given, runs between backward and
-    the step (gradient clipping); device moves each batch there. Returns
-    (seconds per epoch, last epoch's mean loss, last epoch's accuracy)."""
+    the step (gradient clipping); device moves each batch there; autocast
+    runs the forward pass and the loss under bf16 autocast (PyTorch's mixed
+    precision on CPUs). Returns (seconds per epoch, last epoch's mean loss,
+    last epoch's accuracy)."""
+    import contextlib
+    import torch
     sync = sync or (lambda: None)
+    mixed = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if autocast else \
+        contextlib.nullcontext
     n = x.shape[0]
     times, loss_mean, accuracy = [], None, None
     model.train()
@@ -42,8 +57,9 @@ def fit_timed(model, opt, loss_fn, x, y, epochs, batch, permutation,
             xb, yb = x[idx], y[idx]
             if device is not None:
                 xb, yb = xb.to(device), yb.to(device)
-            out = model(xb)
-            loss = loss_fn(out, yb)
+            with mixed():
+                out = model(xb)
+                loss = loss_fn(out, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if after_backward:

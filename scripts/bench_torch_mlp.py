@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_torch_common import fit_timed, read_idx  # noqa: E402
+from bench_torch_common import add_twin_args, fit_timed, read_idx  # noqa: E402
 
 
 def main():
@@ -31,6 +31,7 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--seed", type=int, default=1)
+    add_twin_args(ap)
     args = ap.parse_args()
 
     images = os.path.join(args.data, "train-images-idx3-ubyte.gz")
@@ -45,6 +46,8 @@ def main():
 
     x = torch.from_numpy(read_idx(images).reshape(-1, 784).astype(np.float32) / 255.0)
     y = torch.from_numpy(read_idx(labels).astype(np.int64))
+    if args.samples:
+        x, y = x[:args.samples], y[:args.samples]
     n = x.shape[0]
 
     model = nn.Sequential(
@@ -57,10 +60,11 @@ def main():
     bs = args.batch_size
 
     perm = lambda n: torch.from_numpy(rng.permutation(n))  # noqa: E731
-    times, _, _ = fit_timed(model, opt, loss_fn, x, y, args.epochs, bs, perm)
+    times, _, _ = fit_timed(model, opt, loss_fn, x, y, args.epochs, bs, perm,
+                            autocast=args.autocast)
 
     print(json.dumps({"epoch_seconds": times, "samples": n, "threads": torch.get_num_threads(),
-                      "torch": torch.__version__}))
+                      "torch": torch.__version__, "autocast": args.autocast}))
 
 
 if __name__ == "__main__":

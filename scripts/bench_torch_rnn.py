@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_torch_common import fit_timed, read_idx  # noqa: E402
+from bench_torch_common import add_twin_args, fit_timed, read_idx  # noqa: E402
 
 
 class Net(nn.Module):
@@ -46,6 +46,7 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--seed", type=int, default=1)
+    add_twin_args(ap)
     args = ap.parse_args()
 
     images = os.path.join(args.data, "train-images-idx3-ubyte.gz")
@@ -59,6 +60,8 @@ def main():
     rng = np.random.default_rng(args.seed)
     x = torch.from_numpy(read_idx(images).reshape(-1, 28, 28).astype(np.float32) / 255.0)
     y = torch.from_numpy(read_idx(labels).astype(np.int64))
+    if args.samples:
+        x, y = x[:args.samples], y[:args.samples]
     n = x.shape[0]
 
     model = Net(args.cell)
@@ -73,9 +76,10 @@ def main():
             torch.nn.utils.clip_grad_norm_([p], 1.0)
 
     times, _, _ = fit_timed(model, opt, loss_fn, x, y, args.epochs, bs, perm,
-                            after_backward=clip)
+                            after_backward=clip, autocast=args.autocast)
     print(json.dumps({"epoch_seconds": times, "samples": n, "threads": torch.get_num_threads(),
-                      "torch": torch.__version__, "cell": args.cell}))
+                      "torch": torch.__version__, "cell": args.cell,
+                      "autocast": args.autocast}))
 
 
 if __name__ == "__main__":
