@@ -42,8 +42,8 @@ float32 path is (so bf16 really ran), and oneDNN ran every product (none
 declined to the fp32 fallback).
 
 Layers without products (BatchNormalization, pooling, Activation with
-softmax, Dropout, Embedding, Flatten) must give bit-identical results in
-both precisions: their statistics, reductions and softmax stay float32.
+softmax, Dropout, Flatten) must give bit-identical results in both
+precisions: their statistics, reductions and softmax stay float32.
 
 On a CPU without bf16 instructions (or with oneDNN held below them,
 ONEDNN_MAX_CPU_ISA) nnref reports the layers ran in float32: the test then
