@@ -548,7 +548,7 @@ IN = node(layer("InputLayer", "input_1", batch_input_shape=[None, 4]))
 IN["inbound_nodes"] = []
 save("k-good.h5")
 save("k-uncompiled.h5", train=None)
-save("k-unknown-class.h5", seq(1, layer("LayerNormalization", "ln", axis=-1)), {"dense_1": W["dense_1"]})
+save("k-unknown-class.h5", seq(1, layer("ConvLSTM2D", "ln", filters=2, kernel_size=[3, 3])), {"dense_1": W["dense_1"]})
 save("k-missing-units.h5", seq(1, layer("Dense", "dense", activation="relu")))
 save("k-bad-json.h5", raw='{"class_name": "Sequential", "config": {"layers": [')
 save("k-not-model-json.h5", raw="[1, 2, 3]")
@@ -605,7 +605,7 @@ np.save(os.path.join(out, "k-x.npy"), r.normal(size=(40, 4)).astype(np.float32))
 np.save(os.path.join(out, "k-y.npy"), r.integers(0, 2, size=40).astype(np.int64))
 with open(os.path.join(out, "k-data.cfg"), "w") as f:
     f.write('data: { test = { format = "npy"; x = "k-x.npy"; y = "k-y.npy"; }; one_hot = true; };\n')
-open(os.path.join(out, "unknown.json"), "w").write(json.dumps(seq(1, layer("LayerNormalization", "ln"))))
+open(os.path.join(out, "unknown.json"), "w").write(json.dumps(seq(1, layer("ConvLSTM2D", "ln", filters=2, kernel_size=[3, 3]))))
 open(os.path.join(out, "good.json"), "w").write(json.dumps(SEQ))
 for name, model in (("fj-unknown.cfg", 'from_json = "unknown.json";'),
                     ("fj-missing.cfg", 'from_json = "no-such.json";'),
@@ -647,7 +647,7 @@ expect "keras: eval without a spec asks for the data (exit 2)" 2 "k-good.h5" "na
 expect "keras: eval of an uncompiled file asks for a loss (exit 2)" 2 "k-uncompiled.h5" "training_config" -- eval k-uncompiled.h5 --spec k-data.cfg
 expect "keras: from_logits loss: predict works" 0 -- $(kp k-from-logits.h5)
 expect "keras: from_logits loss: eval says why not (exit 2)" 2 "from_logits" -- eval k-from-logits.h5 --spec k-data.cfg
-expect "keras: unknown layer class (names layer and class)" 1 "k-unknown-class.h5" "layer 'ln'" "LayerNormalization" -- $(kp k-unknown-class.h5)
+expect "keras: unknown layer class (names layer and class)" 1 "k-unknown-class.h5" "layer 'ln'" "ConvLSTM2D" -- $(kp k-unknown-class.h5)
 expect "keras: Dense without units" 1 "layer 'dense' (Dense)" 'missing key "units"' -- $(kp k-missing-units.h5)
 expect "keras: model_config cut short" 1 "k-bad-json.h5" "not valid JSON" -- $(kp k-bad-json.h5)
 expect "keras: model_config not an object" 1 "k-not-model-json.h5" "not a Keras model" -- $(kp k-not-model-json.h5)
@@ -671,11 +671,11 @@ expect "keras: two inputs load" 0 -- summary k-two-inputs.h5
 expect "keras: an InputLayer input_layers does not list" 1 "k-unlisted-input.h5" "input_2" "input_layers does not list" -- summary k-unlisted-input.h5
 expect "keras: a shared layer" 1 "layer 'out'" "shared" -- summary k-shared.h5
 expect "keras: input from a layer not in the model" 1 "layer 'out'" "'ghost'" -- summary k-ghost-input.h5
-expect "keras: a nested model" 1 "layer 'inner'" "nested" -- summary k-nested.h5
+expect "keras: an empty nested model" 1 "nested model (inner)" "no layers" -- summary k-nested.h5
 expect "keras: save_weights file without a spec (exit 2)" 2 "k-weights-only.h5" "--spec" -- $(kp k-weights-only.h5)
 expect "keras: truncated file" 1 "k-truncated.h5" "truncated" -- $(kp k-truncated.h5)
 expect "keras: a Keras 3 .keras archive (says to save .h5)" 1 "k-archive.keras" "zip" "x.h5" -- summary k-archive.keras
-expect "from_json: an unknown layer class (names the spec key)" 2 "fj-unknown.cfg:1" "model.from_json" "LayerNormalization" -- summary fj-unknown.cfg
+expect "from_json: an unknown layer class (names the spec key)" 2 "fj-unknown.cfg:1" "model.from_json" "ConvLSTM2D" -- summary fj-unknown.cfg
 expect "from_json: a missing file" 2 "fj-missing.cfg:1" "no-such.json" -- summary fj-missing.cfg
 expect "from_json: with input too" 2 "fj-both.cfg:1" "one or the other" -- train fj-both.cfg -o "$T/fj" -q
 expect "from_json: a good file trains" 0 -- train fj-good.cfg -o "$T/fj" -q --threads "$THREADS"
