@@ -5,54 +5,21 @@
  *
  * Spec: cropping = 1 | [h, w] (each on both sides) | [top, bottom, left,
  * right]. Keras: cropping = 1, (h, w) or ((top, bottom), (left, right)). */
-#include <stdlib.h>
-
-#include "formats/keras_import.h"
 #include "formats/onnx_layer.h"
-#include "layers/common.h"
-
-typedef struct {
-    int top, bottom, left, right;
-} crop_cfg;
+#include "layers/sides.h"
 
 static nn_status crop_parse(nn_node *n, nn_spec_node *s, nn_error *err)
 {
-    crop_cfg *c = calloc(1, sizeof *c);
-    if (!c)
-        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
-    n->cfg = c;
-    long long v[4];
-    int k = 0;
-    nn_status st = nn_spec_int_array(s, "cropping", false, 0, 1 << 16, 4, v, &k, err);
-    if (st)
-        return st;
-    if (!nn_spec_has(s, "cropping"))
-        v[0] = 0, k = 1;
-    if (k == 1)
-        c->top = c->bottom = c->left = c->right = (int)v[0];
-    else if (k == 2)
-        c->top = c->bottom = (int)v[0], c->left = c->right = (int)v[1];
-    else if (k == 4)
-        c->top = (int)v[0], c->bottom = (int)v[1], c->left = (int)v[2], c->right = (int)v[3];
-    else
-        return nn_spec_fail(s, "cropping", err, NN_ERR_USAGE,
-                            "expected n, [height, width] or [top, bottom, left, right]");
-    return NN_OK;
+    return nn_sides_parse(n, s, "cropping", 0, err);
 }
 
 static nn_status crop_infer(nn_node *n, nn_error *err)
 {
-    const crop_cfg *c = n->cfg;
-    if (n->n_in != 1)
-        return nn_node_fail(n, err, "takes one input, got %d", n->n_in);
+    nn_status st = nn_sides_infer(n, -1, err);
+    if (st)
+        return st;
+    const nn_sides *c = n->cfg;
     const nn_node *in = n->in[0];
-    if (in->ndim != 3)
-        return nn_node_fail(n, err, "expects (height, width, channels) samples, got %d axes",
-                            in->ndim);
-    n->ndim = 3;
-    n->shape[0] = in->shape[0] - c->top - c->bottom;
-    n->shape[1] = in->shape[1] - c->left - c->right;
-    n->shape[2] = in->shape[2];
     if (n->shape[0] < 1 || n->shape[1] < 1)
         return nn_node_fail(n, err, "cropping %d+%d rows and %d+%d columns leaves nothing of its "
                                     "%dx%d input",
@@ -65,7 +32,7 @@ static nn_status crop_infer(nn_node *n, nn_error *err)
 static void kept(const nn_node *n, const nn_pass *p, nn_tensor *big, nn_tensor *small,
                  bool to_out)
 {
-    const crop_cfg *c = n->cfg;
+    const nn_sides *c = n->cfg;
     const nn_node *in = n->in[0];
     int H = in->shape[0], W = in->shape[1], C = in->shape[2];
     int h = n->shape[0], w = n->shape[1];
@@ -98,11 +65,7 @@ static void crop_backward(nn_node *n, const nn_pass *p)
 static nn_status crop_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
 {
     (void)err;
-    const crop_cfg *c = n->cfg;
-    nn_keras_config_common(n, cfg);
-    json_object_set_new(cfg, "cropping",
-                        json_pack("[[ii][ii]]", c->top, c->bottom, c->left, c->right));
-    json_object_set_new(cfg, "data_format", json_string("channels_last"));
+    nn_sides_keras_config(n, "cropping", cfg);
     return NN_OK;
 }
 
@@ -111,43 +74,13 @@ static nn_status crop_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
 
 static nn_status nn_keras_import_cropping2d(const kx_layer *L, kx_text *t, kx_shapes *s)
 {
-    nn_status st = kx_one_input(L, s, 3);
-    if (st || (st = kx_channels_last(L)))
-        return st;
-    json_t *v = kx_get(L, "cropping", NULL);
-    long long p[4] = {0, 0, 0, 0}, a, b;
-    bool ok = true;
-    if (v && kx_as_int(v, &a)) {
-        p[0] = p[1] = p[2] = p[3] = a;
-    } else if (json_is_array(v) && json_array_size(v) == 2) {
-        for (int i = 0; i < 2; i++) {
-            json_t *e = json_array_get(v, (size_t)i);
-            if (kx_as_int(e, &a))
-                p[2 * i] = p[2 * i + 1] = a;
-            else if (json_is_array(e) && json_array_size(e) == 2 &&
-                     kx_as_int(json_array_get(e, 0), &a) && kx_as_int(json_array_get(e, 1), &b))
-                p[2 * i] = a, p[2 * i + 1] = b;
-            else
-                ok = false;
-        }
-    } else if (v) {
-        ok = false;
-    }
-    if (!ok)
-        return kx_fail(L, "\"cropping\" must be n, (h, w) or ((top, bottom), (left, right))");
-    for (int i = 0; i < 4; i++)
-        if (p[i] < 0 || p[i] > (1 << 16))
-            return kx_fail(L, "cropping %lld is out of range", p[i]);
-    kx_printf(t, "type = \"cropping2d\"; cropping = [%lld, %lld, %lld, %lld];", p[0], p[1], p[2],
-              p[3]);
-    s->rank = 3;
-    return NN_OK;
+    return nn_sides_keras_import(L, t, s, "cropping", "cropping2d", 0);
 }
 
 static nn_status onnx_map_cropping2d(onnx_layer *L, nn_error *err)
 {
     (void)err;
-    const crop_cfg *c = L->n->cfg;
+    const nn_sides *c = L->n->cfg;
     const nn_node *in = L->n->in[0];
     int64_t starts[2] = {c->top, c->left};
     int64_t ends[2] = {in->shape[0] - c->bottom, in->shape[1] - c->right};
