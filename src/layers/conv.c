@@ -379,13 +379,7 @@ static const nn_doc_key conv_keys[] = {
     {"filters", "int", "required", "output channels"},
     {"groups", "int", "1", "channel groups: each sees in / groups channels and makes "
      "filters / groups (Keras's grouped convolution)"},
-    {"kernel_size", "int or [int]", "required", "the window, one size per spatial axis or one "
-     "for all"},
-    {"strides", "int or [int]", "1", "step of the window"},
-    {"dilation_rate", "int or [int]", "1", "spacing of the window's taps (strides must be 1 "
-     "when > 1)"},
-    {"padding", "string", "\"valid\"", "valid, or same (the odd pixel at the bottom/right, as "
-     "Keras)"},
+    NN_DOC_WINDOW_KEYS,
     {"activation", "string", "linear", "applied to the output (see Activations)"},
     {"use_bias", "bool", "true", "add a bias"},
     {"kernel_initializer", "initializer", "glorot_uniform", "see Initializers"},

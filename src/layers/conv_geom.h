@@ -27,6 +27,17 @@ json_t *nn_window_ints_json(const nn_window *win, const int *v);
 void nn_window_keras_config(const nn_window *win, const char *size_key, bool dilation,
                             json_t *cfg);
 
+/* The window's keys in a layer's nn_doc_key table, as every convolution
+ * (Conv1D/2D, DepthwiseConv2D, SeparableConv2D) documents them. */
+#define NN_DOC_WINDOW_KEYS                                                                   \
+    {"kernel_size", "int or [int]", "required", "the window, one size per spatial axis or one " \
+     "for all"},                                                                             \
+    {"strides", "int or [int]", "1", "step of the window"},                                  \
+    {"dilation_rate", "int or [int]", "1", "spacing of the window's taps (strides must be 1 " \
+     "when > 1)"},                                                                           \
+    {"padding", "string", "\"valid\"", "valid, or same (the odd pixel at the bottom/right, "  \
+     "as Keras)"}
+
 /* ONNX export of the convolution family (conv_onnx.c): Conv1D/2D,
  * Depthwise/SeparableConv2D, Max/AveragePooling1D/2D, Global*Pooling1D/2D. */
 nn_status onnx_map_conv(onnx_layer *L, nn_error *err);

@@ -287,42 +287,27 @@ static nn_status conv_depthwise(const kx_layer *L, kx_text *t, kx_shapes *s)
     return NN_OK;
 }
 
+/* DepthwiseConv2D's keys; SeparableConv2D has them too, between its filters
+ * and its pointwise kernel's. */
+#define DEPTHWISE_KEYS                                                                    \
+    NN_DOC_WINDOW_KEYS,                                                                   \
+    {"depth_multiplier", "int", "1", "output channels per input channel"},                \
+    {"activation", "string", "linear", "see Activations"},                                \
+    {"use_bias", "bool", "true", "add a bias"},                                           \
+    {"depthwise_initializer", "initializer", "glorot_uniform", "see Initializers"},      \
+    {"bias_initializer", "initializer", "zeros", "see Initializers"},                    \
+    {"depthwise_regularizer", "regularizer", "none", "see Regularizers"},                \
+    {"bias_regularizer", "regularizer", "none", "see Regularizers"},                     \
+    {"activity_regularizer", "regularizer", "none", "on the output"}
+
 static const nn_doc_key depthwise_keys[] = {
-    {"kernel_size", "int or [int]", "required", "the window, one size per spatial axis or one "
-     "for all"},
-    {"strides", "int or [int]", "1", "step of the window"},
-    {"dilation_rate", "int or [int]", "1", "spacing of the window's taps (strides must be 1 "
-     "when > 1)"},
-    {"padding", "string", "\"valid\"", "valid, or same (the odd pixel at the bottom/right, as "
-     "Keras)"},
-    {"depth_multiplier", "int", "1", "output channels per input channel"},
-    {"activation", "string", "linear", "see Activations"},
-    {"use_bias", "bool", "true", "add a bias"},
-    {"depthwise_initializer", "initializer", "glorot_uniform", "see Initializers"},
-    {"bias_initializer", "initializer", "zeros", "see Initializers"},
-    {"depthwise_regularizer", "regularizer", "none", "see Regularizers"},
-    {"bias_regularizer", "regularizer", "none", "see Regularizers"},
-    {"activity_regularizer", "regularizer", "none", "on the output"},
+    DEPTHWISE_KEYS,
     {NULL, NULL, NULL, NULL},
 };
 
 static const nn_doc_key separable_keys[] = {
     {"filters", "int", "required", "output channels"},
-    {"kernel_size", "int or [int]", "required", "the window, one size per spatial axis or one "
-     "for all"},
-    {"strides", "int or [int]", "1", "step of the window"},
-    {"dilation_rate", "int or [int]", "1", "spacing of the window's taps (strides must be 1 "
-     "when > 1)"},
-    {"padding", "string", "\"valid\"", "valid, or same (the odd pixel at the bottom/right, as "
-     "Keras)"},
-    {"depth_multiplier", "int", "1", "output channels per input channel"},
-    {"activation", "string", "linear", "see Activations"},
-    {"use_bias", "bool", "true", "add a bias"},
-    {"depthwise_initializer", "initializer", "glorot_uniform", "see Initializers"},
-    {"bias_initializer", "initializer", "zeros", "see Initializers"},
-    {"depthwise_regularizer", "regularizer", "none", "see Regularizers"},
-    {"bias_regularizer", "regularizer", "none", "see Regularizers"},
-    {"activity_regularizer", "regularizer", "none", "on the output"},
+    DEPTHWISE_KEYS,
     {"pointwise_initializer", "initializer", "glorot_uniform", "see Initializers"},
     {"pointwise_regularizer", "regularizer", "none", "see Regularizers"},
     {NULL, NULL, NULL, NULL},
