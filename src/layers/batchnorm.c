@@ -19,11 +19,10 @@
 
 typedef struct {
     double momentum, epsilon;
-    bool center, scale;
+    nn_gamma_beta gb;
     bool sync; /* statistics over every process of a data-parallel run */
-    nn_initializer beta_init, gamma_init, mean_init, var_init;
-    nn_regularizer beta_reg, gamma_reg;
-    int gamma, beta, mean, var; /* parameter indices, -1 when absent */
+    nn_initializer mean_init, var_init;
+    int mean, var; /* parameter indices */
 } bn_cfg;
 
 typedef struct {
@@ -41,16 +40,16 @@ static nn_status bn_parse(nn_node *n, nn_spec_node *s, nn_error *err)
     if ((st = nn_spec_int(s, "axis", false, -1, -64, 64, &axis, err)) ||
         (st = nn_spec_float(s, "momentum", false, 0.99, 0.0, 1.0, &c->momentum, err)) ||
         (st = nn_spec_float(s, "epsilon", false, 1e-3, 0.0, 1.0, &c->epsilon, err)) ||
-        (st = nn_spec_bool(s, "center", false, true, &c->center, err)) ||
-        (st = nn_spec_bool(s, "scale", false, true, &c->scale, err)) ||
+        (st = nn_spec_bool(s, "center", false, true, &c->gb.center, err)) ||
+        (st = nn_spec_bool(s, "scale", false, true, &c->gb.scale, err)) ||
         (st = nn_spec_bool(s, "sync", false, false, &c->sync, err)) ||
-        (st = nn_spec_initializer(s, "beta_initializer", "zeros", &c->beta_init, err)) ||
-        (st = nn_spec_initializer(s, "gamma_initializer", "ones", &c->gamma_init, err)) ||
+        (st = nn_spec_initializer(s, "beta_initializer", "zeros", &c->gb.beta_init, err)) ||
+        (st = nn_spec_initializer(s, "gamma_initializer", "ones", &c->gb.gamma_init, err)) ||
         (st = nn_spec_initializer(s, "moving_mean_initializer", "zeros", &c->mean_init, err)) ||
         (st = nn_spec_initializer(s, "moving_variance_initializer", "ones", &c->var_init,
                                   err)) ||
-        (st = nn_spec_regularizer(s, "beta_regularizer", &c->beta_reg, err)) ||
-        (st = nn_spec_regularizer(s, "gamma_regularizer", &c->gamma_reg, err)))
+        (st = nn_spec_regularizer(s, "beta_regularizer", &c->gb.beta_reg, err)) ||
+        (st = nn_spec_regularizer(s, "gamma_regularizer", &c->gb.gamma_reg, err)))
         return st;
     if (axis != -1)
         return nn_spec_fail(s, "axis", err, NN_ERR_USAGE,
@@ -70,15 +69,7 @@ static nn_status bn_infer(nn_node *n, nn_error *err)
         n->shape[i] = in->shape[i];
     int ch = in->shape[in->ndim - 1];
     nn_regularizer none = {0};
-    c->gamma = c->beta = -1;
-    if (c->scale) {
-        c->gamma = n->n_params;
-        nn_node_add_param(n, "gamma", 1, &ch, ch, ch, c->gamma_init, c->gamma_reg);
-    }
-    if (c->center) {
-        c->beta = n->n_params;
-        nn_node_add_param(n, "beta", 1, &ch, ch, ch, c->beta_init, c->beta_reg);
-    }
+    nn_gamma_beta_add(n, &c->gb, ch);
     c->mean = n->n_params;
     nn_param *mean = nn_node_add_param(n, "moving_mean", 1, &ch, ch, ch, c->mean_init, none);
     c->var = n->n_params;
@@ -111,11 +102,6 @@ static void bn_release(nn_node *n, nn_engine *e)
     }
 }
 
-static const nn_tensor *param(const nn_node *n, int idx)
-{
-    return idx >= 0 ? &n->params[idx].w : NULL;
-}
-
 /* the processes' sums, when this layer synchronizes and there are several */
 static const nn_sum_hook *sync_hook(const bn_cfg *c, const nn_pass *p)
 {
@@ -131,9 +117,10 @@ static void bn_forward(nn_node *n, const nn_pass *p)
     int rows = (int)((size_t)p->rows * n->size / (size_t)cols);
     /* a frozen BatchNormalization runs in inference mode (Keras 2.1+) */
     if (p->training && n->trainable) {
-        e->ops->batchnorm_forward(e, true, &n->in[0]->out, rows, cols, param(n, c->gamma),
-                                  param(n, c->beta), &s->mean, &s->var, (float)c->epsilon,
-                                  &n->out, sync_hook(c, p));
+        e->ops->batchnorm_forward(e, true, &n->in[0]->out, rows, cols,
+                                  nn_param_w(n, c->gb.gamma), nn_param_w(n, c->gb.beta),
+                                  &s->mean, &s->var, (float)c->epsilon, &n->out,
+                                  sync_hook(c, p));
         const float m = (float)c->momentum;
         nn_tensor *mm = &n->params[c->mean].w, *mv = &n->params[c->var].w;
         e->ops->scale(e, mm, m, (size_t)cols);
@@ -141,9 +128,10 @@ static void bn_forward(nn_node *n, const nn_pass *p)
         e->ops->scale(e, mv, m, (size_t)cols);
         e->ops->axpy(e, 1.0f - m, &s->var, mv, (size_t)cols);
     } else {
-        e->ops->batchnorm_forward(e, false, &n->in[0]->out, rows, cols, param(n, c->gamma),
-                                  param(n, c->beta), &n->params[c->mean].w,
-                                  &n->params[c->var].w, (float)c->epsilon, &n->out, NULL);
+        e->ops->batchnorm_forward(e, false, &n->in[0]->out, rows, cols,
+                                  nn_param_w(n, c->gb.gamma), nn_param_w(n, c->gb.beta),
+                                  &n->params[c->mean].w, &n->params[c->var].w,
+                                  (float)c->epsilon, &n->out, NULL);
     }
 }
 
@@ -163,22 +151,21 @@ static void bn_backward(nn_node *n, const nn_pass *p)
         nn_tensor *mm = &n->params[c->mean].w, *mv = &n->params[c->var].w;
         if (train)
             e->ops->batchnorm_backward(e, &n->in[0]->out, &n->dout, rows, cols,
-                                       param(n, c->gamma), mm, mv, (float)c->epsilon, NULL,
-                                       c->gamma >= 0 ? &n->params[c->gamma].g : NULL,
-                                       c->beta >= 0 ? &n->params[c->beta].g : NULL, NULL);
+                                       nn_param_w(n, c->gb.gamma), mm, mv, (float)c->epsilon,
+                                       NULL, nn_param_g(n, c->gb.gamma, true),
+                                       nn_param_g(n, c->gb.beta, true), NULL);
         if (!dx)
             return;
         e->ops->fill(e, &s->mean, 0.0f, (size_t)cols);
-        e->ops->batchnorm_forward(e, false, &n->dout, rows, cols, param(n, c->gamma), NULL,
-                                  &s->mean, mv, (float)c->epsilon, dx, NULL);
+        e->ops->batchnorm_forward(e, false, &n->dout, rows, cols, nn_param_w(n, c->gb.gamma),
+                                  NULL, &s->mean, mv, (float)c->epsilon, dx, NULL);
         nn_grad_commit(n, 0, dx, p);
         return;
     }
-    e->ops->batchnorm_backward(e, &n->in[0]->out, &n->dout, rows, cols, param(n, c->gamma),
-                               &s->mean, &s->var, (float)c->epsilon, dx,
-                               train && c->gamma >= 0 ? &n->params[c->gamma].g : NULL,
-                               train && c->beta >= 0 ? &n->params[c->beta].g : NULL,
-                               sync_hook(c, p));
+    e->ops->batchnorm_backward(e, &n->in[0]->out, &n->dout, rows, cols,
+                               nn_param_w(n, c->gb.gamma), &s->mean, &s->var, (float)c->epsilon,
+                               dx, nn_param_g(n, c->gb.gamma, train),
+                               nn_param_g(n, c->gb.beta, train), sync_hook(c, p));
     if (dx)
         nn_grad_commit(n, 0, dx, p);
 }
@@ -191,17 +178,17 @@ static nn_status bn_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
     json_object_set_new(cfg, "axis", json_integer(-1));
     json_object_set_new(cfg, "momentum", json_real(c->momentum));
     json_object_set_new(cfg, "epsilon", json_real(c->epsilon));
-    json_object_set_new(cfg, "center", json_boolean(c->center));
-    json_object_set_new(cfg, "scale", json_boolean(c->scale));
+    json_object_set_new(cfg, "center", json_boolean(c->gb.center));
+    json_object_set_new(cfg, "scale", json_boolean(c->gb.scale));
     /* Keras 3 and tf.keras 2.12+: BatchNormalization(synchronized=...) */
     json_object_set_new(cfg, "synchronized", json_boolean(c->sync));
-    json_object_set_new(cfg, "beta_initializer", nn_initializer_keras_json(&c->beta_init));
-    json_object_set_new(cfg, "gamma_initializer", nn_initializer_keras_json(&c->gamma_init));
+    json_object_set_new(cfg, "beta_initializer", nn_initializer_keras_json(&c->gb.beta_init));
+    json_object_set_new(cfg, "gamma_initializer", nn_initializer_keras_json(&c->gb.gamma_init));
     json_object_set_new(cfg, "moving_mean_initializer", nn_initializer_keras_json(&c->mean_init));
     json_object_set_new(cfg, "moving_variance_initializer",
                         nn_initializer_keras_json(&c->var_init));
-    json_object_set_new(cfg, "beta_regularizer", nn_regularizer_keras_json(&c->beta_reg));
-    json_object_set_new(cfg, "gamma_regularizer", nn_regularizer_keras_json(&c->gamma_reg));
+    json_object_set_new(cfg, "beta_regularizer", nn_regularizer_keras_json(&c->gb.beta_reg));
+    json_object_set_new(cfg, "gamma_regularizer", nn_regularizer_keras_json(&c->gb.gamma_reg));
     json_object_set_new(cfg, "beta_constraint", json_null());
     json_object_set_new(cfg, "gamma_constraint", json_null());
     return NN_OK;
@@ -216,8 +203,8 @@ static nn_status bn_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
     float *scale = malloc(sizeof(float) * 2 * (size_t)cols), *shift = scale + cols;
     if (!scale)
         return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
-    const float *gamma = c->gamma >= 0 ? nn_c_values(w, n, c->gamma) : NULL;
-    const float *beta = c->beta >= 0 ? nn_c_values(w, n, c->beta) : NULL;
+    const float *gamma = c->gb.gamma >= 0 ? nn_c_values(w, n, c->gb.gamma) : NULL;
+    const float *beta = c->gb.beta >= 0 ? nn_c_values(w, n, c->gb.beta) : NULL;
     const float *mean = nn_c_values(w, n, c->mean), *var = nn_c_values(w, n, c->var);
     const float eps = (float)c->epsilon;
     for (int i = 0; mean && var && i < cols; i++) {

@@ -55,3 +55,26 @@ nn_status nn_infer_same_shape(nn_node *n, nn_error *err)
         n->shape[i] = n->in[0]->shape[i];
     return NN_OK;
 }
+
+void nn_gamma_beta_add(nn_node *n, nn_gamma_beta *gb, int ch)
+{
+    gb->gamma = gb->beta = -1;
+    if (gb->scale) {
+        gb->gamma = n->n_params;
+        nn_node_add_param(n, "gamma", 1, &ch, ch, ch, gb->gamma_init, gb->gamma_reg);
+    }
+    if (gb->center) {
+        gb->beta = n->n_params;
+        nn_node_add_param(n, "beta", 1, &ch, ch, ch, gb->beta_init, gb->beta_reg);
+    }
+}
+
+const nn_tensor *nn_param_w(const nn_node *n, int idx)
+{
+    return idx >= 0 ? &n->params[idx].w : NULL;
+}
+
+nn_tensor *nn_param_g(nn_node *n, int idx, bool train)
+{
+    return train && idx >= 0 ? &n->params[idx].g : NULL;
+}

@@ -62,6 +62,23 @@ nn_status nn_preact_plan(nn_node *n, nn_engine *e, nn_tensor *z, nn_tensor *dz, 
 /* infer for a layer of one input whose output has the input's shape. */
 nn_status nn_infer_same_shape(nn_node *n, nn_error *err);
 
+/* ---- gamma and beta (layers/common.c) ---- */
+/* The per-channel scale (gamma) and shift (beta) that BatchNormalization
+ * and LayerNormalization learn, each optional (Keras's scale and center). */
+typedef struct nn_gamma_beta {
+    bool center, scale;
+    nn_initializer beta_init, gamma_init;
+    nn_regularizer beta_reg, gamma_reg;
+    int gamma, beta; /* parameter indices, -1 when absent */
+} nn_gamma_beta;
+
+/* Adds gamma, then beta, those asked for, as parameters of ch values. */
+void nn_gamma_beta_add(nn_node *n, nn_gamma_beta *gb, int ch);
+/* Parameter idx's weights, NULL when it is absent (idx -1). */
+const nn_tensor *nn_param_w(const nn_node *n, int idx);
+/* Parameter idx's gradient where it learns (train), else NULL. */
+nn_tensor *nn_param_g(nn_node *n, int idx, bool train);
+
 /* ---- per-channel constants (layers/channel_values.c) ---- */
 /* Values of a layer that apply along the last axis: one for every channel,
  * or one for all (Rescaling's scale, Normalization's mean). */

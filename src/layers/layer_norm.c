@@ -14,10 +14,7 @@
 
 typedef struct {
     double epsilon;
-    bool center, scale;
-    nn_initializer beta_init, gamma_init;
-    nn_regularizer beta_reg, gamma_reg;
-    int gamma, beta; /* parameter indices, -1 when absent */
+    nn_gamma_beta gb;
 } ln_cfg;
 
 typedef struct {
@@ -34,12 +31,12 @@ static nn_status ln_parse(nn_node *n, nn_spec_node *s, nn_error *err)
     nn_status st;
     if ((st = nn_spec_int(s, "axis", false, -1, -64, 64, &axis, err)) ||
         (st = nn_spec_float(s, "epsilon", false, 1e-3, 0.0, 1.0, &c->epsilon, err)) ||
-        (st = nn_spec_bool(s, "center", false, true, &c->center, err)) ||
-        (st = nn_spec_bool(s, "scale", false, true, &c->scale, err)) ||
-        (st = nn_spec_initializer(s, "beta_initializer", "zeros", &c->beta_init, err)) ||
-        (st = nn_spec_initializer(s, "gamma_initializer", "ones", &c->gamma_init, err)) ||
-        (st = nn_spec_regularizer(s, "beta_regularizer", &c->beta_reg, err)) ||
-        (st = nn_spec_regularizer(s, "gamma_regularizer", &c->gamma_reg, err)))
+        (st = nn_spec_bool(s, "center", false, true, &c->gb.center, err)) ||
+        (st = nn_spec_bool(s, "scale", false, true, &c->gb.scale, err)) ||
+        (st = nn_spec_initializer(s, "beta_initializer", "zeros", &c->gb.beta_init, err)) ||
+        (st = nn_spec_initializer(s, "gamma_initializer", "ones", &c->gb.gamma_init, err)) ||
+        (st = nn_spec_regularizer(s, "beta_regularizer", &c->gb.beta_reg, err)) ||
+        (st = nn_spec_regularizer(s, "gamma_regularizer", &c->gb.gamma_reg, err)))
         return st;
     if (axis != -1)
         return nn_spec_fail(s, "axis", err, NN_ERR_USAGE,
@@ -56,15 +53,7 @@ static nn_status ln_infer(nn_node *n, nn_error *err)
     if (shaped)
         return shaped;
     int ch = channels(n);
-    c->gamma = c->beta = -1;
-    if (c->scale) {
-        c->gamma = n->n_params;
-        nn_node_add_param(n, "gamma", 1, &ch, ch, ch, c->gamma_init, c->gamma_reg);
-    }
-    if (c->center) {
-        c->beta = n->n_params;
-        nn_node_add_param(n, "beta", 1, &ch, ch, ch, c->beta_init, c->beta_reg);
-    }
+    nn_gamma_beta_add(n, &c->gb, ch);
     return NN_OK;
 }
 
@@ -90,19 +79,14 @@ static void ln_release(nn_node *n, nn_engine *e)
     }
 }
 
-static const nn_tensor *param(const nn_node *n, int idx)
-{
-    return idx >= 0 ? &n->params[idx].w : NULL;
-}
-
 static void ln_forward(nn_node *n, const nn_pass *p)
 {
     const ln_cfg *c = n->cfg;
     ln_state *s = n->state;
     int ch = channels(n), rows = (int)((size_t)p->rows * n->size / (size_t)ch);
-    p->e->ops->layernorm_forward(p->e, &n->in[0]->out, rows, ch, param(n, c->gamma),
-                                 param(n, c->beta), (float)c->epsilon, &n->out, &s->mean,
-                                 &s->rstd);
+    p->e->ops->layernorm_forward(p->e, &n->in[0]->out, rows, ch, nn_param_w(n, c->gb.gamma),
+                                 nn_param_w(n, c->gb.beta), (float)c->epsilon, &n->out,
+                                 &s->mean, &s->rstd);
 }
 
 static void ln_backward(nn_node *n, const nn_pass *p)
@@ -112,10 +96,10 @@ static void ln_backward(nn_node *n, const nn_pass *p)
     int ch = channels(n), rows = (int)((size_t)p->rows * n->size / (size_t)ch);
     nn_tensor *dx = nn_grad_target(n, 0);
     bool train = n->trainable;
-    p->e->ops->layernorm_backward(p->e, &n->in[0]->out, &n->dout, rows, ch, param(n, c->gamma),
-                                  &s->mean, &s->rstd, dx,
-                                  train && c->gamma >= 0 ? &n->params[c->gamma].g : NULL,
-                                  train && c->beta >= 0 ? &n->params[c->beta].g : NULL);
+    p->e->ops->layernorm_backward(p->e, &n->in[0]->out, &n->dout, rows, ch,
+                                  nn_param_w(n, c->gb.gamma), &s->mean, &s->rstd, dx,
+                                  nn_param_g(n, c->gb.gamma, train),
+                                  nn_param_g(n, c->gb.beta, train));
     if (dx)
         nn_grad_commit(n, 0, dx, p);
 }
@@ -127,13 +111,13 @@ static nn_status ln_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
     nn_keras_config_common(n, cfg);
     json_object_set_new(cfg, "axis", json_pack("[i]", -1));
     json_object_set_new(cfg, "epsilon", json_real(c->epsilon));
-    json_object_set_new(cfg, "center", json_boolean(c->center));
-    json_object_set_new(cfg, "scale", json_boolean(c->scale));
+    json_object_set_new(cfg, "center", json_boolean(c->gb.center));
+    json_object_set_new(cfg, "scale", json_boolean(c->gb.scale));
     json_object_set_new(cfg, "rms_scaling", json_false());
-    json_object_set_new(cfg, "beta_initializer", nn_initializer_keras_json(&c->beta_init));
-    json_object_set_new(cfg, "gamma_initializer", nn_initializer_keras_json(&c->gamma_init));
-    json_object_set_new(cfg, "beta_regularizer", nn_regularizer_keras_json(&c->beta_reg));
-    json_object_set_new(cfg, "gamma_regularizer", nn_regularizer_keras_json(&c->gamma_reg));
+    json_object_set_new(cfg, "beta_initializer", nn_initializer_keras_json(&c->gb.beta_init));
+    json_object_set_new(cfg, "gamma_initializer", nn_initializer_keras_json(&c->gb.gamma_init));
+    json_object_set_new(cfg, "beta_regularizer", nn_regularizer_keras_json(&c->gb.beta_reg));
+    json_object_set_new(cfg, "gamma_regularizer", nn_regularizer_keras_json(&c->gb.gamma_reg));
     json_object_set_new(cfg, "beta_constraint", json_null());
     json_object_set_new(cfg, "gamma_constraint", json_null());
     return NN_OK;
@@ -203,10 +187,10 @@ static nn_status onnx_map_layer_normalization(onnx_layer *L, nn_error *err)
                                                                               (float)c->epsilon)));
     const char *y = onnx_op2(g, "Div", d, sd);
     int64_t dims[1] = {channels(L->n)};
-    if (c->gamma >= 0)
-        y = onnx_op2(g, "Mul", y, onnx_const_float(g, "gamma", 1, dims, L->w[c->gamma]));
-    if (c->beta >= 0)
-        y = onnx_op2(g, "Add", y, onnx_const_float(g, "beta", 1, dims, L->w[c->beta]));
+    if (c->gb.gamma >= 0)
+        y = onnx_op2(g, "Mul", y, onnx_const_float(g, "gamma", 1, dims, L->w[c->gb.gamma]));
+    if (c->gb.beta >= 0)
+        y = onnx_op2(g, "Add", y, onnx_const_float(g, "beta", 1, dims, L->w[c->gb.beta]));
     L->out = y;
     return NN_OK;
 }
