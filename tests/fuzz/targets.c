@@ -461,12 +461,17 @@ static void touch_dataset(const nn_dataset *d)
     for (size_t i = 0; i < count; i++)
         idx[i] = (uint32_t)(d->n - 1 - i);
     float *x = malloc(count * d->sample_size * sizeof *x);
-    size_t ty = d->target_size > (size_t)d->n_classes ? d->target_size : (size_t)d->n_classes;
+    /* One-hot rows are as wide as the model's output, which a session checks
+     * against the labels before any batch: a label of 13,513,141 in a
+     * 300-byte file never gets 32 rows that wide. Wider label sets are read
+     * as sparse labels (the same records, without a gigabyte to touch). */
+    int one_hot = d->labels && d->n_classes <= 4096 ? d->n_classes : 0;
+    size_t ty = d->target_size > (size_t)one_hot ? d->target_size : (size_t)one_hot;
     float *y = malloc(count * (ty ? ty : 1) * sizeof *y);
     if (x && y) {
         nn_dataset_gather_x(d, idx, count, x);
         if (d->labels || d->targets)
-            nn_dataset_gather_y(d, idx, count, d->labels ? d->n_classes : 0, y);
+            nn_dataset_gather_y(d, idx, count, one_hot, y);
     }
     free(x);
     free(y);
