@@ -1,6 +1,7 @@
 /* The training state in checkpoints (position, sums, callbacks' state,
  * best weights): saving, resuming, sharing a resume over processes; and
  * the fit loop's services to callbacks (callback.h). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,6 +118,24 @@ static double json_num(const json_t *o, const char *key, double def)
     return json_is_number(v) ? json_number_value(v) : def;
 }
 
+/* The state's counters become long long / size_t: each must be a whole
+ * number from 0 to 2^53 (a double's exact integers), or the file is
+ * refused before any cast (a crafted 4e121 would be undefined). */
+static nn_status check_counts(const json_t *j, const char *path, nn_error *err)
+{
+    static const char *const keys[] = {"epoch", "step", "seen", "iterations",
+                                       "loss_scale_good_steps", "skipped_steps"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        double v = json_num(j, keys[i], 0);
+        if (!(v >= 0.0 && v <= 9007199254740992.0) || v != floor(v))
+            return nn_fail(err, NN_ERR_RUNTIME,
+                           "'%s': training state: %s is %g, not a count: the checkpoint is "
+                           "damaged",
+                           path, keys[i], v);
+    }
+    return NN_OK;
+}
+
 nn_status nn_fit_checkpoint_position(const nn_h5_model *f, const char *path, long long *epoch,
                                      long long *step, nn_error *err)
 {
@@ -125,6 +144,11 @@ nn_status nn_fit_checkpoint_position(const nn_h5_model *f, const char *path, lon
     if (!j)
         return nn_fail(err, NN_ERR_RUNTIME, "'%s': no training state: not an nnctl checkpoint",
                        path);
+    nn_status rc = check_counts(j, path, err);
+    if (rc) {
+        json_decref(j);
+        return rc;
+    }
     *epoch = (long long)json_num(j, "epoch", 0);
     *step = (long long)json_num(j, "step", 0);
     json_decref(j);
@@ -193,6 +217,8 @@ nn_status nn_fit_load_resume(const nn_h5_model *f, const char *path, nn_model *m
                      path);
         goto done;
     }
+    if ((rc = check_counts(j, path, err)))
+        goto done;
     if (json_num(j, "seed", (double)t->seed) != (double)t->seed) {
         rc = nn_fail(err, NN_ERR_USAGE,
                      "'%s' was trained with seed %.0f but the spec says %lld: an exact resume "
