@@ -133,7 +133,8 @@ int nn_cmd_summary(int argc, char **argv)
         return 2;
     }
     /* A spec: only the model section is needed to describe the model (from
-     * a Keras JSON file with model.from_json). */
+     * a Keras JSON file with model.from_json, a model file's network with
+     * model.base). */
     nn_spec *spec = NULL, *json = NULL;
     nn_model *m = NULL;
     nn_spec_node *model;
@@ -142,11 +143,8 @@ int nn_cmd_summary(int argc, char **argv)
         st = nn_spec_override(spec, a.sets[i], &err);
     if (!st)
         st = nn_spec_group(nn_spec_root(spec), "model", true, &model, &err);
-    if (!st && nn_spec_has(model, "from_json") &&
-        !(st = nn_keras_json_file_spec(model, nn_spec_dir(spec), &json, &err)))
-        st = nn_spec_group(nn_spec_root(json), "model", true, &model, &err);
     if (!st)
-        st = nn_model_from_spec(model, &m, &err);
+        st = nn_model_from_group(model, &json, &m, NULL, &err);
     if (!st)
         nn_model_summary(m, stdout);
     else

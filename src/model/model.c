@@ -271,29 +271,47 @@ fail:
     return st;
 }
 
+/* Parses list's layer groups into m. */
+static nn_status parse_layers(nn_model *m, nn_spec_node *list, nn_error *err)
+{
+    nn_status st = NN_OK;
+    for (int i = 0; !st && i < nn_spec_length(list); i++) {
+        nn_spec_node *ls;
+        if (!(st = nn_spec_elem_group(list, i, &ls, err)))
+            st = parse_layer(m, ls, err);
+    }
+    return st;
+}
+
 nn_status nn_model_from_spec(nn_spec_node *ms, nn_model **out, nn_error *err)
+{
+    return nn_model_from_base_spec(NULL, ms, out, err);
+}
+
+nn_status nn_model_from_base_spec(nn_spec_node *base, nn_spec_node *ms, nn_model **out,
+                                  nn_error *err)
 {
     nn_model *m = calloc(1, sizeof *m);
     if (!m)
         return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
     const char *name;
-    nn_spec_node *layers;
+    nn_spec_node *layers, *base_layers = NULL;
     nn_status st;
     if ((st = nn_spec_string(ms, "name", false, "model", &name, err)) ||
-        (st = parse_inputs(m, ms, err)) || (st = nn_spec_list(ms, "layers", true, &layers, err)))
+        (st = parse_inputs(m, base ? base : ms, err)) ||
+        (base && (st = nn_spec_list(base, "layers", true, &base_layers, err))) ||
+        (base && (st = parse_layers(m, base_layers, err))) ||
+        (st = nn_spec_list(ms, "layers", !base, &layers, err)))
         goto fail;
     snprintf(m->name, sizeof m->name, "%s", name);
-    int count = nn_spec_length(layers);
-    if (count == 0) {
+    m->n_base = base ? m->n_nodes : 0;
+    if (!base && nn_spec_length(layers) == 0) {
         st = nn_spec_fail(ms, "layers", err, NN_ERR_USAGE, "expected at least one layer");
         goto fail;
     }
-    for (int i = 0; i < count; i++) {
-        nn_spec_node *ls;
-        if ((st = nn_spec_elem_group(layers, i, &ls, err)) || (st = parse_layer(m, ls, err)))
-            goto fail;
-    }
-    if ((st = resolve_outputs(m, ms, layers, err)) || (st = nn_spec_check_unknown(ms, err)))
+    if ((layers && (st = parse_layers(m, layers, err))) ||
+        (st = resolve_outputs(m, ms, layers ? layers : base_layers, err)) ||
+        (st = nn_spec_check_unknown(ms, err)))
         goto fail;
     m->input = m->inputs[0];
     m->output = m->outputs[0];

@@ -23,10 +23,17 @@ typedef struct nn_model {
     nn_engine *e;           /* set by nn_model_alloc */
     int batch;              /* planned batch size, 0 before nn_model_plan */
     double activity_penalty;/* of the last training forward pass */
+    int n_base;             /* nodes[0 .. n_base) came from model.base */
 } nn_model;
 
 /* Builds the graph from the spec's `model` group, inferring shapes. */
 nn_status nn_model_from_spec(nn_spec_node *model_spec, nn_model **out, nn_error *err);
+/* The same with model.base: base is a `model` group (a file's network, cut
+ * at its output) whose inputs and layers come first; model_spec's layers
+ * follow (none is allowed), the first taking the base's last layer unless
+ * it names its inputs; model_spec's name and outputs are the model's. */
+nn_status nn_model_from_base_spec(nn_spec_node *base, nn_spec_node *model_spec, nn_model **out,
+                                  nn_error *err);
 void nn_model_free(nn_model *m);
 
 /* Allocates parameters (and gradients, and `slots` optimizer slots each)

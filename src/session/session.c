@@ -68,30 +68,28 @@ nn_status nn_session__check_memory(const nn_session *s, bool with_train, nn_erro
     return NN_OK;
 }
 
-/* The model group: the spec's, model.from_json's file, or aux's (a
+/* The model group: the spec's (its layers, model.from_json's file or
+ * model.base's network and its layers: nn_model_from_group), or aux's (a
  * Keras file's converted model_config; the spec's own model group, when a
- * stored one names a from_json file, is then only a record). */
-static nn_status build_model(nn_session *s, nn_spec_node *root, nn_spec *aux, nn_error *err)
+ * stored one names a from_json file or a base, is then only a record). */
+static nn_status build_model(nn_session *s, nn_spec_node *root, nn_spec *aux, nn_base_file *bf,
+                             nn_error *err)
 {
     nn_spec_node *model;
     nn_status st;
-    if (aux) {
-        if (nn_spec_has(root, "model")) {
-            if ((st = nn_spec_group(root, "model", true, &model, err)))
-                return st;
-            nn_spec_has(model, "from_json");
-        }
-        if ((st = nn_spec_group(nn_spec_root(aux), "model", true, &model, err)))
-            return st;
-    } else {
+    if (!aux) {
         if ((st = nn_spec_group(root, "model", true, &model, err)))
             return st;
-        if (nn_spec_has(model, "from_json")) {
-            if ((st = nn_keras_json_file_spec(model, nn_spec_dir(s->spec), &s->model_spec, err)) ||
-                (st = nn_spec_group(nn_spec_root(s->model_spec), "model", true, &model, err)))
-                return st;
-        }
+        return nn_model_from_group(model, &s->model_spec, &s->model, bf, err);
     }
+    if (nn_spec_has(root, "model")) {
+        if ((st = nn_spec_group(root, "model", true, &model, err)))
+            return st;
+        nn_spec_has(model, "from_json");
+        nn_spec_has(model, "base");
+    }
+    if ((st = nn_spec_group(nn_spec_root(aux), "model", true, &model, err)))
+        return st;
     return nn_model_from_spec(model, &s->model, err);
 }
 
@@ -128,8 +126,8 @@ static nn_status build_train(nn_session *s, nn_spec_node *root, bool from_aux, n
     return NN_OK;
 }
 
-/* aux: see build_model (NULL for a spec's own model). */
-static nn_status session_build(nn_session *s, nn_spec *spec, nn_spec *aux, nn_error *err)
+static nn_status session_build_with(nn_session *s, nn_spec *spec, nn_spec *aux,
+                                    nn_base_file *bf, nn_error *err)
 {
     s->spec = spec;
     s->model_spec = aux;
@@ -138,7 +136,7 @@ static nn_status session_build(nn_session *s, nn_spec *spec, nn_spec *aux, nn_er
     /* plugins = [...] (a model file's were loaded as far as they could be) */
     if (!s->from_model_file && (st = nn_spec_plugins(spec, false, err)))
         return st;
-    if ((st = build_model(s, root, aux, err)) ||
+    if ((st = build_model(s, root, aux, bf, err)) ||
         (st = build_train(s, root, aux != NULL, err)) ||
         (st = nn_spec_group(root, "data", false, &data, err)))
         return st;
@@ -165,12 +163,23 @@ static nn_status session_build(nn_session *s, nn_spec *spec, nn_spec *aux, nn_er
                                   err)) &&
             !(st = nn_model_init_params(s->model, &init, err)))
             nn_optimizer_init_slots(&s->train.optimizer, s->model);
+        if (!st && bf->open)
+            st = nn_base_load_weights(s->model, bf, err);
     }
     if (st)
         return st;
     /* "auto" starts in float32: nnctl train measures and picks */
     nn_precision_apply(s->model, s->engine, s->train.precision, false, stderr);
     return NN_OK;
+}
+
+/* aux: see build_model (NULL for a spec's own model). */
+static nn_status session_build(nn_session *s, nn_spec *spec, nn_spec *aux, nn_error *err)
+{
+    nn_base_file bf = {0};
+    nn_status st = session_build_with(s, spec, aux, &bf, err);
+    nn_base_file_close(&bf);
+    return st;
 }
 
 nn_status nn_session_build(nn_session *s, nn_spec *spec, nn_error *err)
@@ -192,27 +201,13 @@ static void list_add(char *buf, size_t len, const char *name, const char *why)
              why ? why : "", why ? ")" : "");
 }
 
-/* The file train.init_from names: as written (an absolute path, or relative
- * to the current directory), else next to the spec. */
-static void init_from_path(const nn_session *s, char *out, size_t len)
-{
-    const char *p = s->train.init_from, *dir = nn_spec_dir(s->spec);
-    snprintf(out, len, "%s", p);
-    if (p[0] == '/' || access(p, F_OK) == 0 || !dir[0] || strcmp(dir, ".") == 0)
-        return;
-    char alt[PATH_MAX + 64];
-    snprintf(alt, sizeof alt, "%s/%s", dir, p);
-    if (access(alt, F_OK) == 0)
-        snprintf(out, len, "%s", alt);
-}
-
 /* train.init_from: every layer the file has by name, with the same weight
  * shapes, starts from the file's weights; the others keep their draws.
  * One note line says which layers loaded, one which did not. */
 nn_status nn_session__init_from(nn_session *s, nn_error *err)
 {
     char path[PATH_MAX + 64];
-    init_from_path(s, path, sizeof path);
+    nn_spec_relative_path(nn_spec_dir(s->spec), s->train.init_from, path, sizeof path);
     nn_h5_model f;
     nn_status st = nn_h5_load(path, &f, err);
     if (!st && !f.nnctl_spec)
@@ -307,7 +302,8 @@ nn_status nn_session_from_model_file(nn_session *s, const char *path, const char
         nn_error probe;
         if (nn_spec_has(root, "model") &&
             nn_spec_group(root, "model", true, &model, &probe) == NN_OK)
-            own_model = !nn_spec_has(model, "from_json") || spec_path;
+            own_model = !(nn_spec_has(model, "from_json") || nn_spec_has(model, "base")) ||
+                        spec_path;
         if (!own_model && !f.model_config)
             st = nn_fail(err, NN_ERR_USAGE,
                          "'%s' holds only weights (Keras's save_weights layout), no "

@@ -36,6 +36,29 @@ typedef struct nn_session {
     bool have_featurewise;
 } nn_session;
 
+/* model.base's file, held from building the model to loading its weights */
+typedef struct nn_base_file {
+    nn_h5_model f;
+    bool open;
+    char path[4200];
+} nn_base_file;
+
+/* A spec's model group to a model: the group's own layers, model.from_json's
+ * Keras JSON file, or model.base's network (a model file's, cut at
+ * base.output, with base.trainable, trainable_from or trainable_layers
+ * deciding which of its layers train) followed by the group's layers. *aux
+ * holds the converted group (free it after the model); bf (NULL when no
+ * weights are wanted: summary) keeps the base's file for
+ * nn_base_load_weights. */
+nn_status nn_model_from_group(nn_spec_node *model, nn_spec **aux, nn_model **out,
+                              nn_base_file *bf, nn_error *err);
+/* Every layer the model took from model.base gets the file's weights. */
+nn_status nn_base_load_weights(nn_model *m, nn_base_file *bf, nn_error *err);
+void nn_base_file_close(nn_base_file *bf);
+/* A file a spec names: as written (absolute, or relative to the current
+ * folder) when it is there, else in the spec's folder dir. */
+void nn_spec_relative_path(const char *dir, const char *p, char *out, size_t len);
+
 /* Reads every section of spec (which the session takes over), builds the
  * model and allocates it on the engine. model.from_json = "file.json"
  * builds the model from a Keras JSON architecture (relative to the spec's

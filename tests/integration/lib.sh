@@ -20,6 +20,8 @@
 #   nn_need_mnist NAME   nn_find_mnist, or nn_skip_all
 #   nn_data_workdir NAME   W: a fresh folder removed on exit, and
 #                     NNCTL_DATA=$W (the script writes its own data there)
+#   nn_mnist_subset FROM TO N   the first N training images and labels of
+#                     FROM/mnist as TO/mnist (fast to load; status 1 on error)
 
 NNCTL=${NNCTL:-./nnctl}
 nn_abs_nnctl() {
@@ -87,4 +89,19 @@ nn_data_workdir() {
     W=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-$1.XXXXXX") || exit 2
     trap 'rm -rf "$W"' EXIT
     export NNCTL_DATA=$W
+}
+
+nn_mnist_subset() {
+    mkdir -p "$2/mnist" || return 1
+    /usr/bin/python3 - "$1/mnist" "$2/mnist" "$3" <<'EOF'
+import gzip, struct, sys
+src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for name, head, item in (("train-images-idx3-ubyte.gz", 16, 784), ("train-labels-idx1-ubyte.gz", 8, 1)):
+    with gzip.open(src + "/" + name) as f:
+        h = bytearray(f.read(head))
+        body = f.read(n * item)
+    struct.pack_into(">I", h, 4, n)
+    with gzip.open(dst + "/" + name, "wb", compresslevel=1) as f:
+        f.write(bytes(h) + body)
+EOF
 }

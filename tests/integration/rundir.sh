@@ -19,18 +19,7 @@ nn_need_mnist rundir
 W=$(mktemp -d "${TMPDIR:-/tmp}/nnctl-rundir.XXXXXX")
 # The first 4000 training images as the script's own MNIST: every train
 # below loads in a few milliseconds instead of decompressing all 60000.
-mkdir -p "$W/mnist"
-/usr/bin/python3 - "$NNCTL_DATA/mnist" "$W/mnist" 4000 <<'EOF' || exit 2
-import gzip, struct, sys
-src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-for name, head, item in (("train-images-idx3-ubyte.gz", 16, 784), ("train-labels-idx1-ubyte.gz", 8, 1)):
-    with gzip.open(src + "/" + name) as f:
-        h = bytearray(f.read(head))
-        body = f.read(n * item)
-    struct.pack_into(">I", h, 4, n)
-    with gzip.open(dst + "/" + name, "wb", compresslevel=1) as f:
-        f.write(bytes(h) + body)
-EOF
+nn_mnist_subset "$NNCTL_DATA" "$W" 4000 || exit 2
 export NNCTL_DATA=$W
 bg=()
 cleanup() {

@@ -951,11 +951,50 @@ data: { train = { format = "npy"; x = "tl_x.npy"; y = "tl_y.npy"; }; };
         if "head (other weight shapes in the file)" not in r.stderr:
             raise AssertionError(r.stderr)
 
+    with open(path("tb.cfg"), "w") as f:
+        f.write("""model: { name = "tl";
+  base = { file = "base.h5"; output = "feat"; trainable = false; };
+  layers = ( { type = "dense"; name = "new_head"; units = 5; activation = "softmax"; } ); };
+data: { train = { format = "npy"; x = "tl_x.npy"; y = "tl_y.npy"; }; };
+""" + train % "")
+
+    def base_frozen():
+        # Keras's own transfer model: the base cut at feat, frozen, a new head
+        cut = keras.Model(base.inputs, base.get_layer("feat").output)
+        cut.trainable = False
+        km = keras.Sequential([cut, L.Dense(5, activation="softmax")])
+        km.build((None, 8, 8, 1))
+        c = summary_counts(nnctl("summary", "tb.cfg").stdout)
+        k_train = sum(int(np.prod(w.shape)) for w in km.trainable_weights)
+        k_frozen = sum(int(np.prod(w.shape)) for w in km.non_trainable_weights)
+        if (c["Trainable"], c["Non-trainable"]) != (k_train, k_frozen):
+            raise AssertionError("nnctl counts %s, Keras %d trainable, %d not"
+                                 % (c, k_train, k_frozen))
+        nnctl("train", "tb.cfg", "-o", "tb_run", "-q", "--threads", 2)
+        # the frozen base's features are Keras's base model's
+        np.save(path("tb_in.npy"), x[:N])
+        nnctl("predict", "tb_run/model.h5", "tb_in.npy", "--layer", "feat", "-o", "tb_feat.npy",
+              "--threads", 2)
+        close(np.load(path("tb_feat.npy")), cut.predict(x[:N], verbose=0), "feat features")
+        # the same as the network written out and loaded by init_from (tl.cfg)
+        got = predict_nnctl("tb_run/model.h5", x[:N], "tb")
+        if not np.array_equal(got, predict_nnctl("tl_run/model.h5", x[:N], "tl")):
+            raise AssertionError("model.base and the retyped network trained differently")
+        # Keras opens the result: same predictions, the base frozen
+        m = keras.models.load_model(path("tb_run/model.h5"), compile=False)
+        close(m.predict(x[:N], verbose=0), got)
+        flags = {ly.name: ly.trainable for ly in m.layers}
+        want = {"conv": False, "bn": False, "flat": False, "feat": False, "new_head": True}
+        if any(flags.get(k) != v for k, v in want.items()):
+            raise AssertionError("Keras reads the trainable flags as %s" % flags)
+
     check("model.from_json (Keras's to_json) trains; the model file stands alone", from_json)
     check("train.init_from a Keras file: shared layers loaded, frozen ones kept, head fresh",
           init_from)
     check("train.init_from: a layer of another shape stays fresh, the log says why",
           head_shape)
+    check("model.base: a Keras file cut at a layer, frozen, a new head: Keras's counts, its "
+          "features, the init_from result, and Keras reads it back", base_frozen)
 
 
 # ---- several inputs and outputs (functional API) ------------------------------

@@ -44,8 +44,9 @@ static nn_status emit_one(kx_model *M, kx_node *n, kx_text *t, bool first)
         kx_string(t, n->in[k]);
     }
     const char *policy = mixed_policy(n->L.cfg);
-    kx_printf(t, "];%s%s%s%s %s }",
-              json_is_false(json_object_get(n->L.cfg, "trainable")) ? " trainable = false;" : "",
+    bool frozen = M->base ? !kx_base_trainable(M, n->L.name)
+                          : json_is_false(json_object_get(n->L.cfg, "trainable"));
+    kx_printf(t, "];%s%s%s%s %s }", frozen ? " trainable = false;" : "",
               policy ? " dtype = \"" : "", policy ? policy : "", policy ? "\";" : "",
               body.s ? body.s : "");
     if (body.oom)
@@ -62,7 +63,7 @@ static nn_status emit_layers(kx_model *M, kx_text *t)
 {
     bool first = true;
     for (int i = 0; i < M->n; i++) {
-        if (M->nodes[i].done || M->nodes[i].is_input)
+        if (M->nodes[i].done || M->nodes[i].is_input || (M->keep && !M->keep[i]))
             continue;
         int sp = 0;
         M->stack[sp++] = i;
@@ -97,6 +98,8 @@ static nn_status emit_layers(kx_model *M, kx_text *t)
     /* nnctl's outputs are the layers nothing consumes */
     for (int i = 0; i < M->n; i++) {
         kx_node *n = &M->nodes[i];
+        if (M->keep && !M->keep[i])
+            continue;
         int k = 0;
         while (k < M->n_out && strcmp(M->out[k], n->L.name))
             k++;
@@ -156,6 +159,8 @@ static nn_status convert(kx_model *M, json_t *root, kx_text *t)
     if (M->n == M->n_in && M->nodes[0].is_input)
         return kx_model_fail(M, "the model has no layers besides its input%s",
                           M->n_in > 1 ? "s" : "");
+    if (M->base && (st = kx_base_cut(M)))
+        return st;
     kx_printf(t, "model: {\n  name = ");
     kx_string(t, M->name);
     /* one input keeps the `input = {...}` form */
@@ -185,7 +190,8 @@ static nn_status convert(kx_model *M, json_t *root, kx_text *t)
 }
 
 nn_status kx_model_text(const char *json_text, const char *what, const char *keras_version,
-                        char **text, kx_outputs *outs, nn_error *err)
+                        const nn_keras_base *base, char **text, kx_outputs *outs,
+                        nn_error *err)
 {
     *text = NULL;
     json_error_t je;
@@ -193,7 +199,10 @@ nn_status kx_model_text(const char *json_text, const char *what, const char *ker
     if (!root)
         return nn_fail(err, NN_ERR_RUNTIME, "%s: not valid JSON (line %d: %s)", what, je.line,
                        je.text);
-    kx_model M = {.what = what, .err = err, .keras_major = kx_version_major(keras_version)};
+    kx_model M = {.what = what,
+                  .err = err,
+                  .keras_major = kx_version_major(keras_version),
+                  .base = base};
     if (!M.keras_major && json_is_object(root))
         M.keras_major = kx_version_major(json_string_value(json_object_get(root, "keras_version")));
     kx_text t = {0};
@@ -211,6 +220,7 @@ nn_status kx_model_text(const char *json_text, const char *what, const char *ker
     }
     free(M.nodes);
     free(M.by_name);
+    free(M.keep);
     json_decref(root);
     if (st) {
         free(t.s);
@@ -223,7 +233,14 @@ nn_status kx_model_text(const char *json_text, const char *what, const char *ker
 nn_status nn_keras_model_text(const char *json_text, const char *what,
                               const char *keras_version, char **text, nn_error *err)
 {
-    return kx_model_text(json_text, what, keras_version, text, NULL, err);
+    return kx_model_text(json_text, what, keras_version, NULL, text, NULL, err);
+}
+
+nn_status nn_keras_base_text(const char *json_text, const char *what,
+                             const char *keras_version, const nn_keras_base *b, char **text,
+                             nn_error *err)
+{
+    return kx_model_text(json_text, what, keras_version, b, text, NULL, err);
 }
 
 /* ---- spec documents ----------------------------------------------------- */
@@ -237,7 +254,8 @@ nn_status nn_keras_file_spec(const nn_h5_model *f, const char *path, nn_spec **o
     snprintf(what, sizeof what, "'%s': model_config", path);
     char *model = NULL, *train = NULL;
     kx_outputs outs;
-    nn_status st = kx_model_text(f->model_config, what, f->keras_version, &model, &outs, err);
+    nn_status st = kx_model_text(f->model_config, what, f->keras_version, NULL, &model, &outs,
+                                 err);
     if (st)
         return st;
     nn_error terr;

@@ -18,6 +18,26 @@
 nn_status nn_keras_model_text(const char *json_text, const char *what,
                               const char *keras_version, char **text, nn_error *err);
 
+/* model.base: which part of a file's network a new model starts from,
+ * and which of its layers train. */
+typedef struct nn_keras_base {
+    const char *output;         /* the layer to cut at; NULL: the model's one output */
+    bool trainable;             /* every layer (Keras's base.trainable) ... */
+    const char *trainable_from; /* ... or NULL; else frozen up to the first layer
+                                 * whose name starts with this, trainable from it on */
+    const char *const *trainable_layers; /* ... or, when n > 0, the layers */
+    int n_trainable_layers;              /* matching one of these globs */
+} nn_keras_base;
+
+/* nn_keras_model_text for model.base: only the layer b->output and the
+ * layers it depends on (and the inputs they need), with each layer's
+ * `trainable` set by b; the file's own frozen flags are replaced, as
+ * Keras's base.trainable does. An unknown output or trainable_from is an
+ * error with "did you mean". */
+nn_status nn_keras_base_text(const char *json_text, const char *what,
+                             const char *keras_version, const nn_keras_base *b, char **text,
+                             nn_error *err);
+
 /* training_config JSON text to libconfig text holding one `train` group
  * (loss, metrics, optimizer). Fails, saying why, when the loss has no
  * nnctl equivalent. */

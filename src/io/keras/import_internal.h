@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "formats/keras_import.h"
+#include "io/keras/import.h"
 #include "model/layer.h"
 #include "util/error.h"
 
@@ -26,9 +27,11 @@ typedef struct kx_outputs {
     char key[NN_MAX_IO][NN_NAME_MAX];
 } kx_outputs;
 
-/* nn_keras_model_text, also giving the outputs (outs may be NULL). */
+/* nn_keras_model_text, also giving the outputs (outs may be NULL);
+ * base: NULL, or nn_keras_base_text's cut. */
 nn_status kx_model_text(const char *json_text, const char *what, const char *keras_version,
-                        char **text, kx_outputs *outs, nn_error *err);
+                        const nn_keras_base *base, char **text, kx_outputs *outs,
+                        nn_error *err);
 /* nn_keras_train_text for a model with outputs outs (NULL: one output):
  * a loss, loss_weights or metrics per output map to the outputs' names.
  * keras_version: the file's (or NULL), for what "accuracy" meant to it. */
@@ -69,6 +72,11 @@ typedef struct kx_model {
     int *by_name;   /* node indices sorted by name, for find() */
     int *next_in;   /* emit_layers: the next input to visit, per node */
     int *stack;
+    /* model.base (import_base.c): NULL, or the cut and what stays trainable;
+     * keep marks the cut layer and its ancestors, the layers emitted */
+    const nn_keras_base *base;
+    bool *keep;
+    bool from_reached; /* base->trainable_from's first layer was emitted */
 } kx_model;
 
 nn_status kx_model_fail(const kx_model *M, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -102,5 +110,13 @@ bool kx_is_model_class(const char *cls);
 /* Splices models nested as layers into root's layer list (in place): an
  * outer Sequential that nests one becomes a Functional model. */
 nn_status kx_flatten_nested(kx_model *M, json_t *root);
+
+/* ---- model.base (import_base.c) ---- */
+
+/* Marks M->base's output and its ancestors in M->keep, keeps only the
+ * inputs they use, and makes that layer the one output. */
+nn_status kx_base_cut(kx_model *M);
+/* Does the layer named so train, by M->base (called in emit order)? */
+bool kx_base_trainable(kx_model *M, const char *name);
 
 #endif
