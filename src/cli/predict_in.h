@@ -11,14 +11,13 @@
 #include "data/npy.h"
 #include "model/layer.h"
 
-#define NN_PREDICT_MAX_FILES 256
-
 /* One file's samples: rows [first, first + n) of the input's uint8 store
  * (kind 'u': PNG, IDX) or float store ('f': an HDF5 dataset), or a .npy
  * file ('n') read a batch at a time. */
 typedef struct nn_predict_src {
     char kind;
     const char *path; /* rows are named path[i] */
+    char *own;        /* path, when it was made here (a folder's file) */
     bool whole;       /* one sample named by the path alone (a PNG, a one-sample .npy) */
     size_t first, n;
 } nn_predict_src;
@@ -30,8 +29,8 @@ typedef struct nn_predict_in {
     size_t n_u8, cap_u8;
     float *f32;          /* HDF5 samples */
     size_t n_f32;
-    nn_predict_src src[NN_PREDICT_MAX_FILES];
-    int n_src;
+    nn_predict_src *src;
+    int n_src, cap_src;
     size_t total;
     int at;              /* reading: the source, the rows read from it, its .npy reader */
     size_t done;
@@ -47,8 +46,9 @@ typedef struct nn_predict_in_opts {
 } nn_predict_in_opts;
 
 void nn_predict_in_init(nn_predict_in *in, const nn_node *node);
-/* An image (PNG, JPEG: one sample), IDX file (every sample) or .npy (a batch, or one
- * sample of exactly the input's shape), checked against the input. */
+/* An image (PNG, JPEG: one sample), IDX file (every sample), .npy (a batch,
+ * or one sample of exactly the input's shape), or a folder (every PNG and
+ * JPEG in it and its sub-folders, in path order), checked against the input. */
 nn_status nn_predict_in_add(nn_predict_in *in, const char *path, const nn_predict_in_opts *o,
                             nn_error *err);
 /* Is path an HDF5 file (by its signature)? */

@@ -236,6 +236,25 @@ for i, e in enumerate(p):
     pr = [t["probability"] for t in top]
     assert e["class"] == cls[0] and len(set(cls)) == 3 and all(0 <= c <= 9 for c in cls), e
     assert all(0 <= q <= 1 for q in pr) and pr[0] >= pr[1] >= pr[2] and sum(pr) <= 1 + 1e-5, e' "$W/pred.json"
+# a folder: its PNGs and its sub-folders', in path order, other files skipped
+mkdir -p "$W/photos/more" "$W/nophotos"
+for i in 0 1 2 3 4; do cp "$W/digit$i.png" "$W/photos/"; done
+for i in 5 6 7 8 9; do cp "$W/digit$i.png" "$W/photos/more/"; done
+echo "not an image" >"$W/photos/notes.txt"
+nn predict "$MODEL" "$W/photos/" --json --top-k 3 --threads "$THREADS"
+check "d: predict FOLDER/: the 10 PNGs in path order (sub-folder after its parent's files), as predicted one by one" py '
+import json, os, sys
+p = json.load(open(sys.argv[1]))
+one = {os.path.basename(e["input"]): e for e in json.load(open(sys.argv[2]))}
+want = ["photos/digit%d.png" % i for i in range(5)] + ["photos/more/digit%d.png" % i for i in range(5, 10)]
+got = [e["input"][len(sys.argv[3]) + 1:] for e in p]
+assert got == want, got
+for e in p:
+    assert e["top"] == one[os.path.basename(e["input"])]["top"], e' "$W/out" "$W/pred.json" "$W"
+nn predict "$MODEL" "$W/nophotos" --threads "$THREADS"
+if [ $rc = 2 ] && grep -q "no PNG or JPEG file in the folder" "$W/err"; then
+    ok "d: a folder without images is refused (exit 2), saying so"
+else bad "d: a folder without images" "exit $rc: $(cat "$W/err")"; fi
 nn predict "$MODEL" "$W/digit0.png" "$W/digit1.png" --threads "$THREADS"
 check "d: text output: one line per input, 'PATH: c (p) c (p) c (p)' (top-k 3 by default)" py '
 import re, sys
