@@ -60,6 +60,8 @@ static const char help[] =
     "  -o, --output FILE     write the model's outputs, shape (N, *output shape),\n"
     "                        as float32: .npy (NumPy), .csv, else HDF5 (one\n"
     "                        dataset named after the layer)\n"
+    "      --batch-size N    samples per forward pass (default: train.batch_size of\n"
+    "                        the stored spec, 32 for a Keras file)\n"
     "      --layer NAME      that layer's activations instead of the outputs: CSV\n"
     "                        on stdout (a row per input, %.9g), or into -o FILE\n"
     "      --resize          resize images to the model's input size as Keras's\n"
@@ -336,7 +338,7 @@ int nn_cmd_predict(int argc, char **argv)
     nn_error err = {0};
     if (nn_args_parse(argc, argv, "predict",
                       "set spec threads engine precision json top-k resize invert output layer threshold "
-                      "labels crop input",
+                      "labels crop input batch-size",
                       &a, &err))
         return nn_cli_report(&err);
     if (a.help)
@@ -392,8 +394,8 @@ int nn_cmd_predict(int argc, char **argv)
     if ((st = gather_inputs(s.model, &a, ins, &err)))
         goto done;
     size_t total = ins[0].total;
-    int batch = (int)(s.train.batch_size < (long long)total ? s.train.batch_size
-                                                            : (long long)total);
+    long long want = a.batch_size ? a.batch_size : s.train.batch_size;
+    int batch = (int)(want < (long long)total ? want : (long long)total);
     if ((st = nn_model_plan(s.model, batch, &err)) ||
         (st = nn_predict_out_open(&out, a.output, a.layer != NULL, a.json, &reading,
                                   node->name, total, node->ndim, node->shape, &err)) ||
