@@ -384,6 +384,8 @@ int nn_cmd_predict(int argc, char **argv)
     }
     if (a.layer && (st = find_layer(s.model, a.layer, a.pos[0], &node, &err)))
         goto done;
+    if (a.layer) /* read after each pass: its buffer is not shared */
+        s.model->nodes[node->index]->keep_out = true;
     if (!a.layer && !a.output && (st = choose_reading(&s, node, &a, &names, &reading, &err)))
         goto done;
     /* every input is checked before anything is printed or written */

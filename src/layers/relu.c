@@ -75,6 +75,11 @@ static void relu_forward(nn_node *n, const nn_pass *p)
     relu_state *s = n->state;
     size_t count = (size_t)p->rows * n->size;
     int rows = p->rows, cols = (int)n->size;
+    if (!(p->training && n->needs_grad) && c->max_value == 6.0) {
+        /* MobileNet's ReLU6 when no gradient follows: one pass */
+        p->e->ops->act_forward(p->e, NN_ACT_RELU6, 0.0f, &n->in[0]->out, &n->out, rows, cols);
+        return;
+    }
     /* training keeps relu(x) for the backward pass; inference caps in place */
     p->e->ops->act_forward(p->e, NN_ACT_RELU, 0.0f, &n->in[0]->out, &n->out, rows, cols);
     if (p->training && n->needs_grad)

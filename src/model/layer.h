@@ -195,8 +195,12 @@ struct nn_node {
     bool has_dtype;            /* the spec gave the layer its own dtype policy: */
     nn_precision dtype;        /* that policy (Keras's per-layer dtype) */
 
-    /* Per-batch tensors, [batch, shape...], planned once. */
+    /* Per-batch tensors, [batch, shape...], planned once. In a model that
+     * only runs forward, out may share memory with layers that ran before
+     * (nn_model_plan): keep_out keeps it whole after the pass (what
+     * predict --layer reads; model outputs always are). */
     nn_tensor out, dout;
+    bool keep_out;
     nn_tensor grad_scratch;    /* when several consumers add into dout */
     int grad_writes;           /* consumers that wrote dout in this pass */
 

@@ -1,4 +1,5 @@
 /* Building, planning and running the model graph. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,6 +7,7 @@
 #include "layers/common.h"
 #include "layers/registry.h"
 #include "model/model.h"
+#include "model/model_internal.h"
 
 nn_node *nn_model_find(const nn_model *m, const char *name)
 {
@@ -332,27 +334,13 @@ fail:
     return st;
 }
 
-static void release_batch_tensors(nn_model *m)
-{
-    nn_engine *e = m->e;
-    for (int i = 0; i < m->n_nodes; i++) {
-        nn_node *n = m->nodes[i];
-        if (n->type->release)
-            n->type->release(n, e);
-        e->ops->free(e, &n->out);
-        e->ops->free(e, &n->dout);
-        e->ops->free(e, &n->grad_scratch);
-    }
-    m->batch = 0;
-}
-
 void nn_model_free(nn_model *m)
 {
     if (!m)
         return;
     if (m->e) {
-        if (m->batch)
-            release_batch_tensors(m);
+        if (m->batch || m->n_pool)
+            nn_model__release_batch(m);
         for (int i = 0; i < m->n_nodes; i++)
             for (int k = 0; k < m->nodes[i]->n_params; k++) {
                 nn_param *p = &m->nodes[i]->params[k];
@@ -395,9 +383,11 @@ nn_status nn_model_alloc(nn_model *m, nn_engine *e, int slots, nn_error *err)
 
 nn_status nn_model_alloc_inference(nn_model *m, nn_engine *e, nn_error *err)
 {
-    /* no layer computes a gradient: planning makes no gradient tensors */
+    /* no layer computes a gradient: planning makes no gradient tensors,
+     * and outputs share buffers */
     for (int i = 0; i < m->n_nodes; i++)
         m->nodes[i]->needs_grad = false;
+    m->inference = true;
     return alloc_params(m, e, 0, false, err);
 }
 
@@ -419,47 +409,6 @@ nn_status nn_model_init_params(nn_model *m, nn_rng *rng, nn_error *err)
             m->e->ops->upload(m->e, &p->w, host, p->size);
             free(host);
         }
-    return NN_OK;
-}
-
-nn_status nn_model_plan(nn_model *m, int batch, nn_error *err)
-{
-    if (m->batch == batch)
-        return NN_OK;
-    if (m->batch)
-        release_batch_tensors(m);
-    nn_engine *e = m->e;
-    int shape[NN_MAX_DIMS + 1];
-    for (int i = 0; i < m->n_nodes; i++) {
-        nn_node *n = m->nodes[i];
-        shape[0] = batch;
-        for (int d = 0; d < n->ndim; d++)
-            shape[d + 1] = n->shape[d];
-        nn_status st;
-        if (n->type->aliases_input) {
-            n->out = n->in[0]->out;
-            n->out.view = true;
-            n->out.ndim = n->ndim + 1;
-            for (int d = 0; d <= n->ndim; d++)
-                n->out.shape[d] = shape[d];
-        } else if ((st = e->ops->alloc(e, &n->out, n->ndim + 1, shape, err))) {
-            return st;
-        }
-        if (n->needs_grad) {
-            if ((st = e->ops->alloc(e, &n->dout, n->ndim + 1, shape, err)))
-                return st;
-            if (n->n_consumers > 1 &&
-                (st = e->ops->alloc(e, &n->grad_scratch, n->ndim + 1, shape, err)))
-                return st;
-        } else if (nn_model_is_output(m, n)) {
-            if ((st = e->ops->alloc(e, &n->dout, n->ndim + 1, shape, err)))
-                return st;
-        }
-        n->preact = n->dpreact = NULL;
-        if (n->type->plan && (st = n->type->plan(n, e, batch, err)))
-            return st;
-    }
-    m->batch = batch;
     return NN_OK;
 }
 

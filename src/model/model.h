@@ -24,6 +24,11 @@ typedef struct nn_model {
     int batch;              /* planned batch size, 0 before nn_model_plan */
     double activity_penalty;/* of the last training forward pass */
     int n_base;             /* nodes[0 .. n_base) came from model.base */
+    /* nn_model_alloc_inference: forward passes only, so layers' outputs
+     * share buffers (pool) once nothing reads them any more */
+    bool inference;
+    nn_tensor *pool;
+    int n_pool;
 } nn_model;
 
 /* Builds the graph from the spec's `model` group, inferring shapes. */
@@ -45,7 +50,11 @@ nn_status nn_model_alloc(nn_model *m, nn_engine *e, int slots, nn_error *err);
 nn_status nn_model_alloc_inference(nn_model *m, nn_engine *e, nn_error *err);
 /* Draws initial values for every parameter from rng. */
 nn_status nn_model_init_params(nn_model *m, nn_rng *rng, nn_error *err);
-/* Plans per-batch tensors for batches of up to `batch` samples. */
+/* Plans per-batch tensors for batches of up to `batch` samples. In an
+ * inference model a layer's output lives in a buffer shared with layers
+ * whose outputs were last read before it runs (inputs, outputs and
+ * keep_out layers have their own), so memory follows the widest point of
+ * the network, not its sum. */
 nn_status nn_model_plan(nn_model *m, int batch, nn_error *err);
 
 /* The input batch tensor to upload into (batch x input shape); _at: of

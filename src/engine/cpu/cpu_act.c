@@ -41,7 +41,7 @@ NN_KERNEL void nn_cpu_act_fwd_range(nn_act act, float alpha, const float *restri
         for (size_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + fabsf(x[i]));
         break;
     case NN_ACT_HARD_SIGMOID:
-        for (size_t i = 0; i < n; i++) y[i] = fminf(1.0f, fmaxf(0.0f, 0.2f * x[i] + 0.5f));
+        for (size_t i = 0; i < n; i++) y[i] = nn_clampf(0.2f * x[i] + 0.5f, 0.0f, 1.0f);
         break;
     case NN_ACT_LEAKY_RELU:
         for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : alpha * x[i];
@@ -53,7 +53,7 @@ NN_KERNEL void nn_cpu_act_fwd_range(nn_act act, float alpha, const float *restri
         for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
         break;
     case NN_ACT_RELU6:
-        for (size_t i = 0; i < n; i++) y[i] = fminf(fmaxf(x[i], 0.0f), 6.0f);
+        for (size_t i = 0; i < n; i++) y[i] = nn_clampf(x[i], 0.0f, 6.0f);
         break;
     case NN_ACT_MISH:
         for (size_t i = 0; i < n; i++) y[i] = x[i] * nn_tanhf(softplus(x[i]));
@@ -62,7 +62,7 @@ NN_KERNEL void nn_cpu_act_fwd_range(nn_act act, float alpha, const float *restri
         for (size_t i = 0; i < n; i++) y[i] = expf(x[i]);
         break;
     case NN_ACT_HARD_SILU:
-        for (size_t i = 0; i < n; i++) y[i] = x[i] * fminf(fmaxf(x[i] + 3.0f, 0.0f), 6.0f) / 6.0f;
+        for (size_t i = 0; i < n; i++) y[i] = x[i] * nn_clampf(x[i] + 3.0f, 0.0f, 6.0f) / 6.0f;
         break;
     default:
         for (size_t i = 0; i < n; i++) y[i] = x[i];

@@ -81,6 +81,18 @@ static void synced_stats(nn_engine *e, const float *x, int rows, int cols, const
     }
 }
 
+/* y = x * scale + shift per channel over rows of cols (vectorized clones) */
+NN_KERNEL static void affine_rows(const float *x, float *y, const float *restrict scale,
+                                  const float *restrict shift, size_t rows, int cols)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols;
+        for (int c = 0; c < cols; c++)
+            yr[c] = xr[c] * scale[c] + shift[c];
+    }
+}
+
 void nn_cpu_batchnorm_forward(nn_engine *e, bool training, const nn_tensor *xt, int rows,
                               int cols, const nn_tensor *gamma, const nn_tensor *beta,
                               nn_tensor *mean, nn_tensor *var, float eps, nn_tensor *yt,
@@ -109,13 +121,12 @@ void nn_cpu_batchnorm_forward(nn_engine *e, bool training, const nn_tensor *xt, 
         scale[c] = (gamma ? gamma->data[c] : 1.0f) * inv;
         shift[c] = (beta ? beta->data[c] : 0.0f) - mu[c] * scale[c];
     }
-#pragma omp parallel for num_threads(e->threads) schedule(static) \
-    if ((size_t)rows * cols > NN_CPU_PAR_MIN)
-    for (int r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * cols;
-        float *yr = y + (size_t)r * cols;
-        for (int c = 0; c < cols; c++)
-            yr[c] = xr[c] * scale[c] + shift[c];
+    int threads = (size_t)rows * cols > NN_CPU_PAR_MIN ? e->threads : 1;
+#pragma omp parallel num_threads(threads)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        size_t r0 = (size_t)rows * t / nt, r1 = (size_t)rows * (t + 1) / nt;
+        affine_rows(x + r0 * cols, y + r0 * cols, scale, shift, r1 - r0, cols);
     }
 }
 

@@ -7,6 +7,102 @@
 
 #define DW_MAX_THREADS 64
 
+/* The kernels below take one output row or one image at a time, compiled
+ * for AVX-512, AVX2 and the baseline (NN_KERNEL): every tap is a vector
+ * operation over the channels. depth_multiplier 1 (Keras's default, every
+ * Applications network) has its own loop: out[c] += in[c] * k[c]; the
+ * general case (m outputs per channel) keeps the c x m nest. */
+
+/* output row oy of image xi into yrow (ow x f) */
+NN_KERNEL static void dw_fwd_row(const nn_conv_geom *g, int m, const float *restrict xi,
+                                 const float *restrict k, float *restrict yrow, int oy)
+{
+    const int nc = g->c;
+    for (int ox = 0; ox < g->ow; ox++) {
+        float *restrict out = yrow + (size_t)ox * g->f;
+        memset(out, 0, sizeof(float) * (size_t)g->f);
+        for (int ky = 0; ky < g->kh; ky++) {
+            int iy = oy * g->sh - g->pad_top + ky * g->dh;
+            if (iy < 0 || iy >= g->h)
+                continue;
+            for (int kx = 0; kx < g->kw; kx++) {
+                int ix = ox * g->sw - g->pad_left + kx * g->dw;
+                if (ix < 0 || ix >= g->w)
+                    continue;
+                const float *restrict in = xi + ((size_t)iy * g->w + ix) * nc;
+                const float *restrict kk = k + ((size_t)ky * g->kw + kx) * g->f;
+                if (m == 1)
+                    for (int c = 0; c < nc; c++)
+                        out[c] += in[c] * kk[c];
+                else
+                    for (int c = 0; c < nc; c++)
+                        for (int j = 0; j < m; j++)
+                            out[c * m + j] += in[c] * kk[c * m + j];
+            }
+        }
+    }
+}
+
+/* one image's input gradient di (zeroed by the caller) from its dyi */
+NN_KERNEL static void dw_data_image(const nn_conv_geom *g, int m, const float *restrict dyi,
+                                    const float *restrict k, float *restrict di)
+{
+    const int nc = g->c;
+    for (int oy = 0; oy < g->oh; oy++)
+        for (int ox = 0; ox < g->ow; ox++) {
+            const float *restrict go = dyi + ((size_t)oy * g->ow + ox) * g->f;
+            for (int ky = 0; ky < g->kh; ky++) {
+                int iy = oy * g->sh - g->pad_top + ky * g->dh;
+                if (iy < 0 || iy >= g->h)
+                    continue;
+                for (int kx = 0; kx < g->kw; kx++) {
+                    int ix = ox * g->sw - g->pad_left + kx * g->dw;
+                    if (ix < 0 || ix >= g->w)
+                        continue;
+                    float *restrict d = di + ((size_t)iy * g->w + ix) * nc;
+                    const float *restrict kk = k + ((size_t)ky * g->kw + kx) * g->f;
+                    if (m == 1)
+                        for (int c = 0; c < nc; c++)
+                            d[c] += go[c] * kk[c];
+                    else
+                        for (int c = 0; c < nc; c++)
+                            for (int j = 0; j < m; j++)
+                                d[c] += go[c * m + j] * kk[c * m + j];
+                }
+            }
+        }
+}
+
+/* one image's filter gradient added into acc */
+NN_KERNEL static void dw_filter_image(const nn_conv_geom *g, int m, const float *restrict xi,
+                                      const float *restrict dyi, float *restrict acc)
+{
+    const int nc = g->c;
+    for (int oy = 0; oy < g->oh; oy++)
+        for (int ox = 0; ox < g->ow; ox++) {
+            const float *restrict go = dyi + ((size_t)oy * g->ow + ox) * g->f;
+            for (int ky = 0; ky < g->kh; ky++) {
+                int iy = oy * g->sh - g->pad_top + ky * g->dh;
+                if (iy < 0 || iy >= g->h)
+                    continue;
+                for (int kx = 0; kx < g->kw; kx++) {
+                    int ix = ox * g->sw - g->pad_left + kx * g->dw;
+                    if (ix < 0 || ix >= g->w)
+                        continue;
+                    const float *restrict in = xi + ((size_t)iy * g->w + ix) * nc;
+                    float *restrict a = acc + ((size_t)ky * g->kw + kx) * g->f;
+                    if (m == 1)
+                        for (int c = 0; c < nc; c++)
+                            a[c] += in[c] * go[c];
+                    else
+                        for (int c = 0; c < nc; c++)
+                            for (int j = 0; j < m; j++)
+                                a[c * m + j] += in[c] * go[c * m + j];
+                }
+            }
+        }
+}
+
 void nn_cpu_depthwise_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *xt,
                               const nn_tensor *kt, nn_tensor *yt)
 {
@@ -18,26 +114,7 @@ void nn_cpu_depthwise_forward(nn_engine *e, const nn_conv_geom *g, const nn_tens
     if (rows * g->ow * g->f > NN_CPU_PAR_MIN)
     for (size_t r = 0; r < rows; r++) {
         int i = (int)(r / g->oh), oy = (int)(r % g->oh);
-        const float *xi = x + (size_t)i * g->h * g->w * g->c;
-        for (int ox = 0; ox < g->ow; ox++) {
-            float *out = y + (r * g->ow + ox) * g->f;
-            memset(out, 0, sizeof(float) * (size_t)g->f);
-            for (int ky = 0; ky < g->kh; ky++) {
-                int iy = oy * g->sh - g->pad_top + ky * g->dh;
-                if (iy < 0 || iy >= g->h)
-                    continue;
-                for (int kx = 0; kx < g->kw; kx++) {
-                    int ix = ox * g->sw - g->pad_left + kx * g->dw;
-                    if (ix < 0 || ix >= g->w)
-                        continue;
-                    const float *in = xi + ((size_t)iy * g->w + ix) * g->c;
-                    const float *kk = k + ((size_t)ky * g->kw + kx) * g->f;
-                    for (int c = 0; c < g->c; c++)
-                        for (int j = 0; j < m; j++)
-                            out[c * m + j] += in[c] * kk[c * m + j];
-                }
-            }
-        }
+        dw_fwd_row(g, m, x + (size_t)i * g->h * g->w * g->c, k, y + r * g->ow * g->f, oy);
     }
 }
 
@@ -47,31 +124,11 @@ void nn_cpu_depthwise_backward_data(nn_engine *e, const nn_conv_geom *g, const n
     const float *dy = dyt->data, *k = kt->data;
     float *dx = dxt->data;
     const int m = g->f / g->c;
-    const size_t img = (size_t)g->h * g->w * g->c;
+    const size_t img = (size_t)g->h * g->w * g->c, out = (size_t)g->oh * g->ow * g->f;
     memset(dx, 0, sizeof(float) * img * (size_t)g->n);
 #pragma omp parallel for num_threads(e->threads) schedule(static) if (g->n > 1)
-    for (int i = 0; i < g->n; i++) {
-        float *di = dx + (size_t)i * img;
-        for (int oy = 0; oy < g->oh; oy++)
-            for (int ox = 0; ox < g->ow; ox++) {
-                const float *go = dy + (((size_t)i * g->oh + oy) * g->ow + ox) * g->f;
-                for (int ky = 0; ky < g->kh; ky++) {
-                    int iy = oy * g->sh - g->pad_top + ky * g->dh;
-                    if (iy < 0 || iy >= g->h)
-                        continue;
-                    for (int kx = 0; kx < g->kw; kx++) {
-                        int ix = ox * g->sw - g->pad_left + kx * g->dw;
-                        if (ix < 0 || ix >= g->w)
-                            continue;
-                        float *d = di + ((size_t)iy * g->w + ix) * g->c;
-                        const float *kk = k + ((size_t)ky * g->kw + kx) * g->f;
-                        for (int c = 0; c < g->c; c++)
-                            for (int j = 0; j < m; j++)
-                                d[c] += go[c * m + j] * kk[c * m + j];
-                    }
-                }
-            }
-    }
+    for (int i = 0; i < g->n; i++)
+        dw_data_image(g, m, dy + (size_t)i * out, k, dx + (size_t)i * img);
 }
 
 void nn_cpu_depthwise_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn_tensor *xt,
@@ -101,28 +158,9 @@ void nn_cpu_depthwise_backward_filter(nn_engine *e, const nn_conv_geom *g, const
             for (size_t q = 0; q < ksize; q++)
                 acc[q] *= beta;
         }
-        for (int i = i0; i < i1; i++) {
-            const float *xi = x + (size_t)i * g->h * g->w * g->c;
-            for (int oy = 0; oy < g->oh; oy++)
-                for (int ox = 0; ox < g->ow; ox++) {
-                    const float *go = dy + (((size_t)i * g->oh + oy) * g->ow + ox) * g->f;
-                    for (int ky = 0; ky < g->kh; ky++) {
-                        int iy = oy * g->sh - g->pad_top + ky * g->dh;
-                        if (iy < 0 || iy >= g->h)
-                            continue;
-                        for (int kx = 0; kx < g->kw; kx++) {
-                            int ix = ox * g->sw - g->pad_left + kx * g->dw;
-                            if (ix < 0 || ix >= g->w)
-                                continue;
-                            const float *in = xi + ((size_t)iy * g->w + ix) * g->c;
-                            float *a = acc + ((size_t)ky * g->kw + kx) * g->f;
-                            for (int c = 0; c < g->c; c++)
-                                for (int j = 0; j < m; j++)
-                                    a[c * m + j] += in[c] * go[c * m + j];
-                        }
-                    }
-                }
-        }
+        const size_t img = (size_t)g->h * g->w * g->c, out = (size_t)g->oh * g->ow * g->f;
+        for (int i = i0; i < i1; i++)
+            dw_filter_image(g, m, x + (size_t)i * img, dy + (size_t)i * out, acc);
     }
     if (part) {
         for (size_t q = 0; q < ksize; q++) {

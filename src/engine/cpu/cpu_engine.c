@@ -340,7 +340,7 @@ NN_KERNEL static void scale_range(float *x, float alpha, size_t n)
 NN_KERNEL static void clip_range(float *x, float c, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        x[i] = fminf(c, fmaxf(-c, x[i]));
+        x[i] = nn_clampf(x[i], -c, c);
 }
 
 NN_KERNEL static void extremum_range(bool is_max, const float *restrict a,

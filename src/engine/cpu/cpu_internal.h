@@ -72,6 +72,13 @@ void nn_cpu_pack_bf16(int threads, const float *x, int rows, int cols, int ld, b
  * the loader picks the best the CPU has (the binary stays portable). */
 #define NN_KERNEL __attribute__((target_clones("default", "avx2", "avx512f")))
 
+/* v clamped to [lo, hi] by comparisons, which vectorize (fminf/fmaxf are
+ * library calls without -ffast-math); a NaN stays NaN */
+static inline float nn_clampf(float v, float lo, float hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
 /* Runs BODY on contiguous ranges [LO, HI) of [0, n), one per thread (ranges
  * start on 64-byte boundaries), or on the whole range when n is small. */
 #define NN_PAR_RANGE(threads, n, LO, HI, BODY)                                          \
