@@ -1,5 +1,6 @@
 /* Depthwise convolution by direct loops (one small filter per channel: no
  * GEMM to hand it to), channels-last. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,19 @@
  * Applications network) has its own loop: out[c] += in[c] * k[c]; the
  * general case (m outputs per channel) keeps the c x m nest. */
 
+/* The taps along one axis that land inside the input: the k in [*k0, *k1)
+ * with 0 <= base + k * d < n (base: the output position's first input
+ * index, negative in the padding). */
+static inline void axis_taps(int base, int d, int k, int n, int *k0, int *k1)
+{
+    int lo = base >= 0 ? 0 : (-base + d - 1) / d;
+    int hi = base >= n ? 0 : (n - 1 - base) / d + 1;
+    *k0 = lo;
+    *k1 = hi < k ? hi : k;
+    if (*k1 < *k0)
+        *k1 = *k0;
+}
+
 /* output row oy of image xi into yrow (ow x f) */
 NN_KERNEL static void dw_fwd_row(const nn_conv_geom *g, int m, const float *restrict xi,
                                  const float *restrict k, float *restrict yrow, int oy)
@@ -21,15 +35,13 @@ NN_KERNEL static void dw_fwd_row(const nn_conv_geom *g, int m, const float *rest
     for (int ox = 0; ox < g->ow; ox++) {
         float *restrict out = yrow + (size_t)ox * g->f;
         memset(out, 0, sizeof(float) * (size_t)g->f);
-        for (int ky = 0; ky < g->kh; ky++) {
-            int iy = oy * g->sh - g->pad_top + ky * g->dh;
-            if (iy < 0 || iy >= g->h)
-                continue;
-            for (int kx = 0; kx < g->kw; kx++) {
-                int ix = ox * g->sw - g->pad_left + kx * g->dw;
-                if (ix < 0 || ix >= g->w)
-                    continue;
-                const float *restrict in = xi + ((size_t)iy * g->w + ix) * nc;
+        int by = oy * g->sh - g->pad_top, bx = ox * g->sw - g->pad_left, ky0, ky1, kx0, kx1;
+        axis_taps(by, g->dh, g->kh, g->h, &ky0, &ky1);
+        axis_taps(bx, g->dw, g->kw, g->w, &kx0, &kx1);
+        for (int ky = ky0; ky < ky1; ky++) {
+            for (int kx = kx0; kx < kx1; kx++) {
+                const float *restrict in =
+                    xi + ((size_t)(by + ky * g->dh) * g->w + bx + kx * g->dw) * nc;
                 const float *restrict kk = k + ((size_t)ky * g->kw + kx) * g->f;
                 if (m == 1)
                     for (int c = 0; c < nc; c++)
@@ -43,63 +55,40 @@ NN_KERNEL static void dw_fwd_row(const nn_conv_geom *g, int m, const float *rest
     }
 }
 
-/* one image's input gradient di (zeroed by the caller) from its dyi */
-NN_KERNEL static void dw_data_image(const nn_conv_geom *g, int m, const float *restrict dyi,
-                                    const float *restrict k, float *restrict di)
+/* One image's backward pass over every (output pixel, tap) pair, its
+ * output gradient dyi against either the kernel (filter false: the input
+ * gradient, img += dyi * tap, img zeroed by the caller) or the input
+ * (filter true: the filter gradient, tap += img * dyi, tap an accumulator
+ * of kh x kw x f). */
+NN_KERNEL static void dw_back_image(const nn_conv_geom *g, int m, bool filter,
+                                    const float *restrict dyi, float *img, float *tap)
 {
     const int nc = g->c;
     for (int oy = 0; oy < g->oh; oy++)
         for (int ox = 0; ox < g->ow; ox++) {
             const float *restrict go = dyi + ((size_t)oy * g->ow + ox) * g->f;
-            for (int ky = 0; ky < g->kh; ky++) {
-                int iy = oy * g->sh - g->pad_top + ky * g->dh;
-                if (iy < 0 || iy >= g->h)
-                    continue;
-                for (int kx = 0; kx < g->kw; kx++) {
-                    int ix = ox * g->sw - g->pad_left + kx * g->dw;
-                    if (ix < 0 || ix >= g->w)
-                        continue;
-                    float *restrict d = di + ((size_t)iy * g->w + ix) * nc;
-                    const float *restrict kk = k + ((size_t)ky * g->kw + kx) * g->f;
-                    if (m == 1)
+            int by = oy * g->sh - g->pad_top, bx = ox * g->sw - g->pad_left, ky0, ky1, kx0, kx1;
+            axis_taps(by, g->dh, g->kh, g->h, &ky0, &ky1);
+            axis_taps(bx, g->dw, g->kw, g->w, &kx0, &kx1);
+            for (int ky = ky0; ky < ky1; ky++)
+                for (int kx = kx0; kx < kx1; kx++) {
+                    float *restrict v = img + ((size_t)(by + ky * g->dh) * g->w + bx + kx * g->dw) * nc;
+                    float *restrict t = tap + ((size_t)ky * g->kw + kx) * g->f;
+                    if (filter && m == 1)
                         for (int c = 0; c < nc; c++)
-                            d[c] += go[c] * kk[c];
+                            t[c] += v[c] * go[c];
+                    else if (filter)
+                        for (int c = 0; c < nc; c++)
+                            for (int j = 0; j < m; j++)
+                                t[c * m + j] += v[c] * go[c * m + j];
+                    else if (m == 1)
+                        for (int c = 0; c < nc; c++)
+                            v[c] += go[c] * t[c];
                     else
                         for (int c = 0; c < nc; c++)
                             for (int j = 0; j < m; j++)
-                                d[c] += go[c * m + j] * kk[c * m + j];
+                                v[c] += go[c * m + j] * t[c * m + j];
                 }
-            }
-        }
-}
-
-/* one image's filter gradient added into acc */
-NN_KERNEL static void dw_filter_image(const nn_conv_geom *g, int m, const float *restrict xi,
-                                      const float *restrict dyi, float *restrict acc)
-{
-    const int nc = g->c;
-    for (int oy = 0; oy < g->oh; oy++)
-        for (int ox = 0; ox < g->ow; ox++) {
-            const float *restrict go = dyi + ((size_t)oy * g->ow + ox) * g->f;
-            for (int ky = 0; ky < g->kh; ky++) {
-                int iy = oy * g->sh - g->pad_top + ky * g->dh;
-                if (iy < 0 || iy >= g->h)
-                    continue;
-                for (int kx = 0; kx < g->kw; kx++) {
-                    int ix = ox * g->sw - g->pad_left + kx * g->dw;
-                    if (ix < 0 || ix >= g->w)
-                        continue;
-                    const float *restrict in = xi + ((size_t)iy * g->w + ix) * nc;
-                    float *restrict a = acc + ((size_t)ky * g->kw + kx) * g->f;
-                    if (m == 1)
-                        for (int c = 0; c < nc; c++)
-                            a[c] += in[c] * go[c];
-                    else
-                        for (int c = 0; c < nc; c++)
-                            for (int j = 0; j < m; j++)
-                                a[c * m + j] += in[c] * go[c * m + j];
-                }
-            }
         }
 }
 
@@ -128,7 +117,7 @@ void nn_cpu_depthwise_backward_data(nn_engine *e, const nn_conv_geom *g, const n
     memset(dx, 0, sizeof(float) * img * (size_t)g->n);
 #pragma omp parallel for num_threads(e->threads) schedule(static) if (g->n > 1)
     for (int i = 0; i < g->n; i++)
-        dw_data_image(g, m, dy + (size_t)i * out, k, dx + (size_t)i * img);
+        dw_back_image(g, m, false, dy + (size_t)i * out, dx + (size_t)i * img, (float *)k);
 }
 
 void nn_cpu_depthwise_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn_tensor *xt,
@@ -160,7 +149,7 @@ void nn_cpu_depthwise_backward_filter(nn_engine *e, const nn_conv_geom *g, const
         }
         const size_t img = (size_t)g->h * g->w * g->c, out = (size_t)g->oh * g->ow * g->f;
         for (int i = i0; i < i1; i++)
-            dw_filter_image(g, m, x + (size_t)i * img, dy + (size_t)i * out, acc);
+            dw_back_image(g, m, true, dy + (size_t)i * out, (float *)x + (size_t)i * img, acc);
     }
     if (part) {
         for (size_t q = 0; q < ksize; q++) {
