@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,6 +97,18 @@ static bool set_hook(config_setting_t *st, const char *assignment)
     free(config_setting_get_hook(st));
     config_setting_set_hook(st, copy);
     return true;
+}
+
+/* A float of v that is not finite ("1e999" reads as inf, and a spec
+ * holding inf cannot be written back to text that loads), or NULL */
+static const ov_scalar *non_finite(const ov_value *v)
+{
+    if (!v->is_array)
+        return v->one.type == CONFIG_TYPE_FLOAT && !isfinite(v->one.f) ? &v->one : NULL;
+    for (int i = 0; i < v->n; i++)
+        if (v->elems[i].type == CONFIG_TYPE_FLOAT && !isfinite(v->elems[i].f))
+            return &v->elems[i];
+    return NULL;
 }
 
 static int set_scalar(config_setting_t *st, const ov_scalar *sc)
@@ -376,6 +389,9 @@ nn_status nn_spec_override(nn_spec *s, const char *assignment, nn_error *err)
             rc = oom(&c);
         }
     }
+    const ov_scalar *inf = rc == NN_OK ? non_finite(&v) : NULL;
+    if (inf)
+        rc = ofail(&c, path, "%s is beyond a number's range (about 1.8e308 at most)", inf->raw);
     if (rc == NN_OK && !cur)
         rc = resolve(&c, comps, n, true, &cur, &existing, walked, sizeof walked);
     if (rc == NN_OK)

@@ -3,6 +3,7 @@
  * overrides (--set) in override.c, "did you mean" in did_you_mean.c. */
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,6 +101,39 @@ static nn_status parse_error(const nn_spec *s, const char *text, nn_error *err)
     return nn_fail(err, NN_ERR_USAGE, "%s: %s", where, what);
 }
 
+/* The first float under st that is not finite (libconfig reads 1e999 as
+ * inf, and a spec holding inf cannot be written back to text that loads,
+ * as model files store it), or NULL */
+static const config_setting_t *non_finite(const config_setting_t *st)
+{
+    int t = config_setting_type(st);
+    if (t == CONFIG_TYPE_FLOAT)
+        return isfinite(config_setting_get_float(st)) ? NULL : st;
+    if (t != CONFIG_TYPE_GROUP && t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY)
+        return NULL;
+    for (int i = 0; i < config_setting_length(st); i++) {
+        const config_setting_t *bad = non_finite(config_setting_get_elem(st, (unsigned)i));
+        if (bad)
+            return bad;
+    }
+    return NULL;
+}
+
+/* "train.optimizer.lr", "a.[2]": st's key path, as errors name keys */
+static void setting_path(const config_setting_t *st, char *out, size_t len)
+{
+    const config_setting_t *up = config_setting_parent(st);
+    if (!up) /* the root */
+        return;
+    setting_path(up, out, len);
+    size_t o = strlen(out);
+    const char *name = config_setting_name(st);
+    if (name)
+        snprintf(out + o, len - o, "%s%s", o ? "." : "", name);
+    else
+        snprintf(out + o, len - o, "%s[%d]", o ? "." : "", config_setting_index(st));
+}
+
 static nn_status load_text(nn_spec **out, const char *text, const char *display,
                            const char *dir, nn_error *err)
 {
@@ -119,6 +153,17 @@ static nn_status load_text(nn_spec **out, const char *text, const char *display,
         config_set_include_dir(&s->cfg, dir);
     if (!config_read_string(&s->cfg, text)) {
         nn_status rc = parse_error(s, text, err);
+        nn_spec_free(s);
+        return rc;
+    }
+    const config_setting_t *inf = non_finite(config_root_setting(&s->cfg));
+    if (inf) {
+        char path[512] = "";
+        setting_path(inf, path, sizeof path);
+        nn_status rc = nn_fail(err, NN_ERR_USAGE,
+                               "%s:%d: %s: a number beyond a float's range (about 1.8e308 at "
+                               "most)",
+                               s->display, config_setting_source_line(inf), path);
         nn_spec_free(s);
         return rc;
     }

@@ -699,6 +699,29 @@ static void test_override_list_paths(void **state)
                   "list; set its keys instead");
 }
 
+/* 1e999 reads as inf, which no spec text can hold: refused at its line or
+ * its --set (a model file's stored spec must load again) */
+static void test_numbers_beyond_float(void **state)
+{
+    fixture *f = *state;
+    nn_spec *s = NULL;
+    nn_error err;
+    assert_int_equal(nn_spec_load_string(&s, "a = 1;\ng = { h = [1.0, -1e999]; };\n", "x.cfg", &err),
+                     NN_ERR_USAGE);
+    assert_null(s);
+    if (!strstr(err.msg, "x.cfg:2: g.h.[1]: a number beyond a float's range"))
+        fail_msg("%s", err.msg);
+    assert_int_equal(nn_spec_load_string(&s, "a = 1e308;\n", "x.cfg", &err), NN_OK);
+    nn_spec_free(s);
+    assert_int_equal(nn_spec_override(f->s, "train.g=1e999", &f->err), NN_ERR_USAGE);
+    assert_msg_has(f, "--set train.g=1e999: train.g: 1e999 is beyond a number's range");
+    assert_false(nn_spec_has(f->train, "g")); /* no trace */
+    assert_int_equal(nn_spec_override(f->s, "train.lr=-2e400", &f->err), NN_ERR_USAGE);
+    assert_msg_has(f, "-2e400 is beyond");
+    assert_int_equal(nn_spec_override(f->s, "train.h=[1, 1e400]", &f->err), NN_ERR_USAGE);
+    assert_msg_has(f, "1e400 is beyond");
+}
+
 static void test_override_bad_format(void **state)
 {
     fixture *f = *state;
@@ -844,6 +867,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_override_new_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_override_list_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_override_bad_format, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_numbers_beyond_float, setup, teardown),
         cmocka_unit_test(test_override_replaces_group),
         cmocka_unit_test_setup_teardown(test_to_text_round_trip, setup, teardown),
         cmocka_unit_test(test_did_you_mean),
