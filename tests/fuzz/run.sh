@@ -39,9 +39,13 @@ first_frame() {
     awk '
         /ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer|UndefinedBehaviorSanitizer)|runtime error:/ { on = 1 }
         on && /^ *#[0-9]+ / {
+            # an unsymbolized frame inside the fuzzer binary is a static
+            # function of the libraries linked into it (libhdf5): the
+            # next frame names where it is
+            if ($0 !~ / in / && $0 ~ /\/fuzz_[a-z_]+\+0x/) next
             fn = $4; loc = $0
             sub(/^.* in [^ ]+ /, "", loc)
-            if (fn ~ /^(__sanitizer|__asan|__interceptor|__lsan|__ubsan|___interceptor|fuzzer::|__libc|__GI_|__restore_rt|raise|abort|malloc|calloc|realloc|free|posix_memalign|aligned_alloc|memcpy|memmove|memset|memcmp|strlen|strcmp|strncmp|strcpy|strdup|__memcpy|__memmove)/) next
+            if (fn ~ /^(__sanitizer|__asan|__interceptor|__lsan|__ubsan|___interceptor|fuzzer::|__libc|__GI_|__restore_rt|__pthread_kill|pthread_kill|raise|abort|malloc|calloc|realloc|free|posix_memalign|aligned_alloc|memcpy|memmove|memset|memcmp|strlen|strcmp|strncmp|strcpy|strdup|__memcpy|__memmove)/) next
             if (loc ~ /libc\.so|libpthread|libstdc\+\+|libclang_rt/) next
             print loc " " fn; exit
         }' "$1"
