@@ -1,6 +1,4 @@
 /* nnctl predict's inputs (see predict_in.h). */
-#include <dirent.h>
-#include <errno.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -250,87 +248,17 @@ static nn_status add_file(nn_predict_in *in, const char *path, char *own,
     return st;
 }
 
-/* A folder's image files, and its sub-folders', appended to *list */
-typedef struct path_list {
-    char **p;
-    size_t n, cap;
-} path_list;
-
-static nn_status list_images(const char *dir, path_list *list, int depth, nn_error *err)
-{
-    if (depth > 32)
-        return nn_fail(err, NN_ERR_USAGE, "'%s': folders nested more than 32 deep", dir);
-    DIR *d = opendir(dir);
-    if (!d)
-        return nn_fail(err, NN_ERR_USAGE, "'%s': cannot read the folder: %s", dir,
-                       strerror(errno));
-    nn_status st = NN_OK;
-    struct dirent *e;
-    while (!st && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue; /* ., .. and hidden files, as Keras's folder readers skip them */
-        size_t len = strlen(dir) + strlen(e->d_name) + 2;
-        char *p = malloc(len);
-        if (!p) {
-            st = nn_fail(err, NN_ERR_RUNTIME, "out of memory listing '%s'", dir);
-            break;
-        }
-        snprintf(p, len, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            st = list_images(p, list, depth + 1, err);
-            free(p);
-            continue;
-        }
-        if (!nn_image_name(e->d_name) || stat(p, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-            free(p);
-            continue;
-        }
-        if (list->n == list->cap) {
-            size_t cap = list->cap ? list->cap * 2 : 64;
-            char **grown = realloc(list->p, cap * sizeof *grown);
-            if (!grown) {
-                free(p);
-                st = nn_fail(err, NN_ERR_RUNTIME, "out of memory listing '%s'", dir);
-                break;
-            }
-            list->p = grown;
-            list->cap = cap;
-        }
-        list->p[list->n++] = p;
-    }
-    closedir(d);
-    return st;
-}
-
-static int path_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static nn_status add_folder(nn_predict_in *in, const char *dir, const nn_predict_in_opts *o,
                             nn_error *err)
 {
-    path_list list = {0};
-    size_t len = strlen(dir);
-    char *root = strdup(dir);
-    if (!root)
-        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
-    while (len > 1 && root[len - 1] == '/')
-        root[--len] = '\0'; /* photos/ names its files photos/a.jpg */
-    nn_status st = list_images(root, &list, 0, err);
-    free(root);
-    if (!st && !list.n)
-        st = nn_fail(err, NN_ERR_USAGE,
-                     "'%s': no PNG or JPEG file in the folder or its sub-folders", dir);
-    if (!st)
-        qsort(list.p, list.n, sizeof *list.p, path_cmp);
-    size_t i = 0;
-    for (; !st && i < list.n; i++)
-        st = add_file(in, list.p[i], list.p[i], o, err); /* the source owns it now */
-    for (; i < list.n; i++)
-        free(list.p[i]);
-    free(list.p);
+    char **paths;
+    size_t n, i = 0;
+    nn_status st = nn_image_files(dir, &paths, &n, err);
+    for (; !st && i < n; i++) {
+        st = add_file(in, paths[i], paths[i], o, err); /* the source owns it now */
+        paths[i] = NULL;
+    }
+    nn_image_files_free(paths, n);
     return st;
 }
 

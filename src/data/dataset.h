@@ -159,6 +159,12 @@ nn_status nn_image_folder_load_sized(const char *root, int color_mode, int heigh
                                      bool crop, nn_dataset *out, nn_class_names *names,
                                      nn_error *err);
 
+/* Every PNG and JPEG file under root and its sub-folders (hidden ones
+ * skipped), as "root/.../name" paths sorted by path; *paths has *n of
+ * them, freed by nn_image_files_free. No image at all is an error. */
+nn_status nn_image_files(const char *root, char ***paths, size_t *n, nn_error *err);
+void nn_image_files_free(char **paths, size_t n);
+
 /* Sequences for recurrent networks, from text files (gzipped or not; a
  * UTF-8 byte-order mark, CRLF line ends, a last line without '\n' and blank
  * lines are fine). Values are stored as float32 samples (d->f32). Errors name

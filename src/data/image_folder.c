@@ -74,6 +74,58 @@ static nn_status list_dir(const char *dir, bool dirs, strlist *out, nn_error *er
     return st;
 }
 
+/* root's images (full paths) into out, then its sub-folders' */
+static nn_status walk_images(const char *root, int depth, strlist *out, nn_error *err)
+{
+    if (depth > 32)
+        return nn_fail(err, NN_ERR_USAGE, "'%s': folders nested more than 32 deep", root);
+    strlist files = {0}, dirs = {0};
+    nn_status st = list_dir(root, false, &files, err);
+    if (!st)
+        st = list_dir(root, true, &dirs, err);
+    char path[8192];
+    for (size_t i = 0; !st && i < files.n; i++) {
+        snprintf(path, sizeof path, "%s/%s", root, files.s[i]);
+        st = strlist_add(out, path, err);
+    }
+    for (size_t i = 0; !st && i < dirs.n; i++) {
+        snprintf(path, sizeof path, "%s/%s", root, dirs.s[i]);
+        st = walk_images(path, depth + 1, out, err);
+    }
+    strlist_free(&files);
+    strlist_free(&dirs);
+    return st;
+}
+
+nn_status nn_image_files(const char *root, char ***paths, size_t *n, nn_error *err)
+{
+    *paths = NULL;
+    *n = 0;
+    char top[8192];
+    snprintf(top, sizeof top, "%s", root);
+    for (size_t len = strlen(top); len > 1 && top[len - 1] == '/';)
+        top[--len] = '\0'; /* photos/ names its files photos/a.jpg */
+    strlist all = {0};
+    nn_status st = walk_images(top, 0, &all, err);
+    if (!st && !all.n)
+        st = nn_fail(err, NN_ERR_USAGE,
+                     "'%s': no PNG or JPEG file in the folder or its sub-folders", root);
+    if (st) {
+        strlist_free(&all);
+        return st;
+    }
+    qsort(all.s, all.n, sizeof *all.s, by_name); /* one path order over all folders */
+    *paths = all.s;
+    *n = all.n;
+    return NN_OK;
+}
+
+void nn_image_files_free(char **paths, size_t n)
+{
+    strlist l = {.s = paths, .n = n};
+    strlist_free(&l);
+}
+
 nn_status nn_image_folder_load(const char *root, int color_mode, nn_dataset *out,
                                nn_class_names *names, nn_error *err)
 {

@@ -258,7 +258,8 @@ static nn_status add_matching(nn_run_files *f, const char *folder, const char *p
 }
 
 /* dir/rel: rel's folder part, and its file name as a glob where each
- * {placeholder} of a checkpoint template matches anything. */
+ * {field} of a checkpoint path template (ckpt-{epoch:02d}.h5) matches
+ * anything. */
 static nn_status add_template(nn_run_files *f, const char *dir, const char *rel, int *cap,
                               nn_error *err)
 {

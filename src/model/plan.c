@@ -37,7 +37,7 @@ static const nn_node *buffer_owner(const nn_node *n)
 /* Inference planning: last[i], the last node that reads owner i's buffer
  * (INT_MAX: never given away: inputs, which are filled before the pass,
  * outputs and keep_out layers, read after it). */
-static nn_status buffer_lifetimes(const nn_model *m, int *last)
+static void buffer_lifetimes(const nn_model *m, int *last)
 {
     for (int i = 0; i < m->n_nodes; i++)
         last[i] = -1;
@@ -51,10 +51,9 @@ static nn_status buffer_lifetimes(const nn_model *m, int *last)
         if (nn_model_is_input(m, n) || n->keep_out || nn_model_is_output(m, n))
             last[buffer_owner(n)->index] = INT_MAX;
     }
-    return NN_OK;
 }
 
-/* n's output as a view of pool buffer k, whose size is at least n's */
+/* *out: a tensor of the given shape over buf's memory (at least as large) */
 static void view_of(nn_tensor *out, const nn_tensor *buf, int ndim, const int *shape)
 {
     *out = *buf;
@@ -80,14 +79,14 @@ static nn_status pool_take(nn_model *m, size_t size, int *free_k, int *n_free, i
         free_k[best] = free_k[--*n_free];
         return NN_OK;
     }
+    if (size > (size_t)INT_MAX)
+        return nn_fail(err, NN_ERR_RUNTIME, "a layer's batch output of %zu values is too large",
+                       size);
     nn_tensor *grown = realloc(m->pool, sizeof *grown * (size_t)(m->n_pool + 1));
     if (!grown)
         return nn_fail(err, NN_ERR_RUNTIME, "out of memory planning the model");
     m->pool = grown;
     int shape[1] = {(int)size};
-    if (size > (size_t)INT_MAX)
-        return nn_fail(err, NN_ERR_RUNTIME, "a layer's batch output of %zu values is too large",
-                       size);
     nn_status st = m->e->ops->alloc(m->e, &m->pool[m->n_pool], 1, shape, err);
     if (st)
         return st;
@@ -103,7 +102,8 @@ static nn_status plan_shared_outputs(nn_model *m, int batch, nn_error *err)
     if (!last)
         return nn_fail(err, NN_ERR_RUNTIME, "out of memory planning the model");
     int *buf_of = last + m->n_nodes, *free_k = buf_of + m->n_nodes, n_free = 0;
-    nn_status st = buffer_lifetimes(m, last);
+    buffer_lifetimes(m, last);
+    nn_status st = NN_OK;
     int shape[NN_MAX_DIMS + 1];
     for (int i = 0; !st && i < m->n_nodes; i++) {
         nn_node *n = m->nodes[i];
@@ -117,10 +117,15 @@ static nn_status plan_shared_outputs(nn_model *m, int batch, nn_error *err)
             st = m->e->ops->alloc(m->e, &n->out, n->ndim + 1, shape, err);
         else if (!(st = pool_take(m, (size_t)batch * n->size, free_k, &n_free, &buf_of[i], err)))
             view_of(&n->out, &m->pool[buf_of[i]], n->ndim + 1, shape);
-        /* buffers last read by node i are free for the nodes after it */
-        for (int o = 0; !st && o <= i; o++)
-            if (last[o] == i && buf_of[o] >= 0)
+        /* buffers last read by node i are free for the nodes after it (an
+         * input read twice, add(x, x), is given back once) */
+        for (int k = 0; !st && k < n->n_in; k++) {
+            int o = buffer_owner(n->in[k])->index;
+            if (last[o] == i && buf_of[o] >= 0) {
                 free_k[n_free++] = buf_of[o];
+                buf_of[o] = -1;
+            }
+        }
     }
     free(last);
     return st;

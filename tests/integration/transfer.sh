@@ -73,8 +73,7 @@ run() {
     "$NNCTL" "$@" >"$tag.out" 2>"$tag.err"
     rc=$?
 }
-# same_features NAME MODEL_A MODEL_B LAYER: predict --layer LAYER of both
-# on the 3000 images, bit for bit equal
+# features MODEL LAYER OUT.npy: predict --layer LAYER on the 3000 images
 features() { run feat "predict" "$1" "$IMG" --layer "$2" -o "$3" --threads "$THREADS"; }
 counts() { # TAG: "total trainable non-trainable" from TAG.out's summary
     python3 - "$1.out" <<'EOF'
