@@ -143,6 +143,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+# the built-in ImageNet class names (.incbin: not in the -MMD dependencies)
+$(BUILD)/src/data/imagenet_classes.o: datasets/imagenet/classes.txt
+
 $(BUILD)/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -MMD -MP -c -o $@ $<
@@ -289,6 +292,7 @@ fuzz-clean:
 fuzz: fuzz-build
 	@rc=0; for t in $(FUZZ_TARGETS); do $(MAKE) --no-print-directory fuzz-run-$$t || rc=1; done; exit $$rc
 
+$(FUZZ_DIR)/src/data/imagenet_classes.o: datasets/imagenet/classes.txt
 $(FUZZ_DIR)/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) -MMD -MP -c -o $@ $<

@@ -56,7 +56,9 @@ static const char help[] =
     "  -k, --top-k K         classes to print per input (softmax; default 3)\n"
     "      --threshold P     sigmoid outputs: a class is on when p > P (default 0.5)\n"
     "      --labels FILE     class names, one a line (class 0's first), instead of\n"
-    "                        the ones stored in the model file\n"
+    "                        the ones stored in the model file; 'imagenet': the\n"
+    "                        1,000 ImageNet classes (built in; ./imagenet for a\n"
+    "                        file of that name)\n"
     "  -o, --output FILE     write the model's outputs, shape (N, *output shape),\n"
     "                        as float32: .npy (NumPy), .csv, else HDF5 (one\n"
     "                        dataset named after the layer)\n"
@@ -309,7 +311,9 @@ static nn_status choose_reading(const nn_session *s, const nn_node *out, const n
                            out->name, reading_name(r->how));
     }
     if (a->labels) {
-        nn_status st = nn_class_names_read(a->labels, 1 << 20, names, err);
+        nn_status st = strcmp(a->labels, "imagenet") == 0
+                           ? nn_class_names_imagenet(names, err)
+                           : nn_class_names_read(a->labels, 1 << 20, names, err);
         if (st)
             return nn_error_prefix(err, "--labels");
     }

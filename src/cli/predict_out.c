@@ -144,6 +144,10 @@ nn_status nn_predict_out_open(nn_predict_out *o, const char *path, bool values, 
         o->kind = values ? NN_OUT_VALUES : NN_OUT_READING;
         if (json && !(o->arr = json_array()))
             return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+        if (o->kind == NN_OUT_READING &&
+            (!(o->cls = nn_malloc(o->width * sizeof *o->cls, err)) ||
+             !(o->prob = nn_malloc(o->width * sizeof *o->prob, err))))
+            return NN_ERR_RUNTIME;
         return NN_OK;
     }
     if (ends_with(path, ".npy")) {
@@ -174,19 +178,6 @@ nn_status nn_predict_out_open(nn_predict_out *o, const char *path, bool values, 
     return NN_OK;
 }
 
-static int top_class(const float *p, size_t n, const int *taken, int k)
-{
-    int best = -1;
-    for (size_t c = 0; c < n; c++) {
-        bool used = false;
-        for (int q = 0; q < k; q++)
-            used |= taken[q] == (int)c;
-        if (!used && (best < 0 || p[c] > p[best]))
-            best = (int)c;
-    }
-    return best;
-}
-
 static const char *label_of(const nn_predict_out *o, int c)
 {
     return o->read.labels && c >= 0 && c < o->read.n_labels ? o->read.labels[c] : NULL;
@@ -208,36 +199,44 @@ static json_t *class_json(const nn_predict_out *o, int c, double p)
     return j;
 }
 
-/* The classes a row names, likeliest first: the top k (softmax), the
- * class by threshold (one sigmoid unit), every unit over the threshold
- * (several sigmoid units). */
+/* The classes a row names, likeliest first (equal probabilities: the
+ * lower class first): the top k (softmax), the class by threshold (one
+ * sigmoid unit), every unit over the threshold (several sigmoid units).
+ * cls and prob hold width entries; k is small next to the width, so an
+ * insertion into the kept list beats sorting the row. */
 static int row_classes(const nn_predict_out *o, const float *p, int *cls, double *prob)
 {
-    int n = 0;
     if (o->read.how == NN_READ_BINARY) {
         cls[0] = p[0] > o->read.threshold ? 1 : 0;
         prob[0] = cls[0] ? (double)p[0] : 1.0 - (double)p[0];
         return 1;
     }
-    int k = o->read.top_k < (int)o->width ? o->read.top_k : (int)o->width;
-    if (o->read.how == NN_READ_MULTI_LABEL)
-        k = (int)o->width;
-    k = k < 64 ? k : 64;
-    for (int j = 0; j < k; j++) {
-        int c = top_class(p, o->width, cls, n);
-        if (o->read.how == NN_READ_MULTI_LABEL && !(p[c] > o->read.threshold))
-            break;
-        cls[n] = c;
-        prob[n++] = p[c];
+    bool multi = o->read.how == NN_READ_MULTI_LABEL;
+    size_t k = multi || o->read.top_k > (int)o->width ? o->width : (size_t)o->read.top_k;
+    size_t n = 0;
+    for (size_t c = 0; c < o->width; c++) {
+        if (multi && !(p[c] > o->read.threshold))
+            continue;
+        size_t at = n;
+        while (at > 0 && p[c] > p[cls[at - 1]])
+            at--;
+        if (at >= k)
+            continue;
+        size_t last = n < k ? n : k - 1;
+        memmove(cls + at + 1, cls + at, (last - at) * sizeof *cls);
+        cls[at] = (int)c;
+        n = last + 1;
     }
-    return n;
+    for (size_t j = 0; j < n; j++)
+        prob[j] = p[cls[j]];
+    return (int)n;
 }
 
 static nn_status reading_row(nn_predict_out *o, const float *p, const nn_row_name *name,
                              nn_error *err)
 {
-    int cls[64];
-    double prob[64];
+    int *cls = o->cls;
+    double *prob = o->prob;
     if (o->read.how == NN_READ_VALUES) { /* (--json: values_row) */
         print_name(stdout, name);
         putchar(':');
@@ -386,5 +385,7 @@ void nn_predict_out_free(nn_predict_out *o)
         unlink(o->tmp);
     free(o->tmp);
     json_decref(o->arr);
+    free(o->cls);
+    free(o->prob);
     memset(o, 0, sizeof *o);
 }

@@ -57,6 +57,8 @@ typedef struct nn_predict_out {
     char *tmp;                 /* CSV and HDF5 files: the temporary name */
     nn_npy_writer npy;
     void *h5;                  /* HDF5 ids (predict_out.c) */
+    int *cls;                  /* readings: a row's classes, likeliest first */
+    double *prob;              /* and their probabilities (width each) */
 } nn_predict_out;
 
 /* values: every value of the layer `name` (shape ndim, shape) as CSV or

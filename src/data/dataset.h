@@ -116,6 +116,10 @@ nn_status nn_class_names_parse(const char *text, size_t len, int max, nn_class_n
                                nn_error *err);
 /* The same from a file; a file without names is an error. */
 nn_status nn_class_names_read(const char *path, int max, nn_class_names *names, nn_error *err);
+/* ImageNet-1k's class names (datasets/imagenet/classes.txt, built in):
+ * predict --labels imagenet. */
+#define NN_IMAGENET_CLASSES 1000
+nn_status nn_class_names_imagenet(nn_class_names *names, nn_error *err);
 
 /* CIFAR-10 binary batches (src/data/cifar.c). Each record: 1 label byte
  * (0..9), then 1024 R, 1024 G, 1024 B bytes (32x32, row-major planes);

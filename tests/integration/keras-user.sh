@@ -92,6 +92,7 @@ for cls, lo, hi in (("night", 0, 90), ("day", 160, 256)):
         png("imgs/%s/%02d.png" % (cls, i), img)
         pix.append(img); lab.append(["day", "night"].index(cls))
 np.save("imgs_x.npy", np.array(pix, np.float64)); np.save("imgs_y.npy", np.array(lab))
+np.save("y_1k.npy", r.choice(np.array([0, 1, 207, 281, 340, 954, 999]), size=400).astype(np.int64))
 png("bright.png", r.integers(170, 256, size=(4, 4)))
 png("dark.png", r.integers(0, 80, size=(4, 4)))
 os.makedirs("sub/deeper", exist_ok=True)
@@ -203,6 +204,32 @@ else bad "predict --labels" "$(head -3 err.txt)"; fi
 echo "west" >> names.txt
 expect "predict --labels with more names than classes says so" 2 "--labels 'names.txt' names 4 classes, but output 'out' has 3" \
     -- predict run_soft/model.h5 in.npy --labels names.txt
+
+# ---- --labels imagenet: ImageNet's 1,000 class names, built in ----
+spec in1k '{ type = "dense"; name = "out"; units = 1000; activation = "softmax"; }' y_1k.npy \
+    sparse_categorical_crossentropy
+"$NNCTL" train in1k.cfg -o run_in1k -q > train_in1k.log 2>&1 || bad "train in1k" "$(tail -2 train_in1k.log)"
+if nn predict run_in1k/model.h5 in.npy --labels imagenet --top-k 1000 --json && cp out.txt in1k.json &&
+   nn predict run_in1k/model.h5 in.npy --labels imagenet --top-k 2 && cp out.txt in1k.txt; then
+    pycheck "predict --labels imagenet: the 1,000 ImageNet names by class index (stated by hand here), the same as datasets/imagenet/classes.txt" "
+W, b = wts('run_in1k/model.h5', 'out'); x = np.load('in.npy').astype(np.float64)
+p = softmax(x @ W + b)
+hand = {0: 'tench', 1: 'goldfish', 2: 'great white shark', 207: 'golden retriever', 281: 'tabby',
+        285: 'Egyptian cat', 340: 'zebra', 409: 'analog clock', 954: 'banana', 999: 'toilet tissue'}
+shipped = open('$root/datasets/imagenet/classes.txt').read().splitlines()
+j = json.load(open('in1k.json')); lines = open('in1k.txt').read().splitlines()
+for i, e in enumerate(j):
+    got = {t['class']: t['label'] for t in e['top']}
+    assert len(got) == 1000 and len(set(got.values())) == 1000, len(got)
+    for c, name in hand.items():
+        assert got[c] == name, (c, got[c], name)
+    assert [got[c] for c in range(1000)] == shipped
+    top = list(np.argsort(-p[i])[:2])
+    assert top[0] in hand, top  # trained on those classes only
+    assert lines[i] == 'in.npy[%d]: ' % i + ' '.join('%d %s (%.4f)' % (c, shipped[c], p[i, c]) for c in top), lines[i]"
+else bad "predict --labels imagenet" "$(head -3 err.txt)"; fi
+expect "predict --labels imagenet on a 3-class model says the counts differ" 2 "--labels 'imagenet' names 1000 classes, but output 'out' has 3" \
+    -- predict run_soft/model.h5 in.npy --labels imagenet
 
 # ---- Keras 1/2 names: "acc", monitor "val_acc", {val_acc} in a checkpoint path ----
 spec k2 '{ type = "dense"; name = "out"; units = 1; activation = "sigmoid"; }' y_bin.npy \
