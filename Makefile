@@ -222,6 +222,8 @@ install: $(NNCTL) $(MPI_PLUGINS)
 	$(if $(MPI_PLUGINS),install -d $(DESTDIR)$(PREFIX)/lib/nnctl && \
 	  install -m 644 $(MPI_PLUGINS) $(DESTDIR)$(PREFIX)/lib/nnctl/)
 	install -m 644 docs/nnctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/nnctl.1
+	install -d $(DESTDIR)$(PREFIX)/share/nnctl/applications
+	install -m 644 configs/applications/*.cfg $(DESTDIR)$(PREFIX)/share/nnctl/applications/
 	install -m 644 scripts/nnctl.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/nnctl
 	install -m 644 include/nnctl/plugin.h $(DESTDIR)$(PREFIX)/include/nnctl/plugin.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' nnctl.pc.in \

@@ -1,4 +1,4 @@
-/* nnctl export MODEL --format json|yaml|onnx|c [-o FILE] */
+/* nnctl export MODEL --format json|yaml|cfg|onnx|c [-o FILE] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +8,7 @@
 #include "io/c/export.h"
 #include "io/keras/config_text.h"
 #include "io/keras/h5file.h"
+#include "io/keras/import.h"
 #include "io/keras/to_json.h"
 #include "io/onnx/export.h"
 #include "spec/spec.h"
@@ -15,26 +16,32 @@
 #include "util/fileio.h"
 
 static const char help[] =
-    "usage: nnctl export MODEL --format json|yaml|onnx|c [-o FILE] [options]\n"
+    "usage: nnctl export MODEL --format json|yaml|cfg|onnx|c [-o FILE] [options]\n"
     "\n"
     "Writes a saved model (.h5) in another format:\n"
     "  json  the architecture as Keras's model.to_json() gives it (class_name,\n"
     "        config, keras_version, backend), pretty-printed;\n"
     "        keras.models.model_from_json reads it\n"
     "  yaml  the same content as YAML\n"
+    "  cfg   the network as an nnctl spec's model group (libconfig), to edit\n"
+    "        and train: a Keras file's layers converted, or the spec an\n"
+    "        nnctl file stores (its data and train groups too); weights are\n"
+    "        not in it (train.init_from or model.base loads them by name)\n"
     "  onnx  an ONNX model (opset 13) with the weights: the same channels-last\n"
     "        input as the model, batch axis \"N\", the output nnctl predict gives\n"
     "  c     a self-contained C header: the weights and an inference function\n"
     "\n"
     "options:\n"
-    "  -f, --format FORMAT   json, yaml, onnx or c (required)\n"
+    "  -f, --format FORMAT   json, yaml, cfg, onnx or c (required)\n"
     "  -o, --output FILE     where to write (atomically); default: standard output\n"
-    "                        for json and yaml, MODEL with .onnx or .h for onnx and c\n"
+    "                        for json, yaml and cfg, MODEL with .onnx or .h for onnx\n"
+    "                        and c\n"
     "      --spec FILE       onnx, c: build the model from this spec instead of the\n"
     "                        one stored in MODEL\n";
 
-enum { FMT_JSON, FMT_YAML, FMT_ONNX, FMT_C };
-static const char *const formats[] = {"json", "yaml", "onnx", "c"};
+enum { FMT_JSON, FMT_YAML, FMT_CFG, FMT_ONNX, FMT_C };
+static const char *const formats[] = {"json", "yaml", "cfg", "onnx", "c"};
+#define NFORMATS ((int)(sizeof formats / sizeof *formats))
 
 /* --format is this command's own flag: taken out of argv before the shared
  * parser sees the rest. */
@@ -48,7 +55,7 @@ static nn_status take_format(int argc, char **argv, char **rest, int *n_rest, co
         if (!only_pos && (!strcmp(arg, "--format") || !strcmp(arg, "-f"))) {
             if (i + 1 >= argc)
                 return nn_fail(err, NN_ERR_USAGE, "nnctl export: %s needs a value (%s)", arg,
-                               "json, yaml, onnx or c");
+                               "json, yaml, cfg, onnx or c");
             *fmt = argv[++i];
             continue;
         }
@@ -75,15 +82,44 @@ static nn_status take_format(int argc, char **argv, char **rest, int *n_rest, co
 
 static nn_status parse_format(const char *name, int *fmt, nn_error *err)
 {
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < NFORMATS; k++)
         if (!strcmp(name, formats[k])) {
             *fmt = k;
             return NN_OK;
         }
-    const char *guess = nn_did_you_mean(name, formats, 4);
+    const char *guess = nn_did_you_mean(name, formats, NFORMATS);
     return nn_fail(err, NN_ERR_USAGE,
-                   "nnctl export: unknown --format '%s'%s%s%s (formats: json, yaml, onnx, c)",
+                   "nnctl export: unknown --format '%s'%s%s%s (formats: json, yaml, cfg, onnx, c)",
                    name, guess ? "; did you mean '" : "", guess ? guess : "", guess ? "'?" : "");
+}
+
+/* --format cfg: an nnctl file's stored spec as it is; a Keras file's
+ * model_config converted to a model group (what from_json and model.base
+ * build from), under a comment naming the file. */
+static nn_status cfg_text(const nn_h5_model *f, const char *model, char **text, nn_error *err)
+{
+    if (f->nnctl_spec) {
+        *text = strdup(f->nnctl_spec);
+        return *text ? NN_OK : nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    }
+    if (!f->model_config)
+        return nn_fail(err, NN_ERR_USAGE,
+                       "'%s' holds only weights (Keras's save_weights layout), no network to "
+                       "write",
+                       model);
+    nn_status st = nn_keras_check_plugins(f->model_config, model, err);
+    char what[4200], *body = NULL;
+    snprintf(what, sizeof what, "'%s': model_config", model);
+    if (st || (st = nn_keras_model_text(f->model_config, what, f->keras_version, &body, err)))
+        return st;
+    size_t len = strlen(model) + strlen(body) + 200;
+    if ((*text = malloc(len)))
+        snprintf(*text, len,
+                 "# The network of '%s' (Keras %s), written by nnctl export --format cfg.\n"
+                 "# Its weights load by layer name: train.init_from or model.base.\n%s",
+                 model, f->keras_version ? f->keras_version : "version unknown", body);
+    free(body);
+    return *text ? NN_OK : nn_fail(err, NN_ERR_RUNTIME, "out of memory");
 }
 
 static nn_status export_text(const char *model, int fmt, const char *output, nn_error *err)
@@ -94,7 +130,9 @@ static nn_status export_text(const char *model, int fmt, const char *output, nn_
         return st;
     json_t *o = NULL;
     char *text = NULL;
-    if (!(st = nn_keras_to_json(&f, model, &o, err))) {
+    if (fmt == FMT_CFG)
+        st = cfg_text(&f, model, &text, err);
+    else if (!(st = nn_keras_to_json(&f, model, &o, err))) {
         text = fmt == FMT_JSON ? nn_json_text(o) : nn_yaml_text(o);
         if (!text)
             st = nn_fail(err, NN_ERR_RUNTIME, "out of memory");
@@ -170,12 +208,12 @@ int nn_cmd_export(int argc, char **argv)
     }
     if (!st && !fmt_name)
         st = nn_fail(&err, NN_ERR_USAGE,
-                     "nnctl export: --format is required (json, yaml, onnx or c; see nnctl export "
+                     "nnctl export: --format is required (json, yaml, cfg, onnx or c; see nnctl export "
                      "--help)");
     if (!st)
         st = parse_format(fmt_name, &fmt, &err);
     if (!st)
-        st = fmt == FMT_JSON || fmt == FMT_YAML ? export_text(a.pos[0], fmt, a.output, &err)
+        st = fmt == FMT_JSON || fmt == FMT_YAML || fmt == FMT_CFG ? export_text(a.pos[0], fmt, a.output, &err)
                                                 : export_model(&a, fmt, &err);
     if (st)
         rc = nn_cli_report(&err);

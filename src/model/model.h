@@ -56,6 +56,10 @@ nn_status nn_model_init_params(nn_model *m, nn_rng *rng, nn_error *err);
  * keep_out layers have their own), so memory follows the widest point of
  * the network, not its sum. */
 nn_status nn_model_plan(nn_model *m, int batch, nn_error *err);
+/* The floats an inference-only plan at this batch size holds (shared
+ * buffers and the outputs read after the pass), without allocating: what
+ * a memory check counts for a model that only runs forward. */
+size_t nn_model_inference_floats(const nn_model *m, int batch);
 
 /* The input batch tensor to upload into (batch x input shape); _at: of
  * input i. */

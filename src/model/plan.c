@@ -64,70 +64,110 @@ static void view_of(nn_tensor *out, const nn_tensor *buf, int ndim, const int *s
     out->size = nn_shape_size(ndim, shape);
 }
 
-/* The buffer for a new output of `size` floats: the smallest free one that
- * holds it, else a new one. free_k lists pool indices, *n_free of them. */
-static nn_status pool_take(nn_model *m, size_t size, int *free_k, int *n_free, int *k,
-                           nn_error *err)
+/* Inference: which shared buffer each node's output takes (buf_of[i];
+ * -1: a view, or its own buffer when last[i] is INT_MAX) and the buffers'
+ * sizes in floats (*n_buf of them). An output takes the smallest free
+ * buffer that holds it, else a new one; a buffer is free again after the
+ * last node that reads it. Arrays: n_nodes entries each. */
+static nn_status assign_buffers(const nn_model *m, int batch, int *last, int *buf_of,
+                                size_t *sizes, int *n_buf, nn_error *err)
 {
-    int best = -1;
-    for (int f = 0; f < *n_free; f++)
-        if (m->pool[free_k[f]].size >= size &&
-            (best < 0 || m->pool[free_k[f]].size < m->pool[free_k[best]].size))
-            best = f;
-    if (best >= 0) {
-        *k = free_k[best];
-        free_k[best] = free_k[--*n_free];
-        return NN_OK;
-    }
-    if (size > (size_t)INT_MAX)
-        return nn_fail(err, NN_ERR_RUNTIME, "a layer's batch output of %zu values is too large",
-                       size);
-    nn_tensor *grown = realloc(m->pool, sizeof *grown * (size_t)(m->n_pool + 1));
-    if (!grown)
+    int *free_k = malloc(sizeof *free_k * (size_t)m->n_nodes), n_free = 0;
+    if (!free_k)
         return nn_fail(err, NN_ERR_RUNTIME, "out of memory planning the model");
-    m->pool = grown;
-    int shape[1] = {(int)size};
-    nn_status st = m->e->ops->alloc(m->e, &m->pool[m->n_pool], 1, shape, err);
-    if (st)
-        return st;
-    *k = m->n_pool++;
-    return NN_OK;
-}
-
-/* Inference: every output that is not a view gets a shared buffer; a
- * buffer goes back to the free list after the last node that reads it. */
-static nn_status plan_shared_outputs(nn_model *m, int batch, nn_error *err)
-{
-    int *last = malloc(sizeof *last * (size_t)m->n_nodes * 3);
-    if (!last)
-        return nn_fail(err, NN_ERR_RUNTIME, "out of memory planning the model");
-    int *buf_of = last + m->n_nodes, *free_k = buf_of + m->n_nodes, n_free = 0;
     buffer_lifetimes(m, last);
-    nn_status st = NN_OK;
-    int shape[NN_MAX_DIMS + 1];
-    for (int i = 0; !st && i < m->n_nodes; i++) {
-        nn_node *n = m->nodes[i];
-        shape[0] = batch;
-        for (int d = 0; d < n->ndim; d++)
-            shape[d + 1] = n->shape[d];
+    *n_buf = 0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const nn_node *n = m->nodes[i];
         buf_of[i] = -1;
-        if (n->type->aliases_input)
-            view_of(&n->out, &buffer_owner(n)->out, n->ndim + 1, shape);
-        else if (last[i] == INT_MAX)
-            st = m->e->ops->alloc(m->e, &n->out, n->ndim + 1, shape, err);
-        else if (!(st = pool_take(m, (size_t)batch * n->size, free_k, &n_free, &buf_of[i], err)))
-            view_of(&n->out, &m->pool[buf_of[i]], n->ndim + 1, shape);
+        if (!n->type->aliases_input && last[i] != INT_MAX) {
+            size_t size = (size_t)batch * n->size;
+            int best = -1;
+            for (int f = 0; f < n_free; f++)
+                if (sizes[free_k[f]] >= size && (best < 0 || sizes[free_k[f]] < sizes[free_k[best]]))
+                    best = f;
+            if (best >= 0) {
+                buf_of[i] = free_k[best];
+                free_k[best] = free_k[--n_free];
+            } else if (size > (size_t)INT_MAX) {
+                free(free_k);
+                return nn_fail(err, NN_ERR_RUNTIME,
+                               "layer '%s': a batch output of %zu values is too large", n->name,
+                               size);
+            } else {
+                sizes[*n_buf] = size;
+                buf_of[i] = (*n_buf)++;
+            }
+        }
         /* buffers last read by node i are free for the nodes after it (an
          * input read twice, add(x, x), is given back once) */
-        for (int k = 0; !st && k < n->n_in; k++) {
+        for (int k = 0; k < n->n_in; k++) {
             int o = buffer_owner(n->in[k])->index;
             if (last[o] == i && buf_of[o] >= 0) {
                 free_k[n_free++] = buf_of[o];
-                buf_of[o] = -1;
+                last[o] = -1; /* given back: buf_of[o] stays, for the views */
             }
         }
     }
+    free(free_k);
+    return NN_OK;
+}
+
+size_t nn_model_inference_floats(const nn_model *m, int batch)
+{
+    size_t n = (size_t)m->n_nodes, total = 0;
+    int *last = malloc(sizeof *last * n * 2), n_buf = 0;
+    size_t *sizes = malloc(sizeof *sizes * n);
+    nn_error err;
+    if (last && sizes && !assign_buffers(m, batch, last, last + n, sizes, &n_buf, &err)) {
+        for (int k = 0; k < n_buf; k++)
+            total += sizes[k];
+        for (int i = 0; i < m->n_nodes; i++)
+            if (!m->nodes[i]->type->aliases_input && last[i] == INT_MAX)
+                total += (size_t)batch * m->nodes[i]->size;
+    } else { /* no plan: every output its own */
+        for (int i = 0; i < m->n_nodes; i++)
+            total += (size_t)batch * m->nodes[i]->size;
+    }
     free(last);
+    free(sizes);
+    return total;
+}
+
+/* Inference: every output that is not a view gets a shared buffer (or its
+ * own, for those read after the pass). */
+static nn_status plan_shared_outputs(nn_model *m, int batch, nn_error *err)
+{
+    size_t n = (size_t)m->n_nodes;
+    int *last = malloc(sizeof *last * n * 2), n_buf = 0;
+    size_t *sizes = malloc(sizeof *sizes * n);
+    nn_status st = last && sizes ? NN_OK
+                                 : nn_fail(err, NN_ERR_RUNTIME, "out of memory planning the model");
+    int *buf_of = last + n;
+    if (!st)
+        st = assign_buffers(m, batch, last, buf_of, sizes, &n_buf, err);
+    if (!st && n_buf && !(m->pool = calloc((size_t)n_buf, sizeof *m->pool)))
+        st = nn_fail(err, NN_ERR_RUNTIME, "out of memory planning the model");
+    for (int k = 0; !st && k < n_buf; k++) {
+        int shape[1] = {(int)sizes[k]};
+        if (!(st = m->e->ops->alloc(m->e, &m->pool[k], 1, shape, err)))
+            m->n_pool = k + 1;
+    }
+    int shape[NN_MAX_DIMS + 1];
+    for (int i = 0; !st && i < m->n_nodes; i++) {
+        nn_node *nd = m->nodes[i];
+        shape[0] = batch;
+        for (int d = 0; d < nd->ndim; d++)
+            shape[d + 1] = nd->shape[d];
+        if (nd->type->aliases_input)
+            view_of(&nd->out, &buffer_owner(nd)->out, nd->ndim + 1, shape);
+        else if (buf_of[i] >= 0)
+            view_of(&nd->out, &m->pool[buf_of[i]], nd->ndim + 1, shape);
+        else
+            st = m->e->ops->alloc(m->e, &nd->out, nd->ndim + 1, shape, err);
+    }
+    free(last);
+    free(sizes);
     return st;
 }
 

@@ -47,9 +47,12 @@ nn_status nn_session__check_memory(const nn_session *s, bool with_train, nn_erro
         for (int k = 0; k < n->n_params; k++)
             params += n->params[k].size * (size_t)(n->params[k].trainable ? 2 + slots : 1);
     }
-    /* out, dout and up to two more tensors per node (pre-activation, masks) */
+    /* training: out, dout and up to two more tensors per node
+     * (pre-activation, masks); forward only: the shared output buffers */
     double model_b = 4.0 * (double)params;
-    double act_b = 4.0 * 4.0 * (double)acts * (double)batch;
+    double act_b = s->from_model_file
+                       ? 4.0 * (double)nn_model_inference_floats(m, (int)batch)
+                       : 4.0 * 4.0 * (double)acts * (double)batch;
     double data_b = (double)nn_data_footprint(&s->data.test);
     if (with_train)
         data_b += (double)nn_data_footprint(&s->data.train) +

@@ -58,6 +58,11 @@ void nn_base_file_close(nn_base_file *bf);
 /* A file a spec names: as written (absolute, or relative to the current
  * folder) when it is there, else in the spec's folder dir. */
 void nn_spec_relative_path(const char *dir, const char *p, char *out, size_t len);
+/* model.base.application's value: a network's name, found as NAME.cfg in
+ * the folders of topologies (src/session/applications.c), or a spec
+ * file's path; at is the base group (errors name its line). */
+nn_status nn_application_path(nn_spec_node *at, const char *name, char *out, size_t len,
+                              nn_error *err);
 
 /* Reads every section of spec (which the session takes over), builds the
  * model and allocates it on the engine. model.from_json = "file.json"

@@ -205,6 +205,27 @@ expect_error "an unknown key in base, with did-you-mean" \
 "$NNCTL" train base.cfg --run-dir w_run --quiet --threads "$THREADS" --set train.epochs=1 \
     --set 'train.callbacks.checkpoint.path="w.h5"' --set train.callbacks.checkpoint.save_weights_only=true >/dev/null 2>&1
 expect_error "a weights-only file as the base says what to do instead" \
-    "model: { base = { file = \"w_run/w.h5\"; }; $H };" "holds only weights" "train.init_from"
+    "model: { base = { file = \"w_run/w.h5\"; }; $H };" "holds only weights" "base.application"
+
+# that file with its network named by a topology spec (base.application):
+# the same network and counts as the full file's as the base
+printf 'model: { base = { application = "base.cfg"; file = "w_run/w.h5"; output = "fc1"; trainable = false; }; %s };\n' "$H" >app.cfg
+printf 'model: { base = { file = "w_run/model.h5"; output = "fc1"; trainable = false; }; %s };\n' "$H" >full.cfg
+run app summary app.cfg
+got_app=$(counts app 2>/dev/null)
+run full summary full.cfg
+got_full=$(counts full 2>/dev/null)
+# by hand: the head 32*3+3 = 99 trains; conv1 80 + bn1 32 + fc1 43296 = 43408 frozen
+[ -n "$got_app" ] && [ "$got_app" = "$got_full" ] && [ "$got_app" = "43507 99 43408" ] &&
+    ok "base.application = a spec file, with a weights-only file: the same counts as the full file's base ($got_app)" ||
+    bad "base.application with a weights-only file" "counts '$got_app' vs '$got_full' (want 43507 99 43408): $(tail -2 app.err)"
+# export --format cfg of an nnctl file is its stored spec: the same network
+run exp export base_run/model.h5 --format cfg -o exported.cfg
+run exs summary exported.cfg
+run exm summary base_run/model.h5
+[ "$rc" -eq 0 ] && [ -n "$(counts exs 2>/dev/null)" ] && [ "$(counts exs)" = "$(counts exm)" ] &&
+    grep -q "^model" exported.cfg &&
+    ok "export --format cfg of an nnctl file: a spec of the same network ($(counts exs))" ||
+    bad "export --format cfg" "$(cat exp.err) $(head -3 exs.err)"
 
 nn_summary transfer
