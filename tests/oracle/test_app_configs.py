@@ -23,7 +23,8 @@ head: Keras's trainable and total parameter counts for base.trainable =
 False plus the same head, and the base's features after training equal
 Keras's notop model's; and the errors a user meets (an unknown network's
 name, a weights-only file without application, another network's weights).
---full checks every config (slow: the large networks at 224-384 pixels).
+--full checks every config (slow: the large networks at 224-384 pixels);
+--only NAME,... the configs named.
 Prints one line per check and "app-configs: N passed, M failed, 0 skipped".
 """
 import argparse
@@ -47,6 +48,8 @@ CI = [
     ("resnet50", A.ResNet50, A.resnet50.preprocess_input, "conv3_block4_out"),
     ("densenet121", A.DenseNet121, A.densenet.preprocess_input, "pool3_conv"),
     ("efficientnet_b0", A.EfficientNetB0, A.efficientnet.preprocess_input, "block4a_expand_activation"),
+    # a nested model (its stem) whose weights save_weights stores in the nested model's group
+    ("convnext_tiny", A.ConvNeXtTiny, A.convnext.preprocess_input, "convnext_tiny_stage_1_block_0_identity"),
 ]
 FULL = [
     ("vgg16", A.VGG16, A.vgg16.preprocess_input, "block3_pool"),
@@ -60,8 +63,8 @@ FULL = [
     ("inception_resnet_v2", A.InceptionResNetV2, A.inception_resnet_v2.preprocess_input, "mixed_6a"),
     ("xception", A.Xception, A.xception.preprocess_input, "add_3"),
     ("mobilenet", A.MobileNet, A.mobilenet.preprocess_input, "conv_pw_6_relu"),
-    ("mobilenet_v3_small", A.MobileNetV3Small, A.mobilenet_v3.preprocess_input, "expanded_conv_3/Add"),
-    ("mobilenet_v3_large", A.MobileNetV3Large, A.mobilenet_v3.preprocess_input, "expanded_conv_3/Add"),
+    ("mobilenet_v3_small", A.MobileNetV3Small, A.mobilenet_v3.preprocess_input, "expanded_conv_4/Add"),
+    ("mobilenet_v3_large", A.MobileNetV3Large, A.mobilenet_v3.preprocess_input, "expanded_conv_4/Add"),
     ("densenet169", A.DenseNet169, A.densenet.preprocess_input, "pool3_conv"),
     ("densenet201", A.DenseNet201, A.densenet.preprocess_input, "pool3_conv"),
     ("nasnet_mobile", A.NASNetMobile, A.nasnet.preprocess_input, "normal_concat_5"),
@@ -70,7 +73,6 @@ FULL = [
     ("efficientnet_b3", A.EfficientNetB3, A.efficientnet.preprocess_input, "block4a_expand_activation"),
     ("efficientnet_v2_b0", A.EfficientNetV2B0, A.efficientnet_v2.preprocess_input, "block4a_expand_activation"),
     ("efficientnet_v2_s", A.EfficientNetV2S, A.efficientnet_v2.preprocess_input, "block4a_expand_activation"),
-    ("convnext_tiny", A.ConvNeXtTiny, A.convnext.preprocess_input, "convnext_tiny_stage_1_block_0_identity"),
 ]
 SIZES = {"inception_v3": 299, "inception_resnet_v2": 299, "xception": 299, "efficientnet_b1": 240,
          "efficientnet_b2": 260, "efficientnet_b3": 300, "efficientnet_v2_s": 384}
@@ -139,6 +141,10 @@ def check_network(nnctl, work, name, build, prep, mid, r):
     np.save(os.path.join(work, "pix.npy"), pix)
     x = prep(pix.astype(np.float32).copy())
     want = m.predict(x, verbose=0)
+    names = [layer.name for layer in m.layers]
+    if mid not in names:  # a table error, not nnctl's: say so, check the middle layer
+        report(False, "%s: the test's layer %s is in the network" % (name, mid), "no such layer")
+        mid = names[len(names) // 2]
     feat = keras.Model(m.input, m.get_layer(mid).output).predict(x, verbose=0)
     try:
         got = param_count(nnctl, [cfg])
@@ -149,9 +155,30 @@ def check_network(nnctl, work, name, build, prep, mid, r):
              "-o", os.path.join(work, "p.npy")])
         p = np.load(os.path.join(work, "p.npy"))
         e = rel(p, want)
-        report(p.shape == want.shape and e < 1e-4,
-               "%s: predict of Keras's weights-only file with the config's topology and "
-               "preprocess equals Keras's on preprocess_input(pixels)" % name, "rel %.2g" % e)
+        if np.max(want) > 0.999 and e >= 1e-4:
+            # random weights can saturate the softmax (a class at 1.0): then
+            # rounding picks the class, so the classifier's input is compared
+            top_in = m.layers[-2].name
+            run([nnctl, "predict", wfile, "--spec", cfg, os.path.join(work, "pix.npy"),
+                 "--layer", top_in, "-o", os.path.join(work, "p.npy")])
+            p = np.load(os.path.join(work, "p.npy"))
+            top = keras.Model(m.input, m.layers[-2].output)
+            want = top.predict(x, verbose=0)
+            e = rel(p, want)
+            # how far Keras itself moves when the input moves by 1e-7: a
+            # network whose activations explode under random weights
+            # (EfficientNetV2S at 384: 1e7 by the top) is chaotic, and no
+            # float32 order of operations can be nearer Keras than that
+            own = rel(top.predict(x * (1 + 1e-7 * r.standard_normal(x.shape)).astype(np.float32),
+                                  verbose=0), want)
+            report(p.shape == want.shape and e < max(1e-4, 3 * own),
+                   "%s: Keras's softmax is saturated, so the classifier's input %s: as near "
+                   "Keras's as Keras's own on an input moved by 1e-7 (x3), or 1e-4"
+                   % (name, top_in), "rel %.2g, Keras's own %.2g" % (e, own))
+        else:
+            report(p.shape == want.shape and e < 1e-4,
+                   "%s: predict of Keras's weights-only file with the config's topology and "
+                   "preprocess equals Keras's on preprocess_input(pixels)" % name, "rel %.2g" % e)
         run([nnctl, "predict", wfile, "--spec", cfg, os.path.join(work, "pix.npy"),
              "--layer", mid, "-o", os.path.join(work, "f.npy")])
         f = np.load(os.path.join(work, "f.npy"))
@@ -235,16 +262,20 @@ def main():
     ap.add_argument("--nnctl", required=True)
     ap.add_argument("--full", action="store_true")
     ap.add_argument("-v", action="store_true")
+    ap.add_argument("--only", help="NAME,...: only these configs (and no model.base checks)")
     a = ap.parse_args()
     VERBOSE = a.v
     nnctl = os.path.abspath(a.nnctl)
     r = np.random.default_rng(2026)
-    nets = CI + (FULL if a.full else [])
+    nets = CI + (FULL if a.full or a.only else [])
+    if a.only:
+        nets = [n for n in nets if n[0] in a.only.split(",")]
     with tempfile.TemporaryDirectory() as work:
         for name, build, prep, mid in nets:
             check_network(nnctl, work, name, build, prep, mid, r)
         check_generated(nnctl, [n[0] for n in nets])
-        check_base(nnctl, work, r)
+        if not a.only:
+            check_base(nnctl, work, r)
     print("app-configs: %d passed, %d failed, 0 skipped" % (passed, failed))
     return 1 if failed else 0
 

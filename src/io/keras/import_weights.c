@@ -219,10 +219,74 @@ static nn_status split_nested(nn_h5_model *f, nn_h5_layer *group, json_t *model,
     return NN_OK;
 }
 
+/* The first component of weight name w ("conv/kernel:0": "conv"), into out. */
+static void first_component(const char *w, char *out, size_t len)
+{
+    size_t n = strcspn(w, "/");
+    snprintf(out, len, "%.*s", (int)n, w);
+}
+
+/* A weights-only file (save_weights: no model_config) stores a nested
+ * model's layers in the nested model's group, each weight named after its
+ * own layer ("convnext_tiny_stem_conv/kernel:0" in the group
+ * "convnext_tiny_stem"). A group none of whose weights is named under the
+ * group's own name is such a model: its weights are split into a group per
+ * layer (the name's first component: a nested layer whose own name holds
+ * a '/' is not found this way), as split_nested does when the
+ * model_config says so. */
+static nn_status split_weights_only(nn_h5_model *f, nn_error *err)
+{
+    int n_groups = f->n_layers;
+    for (int g = 0; g < n_groups; g++) {
+        nn_h5_layer *group = &f->layers[g];
+        bool own = false;
+        char first[256];
+        size_t gl = strlen(group->name);
+        for (int k = 0; k < group->n_weights && !own; k++) {
+            const char *w = group->weights[k].name;
+            own = (strncmp(w, group->name, gl) == 0 && w[gl] == '/') || !strchr(w, '/');
+        }
+        while (!own && group->n_weights > 0) {
+            first_component(group->weights[0].name, first, sizeof first);
+            if (find_layer(f, first)) /* two groups claim a layer: leave it */
+                break;
+            int n = 0;
+            for (int k = 0; k < group->n_weights; k++)
+                n += under_layer(group->weights[k].name, first);
+            nn_h5_layer *grown = realloc(f->layers, (size_t)(f->n_layers + 1) * sizeof *grown);
+            if (!grown)
+                return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+            f->layers = grown;
+            group = &f->layers[g];
+            nn_h5_layer *L = &f->layers[f->n_layers];
+            memset(L, 0, sizeof *L);
+            L->name = nn_strdup(first, err);
+            L->weights = nn_calloc((size_t)n, sizeof *L->weights, err);
+            if (!L->name || !L->weights) {
+                free(L->name);
+                free(L->weights);
+                return NN_ERR_RUNTIME;
+            }
+            f->n_layers++;
+            int kept = 0;
+            for (int k = 0; k < group->n_weights; k++) {
+                char c[256];
+                first_component(group->weights[k].name, c, sizeof c);
+                if (strcmp(c, first) == 0)
+                    L->weights[L->n_weights++] = group->weights[k];
+                else
+                    group->weights[kept++] = group->weights[k];
+            }
+            group->n_weights = kept;
+        }
+    }
+    return NN_OK;
+}
+
 nn_status nn_keras_fix_weights(nn_h5_model *f, const char *path, nn_error *err)
 {
     if (!f->model_config)
-        return NN_OK;
+        return f->nnctl_spec ? NN_OK : split_weights_only(f, err);
     json_t *root = json_loads(f->model_config, 0, NULL);
     json_t *cfg = json_object_get(root, "config");
     json_t *layers = json_is_array(cfg) ? cfg : json_object_get(cfg, "layers");
