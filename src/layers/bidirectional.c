@@ -72,7 +72,7 @@ static nn_status bidir_infer(nn_node *n, nn_error *err)
         b->run[d].F = F;
         nn_rnn_add_params(n, &b->cfg[d], F, prefix);
     }
-    return NN_OK;
+    return nn_rnn_mask_infer(n, err);
 }
 
 static nn_status bidir_plan(nn_node *n, nn_engine *e, int batch, nn_error *err)
@@ -87,6 +87,8 @@ static nn_status bidir_plan(nn_node *n, nn_engine *e, int batch, nn_error *err)
         r->kernel = &n->params[d * per];
         r->rec = &n->params[d * per + 1];
         r->bias = b->cfg[d].use_bias ? &n->params[d * per + 2] : NULL;
+        r->mask = n->in[0]->mask;
+        r->zero_masked = b->cfg[0].return_sequences; /* Keras's Bidirectional does */
         nn_status st;
         if ((st = nn_rnn_plan(r, e, batch, n->in[0]->needs_grad, err)) ||
             (st = e->ops->alloc(e, &b->y[d], 2, shape, err)) ||

@@ -59,7 +59,7 @@ static nn_status rnn_infer(nn_node *n, nn_error *err)
         n->shape[0] = U;
     }
     nn_rnn_add_params(n, &l->cfg, l->run.F, "");
-    return NN_OK;
+    return nn_rnn_mask_infer(n, err);
 }
 
 static nn_status rnn_plan(nn_node *n, nn_engine *e, int batch, nn_error *err)
@@ -69,6 +69,7 @@ static nn_status rnn_plan(nn_node *n, nn_engine *e, int batch, nn_error *err)
     l->run.kernel = &n->params[0];
     l->run.rec = &n->params[1];
     l->run.bias = l->cfg.use_bias ? &n->params[2] : NULL;
+    l->run.mask = n->in[0]->mask;
     n->state = &l->run;
     return nn_rnn_plan(&l->run, e, batch, n->in[0]->needs_grad, err);
 }

@@ -257,6 +257,10 @@ static nn_status parse_layer(nn_model *m, nn_spec_node *ls, nn_error *err)
     n->act = NN_ACT_LINEAR;
     if ((st = type->parse(n, ls, err)) || (st = nn_spec_check_unknown(ls, err)))
         goto fail;
+    if (type->passes_mask && n->n_in > 0) {
+        n->mask = n->in[0]->mask;
+        n->mask_steps = n->in[0]->mask_steps;
+    }
     if ((st = type->infer(n, err))) {
         /* name the spec line too */
         nn_error inner = *err;
