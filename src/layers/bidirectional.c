@@ -195,6 +195,8 @@ static nn_status bidir_keras_config(const nn_node *n, json_t *cfg, nn_error *err
 
 static nn_status bidir_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
 {
+    if (n->in[0]->mask)
+        return nn_node_fail(n, err, "its input is masked (mask_zero): not exported to C");
     const bidir *b = n->cfg;
     const int per = b->cfg[0].use_bias ? 3 : 2, U = b->cfg[0].cell.units;
     const size_t count = b->out_size, rows = count / (size_t)U;

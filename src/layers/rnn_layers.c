@@ -110,6 +110,8 @@ static nn_status rnn_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
 
 static nn_status rnn_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
 {
+    if (n->in[0]->mask)
+        return nn_node_fail(n, err, "its input is masked (mask_zero): not exported to C");
     const rnn_layer *l = n->cfg;
     nn_rnn_export_c(w, n, &l->cfg, 0, l->run.T, l->run.F, nn_c_in(w, n, 0), nn_c_out(w, n),
                     false);

@@ -50,7 +50,8 @@ static nn_status parse_input_group(nn_model *m, nn_spec_node *in, int k, nn_erro
     char def[32];
     snprintf(def, sizeof def, "input_%d", k + 1);
     nn_status st;
-    if ((st = nn_spec_int_array(in, "shape", true, 1, 1 << 30, NN_MAX_DIMS - 1, shape, &nd, err)) ||
+    /* 0: a None (variable) dimension, the length each batch brings */
+    if ((st = nn_spec_int_array(in, "shape", true, 0, 1 << 30, NN_MAX_DIMS - 1, shape, &nd, err)) ||
         (st = nn_spec_string(in, "name", false, def, &name, err)) ||
         (st = nn_spec_check_unknown(in, err))) {
         free(n);
@@ -268,6 +269,16 @@ static nn_status parse_layer(nn_model *m, nn_spec_node *ls, nn_error *err)
         goto fail;
     }
     n->size = nn_shape_size(n->ndim, n->shape);
+    for (int k = 0; k < n->n_params; k++)
+        if (n->params[k].size == 0) {
+            /* a weight shaped by a None (variable) dimension (0) */
+            st = nn_spec_fail(ls, NULL, err, NN_ERR_USAGE,
+                              "layer '%s' (%s): its weights would depend on the variable "
+                              "(None) length of its input; a layer that flattens or mixes "
+                              "steps needs a fixed length (give the input's shape)",
+                              n->name, type->name);
+            goto fail;
+        }
     for (int i = 0; i < n->n_in; i++)
         n->in[i]->n_consumers++;
     return add_node(m, n, err);

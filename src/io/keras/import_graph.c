@@ -36,7 +36,8 @@ bool kx_looks_keras3(json_t *layers)
     return false;
 }
 
-/* An input shape: [null, d1, d2, ...] (batch first) or [d1, ...]. */
+/* An input shape: [null, d1, d2, ...] (batch first) or [d1, ...]; a None
+ * dimension (variable: a text model's time axis) is 0, as in specs. */
 static nn_status read_shape(kx_input *I, const kx_layer *L, json_t *v, bool batch_first)
 {
     size_t n = json_array_size(v), skip = batch_first ? 1 : 0;
@@ -49,10 +50,10 @@ static nn_status read_shape(kx_input *I, const kx_layer *L, json_t *v, bool batc
     for (size_t i = skip; i < n; i++) {
         long long d;
         json_t *e = json_array_get(v, i);
-        if (json_is_null(e))
-            return kx_fail(L, "input dimension %zu is None (variable): nnctl needs a fixed "
-                              "input shape",
-                           i - skip + 1);
+        if (json_is_null(e)) {
+            I->shape[I->nd++] = 0;
+            continue;
+        }
         if (!kx_as_int(e, &d) || d < 1 || d > (1LL << 30))
             return kx_fail(L, "input dimensions must be positive integers");
         I->shape[I->nd++] = d;
