@@ -119,9 +119,10 @@ static nn_status embedding_keras_config(const nn_node *n, json_t *cfg, nn_error 
     json_object_set_new(cfg, "embeddings_constraint", json_null());
     json_object_set_new(cfg, "mask_zero", json_boolean(c->mask_zero));
     if (n->in[0]->ndim == 1)
-        json_object_set_new(cfg, "input_length", n->in[0]->shape[0]
-                                                     ? json_integer(n->in[0]->shape[0])
-                                                     : json_null());
+        json_object_set_new(cfg, "input_length",
+                            n->in[0]->shape[0] && !(n->in[0]->var_axes & 1)
+                                ? json_integer(n->in[0]->shape[0])
+                                : json_null());
     return NN_OK;
 }
 

@@ -223,6 +223,9 @@ struct nn_node {
     const nn_tensor *mask;
     int mask_steps;
     nn_tensor mask_buf;
+    /* An input whose spec shape has None (0) axes that this model was built
+     * at a length for (bit i: axis i): model files still write None. */
+    unsigned var_axes;
 
     char inner_name[NN_NAME_MAX]; /* a wrapper's inner layer (Bidirectional, TimeDistributed) */
     void *cfg;                 /* layer-specific settings (from parse) */

@@ -67,8 +67,13 @@ static nn_status parse_input_group(nn_model *m, nn_spec_node *in, int k, nn_erro
     }
     snprintf(n->name, sizeof n->name, "%s", name);
     n->ndim = nd;
-    for (int i = 0; i < nd; i++)
+    for (int i = 0; i < nd; i++) {
         n->shape[i] = (int)shape[i];
+        if (shape[i] == 0 && k == 0 && m->fill) {
+            n->shape[i] = m->fill[i];
+            n->var_axes |= 1u << i;
+        }
+    }
     n->size = nn_shape_size(nd, n->shape);
     if (n->size > (size_t)1 << 31) {
         size_t size = n->size;
@@ -300,17 +305,41 @@ static nn_status parse_layers(nn_model *m, nn_spec_node *list, nn_error *err)
     return st;
 }
 
+static nn_status build(nn_spec_node *base, nn_spec_node *ms, const int *fill, nn_model **out,
+                       nn_error *err);
+
 nn_status nn_model_from_spec(nn_spec_node *ms, nn_model **out, nn_error *err)
 {
-    return nn_model_from_base_spec(NULL, ms, out, err);
+    return build(NULL, ms, NULL, out, err);
+}
+
+nn_status nn_model_from_spec_at(nn_spec_node *ms, const int *fill, nn_model **out,
+                                nn_error *err)
+{
+    return build(NULL, ms, fill, out, err);
 }
 
 nn_status nn_model_from_base_spec(nn_spec_node *base, nn_spec_node *ms, nn_model **out,
                                   nn_error *err)
 {
+    return build(base, ms, NULL, out, err);
+}
+
+bool nn_model_input_variable(const nn_node *n)
+{
+    for (int i = 0; i < n->ndim; i++)
+        if (n->shape[i] == 0)
+            return true;
+    return n->var_axes != 0;
+}
+
+static nn_status build(nn_spec_node *base, nn_spec_node *ms, const int *fill, nn_model **out,
+                       nn_error *err)
+{
     nn_model *m = calloc(1, sizeof *m);
     if (!m)
         return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    m->fill = fill;
     const char *name;
     nn_spec_node *layers, *base_layers = NULL;
     nn_status st;
@@ -332,6 +361,7 @@ nn_status nn_model_from_base_spec(nn_spec_node *base, nn_spec_node *ms, nn_model
         goto fail;
     m->input = m->inputs[0];
     m->output = m->outputs[0];
+    m->fill = NULL;
     /* needs_grad: trainable parameters here or upstream. */
     for (int i = 0; i < m->n_nodes; i++) {
         nn_node *n = m->nodes[i];
