@@ -279,7 +279,7 @@ static nn_status predict_lengths(const nn_args *a, const char *const *overrides,
     nn_status st = nn_session_from_model_file(&s, path, a->spec, overrides, n_over, err);
     if (st)
         return st;
-    const nn_node *in = s.model->input;
+    nn_node in = *s.model->input; /* its name and shape, after s is gone */
     size_t total = 0, rows;
     int dims[NN_MAX_DIMS];
     if (s.model->n_inputs > 1 || a->n_inputs)
@@ -288,7 +288,7 @@ static nn_status predict_lengths(const nn_args *a, const char *const *overrides,
                      ".npy files given as they are",
                      path);
     for (int p = 1; !st && p < a->n_pos; p++)
-        if (!(st = nn_predict_in_lengths(in, a->pos[p], dims, &rows, err)))
+        if (!(st = nn_predict_in_lengths(&in, a->pos[p], dims, &rows, err)))
             total += rows;
     nn_session_free(&s);
     nn_predict_out out = {0};
@@ -305,15 +305,13 @@ static nn_status predict_lengths(const nn_args *a, const char *const *overrides,
         nn_predict_in ins = {0};
         bool have_s = false, have_in = false;
         const nn_node *node;
-        if ((st = nn_session_from_model_file(&s, path, a->spec, overrides, n_over, err)))
+        if ((st = nn_predict_in_lengths(&in, file, dims, &rows, err)))
             break;
-        st = nn_predict_in_lengths(s.model->input, file, dims, &rows, err);
-        for (int d = 0; !st && d < s.model->input->ndim; d++)
+        for (int d = 0; d < in.ndim; d++)
             snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%d", d ? "," : "",
                      dims[d]);
         strcat(shape, "]");
-        nn_session_free(&s);
-        if (st || (st = nn_session_from_model_file(&s, path, a->spec, ov, k, err)))
+        if ((st = nn_session_from_model_file(&s, path, a->spec, ov, k, err)))
             break;
         have_s = true;
         node = s.model->output;

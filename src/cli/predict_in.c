@@ -445,17 +445,17 @@ nn_status nn_predict_in_lengths(const nn_node *in, const char *path, int *dims, 
     nn_status st = nn_npy_stat(path, &info, err);
     if (st)
         return st;
-    bool batch = info.ndim == in->ndim + 1, one = info.ndim == in->ndim;
-    const size_t *got = info.shape + (batch ? 1 : 0);
-    for (int d = 0; d < in->ndim && (batch || one); d++) {
-        if (in->shape[d] && got[d] != (size_t)in->shape[d])
-            batch = one = false;
-        else if (got[d] < 1 || got[d] > (size_t)1 << 30)
-            batch = one = false;
+    /* always a batch: one sample of (steps, features) would read as a
+     * batch of steps samples */
+    bool batch = info.ndim == in->ndim + 1;
+    for (int d = 0; d < in->ndim && batch; d++) {
+        size_t got = info.shape[d + 1];
+        if ((in->shape[d] && got != (size_t)in->shape[d]) || got < 1 || got > (size_t)1 << 30)
+            batch = false;
         else
-            dims[d] = (int)got[d];
+            dims[d] = (int)got;
     }
-    if (!batch && !one) {
+    if (!batch) {
         char have[256], want[256] = "(N";
         nn_npy_shape_str(info.shape, info.ndim, have, sizeof have);
         for (int d = 0; d < in->ndim; d++) {
@@ -470,7 +470,7 @@ nn_status nn_predict_in_lengths(const nn_node *in, const char *path, int *dims, 
                                           "length of at least 1)",
                        path, have, in->name, want);
     }
-    *rows = batch ? info.shape[0] : 1;
+    *rows = info.shape[0];
     if (*rows == 0)
         return nn_fail(err, NN_ERR_USAGE, "'%s' holds no samples", path);
     return NN_OK;

@@ -342,7 +342,8 @@ nn_status nn_session_load_eval(nn_session *s, const char *which, const nn_datase
         nn_class_names names = {0};
         st = nn_data_load_named(&d->test, d->scale, &s->test_set, &names, err);
         keep_names(s, &names);
-        if (st || (st = check_input(s, &s->test_set, &d->test, err)) ||
+        if (st || (st = nn_session__fit_length(s, &s->test_set, err)) ||
+            (st = check_input(s, &s->test_set, &d->test, err)) ||
             (st = featurewise_attach(s, &s->test_set, false, err)))
             return st;
         *out = &s->test_set;

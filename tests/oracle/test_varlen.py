@@ -20,6 +20,7 @@ largest magnitude (training: 1e-4 after a few SGD steps). Prints one line
 per check and "varlen-keras2: N passed, M failed, 0 skipped" (or keras3).
 """
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -279,6 +280,31 @@ def nnctl_to_keras(rng):
     check("nnctl's None-length model file: Keras load_model predicts like nnctl", run)
 
 
+EVAL_SPEC = """
+data: { test = { format = "npy"; x = "ex.npy"; y = "ey.npy"; }; };
+train: { loss = "binary_crossentropy"; optimizer = "sgd"; };
+"""
+
+
+def evaluation(rng):
+    """nnctl eval of a Keras file with a None length runs at the data's."""
+    def run():
+        m = models()[0][1]()
+        randomize(m, rng)
+        m.save(path("ev.h5"))
+        x = batch(rng, 23, whole_pad=False)
+        y = rng.integers(0, 2, (len(x), 1)).astype(np.float32)
+        np.save(path("ex.npy"), x.astype(np.float32))
+        np.save(path("ey.npy"), y)
+        with open(path("ev.cfg"), "w") as f:
+            f.write(EVAL_SPEC)
+        got = json.loads(nnctl("eval", path("ev.h5"), "--spec", "ev.cfg", "--json").stdout)
+        m.compile(loss="binary_crossentropy")
+        want = m.evaluate(x, y, verbose=0, batch_size=len(x))
+        return close([got["loss"]], [want], 1e-4)
+    check("nnctl eval of a None-length Keras file runs at the data's length", run)
+
+
 # ---- errors ------------------------------------------------------------------------------
 
 def errors(rng):
@@ -314,6 +340,7 @@ def main():
         fixed_masked(rng)
         training(rng)
         nnctl_to_keras(rng)
+        evaluation(rng)
         errors(rng)
     finally:
         if not ARGS.keep:
