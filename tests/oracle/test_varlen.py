@@ -326,8 +326,33 @@ def errors(rng):
         ok = r.returncode != 0 and "'head'" in r.stderr and "None" in r.stderr
         return ok, f"exit {r.returncode}: {r.stderr.strip()}"
 
+    def merge_masked():
+        with open(path("merge.cfg"), "w") as f:
+            f.write('model: { input = { shape = [0]; }; layers = ( { type = "embedding"; '
+                    'name = "e"; input_dim = 10; output_dim = 4; mask_zero = true; }, '
+                    '{ type = "gru"; name = "a"; units = 2; return_sequences = true; '
+                    'inputs = ["e"]; }, { type = "gru"; name = "b"; units = 2; '
+                    'return_sequences = true; inputs = ["e"]; }, { type = "add"; name = "sum"; '
+                    'inputs = ["a", "b"]; } ); };\n')
+        r = nnctl("summary", "merge.cfg", ok=False)
+        ok = r.returncode != 0 and "'sum'" in r.stderr and "masked" in r.stderr
+        return ok, f"exit {r.returncode}: {r.stderr.strip()}"
+
+    def export_none():
+        m = keras.Sequential([seq_input(), L.Embedding(VOCAB, 4), L.GRU(3)])
+        m.save(path("none.h5"))
+        bad = []
+        for fmt in ("onnx", "c"):
+            r = nnctl("export", path("none.h5"), "--format", fmt, "-o", path("none." + fmt),
+                      ok=False)
+            if r.returncode == 0 or "None" not in r.stderr:
+                bad.append(f"{fmt}: exit {r.returncode}: {r.stderr.strip()}")
+        return not bad, "; ".join(bad)
+
     check("an input of another length than a fixed model's names the file and both lengths",
           wrong_length)
+    check("merging masked sequences is refused, naming the layer", merge_masked)
+    check("ONNX and C export refuse a None length (not written wrong)", export_none)
     check("a Dense after Flatten over a None length is refused, naming the layer",
           flatten_over_none)
 
