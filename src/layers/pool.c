@@ -84,11 +84,9 @@ static nn_status pool_infer(nn_node *n, nn_error *err)
         return nn_node_fail(n, err, "needs a %s input (%s, channels); got %d axes per sample",
                             rank == 1 ? "2-D" : "3-D", rank == 1 ? "steps" : "height, width",
                             in->ndim);
-    for (int i = 0; i < rank; i++)
-        if (in->shape[i] == 0 && !c->global)
-            return nn_node_fail(n, err, "its input has a variable (None) length; pooling "
-                                        "windows need a fixed one");
-    if (c->global && in->shape[0] == 0) { /* a None length: any length pools to (C) */
+    /* a None (0) length stays None: the model is built again at each length */
+    const bool var_h = rank == 2 && in->shape[0] == 0, var_w = in->shape[rank - 1] == 0;
+    if (c->global && (var_h || var_w)) { /* a None length: any length pools to (C) */
         n->ndim = c->keepdims ? rank + 1 : 1;
         for (int i = 0; i < n->ndim; i++)
             n->shape[i] = 1;
@@ -96,7 +94,7 @@ static nn_status pool_infer(nn_node *n, nn_error *err)
         return NN_OK;
     }
     nn_conv_geom g = geom(n, 1);
-    if (g.oh <= 0 || g.ow <= 0)
+    if ((g.oh <= 0 && !var_h) || (g.ow <= 0 && !var_w))
         return nn_node_fail(n, err, "pool_size %dx%d is larger than its %dx%d input", g.kh, g.kw,
                             g.h, g.w);
     if (c->global) {
@@ -106,12 +104,12 @@ static nn_status pool_infer(nn_node *n, nn_error *err)
         n->shape[n->ndim - 1] = g.c;
     } else if (rank == 1) {
         n->ndim = 2;
-        n->shape[0] = g.ow;
+        n->shape[0] = var_w ? 0 : g.ow;
         n->shape[1] = g.c;
     } else {
         n->ndim = 3;
-        n->shape[0] = g.oh;
-        n->shape[1] = g.ow;
+        n->shape[0] = var_h ? 0 : g.oh;
+        n->shape[1] = var_w ? 0 : g.ow;
         n->shape[2] = g.c;
     }
     return NN_OK;

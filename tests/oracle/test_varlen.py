@@ -168,6 +168,9 @@ def models():
                       L.Bidirectional(L.LSTM(3), merge_mode="sum")]), True),
         ("Embedding(mask_zero=False) LSTM Dense (None length, no mask)",
          seq(lambda: [L.Embedding(VOCAB, 8), L.LSTM(5), L.Dense(2)]), True),
+        ("Embedding Conv1D(same) MaxPooling1D GRU (None length through convolutions)",
+         seq(lambda: [L.Embedding(VOCAB, 8), L.Conv1D(4, 3, padding="same", activation="relu"),
+                      L.MaxPooling1D(2), L.GRU(3)]), True),
     ]
 
 
