@@ -277,8 +277,10 @@ static nn_status predict_lengths(const nn_args *a, const char *const *overrides,
     const char *path = a->pos[0];
     nn_session s;
     nn_status st = nn_session_from_model_file(&s, path, a->spec, overrides, n_over, err);
-    if (st)
+    if (st) {
+        nn_session_free(&s); /* what it had made */
         return st;
+    }
     nn_node in = *s.model->input; /* its name and shape, after s is gone */
     size_t total = 0, rows;
     int dims[NN_MAX_DIMS];
@@ -311,8 +313,10 @@ static nn_status predict_lengths(const nn_args *a, const char *const *overrides,
             snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%d", d ? "," : "",
                      dims[d]);
         strcat(shape, "]");
-        if ((st = nn_session_from_model_file(&s, path, a->spec, ov, k, err)))
+        if ((st = nn_session_from_model_file(&s, path, a->spec, ov, k, err))) {
+            nn_session_free(&s); /* what it had made */
             break;
+        }
         have_s = true;
         node = s.model->output;
         if (!(st = nn_args_apply_precision(a, s.model, s.engine, err)) && a->layer &&
