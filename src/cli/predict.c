@@ -46,7 +46,9 @@ static const char help[] =
     "the model file are applied after the scale, as in training.\n"
     "Images must have the model's input size unless --resize is given. A .npy\n"
     "input holds a batch, shape (N, *input shape), or one sample of exactly the\n"
-    "input shape (dtype float32, float64, uint8, int32 or int64).\n"
+    "input shape (dtype float32, float64, uint8, int32 or int64). An input of a\n"
+    "variable (None) length takes it from each .npy file: files of several\n"
+    "lengths each run at their own (the model is built again per length).\n"
     "A model of several inputs takes one file per input, --input NAME=FILE, or an\n"
     "HDF5 file holding a dataset per input named after it, shape (N, *input\n"
     "shape); every input the same number of samples.\n"
@@ -267,6 +269,95 @@ static nn_status gather_inputs(const nn_model *m, const nn_args *a, nn_predict_i
     return st;
 }
 
+/* A model whose input has a None (variable) length: the model is built
+ * again for each file at that file's length (--set model.input.shape, the
+ * same weights), and the files' rows go to one output in order. What the
+ * output holds per sample must not depend on the length. */
+static nn_status predict_lengths(const nn_args *a, const char *const *overrides, int n_over,
+                                 const nn_predict_reading *reading, nn_error *err)
+{
+    const char *path = a->pos[0];
+    nn_session s;
+    nn_status st = nn_session_from_model_file(&s, path, a->spec, overrides, n_over, err);
+    if (st) {
+        nn_session_free(&s); /* what it had made */
+        return st;
+    }
+    nn_node in = *s.model->input; /* its name and shape, after s is gone */
+    size_t total = 0, rows;
+    int dims[NN_MAX_DIMS];
+    if (s.model->n_inputs > 1 || a->n_inputs)
+        st = nn_fail(err, NN_ERR_USAGE,
+                     "'%s': a model with a variable (None) input length takes one input, its "
+                     ".npy files given as they are",
+                     path);
+    for (int p = 1; !st && p < a->n_pos; p++)
+        if (!(st = nn_predict_in_lengths(&in, a->pos[p], dims, &rows, err)))
+            total += rows;
+    nn_session_free(&s);
+    nn_predict_out out = {0};
+    int out_ndim = 0, out_shape[NN_MAX_DIMS];
+    const char *first = NULL;
+    for (int p = 1; !st && p < a->n_pos; p++) {
+        const char *file = a->pos[p];
+        char shape[256] = "model.input.shape=[";
+        const char *ov[NN_ARGS_MAX + 3];
+        int k = 0;
+        for (; k < n_over; k++)
+            ov[k] = overrides[k];
+        ov[k++] = shape;
+        nn_predict_in ins = {0};
+        bool have_s = false, have_in = false;
+        const nn_node *node;
+        if ((st = nn_predict_in_lengths(&in, file, dims, &rows, err)))
+            break;
+        for (int d = 0; d < in.ndim; d++)
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%d", d ? "," : "",
+                     dims[d]);
+        strcat(shape, "]");
+        if ((st = nn_session_from_model_file(&s, path, a->spec, ov, k, err))) {
+            nn_session_free(&s); /* what it had made */
+            break;
+        }
+        have_s = true;
+        node = s.model->output;
+        if (!(st = nn_args_apply_precision(a, s.model, s.engine, err)) && a->layer &&
+            !(st = find_layer(s.model, a->layer, path, &node, err)))
+            s.model->nodes[node->index]->keep_out = true;
+        if (!st && first &&
+            (node->ndim != out_ndim || memcmp(node->shape, out_shape, sizeof *out_shape * out_ndim)))
+            st = nn_fail(err, NN_ERR_USAGE,
+                         "'%s' and '%s': layer '%s' has a different shape at each length; "
+                         "predict them one length at a time (one command each)",
+                         first, file, node->name);
+        if (!st && !first) {
+            first = file;
+            out_ndim = node->ndim;
+            memcpy(out_shape, node->shape, sizeof *out_shape * node->ndim);
+            st = nn_predict_out_open(&out, a->output, a->layer != NULL, a->json, reading,
+                                     node->name, total, node->ndim, node->shape, err);
+        }
+        if (!st) {
+            nn_predict_in_init(&ins, s.model->input);
+            have_in = true;
+            const nn_predict_in_opts o = {0};
+            st = nn_predict_in_add(&ins, file, &o, err);
+        }
+        long long want = a->batch_size ? a->batch_size : s.train.batch_size;
+        int batch = (int)(want < (long long)rows ? want : (long long)rows);
+        if (!st && !(st = nn_model_plan(s.model, batch, err)))
+            st = predict_all(&s, node, &ins, batch, &out, err);
+        if (have_in)
+            nn_predict_in_free(&ins);
+        if (have_s)
+            nn_session_free(&s);
+    }
+    if (!st)
+        st = nn_predict_out_finish(&out, err);
+    nn_predict_out_free(&out);
+    return st;
+}
+
 static const char *reading_name(nn_read_kind how)
 {
     static const char *const names[] = {"softmax classes", "one sigmoid unit (binary classes)",
@@ -392,6 +483,10 @@ int nn_cmd_predict(int argc, char **argv)
         s.model->nodes[node->index]->keep_out = true;
     if (!a.layer && !a.output && (st = choose_reading(&s, node, &a, &names, &reading, &err)))
         goto done;
+    if (nn_predict_in_variable(s.model->input)) {
+        st = predict_lengths(&a, overrides, n, &reading, &err);
+        goto done;
+    }
     /* every input is checked before anything is printed or written */
     if (!(ins = calloc((size_t)s.model->n_inputs, sizeof *ins))) {
         st = nn_fail(&err, NN_ERR_RUNTIME, "out of memory");

@@ -422,3 +422,56 @@ void nn_predict_in_free(nn_predict_in *in)
     free(in->f32);
     memset(in, 0, sizeof *in);
 }
+
+/* ---- a None (variable) dimension: each .npy file brings its own ---- */
+
+bool nn_predict_in_variable(const nn_node *in)
+{
+    for (int d = 0; d < in->ndim; d++)
+        if (in->shape[d] == 0)
+            return true;
+    return false;
+}
+
+nn_status nn_predict_in_lengths(const nn_node *in, const char *path, int *dims, size_t *rows,
+                                nn_error *err)
+{
+    if (!has_suffix(path, ".npy"))
+        return nn_fail(err, NN_ERR_USAGE,
+                       "'%s': input '%s' has a variable (None) length, which predict takes from "
+                       ".npy arrays, shape (N, steps, ...): give one .npy file per length",
+                       path, in->name);
+    nn_npy_info info;
+    nn_status st = nn_npy_stat(path, &info, err);
+    if (st)
+        return st;
+    /* always a batch: one sample of (steps, features) would read as a
+     * batch of steps samples */
+    bool batch = info.ndim == in->ndim + 1;
+    for (int d = 0; d < in->ndim && batch; d++) {
+        size_t got = info.shape[d + 1];
+        if ((in->shape[d] && got != (size_t)in->shape[d]) || got < 1 || got > (size_t)1 << 30)
+            batch = false;
+        else
+            dims[d] = (int)got;
+    }
+    if (!batch) {
+        char have[256], want[256] = "(N";
+        nn_npy_shape_str(info.shape, info.ndim, have, sizeof have);
+        for (int d = 0; d < in->ndim; d++) {
+            size_t o = strlen(want);
+            if (in->shape[d])
+                snprintf(want + o, sizeof want - o, ", %d", in->shape[d]);
+            else
+                snprintf(want + o, sizeof want - o, ", None");
+        }
+        strcat(want, ")");
+        return nn_fail(err, NN_ERR_USAGE, "'%s': shape %s does not fit input '%s' %s (None: any "
+                                          "length of at least 1)",
+                       path, have, in->name, want);
+    }
+    *rows = info.shape[0];
+    if (*rows == 0)
+        return nn_fail(err, NN_ERR_USAGE, "'%s' holds no samples", path);
+    return NN_OK;
+}

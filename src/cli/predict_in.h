@@ -63,4 +63,12 @@ nn_status nn_predict_in_read(nn_predict_in *in, float *x, size_t k, float scale,
                              nn_row_name *names, nn_error *err);
 void nn_predict_in_free(nn_predict_in *in);
 
+/* A model input with a None (variable, 0) dimension? */
+bool nn_predict_in_variable(const nn_node *in);
+/* A .npy file for such an input, a batch (N, *input shape): the lengths it
+ * brings (dims: the input's shape with each None filled in from the file)
+ * and its samples; an error names the file and both shapes. */
+nn_status nn_predict_in_lengths(const nn_node *in, const char *path, int *dims, size_t *rows,
+                                nn_error *err);
+
 #endif

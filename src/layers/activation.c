@@ -182,6 +182,7 @@ static const nn_doc_key activation_keys[] = {
 static const char *const activation_aliases[] = {"LeakyReLU", "ReLU", "ELU", "Softmax", NULL};
 
 const nn_layer_type nn_layer_activation = {
+    .passes_mask = true, /* Keras: supports_masking */
     .name = "activation",
     .keras_class = "Activation",
     .doc = "an activation on its own (Keras's Activation, ReLU, LeakyReLU, ELU and Softmax "

@@ -330,6 +330,7 @@ static const nn_doc_key batchnorm_keys[] = {
 };
 
 const nn_layer_type nn_layer_batch_normalization = {
+    .passes_mask = true, /* Keras: supports_masking */
     .name = "batch_normalization",
     .keras_class = "BatchNormalization",
     .doc = "normalizes the last axis with batch statistics while training, moving averages "

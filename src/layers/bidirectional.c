@@ -72,7 +72,7 @@ static nn_status bidir_infer(nn_node *n, nn_error *err)
         b->run[d].F = F;
         nn_rnn_add_params(n, &b->cfg[d], F, prefix);
     }
-    return NN_OK;
+    return nn_rnn_mask_infer(n, err);
 }
 
 static nn_status bidir_plan(nn_node *n, nn_engine *e, int batch, nn_error *err)
@@ -87,6 +87,8 @@ static nn_status bidir_plan(nn_node *n, nn_engine *e, int batch, nn_error *err)
         r->kernel = &n->params[d * per];
         r->rec = &n->params[d * per + 1];
         r->bias = b->cfg[d].use_bias ? &n->params[d * per + 2] : NULL;
+        r->mask = n->in[0]->mask;
+        r->zero_masked = b->cfg[0].return_sequences; /* Keras's Bidirectional does */
         nn_status st;
         if ((st = nn_rnn_plan(r, e, batch, n->in[0]->needs_grad, err)) ||
             (st = e->ops->alloc(e, &b->y[d], 2, shape, err)) ||
@@ -193,6 +195,8 @@ static nn_status bidir_keras_config(const nn_node *n, json_t *cfg, nn_error *err
 
 static nn_status bidir_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
 {
+    if (n->in[0]->mask)
+        return nn_node_fail(n, err, "its input is masked (mask_zero): not exported to C");
     const bidir *b = n->cfg;
     const int per = b->cfg[0].use_bias ? 3 : 2, U = b->cfg[0].cell.units;
     const size_t count = b->out_size, rows = count / (size_t)U;

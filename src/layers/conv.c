@@ -92,18 +92,20 @@ static nn_status conv_infer(nn_node *n, nn_error *err)
         return nn_node_fail(n, err, "its %d input channels do not split into %d groups", g.c,
                             c->groups);
     g.c /= c->groups; /* the kernel sees one group's channels */
-    if (g.oh <= 0 || g.ow <= 0)
+    /* a None (0) length stays None: the model is built again at each length */
+    const bool var_h = rank == 2 && in->shape[0] == 0, var_w = in->shape[rank - 1] == 0;
+    if ((g.oh <= 0 && !var_h) || (g.ow <= 0 && !var_w))
         return nn_node_fail(n, err,
                             "kernel_size %d%s%d is larger than its %dx%d input (use padding "
                             "\"same\" or a smaller kernel)",
                             g.kh, "x", g.kw, g.h, g.w);
     n->ndim = rank + 1;
     if (rank == 1) {
-        n->shape[0] = g.ow;
+        n->shape[0] = var_w ? 0 : g.ow;
         n->shape[1] = c->filters;
     } else {
-        n->shape[0] = g.oh;
-        n->shape[1] = g.ow;
+        n->shape[0] = var_h ? 0 : g.oh;
+        n->shape[1] = var_w ? 0 : g.ow;
         n->shape[2] = c->filters;
     }
     int receptive = g.kh * g.kw;

@@ -188,10 +188,11 @@ nn_status onnx_map_pool(onnx_layer *L, nn_error *err)
 /* Global pooling: a reduction over the spatial axes of the NHWC tensor. */
 nn_status onnx_map_global_pool(onnx_layer *L, nn_error *err)
 {
-    (void)err;
     int rank = L->n->in[0]->ndim - 1;
     int64_t axes[2] = {1, 2};
     bool max = strstr(L->n->type->keras_class, "Max") != NULL;
+    if (!max && L->n->in[0]->mask) /* the masked mean: not a plain ReduceMean */
+        return onnx_layer_fail(L, err, "its input is masked (mask_zero): not exported to ONNX");
     const char *op = max ? "ReduceMax" : "ReduceMean";
     L->out = onnx_fresh(L->g, op);
     onnx_node nd;

@@ -211,6 +211,7 @@ static const nn_doc_key dense_keys[] = {
 };
 
 const nn_layer_type nn_layer_dense = {
+    .passes_mask = true, /* Keras: supports_masking */
     .name = "dense",
     .keras_class = "Dense",
     .doc = "densely connected: act(x W + b) on the last axis of its input",

@@ -240,6 +240,7 @@ static const nn_doc_key dropout_keys[] = {
 };
 
 const nn_layer_type nn_layer_dropout = {
+    .passes_mask = true, /* Keras: supports_masking */
     .name = "dropout",
     .keras_class = "Dropout",
     .doc = "inverted dropout while training, the identity otherwise",

@@ -2,7 +2,9 @@
  * (input_dim, output_dim) table; output shape = input shape + (output_dim).
  * Ids are checked against input_dim when the data is loaded (an id the
  * table lacks is an error, as Keras on the CPU); no gradient flows to the
- * ids. */
+ * ids. With mask_zero (Keras's), id 0 is padding: the layer's output
+ * carries a mask (1 where the id is not 0) that recurrent layers and
+ * GlobalAveragePooling1D honour. */
 #include <stdlib.h>
 
 #include "formats/c_code.h"
@@ -15,6 +17,7 @@ typedef struct {
     int input_dim, output_dim;
     nn_initializer init;
     nn_regularizer reg;
+    bool mask_zero;
 } embedding_cfg;
 
 static nn_status embedding_parse(nn_node *n, nn_spec_node *s, nn_error *err)
@@ -29,7 +32,8 @@ static nn_status embedding_parse(nn_node *n, nn_spec_node *s, nn_error *err)
         (st = nn_spec_int(s, "output_dim", true, 0, 1, 1 << 20, &out_dim, err)) ||
         (st = nn_spec_initializer(s, "embeddings_initializer", "random_uniform", &c->init, err)) ||
         (st = nn_spec_regularizer(s, "embeddings_regularizer", &c->reg, err)) ||
-        (st = nn_spec_regularizer(s, "activity_regularizer", &n->activity_reg, err)))
+        (st = nn_spec_regularizer(s, "activity_regularizer", &n->activity_reg, err)) ||
+        (st = nn_spec_bool(s, "mask_zero", false, false, &c->mask_zero, err)))
         return st;
     c->input_dim = (int)in_dim;
     c->output_dim = (int)out_dim;
@@ -50,7 +54,30 @@ static nn_status embedding_infer(nn_node *n, nn_error *err)
     n->shape[in->ndim] = c->output_dim;
     int shape[2] = {c->input_dim, c->output_dim};
     nn_node_add_param(n, "embeddings", 2, shape, c->input_dim, c->output_dim, c->init, c->reg);
+    if (c->mask_zero) {
+        if (in->ndim != 1)
+            return nn_node_fail(n, err,
+                                "mask_zero needs one id per step, a (steps,) input; got %d axes",
+                                in->ndim);
+        n->mask = &n->mask_buf;
+        n->mask_steps = in->shape[0];
+    }
     return NN_OK;
+}
+
+/* The mask's buffer: planned with the batch, so a pass allocates nothing. */
+static nn_status embedding_plan(nn_node *n, nn_engine *e, int batch, nn_error *err)
+{
+    const embedding_cfg *c = n->cfg;
+    if (!c->mask_zero)
+        return NN_OK;
+    int shape[2] = {batch, n->mask_steps};
+    return e->ops->alloc(e, &n->mask_buf, 2, shape, err);
+}
+
+static void embedding_release(nn_node *n, nn_engine *e)
+{
+    e->ops->free(e, &n->mask_buf);
 }
 
 static void embedding_forward(nn_node *n, const nn_pass *p)
@@ -59,6 +86,10 @@ static void embedding_forward(nn_node *n, const nn_pass *p)
     size_t ids = (size_t)p->rows * n->in[0]->size;
     p->e->ops->embedding_forward(p->e, &n->in[0]->out, &n->params[0].w, &n->out, ids,
                                  c->input_dim, c->output_dim);
+    if (c->mask_zero) { /* ids are whole numbers >= 0: min(id, 1) is 1 but for id 0 */
+        p->e->ops->copy(p->e, &n->mask_buf, &n->in[0]->out, ids);
+        p->e->ops->clip(p->e, &n->mask_buf, 1.0f, ids);
+    }
 }
 
 static void embedding_backward(nn_node *n, const nn_pass *p)
@@ -86,9 +117,12 @@ static nn_status embedding_keras_config(const nn_node *n, json_t *cfg, nn_error 
     json_object_set_new(cfg, "embeddings_regularizer", nn_regularizer_keras_json(&c->reg));
     json_object_set_new(cfg, "activity_regularizer", nn_regularizer_keras_json(&n->activity_reg));
     json_object_set_new(cfg, "embeddings_constraint", json_null());
-    json_object_set_new(cfg, "mask_zero", json_false());
+    json_object_set_new(cfg, "mask_zero", json_boolean(c->mask_zero));
     if (n->in[0]->ndim == 1)
-        json_object_set_new(cfg, "input_length", json_integer(n->in[0]->shape[0]));
+        json_object_set_new(cfg, "input_length",
+                            n->in[0]->shape[0] && !(n->in[0]->var_axes & 1)
+                                ? json_integer(n->in[0]->shape[0])
+                                : json_null());
     return NN_OK;
 }
 
@@ -114,7 +148,8 @@ static nn_status conv_embedding(const kx_layer *L, kx_text *t, kx_shapes *s)
 {
     nn_status st = kx_one_input(L, s, 0);
     long long in_dim, out_dim;
-    if (st || (st = kx_refuse(L, "mask_zero", NULL, "nnctl has no masking")) ||
+    bool mask_zero;
+    if (st || (st = kx_want_bool(L, "mask_zero", NULL, false, &mask_zero)) ||
         (st = kx_refuse(L, "dropout", NULL, NULL)) || (st = kx_refuse(L, "lora_rank", NULL, NULL)) ||
         (st = kx_want_int(L, "input_dim", NULL, true, 0, 1, &in_dim)) ||
         (st = kx_want_int(L, "output_dim", NULL, true, 0, 1, &out_dim)))
@@ -123,6 +158,8 @@ static nn_status conv_embedding(const kx_layer *L, kx_text *t, kx_shapes *s)
     kx_printf(t, "type = \"embedding\";");
     kx_key_int(t, "input_dim", in_dim);
     kx_key_int(t, "output_dim", out_dim);
+    if (mask_zero)
+        kx_key_bool(t, "mask_zero", true);
     kx_write_init(L, t, "embeddings_initializer", "init");
     if ((st = kx_write_reg(L, t, "embeddings_regularizer", "W_regularizer")) ||
         (st = kx_write_reg(L, t, "activity_regularizer", NULL)))
@@ -158,6 +195,9 @@ static const nn_doc_key embedding_keys[] = {
     {"embeddings_initializer", "initializer", "random_uniform", "see Initializers"},
     {"embeddings_regularizer", "regularizer", "none", "see Regularizers"},
     {"activity_regularizer", "regularizer", "none", "on the output"},
+    {"mask_zero", "bool", "false",
+     "id 0 is padding: recurrent layers keep their state over it and "
+     "global_average_pooling1d leaves it out (Keras's masking)"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -170,6 +210,8 @@ const nn_layer_type nn_layer_embedding = {
     .export_onnx = onnx_map_embedding,
     .parse = embedding_parse,
     .infer = embedding_infer,
+    .plan = embedding_plan,
+    .release = embedding_release,
     .forward = embedding_forward,
     .backward = embedding_backward,
     .keras_config = embedding_keras_config,

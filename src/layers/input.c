@@ -8,7 +8,9 @@ static nn_status input_keras_config(const nn_node *n, json_t *config, nn_error *
     json_t *shape = json_array();
     json_array_append_new(shape, json_null());
     for (int i = 0; i < n->ndim; i++)
-        json_array_append_new(shape, json_integer(n->shape[i]));
+        json_array_append_new(shape, n->shape[i] && !(n->var_axes >> i & 1)
+                                         ? json_integer(n->shape[i])
+                                         : json_null());
     json_object_set_new(config, "batch_input_shape", shape);
     json_object_set_new(config, "dtype", json_string("float32"));
     json_object_set_new(config, "sparse", json_false());

@@ -208,6 +208,7 @@ static const nn_doc_key layer_normalization_keys[] = {
 };
 
 const nn_layer_type nn_layer_layer_normalization = {
+    .passes_mask = true, /* Keras: supports_masking */
     .name = "layer_normalization",
     .keras_class = "LayerNormalization",
     .doc = "each position normalized over the last axis by its own mean and variance, then * "

@@ -83,6 +83,12 @@ static nn_status merge_infer(nn_node *n, nn_error *err)
     if (n->n_in < 2)
         return nn_node_fail(n, err, "merges at least 2 inputs (inputs = [\"a\", \"b\"]), got %d",
                             n->n_in);
+    /* Keras merges its inputs' masks; nnctl would drop them silently */
+    for (int i = 0; i < n->n_in; i++)
+        if (n->in[i]->mask)
+            return nn_node_fail(n, err, "input '%s' is masked (mask_zero): merging masked "
+                                        "sequences is not supported",
+                                n->in[i]->name);
     if (c->op == M_SUBTRACT && n->n_in != 2)
         return nn_node_fail(n, err, "subtracts exactly 2 inputs, got %d", n->n_in);
     const nn_node *a = n->in[0];

@@ -1,4 +1,7 @@
-/* MaxPooling1D/2D, AveragePooling1D/2D and their global forms. */
+/* MaxPooling1D/2D, AveragePooling1D/2D and their global forms.
+ * GlobalAveragePooling1D over a masked input (Keras's): the mean over the
+ * real steps only, sum(m x) / sum(m), as weights w = m / sum(m) per step
+ * (made on the host from the mask: B x T numbers a batch). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +14,9 @@ typedef struct {
     nn_pool_kind kind;
     bool global;
     bool keepdims; /* global: (1, 1, C) (or (1, C)) instead of (C): same values */
+    /* a masked global average (planned only with a mask) */
+    nn_tensor w, wx; /* (B, T) weights; (B, T, C) the weighted input */
+    float *host;     /* B x T */
 } pool_cfg;
 
 static nn_status pool_parse(nn_node *n, nn_spec_node *s, int rank, nn_pool_kind kind,
@@ -78,8 +84,17 @@ static nn_status pool_infer(nn_node *n, nn_error *err)
         return nn_node_fail(n, err, "needs a %s input (%s, channels); got %d axes per sample",
                             rank == 1 ? "2-D" : "3-D", rank == 1 ? "steps" : "height, width",
                             in->ndim);
+    /* a None (0) length stays None: the model is built again at each length */
+    const bool var_h = rank == 2 && in->shape[0] == 0, var_w = in->shape[rank - 1] == 0;
+    if (c->global && (var_h || var_w)) { /* a None length: any length pools to (C) */
+        n->ndim = c->keepdims ? rank + 1 : 1;
+        for (int i = 0; i < n->ndim; i++)
+            n->shape[i] = 1;
+        n->shape[n->ndim - 1] = in->shape[in->ndim - 1];
+        return NN_OK;
+    }
     nn_conv_geom g = geom(n, 1);
-    if (g.oh <= 0 || g.ow <= 0)
+    if ((g.oh <= 0 && !var_h) || (g.ow <= 0 && !var_w))
         return nn_node_fail(n, err, "pool_size %dx%d is larger than its %dx%d input", g.kh, g.kw,
                             g.h, g.w);
     if (c->global) {
@@ -89,20 +104,78 @@ static nn_status pool_infer(nn_node *n, nn_error *err)
         n->shape[n->ndim - 1] = g.c;
     } else if (rank == 1) {
         n->ndim = 2;
-        n->shape[0] = g.ow;
+        n->shape[0] = var_w ? 0 : g.ow;
         n->shape[1] = g.c;
     } else {
         n->ndim = 3;
-        n->shape[0] = g.oh;
-        n->shape[1] = g.ow;
+        n->shape[0] = var_h ? 0 : g.oh;
+        n->shape[1] = var_w ? 0 : g.ow;
         n->shape[2] = g.c;
     }
     return NN_OK;
 }
 
-static void pool_forward(nn_node *n, const nn_pass *p)
+/* Only a global average over steps uses a mask (Keras's
+ * GlobalAveragePooling1D); the others drop it, as Keras does. */
+static bool masked_mean(const nn_node *n)
 {
     const pool_cfg *c = n->cfg;
+    return c->global && c->kind == NN_POOL_AVG && c->win.rank == 1 && n->in[0]->mask;
+}
+
+static nn_status pool_plan(nn_node *n, nn_engine *e, int batch, nn_error *err)
+{
+    pool_cfg *c = n->cfg;
+    if (!masked_mean(n))
+        return NN_OK;
+    const int T = n->in[0]->shape[0], C = n->in[0]->shape[1];
+    int ws[2] = {batch, T}, xs[3] = {batch, T, C};
+    nn_status st;
+    if ((st = e->ops->alloc(e, &c->w, 2, ws, err)) || (st = e->ops->alloc(e, &c->wx, 3, xs, err)))
+        return st;
+    if (!(c->host = malloc(sizeof *c->host * (size_t)batch * (size_t)T)))
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    n->state = c;
+    return NN_OK;
+}
+
+static void pool_release(nn_node *n, nn_engine *e)
+{
+    pool_cfg *c = n->cfg;
+    e->ops->free(e, &c->w);
+    e->ops->free(e, &c->wx);
+    free(c->host);
+    c->host = NULL;
+    n->state = NULL;
+}
+
+/* w = m / sum(m) per sample (0 / 0 for a wholly masked sample, as Keras) */
+static void mask_weights(nn_node *n, const nn_pass *p)
+{
+    pool_cfg *c = n->cfg;
+    const int T = n->in[0]->shape[0];
+    p->e->ops->download(p->e, c->host, n->in[0]->mask, (size_t)p->rows * T);
+    for (int b = 0; b < p->rows; b++) {
+        float *m = c->host + (size_t)b * T, count = 0.0f;
+        for (int t = 0; t < T; t++)
+            count += m[t];
+        for (int t = 0; t < T; t++)
+            m[t] /= count;
+    }
+    p->e->ops->upload(p->e, &c->w, c->host, (size_t)p->rows * T);
+}
+
+static void pool_forward(nn_node *n, const nn_pass *p)
+{
+    pool_cfg *c = n->cfg;
+    if (masked_mean(n)) { /* out = sum over steps of w x */
+        const int T = n->in[0]->shape[0], C = n->in[0]->shape[1];
+        mask_weights(n, p);
+        p->e->ops->bcast_apply(p->e, true, &n->in[0]->out, &c->w, &c->wx,
+                               p->rows * T, C, 1);
+        p->e->ops->bcast_reduce(p->e, &c->wx, NULL, &n->out, p->rows, T, C, 0.0f);
+        return;
+    }
     nn_conv_geom g = geom(n, p->rows);
     p->e->ops->pool2d_forward(p->e, c->kind, &g, &n->in[0]->out, &n->out);
 }
@@ -113,6 +186,14 @@ static void pool_backward(nn_node *n, const nn_pass *p)
     nn_tensor *dx = nn_grad_target(n, 0);
     if (!dx)
         return;
+    if (masked_mean(n)) { /* dx = w dy, dy repeated over the steps */
+        const int T = n->in[0]->shape[0], C = n->in[0]->shape[1];
+        p->e->ops->fill(p->e, dx, 0.0f, (size_t)p->rows * T * C);
+        p->e->ops->bcast_apply(p->e, false, dx, &n->dout, dx, p->rows, T, C);
+        p->e->ops->bcast_apply(p->e, true, dx, &c->w, dx, p->rows * T, C, 1);
+        nn_grad_commit(n, 0, dx, p);
+        return;
+    }
     nn_conv_geom g = geom(n, p->rows);
     p->e->ops->pool2d_backward(p->e, c->kind, &g, &n->in[0]->out, &n->out, &n->dout, dx);
     nn_grad_commit(n, 0, dx, p);
@@ -135,6 +216,8 @@ static nn_status pool_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
 static nn_status pool_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
 {
     const pool_cfg *c = n->cfg;
+    if (masked_mean(n))
+        return nn_node_fail(n, err, "its input is masked (mask_zero): not exported to C");
     nn_conv_geom g = geom(n, 1);
     nn_c_pool(w, &g, c->kind == NN_POOL_MAX, nn_c_in(w, n, 0), nn_c_out(w, n));
     return nn_c_status(w, err);
@@ -207,6 +290,8 @@ static const char *const gavg2_aliases[] = {"GlobalAvgPool2D", NULL};
         .export_onnx = onnx, \
         .parse = parser,                                                                     \
         .infer = pool_infer,                                                                 \
+        .plan = pool_plan,                                                                   \
+        .release = pool_release,                                                             \
         .forward = pool_forward,                                                             \
         .backward = pool_backward,                                                           \
         .keras_config = pool_keras_config,                                                   \

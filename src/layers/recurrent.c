@@ -158,6 +158,19 @@ void nn_rnn_export_c(nn_c_writer *w, const nn_node *n, const nn_rnn_cfg *c, int 
              reverse_output);
 }
 
+nn_status nn_rnn_mask_infer(nn_node *n, nn_error *err)
+{
+    const nn_node *in = n->in[0];
+    if (in->mask && in->mask_steps != in->shape[0])
+        return nn_node_fail(n, err, "its input's mask has %d steps, the input %d", in->mask_steps,
+                            in->shape[0]);
+    if (in->mask && n->ndim == 2) {
+        n->mask = in->mask;
+        n->mask_steps = in->mask_steps;
+    }
+    return NN_OK;
+}
+
 /* ---- per-batch tensors ---- */
 
 static nn_status alloc3(nn_engine *e, nn_tensor *t, int a, int b, int c, nn_error *err)
@@ -198,6 +211,14 @@ nn_status nn_rnn_plan(nn_rnn_run *r, nn_engine *e, int B, bool needs_dx, nn_erro
         return st;
     if (needs_dx && (st = alloc3(e, &r->dxt, T, B, F, err)))
         return st;
+    if (r->mask && ((st = alloc3(e, &r->mt, T, B, 1, err)) ||
+                    (st = alloc3(e, &r->dhc, 1, B, U, err))))
+        return st;
+    if (r->mask && lstm && (st = alloc3(e, &r->dcb, 1, B, U, err)))
+        return st;
+    if (r->mask && r->zero_masked && c->return_sequences &&
+        (st = alloc3(e, &r->ys, T, B, U, err)))
+        return st;
     return NN_OK;
 }
 
@@ -206,7 +227,7 @@ void nn_rnn_release(nn_rnn_run *r, nn_engine *e)
     nn_tensor *all[] = {&r->xt,  &r->xm,       &r->zx,      &r->zh, &r->gates, &r->hs,
                         &r->hm,  &r->cs,       &r->tcs,     &r->rh, &r->in_mask,
                         &r->rec_mask, &r->dz,  &r->dzh,     &r->dhs, &r->dc, &r->drh,
-                        &r->dhm, &r->dxt};
+                        &r->dhm, &r->dxt, &r->mt, &r->ys, &r->dhc, &r->dcb};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         e->ops->free(e, all[i]);
 }
@@ -215,6 +236,22 @@ void nn_rnn_release(nn_rnn_run *r, nn_engine *e)
 static nn_tensor step(const nn_tensor *t, int s, int B, int width)
 {
     return nn_tensor_view(t, (size_t)s * B * width, (size_t)B * width);
+}
+
+/* y = x * m per row: x is (rows, width), m one value per row. */
+static void mul_rows(nn_engine *e, const nn_tensor *x, const nn_tensor *m, nn_tensor *y,
+                     int rows, int width)
+{
+    e->ops->bcast_apply(e, true, x, m, y, rows, width, 1);
+}
+
+/* A masked step keeps the previous state: cur = prev + m (cur - prev). */
+static void keep_masked(nn_engine *e, const nn_tensor *m, const nn_tensor *prev, nn_tensor *cur,
+                        int B, int U)
+{
+    e->ops->axpy(e, -1.0f, prev, cur, (size_t)B * U);
+    mul_rows(e, cur, m, cur, B, U);
+    e->ops->axpy(e, 1.0f, prev, cur, (size_t)B * U);
 }
 
 /* ---- forward ---- */
@@ -233,6 +270,8 @@ void nn_rnn_forward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *x, nn_tens
     const nn_tensor *W = &r->kernel->w, *R = &r->rec->w;
 
     o->swap_axes(e, x, &r->xt, B, T, F, false, c->go_backwards);
+    if (r->mask)
+        o->swap_axes(e, r->mask, &r->mt, B, T, 1, false, c->go_backwards);
     const nn_tensor *xin = &r->xt;
     if (drop_in) {
         nn_tensor x0 = step(&r->xt, 0, B, F), m0 = step(&r->xm, 0, B, F);
@@ -309,9 +348,22 @@ void nn_rnn_forward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *x, nn_tens
             break;
         }
         }
+        if (r->mask) {
+            nn_tensor ms = step(&r->mt, s, B, 1);
+            keep_masked(e, &ms, &hprev, &hnext, B, U);
+            if (cell->kind == NN_RNN_LSTM) {
+                nn_tensor cp = step(&r->cs, s, B, U), cn = step(&r->cs, s + 1, B, U);
+                keep_masked(e, &ms, &cp, &cn, B, U);
+            }
+        }
     }
     if (c->return_sequences) {
         nn_tensor seq = nn_tensor_view(&r->hs, (size_t)B * U, (size_t)T * B * U);
+        if (r->mask && r->zero_masked) {
+            nn_tensor ys = nn_tensor_view(&r->ys, 0, (size_t)T * B * U);
+            mul_rows(e, &seq, &r->mt, &ys, T * B, U);
+            seq = ys;
+        }
         o->swap_axes(e, &seq, y, T, B, U, reverse_output, false);
     } else {
         nn_tensor last = step(&r->hs, T, B, U);
@@ -355,6 +407,8 @@ void nn_rnn_backward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *dy, nn_te
     if (c->return_sequences) {
         nn_tensor seq = nn_tensor_view(&r->dhs, (size_t)B * U, (size_t)T * B * U);
         o->swap_axes(e, dy, &seq, B, T, U, false, reverse_output);
+        if (r->mask && r->zero_masked)
+            mul_rows(e, &seq, &r->mt, &seq, T * B, U);
     } else {
         nn_tensor last = step(&r->dhs, T, B, U);
         o->copy(e, &last, dy, (size_t)B * U);
@@ -367,6 +421,20 @@ void nn_rnn_backward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *dy, nn_te
         nn_tensor hprev = step(&r->hs, s, B, U), hnext = step(&r->hs, s + 1, B, U);
         nn_tensor hrec = drop_rec ? step(&r->hm, s, B, U) : hprev;
         nn_tensor zx = step(&r->zx, s, B, GU), dz = step(&r->dz, s, B, GU);
+        if (r->mask) {
+            /* the cell gets m dh (and m dc); a masked step passes the rest
+             * straight to the previous state */
+            nn_tensor ms = step(&r->mt, s, B, 1);
+            mul_rows(e, &dh, &ms, &r->dhc, B, U);
+            o->axpy(e, 1.0f, &dh, &dprev, (size_t)B * U);
+            o->axpy(e, -1.0f, &r->dhc, &dprev, (size_t)B * U);
+            dh = r->dhc;
+            if (cell->kind == NN_RNN_LSTM) {
+                o->copy(e, &r->dcb, &r->dc, (size_t)B * U);
+                mul_rows(e, &r->dc, &ms, &r->dc, B, U);
+                o->axpy(e, -1.0f, &r->dc, &r->dcb, (size_t)B * U);
+            }
+        }
         switch (cell->kind) {
         case NN_RNN_SIMPLE:
             o->act_backward(e, cell->act, cell->act_alpha, &zx, &hnext, &dh, &dz, B, U);
@@ -377,6 +445,8 @@ void nn_rnn_backward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *dy, nn_te
             nn_tensor cp = step(&r->cs, s, B, U), cn = step(&r->cs, s + 1, B, U);
             nn_tensor g = step(&r->gates, s, B, GU), tc = step(&r->tcs, s, B, U);
             o->lstm_backward(e, cell, &zx, &g, &cp, &cn, &tc, &dh, &r->dc, &dz, B);
+            if (r->mask)
+                o->axpy(e, 1.0f, &r->dcb, &r->dc, (size_t)B * U);
             if (s > 0)
                 to_prev_state(r, p, &dz, R, GU, GU, GU, &dprev, drop_rec);
             break;

@@ -6,7 +6,14 @@
  * timesteps is one product, and each step adds one product with the
  * recurrent kernel (all gates fused) before the engine's cell op. All step
  * states are kept for backpropagation through time; the weight gradients
- * are again one product each over all timesteps. */
+ * are again one product each over all timesteps.
+ *
+ * Masking (Keras's): with a (batch, T) mask, a masked step keeps the
+ * previous state (h, and an LSTM's c): h_s = h_{s-1} + m (h_new - h_{s-1}),
+ * so the last output is the last real step's and return_sequences repeats
+ * it over masked steps; zero_masked (Bidirectional with return_sequences,
+ * as Keras) outputs 0 there instead. go_backwards reverses the mask with
+ * the input. The mask's buffers are planned only for a masked input. */
 #ifndef NN_LAYERS_RECURRENT_H
 #define NN_LAYERS_RECURRENT_H
 
@@ -51,8 +58,16 @@ typedef struct nn_rnn_run {
     nn_tensor hs, hm, cs, tcs, rh;  /* states (hs, cs: T+1 slices, 0 first) */
     nn_tensor in_mask, rec_mask;    /* dropout masks, fixed over time */
     nn_tensor dz, dzh, dhs, dc, drh, dhm, dxt;
+    /* masking: set before nn_rnn_plan (mask NULL: none) */
+    const nn_tensor *mask;          /* (B, T), input order */
+    bool zero_masked;               /* masked steps output 0 */
+    nn_tensor mt, ys, dhc, dcb;     /* (T, B) in processing order; zeroed
+                                     * outputs; the cell's share of dh, dc */
 } nn_rnn_run;
 
+/* A recurrent layer's mask after infer: it uses its input's and passes it
+ * on with return_sequences (Keras's compute_mask). */
+nn_status nn_rnn_mask_infer(nn_node *n, nn_error *err);
 /* Plans the per-batch tensors for up to `batch` samples. */
 nn_status nn_rnn_plan(nn_rnn_run *r, nn_engine *e, int batch, bool needs_dx, nn_error *err);
 void nn_rnn_release(nn_rnn_run *r, nn_engine *e);

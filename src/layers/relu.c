@@ -171,6 +171,7 @@ static const nn_doc_key relu_keys[] = {
 };
 
 const nn_layer_type nn_layer_relu = {
+    .passes_mask = true, /* Keras: supports_masking */
     .name = "relu",
     .keras_class = "ReLU",
     .doc = "min(max(x, 0), max_value): a ReLU with a cap (relu6 as max_value = 6)",

@@ -59,7 +59,7 @@ static nn_status rnn_infer(nn_node *n, nn_error *err)
         n->shape[0] = U;
     }
     nn_rnn_add_params(n, &l->cfg, l->run.F, "");
-    return NN_OK;
+    return nn_rnn_mask_infer(n, err);
 }
 
 static nn_status rnn_plan(nn_node *n, nn_engine *e, int batch, nn_error *err)
@@ -69,6 +69,7 @@ static nn_status rnn_plan(nn_node *n, nn_engine *e, int batch, nn_error *err)
     l->run.kernel = &n->params[0];
     l->run.rec = &n->params[1];
     l->run.bias = l->cfg.use_bias ? &n->params[2] : NULL;
+    l->run.mask = n->in[0]->mask;
     n->state = &l->run;
     return nn_rnn_plan(&l->run, e, batch, n->in[0]->needs_grad, err);
 }
@@ -109,6 +110,8 @@ static nn_status rnn_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
 
 static nn_status rnn_export_c(const nn_node *n, nn_c_writer *w, nn_error *err)
 {
+    if (n->in[0]->mask)
+        return nn_node_fail(n, err, "its input is masked (mask_zero): not exported to C");
     const rnn_layer *l = n->cfg;
     nn_rnn_export_c(w, n, &l->cfg, 0, l->run.T, l->run.F, nn_c_in(w, n, 0), nn_c_out(w, n),
                     false);

@@ -267,6 +267,8 @@ static nn_status run_op(onnx_layer *L, const rnn_spec *s, const dir_weights *w, 
 
 nn_status onnx_map_rnn(onnx_layer *L, nn_error *err)
 {
+    if (L->n->in[0]->mask)
+        return onnx_layer_fail(L, err, "its input is masked (mask_zero): not exported to ONNX");
     rnn_spec s;
     dir_weights w;
     const char *y;
@@ -297,6 +299,8 @@ nn_status onnx_map_rnn(onnx_layer *L, nn_error *err)
  * come out reversed in time. */
 nn_status onnx_map_bidirectional(onnx_layer *L, nn_error *err)
 {
+    if (L->n->in[0]->mask)
+        return onnx_layer_fail(L, err, "its input is masked (mask_zero): not exported to ONNX");
     json_t *inner = json_object_get(L->cfg, "layer");
     const char *cls = onnx_cfg_str(inner, "class_name", "?");
     const char *merge = onnx_cfg_str(L->cfg, "merge_mode", "concat");

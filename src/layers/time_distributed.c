@@ -92,6 +92,7 @@ static const nn_doc_key time_distributed_keys[] = {
 };
 
 const nn_layer_type nn_layer_time_distributed = {
+    .passes_mask = true, /* Keras: supports_masking */
     .name = "time_distributed",
     .keras_class = "TimeDistributed",
     .doc = "a dense layer applied to every step of a sequence",

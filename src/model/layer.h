@@ -173,6 +173,9 @@ typedef struct nn_layer_type {
      * cross-entropy loss fuses with its softmax or sigmoid (Dense,
      * Activation). */
     bool fuses_loss;
+    /* Keras's supports_masking for a layer that keeps its input's steps:
+     * the output carries input 0's mask (Dense or Dropout on sequences). */
+    bool passes_mask;
     const void *plugin; /* the plugin's own row (plugin types), else NULL */
 } nn_layer_type;
 
@@ -210,6 +213,19 @@ struct nn_node {
     nn_tensor *preact, *dpreact; /* the activation's input and its gradient */
     bool loss_wrote_preact;    /* fused loss wrote dpreact: skip act backward */
     nn_regularizer activity_reg;
+
+    /* Keras masking: per sample and step, 1 for a real step and 0 for a
+     * masked one, (batch, mask_steps), that comes with this output; NULL:
+     * none. An Embedding with mask_zero makes it (mask_buf, at plan time);
+     * a passes_mask layer keeps its input's (set before infer); a layer
+     * using it (a recurrent layer, GlobalAveragePooling1D) reads its
+     * input's and sets its own in infer. */
+    const nn_tensor *mask;
+    int mask_steps;
+    nn_tensor mask_buf;
+    /* An input whose spec shape has None (0) axes that this model was built
+     * at a length for (bit i: axis i): model files still write None. */
+    unsigned var_axes;
 
     char inner_name[NN_NAME_MAX]; /* a wrapper's inner layer (Bidirectional, TimeDistributed) */
     void *cfg;                 /* layer-specific settings (from parse) */

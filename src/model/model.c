@@ -50,7 +50,8 @@ static nn_status parse_input_group(nn_model *m, nn_spec_node *in, int k, nn_erro
     char def[32];
     snprintf(def, sizeof def, "input_%d", k + 1);
     nn_status st;
-    if ((st = nn_spec_int_array(in, "shape", true, 1, 1 << 30, NN_MAX_DIMS - 1, shape, &nd, err)) ||
+    /* 0: a None (variable) dimension, the length each batch brings */
+    if ((st = nn_spec_int_array(in, "shape", true, 0, 1 << 30, NN_MAX_DIMS - 1, shape, &nd, err)) ||
         (st = nn_spec_string(in, "name", false, def, &name, err)) ||
         (st = nn_spec_check_unknown(in, err))) {
         free(n);
@@ -66,8 +67,13 @@ static nn_status parse_input_group(nn_model *m, nn_spec_node *in, int k, nn_erro
     }
     snprintf(n->name, sizeof n->name, "%s", name);
     n->ndim = nd;
-    for (int i = 0; i < nd; i++)
+    for (int i = 0; i < nd; i++) {
         n->shape[i] = (int)shape[i];
+        if (shape[i] == 0 && k == 0 && m->fill) {
+            n->shape[i] = m->fill[i];
+            n->var_axes |= 1u << i;
+        }
+    }
     n->size = nn_shape_size(nd, n->shape);
     if (n->size > (size_t)1 << 31) {
         size_t size = n->size;
@@ -257,6 +263,10 @@ static nn_status parse_layer(nn_model *m, nn_spec_node *ls, nn_error *err)
     n->act = NN_ACT_LINEAR;
     if ((st = type->parse(n, ls, err)) || (st = nn_spec_check_unknown(ls, err)))
         goto fail;
+    if (type->passes_mask && n->n_in > 0) {
+        n->mask = n->in[0]->mask;
+        n->mask_steps = n->in[0]->mask_steps;
+    }
     if ((st = type->infer(n, err))) {
         /* name the spec line too */
         nn_error inner = *err;
@@ -264,6 +274,16 @@ static nn_status parse_layer(nn_model *m, nn_spec_node *ls, nn_error *err)
         goto fail;
     }
     n->size = nn_shape_size(n->ndim, n->shape);
+    for (int k = 0; k < n->n_params; k++)
+        if (n->params[k].size == 0) {
+            /* a weight shaped by a None (variable) dimension (0) */
+            st = nn_spec_fail(ls, NULL, err, NN_ERR_USAGE,
+                              "layer '%s' (%s): its weights would depend on the variable "
+                              "(None) length of its input; a layer that flattens or mixes "
+                              "steps needs a fixed length (give the input's shape)",
+                              n->name, type->name);
+            goto fail;
+        }
     for (int i = 0; i < n->n_in; i++)
         n->in[i]->n_consumers++;
     return add_node(m, n, err);
@@ -285,17 +305,41 @@ static nn_status parse_layers(nn_model *m, nn_spec_node *list, nn_error *err)
     return st;
 }
 
+static nn_status build(nn_spec_node *base, nn_spec_node *ms, const int *fill, nn_model **out,
+                       nn_error *err);
+
 nn_status nn_model_from_spec(nn_spec_node *ms, nn_model **out, nn_error *err)
 {
-    return nn_model_from_base_spec(NULL, ms, out, err);
+    return build(NULL, ms, NULL, out, err);
+}
+
+nn_status nn_model_from_spec_at(nn_spec_node *ms, const int *fill, nn_model **out,
+                                nn_error *err)
+{
+    return build(NULL, ms, fill, out, err);
 }
 
 nn_status nn_model_from_base_spec(nn_spec_node *base, nn_spec_node *ms, nn_model **out,
                                   nn_error *err)
 {
+    return build(base, ms, NULL, out, err);
+}
+
+bool nn_model_input_variable(const nn_node *n)
+{
+    for (int i = 0; i < n->ndim; i++)
+        if (n->shape[i] == 0)
+            return true;
+    return n->var_axes != 0;
+}
+
+static nn_status build(nn_spec_node *base, nn_spec_node *ms, const int *fill, nn_model **out,
+                       nn_error *err)
+{
     nn_model *m = calloc(1, sizeof *m);
     if (!m)
         return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    m->fill = fill;
     const char *name;
     nn_spec_node *layers, *base_layers = NULL;
     nn_status st;
@@ -317,6 +361,7 @@ nn_status nn_model_from_base_spec(nn_spec_node *base, nn_spec_node *ms, nn_model
         goto fail;
     m->input = m->inputs[0];
     m->output = m->outputs[0];
+    m->fill = NULL;
     /* needs_grad: trainable parameters here or upstream. */
     for (int i = 0; i < m->n_nodes; i++) {
         nn_node *n = m->nodes[i];

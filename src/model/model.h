@@ -29,6 +29,9 @@ typedef struct nn_model {
     bool inference;
     nn_tensor *pool;
     int n_pool;
+    /* while building (nn_model_from_spec_at): the lengths the first
+     * input's None (0) axes take, per axis; NULL: they stay 0 */
+    const int *fill;
 } nn_model;
 
 /* Builds the graph from the spec's `model` group, inferring shapes. */
@@ -39,6 +42,13 @@ nn_status nn_model_from_spec(nn_spec_node *model_spec, nn_model **out, nn_error 
  * it names its inputs; model_spec's name and outputs are the model's. */
 nn_status nn_model_from_base_spec(nn_spec_node *base, nn_spec_node *model_spec, nn_model **out,
                                   nn_error *err);
+/* nn_model_from_spec with the first input's None (0) axes at the lengths
+ * fill gives (fill[i] for axis i): a variable-length model at one length
+ * (what training runs; model files still write None). */
+nn_status nn_model_from_spec_at(nn_spec_node *model_spec, const int *fill, nn_model **out,
+                                nn_error *err);
+/* Does input n have a None (0) axis, or was it built at a length for one? */
+bool nn_model_input_variable(const nn_node *n);
 void nn_model_free(nn_model *m);
 
 /* Allocates parameters (and gradients, and `slots` optimizer slots each)

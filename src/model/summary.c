@@ -9,7 +9,8 @@ void nn_shape_string(const nn_node *n, char *buf, size_t len)
 {
     size_t off = (size_t)snprintf(buf, len, "(None");
     for (int i = 0; i < n->ndim && off < len; i++)
-        off += (size_t)snprintf(buf + off, len - off, ", %d", n->shape[i]);
+        off += n->shape[i] ? (size_t)snprintf(buf + off, len - off, ", %d", n->shape[i])
+                           : (size_t)snprintf(buf + off, len - off, ", None");
     if (off < len)
         snprintf(buf + off, len - off, ")");
 }

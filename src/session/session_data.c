@@ -259,7 +259,9 @@ nn_status nn_session_load_train(nn_session *s, nn_error *err)
         if (mst)
             return mst;
     }
-    if (!s->from_model_file && !s->init_done && s->train.init_from[0]) {
+    /* a variable-length model takes its weights once it has its length */
+    const bool later = nn_model_input_variable(s->model->input);
+    if (!later && !s->from_model_file && !s->init_done && s->train.init_from[0]) {
         s->init_done = true;
         nn_status ist = nn_session__init_from(s, err);
         if (ist)
@@ -271,8 +273,14 @@ nn_status nn_session_load_train(nn_session *s, nn_error *err)
     nn_class_names names = {0};
     nn_status st = nn_data_load_named(&d->train, d->scale, &s->train_full, &names, err);
     keep_names(s, &names);
-    if (st || (st = check_input(s, &s->train_full, &d->train, err)))
+    if (st || (st = nn_session__fit_length(s, &s->train_full, err)) ||
+        (st = check_input(s, &s->train_full, &d->train, err)))
         return st;
+    if (later && !s->from_model_file && !s->init_done && s->train.init_from[0]) {
+        s->init_done = true;
+        if ((st = nn_session__init_from(s, err)))
+            return st;
+    }
     const nn_dataset *pool = &s->train_full;
     nn_dataset subset = {0};
     if (d->train_subset > 0) {
@@ -334,7 +342,8 @@ nn_status nn_session_load_eval(nn_session *s, const char *which, const nn_datase
         nn_class_names names = {0};
         st = nn_data_load_named(&d->test, d->scale, &s->test_set, &names, err);
         keep_names(s, &names);
-        if (st || (st = check_input(s, &s->test_set, &d->test, err)) ||
+        if (st || (st = nn_session__fit_length(s, &s->test_set, err)) ||
+            (st = check_input(s, &s->test_set, &d->test, err)) ||
             (st = featurewise_attach(s, &s->test_set, false, err)))
             return st;
         *out = &s->test_set;

@@ -15,5 +15,8 @@ nn_status nn_session__check_memory(const nn_session *s, bool with_train, nn_erro
 nn_status nn_session__init_from(nn_session *s, nn_error *err);
 /* A model file's class names for output 0 (json_text may be NULL). */
 void nn_session__names_from_file(nn_session *s, const char *json_text);
+/* A spec's input of a None (0) length: the model built again at the length
+ * of the training data d (session_length.c). */
+nn_status nn_session__fit_length(nn_session *s, const nn_dataset *d, nn_error *err);
 
 #endif

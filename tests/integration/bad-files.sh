@@ -655,7 +655,8 @@ expect "keras: NaN in model_config" 1 "k-nan-json.h5" "not valid JSON" -- $(kp k
 expect "keras: class_name not a string" 1 "k-class-not-string.h5" "class_name" -- $(kp k-class-not-string.h5)
 expect "keras: kernel shape against units" 1 "k-kernel-shape.h5" "dense" "(4, 5)" "(4, 3)" -- $(kp k-kernel-shape.h5)
 expect "keras: a layer's weights missing" 1 "k-missing-layer.h5" "no weights for layer 'dense_1'" -- $(kp k-missing-layer.h5)
-expect "keras: a None input dimension" 1 "k-none-dim.h5" "None" -- $(kp k-none-dim.h5)
+# a None length loads; predict wants the steps axis: (N, steps, 4), not (N, 4)
+expect "keras: a None input dimension takes (N, steps, 4) arrays" 2 "k-in.npy" "None" -- $(kp k-none-dim.h5)
 expect "keras: 6 input axes" 1 "k-too-many-axes.h5" "at most" -- $(kp k-too-many-axes.h5)
 expect "keras: Keras 3 hard_sigmoid (differs from Keras 2's)" 1 "layer 'dense'" "hard_sigmoid" -- $(kp k-hard-sigmoid-k3.h5)
 expect "keras: an activation nnctl lacks" 1 "layer 'dense'" "log_softmax" -- $(kp k-odd-activation.h5)
@@ -666,7 +667,7 @@ expect "keras: return_state" 1 "layer 'rnn' (LSTM)" "return_state" -- summary k-
 expect "keras: Bidirectional merge_mode None" 1 "layer 'bi'" "merge_mode" -- summary k-bidir-none.h5
 expect "keras: TimeDistributed(Conv2D)" 1 "layer 'td'" "Dense only" -- summary k-td-conv.h5
 expect "keras: BatchNormalization over axis 1" 1 "layer 'bn'" "axis 1" -- summary k-bn-axis.h5
-expect "keras: Embedding mask_zero" 1 "layer 'emb'" "mask_zero" -- summary k-mask-zero.h5
+expect "keras: Embedding mask_zero over 2-D ids (a mask per step only)" 2 "layer 'emb'" "mask_zero" -- summary k-mask-zero.h5
 expect "keras: two inputs load" 0 -- summary k-two-inputs.h5
 expect "keras: an InputLayer input_layers does not list" 1 "k-unlisted-input.h5" "input_2" "input_layers does not list" -- summary k-unlisted-input.h5
 expect "keras: a shared layer" 1 "layer 'out'" "shared" -- summary k-shared.h5

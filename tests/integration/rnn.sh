@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Recurrent networks end to end, on sequences this script generates (no
 # downloads): CSV sequences (classification and regression), token
-# sequences through an Embedding, save / load, and the errors a user meets.
+# sequences through an Embedding, a variable length with mask_zero, save /
+# load, and the errors a user meets.
 #
 #   NNCTL=build/nnctl tests/integration/rnn.sh
 #
@@ -129,6 +130,57 @@ if "$NNCTL" train "$W/tok.cfg" -o "$W/run_tok" --quiet > "$W/tok.log" 2>&1; then
     else bad "embedding + bidirectional lstm" "test accuracy ${acc:-none}, want > 0.9"; fi
 else
     bad "embedding model trains" "$(tail -3 "$W/tok.log")"
+fi
+
+# a variable length (shape [0], Keras's None) with mask_zero: training runs
+# at the data's padded length, exactly as the spec giving that length does
+# (the same draws, and post-padding behind the mask changes nothing); the
+# model file keeps None, eval runs at the test data's length, predict at
+# each .npy file's
+masked_model() { # SHAPE
+    echo "input = { shape = [$1]; }; layers = (
+    { type = \"embedding\"; input_dim = 20; output_dim = 8; mask_zero = true; },
+    { type = \"gru\"; units = 8; },
+    { type = \"dense\"; units = 2; activation = \"softmax\"; } );"
+}
+post_data='train = { format = "tokens"; path = "tok_train.txt"; maxlen = 10; padding = "post"; };
+     test  = { format = "tokens"; path = "tok_test.txt";  maxlen = 10; padding = "post"; };'
+spec var "$(masked_model 0)" "$post_data" sparse_categorical_crossentropy 4
+spec fixed "$(masked_model 10)" "$post_data" sparse_categorical_crossentropy 4
+if "$NNCTL" train "$W/var.cfg" -o "$W/run_var" --quiet > "$W/var.log" 2>&1 &&
+    "$NNCTL" train "$W/fixed.cfg" -o "$W/run_fixed" --quiet > "$W/fixed.log" 2>&1; then
+    a=$(field loss "$W/run_var/eval.json"); b=$(field loss "$W/run_fixed/eval.json")
+    acc=$(field accuracy "$W/run_var/eval.json")
+    if [ -n "$a" ] && [ "$a" = "$b" ] && above "${acc:-0}" 0.9; then
+        ok "shape [0] + mask_zero trains as shape [10] does (test loss $a, accuracy $acc)"
+    else
+        bad "shape [0] + mask_zero trains as shape [10]" "losses '$a' and '$b', accuracy '$acc'"
+    fi
+    if "$NNCTL" summary "$W/run_var/model.h5" 2>&1 | grep -q "(None, None, 8)"; then
+        ok "the model file keeps the None length (summary)"
+    else bad "the model file keeps the None length" "$("$NNCTL" summary "$W/run_var/model.h5" 2>&1 | head -12)"; fi
+    "$NNCTL" eval "$W/run_var/model.h5" --json > "$W/var_eval.json" 2> "$W/var_eval.err"
+    c=$(field loss "$W/var_eval.json")
+    if [ -n "$c" ] && [ "$a" = "$c" ]; then ok "eval of the None-length model.h5 gives the training run's loss ($c)"
+    else bad "eval of the None-length model.h5" "'$c', in training '$a': $(head -2 "$W/var_eval.err")"; fi
+    # ids as int32 .npy files of lengths 4 and 13 (written with the standard library)
+    python3 - "$W" <<'PY'
+import struct, sys
+def npy(path, rows):
+    hdr = "{'descr': '<i4', 'fortran_order': False, 'shape': (%d, %d), }" % (len(rows), len(rows[0]))
+    hdr += " " * (63 - (len(hdr) + 10) % 64) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode())
+        f.write(b"".join(struct.pack("<i", v) for r in rows for v in r))
+npy(sys.argv[1] + "/ids4.npy", [[3, 5, 0, 0], [7, 8, 9, 2]])
+npy(sys.argv[1] + "/ids13.npy", [[2] * 12 + [3], [4, 5, 6] + [0] * 10, [9] * 13])
+PY
+    if "$NNCTL" predict "$W/run_var/model.h5" "$W/ids4.npy" "$W/ids13.npy" > "$W/var_pred.out" 2>&1 &&
+        [ "$(grep -c '^.*ids[0-9]*\.npy\[[0-9]\]: [01] ' "$W/var_pred.out")" = 5 ]; then
+        ok "predict takes each .npy file's length (4 and 13) in one command"
+    else bad "predict at two lengths" "$(head -5 "$W/var_pred.out")"; fi
+else
+    bad "shape [0] + mask_zero trains" "$(tail -3 "$W/var.log" "$W/fixed.log")"
 fi
 
 # errors: file and line or layer, and what was expected; exit status 2 or 1, no crash

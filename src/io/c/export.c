@@ -255,6 +255,13 @@ static void assemble(nn_c_writer *w, sbuf *h)
 
 nn_status nn_export_c(const nn_model *m, const char *path, nn_error *err)
 {
+    /* the C code's loops and buffers are sized at export time */
+    for (int i = 0; i < m->n_inputs; i++)
+        if (nn_model_input_variable(m->inputs[i]))
+            return nn_fail(err, NN_ERR_USAGE,
+                           "C export: input '%s' has a variable (None) length, which is not "
+                           "exported yet: give the model a fixed length",
+                           m->inputs[i]->name);
     nn_status st = check_model(m, err);
     if (st)
         return st;

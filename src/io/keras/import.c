@@ -63,7 +63,8 @@ static nn_status emit_layers(kx_model *M, kx_text *t)
 {
     bool first = true;
     for (int i = 0; i < M->n; i++) {
-        if (M->nodes[i].done || M->nodes[i].is_input || (M->keep && !M->keep[i]))
+        if (M->nodes[i].done || M->nodes[i].is_input || M->nodes[i].mask_only ||
+            (M->keep && !M->keep[i]))
             continue;
         int sp = 0;
         M->stack[sp++] = i;
@@ -98,7 +99,7 @@ static nn_status emit_layers(kx_model *M, kx_text *t)
     /* nnctl's outputs are the layers nothing consumes */
     for (int i = 0; i < M->n; i++) {
         kx_node *n = &M->nodes[i];
-        if (M->keep && !M->keep[i])
+        if ((M->keep && !M->keep[i]) || n->mask_only)
             continue;
         int k = 0;
         while (k < M->n_out && strcmp(M->out[k], n->L.name))

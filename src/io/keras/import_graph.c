@@ -36,7 +36,8 @@ bool kx_looks_keras3(json_t *layers)
     return false;
 }
 
-/* An input shape: [null, d1, d2, ...] (batch first) or [d1, ...]. */
+/* An input shape: [null, d1, d2, ...] (batch first) or [d1, ...]; a None
+ * dimension (variable: a text model's time axis) is 0, as in specs. */
 static nn_status read_shape(kx_input *I, const kx_layer *L, json_t *v, bool batch_first)
 {
     size_t n = json_array_size(v), skip = batch_first ? 1 : 0;
@@ -49,10 +50,10 @@ static nn_status read_shape(kx_input *I, const kx_layer *L, json_t *v, bool batc
     for (size_t i = skip; i < n; i++) {
         long long d;
         json_t *e = json_array_get(v, i);
-        if (json_is_null(e))
-            return kx_fail(L, "input dimension %zu is None (variable): nnctl needs a fixed "
-                              "input shape",
-                           i - skip + 1);
+        if (json_is_null(e)) {
+            I->shape[I->nd++] = 0;
+            continue;
+        }
         if (!kx_as_int(e, &d) || d < 1 || d > (1LL << 30))
             return kx_fail(L, "input dimensions must be positive integers");
         I->shape[I->nd++] = d;
@@ -185,6 +186,11 @@ static nn_status read_inbound(kx_node *n, json_t *l)
         const char *k;
         json_t *v;
         json_object_foreach(json_object_get(call, "kwargs"), k, v) {
+            json_t *h = json_object_get(json_object_get(v, "config"), "keras_history");
+            if (!st && !strcmp(k, "mask") && json_is_string(json_array_get(h, 0))) {
+                n->mask_from = json_string_value(json_array_get(h, 0));
+                continue; /* checked by kx_check_masks */
+            }
             bool side = !strcmp(k, "mask") || !strcmp(k, "initial_state") ||
                         !strcmp(k, "constants");
             if (!st)
@@ -424,6 +430,43 @@ nn_status kx_read_functional(kx_model *M, json_t *cfg, json_t *layers)
         } else if ((st = read_inbound(n, json_array_get(layers, (size_t)i)))) {
             return st;
         }
+    }
+    return kx_check_masks(M, layers);
+}
+
+/* Keras 3 records the mask an Embedding's mask_zero makes as an operation,
+ * NotEqual(ids, 0), passed to the layers that take it (mask=...). nnctl's
+ * Embedding makes that mask itself and passes it on as Keras does, so the
+ * operation is left out; any other mask is refused. */
+nn_status kx_check_masks(kx_model *M, json_t *layers)
+{
+    for (int i = 0; i < M->n; i++) {
+        kx_node *n = &M->nodes[i];
+        if (!n->mask_from)
+            continue;
+        kx_node *src = kx_find(M, n->mask_from);
+        json_t *args = src ? json_object_get(json_array_get(json_object_get(
+                                                 json_array_get(layers, (size_t)(src - M->nodes)),
+                                                 "inbound_nodes"), 0),
+                                             "args")
+                           : NULL;
+        long long zero = -1;
+        bool ok = src && !strcmp(src->L.cls, "NotEqual") && src->n_in == 1 &&
+                  json_array_size(args) == 2 && kx_as_int(json_array_get(args, 1), &zero) &&
+                  zero == 0;
+        bool embedded = false;
+        for (int k = 0; ok && k < M->n && !embedded; k++) {
+            const kx_node *e = &M->nodes[k];
+            embedded = !strcmp(e->L.cls, "Embedding") && e->n_in == 1 &&
+                       !strcmp(e->in[0], src->in[0]) &&
+                       json_is_true(json_object_get(e->L.cfg, "mask_zero"));
+        }
+        if (!ok || !embedded)
+            return kx_fail(&n->L, "takes a mask (mask=...) from '%s', which is not the one an "
+                                  "Embedding with mask_zero makes (ids != 0): only that mask is "
+                                  "supported",
+                           n->mask_from);
+        src->mask_only = true;
     }
     return NN_OK;
 }

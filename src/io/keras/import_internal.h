@@ -47,6 +47,11 @@ typedef struct kx_node {
     int rank;       /* per-sample output axes */
     int consumers;
     bool done, is_input;
+    /* Keras 3 functional: the layer making the mask passed as mask=...
+     * (a NotEqual(ids, 0) beside an Embedding with mask_zero), or NULL;
+     * mask_only: such a NotEqual, left out (nnctl's mask_zero makes it) */
+    const char *mask_from;
+    bool mask_only;
 } kx_node;
 
 /* One model input: its name and per-sample shape. */
@@ -92,6 +97,7 @@ kx_node *kx_find(kx_model *M, const char *name);
 /* The graph of a Sequential's layers list, or of a Functional config. */
 nn_status kx_read_sequential(kx_model *M, json_t *cfg);
 nn_status kx_read_functional(kx_model *M, json_t *cfg, json_t *layers);
+nn_status kx_check_masks(kx_model *M, json_t *layers);
 
 /* ---- arithmetic nodes and Lambda (import_ops.c, import_lambda.c) ---- */
 

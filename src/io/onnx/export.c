@@ -57,6 +57,13 @@ done:
 
 nn_status nn_export_onnx(const nn_model *m, const char *path, nn_error *err)
 {
+    /* the graph's shapes and the recurrent ops' lengths are written fixed */
+    for (int i = 0; i < m->n_inputs; i++)
+        if (nn_model_input_variable(m->inputs[i]))
+            return nn_fail(err, NN_ERR_USAGE,
+                           "ONNX export: input '%s' has a variable (None) length, which is not "
+                           "exported yet: give the model a fixed length",
+                           m->inputs[i]->name);
     onnx_graph g;
     onnx_graph_init(&g);
     const char **names = nn_calloc((size_t)m->n_nodes, sizeof *names, err);
