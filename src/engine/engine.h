@@ -255,6 +255,10 @@ typedef struct nn_engine_ops {
                             size_t cols);
     /* out = a * b elementwise (out may be a or b) */
     void (*mul)(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out, size_t n);
+    /* out = act(a + b), act NN_ACT_LINEAR, NN_ACT_RELU or NN_ACT_RELU6 (a
+     * residual connection and the ReLU after it in one pass) */
+    void (*add)(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out, size_t n,
+                nn_act act);
     /* Broadcasting along the middle axis: x and y are (outer, mid, inner),
      * g is (outer, inner); y = x * g (mul) or x + g (else). y may be x.
      * (Squeeze-excite's (h, w, c) * (1, 1, c) per sample: outer = batch,
@@ -318,9 +322,12 @@ typedef struct nn_engine_ops {
 
     /* Depthwise convolution: each input channel c has its own depth
      * multiplier m filters, kernel (kh, kw, c, m), output channel c * m + j
-     * (g->f = c * m). dk = beta * dk + filter gradient. */
-    void (*depthwise_forward)(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
-                              const nn_tensor *k, nn_tensor *y);
+     * (g->f = c * m). Forward: y = depthwise(x, k) + bias (NULL: none),
+     * and act as conv2d_forward's (true: y holds act(...)). dk = beta * dk
+     * + filter gradient. */
+    bool (*depthwise_forward)(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                              const nn_tensor *k, const nn_tensor *bias, nn_act act,
+                              nn_tensor *y);
     void (*depthwise_backward_data)(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
                                     const nn_tensor *k, nn_tensor *dx);
     void (*depthwise_backward_filter)(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,

@@ -71,6 +71,13 @@ static void act_forward(nn_node *n, const nn_pass *p)
     p->e->ops->act_forward(p->e, n->act, n->act_alpha, &n->in[0]->out, &n->out, rows, cols);
 }
 
+static bool act_as_activation(const nn_node *n, nn_act *act, float *alpha)
+{
+    *act = n->act;
+    *alpha = n->act_alpha;
+    return true;
+}
+
 static void act_backward(nn_node *n, const nn_pass *p)
 {
     nn_tensor *dx = nn_grad_target(n, 0);
@@ -196,6 +203,7 @@ const nn_layer_type nn_layer_activation = {
     .plan = act_plan,
     .forward = act_forward,
     .backward = act_backward,
+    .as_activation = act_as_activation,
     .keras_config = act_keras_config,
     .release = act_release,
     .export_c = act_export_c,

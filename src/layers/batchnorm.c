@@ -135,6 +135,39 @@ static void bn_forward(nn_node *n, const nn_pass *p)
     }
 }
 
+/* At inference y = (x - mean) / sqrt(var + eps) * gamma + beta: x * scale
+ * + shift (model/fuse.c folds it into the layer before) */
+static nn_status bn_inference_affine(const nn_node *n, nn_engine *e, float *scale, float *shift,
+                                     nn_error *err)
+{
+    const bn_cfg *c = n->cfg;
+    const size_t ch = (size_t)n->shape[n->ndim - 1];
+    float *v = scale, *mean = shift;
+    e->ops->download(e, v, &n->params[c->var].w, ch);
+    e->ops->download(e, mean, &n->params[c->mean].w, ch);
+    for (size_t k = 0; k < ch; k++) {
+        scale[k] = (float)(1.0 / sqrt((double)v[k] + c->epsilon));
+        shift[k] = -mean[k] * scale[k];
+    }
+    float *gb = nn_malloc(sizeof(float) * ch, err);
+    if (!gb)
+        return NN_ERR_RUNTIME;
+    if (c->gb.gamma >= 0) {
+        e->ops->download(e, gb, &n->params[c->gb.gamma].w, ch);
+        for (size_t k = 0; k < ch; k++) {
+            scale[k] *= gb[k];
+            shift[k] *= gb[k];
+        }
+    }
+    if (c->gb.beta >= 0) {
+        e->ops->download(e, gb, &n->params[c->gb.beta].w, ch);
+        for (size_t k = 0; k < ch; k++)
+            shift[k] += gb[k];
+    }
+    free(gb);
+    return NN_OK;
+}
+
 static void bn_backward(nn_node *n, const nn_pass *p)
 {
     const bn_cfg *c = n->cfg;
@@ -343,6 +376,7 @@ const nn_layer_type nn_layer_batch_normalization = {
     .infer = bn_infer,
     .plan = bn_plan,
     .forward = bn_forward,
+    .inference_affine = bn_inference_affine,
     .backward = bn_backward,
     .keras_config = bn_keras_config,
     .release = bn_release,

@@ -78,3 +78,53 @@ nn_tensor *nn_param_g(nn_node *n, int idx, bool train)
 {
     return train && idx >= 0 ? &n->params[idx].g : NULL;
 }
+
+nn_status nn_fold_affine_kernel(nn_node *n, nn_engine *e, nn_param *kernel, int bias, int ch,
+                                const float *scale, const float *shift, nn_error *err)
+{
+    size_t size = kernel->size > (size_t)ch ? kernel->size : (size_t)ch;
+    float *h = nn_malloc(sizeof(float) * size, err);
+    if (!h)
+        return NN_ERR_RUNTIME;
+    e->ops->download(e, h, &kernel->w, kernel->size);
+    for (size_t r = 0; r + (size_t)ch <= kernel->size; r += (size_t)ch)
+        for (int c = 0; c < ch; c++)
+            h[r + (size_t)c] *= scale[c];
+    e->ops->upload(e, &kernel->w, h, kernel->size);
+    nn_status st = NN_OK;
+    nn_tensor *b = bias >= 0 ? &n->params[bias].w : n->folded_bias.data ? &n->folded_bias : NULL;
+    if (b) { /* (a second fold: its own bias, or the one the first made) */
+        e->ops->download(e, h, b, (size_t)ch);
+        for (int c = 0; c < ch; c++)
+            h[c] = h[c] * scale[c] + shift[c];
+        e->ops->upload(e, b, h, (size_t)ch);
+    } else if (!(st = e->ops->alloc(e, &n->folded_bias, 1, &ch, err))) {
+        e->ops->upload(e, &n->folded_bias, shift, (size_t)ch);
+    }
+    free(h);
+    return st;
+}
+
+const nn_tensor *nn_layer_bias(const nn_node *n, int bias)
+{
+    if (bias >= 0)
+        return &n->params[bias].w;
+    return n->folded_bias.data ? &n->folded_bias : NULL;
+}
+
+nn_status nn_act_plan_in_place(nn_node *n, nn_engine *e, nn_tensor *z, nn_tensor *dz,
+                               nn_error *err)
+{
+    if (!n->needs_grad && (n->act == NN_ACT_RELU || n->act == NN_ACT_RELU6)) {
+        n->preact = &n->out;
+        n->dpreact = &n->dout;
+        return NN_OK;
+    }
+    return nn_preact_plan(n, e, z, dz, err);
+}
+
+bool nn_takes_relu(const nn_node *n, nn_act act)
+{
+    (void)n;
+    return act == NN_ACT_RELU || act == NN_ACT_RELU6;
+}

@@ -165,7 +165,7 @@ static nn_status conv_plan(nn_node *n, nn_engine *e, int batch, nn_error *err)
             (n->needs_grad && (st = e->ops->alloc(e, &s->gdw, 1, ks, err))))
             return st;
     }
-    return nn_preact_plan(n, e, &s->z, &s->dz, err);
+    return nn_act_plan_in_place(n, e, &s->z, &s->dz, err);
 }
 
 static void conv_release(nn_node *n, nn_engine *e)
@@ -199,8 +199,9 @@ static void grouped_forward(nn_node *n, const nn_pass *p)
         e->ops->conv2d_forward(e, &q, &s->gx, &s->gw, NULL, NN_ACT_LINEAR, &s->gy, &s->ws);
         e->ops->copy_cols(e, &s->gy, q.f, 0, n->preact, F, k * q.f, out_px, q.f);
     }
-    if (c->use_bias)
-        e->ops->add_bias(e, n->preact, &n->params[1].w, out_px, F);
+    const nn_tensor *b = nn_layer_bias(n, c->use_bias ? 1 : -1);
+    if (b)
+        e->ops->add_bias(e, n->preact, b, out_px, F);
 }
 
 /* The gradients group by group (dx when wanted, the kernel's when it
@@ -238,19 +239,27 @@ static void conv_forward(nn_node *n, const nn_pass *p)
     nn_engine *e = p->e;
     nn_conv_geom g = nn_window_geom(&c->win, n->in[0], p->rows, c->filters);
     int pixels = p->rows * g.oh * g.ow;
-    const nn_tensor *b = c->use_bias ? &n->params[1].w : NULL;
+    const nn_tensor *b = nn_layer_bias(n, c->use_bias ? 1 : -1);
+    /* the activation in the convolution's own pass where the engine can:
+     * the output is written once. ReLU's gradient needs only the output;
+     * other activations run in place when no gradient is taken */
+    const bool in_place = n->act == NN_ACT_RELU || n->preact == &n->out;
     if (depthwise(n)) {
-        e->ops->depthwise_forward(e, &g, &n->in[0]->out, &n->params[0].w, n->preact);
-        if (b)
-            e->ops->add_bias(e, n->preact, b, pixels, c->filters);
+        nn_tensor *y = in_place ? &n->out : n->preact;
+        if (e->ops->depthwise_forward(e, &g, &n->in[0]->out, &n->params[0].w, b,
+                                      in_place ? n->act : NN_ACT_LINEAR, y))
+            return;
+        if (in_place) {
+            if (n->act != NN_ACT_LINEAR)
+                e->ops->act_forward(e, n->act, n->act_alpha, &n->out, &n->out, pixels, c->filters);
+            return;
+        }
     } else if (c->groups > 1) {
         grouped_forward(n, p);
-    } else if (n->act == NN_ACT_RELU) {
-        /* in the convolution's own pass where the engine can (oneDNN): the
-         * output is written once; ReLU's gradient needs only the output */
-        if (!e->ops->conv2d_forward(e, &g, &n->in[0]->out, &n->params[0].w, b, NN_ACT_RELU,
-                                    &n->out, &s->ws))
-            e->ops->act_forward(e, NN_ACT_RELU, 0.0f, &n->out, &n->out, pixels, c->filters);
+    } else if (in_place && n->act != NN_ACT_LINEAR) {
+        if (!e->ops->conv2d_forward(e, &g, &n->in[0]->out, &n->params[0].w, b, n->act, &n->out,
+                                    &s->ws))
+            e->ops->act_forward(e, n->act, n->act_alpha, &n->out, &n->out, pixels, c->filters);
         return;
     } else {
         e->ops->conv2d_forward(e, &g, &n->in[0]->out, &n->params[0].w, b, NN_ACT_LINEAR,
@@ -258,6 +267,14 @@ static void conv_forward(nn_node *n, const nn_pass *p)
     }
     if (n->act != NN_ACT_LINEAR)
         e->ops->act_forward(e, n->act, n->act_alpha, n->preact, &n->out, pixels, c->filters);
+}
+
+static nn_status conv_fold_affine(nn_node *n, nn_engine *e, const float *scale,
+                                  const float *shift, nn_error *err)
+{
+    const conv_cfg *c = n->cfg;
+    return nn_fold_affine_kernel(n, e, &n->params[0], c->use_bias ? 1 : -1, c->filters, scale,
+                                 shift, err);
 }
 
 static void conv_backward(nn_node *n, const nn_pass *p)
@@ -408,6 +425,8 @@ const nn_layer_type nn_layer_conv1d = {
     .infer = conv_infer,
     .plan = conv_plan,
     .forward = conv_forward,
+    .fold_affine = conv_fold_affine,
+    .takes_act = nn_takes_relu,
     .backward = conv_backward,
     .keras_config = conv_keras_config,
     .release = conv_release,
@@ -426,6 +445,8 @@ const nn_layer_type nn_layer_conv2d = {
     .infer = conv_infer,
     .plan = conv_plan,
     .forward = conv_forward,
+    .fold_affine = conv_fold_affine,
+    .takes_act = nn_takes_relu,
     .backward = conv_backward,
     .keras_config = conv_keras_config,
     .release = conv_release,

@@ -123,7 +123,7 @@ static nn_status dw_plan(nn_node *n, nn_engine *e, int batch, nn_error *err)
         if (!st && n->needs_grad)
             st = e->ops->alloc(e, &s->dmid, 4, shape, err);
     }
-    return st ? st : nn_preact_plan(n, e, &s->z, &s->dz, err);
+    return st ? st : nn_act_plan_in_place(n, e, &s->z, &s->dz, err);
 }
 
 static void dw_release(nn_node *n, nn_engine *e)
@@ -146,17 +146,32 @@ static void dw_forward(nn_node *n, const nn_pass *p)
     nn_engine *e = p->e;
     nn_conv_geom g = dw_geom(n, p->rows);
     int pixels = p->rows * g.oh * g.ow, out_ch = n->shape[2];
+    const nn_tensor *b = nn_layer_bias(n, c->use_bias ? n->n_params - 1 : -1);
     if (c->separable) {
-        e->ops->depthwise_forward(e, &g, &n->in[0]->out, &n->params[0].w, &s->mid);
+        e->ops->depthwise_forward(e, &g, &n->in[0]->out, &n->params[0].w, NULL, NN_ACT_LINEAR,
+                                  &s->mid);
         e->ops->gemm(e, false, false, pixels, out_ch, g.f, 1.0f, &s->mid, &n->params[1].w, 0.0f,
                      n->preact);
-    } else {
-        e->ops->depthwise_forward(e, &g, &n->in[0]->out, &n->params[0].w, n->preact);
+        if (b)
+            e->ops->add_bias(e, n->preact, b, pixels, out_ch);
+    } else if (e->ops->depthwise_forward(e, &g, &n->in[0]->out, &n->params[0].w, b,
+                                         n->preact == &n->out ? n->act : NN_ACT_LINEAR,
+                                         n->preact)) {
+        return; /* bias and activation in the same pass */
     }
-    if (c->use_bias)
-        e->ops->add_bias(e, n->preact, &n->params[n->n_params - 1].w, pixels, out_ch);
     if (n->act != NN_ACT_LINEAR)
         e->ops->act_forward(e, n->act, n->act_alpha, n->preact, &n->out, pixels, out_ch);
+}
+
+/* the output channel of a depthwise kernel value is its index mod c * m;
+ * a separable layer's pointwise kernel's, its index mod filters */
+static nn_status dw_fold_affine(nn_node *n, nn_engine *e, const float *scale, const float *shift,
+                                nn_error *err)
+{
+    const dw_cfg *c = n->cfg;
+    return nn_fold_affine_kernel(n, e, &n->params[c->separable ? 1 : 0],
+                                 c->use_bias ? n->n_params - 1 : -1, n->shape[2], scale, shift,
+                                 err);
 }
 
 static void dw_backward(nn_node *n, const nn_pass *p)
@@ -326,6 +341,8 @@ const nn_layer_type nn_layer_depthwise_conv2d = {
     .infer = dw_infer,
     .plan = dw_plan,
     .forward = dw_forward,
+    .fold_affine = dw_fold_affine,
+    .takes_act = nn_takes_relu,
     .backward = dw_backward,
     .keras_config = dw_keras_config,
     .release = dw_release,
@@ -344,6 +361,8 @@ const nn_layer_type nn_layer_separable_conv2d = {
     .infer = dw_infer,
     .plan = dw_plan,
     .forward = dw_forward,
+    .fold_affine = dw_fold_affine,
+    .takes_act = nn_takes_relu,
     .backward = dw_backward,
     .keras_config = dw_keras_config,
     .release = dw_release,

@@ -232,6 +232,10 @@ static void merge_forward(nn_node *n, const nn_pass *p)
             fold(e, c, i, p->rows, &n->in[i]->out, &n->out, count);
         return;
     }
+    if (c->op == M_ADD && n->n_in == 2) { /* one pass (and a fused ReLU: model/fuse.c) */
+        e->ops->add(e, &n->in[0]->out, &n->in[1]->out, &n->out, count, n->act);
+        return;
+    }
     e->ops->copy(e, &n->out, &n->in[0]->out, count);
     for (int i = 1; i < n->n_in; i++) {
         if (c->op == M_MULTIPLY)
@@ -245,6 +249,14 @@ static void merge_forward(nn_node *n, const nn_pass *p)
 
 /* Input i's gradient: dy (times the other inputs, for Multiply; negated
  * for Subtract's second), summed over the axes it was spread along. */
+/* A two-input Add without broadcasting applies ReLU or ReLU6 in its pass */
+static bool merge_takes_act(const nn_node *n, nn_act act)
+{
+    const merge_cfg *c = n->cfg;
+    return c->op == M_ADD && n->n_in == 2 && !c->broadcast &&
+           (act == NN_ACT_RELU || act == NN_ACT_RELU6);
+}
+
 static void broadcast_backward(nn_node *n, const nn_pass *p)
 {
     const merge_cfg *c = n->cfg;
@@ -457,6 +469,7 @@ static const char *const merge_aliases[] = {"Merge", NULL};
         .infer = merge_infer,                                                                \
         .plan = merge_plan,                                                                  \
         .forward = merge_forward,                                                            \
+        .takes_act = merge_takes_act,                                                        \
         .backward = merge_backward,                                                          \
         .keras_config = merge_keras_config,                                                  \
         .release = merge_release,                                                            \

@@ -170,6 +170,15 @@ static const nn_doc_key relu_keys[] = {
     {NULL, NULL, NULL, NULL},
 };
 
+/* ReLU(max_value = 6) is relu6: a convolution before it may apply it */
+static bool relu_as_activation(const nn_node *n, nn_act *act, float *alpha)
+{
+    const relu_cfg *c = n->cfg;
+    *act = NN_ACT_RELU6;
+    *alpha = 0.0f;
+    return c->max_value == 6.0f;
+}
+
 const nn_layer_type nn_layer_relu = {
     .passes_mask = true, /* Keras: supports_masking */
     .name = "relu",
@@ -183,6 +192,7 @@ const nn_layer_type nn_layer_relu = {
     .plan = relu_plan,
     .forward = relu_forward,
     .backward = relu_backward,
+    .as_activation = relu_as_activation,
     .keras_config = relu_keras_config,
     .release = relu_release,
 };

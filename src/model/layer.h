@@ -168,6 +168,23 @@ typedef struct nn_layer_type {
     nn_status (*export_onnx)(onnx_layer *L, nn_error *err);
     /* Output aliases input 0's output (Flatten, Reshape, inference Dropout). */
     bool aliases_input;
+    /* Inference fusion (model/fuse.c), all optional. inference_affine: at
+     * inference the layer is y = x * scale[c] + shift[c] over the last axis
+     * (BatchNormalization); fills both, one value per channel. */
+    nn_status (*inference_affine)(const nn_node *n, nn_engine *e, float *scale, float *shift,
+                                  nn_error *err);
+    /* fold_affine: makes the layer's output y * scale[c] + shift[c] by
+     * changing its weights and bias (a convolution with a linear
+     * activation; n->folded_bias when it has no bias of its own). */
+    nn_status (*fold_affine)(nn_node *n, nn_engine *e, const float *scale, const float *shift,
+                             nn_error *err);
+    /* as_activation: the layer is act(x), elementwise (Activation, the
+     * ReLU forms that are relu or relu6); false when it is not. */
+    bool (*as_activation)(const nn_node *n, nn_act *act, float *alpha);
+    /* takes_act: its forward can end with act (ReLU or ReLU6) when n->act
+     * is set to it, so a following activation layer can be absorbed
+     * (convolutions, a two-input Add). */
+    bool (*takes_act)(const nn_node *n, nn_act act);
     /* Computes act(preact) with n->act and keeps preact/dpreact, skipping
      * the activation's backward when the loss wrote dpreact: a
      * cross-entropy loss fuses with its softmax or sigmoid (Dense,
@@ -226,6 +243,12 @@ struct nn_node {
     /* An input whose spec shape has None (0) axes that this model was built
      * at a length for (bit i: axis i): model files still write None. */
     unsigned var_axes;
+
+    /* Inference fusion (model/fuse.c): the layer's work was absorbed by the
+     * one before it, so forward skips it and its output is a view of that
+     * layer's; folded_bias, the bias a convolution without one was given. */
+    bool fused_away;
+    nn_tensor folded_bias;
 
     char inner_name[NN_NAME_MAX]; /* a wrapper's inner layer (Bidirectional, TimeDistributed) */
     void *cfg;                 /* layer-specific settings (from parse) */

@@ -394,6 +394,8 @@ void nn_model_free(nn_model *m)
                 for (int s = 0; s < 3; s++)
                     m->e->ops->free(m->e, &p->slots[s]);
             }
+        for (int i = 0; i < m->n_nodes; i++)
+            m->e->ops->free(m->e, &m->nodes[i]->folded_bias);
     }
     for (int i = 0; i < m->n_nodes; i++) {
         nn_node_free_cfg(m->nodes[i]);
@@ -472,7 +474,7 @@ void nn_model_forward(nn_model *m, const nn_pass *p)
     for (int i = 0; i < m->n_nodes; i++) {
         nn_node *n = m->nodes[i];
         p->e->precision = n->precision;
-        if (n->type->forward)
+        if (n->type->forward && !n->fused_away)
             n->type->forward(n, p);
         p->e->precision = NN_PREC_FLOAT32;
         const nn_regularizer *r = &n->activity_reg;

@@ -27,6 +27,7 @@ typedef struct nn_model {
     /* nn_model_alloc_inference: forward passes only, so layers' outputs
      * share buffers (pool) once nothing reads them any more */
     bool inference;
+    bool fused; /* nn_model_fuse_inference ran: weights folded, never to be written */
     nn_tensor *pool;
     int n_pool;
     /* while building (nn_model_from_spec_at): the lengths the first
@@ -70,6 +71,14 @@ nn_status nn_model_plan(nn_model *m, int batch, nn_error *err);
  * buffers and the outputs read after the pass), without allocating: what
  * a memory check counts for a model that only runs forward. */
 size_t nn_model_inference_floats(const nn_model *m, int batch);
+/* An inference model's BatchNormalization layers folded into the
+ * convolutions before them, and ReLU/ReLU6 layers into the convolutions'
+ * own pass, where nothing else reads what lies between (model/fuse.c).
+ * nn_model_plan does it once, before the first forward pass. */
+nn_status nn_model_fuse_inference(nn_model *m, nn_error *err);
+/* to, built like from, takes from's fusion (after its weights were copied
+ * from from's). */
+nn_status nn_model_copy_fusion(const nn_model *from, nn_model *to, nn_error *err);
 
 /* The input batch tensor to upload into (batch x input shape); _at: of
  * input i. */

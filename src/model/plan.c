@@ -29,7 +29,7 @@ void nn_model__release_batch(nn_model *m)
 /* The node whose buffer n's output is (n itself unless it is a view). */
 static const nn_node *buffer_owner(const nn_node *n)
 {
-    while (n->type->aliases_input)
+    while (n->type->aliases_input || n->fused_away)
         n = n->in[0];
     return n;
 }
@@ -80,7 +80,7 @@ static nn_status assign_buffers(const nn_model *m, int batch, int *last, int *bu
     for (int i = 0; i < m->n_nodes; i++) {
         const nn_node *n = m->nodes[i];
         buf_of[i] = -1;
-        if (!n->type->aliases_input && last[i] != INT_MAX) {
+        if (!n->type->aliases_input && !n->fused_away && last[i] != INT_MAX) {
             size_t size = (size_t)batch * n->size;
             int best = -1;
             for (int f = 0; f < n_free; f++)
@@ -123,7 +123,8 @@ size_t nn_model_inference_floats(const nn_model *m, int batch)
         for (int k = 0; k < n_buf; k++)
             total += sizes[k];
         for (int i = 0; i < m->n_nodes; i++)
-            if (!m->nodes[i]->type->aliases_input && last[i] == INT_MAX)
+            if (!m->nodes[i]->type->aliases_input && !m->nodes[i]->fused_away &&
+                last[i] == INT_MAX)
                 total += (size_t)batch * m->nodes[i]->size;
     } else { /* no plan: every output its own */
         for (int i = 0; i < m->n_nodes; i++)
@@ -159,7 +160,7 @@ static nn_status plan_shared_outputs(nn_model *m, int batch, nn_error *err)
         shape[0] = batch;
         for (int d = 0; d < nd->ndim; d++)
             shape[d + 1] = nd->shape[d];
-        if (nd->type->aliases_input)
+        if (nd->type->aliases_input || nd->fused_away)
             view_of(&nd->out, &buffer_owner(nd)->out, nd->ndim + 1, shape);
         else if (buf_of[i] >= 0)
             view_of(&nd->out, &m->pool[buf_of[i]], nd->ndim + 1, shape);
@@ -180,7 +181,8 @@ nn_status nn_model_plan(nn_model *m, int batch, nn_error *err)
     nn_engine *e = m->e;
     int shape[NN_MAX_DIMS + 1];
     nn_status st;
-    if (m->inference && (st = plan_shared_outputs(m, batch, err)))
+    if (m->inference && ((st = nn_model_fuse_inference(m, err)) ||
+                         (st = plan_shared_outputs(m, batch, err))))
         return st;
     for (int i = 0; i < m->n_nodes; i++) {
         nn_node *n = m->nodes[i];

@@ -35,7 +35,8 @@ static nn_status copy_weights(const nn_model *from, nn_model *m, nn_engine *e, n
             e->ops->copy(e, &q->w, &p->w, p->size);
         }
     }
-    return NN_OK;
+    /* folded weights mean something only with their fusion */
+    return nn_model_copy_fusion(from, m, err);
 }
 
 nn_status nn_session__fit_length(nn_session *s, const nn_dataset *data, nn_error *err)

@@ -444,6 +444,14 @@ static void test_elementwise(void **state)
     C->ops->mul(C, &o.c, &b.c, &o.c, n);
     G->ops->mul(G, &o.g, &b.g, &o.g, n);
     expect_close("mul in place", &o, 0.0);
+    const nn_act adds[] = {NN_ACT_LINEAR, NN_ACT_RELU, NN_ACT_RELU6};
+    for (int k = 0; k < 3; k++) { /* a residual add and the activation fused into it */
+        pair s = pair_new(n, NULL);
+        C->ops->add(C, &a.c, &b.c, &s.c, n, adds[k]);
+        G->ops->add(G, &a.g, &b.g, &s.g, n, adds[k]);
+        expect_close(k == 0 ? "add" : k == 1 ? "add relu" : "add relu6", &s, 1e-7);
+        pair_free(&s);
+    }
     C->ops->axpy(C, 0.37f, &a.c, &o.c, n);
     G->ops->axpy(G, 0.37f, &a.g, &o.g, n);
     expect_close("axpy", &o, 1e-6);
@@ -845,11 +853,22 @@ static void test_depthwise(void **state)
         size_t xs = (size_t)g.n * g.h * g.w * g.c, ys = (size_t)g.n * g.oh * g.ow * g.f,
                ks = (size_t)g.kh * g.kw * g.f;
         pair x = pair_rnd(xs, -1, 1), kk = pair_rnd(ks, -1, 1), y = pair_new(ys, NULL);
-        C->ops->depthwise_forward(C, &g, &x.c, &kk.c, &y.c);
-        G->ops->depthwise_forward(G, &g, &x.g, &kk.g, &y.g);
+        C->ops->depthwise_forward(C, &g, &x.c, &kk.c, NULL, NN_ACT_LINEAR, &y.c);
+        G->ops->depthwise_forward(G, &g, &x.g, &kk.g, NULL, NN_ACT_LINEAR, &y.g);
         char what[240];
         snprintf(what, sizeof what, "depthwise forward %s", name);
         expect_close(what, &y, RTOL);
+        /* with a bias and ReLU6: the CPU applies both in its pass, the GPU
+         * adds the bias and returns false (the caller applies the clamp) */
+        pair bias = pair_rnd((size_t)g.f, -1, 1);
+        int rows = g.n * g.oh * g.ow;
+        if (!C->ops->depthwise_forward(C, &g, &x.c, &kk.c, &bias.c, NN_ACT_RELU6, &y.c))
+            C->ops->act_forward(C, NN_ACT_RELU6, 0.0f, &y.c, &y.c, rows, g.f);
+        if (!G->ops->depthwise_forward(G, &g, &x.g, &kk.g, &bias.g, NN_ACT_RELU6, &y.g))
+            G->ops->act_forward(G, NN_ACT_RELU6, 0.0f, &y.g, &y.g, rows, g.f);
+        snprintf(what, sizeof what, "depthwise forward + bias + relu6 %s", name);
+        expect_close(what, &y, RTOL);
+        pair_free(&bias);
         pair dy = pair_rnd(ys, -1, 1), dx = pair_rnd(xs, -1, 1), dk = pair_rnd(ks, -1, 1);
         C->ops->depthwise_backward_data(C, &g, &dy.c, &kk.c, &dx.c);
         G->ops->depthwise_backward_data(G, &g, &dy.g, &kk.g, &dx.g);

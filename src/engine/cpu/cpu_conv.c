@@ -129,11 +129,13 @@ bool nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor 
                            const nn_tensor *w, const nn_tensor *bias, nn_act act, nn_tensor *y,
                            nn_tensor *ws)
 {
-    /* oneDNN adds the bias, and applies a ReLU, in its own pass over the
-     * output (post-ops): the output is written once, not read back twice */
-    const bool relu = act == NN_ACT_RELU;
-    if (nn_cpu_dnnl_conv(e, NN_DNNL_FWD, g, x, w, bias ? bias->data : NULL, y->data, relu))
-        return relu;
+    /* oneDNN adds the bias, and applies a ReLU or ReLU6, in its own pass
+     * over the output (post-ops): the output is written once, not read
+     * back twice */
+    const bool fused = act == NN_ACT_RELU || act == NN_ACT_RELU6;
+    if (nn_cpu_dnnl_conv(e, NN_DNNL_FWD, g, x, w, bias ? bias->data : NULL, y->data,
+                         fused ? act : NN_ACT_LINEAR))
+        return fused;
     conv_forward_gemm(e, g, x, w, y, ws);
     if (bias)
         e->ops->add_bias(e, y, bias, g->n * g->oh * g->ow, g->f);
@@ -143,7 +145,7 @@ bool nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor 
 void nn_cpu_conv2d_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
                                  const nn_tensor *w, nn_tensor *dx, nn_tensor *ws)
 {
-    if (nn_cpu_dnnl_conv(e, NN_DNNL_BWD_DATA, g, dy, w, NULL, dx->data, false))
+    if (nn_cpu_dnnl_conv(e, NN_DNNL_BWD_DATA, g, dy, w, NULL, dx->data, NN_ACT_LINEAR))
         return;
     const int K = (int)patch_size(g), pix = g->oh * g->ow;
     if (is_pointwise(g)) {
@@ -168,7 +170,7 @@ void nn_cpu_conv2d_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn
     /* oneDNN overwrites: beta = 0 only (what the layers ask); it sums the
      * bias gradient in the same pass */
     if (beta == 0.0f && nn_cpu_dnnl_conv(e, NN_DNNL_BWD_FILTER, g, x, dy,
-                                         dbias ? dbias->data : NULL, dw->data, false))
+                                         dbias ? dbias->data : NULL, dw->data, NN_ACT_LINEAR))
         return;
     if (dbias)
         e->ops->bias_grad(e, dy, dbias, g->n * g->oh * g->ow, g->f, beta);

@@ -73,18 +73,21 @@ static bool make_reorder(nn_cpu_dnnl *d, const dnnl_memory_desc_t *from,
     return made;
 }
 
-/* The forward pass's attributes: ReLU after the bias, in the same pass. */
-static bool relu_attr(bool relu, dnnl_primitive_attr_t *attr)
+/* The forward pass's attributes: the activation after the bias, in the
+ * same pass (ReLU; ReLU6 as a clip to [0, 6]). */
+static bool act_attr(nn_act act, dnnl_primitive_attr_t *attr)
 {
     *attr = NULL;
-    if (!relu)
+    if (act != NN_ACT_RELU && act != NN_ACT_RELU6)
         return true;
     dnnl_post_ops_t po;
     if (!ok(dnnl_primitive_attr_create(attr)))
         return false;
     if (!ok(dnnl_post_ops_create(&po)))
         return false;
-    bool made = ok(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f)) &&
+    bool made = ok(act == NN_ACT_RELU
+                       ? dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f)
+                       : dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, 0.0f, 6.0f)) &&
                 ok(dnnl_primitive_attr_set_post_ops(*attr, po));
     dnnl_post_ops_destroy(po);
     return made;
@@ -132,7 +135,7 @@ static bool conv_make(nn_cpu_dnnl *d, dnnl_conv *c)
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t fpd = NULL, pd = NULL;
     bool made = false;
-    if (!relu_attr(fwd && c->relu, &attr) ||
+    if (!act_attr(fwd ? c->act : NN_ACT_LINEAR, &attr) ||
         !ok(dnnl_primitive_desc_create(&fpd, &fd, fwd ? attr : NULL, d->eng, NULL)))
         goto done;
     if (fwd) {
@@ -194,7 +197,7 @@ static dnnl_conv *conv_get(nn_cpu_dnnl *d, const dnnl_conv *key)
     d->clock++;
     for (int i = 0; i < d->n_conv; i++) {
         dnnl_conv *c = d->conv[i];
-        if (c->op == key->op && c->bias == key->bias && c->relu == key->relu &&
+        if (c->op == key->op && c->bias == key->bias && c->act == key->act &&
             c->prec == key->prec && same_geom(&c->g, &key->g)) {
             c->used = d->clock;
             return c->prim ? c : NULL;
@@ -214,7 +217,7 @@ static dnnl_conv *conv_get(nn_cpu_dnnl *d, const dnnl_conv *key)
     c->g = key->g;
     c->op = key->op;
     c->bias = key->bias;
-    c->relu = key->relu;
+    c->act = key->act;
     c->prec = key->prec;
     c->used = d->clock;
     bool made = conv_make(d, c);
@@ -256,13 +259,13 @@ static bool weights_in(nn_cpu_dnnl *d, dnnl_conv *c, const nn_tensor *w)
 }
 
 bool nn_cpu_dnnl_conv(nn_engine *e, nn_dnnl_op op, const nn_conv_geom *g, const nn_tensor *a,
-                      const nn_tensor *b, float *bias, float *out, bool relu)
+                      const nn_tensor *b, float *bias, float *out, nn_act act)
 {
     nn_cpu_dnnl *d = nn_cpu_dnnl_of(e);
     if (!d || (e->precision != NN_PREC_FLOAT32 && e->precision != NN_PREC_BFLOAT16) ||
         !nn_dnnl_ready(d))
         return false;
-    dnnl_conv key = {.g = *g, .op = op, .bias = bias != NULL, .relu = relu && op == NN_DNNL_FWD,
+    dnnl_conv key = {.g = *g, .op = op, .bias = bias != NULL, .act = op == NN_DNNL_FWD ? act : NN_ACT_LINEAR,
                      .prec = e->precision};
     dnnl_conv *c = conv_get(d, &key);
     if (!c || (bias && !ok(dnnl_memory_set_data_handle(c->b_user, bias)))) {

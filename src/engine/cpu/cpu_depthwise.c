@@ -1,5 +1,6 @@
 /* Depthwise convolution by direct loops (one small filter per channel: no
  * GEMM to hand it to), channels-last. */
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,14 +28,20 @@ static inline void axis_taps(int base, int d, int k, int n, int *k0, int *k1)
         *k1 = *k0;
 }
 
-/* output row oy of image xi into yrow (ow x f) */
+/* output row oy of image xi into yrow (ow x f), starting from the bias
+ * (NULL: 0) and clamped to [lo, hi] at the end (the activation: ReLU is
+ * [0, inf], ReLU6 [0, 6]), while each pixel's outputs are in cache */
 NN_KERNEL static void dw_fwd_row(const nn_conv_geom *g, int m, const float *restrict xi,
-                                 const float *restrict k, float *restrict yrow, int oy)
+                                 const float *restrict k, const float *restrict bias, float lo,
+                                 float hi, float *restrict yrow, int oy)
 {
     const int nc = g->c;
     for (int ox = 0; ox < g->ow; ox++) {
         float *restrict out = yrow + (size_t)ox * g->f;
-        memset(out, 0, sizeof(float) * (size_t)g->f);
+        if (bias)
+            memcpy(out, bias, sizeof(float) * (size_t)g->f);
+        else
+            memset(out, 0, sizeof(float) * (size_t)g->f);
         int by = oy * g->sh - g->pad_top, bx = ox * g->sw - g->pad_left, ky0, ky1, kx0, kx1;
         axis_taps(by, g->dh, g->kh, g->h, &ky0, &ky1);
         axis_taps(bx, g->dw, g->kw, g->w, &kx0, &kx1);
@@ -52,6 +59,9 @@ NN_KERNEL static void dw_fwd_row(const nn_conv_geom *g, int m, const float *rest
                             out[c * m + j] += in[c] * kk[c * m + j];
             }
         }
+        if (lo > -INFINITY || hi < INFINITY)
+            for (int c = 0; c < g->f; c++)
+                out[c] = nn_clampf(out[c], lo, hi);
     }
 }
 
@@ -92,19 +102,24 @@ NN_KERNEL static void dw_back_image(const nn_conv_geom *g, int m, bool filter,
         }
 }
 
-void nn_cpu_depthwise_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *xt,
-                              const nn_tensor *kt, nn_tensor *yt)
+bool nn_cpu_depthwise_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *xt,
+                              const nn_tensor *kt, const nn_tensor *bias, nn_act act,
+                              nn_tensor *yt)
 {
-    const float *x = xt->data, *k = kt->data;
+    const float *x = xt->data, *k = kt->data, *b = bias ? bias->data : NULL;
     float *y = yt->data;
+    const bool fused = act == NN_ACT_RELU || act == NN_ACT_RELU6;
+    const float lo = fused ? 0.0f : -INFINITY, hi = act == NN_ACT_RELU6 ? 6.0f : INFINITY;
     const int m = g->f / g->c;
     const size_t rows = (size_t)g->n * g->oh;
 #pragma omp parallel for num_threads(e->threads) schedule(static) \
     if (rows * g->ow * g->f > NN_CPU_PAR_MIN)
     for (size_t r = 0; r < rows; r++) {
         int i = (int)(r / g->oh), oy = (int)(r % g->oh);
-        dw_fwd_row(g, m, x + (size_t)i * g->h * g->w * g->c, k, y + r * g->ow * g->f, oy);
+        dw_fwd_row(g, m, x + (size_t)i * g->h * g->w * g->c, k, b, lo, hi, y + r * g->ow * g->f,
+                   oy);
     }
+    return fused;
 }
 
 void nn_cpu_depthwise_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dyt,

@@ -261,9 +261,9 @@ void nn_cpu_dnnl_kernels(const nn_cpu_dnnl *d, char *buf, size_t len)
     snprintf(buf, len, "%s", "");
 }
 bool nn_cpu_dnnl_conv(nn_engine *e, nn_dnnl_op op, const nn_conv_geom *g, const nn_tensor *a,
-                      const nn_tensor *b, float *bias, float *out, bool relu)
+                      const nn_tensor *b, float *bias, float *out, nn_act act)
 {
-    (void)e, (void)op, (void)g, (void)a, (void)b, (void)bias, (void)out, (void)relu;
+    (void)e, (void)op, (void)g, (void)a, (void)b, (void)bias, (void)out, (void)act;
     return false;
 }
 bool nn_cpu_dnnl_matmul(nn_engine *e, int M, int N, int K, float alpha, const nn_tensor *A,

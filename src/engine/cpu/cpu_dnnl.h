@@ -26,7 +26,7 @@ typedef struct dnnl_conv {
     nn_conv_geom g;
     nn_dnnl_op op;
     bool bias;                   /* with the bias (forward) or its gradient */
-    bool relu;                   /* forward: ReLU applied in the same pass */
+    nn_act act;                  /* forward: LINEAR, or RELU/RELU6 applied in the same pass */
     nn_precision prec;
     unsigned long used;          /* when last used (eviction) */
     dnnl_primitive_t prim;

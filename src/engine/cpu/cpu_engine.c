@@ -324,6 +324,13 @@ NN_KERNEL static void mul_range(const float *a, const float *b, float *o, size_t
         o[i] = a[i] * b[i];
 }
 
+NN_KERNEL static void add_range(const float *a, const float *b, float *o, float lo, float hi,
+                                size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        o[i] = nn_clampf(a[i] + b[i], lo, hi);
+}
+
 NN_KERNEL static void axpy_range(float alpha, const float *restrict x, float *restrict y,
                                  size_t n)
 {
@@ -393,6 +400,13 @@ static void cpu_mul(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_ten
                     size_t n)
 {
     NN_PAR_RANGE(e->threads, n, lo, hi, mul_range(a->data + lo, b->data + lo, out->data + lo, hi - lo));
+}
+
+static void cpu_add(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out,
+                    size_t n, nn_act act)
+{
+    float lo = act == NN_ACT_LINEAR ? -INFINITY : 0.0f, hi = act == NN_ACT_RELU6 ? 6.0f : INFINITY;
+    NN_PAR_RANGE(e->threads, n, l, h, add_range(a->data + l, b->data + l, out->data + l, lo, hi, h - l));
 }
 
 static void cpu_axpy(nn_engine *e, float alpha, const nn_tensor *x, nn_tensor *y, size_t n)
@@ -490,6 +504,7 @@ static const nn_engine_ops cpu_ops = {
     .act_backward = nn_cpu_act_backward,
     .dropout_forward = cpu_dropout_forward,
     .mul = cpu_mul,
+    .add = cpu_add,
     .bcast_apply = nn_cpu_bcast_apply,
     .bcast_reduce = nn_cpu_bcast_reduce,
     .axpy = cpu_axpy,

@@ -28,12 +28,13 @@ nn_cpu_dnnl *nn_cpu_dnnl_create(void);
 void nn_cpu_dnnl_destroy(nn_cpu_dnnl *d);
 /* One convolution pass in e->precision (fp32 or bf16 operands, fp32
  * results). FWD: a = x, b = kernel, bias (may be NULL) added, out = y,
- * relu: ReLU applied in the same pass. BWD_DATA: a = dy, b = kernel, out =
+ * act: NN_ACT_RELU or NN_ACT_RELU6 applied in the same pass (LINEAR: none;
+ * no other). BWD_DATA: a = dy, b = kernel, out =
  * dx. BWD_FILTER: a = x, b = dy, out = the kernel's gradient, bias (may be
  * NULL) = the bias gradient (both overwritten). NHWC tensors, Keras kernel
  * layout. false: not run (the caller does it). */
 bool nn_cpu_dnnl_conv(nn_engine *e, nn_dnnl_op op, const nn_conv_geom *g, const nn_tensor *a,
-                      const nn_tensor *b, float *bias, float *out, bool relu);
+                      const nn_tensor *b, float *bias, float *out, nn_act act);
 /* C (M x N, row stride ldc) = alpha op(A) op(B) + beta C with A and B
  * rounded to bf16 and fp32 accumulation (gemm_ex's arguments). false: not
  * run. */
@@ -151,8 +152,8 @@ void nn_cpu_layernorm_backward(nn_engine *e, const nn_tensor *x, const nn_tensor
                                int cols, const nn_tensor *gamma, const nn_tensor *mean,
                                const nn_tensor *rstd, nn_tensor *dx, nn_tensor *dgamma,
                                nn_tensor *dbeta);
-void nn_cpu_depthwise_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
-                              const nn_tensor *k, nn_tensor *y);
+bool nn_cpu_depthwise_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                              const nn_tensor *k, const nn_tensor *bias, nn_act act, nn_tensor *y);
 void nn_cpu_depthwise_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
                                     const nn_tensor *k, nn_tensor *dx);
 void nn_cpu_depthwise_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,

@@ -89,14 +89,19 @@ static __global__ void dw_bwd_filter_kernel(nn_conv_geom g, const float *x, cons
         dk[tap] = (beta == 0.0f ? 0.0f : beta * dk[tap]) + (float)s;
 }
 
-extern "C" void nn_gpu_depthwise_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
-                                         const nn_tensor *k, nn_tensor *y)
+extern "C" bool nn_gpu_depthwise_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                                         const nn_tensor *k, const nn_tensor *bias, nn_act act,
+                                         nn_tensor *y)
 {
+    (void)act; /* applied by the caller */
     size_t total = (size_t)g->n * g->oh * g->ow * g->f;
     if (total == 0)
-        return;
+        return false;
     dw_fwd_kernel<<<LAUNCH(total)>>>(*g, x->data, k->data, y->data);
     NN_GPU_LAUNCHED(e, "depthwise_forward");
+    if (bias)
+        nn_gpu_add_bias(e, y, bias, g->n * g->oh * g->ow, g->f);
+    return false;
 }
 
 extern "C" void nn_gpu_depthwise_backward_data(nn_engine *e, const nn_conv_geom *g,

@@ -204,6 +204,26 @@ extern "C" void nn_gpu_mul(nn_engine *e, const nn_tensor *a, const nn_tensor *b,
     NN_GPU_LAUNCHED(e, "mul");
 }
 
+static __global__ void add_kernel(const float *a, const float *b, float *o, float lo, float hi,
+                                  size_t n)
+{
+    NN_GPU_FOR(i, n)
+    {
+        float v = a[i] + b[i]; /* a NaN stays NaN, as on the CPU */
+        o[i] = v < lo ? lo : (v > hi ? hi : v);
+    }
+}
+
+extern "C" void nn_gpu_add(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out,
+                           size_t n, nn_act act)
+{
+    if (n == 0)
+        return;
+    float lo = act == NN_ACT_LINEAR ? -INFINITY : 0.0f, hi = act == NN_ACT_RELU6 ? 6.0f : INFINITY;
+    add_kernel<<<LAUNCH(n)>>>(a->data, b->data, out->data, lo, hi, n);
+    NN_GPU_LAUNCHED(e, "add");
+}
+
 static __global__ void axpy_kernel(float alpha, const float *x, float *y, size_t n)
 {
     NN_GPU_FOR(i, n) y[i] += alpha * x[i];

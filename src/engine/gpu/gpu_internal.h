@@ -103,6 +103,8 @@ void nn_gpu_dropout_forward(nn_engine *e, float rate, uint64_t key, const nn_ten
                             const nn_tensor *x, nn_tensor *mask, nn_tensor *y, int rows,
                             size_t cols);
 void nn_gpu_mul(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out, size_t n);
+void nn_gpu_add(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out, size_t n,
+                nn_act act);
 void nn_gpu_axpy(nn_engine *e, float alpha, const nn_tensor *x, nn_tensor *y, size_t n);
 void nn_gpu_scale(nn_engine *e, nn_tensor *x, float alpha, size_t n);
 void nn_gpu_clip(nn_engine *e, nn_tensor *x, float c, size_t n);
@@ -223,8 +225,8 @@ void nn_gpu_pool2d_backward(nn_engine *e, nn_pool_kind kind, const nn_conv_geom 
                             const nn_tensor *x, const nn_tensor *y, const nn_tensor *dy,
                             nn_tensor *dx);
 /* gpu_depthwise.cu */
-void nn_gpu_depthwise_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
-                              const nn_tensor *k, nn_tensor *y);
+bool nn_gpu_depthwise_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
+                              const nn_tensor *k, const nn_tensor *bias, nn_act act, nn_tensor *y);
 void nn_gpu_depthwise_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
                                     const nn_tensor *k, nn_tensor *dx);
 void nn_gpu_depthwise_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
