@@ -115,7 +115,7 @@ const nn_tensor *nn_layer_bias(const nn_node *n, int bias)
 nn_status nn_act_plan_in_place(nn_node *n, nn_engine *e, nn_tensor *z, nn_tensor *dz,
                                nn_error *err)
 {
-    if (!n->needs_grad && (n->act == NN_ACT_RELU || n->act == NN_ACT_RELU6)) {
+    if (!n->needs_grad && nn_takes_conv_act(n, n->act)) {
         n->preact = &n->out;
         n->dpreact = &n->dout;
         return NN_OK;
@@ -123,8 +123,8 @@ nn_status nn_act_plan_in_place(nn_node *n, nn_engine *e, nn_tensor *z, nn_tensor
     return nn_preact_plan(n, e, z, dz, err);
 }
 
-bool nn_takes_relu(const nn_node *n, nn_act act)
+bool nn_takes_conv_act(const nn_node *n, nn_act act)
 {
     (void)n;
-    return act == NN_ACT_RELU || act == NN_ACT_RELU6;
+    return act == NN_ACT_RELU || act == NN_ACT_RELU6 || act == NN_ACT_SWISH;
 }

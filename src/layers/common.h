@@ -78,13 +78,14 @@ typedef struct nn_gamma_beta {
 nn_status nn_fold_affine_kernel(nn_node *n, nn_engine *e, nn_param *kernel, int bias, int ch,
                                 const float *scale, const float *shift, nn_error *err);
 /* nn_preact_plan, except that a layer no gradient passes through (a
- * forward-only model) computes its ReLU or ReLU6 in place: preact is out,
- * no tensor of its own (a convolution's engine applies it in its pass). */
+ * forward-only model) computes its ReLU, ReLU6 or swish in place: preact
+ * is out, no tensor of its own (a convolution's engine applies it in its
+ * pass). */
 nn_status nn_act_plan_in_place(nn_node *n, nn_engine *e, nn_tensor *z, nn_tensor *dz,
                                nn_error *err);
-/* takes_act for a layer whose forward applies n->act (convolutions): ReLU
- * and ReLU6, what inference fusion gives it. */
-bool nn_takes_relu(const nn_node *n, nn_act act);
+/* takes_act for a layer whose forward applies n->act (convolutions): ReLU,
+ * ReLU6 and swish, which engines can apply in a convolution's pass. */
+bool nn_takes_conv_act(const nn_node *n, nn_act act);
 /* The bias a layer adds: its own (param index bias; -1: none), else the
  * one inference fusion gave it, else NULL. */
 const nn_tensor *nn_layer_bias(const nn_node *n, int bias);

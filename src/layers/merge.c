@@ -225,6 +225,17 @@ static void merge_forward(nn_node *n, const nn_pass *p)
             e->ops->extremum(e, c->op == M_MAXIMUM, &n->out, &n->in[i]->out, &n->out, count);
         return;
     }
+    if (c->broadcast && n->n_in == 2 && c->op != M_SUBTRACT) {
+        /* one input whole, the other spread (squeeze-excite's x * scale):
+         * one pass, the same values as folding both into the identity */
+        int f = c->spread[0].mid == 1 ? 0 : c->spread[1].mid == 1 ? 1 : -1;
+        const merge_spread *sp = f >= 0 ? &c->spread[1 - f] : NULL;
+        if (sp && sp->mid != 1) {
+            e->ops->bcast_apply(e, c->op == M_MULTIPLY, &n->in[f]->out, &n->in[1 - f]->out,
+                                &n->out, p->rows * sp->outer, sp->mid, sp->inner);
+            return;
+        }
+    }
     if (c->broadcast) {
         /* from the identity of the operation, each input folded in */
         e->ops->fill(e, &n->out, c->op == M_MULTIPLY ? 1.0f : 0.0f, count);

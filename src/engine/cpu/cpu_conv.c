@@ -129,10 +129,10 @@ bool nn_cpu_conv2d_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor 
                            const nn_tensor *w, const nn_tensor *bias, nn_act act, nn_tensor *y,
                            nn_tensor *ws)
 {
-    /* oneDNN adds the bias, and applies a ReLU or ReLU6, in its own pass
-     * over the output (post-ops): the output is written once, not read
-     * back twice */
-    const bool fused = act == NN_ACT_RELU || act == NN_ACT_RELU6;
+    /* oneDNN adds the bias, and applies a ReLU, ReLU6 or swish, in its own
+     * pass over the output (post-ops): the output is written once, not
+     * read back twice */
+    const bool fused = nn_cpu_pass_act(act);
     if (nn_cpu_dnnl_conv(e, NN_DNNL_FWD, g, x, w, bias ? bias->data : NULL, y->data,
                          fused ? act : NN_ACT_LINEAR))
         return fused;

@@ -74,20 +74,22 @@ static bool make_reorder(nn_cpu_dnnl *d, const dnnl_memory_desc_t *from,
 }
 
 /* The forward pass's attributes: the activation after the bias, in the
- * same pass (ReLU; ReLU6 as a clip to [0, 6]). */
+ * same pass (ReLU; ReLU6 as a clip to [0, 6]; swish, x sigmoid(x)). */
 static bool act_attr(nn_act act, dnnl_primitive_attr_t *attr)
 {
     *attr = NULL;
-    if (act != NN_ACT_RELU && act != NN_ACT_RELU6)
+    if (act != NN_ACT_RELU && act != NN_ACT_RELU6 && act != NN_ACT_SWISH)
         return true;
     dnnl_post_ops_t po;
     if (!ok(dnnl_primitive_attr_create(attr)))
         return false;
     if (!ok(dnnl_post_ops_create(&po)))
         return false;
-    bool made = ok(act == NN_ACT_RELU
-                       ? dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f)
-                       : dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, 0.0f, 6.0f)) &&
+    dnnl_alg_kind_t alg = act == NN_ACT_RELU    ? dnnl_eltwise_relu
+                          : act == NN_ACT_RELU6 ? dnnl_eltwise_clip
+                                                : dnnl_eltwise_swish;
+    float a = act == NN_ACT_SWISH ? 1.0f : 0.0f, b = act == NN_ACT_RELU6 ? 6.0f : 0.0f;
+    bool made = ok(dnnl_post_ops_append_eltwise(po, 1.0f, alg, a, b)) &&
                 ok(dnnl_primitive_attr_set_post_ops(*attr, po));
     dnnl_post_ops_destroy(po);
     return made;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine/cpu/cpu_internal.h"
+#include "engine/fastmath.h"
 
 #define DW_MAX_THREADS 64
 
@@ -29,11 +30,11 @@ static inline void axis_taps(int base, int d, int k, int n, int *k0, int *k1)
 }
 
 /* output row oy of image xi into yrow (ow x f), starting from the bias
- * (NULL: 0) and clamped to [lo, hi] at the end (the activation: ReLU is
- * [0, inf], ReLU6 [0, 6]), while each pixel's outputs are in cache */
+ * (NULL: 0), then the activation while each pixel's outputs are in cache:
+ * clamped to [lo, hi] (ReLU is [0, inf], ReLU6 [0, 6]), or swish */
 NN_KERNEL static void dw_fwd_row(const nn_conv_geom *g, int m, const float *restrict xi,
                                  const float *restrict k, const float *restrict bias, float lo,
-                                 float hi, float *restrict yrow, int oy)
+                                 float hi, bool swish, float *restrict yrow, int oy)
 {
     const int nc = g->c;
     for (int ox = 0; ox < g->ow; ox++) {
@@ -62,6 +63,9 @@ NN_KERNEL static void dw_fwd_row(const nn_conv_geom *g, int m, const float *rest
         if (lo > -INFINITY || hi < INFINITY)
             for (int c = 0; c < g->f; c++)
                 out[c] = nn_clampf(out[c], lo, hi);
+        else if (swish)
+            for (int c = 0; c < g->f; c++)
+                out[c] *= nn_sigmoidf(out[c]); /* cpu_act.c's swish */
     }
 }
 
@@ -108,16 +112,16 @@ bool nn_cpu_depthwise_forward(nn_engine *e, const nn_conv_geom *g, const nn_tens
 {
     const float *x = xt->data, *k = kt->data, *b = bias ? bias->data : NULL;
     float *y = yt->data;
-    const bool fused = act == NN_ACT_RELU || act == NN_ACT_RELU6;
-    const float lo = fused ? 0.0f : -INFINITY, hi = act == NN_ACT_RELU6 ? 6.0f : INFINITY;
+    const bool fused = nn_cpu_pass_act(act), clamp = act == NN_ACT_RELU || act == NN_ACT_RELU6;
+    const float lo = clamp ? 0.0f : -INFINITY, hi = act == NN_ACT_RELU6 ? 6.0f : INFINITY;
     const int m = g->f / g->c;
     const size_t rows = (size_t)g->n * g->oh;
 #pragma omp parallel for num_threads(e->threads) schedule(static) \
     if (rows * g->ow * g->f > NN_CPU_PAR_MIN)
     for (size_t r = 0; r < rows; r++) {
         int i = (int)(r / g->oh), oy = (int)(r % g->oh);
-        dw_fwd_row(g, m, x + (size_t)i * g->h * g->w * g->c, k, b, lo, hi, y + r * g->ow * g->f,
-                   oy);
+        dw_fwd_row(g, m, x + (size_t)i * g->h * g->w * g->c, k, b, lo, hi, act == NN_ACT_SWISH,
+                   y + r * g->ow * g->f, oy);
     }
     return fused;
 }

@@ -75,6 +75,13 @@ void nn_cpu_pack_bf16(int threads, const float *x, int rows, int cols, int ld, b
 
 /* v clamped to [lo, hi] by comparisons, which vectorize (fminf/fmaxf are
  * library calls without -ffast-math); a NaN stays NaN */
+/* The activations convolutions apply in their own pass (oneDNN post-ops,
+ * the depthwise kernel's rows) */
+static inline bool nn_cpu_pass_act(nn_act act)
+{
+    return act == NN_ACT_RELU || act == NN_ACT_RELU6 || act == NN_ACT_SWISH;
+}
+
 static inline float nn_clampf(float v, float lo, float hi)
 {
     return v < lo ? lo : v > hi ? hi : v;
