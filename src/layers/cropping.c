@@ -20,7 +20,7 @@ static nn_status crop_infer(nn_node *n, nn_error *err)
         return st;
     const nn_sides *c = n->cfg;
     const nn_node *in = n->in[0];
-    if (n->shape[0] < 1 || n->shape[1] < 1)
+    if ((in->shape[0] && n->shape[0] < 1) || (in->shape[1] && n->shape[1] < 1))
         return nn_node_fail(n, err, "cropping %d+%d rows and %d+%d columns leaves nothing of its "
                                     "%dx%d input",
                             c->top, c->bottom, c->left, c->right, in->shape[0], in->shape[1]);

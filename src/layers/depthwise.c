@@ -87,13 +87,16 @@ static nn_status dw_infer(nn_node *n, nn_error *err)
         return nn_node_fail(n, err, "needs a 3-D input (height, width, channels); got %d axes",
                             in->ndim);
     nn_conv_geom g = dw_geom(n, 1);
-    if (g.oh <= 0 || g.ow <= 0)
+    /* a None (0) length stays None, as for Conv2D: the model is built
+     * again at each length */
+    const bool var_h = in->shape[0] == 0, var_w = in->shape[1] == 0;
+    if ((g.oh <= 0 && !var_h) || (g.ow <= 0 && !var_w))
         return nn_node_fail(n, err, "kernel_size %dx%d is larger than its %dx%d input", g.kh,
                             g.kw, g.h, g.w);
     int out_ch = c->separable ? c->filters : g.f, rf = g.kh * g.kw;
     n->ndim = 3;
-    n->shape[0] = g.oh;
-    n->shape[1] = g.ow;
+    n->shape[0] = var_h ? 0 : g.oh;
+    n->shape[1] = var_w ? 0 : g.ow;
     n->shape[2] = out_ch;
     int dshape[4] = {g.kh, g.kw, g.c, c->multiplier};
     nn_node_add_param(n, "depthwise_kernel", 4, dshape, rf * g.c, rf * c->multiplier, c->dw_init,

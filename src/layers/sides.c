@@ -37,8 +37,9 @@ nn_status nn_sides_infer(nn_node *n, int sign, nn_error *err)
         return nn_node_fail(n, err, "expects (height, width, channels) samples, got %d axes",
                             in->ndim);
     n->ndim = 3;
-    n->shape[0] = in->shape[0] + sign * (c->top + c->bottom);
-    n->shape[1] = in->shape[1] + sign * (c->left + c->right);
+    /* a None (0) side stays None: the model is built again at each size */
+    n->shape[0] = in->shape[0] ? in->shape[0] + sign * (c->top + c->bottom) : 0;
+    n->shape[1] = in->shape[1] ? in->shape[1] + sign * (c->left + c->right) : 0;
     n->shape[2] = in->shape[2];
     return NN_OK;
 }

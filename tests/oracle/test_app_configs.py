@@ -256,6 +256,35 @@ def check_base(nnctl, work, r):
                "model.base { %s }: exit 2 naming %s, '%s'" % (keys, where, want), p.stderr[-400:])
 
 
+def check_variable_size(nnctl, work, r):
+    """A network built for any image size (input_shape (None, None, 3), as
+    Keras Applications allow without the top) predicts at each .npy file's
+    size: MobileNetV3Small's zero padding, depthwise convolutions and
+    squeeze-excite broadcasting keep the None sides until the model is built
+    at a size."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(5)
+    m = A.MobileNetV3Small(weights=None, input_shape=(None, None, 3), alpha=0.75,
+                           minimalistic=False, include_top=False, pooling="avg")
+    random_bn(m, r)
+    f = os.path.join(work, "v3none.h5")
+    m.save(f, save_format="h5")
+    files, want = [], []
+    for side in (64, 96):
+        x = r.uniform(0, 255, (2, side, side, 3)).astype(np.float32)
+        files.append(os.path.join(work, "img%d.npy" % side))
+        np.save(files[-1], x)
+        want.append(m.predict(x, verbose=0))
+    try:
+        run([nnctl, "predict", f] + files + ["-o", os.path.join(work, "v.npy")])
+        got, w = np.load(os.path.join(work, "v.npy")), np.concatenate(want)
+        e = rel(got, w)
+        report(got.shape == w.shape and e < 1e-4, "MobileNetV3Small with input (None, None, 3): "
+               "predict at 64x64 and 96x96 in one command equals Keras's", "rel %.2g" % e)
+    except RuntimeError as err:
+        report(False, "MobileNetV3Small with input (None, None, 3)", str(err))
+
+
 def main():
     global VERBOSE
     ap = argparse.ArgumentParser()
@@ -276,6 +305,7 @@ def main():
         check_generated(nnctl, [n[0] for n in nets])
         if not a.only:
             check_base(nnctl, work, r)
+            check_variable_size(nnctl, work, r)
     print("app-configs: %d passed, %d failed, 0 skipped" % (passed, failed))
     return 1 if failed else 0
 
