@@ -317,113 +317,6 @@ static void cpu_dropout_forward(nn_engine *e, float rate, uint64_t key, const nn
     }
 }
 
-/* o may alias a or b (in-place masking): no restrict */
-NN_KERNEL static void mul_range(const float *a, const float *b, float *o, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        o[i] = a[i] * b[i];
-}
-
-NN_KERNEL static void add_range(const float *a, const float *b, float *o, float lo, float hi,
-                                size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        o[i] = nn_clampf(a[i] + b[i], lo, hi);
-}
-
-NN_KERNEL static void axpy_range(float alpha, const float *restrict x, float *restrict y,
-                                 size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        y[i] += alpha * x[i];
-}
-
-NN_KERNEL static void scale_range(float *x, float alpha, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] *= alpha;
-}
-
-NN_KERNEL static void clip_range(float *x, float c, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = nn_clampf(x[i], -c, c);
-}
-
-NN_KERNEL static void extremum_range(bool is_max, const float *restrict a,
-                                     const float *restrict b, float *restrict o, size_t n)
-{
-    if (is_max)
-        for (size_t i = 0; i < n; i++)
-            o[i] = a[i] >= b[i] ? a[i] : b[i];
-    else
-        for (size_t i = 0; i < n; i++)
-            o[i] = a[i] <= b[i] ? a[i] : b[i];
-}
-
-static void cpu_extremum(nn_engine *e, bool is_max, const nn_tensor *a, const nn_tensor *b,
-                         nn_tensor *out, size_t n)
-{
-    NN_PAR_RANGE(e->threads, n, lo, hi,
-                 extremum_range(is_max, a->data + lo, b->data + lo, out->data + lo, hi - lo));
-}
-
-NN_KERNEL static void route_range(const float *x, const float *y, const float *dy, float *taken,
-                                  float *dx, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        float win = (x[i] == y[i] && taken[i] == 0.0f) ? 1.0f : 0.0f;
-        dx[i] = dy[i] * win;
-        taken[i] += win;
-    }
-}
-
-static void cpu_route_equal(nn_engine *e, const nn_tensor *x, const nn_tensor *y,
-                            const nn_tensor *dy, nn_tensor *taken, nn_tensor *dx, size_t n)
-{
-    NN_PAR_RANGE(e->threads, n, lo, hi,
-                 route_range(x->data + lo, y->data + lo, dy->data + lo, taken->data + lo,
-                             dx->data + lo, hi - lo));
-}
-
-static void cpu_copy_cols(nn_engine *e, const nn_tensor *src, int src_cols, int src_off,
-                          nn_tensor *dst, int dst_cols, int dst_off, int rows, int width)
-{
-#pragma omp parallel for num_threads(e->threads) schedule(static) \
-    if ((size_t)rows * width > NN_CPU_PAR_MIN)
-    for (int r = 0; r < rows; r++)
-        memcpy(dst->data + (size_t)r * dst_cols + dst_off,
-               src->data + (size_t)r * src_cols + src_off, sizeof(float) * (size_t)width);
-}
-
-static void cpu_mul(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out,
-                    size_t n)
-{
-    NN_PAR_RANGE(e->threads, n, lo, hi, mul_range(a->data + lo, b->data + lo, out->data + lo, hi - lo));
-}
-
-static void cpu_add(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out,
-                    size_t n, nn_act act)
-{
-    float lo = act == NN_ACT_LINEAR ? -INFINITY : 0.0f, hi = act == NN_ACT_RELU6 ? 6.0f : INFINITY;
-    NN_PAR_RANGE(e->threads, n, l, h, add_range(a->data + l, b->data + l, out->data + l, lo, hi, h - l));
-}
-
-static void cpu_axpy(nn_engine *e, float alpha, const nn_tensor *x, nn_tensor *y, size_t n)
-{
-    NN_PAR_RANGE(e->threads, n, lo, hi, axpy_range(alpha, x->data + lo, y->data + lo, hi - lo));
-}
-
-static void cpu_scale(nn_engine *e, nn_tensor *x, float alpha, size_t n)
-{
-    NN_PAR_RANGE(e->threads, n, lo, hi, scale_range(x->data + lo, alpha, hi - lo));
-}
-
-static void cpu_clip(nn_engine *e, nn_tensor *x, float c, size_t n)
-{
-    NN_PAR_RANGE(e->threads, n, lo, hi, clip_range(x->data + lo, c, hi - lo));
-}
-
 double nn_cpu_parallel_sum(int threads, size_t n,
                            double (*part)(const void *ctx, size_t lo, size_t hi), const void *ctx)
 {
@@ -503,17 +396,17 @@ static const nn_engine_ops cpu_ops = {
     .act_forward = nn_cpu_act_forward,
     .act_backward = nn_cpu_act_backward,
     .dropout_forward = cpu_dropout_forward,
-    .mul = cpu_mul,
-    .add = cpu_add,
+    .mul = nn_cpu_mul,
+    .add = nn_cpu_add,
     .bcast_apply = nn_cpu_bcast_apply,
     .bcast_reduce = nn_cpu_bcast_reduce,
-    .axpy = cpu_axpy,
-    .scale = cpu_scale,
+    .axpy = nn_cpu_axpy,
+    .scale = nn_cpu_scale,
     .loss = nn_cpu_loss,
     .metric = nn_cpu_metric,
     .regularize = nn_cpu_regularize,
     .sum_squares = nn_cpu_sum_squares,
-    .clip = cpu_clip,
+    .clip = nn_cpu_clip,
     .opt_update = nn_cpu_opt_update,
     .conv_workspace = nn_cpu_conv_workspace,
     .conv2d_forward = nn_cpu_conv2d_forward,
@@ -528,9 +421,9 @@ static const nn_engine_ops cpu_ops = {
     .batchnorm_backward = nn_cpu_batchnorm_backward,
     .layernorm_forward = nn_cpu_layernorm_forward,
     .layernorm_backward = nn_cpu_layernorm_backward,
-    .extremum = cpu_extremum,
-    .route_equal = cpu_route_equal,
-    .copy_cols = cpu_copy_cols,
+    .extremum = nn_cpu_extremum,
+    .route_equal = nn_cpu_route_equal,
+    .copy_cols = nn_cpu_copy_cols,
     .swap_axes = nn_cpu_swap_axes,
     .lstm_forward = nn_cpu_lstm_forward,
     .lstm_backward = nn_cpu_lstm_backward,

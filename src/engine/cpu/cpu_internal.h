@@ -159,6 +159,19 @@ void nn_cpu_layernorm_backward(nn_engine *e, const nn_tensor *x, const nn_tensor
                                int cols, const nn_tensor *gamma, const nn_tensor *mean,
                                const nn_tensor *rstd, nn_tensor *dx, nn_tensor *dgamma,
                                nn_tensor *dbeta);
+/* cpu_elementwise.c: the ops table's elementwise operations */
+void nn_cpu_mul(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out, size_t n);
+void nn_cpu_add(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out, size_t n,
+                nn_act act);
+void nn_cpu_axpy(nn_engine *e, float alpha, const nn_tensor *x, nn_tensor *y, size_t n);
+void nn_cpu_scale(nn_engine *e, nn_tensor *x, float alpha, size_t n);
+void nn_cpu_clip(nn_engine *e, nn_tensor *x, float c, size_t n);
+void nn_cpu_extremum(nn_engine *e, bool is_max, const nn_tensor *a, const nn_tensor *b,
+                     nn_tensor *out, size_t n);
+void nn_cpu_route_equal(nn_engine *e, const nn_tensor *x, const nn_tensor *y, const nn_tensor *dy,
+                        nn_tensor *taken, nn_tensor *dx, size_t n);
+void nn_cpu_copy_cols(nn_engine *e, const nn_tensor *src, int src_cols, int src_off, nn_tensor *dst,
+                      int dst_cols, int dst_off, int rows, int width);
 bool nn_cpu_depthwise_forward(nn_engine *e, const nn_conv_geom *g, const nn_tensor *x,
                               const nn_tensor *k, const nn_tensor *bias, nn_act act, nn_tensor *y);
 void nn_cpu_depthwise_backward_data(nn_engine *e, const nn_conv_geom *g, const nn_tensor *dy,
