@@ -245,6 +245,17 @@ def keras_files(tag, keras, L):
         p = os.path.join(w, "dense.weights.h5" if tag == "keras3" else "dense_w.h5")
         ms["dense"].save_weights(p)
         out("model", "%s-dense-weights-only.h5" % tag, open(p, "rb").read())
+        if tag == "keras2":
+            # a nested model's weights-only file: save_weights keeps the nested
+            # model's layers in its group, as in ConvNeXt's stem (split per layer
+            # when read: io/keras/import_weights.c)
+            stem = keras.Sequential([L.Conv2D(2, 2, name="stem_conv"),
+                                     L.LayerNormalization(name="stem_ln")], name="stem")
+            inp = keras.Input((6, 6, 1))
+            nested = keras.Model(inp, L.Dense(2, name="head")(L.Flatten()(stem(inp))))
+            p = os.path.join(w, "nested_w.h5")
+            nested.save_weights(p)
+            out("model", "keras2-nested-weights-only.h5", open(p, "rb").read())
     finally:
         shutil.rmtree(w, ignore_errors=True)
 

@@ -377,9 +377,19 @@ int nn_fuzz_model(const uint8_t *data, size_t size)
     nn_session s;
     nn_error err;
     memset(&s, 0, sizeof s);
-    if (nn_session_from_model_file(&s, f.path, NULL, NULL, 0, &err) != NN_OK && verbose())
+    nn_status st = nn_session_from_model_file(&s, f.path, NULL, NULL, 0, &err);
+    if (st != NN_OK && verbose())
         fprintf(stderr, "nn_session_from_model_file: %s\n", err.msg);
     nn_session_free(&s);
+    /* a weights-only file stops above (it holds no network): its weights
+     * are read as train.init_from and model.base.application read them */
+    nn_h5_model m;
+    if (st != NN_OK && nn_h5_load(f.path, &m, &err) == NN_OK) {
+        if (!m.model_config && !m.nnctl_spec && nn_keras_fix_weights(&m, f.path, &err) != NN_OK &&
+            verbose())
+            fprintf(stderr, "nn_keras_fix_weights: %s\n", err.msg);
+        nn_h5_model_free(&m);
+    }
     fuzz_file_close(&f);
     return 0;
 }
