@@ -102,3 +102,11 @@ nn_status nn_model_copy_fusion(const nn_model *from, nn_model *to, nn_error *err
     }
     return NN_OK;
 }
+
+nn_status nn_model_check_unfused(const nn_model *m, nn_error *err)
+{
+    if (m->fused) /* its weights hold folded BatchNormalizations */
+        return nn_fail(err, NN_ERR_RUNTIME,
+                       "internal: a model fused for inference cannot be written");
+    return NN_OK;
+}

@@ -79,6 +79,9 @@ nn_status nn_model_fuse_inference(nn_model *m, nn_error *err);
 /* to, built like from, takes from's fusion (after its weights were copied
  * from from's). */
 nn_status nn_model_copy_fusion(const nn_model *from, nn_model *to, nn_error *err);
+/* An error unless m's weights are its own (not fused): what writers and
+ * exporters check first. */
+nn_status nn_model_check_unfused(const nn_model *m, nn_error *err);
 
 /* The input batch tensor to upload into (batch x input shape); _at: of
  * input i. */

@@ -255,9 +255,8 @@ static void assemble(nn_c_writer *w, sbuf *h)
 
 nn_status nn_export_c(const nn_model *m, const char *path, nn_error *err)
 {
-    if (m->fused) /* its weights hold folded BatchNormalizations (model/fuse.c) */
-        return nn_fail(err, NN_ERR_RUNTIME, "internal: a model fused for inference cannot be "
-                                            "written");
+    if (nn_model_check_unfused(m, err))
+        return NN_ERR_RUNTIME;
     /* the C code's loops and buffers are sized at export time */
     for (int i = 0; i < m->n_inputs; i++)
         if (nn_model_input_variable(m->inputs[i]))

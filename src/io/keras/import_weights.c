@@ -159,6 +159,36 @@ static bool under_layer(const char *w, const char *layer)
     return false;
 }
 
+/* Weights of group gi that `owns` gives to layer `name` move to a new
+ * group of that name (n: how many at most). */
+static nn_status split_off(nn_h5_model *f, int gi, const char *name, int n,
+                           bool (*owns)(const char *w, const char *layer), nn_error *err)
+{
+    nn_h5_layer *grown = realloc(f->layers, (size_t)(f->n_layers + 1) * sizeof *grown);
+    if (!grown)
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
+    f->layers = grown;
+    nn_h5_layer *group = &f->layers[gi], *L = &f->layers[f->n_layers];
+    memset(L, 0, sizeof *L);
+    L->name = nn_strdup(name, err);
+    L->weights = nn_calloc((size_t)n, sizeof *L->weights, err);
+    if (!L->name || !L->weights) {
+        free(L->name);
+        free(L->weights);
+        return NN_ERR_RUNTIME;
+    }
+    f->n_layers++;
+    int kept = 0;
+    for (int k = 0; k < group->n_weights; k++) {
+        if (owns(group->weights[k].name, name) && L->n_weights < n)
+            L->weights[L->n_weights++] = group->weights[k];
+        else
+            group->weights[kept++] = group->weights[k];
+    }
+    group->n_weights = kept;
+    return NN_OK;
+}
+
 /* A nested model's weights live in its own group, named
  * "<model>/<layer>/kernel" (Keras 3) or "<layer>/kernel:0" (Keras 2):
  * each of its layers (inner nested models' layers too) gets a group of its
@@ -191,30 +221,11 @@ static nn_status split_nested(nn_h5_model *f, nn_h5_layer *group, json_t *model,
             n += under_layer(group->weights[k].name, name);
         if (!n || find_layer(f, name))
             continue;
-        nn_h5_layer *grown = realloc(f->layers, (size_t)(f->n_layers + 1) * sizeof *grown);
-        if (!grown)
-            return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
         ptrdiff_t at = group - f->layers;
-        f->layers = grown;
+        nn_status st = split_off(f, (int)at, name, n, under_layer, err);
+        if (st)
+            return st;
         group = f->layers + at;
-        nn_h5_layer *L = &f->layers[f->n_layers];
-        memset(L, 0, sizeof *L);
-        L->name = nn_strdup(name, err);
-        L->weights = nn_calloc((size_t)n, sizeof *L->weights, err);
-        if (!L->name || !L->weights) {
-            free(L->name);
-            free(L->weights);
-            return NN_ERR_RUNTIME;
-        }
-        f->n_layers++;
-        int kept = 0;
-        for (int k = 0; k < group->n_weights; k++) {
-            if (under_layer(group->weights[k].name, name))
-                L->weights[L->n_weights++] = group->weights[k];
-            else
-                group->weights[kept++] = group->weights[k];
-        }
-        group->n_weights = kept;
     }
     return NN_OK;
 }
@@ -224,6 +235,14 @@ static void first_component(const char *w, char *out, size_t len)
 {
     size_t n = strcspn(w, "/");
     snprintf(out, len, "%.*s", (int)n, w);
+}
+
+/* Is weight name w's first component `layer`? */
+static bool first_is(const char *w, const char *layer)
+{
+    char c[256];
+    first_component(w, c, sizeof c);
+    return strcmp(c, layer) == 0;
 }
 
 /* A weights-only file (save_weights: no model_config) stores a nested
@@ -252,32 +271,11 @@ static nn_status split_weights_only(nn_h5_model *f, nn_error *err)
                 break;
             int n = 0;
             for (int k = 0; k < group->n_weights; k++)
-                n += under_layer(group->weights[k].name, first);
-            nn_h5_layer *grown = realloc(f->layers, (size_t)(f->n_layers + 1) * sizeof *grown);
-            if (!grown)
-                return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
-            f->layers = grown;
+                n += first_is(group->weights[k].name, first);
+            nn_status st = split_off(f, g, first, n, first_is, err);
+            if (st)
+                return st;
             group = &f->layers[g];
-            nn_h5_layer *L = &f->layers[f->n_layers];
-            memset(L, 0, sizeof *L);
-            L->name = nn_strdup(first, err);
-            L->weights = nn_calloc((size_t)n, sizeof *L->weights, err);
-            if (!L->name || !L->weights) {
-                free(L->name);
-                free(L->weights);
-                return NN_ERR_RUNTIME;
-            }
-            f->n_layers++;
-            int kept = 0;
-            for (int k = 0; k < group->n_weights; k++) {
-                char c[256];
-                first_component(group->weights[k].name, c, sizeof c);
-                if (strcmp(c, first) == 0)
-                    L->weights[L->n_weights++] = group->weights[k];
-                else
-                    group->weights[kept++] = group->weights[k];
-            }
-            group->n_weights = kept;
         }
     }
     return NN_OK;

@@ -112,9 +112,8 @@ static nn_status fill_array(nn_engine *e, const nn_tensor *t, const float *host,
 nn_status nn_model_save(const nn_model *m, const char *path, const nn_model_file_opts *o,
                         nn_error *err)
 {
-    if (m->fused) /* its weights hold folded BatchNormalizations (model/fuse.c) */
-        return nn_fail(err, NN_ERR_RUNTIME, "internal: a model fused for inference cannot be "
-                                            "written");
+    if (nn_model_check_unfused(m, err))
+        return NN_ERR_RUNTIME;
     nn_h5_model f;
     memset(&f, 0, sizeof f);
     nn_status st = NN_OK;

@@ -57,9 +57,8 @@ done:
 
 nn_status nn_export_onnx(const nn_model *m, const char *path, nn_error *err)
 {
-    if (m->fused) /* its weights hold folded BatchNormalizations (model/fuse.c) */
-        return nn_fail(err, NN_ERR_RUNTIME, "internal: a model fused for inference cannot be "
-                                            "written");
+    if (nn_model_check_unfused(m, err))
+        return NN_ERR_RUNTIME;
     /* the graph's shapes and the recurrent ops' lengths are written fixed */
     for (int i = 0; i < m->n_inputs; i++)
         if (nn_model_input_variable(m->inputs[i]))
