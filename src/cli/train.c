@@ -432,6 +432,7 @@ agree:
                       .tty = isatty(fileno(out)),
                       .quiet = a.quiet,
                       .shuffle = s.data.shuffle,
+                      .bucket_by_length = s.data.bucket_by_length,
                       .resume = a.resume ? &resume : NULL,
                       .first_checkpoint = ow.run_dir ? replace_old_run : NULL,
                       .ctx = &ow,

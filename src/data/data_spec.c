@@ -302,6 +302,7 @@ nn_status nn_spec_data(nn_spec_node *data, nn_data_cfg *c, nn_error *err)
                             &c->validation_split, err)) ||
         (st = nn_spec_int(data, "train_subset", false, 0, 0, 1LL << 40, &c->train_subset, err)) ||
         (st = nn_spec_bool(data, "shuffle", false, true, &c->shuffle, err)) ||
+        (st = nn_spec_bool(data, "bucket_by_length", false, false, &c->bucket_by_length, err)) ||
         (st = nn_augment_from_spec(data, &c->augment, err)))
         return st;
     c->train.augment = c->augment;

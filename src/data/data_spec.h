@@ -125,6 +125,7 @@ typedef struct nn_data_cfg {
     double validation_split;
     long long train_subset;   /* 0: all */
     bool shuffle;
+    bool bucket_by_length;    /* data.bucket_by_length (train/buckets.h) */
     nn_augment_cfg augment;   /* data.augment (also copied into train.augment) */
     int preprocess;           /* data.preprocess: Keras's preprocess_input mode */
 } nn_data_cfg;

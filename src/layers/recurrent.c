@@ -214,6 +214,10 @@ nn_status nn_rnn_plan(nn_rnn_run *r, nn_engine *e, int B, bool needs_dx, nn_erro
     if (r->mask && ((st = alloc3(e, &r->mt, T, B, 1, err)) ||
                     (st = alloc3(e, &r->dhc, 1, B, U, err))))
         return st;
+    if (r->mask && !e->ops->host_ptr(e, &r->mt) &&
+        !(r->mhost = malloc(sizeof *r->mhost * (size_t)T * (size_t)B)))
+        return nn_fail(err, NN_ERR_RUNTIME, "out of memory for a recurrent layer's mask (%d x %d)",
+                       B, T);
     if (r->mask && lstm && (st = alloc3(e, &r->dcb, 1, B, U, err)))
         return st;
     if (r->mask && r->zero_masked && c->return_sequences &&
@@ -230,12 +234,46 @@ void nn_rnn_release(nn_rnn_run *r, nn_engine *e)
                         &r->dhm, &r->dxt, &r->mt, &r->ys, &r->dhc, &r->dcb};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         e->ops->free(e, all[i]);
+    free(r->mhost);
+    r->mhost = NULL;
 }
 
 /* Slice s of a time-major (slices, B, width) tensor. */
 static nn_tensor step(const nn_tensor *t, int s, int B, int width)
 {
     return nn_tensor_view(t, (size_t)s * B * width, (size_t)B * width);
+}
+
+/* Slices [s, s + n) of a time-major (slices, B, width) tensor. */
+static nn_tensor steps(const nn_tensor *t, int s, int n, int B, int width)
+{
+    return nn_tensor_view(t, (size_t)s * B * width, (size_t)n * B * width);
+}
+
+/* r->lo, r->hi: the steps some sample of this batch keeps (mt in
+ * processing order); an all-masked batch has none (0, 0). */
+static void active_steps(nn_rnn_run *r, const nn_pass *p)
+{
+    const int B = p->rows, T = r->T;
+    r->lo = 0;
+    r->hi = T;
+    if (!r->mask)
+        return;
+    const float *m = p->e->ops->host_ptr(p->e, &r->mt);
+    if (!m) {
+        p->e->ops->download(p->e, r->mhost, &r->mt, (size_t)T * B);
+        m = r->mhost;
+    }
+    int lo = T, hi = 0;
+    for (int s = 0; s < T; s++)
+        for (int b = 0; b < B; b++)
+            if (m[(size_t)s * B + b] != 0.0f) {
+                lo = s < lo ? s : lo;
+                hi = s + 1;
+                break;
+            }
+    r->lo = lo < hi ? lo : 0;
+    r->hi = hi;
 }
 
 /* y = x * m per row: x is (rows, width), m one value per row. */
@@ -272,28 +310,35 @@ void nn_rnn_forward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *x, nn_tens
     o->swap_axes(e, x, &r->xt, B, T, F, false, c->go_backwards);
     if (r->mask)
         o->swap_axes(e, r->mask, &r->mt, B, T, 1, false, c->go_backwards);
+    active_steps(r, p);
+    const int lo = r->lo, hi = r->hi, n = hi - lo;
     const nn_tensor *xin = &r->xt;
-    if (drop_in) {
+    if (drop_in) { /* the mask is drawn at step 0 whatever the steps run */
         nn_tensor x0 = step(&r->xt, 0, B, F), m0 = step(&r->xm, 0, B, F);
         o->dropout_forward(e, c->dropout, nn_rng_u64(p->rng), p->ids, &x0, &r->in_mask, &m0, B,
                            (size_t)F);
-        for (int s = 1; s < T; s++) {
+        for (int s = lo > 1 ? lo : 1; s < hi; s++) {
             nn_tensor xs = step(&r->xt, s, B, F), ms = step(&r->xm, s, B, F);
             o->mul(e, &xs, &r->in_mask, &ms, (size_t)B * F);
         }
         xin = &r->xm;
     }
-    o->gemm(e, false, false, T * B, GU, F, 1.0f, xin, W, 0.0f, &r->zx);
-    if (r->bias)
-        o->add_bias(e, &r->zx, &r->bias->w, T * B, GU);
-    o->fill(e, &r->hs, 0.0f, (size_t)B * U); /* h_0 */
+    if (n > 0) {
+        nn_tensor xw = steps(xin, lo, n, B, F), zw = steps(&r->zx, lo, n, B, GU);
+        o->gemm(e, false, false, n * B, GU, F, 1.0f, &xw, W, 0.0f, &zw);
+        if (r->bias)
+            o->add_bias(e, &zw, &r->bias->w, n * B, GU);
+    }
+    /* h_0 = 0, kept over the steps before lo */
+    o->fill(e, &r->hs, 0.0f, (size_t)(lo + 1) * B * U);
     if (cell->kind == NN_RNN_LSTM)
-        o->fill(e, &r->cs, 0.0f, (size_t)B * U);
-    if (cell->kind == NN_RNN_GRU) {
-        o->fill(e, &r->zh, 0.0f, (size_t)T * B * GU);
+        o->fill(e, &r->cs, 0.0f, (size_t)(lo + 1) * B * U);
+    if (cell->kind == NN_RNN_GRU && n > 0) {
+        nn_tensor zhw = steps(&r->zh, lo, n, B, GU);
+        o->fill(e, &zhw, 0.0f, (size_t)n * B * GU);
         if (r->bias && cell->reset_after) {
             nn_tensor brec = nn_tensor_view(&r->bias->w, (size_t)GU, (size_t)GU);
-            o->add_bias(e, &r->zh, &brec, T * B, GU);
+            o->add_bias(e, &zhw, &brec, n * B, GU);
         }
     }
     if (drop_rec) {
@@ -302,7 +347,8 @@ void nn_rnn_forward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *x, nn_tens
                            &r->rec_mask, &m0, B, (size_t)U);
     }
 
-    for (int s = 0; s < T; s++) {
+    /* h_lo is 0: the first step adds no recurrent product */
+    for (int s = lo; s < hi; s++) {
         nn_tensor hprev = step(&r->hs, s, B, U), hnext = step(&r->hs, s + 1, B, U);
         nn_tensor hrec = hprev;
         if (drop_rec) {
@@ -313,12 +359,12 @@ void nn_rnn_forward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *x, nn_tens
         nn_tensor zx = step(&r->zx, s, B, GU);
         switch (cell->kind) {
         case NN_RNN_SIMPLE:
-            if (s > 0) /* h_0 = 0 adds nothing */
+            if (s > lo)
                 o->gemm(e, false, false, B, GU, U, 1.0f, &hrec, R, 1.0f, &zx);
             o->act_forward(e, cell->act, cell->act_alpha, &zx, &hnext, B, U);
             break;
         case NN_RNN_LSTM: {
-            if (s > 0)
+            if (s > lo)
                 o->gemm(e, false, false, B, GU, U, 1.0f, &hrec, R, 1.0f, &zx);
             nn_tensor cp = step(&r->cs, s, B, U), cn = step(&r->cs, s + 1, B, U);
             nn_tensor g = step(&r->gates, s, B, GU), tc = step(&r->tcs, s, B, U);
@@ -328,16 +374,16 @@ void nn_rnn_forward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *x, nn_tens
         case NN_RNN_GRU: {
             nn_tensor zh = step(&r->zh, s, B, GU), g = step(&r->gates, s, B, GU);
             if (cell->reset_after) {
-                if (s > 0)
+                if (s > lo)
                     o->gemm(e, false, false, B, GU, U, 1.0f, &hrec, R, 1.0f, &zh);
                 o->gru_gates(e, cell, &zx, &zh, &hrec, &g, NULL, B);
             } else {
                 nn_tensor rh = step(&r->rh, s, B, U);
-                if (s > 0)
+                if (s > lo)
                     o->gemm_ex(e, false, false, B, 2 * U, U, 1.0f, &hrec, U, R, GU, 0.0f, &zh,
                                GU);
                 o->gru_gates(e, cell, &zx, &zh, &hrec, &g, &rh, B);
-                if (s > 0) {
+                if (s > lo) {
                     nn_tensor Rh = nn_tensor_view(R, (size_t)2 * U, (size_t)U * GU - 2 * U);
                     nn_tensor zhh = nn_tensor_view(&zh, (size_t)2 * U, (size_t)B * GU - 2 * U);
                     o->gemm_ex(e, false, false, B, U, U, 1.0f, &rh, U, &Rh, GU, 0.0f, &zhh,
@@ -357,6 +403,13 @@ void nn_rnn_forward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *x, nn_tens
             }
         }
     }
+    /* every sample is masked after hi: the state stays */
+    nn_tensor hlast = step(&r->hs, hi, B, U);
+    if (c->return_sequences)
+        for (int s = hi; s < T; s++) {
+            nn_tensor hs = step(&r->hs, s + 1, B, U);
+            o->copy(e, &hs, &hlast, (size_t)B * U);
+        }
     if (c->return_sequences) {
         nn_tensor seq = nn_tensor_view(&r->hs, (size_t)B * U, (size_t)T * B * U);
         if (r->mask && r->zero_masked) {
@@ -366,8 +419,7 @@ void nn_rnn_forward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *x, nn_tens
         }
         o->swap_axes(e, &seq, y, T, B, U, reverse_output, false);
     } else {
-        nn_tensor last = step(&r->hs, T, B, U);
-        o->copy(e, y, &last, (size_t)B * U);
+        o->copy(e, y, &hlast, (size_t)B * U);
     }
 }
 
@@ -402,6 +454,7 @@ void nn_rnn_backward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *dy, nn_te
     const bool drop_in = p->training && c->dropout > 0.0f;
     const bool drop_rec = p->training && c->recurrent_dropout > 0.0f;
     const nn_tensor *W = &r->kernel->w, *R = &r->rec->w;
+    const int lo = r->lo, hi = r->hi, n = hi - lo; /* forward's steps */
 
     o->fill(e, &r->dhs, 0.0f, (size_t)(T + 1) * B * U);
     if (c->return_sequences) {
@@ -409,14 +462,19 @@ void nn_rnn_backward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *dy, nn_te
         o->swap_axes(e, dy, &seq, B, T, U, false, reverse_output);
         if (r->mask && r->zero_masked)
             mul_rows(e, &seq, &r->mt, &seq, T * B, U);
+        else /* the outputs after hi are h_hi's */
+            for (int s = T - 1; s >= hi; s--) {
+                nn_tensor dh = step(&r->dhs, s + 1, B, U), dprev = step(&r->dhs, s, B, U);
+                o->axpy(e, 1.0f, &dh, &dprev, (size_t)B * U);
+            }
     } else {
-        nn_tensor last = step(&r->dhs, T, B, U);
+        nn_tensor last = step(&r->dhs, hi, B, U);
         o->copy(e, &last, dy, (size_t)B * U);
     }
     if (cell->kind == NN_RNN_LSTM)
         o->fill(e, &r->dc, 0.0f, (size_t)B * U);
 
-    for (int s = T - 1; s >= 0; s--) {
+    for (int s = hi - 1; s >= lo; s--) {
         nn_tensor dh = step(&r->dhs, s + 1, B, U), dprev = step(&r->dhs, s, B, U);
         nn_tensor hprev = step(&r->hs, s, B, U), hnext = step(&r->hs, s + 1, B, U);
         nn_tensor hrec = drop_rec ? step(&r->hm, s, B, U) : hprev;
@@ -438,7 +496,7 @@ void nn_rnn_backward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *dy, nn_te
         switch (cell->kind) {
         case NN_RNN_SIMPLE:
             o->act_backward(e, cell->act, cell->act_alpha, &zx, &hnext, &dh, &dz, B, U);
-            if (s > 0)
+            if (s > lo)
                 to_prev_state(r, p, &dz, R, GU, GU, GU, &dprev, drop_rec);
             break;
         case NN_RNN_LSTM: {
@@ -447,7 +505,7 @@ void nn_rnn_backward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *dy, nn_te
             o->lstm_backward(e, cell, &zx, &g, &cp, &cn, &tc, &dh, &r->dc, &dz, B);
             if (r->mask)
                 o->axpy(e, 1.0f, &r->dcb, &r->dc, (size_t)B * U);
-            if (s > 0)
+            if (s > lo)
                 to_prev_state(r, p, &dz, R, GU, GU, GU, &dprev, drop_rec);
             break;
         }
@@ -456,7 +514,7 @@ void nn_rnn_backward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *dy, nn_te
             if (cell->reset_after) {
                 nn_tensor dzh = step(&r->dzh, s, B, GU);
                 o->gru_backward(e, cell, &zx, &zh, &hprev, &g, &dh, &dz, &dzh, &dprev, B);
-                if (s > 0)
+                if (s > lo)
                     to_prev_state(r, p, &dzh, R, GU, GU, GU, &dprev, drop_rec);
             } else {
                 o->gru_backward(e, cell, &zx, &zh, &hprev, &g, &dh, &dz, NULL, &dprev, B);
@@ -476,7 +534,7 @@ void nn_rnn_backward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *dy, nn_te
                 } else {
                     o->gru_reset_backward(e, cell, &zx, &zh, &hrec, &g, &r->drh, &dz, &dprev,
                                           B);
-                    if (s > 0)
+                    if (s > lo)
                         o->gemm_ex(e, false, true, B, U, 2 * U, 1.0f, &dz, GU, R, GU, 1.0f,
                                    &dprev, U);
                 }
@@ -486,35 +544,51 @@ void nn_rnn_backward(nn_rnn_run *r, const nn_pass *p, const nn_tensor *dy, nn_te
         }
     }
 
-    /* parameter gradients: one product each over all timesteps */
-    const nn_tensor *xin = drop_in ? &r->xm : &r->xt;
-    const nn_tensor *hin = drop_rec ? &r->hm : &r->hs; /* first T slices: h_0..h_{T-1} */
+    /* parameter gradients: one product each over the steps run */
+    if (n == 0) { /* a wholly masked batch */
+        nn_param *ps[] = {r->kernel, r->rec, r->bias};
+        for (int i = 0; i < 3; i++)
+            if (ps[i] && ps[i]->trainable)
+                o->fill(e, &ps[i]->g, 0.0f, ps[i]->size);
+        if (dx)
+            o->fill(e, dx, 0.0f, (size_t)B * T * F);
+        return;
+    }
+    const nn_tensor xin = steps(drop_in ? &r->xm : &r->xt, lo, n, B, F);
+    const nn_tensor hin = steps(drop_rec ? &r->hm : &r->hs, lo, n, B, U); /* h_lo..h_{hi-1} */
+    const nn_tensor dz = steps(&r->dz, lo, n, B, GU);
+    const int K = n * B;
     if (r->kernel->trainable)
-        o->gemm(e, true, false, F, GU, T * B, 1.0f, xin, &r->dz, 0.0f, &r->kernel->g);
+        o->gemm(e, true, false, F, GU, K, 1.0f, &xin, &dz, 0.0f, &r->kernel->g);
     if (r->rec->trainable) {
         if (cell->kind == NN_RNN_GRU && cell->reset_after) {
-            o->gemm(e, true, false, U, GU, T * B, 1.0f, hin, &r->dzh, 0.0f, &r->rec->g);
+            nn_tensor dzh = steps(&r->dzh, lo, n, B, GU);
+            o->gemm(e, true, false, U, GU, K, 1.0f, &hin, &dzh, 0.0f, &r->rec->g);
         } else if (cell->kind == NN_RNN_GRU) {
-            o->gemm_ex(e, true, false, U, 2 * U, T * B, 1.0f, hin, U, &r->dz, GU, 0.0f,
-                       &r->rec->g, GU);
-            nn_tensor dzh_blk = nn_tensor_view(&r->dz, (size_t)2 * U, (size_t)T * B * GU - 2 * U);
+            o->gemm_ex(e, true, false, U, 2 * U, K, 1.0f, &hin, U, &dz, GU, 0.0f, &r->rec->g, GU);
+            nn_tensor dzh_blk = nn_tensor_view(&dz, (size_t)2 * U, (size_t)K * GU - 2 * U);
             nn_tensor gh = nn_tensor_view(&r->rec->g, (size_t)2 * U, (size_t)U * GU - 2 * U);
-            o->gemm_ex(e, true, false, U, U, T * B, 1.0f, &r->rh, U, &dzh_blk, GU, 0.0f, &gh, GU);
+            nn_tensor rh = steps(&r->rh, lo, n, B, U);
+            o->gemm_ex(e, true, false, U, U, K, 1.0f, &rh, U, &dzh_blk, GU, 0.0f, &gh, GU);
         } else {
-            o->gemm(e, true, false, U, GU, T * B, 1.0f, hin, &r->dz, 0.0f, &r->rec->g);
+            o->gemm(e, true, false, U, GU, K, 1.0f, &hin, &dz, 0.0f, &r->rec->g);
         }
     }
     if (r->bias && r->bias->trainable) {
-        o->bias_grad(e, &r->dz, &r->bias->g, T * B, GU, 0.0f);
+        o->bias_grad(e, &dz, &r->bias->g, K, GU, 0.0f);
         if (cell->kind == NN_RNN_GRU && cell->reset_after) {
+            nn_tensor dzh = steps(&r->dzh, lo, n, B, GU);
             nn_tensor grec = nn_tensor_view(&r->bias->g, (size_t)GU, (size_t)GU);
-            o->bias_grad(e, &r->dzh, &grec, T * B, GU, 0.0f);
+            o->bias_grad(e, &dzh, &grec, K, GU, 0.0f);
         }
     }
-    if (dx) {
-        o->gemm(e, false, true, T * B, F, GU, 1.0f, &r->dz, W, 0.0f, &r->dxt);
+    if (dx) { /* 0 for the steps not run */
+        nn_tensor dxw = steps(&r->dxt, lo, n, B, F), after = steps(&r->dxt, hi, T - hi, B, F);
+        o->fill(e, &r->dxt, 0.0f, (size_t)lo * B * F);
+        o->fill(e, &after, 0.0f, (size_t)(T - hi) * B * F);
+        o->gemm(e, false, true, K, F, GU, 1.0f, &dz, W, 0.0f, &dxw);
         if (drop_in)
-            for (int s = 0; s < T; s++) {
+            for (int s = lo; s < hi; s++) {
                 nn_tensor d = step(&r->dxt, s, B, F);
                 o->mul(e, &d, &r->in_mask, &d, (size_t)B * F);
             }

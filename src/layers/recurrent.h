@@ -13,7 +13,8 @@
  * so the last output is the last real step's and return_sequences repeats
  * it over masked steps; zero_masked (Bidirectional with return_sequences,
  * as Keras) outputs 0 there instead. go_backwards reverses the mask with
- * the input. The mask's buffers are planned only for a masked input. */
+ * the input. The mask's buffers are planned only for a masked input.
+ * Steps where every sample of the batch is masked are skipped (lo, hi). */
 #ifndef NN_LAYERS_RECURRENT_H
 #define NN_LAYERS_RECURRENT_H
 
@@ -63,6 +64,13 @@ typedef struct nn_rnn_run {
     bool zero_masked;               /* masked steps output 0 */
     nn_tensor mt, ys, dhc, dcb;     /* (T, B) in processing order; zeroed
                                      * outputs; the cell's share of dh, dc */
+    /* The batch's steps [lo, hi) in processing order: from the first to
+     * the last step some sample's mask keeps (all T without a mask). Every
+     * sample is masked outside them, so the state stays (0 before, the last
+     * real state after) and they cost nothing: a batch runs at its own
+     * padded length, however long the data's padding. Set by forward. */
+    int lo, hi;
+    float *mhost;                   /* mt on the host (engines without host_ptr) */
 } nn_rnn_run;
 
 /* A recurrent layer's mask after infer: it uses its input's and passes it

@@ -16,6 +16,7 @@ static const struct {
     {"validation_split", "data", "data.validation_split, " FIT},
     {"validation_data", "data", "data.validation = { ... }, " FIT " validation_data"},
     {"shuffle", "data", "data.shuffle, " FIT},
+    {"bucket_by_length", "data", "data.bucket_by_length"},
     {"epochs", "train", "train.epochs, " FIT},
     {"batch_size", "train", "train.batch_size, " FIT},
     {"callbacks", "train", "train.callbacks, " FIT},

@@ -14,6 +14,7 @@
 #include "train/callbacks/callbacks.h"
 #include "train/batch.h"
 #include "train/fit.h"
+#include "train/buckets.h"
 #include "train/fit_internal.h"
 #include "train/interrupt.h"
 #include "util/fileio.h"
@@ -240,6 +241,7 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
     memset(&s, 0, sizeof s);
     batcher b;
     memset(&b, 0, sizeof b);
+    nn_buckets buckets = {0};
     nn_fit_loop loop = {.s = &s, .t = t, .opts = opts};
     const long long steps = (long long)((train->n + (size_t)batch - 1) / (size_t)batch);
     nn_fit_ctx ctx = {.model = m, .train = t, .run_dir = opts->run_dir, .out = opts->out,
@@ -254,6 +256,8 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
     size_t most = val && val->n > train->n ? val->n : train->n;
     if (!st)
         st = nn_fit__batcher_init(&b, m, o, most, batch, err);
+    if (!st && opts->bucket_by_length)
+        st = nn_buckets_init(&buckets, m, train, batch, err);
     if ((st = nn_dist_agree(d, st, err)) ||
         (d && (st = dp_begin(m, t, train, batch, opts, &dp, err))))
         goto done;
@@ -310,13 +314,14 @@ nn_status nn_fit(nn_model *m, nn_train_cfg *t, const nn_objective *o, const nn_d
             goto done;
         for (size_t i = 0; i < train->n; i++)
             b.idx[i] = (uint32_t)i;
-        if (opts->shuffle) {
-            /* One stream per epoch: the order depends on (seed, epoch) only,
-             * so a resumed run sees the same batches, and so does every
-             * process of a data-parallel run. */
-            nn_rng r = nn_rng_split(&shuffle_base, (uint64_t)epoch);
-            nn_rng_shuffle_u32(&r, b.idx, train->n);
-        }
+        /* One stream per epoch: the order depends on (seed, epoch) only,
+         * so a resumed run sees the same batches, and so does every
+         * process of a data-parallel run. */
+        nn_rng order = nn_rng_split(&shuffle_base, (uint64_t)epoch);
+        if (opts->shuffle)
+            nn_rng_shuffle_u32(&order, b.idx, train->n);
+        if (buckets.span)
+            nn_buckets_order(&buckets, opts->shuffle ? &order : NULL, b.idx);
         if (s.step == 0) {
             s.loss_sum = 0.0;
             s.seen = 0;
@@ -539,5 +544,6 @@ done:
     free(s.best_weights);
     nn_dp_free(dp);
     nn_fit__batcher_free(&b, m->e);
+    nn_buckets_free(&buckets);
     return st;
 }

@@ -121,6 +121,7 @@ typedef struct nn_fit_opts {
     FILE *out;               /* progress */
     bool tty, quiet;
     bool shuffle;            /* reshuffle the training set each epoch */
+    bool bucket_by_length;   /* batches of similar lengths (train/buckets.h) */
     nn_fit_state *resume;    /* continue from here, or NULL */
     /* Called once, right after the run's first checkpoint (last.h5) is
      * written (nnctl train --overwrite removes the old run's files then);

@@ -183,6 +183,24 @@ else
     bad "shape [0] + mask_zero trains" "$(tail -3 "$W/var.log" "$W/fixed.log")"
 fi
 
+# data.bucket_by_length on Keras's default pre-padding: batches of similar
+# lengths (each runs only its own steps) still learn; the same seed gives
+# the same run
+pre_data='train = { format = "tokens"; path = "tok_train.txt"; maxlen = 10; };
+     test  = { format = "tokens"; path = "tok_test.txt";  maxlen = 10; };
+     bucket_by_length = true;'
+spec bucket "$(masked_model 0)" "$pre_data" sparse_categorical_crossentropy 4
+if "$NNCTL" train "$W/bucket.cfg" -o "$W/run_bucket" --quiet > "$W/bucket.log" 2>&1 &&
+    "$NNCTL" train "$W/bucket.cfg" -o "$W/run_bucket2" --quiet >> "$W/bucket.log" 2>&1; then
+    a=$(field loss "$W/run_bucket/eval.json"); b=$(field loss "$W/run_bucket2/eval.json")
+    acc=$(field accuracy "$W/run_bucket/eval.json")
+    if above "${acc:-0}" 0.9 && [ -n "$a" ] && [ "$a" = "$b" ]; then
+        ok "data.bucket_by_length trains a masked gru (accuracy $acc > 0.9), the same twice (loss $a)"
+    else bad "data.bucket_by_length trains" "accuracy '${acc}', losses '$a' and '$b'"; fi
+else
+    bad "data.bucket_by_length trains" "$(tail -3 "$W/bucket.log")"
+fi
+
 # errors: file and line or layer, and what was expected; exit status 2 or 1, no crash
 expect_error() { # NAME CFG PATTERN
     "$NNCTL" train "$W/$2.cfg" -o "$W/run_err" --quiet > "$W/err.log" 2>&1
@@ -194,6 +212,9 @@ spec badtok "$tok_model" 'train = { format = "tokens"; path = "tok_bad.txt"; max
     sparse_categorical_crossentropy 1
 expect_error "a token id beyond input_dim names the sample, the layer and the range" badtok \
     "sample 1, position 8 holds 70, but layer 'embedding' (embedding) takes integer token ids in \[0, 20)"
+spec nobucket "$tok_model" "$pre_data" sparse_categorical_crossentropy 1
+expect_error "data.bucket_by_length without mask_zero says what it needs" nobucket \
+    "data.bucket_by_length: the model has no embedding with mask_zero = true"
 spec flat "input = { shape = [24]; }; layers = ( { type = \"lstm\"; units = 4; } );" \
     "$csv_data" mse 1
 expect_error "lstm on a flat input says what it expects" flat \

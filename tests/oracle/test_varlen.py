@@ -118,7 +118,8 @@ def batch(rng, T, whole_pad=True):
 
 
 def inputs(rng, whole_pad=True):
-    """One .npy per length, in several dtypes (token ids as ints or floats)."""
+    """One .npy per length, in several dtypes (token ids as ints or floats), and
+    one at length 13 with padding all its rows share."""
     files, xs = [], []
     for T, dt in zip(LENGTHS, (np.int32, np.float32, np.int64)):
         x = batch(rng, T, whole_pad)
@@ -126,6 +127,11 @@ def inputs(rng, whole_pad=True):
         np.save(f, x.astype(dt))
         files.append(f)
         xs.append(x)
+    # padding every row shares (2 steps before, 3 after), which nnctl skips
+    x = np.pad(batch(rng, 8, whole_pad), ((0, 0), (2, 3)))
+    files.append(path("xshared.npy"))
+    np.save(files[-1], x.astype(np.int32))
+    xs.append(x)
     return files, xs
 
 
@@ -186,7 +192,7 @@ def keras_to_nnctl(rng):
             nnctl("predict", f, *files, "-o", path("y.npy"))
             want = np.concatenate([m.predict(x, verbose=0) for x in xs])
             return close(np.load(path("y.npy")), want)
-        check(f"keras {keras.__version__} {name}: predict at lengths {LENGTHS}", run)
+        check(f"keras {keras.__version__} {name}: predict at lengths {LENGTHS} and 13", run)
 
 
 def summary_none(rng):
@@ -234,8 +240,12 @@ train: {{ loss = "binary_crossentropy"; optimizer = {{ type = "sgd"; lr = 0.5; }
 
 
 def training(rng):
-    for rnn, cls in (("gru", L.GRU), ("lstm", L.LSTM)):
-        def run(rnn=rnn, cls=cls):
+    # post: pad_sequences(padding="post"), lengths in any order; pre: Keras's
+    # default padding="pre" with the rows sorted by length (bucketing), so
+    # each batch of 16 has padding all its rows share, which nnctl skips
+    for rnn, cls, pad in (("gru", L.GRU, "post"), ("lstm", L.LSTM, "post"),
+                          ("gru", L.GRU, "pre"), ("lstm", L.LSTM, "pre")):
+        def run(rnn=rnn, cls=cls, pad=pad):
             inp = seq_input()
             x = L.Embedding(VOCAB, 8, mask_zero=True, name="embedding")(inp)
             x = cls(5, name=rnn)(x)
@@ -244,8 +254,14 @@ def training(rng):
             m.save(path("init.h5"))
             T = 14
             x = rng.integers(1, VOCAB, (48, T))
-            for i in range(48):  # post-padding to the longest, as pad_sequences(padding="post")
-                x[i, rng.integers(2, T + 1):] = 0
+            lengths = rng.integers(2, T + 1, 48)
+            if pad == "pre":
+                lengths = np.sort(lengths)
+            for i in range(48):
+                if pad == "post":
+                    x[i, lengths[i]:] = 0
+                else:
+                    x[i, :T - lengths[i]] = 0
             y = rng.integers(0, 2, (48, 1)).astype(np.float32)
             np.save(path("tx.npy"), x.astype(np.float32))
             np.save(path("ty.npy"), y)
@@ -260,8 +276,8 @@ def training(rng):
             np.save(path("probe.npy"), probe.astype(np.float32))
             nnctl("predict", path("tv_run/model.h5"), path("probe.npy"), "-o", path("tv_y.npy"))
             return close(np.load(path("tv_y.npy")), m.predict(probe, verbose=0), 1e-4)
-        check(f"nnctl trains Embedding(mask_zero) {rnn} on padded data, shape [0], like fit()",
-              run)
+        check(f"nnctl trains Embedding(mask_zero) {rnn} on {pad}-padded data, shape [0], "
+              "like fit()", run)
 
 
 def nnctl_to_keras(rng):

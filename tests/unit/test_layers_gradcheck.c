@@ -73,6 +73,9 @@ static const char *g_zero_ok;
 /* > 0: the input holds integer ids in [0, g_int_ids) (an embedding), which
  * have no gradient: only the parameters are differenced */
 static int g_int_ids;
+/* with g_int_ids: every row's first g_pad_lead and last g_pad_trail ids
+ * are 0 (padding the whole batch shares, which recurrent layers skip) */
+static int g_pad_lead, g_pad_trail;
 
 /* A test that fails (fail() does not return) leaves its knobs set: every
  * test starts from none, and from the same random draws whatever ran
@@ -84,6 +87,7 @@ static void reset_knobs(void)
     g_rng_seed = 0;
     g_zero_ok = NULL;
     g_int_ids = 0;
+    g_pad_lead = g_pad_trail = 0;
     gc_tensor_reset();
 }
 
@@ -201,6 +205,11 @@ static void gradcheck_model(const char *text, int rows, int plan_batch, bool tra
 redraw:
     for (size_t i = 0; i < nx; i++)
         x[i] = g_int_ids > 0 ? (float)floor(urand(0.0, g_int_ids)) : (float)(nrand() + 0.5);
+    for (size_t i = 0; i < nx && (g_pad_lead || g_pad_trail); i++) {
+        size_t t = i % m->input->size;
+        if (t < (size_t)g_pad_lead || t >= m->input->size - (size_t)g_pad_trail)
+            x[i] = 0.0f;
+    }
     for (int j = 0; j < m->n_nodes; j++) {
         nn_node *n = m->nodes[j];
         for (int k = 0; k < n->n_params; k++) {
@@ -549,6 +558,16 @@ static void test_masked_recurrent_gradients(void **state)
                  "input_dim = 3; output_dim = 2; mask_zero = true; }, { %s } ); };",
                  layers[i]);
         gradcheck_model(text, 4, 4, true);
+        /* steps every row masks, before and after: the batch runs the
+         * steps between (and a partial batch its own) */
+        snprintf(text, sizeof text,
+                 "model = { input = { shape = [9]; }; layers = ( { type = \"embedding\"; "
+                 "input_dim = 3; output_dim = 2; mask_zero = true; }, { %s } ); };",
+                 layers[i]);
+        g_pad_lead = 2;
+        g_pad_trail = 3;
+        gradcheck_model(text, 3, 4, true);
+        g_pad_lead = g_pad_trail = 0;
     }
     gradcheck_model("model = { input = { shape = [5]; }; layers = ( { type = \"embedding\"; "
                     "input_dim = 3; output_dim = 2; mask_zero = true; }, { type = \"gru\"; "

@@ -109,6 +109,21 @@ static void same_as_unpadded(const char *body)
         memcpy(three + r * REAL, real_ids, sizeof real_ids);
     float *got = run(a.m, ids, 3), *want = run(b.m, three, 3);
     near(got, want, 3 * a.m->output->size, body);
+    /* each row alone: the batch's own steps only (before it, a wholly
+     * masked batch, which outputs the zero state) */
+    const float none[STEPS] = {0};
+    float *zero = run(a.m, none, 1);
+    for (size_t i = 0; i < a.m->output->size && !strstr(body, "average"); i++)
+        if (zero[i] != 0.0f) {
+            print_error("%s: a wholly masked sample outputs %g\n", body, zero[i]);
+            fail();
+        }
+    free(zero);
+    for (int r = 0; r < 3; r++) {
+        float *one = run(a.m, ids + r * STEPS, 1);
+        near(one, want, a.m->output->size, body);
+        free(one);
+    }
     free(got);
     free(want);
     drop(&a);
@@ -149,13 +164,19 @@ static void test_sequence_outputs(void **state)
     padded(ids);
     float *got = run(a.m, ids, 3), *want = run(b.m, real_ids, 1);
     const int U = 2, start[3] = {0, STEPS - REAL, 1};
-    for (int r = 0; r < 3; r++)
-        for (int t = 0; t < STEPS; t++) {
-            int k = t - start[r]; /* the real step whose output shows */
-            float zero[2] = {0, 0};
-            const float *w = k < 0 ? zero : want + (k < REAL ? k : REAL - 1) * U;
-            near(got + ((size_t)r * STEPS + t) * U, w, U, "lstm return_sequences");
+    for (int alone = 0; alone < 2; alone++) { /* in one batch; each row alone */
+        for (int r = 0; r < 3; r++) {
+            float *row = alone ? run(a.m, ids + r * STEPS, 1) : NULL;
+            const float *rows = alone ? row : got + (size_t)r * STEPS * U;
+            for (int t = 0; t < STEPS; t++) {
+                int k = t - start[r]; /* the real step whose output shows */
+                float zero[2] = {0, 0};
+                const float *w = k < 0 ? zero : want + (k < REAL ? k : REAL - 1) * U;
+                near(rows + (size_t)t * U, w, U, "lstm return_sequences");
+            }
+            free(row);
         }
+    }
     free(got);
     free(want);
     drop(&a);
