@@ -385,6 +385,14 @@ typedef struct nn_engine_ops {
      * Maximum/Minimum's gradient: the first input holding the result wins. */
     void (*route_equal)(nn_engine *e, const nn_tensor *x, const nn_tensor *y,
                         const nn_tensor *dy, nn_tensor *taken, nn_tensor *dx, size_t n);
+    /* UpSampling2D of rows channels-last (H, W, C) images to (H sh, W sw,
+     * C): nearest repeats each value, bilinear samples with half-pixel
+     * centres and clamped edges (tf.image.resize's and jax.image.resize's
+     * rule: engine/upsample.h). Backward: dx (overwritten) from dy. */
+    void (*upsample2d)(nn_engine *e, bool bilinear, const nn_tensor *x, nn_tensor *y, int rows,
+                       int H, int W, int C, int sh, int sw);
+    void (*upsample2d_backward)(nn_engine *e, bool bilinear, const nn_tensor *dy, nn_tensor *dx,
+                                int rows, int H, int W, int C, int sh, int sw);
     /* Column blocks of row-major matrices: dst[r, dst_off + c] = src[r,
      * src_off + c] for c < width (Concatenate and its gradient). */
     void (*copy_cols)(nn_engine *e, const nn_tensor *src, int src_cols, int src_off,

@@ -9,7 +9,8 @@ value, one per channel), Normalization (config statistics, adapted weights),
 Dropout with noise_shape, Multiply / Add broadcasting (h, w, c) by (1, 1, c),
 Keras 3's operations (x + 3.0, 6.0 - x, x * (1 / 6), x / 2.0, a + b), ReLU6,
 hard_silu, gelu, LayerNormalization, ConvNeXt's LayerScale, grouped Conv2D
-(one input channel per group, and two), Dense on (h, w, c), a nested
+(one input channel per group, and two), UpSampling2D (nearest and bilinear,
+square and not), Dense on (h, w, c), a nested
 Sequential and a nested Functional model, Sequential([base, head]). nnctl
 predict equals model.predict to 1e-5 relative; summary's parameter counts
 equal count_params(); the ONNX export in onnxruntime equals Keras.
@@ -155,6 +156,13 @@ def keras_models(keras, rng):
         ("Conv2D groups = 2", lambda: seq(L.Conv2D(6, (3, 2), groups=2, strides=2))),
         ("nested Functional and Sequential models", nested_functional),
         ("Sequential([frozen base model, head])", base_head),
+        ("UpSampling2D nearest (3, 2)",
+         lambda: seq(L.UpSampling2D((3, 2)), L.Conv2D(3, 3))),
+        ("UpSampling2D bilinear 2", lambda: seq(L.UpSampling2D(2, interpolation="bilinear"),
+                                                 L.Conv2D(3, 3))),
+        ("UpSampling2D bilinear (2, 3)", lambda: seq(L.Conv2D(4, 2),
+                                                      L.UpSampling2D((2, 3),
+                                                                     interpolation="bilinear"))),
     ]
 
 
@@ -201,6 +209,7 @@ model: { name = "apps"; input = { shape = [6, 5, 4]; }; layers = (
     { name = "nm"; type = "normalization"; mean = [1.0, 0.0, -1.0, 2.0]; variance = 2.0; },
     { name = "nw"; type = "normalization"; },
     { name = "c1"; type = "conv2d"; filters = 8; kernel_size = 3; padding = "same"; groups = 4; },
+    { name = "up"; type = "up_sampling2d"; size = [2, 3]; interpolation = "bilinear"; },
     { name = "c2"; type = "conv2d"; filters = 8; kernel_size = 3; padding = "same"; groups = 2;
       activation = "hard_silu"; },
     { name = "se"; type = "global_average_pooling2d"; keepdims = true; },
@@ -234,7 +243,7 @@ def nnctl_to_keras(keras, rng):
         m = keras.models.load_model(p("nrun/model.h5"), custom_objects={"LayerScale": LayerScale})
         close(m.predict(x[:7], verbose=0), predict("nrun/model.h5", x[:7], "n"), "predictions")
     check("nnctl->keras rescaling, normalization (spec and weights), grouped conv2d, "
-          "broadcasting multiply, dropout noise_shape, layer_normalization, dense on (h, w, c), "
+          "bilinear up_sampling2d, broadcasting multiply, dropout noise_shape, layer_normalization, dense on (h, w, c), "
           "gelu, layer_scale: Keras loads model.h5 and predicts the same", run)
 
 

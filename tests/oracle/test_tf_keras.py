@@ -130,10 +130,15 @@ def models():
         return keras.Sequential([L.Embedding(20, 4, input_length=7), L.LSTM(5),
                                  L.Dense(3, activation="softmax")])
 
+    def upsampling():
+        return keras.Sequential([L.UpSampling2D((2, 3), input_shape=(5, 4, 3)),
+                                 L.Conv2D(4, 3, activation="relu"),
+                                 L.UpSampling2D(2, interpolation="bilinear"), L.Conv2D(2, 2)])
+
     return [("mlp", mlp, (12,), None), ("cnn2d", cnn2d, (11, 9, 2), None),
             ("cnn1d", cnn1d, (13, 3), None), ("functional", functional, (6,), None),
             ("recurrent", recurrent, (5, 3), None), ("simple_rnn", simple, (6, 2), None),
-            ("embedding", embedding, (7,), 20)]
+            ("embedding", embedding, (7,), 20), ("upsampling", upsampling, (5, 4, 3), None)]
 
 
 def keras2_to_nnctl(rng):
@@ -164,6 +169,10 @@ SPECS = {
              "{ type = \"max_pooling2d\"; pool_size = 2; }, { type = \"separable_conv2d\"; "
              "filters = 3; kernel_size = 2; }, { type = \"flatten\"; }, "
              "{ type = \"dense\"; units = 3; activation = \"softmax\"; } );", (8, 8, 1)),
+    "upsampling": ("input = { shape = [5, 4, 2]; }; layers = ( { type = \"up_sampling2d\"; "
+                   "size = [3, 2]; interpolation = \"bilinear\"; }, { type = \"conv2d\"; "
+                   "filters = 3; kernel_size = 3; }, { type = \"up_sampling2d\"; }, "
+                   "{ type = \"flatten\"; }, { type = \"dense\"; units = 3; } );", (5, 4, 2)),
     "rnn": ("input = { shape = [6, 3]; }; layers = ( { type = \"bidirectional\"; layer = "
             "{ type = \"gru\"; units = 4; return_sequences = true; }; }, "
             "{ type = \"lstm\"; units = 4; go_backwards = true; }, "

@@ -344,8 +344,9 @@ static void merge_model(const char *merge, const char *inputs, const char *const
                         int n_branches);
 static const char *const shapes_23[3] = {"2, 3", "2, 3", "2, 3"};
 
-/* ZeroPadding2D (each side its own amount) and ReLU with a cap (ReLU6):
- * the cap sits inside the inputs' range so both kinks are crossed. */
+/* ZeroPadding2D (each side its own amount), Cropping2D, UpSampling2D and
+ * ReLU with a cap (ReLU6): the cap sits inside the inputs' range so both
+ * kinks are crossed. */
 static void test_padding_relu_gradients(void **state)
 {
     (void)state;
@@ -357,6 +358,13 @@ static void test_padding_relu_gradients(void **state)
     gradcheck_layer("6", "type = \"relu\"; max_value = 6.0;", 3, 3, true);
     gradcheck_layer("4, 5, 2", "type = \"cropping2d\"; cropping = [1, 0, 1, 2];", 3, 3, true);
     gradcheck_layer("4, 5, 2", "type = \"cropping2d\"; cropping = 1;", 2, 3, true);
+    /* UpSampling2D: the backward pass gathers what the forward spread
+     * (clamped edges included: a 1-row input is all edge) */
+    gradcheck_layer("3, 4, 2", "type = \"up_sampling2d\";", 3, 3, true);
+    gradcheck_layer("3, 4, 2", "type = \"up_sampling2d\"; size = [3, 2]; "
+                    "interpolation = \"bilinear\";", 2, 3, true);
+    gradcheck_layer("1, 3, 2", "type = \"up_sampling2d\"; size = [2, 4]; "
+                    "interpolation = \"bilinear\";", 3, 3, true);
     /* CustomScaleLayer: trunk + 0.17 * branch, and the same node as both */
     merge_model("type = \"custom_scale\"; scale = 0.17;", "\"a\", \"b\"", shapes_23, 2);
     merge_model("type = \"custom_scale\"; scale = -2.5;", "\"a\", \"a\"", shapes_23, 1);

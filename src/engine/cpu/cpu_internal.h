@@ -193,6 +193,10 @@ void nn_cpu_pool2d_backward(nn_engine *e, nn_pool_kind kind, const nn_conv_geom 
                             const nn_tensor *x, const nn_tensor *y, const nn_tensor *dy,
                             nn_tensor *dx);
 
+void nn_cpu_upsample2d(nn_engine *e, bool bilinear, const nn_tensor *x, nn_tensor *y, int rows,
+                       int H, int W, int C, int sh, int sw);
+void nn_cpu_upsample2d_backward(nn_engine *e, bool bilinear, const nn_tensor *dy, nn_tensor *dx,
+                                int rows, int H, int W, int C, int sh, int sw);
 void nn_cpu_swap_axes(nn_engine *e, const nn_tensor *src, nn_tensor *dst, int a, int b, int c,
                       bool rev_a, bool rev_b);
 void nn_cpu_lstm_forward(nn_engine *e, const nn_rnn_cell *cell, const nn_tensor *z,

@@ -218,6 +218,11 @@ void nn_gpu_describe_precision(nn_engine *e, nn_precision p, char *buf, size_t l
 void nn_gpu_low_cache_free(nn_engine *e);
 cudaDataType_t nn_gpu_cuda_type(nn_precision p);
 cudnnDataType_t nn_gpu_cudnn_type(nn_precision p);
+/* gpu_upsample.cu */
+void nn_gpu_upsample2d(nn_engine *e, bool bilinear, const nn_tensor *x, nn_tensor *y, int rows,
+                       int H, int W, int C, int sh, int sw);
+void nn_gpu_upsample2d_backward(nn_engine *e, bool bilinear, const nn_tensor *dy, nn_tensor *dx,
+                                int rows, int H, int W, int C, int sh, int sw);
 /* gpu_pool.cu */
 void nn_gpu_pool2d_forward(nn_engine *e, nn_pool_kind kind, const nn_conv_geom *g,
                            const nn_tensor *x, nn_tensor *y);
