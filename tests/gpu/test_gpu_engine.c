@@ -918,6 +918,37 @@ static void test_pool(void **state)
         }
 }
 
+/* UpSampling2D: the same index arithmetic (engine/upsample.h) on both;
+ * backward gathers in the same order, so only rounding may differ. */
+static void test_upsample(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    static const int cases[][6] = {/* rows, H, W, C, sh, sw */
+                                   {3, 4, 5, 3, 2, 2}, {2, 1, 3, 4, 3, 2}, {2, 5, 2, 1, 1, 4}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        for (int bilinear = 0; bilinear < 2; bilinear++) {
+            const int *c = cases[k];
+            size_t xs = (size_t)c[0] * c[1] * c[2] * c[3], ys = xs * c[4] * c[5];
+            pair x = pair_rnd(xs, -1, 1), y = pair_new(ys, NULL);
+            C->ops->upsample2d(C, bilinear, &x.c, &y.c, c[0], c[1], c[2], c[3], c[4], c[5]);
+            G->ops->upsample2d(G, bilinear, &x.g, &y.g, c[0], c[1], c[2], c[3], c[4], c[5]);
+            char what[160];
+            snprintf(what, sizeof what, "upsample2d %s %dx%dx%d by %dx%d forward",
+                     bilinear ? "bilinear" : "nearest", c[1], c[2], c[3], c[4], c[5]);
+            expect_close(what, &y, 1e-6);
+            pair dy = pair_rnd(ys, -1, 1), dx = pair_rnd(xs, -1, 1);
+            C->ops->upsample2d_backward(C, bilinear, &dy.c, &dx.c, c[0], c[1], c[2], c[3], c[4],
+                                        c[5]);
+            G->ops->upsample2d_backward(G, bilinear, &dy.g, &dx.g, c[0], c[1], c[2], c[3], c[4],
+                                        c[5]);
+            snprintf(what, sizeof what, "upsample2d %s %dx%dx%d by %dx%d backward",
+                     bilinear ? "bilinear" : "nearest", c[1], c[2], c[3], c[4], c[5]);
+            expect_close(what, &dx, 1e-6);
+            pair_free(&x), pair_free(&y), pair_free(&dy), pair_free(&dx);
+        }
+}
+
 /* ---- batch normalization ------------------------------------------------ */
 
 static void bn_case(int rows, int cols, bool affine)
@@ -1623,6 +1654,7 @@ int main(void)
         cmocka_unit_test(test_optimizers),   cmocka_unit_test(test_conv),
         cmocka_unit_test(test_conv_direct),
         cmocka_unit_test(test_depthwise),    cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_upsample),
         cmocka_unit_test(test_batchnorm),    cmocka_unit_test(test_swap_axes),
         cmocka_unit_test(test_bcast),        cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_lstm),         cmocka_unit_test(test_gru),
