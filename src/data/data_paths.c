@@ -8,23 +8,18 @@
 #include <unistd.h>
 
 #include "data/data_spec.h"
+#include "util/fileio.h"
 
 /* The checkout's datasets/ folder (MNIST ships there) when this binary
  * runs from a checkout's build folder (build/nnctl, or the nnctl link
  * beside it): "" otherwise. */
 static void checkout_datasets(char *out, size_t len)
 {
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     out[0] = '\0';
-    if (n <= 0)
-        return;
-    exe[n] = '\0';
     for (int up = 0; up < 2; up++) { /* the binary's folder, then its parent */
-        char *slash = strrchr(exe, '/');
-        if (!slash)
+        char exe[PATH_MAX];
+        if (!nn_exe_dir(exe, sizeof exe, up))
             return;
-        *slash = '\0';
         char probe[PATH_MAX + 16];
         struct stat sb;
         snprintf(probe, sizeof probe, "%s/datasets", exe[0] ? exe : "/");

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "dist/mpi_abi.h"
+#include "util/fileio.h"
 
 #define HOST_MAX 64
 
@@ -41,14 +42,8 @@ static bool find_plugin(const char *name, char *path, size_t n)
         return access(path, R_OK) == 0;
     }
     char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len <= 0)
+    if (!nn_exe_dir(exe, sizeof exe, 0))
         return false;
-    exe[len] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (!slash)
-        return false;
-    *slash = '\0';
     snprintf(path, n, "%s/%s", exe, name);
     if (access(path, R_OK) == 0)
         return true;

@@ -14,6 +14,7 @@
 
 #include "session/session.h"
 #include "spec/spec.h"
+#include "util/fileio.h"
 
 static bool is_dir(const char *p)
 {
@@ -28,19 +29,9 @@ static int search_dirs(char dirs[][PATH_MAX], int cap)
     const char *env = getenv("NNCTL_APPLICATIONS");
     if (env && env[0] && n < cap)
         snprintf(dirs[n++], PATH_MAX, "%s", env);
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len <= 0)
+    char up[PATH_MAX]; /* the binary's folder's parent: a checkout or PREFIX */
+    if (!nn_exe_dir(up, sizeof up, 1))
         return n;
-    exe[len] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (!slash)
-        return n;
-    *slash = '\0'; /* the binary's folder; its parent: a checkout or PREFIX */
-    slash = strrchr(exe, '/');
-    if (slash)
-        *slash = '\0';
-    const char *up = exe[0] ? exe : "";
     static const char *const below[] = {"configs/applications", "share/nnctl/applications"};
     for (size_t k = 0; k < sizeof below / sizeof *below && n < cap; k++)
         snprintf(dirs[n++], PATH_MAX, "%s/%s", up, below[k]);

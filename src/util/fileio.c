@@ -161,3 +161,27 @@ bool nn_rel_path_ok(const char *s)
         p = e + 1;
     }
 }
+
+bool nn_exe_path(char *out, size_t n)
+{
+    if (n < 2)
+        return false;
+    ssize_t len = readlink("/proc/self/exe", out, n - 1);
+    if (len <= 0 || (size_t)len >= n - 1)
+        return false;
+    out[len] = '\0';
+    return true;
+}
+
+bool nn_exe_dir(char *out, size_t n, int up)
+{
+    if (!nn_exe_path(out, n))
+        return false;
+    for (int i = 0; i <= up; i++) {
+        char *slash = strrchr(out, '/');
+        if (!slash)
+            return false;
+        *slash = '\0';
+    }
+    return true;
+}

@@ -23,4 +23,11 @@ bool nn_rel_path_ok(const char *s);
 
 nn_status nn_read_file(const char *path, char **data, size_t *len, nn_error *err);
 
+/* This binary's path (/proc/self/exe resolved, so a link to it gives the
+ * real file); false when it cannot be read or does not fit in n. */
+bool nn_exe_path(char *out, size_t n);
+/* The folder `up` levels above this binary's (0: the folder holding it,
+ * 1: its parent: a checkout or PREFIX); "" for "/". false as above. */
+bool nn_exe_dir(char *out, size_t n, int up);
+
 #endif

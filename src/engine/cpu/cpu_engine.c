@@ -11,6 +11,7 @@
 
 #include "engine/cpu/blas_api.h"
 #include "engine/cpu/cpu_internal.h"
+#include "util/fileio.h"
 
 /* The CPU engine's own state: scratch buffers, one per user, grown as
  * needed (once per shape, never per batch in steady state). */
@@ -493,10 +494,8 @@ void nn_engine_preflight(char **argv)
     setenv("GOMP_SPINCOUNT", "10000", 1);
     /* exec the real path (not /proc/self/exe) so ps and top show "nnctl" */
     char self[4096];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (len <= 0)
+    if (!nn_exe_path(self, sizeof self))
         return;
-    self[len] = '\0';
     setenv("NNCTL_PREFLIGHT_DONE", "1", 1);
     execv(self, argv);
     /* exec failed: go on with the settings we have rather than not at all */
