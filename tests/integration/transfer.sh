@@ -15,6 +15,7 @@
 set -u
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+CONFIGS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../configs" && pwd)
 nn_abs_nnctl
 nn_need_mnist transfer
 SRC=$NNCTL_DATA
@@ -227,5 +228,14 @@ run exm summary base_run/model.h5
     grep -q "^model" exported.cfg &&
     ok "export --format cfg of an nnctl file: a spec of the same network ($(counts exs))" ||
     bad "export --format cfg" "$(cat exp.err) $(head -3 exs.err)"
+# the MobileNetV2 transfer example (configs/transfer/mobilenet/): its network
+# is Keras's MobileNetV2(alpha=0.35, include_top=False), 410,208 parameters
+# by tf-keras's count_params (14,080 of them BatchNormalization statistics),
+# plus a 1280*5+5 = 6,405 head: 416,613, 14,080 not trainable
+run mn summary "$CONFIGS/transfer/mobilenet/pretrain.cfg"
+got_mn=$(counts mn 2>/dev/null)
+[ "$got_mn" = "416613 402533 14080" ] &&
+    ok "configs/transfer/mobilenet: the network has Keras's MobileNetV2(0.35) counts plus the head" ||
+    bad "configs/transfer/mobilenet/pretrain.cfg" "counts '$got_mn' (want 416613 402533 14080): $(tail -2 mn.err)"
 
 nn_summary transfer
