@@ -5,13 +5,13 @@
 
 #define NN_POS_BITS 24 /* a chunk's positions in a sort key */
 
-/* The model input read by an Embedding with mask_zero (which makes its own
- * mask buffer), or -1. */
+/* The model input read by a layer that makes a mask of its own (an
+ * Embedding with mask_zero: its mask buffer), or -1. */
 static int masked_input(const nn_model *m)
 {
     for (int i = 0; i < m->n_nodes; i++) {
         const nn_node *n = m->nodes[i];
-        if (strcmp(n->type->name, "embedding") || n->mask != &n->mask_buf || n->n_in != 1)
+        if (n->mask != &n->mask_buf || n->n_in != 1)
             continue;
         for (int k = 0; k < m->n_inputs; k++)
             if (m->inputs[k] == n->in[0])
