@@ -41,7 +41,8 @@ train() { # NAME CFG [--set ...]
 }
 
 if [ ! -f "$OUT/mobilenet_pretrain/model.h5" ]; then
-  train pretrain "$CFG/pretrain.cfg" --set train.epochs="$(epochs 10)" \
+  train pretrain "$CFG/pretrain.cfg" --set train.epochs="$(epochs 20)" \
+    --set train.callbacks.learning_rate_scheduler.decay_steps="$(epochs 20)" \
     --set data.train_subset="$SUBSET"
 fi
 
@@ -95,7 +96,8 @@ train finetune "$CFG/finetune.cfg" \
 train scratch "$CFG/pretrain.cfg" --set model.name='"cifar5_mobilenet_scratch"' \
   --set 'data.train.classes=[5,6,7,8,9]' --set 'data.test.classes=[5,6,7,8,9]' \
   --set data.train_subset=1000 --set data.validation_split=0.0 \
-  --set train.epochs="$(epochs 30)" --set train.batch_size=32
+  --set train.epochs="$(epochs 30)" --set train.batch_size=32 \
+  --set train.callbacks.learning_rate_scheduler.decay_steps="$(epochs 30)"
 
 {
   echo "run,test_accuracy"

@@ -185,9 +185,16 @@ def check_network(nnctl, work, name, build, prep, mid, r):
             e = rel(p, want)
             # a network whose activations explode under random weights
             # (EfficientNetV2S at 384: 1e7 by the top) amplifies every
-            # float32 rounding, so Keras's own float32 result is off too: the
-            # judge is the same network in float64, and nnctl must be as
-            # near it as Keras's float32 is (x3), or within 1e-4
+            # float32 rounding, so no float32 order of operations can be
+            # nearer Keras than the rounding moves it. Two measures of that,
+            # either of which nnctl must meet (x3): how far Keras moves when
+            # the input moves by 1e-7 (EfficientNetV2S: 0.6), and how far
+            # Keras's float32 is from the same network in float64 (where the
+            # input nudge underrates the network, EfficientNetB6: 0.004 by
+            # the nudge, 0.064 from float64). Either way the mid-network
+            # layer below is held to 1e-4.
+            nudge = rel(top.predict(x * (1 + 1e-7 * r.standard_normal(x.shape))
+                                    .astype(np.float32), verbose=0), want)
             W = m.get_weights()
             keras.backend.clear_session()
             keras.backend.set_floatx("float64")
@@ -200,11 +207,12 @@ def check_network(nnctl, work, name, build, prep, mid, r):
                 keras.backend.set_floatx("float32")
             del m64
             e64, own = rel(p, ref), rel(want, ref)
-            report(p.shape == want.shape and (e < 1e-4 or e64 < max(1e-4, 3 * own)),
+            report(p.shape == want.shape and (e < max(1e-4, 3 * nudge) or e64 < max(1e-4, 3 * own)),
                    "%s: Keras's softmax is saturated, so the classifier's input %s: as near "
-                   "the float64 network's as Keras's float32 (x3), or 1e-4 from Keras's"
-                   % (name, top_in),
-                   "rel %.2g from Keras; from float64 %.2g, Keras's float32 %.2g" % (e, e64, own))
+                   "Keras's as Keras's own on an input moved by 1e-7, or as near the float64 "
+                   "network's as Keras's float32 (x3)" % (name, top_in),
+                   "rel %.2g from Keras, Keras's own on the moved input %.2g; from float64 %.2g, "
+                   "Keras's float32 %.2g" % (e, nudge, e64, own))
         else:
             report(p.shape == want.shape and e < 1e-4,
                    "%s: predict of Keras's weights-only file with the config's topology and "
