@@ -128,3 +128,13 @@ bool nn_takes_conv_act(const nn_node *n, nn_act act)
     (void)n;
     return act == NN_ACT_RELU || act == NN_ACT_RELU6 || act == NN_ACT_SWISH;
 }
+
+nn_status nn_node_one_image(const nn_node *n, nn_error *err)
+{
+    if (n->n_in != 1)
+        return nn_node_fail(n, err, "takes one input, got %d", n->n_in);
+    if (n->in[0]->ndim != 3)
+        return nn_node_fail(n, err, "expects (height, width, channels) samples, got %d axes",
+                            n->in[0]->ndim);
+    return NN_OK;
+}

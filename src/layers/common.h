@@ -127,4 +127,8 @@ nn_status nn_channel_values_upload(const nn_channel_values *c, nn_engine *e, nn_
 void nn_channel_apply(nn_engine *e, bool mul, const nn_tensor *x, const nn_tensor *g,
                       int g_count, nn_tensor *y, size_t total, int channels);
 
+/* One input of (height, width, channels) samples: the check ZeroPadding2D,
+ * Cropping2D and UpSampling2D make before shaping their output. */
+nn_status nn_node_one_image(const nn_node *n, nn_error *err);
+
 #endif

@@ -30,12 +30,10 @@ nn_status nn_sides_parse(nn_node *n, nn_spec_node *s, const char *key, int def, 
 nn_status nn_sides_infer(nn_node *n, int sign, nn_error *err)
 {
     const nn_sides *c = n->cfg;
-    if (n->n_in != 1)
-        return nn_node_fail(n, err, "takes one input, got %d", n->n_in);
+    nn_status st = nn_node_one_image(n, err);
+    if (st)
+        return st;
     const nn_node *in = n->in[0];
-    if (in->ndim != 3)
-        return nn_node_fail(n, err, "expects (height, width, channels) samples, got %d axes",
-                            in->ndim);
     n->ndim = 3;
     /* a None (0) side stays None: the model is built again at each size */
     n->shape[0] = in->shape[0] ? in->shape[0] + sign * (c->top + c->bottom) : 0;

@@ -45,12 +45,10 @@ static nn_status up_parse(nn_node *n, nn_spec_node *s, nn_error *err)
 static nn_status up_infer(nn_node *n, nn_error *err)
 {
     const up_cfg *c = n->cfg;
-    if (n->n_in != 1)
-        return nn_node_fail(n, err, "takes one input, got %d", n->n_in);
+    nn_status st = nn_node_one_image(n, err);
+    if (st)
+        return st;
     const nn_node *in = n->in[0];
-    if (in->ndim != 3)
-        return nn_node_fail(n, err, "expects (height, width, channels) samples, got %d axes",
-                            in->ndim);
     if ((long long)in->shape[0] * c->sh > 1 << 20 || (long long)in->shape[1] * c->sw > 1 << 20)
         return nn_node_fail(n, err, "a %dx%d input made %dx%d larger is over 2^20 a side",
                             in->shape[0], in->shape[1], c->sh, c->sw);
