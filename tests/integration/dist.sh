@@ -417,7 +417,8 @@ else
             --threads 1 -q >"$W/hosts.log" 2>&1
         # Open MPI 4.1's launcher now and then loses its daemon in the
         # second namespace ("internal programming error ... routed=direct";
-        # 2 runs in 10 here, routed=direct as well): that error alone gets
+        # the first launch of both CI runs here, 1 of 6 lone runs, with
+        # routed=direct as well): that error alone gets
         # one more launch, said on its own line
         [ -f "$W/hosts/model.h5" ] || ! grep -q "internal programming error" "$W/hosts.log" ||
             [ $try = 2 ] && break
