@@ -361,7 +361,7 @@ nn_status nn_session_from_model_file(nn_session *s, const char *path, const char
         json_decref(j);
         if (st) {
             nn_h5_model_free(&f);
-            return nn_error_prefix(err, path);
+            return nn_error_prefix(err, "%s", path);
         }
         s->have_featurewise = true;
     }

@@ -38,7 +38,10 @@ for t in "${targets[@]}"; do
             if wait "${pids[$k]}"; then
                 ok "$(grep "^fuzz $name: " build-fuzz/smoke/"$name".log | tail -1)"
             else
-                bad "fuzz $name ${SECS}s" "$(grep -E "ERROR|SUMMARY|^fuzz $name: " build-fuzz/smoke/"$name".log | head -5)"
+                # the verdict line ("CRASH (ours, first frame: ...)") first,
+                # then the sanitizer's: the summary shows a failure's first line
+                l=build-fuzz/smoke/"$name".log
+                bad "fuzz $name ${SECS}s" "$(grep "^fuzz $name: " "$l" | tail -1; grep -E "ERROR|SUMMARY" "$l" | head -4)"
             fi
         done
         pids=()
