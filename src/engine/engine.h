@@ -255,6 +255,10 @@ typedef struct nn_engine_ops {
                             size_t cols);
     /* out = a * b elementwise (out may be a or b) */
     void (*mul)(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out, size_t n);
+    /* mask[r] = 1 where some x[r, 0..cols) differs from value (a NaN
+     * does), else 0: Keras's Masking, one value per sample and step. */
+    void (*mask_rows)(nn_engine *e, const nn_tensor *x, float value, nn_tensor *mask, size_t rows,
+                      int cols);
     /* out = act(a + b), act NN_ACT_LINEAR, NN_ACT_RELU or NN_ACT_RELU6 (a
      * residual connection and the ReLU after it in one pass) */
     void (*add)(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out, size_t n,

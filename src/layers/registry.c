@@ -16,7 +16,8 @@ extern const nn_layer_type nn_layer_dense, nn_layer_activation, nn_layer_dropout
     nn_layer_gru, nn_layer_bidirectional, nn_layer_time_distributed, nn_layer_embedding,
     nn_layer_zero_padding2d, nn_layer_relu, nn_layer_custom_scale,
     nn_layer_cropping2d, nn_layer_rescaling, nn_layer_normalization,
-    nn_layer_layer_normalization, nn_layer_layer_scale, nn_layer_up_sampling2d;
+    nn_layer_layer_normalization, nn_layer_layer_scale, nn_layer_up_sampling2d,
+    nn_layer_masking;
 
 static const nn_layer_type *const types[] = {
     &nn_layer_input,   &nn_layer_dense,   &nn_layer_activation,
@@ -35,6 +36,7 @@ static const nn_layer_type *const types[] = {
     &nn_layer_zero_padding2d, &nn_layer_relu, &nn_layer_custom_scale,
     &nn_layer_cropping2d, &nn_layer_rescaling, &nn_layer_normalization,
     &nn_layer_layer_normalization, &nn_layer_layer_scale, &nn_layer_up_sampling2d,
+    &nn_layer_masking,
 };
 #define N_TYPES ((int)(sizeof types / sizeof types[0]))
 #define MAX_PLUGIN 64

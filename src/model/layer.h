@@ -193,6 +193,10 @@ typedef struct nn_layer_type {
     /* Keras's supports_masking for a layer that keeps its input's steps:
      * the output carries input 0's mask (Dense or Dropout on sequences). */
     bool passes_mask;
+    /* For a layer that makes a mask from its input (mask_buf): the first
+     * step and one past the last that its forward keeps, of one sample's
+     * input x (lo >= hi: none); data.bucket_by_length sorts by them. */
+    void (*mask_span)(const nn_node *n, const float *x, size_t *lo, size_t *hi);
     const void *plugin; /* the plugin's own row (plugin types), else NULL */
 } nn_layer_type;
 

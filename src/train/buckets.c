@@ -6,16 +6,19 @@
 #define NN_POS_BITS 24 /* a chunk's positions in a sort key */
 
 /* The model input read by a layer that makes a mask of its own (an
- * Embedding with mask_zero: its mask buffer), or -1. */
-static int masked_input(const nn_model *m)
+ * Embedding with mask_zero, a Masking layer: its mask buffer), or -1;
+ * *maker, that layer. */
+static int masked_input(const nn_model *m, const nn_node **maker)
 {
     for (int i = 0; i < m->n_nodes; i++) {
         const nn_node *n = m->nodes[i];
-        if (n->mask != &n->mask_buf || n->n_in != 1)
+        if (n->mask != &n->mask_buf || n->n_in != 1 || !n->type->mask_span)
             continue;
         for (int k = 0; k < m->n_inputs; k++)
-            if (m->inputs[k] == n->in[0])
+            if (m->inputs[k] == n->in[0]) {
+                *maker = n;
                 return k;
+            }
     }
     return -1;
 }
@@ -24,11 +27,12 @@ nn_status nn_buckets_init(nn_buckets *bk, const nn_model *m, const nn_dataset *t
                           nn_error *err)
 {
     memset(bk, 0, sizeof *bk);
-    int k = masked_input(m);
+    const nn_node *maker = NULL;
+    int k = masked_input(m, &maker);
     if (k < 0)
         return nn_fail(err, NN_ERR_USAGE,
                        "data.bucket_by_length: the model has no embedding with mask_zero = true "
-                       "on an input, so no padding (id 0) to leave out of a batch");
+                       "and no masking layer on an input, so no padding to leave out of a batch");
     if (batch > 1 << NN_POS_BITS)
         return nn_fail(err, NN_ERR_USAGE,
                        "data.bucket_by_length: batch_size %d is over the %d it sorts at once",
@@ -42,28 +46,24 @@ nn_status nn_buckets_init(nn_buckets *bk, const nn_model *m, const nn_dataset *t
     bk->chunk = (size_t)batch * (per < NN_BUCKET_BATCHES ? (per ? per : 1) : NN_BUCKET_BATCHES);
     if (bk->chunk > bk->n)
         bk->chunk = bk->n;
-    float *ids = malloc(sizeof *ids * (T ? T : 1));
+    float *x = malloc(sizeof *x * (T ? T : 1));
     bk->span = malloc(sizeof *bk->span * (bk->n ? bk->n : 1));
     bk->sorted = malloc(sizeof *bk->sorted * (bk->chunk ? bk->chunk : 1));
     bk->scratch = malloc(sizeof *bk->scratch * (bk->chunk ? bk->chunk : 1));
-    if (!ids || !bk->span || !bk->sorted || !bk->scratch) {
-        free(ids);
+    if (!x || !bk->span || !bk->sorted || !bk->scratch) {
+        free(x);
         nn_buckets_free(bk);
         return nn_fail(err, NN_ERR_RUNTIME, "out of memory for data.bucket_by_length (%zu samples)",
                        train->n);
     }
     for (size_t i = 0; i < bk->n; i++) {
         uint32_t one = (uint32_t)i;
-        nn_dataset_gather_x(part, &one, 1, ids);
-        size_t lo = T, hi = 0;
-        for (size_t t = 0; t < T; t++)
-            if (ids[t] != 0.0f) {
-                lo = t < lo ? t : lo;
-                hi = t + 1;
-            }
+        nn_dataset_gather_x(part, &one, 1, x);
+        size_t lo, hi;
+        maker->type->mask_span(maker, x, &lo, &hi);
         bk->span[i] = lo < hi ? (uint64_t)lo << 32 | hi : 0;
     }
-    free(ids);
+    free(x);
     return NN_OK;
 }
 

@@ -949,6 +949,33 @@ static void test_upsample(void **state)
         }
 }
 
+/* Masking's mask: 1 where a row has a feature other than the value (a NaN
+ * included), 0 where all equal it; rows of 1 and of 7 features. */
+static void test_mask_rows(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    static const int widths[] = {1, 7};
+    for (size_t k = 0; k < sizeof widths / sizeof widths[0]; k++) {
+        const int cols = widths[k];
+        const size_t rows = 301, n = rows * (size_t)cols;
+        float *v = rnd(n, -1, 1);
+        for (size_t r = 0; r < rows; r++)
+            for (int j = 0; j < cols; j++)
+                if (r % 3 == 0 || (r % 3 == 1 && j > 0))
+                    v[r * cols + j] = 0.5f; /* masked rows; one differing feature */
+        v[2 * cols] = NAN;
+        pair x = pair_new(n, v), m = pair_new(rows, NULL);
+        free(v);
+        C->ops->mask_rows(C, &x.c, 0.5f, &m.c, rows, cols);
+        G->ops->mask_rows(G, &x.g, 0.5f, &m.g, rows, cols);
+        char what[80];
+        snprintf(what, sizeof what, "mask_rows of %zu rows of %d", rows, cols);
+        expect_close(what, &m, 0);
+        pair_free(&x), pair_free(&m);
+    }
+}
+
 /* ---- batch normalization ------------------------------------------------ */
 
 static void bn_case(int rows, int cols, bool affine)
@@ -1654,7 +1681,7 @@ int main(void)
         cmocka_unit_test(test_optimizers),   cmocka_unit_test(test_conv),
         cmocka_unit_test(test_conv_direct),
         cmocka_unit_test(test_depthwise),    cmocka_unit_test(test_pool),
-        cmocka_unit_test(test_upsample),
+        cmocka_unit_test(test_upsample),     cmocka_unit_test(test_mask_rows),
         cmocka_unit_test(test_batchnorm),    cmocka_unit_test(test_swap_axes),
         cmocka_unit_test(test_bcast),        cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_lstm),         cmocka_unit_test(test_gru),

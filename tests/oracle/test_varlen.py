@@ -5,7 +5,9 @@ each .npy input at its own length like Keras; masking follows Keras's rules
 (a masked step keeps the state, Bidirectional with return_sequences outputs
 0 there, GlobalAveragePooling1D averages the real steps); nnctl trains a spec
 of None length on padded data like Keras's fit; nnctl's model files write
-None back, and Keras loads them.
+None back, and Keras loads them. Keras's Masking layer on sequences of
+numbers (a step whose features all equal mask_value is padding) predicts
+and trains the same way.
 
     .venv-tf/bin/python tests/oracle/test_varlen.py --keras 2 --nnctl build/nnctl
     KERAS_BACKEND=jax .venv/bin/python tests/oracle/test_varlen.py --keras 3 --nnctl build/nnctl
@@ -324,6 +326,141 @@ def evaluation(rng):
     check("nnctl eval of a None-length Keras file runs at the data's length", run)
 
 
+# ---- Keras's Masking layer: sequences of numbers --------------------------------------
+
+FEAT = 3
+
+
+def number_batch(rng, T, value, whole_pad=True):
+    """Numbers (6, T, FEAT) padded with steps whose features all equal value:
+    full, post, pre, a hole, one step, and (whole_pad) padding alone; one
+    real step of row 0 has all its features but one equal to value (kept)."""
+    x = rng.normal(0, 1, (6, T, FEAT))
+    x[0, T // 2, 1:] = value
+    x[1, T // 2:] = value
+    x[2, :T // 3] = value
+    x[3, T // 3:T // 2 + 1] = value
+    x[4, 1:] = value
+    if whole_pad:
+        x[5, :] = value
+    return x
+
+
+def masking_models():
+    """(name, mask value, build, whole-padding rows allowed)"""
+    def seq(layers):
+        return lambda: keras.Sequential([keras.Input((None, FEAT))] + layers())
+    return [
+        ("Masking LSTM Dense", 0.0,
+         seq(lambda: [L.Masking(), L.LSTM(6), L.Dense(2)]), True),
+        ("Masking(-1) GRU(return_sequences) Dense(tanh) SimpleRNN (the mask passed on)", -1.0,
+         seq(lambda: [L.Masking(mask_value=-1.0), L.GRU(4, return_sequences=True),
+                      L.Dense(3, activation="tanh"), L.SimpleRNN(3)]), True),
+        ("Masking(2.5) Bidirectional(LSTM, return_sequences) GlobalAveragePooling1D", 2.5,
+         seq(lambda: [L.Masking(mask_value=2.5),
+                      L.Bidirectional(L.LSTM(3, return_sequences=True)),
+                      L.GlobalAveragePooling1D(), L.Dense(2)]), False),
+        ("Masking alone (its output: padding steps zeroed)", 0.5,
+         seq(lambda: [L.Masking(mask_value=0.5), L.Dense(2)]), True),
+    ]
+
+
+def masking_keras_to_nnctl(rng):
+    for name, value, build, whole in masking_models():
+        def run(value=value, build=build, whole=whole):
+            m = build()
+            randomize(m, rng)
+            f = path("mk.h5")
+            m.save(f)
+            files, xs = [], []
+            for T in LENGTHS:
+                xs.append(number_batch(rng, T, value, whole))
+                files.append(path(f"mk{T}.npy"))
+                np.save(files[-1], xs[-1].astype(np.float32))
+            # one command a length: a sequence output's shape is the length's
+            got, want = [], []
+            for fx, x in zip(files, xs):
+                nnctl("predict", f, fx, "-o", path("mk_y.npy"))
+                got.append(np.load(path("mk_y.npy")).ravel())
+                want.append(m.predict(x.astype(np.float32), verbose=0).ravel())
+            return close(np.concatenate(got), np.concatenate(want))
+        check(f"keras {keras.__version__} {name}: predict at lengths {LENGTHS}", run)
+
+
+def masking_onnx(rng):
+    """Masking into a Dense on steps, exported to ONNX (a fixed length: ONNX
+    export refuses None), in onnxruntime: padding steps zeroed as Keras."""
+    def run():
+        import onnxruntime as ort
+        m = keras.Sequential([keras.Input((9, FEAT)), L.Masking(mask_value=-2.0),
+                              L.Dense(4, activation="tanh")])
+        randomize(m, rng)
+        m.save(path("mo.h5"))
+        nnctl("export", path("mo.h5"), "--format", "onnx", "-o", path("mo.onnx"))
+        x = number_batch(rng, 9, -2.0).astype(np.float32)
+        x[0, 0, 0] = np.nan  # a NaN differs from every value: the step is kept
+        s = ort.InferenceSession(path("mo.onnx"))
+        got = s.run(None, {s.get_inputs()[0].name: x})[0]
+        want = m.predict(x, verbose=0)
+        same_nan = bool(np.all(np.isnan(got[0, 0]) == np.isnan(want[0, 0])))
+        got[0, 0] = want[0, 0] = 0
+        ok, detail = close(got, want)
+        return ok and same_nan, detail if same_nan else "NaN step differs"
+    check("Masking exported to ONNX: onnxruntime zeroes the padding steps as Keras", run)
+
+
+MASKING_SPEC = """
+model: {{ name = "mk"; input = {{ shape = [0, {feat}]; }}; layers = (
+  {{ type = "masking"; name = "masking"; mask_value = -1.0; }},
+  {{ type = "{rnn}"; name = "{rnn}"; units = 5; }},
+  {{ type = "dense"; name = "dense"; units = 1; activation = "sigmoid"; }} ); }};
+data: {{ train = {{ format = "npy"; x = "mx.npy"; y = "my.npy"; }}; shuffle = false;
+  bucket_by_length = {bucket}; }};
+train: {{ loss = "binary_crossentropy"; optimizer = {{ type = "sgd"; lr = 0.5; }};
+  epochs = 2; batch_size = 16; seed = 1; init_from = "minit.h5"; }};
+"""
+
+
+def masking_training(rng):
+    """nnctl trains Masking + GRU/LSTM like fit(); with bucket_by_length on
+    rows already sorted by length (its order is then the data's) too. Keras
+    loads the trained file and predicts what nnctl does."""
+    for rnn, cls, bucket in (("gru", L.GRU, "false"), ("lstm", L.LSTM, "false"),
+                             ("gru", L.GRU, "true")):
+        def run(rnn=rnn, cls=cls, bucket=bucket):
+            m = keras.Sequential([keras.Input((None, FEAT)), L.Masking(-1.0, name="masking"),
+                                  cls(5, name=rnn), L.Dense(1, activation="sigmoid",
+                                                            name="dense")])
+            randomize(m, rng)
+            m.save(path("minit.h5"))
+            T = 12
+            x = rng.normal(0, 1, (48, T, FEAT))
+            lengths = np.sort(rng.integers(2, T + 1, 48))
+            for i in range(48):
+                x[i, lengths[i]:] = -1.0
+            y = rng.integers(0, 2, (48, 1)).astype(np.float32)
+            np.save(path("mx.npy"), x.astype(np.float32))
+            np.save(path("my.npy"), y)
+            with open(path("mk.cfg"), "w") as f:
+                f.write(MASKING_SPEC.format(feat=FEAT, rnn=rnn, bucket=bucket))
+            shutil.rmtree(path("mk_run"), ignore_errors=True)
+            nnctl("train", "mk.cfg", "-o", "mk_run", "-q", "--threads", 2)
+            m.compile(loss="binary_crossentropy",
+                      optimizer=keras.optimizers.SGD(learning_rate=0.5))
+            m.fit(x.astype(np.float32), y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+            probe = number_batch(rng, 9, -1.0).astype(np.float32)
+            np.save(path("mprobe.npy"), probe)
+            nnctl("predict", path("mk_run/model.h5"), path("mprobe.npy"), "-o",
+                  path("mk_y.npy"))
+            ok, detail = close(np.load(path("mk_y.npy")), m.predict(probe, verbose=0), 1e-4)
+            if not ok:
+                return ok, "nnctl vs fit(): " + detail
+            back = keras.models.load_model(path("mk_run/model.h5"), compile=False)
+            return close(back.predict(probe, verbose=0), np.load(path("mk_y.npy")))
+        check(f"nnctl trains Masking {rnn}{' with bucket_by_length' if bucket == 'true' else ''}"
+              " like fit(); Keras loads its file and predicts the same", run)
+
+
 # ---- errors ------------------------------------------------------------------------------
 
 def errors(rng):
@@ -385,6 +522,10 @@ def main():
         training(rng)
         nnctl_to_keras(rng)
         evaluation(rng)
+        masking_keras_to_nnctl(rng)
+        if not K2:  # onnxruntime is in Keras 3's environment
+            masking_onnx(rng)
+        masking_training(rng)
         errors(rng)
     finally:
         if not ARGS.keep:

@@ -585,7 +585,13 @@ static void test_masked_recurrent_gradients(void **state)
     /* global_average_pooling1d: the mean over the real steps only (ids in
      * [0, 2): half the steps masked; a wholly masked row is 0 / 0, as in
      * Keras, which these fixed draws over 8 steps do not make) */
+    /* a Masking layer's mask: features in {0, 1}, so a quarter of the
+     * steps are all 0 and masked (the input gradient is test_masking's) */
     g_int_ids = 2;
+    gradcheck_model("model = { input = { shape = [6, 2]; }; layers = ( { type = \"masking\"; }, "
+                    "{ type = \"lstm\"; units = 3; return_sequences = true; }, "
+                    "{ type = \"gru\"; units = 2; go_backwards = true; } ); };",
+                    3, 4, true);
     g_seed = GC_SEED + 1;
     gradcheck_model("model = { input = { shape = [8]; }; layers = ( { type = \"embedding\"; "
                     "input_dim = 2; output_dim = 3; mask_zero = true; }, { type = \"bidirectional\"; "

@@ -226,12 +226,94 @@ static void test_unmasked_padding_counts(void **state)
     drop(&b);
 }
 
+/* The Masking layer by hand: a step whose features all equal mask_value
+ * is zeroed and masked (0 in its mask), one with a single differing
+ * feature (or a NaN) is kept whole; the gradient is dy where kept, 0 where
+ * masked. Then Masking into a GRU on padded rows of numbers gives what
+ * the GRU gives on the real steps alone (the weights copied). */
+static void test_masking_layer(void **state)
+{
+    (void)state;
+    nn_spec *spec;
+    nn_model *m;
+    gc_model_from_text("model = { input = { shape = [5, 3]; }; layers = ( { type = \"masking\"; "
+                       "mask_value = -1.5; } ); };",
+                       "masking.cfg", 2, &spec, &m);
+    const float x[2 * 5 * 3] = {
+        1, 2, 3, -1.5f, -1.5f, -1.5f, -1.5f, 0, -1.5f, -1.5f, -1.5f, -1.5f, NAN, -1.5f, -1.5f,
+        -1.5f, -1.5f, -1.5f, 4, 5, 6, -1.5f, -1.5f, -1.5f, 0, 0, 0, -1.5f, -1.5f, 7};
+    const float want_mask[10] = {1, 0, 1, 0, 1, 0, 1, 0, 1, 1};
+    float *y = run(m, x, 2);
+    for (int i = 0; i < 30; i++) {
+        float want = want_mask[i / 3] ? x[i] : 0.0f;
+        if (!(y[i] == want || (isnan(want) && isnan(y[i])))) {
+            print_error("masking output [%d]: %g, want %g\n", i, y[i], want);
+            fail();
+        }
+    }
+    float *mask = dl(&m->output->mask_buf, 10);
+    for (int i = 0; i < 10; i++)
+        assert_true(mask[i] == want_mask[i]);
+    float dy[30], *dx;
+    for (int i = 0; i < 30; i++)
+        dy[i] = (float)(i + 1);
+    E->ops->upload(E, &m->output->dout, dy, 30);
+    nn_pass p = {.e = E, .rows = 2, .training = true};
+    nn_model_backward(m, &p);
+    dx = dl(&m->input->dout, 30);
+    for (int i = 0; i < 30; i++)
+        assert_true(dx[i] == (want_mask[i / 3] ? dy[i] : 0.0f));
+    free(dx);
+    free(mask);
+    free(y);
+    nn_model_free(m);
+    nn_spec_free(spec);
+
+    /* padded sequences of numbers: after, before and both sides */
+    nn_spec *sa, *sb;
+    nn_model *a, *b;
+    gc_model_from_text("model = { input = { shape = [7, 2]; }; layers = ( { type = \"masking\"; "
+                       "mask_value = 9; }, { type = \"gru\"; name = \"g\"; units = 3; } ); };",
+                       "masking.cfg", 4, &sa, &a);
+    gc_model_from_text("model = { input = { shape = [4, 2]; }; layers = ( { type = \"gru\"; "
+                       "name = \"g\"; units = 3; } ); };",
+                       "masking.cfg", 4, &sb, &b);
+    nn_node *ga = a->output, *gb = b->output;
+    for (int k = 0; k < ga->n_params; k++) {
+        float *w = falloc(ga->params[k].size);
+        for (size_t j = 0; j < ga->params[k].size; j++)
+            w[j] = (float)(0.6 * nrand());
+        E->ops->upload(E, &ga->params[k].w, w, ga->params[k].size);
+        E->ops->upload(E, &gb->params[k].w, w, ga->params[k].size);
+        free(w);
+    }
+    const float real[4 * 2] = {0.5f, -1, 2, 9, 0.25f, 0.75f, -2, 1.5f}; /* (2, 9) is kept */
+    float rows[3 * 7 * 2], three[3 * 4 * 2];
+    static const int at[3] = {0, 3, 1};
+    for (int r = 0; r < 3; r++) {
+        for (int t = 0; t < 7; t++)
+            for (int f = 0; f < 2; f++)
+                rows[(r * 7 + t) * 2 + f] =
+                    t >= at[r] && t < at[r] + 4 ? real[(t - at[r]) * 2 + f] : 9.0f;
+        memcpy(three + r * 8, real, sizeof real);
+    }
+    float *got = run(a, rows, 3), *want = run(b, three, 3);
+    near(got, want, 9, "masking + gru on padded numbers");
+    free(got);
+    free(want);
+    nn_model_free(a);
+    nn_model_free(b);
+    nn_spec_free(sa);
+    nn_spec_free(sb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_last_output),
         cmocka_unit_test(test_sequence_outputs),
         cmocka_unit_test(test_unmasked_padding_counts),
+        cmocka_unit_test(test_masking_layer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -112,3 +112,23 @@ void nn_cpu_clip(nn_engine *e, nn_tensor *x, float c, size_t n)
 {
     NN_PAR_RANGE(e->threads, n, lo, hi, clip_range(x->data + lo, c, hi - lo));
 }
+
+/* a NaN differs from every value, so it keeps its step (Keras's not_equal) */
+static void mask_rows_range(const float *x, float value, float *mask, size_t rows, int cols)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *v = x + r * (size_t)cols;
+        bool keep = false;
+        for (int j = 0; j < cols && !keep; j++)
+            keep = v[j] != value;
+        mask[r] = keep ? 1.0f : 0.0f;
+    }
+}
+
+void nn_cpu_mask_rows(nn_engine *e, const nn_tensor *x, float value, nn_tensor *mask, size_t rows,
+                      int cols)
+{
+    NN_PAR_RANGE(e->threads, rows, lo, hi,
+                 mask_rows_range(x->data + lo * (size_t)cols, value, mask->data + lo, hi - lo,
+                                 cols));
+}

@@ -398,6 +398,7 @@ static const nn_engine_ops cpu_ops = {
     .act_backward = nn_cpu_act_backward,
     .dropout_forward = cpu_dropout_forward,
     .mul = nn_cpu_mul,
+    .mask_rows = nn_cpu_mask_rows,
     .add = nn_cpu_add,
     .bcast_apply = nn_cpu_bcast_apply,
     .bcast_reduce = nn_cpu_bcast_reduce,

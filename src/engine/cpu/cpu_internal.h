@@ -161,6 +161,8 @@ void nn_cpu_layernorm_backward(nn_engine *e, const nn_tensor *x, const nn_tensor
                                nn_tensor *dbeta);
 /* cpu_elementwise.c: the ops table's elementwise operations */
 void nn_cpu_mul(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out, size_t n);
+void nn_cpu_mask_rows(nn_engine *e, const nn_tensor *x, float value, nn_tensor *mask, size_t rows,
+                      int cols);
 void nn_cpu_add(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor *out, size_t n,
                 nn_act act);
 void nn_cpu_axpy(nn_engine *e, float alpha, const nn_tensor *x, nn_tensor *y, size_t n);

@@ -264,6 +264,28 @@ extern "C" void nn_gpu_clip(nn_engine *e, nn_tensor *x, float c, size_t n)
     NN_GPU_LAUNCHED(e, "clip");
 }
 
+static __global__ void mask_rows_kernel(const float *x, float value, float *mask, size_t rows,
+                                        int cols)
+{
+    NN_GPU_FOR(r, rows)
+    {
+        const float *v = x + r * (size_t)cols;
+        bool keep = false;
+        for (int j = 0; j < cols && !keep; j++)
+            keep = v[j] != value;
+        mask[r] = keep ? 1.0f : 0.0f;
+    }
+}
+
+extern "C" void nn_gpu_mask_rows(nn_engine *e, const nn_tensor *x, float value, nn_tensor *mask,
+                                 size_t rows, int cols)
+{
+    if (rows == 0)
+        return;
+    mask_rows_kernel<<<LAUNCH(rows)>>>(x->data, value, mask->data, rows, cols);
+    NN_GPU_LAUNCHED(e, "mask_rows");
+}
+
 static __global__ void extremum_kernel(bool is_max, const float *a, const float *b, float *o,
                                        size_t n)
 {

@@ -327,6 +327,7 @@ static const nn_engine_ops gpu_ops = {
     .act_backward = nn_gpu_act_backward,
     .dropout_forward = nn_gpu_dropout_forward,
     .mul = nn_gpu_mul,
+    .mask_rows = nn_gpu_mask_rows,
     .add = nn_gpu_add,
     .bcast_apply = nn_gpu_bcast_apply,
     .bcast_reduce = nn_gpu_bcast_reduce,

@@ -108,6 +108,8 @@ void nn_gpu_add(nn_engine *e, const nn_tensor *a, const nn_tensor *b, nn_tensor 
 void nn_gpu_axpy(nn_engine *e, float alpha, const nn_tensor *x, nn_tensor *y, size_t n);
 void nn_gpu_scale(nn_engine *e, nn_tensor *x, float alpha, size_t n);
 void nn_gpu_clip(nn_engine *e, nn_tensor *x, float c, size_t n);
+void nn_gpu_mask_rows(nn_engine *e, const nn_tensor *x, float value, nn_tensor *mask, size_t rows,
+                      int cols);
 void nn_gpu_extremum(nn_engine *e, bool is_max, const nn_tensor *a, const nn_tensor *b,
                      nn_tensor *out, size_t n);
 void nn_gpu_route_equal(nn_engine *e, const nn_tensor *x, const nn_tensor *y,
