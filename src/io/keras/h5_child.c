@@ -35,6 +35,14 @@ static float *arena_alloc(void *ctx, size_t n, nn_error *err)
         return NULL;
     }
     a->used = at + bytes;
+    /* libhdf5 writes every page of it: faulting them in one call is
+     * cheaper than one by one (an old kernel without MADV_POPULATE_WRITE
+     * faults them one by one) */
+#ifdef MADV_POPULATE_WRITE
+    size_t page = 4096, from = at / page * page;
+    if (bytes)
+        madvise(a->base + from, at + bytes - from, MADV_POPULATE_WRITE);
+#endif
     return (float *)(a->base + at);
 }
 
@@ -204,7 +212,7 @@ static void set_limit(int what, rlim_t soft, rlim_t hard)
 
 /* The child (h5_sandbox_internal.h); never returns. */
 void nn_h5__child_main(const char *path, int pipe_fd, int arena_fd, size_t arena_cap,
-                       size_t prealloc, unsigned cpu_seconds)
+                       unsigned cpu_seconds)
 {
     nn_error err = {0};
     /* only the pipe and the arena stay open, at known numbers (moved out of
@@ -234,12 +242,6 @@ void nn_h5__child_main(const char *path, int pipe_fd, int arena_fd, size_t arena
         send_error(CHILD_PIPE_FD, NN_ERR_RUNTIME, msg);
         _exit(0);
     }
-    /* the weights of a float32 file take about the file's size: faulting
-     * that much in one call is cheaper than page by page as libhdf5 writes
-     * (an old kernel without MADV_POPULATE_WRITE faults them one by one) */
-#ifdef MADV_POPULATE_WRITE
-    madvise(ar.base, prealloc < arena_cap ? prealloc : arena_cap, MADV_POPULATE_WRITE);
-#endif
     size_t data = vm_data();
     /* no file-size limit: seccomp already keeps every file closed to
      * writing, and valgrind, which cannot run seccomp, writes its log from
@@ -268,7 +270,7 @@ void nn_h5__child_main(const char *path, int pipe_fd, int arena_fd, size_t arena
         _exit(0);
     }
     nn_h5_model m;
-    nn_h5_alloc alloc = {arena_alloc, &ar};
+    nn_h5_alloc alloc = {arena_alloc, &ar, .leave_plain_in_file = true};
     nn_status st = nn_h5__read(path, &m, &alloc, &err);
     if (st) {
         /* a corrupt size field makes libhdf5 allocate without bound: the

@@ -27,6 +27,12 @@ hid_t nn_h5__vlen_str_type(H5T_cset_t cset);
 typedef struct nn_h5_alloc {
     float *(*fn)(void *ctx, size_t n, nn_error *err);
     void *ctx;
+    /* a weight stored as plain little-endian float32 bytes in one run of
+     * the file (contiguous, no filters) is not read: its array says where
+     * (in_file), and the sandbox's parent reads it into its own memory,
+     * as fast as libhdf5 in-process would, where the arena's shared pages
+     * cost twice over (the child's faults, then the parent's) */
+    bool leave_plain_in_file;
 } nn_h5_alloc;
 /* The reader itself (h5_read.c): alloc NULL puts the floats in malloc'd
  * arrays. */

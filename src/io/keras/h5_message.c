@@ -49,6 +49,9 @@ static void put_str(buf *b, const char *s)
     nn_h5__msg_put(b, s, len);
 }
 
+/* An array's arena offset that says its floats are still in the file */
+#define IN_FILE UINT64_MAX
+
 static void put_arrays(buf *b, const nn_h5_array *a, int n, const arena *ar)
 {
     put_u32(b, (uint32_t)n);
@@ -57,7 +60,11 @@ static void put_arrays(buf *b, const nn_h5_array *a, int n, const arena *ar)
         put_u32(b, (uint32_t)a[i].ndim);
         for (int d = 0; d < a[i].ndim; d++)
             put_u64(b, a[i].dims[d]);
-        put_u64(b, (uint64_t)((const char *)a[i].data - ar->base));
+        if (a[i].in_file) { /* IN_FILE, then where in the file */
+            put_u64(b, IN_FILE);
+            put_u64(b, a[i].file_offset);
+        } else
+            put_u64(b, (uint64_t)((const char *)a[i].data - ar->base));
     }
 }
 
@@ -182,6 +189,11 @@ static bool get_arrays(reader *r, char *base, size_t used, nn_h5_array **out, in
             count *= (size_t)v;
         }
         uint64_t off = get_u64(r);
+        if (off == IN_FILE) { /* read by nn_h5__read_left_in_file */
+            a[i].in_file = true;
+            a[i].file_offset = get_u64(r);
+            continue;
+        }
         if (r->bad || off % sizeof(float) || off > used || count > (used - off) / sizeof(float)) {
             r->bad = true;
             break;

@@ -223,6 +223,33 @@ static nn_status read_name_list(rctx *r, hid_t obj, const char *objname, const c
     }
 }
 
+/* The n floats of ds lie in one run of the file, as the host's float32
+ * (contiguous, unfiltered, not external, allocated): *offset, from the
+ * file's first byte (H5Dget_offset counts any user block). */
+static bool plain_in_file(hid_t ds, hid_t t, size_t n, uint64_t *offset)
+{
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    (void)ds, (void)t, (void)n, (void)offset;
+    return false;
+#else
+    if (n == 0 || H5Tequal(t, H5T_IEEE_F32LE) <= 0)
+        return false;
+    hid_t pl = H5Dget_create_plist(ds);
+    if (pl < 0)
+        return false;
+    bool plain = H5Pget_layout(pl) == H5D_CONTIGUOUS && H5Pget_nfilters(pl) == 0 &&
+                 H5Pget_external_count(pl) == 0;
+    H5Pclose(pl);
+    if (!plain)
+        return false;
+    haddr_t at = H5Dget_offset(ds);
+    if (at == HADDR_UNDEF || H5Dget_storage_size(ds) != (hsize_t)n * sizeof(float))
+        return false;
+    *offset = (uint64_t)at;
+    return true;
+#endif
+}
+
 /* Reads dataset `name` under grp into a (whose name is already set). */
 static nn_status read_array(rctx *r, hid_t grp, const char *where, nn_h5_array *a)
 {
@@ -276,6 +303,10 @@ static nn_status read_array(rctx *r, hid_t grp, const char *where, nn_h5_array *
         goto done;
     }
     a->ndim = nd;
+    if (r->alloc && r->alloc->leave_plain_in_file && plain_in_file(ds, t, n, &a->file_offset)) {
+        a->in_file = a->in_arena = true;
+        goto done;
+    }
     a->data = r->alloc ? r->alloc->fn(r->alloc->ctx, n, r->err)
                        : nn_malloc(n * sizeof(float), r->err);
     a->in_arena = r->alloc != NULL;

@@ -7,8 +7,11 @@
  * for writing, to write anywhere but its pipe, to map executable memory, to
  * use the network, to fork or exec: a seccomp filter), takes memory and
  * CPU limits, and runs the ordinary reader (h5_read.c). Weights
- * go into an arena: a memfd the parent created and maps once the child
- * has exited, so 100 MB of weights cross without a copy. The
+ * stored as plain float32 (what Keras and nnctl write) stay in the file:
+ * the child sends where, and the parent reads those bytes itself, which
+ * costs what libhdf5 in-process would. Any other weights (float16,
+ * compressed, chunked) go into an arena: a memfd the parent created and
+ * maps once the child has exited, so they cross without a copy. The
  * rest (names, shapes, offsets into the arena, the JSON strings) comes back
  * as one message over a pipe, which the parent checks field by field before
  * building the nn_h5_model. A crash, a limit or a hang in the child is one
@@ -114,6 +117,65 @@ static nn_status child_died(const char *path, int status, unsigned cpu_seconds, 
                    path, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
+/* Reads the arrays the child left in the file (stored as plain float32:
+ * h5_read.c's plain_in_file) into memory of their own: at most cap bytes
+ * in all, each inside the file as it is now. */
+static nn_status read_in_file(const char *path, nn_h5_array *a, int n, int fd, size_t file_size,
+                              size_t *total, size_t cap, nn_error *err)
+{
+    for (int i = 0; i < n; i++) {
+        if (!a[i].in_file)
+            continue;
+        size_t count = 1;
+        for (int d = 0; d < a[i].ndim; d++)
+            count *= a[i].dims[d]; /* each below 2^32 in all: checked in the message */
+        size_t bytes = count * sizeof(float);
+        if (a[i].file_offset > file_size || bytes > file_size - a[i].file_offset ||
+            bytes > cap - *total)
+            return nn_fail(err, NN_ERR_RUNTIME,
+                           "'%s': weight '%s' lies past the file's end (%zu bytes): the file "
+                           "changed while it was read, or is corrupt",
+                           path, a[i].name, file_size);
+        *total += bytes;
+        if (!(a[i].data = nn_malloc(bytes ? bytes : 1, err)))
+            return NN_ERR_RUNTIME;
+        a[i].in_arena = a[i].in_file = false;
+        for (size_t done = 0; done < bytes;) {
+            ssize_t r = pread(fd, (char *)a[i].data + done, bytes - done,
+                              (off_t)(a[i].file_offset + done));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                return nn_fail(err, NN_ERR_RUNTIME, "'%s': reading weight '%s': %s", path,
+                               a[i].name, r < 0 ? strerror(errno) : "the file ended early");
+            done += (size_t)r;
+        }
+    }
+    return NN_OK;
+}
+
+static nn_status read_left_in_file(const char *path, nn_h5_model *m, size_t cap, nn_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        nn_status st = nn_fail(err, NN_ERR_RUNTIME, "'%s': %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return st;
+    }
+    size_t total = 0;
+    nn_status st = NN_OK;
+    for (int i = 0; i < m->n_layers && !st; i++)
+        st = read_in_file(path, m->layers[i].weights, m->layers[i].n_weights, fd,
+                          (size_t)sb.st_size, &total, cap, err);
+    if (!st)
+        st = read_in_file(path, m->optimizer, m->n_optimizer, fd, (size_t)sb.st_size, &total,
+                          cap, err);
+    close(fd);
+    return st;
+}
+
 nn_status nn_h5_load(const char *path, nn_h5_model *m, nn_error *err)
 {
     if (!m)
@@ -159,7 +221,7 @@ nn_status nn_h5_load(const char *path, nn_h5_model *m, nn_error *err)
     }
     if (pid == 0) {
         close(pfd[0]);
-        nn_h5__child_main(path, pfd[1], afd, cap, size, cpu);
+        nn_h5__child_main(path, pfd[1], afd, cap, cpu);
     }
     close(pfd[1]);
     buf b = {0};
@@ -181,8 +243,8 @@ nn_status nn_h5_load(const char *path, nn_h5_model *m, nn_error *err)
     else if (rr < 0)
         st = nn_fail(err, NN_ERR_RUNTIME, "'%s': cannot read the HDF5 reader's answer: %s",
                      path, strerror(errno));
-    else
-        st = nn_h5__msg_decode(path, &b, afd, m, err);
+    else if (!(st = nn_h5__msg_decode(path, &b, afd, m, err)))
+        st = read_left_in_file(path, m, cap, err);
     free(b.p);
     close(afd);
     if (st)

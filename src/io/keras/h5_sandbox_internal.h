@@ -54,10 +54,11 @@ nn_status nn_h5__msg_decode(const char *path, const buf *b, int arena_fd, nn_h5_
 
 /* ---- h5_child.c ---- */
 
-/* The confined reader, in the forked child: reads path into the arena
- * (at most arena_cap bytes, prealloc of them faulted in at once), sends
- * the answer over pipe_fd; never returns. */
+/* The confined reader, in the forked child: reads path, the weights
+ * stored as plain float32 left in the file (their offsets sent) and the
+ * others into the arena (at most arena_cap bytes), sends the answer over
+ * pipe_fd; never returns. */
 void nn_h5__child_main(const char *path, int pipe_fd, int arena_fd, size_t arena_cap,
-                       size_t prealloc, unsigned cpu_seconds);
+                       unsigned cpu_seconds);
 
 #endif

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/error.h"
 
@@ -28,6 +29,10 @@ typedef struct nn_h5_array {
     size_t dims[NN_H5_MAX_DIMS];
     float *data;      /* product(dims) floats */
     bool in_arena;    /* data lies in the model's arena (not freed on its own) */
+    /* The sandbox's child only: data not read (NULL), the floats lie as
+     * they are in the file at file_offset, for the parent to read. */
+    bool in_file;
+    uint64_t file_offset;
 } nn_h5_array;
 
 typedef struct nn_h5_layer {
