@@ -156,10 +156,17 @@ static nn_status read_in_file(const char *path, nn_h5_array *a, int n, int fd, s
 
 static nn_status read_left_in_file(const char *path, nn_h5_model *m, size_t cap, nn_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: the path swapped for a FIFO since the child read it must
+     * not hang the open; it is refused below */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     struct stat sb;
-    if (fd < 0 || fstat(fd, &sb) != 0) {
-        nn_status st = nn_fail(err, NN_ERR_RUNTIME, "'%s': %s", path, strerror(errno));
+    const char *why = NULL;
+    if (fd < 0 || fstat(fd, &sb) != 0)
+        why = strerror(errno);
+    else if (!S_ISREG(sb.st_mode))
+        why = "no longer a regular file";
+    if (why) {
+        nn_status st = nn_fail(err, NN_ERR_RUNTIME, "'%s': %s", path, why);
         if (fd >= 0)
             close(fd);
         return st;
