@@ -341,7 +341,7 @@ int nn_cmd_train(int argc, char **argv)
     if (root)
         nn_remove_stale_temps(run_dir);
     if (root && a.resume) {
-        if ((st = nn_h5_load(resume_path, &ckpt, &err)))
+        if ((st = nn_h5_load_checkpoint(resume_path, &ckpt, &err)))
             goto agree;
         have_ckpt = true;
         if (s.train.precision_auto && (st = resumed_precision(&s, &ckpt, &spec_text, &err)))

@@ -382,9 +382,10 @@ int nn_fuzz_model(const uint8_t *data, size_t size)
         fprintf(stderr, "nn_session_from_model_file: %s\n", err.msg);
     nn_session_free(&s);
     /* a weights-only file stops above (it holds no network): its weights
-     * are read as train.init_from and model.base.application read them */
+     * are read as train.init_from and model.base.application read them;
+     * the checkpoint's reader, so that the optimizer's state is parsed too */
     nn_h5_model m;
-    if (st != NN_OK && nn_h5_load(f.path, &m, &err) == NN_OK) {
+    if (st != NN_OK && nn_h5_load_checkpoint(f.path, &m, &err) == NN_OK) {
         if (!m.model_config && !m.nnctl_spec && nn_keras_fix_weights(&m, f.path, &err) != NN_OK &&
             verbose())
             fprintf(stderr, "nn_keras_fix_weights: %s\n", err.msg);
@@ -871,7 +872,7 @@ int nn_fuzz_resume(const uint8_t *data, size_t size)
             free(compile);
         }
         if (!st)
-            st = nn_h5_load(path, &f, &err);
+            st = nn_h5_load_checkpoint(path, &f, &err);
         if (st) {
             fprintf(stderr, "the resume target's checkpoint: %s\n", err.msg);
             abort();

@@ -99,7 +99,7 @@ int main(int argc, char **argv)
             nn_h5_model m;
             nn_error err = {0};
             double t0 = now_ms(), c0 = cpu_ms();
-            nn_status st = way ? nn_h5_load(argv[1], &m, &err)
+            nn_status st = way ? nn_h5_load_checkpoint(argv[1], &m, &err)
                                : nn_h5_load_in_process(argv[1], &m, &err);
             /* touch every weight, as loading them into a model does */
             double sum = 0;

@@ -186,7 +186,15 @@ static void test_round_trip(void **state)
     assert_int_equal(count_temp_files(), 0);
     assert_no_open_ids();
 
+    /* without the optimizer's state: the rest the same */
     assert_int_equal(nn_h5_load(path, &back, &err), NN_OK);
+    assert_int_equal(back.n_optimizer, 0);
+    assert_null(back.optimizer);
+    back.optimizer = m.optimizer, back.n_optimizer = m.n_optimizer;
+    assert_models_equal(&m, &back);
+    back.optimizer = NULL, back.n_optimizer = 0;
+    nn_h5_model_free(&back);
+    assert_int_equal(nn_h5_load_checkpoint(path, &back, &err), NN_OK);
     assert_no_open_ids();
     assert_models_equal(&m, &back);
     assert_true(signbit(back.layers[0].weights[1].data[0]));

@@ -151,6 +151,37 @@ static void cpu_fill(nn_engine *e, nn_tensor *t, float value, size_t n)
         p[i] = value;
 }
 
+/* C = alpha A B + beta C for a few rows of A, neither transposed: B's rows
+ * scaled by A's entries and added (vectorized over N), k outer so that B
+ * streams once. One image through Dense or recurrent layers at predict
+ * time is such a product: done here, it leaves OpenBLAS unloaded, whose
+ * load (14,000 relocations in Debian's build) and set-up cost a fresh
+ * process more than the product itself. One thread, a fixed order. */
+#define NN_SMALL_GEMM_ROWS 4
+NN_KERNEL static void small_gemm_nn(int M, int N, int K, float alpha, const float *restrict a,
+                                    int lda, const float *restrict b, int ldb, float beta,
+                                    float *restrict c, int ldc)
+{
+    for (int m = 0; m < M; m++) {
+        float *cr = c + (size_t)m * ldc;
+        if (beta == 0.0f) /* C may hold anything, NaN included */
+            for (int j = 0; j < N; j++)
+                cr[j] = 0.0f;
+        else if (beta != 1.0f)
+            for (int j = 0; j < N; j++)
+                cr[j] *= beta;
+    }
+    for (int k = 0; k < K; k++) {
+        const float *br = b + (size_t)k * ldb;
+        for (int m = 0; m < M; m++) {
+            const float s = alpha * a[(size_t)m * lda + k];
+            float *cr = c + (size_t)m * ldc;
+            for (int j = 0; j < N; j++)
+                cr[j] += s * br[j];
+        }
+    }
+}
+
 /* Our own split of a product across threads: each thread runs OpenBLAS
  * single-threaded (inside a parallel region OpenBLAS stays on the calling
  * thread) on a slice of C's rows (or columns). For the batch-sized products
@@ -167,6 +198,10 @@ static void cpu_gemm_ex(nn_engine *e, bool ta, bool tb, int M, int N, int K, flo
     const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans;
     const CBLAS_TRANSPOSE opb = tb ? CblasTrans : CblasNoTrans;
     const double flops = 2.0 * M * N * K;
+    if (!ta && !tb && M <= NN_SMALL_GEMM_ROWS && flops < 2.0e6) {
+        small_gemm_nn(M, N, K, alpha, A->data, lda, B->data, ldb, beta, C->data, ldc);
+        return;
+    }
     const int threads = e->threads;
     cpu_impl *impl = e->impl;
     if (!impl->blas_threads) { /* the first product: OpenBLAS loads now */

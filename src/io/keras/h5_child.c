@@ -211,8 +211,8 @@ static void set_limit(int what, rlim_t soft, rlim_t hard)
 }
 
 /* The child (h5_sandbox_internal.h); never returns. */
-void nn_h5__child_main(const char *path, int pipe_fd, int arena_fd, size_t arena_cap,
-                       unsigned cpu_seconds)
+void nn_h5__child_main(const char *path, bool with_optimizer, int pipe_fd, int arena_fd,
+                       size_t arena_cap, unsigned cpu_seconds)
 {
     nn_error err = {0};
     /* only the pipe and the arena stay open, at known numbers (moved out of
@@ -271,7 +271,7 @@ void nn_h5__child_main(const char *path, int pipe_fd, int arena_fd, size_t arena
     }
     nn_h5_model m;
     nn_h5_alloc alloc = {arena_alloc, &ar, .leave_plain_in_file = true};
-    nn_status st = nn_h5__read(path, &m, &alloc, &err);
+    nn_status st = nn_h5__read(path, &m, &alloc, with_optimizer, &err);
     if (st) {
         /* a corrupt size field makes libhdf5 allocate without bound: the
          * limit stopped it */

@@ -35,9 +35,9 @@ typedef struct nn_h5_alloc {
     bool leave_plain_in_file;
 } nn_h5_alloc;
 /* The reader itself (h5_read.c): alloc NULL puts the floats in malloc'd
- * arrays. */
+ * arrays; the optimizer's state only when asked (nn_h5_load_checkpoint). */
 nn_status nn_h5__read(const char *path, nn_h5_model *m, const nn_h5_alloc *alloc,
-                      nn_error *err);
+                      bool with_optimizer, nn_error *err);
 /* The sandbox's seccomp filter (h5_child.c), for this process from now
  * on: files open read-only, no executable memory, writes only to fd 3 (the
  * child's pipe), no network, fork or exec. 0 on success, else -1 with

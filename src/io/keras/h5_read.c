@@ -16,6 +16,7 @@ typedef struct {
     const char *path;
     nn_error *err;
     const nn_h5_alloc *alloc; /* where float data go; NULL: malloc */
+    bool with_optimizer;      /* read /nnctl/optimizer (resuming a run) */
 } rctx;
 
 /* Reads a string attribute (fixed or variable length, scalar or 1-element)
@@ -447,7 +448,7 @@ static nn_status read_nnctl(rctx *r, hid_t f, nn_h5_model *m)
         (st = read_opt_str_attr(r, g, "/nnctl", "preprocess", &m->nnctl_preprocess)) ||
         (st = read_opt_str_attr(r, g, "/nnctl", "state", &m->nnctl_state)))
         goto done;
-    if (H5Lexists(g, "optimizer", H5P_DEFAULT) <= 0)
+    if (!r->with_optimizer || H5Lexists(g, "optimizer", H5P_DEFAULT) <= 0)
         goto done;
     if ((og = H5Gopen2(g, "optimizer", H5P_DEFAULT)) < 0) {
         st = nn_h5__fail(r->err, r->path, "cannot open group '/nnctl/optimizer'");
@@ -491,7 +492,7 @@ static void forget_data(nn_h5_model *m)
 }
 
 nn_status nn_h5__read(const char *path, nn_h5_model *m, const nn_h5_alloc *alloc,
-                      nn_error *err)
+                      bool with_optimizer, nn_error *err)
 {
     if (!m)
         return nn_fail(err, NN_ERR_RUNTIME, "HDF5 load: no model");
@@ -520,7 +521,7 @@ nn_status nn_h5__read(const char *path, nn_h5_model *m, const nn_h5_alloc *alloc
     if (is < 0)
         return nn_h5__fail(err, path, "cannot open as HDF5 (truncated or corrupt?)");
 
-    rctx r = {path, err, alloc};
+    rctx r = {path, err, alloc, with_optimizer};
     nn_status st = NN_OK;
     hid_t fapl = -1, f = -1;
     if ((fapl = H5Pcreate(H5P_FILE_ACCESS)) < 0 ||
@@ -569,7 +570,7 @@ done:
 
 nn_status nn_h5_load_in_process(const char *path, nn_h5_model *m, nn_error *err)
 {
-    return nn_h5__read(path, m, NULL, err);
+    return nn_h5__read(path, m, NULL, true, err);
 }
 
 /* An array's data is its own unless it lies in the model's arena (an

@@ -183,13 +183,13 @@ static nn_status read_left_in_file(const char *path, nn_h5_model *m, size_t cap,
     return st;
 }
 
-nn_status nn_h5_load(const char *path, nn_h5_model *m, nn_error *err)
+static nn_status load(const char *path, bool with_optimizer, nn_h5_model *m, nn_error *err)
 {
     if (!m)
         return nn_fail(err, NN_ERR_RUNTIME, "HDF5 load: no model");
     memset(m, 0, sizeof *m);
     if (!sandbox_on)
-        return nn_h5_load_in_process(path, m, err);
+        return nn_h5__read(path, m, NULL, with_optimizer, err);
     if (!path || !path[0])
         return nn_fail(err, NN_ERR_RUNTIME, "HDF5 load: empty path");
     /* the cheap checks here, with their plain messages */
@@ -228,7 +228,7 @@ nn_status nn_h5_load(const char *path, nn_h5_model *m, nn_error *err)
     }
     if (pid == 0) {
         close(pfd[0]);
-        nn_h5__child_main(path, pfd[1], afd, cap, cpu);
+        nn_h5__child_main(path, with_optimizer, pfd[1], afd, cap, cpu);
     }
     close(pfd[1]);
     buf b = {0};
@@ -257,4 +257,14 @@ nn_status nn_h5_load(const char *path, nn_h5_model *m, nn_error *err)
     if (st)
         nn_h5_model_free(m);
     return st;
+}
+
+nn_status nn_h5_load(const char *path, nn_h5_model *m, nn_error *err)
+{
+    return load(path, false, m, err);
+}
+
+nn_status nn_h5_load_checkpoint(const char *path, nn_h5_model *m, nn_error *err)
+{
+    return load(path, true, m, err);
 }

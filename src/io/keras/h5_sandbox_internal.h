@@ -58,7 +58,7 @@ nn_status nn_h5__msg_decode(const char *path, const buf *b, int arena_fd, nn_h5_
  * stored as plain float32 left in the file (their offsets sent) and the
  * others into the arena (at most arena_cap bytes), sends the answer over
  * pipe_fd; never returns. */
-void nn_h5__child_main(const char *path, int pipe_fd, int arena_fd, size_t arena_cap,
-                       unsigned cpu_seconds);
+void nn_h5__child_main(const char *path, bool with_optimizer, int pipe_fd, int arena_fd,
+                       size_t arena_cap, unsigned cpu_seconds);
 
 #endif

@@ -82,11 +82,17 @@ nn_status nn_h5_save(const char *path, const nn_h5_model *m, nn_error *err);
  * files and nothing else (no network, no exec, no writes but to its pipe),
  * under memory and CPU limits; what comes back is plain arrays (in a shared
  * arena) and strings, checked before use. A crash, a limit or a hang there
- * is one clear error. */
+ * is one clear error.
+ *
+ * nn_h5_load leaves the optimizer's state out (optimizer, n_optimizer:
+ * none): a model, its weights and strings are what predict, eval, export,
+ * init_from and a base need, and a checkpoint's slots would double what is
+ * read. nn_h5_load_checkpoint reads them too (resuming a run). */
 nn_status nn_h5_load(const char *path, nn_h5_model *m, nn_error *err);
-/* The same parse in this process, unconfined: for fuzzing harnesses (which
- * need the parser's coverage in their own process) and for measuring what
- * the sandbox costs. */
+nn_status nn_h5_load_checkpoint(const char *path, nn_h5_model *m, nn_error *err);
+/* The same parse in this process, unconfined, the optimizer's state
+ * included: for fuzzing harnesses (which need the parser's coverage in
+ * their own process) and for measuring what the sandbox costs. */
 nn_status nn_h5_load_in_process(const char *path, nn_h5_model *m, nn_error *err);
 /* Fuzzing harnesses turn the sandbox off for every nn_h5_load (on by
  * default). */
