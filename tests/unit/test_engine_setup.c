@@ -81,11 +81,20 @@ static void test_lazy_libraries(void **state)
     assert_int_equal(nn_engine_create("cpu", 2, &e, &err), NN_OK);
     assert_false(loaded("libopenblas"));
     assert_false(loaded("libdnnl"));
+    /* a product of at most 4 rows and under 2 MFLOP (one image through a
+     * Dense layer) is the engine's own: OpenBLAS stays unloaded */
     nn_tensor a = tensor(e, 4, 3, 1.0f), b = tensor(e, 3, 5, 2.0f), c = tensor(e, 4, 5, 0.0f);
     e->ops->gemm(e, false, false, 4, 5, 3, 1.0f, &a, &b, 0.0f, &c);
     float out[20];
     e->ops->download(e, out, &c, 20);
     assert_true(out[0] == 6.0f && out[19] == 6.0f);
+    assert_false(loaded("libopenblas"));
+    /* 5 rows: OpenBLAS's, loaded now */
+    nn_tensor a5 = tensor(e, 5, 3, 1.0f), c5 = tensor(e, 5, 5, 0.0f);
+    e->ops->gemm(e, false, false, 5, 5, 3, 1.0f, &a5, &b, 0.0f, &c5);
+    float out5[25];
+    e->ops->download(e, out5, &c5, 25);
+    assert_true(out5[0] == 6.0f && out5[24] == 6.0f);
     assert_true(loaded("libopenblas"));
     assert_false(loaded("libdnnl"));
     if (nn_cpu_dnnl_of(e)) { /* a build with oneDNN, not NNCTL_CONV=im2col */
@@ -107,6 +116,8 @@ static void test_lazy_libraries(void **state)
     e->ops->free(e, &a);
     e->ops->free(e, &b);
     e->ops->free(e, &c);
+    e->ops->free(e, &a5);
+    e->ops->free(e, &c5);
     nn_engine_destroy(e);
 }
 
