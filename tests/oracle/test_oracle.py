@@ -1350,6 +1350,17 @@ def test_depthwise(rng):
         specs.append(dict(n=3, spatial=(5, 7), cin=3, mult=2, kernel=(3, 2), strides=(2, 2),
                           padding="same", dilation=(1, 1), use_bias=True, act="sigmoid",
                           filters=filters, plan_batch=5))
+    # depth_multiplier 1 with 64 channels and more: whole blocks of 64 held
+    # in registers (cpu_depthwise.c), and a remainder of 16 after one
+    specs.append(dict(n=2, spatial=(6, 5), cin=80, mult=1, kernel=(3, 3), strides=(1, 1),
+                      padding="same", dilation=(1, 1), use_bias=True, act="linear",
+                      filters=None))
+    specs.append(dict(n=2, spatial=(7, 6), cin=128, mult=1, kernel=(3, 3), strides=(2, 2),
+                      padding="same", dilation=(1, 1), use_bias=False, act="relu",
+                      filters=None))
+    specs.append(dict(n=2, spatial=(7, 7), cin=64, mult=1, kernel=(3, 3), strides=(1, 1),
+                      padding="valid", dilation=(2, 2), use_bias=True, act="linear",
+                      filters=8))
     cases, refs = [], []
     for sp in specs:
         got = depthwise_case(rng, **sp)
