@@ -22,7 +22,7 @@ static nn_status masking_parse(nn_node *n, nn_spec_node *s, nn_error *err)
     if (!c)
         return nn_fail(err, NN_ERR_RUNTIME, "out of memory");
     n->cfg = c;
-    double v;
+    double v = 0.0;
     nn_status st = nn_spec_float(s, "mask_value", false, 0.0, -3.4e38, 3.4e38, &v, err);
     c->value = (float)v;
     return st;

@@ -189,7 +189,7 @@ static bool get_arrays(reader *r, char *base, size_t used, nn_h5_array **out, in
             count *= (size_t)v;
         }
         uint64_t off = get_u64(r);
-        if (off == IN_FILE) { /* read by nn_h5__read_left_in_file */
+        if (off == IN_FILE) { /* the parent reads it (h5_sandbox.c) */
             a[i].in_file = true;
             a[i].file_offset = get_u64(r);
             continue;
