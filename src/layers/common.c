@@ -138,3 +138,17 @@ nn_status nn_node_one_image(const nn_node *n, nn_error *err)
                             n->in[0]->ndim);
     return NN_OK;
 }
+
+void nn_steps_span(const float *x, size_t steps, size_t features, float value, size_t *lo,
+                   size_t *hi)
+{
+    *lo = steps;
+    *hi = 0;
+    for (size_t t = 0; t < steps; t++)
+        for (size_t j = 0; j < features; j++)
+            if (x[t * features + j] != value) {
+                *lo = t < *lo ? t : *lo;
+                *hi = t + 1;
+                break;
+            }
+}

@@ -130,5 +130,10 @@ void nn_channel_apply(nn_engine *e, bool mul, const nn_tensor *x, const nn_tenso
 /* One input of (height, width, channels) samples: the check ZeroPadding2D,
  * Cropping2D and UpSampling2D make before shaping their output. */
 nn_status nn_node_one_image(const nn_node *n, nn_error *err);
+/* The first step and one past the last of x (steps rows of `features`)
+ * that has a value other than `value` (lo >= hi: none): which steps a
+ * mask made from the input keeps (a registry row's mask_span). */
+void nn_steps_span(const float *x, size_t steps, size_t features, float value, size_t *lo,
+                   size_t *hi);
 
 #endif

@@ -95,14 +95,7 @@ static void embedding_forward(nn_node *n, const nn_pass *p)
 /* The steps of one sample's ids that carry a mask of 1 (bucket_by_length). */
 static void embedding_mask_span(const nn_node *n, const float *ids, size_t *lo, size_t *hi)
 {
-    const size_t steps = (size_t)n->mask_steps;
-    *lo = steps;
-    *hi = 0;
-    for (size_t t = 0; t < steps; t++)
-        if (ids[t] != 0.0f) {
-            *lo = t < *lo ? t : *lo;
-            *hi = t + 1;
-        }
+    nn_steps_span(ids, (size_t)n->mask_steps, 1, 0.0f, lo, hi);
 }
 
 static void embedding_backward(nn_node *n, const nn_pass *p)

@@ -80,16 +80,7 @@ static void masking_backward(nn_node *n, const nn_pass *p)
 static void masking_mask_span(const nn_node *n, const float *x, size_t *lo, size_t *hi)
 {
     const masking_cfg *c = n->cfg;
-    const size_t steps = (size_t)n->shape[0], features = (size_t)n->shape[1];
-    *lo = steps;
-    *hi = 0;
-    for (size_t t = 0; t < steps; t++)
-        for (size_t j = 0; j < features; j++)
-            if (x[t * features + j] != c->value) {
-                *lo = t < *lo ? t : *lo;
-                *hi = t + 1;
-                break;
-            }
+    nn_steps_span(x, (size_t)n->shape[0], (size_t)n->shape[1], c->value, lo, hi);
 }
 
 static nn_status masking_keras_config(const nn_node *n, json_t *cfg, nn_error *err)

@@ -158,6 +158,9 @@ static void cpu_fill(nn_engine *e, nn_tensor *t, float value, size_t n)
  * load (14,000 relocations in Debian's build) and set-up cost a fresh
  * process more than the product itself. One thread, a fixed order. */
 #define NN_SMALL_GEMM_ROWS 4
+/* below this many flops a product runs on one thread (and, with at most
+ * NN_SMALL_GEMM_ROWS rows, in small_gemm_nn) */
+#define NN_GEMM_ONE_THREAD_FLOPS 2.0e6
 NN_KERNEL static void small_gemm_nn(int M, int N, int K, float alpha, const float *restrict a,
                                     int lda, const float *restrict b, int ldb, float beta,
                                     float *restrict c, int ldc)
@@ -198,7 +201,7 @@ static void cpu_gemm_ex(nn_engine *e, bool ta, bool tb, int M, int N, int K, flo
     const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans;
     const CBLAS_TRANSPOSE opb = tb ? CblasTrans : CblasNoTrans;
     const double flops = 2.0 * M * N * K;
-    if (!ta && !tb && M <= NN_SMALL_GEMM_ROWS && flops < 2.0e6) {
+    if (!ta && !tb && M <= NN_SMALL_GEMM_ROWS && flops < NN_GEMM_ONE_THREAD_FLOPS) {
         small_gemm_nn(M, N, K, alpha, A->data, lda, B->data, ldb, beta, C->data, ldc);
         return;
     }
@@ -210,7 +213,7 @@ static void cpu_gemm_ex(nn_engine *e, bool ta, bool tb, int M, int N, int K, flo
     }
     const float *a = A->data, *b = B->data;
     float *c = C->data;
-    if (threads <= 1 || flops < 2.0e6) {
+    if (threads <= 1 || flops < NN_GEMM_ONE_THREAD_FLOPS) {
         openblas_set_num_threads(1);
         cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
         openblas_set_num_threads(threads);
