@@ -378,6 +378,86 @@ static void test_same_padding_by_hand(void **state)
     free(y);
 }
 
+/* Max pooling's gradient at ties, which finite differences cannot see (the
+ * objective has a kink there): after a ReLU whole windows are 0, and Keras
+ * (TensorFlow's argmax) gives the gradient to the first maximum in window
+ * order only. A plain loop here is the reference: windows that do not
+ * overlap (the engine's disjoint path, with cells no window covers) and
+ * windows that do, over more than one 256-channel block. */
+static void max_pool_reference(const nn_conv_geom *g, const float *x, const float *dy, float *y,
+                               float *dx)
+{
+    memset(dx, 0, sizeof(float) * (size_t)g->n * g->h * g->w * g->c);
+    for (int i = 0; i < g->n; i++)
+        for (int oy = 0; oy < g->oh; oy++)
+            for (int ox = 0; ox < g->ow; ox++)
+                for (int ch = 0; ch < g->c; ch++) {
+                    size_t best = 0;
+                    float m = -INFINITY;
+                    for (int ky = 0; ky < g->kh; ky++)
+                        for (int kx = 0; kx < g->kw; kx++) {
+                            int iy = oy * g->sh + ky, ix = ox * g->sw + kx;
+                            size_t at = (((size_t)i * g->h + iy) * g->w + ix) * g->c + ch;
+                            if (x[at] > m) { /* strictly: the first maximum stays */
+                                m = x[at];
+                                best = at;
+                            }
+                        }
+                    size_t o = (((size_t)i * g->oh + oy) * g->ow + ox) * g->c + ch;
+                    y[o] = m;
+                    dx[best] += dy[o];
+                }
+}
+
+static void test_max_pool_ties(void **state)
+{
+    (void)state;
+    static const int windows[][2] = {{2, 2}, {3, 3}, {3, 2}, {2, 1}}; /* pool, stride */
+    for (size_t t = 0; t < sizeof windows / sizeof windows[0]; t++) {
+        nn_conv_geom g = {.n = 3, .h = 7, .w = 6, .c = 300, .kh = windows[t][0],
+                          .kw = windows[t][0], .sh = windows[t][1], .sw = windows[t][1],
+                          .dh = 1, .dw = 1};
+        g.f = g.c;
+        g.oh = (g.h - g.kh) / g.sh + 1;
+        g.ow = (g.w - g.kw) / g.sw + 1;
+        size_t nx = (size_t)g.n * g.h * g.w * g.c, ny = (size_t)g.n * g.oh * g.ow * g.c;
+        float *x = falloc(nx), *dy = falloc(ny), *ry = falloc(ny), *rdx = falloc(nx);
+        for (size_t i = 0; i < nx; i++) /* mostly 0, as after a ReLU: ties everywhere */
+            x[i] = urand(0.0, 1.0) < 0.7 ? 0.0f : (float)(int)urand(1.0, 3.0);
+        for (size_t i = 0; i < ny; i++)
+            dy[i] = (float)urand(0.5, 1.5);
+        max_pool_reference(&g, x, dy, ry, rdx);
+        nn_tensor tx, ty, tdy, tdx;
+        nn_error err;
+        int sx[1] = {(int)nx}, sy[1] = {(int)ny};
+        assert_int_equal(E->ops->alloc(E, &tx, 1, sx, &err), NN_OK);
+        assert_int_equal(E->ops->alloc(E, &tdx, 1, sx, &err), NN_OK);
+        assert_int_equal(E->ops->alloc(E, &ty, 1, sy, &err), NN_OK);
+        assert_int_equal(E->ops->alloc(E, &tdy, 1, sy, &err), NN_OK);
+        E->ops->upload(E, &tx, x, nx);
+        E->ops->upload(E, &tdy, dy, ny);
+        E->ops->fill(E, &tdx, NAN, nx); /* every cell must be written */
+        E->ops->pool2d_forward(E, NN_POOL_MAX, &g, &tx, &ty);
+        E->ops->pool2d_backward(E, NN_POOL_MAX, &g, &tx, &ty, &tdy, &tdx);
+        float *y = dl(&ty, ny), *dx = dl(&tdx, nx);
+        char what[64];
+        snprintf(what, sizeof what, "max pool %d stride %d: y", windows[t][0], windows[t][1]);
+        expect_values(y, ry, (int)ny, what);
+        snprintf(what, sizeof what, "max pool %d stride %d: dx", windows[t][0], windows[t][1]);
+        expect_values(dx, rdx, (int)nx, what);
+        free(y);
+        free(dx);
+        free(x);
+        free(dy);
+        free(ry);
+        free(rdx);
+        E->ops->free(E, &tx);
+        E->ops->free(E, &ty);
+        E->ops->free(E, &tdy);
+        E->ops->free(E, &tdx);
+    }
+}
+
 /* Output shapes against Keras's conv_output_length, written out here:
  * valid: (in - (k - 1) d - 1) / s + 1; same: ceil(in / s). */
 static int keras_len(int in, int k, int s, int d, bool same)
@@ -689,6 +769,7 @@ static void test_conv_engine_geometries(void **state)
     gc_tensor_reset();
     long ran0, declined0;
     nn_cpu_dnnl_counts(nn_cpu_dnnl_of(E), &ran0, &declined0);
+    const long wino0 = nn_cpu_dnnl_winograd_count(nn_cpu_dnnl_of(E));
     static const struct {
         int n, h, w, c, kh, kw, f, sh, sw, dh, dw;
         bool same;
@@ -702,6 +783,10 @@ static void test_conv_engine_geometries(void **state)
         {1, 13, 13, 64, 3, 3, 64, 1, 1, 1, 1, false, "64 to 64 channels, one image"},
         {2, 6, 6, 17, 1, 1, 9, 1, 1, 1, 1, false, "1x1 (pointwise)"},
         {3, 1, 20, 4, 1, 5, 6, 1, 2, 1, 1, true, "Conv1D as h = 1, stride 2, same"},
+        /* Winograd's (3x3 stride 1, channels in 16s, 1024+ output pixels);
+         * the smaller last batch of the second is under that: direct */
+        {8, 16, 16, 32, 3, 3, 48, 1, 1, 1, 1, true, "Winograd: 3x3 same, 32 to 48 channels"},
+        {7, 15, 15, 16, 3, 3, 32, 1, 1, 1, 1, false, "Winograd: 3x3 valid, 16 to 32 channels"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         nn_conv_geom g = make_geom(cases[k].n, cases[k].h, cases[k].w, cases[k].c, cases[k].kh,
@@ -720,7 +805,13 @@ static void test_conv_engine_geometries(void **state)
     nn_cpu_dnnl_counts(nn_cpu_dnnl_of(E), &ran, &declined);
     if (nn_cpu_dnnl_of(E)) {
         assert_int_equal(declined - declined0, 0);
-        assert_int_equal(ran - ran0, 15 * 3);
+        assert_int_equal(ran - ran0, 19 * 3);
+        /* oneDNN has Winograd kernels for AVX-512: there it ran the first
+         * Winograd case's passes (twice) and the second's, unless
+         * NNCTL_CONV=direct turned Winograd off */
+        const char *conv = getenv("NNCTL_CONV");
+        if (nn_cpu_dnnl_avx512(nn_cpu_dnnl_of(E)) && !(conv && strcmp(conv, "direct") == 0))
+            assert_int_equal(nn_cpu_dnnl_winograd_count(nn_cpu_dnnl_of(E)) - wino0, 3 * 3);
     }
 #endif
 }
@@ -732,6 +823,7 @@ int main(void)
         cmocka_unit_test(test_conv1d_gradients),
         cmocka_unit_test(test_pool_gradients),
         cmocka_unit_test(test_same_padding_by_hand),
+        cmocka_unit_test(test_max_pool_ties),
         cmocka_unit_test(test_output_shapes),
         cmocka_unit_test(test_conv_engine_chunked),
         cmocka_unit_test(test_conv_engine_geometries),

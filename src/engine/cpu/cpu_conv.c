@@ -193,9 +193,10 @@ void nn_cpu_conv2d_backward_filter(nn_engine *e, const nn_conv_geom *g, const nn
 void nn_cpu_pool2d_forward(nn_engine *e, nn_pool_kind kind, const nn_conv_geom *g,
                            const nn_tensor *xt, nn_tensor *yt)
 {
-    const float *x = xt->data;
-    float *y = yt->data;
+    const float *restrict x = xt->data;
+    float *restrict y = yt->data;
     const size_t rows = (size_t)g->n * g->oh;
+    const bool max = kind == NN_POOL_MAX;
 #pragma omp parallel for num_threads(e->threads) schedule(static) \
     if (rows * g->ow * g->c > NN_CPU_PAR_MIN)
     for (size_t r = 0; r < rows; r++) {
@@ -203,30 +204,81 @@ void nn_cpu_pool2d_forward(nn_engine *e, nn_pool_kind kind, const nn_conv_geom *
         const float *xi = x + (size_t)i * g->h * g->w * g->c;
         for (int ox = 0; ox < g->ow; ox++) {
             float *out = y + ((r * g->ow) + ox) * g->c;
-            for (int ch = 0; ch < g->c; ch++)
-                out[ch] = kind == NN_POOL_MAX ? -FLT_MAX : 0.0f;
-            int count = 0;
-            for (int ky = 0; ky < g->kh; ky++) {
-                int iy = oy * g->sh - g->pad_top + ky * g->dh;
-                if (iy < 0 || iy >= g->h)
-                    continue;
-                for (int kx = 0; kx < g->kw; kx++) {
-                    int ix = ox * g->sw - g->pad_left + kx * g->dw;
-                    if (ix < 0 || ix >= g->w)
+            /* channels in blocks, the running result in a local array
+             * (registers) rather than read back from y at every tap */
+            for (int c0 = 0; c0 < g->c; c0 += 64) {
+                const int cn = g->c - c0 < 64 ? g->c - c0 : 64;
+                float acc[64];
+                for (int ch = 0; ch < cn; ch++)
+                    acc[ch] = max ? -FLT_MAX : 0.0f;
+                int count = 0;
+                for (int ky = 0; ky < g->kh; ky++) {
+                    int iy = oy * g->sh - g->pad_top + ky * g->dh;
+                    if (iy < 0 || iy >= g->h)
                         continue;
-                    const float *in = xi + ((size_t)iy * g->w + ix) * g->c;
-                    count++;
-                    if (kind == NN_POOL_MAX)
-                        for (int ch = 0; ch < g->c; ch++)
-                            out[ch] = in[ch] > out[ch] ? in[ch] : out[ch];
-                    else
-                        for (int ch = 0; ch < g->c; ch++)
-                            out[ch] += in[ch];
+                    for (int kx = 0; kx < g->kw; kx++) {
+                        int ix = ox * g->sw - g->pad_left + kx * g->dw;
+                        if (ix < 0 || ix >= g->w)
+                            continue;
+                        const float *in = xi + ((size_t)iy * g->w + ix) * g->c + c0;
+                        count++;
+                        if (max)
+                            for (int ch = 0; ch < cn; ch++)
+                                acc[ch] = in[ch] > acc[ch] ? in[ch] : acc[ch];
+                        else
+                            for (int ch = 0; ch < cn; ch++)
+                                acc[ch] += in[ch];
+                    }
+                }
+                const float div = !max && count > 0 ? (float)count : 1.0f;
+                for (int ch = 0; ch < cn; ch++)
+                    out[c0 + ch] = max ? acc[ch] : acc[ch] / div;
+            }
+        }
+    }
+}
+
+/* Max pooling whose windows do not overlap (Keras's default: strides =
+ * pool_size): every input cell gets at most one window's gradient, so each
+ * output row's cells are written once, rows split across threads. The
+ * gradient still to route is kept per channel as a float (0 once the first
+ * maximum in window order took it) so the channel loop is one masked
+ * vector select. */
+static void maxpool_backward_disjoint(const nn_conv_geom *g, const float *x, const float *y,
+                                      const float *dy, float *dx, int threads)
+{
+    const size_t rows = (size_t)g->n * g->oh;
+#pragma omp parallel for num_threads(threads) schedule(static) \
+    if (rows * g->ow * g->c > NN_CPU_PAR_MIN)
+    for (size_t r = 0; r < rows; r++) {
+        const int i = (int)(r / g->oh), oy = (int)(r % g->oh);
+        const size_t img = (size_t)i * g->h * g->w * g->c;
+        for (int ox = 0; ox < g->ow; ox++) {
+            const size_t o = (r * g->ow + ox) * g->c;
+            for (int c0 = 0; c0 < g->c; c0 += 256) {
+                const int cn = g->c - c0 < 256 ? g->c - c0 : 256;
+                float left[256];
+                const float *yo = y + o + c0;
+                memcpy(left, dy + o + c0, sizeof(float) * (size_t)cn);
+                for (int ky = 0; ky < g->kh; ky++) {
+                    const int iy = oy * g->sh - g->pad_top + ky * g->dh;
+                    if (iy < 0 || iy >= g->h)
+                        continue;
+                    for (int kx = 0; kx < g->kw; kx++) {
+                        const int ix = ox * g->sw - g->pad_left + kx * g->dw;
+                        if (ix < 0 || ix >= g->w)
+                            continue;
+                        const size_t at = img + ((size_t)iy * g->w + ix) * g->c + (size_t)c0;
+                        const float *xa = x + at;
+                        float *da = dx + at;
+                        for (int ch = 0; ch < cn; ch++) {
+                            const bool hit = xa[ch] == yo[ch];
+                            da[ch] = hit ? left[ch] : 0.0f;
+                            left[ch] = hit ? 0.0f : left[ch];
+                        }
+                    }
                 }
             }
-            if (kind == NN_POOL_AVG && count > 0)
-                for (int ch = 0; ch < g->c; ch++)
-                    out[ch] /= (float)count;
         }
     }
 }
@@ -238,7 +290,14 @@ void nn_cpu_pool2d_backward(nn_engine *e, nn_pool_kind kind, const nn_conv_geom 
     const float *x = xt->data, *y = yt->data, *dy = dyt->data;
     float *dx = dxt->data;
     const size_t img = (size_t)g->h * g->w * g->c;
+    /* cells no window covers (the rows and columns 'valid' leaves over)
+     * get 0 from here; the disjoint path writes every covered cell */
     memset(dx, 0, sizeof(float) * img * (size_t)g->n);
+    if (kind == NN_POOL_MAX && g->sh >= (g->kh - 1) * g->dh + 1 &&
+        g->sw >= (g->kw - 1) * g->dw + 1) {
+        maxpool_backward_disjoint(g, x, y, dy, dx, e->threads);
+        return;
+    }
     /* windows may overlap: threads split images, whose dx are disjoint */
 #pragma omp parallel for num_threads(e->threads) schedule(static) if (g->n > 1)
     for (int i = 0; i < g->n; i++) {

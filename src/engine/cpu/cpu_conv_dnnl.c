@@ -1,8 +1,9 @@
 /* 2-D convolutions through oneDNN (Debian's libdnnl; built when its header
- * is found, NN_HAVE_DNNL; loaded on first use). Its AVX-512 and AMX kernels
- * read and write our NHWC tensors as they are: only the weights move
- * between Keras's (kh, kw, in, out) layout and the blocked layout a kernel
- * wants, once per update (the weights' version says when they changed),
+ * is found, NN_HAVE_DNNL; loaded on first use). Its direct AVX-512 and AMX
+ * kernels read and write our NHWC tensors as they are (its Winograd kernel,
+ * which 3x3 layers run in fp32, works on blocked copies: see wino_wanted),
+ * and the weights move between Keras's (kh, kw, in, out) layout and the
+ * blocked layout a kernel wants, once per update (the weights' version says when they changed),
  * not once per call. On this project's 2-core machine the three passes of
  * mnist_cnn and cifar10_cnn ran 2.1-2.5x faster than im2col + OpenBLAS
  * (docs/benchmarks.md).
@@ -32,14 +33,17 @@ static void conv_clear(dnnl_conv *c)
 {
     if (c->prim)
         dnnl_primitive_destroy(c->prim);
-    if (c->w_reorder)
-        dnnl_primitive_destroy(c->w_reorder);
-    dnnl_memory_t mems[] = {c->act_in, c->act_out, c->w_user, c->w_prim, c->b_user};
+    dnnl_primitive_t prims[] = {c->w_reorder, c->in_reorder, c->out_reorder};
+    for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
+        if (prims[i])
+            dnnl_primitive_destroy(prims[i]);
+    dnnl_memory_t mems[] = {c->act_in, c->act_out, c->w_user, c->w_prim, c->b_user,
+                            c->in_user, c->out_user};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         if (mems[i])
             dnnl_memory_destroy(mems[i]);
-    c->prim = c->w_reorder = NULL;
-    c->act_in = c->act_out = c->w_user = c->w_prim = c->b_user = NULL;
+    c->prim = c->w_reorder = c->in_reorder = c->out_reorder = NULL;
+    c->act_in = c->act_out = c->w_user = c->w_prim = c->b_user = c->in_user = c->out_user = NULL;
     c->w_src = NULL;
 }
 
@@ -95,6 +99,37 @@ static bool act_attr(nn_act act, dnnl_primitive_attr_t *attr)
     return made;
 }
 
+/* Winograd F(4x4, 3x3) does a 3x3 stride-1 convolution with about 2.25x
+ * fewer multiplications than the direct kernel; oneDNN's (fp32, AVX-512)
+ * ran each of the three passes 1.4-2.3x faster than its direct kernels on
+ * mnist_cnn's, cifar10_cnn's and ResNet50's 3x3 layers at batch 32, the
+ * copies into and out of its blocked layout included (docs/benchmarks.md).
+ * It transforms the weights on every call, so with few output pixels (a
+ * single 14x14 or 7x7 image) the direct kernel wins: the rule below is
+ * fixed, not measured at run time, so that a run and its resumed run
+ * compute alike. Its rounding differs from the direct sum's by a few ulps
+ * of the largest terms (tests/unit/test_conv_gradcheck.c bounds it). */
+static bool wino_wanted(const nn_cpu_dnnl *d, const dnnl_conv *c)
+{
+    const nn_conv_geom *g = &c->g;
+    return !d->wino_off && c->prec == NN_PREC_FLOAT32 && g->kh == 3 && g->kw == 3 &&
+           g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->c % 16 == 0 &&
+           g->f % 16 == 0 && (long)g->n * g->oh * g->ow >= 1024;
+}
+
+/* Winograd's activations: the NHWC tensors (user) and reorders between
+ * them and the kernel's blocked layout (blk), into it for what the pass
+ * reads, out of it for what it writes. */
+static bool wino_side(nn_cpu_dnnl *d, const dnnl_memory_desc_t *user, const dnnl_memory_desc_t *blk,
+                      bool reads, dnnl_memory_t *user_mem, dnnl_memory_t *blk_mem,
+                      dnnl_primitive_t *reorder, size_t *blk_bytes)
+{
+    *blk_bytes = dnnl_memory_desc_get_size(blk);
+    return ok(dnnl_memory_create(user_mem, user, d->eng, DNNL_MEMORY_NONE)) &&
+           ok(dnnl_memory_create(blk_mem, blk, d->eng, DNNL_MEMORY_NONE)) &&
+           (reads ? make_reorder(d, user, blk, reorder) : make_reorder(d, blk, user, reorder));
+}
+
 /* Builds the primitive of one pass; false (and nothing kept) when oneDNN
  * cannot. */
 static bool conv_make(nn_cpu_dnnl *d, dnnl_conv *c)
@@ -112,25 +147,31 @@ static bool conv_make(nn_cpu_dnnl *d, dnnl_conv *c)
     /* what each pass reads is bf16 in mixed precision; what it writes is fp32 */
     const dnnl_data_type_t lo = c->prec == NN_PREC_BFLOAT16 ? dnnl_bf16 : dnnl_f32;
     const bool fwd = c->op == NN_DNNL_FWD, data = c->op == NN_DNNL_BWD_DATA;
-    dnnl_memory_desc_t src, dst, w_user, w_any, bias;
+    const dnnl_alg_kind_t alg = c->wino ? dnnl_convolution_winograd : dnnl_convolution_direct;
+    /* Winograd's kernel picks its activations' layout; the direct one
+     * works on ours */
+    const dnnl_format_tag_t act_tag = c->wino ? dnnl_format_tag_any : dnnl_nhwc;
+    dnnl_memory_desc_t src, dst, w_user, w_any, bias, src_user, dst_user;
     dnnl_dims_t b_d = {g->f};
     const dnnl_memory_desc_t *b = c->bias ? &bias : NULL;
     if (!ok(dnnl_memory_desc_init_by_tag(&bias, 1, b_d, dnnl_f32, dnnl_x)) ||
-        !ok(dnnl_memory_desc_init_by_tag(&src, 4, src_d, data ? dnnl_f32 : lo, dnnl_nhwc)) ||
-        !ok(dnnl_memory_desc_init_by_tag(&dst, 4, dst_d, fwd ? dnnl_f32 : lo, dnnl_nhwc)) ||
+        !ok(dnnl_memory_desc_init_by_tag(&src, 4, src_d, data ? dnnl_f32 : lo, act_tag)) ||
+        !ok(dnnl_memory_desc_init_by_tag(&dst, 4, dst_d, fwd ? dnnl_f32 : lo, act_tag)) ||
+        !ok(dnnl_memory_desc_init_by_tag(&src_user, 4, src_d, data ? dnnl_f32 : lo, dnnl_nhwc)) ||
+        !ok(dnnl_memory_desc_init_by_tag(&dst_user, 4, dst_d, fwd ? dnnl_f32 : lo, dnnl_nhwc)) ||
         !ok(dnnl_memory_desc_init_by_tag(&w_user, 4, w_d, dnnl_f32, dnnl_hwio)) ||
         !ok(dnnl_memory_desc_init_by_tag(&w_any, 4, w_d, fwd || data ? lo : dnnl_f32,
                                          dnnl_format_tag_any)))
         return false;
     /* the forward description (also the backward passes' hint) reads lo */
     dnnl_memory_desc_t hsrc, hdst, hw;
-    if (!ok(dnnl_memory_desc_init_by_tag(&hsrc, 4, src_d, lo, dnnl_nhwc)) ||
-        !ok(dnnl_memory_desc_init_by_tag(&hdst, 4, dst_d, fwd ? dnnl_f32 : lo, dnnl_nhwc)) ||
+    if (!ok(dnnl_memory_desc_init_by_tag(&hsrc, 4, src_d, lo, act_tag)) ||
+        !ok(dnnl_memory_desc_init_by_tag(&hdst, 4, dst_d, fwd ? dnnl_f32 : lo, act_tag)) ||
         !ok(dnnl_memory_desc_init_by_tag(&hw, 4, w_d, lo, dnnl_format_tag_any)))
         return false;
     dnnl_convolution_desc_t fd, bd;
     if (!ok(dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training,
-                                                        dnnl_convolution_direct, &hsrc, &hw,
+                                                        alg, &hsrc, &hw,
                                                         fwd ? b : NULL, &hdst, strides, dil,
                                                         pad_l, pad_h)))
         return false;
@@ -145,32 +186,40 @@ static bool conv_make(nn_cpu_dnnl *d, dnnl_conv *c)
         fpd = NULL;
     } else if (data) {
         if (!ok(dnnl_dilated_convolution_backward_data_desc_init(
-                &bd, dnnl_convolution_direct, &src, &w_any, &dst, strides, dil, pad_l, pad_h)) ||
+                &bd, alg, &src, &w_any, &dst, strides, dil, pad_l, pad_h)) ||
             !ok(dnnl_primitive_desc_create(&pd, &bd, NULL, d->eng, fpd)))
             goto done;
     } else {
         if (!ok(dnnl_dilated_convolution_backward_weights_desc_init(
-                &bd, dnnl_convolution_direct, &src, &w_any, b, &dst, strides, dil, pad_l,
+                &bd, alg, &src, &w_any, b, &dst, strides, dil, pad_l,
                 pad_h)) ||
             !ok(dnnl_primitive_desc_create(&pd, &bd, NULL, d->eng, fpd)))
             goto done;
     }
     const dnnl_memory_desc_t *w_prim = dnnl_primitive_desc_query_md(
         pd, fwd || data ? dnnl_query_weights_md : dnnl_query_diff_weights_md, 0);
-    /* the activations must stay in our NHWC layout (no hidden copies) */
     const dnnl_memory_desc_t *a_in =
         dnnl_primitive_desc_query_md(pd, data ? dnnl_query_diff_dst_md : dnnl_query_src_md, 0);
     dnnl_query_t out_q = fwd ? dnnl_query_dst_md : data ? dnnl_query_diff_src_md
                                                         : dnnl_query_diff_dst_md;
     const dnnl_memory_desc_t *a_out = dnnl_primitive_desc_query_md(pd, out_q, 0);
-    const dnnl_memory_desc_t *want_in = data ? &dst : &src;
-    const dnnl_memory_desc_t *want_out = data ? &src : &dst;
-    if (!w_prim || !a_in || !a_out || !dnnl_memory_desc_equal(a_in, want_in) ||
-        !dnnl_memory_desc_equal(a_out, want_out))
+    const dnnl_memory_desc_t *want_in = data ? &dst_user : &src_user;
+    const dnnl_memory_desc_t *want_out = data ? &src_user : &dst_user;
+    if (!w_prim || !a_in || !a_out)
         goto done;
+    if (c->wino) {
+        /* a filter pass reads both; the others write their second */
+        if (!wino_side(d, want_in, a_in, true, &c->in_user, &c->act_in, &c->in_reorder,
+                       &c->blk_bytes[0]) ||
+            !wino_side(d, want_out, a_out, !fwd && !data, &c->out_user, &c->act_out,
+                       &c->out_reorder, &c->blk_bytes[1]))
+            goto done;
+    } else if (!dnnl_memory_desc_equal(a_in, want_in) || !dnnl_memory_desc_equal(a_out, want_out) ||
+               !ok(dnnl_memory_create(&c->act_in, want_in, d->eng, DNNL_MEMORY_NONE)) ||
+               !ok(dnnl_memory_create(&c->act_out, want_out, d->eng, DNNL_MEMORY_NONE))) {
+        goto done; /* the activations must stay in our NHWC layout (no hidden copies) */
+    }
     if (!ok(dnnl_primitive_create(&c->prim, pd)) ||
-        !ok(dnnl_memory_create(&c->act_in, want_in, d->eng, DNNL_MEMORY_NONE)) ||
-        !ok(dnnl_memory_create(&c->act_out, want_out, d->eng, DNNL_MEMORY_NONE)) ||
         !ok(dnnl_memory_create(&c->w_user, &w_user, d->eng, DNNL_MEMORY_NONE)) ||
         (b && !ok(dnnl_memory_create(&c->b_user, b, d->eng, DNNL_MEMORY_NONE))))
         goto done;
@@ -222,7 +271,13 @@ static dnnl_conv *conv_get(nn_cpu_dnnl *d, const dnnl_conv *key)
     c->act = key->act;
     c->prec = key->prec;
     c->used = d->clock;
+    c->wino = wino_wanted(d, c);
     bool made = conv_make(d, c);
+    if (!made && c->wino) { /* oneDNN has no Winograd kernel for it here */
+        conv_clear(c);
+        c->wino = false;
+        made = conv_make(d, c);
+    }
     if (!made)
         conv_clear(c); /* kept as a declined geometry (prim NULL) */
     d->conv[d->n_conv++] = c;
@@ -260,6 +315,28 @@ static bool weights_in(nn_cpu_dnnl *d, dnnl_conv *c, const nn_tensor *w)
     return true;
 }
 
+/* Points the pass at its activations: in (what it reads) and other (what
+ * it writes, or a filter pass's second input). With Winograd the kernel
+ * works on blocked copies in the shared scratch: what it reads is copied
+ * there now, what it writes is copied back after it ran. */
+static bool activations_in(nn_cpu_dnnl *d, dnnl_conv *c, void *in, void *other, bool filter)
+{
+    if (!c->wino)
+        return ok(dnnl_memory_set_data_handle(c->act_in, in)) &&
+               ok(dnnl_memory_set_data_handle(c->act_out, other));
+    void *bin = nn_dnnl_blk_buffer(d, 0, c->blk_bytes[0]);
+    void *bout = nn_dnnl_blk_buffer(d, 1, c->blk_bytes[1]);
+    if (!bin || !bout || !ok(dnnl_memory_set_data_handle(c->act_in, bin)) ||
+        !ok(dnnl_memory_set_data_handle(c->act_out, bout)) ||
+        !ok(dnnl_memory_set_data_handle(c->in_user, in)) ||
+        !ok(dnnl_memory_set_data_handle(c->out_user, other)))
+        return false;
+    dnnl_exec_arg_t r_in[] = {{DNNL_ARG_FROM, c->in_user}, {DNNL_ARG_TO, c->act_in}};
+    dnnl_exec_arg_t r_out[] = {{DNNL_ARG_FROM, c->out_user}, {DNNL_ARG_TO, c->act_out}};
+    return nn_dnnl_run(d, c->in_reorder, 2, r_in) &&
+           (!filter || nn_dnnl_run(d, c->out_reorder, 2, r_out));
+}
+
 bool nn_cpu_dnnl_conv(nn_engine *e, nn_dnnl_op op, const nn_conv_geom *g, const nn_tensor *a,
                       const nn_tensor *b, float *bias, float *out, nn_act act)
 {
@@ -279,8 +356,7 @@ bool nn_cpu_dnnl_conv(nn_engine *e, nn_dnnl_op op, const nn_conv_geom *g, const 
     /* act_in and act_out are the pass's two activation tensors */
     void *in = operand(e, d, c, a, op == NN_DNNL_BWD_DATA ? out_n : in_n, 0);
     void *other = filter ? operand(e, d, c, b, out_n, 1) : out;
-    if (!in || !other || !ok(dnnl_memory_set_data_handle(c->act_in, in)) ||
-        !ok(dnnl_memory_set_data_handle(c->act_out, other)))
+    if (!in || !other || !activations_in(d, c, in, other, filter))
         return d->declined++, false;
     dnnl_memory_t wm = c->w_prim ? c->w_prim : c->w_user;
     if (filter) {
@@ -305,10 +381,14 @@ bool nn_cpu_dnnl_conv(nn_engine *e, nn_dnnl_op op, const nn_conv_geom *g, const 
                                   {DNNL_ARG_BIAS, c->b_user}};
         if (!nn_dnnl_run(d, c->prim, bias ? 4 : 3, args))
             return d->declined++, false;
+        dnnl_exec_arg_t r[] = {{DNNL_ARG_FROM, c->act_out}, {DNNL_ARG_TO, c->out_user}};
+        if (c->wino && !nn_dnnl_run(d, c->out_reorder, 2, r))
+            return d->declined++, false;
     }
     if (!ok(dnnl_stream_wait(d->strm)))
         return d->declined++, false;
     d->ran++;
+    d->wino_ran += c->wino;
     return true;
 }
 

@@ -9,7 +9,14 @@
 
 #ifdef NN_HAVE_DNNL
 
-nn_cpu_dnnl *nn_cpu_dnnl_create(void) { return calloc(1, sizeof(nn_cpu_dnnl)); }
+nn_cpu_dnnl *nn_cpu_dnnl_create(void)
+{
+    nn_cpu_dnnl *d = calloc(1, sizeof(nn_cpu_dnnl));
+    const char *v = getenv("NNCTL_CONV");
+    if (d)
+        d->wino_off = v && strcmp(v, "direct") == 0;
+    return d;
+}
 
 bool nn_dnnl_ok(dnnl_status_t s) { return s == dnnl_success; }
 
@@ -44,6 +51,8 @@ void nn_cpu_dnnl_destroy(nn_cpu_dnnl *d)
         free(d->wt[i].buf);
     free(d->act[0]);
     free(d->act[1]);
+    free(d->blk[0]);
+    free(d->blk[1]);
     if (d->ready) {
         dnnl_stream_destroy(d->strm);
         dnnl_engine_destroy(d->eng);
@@ -86,6 +95,12 @@ static uint16_t *grow(uint16_t **buf, size_t *cap, size_t n)
 uint16_t *nn_dnnl_act_buffer(nn_cpu_dnnl *d, int slot, size_t n)
 {
     return grow(&d->act[slot], &d->act_cap[slot], n);
+}
+
+void *nn_dnnl_blk_buffer(nn_cpu_dnnl *d, int slot, size_t bytes)
+{
+    size_t n = (bytes + sizeof(uint16_t) - 1) / sizeof(uint16_t);
+    return grow(&d->blk[slot], &d->blk_cap[slot], n);
 }
 
 const uint16_t *nn_dnnl_bf16_operand(nn_engine *e, nn_cpu_dnnl *d, const nn_tensor *t, int rows,
@@ -142,6 +157,17 @@ void nn_cpu_dnnl_counts(const nn_cpu_dnnl *d, long *ran, long *declined)
 {
     *ran = d ? d->ran : 0;
     *declined = d ? d->declined : 0;
+}
+
+long nn_cpu_dnnl_winograd_count(const nn_cpu_dnnl *d) { return d ? d->wino_ran : 0; }
+
+bool nn_cpu_dnnl_avx512(nn_cpu_dnnl *d)
+{
+    if (!nn_dnnl_ready(d)) /* NULL too */
+        return false;
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa(); /* ONEDNN_MAX_CPU_ISA lowers it */
+    return isa == dnnl_cpu_isa_avx512_core || isa == dnnl_cpu_isa_avx512_core_vnni ||
+           isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx;
 }
 
 void nn_cpu_dnnl_weight_counts(const nn_cpu_dnnl *d, long *packs, long *reorders)
@@ -231,6 +257,16 @@ void nn_cpu_dnnl_counts(const nn_cpu_dnnl *d, long *ran, long *declined)
 {
     (void)d;
     *ran = *declined = 0;
+}
+long nn_cpu_dnnl_winograd_count(const nn_cpu_dnnl *d)
+{
+    (void)d;
+    return 0;
+}
+bool nn_cpu_dnnl_avx512(nn_cpu_dnnl *d)
+{
+    (void)d;
+    return false;
 }
 void nn_cpu_dnnl_weight_counts(const nn_cpu_dnnl *d, long *packs, long *reorders)
 {

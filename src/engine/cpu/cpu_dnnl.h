@@ -31,7 +31,15 @@ typedef struct dnnl_conv {
     unsigned long used;          /* when last used (eviction) */
     dnnl_primitive_t prim;
     dnnl_primitive_t w_reorder;  /* user weights <-> the primitive's layout; NULL when equal */
-    dnnl_memory_t act_in, act_out; /* NHWC tensors (handles set per call) */
+    /* the two activation tensors the kernel reads and writes (handles set
+     * per call): our NHWC tensors, or with Winograd its blocked copies in
+     * the shared scratch, which in_reorder and out_reorder fill from (or
+     * write back to) the NHWC tensors, in_user and out_user */
+    dnnl_memory_t act_in, act_out;
+    bool wino;                   /* Winograd F(4x4, 3x3) */
+    size_t blk_bytes[2];         /* its blocked copies' sizes: act_in, act_out */
+    dnnl_primitive_t in_reorder, out_reorder;
+    dnnl_memory_t in_user, out_user;
     dnnl_memory_t w_user;        /* Keras layout, fp32 (handle set per call) */
     dnnl_memory_t w_prim;        /* the primitive's weights when reordered (owns its buffer) */
     dnnl_memory_t b_user;        /* bias or its gradient (handle set per call), or NULL */
@@ -67,6 +75,7 @@ struct nn_cpu_dnnl {
     dnnl_engine_t eng;
     dnnl_stream_t strm;
     long ran, declined;          /* passes and products oneDNN ran / left to the fallback */
+    long wino_ran;               /* passes that ran Winograd's kernel */
     long weight_packs;           /* bf16 copies of weights made (tests: once per update) */
     long weight_reorders;        /* convolution weights put in a kernel's layout */
     unsigned long clock;
@@ -76,6 +85,9 @@ struct nn_cpu_dnnl {
     bf16_weights wt[DNNL_WEIGHT_CACHE];
     uint16_t *act[2];            /* activations converted to bf16: operand 0 and 1 */
     size_t act_cap[2];
+    bool wino_off;               /* NNCTL_CONV=direct: no Winograd */
+    uint16_t *blk[2];            /* Winograd's blocked fp32 activations (raw bytes): in, out */
+    size_t blk_cap[2];
     int n_kernels;               /* oneDNN's names of the kernels made, for reports */
     char kernels[DNNL_KERNELS][64];
 };
@@ -90,6 +102,9 @@ void nn_dnnl_note_kernel(nn_cpu_dnnl *d, const_dnnl_primitive_desc_t pd);
 /* n bf16 values of activation scratch for operand slot 0 or 1 (grown, never
  * per call once the largest shape ran); NULL when out of memory. */
 uint16_t *nn_dnnl_act_buffer(nn_cpu_dnnl *d, int slot, size_t n);
+/* bytes of blocked activation scratch for slot 0 (in) or 1 (out), grown
+ * the same way; NULL when out of memory. */
+void *nn_dnnl_blk_buffer(nn_cpu_dnnl *d, int slot, size_t bytes);
 /* t's rows x cols block (row stride ld; transposed when trans) packed as
  * bf16: from the cache when t holds weights that have not changed since,
  * else converted (into slot's activation scratch when t is not weights).

@@ -44,6 +44,10 @@ bool nn_cpu_dnnl_matmul(nn_engine *e, int M, int N, int K, float alpha, const nn
 /* Passes and products oneDNN ran, and those it left to the fallback (a
  * geometry it could not take, or a failure): for tests. */
 void nn_cpu_dnnl_counts(const nn_cpu_dnnl *d, long *ran, long *declined);
+/* Of those passes, how many ran Winograd's kernel (tests: oneDNN has one
+ * where its instruction set is AVX-512, nn_cpu_dnnl_avx512). */
+long nn_cpu_dnnl_winograd_count(const nn_cpu_dnnl *d);
+bool nn_cpu_dnnl_avx512(nn_cpu_dnnl *d);
 /* bf16 copies of weights made for products, and convolution weights
  * reordered into a kernel's layout: once per update, not per call (tests). */
 void nn_cpu_dnnl_weight_counts(const nn_cpu_dnnl *d, long *packs, long *reorders);

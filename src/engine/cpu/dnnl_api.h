@@ -15,7 +15,7 @@
     X(dnnl_version) X(dnnl_get_effective_cpu_isa) X(dnnl_engine_create) X(dnnl_engine_destroy) \
     X(dnnl_stream_create) X(dnnl_stream_destroy) X(dnnl_stream_wait)                          \
     X(dnnl_memory_desc_init_by_tag) X(dnnl_memory_desc_init_by_strides)                       \
-    X(dnnl_memory_desc_equal) X(dnnl_memory_create) X(dnnl_memory_destroy)                    \
+    X(dnnl_memory_desc_equal) X(dnnl_memory_desc_get_size) X(dnnl_memory_create) X(dnnl_memory_destroy)                    \
     X(dnnl_memory_set_data_handle) X(dnnl_primitive_desc_create)                              \
     X(dnnl_primitive_desc_destroy) X(dnnl_primitive_desc_query)                               \
     X(dnnl_primitive_desc_query_md) X(dnnl_primitive_create) X(dnnl_primitive_destroy)        \
@@ -50,6 +50,7 @@ bool nn_dnnl_load(void);
 #define dnnl_memory_desc_init_by_tag (nn_dnnl.dnnl_memory_desc_init_by_tag)
 #define dnnl_memory_desc_init_by_strides (nn_dnnl.dnnl_memory_desc_init_by_strides)
 #define dnnl_memory_desc_equal (nn_dnnl.dnnl_memory_desc_equal)
+#define dnnl_memory_desc_get_size (nn_dnnl.dnnl_memory_desc_get_size)
 #define dnnl_memory_create (nn_dnnl.dnnl_memory_create)
 #define dnnl_memory_destroy (nn_dnnl.dnnl_memory_destroy)
 #define dnnl_memory_set_data_handle (nn_dnnl.dnnl_memory_set_data_handle)
