@@ -44,7 +44,6 @@ static void conv_clear(dnnl_conv *c)
             dnnl_memory_destroy(mems[i]);
     c->prim = c->w_reorder = c->in_reorder = c->out_reorder = NULL;
     c->act_in = c->act_out = c->w_user = c->w_prim = c->b_user = c->in_user = c->out_user = NULL;
-    c->w_src = NULL;
 }
 
 void nn_dnnl_conv_free(dnnl_conv *c)
@@ -105,7 +104,8 @@ static bool act_attr(nn_act act, dnnl_primitive_attr_t *attr)
  * mnist_cnn's, cifar10_cnn's and ResNet50's 3x3 layers at batch 32, the
  * copies into and out of its blocked layout included (docs/benchmarks.md).
  * It transforms the weights on every call, so with few output pixels (a
- * single 14x14 or 7x7 image) the direct kernel wins: the rule below is
+ * single 14x14 or 7x7 image: 196 or 49) the direct kernel wins, with a
+ * single 28x28 one (784) Winograd already did (1.4x): the rule below is
  * fixed, not measured at run time, so that a run and its resumed run
  * compute alike. Its rounding differs from the direct sum's by a few ulps
  * of the largest terms (tests/unit/test_conv_gradcheck.c bounds it). */
@@ -114,7 +114,7 @@ static bool wino_wanted(const nn_cpu_dnnl *d, const dnnl_conv *c)
     const nn_conv_geom *g = &c->g;
     return !d->wino_off && c->prec == NN_PREC_FLOAT32 && g->kh == 3 && g->kw == 3 &&
            g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->c % 16 == 0 &&
-           g->f % 16 == 0 && (long)g->n * g->oh * g->ow >= 1024;
+           g->f % 16 == 0 && (long)g->n * g->oh * g->ow >= 512;
 }
 
 /* Winograd's activations: the NHWC tensors (user) and reorders between
@@ -224,7 +224,11 @@ static bool conv_make(nn_cpu_dnnl *d, dnnl_conv *c)
         (b && !ok(dnnl_memory_create(&c->b_user, b, d->eng, DNNL_MEMORY_NONE))))
         goto done;
     if (!dnnl_memory_desc_equal(w_prim, &w_user)) {
-        if (!ok(dnnl_memory_create(&c->w_prim, w_prim, d->eng, DNNL_MEMORY_ALLOCATE)) ||
+        /* forward and backward data read the layer's reordered copy
+         * (nn_dnnl_conv_weights); a filter pass writes its own buffer */
+        c->w_md = *w_prim;
+        if ((!fwd && !data && !ok(dnnl_memory_create(&c->w_prim, w_prim, d->eng,
+                                                     DNNL_MEMORY_ALLOCATE))) ||
             !(fwd || data ? make_reorder(d, &w_user, w_prim, &c->w_reorder)
                           : make_reorder(d, w_prim, &w_user, &c->w_reorder)))
             goto done;
@@ -297,22 +301,24 @@ static void *operand(nn_engine *e, nn_cpu_dnnl *d, const dnnl_conv *c, const nn_
     return buf;
 }
 
-/* The weights in the kernel's layout: reordered when they changed since
- * this pass last ran (or are not a layer's weights, whose changes only
- * the version tracks). */
-static bool weights_in(nn_cpu_dnnl *d, dnnl_conv *c, const nn_tensor *w)
+/* The weights in the kernel's layout: this layer's copy, reordered when
+ * they changed since it was made (or are not a layer's weights, whose
+ * changes only the version tracks); NULL on failure. */
+static dnnl_memory_t weights_in(nn_cpu_dnnl *d, dnnl_conv *c, const nn_tensor *w)
 {
     if (!c->w_reorder)
-        return ok(dnnl_memory_set_data_handle(c->w_user, w->data));
-    if (w->weights && c->w_src == w->data && c->w_version == w->version)
-        return true;
-    dnnl_exec_arg_t r[] = {{DNNL_ARG_FROM, c->w_user}, {DNNL_ARG_TO, c->w_prim}};
+        return ok(dnnl_memory_set_data_handle(c->w_user, w->data)) ? c->w_user : NULL;
+    conv_weights *k = nn_dnnl_conv_weights(d, w->data, &c->w_md);
+    if (!k)
+        return NULL;
+    if (w->weights && k->version == w->version)
+        return k->mem;
+    dnnl_exec_arg_t r[] = {{DNNL_ARG_FROM, c->w_user}, {DNNL_ARG_TO, k->mem}};
     if (!ok(dnnl_memory_set_data_handle(c->w_user, w->data)) || !nn_dnnl_run(d, c->w_reorder, 2, r))
-        return false;
-    c->w_src = w->data;
-    c->w_version = w->version;
+        return NULL;
+    k->version = w->version;
     d->weight_reorders++;
-    return true;
+    return k->mem;
 }
 
 /* Points the pass at its activations: in (what it reads) and other (what
@@ -358,8 +364,8 @@ bool nn_cpu_dnnl_conv(nn_engine *e, nn_dnnl_op op, const nn_conv_geom *g, const 
     void *other = filter ? operand(e, d, c, b, out_n, 1) : out;
     if (!in || !other || !activations_in(d, c, in, other, filter))
         return d->declined++, false;
-    dnnl_memory_t wm = c->w_prim ? c->w_prim : c->w_user;
     if (filter) {
+        dnnl_memory_t wm = c->w_prim ? c->w_prim : c->w_user;
         dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, c->act_in},
                                   {DNNL_ARG_DIFF_DST, c->act_out},
                                   {DNNL_ARG_DIFF_WEIGHTS, wm},
@@ -372,7 +378,8 @@ bool nn_cpu_dnnl_conv(nn_engine *e, nn_dnnl_op op, const nn_conv_geom *g, const 
         if (c->w_reorder && !nn_dnnl_run(d, c->w_reorder, 2, r))
             return d->declined++, false;
     } else {
-        if (!weights_in(d, c, b))
+        dnnl_memory_t wm = weights_in(d, c, b);
+        if (!wm)
             return d->declined++, false;
         const bool fwd = op == NN_DNNL_FWD;
         dnnl_exec_arg_t args[] = {{fwd ? DNNL_ARG_SRC : DNNL_ARG_DIFF_DST, c->act_in},

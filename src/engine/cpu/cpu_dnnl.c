@@ -49,6 +49,8 @@ void nn_cpu_dnnl_destroy(nn_cpu_dnnl *d)
         nn_dnnl_mm_free(d->mm[i]);
     for (int i = 0; i < d->n_wt; i++)
         free(d->wt[i].buf);
+    for (int i = 0; i < d->n_cw; i++)
+        dnnl_memory_destroy(d->cw[i].mem);
     free(d->act[0]);
     free(d->act[1]);
     free(d->blk[0]);
@@ -151,6 +153,41 @@ const uint16_t *nn_dnnl_bf16_operand(nn_engine *e, nn_cpu_dnnl *d, const nn_tens
     w->used = d->clock;
     d->weight_packs++;
     return w->buf;
+}
+
+conv_weights *nn_dnnl_conv_weights(nn_cpu_dnnl *d, const float *src, const dnnl_memory_desc_t *md)
+{
+    d->clock++;
+    conv_weights *k = NULL;
+    for (int i = 0; i < d->n_cw; i++)
+        if (d->cw[i].src == src && dnnl_memory_desc_equal(&d->cw[i].md, md)) {
+            k = &d->cw[i];
+            break;
+        }
+    if (!k) {
+        if (d->n_cw < DNNL_CONV_WEIGHTS) {
+            k = &d->cw[d->n_cw];
+        } else {
+            k = &d->cw[0];
+            for (int i = 1; i < d->n_cw; i++)
+                if (d->cw[i].used < k->used)
+                    k = &d->cw[i];
+            dnnl_memory_destroy(k->mem);
+        }
+        k->mem = NULL;
+        if (!nn_dnnl_ok(dnnl_memory_create(&k->mem, md, d->eng, DNNL_MEMORY_ALLOCATE))) {
+            if (k != &d->cw[d->n_cw]) /* an evicted slot: fill the hole */
+                *k = d->cw[--d->n_cw];
+            return NULL;
+        }
+        if (k == &d->cw[d->n_cw])
+            d->n_cw++;
+        k->src = src;
+        k->md = *md;
+        k->version = 0;
+    }
+    k->used = d->clock;
+    return k;
 }
 
 void nn_cpu_dnnl_counts(const nn_cpu_dnnl *d, long *ran, long *declined)

@@ -41,13 +41,22 @@ typedef struct dnnl_conv {
     dnnl_primitive_t in_reorder, out_reorder;
     dnnl_memory_t in_user, out_user;
     dnnl_memory_t w_user;        /* Keras layout, fp32 (handle set per call) */
-    dnnl_memory_t w_prim;        /* the primitive's weights when reordered (owns its buffer) */
+    dnnl_memory_t w_prim;        /* filter pass: the gradient in the kernel's layout (owns it) */
+    dnnl_memory_desc_t w_md;     /* forward, backward data: the kernel's weights layout */
     dnnl_memory_t b_user;        /* bias or its gradient (handle set per call), or NULL */
-    /* which weights w_prim holds (forward, backward data): reordered again
-     * only when they change (nn_tensor.version) */
-    const float *w_src;
-    uint64_t w_version;
 } dnnl_conv;
+
+/* Convolution weights in a kernel's layout, kept while they are unchanged
+ * (nn_tensor.version). Kept apart from the passes: layers of the same
+ * geometry share a pass (ResNet50's repeated blocks), not their weights. */
+#define DNNL_CONV_WEIGHTS 1024
+typedef struct conv_weights {
+    const float *src;
+    uint64_t version;            /* 0: not filled yet (versions start at 1) */
+    dnnl_memory_desc_t md;
+    dnnl_memory_t mem;           /* owns its buffer */
+    unsigned long used;
+} conv_weights;
 
 /* One bf16 product C (M x N, row stride ldc, fp32) = alpha A B + beta C,
  * A (M x K) and B (K x N) packed bf16. */
@@ -83,6 +92,8 @@ struct nn_cpu_dnnl {
     dnnl_conv *conv[DNNL_CONV_CACHE];
     dnnl_mm *mm[DNNL_MM_CACHE];
     bf16_weights wt[DNNL_WEIGHT_CACHE];
+    int n_cw;
+    conv_weights cw[DNNL_CONV_WEIGHTS];
     uint16_t *act[2];            /* activations converted to bf16: operand 0 and 1 */
     size_t act_cap[2];
     bool wino_off;               /* NNCTL_CONV=direct: no Winograd */
@@ -111,6 +122,10 @@ void *nn_dnnl_blk_buffer(nn_cpu_dnnl *d, int slot, size_t bytes);
  * NULL when out of memory. */
 const uint16_t *nn_dnnl_bf16_operand(nn_engine *e, nn_cpu_dnnl *d, const nn_tensor *t, int rows,
                                      int cols, int ld, bool trans, int slot);
+/* The slot for weights src in layout md (found, or made: a new buffer, or
+ * the least recently used slot's); NULL when out of memory. The caller
+ * fills it when its version is not src's. */
+conv_weights *nn_dnnl_conv_weights(nn_cpu_dnnl *d, const float *src, const dnnl_memory_desc_t *md);
 void nn_dnnl_conv_free(dnnl_conv *c);
 void nn_dnnl_mm_free(dnnl_mm *m);
 
