@@ -447,6 +447,7 @@ const nn_layer_type nn_layer_conv2d = {
     .forward = conv_forward,
     .fold_affine = conv_fold_affine,
     .takes_act = nn_takes_conv_act,
+    .takes_input_pad = true,
     .backward = conv_backward,
     .keras_config = conv_keras_config,
     .release = conv_release,

@@ -65,6 +65,15 @@ nn_conv_geom nn_window_geom(const nn_window *win, const nn_node *in, int n, int 
     g.f = f;
     g.oh = nn_window_out(g.h, g.kh, g.sh, g.dh, win->same, &g.pad_top);
     g.ow = nn_window_out(g.w, g.kw, g.sw, g.dw, win->same, &g.pad_left);
+    /* a ZeroPadding2D folded into this window (model/fuse.c): the window
+     * reads the padding's input, whose buffer its output is a view of,
+     * with its rows and columns as more padding (what is left over goes to
+     * the bottom and right, as the geometry's padding always does) */
+    int pad[4];
+    if (win->rank == 2 && in->fused_away && in->type->as_padding && in->type->as_padding(in, pad)) {
+        g.h = in->in[0]->shape[0], g.w = in->in[0]->shape[1];
+        g.pad_top += pad[0], g.pad_left += pad[2];
+    }
     return g;
 }
 

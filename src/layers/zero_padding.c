@@ -53,6 +53,13 @@ static void pad_backward(nn_node *n, const nn_pass *p)
     nn_grad_commit(n, 0, dx, p);
 }
 
+static bool pad_as_padding(const nn_node *n, int pad[4])
+{
+    const nn_sides *c = n->cfg;
+    pad[0] = c->top, pad[1] = c->bottom, pad[2] = c->left, pad[3] = c->right;
+    return true;
+}
+
 static nn_status pad_keras_config(const nn_node *n, json_t *cfg, nn_error *err)
 {
     (void)err;
@@ -100,5 +107,6 @@ const nn_layer_type nn_layer_zero_padding2d = {
     .infer = pad_infer,
     .forward = pad_forward,
     .backward = pad_backward,
+    .as_padding = pad_as_padding,
     .keras_config = pad_keras_config,
 };

@@ -185,6 +185,14 @@ typedef struct nn_layer_type {
      * is set to it, so a following activation layer can be absorbed
      * (convolutions, a two-input Add). */
     bool (*takes_act)(const nn_node *n, nn_act act);
+    /* as_padding: the layer only surrounds its (height, width, channels)
+     * input with zeros, pad = top, bottom, left, right (ZeroPadding2D). */
+    bool (*as_padding)(const nn_node *n, int pad[4]);
+    /* takes_input_pad: a 2-D window whose geometry (nn_window_geom) can
+     * read through such a layer before it, its zeros as more padding
+     * (convolutions; not pooling, where padding is never a maximum and
+     * never counted in an average). */
+    bool takes_input_pad;
     /* Computes act(preact) with n->act and keeps preact/dpreact, skipping
      * the activation's backward when the loss wrote dpreact: a
      * cross-entropy loss fuses with its softmax or sigmoid (Dense,
@@ -249,8 +257,9 @@ struct nn_node {
     unsigned var_axes;
 
     /* Inference fusion (model/fuse.c): the layer's work was absorbed by the
-     * one before it, so forward skips it and its output is a view of that
-     * layer's; folded_bias, the bias a convolution without one was given. */
+     * one before it, or (a ZeroPadding2D) by the convolution after it, so
+     * forward skips it and its output is a view of the buffer before it;
+     * folded_bias, the bias a convolution without one was given. */
     bool fused_away;
     nn_tensor folded_bias;
 

@@ -10,7 +10,9 @@ Dropout with noise_shape, Multiply / Add broadcasting (h, w, c) by (1, 1, c),
 Keras 3's operations (x + 3.0, 6.0 - x, x * (1 / 6), x / 2.0, a + b), ReLU6,
 hard_silu, gelu, LayerNormalization, ConvNeXt's LayerScale, grouped Conv2D
 (one input channel per group, and two), UpSampling2D (nearest and bilinear,
-square and not), Dense on (h, w, c), a nested
+square and not), ZeroPadding2D before each convolution kind (which predict
+folds into the convolution's padding) and before pooling (which it must
+not), Dense on (h, w, c), a nested
 Sequential and a nested Functional model, Sequential([base, head]). nnctl
 predict equals model.predict to 1e-5 relative; summary's parameter counts
 equal count_params(); the ONNX export in onnxruntime equals Keras.
@@ -163,6 +165,23 @@ def keras_models(keras, rng):
         ("UpSampling2D bilinear (2, 3)", lambda: seq(L.Conv2D(4, 2),
                                                       L.UpSampling2D((2, 3),
                                                                      interpolation="bilinear"))),
+        # predict folds a ZeroPadding2D into the convolution after it (its
+        # zeros become the window's padding): uneven sides, strides, 'same'
+        # on top, each convolution kind; before pooling it must not fold
+        # (padding is never a maximum there, never counted in an average)
+        ("ZeroPadding2D ((1, 2), (0, 3)) into Conv2D stride 2, then into 'same' Conv2D",
+         lambda: seq(L.ZeroPadding2D(((1, 2), (0, 3))), L.Conv2D(5, 3, strides=2),
+                     L.ZeroPadding2D(((2, 0), (1, 1))), L.Conv2D(3, (3, 2), padding="same"),
+                     shape=(9, 8, 4))),
+        ("ZeroPadding2D into DepthwiseConv2D stride 2, SeparableConv2D, grouped Conv2D",
+         lambda: seq(L.ZeroPadding2D(((0, 1), (0, 1))), L.DepthwiseConv2D(3, strides=2),
+                     L.ZeroPadding2D(1), L.SeparableConv2D(6, 3),
+                     L.ZeroPadding2D(((1, 0), (2, 1))), L.Conv2D(6, 3, groups=2),
+                     shape=(10, 9, 4))),
+        ("ZeroPadding2D before MaxPooling2D and AveragePooling2D (not folded)",
+         lambda: seq(L.Conv2D(4, 1), L.ZeroPadding2D(1), L.MaxPooling2D(2),
+                     L.ZeroPadding2D(((0, 1), (1, 0))), L.AveragePooling2D(2),
+                     shape=(7, 6, 4))),
     ]
 
 
@@ -188,7 +207,7 @@ def keras_to_nnctl(keras, rng):
             randomize(keras, m, rng)
             f = "k%d.h5" % i
             m.save(p(f))
-            x = rng.uniform(-2, 2, (5, 6, 5, 4)).astype(np.float32)  # every model's input
+            x = rng.uniform(-2, 2, (5,) + tuple(m.input_shape[1:])).astype(np.float32)
             want = m.predict(x, verbose=0)
             close(predict(f, x, "k%d" % i), want)
             got = counts(nnctl("summary", f).stdout)
