@@ -20,6 +20,24 @@ nn_cpu_dnnl *nn_cpu_dnnl_create(void)
 
 bool nn_dnnl_ok(dnnl_status_t s) { return s == dnnl_success; }
 
+int nn_cpu_dnnl_conv_weight_copies(const nn_cpu_dnnl *d) { return d ? d->n_cw : 0; }
+
+void nn_cpu_dnnl_forget(nn_cpu_dnnl *d, const float *p)
+{
+    if (!d || !p)
+        return;
+    for (int i = 0; i < d->n_cw;)
+        if (d->cw[i].src == p) {
+            dnnl_memory_destroy(d->cw[i].mem);
+            d->cw[i] = d->cw[--d->n_cw];
+        } else {
+            i++;
+        }
+    for (int i = 0; i < d->n_wt; i++)
+        if (d->wt[i].src == p)
+            d->wt[i].src = NULL, d->wt[i].used = 0; /* first to be reused */
+}
+
 bool nn_dnnl_ready(nn_cpu_dnnl *d)
 {
     if (!d)
@@ -290,6 +308,12 @@ void nn_cpu_dnnl_kernels(const nn_cpu_dnnl *d, char *buf, size_t len)
 
 nn_cpu_dnnl *nn_cpu_dnnl_create(void) { return NULL; }
 void nn_cpu_dnnl_destroy(nn_cpu_dnnl *d) { (void)d; }
+void nn_cpu_dnnl_forget(nn_cpu_dnnl *d, const float *p) { (void)d, (void)p; }
+int nn_cpu_dnnl_conv_weight_copies(const nn_cpu_dnnl *d)
+{
+    (void)d;
+    return 0;
+}
 void nn_cpu_dnnl_counts(const nn_cpu_dnnl *d, long *ran, long *declined)
 {
     (void)d;

@@ -89,7 +89,8 @@ static nn_status cpu_alloc(nn_engine *e, nn_tensor *t, int ndim, const int *shap
 
 static void cpu_free(nn_engine *e, nn_tensor *t)
 {
-    (void)e;
+    if (t && !t->view)
+        nn_cpu_dnnl_forget(((cpu_impl *)e->impl)->dnnl, t->data);
     if (t && !t->view)
         zfree64(t->data);
     if (t)

@@ -26,6 +26,12 @@ typedef struct nn_cpu_dnnl nn_cpu_dnnl;
 typedef enum { NN_DNNL_FWD = 0, NN_DNNL_BWD_DATA, NN_DNNL_BWD_FILTER } nn_dnnl_op;
 nn_cpu_dnnl *nn_cpu_dnnl_create(void);
 void nn_cpu_dnnl_destroy(nn_cpu_dnnl *d);
+/* Drops the converted copies (kernel layout, bf16) of the tensor at p,
+ * which is being freed: a long-lived engine (predict rebuilding a model,
+ * the tests) does not keep copies of weights it will never see again. */
+void nn_cpu_dnnl_forget(nn_cpu_dnnl *d, const float *p);
+/* Convolution weights held in a kernel's layout now (tests). */
+int nn_cpu_dnnl_conv_weight_copies(const nn_cpu_dnnl *d);
 /* One convolution pass in e->precision (fp32 or bf16 operands, fp32
  * results). FWD: a = x, b = kernel, bias (may be NULL) added, out = y,
  * act: NN_ACT_RELU or NN_ACT_RELU6 applied in the same pass (LINEAR: none;
