@@ -1350,8 +1350,8 @@ def test_depthwise(rng):
         specs.append(dict(n=3, spatial=(5, 7), cin=3, mult=2, kernel=(3, 2), strides=(2, 2),
                           padding="same", dilation=(1, 1), use_bias=True, act="sigmoid",
                           filters=filters, plan_batch=5))
-    # depth_multiplier 1 with 64 channels and more: whole blocks of 64 held
-    # in registers (cpu_depthwise.c), and a remainder of 16 after one
+    # depth_multiplier 1 at the widths Keras Applications use (64, 80, 128
+    # channels: several AVX-512 vectors per pixel, 80 not a power of two)
     specs.append(dict(n=2, spatial=(6, 5), cin=80, mult=1, kernel=(3, 3), strides=(1, 1),
                       padding="same", dilation=(1, 1), use_bias=True, act="linear",
                       filters=None))

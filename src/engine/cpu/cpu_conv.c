@@ -290,11 +290,18 @@ void nn_cpu_pool2d_backward(nn_engine *e, nn_pool_kind kind, const nn_conv_geom 
     const float *x = xt->data, *y = yt->data, *dy = dyt->data;
     float *dx = dxt->data;
     const size_t img = (size_t)g->h * g->w * g->c;
-    /* cells no window covers (the rows and columns 'valid' leaves over)
-     * get 0 from here; the disjoint path writes every covered cell */
-    memset(dx, 0, sizeof(float) * img * (size_t)g->n);
-    if (kind == NN_POOL_MAX && g->sh >= (g->kh - 1) * g->dh + 1 &&
-        g->sw >= (g->kw - 1) * g->dw + 1) {
+    const bool disjoint = kind == NN_POOL_MAX && g->sh >= (g->kh - 1) * g->dh + 1 &&
+                          g->sw >= (g->kw - 1) * g->dw + 1;
+    /* the disjoint path writes every cell a window covers: when windows
+     * tile the input exactly (2x2 strides 2 on an even side) that is all
+     * of it; otherwise cells no window covers (the rows and columns
+     * 'valid' leaves over, gaps, padding) need their 0 from here */
+    const bool tiled = g->dh == 1 && g->dw == 1 && g->sh == g->kh && g->sw == g->kw &&
+                       g->pad_top == 0 && g->pad_left == 0 && g->oh * g->sh == g->h &&
+                       g->ow * g->sw == g->w;
+    if (!(disjoint && tiled))
+        memset(dx, 0, sizeof(float) * img * (size_t)g->n);
+    if (disjoint) {
         maxpool_backward_disjoint(g, x, y, dy, dx, e->threads);
         return;
     }

@@ -100,15 +100,17 @@ static bool act_attr(nn_act act, dnnl_primitive_attr_t *attr)
 
 /* Winograd F(4x4, 3x3) does a 3x3 stride-1 convolution with about 2.25x
  * fewer multiplications than the direct kernel; oneDNN's (fp32, AVX-512)
- * ran each of the three passes 1.4-2.3x faster than its direct kernels on
- * mnist_cnn's, cifar10_cnn's and ResNet50's 3x3 layers at batch 32, the
- * copies into and out of its blocked layout included (docs/benchmarks.md).
+ * ran the three passes 1.2-2.3x faster than its direct kernels on
+ * mnist_cnn's, cifar10_cnn's and ResNet50's 3x3 layers at batch 32 (the
+ * kernels alone; with the copies into and out of its blocked layout,
+ * cifar10_cnn's training epochs took 0.75-0.83x the time without it:
+ * docs/benchmarks.md).
  * It transforms the weights on every call, so with few output pixels (a
  * single 14x14 or 7x7 image: 196 or 49) the direct kernel wins, with a
  * single 28x28 one (784) Winograd already did (1.4x): the rule below is
  * fixed, not measured at run time, so that a run and its resumed run
- * compute alike. Its rounding differs from the direct sum's by a few ulps
- * of the largest terms (tests/unit/test_conv_gradcheck.c bounds it). */
+ * compute alike. Its rounding differs from the direct sum's (within
+ * 1e-4 relative of double-precision loops: tests/unit/test_conv_gradcheck.c). */
 static bool wino_wanted(const nn_cpu_dnnl *d, const dnnl_conv *c)
 {
     const nn_conv_geom *g = &c->g;
